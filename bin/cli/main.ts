@@ -1,0 +1,60 @@
+/**
+ * The gpu-maint CLI: local mode (run tasks on this machine, evaluate saved output) and operator
+ * commands for a deployed stack. Each command lives in ./commands/<name>.ts.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError } from '../../lib/config/load';
+import { type CliIo, EXIT, ExitError, processIo, type RegisterCommand, UsageError } from './context';
+import { registerEvaluate } from './commands/evaluate';
+import { registerRun } from './commands/run';
+
+/** Command modules in help order. */
+const COMMANDS: readonly RegisterCommand[] = [registerRun, registerEvaluate];
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export function buildProgram(io: CliIo = processIo): Command {
+  const program = new Command('gpu-maint')
+    .description('Maintenance for GPU hosts: checks, backups, cleanup and alerts, locally or across an AWS fleet.')
+    .addOption(new Option('--config <file>', 'configuration file (JSON or YAML)'))
+    .addOption(new Option('--set <key.path=value>', 'override one setting; repeatable (value parsed as JSON when it parses)').argParser(collect).default([]))
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
+  for (const register of COMMANDS) register(program, io);
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+/** Runs the CLI and returns the exit code (never throws). */
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      return EXIT.usage;
+    }
+    if (err instanceof ConfigError || err instanceof UsageError) {
+      io.err(`gpu-maint: ${err.message}`);
+      return EXIT.usage;
+    }
+    if (err instanceof ExitError) {
+      io.err(`gpu-maint: ${err.message}`);
+      return err.exitCode;
+    }
+    io.err(`gpu-maint: ${(err as Error).message ?? String(err)}`);
+    if (process.env.GPU_MAINT_DEBUG) io.err((err as Error).stack ?? '');
+    return EXIT.taskFailed;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,298 @@
+/**
+ * The one configuration schema of gpu-maint, shared by local mode (bin/cli) and the CDK app (bin/app.ts).
+ * Every key has a documented default, so an empty config is a working config. Thresholds, severities and
+ * alert policy live here, not in bash: changing a threshold never needs a new SSM document.
+ */
+import { z } from 'zod';
+
+/** Warning and critical levels side by side; null disables that level. */
+function levels(defaults: { warning: number | null; critical: number | null }, direction: 'above' | 'below') {
+  return z
+    .object({
+      warning: z.number().nullable().default(defaults.warning),
+      critical: z.number().nullable().default(defaults.critical),
+    })
+    .prefault({})
+    .superRefine((v, ctx) => {
+      if (v.warning === null || v.critical === null) return;
+      const ordered = direction === 'above' ? v.warning <= v.critical : v.warning >= v.critical;
+      if (!ordered) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['warning'],
+          message: `a warning level ${direction === 'above' ? '≤' : '≥'} the critical level (${v.critical}), since ${direction === 'above' ? 'higher' : 'lower'} readings are worse`,
+        });
+      }
+    });
+}
+
+/** Comma and `{{`/`}}` are reserved: lists travel to hosts as comma-separated SSM parameters. */
+const hostPath = z
+  .string()
+  .regex(/^\/[^,{}'"`$\\\n]*$/, 'an absolute path without commas, quotes, braces, $ or backslashes');
+
+const endpoint = z
+  .string()
+  .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'host:port, e.g. ssm.eu-west-1.amazonaws.com:443');
+
+const unitName = z.string().regex(/^[A-Za-z0-9@._:-]+$/, 'a systemd unit name, e.g. nvidia-persistenced.service');
+
+const scheduleSchema = z.strictObject({
+  /** EventBridge Scheduler expression: `rate(5 minutes)`, `cron(0 2 * * ? *)`. Also drives systemd/cron locally. */
+  expression: z.string().regex(/^(rate|cron|at)\(.+\)$/, 'rate(...), cron(...) or at(...)'),
+  /** Flexible window in minutes (0 = fire exactly) to spread a fleet's load. */
+  flexibleWindowMinutes: z.number().int().min(0).max(1440).default(0),
+  enabled: z.boolean().default(true),
+});
+
+export const configSchema = z.strictObject({
+  fleet: z
+    .object({
+      /** Value of the Fleet metric dimension and default value of the target tag. @default 'default' */
+      name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '1-64 letters, digits, _ . -').default('default'),
+      /** Tag key that marks instances of this fleet. @default 'gpu-maint:fleet' */
+      tagKey: z.string().min(1).max(128).default('gpu-maint:fleet'),
+    })
+    .prefault({}),
+
+  /** IANA time zone for schedules (cron expressions) and local timers. @default 'UTC' */
+  timeZone: z.string().min(1).default('UTC'),
+
+  metrics: z
+    .object({
+      /** CloudWatch namespace. @default 'GpuFleetMaintenance' */
+      namespace: z.string().regex(/^[A-Za-z0-9/_.#:-]{1,255}$/).default('GpuFleetMaintenance'),
+      /**
+       * `fleet`: one series per metric for the whole fleet (cost independent of fleet size).
+       * `instance`: adds per-instance series. `gpu`: also adds per-GPU series. @default 'fleet'
+       */
+      detail: z.enum(['fleet', 'instance', 'gpu']).default('fleet'),
+    })
+    .prefault({}),
+
+  gpuCheck: z
+    .object({
+      /** EC2 instance type, or `auto` to read it from IMDSv2. @default 'auto' */
+      instanceType: z.union([z.literal('auto'), z.string().regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, 'an EC2 instance type such as p5.48xlarge')]).default('auto'),
+      /** GPUs this host must have, or `auto` from the instance type (unknown types: no count check). @default 'auto' */
+      expectedGpuCount: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default('auto'),
+      /** IMDS base URL (overridable for tests and IMDS proxies). @default 'http://169.254.169.254' */
+      imdsEndpoint: z.url().default('http://169.254.169.254'),
+      /** Deadline of each nvidia-smi call; a wedged driver never answers. @default 15 */
+      nvidiaSmiTimeoutSeconds: z.number().int().min(1).max(40).default(15),
+      /** After boot NVML can briefly list fewer GPUs: a missing GPU within this window is a warning. @default 10 */
+      bootGraceMinutes: z.number().int().min(0).max(120).default(10),
+      schedule: scheduleSchema.prefault({ expression: 'rate(5 minutes)' }),
+    })
+    .prefault({}),
+
+  healthCheck: z
+    .object({
+      /** Paths whose filesystems are checked for space and inodes (each path's mount). @default ['/'] */
+      mounts: z.array(hostPath).default(['/']),
+      /** Data directories whose mounts are checked too (backup sources and cleanup roots are added automatically). @default [] */
+      dataDirs: z.array(hostPath).default([]),
+      /** systemd units that must be active, e.g. `nvidia-persistenced.service`. @default [] */
+      services: z.array(unitName).default([]),
+      /**
+       * host:port endpoints checked by TCP connect. `auto`: on EC2 the regional SSM, EC2 messages and S3
+       * endpoints (reachable from private subnets through VPC endpoints or NAT); elsewhere none. @default 'auto'
+       */
+      endpoints: z.union([z.literal('auto'), z.array(endpoint)]).default('auto'),
+      /** TCP connect timeout per endpoint. @default 3 */
+      endpointTimeoutSeconds: z.number().int().min(1).max(10).default(3),
+      /** Window for counting journal errors (priority err and worse). @default 60 */
+      journalWindowMinutes: z.number().int().min(1).max(1440).default(60),
+      schedule: scheduleSchema.prefault({ expression: 'rate(15 minutes)' }),
+    })
+    .prefault({}),
+
+  thresholds: z
+    .object({
+      gpuTemperatureC: levels({ warning: 83, critical: 90 }, 'above'),
+      gpuMemoryTemperatureC: levels({ warning: 85, critical: 95 }, 'above'),
+      /** Full GPU memory is normal during training (allocators cache), so only a warning by default. */
+      gpuMemoryUsedPct: levels({ warning: 98, critical: null }, 'above'),
+      /** Draw above the enforced limit means power sensing or capping has failed. */
+      gpuPowerDrawPctOfLimit: levels({ warning: 105, critical: 120 }, 'above'),
+      eccUncorrectedVolatile: levels({ warning: null, critical: 1 }, 'above'),
+      /** NVIDIA advises replacement at 60 retired pages (single + double bit). */
+      retiredPagesTotal: levels({ warning: 48, critical: 60 }, 'above'),
+      diskUsedPct: levels({ warning: 85, critical: 95 }, 'above'),
+      inodesUsedPct: levels({ warning: 85, critical: 95 }, 'above'),
+      memoryAvailablePct: levels({ warning: 10, critical: 5 }, 'below'),
+      /** 5-minute load average divided by CPU count. */
+      loadPerCpu: levels({ warning: 1.5, critical: 3 }, 'above'),
+      journalErrors: levels({ warning: 50, critical: null }, 'above'),
+    })
+    .prefault({}),
+
+  backup: z
+    .object({
+      sources: z.array(hostPath).default(['/opt/ml/models']),
+      exclude: z.array(z.string().regex(/^[^,\n]+$/, 'a glob without commas')).default(['*.tmp', 'checkpoints/temp']),
+      /** Directory level that forms one archive unit: 1 = each top-level entry of a source. @default 1 */
+      unitDepth: z.number().int().min(1).max(4).default(1),
+      /** `s3://bucket/prefix` or `file:///path`; default: `file://<local.stateDir>/backups` locally, the stack's bucket in AWS. */
+      destination: z.string().regex(/^(s3:\/\/[a-z0-9.-]{3,63}(\/[^,\n]*)?|file:\/\/\/[^,\n]*)$/, 's3://bucket[/prefix] or file:///absolute/path').optional(),
+      /** Endpoint for S3-compatible stores (and tests). */
+      s3EndpointUrl: z.url().optional(),
+      /** zstd level; 1-3 keep up with disks, weights barely compress anyway. @default 3 */
+      compressionLevel: z.number().int().min(1).max(19).default(3),
+      /** A host's newest snapshot older than this raises backup.age. @default 26 */
+      maxAgeHours: z.number().min(1).default(26),
+      /** Days a deleted or overwritten object stays recoverable (noncurrent version expiry). @default 30 */
+      undoDays: z.number().int().min(1).default(30),
+      retention: z
+        .object({
+          keepLast: z.number().int().min(1).default(7),
+          keepDaily: z.number().int().min(0).default(14),
+          keepWeekly: z.number().int().min(0).default(8),
+          keepMonthly: z.number().int().min(0).default(12),
+          /** Unreferenced archives are deleted only after this many days. @default 2 */
+          graceDays: z.number().min(0).default(2),
+        })
+        .prefault({}),
+      restoreTest: z
+        .object({
+          /** Upper bound of bytes restored by the weekly restore test (a sample of units when exceeded). @default 10 GiB */
+          maxBytes: z.number().int().min(1).default(10 * 1024 ** 3),
+        })
+        .prefault({}),
+      /** AWS only: SSE-KMS key ARN instead of SSE-S3. */
+      kmsKeyArn: z.string().startsWith('arn:').optional(),
+      /** AWS only: transition current versions to Glacier Instant Retrieval after N days. */
+      glacierIrAfterDays: z.number().int().min(1).optional(),
+      /** AWS only: Object Lock (governance) retention days; only on a new bucket. */
+      objectLockDays: z.number().int().min(1).optional(),
+      /** AWS only: replicate to this bucket ARN (3-2-1). */
+      replicationBucketArn: z.string().startsWith('arn:').optional(),
+      schedule: scheduleSchema.prefault({ expression: 'cron(0 2 * * ? *)', flexibleWindowMinutes: 30 }),
+      restoreTestSchedule: scheduleSchema.prefault({ expression: 'cron(0 4 ? * SAT *)' }),
+      pruneSchedule: scheduleSchema.prefault({ expression: 'cron(0 6 * * ? *)' }),
+    })
+    .prefault({}),
+
+  cleanup: z
+    .object({
+      /** Report only; operators turn this off deliberately. @default true */
+      dryRun: z.boolean().default(true),
+      experiments: z
+        .object({
+          paths: z.array(hostPath).default(['/opt/ml/experiments']),
+          maxAgeDays: z.number().min(1).default(30),
+        })
+        .prefault({}),
+      checkpoints: z
+        .object({
+          paths: z.array(hostPath).default(['/opt/ml/checkpoints']),
+          patterns: z.array(z.string().regex(/^[^,/\n]+$/, 'a file-name glob without commas or slashes')).default(['*.ckpt', '*.pt', '*.safetensors']),
+          maxAgeDays: z.number().min(0).default(7),
+          keepNewest: z.number().int().min(0).default(3),
+        })
+        .prefault({}),
+      docker: z
+        .object({
+          enabled: z.boolean().default(true),
+          unusedForHours: z.number().int().min(1).default(168),
+        })
+        .prefault({}),
+      caches: z
+        .object({
+          pip: z.boolean().default(true),
+          conda: z.boolean().default(true),
+          apt: z.boolean().default(true),
+          huggingface: z.boolean().default(false),
+          /** The Hugging Face cache is trimmed (least recently used first) down to this size. @default 200 */
+          huggingfaceMaxGiB: z.number().min(0).default(200),
+        })
+        .prefault({}),
+      protectMarker: z.string().regex(/^[^/,\n]+$/, 'a file name').default('.keep'),
+      protect: z.array(z.string().regex(/^[^,\n]+$/)).default([]),
+      maxDeleteFraction: z.number().gt(0).max(1).default(0.5),
+      onDiskPressure: z.boolean().default(false),
+      cooldownHours: z.number().min(0).default(6),
+      schedule: scheduleSchema.prefault({ expression: 'cron(0 3 ? * SUN *)' }),
+    })
+    .prefault({}),
+
+  logrotate: z
+    .object({
+      groups: z
+        .array(
+          z.strictObject({
+            name: z.string().regex(/^[a-z0-9-]+$/),
+            paths: z.array(z.string().regex(/^\/[^\s,{}]*$/, 'an absolute path or glob without spaces')).min(1),
+            frequency: z.enum(['daily', 'weekly', 'monthly']).default('daily'),
+            rotate: z.number().int().min(1).max(366),
+            maxSize: z.string().regex(/^\d+[kMG]?$/, 'a size such as 100M').optional(),
+            compress: z.boolean().default(true),
+            copytruncate: z.boolean().default(true),
+            create: z.string().regex(/^0[0-7]{3} [a-z_][a-z0-9_-]* [a-z_][a-z0-9_-]*$/, '"0640 user group"').optional(),
+            postrotate: z.string().regex(/^[^\n]*$/, 'a single command line').optional(),
+          }),
+        )
+        .default([
+          { name: 'ml-api', paths: ['/var/log/ml-api/*.log'], frequency: 'daily', rotate: 14, compress: true, copytruncate: true },
+          { name: 'training', paths: ['/var/log/training/*.log'], frequency: 'weekly', rotate: 8, maxSize: '100M', compress: true, copytruncate: true },
+          { name: 'gpu-maint', paths: ['/var/log/gpu-maint/*.log'], frequency: 'daily', rotate: 7, compress: true, copytruncate: true },
+        ]),
+    })
+    .prefault({}),
+
+  alerts: z
+    .object({
+      repeatIntervalHours: z
+        .object({ critical: z.number().positive().default(4), warning: z.number().positive().default(24) })
+        .prefault({}),
+      /** Consecutive breaching evaluations before an alert fires, per check. */
+      for: z.record(z.string(), z.number().int().min(1)).default({ 'gpu.temperature': 2, 'gpu.power': 2, 'health.load': 2 }),
+      staleAfterMinutes: z.number().int().min(1).default(20),
+      /** Email addresses subscribed to the alert topic (AWS). */
+      emails: z
+        .array(z.strictObject({ address: z.email(), minSeverity: z.enum(['warning', 'critical']).default('warning') }))
+        .default([]),
+      slack: z
+        .object({
+          /** Secrets Manager secret name or ARN holding the Slack webhook URL (never the URL itself). */
+          webhookSecret: z.string().min(1).optional(),
+          chatbot: z.boolean().default(false),
+        })
+        .prefault({}),
+      pagerDuty: z
+        .object({
+          /** Secrets Manager secret holding the Events API v2 routing key. */
+          routingKeySecret: z.string().min(1).optional(),
+          minSeverity: z.enum(['warning', 'critical']).default('critical'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+
+  aws: z
+    .object({
+      /** Region for the stack; unset = the CLI's environment. */
+      region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region such as eu-west-1').optional(),
+      /** SSM Run Command rate control. @default '10%' */
+      maxConcurrency: z.string().regex(/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/, 'a count 1-9999 or a percentage 1-100%').default('10%'),
+      /** @default '10%' */
+      maxErrors: z.string().regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage').default('10%'),
+      /** Days Lambda and command logs are kept. @default 30 */
+      logRetentionDays: z.number().int().min(1).default(30),
+    })
+    .prefault({}),
+
+  local: z
+    .object({
+      /** Where local mode keeps state, metrics, the Prometheus textfile and backups. @default '~/.local/state/gpu-maint' */
+      stateDir: z.string().min(1).default('~/.local/state/gpu-maint'),
+      /** Optional webhook (e.g. Slack incoming webhook) that local alerts are posted to. */
+      webhookUrl: z.url().optional(),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type Thresholds = Config['thresholds'];
+export type ThresholdLevels = Thresholds[keyof Thresholds];

@@ -1,0 +1,122 @@
+# shellcheck shell=bash
+#
+# Shared helpers for gpu-maint task scripts: logging, bounded command execution, config lists,
+# host identity (IMDSv2) and the state directory.
+# Bundled into each task script at build time (see lib/task-scripts.ts); never executed alone.
+
+# Logs go to stderr so that stdout carries only the result contract.
+log() {
+  printf '%s gpu-maint[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${GPU_MAINT_TASK:-task}" "$*" >&2
+}
+
+die() {
+  log "error: $*"
+  exit 1
+}
+
+#######################################
+# Runs a command with a hard deadline that holds even when the command ignores SIGTERM or sits in
+# uninterruptible sleep (a wedged NVIDIA driver): `timeout -k` kills it, and if even that does not
+# return, the watchdog abandons the process instead of waiting forever.
+# Arguments: seconds, stdout file, stderr file, command and its arguments.
+# Returns: the command's status; 124 when timeout fired, 137 when killed or abandoned.
+#######################################
+run_bounded() {
+  local limit_s="$1" out_file="$2" err_file="$3"
+  shift 3
+  local kill_after_s=3
+  timeout -k "${kill_after_s}" "${limit_s}" "$@" >"${out_file}" 2>"${err_file}" </dev/null &
+  local pid=$!
+  # Ticks of 0.1 s: the timeout itself, its kill grace, and 2 s for timeout(1) to report back.
+  local ticks=0 max_ticks=$(((limit_s + kill_after_s + 2) * 10))
+  while kill -0 "${pid}" 2>/dev/null; do
+    if ((ticks >= max_ticks)); then
+      kill -KILL "${pid}" 2>/dev/null || true
+      disown "${pid}" 2>/dev/null || true
+      printf 'gpu-maint: abandoned after %ss: %s did not exit after SIGKILL\n' "${limit_s}" "$1" >>"${err_file}"
+      return 137
+    fi
+    sleep 0.1
+    ticks=$((ticks + 1))
+  done
+  local rc=0
+  wait "${pid}" || rc=$?
+  return "${rc}"
+}
+
+#######################################
+# Splits a comma-separated config list into lines, dropping empty items and surrounding blanks.
+# Arguments: the list.
+# Outputs: one item per line.
+#######################################
+split_list() {
+  local item
+  local -a items=()
+  IFS=',' read -r -a items <<<"${1:-}"
+  for item in "${items[@]+"${items[@]}"}"; do
+    item="${item#"${item%%[![:space:]]*}"}"
+    item="${item%"${item##*[![:space:]]}"}"
+    [[ -n "${item}" ]] && printf '%s\n' "${item}"
+  done
+  return 0
+}
+
+#######################################
+# Prints the state directory (cursors, locks), creating it. On hosts it is /var/lib/gpu-maint.
+#######################################
+state_dir() {
+  local dir="${GPU_MAINT_STATE_DIR:-/var/lib/gpu-maint}"
+  mkdir -p "${dir}" || die "cannot create state dir ${dir}"
+  printf '%s\n' "${dir}"
+}
+
+#######################################
+# True when this looks like an EC2 instance (from DMI, no network), or when an IMDS endpoint was
+# configured explicitly (tests, or hosts where DMI is hidden). Off EC2 nothing is sent to IMDS.
+#######################################
+imds_enabled() {
+  [[ "${GPU_MAINT_IMDS:-auto}" == "off" ]] && return 1
+  [[ -n "${GPU_MAINT_IMDS_ENDPOINT:-}" ]] && return 0
+  local f
+  for f in /sys/devices/virtual/dmi/id/sys_vendor /sys/devices/virtual/dmi/id/board_vendor; do
+    if [[ -r "${f}" ]] && grep -qi 'amazon' "${f}" 2>/dev/null; then
+      return 0
+    fi
+  done
+  [[ -r /sys/hypervisor/uuid ]] && grep -qi '^ec2' /sys/hypervisor/uuid 2>/dev/null
+}
+
+IMDS_TOKEN=""
+
+#######################################
+# Reads one IMDSv2 metadata path (token fetched once per run).
+# Arguments: path below /latest/meta-data/, e.g. instance-type.
+# Outputs: the value; returns non-zero when IMDS is unavailable.
+#######################################
+imds_get() {
+  imds_enabled || return 1
+  command -v curl >/dev/null 2>&1 || return 1
+  local endpoint="${GPU_MAINT_IMDS_ENDPOINT:-http://169.254.169.254}"
+  if [[ -z "${IMDS_TOKEN}" ]]; then
+    IMDS_TOKEN="$(timeout -k 1 3 curl -fsS --connect-timeout 1 --max-time 2 -X PUT \
+      -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "${endpoint}/latest/api/token" 2>/dev/null)" || return 1
+  fi
+  timeout -k 1 3 curl -fsS --connect-timeout 1 --max-time 2 \
+    -H "X-aws-ec2-metadata-token: ${IMDS_TOKEN}" "${endpoint}/latest/meta-data/$1" 2>/dev/null
+}
+
+#######################################
+# Prints this host's id: the configured override, the EC2 instance id, else the hostname.
+#######################################
+host_id() {
+  if [[ -n "${GPU_MAINT_HOST_ID:-}" ]]; then
+    printf '%s\n' "${GPU_MAINT_HOST_ID}"
+    return 0
+  fi
+  local id
+  if id="$(imds_get instance-id)" && [[ -n "${id}" ]]; then
+    printf '%s\n' "${id}"
+    return 0
+  fi
+  hostname 2>/dev/null || uname -n
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+#
+# Runs the whole test suite (vitest: TypeScript units, real-bash script tests, CDK templates) and
+# ends with the plain line "N passed, N failed" that CI reads.
+# Usage: npm test [-- vitest args]
+# Exit: vitest's status (0 when every test passed).
+
+set -euo pipefail
+
+main() {
+  local root results rc=0
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  results="$(mktemp -d)"
+  trap 'rm -rf -- "${results}"' EXIT
+  cd "${root}"
+  export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+  npx vitest run --reporter=default --reporter=json --outputFile.json="${results}/vitest.json" "$@" || rc=$?
+  if [[ -s "${results}/vitest.json" ]]; then
+    node -e '
+      const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      const skipped = r.numPendingTests + r.numTodoTests;
+      console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+    ' "${results}/vitest.json"
+  else
+    echo "0 passed, 1 failed"
+    [[ "${rc}" -ne 0 ]] || rc=1
+  fi
+  return "${rc}"
+}
+
+main "$@"
