@@ -9,6 +9,25 @@ log() {
   printf '%s gpu-maint[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${GPU_MAINT_TASK:-task}" "$*" >&2
 }
 
+EXIT_HANDLERS=()
+
+#######################################
+# Registers a function to run when the script exits; handlers run in reverse order of registration.
+# Use this instead of `trap ... EXIT`, which would replace the handlers of the libs.
+# Arguments: function name.
+#######################################
+on_exit() {
+  EXIT_HANDLERS+=("$1")
+  trap run_exit_handlers EXIT
+}
+
+run_exit_handlers() {
+  local i
+  for ((i = ${#EXIT_HANDLERS[@]} - 1; i >= 0; i--)); do
+    "${EXIT_HANDLERS[i]}" || true
+  done
+}
+
 die() {
   log "error: $*"
   exit 1

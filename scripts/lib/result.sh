@@ -18,13 +18,18 @@
 GPU_MAINT_CONTRACT_VERSION=1
 RESULT_TMP_DIR=""
 
-result_tmp_dir() {
+# Creates the per-run scratch dir for probe output (in this shell, not a subshell, so that the
+# exit handler that removes it belongs to the script itself).
+ensure_result_tmp_dir() {
   if [[ -z "${RESULT_TMP_DIR}" ]]; then
-    RESULT_TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/gpu-maint.XXXXXX")"
-    # shellcheck disable=SC2064 # expand now: the path is fixed for this run
-    trap "rm -rf -- '${RESULT_TMP_DIR}'" EXIT
+    RESULT_TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/gpu-maint.XXXXXX")" || die "cannot create a temp dir"
+    on_exit remove_result_tmp_dir
   fi
-  printf '%s\n' "${RESULT_TMP_DIR}"
+}
+
+remove_result_tmp_dir() {
+  [[ -n "${RESULT_TMP_DIR}" ]] && rm -rf -- "${RESULT_TMP_DIR}"
+  return 0
 }
 
 #######################################
@@ -33,6 +38,7 @@ result_tmp_dir() {
 #######################################
 result_begin() {
   GPU_MAINT_TASK="$1"
+  ensure_result_tmp_dir
   printf '@@gpu-maint v%s begin task=%s host=%s at=%s\n' \
     "${GPU_MAINT_CONTRACT_VERSION}" "$1" "$2" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }
@@ -44,6 +50,7 @@ result_end() {
 # Copies a file to stdout, escaping contract markers and ending with a newline.
 emit_escaped() {
   [[ -s "$1" ]] || return 0
+  # shellcheck disable=SC1003 # sed's "$a\" appends a newline only when the last line lacks one
   sed -e 's/^@@gpu-maint/\\@@gpu-maint/' -e '$a\' "$1"
 }
 
@@ -56,7 +63,8 @@ probe() {
   local name="$1" limit_s="$2"
   shift 2
   local dir start rc=0
-  dir="$(result_tmp_dir)"
+  ensure_result_tmp_dir
+  dir="${RESULT_TMP_DIR}"
   start="$(date +%s.%N)"
   run_bounded "${limit_s}" "${dir}/${name}.out" "${dir}/${name}.err" "$@" || rc=$?
   section_from_files "${name}" "${dir}/${name}.out" "${dir}/${name}.err" "${rc}" "${start}"

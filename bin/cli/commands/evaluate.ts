@@ -1,0 +1,76 @@
+/**
+ * `gpu-maint evaluate <task> --input FILE`: evaluates a saved script output (a file with the raw
+ * stdout, or the JSON of `aws ssm get-command-invocation`), to answer "why did this page?".
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { formatReport } from '../../../lambda/adapters/local/report';
+import { evaluateTaskOutput } from '../../../lambda/core/evaluate';
+import type { TaskOutput } from '../../../lambda/core/ports';
+import { evaluationSettings } from '../../../lambda/core/settings';
+import { taskDefinition } from '../../../lambda/core/tasks';
+import type { TaskName } from '../../../lambda/core/types';
+import { type CliIo, configFor, type RegisterCommand, UsageError } from '../context';
+
+interface EvaluateOptions {
+  readonly input: string;
+  readonly json?: boolean;
+  readonly host?: string;
+  readonly now?: string;
+}
+
+/** Reads raw stdout, or the StandardOutputContent of a GetCommandInvocation JSON response. */
+export function readSavedOutput(task: TaskName, text: string, host?: string): TaskOutput {
+  const trimmed = text.trimStart();
+  if (trimmed.startsWith('{')) {
+    let doc: Record<string, unknown>;
+    try {
+      doc = JSON.parse(trimmed) as Record<string, unknown>;
+    } catch (err) {
+      throw new UsageError(`--input looks like JSON but does not parse: ${(err as Error).message}`);
+    }
+    if (typeof doc.StandardOutputContent !== 'string') {
+      throw new UsageError('--input JSON has no StandardOutputContent: expected the output of `aws ssm get-command-invocation`');
+    }
+    return {
+      task,
+      host: host ?? (typeof doc.InstanceId === 'string' ? doc.InstanceId : undefined),
+      stdout: doc.StandardOutputContent,
+      stderr: typeof doc.StandardErrorContent === 'string' ? doc.StandardErrorContent : '',
+      exitCode: typeof doc.ResponseCode === 'number' && doc.ResponseCode >= 0 ? doc.ResponseCode : null,
+      invocationStatus: typeof doc.Status === 'string' ? doc.Status : undefined,
+    };
+  }
+  return { task, host, stdout: text, exitCode: null };
+}
+
+export const registerEvaluate: RegisterCommand = (program: Command, io: CliIo) => {
+  program
+    .command('evaluate')
+    .description('evaluate a saved task output (raw stdout, or `aws ssm get-command-invocation` JSON) with the current config')
+    .argument('<task>', 'task that produced the output, e.g. gpu-check')
+    .requiredOption('--input <file>', 'saved output; "-" reads standard input')
+    .option('--json', 'print the result as JSON')
+    .option('--host <id>', 'host id to report (default: from the output)')
+    .option('--now <iso-time>', 'evaluate as of this time (default: now)')
+    .action(async (task: string, options: EvaluateOptions, cmd: Command) => {
+      const def = (() => {
+        try {
+          return taskDefinition(task);
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+      })();
+      const config = configFor(cmd);
+      let text: string;
+      try {
+        text = readFileSync(options.input === '-' ? 0 : options.input, 'utf8');
+      } catch (err) {
+        throw new UsageError(`--input ${options.input}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+      const now = options.now ? new Date(options.now) : new Date();
+      if (Number.isNaN(now.getTime())) throw new UsageError(`--now ${JSON.stringify(options.now)}: expected an ISO-8601 time`);
+      const result = evaluateTaskOutput(readSavedOutput(def.name, text, options.host), def.evaluate, evaluationSettings(config), now);
+      io.out(options.json ? JSON.stringify(result, null, 2) : formatReport(result));
+    });
+};

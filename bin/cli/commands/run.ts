@@ -1,0 +1,83 @@
+/**
+ * `gpu-maint run <task...|all>`: runs tasks on this machine (local mode) and reports what they found.
+ */
+import { Option, type Command } from 'commander';
+import { localPaths, runLocalTask } from '../../../lambda/adapters/local/local-run';
+import { formatReport, summarize } from '../../../lambda/adapters/local/report';
+import { systemClock } from '../../../lambda/core/ports';
+import { TASKS } from '../../../lambda/core/tasks';
+import { severityAtLeast, type TaskName, type TaskResult } from '../../../lambda/core/types';
+import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, UsageError } from '../context';
+import { localAlertSink } from '../local-alerts';
+
+interface RunOptions {
+  readonly json?: boolean;
+  readonly failOn?: 'warning' | 'critical';
+  readonly verbose?: boolean;
+}
+
+export function resolveTasks(names: readonly string[]): TaskName[] {
+  const tasks: TaskName[] = [];
+  for (const name of names) {
+    if (name === 'all') {
+      tasks.push(...[...TASKS.values()].filter((t) => t.inRunAll).map((t) => t.name));
+    } else if (TASKS.has(name as TaskName)) {
+      tasks.push(name as TaskName);
+    } else {
+      throw new UsageError(`unknown task ${JSON.stringify(name)}; expected one of: all, ${[...TASKS.keys()].join(', ')}`);
+    }
+  }
+  return [...new Set(tasks)];
+}
+
+/** Exit code for a set of results: 1 when a task could not run, 3 when --fail-on is reached. */
+export function exitCodeFor(results: readonly TaskResult[], failOn?: 'warning' | 'critical'): number {
+  if (results.some((r) => r.status === 'failed')) return EXIT.taskFailed;
+  if (failOn && results.some((r) => r.findings.some((f) => severityAtLeast(f.severity, failOn)))) return EXIT.findings;
+  return EXIT.ok;
+}
+
+export const registerRun: RegisterCommand = (program: Command, io: CliIo) => {
+  program
+    .command('run')
+    .description(
+      `run tasks on this machine: ${[...TASKS.values()].map((t) => `${t.name} (${t.summary})`).join('; ')}. "all" runs every task except those that change system configuration (logrotate).`,
+    )
+    .argument('<task...>', 'task names, or "all"')
+    .option('--json', 'print results as JSON (one object, or an array for several tasks)')
+    .addOption(new Option('--fail-on <severity>', 'exit 3 when a finding reaches this severity (for cron)').choices(['warning', 'critical']))
+    .option('-v, --verbose', "show the task scripts' logs")
+    .action(async (names: string[], options: RunOptions, cmd: Command) => {
+      const tasks = resolveTasks(names);
+      const config = configFor(cmd);
+      const paths = localPaths(config);
+      const alerts = localAlertSink(config, io, { json: Boolean(options.json) });
+      const results: TaskResult[] = [];
+      for (const task of tasks) {
+        const result = await runLocalTask(task, {
+          config,
+          clock: systemClock,
+          alerts,
+          env: { GPU_MAINT_PROGRESS: io.isTty && !options.json ? '1' : '0' },
+          onStderr: (_task, chunk) => {
+            if (options.verbose) io.err(chunk.replace(/\n$/, ''));
+            else if (io.isTty) for (const line of chunk.split('\n')) if (line.startsWith('progress: ')) io.err(line);
+          },
+        });
+        results.push(result);
+        if (!options.json) io.out(`${formatReport(result)}\n`);
+      }
+      if (options.json) {
+        io.out(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
+      } else {
+        io.out(summarize(results));
+        io.out(`metrics: ${paths.metricsFile} and ${paths.textfileDir}/`);
+      }
+      const code = exitCodeFor(results, options.failOn);
+      if (code === EXIT.taskFailed) {
+        const failed = results.filter((r) => r.status === 'failed').map((r) => r.task);
+        throw new ExitError(`could not run: ${failed.join(', ')} (see the task.failed / task.output findings)`, code);
+      }
+      if (code === EXIT.findings) throw new ExitError(`findings at or above ${options.failOn} (--fail-on)`, code);
+    });
+};

@@ -1,0 +1,61 @@
+/**
+ * Local mode: run task scripts on this machine and feed their output to the same core the collect
+ * Lambda uses, with local sinks (JSON-lines metrics, Prometheus textfile, terminal/webhook alerts).
+ */
+import * as path from 'node:path';
+import type { Config } from '../../../lib/config/schema';
+import { expandHome } from '../../../lib/config/load';
+import { evaluateTaskOutput } from '../../core/evaluate';
+import type { AlertSink, Clock, TaskOutput } from '../../core/ports';
+import { evaluationSettings } from '../../core/settings';
+import { taskDefinition } from '../../core/tasks';
+import type { TaskName, TaskResult } from '../../core/types';
+import { JsonLinesMetricsSink, PrometheusTextfileSink } from './metrics-files';
+import { runTaskScript } from './script-runner';
+
+export interface LocalPaths {
+  readonly stateDir: string;
+  readonly metricsFile: string;
+  readonly textfileDir: string;
+}
+
+export function localPaths(config: Config): LocalPaths {
+  const stateDir = expandHome(config.local.stateDir);
+  return {
+    stateDir,
+    metricsFile: path.join(stateDir, 'metrics.jsonl'),
+    textfileDir: path.join(stateDir, 'textfile'),
+  };
+}
+
+export interface LocalRunOptions {
+  readonly config: Config;
+  readonly clock: Clock;
+  /** Receives each result after metrics are written (alert policy, terminal notifier). */
+  readonly alerts?: AlertSink;
+  /** Extra environment for the scripts (tests: fakes on PATH). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly onStderr?: (task: TaskName, chunk: string) => void;
+}
+
+/** Evaluates one output and writes its metrics locally: the local twin of the collect Lambda. */
+export async function processLocalOutput(output: TaskOutput, options: LocalRunOptions): Promise<TaskResult> {
+  const { config, clock } = options;
+  const now = clock.now();
+  const result = evaluateTaskOutput(output, taskDefinition(output.task).evaluate, evaluationSettings(config), now);
+  const paths = localPaths(config);
+  await new JsonLinesMetricsSink(paths.metricsFile, config.metrics.namespace).put(result.metrics, now);
+  new PrometheusTextfileSink(paths.textfileDir).write(result.task, result.metrics, now);
+  await options.alerts?.publish(result);
+  return result;
+}
+
+export async function runLocalTask(task: TaskName, options: LocalRunOptions): Promise<TaskResult> {
+  const paths = localPaths(options.config);
+  const output = await runTaskScript(task, options.config, {
+    stateDir: paths.stateDir,
+    env: options.env,
+    onStderr: options.onStderr ? (chunk) => options.onStderr?.(task, chunk) : undefined,
+  });
+  return processLocalOutput(output, options);
+}

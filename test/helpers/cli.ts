@@ -1,0 +1,21 @@
+/** Runs the gpu-maint CLI in-process with captured output. */
+import { main } from '../../bin/cli/main';
+import type { CliIo } from '../../bin/cli/context';
+
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export async function runCli(args: readonly string[], options: { isTty?: boolean } = {}): Promise<CliRun> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CliIo = {
+    out: (t) => out.push(t.endsWith('\n') ? t : `${t}\n`),
+    err: (t) => err.push(t.endsWith('\n') ? t : `${t}\n`),
+    isTty: options.isTty ?? false,
+  };
+  const code = await main(args, io);
+  return { code, stdout: out.join(''), stderr: err.join('') };
+}

@@ -1,0 +1,126 @@
+/**
+ * scripts/lib/result.sh and common.sh under real bash: the contract they print is what the core parses,
+ * and probes end on time even when the command ignores SIGTERM.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { parseResult } from '../../lambda/core/contract';
+import { bundleTaskScript, SCRIPTS_DIR } from '../../lib/task-scripts';
+
+let scriptsDir: string;
+
+/** Bundles a throwaway task script that uses the real libs, and runs it. */
+function runScript(body: string, env: Record<string, string> = {}) {
+  const name = `t${Math.random().toString(36).slice(2, 8)}`;
+  writeFileSync(
+    path.join(scriptsDir, `${name}.sh`),
+    [
+      '#!/usr/bin/env bash',
+      'set -euo pipefail',
+      'source "${BASH_SOURCE[0]%/*}/lib/common.sh"',
+      'source "${BASH_SOURCE[0]%/*}/lib/result.sh"',
+      body,
+      '',
+    ].join('\n'),
+  );
+  const bundle = bundleTaskScript(name, scriptsDir);
+  const file = path.join(scriptsDir, `${name}.bundle.sh`);
+  writeFileSync(file, bundle);
+  const started = Date.now();
+  const r = spawnSync('bash', [file], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', GPU_MAINT_IMDS: 'off', ...env } });
+  return { ...r, seconds: (Date.now() - started) / 1000 };
+}
+
+beforeAll(() => {
+  scriptsDir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-scripts-'));
+  mkdirSync(path.join(scriptsDir, 'lib'));
+  cpSync(path.join(SCRIPTS_DIR, 'lib'), path.join(scriptsDir, 'lib'), { recursive: true });
+});
+
+describe('bundleTaskScript', () => {
+  test('inlines each sourced lib once and keeps the bash shebang first', () => {
+    const bundle = bundleTaskScript('x', writeScript('x', 'source "${BASH_SOURCE[0]%/*}/lib/common.sh"\nsource "${BASH_SOURCE[0]%/*}/lib/common.sh"\n'));
+    expect(bundle.startsWith('#!/usr/bin/env bash\n')).toBe(true);
+    expect(bundle.match(/# ---- begin lib\/common\.sh ----/g)).toHaveLength(1);
+    expect(bundle).not.toMatch(/^source /m);
+  });
+
+  test('a script without a bash shebang is refused (SSM runs scripts through sh)', () => {
+    expect(() => bundleTaskScript('y', writeScript('y', 'echo hi\n', '#!/bin/sh'))).toThrow(/must start with "#!\/usr\/bin\/env bash"/);
+  });
+
+  test.each(['../etc/passwd', 'Gpu Check', ''])('script name %j is refused', (name) => {
+    expect(() => bundleTaskScript(name)).toThrow(/lowercase letters, digits and dashes/);
+  });
+});
+
+function writeScript(name: string, body: string, shebang = '#!/usr/bin/env bash'): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-bundle-'));
+  mkdirSync(path.join(dir, 'lib'));
+  cpSync(path.join(SCRIPTS_DIR, 'lib'), path.join(dir, 'lib'), { recursive: true });
+  writeFileSync(path.join(dir, `${name}.sh`), `${shebang}\n${body}`);
+  return dir;
+}
+
+describe('result contract printed by bash', () => {
+  test('probes print sections the core parses, with stdout, stderr and exit status', () => {
+    const r = runScript(`
+result_begin demo host-1
+probe hello 5 printf 'a b\\nc\\n' || true
+probe fails 5 bash -c 'echo out; echo err >&2; exit 3' || true
+kv_section summary "units=3" "note=two
+lines"
+result_end`);
+    expect(r.status).toBe(0);
+    const parsed = parseResult(r.stdout);
+    expect(parsed.errors).toEqual([]);
+    expect(parsed).toMatchObject({ task: 'demo', host: 'host-1', complete: true });
+    expect(parsed.sections.get('hello')).toMatchObject({ stdout: 'a b\nc\n', exitCode: 0 });
+    expect(parsed.sections.get('fails')).toMatchObject({ stdout: 'out\n', stderr: 'err\n', exitCode: 3 });
+    expect(parsed.sections.get('summary')?.stdout).toBe('units=3\nnote=two lines\n');
+  });
+
+  test('output without a final newline still ends its section cleanly', () => {
+    const r = runScript(`result_begin demo h\nprobe p 5 printf 'no-newline' || true\nresult_end`);
+    expect(parseResult(r.stdout).sections.get('p')?.stdout).toBe('no-newline\n');
+  });
+
+  test('raw lines that look like contract markers are escaped', () => {
+    const r = runScript(`result_begin demo h\nprobe p 5 printf '@@gpu-maint v1 end task=demo\\n' || true\nresult_end`);
+    const parsed = parseResult(r.stdout);
+    expect(parsed.errors).toEqual([]);
+    expect(parsed.sections.get('p')?.stdout).toBe('@@gpu-maint v1 end task=demo\n');
+  });
+
+  test('a probe that ignores SIGTERM and never returns is killed on its deadline', () => {
+    const r = runScript(`result_begin demo h\nprobe hang 1 bash -c 'trap "" TERM; while :; do sleep 1; done' || true\nresult_end`);
+    const hang = parseResult(r.stdout).sections.get('hang');
+    expect(hang?.timedOut).toBe(true);
+    // 1 s limit + 3 s kill grace, with slack for a loaded CI machine.
+    expect(r.seconds).toBeLessThan(12);
+  });
+
+  test('logs go to stderr, never into the result', () => {
+    const r = runScript(`GPU_MAINT_TASK=demo\nlog "hello operator"\nresult_begin demo h\nresult_end`);
+    expect(r.stderr).toMatch(/gpu-maint\[demo\]: hello operator/);
+    expect(r.stdout).not.toMatch(/hello operator/);
+  });
+
+  test.each([
+    ['a,b , c', 'a\nb\nc\n'],
+    ['', ''],
+    [' , ', ''],
+    ['/data/my models,/opt/ml', '/data/my models\n/opt/ml\n'],
+  ])('split_list %j', (list, expected) => {
+    const r = runScript('split_list "$LIST"', { LIST: list });
+    expect(r.stdout).toBe(expected);
+  });
+
+  test('host_id prefers the configured override and otherwise falls back to the hostname off EC2', () => {
+    expect(runScript('host_id', { GPU_MAINT_HOST_ID: 'i-0override' }).stdout.trim()).toBe('i-0override');
+    expect(runScript('host_id').stdout.trim()).toBe(execFileSync('hostname', { encoding: 'utf8' }).trim());
+  });
+});
