@@ -5,6 +5,7 @@
  */
 import type { Config } from './config/schema';
 import type { TaskName } from '../lambda/core/types';
+import { logrotateConfigBase64 } from '../lambda/core/cleanup/logrotate';
 
 export interface TaskParameter {
   /** SSM document parameter name, e.g. `Mounts`. */
@@ -42,6 +43,14 @@ const gpuCheck: TaskParameter[] = [
     description: 'Deadline of each nvidia-smi call in seconds.',
     allowedPattern: SMALL_INT,
     fromConfig: (c) => String(c.gpuCheck.nvidiaSmiTimeoutSeconds),
+  },
+  {
+    name: 'ImdsEndpoint',
+    env: 'GPU_MAINT_IMDS_ENDPOINT',
+    description: 'IMDS base URL when it is not the standard one (IMDS proxies, tests); empty: the standard endpoint, queried only on EC2.',
+    allowedPattern: '^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?)?$',
+    // Empty for the standard endpoint: a set endpoint makes scripts query IMDS even off EC2 (common.sh).
+    fromConfig: (c) => (c.gpuCheck.imdsEndpoint.replace(/\/$/, '') === 'http://169.254.169.254' ? '' : c.gpuCheck.imdsEndpoint.replace(/\/$/, '')),
   },
 ];
 
@@ -90,10 +99,137 @@ const healthCheck: TaskParameter[] = [
   },
 ];
 
+const BOOLEAN = '^(true|false)$';
+const DECIMAL = '^[0-9]{1,6}(\\.[0-9]{1,6})?$';
+/** Comma-separated globs without characters that could break out of a quoted string. */
+const NAME_GLOB_LIST = "^([^,/{}'\"`$\\\\\\n]+)?(,[^,/{}'\"`$\\\\\\n]+)*$";
+const PATH_GLOB_LIST = "^([^,{}'\"`$\\\\\\n]+)?(,[^,{}'\"`$\\\\\\n]+)*$";
+const CACHE_LIST = '^((pip|conda|apt|huggingface)(,(pip|conda|apt|huggingface))*)?$';
+
+const cleanup: TaskParameter[] = [
+  {
+    name: 'DryRun',
+    env: 'GPU_MAINT_CLEANUP_DRY_RUN',
+    description: 'true: report what would be deleted and delete nothing.',
+    allowedPattern: BOOLEAN,
+    fromConfig: (c) => String(c.cleanup.dryRun),
+  },
+  {
+    name: 'Force',
+    env: 'GPU_MAINT_CLEANUP_FORCE',
+    description: 'true: lift the maxDeleteFraction guard for this run (root safety checks still apply).',
+    allowedPattern: BOOLEAN,
+    fromConfig: (c) => String(c.cleanup.force),
+  },
+  {
+    name: 'MaxDeleteFraction',
+    env: 'GPU_MAINT_CLEANUP_MAX_DELETE_FRACTION',
+    description: 'A run deletes nothing in a root when its selection exceeds this fraction of the root bytes.',
+    allowedPattern: '^(0(\\.[0-9]{1,6})?|1(\\.0{1,6})?)$',
+    fromConfig: (c) => String(c.cleanup.maxDeleteFraction),
+  },
+  {
+    name: 'ExperimentPaths',
+    env: 'GPU_MAINT_CLEANUP_EXPERIMENT_PATHS',
+    description: 'Comma-separated roots whose top-level run directories are cleaned.',
+    allowedPattern: PATH_LIST,
+    fromConfig: (c) => c.cleanup.experiments.paths.join(','),
+  },
+  {
+    name: 'ExperimentMaxAgeDays',
+    env: 'GPU_MAINT_CLEANUP_EXPERIMENT_MAX_AGE_DAYS',
+    description: 'A run directory is deleted only when its newest entry is older than this many days.',
+    allowedPattern: DECIMAL,
+    fromConfig: (c) => String(c.cleanup.experiments.maxAgeDays),
+  },
+  {
+    name: 'CheckpointPaths',
+    env: 'GPU_MAINT_CLEANUP_CHECKPOINT_PATHS',
+    description: 'Comma-separated roots searched for checkpoint files.',
+    allowedPattern: PATH_LIST,
+    fromConfig: (c) => c.cleanup.checkpoints.paths.join(','),
+  },
+  {
+    name: 'CheckpointPatterns',
+    env: 'GPU_MAINT_CLEANUP_CHECKPOINT_PATTERNS',
+    description: 'Comma-separated file-name globs of checkpoint files; other files are never touched.',
+    allowedPattern: NAME_GLOB_LIST,
+    fromConfig: (c) => c.cleanup.checkpoints.patterns.join(','),
+  },
+  {
+    name: 'CheckpointMaxAgeDays',
+    env: 'GPU_MAINT_CLEANUP_CHECKPOINT_MAX_AGE_DAYS',
+    description: 'Checkpoint files older than this many days are deleted (except the newest per directory).',
+    allowedPattern: DECIMAL,
+    fromConfig: (c) => String(c.cleanup.checkpoints.maxAgeDays),
+  },
+  {
+    name: 'CheckpointKeepNewest',
+    env: 'GPU_MAINT_CLEANUP_CHECKPOINT_KEEP_NEWEST',
+    description: 'Newest checkpoint files kept per directory whatever their age.',
+    allowedPattern: SMALL_INT,
+    fromConfig: (c) => String(c.cleanup.checkpoints.keepNewest),
+  },
+  {
+    name: 'DockerEnabled',
+    env: 'GPU_MAINT_CLEANUP_DOCKER',
+    description: 'true: remove docker images no container uses.',
+    allowedPattern: BOOLEAN,
+    fromConfig: (c) => String(c.cleanup.docker.enabled),
+  },
+  {
+    name: 'DockerUnusedForHours',
+    env: 'GPU_MAINT_CLEANUP_DOCKER_UNUSED_HOURS',
+    description: 'Only images created more than this many hours ago are removed.',
+    allowedPattern: '^[0-9]{1,6}$',
+    fromConfig: (c) => String(c.cleanup.docker.unusedForHours),
+  },
+  {
+    name: 'Caches',
+    env: 'GPU_MAINT_CLEANUP_CACHES',
+    description: 'Comma-separated caches to clean: pip, conda, apt, huggingface.',
+    allowedPattern: CACHE_LIST,
+    fromConfig: (c) => (['pip', 'conda', 'apt', 'huggingface'] as const).filter((k) => c.cleanup.caches[k]).join(','),
+  },
+  {
+    name: 'HuggingfaceMaxGiB',
+    env: 'GPU_MAINT_CLEANUP_HF_MAX_GIB',
+    description: 'The Hugging Face hub cache is trimmed, least recently used first, down to this size.',
+    allowedPattern: DECIMAL,
+    fromConfig: (c) => String(c.cleanup.caches.huggingfaceMaxGiB),
+  },
+  {
+    name: 'ProtectMarker',
+    env: 'GPU_MAINT_CLEANUP_PROTECT_MARKER',
+    description: 'A file with this name protects its directory and everything under it.',
+    allowedPattern: "^[^,/{}'\"`$\\\\\\n]+$",
+    fromConfig: (c) => c.cleanup.protectMarker,
+  },
+  {
+    name: 'Protect',
+    env: 'GPU_MAINT_CLEANUP_PROTECT',
+    description: 'Comma-separated path globs protecting matching paths and everything under them.',
+    allowedPattern: PATH_GLOB_LIST,
+    fromConfig: (c) => c.cleanup.protect.join(','),
+  },
+];
+
+const logrotate: TaskParameter[] = [
+  {
+    name: 'ConfigBase64',
+    env: 'GPU_MAINT_LOGROTATE_CONFIG_B64',
+    description: 'The /etc/logrotate.d/gpu-maint file rendered from logrotate.groups, base64-encoded.',
+    allowedPattern: '^[A-Za-z0-9+/=]*$',
+    fromConfig: (c) => logrotateConfigBase64(c.logrotate.groups),
+  },
+];
+
 /** Parameters per task script. Tasks without an entry take no parameters. */
 export const TASK_PARAMETERS: Partial<Record<TaskName, readonly TaskParameter[]>> = {
   'gpu-check': gpuCheck,
   'health-check': healthCheck,
+  cleanup,
+  logrotate,
 };
 
 /** Environment for running a task script with this config (local mode, tests). */

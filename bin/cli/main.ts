@@ -5,11 +5,15 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../../lib/config/load';
 import { type CliIo, EXIT, ExitError, processIo, type RegisterCommand, UsageError } from './context';
+import { registerAlerts } from './commands/alerts';
 import { registerEvaluate } from './commands/evaluate';
+import { registerLogrotate } from './commands/logrotate';
 import { registerRun } from './commands/run';
+import { registerSchedule } from './commands/schedule';
+import { registerSilence } from './commands/silence';
 
 /** Command modules in help order. */
-const COMMANDS: readonly RegisterCommand[] = [registerRun, registerEvaluate];
+const COMMANDS: readonly RegisterCommand[] = [registerRun, registerEvaluate, registerSilence, registerAlerts, registerSchedule, registerLogrotate];
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

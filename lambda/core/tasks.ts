@@ -2,6 +2,8 @@
  * The task registry: which script runs a task on the host and which evaluator reads its output.
  */
 import type { TaskEvaluator } from './evaluate';
+import { evaluateCleanup } from './cleanup/evaluate';
+import { evaluateLogrotate } from './cleanup/logrotate';
 import { evaluateGpuCheck } from './gpu/evaluate';
 import { evaluateHealthCheck } from './health/evaluate';
 import type { TaskName } from './types';
@@ -31,6 +33,22 @@ const definitions: TaskDefinition[] = [
     evaluate: evaluateHealthCheck,
     inRunAll: true,
     summary: 'disk, inodes, memory, load, systemd units, journal errors, endpoints, reboot-required',
+  },
+  {
+    name: 'cleanup',
+    script: 'cleanup',
+    evaluate: evaluateCleanup,
+    // Dry run by default (cleanup.dryRun), so `npm start` only reports what it would free.
+    inRunAll: true,
+    summary: 'old experiment runs and checkpoints (keeping the newest), unused docker images, package caches; dry run by default',
+  },
+  {
+    name: 'logrotate',
+    script: 'logrotate-apply',
+    evaluate: evaluateLogrotate,
+    // Changes system configuration (/etc/logrotate.d): runs only when named.
+    inRunAll: false,
+    summary: 'writes /etc/logrotate.d/gpu-maint from logrotate.groups and validates it with logrotate -d',
   },
 ];
 

@@ -175,42 +175,70 @@ export const configSchema = z.strictObject({
 
   cleanup: z
     .object({
-      /** Report only; operators turn this off deliberately. @default true */
+      /** Report only; operators turn this off deliberately (`cleanup.dryRun: false`). @default true */
       dryRun: z.boolean().default(true),
+      /**
+       * Lifts the maxDeleteFraction guard for one run (`--set cleanup.force=true`); never keep it in a config
+       * file. Safety checks on roots (system paths, symlinks) cannot be forced. @default false
+       */
+      force: z.boolean().default(false),
       experiments: z
         .object({
+          /** Roots whose top-level run directories are cleaned. @default ['/opt/ml/experiments'] */
           paths: z.array(hostPath).default(['/opt/ml/experiments']),
+          /** A run directory is deleted only when the newest entry anywhere inside is older than this. @default 30 */
           maxAgeDays: z.number().min(1).default(30),
         })
         .prefault({}),
       checkpoints: z
         .object({
+          /** Roots searched (recursively) for checkpoint files. @default ['/opt/ml/checkpoints'] */
           paths: z.array(hostPath).default(['/opt/ml/checkpoints']),
-          patterns: z.array(z.string().regex(/^[^,/\n]+$/, 'a file-name glob without commas or slashes')).default(['*.ckpt', '*.pt', '*.safetensors']),
+          /** File-name globs of checkpoint files; other files are never touched. */
+          patterns: z
+            .array(z.string().regex(/^[^,/{}'"`$\\\n]+$/, 'a file-name glob without commas, slashes, quotes, braces, $ or backslashes'))
+            .default(['*.ckpt', '*.pt', '*.safetensors']),
+          /** Matching files older than this are deleted, except the newest keepNewest per directory. @default 7 */
           maxAgeDays: z.number().min(0).default(7),
+          /** Newest matching files kept per directory whatever their age. @default 3 */
           keepNewest: z.number().int().min(0).default(3),
         })
         .prefault({}),
       docker: z
         .object({
+          /** Remove images no container uses that were created more than unusedForHours ago. @default true */
           enabled: z.boolean().default(true),
+          /** @default 168 */
           unusedForHours: z.number().int().min(1).default(168),
         })
         .prefault({}),
       caches: z
         .object({
+          /** pip's HTTP and wheel cache (~/.cache/pip). @default true */
           pip: z.boolean().default(true),
+          /** conda's package tarballs and index cache (<conda>/pkgs). @default true */
           conda: z.boolean().default(true),
+          /** Downloaded .deb / .rpm packages (apt or dnf/yum). @default true */
           apt: z.boolean().default(true),
+          /** Hugging Face hub cache, trimmed least recently used first. @default false */
           huggingface: z.boolean().default(false),
           /** The Hugging Face cache is trimmed (least recently used first) down to this size. @default 200 */
           huggingfaceMaxGiB: z.number().min(0).default(200),
         })
         .prefault({}),
-      protectMarker: z.string().regex(/^[^/,\n]+$/, 'a file name').default('.keep'),
-      protect: z.array(z.string().regex(/^[^,\n]+$/)).default([]),
+      /** A file with this name protects its directory and everything under it. @default '.keep' */
+      protectMarker: z
+        .string()
+        .regex(/^[^/,{}'"`$\\\n]+$/, 'a file name without slashes, commas, quotes, braces, $ or backslashes')
+        .refine((v) => v !== '.' && v !== '..', 'a file name other than . or ..')
+        .default('.keep'),
+      /** Path globs (`*` also matches `/`) protecting matching paths and everything under them. @default [] */
+      protect: z.array(z.string().regex(/^[^,{}'"`$\\\n]+$/, 'a path glob without commas, quotes, braces, $ or backslashes')).default([]),
+      /** A run refuses to delete more than this fraction of a root's bytes unless forced. @default 0.5 */
       maxDeleteFraction: z.number().gt(0).max(1).default(0.5),
+      /** Dispatch cleanup to a host whose health-check reports health.disk critical. @default false */
       onDiskPressure: z.boolean().default(false),
+      /** At most one disk-pressure cleanup per host within this many hours. @default 6 */
       cooldownHours: z.number().min(0).default(6),
       schedule: scheduleSchema.prefault({ expression: 'cron(0 3 ? * SUN *)' }),
     })
@@ -218,37 +246,82 @@ export const configSchema = z.strictObject({
 
   logrotate: z
     .object({
+      /** One block in /etc/logrotate.d/gpu-maint per group. Defaults mirror the old kit. */
       groups: z
         .array(
-          z.strictObject({
-            name: z.string().regex(/^[a-z0-9-]+$/),
-            paths: z.array(z.string().regex(/^\/[^\s,{}]*$/, 'an absolute path or glob without spaces')).min(1),
-            frequency: z.enum(['daily', 'weekly', 'monthly']).default('daily'),
-            rotate: z.number().int().min(1).max(366),
-            maxSize: z.string().regex(/^\d+[kMG]?$/, 'a size such as 100M').optional(),
-            compress: z.boolean().default(true),
-            copytruncate: z.boolean().default(true),
-            create: z.string().regex(/^0[0-7]{3} [a-z_][a-z0-9_-]* [a-z_][a-z0-9_-]*$/, '"0640 user group"').optional(),
-            postrotate: z.string().regex(/^[^\n]*$/, 'a single command line').optional(),
-          }),
+          z
+            .strictObject({
+              name: z.string().regex(/^[a-z0-9-]+$/, 'lowercase letters, digits and dashes'),
+              paths: z.array(z.string().regex(/^\/[^\s,{}'"`$\\]*$/, 'an absolute path or glob without spaces, commas, quotes, braces, $ or backslashes')).min(1),
+              frequency: z.enum(['daily', 'weekly', 'monthly']).default('daily'),
+              rotate: z.number().int().min(1).max(366),
+              /** Rotate early once a log exceeds this size (e.g. 100M), between the regular rotations. */
+              maxSize: z.string().regex(/^\d+[kMG]?$/, 'a size such as 100M').optional(),
+              compress: z.boolean().default(true),
+              /** gzip is everywhere; zstd (/usr/bin/zstd) is faster and smaller where installed. @default 'gzip' */
+              compressor: z.enum(['gzip', 'zstd']).default('gzip'),
+              /** Copy then truncate in place (the writer keeps its file open). @default true unless create is set */
+              copytruncate: z.boolean().optional(),
+              /** Rename, then create a new file with `mode owner group`, e.g. `0640 app adm`. */
+              create: z.string().regex(/^0[0-7]{3} [a-z_][a-z0-9_-]* [a-z_][a-z0-9_-]*$/, '"0640 user group"').optional(),
+              /** `user group` to rotate as, needed when the log directory is writable by a group or others. */
+              su: z.string().regex(/^[a-z_][a-z0-9_-]* [a-z_][a-z0-9_-]*$/, '"user group"').optional(),
+              /** One command run once after the group's logs are rotated (e.g. to make the writer reopen them). */
+              postrotate: z
+                .string()
+                .regex(/^[^\n]*\S[^\n]*$/, 'a single command line')
+                .refine((v) => !/^\s*(endscript|postrotate|prerotate)\b/.test(v), 'a command, not a logrotate keyword')
+                .optional(),
+            })
+            .refine((g) => !(g.create !== undefined && g.copytruncate === true), {
+              message: 'either copytruncate or create, not both',
+              path: ['copytruncate'],
+            }),
         )
+        .refine((groups) => new Set(groups.map((g) => g.name)).size === groups.length, 'group names must be unique')
         .default([
-          { name: 'ml-api', paths: ['/var/log/ml-api/*.log'], frequency: 'daily', rotate: 14, compress: true, copytruncate: true },
-          { name: 'training', paths: ['/var/log/training/*.log'], frequency: 'weekly', rotate: 8, maxSize: '100M', compress: true, copytruncate: true },
-          { name: 'gpu-maint', paths: ['/var/log/gpu-maint/*.log'], frequency: 'daily', rotate: 7, compress: true, copytruncate: true },
+          { name: 'ml-api', paths: ['/var/log/ml-api/*.log'], frequency: 'daily', rotate: 14, compress: true, compressor: 'gzip', copytruncate: true },
+          { name: 'training', paths: ['/var/log/training/*.log'], frequency: 'weekly', rotate: 8, maxSize: '100M', compress: true, compressor: 'gzip', copytruncate: true },
+          { name: 'gpu-maint', paths: ['/var/log/gpu-maint/*.log'], frequency: 'daily', rotate: 7, compress: true, compressor: 'gzip', copytruncate: true },
         ]),
     })
     .prefault({}),
 
   alerts: z
     .object({
+      /** Hours between repeats while an alert keeps firing, per severity. @default {critical: 4, warning: 24} */
       repeatIntervalHours: z
         .object({ critical: z.number().positive().default(4), warning: z.number().positive().default(24) })
         .prefault({}),
-      /** Consecutive breaching evaluations before an alert fires, per check. */
-      for: z.record(z.string(), z.number().int().min(1)).default({ 'gpu.temperature': 2, 'gpu.power': 2, 'health.load': 2 }),
+      /**
+       * Consecutive breaching evaluations before an alert fires, per check name; merged over the defaults
+       * (checks not listed: 1). @default {'gpu.temperature': 2, 'gpu.power': 2, 'health.load': 2}
+       */
+      for: z
+        .record(z.string().regex(/^[a-z]+\.[a-z-]+$/, 'a check name such as gpu.temperature (see docs/runbook.md)'), z.number().int().min(1).max(100))
+        .default({ 'gpu.temperature': 2, 'gpu.power': 2, 'health.load': 2 }),
+      /**
+       * Minutes an alert keeps firing after its last breach, per check (Prometheus' keep_firing_for): event
+       * checks such as gpu.xid are reported once per incident, and must not resolve at the next run.
+       * @default {'gpu.xid': 60}
+       */
+      keepFiringForMinutes: z
+        .record(z.string().regex(/^[a-z]+\.[a-z-]+$/, 'a check name such as gpu.xid (see docs/runbook.md)'), z.number().int().min(0).max(10080))
+        .default({ 'gpu.xid': 60 }),
+      /** A host with no gpu-check result for this long raises host.stale. @default 20 */
       staleAfterMinutes: z.number().int().min(1).default(20),
-      /** Email addresses subscribed to the alert topic (AWS). */
+      /** Severity of host.stale. @default 'warning' */
+      staleSeverity: z.enum(['warning', 'critical']).default('warning'),
+      /** Hosts silent this long are forgotten (no more host.stale repeats; their state expires). @default 7 */
+      forgetHostAfterDays: z.number().positive().default(7),
+      /** How often the stale-host sweep runs (AWS schedule; the simulator's virtual sweep). @default 5 */
+      sweepIntervalMinutes: z.number().int().min(1).max(60).default(5),
+      /**
+       * Base of the runbook links in notifications (`#<check>` is appended), e.g. the docs/runbook.md URL in
+       * your repository host. @default 'docs/runbook.md'
+       */
+      runbookUrl: z.string().min(1).default('docs/runbook.md'),
+      /** Email addresses subscribed to the alert topic (AWS); `minSeverity: critical` filters on the severity attribute. */
       emails: z
         .array(z.strictObject({ address: z.email(), minSeverity: z.enum(['warning', 'critical']).default('warning') }))
         .default([]),
@@ -256,13 +329,23 @@ export const configSchema = z.strictObject({
         .object({
           /** Secrets Manager secret name or ARN holding the Slack webhook URL (never the URL itself). */
           webhookSecret: z.string().min(1).optional(),
-          chatbot: z.boolean().default(false),
+          /**
+           * AWS Chatbot (Amazon Q Developer in chat applications): the Slack workspace and channel ids, from the
+           * Chatbot console after authorizing the workspace. @default - no Chatbot channel
+           */
+          chatbot: z
+            .strictObject({
+              workspaceId: z.string().regex(/^[A-Z0-9]{8,12}$/, 'a Slack workspace id such as T012AB3CD'),
+              channelId: z.string().regex(/^[A-Z0-9]{8,12}$/, 'a Slack channel id such as C012AB3CD'),
+            })
+            .optional(),
         })
         .prefault({}),
       pagerDuty: z
         .object({
-          /** Secrets Manager secret holding the Events API v2 routing key. */
+          /** Secrets Manager secret name or ARN holding the Events API v2 routing key. */
           routingKeySecret: z.string().min(1).optional(),
+          /** Alerts below this severity are not sent to PagerDuty. @default 'critical' */
           minSeverity: z.enum(['warning', 'critical']).default('critical'),
         })
         .prefault({}),

@@ -1,0 +1,51 @@
+/**
+ * Builds the collect Lambda's dependencies from its environment: SSM + S3 for invocation output,
+ * CloudWatch for metrics, SNS for alerts, the Powertools logger for the per-result line.
+ * Environment (set by lib/constructs/result-collector.ts):
+ *   GPU_MAINT_SETTINGS  evaluation settings (lambda/core/settings.ts), JSON
+ *   GPU_MAINT_COLLECT   { documents: [{ name, task }], outputBucket, outputKeyPrefix, namespace, topicArn }, JSON
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { z } from 'zod';
+import { type CollectDeps, documentTasksSchema, evaluationSettingsSchema } from '../../core/collect';
+import { systemClock } from '../../core/ports';
+import type { EvaluationSettings } from '../../core/settings';
+import { taskDefinition } from '../../core/tasks';
+import type { TaskName } from '../../core/types';
+import { CloudWatchMetricsSink } from './cloudwatch-metrics';
+import { jsonEnv } from './env';
+import { SnsAlertSink } from './sns-alerts';
+import { SsmInvocationOutputSource } from './ssm-invocation-output';
+
+export const collectWiringSchema = z.object({
+  documents: documentTasksSchema,
+  outputBucket: z.string().min(3),
+  outputKeyPrefix: z.string(),
+  namespace: z.string().min(1),
+  topicArn: z.string().startsWith('arn:'),
+});
+
+export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectDeps {
+  const settings = jsonEnv('GPU_MAINT_SETTINGS', evaluationSettingsSchema, env) as EvaluationSettings;
+  const wiring = jsonEnv('GPU_MAINT_COLLECT', collectWiringSchema, env);
+  return {
+    settings,
+    documents: Object.fromEntries(wiring.documents.map((d) => [d.name, d.task as TaskName])),
+    evaluatorFor: (task) => taskDefinition(task).evaluate,
+    outputs: new SsmInvocationOutputSource({
+      ssm: new SSMClient({}),
+      s3: new S3Client({}),
+      outputBucket: wiring.outputBucket,
+      outputKeyPrefix: wiring.outputKeyPrefix,
+      warn: (message, details) => logger.warn(message, details),
+    }),
+    metrics: new CloudWatchMetricsSink(new CloudWatchClient({}), wiring.namespace),
+    alerts: new SnsAlertSink(new SNSClient({}), wiring.topicArn, settings.fleet),
+    log: { write: (record) => logger.info('task result', { result: record }) },
+    clock: systemClock,
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * Fetches what an SSM command invocation produced: GetCommandInvocation (retried while SSM has not
+ * caught up with its own event: InvocationDoesNotExist, or a status that is not final yet), and the
+ * full stdout from the output bucket when GetCommandInvocation's copy was cut at 24,000 characters.
+ */
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetCommandInvocationCommand, type GetCommandInvocationCommandOutput, type SSMClient } from '@aws-sdk/client-ssm';
+import type { InvocationOutput, InvocationOutputSource, InvocationRef } from '../../core/collect';
+
+/** GetCommandInvocation returns at most this much of stdout. */
+export const SSM_INLINE_STDOUT_LIMIT_CHARS = 24_000;
+/** What the SSM agent appends when it cuts the output it reports. */
+const TRUNCATION_MARK = '---Output truncated---';
+const NOT_FINAL = new Set(['Pending', 'InProgress', 'Delayed', 'Cancelling']);
+
+export interface SsmInvocationOutputOptions {
+  readonly ssm: SSMClient;
+  readonly s3: S3Client;
+  /** The stack's output bucket: the only bucket full output is read from. */
+  readonly outputBucket: string;
+  /** Key prefix command output is written under (the collector may read nothing else). */
+  readonly outputKeyPrefix: string;
+  /** GetCommandInvocation attempts before giving up. @default 6 */
+  readonly attempts?: number;
+  /** First retry delay; doubles each attempt (with jitter). @default 500 */
+  readonly baseDelayMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Told about recoverable problems (full output unreadable). */
+  readonly warn?: (message: string, details: Record<string, unknown>) => void;
+}
+
+export function isTruncated(stdout: string): boolean {
+  return stdout.length >= SSM_INLINE_STDOUT_LIMIT_CHARS || stdout.trimEnd().endsWith(TRUNCATION_MARK);
+}
+
+/**
+ * Bucket and key of an SSM StandardOutputUrl: path style (`https://s3.<region>.amazonaws.com/<bucket>/<key>`)
+ * or virtual-hosted style (`https://<bucket>.s3.<region>.amazonaws.com/<key>`).
+ */
+export function parseS3Url(url: string): { bucket: string; key: string } | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return null;
+  }
+  const path = u.pathname.replace(/^\//, '').split('/').map(decodeURIComponent);
+  const virtual = /^(.+)\.s3[.-]/.exec(u.hostname);
+  if (virtual) return path.join('/') ? { bucket: virtual[1], key: path.join('/') } : null;
+  if (/^s3[.-]/.test(u.hostname) && path.length >= 2) return { bucket: path[0], key: path.slice(1).join('/') };
+  return null;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class SsmInvocationOutputSource implements InvocationOutputSource {
+  private readonly attempts: number;
+  private readonly baseDelayMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly options: SsmInvocationOutputOptions) {
+    this.attempts = options.attempts ?? 6;
+    this.baseDelayMs = options.baseDelayMs ?? 500;
+    this.sleep = options.sleep ?? defaultSleep;
+  }
+
+  async fetch(ref: InvocationRef): Promise<InvocationOutput> {
+    const invocation = await this.getInvocation(ref);
+    if (!invocation) {
+      // SSM never recorded an invocation it could not deliver; the event's status is all there is.
+      return { stdout: '', stderr: '', responseCode: null, status: ref.status };
+    }
+    let stdout = invocation.StandardOutputContent ?? '';
+    if (isTruncated(stdout)) stdout = await this.readFullOutput(ref, invocation.StandardOutputUrl, stdout);
+    return {
+      stdout,
+      stderr: invocation.StandardErrorContent ?? '',
+      responseCode: typeof invocation.ResponseCode === 'number' ? invocation.ResponseCode : null,
+      status: invocation.Status ?? ref.status,
+      ...(invocation.StatusDetails ? { statusDetails: invocation.StatusDetails } : {}),
+    };
+  }
+
+  private async getInvocation(ref: InvocationRef): Promise<GetCommandInvocationCommandOutput | null> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const out = await this.options.ssm.send(new GetCommandInvocationCommand({ CommandId: ref.commandId, InstanceId: ref.instanceId }));
+        if (!NOT_FINAL.has(out.Status ?? '') || attempt >= this.attempts) return out;
+      } catch (err) {
+        if ((err as Error).name !== 'InvocationDoesNotExist') throw err;
+        if (attempt >= this.attempts) {
+          if (ref.status !== 'Success') return null;
+          throw new Error(
+            `GetCommandInvocation answered InvocationDoesNotExist ${attempt} times for command ${ref.commandId} on ${ref.instanceId}`,
+          );
+        }
+      }
+      const delay = this.baseDelayMs * 2 ** (attempt - 1);
+      await this.sleep(delay / 2 + Math.random() * (delay / 2));
+    }
+  }
+
+  private async readFullOutput(ref: InvocationRef, url: string | undefined, inline: string): Promise<string> {
+    const where = url ? parseS3Url(url) : null;
+    const problem = !url
+      ? 'the invocation has no StandardOutputUrl (output was not sent to S3)'
+      : !where
+        ? `StandardOutputUrl ${url} is not an S3 object URL`
+        : where.bucket !== this.options.outputBucket || !where.key.startsWith(this.options.outputKeyPrefix)
+          ? `StandardOutputUrl ${url} is outside s3://${this.options.outputBucket}/${this.options.outputKeyPrefix}`
+          : null;
+    if (problem || !where) {
+      this.options.warn?.('full output unavailable; evaluating the truncated copy', { commandId: ref.commandId, instanceId: ref.instanceId, problem });
+      return inline;
+    }
+    try {
+      const object = await this.options.s3.send(new GetObjectCommand({ Bucket: where.bucket, Key: where.key }));
+      const text = await object.Body?.transformToString('utf8');
+      if (text === undefined) throw new Error('empty response body');
+      return text;
+    } catch (err) {
+      const name = (err as Error).name;
+      // NoSuchKey/AccessDenied: the instance could not write its output (see docs/troubleshooting.md).
+      if (name === 'NoSuchKey' || name === 'AccessDenied' || name === 'NotFound') {
+        this.options.warn?.('full output not readable; evaluating the truncated copy', {
+          commandId: ref.commandId,
+          instanceId: ref.instanceId,
+          object: `s3://${where.bucket}/${where.key}`,
+          error: name,
+        });
+        return inline;
+      }
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,301 @@
+/**
+ * Collect: from an SSM "EC2 Command Invocation Status-change Notification" to an evaluated TaskResult,
+ * its metrics, its alerts and one structured log line. Pure: fetching the invocation's output,
+ * metrics, alerts and the log are ports (AWS adapters in lambda/adapters/aws).
+ *
+ * A batch is handled in two steps so that a retry never duplicates what already went out:
+ * 1. each record is evaluated on its own (`evaluateInvocation`): a bad record fails alone;
+ * 2. `deliverResults` sends the metrics of all evaluated records in as few PutMetricData calls as the
+ *    limits allow, then publishes each record's alerts. Records whose delivery failed are reported as
+ *    failed, so SQS redelivers exactly those.
+ * An invocation that did not run (Failed, TimedOut, Cancelled, Undeliverable, DeliveryTimedOut) is
+ * evaluated too: a check that could not run is itself a finding.
+ */
+import { z } from 'zod';
+import { configSchema } from '../../lib/config/schema';
+import type { TaskEvaluator } from './evaluate';
+import { evaluateTaskOutput } from './evaluate';
+import type { AlertSink, Clock, MetricsSink, TaskOutput } from './ports';
+import type { EvaluationSettings } from './settings';
+import { isTaskName, type MetricDatum, type TaskName, type TaskResult } from './types';
+
+export const INVOCATION_STATUS_CHANGE = 'EC2 Command Invocation Status-change Notification';
+
+/** Invocation statuses after which nothing changes any more: the collector's EventBridge rule matches these. */
+export const TERMINAL_INVOCATION_STATUSES = [
+  'Success',
+  'Failed',
+  'TimedOut',
+  'Cancelled',
+  'Undeliverable',
+  'DeliveryTimedOut',
+  'ExecutionTimedOut',
+  'Terminated',
+] as const;
+
+/** Evaluation settings as the collect Lambda receives them (GPU_MAINT_SETTINGS). Unknown keys pass through. */
+export const evaluationSettingsSchema = z.looseObject({
+  fleet: z.string().min(1),
+  metricDetail: z.enum(['fleet', 'instance', 'gpu']),
+  thresholds: configSchema.shape.thresholds,
+  gpuCheck: z.looseObject({
+    instanceType: z.string(),
+    expectedGpuCount: z.union([z.literal('auto'), z.number()]),
+    bootGraceMinutes: z.number(),
+  }),
+  backup: z.looseObject({ maxAgeHours: z.number() }),
+});
+
+/** Which of this stack's documents runs which task (GPU_MAINT_COLLECT.documents). */
+export const documentTasksSchema = z.array(z.object({ name: z.string().min(1), task: z.string().refine(isTaskName, 'a task name') }));
+
+export class InvalidEventError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidEventError';
+  }
+}
+
+const eventSchema = z.object({
+  source: z.literal('aws.ssm'),
+  'detail-type': z.literal(INVOCATION_STATUS_CHANGE),
+  time: z.string().optional(),
+  detail: z.object({
+    'command-id': z.string().min(1),
+    'document-name': z.string().min(1),
+    'instance-id': z.string().min(1),
+    status: z.string().min(1),
+  }),
+});
+
+/** The invocation an event is about. */
+export interface InvocationRef {
+  readonly commandId: string;
+  readonly instanceId: string;
+  readonly documentName: string;
+  /** Status from the event, e.g. Success or DeliveryTimedOut. */
+  readonly status: string;
+  readonly eventTime?: string;
+}
+
+/** Parses an SQS message body holding the EventBridge event. @throws InvalidEventError */
+export function parseInvocationEvent(body: string): InvocationRef {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new InvalidEventError(`message body is not JSON: ${JSON.stringify(body.slice(0, 120))}`);
+  }
+  const parsed = eventSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ');
+    throw new InvalidEventError(`not an SSM "${INVOCATION_STATUS_CHANGE}" event: ${problems}`);
+  }
+  const d = parsed.data.detail;
+  return {
+    commandId: d['command-id'],
+    instanceId: d['instance-id'],
+    documentName: d['document-name'],
+    status: d.status,
+    ...(parsed.data.time ? { eventTime: parsed.data.time } : {}),
+  };
+}
+
+/** What SSM knows about one invocation (GetCommandInvocation, plus the full stdout from S3 when truncated). */
+export interface InvocationOutput {
+  readonly stdout: string;
+  readonly stderr: string;
+  /** The script's exit status; null when it never ran (SSM reports -1). */
+  readonly responseCode: number | null;
+  /** SSM Status, e.g. Success, Failed, TimedOut. */
+  readonly status: string;
+  /** SSM StatusDetails, more specific: DeliveryTimedOut, ExecutionTimedOut, Undeliverable, ... */
+  readonly statusDetails?: string;
+}
+
+/** Port: fetches an invocation's output (retrying while SSM has not caught up). */
+export interface InvocationOutputSource {
+  fetch(ref: InvocationRef): Promise<InvocationOutput>;
+}
+
+/** A MetricsSink that buffers until flushed, so a batch of results goes out in few calls. */
+export interface MetricsBatch extends MetricsSink {
+  flush(): Promise<void>;
+}
+
+/** Port: the one structured log line per evaluated result. */
+export interface ResultLog {
+  write(record: ResultLogRecord): void;
+}
+
+export interface CollectDeps {
+  readonly settings: EvaluationSettings;
+  /** Document name → task, for this stack's documents. */
+  readonly documents: Readonly<Record<string, TaskName>>;
+  readonly evaluatorFor: (task: TaskName) => TaskEvaluator;
+  readonly outputs: InvocationOutputSource;
+  readonly metrics: MetricsBatch;
+  readonly alerts: AlertSink;
+  readonly log: ResultLog;
+  readonly clock: Clock;
+}
+
+/** Statuses whose StatusDetails says more than the status itself. */
+const SPECIFIC_DETAILS = new Set(['DeliveryTimedOut', 'ExecutionTimedOut', 'Undeliverable', 'Terminated', 'Cancelled']);
+
+/** Maps what SSM reported to the core's TaskOutput. */
+export function taskOutputFromInvocation(ref: InvocationRef, out: InvocationOutput, task: TaskName): TaskOutput {
+  const exitCode = out.responseCode !== null && out.responseCode >= 0 ? out.responseCode : null;
+  const status = out.status && out.status !== 'Pending' && out.status !== 'InProgress' ? out.status : ref.status;
+  let invocationStatus: string | undefined;
+  if (status !== 'Success') {
+    invocationStatus = out.statusDetails && SPECIFIC_DETAILS.has(out.statusDetails) ? out.statusDetails : status;
+    // A script that ran and exited non-zero is better described by its exit code and stderr.
+    if (invocationStatus === 'Failed' && exitCode !== null && exitCode !== 0) invocationStatus = undefined;
+  }
+  return {
+    task,
+    host: ref.instanceId,
+    stdout: out.stdout,
+    stderr: out.stderr,
+    exitCode,
+    ...(invocationStatus ? { invocationStatus } : {}),
+  };
+}
+
+const BEGIN_TASK = /^@@gpu-maint v\d+ begin .*\btask=([a-z0-9-]+)/m;
+
+function taskOf(ref: InvocationRef, stdout: string, documents: Readonly<Record<string, TaskName>>): TaskName {
+  const known = documents[ref.documentName];
+  if (known) return known;
+  // A document replaced by a stack update keeps reporting for commands already in flight.
+  const fromOutput = BEGIN_TASK.exec(stdout)?.[1];
+  if (fromOutput && isTaskName(fromOutput)) return fromOutput;
+  throw new Error(
+    `document ${JSON.stringify(ref.documentName)} (command ${ref.commandId} on ${ref.instanceId}) is not one of this stack's documents ` +
+      `(${Object.keys(documents).join(', ') || 'none'}) and its output names no task`,
+  );
+}
+
+export interface CollectedResult {
+  readonly ref: InvocationRef;
+  readonly result: TaskResult;
+}
+
+/** Step 1: fetch, evaluate and log one invocation. Throws only when the output cannot be fetched. */
+export async function evaluateInvocation(ref: InvocationRef, deps: CollectDeps): Promise<CollectedResult> {
+  const out = await deps.outputs.fetch(ref);
+  const task = taskOf(ref, out.stdout, deps.documents);
+  const output = taskOutputFromInvocation(ref, out, task);
+  const result = evaluateTaskOutput(output, deps.evaluatorFor(task), deps.settings, deps.clock.now());
+  deps.log.write(resultLogRecord(result, ref));
+  return { ref, result };
+}
+
+/** CloudWatch accepts datapoints up to two weeks old and two hours ahead; outside that, use now. */
+export function metricTimestamp(result: TaskResult, now: Date): Date {
+  const at = result.at ? new Date(result.at) : null;
+  if (!at || Number.isNaN(at.getTime())) return now;
+  const ageMs = now.getTime() - at.getTime();
+  return ageMs > 13 * 86_400_000 || ageMs < -3_600_000 ? now : at;
+}
+
+export interface Delivery {
+  /** Ids (e.g. SQS message ids) whose metrics or alerts could not be delivered. */
+  readonly failedIds: readonly string[];
+  readonly errors: readonly string[];
+}
+
+/**
+ * Step 2: all metrics in one flush, then each result's alerts. A failed flush fails every record
+ * (none of their alerts went out, so a redelivery duplicates nothing); a failed publish fails that record.
+ */
+export async function deliverResults(
+  items: readonly { readonly id: string; readonly collected: CollectedResult }[],
+  deps: Pick<CollectDeps, 'metrics' | 'alerts' | 'clock'>,
+): Promise<Delivery> {
+  if (items.length === 0) return { failedIds: [], errors: [] };
+  const now = deps.clock.now();
+  try {
+    for (const { collected } of items) await deps.metrics.put(collected.result.metrics, metricTimestamp(collected.result, now));
+    await deps.metrics.flush();
+  } catch (err) {
+    return { failedIds: items.map((i) => i.id), errors: [`metrics: ${(err as Error).message}`] };
+  }
+  const settled = await Promise.allSettled(items.map(({ collected }) => deps.alerts.publish(collected.result)));
+  const failedIds: string[] = [];
+  const errors: string[] = [];
+  settled.forEach((s, i) => {
+    if (s.status === 'rejected') {
+      failedIds.push(items[i].id);
+      errors.push(`alerts for ${items[i].collected.result.host}: ${(s.reason as Error)?.message ?? String(s.reason)}`);
+    }
+  });
+  return { failedIds, errors };
+}
+
+/** Names of the host-level readings on the fleet series, e.g. { GpuTemperatureMax: 71 }. */
+function hostReadings(metrics: readonly MetricDatum[]): Record<string, number> {
+  const readings: Record<string, number> = {};
+  for (const m of metrics) {
+    const dims = Object.keys(m.dimensions);
+    if (dims.length === 1 && dims[0] === 'Fleet') readings[m.name] = m.value;
+  }
+  return readings;
+}
+
+export interface ResultLogRecord {
+  readonly task: string;
+  readonly host: string;
+  readonly status: string;
+  readonly at?: string;
+  readonly commandId: string;
+  readonly invocationStatus: string;
+  readonly critical: number;
+  readonly warning: number;
+  /** Space-separated checks with non-ok findings, for Logs Insights filters. */
+  readonly checks: string;
+  readonly hottestGpu?: number;
+  readonly hottestGpuTemperatureC?: number;
+  readonly xidCount: number;
+  /** e.g. `GPU 3 Xid 79 (critical); GPU 0 Xid 13 (warning)`. */
+  readonly xidSummary?: string;
+  readonly readings: Record<string, number>;
+  readonly findings: TaskResult['findings'];
+  readonly details: Record<string, unknown>;
+}
+
+/**
+ * The structured line the collector logs per result: flat fields for Logs Insights queries (hottest
+ * GPUs, hosts with findings, latest Xids) plus the full result minus its metrics.
+ */
+export function resultLogRecord(result: TaskResult, ref: InvocationRef): ResultLogRecord {
+  const { task, host, status, at, findings, metrics, ...details } = result;
+  const nonOk = findings.filter((f) => f.severity !== 'ok');
+  let hottest: { index: number; temperatureC: number } | undefined;
+  for (const gpu of result.gpus ?? []) {
+    if (gpu.temperatureC !== null && (!hottest || gpu.temperatureC > hottest.temperatureC)) {
+      hottest = { index: gpu.index, temperatureC: gpu.temperatureC };
+    }
+  }
+  const xids = result.xids ?? [];
+  return {
+    task,
+    host,
+    status,
+    ...(at ? { at } : {}),
+    commandId: ref.commandId,
+    invocationStatus: ref.status,
+    critical: findings.filter((f) => f.severity === 'critical').length,
+    warning: findings.filter((f) => f.severity === 'warning').length,
+    checks: [...new Set(nonOk.map((f) => f.check))].join(' '),
+    ...(hottest ? { hottestGpu: hottest.index, hottestGpuTemperatureC: hottest.temperatureC } : {}),
+    xidCount: xids.length,
+    ...(xids.length
+      ? { xidSummary: xids.map((x) => `${x.gpu === null ? `bus ${x.busId}` : `GPU ${x.gpu}`} Xid ${x.code} (${x.severity})`).join('; ') }
+      : {}),
+    readings: hostReadings(metrics),
+    findings,
+    details,
+  };
+}

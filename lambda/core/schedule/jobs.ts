@@ -1,0 +1,80 @@
+/**
+ * The schedules a configuration defines, as jobs a single host can run with the gpu-maint CLI. The same
+ * expressions drive EventBridge Scheduler in AWS; here they become systemd timers or crontab lines.
+ */
+import type { Config } from '../../../lib/config/schema';
+
+export interface ScheduledJob {
+  /** Unit and log name, e.g. `gpu-check` → gpu-maint-gpu-check.timer. */
+  readonly id: string;
+  readonly description: string;
+  /** EventBridge Scheduler expression from config, e.g. `cron(0 3 ? * SUN *)`. */
+  readonly expression: string;
+  /** Random delay after the scheduled time (spreads load; EventBridge's flexible window). */
+  readonly flexibleWindowMinutes: number;
+  /** CLI arguments after the global options, e.g. `['run', 'cleanup']`. */
+  readonly args: readonly string[];
+  /** A run that takes longer than this is stopped. */
+  readonly timeoutMinutes: number;
+  /** Heavy disk I/O (backups, cleanup): run at idle I/O priority so training jobs keep the disks. */
+  readonly background: boolean;
+}
+
+/** Enabled schedules of the config, in a stable order. */
+export function scheduledJobs(config: Config): ScheduledJob[] {
+  const all: Array<ScheduledJob & { enabled: boolean }> = [
+    {
+      id: 'gpu-check',
+      description: 'GPU state, GPU count and Xid errors',
+      ...pick(config.gpuCheck.schedule),
+      args: ['run', 'gpu-check'],
+      timeoutMinutes: 5,
+      background: false,
+    },
+    {
+      id: 'health-check',
+      description: 'disk, memory, load, services, journal and endpoints',
+      ...pick(config.healthCheck.schedule),
+      args: ['run', 'health-check'],
+      timeoutMinutes: 10,
+      background: false,
+    },
+    {
+      id: 'backup',
+      description: 'incremental backup of model directories',
+      ...pick(config.backup.schedule),
+      args: ['run', 'backup'],
+      timeoutMinutes: 12 * 60,
+      background: true,
+    },
+    {
+      id: 'restore-test',
+      description: 'restore test of the newest backup snapshot',
+      ...pick(config.backup.restoreTestSchedule),
+      args: ['run', 'restore-test'],
+      timeoutMinutes: 6 * 60,
+      background: true,
+    },
+    {
+      id: 'backup-prune',
+      description: 'backup retention (prune old snapshots)',
+      ...pick(config.backup.pruneSchedule),
+      args: ['prune'],
+      timeoutMinutes: 60,
+      background: true,
+    },
+    {
+      id: 'cleanup',
+      description: `cleanup of old experiments, checkpoints, images and caches${config.cleanup.dryRun ? ' (dry run)' : ''}`,
+      ...pick(config.cleanup.schedule),
+      args: ['run', 'cleanup'],
+      timeoutMinutes: 2 * 60,
+      background: true,
+    },
+  ];
+  return all.filter((j) => j.enabled).map(({ enabled: _enabled, ...job }) => job);
+}
+
+function pick(s: { expression: string; flexibleWindowMinutes: number; enabled: boolean }) {
+  return { expression: s.expression, flexibleWindowMinutes: s.flexibleWindowMinutes, enabled: s.enabled };
+}

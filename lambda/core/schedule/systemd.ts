@@ -1,0 +1,162 @@
+/**
+ * Schedules as systemd timers: EventBridge expressions → `OnCalendar=` (or monotonic timers for rates
+ * that do not divide an hour or a day), and service + timer unit files that run the gpu-maint CLI.
+ */
+import { compressField, type CronSchedule, type FieldSet, parseScheduleExpression, rateSeconds, type Schedule } from './expression';
+import type { ScheduledJob } from './jobs';
+
+const DAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+
+function pad2(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+function calendarField(set: FieldSet, max: number, format: (n: number) => string = pad2): string {
+  const c = compressField(set, max);
+  switch (c.kind) {
+    case 'all':
+      return '*';
+    case 'single':
+      return format(c.from!);
+    case 'range':
+      return `${format(c.from!)}..${format(c.to!)}`;
+    case 'step':
+      return `${format(c.from!)}/${c.step}`;
+    default:
+      return c.values.map(format).join(',');
+  }
+}
+
+function weekdays(set: FieldSet): string {
+  if (set.all) return '';
+  const c = compressField(set, 6);
+  if (c.kind === 'range') return `${DAY_NAMES[c.from!]}..${DAY_NAMES[c.to!]}`;
+  return set.values.map((d) => DAY_NAMES[d]).join(',');
+}
+
+function cronCalendar(s: CronSchedule, timeZone: string): string {
+  const dow = weekdays(s.daysOfWeek);
+  const date = `${calendarField(s.years, 2199, String)}-${calendarField(s.months, 12)}-${calendarField(s.daysOfMonth, 31)}`;
+  const time = `${calendarField(s.hours, 23)}:${calendarField(s.minutes, 59)}:00`;
+  return `${dow ? `${dow} ` : ''}${date} ${time} ${timeZone}`;
+}
+
+/** How a timer fires: a calendar expression, or a fixed interval (monotonic) for rates that do not align. */
+export type TimerTrigger =
+  | { readonly kind: 'calendar'; readonly onCalendar: string; readonly persistent: boolean }
+  | { readonly kind: 'interval'; readonly seconds: number };
+
+/**
+ * Converts a parsed schedule. Cron and at() schedules are evaluated in `timeZone` (an IANA name, as
+ * EventBridge does); rates are time-zone free.
+ */
+export function timerTrigger(schedule: Schedule, timeZone: string): TimerTrigger {
+  if (schedule.kind === 'cron') return { kind: 'calendar', onCalendar: cronCalendar(schedule, timeZone), persistent: true };
+  if (schedule.kind === 'at') {
+    const { year, month, day, hour, minute, second } = schedule;
+    return {
+      kind: 'calendar',
+      onCalendar: `${year}-${pad2(month)}-${pad2(day)} ${pad2(hour)}:${pad2(minute)}:${pad2(second)} ${timeZone}`,
+      persistent: true,
+    };
+  }
+  const { value, unit } = schedule;
+  // Missed rate runs are not caught up after downtime (Persistent=false): the next one comes soon anyway.
+  if (unit === 'minute' && 60 % value === 0) {
+    return { kind: 'calendar', onCalendar: value === 1 ? '*-*-* *:*:00' : `*-*-* *:00/${value}:00`, persistent: false };
+  }
+  if (unit === 'hour' && 24 % value === 0) {
+    return { kind: 'calendar', onCalendar: value === 1 ? '*-*-* *:00:00' : `*-*-* 00/${value}:00:00`, persistent: false };
+  }
+  if (unit === 'day' && value === 1) return { kind: 'calendar', onCalendar: '*-*-* 00:00:00', persistent: true };
+  return { kind: 'interval', seconds: rateSeconds(schedule) };
+}
+
+/** `OnCalendar=` value for an expression, or null when it needs an interval timer. */
+export function toOnCalendar(expression: string, timeZone: string): string | null {
+  const trigger = timerTrigger(parseScheduleExpression(expression), timeZone);
+  return trigger.kind === 'calendar' ? trigger.onCalendar : null;
+}
+
+/**
+ * Quotes one ExecStart argument: `%` and `$` are systemd specifiers/variables, so they are doubled;
+ * arguments with blanks or quotes are double-quoted with C-style escapes.
+ */
+export function quoteExecArg(arg: string): string {
+  if (/[\n\r\0]/.test(arg)) throw new Error(`a systemd ExecStart argument cannot contain a newline or NUL: ${JSON.stringify(arg)}`);
+  const escaped = arg.replace(/%/g, '%%').replace(/\$/g, '$$$$');
+  if (escaped !== '' && /^[A-Za-z0-9_@%+=:,./$-]+$/.test(escaped)) return escaped;
+  return `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+export interface UnitFile {
+  /** File name, e.g. `gpu-maint-cleanup.timer`. */
+  readonly name: string;
+  readonly content: string;
+}
+
+export interface SystemdRenderOptions {
+  /** Absolute command that starts the CLI with its global options, e.g. [node, /opt/gpu-maint/bin/gpu-maint.cjs, --config, /etc/gpu-maint.yaml]. */
+  readonly command: readonly string[];
+  /** IANA time zone of cron/at schedules (config `timeZone`). */
+  readonly timeZone: string;
+  /** Prefix of unit names. @default 'gpu-maint' */
+  readonly unitPrefix?: string;
+  /** Documentation= URL or path shown by `systemctl status`. */
+  readonly documentation?: string;
+}
+
+export function unitBaseName(job: ScheduledJob, prefix = 'gpu-maint'): string {
+  return `${prefix}-${job.id}`;
+}
+
+/** Service and timer unit for each job; every expression is validated first (throws on the first bad one). */
+export function systemdUnits(jobs: readonly ScheduledJob[], options: SystemdRenderOptions): UnitFile[] {
+  if (options.command.length === 0 || !options.command[0].startsWith('/')) {
+    throw new Error(`the command must start with an absolute executable path, got: ${JSON.stringify(options.command[0] ?? '')}`);
+  }
+  const prefix = options.unitPrefix ?? 'gpu-maint';
+  const files: UnitFile[] = [];
+  for (const job of jobs) {
+    const base = unitBaseName(job, prefix);
+    const trigger = timerTrigger(parseScheduleExpression(job.expression), options.timeZone);
+    const exec = [...options.command, ...job.args].map(quoteExecArg).join(' ');
+    const service = [
+      '# Generated by `gpu-maint schedule --systemd`; regenerate instead of editing.',
+      '[Unit]',
+      `Description=gpu-maint ${job.id}: ${job.description}`,
+      ...(options.documentation ? [`Documentation=${options.documentation}`] : []),
+      'Wants=network-online.target',
+      'After=network-online.target',
+      '',
+      '[Service]',
+      'Type=oneshot',
+      `ExecStart=${exec}`,
+      `TimeoutStartSec=${job.timeoutMinutes}min`,
+      // Exit 1 (a task could not run) fails the unit and shows in `systemctl --failed`; findings exit 0.
+      ...(job.background ? ['Nice=10', 'IOSchedulingClass=idle'] : []),
+      '',
+    ].join('\n');
+    const timerLines =
+      trigger.kind === 'calendar'
+        ? [`OnCalendar=${trigger.onCalendar}`, `Persistent=${trigger.persistent}`]
+        : [`OnActiveSec=${trigger.seconds}s`, `OnUnitActiveSec=${trigger.seconds}s`];
+    const timer = [
+      '# Generated by `gpu-maint schedule --systemd`; regenerate instead of editing.',
+      '[Unit]',
+      `Description=gpu-maint ${job.id} on ${job.expression}${trigger.kind === 'calendar' && !job.expression.startsWith('rate(') ? ` (${options.timeZone})` : ''}`,
+      ...(options.documentation ? [`Documentation=${options.documentation}`] : []),
+      '',
+      '[Timer]',
+      ...timerLines,
+      ...(job.flexibleWindowMinutes > 0 ? [`RandomizedDelaySec=${job.flexibleWindowMinutes}min`] : []),
+      `Unit=${base}.service`,
+      '',
+      '[Install]',
+      'WantedBy=timers.target',
+      '',
+    ].join('\n');
+    files.push({ name: `${base}.service`, content: service }, { name: `${base}.timer`, content: timer });
+  }
+  return files;
+}

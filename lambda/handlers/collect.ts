@@ -1,0 +1,30 @@
+/**
+ * collect Lambda: SQS batch of SSM invocation status-change events → evaluated results, metrics,
+ * alerts and one log line per result. Reports only the records that failed (partial batch response).
+ */
+import { BatchProcessor, EventType } from '@aws-lambda-powertools/batch';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { awsCollectDeps } from '../adapters/aws/collect-deps';
+import { type CollectedResult, deliverResults, evaluateInvocation, parseInvocationEvent } from '../core/collect';
+
+const logger = new Logger({ serviceName: 'gpu-maint-collect' });
+const deps = awsCollectDeps(process.env, logger);
+const processor = new BatchProcessor(EventType.SQS);
+
+export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+  logger.addContext(context);
+  const collected = new Map<string, CollectedResult>();
+  const evaluate = async (record: SQSRecord) => {
+    collected.set(record.messageId, await evaluateInvocation(parseInvocationEvent(record.body), deps));
+  };
+  processor.register(event.Records, evaluate, { throwOnFullBatchFailure: false });
+  await processor.process();
+  processor.failureMessages.forEach((record, i) =>
+    logger.error('record failed', { messageId: (record as SQSRecord).messageId, error: processor.errors[i]?.message }),
+  );
+  const delivery = await deliverResults([...collected].map(([id, c]) => ({ id, collected: c })), deps);
+  for (const error of delivery.errors) logger.error('delivery failed', { error });
+  const failed = [...processor.response().batchItemFailures.map((f) => f.itemIdentifier), ...delivery.failedIds];
+  return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
+};

@@ -1,0 +1,418 @@
+/**
+ * The one monitoring entry point: the CloudWatch dashboard (fleet overview from the fleet-level
+ * metrics, per-host drill-down from the collector's per-result log lines, SEARCH widgets when
+ * per-instance or per-GPU metrics are on, pipeline health) and the pipeline alarms, each with SNS
+ * actions and an explicit TreatMissingData, Warning and Critical side by side where both make sense.
+ *
+ * Later features add to it: `monitorFunction` (a Lambda's widgets and error alarms), `addAlarm`
+ * (actions + alarm status widget) and `addSection` (their own dashboard rows).
+ */
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import type { ThresholdLevels, Thresholds } from '../config/schema';
+import type { MaintenanceFunction } from './maintenance-function';
+import type { ResultCollector } from './result-collector';
+import type { TaskScheduleGroup } from './task-schedule-group';
+
+/** Fleet-level metric names written by the collector (lambda/core/gpu and lambda/core/health evaluators). */
+export const FLEET_METRICS = {
+  resultsReported: 'ResultsReported',
+  taskFailed: 'TaskFailed',
+  findingsCritical: 'FindingsCritical',
+  findingsWarning: 'FindingsWarning',
+  gpuTemperatureMax: 'GpuTemperatureMax',
+  gpusUnhealthy: 'GpusUnhealthy',
+  xidEvents: 'XidEvents',
+  diskUsedPctMax: 'DiskUsedPctMax',
+  memoryAvailablePct: 'MemoryAvailablePct',
+  loadPerCpu: 'LoadPerCpu',
+} as const;
+
+/** Per-GPU series (metrics.detail `gpu`). */
+export const GPU_METRICS = { temperature: 'GpuTemperature' } as const;
+
+export type AlarmSeverity = 'warning' | 'critical';
+
+export interface MonitoringProps {
+  /** Dashboard name (letters, digits, - and _). */
+  readonly dashboardName: string;
+  /** CloudWatch namespace of the fleet metrics. */
+  readonly namespace: string;
+  /** Value of the Fleet dimension. */
+  readonly fleet: string;
+  /** `instance` and `gpu` add SEARCH widgets over the per-instance and per-GPU series. */
+  readonly metricDetail: 'fleet' | 'instance' | 'gpu';
+  /** Tasks with documents in this stack (one "results reported" line each). */
+  readonly tasks: readonly string[];
+  /** Drawn as warning/critical lines on the fleet graphs. */
+  readonly thresholds: Thresholds;
+  /** Topic every alarm notifies (ALARM and OK). */
+  readonly alarmTopic: sns.ITopic;
+  readonly dispatcher: MaintenanceFunction;
+  readonly collector: ResultCollector;
+  readonly schedules: TaskScheduleGroup;
+  /**
+   * Task whose results must keep arriving; no result for `heartbeatMinutes` raises a critical alarm.
+   * @default - no heartbeat alarm
+   */
+  readonly heartbeatTask?: string;
+  /**
+   * @default 20
+   */
+  readonly heartbeatMinutes?: number;
+}
+
+const FIVE_MINUTES = Duration.minutes(5);
+
+function thresholdLines(levels: ThresholdLevels, unit: string): cloudwatch.HorizontalAnnotation[] {
+  const lines: cloudwatch.HorizontalAnnotation[] = [];
+  if (levels.warning !== null) lines.push({ value: levels.warning, label: `warning ${levels.warning}${unit}`, color: cloudwatch.Color.ORANGE });
+  if (levels.critical !== null) lines.push({ value: levels.critical, label: `critical ${levels.critical}${unit}`, color: cloudwatch.Color.RED });
+  return lines;
+}
+
+export class Monitoring extends Construct {
+  readonly dashboard: cloudwatch.Dashboard;
+  /** Every alarm registered here (all have actions). */
+  readonly alarms: cloudwatch.Alarm[] = [];
+  private readonly props: MonitoringProps;
+  private readonly alarmAction: actions.SnsAction;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    if (!/^[A-Za-z0-9_-]{1,255}$/.test(props.dashboardName)) {
+      throw new Error(`Monitoring ${this.node.path}: dashboardName must be letters, digits, - and _, got: ${JSON.stringify(props.dashboardName)}`);
+    }
+    const heartbeatMinutes = props.heartbeatMinutes ?? 20;
+    if (!Number.isInteger(heartbeatMinutes) || heartbeatMinutes < 1 || heartbeatMinutes > 1440) {
+      throw new Error(`Monitoring ${this.node.path}: heartbeatMinutes must be an integer 1-1440, got: ${heartbeatMinutes}`);
+    }
+    this.props = props;
+    this.alarmAction = new actions.SnsAction(props.alarmTopic);
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: props.dashboardName,
+      defaultInterval: Duration.hours(6),
+    });
+
+    this.dashboard.addWidgets(
+      new cloudwatch.TextWidget({
+        markdown:
+          `# GPU fleet \`${props.fleet}\`\nMetrics: namespace \`${props.namespace}\`, detail \`${props.metricDetail}\`. ` +
+          'Fleet graphs aggregate every host (Maximum = worst host). Per-host detail: the log tables below. ' +
+          'Problems: see docs/troubleshooting.md in the gpu-maint repository.',
+        width: 24,
+        height: 2,
+      }),
+    );
+    this.addFleetOverview();
+    this.addLogInsights();
+    if (props.metricDetail !== 'fleet') this.addDetailSearches();
+
+    this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: '## Pipeline', width: 24, height: 1 }));
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Results queue: oldest message age (s) / dead letters',
+        left: [props.collector.metricQueueAge({ period: FIVE_MINUTES, label: 'oldest result age (s)' })],
+        right: [props.collector.metricDeadLetterMessages({ period: FIVE_MINUTES, label: 'results DLQ' })],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Schedules: target errors / dropped / DLQ',
+        left: [
+          props.schedules.metricTargetErrors({ period: FIVE_MINUTES, label: 'target errors' }),
+          props.schedules.metricDropped({ period: FIVE_MINUTES, label: 'dropped' }),
+        ],
+        right: [props.schedules.metricDeadLetterMessages({ period: FIVE_MINUTES, label: 'schedule DLQ' })],
+        width: 8,
+      }),
+      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 8, height: 6 }),
+    );
+    // Pipeline alarms (the alarm status widget above lists them all, including ones added later).
+    this.monitorFunction('dispatch', props.dispatcher);
+    this.monitorFunction('collect', props.collector.handler);
+    this.addWarningCritical('results-queue-age', {
+      metric: props.collector.metricQueueAge({ period: FIVE_MINUTES }),
+      warning: 600,
+      critical: 1800,
+      what: 'oldest uncollected result (seconds)',
+      runbook: 'no-results-on-the-dashboard',
+    });
+    this.addAlarm(
+      props.collector.metricDeadLetterMessages({ period: FIVE_MINUTES }).createAlarm(this, 'ResultsDeadLetterAlarm', {
+        alarmName: `${Stack.of(this).stackName}-results-dlq-not-empty`,
+        alarmDescription: '[CRITICAL] Task results failed collection repeatedly and wait in the results dead-letter queue. Runbook: docs/troubleshooting.md#no-results-on-the-dashboard',
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      'critical',
+    );
+    this.addAlarm(
+      props.schedules.metricDeadLetterMessages({ period: FIVE_MINUTES }).createAlarm(this, 'ScheduleDeadLetterAlarm', {
+        alarmName: `${Stack.of(this).stackName}-schedule-dlq-not-empty`,
+        alarmDescription: '[CRITICAL] Scheduled task runs could not invoke the dispatch Lambda and wait in the schedule dead-letter queue. Runbook: docs/troubleshooting.md#no-results-on-the-dashboard',
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      'critical',
+    );
+    this.addAlarm(
+      props.schedules.metricTargetErrors({ period: Duration.minutes(15) }).createAlarm(this, 'ScheduleTargetErrorsAlarm', {
+        alarmName: `${Stack.of(this).stackName}-schedule-target-errors-warning`,
+        alarmDescription: '[WARNING] EventBridge Scheduler failed to invoke the dispatch Lambda (it retries). Runbook: docs/troubleshooting.md#no-results-on-the-dashboard',
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      'warning',
+    );
+    this.addAlarm(
+      props.schedules.metricDropped({ period: FIVE_MINUTES }).createAlarm(this, 'ScheduleDroppedAlarm', {
+        alarmName: `${Stack.of(this).stackName}-schedule-dropped-critical`,
+        alarmDescription: '[CRITICAL] A scheduled task run was given up after all retries. Runbook: docs/troubleshooting.md#no-results-on-the-dashboard',
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      'critical',
+    );
+    if (props.heartbeatTask) {
+      this.addAlarm(
+        this.metricResults(props.heartbeatTask, { statistic: 'Sum', period: Duration.minutes(heartbeatMinutes) }).createAlarm(this, 'HeartbeatAlarm', {
+          alarmName: `${Stack.of(this).stackName}-no-${props.heartbeatTask}-results`,
+          alarmDescription: `[CRITICAL] No ${props.heartbeatTask} results for ${heartbeatMinutes} minutes: the schedule, dispatch, SSM or the collector is broken (or no instance carries the fleet tag). Runbook: docs/troubleshooting.md#no-results-on-the-dashboard`,
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          // Silence is the failure this alarm exists for.
+          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        }),
+        'critical',
+      );
+    }
+  }
+
+  /** A fleet-level metric of this stack's namespace. */
+  metricFleet(metricName: string, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      period: FIVE_MINUTES,
+      ...props,
+      namespace: this.props.namespace,
+      metricName,
+      dimensionsMap: { Fleet: this.props.fleet, ...props.dimensionsMap },
+    });
+  }
+
+  /** Results reported for one task (Sum = results, i.e. hosts reporting per period). */
+  metricResults(task: string, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.metricFleet(FLEET_METRICS.resultsReported, { statistic: 'Sum', ...props, dimensionsMap: { Task: task } });
+  }
+
+  /**
+   * Adds actions (ALARM and OK to the alert topic) to an alarm and lists it on the dashboard.
+   * The alarm must state its TreatMissingData.
+   */
+  addAlarm(alarm: cloudwatch.Alarm, severity: AlarmSeverity): cloudwatch.Alarm {
+    const treatMissing = (alarm.node.defaultChild as cloudwatch.CfnAlarm).treatMissingData;
+    if (!treatMissing) throw new Error(`Monitoring ${this.node.path}: alarm ${alarm.node.path} must set treatMissingData explicitly`);
+    alarm.addAlarmAction(this.alarmAction);
+    alarm.addOkAction(this.alarmAction);
+    this.alarms.push(alarm);
+    alarm.node.addMetadata('gpu-maint:severity', severity);
+    return alarm;
+  }
+
+  /** A Lambda's errors, throttles and duration on the dashboard, and warning/critical error alarms. */
+  monitorFunction(label: string, fn: MaintenanceFunction): void {
+    if (!/^[a-z0-9-]+$/.test(label)) throw new Error(`Monitoring ${this.node.path}: label must be lowercase letters, digits and -, got: ${JSON.stringify(label)}`);
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: `${label} Lambda: errors / throttles`,
+        left: [fn.metricErrors({ period: FIVE_MINUTES, label: 'errors' }), fn.metricThrottles({ period: FIVE_MINUTES, label: 'throttles' })],
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: `${label} Lambda: duration (ms, max)`,
+        left: [fn.metricDuration({ period: FIVE_MINUTES, label: 'max duration' })],
+        leftAnnotations: [{ value: fn.function.timeout?.toMilliseconds() ?? 0, label: 'timeout', color: cloudwatch.Color.RED }],
+        width: 12,
+      }),
+    );
+    this.addWarningCritical(`${label}-errors`, {
+      metric: fn.metricErrors({ period: FIVE_MINUTES }),
+      warning: 1,
+      critical: 1,
+      criticalPeriods: 3,
+      what: `${label} Lambda errors per 5 minutes`,
+      runbook: 'no-results-on-the-dashboard',
+    });
+  }
+
+  /** Appends a titled dashboard row. */
+  addSection(title: string, ...widgets: cloudwatch.IWidget[]): void {
+    this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `## ${title}`, width: 24, height: 1 }));
+    this.dashboard.addWidgets(...widgets);
+  }
+
+  /**
+   * A warning alarm (one period at or above `warning`) and a critical one (`criticalPeriods`
+   * consecutive periods at or above `critical`), both not breaching when data is missing.
+   */
+  private addWarningCritical(
+    slug: string,
+    o: { metric: cloudwatch.IMetric; warning: number; critical: number; criticalPeriods?: number; what: string; runbook: string },
+  ): void {
+    const stackName = Stack.of(this).stackName;
+    const id = slug.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase());
+    for (const severity of ['warning', 'critical'] as const) {
+      const periods = severity === 'critical' ? (o.criticalPeriods ?? 1) : 1;
+      const threshold = severity === 'critical' ? o.critical : o.warning;
+      const alarm = new cloudwatch.Alarm(this, `${id}${severity === 'critical' ? 'Critical' : 'Warning'}Alarm`, {
+        alarmName: `${stackName}-${slug}-${severity}`,
+        alarmDescription: `[${severity.toUpperCase()}] ${o.what} ≥ ${threshold}${periods > 1 ? ` for ${periods} periods in a row` : ''}. Runbook: docs/troubleshooting.md#${o.runbook}`,
+        metric: o.metric,
+        threshold,
+        evaluationPeriods: periods,
+        datapointsToAlarm: periods,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      this.addAlarm(alarm, severity);
+    }
+  }
+
+  private addFleetOverview(): void {
+    const t = this.props.thresholds;
+    const m = FLEET_METRICS;
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Hottest GPU in the fleet (°C)',
+        left: [this.metricFleet(m.gpuTemperatureMax, { statistic: 'Maximum', label: 'max GPU temperature' })],
+        leftAnnotations: thresholdLines(t.gpuTemperatureC, ' °C'),
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Unhealthy GPUs (sum of host reports per 5 min)',
+        left: [this.metricFleet(m.gpusUnhealthy, { statistic: 'Sum', label: 'unhealthy GPUs' })],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Instances reporting (results per 5 min)',
+        left: this.props.tasks.map((task) => this.metricResults(task, { label: task })),
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Xid events',
+        left: [this.metricFleet(m.xidEvents, { statistic: 'Sum', label: 'Xid events' })],
+        width: 6,
+      }),
+    );
+    const findingsSearch = (metricName: string, label: string) =>
+      new cloudwatch.MathExpression({
+        expression: `SEARCH('{"${this.props.namespace}",Fleet,Task} Fleet="${this.props.fleet}" MetricName="${metricName}"', 'Sum', 300)`,
+        label,
+        period: FIVE_MINUTES,
+      });
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Fullest disk (% used, worst host)',
+        left: [this.metricFleet(m.diskUsedPctMax, { statistic: 'Maximum', label: 'max disk used %' })],
+        leftAnnotations: thresholdLines(t.diskUsedPct, ' %'),
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Memory available (% , lowest host)',
+        left: [this.metricFleet(m.memoryAvailablePct, { statistic: 'Minimum', label: 'min memory available %' })],
+        leftAnnotations: thresholdLines(t.memoryAvailablePct, ' %'),
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Load per CPU (busiest host)',
+        left: [this.metricFleet(m.loadPerCpu, { statistic: 'Maximum', label: 'max load per CPU' })],
+        leftAnnotations: thresholdLines(t.loadPerCpu, ''),
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Findings and failed runs per task',
+        left: [findingsSearch(m.findingsCritical, 'critical'), findingsSearch(m.findingsWarning, 'warning'), findingsSearch(m.taskFailed, 'failed runs')],
+        width: 6,
+      }),
+    );
+  }
+
+  private addLogInsights(): void {
+    const logGroupNames = [this.props.collector.handler.logGroup.logGroupName];
+    const table = (title: string, queryLines: string[]) =>
+      new cloudwatch.LogQueryWidget({ title, logGroupNames, queryLines, view: cloudwatch.LogQueryVisualizationType.TABLE, width: 8, height: 8 });
+    this.dashboard.addWidgets(
+      table('Hottest GPUs (per host, highest reading in range)', [
+        'fields @timestamp, result.host as host, result.hottestGpu as gpu, result.hottestGpuTemperatureC as temperatureC',
+        'filter message = "task result" and result.task = "gpu-check" and ispresent(result.hottestGpuTemperatureC)',
+        'sort temperatureC desc',
+        'dedup host',
+        'limit 20',
+      ]),
+      table('Hosts whose latest result has findings', [
+        'fields result.host as host, result.task as task, result.status as status, result.checks as checks',
+        'filter message = "task result"',
+        'stats latest(status) as lastStatus, latest(checks) as lastChecks, max(@timestamp) as lastSeen by host, task',
+        'filter lastStatus != "ok"',
+        'sort lastSeen desc',
+        'limit 100',
+      ]),
+      table('Latest Xid errors', [
+        'fields @timestamp, result.host as host, result.xidSummary as xids',
+        'filter message = "task result" and result.xidCount > 0',
+        'sort @timestamp desc',
+        'limit 50',
+      ]),
+    );
+  }
+
+  private addDetailSearches(): void {
+    const ns = this.props.namespace;
+    const fleet = this.props.fleet;
+    const search = (dims: string, metricName: string, stat: string, label: string) =>
+      new cloudwatch.MathExpression({
+        expression: `SEARCH('{"${ns}",${dims}} Fleet="${fleet}" MetricName="${metricName}"', '${stat}', 300)`,
+        label,
+        period: FIVE_MINUTES,
+      });
+    const widgets: cloudwatch.IWidget[] = [
+      new cloudwatch.GraphWidget({
+        title: 'GPU temperature max per instance (°C)',
+        left: [search('Fleet,InstanceId', FLEET_METRICS.gpuTemperatureMax, 'Maximum', '')],
+        leftAnnotations: thresholdLines(this.props.thresholds.gpuTemperatureC, ' °C'),
+        legendPosition: cloudwatch.LegendPosition.RIGHT,
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Disk used max per instance (%)',
+        left: [search('Fleet,InstanceId', FLEET_METRICS.diskUsedPctMax, 'Maximum', '')],
+        leftAnnotations: thresholdLines(this.props.thresholds.diskUsedPct, ' %'),
+        legendPosition: cloudwatch.LegendPosition.RIGHT,
+        width: 12,
+      }),
+    ];
+    if (this.props.metricDetail === 'gpu') {
+      widgets.push(
+        new cloudwatch.GraphWidget({
+          title: 'Temperature per GPU (°C)',
+          left: [search('Fleet,InstanceId,Gpu', GPU_METRICS.temperature, 'Maximum', '')],
+          leftAnnotations: thresholdLines(this.props.thresholds.gpuTemperatureC, ' °C'),
+          legendPosition: cloudwatch.LegendPosition.RIGHT,
+          width: 24,
+        }),
+      );
+    }
+    this.addSection(`Per-${this.props.metricDetail === 'gpu' ? 'GPU' : 'instance'} metrics (metrics.detail = ${this.props.metricDetail})`, ...widgets);
+  }
+}

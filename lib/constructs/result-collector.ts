@@ -1,0 +1,177 @@
+/**
+ * The result path: an EventBridge rule on "EC2 Command Invocation Status-change Notification" for this
+ * stack's documents and terminal statuses → SQS queue (with a dead-letter queue; visibility timeout
+ * sized to the Lambda) → the collect Lambda, which reports partial batch failures.
+ */
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambdaEvents from 'aws-cdk-lib/aws-lambda-event-sources';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { INVOCATION_STATUS_CHANGE, TERMINAL_INVOCATION_STATUSES } from '../../lambda/core/collect';
+import type { EvaluationSettings } from '../../lambda/core/settings';
+import { MaintenanceFunction } from './maintenance-function';
+import type { OutputBucket } from './output-bucket';
+import type { TaskDocument } from './task-document';
+
+export interface ResultCollectorProps {
+  /** This stack's task documents: only their invocations are collected. */
+  readonly documents: readonly TaskDocument[];
+  readonly outputBucket: OutputBucket;
+  /** Topic alerts are published to. */
+  readonly alertTopic: sns.ITopic;
+  /** Thresholds and metric settings (lambda/core/settings.ts), passed as GPU_MAINT_SETTINGS. */
+  readonly settings: EvaluationSettings;
+  /** CloudWatch namespace of the fleet metrics. */
+  readonly namespace: string;
+  /** Days the collector's logs (one JSON line per result) are kept. */
+  readonly logRetentionDays: number;
+  /**
+   * @default 120
+   */
+  readonly timeoutSeconds?: number;
+  /**
+   * @default 512
+   */
+  readonly memorySizeMiB?: number;
+  /**
+   * Results per Lambda invocation; larger batches share PutMetricData calls.
+   * @default 25
+   */
+  readonly batchSize?: number;
+  /**
+   * How long SQS gathers a batch.
+   * @default 10
+   */
+  readonly maxBatchingWindowSeconds?: number;
+  /**
+   * Concurrent collect invocations (keeps GetCommandInvocation under SSM's rate limits).
+   * @default 5
+   */
+  readonly maxConcurrency?: number;
+  /**
+   * Deliveries of one message before it moves to the dead-letter queue.
+   * @default 5
+   */
+  readonly maxReceiveCount?: number;
+}
+
+export class ResultCollector extends Construct {
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly rule: events.Rule;
+  readonly handler: MaintenanceFunction;
+
+  constructor(scope: Construct, id: string, props: ResultCollectorProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const where = `ResultCollector ${this.node.path}`;
+    const timeoutSeconds = props.timeoutSeconds ?? 120;
+    const batchSize = props.batchSize ?? 25;
+    const windowSeconds = props.maxBatchingWindowSeconds ?? 10;
+    const maxConcurrency = props.maxConcurrency ?? 5;
+    const maxReceiveCount = props.maxReceiveCount ?? 5;
+    if (props.documents.length === 0) throw new Error(`${where}: documents must not be empty`);
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) throw new Error(`${where}: batchSize must be 1-10000, got: ${batchSize}`);
+    if (batchSize > 10 && windowSeconds < 1) throw new Error(`${where}: batchSize above 10 needs maxBatchingWindowSeconds ≥ 1, got: ${windowSeconds}`);
+    if (!Number.isInteger(windowSeconds) || windowSeconds < 0 || windowSeconds > 300) throw new Error(`${where}: maxBatchingWindowSeconds must be 0-300, got: ${windowSeconds}`);
+    if (!Number.isInteger(maxConcurrency) || maxConcurrency < 2 || maxConcurrency > 1000) throw new Error(`${where}: maxConcurrency must be 2-1000, got: ${maxConcurrency}`);
+    if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) throw new Error(`${where}: maxReceiveCount must be 1-1000, got: ${maxReceiveCount}`);
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      enforceSSL: true,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      retentionPeriod: Duration.days(14),
+    });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      enforceSSL: true,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      // AWS's guidance for Lambda event sources: six times the function timeout, plus the batching window.
+      visibilityTimeout: Duration.seconds(6 * timeoutSeconds + windowSeconds),
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount },
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This is the dead-letter queue of the results queue and of the rule target; an alarm watches its depth.',
+    });
+
+    this.rule = new events.Rule(this, 'InvocationStatusRule', {
+      description: `gpu-maint (${stack.stackName}): finished invocations of this stack's task documents`,
+      eventPattern: {
+        source: ['aws.ssm'],
+        detailType: [INVOCATION_STATUS_CHANGE],
+        detail: {
+          'document-name': props.documents.map((d) => d.documentName),
+          status: [...TERMINAL_INVOCATION_STATUSES],
+        },
+      },
+      targets: [new eventTargets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 20, maxEventAge: Duration.hours(24) })],
+    });
+
+    this.handler = new MaintenanceFunction(this, 'Handler', {
+      handler: 'collect',
+      description: 'gpu-maint collect: evaluates task results into metrics, alerts and a log line',
+      environment: {
+        GPU_MAINT_SETTINGS: stack.toJsonString(props.settings),
+        GPU_MAINT_COLLECT: stack.toJsonString({
+          documents: props.documents.map((d) => ({ name: d.documentName, task: d.task })),
+          outputBucket: props.outputBucket.bucket.bucketName,
+          outputKeyPrefix: props.outputBucket.outputKeyPrefix,
+          namespace: props.namespace,
+          topicArn: props.alertTopic.topicArn,
+        }),
+      },
+      logRetentionDays: props.logRetentionDays,
+      timeoutSeconds,
+      memorySizeMiB: props.memorySizeMiB ?? 512,
+    });
+    this.handler.function.addEventSource(
+      new lambdaEvents.SqsEventSource(this.queue, {
+        batchSize,
+        maxBatchingWindow: windowSeconds > 0 ? Duration.seconds(windowSeconds) : undefined,
+        maxConcurrency,
+        reportBatchItemFailures: true,
+      }),
+    );
+
+    const role = this.handler.role;
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadInvocations',
+        // GetCommandInvocation has no resource-level permissions.
+        actions: ['ssm:GetCommandInvocation'],
+        resources: ['*'],
+      }),
+    );
+    props.outputBucket.grantReadOutput(role);
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'PutFleetMetrics',
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': props.namespace } },
+      }),
+    );
+    props.alertTopic.grantPublish(role);
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5',
+      reason:
+        'GetCommandInvocation and PutMetricData support no resource-level permissions (PutMetricData is limited to the namespace by condition); output objects are read under the output prefix only.',
+    });
+  }
+
+  /** Age of the oldest result waiting to be collected. */
+  metricQueueAge(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.queue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', ...props });
+  }
+
+  /** Results that failed collection repeatedly (or could not be delivered to the queue). */
+  metricDeadLetterMessages(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', ...props });
+  }
+}

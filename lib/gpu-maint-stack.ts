@@ -1,0 +1,207 @@
+/**
+ * The gpu-maint stack: everything `cdk deploy` puts in an account, built from the validated config.
+ *
+ *   schedules ─> dispatch Lambda ─SendCommand─> SSM documents (one per registered task) ─> hosts
+ *   invocation events ─> rule ─> SQS ─> collect Lambda ─> metrics, alerts (SNS), one log line per result
+ *   dashboard + pipeline alarms
+ *
+ * Documents and schedules come from the task registry (lambda/core/tasks.ts): a task added there gets
+ * its document, and its schedule when SCHEDULES names one, without other stack edits.
+ */
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { evaluationSettings } from '../lambda/core/settings';
+import { TASKS } from '../lambda/core/tasks';
+import type { TaskName } from '../lambda/core/types';
+import type { Config } from './config/schema';
+import { AlertTopic } from './constructs/alert-topic';
+import { Dispatcher } from './constructs/dispatcher';
+import { InstancePolicy } from './constructs/instance-policy';
+import { logRetention } from './constructs/maintenance-function';
+import { Monitoring } from './constructs/monitoring';
+import { OutputBucket } from './constructs/output-bucket';
+import { ResultCollector } from './constructs/result-collector';
+import { TaskDocument } from './constructs/task-document';
+import { TaskSchedule } from './constructs/task-schedule';
+import { TaskScheduleGroup } from './constructs/task-schedule-group';
+import { TASK_PARAMETERS } from './task-parameters';
+import { bundleTaskScript, SCRIPTS_DIR } from './task-scripts';
+
+type ScheduleConfig = Config['gpuCheck']['schedule'];
+
+/** Which config schedule drives which task (tasks without one run only by hand or by association). */
+export const SCHEDULES: Partial<Record<TaskName, (config: Config) => ScheduleConfig>> = {
+  'gpu-check': (c) => c.gpuCheck.schedule,
+  'health-check': (c) => c.healthCheck.schedule,
+  backup: (c) => c.backup.schedule,
+  'restore-test': (c) => c.backup.restoreTestSchedule,
+  cleanup: (c) => c.cleanup.schedule,
+};
+
+/**
+ * How long a task may run on a host, and how long SSM tries to reach an instance (a 5-minute check
+ * must not pile up undelivered commands). Tasks not listed get the TaskDocument defaults (1 h, 10 min).
+ */
+export const RUN_LIMITS: Partial<Record<TaskName, { executionTimeoutSeconds: number; deliveryTimeoutSeconds: number }>> = {
+  'gpu-check': { executionTimeoutSeconds: 240, deliveryTimeoutSeconds: 240 },
+  'health-check': { executionTimeoutSeconds: 600, deliveryTimeoutSeconds: 600 },
+  backup: { executionTimeoutSeconds: 6 * 3600, deliveryTimeoutSeconds: 1800 },
+  'restore-test': { executionTimeoutSeconds: 4 * 3600, deliveryTimeoutSeconds: 1800 },
+  cleanup: { executionTimeoutSeconds: 3600, deliveryTimeoutSeconds: 1800 },
+};
+
+/** The task whose silence raises the heartbeat alarm. */
+const HEARTBEAT_TASK: TaskName = 'gpu-check';
+
+export interface GpuMaintStackProps extends StackProps {
+  /** Validated configuration (lib/config/load.ts). */
+  readonly config: Config;
+  /**
+   * Where the task scripts are bundled from.
+   * @default scripts/ of this repository
+   */
+  readonly scriptsDir?: string;
+}
+
+function pascal(name: string): string {
+  return name.replace(/(^|-)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+}
+
+export class GpuMaintStack extends Stack {
+  readonly config: Config;
+  /** One SSM document per registered task. */
+  readonly documents = new Map<TaskName, TaskDocument>();
+  readonly outputBucket: OutputBucket;
+  readonly commandLogGroup: logs.LogGroup;
+  readonly alerts: AlertTopic;
+  readonly instancePolicy: InstancePolicy;
+  readonly dispatcher: Dispatcher;
+  readonly scheduleGroup: TaskScheduleGroup;
+  readonly schedules = new Map<TaskName, TaskSchedule>();
+  readonly collector: ResultCollector;
+  readonly monitoring: Monitoring;
+
+  constructor(scope: Construct, id: string, props: GpuMaintStackProps) {
+    const { config, scriptsDir, ...stackProps } = props;
+    super(scope, id, {
+      description: `gpu-maint: scheduled checks and maintenance of GPU fleet "${config.fleet.name}" through SSM Run Command`,
+      ...stackProps,
+    });
+    this.config = config;
+    const retentionDays = config.aws.logRetentionDays;
+    logRetention(retentionDays); // fails early, naming the allowed values
+
+    // ---- Storage, logs, notifications -------------------------------------------------------------
+    this.outputBucket = new OutputBucket(this, 'CommandOutput', { expirationDays: retentionDays });
+    this.commandLogGroup = new logs.LogGroup(this, 'CommandLogs', { retention: logRetention(retentionDays) });
+    this.alerts = new AlertTopic(this, 'Alerts', { emails: config.alerts.emails });
+    this.instancePolicy = new InstancePolicy(this, 'InstancePolicy', { outputBucket: this.outputBucket, commandLogGroup: this.commandLogGroup });
+    // (backup bucket and its prune Lambda: here, before the documents that default to it)
+
+    // ---- One SSM document per registered task -----------------------------------------------------
+    // Parameter defaults that are not plain config values (e.g. the backup bucket), by task and parameter name.
+    const parameterDefaultOverrides: Partial<Record<TaskName, Record<string, string>>> = {};
+    for (const def of TASKS.values()) {
+      const parameters = TASK_PARAMETERS[def.name] ?? [];
+      this.documents.set(
+        def.name,
+        new TaskDocument(this, `${pascal(def.name)}Document`, {
+          task: def.name,
+          script: bundleTaskScript(def.script, scriptsDir ?? SCRIPTS_DIR),
+          parameters,
+          parameterDefaults: {
+            ...Object.fromEntries(parameters.map((p) => [p.name, p.fromConfig(config)])),
+            ...parameterDefaultOverrides[def.name],
+          },
+          ...RUN_LIMITS[def.name],
+        }),
+      );
+    }
+    const documents = [...this.documents.values()];
+    // (State Manager association for logrotate: here, using this.documents)
+
+    // ---- Dispatch and schedules -------------------------------------------------------------------
+    this.dispatcher = new Dispatcher(this, 'Dispatch', {
+      documents,
+      fleetTagKey: config.fleet.tagKey,
+      fleetTagValue: config.fleet.name,
+      maxConcurrency: config.aws.maxConcurrency,
+      maxErrors: config.aws.maxErrors,
+      outputBucket: this.outputBucket,
+      commandLogGroup: this.commandLogGroup,
+      logRetentionDays: retentionDays,
+    });
+    this.scheduleGroup = new TaskScheduleGroup(this, 'Schedules');
+    for (const document of documents) {
+      const schedule = SCHEDULES[document.task]?.(config);
+      if (!schedule) continue;
+      this.schedules.set(
+        document.task,
+        new TaskSchedule(this, `${pascal(document.task)}Schedule`, {
+          task: document.task,
+          expression: schedule.expression,
+          timeZone: config.timeZone,
+          flexibleWindowMinutes: schedule.flexibleWindowMinutes,
+          enabled: schedule.enabled,
+          target: this.dispatcher.handler.function,
+          group: this.scheduleGroup.group,
+          deadLetterQueue: this.scheduleGroup.deadLetterQueue,
+        }),
+      );
+    }
+
+    // ---- Results ----------------------------------------------------------------------------------
+    this.collector = new ResultCollector(this, 'Collect', {
+      documents,
+      outputBucket: this.outputBucket,
+      alertTopic: this.alerts.topic,
+      settings: evaluationSettings(config),
+      namespace: config.metrics.namespace,
+      logRetentionDays: retentionDays,
+    });
+    // (alert state table and Slack forwarder: here, subscribed to this.alerts.topic)
+
+    // ---- Dashboard and pipeline alarms ------------------------------------------------------------
+    const heartbeatOn = this.schedules.has(HEARTBEAT_TASK) && (SCHEDULES[HEARTBEAT_TASK]?.(config).enabled ?? false);
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      dashboardName: this.stackName.replace(/[^A-Za-z0-9_-]/g, '-'),
+      namespace: config.metrics.namespace,
+      fleet: config.fleet.name,
+      metricDetail: config.metrics.detail,
+      tasks: documents.map((d) => d.task),
+      thresholds: config.thresholds,
+      alarmTopic: this.alerts.topic,
+      dispatcher: this.dispatcher.handler,
+      collector: this.collector,
+      schedules: this.scheduleGroup,
+      heartbeatTask: heartbeatOn ? HEARTBEAT_TASK : undefined,
+      heartbeatMinutes: config.alerts.staleAfterMinutes,
+    });
+
+    // ---- Outputs (read by `gpu-maint invoke` and the docs) ---------------------------------------
+    new CfnOutput(this, 'DispatchFunctionName', {
+      value: this.dispatcher.handler.function.functionName,
+      description: 'Invoke with {"task":"gpu-check"} to run a task now (gpu-maint invoke does this).',
+    });
+    new CfnOutput(this, 'AlertTopicArn', { value: this.alerts.topic.topicArn, description: 'SNS topic of alerts and pipeline alarms.' });
+    new CfnOutput(this, 'OutputBucketName', { value: this.outputBucket.bucket.bucketName, description: 'Full command output (expires).' });
+    new CfnOutput(this, 'CommandLogGroupName', { value: this.commandLogGroup.logGroupName, description: 'Run Command output streamed from hosts.' });
+    new CfnOutput(this, 'InstancePolicyArn', {
+      value: this.instancePolicy.policy.managedPolicyArn,
+      description: 'Attach to the fleet instance role (with AmazonSSMManagedInstanceCore).',
+    });
+    new CfnOutput(this, 'FleetTag', {
+      value: `${config.fleet.tagKey}=${config.fleet.name}`,
+      description: 'Instances carrying this tag are the fleet.',
+    });
+    new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
+    new CfnOutput(this, 'DashboardUrl', {
+      value: `https://console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards/dashboard/${this.monitoring.dashboard.dashboardName}`,
+    });
+    new CfnOutput(this, 'ResultsDeadLetterQueueUrl', { value: this.collector.deadLetterQueue.queueUrl });
+    for (const document of documents) {
+      new CfnOutput(this, `${pascal(document.task)}DocumentName`, { value: document.documentName, description: `SSM document of ${document.task}.` });
+    }
+  }
+}

@@ -1,0 +1,527 @@
+#!/usr/bin/env bash
+#
+# Backs up model directories as per-unit archives and records a snapshot manifest.
+# A unit is an entry at depth GPU_MAINT_BACKUP_UNIT_DEPTH of a source (plus files and empty
+# directories above that depth). Each unit's fingerprint hashes the sorted (path, type, size, mtime,
+# mode, owner, link count, link target) of its entries: an unchanged unit reuses the archive of the
+# newest snapshot (not read, not sent); a changed one is streamed `tar | zstd -T0` straight to the
+# destination with its sha256 computed on the way, nothing staged on local disk. The manifest is
+# written last: a snapshot exists only once its manifest does, and a run that fails leaves none.
+#
+# Usage: backup.sh   (configuration from environment variables)
+#   GPU_MAINT_BACKUP_SOURCES       comma-separated source directories (default /opt/ml/models)
+#   GPU_MAINT_BACKUP_EXCLUDE       comma-separated globs: a name (`*.tmp`) matches at any depth, a
+#                                  path (`checkpoints/temp`) matches a trailing path, `/x` anchors to
+#                                  the source root (default: none)
+#   GPU_MAINT_BACKUP_UNIT_DEPTH    directory level that forms one archive unit, 1-4 (default 1)
+#   GPU_MAINT_BACKUP_DESTINATION   file:///path or s3://bucket[/prefix] (required)
+#   GPU_MAINT_BACKUP_HOST_KEY      host (default) or aws-userid: see lib/backup-manifest.sh
+#   GPU_MAINT_BACKUP_COMPRESSION_LEVEL  zstd level 1-19 (default 3)
+#   GPU_MAINT_S3_ENDPOINT_URL      endpoint of an S3-compatible store (optional)
+#   GPU_MAINT_PROGRESS             1: progress lines (`progress: ...`) on stderr
+#   GPU_MAINT_STATE_DIR            lock and carry-over state (default /var/lib/gpu-maint)
+# Output: the result contract with a key=value section `backup` (status ok, empty, failed or busy).
+# Exit: 0 when a snapshot was written or there was nothing to back up; 1 when the backup failed
+#   (no snapshot was written; the previous ones are intact), another backup is running, or the
+#   configuration is invalid.
+
+set -euo pipefail
+# shellcheck source=lib/common.sh
+source "${BASH_SOURCE[0]%/*}/lib/common.sh"
+# shellcheck source=lib/result.sh
+source "${BASH_SOURCE[0]%/*}/lib/result.sh"
+# shellcheck source=lib/backup-store.sh
+source "${BASH_SOURCE[0]%/*}/lib/backup-store.sh"
+# shellcheck source=lib/backup-manifest.sh
+source "${BASH_SOURCE[0]%/*}/lib/backup-manifest.sh"
+
+export LC_ALL=C
+# One unit's archive may take hours on a slow link; a hung filesystem must not hold the lock forever.
+readonly UNIT_TIMEOUT_S="${GPU_MAINT_BACKUP_UNIT_TIMEOUT_S:-86400}"
+readonly SCAN_TIMEOUT_S="${GPU_MAINT_BACKUP_SCAN_TIMEOUT_S:-3600}"
+
+SOURCES=()
+EXCLUDES=()
+UNIT_DEPTH=1
+LEVEL=3
+HOST=""
+HOST_KEY=""
+SCRATCH=""
+STATE=""
+# find(1) arguments that prune excluded entries: ( -name a -o -path b ... ) -prune -o
+PRUNE_ARGS=()
+
+# Units found by the scan (parallel arrays).
+U_SRC=()
+U_REL=()
+U_ID=()
+U_FP=()
+U_REUSE=()
+# Reusable archives: unit id -> "fingerprint<TAB>key<TAB>sha256<TAB>bytes<TAB>files<TAB>sourceBytes<TAB>listing".
+declare -A REUSABLE=()
+# Stored archive sizes by key (relative to the host prefix), from one listing.
+declare -A STORED_SIZE=()
+# Manifest lines of the units done so far.
+UNIT_LINES=()
+
+# Run statistics.
+FILES_TOTAL=0
+BYTES_READ=0
+BYTES_UPLOADED=0
+UNITS_UPLOADED=0
+UNITS_REUSED=0
+BYTES_TO_READ=0
+WARNINGS=()
+START_S=""
+
+#######################################
+# Validates configuration; exits 1 with a message naming the bad value.
+#######################################
+read_config() {
+  local item
+  while IFS= read -r item; do SOURCES+=("${item}"); done < <(split_list "${GPU_MAINT_BACKUP_SOURCES-/opt/ml/models}")
+  ((${#SOURCES[@]} > 0)) || die "GPU_MAINT_BACKUP_SOURCES lists no directory"
+  for item in "${SOURCES[@]}"; do
+    [[ "${item}" == /* ]] || die "GPU_MAINT_BACKUP_SOURCES: '${item}' is not an absolute path"
+  done
+  while IFS= read -r item; do EXCLUDES+=("${item}"); done < <(split_list "${GPU_MAINT_BACKUP_EXCLUDE:-}")
+  UNIT_DEPTH="${GPU_MAINT_BACKUP_UNIT_DEPTH:-1}"
+  [[ "${UNIT_DEPTH}" =~ ^[1-4]$ ]] || die "GPU_MAINT_BACKUP_UNIT_DEPTH must be 1-4, got: '${UNIT_DEPTH}'"
+  LEVEL="${GPU_MAINT_BACKUP_COMPRESSION_LEVEL:-3}"
+  if [[ ! "${LEVEL}" =~ ^[0-9]{1,2}$ ]] || ((LEVEL < 1 || LEVEL > 19)); then
+    die "GPU_MAINT_BACKUP_COMPRESSION_LEVEL must be 1-19, got: '${LEVEL}'"
+  fi
+  [[ -n "${GPU_MAINT_BACKUP_DESTINATION:-}" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
+  local tool
+  for tool in tar zstd sha256sum flock find sort base64; do
+    command -v "${tool}" >/dev/null 2>&1 || die "backup needs ${tool} on PATH"
+  done
+}
+
+# Escapes glob characters so that a literal path can be used with find -path.
+glob_escape() {
+  local s="$1"
+  s="${s//\\/\\\\}"
+  s="${s//\*/\\*}"
+  s="${s//\?/\\?}"
+  s="${s//\[/\\[}"
+  printf '%s' "${s}"
+}
+
+#######################################
+# Builds the find(1) prune expression for one source: the configured excludes, plus the local
+# destination and state directory when they lie inside the source (a backup never archives itself).
+# Arguments: source directory (resolved).
+#######################################
+build_prune_args() {
+  local src="$1" pattern inner
+  local -a terms=()
+  for pattern in "${EXCLUDES[@]+"${EXCLUDES[@]}"}"; do
+    pattern="${pattern%/}"
+    [[ -n "${pattern}" ]] || continue
+    if [[ "${pattern}" == /* ]]; then
+      terms+=(-path "./${pattern#/}")
+    elif [[ "${pattern}" == */* ]]; then
+      terms+=(-path "*/${pattern}")
+    else
+      terms+=(-name "${pattern}")
+    fi
+  done
+  for inner in "${STORE_ROOT:-}" "${STATE}"; do
+    [[ -n "${inner}" && -d "${inner}" ]] || continue
+    inner="$(cd "${inner}" && pwd -P)"
+    if [[ "${inner}" == "${src}" ]]; then
+      die "source ${src} is the backup destination or state directory itself"
+    elif [[ "${inner}" == "${src}"/* ]]; then
+      terms+=(-path "./$(glob_escape "${inner#"${src}"/}")")
+    fi
+  done
+  PRUNE_ARGS=()
+  if ((${#terms[@]} > 0)); then
+    PRUNE_ARGS=("(")
+    local i
+    for ((i = 0; i < ${#terms[@]}; i += 2)); do
+      ((i > 0)) && PRUNE_ARGS+=(-o)
+      PRUNE_ARGS+=("${terms[i]}" "${terms[i + 1]}")
+    done
+    PRUNE_ARGS+=(")" -prune -o)
+  fi
+}
+
+#######################################
+# Prints a unit id: a readable slug of the path plus a hash of (source, path), unique and safe as
+# an S3 key segment whatever bytes the name holds.
+#######################################
+unit_id() {
+  local src="$1" rel="$2" slug hash
+  slug="$(printf '%s' "${rel}" | tr -c 'A-Za-z0-9._-' '_')"
+  slug="${slug:0:60}"
+  slug="${slug#.}"
+  hash="$(printf '%s\0%s' "${src}" "${rel}" | sha256sum)"
+  printf '%s-%s\n' "${slug:-unit}" "${hash:0:12}"
+}
+
+#######################################
+# Fingerprints one unit: sha256 of the sorted metadata records of its entries. Uses PRUNE_ARGS of
+# the unit's source.
+# Arguments: resolved source directory, unit path relative to it.
+# Outputs: `fingerprint<TAB>regular-file bytes`.
+#######################################
+unit_fingerprint() {
+  local base="$1" rel="$2" sum bytes
+  (cd "${base}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "./${rel}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" \
+    -printf '%y\t%s\t%T@\t%m\t%U:%G\t%n\t%p\t%l\0') >"${SCRATCH}/records" || return 1
+  sum="$({ printf 'gpu-maint-fingerprint v1\0'; sort -z "${SCRATCH}/records"; } | sha256sum)"
+  bytes="$(cut -z -f1,2 "${SCRATCH}/records" | tr '\0' '\n' | awk '$1 == "f" { b += $2 } END { printf "%.0f", b }')"
+  printf '%s\t%s\n' "${sum:0:64}" "${bytes}"
+}
+
+MISSING_SOURCES=()
+U_BYTES=()
+
+#######################################
+# Finds the sources' units and fingerprints them into U_SRC, U_REL, U_ID, U_FP, U_BYTES (sorted
+# per source); missing sources go to MISSING_SOURCES.
+# Returns: non-zero when a unit cannot be read.
+#######################################
+scan_units() {
+  local src resolved record rel depth kind fp bytes
+  local -a found
+  for src in "${SOURCES[@]}"; do
+    if [[ ! -e "${src}" ]]; then
+      log "source ${src} does not exist: nothing to back up there"
+      MISSING_SOURCES+=("${src}")
+      continue
+    fi
+    [[ -d "${src}" ]] || die "source ${src} is not a directory"
+    resolved="$(cd "${src}" && pwd -P)"
+    build_prune_args "${resolved}"
+    found=()
+    # Units: entries at the unit depth, and anything shallower that is not a directory or is an
+    # empty one (so that it survives a restore). Records: kind (E = empty dir), depth, path.
+    while IFS= read -r -d '' record; do
+      kind="${record:0:1}"
+      depth="${record:1}"
+      depth="${depth%%$'\t'*}"
+      rel="${record#*$'\t'}"
+      if ((depth == UNIT_DEPTH)) || [[ "${kind}" != d ]]; then
+        found+=("${rel}")
+      fi
+    done < <(cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find . -mindepth 1 -maxdepth "${UNIT_DEPTH}" \
+      "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" \( -type d -empty -printf 'E%d\t%P\0' \) -o -printf '%y%d\t%P\0')
+    ((${#found[@]} > 0)) || continue
+    while IFS= read -r -d '' rel; do
+      IFS=$'\t' read -r fp bytes < <(unit_fingerprint "${resolved}" "${rel}") || {
+        log "error: cannot read unit ${src}/${rel}"
+        return 1
+      }
+      [[ -n "${fp}" ]] || { log "error: cannot read unit ${src}/${rel}"; return 1; }
+      U_SRC+=("${src}")
+      U_REL+=("${rel}")
+      U_ID+=("$(unit_id "${src}" "${rel}")")
+      U_FP+=("${fp}")
+      U_BYTES+=("${bytes}")
+    done < <(printf '%s\0' "${found[@]}" | sort -z)
+  done
+}
+
+#######################################
+# Loads what can be reused: the newest snapshot's units and the archives this host uploaded in a
+# failed run (carry-over file), each only while its archive is still stored at the recorded size.
+# Sets PREVIOUS_ID.
+#######################################
+PREVIOUS_ID=""
+load_reusable() {
+  local listing size key ids
+  listing="$(store_list "backups/${HOST_KEY}/units/")" || return 1
+  if [[ -n "${listing}" ]]; then
+    while IFS=$'\t' read -r size key; do
+      STORED_SIZE["${key#"backups/${HOST_KEY}/"}"]="${size}"
+    done <<<"${listing}"
+  fi
+  ids="$(snapshot_ids "${HOST_KEY}")" || return 1
+  PREVIOUS_ID="$(tail -n 1 <<<"${ids}")"
+  local id fp k sha bytes files sbytes listing_sum rest
+  if [[ -n "${PREVIOUS_ID}" ]]; then
+    if store_get "backups/${HOST_KEY}/snapshots/${PREVIOUS_ID}.json" >"${SCRATCH}/previous.json" \
+      && manifest_units "${SCRATCH}/previous.json" >"${SCRATCH}/previous.units"; then
+      while IFS=$'\t' read -r id fp k sha bytes files sbytes listing_sum rest; do
+        [[ "${STORED_SIZE[${k}]:-}" == "${bytes}" ]] || continue
+        REUSABLE["${id}"]="${fp}"$'\t'"${k}"$'\t'"${sha}"$'\t'"${bytes}"$'\t'"${files}"$'\t'"${sbytes}"$'\t'"${listing_sum}"
+      done <"${SCRATCH}/previous.units"
+    else
+      WARNINGS+=("newest snapshot ${PREVIOUS_ID} could not be read; every unit is uploaded again")
+      log "warning: ${WARNINGS[-1]}"
+    fi
+  fi
+  local carry="${STATE}/backup-carry-over.tsv" hk
+  if [[ -f "${carry}" ]]; then
+    while IFS=$'\t' read -r hk id fp k sha bytes files sbytes listing_sum; do
+      [[ "${hk}" == "${HOST_KEY}" && -z "${REUSABLE[${id}]:-}" ]] || continue
+      [[ "${STORED_SIZE[${k}]:-}" == "${bytes}" ]] || continue
+      REUSABLE["${id}"]="${fp}"$'\t'"${k}"$'\t'"${sha}"$'\t'"${bytes}"$'\t'"${files}"$'\t'"${sbytes}"$'\t'"${listing_sum}"
+    done <"${carry}"
+  fi
+}
+
+# Prints a progress line on stderr when GPU_MAINT_PROGRESS=1 (the CLI shows them on a terminal).
+progress() {
+  [[ "${GPU_MAINT_PROGRESS:-0}" == 1 ]] || return 0
+  local done_units="$1" total_units="$2" elapsed rate eta="?"
+  elapsed="$(awk -v s="${START_S}" -v e="$(date +%s.%N)" 'BEGIN { printf "%.3f", e - s }')"
+  rate="$(awk -v b="${BYTES_READ}" -v t="${elapsed}" 'BEGIN { printf "%d", (t > 0 ? b / t : 0) }')"
+  if ((rate > 0)); then
+    eta="$(((BYTES_TO_READ - BYTES_READ) / rate))s"
+  fi
+  printf 'progress: backup %s/%s units, %s of %s read, %s/s, ETA %s\n' "${done_units}" "${total_units}" \
+    "$(human_bytes "${BYTES_READ}")" "$(human_bytes "${BYTES_TO_READ}")" "$(human_bytes "${rate}")" "${eta}" >&2
+}
+
+#######################################
+# Streams one unit to the destination. Sets ARCHIVE_SHA, ARCHIVE_BYTES, ARCHIVE_KEY.
+# Arguments: unit index.
+# Returns: non-zero when the archive could not be written completely (nothing is left under its key).
+#######################################
+upload_unit() {
+  local i="$1" src="${U_SRC[$1]}" rel="${U_REL[$1]}" id="${U_ID[$1]}" fp="${U_FP[$1]}"
+  local resolved key expected_bytes files sbytes listing_sum
+  resolved="$(cd "${src}" && pwd -P)"
+  build_prune_args "${resolved}"
+  IFS=$'\t' read -r listing_sum files sbytes < <(unit_listing "${resolved}" "${rel}" "${SCRATCH}/listing" "${SCAN_TIMEOUT_S}" \
+    "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}") \
+    || { log "error: cannot list unit ${rel} of ${src}"; return 1; }
+  (cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "./${rel}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" -print0) >"${SCRATCH}/members" \
+    || { log "error: cannot list unit ${rel} of ${src}"; return 1; }
+  key="units/${id}/${fp}.tar.zst"
+  # An upper bound for S3 part sizing: data, tar headers, zstd's tiny expansion of incompressible data.
+  expected_bytes=$((sbytes + sbytes / 64 + files * 2048 + 1048576))
+
+  rm -f -- "${SCRATCH}/sha.fifo" "${SCRATCH}/count.fifo"
+  mkfifo -- "${SCRATCH}/sha.fifo" "${SCRATCH}/count.fifo"
+  sha256sum <"${SCRATCH}/sha.fifo" >"${SCRATCH}/sha" &
+  local sha_pid=$!
+  wc -c <"${SCRATCH}/count.fifo" >"${SCRATCH}/count" &
+  local count_pid=$!
+  if ! store_upload_begin "backups/${HOST_KEY}/${key}" "${expected_bytes}" "${SCRATCH}"; then
+    log "error: cannot start writing $(store_url "backups/${HOST_KEY}/${key}")"
+    # Unblock the readers, which wait for a writer.
+    : >"${SCRATCH}/sha.fifo" & : >"${SCRATCH}/count.fifo" &
+    wait
+    return 1
+  fi
+  local -a pipe_status=()
+  {
+    timeout -k 10 "${UNIT_TIMEOUT_S}" tar --create --file=- --format=posix --numeric-owner --sparse \
+      --directory="${resolved}" --no-recursion --null --verbatim-files-from --files-from="${SCRATCH}/members" \
+      2>"${SCRATCH}/tar.err" \
+      | zstd -q -T0 "-${LEVEL}" \
+      | tee "${SCRATCH}/sha.fifo" "${SCRATCH}/count.fifo" >&"${STORE_UPLOAD_FD}"
+    pipe_status=("${PIPESTATUS[@]}")
+  } || true
+  local sha_rc=0 count_rc=0
+  wait "${sha_pid}" || sha_rc=$?
+  wait "${count_pid}" || count_rc=$?
+  # tar exits 1 when a file changed while it was read: the archive is complete, the unit flagged.
+  if ((pipe_status[0] > 1 || pipe_status[1] != 0 || pipe_status[2] != 0 || sha_rc != 0 || count_rc != 0)); then
+    store_upload_abort
+    log "error: archiving unit ${rel} of ${src} failed (tar ${pipe_status[0]}, zstd ${pipe_status[1]}, writer ${pipe_status[2]})$(
+      [[ -s "${SCRATCH}/tar.err" ]] && printf ': %s' "$(head -c 300 "${SCRATCH}/tar.err" | tr '\n' ' ')"
+    )"
+    return 1
+  fi
+  if ! store_upload_commit; then
+    log "error: upload of unit ${rel} of ${src} to $(store_url "backups/${HOST_KEY}/${key}") failed"
+    return 1
+  fi
+  if ((pipe_status[0] == 1)); then
+    WARNINGS+=("files of ${src}/${rel} changed while they were read; the next run archives them again")
+    log "warning: ${WARNINGS[-1]}: $(head -c 300 "${SCRATCH}/tar.err" | tr '\n' ' ')"
+  fi
+  local sha bytes
+  sha="$(head -c 64 "${SCRATCH}/sha")"
+  read -r bytes <"${SCRATCH}/count"
+  ARCHIVE_KEY="${key}"
+  ARCHIVE_SHA="${sha}"
+  ARCHIVE_BYTES="${bytes}"
+  ARCHIVE_FILES="${files}"
+  ARCHIVE_SOURCE_BYTES="${sbytes}"
+  ARCHIVE_LISTING="${listing_sum}"
+  # Remember the upload in case a later unit fails, so that the next run need not send it again.
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${HOST_KEY}" "${id}" "${fp}" "${key}" "${sha}" "${bytes}" \
+    "${files}" "${sbytes}" "${listing_sum}" >>"${STATE}/backup-carry-over.tsv"
+  # A unit whose files changed mid-read gets a fingerprint that never matches, so it is sent again.
+  ((pipe_status[0] == 1)) && U_FP[i]="$(printf 'changed-during-read %s' "${fp}" | sha256sum | cut -c1-64)"
+  return 0
+}
+
+# Appends a unit's manifest line.
+add_unit_line() {
+  local i="$1" key="$2" sha="$3" bytes="$4" files="$5" sbytes="$6" listing_sum="$7" uploaded="$8"
+  UNIT_LINES+=("$(printf '{"id":"%s","fingerprint":"%s","key":"%s","sha256":"%s","bytes":%s,"files":%s,"sourceBytes":%s,"listing":"%s","uploaded":%s,"source":%s,"pathBase64":"%s","path":%s}' \
+    "${U_ID[i]}" "${U_FP[i]}" "${key}" "${sha}" "${bytes}" "${files}" "${sbytes}" "${listing_sum}" "${uploaded}" \
+    "$(json_string "${U_SRC[i]}")" "$(printf '%s' "${U_REL[i]}" | base64 -w0)" "$(json_string "${U_REL[i]}")")")
+}
+
+#######################################
+# Writes the manifest of snapshot SNAPSHOT_ID: the last write of a backup.
+#######################################
+write_manifest() {
+  local created_at="$1" file="${SCRATCH}/manifest.json" i first=1 s
+  {
+    printf '{"format":"%s","version":%s,"id":"%s","host":%s,"hostKey":"%s","createdAt":"%s","completedAt":"%s",' \
+      "${MANIFEST_FORMAT}" "${MANIFEST_VERSION}" "${SNAPSHOT_ID}" "$(json_string "${HOST}")" "${HOST_KEY}" \
+      "${created_at}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    printf '"unitDepth":%s,"compression":"zstd","sources":[' "${UNIT_DEPTH}"
+    for s in "${SOURCES[@]}"; do
+      ((first)) || printf ','
+      first=0
+      json_string "${s}"
+    done
+    printf '],"exclude":['
+    first=1
+    for s in "${EXCLUDES[@]+"${EXCLUDES[@]}"}"; do
+      ((first)) || printf ','
+      first=0
+      json_string "${s}"
+    done
+    printf '],"units":[\n'
+    for ((i = 0; i < ${#UNIT_LINES[@]}; i++)); do
+      printf '%s%s\n' "${UNIT_LINES[i]}" "$([[ $((i + 1)) -lt ${#UNIT_LINES[@]} ]] && printf ',')"
+    done
+    printf ']}\n'
+  } >"${file}"
+  store_put_file "${file}" "backups/${HOST_KEY}/snapshots/${SNAPSHOT_ID}.json"
+}
+
+# Seconds since the run started.
+elapsed_seconds() {
+  awk -v s="${START_S}" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }'
+}
+
+#######################################
+# Prints the result section and ends the result.
+# Arguments: status, error message (may be empty), missing sources (comma-separated).
+#######################################
+report() {
+  local status="$1" error="$2" missing="$3" previous_at=""
+  [[ -n "${PREVIOUS_ID}" ]] && previous_at="$(snapshot_iso "${PREVIOUS_ID}")"
+  local IFS=','
+  kv_section backup \
+    "status=${status}" \
+    "snapshot=$([[ "${status}" == ok ]] && printf '%s' "${SNAPSHOT_ID}")" \
+    "host_key=${HOST_KEY}" \
+    "destination=$(store_url "backups/${HOST_KEY}/")" \
+    "sources=${SOURCES[*]}" \
+    "sources_missing=${missing}" \
+    "units_total=${#U_ID[@]}" \
+    "units_uploaded=${UNITS_UPLOADED}" \
+    "units_reused=${UNITS_REUSED}" \
+    "files=${FILES_TOTAL}" \
+    "bytes_read=${BYTES_READ}" \
+    "bytes_uploaded=${BYTES_UPLOADED}" \
+    "duration_seconds=$(elapsed_seconds)" \
+    "previous_snapshot=${PREVIOUS_ID}" \
+    "previous_snapshot_at=${previous_at}" \
+    "warnings=${#WARNINGS[@]}" \
+    "warning=${WARNINGS[0]:-}" \
+    "error=${error}"
+  result_end
+}
+
+main() {
+  read_config
+  HOST="$(host_id)"
+  STATE="$(state_dir)"
+  store_init "${GPU_MAINT_BACKUP_DESTINATION}"
+  ensure_result_tmp_dir
+  SCRATCH="${RESULT_TMP_DIR}"
+
+  # The lock comes first: a second run must exit before it reads or writes anything.
+  local lock_fd
+  exec {lock_fd}>>"${STATE}/backup.lock" || die "cannot open lock ${STATE}/backup.lock"
+  if ! flock -n "${lock_fd}"; then
+    log "error: another backup is already running on this host (lock ${STATE}/backup.lock)"
+    result_begin backup "${HOST}"
+    kv_section backup status=busy "error=already running: another backup holds ${STATE}/backup.lock"
+    result_end
+    exit 1
+  fi
+  log "backup started (lock ${STATE}/backup.lock held)"
+  START_S="$(date +%s.%N)"
+  local created_at
+  created_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  result_begin backup "${HOST}"
+
+  if ! HOST_KEY="$(backup_host_key)"; then
+    report failed "cannot determine the backup host key" ""
+    exit 1
+  fi
+  local missing
+  if ! scan_units; then
+    report failed "cannot read the units of ${SOURCES[*]}" "$(IFS=','; printf '%s' "${MISSING_SOURCES[*]}")"
+    exit 1
+  fi
+  missing="$(IFS=','; printf '%s' "${MISSING_SOURCES[*]}")"
+  if ((${#U_ID[@]} == 0)); then
+    log "nothing to back up: no units under ${SOURCES[*]}"
+    report empty "nothing to back up: ${missing:+missing ${missing}; }no units under ${SOURCES[*]}" "${missing}"
+    exit 0
+  fi
+  if ! load_reusable; then
+    report failed "cannot list $(store_url "backups/${HOST_KEY}/")" "${missing}"
+    exit 1
+  fi
+
+  # Snapshot ids are UTC seconds; never overwrite an existing manifest.
+  local attempt
+  for attempt in 1 2 3; do
+    SNAPSHOT_ID="$(date -u +%Y%m%dT%H%M%SZ)"
+    store_exists "backups/${HOST_KEY}/snapshots/${SNAPSHOT_ID}.json" || break
+    ((attempt < 3)) && sleep 1
+  done
+
+  # Fingerprints decide what is reused and how much must be read.
+  local i reuse fp
+  for i in "${!U_ID[@]}"; do
+    reuse="${REUSABLE[${U_ID[i]}]:-}"
+    if [[ -n "${reuse}" && "${reuse%%$'\t'*}" == "${U_FP[i]}" ]]; then
+      U_REUSE[i]=1
+    else
+      U_REUSE[i]=0
+      BYTES_TO_READ=$((BYTES_TO_READ + U_BYTES[i]))
+    fi
+  done
+  progress 0 "${#U_ID[@]}"
+
+  local k sha bytes files sbytes listing_sum
+  for i in "${!U_ID[@]}"; do
+    if ((U_REUSE[i] == 1)); then
+      IFS=$'\t' read -r fp k sha bytes files sbytes listing_sum <<<"${REUSABLE[${U_ID[i]}]}"
+      add_unit_line "${i}" "${k}" "${sha}" "${bytes}" "${files}" "${sbytes}" "${listing_sum}" false
+      UNITS_REUSED=$((UNITS_REUSED + 1))
+      FILES_TOTAL=$((FILES_TOTAL + files))
+    else
+      if ! upload_unit "${i}"; then
+        report failed "upload of unit ${U_SRC[i]}/${U_REL[i]} failed; no snapshot written, previous snapshot ${PREVIOUS_ID:-(none)} intact" "${missing}"
+        exit 1
+      fi
+      add_unit_line "${i}" "${ARCHIVE_KEY}" "${ARCHIVE_SHA}" "${ARCHIVE_BYTES}" "${ARCHIVE_FILES}" \
+        "${ARCHIVE_SOURCE_BYTES}" "${ARCHIVE_LISTING}" true
+      UNITS_UPLOADED=$((UNITS_UPLOADED + 1))
+      FILES_TOTAL=$((FILES_TOTAL + ARCHIVE_FILES))
+      BYTES_READ=$((BYTES_READ + ARCHIVE_SOURCE_BYTES))
+      BYTES_UPLOADED=$((BYTES_UPLOADED + ARCHIVE_BYTES))
+    fi
+    progress $((i + 1)) "${#U_ID[@]}"
+  done
+
+  if ! write_manifest "${created_at}"; then
+    report failed "cannot write manifest $(store_url "backups/${HOST_KEY}/snapshots/${SNAPSHOT_ID}.json")" "${missing}"
+    exit 1
+  fi
+  rm -f -- "${STATE}/backup-carry-over.tsv"
+  log "snapshot ${SNAPSHOT_ID}: ${#U_ID[@]} units (${UNITS_UPLOADED} uploaded, ${UNITS_REUSED} reused), $(human_bytes "${BYTES_UPLOADED}") sent"
+  report ok "" "${missing}"
+}
+
+main "$@"

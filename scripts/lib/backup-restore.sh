@@ -1,0 +1,361 @@
+# shellcheck shell=bash
+#
+# Restore and restore-test, shared by restore.sh and restore-test.sh (restore_main MODE).
+# Each unit's archive is streamed from the destination into a staging directory with its sha256
+# computed on the way; only when the checksum and the restored listing (entries, sizes, modes, link
+# targets) match the manifest is the unit moved into place. A bad archive never replaces anything.
+# Needs common.sh, result.sh, backup-store.sh and backup-manifest.sh. Bundled; never run alone.
+
+RESTORE_MODE=""
+RESTORE_HOST_KEY=""
+RESTORE_SNAPSHOT=""
+RESTORE_SCRATCH=""
+RESTORE_START_S=""
+R_UNITS_TOTAL=0
+R_UNITS_DONE=0
+R_FILES=0
+R_BYTES=0
+R_BYTES_DOWNLOADED=0
+R_FAILED=()
+R_LINES=()
+
+# Fields of the unit being restored (from manifest_units).
+U_ID=""
+U_KEY=""
+U_SHA=""
+U_BYTES=""
+U_FILES=""
+U_SOURCE_BYTES=""
+U_LISTING=""
+U_SOURCE=""
+U_PATH=""
+
+restore_elapsed() {
+  awk -v s="${RESTORE_START_S}" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }'
+}
+
+#######################################
+# Splits a manifest_units line into the U_* fields.
+#######################################
+restore_load_unit() {
+  local path_b64
+  IFS=$'\t' read -r U_ID _ U_KEY U_SHA U_BYTES U_FILES U_SOURCE_BYTES U_LISTING _ U_SOURCE path_b64 <<<"$1"
+  U_PATH="$(printf '%s' "${path_b64}" | base64 -d)" || return 1
+  [[ -n "${U_PATH}" && "${U_PATH}" != /* && "/${U_PATH}/" != */../* ]] || return 1
+}
+
+#######################################
+# Streams the current unit's archive into a directory and verifies it against the manifest.
+# Arguments: directory to extract into (the unit appears at <dir>/<unit path>).
+# Returns: non-zero (with a log line) when the download, the checksum or the listing is wrong.
+#######################################
+restore_extract_unit() {
+  local into="$1"
+  local fifo="${RESTORE_SCRATCH}/sha.fifo" sha_pid sha_rc=0 got_sha
+  local -a pipe_status=()
+  rm -f -- "${fifo}"
+  mkfifo -- "${fifo}"
+  sha256sum <"${fifo}" >"${RESTORE_SCRATCH}/sha" &
+  sha_pid=$!
+  {
+    store_get "backups/${RESTORE_HOST_KEY}/${U_KEY}" "${STORE_TRANSFER_TIMEOUT_S}" 2>"${RESTORE_SCRATCH}/get.err" \
+      | tee "${fifo}" \
+      | zstd -d -q -c \
+      | tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions 2>"${RESTORE_SCRATCH}/tar.err"
+    pipe_status=("${PIPESTATUS[@]}")
+  } || true
+  wait "${sha_pid}" || sha_rc=$?
+  if ((pipe_status[0] != 0 || pipe_status[1] != 0)); then
+    log "error: unit ${U_ID}: cannot read $(store_url "backups/${RESTORE_HOST_KEY}/${U_KEY}"): $(head -c 300 "${RESTORE_SCRATCH}/get.err" | tr '\n' ' ')"
+    return 1
+  fi
+  got_sha="$(head -c 64 "${RESTORE_SCRATCH}/sha")"
+  if ((sha_rc != 0)) || [[ "${got_sha}" != "${U_SHA}" ]]; then
+    log "error: unit ${U_ID}: archive sha256 ${got_sha:-?} does not match the manifest's ${U_SHA}"
+    return 1
+  fi
+  if ((pipe_status[2] != 0 || pipe_status[3] != 0)); then
+    log "error: unit ${U_ID}: extraction failed (zstd ${pipe_status[2]}, tar ${pipe_status[3]}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err" | tr '\n' ' ')"
+    return 1
+  fi
+  local digest entries bytes
+  IFS=$'\t' read -r digest entries bytes < <(unit_listing "${into}" "${U_PATH}" "${RESTORE_SCRATCH}/listing" 3600) || {
+    log "error: unit ${U_ID}: the restored tree cannot be listed"
+    return 1
+  }
+  if [[ "${digest}" != "${U_LISTING}" || "${entries}" != "${U_FILES}" || "${bytes}" != "${U_SOURCE_BYTES}" ]]; then
+    log "error: unit ${U_ID}: restored listing differs from the manifest (${entries} entries, ${bytes} bytes; expected ${U_FILES}, ${U_SOURCE_BYTES})"
+    return 1
+  fi
+  R_BYTES_DOWNLOADED=$((R_BYTES_DOWNLOADED + U_BYTES))
+  return 0
+}
+
+# Prints free bytes on the filesystem holding a directory.
+free_bytes() {
+  timeout -k 2 10 df -P -B1 -- "$1" 2>/dev/null | awk 'NR == 2 { print $4 }'
+}
+
+# Records one unit's outcome for the units section.
+restore_record() {
+  R_LINES+=("$1 ${U_ID} files=${U_FILES} bytes=${U_SOURCE_BYTES} path=$(json_string "${U_PATH}")")
+}
+
+#######################################
+# Resolves the host key and snapshot and fetches its manifest into ${RESTORE_SCRATCH}/units.
+# Returns: non-zero with a message in RESTORE_ERROR; 3 when the host has no snapshot.
+#######################################
+RESTORE_ERROR=""
+restore_resolve() {
+  local requested="${GPU_MAINT_RESTORE_SNAPSHOT:-latest}" ids
+  if [[ -n "${GPU_MAINT_RESTORE_HOST:-}" ]]; then
+    RESTORE_HOST_KEY="${GPU_MAINT_RESTORE_HOST}"
+  else
+    RESTORE_HOST_KEY="$(backup_host_key)" || {
+      RESTORE_ERROR="cannot determine this host's backup key"
+      return 1
+    }
+  fi
+  ids="$(snapshot_ids "${RESTORE_HOST_KEY}")" || {
+    RESTORE_ERROR="cannot list $(store_url "backups/${RESTORE_HOST_KEY}/snapshots/")"
+    return 1
+  }
+  if [[ -z "${ids}" ]]; then
+    RESTORE_ERROR="no snapshot of host ${RESTORE_HOST_KEY} in $(store_url "backups/")"
+    return 3
+  fi
+  if [[ "${requested}" == latest ]]; then
+    RESTORE_SNAPSHOT="$(tail -n 1 <<<"${ids}")"
+  elif grep -qxF -- "${requested}" <<<"${ids}"; then
+    RESTORE_SNAPSHOT="${requested}"
+  else
+    RESTORE_ERROR="snapshot ${requested} of host ${RESTORE_HOST_KEY} not found; newest: $(tail -n 3 <<<"${ids}" | paste -sd' ' -)"
+    return 1
+  fi
+  if ! store_get "backups/${RESTORE_HOST_KEY}/snapshots/${RESTORE_SNAPSHOT}.json" >"${RESTORE_SCRATCH}/manifest.json" \
+    || ! manifest_units "${RESTORE_SCRATCH}/manifest.json" >"${RESTORE_SCRATCH}/units"; then
+    RESTORE_ERROR="manifest of snapshot ${RESTORE_SNAPSHOT} cannot be read"
+    return 1
+  fi
+  R_UNITS_TOTAL="$(wc -l <"${RESTORE_SCRATCH}/units")"
+  return 0
+}
+
+#######################################
+# Prints the manifest lines of the units to restore: all, or those named in GPU_MAINT_RESTORE_UNITS
+# (unit ids). Returns non-zero (RESTORE_ERROR) when a named unit is not in the snapshot.
+#######################################
+restore_select_units() {
+  local wanted line found
+  local -a names=()
+  while IFS= read -r wanted; do names+=("${wanted}"); done < <(split_list "${GPU_MAINT_RESTORE_UNITS:-}")
+  if ((${#names[@]} == 0)); then
+    cat -- "${RESTORE_SCRATCH}/units"
+    return 0
+  fi
+  for wanted in "${names[@]}"; do
+    found=0
+    while IFS= read -r line; do
+      if [[ "${line%%$'\t'*}" == "${wanted}" ]]; then
+        printf '%s\n' "${line}"
+        found=1
+      fi
+    done <"${RESTORE_SCRATCH}/units"
+    if ((found == 0)); then
+      RESTORE_ERROR="unit ${wanted} is not in snapshot ${RESTORE_SNAPSHOT}; units: $(cut -f1 "${RESTORE_SCRATCH}/units" | head -n 10 | paste -sd' ' -)"
+      return 1
+    fi
+  done
+}
+
+# The directory, relative to a restore target, that a unit's source maps to: none when the snapshot
+# has one source (the target stands for it), else the source path without its leading slash.
+source_subdir() {
+  if (($(cut -f10 "${RESTORE_SCRATCH}/units" | sort -u | wc -l) > 1)); then
+    printf '%s\n' "${U_SOURCE#/}"
+  fi
+}
+
+#######################################
+# Restore mode: every selected unit into GPU_MAINT_RESTORE_TARGET.
+#######################################
+restore_run() {
+  local target="${GPU_MAINT_RESTORE_TARGET:-}" force="${GPU_MAINT_RESTORE_FORCE:-false}" staging line sub dest
+  [[ "${target}" == /* ]] || { RESTORE_ERROR="the restore target must be an absolute path, got: '${target}'"; return 1; }
+  [[ "${force}" == true || "${force}" == false ]] || { RESTORE_ERROR="GPU_MAINT_RESTORE_FORCE must be true or false, got: '${force}'"; return 1; }
+  mkdir -p -- "${target}" || { RESTORE_ERROR="cannot create target ${target}"; return 1; }
+  target="$(cd "${target}" && pwd -P)"
+  if [[ "${force}" != true ]] && [[ -n "$(find "${target}" -mindepth 1 -maxdepth 1 ! -name '.gpu-maint-restore.*' -print -quit)" ]]; then
+    RESTORE_ERROR="target ${target} is not empty; use --force to restore into it (restored units replace entries of the same name)"
+    return 1
+  fi
+  restore_select_units >"${RESTORE_SCRATCH}/selected" || return 1
+  local need=0 free
+  while IFS= read -r line; do
+    restore_load_unit "${line}" || { RESTORE_ERROR="manifest of ${RESTORE_SNAPSHOT} has an unusable unit path"; return 1; }
+    need=$((need + U_SOURCE_BYTES))
+  done <"${RESTORE_SCRATCH}/selected"
+  free="$(free_bytes "${target}")"
+  if [[ "${free}" =~ ^[0-9]+$ ]] && ((free < need + need / 20)); then
+    RESTORE_ERROR="not enough space in ${target}: $(human_bytes "${need}") to restore, $(human_bytes "${free}") free"
+    return 1
+  fi
+  staging="$(mktemp -d "${target}/.gpu-maint-restore.XXXXXX")" || { RESTORE_ERROR="cannot create a staging dir in ${target}"; return 1; }
+  while IFS= read -r line; do
+    restore_load_unit "${line}"
+    sub="$(source_subdir)"
+    mkdir -p -- "${staging}/${sub}"
+    if ! restore_extract_unit "${staging}/${sub}"; then
+      R_FAILED+=("${U_ID}")
+      restore_record failed
+      rm -rf -- "${staging:?}/${sub}/${U_PATH%%/*}"
+      continue
+    fi
+    dest="${target}/${sub:+${sub}/}${U_PATH}"
+    if [[ -e "${dest}" || -L "${dest}" ]]; then
+      # Only with --force (checked above): the verified unit replaces the entry of the same name.
+      rm -rf -- "${dest:?}"
+    fi
+    mkdir -p -- "$(dirname -- "${dest}")"
+    if ! mv -- "${staging}/${sub:+${sub}/}${U_PATH}" "${dest}"; then
+      log "error: unit ${U_ID}: cannot move it into ${dest}"
+      R_FAILED+=("${U_ID}")
+      restore_record failed
+      continue
+    fi
+    rm -rf -- "${staging:?}/${sub}/${U_PATH%%/*}"
+    R_UNITS_DONE=$((R_UNITS_DONE + 1))
+    R_FILES=$((R_FILES + U_FILES))
+    R_BYTES=$((R_BYTES + U_SOURCE_BYTES))
+    restore_record restored
+    log "restored unit ${U_ID} (${U_FILES} entries, $(human_bytes "${U_SOURCE_BYTES}")) to ${dest}"
+  done <"${RESTORE_SCRATCH}/selected"
+  rm -rf -- "${staging:?}"
+  ((${#R_FAILED[@]} == 0)) || { RESTORE_ERROR="${#R_FAILED[@]} unit(s) failed verification or extraction: ${R_FAILED[*]}"; return 1; }
+  return 0
+}
+
+#######################################
+# Restore-test mode: a sample of units (all when they fit in GPU_MAINT_RESTORE_TEST_MAX_BYTES) is
+# restored into a scratch dir one unit at a time, verified, and removed.
+#######################################
+restore_test_run() {
+  local max="${GPU_MAINT_RESTORE_TEST_MAX_BYTES:-10737418240}" scratch_root line total=0 dir free
+  [[ "${max}" =~ ^[0-9]{1,15}$ ]] || { RESTORE_ERROR="GPU_MAINT_RESTORE_TEST_MAX_BYTES must be a byte count, got: '${max}'"; return 1; }
+  scratch_root="${GPU_MAINT_RESTORE_SCRATCH_DIR:-$(state_dir)}"
+  mkdir -p -- "${scratch_root}"
+  # A random sample that fits the bound, so that successive weekly tests cover different units.
+  : >"${RESTORE_SCRATCH}/selected"
+  while IFS= read -r line; do
+    restore_load_unit "${line}" || { RESTORE_ERROR="manifest of ${RESTORE_SNAPSHOT} has an unusable unit path"; return 1; }
+    if ((total + U_SOURCE_BYTES + U_BYTES <= max)); then
+      printf '%s\n' "${line}" >>"${RESTORE_SCRATCH}/selected"
+      total=$((total + U_SOURCE_BYTES + U_BYTES))
+    fi
+  done < <(shuf -- "${RESTORE_SCRATCH}/units")
+  if [[ ! -s "${RESTORE_SCRATCH}/selected" ]]; then
+    RESTORE_ERROR="no unit of snapshot ${RESTORE_SNAPSHOT} fits restoreTest.maxBytes ($(human_bytes "${max}"))"
+    return 1
+  fi
+  dir="$(mktemp -d "${scratch_root}/restore-test.XXXXXX")" || { RESTORE_ERROR="cannot create a scratch dir in ${scratch_root}"; return 1; }
+  RESTORE_TEST_DIR="${dir}"
+  on_exit remove_restore_test_dir
+  while IFS= read -r line; do
+    restore_load_unit "${line}"
+    free="$(free_bytes "${dir}")"
+    if [[ "${free}" =~ ^[0-9]+$ ]] && ((free < U_SOURCE_BYTES + U_SOURCE_BYTES / 20)); then
+      log "error: unit ${U_ID}: not enough space in ${scratch_root} to test it ($(human_bytes "${U_SOURCE_BYTES}") needed)"
+      R_FAILED+=("${U_ID}")
+      restore_record failed
+      continue
+    fi
+    if restore_extract_unit "${dir}"; then
+      R_UNITS_DONE=$((R_UNITS_DONE + 1))
+      R_FILES=$((R_FILES + U_FILES))
+      R_BYTES=$((R_BYTES + U_SOURCE_BYTES))
+      restore_record verified
+    else
+      R_FAILED+=("${U_ID}")
+      restore_record failed
+    fi
+    rm -rf -- "${dir:?}/${U_PATH%%/*}"
+  done <"${RESTORE_SCRATCH}/selected"
+  remove_restore_test_dir
+  ((${#R_FAILED[@]} == 0)) || { RESTORE_ERROR="${#R_FAILED[@]} unit(s) failed verification: ${R_FAILED[*]}"; return 1; }
+  return 0
+}
+
+RESTORE_TEST_DIR=""
+remove_restore_test_dir() {
+  [[ -n "${RESTORE_TEST_DIR}" && -d "${RESTORE_TEST_DIR}" ]] && rm -rf -- "${RESTORE_TEST_DIR}"
+  RESTORE_TEST_DIR=""
+  return 0
+}
+
+# Prints the summary section, the per-unit section and the end of the result.
+restore_report() {
+  local status="$1" snapshot_at=""
+  [[ -n "${RESTORE_SNAPSHOT}" ]] && snapshot_at="$(snapshot_iso "${RESTORE_SNAPSHOT}")"
+  kv_section "${RESTORE_MODE}" \
+    "status=${status}" \
+    "snapshot=${RESTORE_SNAPSHOT}" \
+    "snapshot_at=${snapshot_at}" \
+    "host_key=${RESTORE_HOST_KEY}" \
+    "target=$([[ "${RESTORE_MODE}" == restore ]] && printf '%s' "${GPU_MAINT_RESTORE_TARGET:-}")" \
+    "units_total=${R_UNITS_TOTAL}" \
+    "units_done=${R_UNITS_DONE}" \
+    "units_failed=${#R_FAILED[@]}" \
+    "failed_units=${R_FAILED[*]+"${R_FAILED[*]}"}" \
+    "files=${R_FILES}" \
+    "bytes=${R_BYTES}" \
+    "bytes_downloaded=${R_BYTES_DOWNLOADED}" \
+    "duration_seconds=$(restore_elapsed)" \
+    "error=${RESTORE_ERROR}"
+  kv_section "${RESTORE_MODE}-units" "${R_LINES[@]+"${R_LINES[@]}"}"
+  result_end
+}
+
+#######################################
+# Entry point of restore.sh (mode restore) and restore-test.sh (mode restore-test).
+#######################################
+restore_main() {
+  RESTORE_MODE="$1"
+  export LC_ALL=C
+  [[ -n "${GPU_MAINT_BACKUP_DESTINATION:-}" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
+  local tool host rc=0
+  for tool in tar zstd sha256sum base64 shuf; do
+    command -v "${tool}" >/dev/null 2>&1 || die "${RESTORE_MODE} needs ${tool} on PATH"
+  done
+  store_init "${GPU_MAINT_BACKUP_DESTINATION}"
+  host="$(host_id)"
+  ensure_result_tmp_dir
+  RESTORE_SCRATCH="${RESULT_TMP_DIR}"
+  RESTORE_START_S="$(date +%s.%N)"
+  result_begin "${RESTORE_MODE}" "${host}"
+  restore_resolve || rc=$?
+  if ((rc == 3)) && [[ "${RESTORE_MODE}" == restore-test ]]; then
+    log "${RESTORE_ERROR}"
+    restore_report empty
+    return 0
+  elif ((rc != 0)); then
+    log "error: ${RESTORE_ERROR}"
+    restore_report failed
+    return 1
+  fi
+  if [[ "${RESTORE_MODE}" == restore ]]; then
+    restore_run || rc=$?
+  else
+    restore_test_run || rc=$?
+  fi
+  if ((rc != 0)); then
+    log "error: ${RESTORE_ERROR}"
+    restore_report failed
+    # A restore test that found a bad archive ran: that is a finding, not a failure to run.
+    if [[ "${RESTORE_MODE}" == restore-test ]] && ((${#R_FAILED[@]} > 0)); then
+      return 0
+    fi
+    return 1
+  fi
+  restore_report ok
+  return 0
+}

@@ -1,0 +1,256 @@
+# shellcheck shell=bash
+#
+# Backup destination I/O shared by backup.sh, restore.sh and restore-test.sh: `file:///path` and
+# `s3://bucket/prefix` behind one set of functions. Keys are relative to the destination root, e.g.
+# `backups/i-0abc/snapshots/20261128T020000Z.json`.
+#
+# Writes commit atomically: a file:// object is written under a temporary name in its final directory
+# and renamed after it is complete and synced; an s3:// upload is fed through a FIFO whose write end
+# this shell holds, so the upload only sees end-of-file (and completes) when the caller commits.
+# An aborted s3:// upload is killed before it can complete; an interrupted multipart upload is left
+# to the bucket's abort-incomplete-multipart lifecycle rule.
+# Needs common.sh (log, die, on_exit). Bundled into each script (see lib/task-scripts.ts); never run alone.
+
+STORE_KIND=""
+STORE_ROOT=""
+STORE_BUCKET=""
+STORE_PREFIX=""
+STORE_AWS_ARGS=()
+# Deadline of small requests (list, manifest get/put) and of one archive transfer.
+STORE_REQUEST_TIMEOUT_S="${GPU_MAINT_STORE_REQUEST_TIMEOUT_S:-300}"
+STORE_TRANSFER_TIMEOUT_S="${GPU_MAINT_STORE_TRANSFER_TIMEOUT_S:-86400}"
+# Temporary objects of the file:// store carry this prefix; prune removes stale ones.
+readonly STORE_PARTIAL_PREFIX=".partial-"
+
+# The upload in flight (store_upload_begin .. store_upload_commit/abort).
+STORE_UPLOAD_FD=""
+STORE_UPLOAD_PID=""
+STORE_UPLOAD_TMP=""
+STORE_UPLOAD_KEY=""
+STORE_UPLOAD_FIFO=""
+
+#######################################
+# Parses the destination and prepares the store.
+# Arguments: destination (`file:///abs/path` or `s3://bucket[/prefix]`).
+#######################################
+store_init() {
+  local dest="$1" rest
+  STORE_AWS_ARGS=()
+  case "${dest}" in
+    file:///*)
+      STORE_KIND="file"
+      STORE_ROOT="${dest#file://}"
+      while [[ "${STORE_ROOT}" == */ && "${STORE_ROOT}" != / ]]; do STORE_ROOT="${STORE_ROOT%/}"; done
+      ;;
+    s3://?*)
+      STORE_KIND="s3"
+      rest="${dest#s3://}"
+      STORE_BUCKET="${rest%%/*}"
+      STORE_PREFIX="${rest#"${STORE_BUCKET}"}"
+      STORE_PREFIX="${STORE_PREFIX#/}"
+      [[ -z "${STORE_PREFIX}" || "${STORE_PREFIX}" == */ ]] || STORE_PREFIX+="/"
+      [[ "${STORE_BUCKET}" =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] \
+        || die "backup destination ${dest}: bucket name '${STORE_BUCKET}' is not a valid S3 bucket name"
+      command -v aws >/dev/null 2>&1 || die "backup destination ${dest} needs the AWS CLI (aws) on PATH"
+      if [[ -n "${GPU_MAINT_S3_ENDPOINT_URL:-}" ]]; then
+        STORE_AWS_ARGS+=(--endpoint-url "${GPU_MAINT_S3_ENDPOINT_URL}")
+      fi
+      ;;
+    *)
+      die "backup destination must be file:///absolute/path or s3://bucket[/prefix], got: '${dest}'"
+      ;;
+  esac
+  on_exit store_abort_in_flight
+}
+
+# Exit handler: an upload still in flight when the script exits is abandoned, never completed.
+store_abort_in_flight() {
+  if [[ -n "${STORE_UPLOAD_FD}" || -n "${STORE_UPLOAD_PID}" ]]; then
+    store_upload_abort
+  fi
+  return 0
+}
+
+# Prints a human-readable location for a key (logs and messages).
+store_url() {
+  if [[ "${STORE_KIND}" == file ]]; then
+    printf 'file://%s/%s\n' "${STORE_ROOT%/}" "$1"
+  else
+    printf 's3://%s/%s%s\n' "${STORE_BUCKET}" "${STORE_PREFIX}" "$1"
+  fi
+}
+
+store_path() {
+  printf '%s/%s\n' "${STORE_ROOT%/}" "$1"
+}
+
+# Runs the AWS CLI with the store's endpoint under a deadline; the network can hang.
+store_aws() {
+  local limit_s="$1"
+  shift
+  timeout -k 10 "${limit_s}" aws "$@" "${STORE_AWS_ARGS[@]+"${STORE_AWS_ARGS[@]}"}"
+}
+
+#######################################
+# Lists objects below a key prefix.
+# Arguments: key prefix ending with `/`.
+# Outputs: `size<TAB>key` lines (keys relative to the destination root); temporary objects excluded.
+#######################################
+store_list() {
+  local prefix="$1"
+  if [[ "${STORE_KIND}" == file ]]; then
+    local dir
+    dir="$(store_path "${prefix}")"
+    [[ -d "${dir}" ]] || return 0
+    timeout -k 5 "${STORE_REQUEST_TIMEOUT_S}" find "${dir}" -type f ! -name "${STORE_PARTIAL_PREFIX}*" \
+      -printf "%s\t${prefix//%/%%}%P\n"
+  else
+    local out
+    out="$(store_aws "${STORE_REQUEST_TIMEOUT_S}" s3api list-objects-v2 --bucket "${STORE_BUCKET}" \
+      --prefix "${STORE_PREFIX}${prefix}" --query 'Contents[].[Size,Key]' --output text)" || return 1
+    [[ -z "${out}" || "${out}" == None ]] && return 0
+    local size key
+    while IFS=$'\t' read -r size key; do
+      [[ -n "${key}" && "${size}" =~ ^[0-9]+$ ]] || continue
+      printf '%s\t%s\n' "${size}" "${key#"${STORE_PREFIX}"}"
+    done <<<"${out}"
+  fi
+}
+
+#######################################
+# Copies an object to stdout.
+# Arguments: key; optional deadline in seconds (default: the small-request deadline).
+#######################################
+store_get() {
+  local key="$1" limit_s="${2:-${STORE_REQUEST_TIMEOUT_S}}"
+  if [[ "${STORE_KIND}" == file ]]; then
+    timeout -k 5 "${limit_s}" cat -- "$(store_path "${key}")"
+  else
+    store_aws "${limit_s}" s3 cp --only-show-errors "s3://${STORE_BUCKET}/${STORE_PREFIX}${key}" -
+  fi
+}
+
+# True when an object exists.
+store_exists() {
+  local key="$1"
+  if [[ "${STORE_KIND}" == file ]]; then
+    [[ -f "$(store_path "${key}")" ]]
+  else
+    store_aws "${STORE_REQUEST_TIMEOUT_S}" s3api head-object --bucket "${STORE_BUCKET}" \
+      --key "${STORE_PREFIX}${key}" >/dev/null 2>&1
+  fi
+}
+
+#######################################
+# Writes a small local file (a manifest) as an object, atomically.
+# Arguments: local file, key.
+#######################################
+store_put_file() {
+  local file="$1" key="$2"
+  if [[ "${STORE_KIND}" == file ]]; then
+    local target tmp
+    target="$(store_path "${key}")"
+    mkdir -p -- "${target%/*}" || return 1
+    tmp="${target%/*}/${STORE_PARTIAL_PREFIX}${target##*/}.$$"
+    if cp -- "${file}" "${tmp}" && sync -- "${tmp}" && mv -f -- "${tmp}" "${target}"; then
+      sync -- "${target%/*}" 2>/dev/null || true
+      return 0
+    fi
+    rm -f -- "${tmp}"
+    return 1
+  else
+    store_aws "${STORE_REQUEST_TIMEOUT_S}" s3 cp --only-show-errors --content-type application/json \
+      "${file}" "s3://${STORE_BUCKET}/${STORE_PREFIX}${key}"
+  fi
+}
+
+#######################################
+# Starts a streamed upload. Write the data to fd ${STORE_UPLOAD_FD}, then call store_upload_commit
+# (only when everything written is complete) or store_upload_abort.
+# Arguments: key, expected size in bytes (S3 part sizing; an upper bound is fine), scratch dir.
+#######################################
+store_upload_begin() {
+  local key="$1" expected="$2" scratch="$3" fd
+  STORE_UPLOAD_KEY="${key}"
+  if [[ "${STORE_KIND}" == file ]]; then
+    local target
+    target="$(store_path "${key}")"
+    mkdir -p -- "${target%/*}" || return 1
+    STORE_UPLOAD_TMP="${target%/*}/${STORE_PARTIAL_PREFIX}${target##*/}.$$"
+    exec {fd}>"${STORE_UPLOAD_TMP}" || return 1
+    STORE_UPLOAD_FD="${fd}"
+  else
+    STORE_UPLOAD_FIFO="${scratch}/upload.fifo"
+    rm -f -- "${STORE_UPLOAD_FIFO}"
+    mkfifo -- "${STORE_UPLOAD_FIFO}" || return 1
+    # The reader opens the FIFO before the AWS CLI starts, so opening the write end below never blocks
+    # for long; the upload sees end-of-file only when this shell closes that end.
+    # A simple command, not a function: $! must be timeout(1) itself, so that a signal reaches the CLI.
+    # --foreground keeps the CLI in this script's process group: when the script is killed, the CLI
+    # dies with it instead of reading end-of-file and completing a partial object.
+    timeout --foreground -k 10 "${STORE_TRANSFER_TIMEOUT_S}" aws s3 cp --only-show-errors --expected-size "${expected}" - \
+      "s3://${STORE_BUCKET}/${STORE_PREFIX}${key}" "${STORE_AWS_ARGS[@]+"${STORE_AWS_ARGS[@]}"}" <"${STORE_UPLOAD_FIFO}" &
+    STORE_UPLOAD_PID=$!
+    exec {fd}>"${STORE_UPLOAD_FIFO}" || {
+      kill "${STORE_UPLOAD_PID}" 2>/dev/null || true
+      return 1
+    }
+    STORE_UPLOAD_FD="${fd}"
+  fi
+}
+
+# Closes the upload's write end (if open).
+store_upload_close_fd() {
+  if [[ -n "${STORE_UPLOAD_FD}" ]]; then
+    exec {STORE_UPLOAD_FD}>&-
+    STORE_UPLOAD_FD=""
+  fi
+}
+
+#######################################
+# Completes the upload started by store_upload_begin.
+# Returns: non-zero when the object could not be stored (nothing is left under its key then).
+#######################################
+store_upload_commit() {
+  local rc=0
+  store_upload_close_fd
+  if [[ "${STORE_KIND}" == file ]]; then
+    local target
+    target="$(store_path "${STORE_UPLOAD_KEY}")"
+    if sync -- "${STORE_UPLOAD_TMP}" && mv -f -- "${STORE_UPLOAD_TMP}" "${target}"; then
+      sync -- "${target%/*}" 2>/dev/null || true
+    else
+      rc=1
+      rm -f -- "${STORE_UPLOAD_TMP}"
+    fi
+    STORE_UPLOAD_TMP=""
+  else
+    wait "${STORE_UPLOAD_PID}" || rc=$?
+    STORE_UPLOAD_PID=""
+    rm -f -- "${STORE_UPLOAD_FIFO}"
+  fi
+  return "${rc}"
+}
+
+#######################################
+# Abandons the upload started by store_upload_begin: the S3 upload is killed before it sees
+# end-of-file, so no object is created; the file:// temporary file is removed.
+#######################################
+store_upload_abort() {
+  if [[ "${STORE_KIND}" == file ]]; then
+    store_upload_close_fd
+    [[ -n "${STORE_UPLOAD_TMP}" ]] && rm -f -- "${STORE_UPLOAD_TMP}"
+    STORE_UPLOAD_TMP=""
+  else
+    if [[ -n "${STORE_UPLOAD_PID}" ]]; then
+      # timeout(1) forwards the signal to the AWS CLI (and SIGKILLs it 10 s later). The write end stays
+      # open until the CLI is gone: were it closed first, the CLI could read end-of-file and complete.
+      kill -TERM "${STORE_UPLOAD_PID}" 2>/dev/null || true
+      wait "${STORE_UPLOAD_PID}" 2>/dev/null || true
+    fi
+    store_upload_close_fd
+    STORE_UPLOAD_PID=""
+    [[ -n "${STORE_UPLOAD_FIFO}" ]] && rm -f -- "${STORE_UPLOAD_FIFO}"
+  fi
+  return 0
+}
