@@ -18,6 +18,7 @@ import type { Config } from './config/schema';
 import { AlertTopic } from './constructs/alert-topic';
 import { Dispatcher } from './constructs/dispatcher';
 import { InstancePolicy } from './constructs/instance-policy';
+import { LogrotateAssociation } from './constructs/logrotate-association';
 import { logRetention } from './constructs/maintenance-function';
 import { Monitoring } from './constructs/monitoring';
 import { OutputBucket } from './constructs/output-bucket';
@@ -81,6 +82,8 @@ export class GpuMaintStack extends Stack {
   readonly schedules = new Map<TaskName, TaskSchedule>();
   readonly collector: ResultCollector;
   readonly monitoring: Monitoring;
+  /** Applies /etc/logrotate.d/gpu-maint on fleet hosts (State Manager); absent when no logrotate task is registered. */
+  readonly logrotate?: LogrotateAssociation;
 
   constructor(scope: Construct, id: string, props: GpuMaintStackProps) {
     const { config, scriptsDir, ...stackProps } = props;
@@ -119,7 +122,21 @@ export class GpuMaintStack extends Stack {
       );
     }
     const documents = [...this.documents.values()];
-    // (State Manager association for logrotate: here, using this.documents)
+    // ---- Log rotation: State Manager applies the logrotate document daily and to new fleet hosts ------
+    const logrotateDocument = this.documents.get('logrotate');
+    if (logrotateDocument) {
+      this.logrotate = new LogrotateAssociation(this, 'Logrotate', {
+        documentName: logrotateDocument.documentName,
+        parameters: Object.fromEntries(logrotateDocument.parameters.map((p) => [p.name, p.fromConfig(config)])),
+        fleetTagKey: config.fleet.tagKey,
+        fleetTagValue: config.fleet.name,
+        maxConcurrency: config.aws.maxConcurrency,
+        maxErrors: config.aws.maxErrors,
+        outputBucket: this.outputBucket.bucket,
+        outputKeyPrefix: `${this.outputBucket.outputKeyPrefix}logrotate/`,
+        alertTopic: this.alerts.topic,
+      });
+    }
 
     // ---- Dispatch and schedules -------------------------------------------------------------------
     this.dispatcher = new Dispatcher(this, 'Dispatch', {

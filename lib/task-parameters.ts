@@ -3,6 +3,8 @@
  * declaration becomes environment variables in local mode and SSM document parameters (with an
  * anchored allowedPattern, since SSM substitutes `{{ }}` as text) in AWS.
  */
+import * as path from 'node:path';
+import { expandHome } from './config/load';
 import type { Config } from './config/schema';
 import type { TaskName } from '../lambda/core/types';
 import { logrotateConfigBase64 } from '../lambda/core/cleanup/logrotate';
@@ -106,6 +108,11 @@ const NAME_GLOB_LIST = "^([^,/{}'\"`$\\\\\\n]+)?(,[^,/{}'\"`$\\\\\\n]+)*$";
 const PATH_GLOB_LIST = "^([^,{}'\"`$\\\\\\n]+)?(,[^,{}'\"`$\\\\\\n]+)*$";
 const CACHE_LIST = '^((pip|conda|apt|huggingface)(,(pip|conda|apt|huggingface))*)?$';
 
+/** A non-negative number as plain decimal text with at most 6 decimals (never exponent notation). */
+function decimal(value: number): string {
+  return value.toFixed(6).replace(/\.?0+$/, '');
+}
+
 const cleanup: TaskParameter[] = [
   {
     name: 'DryRun',
@@ -126,7 +133,7 @@ const cleanup: TaskParameter[] = [
     env: 'GPU_MAINT_CLEANUP_MAX_DELETE_FRACTION',
     description: 'A run deletes nothing in a root when its selection exceeds this fraction of the root bytes.',
     allowedPattern: '^(0(\\.[0-9]{1,6})?|1(\\.0{1,6})?)$',
-    fromConfig: (c) => String(c.cleanup.maxDeleteFraction),
+    fromConfig: (c) => decimal(c.cleanup.maxDeleteFraction),
   },
   {
     name: 'ExperimentPaths',
@@ -140,7 +147,7 @@ const cleanup: TaskParameter[] = [
     env: 'GPU_MAINT_CLEANUP_EXPERIMENT_MAX_AGE_DAYS',
     description: 'A run directory is deleted only when its newest entry is older than this many days.',
     allowedPattern: DECIMAL,
-    fromConfig: (c) => String(c.cleanup.experiments.maxAgeDays),
+    fromConfig: (c) => decimal(c.cleanup.experiments.maxAgeDays),
   },
   {
     name: 'CheckpointPaths',
@@ -161,7 +168,7 @@ const cleanup: TaskParameter[] = [
     env: 'GPU_MAINT_CLEANUP_CHECKPOINT_MAX_AGE_DAYS',
     description: 'Checkpoint files older than this many days are deleted (except the newest per directory).',
     allowedPattern: DECIMAL,
-    fromConfig: (c) => String(c.cleanup.checkpoints.maxAgeDays),
+    fromConfig: (c) => decimal(c.cleanup.checkpoints.maxAgeDays),
   },
   {
     name: 'CheckpointKeepNewest',
@@ -196,7 +203,7 @@ const cleanup: TaskParameter[] = [
     env: 'GPU_MAINT_CLEANUP_HF_MAX_GIB',
     description: 'The Hugging Face hub cache is trimmed, least recently used first, down to this size.',
     allowedPattern: DECIMAL,
-    fromConfig: (c) => String(c.cleanup.caches.huggingfaceMaxGiB),
+    fromConfig: (c) => decimal(c.cleanup.caches.huggingfaceMaxGiB),
   },
   {
     name: 'ProtectMarker',
@@ -224,12 +231,91 @@ const logrotate: TaskParameter[] = [
   },
 ];
 
+/** `file://<local.stateDir>/backups` unless backup.destination is set (the stack sets the bucket for its documents). */
+export function backupDestination(c: Config): string {
+  return c.backup.destination ?? `file://${path.join(path.resolve(expandHome(c.local.stateDir)), 'backups')}`;
+}
+
+const BACKUP_DESTINATION = "^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^,{}'\"`$\\\\\\n]*)?|file:///[^,{}'\"`$\\\\\\n]*)$";
+const URL_OR_EMPTY = '^(https?://[A-Za-z0-9.:/_-]+)?$';
+const HOST_KEY_MODE = '^(host|aws-userid)$';
+
+/** Where backups live; shared by backup, restore-test and restore. */
+const backupStore: TaskParameter[] = [
+  {
+    name: 'Destination',
+    env: 'GPU_MAINT_BACKUP_DESTINATION',
+    description: 'Backup destination: s3://bucket[/prefix] or file:///absolute/path.',
+    allowedPattern: BACKUP_DESTINATION,
+    fromConfig: backupDestination,
+  },
+  {
+    name: 'S3EndpointUrl',
+    env: 'GPU_MAINT_S3_ENDPOINT_URL',
+    description: 'Endpoint of an S3-compatible store; empty for AWS S3.',
+    allowedPattern: URL_OR_EMPTY,
+    fromConfig: (c) => c.backup.s3EndpointUrl ?? '',
+  },
+  {
+    name: 'HostKey',
+    env: 'GPU_MAINT_BACKUP_HOST_KEY',
+    description: "Name of this host's folder under backups/: host (instance id or host name) or aws-userid (<role id>:<instance id>).",
+    allowedPattern: HOST_KEY_MODE,
+    fromConfig: (c) => c.backup.hostKey,
+  },
+];
+
+const backup: TaskParameter[] = [
+  {
+    name: 'Sources',
+    env: 'GPU_MAINT_BACKUP_SOURCES',
+    description: 'Comma-separated directories whose entries are backed up as archive units.',
+    allowedPattern: PATH_LIST,
+    fromConfig: (c) => c.backup.sources.join(','),
+  },
+  {
+    name: 'Exclude',
+    env: 'GPU_MAINT_BACKUP_EXCLUDE',
+    description: 'Comma-separated globs left out of backups (a name matches at any depth, a path a trailing path).',
+    allowedPattern: PATH_GLOB_LIST,
+    fromConfig: (c) => c.backup.exclude.join(','),
+  },
+  {
+    name: 'UnitDepth',
+    env: 'GPU_MAINT_BACKUP_UNIT_DEPTH',
+    description: 'Directory level that forms one archive unit (1 = each top-level entry of a source).',
+    allowedPattern: '^[1-4]$',
+    fromConfig: (c) => String(c.backup.unitDepth),
+  },
+  {
+    name: 'CompressionLevel',
+    env: 'GPU_MAINT_BACKUP_COMPRESSION_LEVEL',
+    description: 'zstd compression level 1-19.',
+    allowedPattern: '^([1-9]|1[0-9])$',
+    fromConfig: (c) => String(c.backup.compressionLevel),
+  },
+  ...backupStore,
+];
+
+const restoreTest: TaskParameter[] = [
+  {
+    name: 'MaxBytes',
+    env: 'GPU_MAINT_RESTORE_TEST_MAX_BYTES',
+    description: 'Upper bound of archive plus restored bytes per restore test (a random sample of units when exceeded).',
+    allowedPattern: '^[0-9]{1,15}$',
+    fromConfig: (c) => String(c.backup.restoreTest.maxBytes),
+  },
+  ...backupStore,
+];
+
 /** Parameters per task script. Tasks without an entry take no parameters. */
 export const TASK_PARAMETERS: Partial<Record<TaskName, readonly TaskParameter[]>> = {
   'gpu-check': gpuCheck,
   'health-check': healthCheck,
   cleanup,
   logrotate,
+  backup,
+  'restore-test': restoreTest,
 };
 
 /** Environment for running a task script with this config (local mode, tests). */

@@ -463,8 +463,14 @@ main() {
   fi
   missing="$(IFS=','; printf '%s' "${MISSING_SOURCES[*]}")"
   if ((${#U_ID[@]} == 0)); then
-    log "nothing to back up: no units under ${SOURCES[*]}"
-    report empty "nothing to back up: ${missing:+missing ${missing}; }no units under ${SOURCES[*]}" "${missing}"
+    local why
+    if ((${#MISSING_SOURCES[@]} == ${#SOURCES[@]})); then
+      why="${missing//,/, } does not exist (backup.sources)"
+    else
+      why="no entries under ${SOURCES[*]}${missing:+ (${missing//,/, } does not exist)}"
+    fi
+    log "nothing to back up: ${why}"
+    report empty "nothing to back up: ${why}" "${missing}"
     exit 0
   fi
   if ! load_reusable; then

@@ -694,11 +694,13 @@ clean_docker() {
     return 0
   fi
   local cutoff line id size created tags created_s total=0 selected=0
+  # Go templates are built from "{" + "{.X}}": SSM documents must not contain a literal double brace.
+  local o='{'
   local -A used=()
   cutoff=$((NOW_S - hours * 3600))
   while IFS= read -r id; do
     [[ -n "${id}" ]] && used["${id}"]=1
-  done < <({ dockerq ps -a -q --no-trunc | xargs -r timeout -k 5 60 docker inspect --format '{{.Image}}'; } 2>>"${WORK}/docker.err" || true)
+  done < <({ dockerq ps -a -q --no-trunc | xargs -r timeout -k 5 60 docker inspect --format "${o}{.Image}}"; } 2>>"${WORK}/docker.err" || true)
   local -a images=()
   mapfile -t images < <(dockerq image ls -q --no-trunc 2>>"${WORK}/docker.err" | sort -u)
   if ((${#images[@]} > 0)); then
@@ -711,7 +713,7 @@ clean_docker() {
       ((created_s < cutoff)) || continue
       SEL_PATHS+=("image:${tags:-${id}}") SEL_BYTES+=("${size}") SEL_IDS+=("${id}")
       selected=$((selected + size))
-    done < <(dockerq image inspect --format '{{.Id}} {{.Size}} {{.Created}} {{join .RepoTags ","}}' "${images[@]}" 2>>"${WORK}/docker.err")
+    done < <(dockerq image inspect --format "${o}{.Id}} ${o}{.Size}} ${o}{.Created}} ${o}{join .RepoTags \",\"}}" "${images[@]}" 2>>"${WORK}/docker.err")
   fi
   local i freed=0
   if [[ "${DRY_RUN}" == true ]]; then

@@ -109,8 +109,7 @@ limit_for() {
 
 #######################################
 # Identity: instance type and id (IMDSv2 only on EC2 or with an explicit endpoint), uptime, boot id.
-# Globals: BOOT_ID (set), HOST (set).
-# Outputs: the identity section.
+# Globals: BOOT_ID, HOST, IDENTITY (set; IDENTITY holds the identity section's key=value pairs).
 #######################################
 collect_identity() {
   local instance_type="${GPU_MAINT_INSTANCE_TYPE:-auto}" source="config" instance_id="" value uptime_s=""

@@ -5,7 +5,7 @@
 # validated with `logrotate -d`, and rolled back to the previous file when validation fails.
 #
 # Usage: logrotate-apply.sh   (configuration from environment variables)
-#   GPU_MAINT_LOGROTATE_CONFIG_B64   the rendered file, base64 (a safe transport through SSM's {{ }})
+#   GPU_MAINT_LOGROTATE_CONFIG_B64   the rendered file, base64 (a safe transport through SSM's parameter substitution)
 #   GPU_MAINT_LOGROTATE_TARGET       file to write (default /etc/logrotate.d/gpu-maint; for tests)
 #   GPU_MAINT_LOGROTATE_MAIN_CONFIG  main config validated too when it was valid before the change
 #                                    (default /etc/logrotate.conf for the default target, else none;

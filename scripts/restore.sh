@@ -10,7 +10,7 @@
 #   GPU_MAINT_BACKUP_HOST_KEY     host (default) or aws-userid: this host's key (lib/backup-manifest.sh)
 #   GPU_MAINT_RESTORE_HOST        host key whose snapshot is restored (default: this host's)
 #   GPU_MAINT_RESTORE_SNAPSHOT    snapshot id or `latest` (default latest)
-#   GPU_MAINT_RESTORE_UNITS       comma-separated unit ids (default: every unit)
+#   GPU_MAINT_RESTORE_UNITS       comma-separated unit ids or unit paths (default: every unit)
 #   GPU_MAINT_RESTORE_TARGET      absolute directory to restore into (required). With one source the
 #                                 target stands for the source; with several, each source's units
 #                                 go below <target>/<source path>.

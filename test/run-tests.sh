@@ -16,6 +16,7 @@ main() {
   export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
   npx vitest run --reporter=default --reporter=json --outputFile.json="${results}/vitest.json" "$@" || rc=$?
   if [[ -s "${results}/vitest.json" ]]; then
+    # shellcheck disable=SC2016 # the single-quoted text is JavaScript, not shell
     node -e '
       const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
       const skipped = r.numPendingTests + r.numTodoTests;

@@ -7,13 +7,17 @@ import { ConfigError } from '../../lib/config/load';
 import { type CliIo, EXIT, ExitError, processIo, type RegisterCommand, UsageError } from './context';
 import { registerAlerts } from './commands/alerts';
 import { registerEvaluate } from './commands/evaluate';
+import { registerInvoke } from './commands/invoke';
 import { registerLogrotate } from './commands/logrotate';
+import { registerPrune } from './commands/prune';
+import { registerRestore } from './commands/restore';
 import { registerRun } from './commands/run';
 import { registerSchedule } from './commands/schedule';
 import { registerSilence } from './commands/silence';
+import { registerSnapshots } from './commands/snapshots';
 
 /** Command modules in help order. */
-const COMMANDS: readonly RegisterCommand[] = [registerRun, registerEvaluate, registerSilence, registerAlerts, registerSchedule, registerLogrotate];
+const COMMANDS: readonly RegisterCommand[] = [registerRun, registerEvaluate, registerSilence, registerAlerts, registerSchedule, registerLogrotate, registerInvoke, registerRestore, registerSnapshots, registerPrune];
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

@@ -2,6 +2,7 @@
  * The task registry: which script runs a task on the host and which evaluator reads its output.
  */
 import type { TaskEvaluator } from './evaluate';
+import { evaluateBackup, evaluateRestoreTest } from './backup/evaluate';
 import { evaluateCleanup } from './cleanup/evaluate';
 import { evaluateLogrotate } from './cleanup/logrotate';
 import { evaluateGpuCheck } from './gpu/evaluate';
@@ -41,6 +42,22 @@ const definitions: TaskDefinition[] = [
     // Dry run by default (cleanup.dryRun), so `npm start` only reports what it would free.
     inRunAll: true,
     summary: 'old experiment runs and checkpoints (keeping the newest), unused docker images, package caches; dry run by default',
+  },
+  {
+    name: 'backup',
+    script: 'backup',
+    evaluate: evaluateBackup,
+    // Incremental: an unchanged tree sends nothing, and a host without sources reports "nothing to back up".
+    inRunAll: true,
+    summary: 'incremental per-unit archives of model directories (tar | zstd, sha256) to file:// or s3://, manifest last',
+  },
+  {
+    name: 'restore-test',
+    script: 'restore-test',
+    evaluate: evaluateRestoreTest,
+    // Downloads and extracts up to backup.restoreTest.maxBytes (10 GiB by default): weekly, or when named.
+    inRunAll: false,
+    summary: "restores the newest snapshot (or a sample within restoreTest.maxBytes) into a scratch dir and verifies it",
   },
   {
     name: 'logrotate',

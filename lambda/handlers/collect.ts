@@ -6,14 +6,16 @@ import { BatchProcessor, EventType } from '@aws-lambda-powertools/batch';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { awsCollectDeps } from '../adapters/aws/collect-deps';
-import { type CollectedResult, deliverResults, evaluateInvocation, parseInvocationEvent } from '../core/collect';
+import { type CollectDeps, type CollectedResult, deliverResults, evaluateInvocation, parseInvocationEvent } from '../core/collect';
 
 const logger = new Logger({ serviceName: 'gpu-maint-collect' });
-const deps = awsCollectDeps(process.env, logger);
 const processor = new BatchProcessor(EventType.SQS);
+let built: CollectDeps | undefined; // once per container, on the first event
+
 
 export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
   logger.addContext(context);
+  const deps = (built ??= awsCollectDeps(process.env, logger));
   const collected = new Map<string, CollectedResult>();
   const evaluate = async (record: SQSRecord) => {
     collected.set(record.messageId, await evaluateInvocation(parseInvocationEvent(record.body), deps));

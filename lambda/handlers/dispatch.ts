@@ -9,19 +9,23 @@ import type { Context } from 'aws-lambda';
 import { TASK_PARAMETERS } from '../../lib/task-parameters';
 import { jsonEnv } from '../adapters/aws/env';
 import { SsmCommandSender, SsmFleetDirectory } from '../adapters/aws/ssm-dispatch';
-import { dispatch, type DispatchResult, dispatchSettingsSchema, parseDispatchPayload } from '../core/dispatch';
+import { dispatch, type DispatchDeps, type DispatchResult, dispatchSettingsSchema, parseDispatchPayload } from '../core/dispatch';
 import type { TaskName } from '../core/types';
 
 const logger = new Logger({ serviceName: 'gpu-maint-dispatch' });
-const settings = jsonEnv('GPU_MAINT_DISPATCH', dispatchSettingsSchema);
-const ssm = new SSMClient({});
-const deps = { settings, directory: new SsmFleetDirectory(ssm), sender: new SsmCommandSender(ssm) };
+let built: DispatchDeps | undefined; // once per container, on the first event
+
+function awsDispatchDeps(): DispatchDeps {
+  const ssm = new SSMClient({});
+  return { settings: jsonEnv('GPU_MAINT_DISPATCH', dispatchSettingsSchema), directory: new SsmFleetDirectory(ssm), sender: new SsmCommandSender(ssm) };
+}
 const parameterPatterns = (task: string) =>
   Object.fromEntries((TASK_PARAMETERS[task as TaskName] ?? []).map((p) => [p.name, p.allowedPattern]));
 
 export const handler = async (event: unknown, context: Context): Promise<DispatchResult> => {
   logger.addContext(context);
-  const request = parseDispatchPayload(event, settings, parameterPatterns);
+  const deps = (built ??= awsDispatchDeps());
+  const request = parseDispatchPayload(event, deps.settings, parameterPatterns);
   const result = await dispatch(request, deps);
   const { planned: _planned, ...summary } = result;
   if (result.outcome === 'no-match' || result.failures.length) logger.warn(result.message, { dispatch: summary });

@@ -129,12 +129,32 @@ export const configSchema = z.strictObject({
 
   backup: z
     .object({
+      /** Directories whose entries (at unitDepth) are backed up as archive units. @default ['/opt/ml/models'] */
       sources: z.array(hostPath).default(['/opt/ml/models']),
-      exclude: z.array(z.string().regex(/^[^,\n]+$/, 'a glob without commas')).default(['*.tmp', 'checkpoints/temp']),
+      /**
+       * Globs left out: a name (`*.tmp`) matches at any depth, a path (`checkpoints/temp`) matches a trailing path,
+       * a leading `/` anchors to the source root. @default ['*.tmp', 'checkpoints/temp']
+       */
+      exclude: z
+        .array(z.string().regex(/^[^,\n{}'"`$\\]+$/, 'a glob without commas, quotes, braces, $ or backslashes'))
+        .default(['*.tmp', 'checkpoints/temp']),
       /** Directory level that forms one archive unit: 1 = each top-level entry of a source. @default 1 */
       unitDepth: z.number().int().min(1).max(4).default(1),
       /** `s3://bucket/prefix` or `file:///path`; default: `file://<local.stateDir>/backups` locally, the stack's bucket in AWS. */
-      destination: z.string().regex(/^(s3:\/\/[a-z0-9.-]{3,63}(\/[^,\n]*)?|file:\/\/\/[^,\n]*)$/, 's3://bucket[/prefix] or file:///absolute/path').optional(),
+      destination: z
+        .string()
+        .regex(
+          /^(s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[^,\n{}'"`$\\]*)?|file:\/\/\/[^,\n{}'"`$\\]*)$/,
+          's3://bucket[/prefix] or file:///absolute/path (no commas, quotes, braces, $ or backslashes)',
+        )
+        .optional(),
+      /**
+       * Name of a host's folder under backups/: `host` (the instance id on EC2, else the host name) or `aws-userid`
+       * (the caller's IAM user id, `<role id>:<instance id>` for an instance role: the only per-instance value an
+       * IAM policy can scope an S3 prefix to, see docs/backup.md). The stack's documents default to `aws-userid`.
+       * @default 'host'
+       */
+      hostKey: z.enum(['host', 'aws-userid']).default('host'),
       /** Endpoint for S3-compatible stores (and tests). */
       s3EndpointUrl: z.url().optional(),
       /** zstd level; 1-3 keep up with disks, weights barely compress anyway. @default 3 */

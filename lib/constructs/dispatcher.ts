@@ -3,12 +3,13 @@
  * instances carrying the fleet tag (IAM condition ssm:resourceTag/<key> on the instance resources), and
  * DescribeInstanceInformation to report dispatches that match no instance.
  */
-import { Stack, Validations } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { DispatchSettings } from '../../lambda/core/dispatch';
 import { MaintenanceFunction } from './maintenance-function';
+import { acknowledgeWildcardResources } from './nag-acknowledgements';
 import type { OutputBucket } from './output-bucket';
 import type { TaskDocument } from './task-document';
 
@@ -68,6 +69,10 @@ export class Dispatcher extends Construct {
     });
 
     const role = this.handler.role;
+    const instanceArns = [
+      stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' }),
+      stack.formatArn({ service: 'ssm', resource: 'managed-instance', resourceName: '*' }),
+    ];
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'SendThisStacksDocuments',
@@ -79,10 +84,7 @@ export class Dispatcher extends Construct {
       new iam.PolicyStatement({
         sid: 'SendToFleetInstancesOnly',
         actions: ['ssm:SendCommand'],
-        resources: [
-          stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' }),
-          stack.formatArn({ service: 'ssm', resource: 'managed-instance', resourceName: '*' }),
-        ],
+        resources: instanceArns,
         conditions: { StringEquals: { [`ssm:resourceTag/${props.fleetTagKey}`]: props.fleetTagValue } },
       }),
     );
@@ -94,10 +96,11 @@ export class Dispatcher extends Construct {
         resources: ['*'],
       }),
     );
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5',
-      reason:
-        'Instance ARNs are not known at deploy time: SendCommand on instance/* and managed-instance/* is limited by the ssm:resourceTag condition to the fleet tag; DescribeInstanceInformation supports no resource-level permission.',
-    });
+    acknowledgeWildcardResources(
+      role,
+      instanceArns,
+      'Fleet instances are not known at deploy time: SendCommand on instance/* and managed-instance/* is limited by the ssm:resourceTag condition to the fleet tag.',
+    );
+    acknowledgeWildcardResources(role, ['*'], 'ssm:DescribeInstanceInformation supports no resource-level permissions.');
   }
 }

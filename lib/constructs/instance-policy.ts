@@ -3,10 +3,11 @@
  * the output bucket's prefix and to the command log group. Attach it to the fleet's instance role
  * (hybrid nodes: their service role). Other features add their host permissions with addStatements.
  */
-import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { acknowledgeWildcardResources } from './nag-acknowledgements';
 import type { OutputBucket } from './output-bucket';
 
 export interface InstancePolicyProps {
@@ -21,6 +22,7 @@ export class InstancePolicy extends Construct {
   constructor(scope: Construct, id: string, props: InstancePolicyProps) {
     super(scope, id);
     const stack = Stack.of(this);
+    const allLogGroups = stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     this.policy = new iam.ManagedPolicy(this, 'Policy', {
       description: `gpu-maint (${stack.stackName}): lets instances write Run Command output to this stack's bucket prefix and log group.`,
       statements: [
@@ -43,15 +45,19 @@ export class InstancePolicy extends Construct {
         new iam.PolicyStatement({
           sid: 'FindCommandLogGroup',
           actions: ['logs:DescribeLogGroups'],
-          resources: [stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+          resources: [allLogGroups],
         }),
       ],
     });
-    Validations.of(this.policy).acknowledge(
-      {
-        id: 'AwsSolutions-IAM5',
-        reason: 'Output object keys embed command and instance ids (unknown in advance), so the prefix ends in *; log streams are per command.',
-      },
+    acknowledgeWildcardResources(
+      this.policy,
+      [props.outputBucket.outputObjectsArn],
+      'Hosts write output under keys that embed command and instance ids, unknown in advance; only under the output prefix.',
+    );
+    acknowledgeWildcardResources(
+      this.policy,
+      [allLogGroups],
+      'The SSM agent lists log groups (logs:DescribeLogGroups has no narrower resource) before streaming to the command log group.',
     );
   }
 

@@ -3,7 +3,7 @@
  * stack's documents and terminal statuses → SQS queue (with a dead-letter queue; visibility timeout
  * sized to the Lambda) → the collect Lambda, which reports partial batch failures.
  */
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
@@ -15,6 +15,7 @@ import { Construct } from 'constructs';
 import { INVOCATION_STATUS_CHANGE, TERMINAL_INVOCATION_STATUSES } from '../../lambda/core/collect';
 import type { EvaluationSettings } from '../../lambda/core/settings';
 import { MaintenanceFunction } from './maintenance-function';
+import { acknowledgeWildcardResources } from './nag-acknowledgements';
 import type { OutputBucket } from './output-bucket';
 import type { TaskDocument } from './task-document';
 
@@ -95,10 +96,6 @@ export class ResultCollector extends Construct {
       retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount },
     });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This is the dead-letter queue of the results queue and of the rule target; an alarm watches its depth.',
-    });
 
     this.rule = new events.Rule(this, 'InvocationStatusRule', {
       description: `gpu-maint (${stack.stackName}): finished invocations of this stack's task documents`,
@@ -158,11 +155,16 @@ export class ResultCollector extends Construct {
       }),
     );
     props.alertTopic.grantPublish(role);
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5',
-      reason:
-        'GetCommandInvocation and PutMetricData support no resource-level permissions (PutMetricData is limited to the namespace by condition); output objects are read under the output prefix only.',
-    });
+    acknowledgeWildcardResources(
+      role,
+      ['*'],
+      'ssm:GetCommandInvocation and cloudwatch:PutMetricData support no resource-level permissions; PutMetricData is limited to the namespace by condition.',
+    );
+    acknowledgeWildcardResources(
+      role,
+      [props.outputBucket.outputObjectsArn],
+      'Output object keys embed command and instance ids, unknown in advance; reads are limited to the output prefix.',
+    );
   }
 
   /** Age of the oldest result waiting to be collected. */

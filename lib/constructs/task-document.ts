@@ -155,10 +155,13 @@ function validateScript(where: string, script: string): void {
   const lines = script.split('\n');
   const heredocEnd = lines.indexOf(SCRIPT_HEREDOC_END);
   if (heredocEnd >= 0) throw new Error(`${where}: script line ${heredocEnd + 1} is ${SCRIPT_HEREDOC_END}, which would end the heredoc early`);
-  const braces = lines.findIndex((line) => line.includes('{{'));
+  // SSM substitutes `{{ Name }}` (alphanumeric names) and resolves `{{ssm:...}}`; other braces such as
+  // docker's `--format '{{.Id}}'` pass through untouched.
+  const reference = /\{\{\s*([A-Za-z0-9]+|ssm(-secure)?:[^}]*)\s*\}\}/;
+  const braces = lines.findIndex((line) => reference.test(line));
   if (braces >= 0) {
     throw new Error(
-      `${where}: script line ${braces + 1} contains "{{", which SSM would read as a document parameter: ${JSON.stringify(lines[braces].trim().slice(0, 80))}; build the text without literal double braces (e.g. printf '{%s' '{')`,
+      `${where}: script line ${braces + 1} contains ${JSON.stringify(reference.exec(lines[braces])?.[0])}, which SSM would replace as a document parameter: ${JSON.stringify(lines[braces].trim().slice(0, 80))}; build the text without literal double braces (e.g. printf '{%s' '{')`,
     );
   }
 }

@@ -143,10 +143,11 @@ restore_resolve() {
 
 #######################################
 # Prints the manifest lines of the units to restore: all, or those named in GPU_MAINT_RESTORE_UNITS
-# (unit ids). Returns non-zero (RESTORE_ERROR) when a named unit is not in the snapshot.
+# (unit ids, or unit paths relative to their source). Returns non-zero (RESTORE_ERROR) when a named
+# unit is not in the snapshot.
 #######################################
 restore_select_units() {
-  local wanted line found
+  local wanted line found unit_path
   local -a names=()
   while IFS= read -r wanted; do names+=("${wanted}"); done < <(split_list "${GPU_MAINT_RESTORE_UNITS:-}")
   if ((${#names[@]} == 0)); then
@@ -156,7 +157,8 @@ restore_select_units() {
   for wanted in "${names[@]}"; do
     found=0
     while IFS= read -r line; do
-      if [[ "${line%%$'\t'*}" == "${wanted}" ]]; then
+      unit_path="$(printf '%s' "${line##*$'\t'}" | base64 -d 2>/dev/null)" || unit_path=""
+      if [[ "${line%%$'\t'*}" == "${wanted}" || "${unit_path}" == "${wanted%/}" ]]; then
         printf '%s\n' "${line}"
         found=1
       fi

@@ -11,6 +11,7 @@ import {
   valueKind,
 } from '../../lambda/core/gpu/nvidia-smi';
 import { fixture } from '../helpers/fixtures';
+import { CAPTURE_EXPECTATIONS } from './capture-expectations';
 
 const capture = (name: string) => readFileSync(fixture('nvidia-smi', 'captures', name), 'utf8');
 
@@ -128,24 +129,11 @@ describe('clock event (throttle) reasons', () => {
 });
 
 describe('real captures (../shared/fixtures/nvidia-smi/captures)', () => {
-  // Expected values read off each capture by hand: temperature, memory used/total, power draw/limit,
-  // utilization, ECC, MIG mode, active clock event reasons.
-  test.each([
-    ['linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01__idle__query-gpu.csv', { temperatureC: 41, memoryUsedMiB: 0, memoryTotalMiB: 81559, powerDrawW: 69.85, powerLimitW: 700, utilizationPct: 0, eccUncorrectedVolatile: 0, migMode: 'Disabled', remappedRowsPending: false, throttleReasonsActive: ['gpu_idle'] }],
-    ['linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01__load__query-gpu.csv', { temperatureC: 59, memoryUsedMiB: 19818, memoryTotalMiB: 81559, powerDrawW: 631.95, powerLimitW: 700, utilizationPct: 100, eccUncorrectedVolatile: 0, migMode: 'Disabled', remappedRowsPending: false, throttleReasonsActive: [] }],
-    ['linux-x86_64__nvidia-h100-mig__590.48.01__idle__query-gpu.csv', { temperatureC: 42, memoryUsedMiB: 59, memoryTotalMiB: 81559, powerDrawW: 71.15, powerLimitW: 700, utilizationPct: null, eccUncorrectedVolatile: 0, migMode: 'Enabled', remappedRowsPending: null, throttleReasonsActive: ['gpu_idle'] }],
-    ['linux-x86_64__nvidia-h100-mig__590.48.01__load__query-gpu.csv', { temperatureC: 53, memoryUsedMiB: 11125, memoryTotalMiB: 81559, powerDrawW: 433.78, powerLimitW: 700, utilizationPct: null, eccUncorrectedVolatile: 0, migMode: 'Enabled', remappedRowsPending: null, throttleReasonsActive: [] }],
-    ['linux-x86_64__nvidia-geforce-rtx-2080-super__595.71.05__idle__query-gpu.csv', { temperatureC: 40, memoryUsedMiB: 214, memoryTotalMiB: 8192, powerDrawW: 39.32, powerLimitW: 250, utilizationPct: 0, eccUncorrectedVolatile: null, migMode: null, remappedRowsPending: null, throttleReasonsActive: ['sw_power_cap'] }],
-    ['linux-x86_64__nvidia-geforce-rtx-2080-super__595.71.05__load__query-gpu.csv', { temperatureC: 45, memoryUsedMiB: 819, memoryTotalMiB: 8192, powerDrawW: 111.5, powerLimitW: 250, utilizationPct: 8, eccUncorrectedVolatile: null, migMode: null, remappedRowsPending: null, throttleReasonsActive: [] }],
-    ['linux-x86_64__nvidia-geforce-rtx-2080-super__610.57.04__idle__query-gpu.csv', { temperatureC: 33, memoryUsedMiB: 211, memoryTotalMiB: 8192, powerDrawW: 39.17, powerLimitW: 250, utilizationPct: 0, eccUncorrectedVolatile: null, migMode: null, remappedRowsPending: null, throttleReasonsActive: ['gpu_idle'] }],
-    ['linux-x86_64__nvidia-geforce-rtx-2080-super__610.57.04__load__query-gpu.csv', { temperatureC: 38, memoryUsedMiB: 815, memoryTotalMiB: 8192, powerDrawW: 98.14, powerLimitW: 250, utilizationPct: 8, eccUncorrectedVolatile: null, migMode: null, remappedRowsPending: null, throttleReasonsActive: [] }],
-    ['linux-x86_64__nvidia-geforce-rtx-4080-super__595.71.05__idle__query-gpu.csv', { temperatureC: 43, memoryUsedMiB: 596, memoryTotalMiB: 16376, powerDrawW: 26.2, powerLimitW: 320, utilizationPct: 0, eccUncorrectedVolatile: null, migMode: null, remappedRowsPending: null, throttleReasonsActive: ['gpu_idle'] }],
-    ['linux-x86_64__nvidia-geforce-rtx-4080-super__595.71.05__load__query-gpu.csv', { temperatureC: 46, memoryUsedMiB: 1474, memoryTotalMiB: 16376, powerDrawW: 84.24, powerLimitW: 320, utilizationPct: 7, eccUncorrectedVolatile: null, migMode: null, remappedRowsPending: null, throttleReasonsActive: [] }],
-    ['old-sample-output.csv', { temperatureC: 36, memoryUsedMiB: 876, memoryTotalMiB: 8192, powerDrawW: 32.7, powerLimitW: 250, utilizationPct: 2, eccUncorrectedVolatile: null, migMode: null, remappedRowsPending: null, throttleReasonsActive: ['gpu_idle'] }],
-  ])('%s reads as the capture says', (file, expected) => {
-    const gpus = parseGpuQuery(capture(file));
-    expect(gpus).toHaveLength(1);
-    expect(gpus[0]).toMatchObject({ index: 0, ...expected });
+  test.each(Object.entries(CAPTURE_EXPECTATIONS))('%s reads as the capture says', (file, { driverVersion, ...expected }) => {
+    const { rows } = parseGpuQueryRows(capture(file));
+    expect(rows).toHaveLength(1);
+    expect(rows[0].reading).toMatchObject({ index: 0, ...expected });
+    expect(rows[0].driverVersion).toBe(driverVersion);
   });
 });
 

@@ -222,7 +222,7 @@ function eccCheck(ctx: GpuCheckContext, levels: Levels): void {
       };
     },
     reported.length > 0
-      ? { message: `no uncorrectable ECC errors since the driver loaded (${reported.length} GPU${reported.length === 1 ? '' : 's'} report ECC)`, reading: sum }
+      ? { message: `no uncorrectable ECC errors since the driver loaded (${reported.length} GPU${reported.length === 1 ? ' reports' : 's report'} ECC)`, reading: sum }
       : { message: 'ECC not reported (ECC off or not supported by these GPUs)', reading: null },
     describeLevels(levels, 'above', 'errors'),
   );

@@ -1,0 +1,55 @@
+/**
+ * `gpu-maint prune [--dry-run] [--host H] [--json]`: applies backup.retention to the configured
+ * destination (file:// or s3://) like the prune Lambda does: keep-last plus daily/weekly/monthly,
+ * never fewer than keepLast, never the newest readable snapshot; unreferenced archives after
+ * retention.graceDays.
+ */
+import type { Command } from 'commander';
+import { backupDestination } from '../../../lib/task-parameters';
+import { openBackupStore } from '../../../lambda/adapters/local/backup-store';
+import { backupAgeFinding, type PruneReport, pruneStore } from '../../../lambda/core/backup/prune';
+import { formatBytes } from '../../../lambda/core/health/evaluate';
+import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, UsageError } from '../context';
+
+export function formatPruneReport(report: PruneReport, maxAgeHours: number): string {
+  if (report.hosts.length === 0) return `no backups in ${report.location}`;
+  const verb = report.dryRun ? 'would delete' : 'deleted';
+  const lines = [`${report.dryRun ? 'dry run: ' : ''}retention applied to ${report.location}`];
+  for (const h of report.hosts) {
+    if (h.error) {
+      lines.push(`${h.hostKey}: ERROR ${h.error} (nothing deleted)`);
+      continue;
+    }
+    const age = backupAgeFinding(h, maxAgeHours);
+    lines.push(
+      `${h.hostKey}: ${h.snapshots} snapshot(s), keeps ${h.kept.length}, ${verb} ${h.removedSnapshots.length} snapshot(s) and ${h.removedArchives.length} archive(s) (${formatBytes(h.bytesFreed)}); ${age.message}${age.severity === 'ok' ? '' : ` [${age.severity.toUpperCase()}]`}`,
+    );
+    for (const k of h.kept) lines.push(`  keep    ${k.id}  ${k.reasons.join(', ')}`);
+    for (const id of h.removedSnapshots) lines.push(`  ${report.dryRun ? 'drop?' : 'drop  '}  ${id}`);
+    for (const w of h.warnings) lines.push(`  warning: ${w}`);
+  }
+  return lines.join('\n');
+}
+
+export const registerPrune: RegisterCommand = (program: Command, io: CliIo) => {
+  program
+    .command('prune')
+    .description('apply backup.retention to the backup destination: delete old snapshots, then archives no snapshot references')
+    .option('--dry-run', 'show what would be deleted, delete nothing')
+    .option('--host <key>', 'only this host key')
+    .option('--json', 'print the report as JSON')
+    .action(async (options: { dryRun?: boolean; host?: string; json?: boolean }, cmd: Command) => {
+      const config = configFor(cmd);
+      if (options.host !== undefined && !/^[A-Za-z0-9._:@-]{1,128}$/.test(options.host)) {
+        throw new UsageError(`--host ${JSON.stringify(options.host)}: expected a host key (letters, digits, . _ : @ -)`);
+      }
+      const store = openBackupStore(backupDestination(config), config.backup.s3EndpointUrl);
+      const report = await pruneStore(store, config.backup.retention, new Date(), {
+        dryRun: Boolean(options.dryRun),
+        ...(options.host ? { hostKeys: [options.host] } : {}),
+      });
+      io.out(options.json ? JSON.stringify(report, null, 2) : formatPruneReport(report, config.backup.maxAgeHours));
+      const failed = report.hosts.filter((h) => h.error);
+      if (failed.length > 0) throw new ExitError(`prune failed for ${failed.map((h) => h.hostKey).join(', ')}`, EXIT.taskFailed);
+    });
+};

@@ -1,0 +1,119 @@
+/**
+ * `gpu-maint restore --snapshot <id|latest> [--host H] [--unit U]... --to DIR [--force]`: restores a
+ * backup snapshot from the configured destination by running scripts/restore.sh (the same bundle the
+ * SSM document runs). Every archive is verified (sha256 and listing) before it is moved into place.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { parseKeyValues, parseResult } from '../../../lambda/core/contract';
+import { formatBytes } from '../../../lambda/core/health/evaluate';
+import { taskEnvironment } from '../../../lib/task-parameters';
+import { bundleTaskScript } from '../../../lib/task-scripts';
+import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, stateDirOf, UsageError } from '../context';
+
+interface RestoreOptions {
+  readonly snapshot: string;
+  readonly host?: string;
+  readonly unit: string[];
+  readonly to: string;
+  readonly force?: boolean;
+  readonly json?: boolean;
+}
+
+export interface RestoreOutcome {
+  readonly exitCode: number;
+  readonly summary: Record<string, string>;
+  /** `restored|failed <unit id> files=N bytes=N path="..."` lines. */
+  readonly units: readonly string[];
+  readonly stderr: string;
+}
+
+/** Runs the bundled restore script with the given environment, streaming its logs to `onLog`. */
+export function runRestoreScript(stateDir: string, env: Record<string, string>, onLog: (line: string) => void): Promise<RestoreOutcome> {
+  const dir = path.join(stateDir, 'scripts');
+  mkdirSync(dir, { recursive: true });
+  const script = path.join(dir, 'restore.sh');
+  writeFileSync(script, bundleTaskScript('restore'), { mode: 0o700 });
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [script], { env: { ...process.env, ...env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let pending = '';
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => {
+      err.push(c);
+      pending += c.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) onLog(line);
+    });
+    child.on('error', (e) => reject(new Error(`cannot start bash for restore: ${e.message}`)));
+    child.on('close', (code) => {
+      if (pending) onLog(pending);
+      const parsed = parseResult(Buffer.concat(out).toString('utf8'));
+      const summary = parseKeyValues(parsed.sections.get('restore')?.stdout ?? '');
+      const units = (parsed.sections.get('restore-units')?.stdout ?? '').split('\n').filter(Boolean);
+      resolve({ exitCode: code ?? 1, summary, units, stderr: Buffer.concat(err).toString('utf8') });
+    });
+  });
+}
+
+export const registerRestore: RegisterCommand = (program: Command, io: CliIo) => {
+  program
+    .command('restore')
+    .description('restore a backup snapshot into a directory; each archive is verified (sha256, listing) before it is moved into place')
+    .requiredOption('--snapshot <id>', 'snapshot id (e.g. 20261128T020000Z) or "latest"')
+    .option('--host <key>', "whose snapshot: a host key as `gpu-maint snapshots list` shows it (default: this host's)")
+    .option('--unit <id-or-path>', 'restore only this unit (id, or path relative to its source); repeatable', (v: string, prev: string[]) => [...prev, v], [])
+    .requiredOption('--to <dir>', 'directory to restore into (with one source it stands for the source)')
+    .option('--force', 'restore into a non-empty directory; restored units replace entries of the same name')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (options: RestoreOptions, cmd: Command) => {
+      const config = configFor(cmd);
+      if (options.snapshot !== 'latest' && !/^\d{8}T\d{6}Z$/.test(options.snapshot)) {
+        throw new UsageError(`--snapshot ${JSON.stringify(options.snapshot)}: expected a snapshot id such as 20261128T020000Z, or latest`);
+      }
+      if (options.host !== undefined && !/^[A-Za-z0-9._:@-]{1,128}$/.test(options.host)) {
+        throw new UsageError(`--host ${JSON.stringify(options.host)}: expected a host key (letters, digits, . _ : @ -)`);
+      }
+      for (const u of options.unit) {
+        if (u === '' || u.includes(',') || u.includes('\n')) throw new UsageError(`--unit ${JSON.stringify(u)}: expected a unit id or path without commas`);
+      }
+      const stateDir = stateDirOf(config);
+      const target = path.resolve(options.to);
+      const env: Record<string, string> = {
+        ...Object.fromEntries(
+          Object.entries(taskEnvironment('restore-test', config)).filter(([k]) => k !== 'GPU_MAINT_RESTORE_TEST_MAX_BYTES'),
+        ),
+        GPU_MAINT_STATE_DIR: path.join(stateDir, 'host'),
+        GPU_MAINT_RESTORE_SNAPSHOT: options.snapshot,
+        GPU_MAINT_RESTORE_HOST: options.host ?? '',
+        GPU_MAINT_RESTORE_UNITS: options.unit.join(','),
+        GPU_MAINT_RESTORE_TARGET: target,
+        GPU_MAINT_RESTORE_FORCE: options.force ? 'true' : 'false',
+      };
+      const outcome = await runRestoreScript(stateDir, env, (line) => {
+        // Errors come back once in the exit message; progress and per-unit lines are shown as they happen.
+        if (!options.json && line.trim() && !line.includes(': error: ')) io.err(line);
+      });
+      const s = outcome.summary;
+      if (options.json) {
+        io.out(JSON.stringify({ ...s, exitCode: outcome.exitCode, units: outcome.units }, null, 2));
+      } else if (s.status) {
+        // A failure's reason is printed once, by the error below.
+        const lines = [
+          ...(s.status === 'ok'
+            ? [`restored ${s.units_done} of ${s.units_total} units of snapshot ${s.snapshot} (host ${s.host_key}) into ${target}: ${s.files} entries, ${formatBytes(Number(s.bytes))}, verified`]
+            : []),
+          ...outcome.units.map((u) => `  ${u}`),
+        ];
+        if (lines.length > 0) io.out(lines.join('\n'));
+      }
+      if (outcome.exitCode !== 0) {
+        const reason = s.error || outcome.stderr.trim().split('\n').pop() || `restore.sh exited ${outcome.exitCode}`;
+        throw new ExitError(`restore failed: ${reason}`, EXIT.taskFailed);
+      }
+    });
+};

@@ -1,0 +1,114 @@
+/**
+ * BackupStore over S3 (and S3-compatible stores): the prune Lambda's and the CLI's view of an
+ * `s3://bucket/prefix` destination. On a versioned bucket deletions leave noncurrent versions that the
+ * lifecycle rule expires after backup.undoDays: the undo window.
+ */
+import {
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { isSnapshotId } from '../../core/backup/manifest';
+import type { StoredArchive } from '../../core/backup/retention';
+import { assertArchiveKey, assertHostKey, type BackupStore, HOST_KEY } from '../../core/backup/store';
+
+/** DeleteObjects takes at most 1,000 keys per request. */
+const MAX_DELETE_KEYS = 1000;
+
+export class S3BackupStore implements BackupStore {
+  readonly location: string;
+  private readonly prefix: string;
+
+  /** @param prefix key prefix of the destination (`s3://bucket/<prefix>`), with or without a trailing slash. */
+  constructor(
+    private readonly s3: S3Client,
+    readonly bucket: string,
+    prefix = '',
+  ) {
+    this.prefix = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
+    this.location = `s3://${bucket}/${this.prefix}`;
+  }
+
+  private async *pages(prefix: string, delimiter?: string): AsyncGenerator<ListObjectsV2CommandOutput> {
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, ...(delimiter ? { Delimiter: delimiter } : {}) }),
+      );
+      yield page;
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  private hostPrefix(hostKey: string): string {
+    assertHostKey(hostKey);
+    return `${this.prefix}backups/${hostKey}/`;
+  }
+
+  async listHostKeys(): Promise<string[]> {
+    const base = `${this.prefix}backups/`;
+    const keys: string[] = [];
+    for await (const page of this.pages(base, '/')) {
+      for (const p of page.CommonPrefixes ?? []) {
+        const name = (p.Prefix ?? '').slice(base.length).replace(/\/$/, '');
+        if (HOST_KEY.test(name)) keys.push(name);
+      }
+    }
+    return keys;
+  }
+
+  async listSnapshotIds(hostKey: string): Promise<string[]> {
+    const base = `${this.hostPrefix(hostKey)}snapshots/`;
+    const ids: string[] = [];
+    for await (const page of this.pages(base)) {
+      for (const o of page.Contents ?? []) {
+        const name = (o.Key ?? '').slice(base.length);
+        if (name.endsWith('.json') && isSnapshotId(name.slice(0, -5))) ids.push(name.slice(0, -5));
+      }
+    }
+    return ids;
+  }
+
+  async readManifest(hostKey: string, snapshotId: string): Promise<string> {
+    if (!isSnapshotId(snapshotId)) throw new Error(`not a snapshot id: ${JSON.stringify(snapshotId)}`);
+    const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: `${this.hostPrefix(hostKey)}snapshots/${snapshotId}.json` }));
+    if (!out.Body) throw new Error(`${this.location}backups/${hostKey}/snapshots/${snapshotId}.json has no body`);
+    return out.Body.transformToString('utf-8');
+  }
+
+  async listArchives(hostKey: string): Promise<StoredArchive[]> {
+    const host = this.hostPrefix(hostKey);
+    const out: StoredArchive[] = [];
+    for await (const page of this.pages(`${host}units/`)) {
+      for (const o of page.Contents ?? []) {
+        if (!o.Key) continue;
+        // A missing date (never from S3) must not make an archive look old enough to delete.
+        out.push({ key: o.Key.slice(host.length), bytes: o.Size ?? 0, lastModified: o.LastModified ?? new Date() });
+      }
+    }
+    return out;
+  }
+
+  async deleteSnapshot(hostKey: string, snapshotId: string): Promise<void> {
+    if (!isSnapshotId(snapshotId)) throw new Error(`not a snapshot id: ${JSON.stringify(snapshotId)}`);
+    await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: `${this.hostPrefix(hostKey)}snapshots/${snapshotId}.json` }));
+  }
+
+  async deleteArchives(hostKey: string, keys: readonly string[]): Promise<void> {
+    const host = this.hostPrefix(hostKey);
+    keys.forEach(assertArchiveKey);
+    for (let i = 0; i < keys.length; i += MAX_DELETE_KEYS) {
+      const batch = keys.slice(i, i + MAX_DELETE_KEYS);
+      const out = await this.s3.send(
+        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((k) => ({ Key: `${host}${k}` })), Quiet: true } }),
+      );
+      if (out.Errors && out.Errors.length > 0) {
+        const first = out.Errors[0];
+        throw new Error(`${out.Errors.length} of ${batch.length} archives of ${hostKey} not deleted (first: ${first.Key}: ${first.Code} ${first.Message})`);
+      }
+    }
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * Opens the BackupStore a destination URL names: `file:///path` or `s3://bucket[/prefix]` (with an
+ * optional endpoint for S3-compatible stores). Used by `gpu-maint snapshots`, `prune` and `restore`.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import type { BackupStore } from '../../core/backup/store';
+import { S3BackupStore } from '../aws/backup-store-s3';
+import { FileBackupStore } from './backup-store-file';
+
+export function openBackupStore(destination: string, s3EndpointUrl?: string): BackupStore {
+  if (destination.startsWith('file:///')) return new FileBackupStore(destination.slice('file://'.length).replace(/(.)\/+$/, '$1'));
+  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(destination);
+  if (!m) throw new Error(`backup destination must be file:///absolute/path or s3://bucket[/prefix], got: ${JSON.stringify(destination)}`);
+  const s3 = new S3Client({
+    ...(s3EndpointUrl ? { endpoint: s3EndpointUrl, forcePathStyle: true } : { followRegionRedirects: true }),
+    region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    // S3-compatible stores (and s3rver) mishandle the SDK's default aws-chunked checksums.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  return new S3BackupStore(s3, m[1], m[2] ?? '');
+}

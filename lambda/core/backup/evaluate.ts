@@ -1,0 +1,170 @@
+/**
+ * Evaluates the output of scripts/backup.sh (finding backup.run, and backup.age from the snapshot it
+ * wrote or the newest one before it) and of scripts/restore-test.sh (finding backup.restore-test).
+ * Metrics: BackupSuccess, BackupBytesUploaded, BackupDurationSeconds, RestoreTestSuccess.
+ */
+import { parseKeyValues, type ParsedResult } from '../contract';
+import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
+import { formatBytes } from '../health/evaluate';
+import type { Reading } from '../metrics';
+import type { Finding, Severity } from '../types';
+
+/** `details.snapshot` of a backup result (the snapshot this run wrote). */
+export interface SnapshotDetails {
+  readonly id: string;
+  readonly unitsTotal: number;
+  readonly unitsUploaded: number;
+  readonly unitsReused: number;
+  readonly files: number;
+  readonly bytesRead: number;
+  readonly bytesUploaded: number;
+  readonly durationSeconds: number;
+}
+
+/** `details.restoreTest` of a restore-test result. */
+export interface RestoreTestDetails {
+  readonly status: string;
+  readonly snapshot: string | null;
+  readonly unitsTotal: number;
+  readonly unitsTested: number;
+  readonly unitsFailed: number;
+  readonly failedUnits: readonly string[];
+  readonly files: number;
+  readonly bytes: number;
+  readonly durationSeconds: number;
+}
+
+function section(parsed: ParsedResult, name: string): Record<string, string> {
+  const s = parsed.sections.get(name);
+  if (!s) throw new Error(`no "${name}" section in the output`);
+  return parseKeyValues(s.stdout);
+}
+
+function int(kv: Record<string, string>, key: string): number {
+  const raw = kv[key] ?? '';
+  if (!/^\d+(\.\d+)?$/.test(raw)) throw new Error(`${key}=${JSON.stringify(raw)} is not a number`);
+  return Number(raw);
+}
+
+const duration = (s: number) => (s < 120 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
+
+/** backup.age from the time of the host's newest snapshot (null: it has none). */
+export function snapshotAgeFinding(newestAt: Date | null, now: Date, maxAgeHours: number, context: string): Finding {
+  const threshold = `warn > ${maxAgeHours} h, crit > ${2 * maxAgeHours} h`;
+  if (newestAt === null) {
+    return { check: 'backup.age', severity: 'critical', message: `no snapshot of this host exists${context}`, reading: null, threshold };
+  }
+  const age = Math.max(0, (now.getTime() - newestAt.getTime()) / 3_600_000);
+  const severity: Severity = age > 2 * maxAgeHours ? 'critical' : age > maxAgeHours ? 'warning' : 'ok';
+  return {
+    check: 'backup.age',
+    severity,
+    message: `newest snapshot is ${age.toFixed(1)} h old${context}`,
+    reading: Math.round(age * 10) / 10,
+    threshold,
+  };
+}
+
+export const evaluateBackup: TaskEvaluator = (parsed: ParsedResult, ctx: EvaluationContext): Evaluation => {
+  const kv = section(parsed, 'backup');
+  const status = kv.status ?? '';
+  const findings: Finding[] = [];
+  const readings: Reading[] = [];
+  const maxAgeHours = ctx.settings.backup.maxAgeHours;
+  const previousAt = kv.previous_snapshot_at ? new Date(kv.previous_snapshot_at) : null;
+  const missing = (kv.sources_missing ?? '').split(',').filter(Boolean);
+
+  if (status === 'busy') {
+    findings.push({ check: 'backup.run', severity: 'warning', message: `backup not started: ${kv.error || 'another backup is already running'}` });
+    return { findings, readings };
+  }
+  if (status === 'ok') {
+    const snapshot: SnapshotDetails = {
+      id: kv.snapshot ?? '',
+      unitsTotal: int(kv, 'units_total'),
+      unitsUploaded: int(kv, 'units_uploaded'),
+      unitsReused: int(kv, 'units_reused'),
+      files: int(kv, 'files'),
+      bytesRead: int(kv, 'bytes_read'),
+      bytesUploaded: int(kv, 'bytes_uploaded'),
+      durationSeconds: int(kv, 'duration_seconds'),
+    };
+    findings.push({
+      check: 'backup.run',
+      severity: missing.length > 0 ? 'warning' : 'ok',
+      message:
+        `snapshot ${snapshot.id}: ${snapshot.unitsTotal} units (${snapshot.unitsUploaded} uploaded, ${snapshot.unitsReused} reused), ` +
+        `${formatBytes(snapshot.bytesRead)} read, ${formatBytes(snapshot.bytesUploaded)} sent in ${duration(snapshot.durationSeconds)}` +
+        (missing.length > 0 ? `; source missing: ${missing.join(', ')}` : '') +
+        (Number(kv.warnings ?? 0) > 0 ? `; ${kv.warning}` : ''),
+    });
+    findings.push(snapshotAgeFinding(ctx.now, ctx.now, maxAgeHours, ` (${snapshot.id} written now)`));
+    readings.push(
+      { name: 'BackupSuccess', value: 1, unit: 'Count' },
+      { name: 'BackupBytesUploaded', value: snapshot.bytesUploaded, unit: 'Bytes' },
+      { name: 'BackupDurationSeconds', value: snapshot.durationSeconds, unit: 'Seconds' },
+    );
+    return { findings, readings, details: { snapshot } };
+  }
+  if (status === 'empty') {
+    findings.push({
+      check: 'backup.run',
+      // A configured source that does not exist is worth a look (an unmounted volume); an empty one is not.
+      severity: missing.length > 0 ? 'warning' : 'ok',
+      message: kv.error || 'nothing to back up',
+    });
+    if (previousAt) findings.push(snapshotAgeFinding(previousAt, ctx.now, maxAgeHours, ` (${kv.previous_snapshot}; nothing to back up now)`));
+    return { findings, readings, details: { snapshot: null } };
+  }
+  if (status === 'failed') {
+    findings.push({ check: 'backup.run', severity: 'critical', message: `backup failed: ${kv.error || 'no reason given'}` });
+    findings.push(
+      snapshotAgeFinding(previousAt, ctx.now, maxAgeHours, previousAt ? ` (${kv.previous_snapshot}; this run failed)` : ' (this run failed)'),
+    );
+    readings.push({ name: 'BackupSuccess', value: 0, unit: 'Count' });
+    return { findings, readings, details: { snapshot: null } };
+  }
+  throw new Error(`backup status=${JSON.stringify(status)} is not one of ok, empty, failed, busy`);
+};
+
+export const evaluateRestoreTest: TaskEvaluator = (parsed: ParsedResult): Evaluation => {
+  const kv = section(parsed, 'restore-test');
+  const status = kv.status ?? '';
+  if (!['ok', 'failed', 'empty'].includes(status)) {
+    throw new Error(`restore-test status=${JSON.stringify(status)} is not one of ok, failed, empty`);
+  }
+  const details: RestoreTestDetails = {
+    status,
+    snapshot: kv.snapshot || null,
+    unitsTotal: int(kv, 'units_total'),
+    unitsTested: int(kv, 'units_done'),
+    unitsFailed: int(kv, 'units_failed'),
+    failedUnits: (kv.failed_units ?? '').split(' ').filter(Boolean),
+    files: int(kv, 'files'),
+    bytes: int(kv, 'bytes'),
+    durationSeconds: int(kv, 'duration_seconds'),
+  };
+  const readings: Reading[] = [];
+  let finding: Finding;
+  if (status === 'empty') {
+    finding = { check: 'backup.restore-test', severity: 'warning', message: `nothing to test: ${kv.error || 'no snapshot'}` };
+  } else if (status === 'ok') {
+    const sample = details.unitsTested < details.unitsTotal ? ` (a sample within restoreTest.maxBytes)` : '';
+    finding = {
+      check: 'backup.restore-test',
+      severity: 'ok',
+      message:
+        `snapshot ${details.snapshot}: ${details.unitsTested} of ${details.unitsTotal} units restored and verified${sample}, ` +
+        `${details.files} entries, ${formatBytes(details.bytes)} in ${duration(details.durationSeconds)}`,
+    };
+    readings.push({ name: 'RestoreTestSuccess', value: 1, unit: 'Count' });
+  } else {
+    finding = {
+      check: 'backup.restore-test',
+      severity: 'critical',
+      message: `restore test of snapshot ${details.snapshot ?? '(none)'} failed: ${kv.error || 'no reason given'}`,
+    };
+    readings.push({ name: 'RestoreTestSuccess', value: 0, unit: 'Count' });
+  }
+  return { findings: [finding], readings, details: { restoreTest: details } };
+};

@@ -1,0 +1,266 @@
+/**
+ * Applies retention to a backup store, host by host, and audits snapshot age. Used by the prune
+ * Lambda (S3) and `gpu-maint prune` / `gpu-maint snapshots list` (file:// and s3://).
+ *
+ * Per host: read every manifest, decide what to keep, delete the manifests that go, then delete the
+ * archives that no remaining manifest references and that are older than the grace period. A host
+ * with an unreadable manifest keeps all its archives (what it references is unknown). Manifests
+ * written while prune runs are read again before archives are deleted.
+ */
+import type { MetricsSink } from '../ports';
+import type { Finding, MetricDatum } from '../types';
+import { type Manifest, parseManifest, snapshotTime } from './manifest';
+import { decideRetention, type KeepReason, type RetentionPolicy, unreferencedArchives } from './retention';
+import type { BackupStore } from './store';
+
+export interface PrunePolicy extends RetentionPolicy {
+  /** Days an unreferenced archive is kept before it is deleted. */
+  readonly graceDays: number;
+}
+
+export interface KeptSnapshot {
+  readonly id: string;
+  readonly reasons: readonly KeepReason[];
+}
+
+export interface HostPruneReport {
+  readonly hostKey: string;
+  /** Host id from the newest readable manifest (the instance id on EC2); null when none is readable. */
+  readonly host: string | null;
+  readonly snapshots: number;
+  readonly kept: readonly KeptSnapshot[];
+  readonly removedSnapshots: readonly string[];
+  readonly removedArchives: readonly string[];
+  readonly bytesFreed: number;
+  /** Newest readable snapshot, its time and age at the audit. */
+  readonly newestSnapshot: string | null;
+  readonly newestAt: string | null;
+  readonly newestAgeHours: number | null;
+  readonly unreadable: readonly string[];
+  readonly warnings: readonly string[];
+  /** Set when the host could not be pruned at all (listing failed); nothing was deleted then. */
+  readonly error?: string;
+}
+
+export interface PruneReport {
+  readonly location: string;
+  readonly dryRun: boolean;
+  readonly at: string;
+  readonly hosts: readonly HostPruneReport[];
+}
+
+export interface PruneOptions {
+  /** Report what would be deleted without deleting. */
+  readonly dryRun: boolean;
+  /** Only these host keys (default: every host in the store). */
+  readonly hostKeys?: readonly string[];
+  /** Hosts pruned at the same time. @default 8 */
+  readonly concurrency?: number;
+}
+
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+async function readManifests(store: BackupStore, hostKey: string, ids: readonly string[]) {
+  const manifests = new Map<string, Manifest>();
+  const unreadable: string[] = [];
+  for (const id of ids) {
+    try {
+      manifests.set(id, parseManifest(await store.readManifest(hostKey, id), `${store.location}backups/${hostKey}/snapshots/${id}.json`));
+    } catch {
+      unreadable.push(id);
+    }
+  }
+  return { manifests, unreadable };
+}
+
+export async function pruneHost(store: BackupStore, hostKey: string, policy: PrunePolicy, now: Date, options: PruneOptions): Promise<HostPruneReport> {
+  const warnings: string[] = [];
+  const ids = (await store.listSnapshotIds(hostKey)).sort();
+  const { manifests, unreadable } = await readManifests(store, hostKey, ids);
+  for (const id of unreadable) warnings.push(`manifest ${id} cannot be read: it is kept, and no archive of this host is deleted`);
+
+  const decision = decideRetention(
+    ids.map((id) => ({ id, at: snapshotTime(id), readable: manifests.has(id) })),
+    policy,
+  );
+  const removedSnapshots = decision.remove.map((s) => s.id);
+  if (!options.dryRun) for (const id of removedSnapshots) await store.deleteSnapshot(hostKey, id);
+
+  const newest = decision.keep.find((s) => s.readable) ?? null;
+  const newestManifest = newest ? (manifests.get(newest.id) ?? null) : null;
+  const base = {
+    hostKey,
+    host: newestManifest?.host ?? null,
+    snapshots: ids.length,
+    kept: decision.keep.map((s) => ({ id: s.id, reasons: decision.reasons.get(s.id) ?? [] })),
+    removedSnapshots,
+    newestSnapshot: newest?.id ?? null,
+    newestAt: newest ? newest.at.toISOString() : null,
+    newestAgeHours: newest ? round((now.getTime() - newest.at.getTime()) / 3_600_000) : null,
+    unreadable,
+  };
+  if (unreadable.length > 0) return { ...base, removedArchives: [], bytesFreed: 0, warnings };
+
+  // Manifests that appeared since the listing (a backup finishing now) protect their archives too.
+  const referenced = new Set<string>();
+  const removed = new Set(removedSnapshots);
+  for (const s of decision.keep) for (const u of manifests.get(s.id)?.units ?? []) referenced.add(u.key);
+  const latestIds = await store.listSnapshotIds(hostKey);
+  const newIds = latestIds.filter((id) => !manifests.has(id) && !removed.has(id));
+  const late = await readManifests(store, hostKey, newIds);
+  if (late.unreadable.length > 0) {
+    warnings.push(`manifests written during prune cannot be read (${late.unreadable.join(', ')}): no archive deleted`);
+    return { ...base, removedArchives: [], bytesFreed: 0, warnings };
+  }
+  for (const m of late.manifests.values()) for (const u of m.units) referenced.add(u.key);
+
+  const doomed = unreferencedArchives(await store.listArchives(hostKey), referenced, policy.graceDays, now);
+  if (!options.dryRun && doomed.length > 0) await store.deleteArchives(hostKey, doomed.map((a) => a.key));
+  return {
+    ...base,
+    removedArchives: doomed.map((a) => a.key),
+    bytesFreed: doomed.reduce((sum, a) => sum + a.bytes, 0),
+    warnings,
+  };
+}
+
+/** Prunes every host (or the chosen ones). One host's failure is reported, never fatal to the others. */
+export async function pruneStore(store: BackupStore, policy: PrunePolicy, now: Date, options: PruneOptions): Promise<PruneReport> {
+  const hostKeys = options.hostKeys ? [...options.hostKeys] : (await store.listHostKeys()).sort();
+  const hosts: HostPruneReport[] = new Array(hostKeys.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < hostKeys.length) {
+      const i = next++;
+      const hostKey = hostKeys[i];
+      try {
+        hosts[i] = await pruneHost(store, hostKey, policy, now, options);
+      } catch (err) {
+        hosts[i] = {
+          hostKey,
+          host: null,
+          snapshots: 0,
+          kept: [],
+          removedSnapshots: [],
+          removedArchives: [],
+          bytesFreed: 0,
+          newestSnapshot: null,
+          newestAt: null,
+          newestAgeHours: null,
+          unreadable: [],
+          warnings: [],
+          error: (err as Error).message,
+        };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 8, hostKeys.length)) }, worker));
+  return { location: store.location, dryRun: options.dryRun, at: now.toISOString(), hosts };
+}
+
+/**
+ * backup.age for one host: warning when its newest readable snapshot is older than maxAgeHours,
+ * critical beyond twice that or when it has none.
+ */
+export function backupAgeFinding(host: HostPruneReport, maxAgeHours: number): Finding {
+  const threshold = `warn > ${maxAgeHours} h, crit > ${2 * maxAgeHours} h`;
+  const who = host.host && host.host !== host.hostKey ? `${host.host} (${host.hostKey})` : host.hostKey;
+  if (host.error) {
+    return { check: 'backup.age', severity: 'warning', message: `backups of ${who} could not be audited: ${host.error}`, threshold };
+  }
+  if (host.newestAgeHours === null) {
+    return { check: 'backup.age', severity: 'critical', message: `${who} has no readable snapshot`, reading: null, threshold };
+  }
+  const age = host.newestAgeHours;
+  const severity = age > 2 * maxAgeHours ? 'critical' : age > maxAgeHours ? 'warning' : 'ok';
+  return {
+    check: 'backup.age',
+    severity,
+    message: `newest snapshot of ${who} is ${host.newestSnapshot}, ${age.toFixed(1)} h old`,
+    reading: age,
+    threshold,
+  };
+}
+
+/**
+ * Fleet-level metrics of one audit: each host's snapshot age is a datapoint of SnapshotAgeHours
+ * (Maximum = the fleet's worst), plus what prune removed. Series are per fleet only.
+ */
+export function pruneMetrics(report: PruneReport, fleet: string, maxAgeHours: number): MetricDatum[] {
+  const dims = { Fleet: fleet };
+  const metrics: MetricDatum[] = [];
+  let stale = 0;
+  for (const h of report.hosts) {
+    // A host without a readable snapshot counts as infinitely old; CloudWatch needs a number.
+    const age = h.newestAgeHours ?? (h.error ? null : 100_000);
+    if (age !== null) metrics.push({ name: 'SnapshotAgeHours', value: age, unit: 'None', dimensions: dims });
+    if (age !== null && age > maxAgeHours) stale++;
+  }
+  const sum = (f: (h: HostPruneReport) => number) => report.hosts.reduce((s, h) => s + f(h), 0);
+  metrics.push(
+    { name: 'BackupHosts', value: report.hosts.length, unit: 'Count', dimensions: dims },
+    { name: 'BackupHostsStale', value: stale, unit: 'Count', dimensions: dims },
+    { name: 'SnapshotsPruned', value: sum((h) => h.removedSnapshots.length), unit: 'Count', dimensions: dims },
+    { name: 'ArchivesPruned', value: sum((h) => h.removedArchives.length), unit: 'Count', dimensions: dims },
+    { name: 'PruneBytesFreed', value: sum((h) => h.bytesFreed), unit: 'Bytes', dimensions: dims },
+    { name: 'PruneErrors', value: report.hosts.filter((h) => h.error).length, unit: 'Count', dimensions: dims },
+  );
+  return metrics;
+}
+
+export interface PruneAuditSettings {
+  readonly fleet: string;
+  readonly maxAgeHours: number;
+  readonly retention: PrunePolicy;
+}
+
+/** One structured log line per host: its snapshot age (the per-host view of SnapshotAgeHours). */
+export interface HostAuditRecord {
+  readonly hostKey: string;
+  readonly host: string | null;
+  readonly check: 'backup.age';
+  readonly severity: Finding['severity'];
+  readonly message: string;
+  readonly newestSnapshot: string | null;
+  readonly newestAgeHours: number | null;
+  readonly snapshots: number;
+  readonly kept: number;
+  readonly removedSnapshots: readonly string[];
+  readonly removedArchives: number;
+  readonly bytesFreed: number;
+  readonly warnings: readonly string[];
+  readonly error?: string;
+}
+
+export interface PruneAuditDeps {
+  readonly store: BackupStore;
+  readonly metrics: MetricsSink & { flush(): Promise<void> };
+  readonly log: (record: HostAuditRecord) => void;
+}
+
+/** The prune Lambda's job: retention over every host, one audit line per host, fleet metrics. */
+export async function runPruneAudit(deps: PruneAuditDeps, settings: PruneAuditSettings, now: Date, dryRun: boolean): Promise<PruneReport> {
+  const report = await pruneStore(deps.store, settings.retention, now, { dryRun });
+  for (const h of report.hosts) {
+    const age = backupAgeFinding(h, settings.maxAgeHours);
+    deps.log({
+      hostKey: h.hostKey,
+      host: h.host,
+      check: 'backup.age',
+      severity: age.severity,
+      message: age.message,
+      newestSnapshot: h.newestSnapshot,
+      newestAgeHours: h.newestAgeHours,
+      snapshots: h.snapshots,
+      kept: h.kept.length,
+      removedSnapshots: h.removedSnapshots,
+      removedArchives: h.removedArchives.length,
+      bytesFreed: h.bytesFreed,
+      warnings: h.warnings,
+      ...(h.error ? { error: h.error } : {}),
+    });
+  }
+  await deps.metrics.put(pruneMetrics(report, settings.fleet, settings.maxAgeHours), now);
+  await deps.metrics.flush();
+  return report;
+}

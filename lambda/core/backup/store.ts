@@ -1,0 +1,41 @@
+/**
+ * The backup store port: what retention, the age audit and the CLI need from a backup destination.
+ * Layout under the destination root (scripts/lib/backup-manifest.sh writes it):
+ *   backups/<host key>/snapshots/<snapshot id>.json
+ *   backups/<host key>/units/<unit id>/<fingerprint>.tar.zst
+ * Implementations: lambda/adapters/local/backup-store-file.ts (file://) and
+ * lambda/adapters/aws/backup-store-s3.ts (s3://, also S3-compatible stores).
+ */
+import type { StoredArchive } from './retention';
+
+export interface BackupStore {
+  /** Where the store points, for messages, e.g. `s3://bucket/prefix/`. */
+  readonly location: string;
+  /** Host keys that have a `backups/<host key>/` prefix. */
+  listHostKeys(): Promise<string[]>;
+  /** Snapshot ids of a host (any order); files that are not `<snapshot id>.json` are ignored. */
+  listSnapshotIds(hostKey: string): Promise<string[]>;
+  /** The manifest text. @throws when it cannot be read. */
+  readManifest(hostKey: string, snapshotId: string): Promise<string>;
+  /** Every object below `backups/<host key>/units/`, keys relative to the host's prefix. */
+  listArchives(hostKey: string): Promise<StoredArchive[]>;
+  deleteSnapshot(hostKey: string, snapshotId: string): Promise<void>;
+  /** Deletes archives by key relative to the host's prefix (each must start with `units/`). */
+  deleteArchives(hostKey: string, keys: readonly string[]): Promise<void>;
+}
+
+/** Host keys are single path segments (instance ids, host names, or `<role id>:<instance id>`). */
+export const HOST_KEY = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+export function assertHostKey(hostKey: string): void {
+  if (!HOST_KEY.test(hostKey) || hostKey === '.' || hostKey === '..') {
+    throw new Error(`host key ${JSON.stringify(hostKey)} is not valid (letters, digits, . _ : @ -; one path segment)`);
+  }
+}
+
+/** Archive keys prune may delete: only below `units/`, never anything that climbs out. */
+export function assertArchiveKey(key: string): void {
+  if (!key.startsWith('units/') || key.split('/').some((part) => part === '..' || part === '')) {
+    throw new Error(`refusing to delete ${JSON.stringify(key)}: archive keys are units/<unit id>/<file>`);
+  }
+}

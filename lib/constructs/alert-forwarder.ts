@@ -1,0 +1,130 @@
+/**
+ * The alert forwarder: a Lambda subscribed to the alert topic that posts notifications to Slack (Block
+ * Kit) and/or PagerDuty (Events API v2). The Slack webhook URL and the PagerDuty routing key stay in
+ * Secrets Manager: the function's environment holds only the secret names, and it reads the values at
+ * run time. Failed events land in a dead-letter queue; errors and dead letters raise alarms.
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { ALERT_ENV } from '../../lambda/core/alerts/settings';
+import { MaintenanceFunction } from './maintenance-function';
+
+export interface AlertForwarderProps {
+  /** The alert topic (notifications published by the collector and the sweep). */
+  readonly topic: sns.ITopic;
+  /**
+   * Secrets Manager secret name or ARN whose value is the Slack incoming-webhook URL.
+   * @default - no Slack
+   */
+  readonly slackWebhookSecret?: string;
+  /**
+   * Secrets Manager secret name or ARN whose value is the PagerDuty Events API v2 routing key.
+   * @default - no PagerDuty
+   */
+  readonly pagerDutyRoutingKeySecret?: string;
+  /**
+   * Alerts below this severity are not sent to PagerDuty (resolves always are).
+   * @default 'critical'
+   */
+  readonly pagerDutyMinSeverity?: 'warning' | 'critical';
+  /**
+   * Topic the forwarder's own alarms notify.
+   * @default - the alert topic (its email subscribers see them; the forwarder ignores them)
+   */
+  readonly alarmTopic?: sns.ITopic;
+  /**
+   * Days the function's logs are kept (a CloudWatch Logs retention value).
+   * @default 30
+   */
+  readonly logRetentionDays?: number;
+}
+
+/** A name, or a complete (with the 6-character suffix) or partial ARN. */
+function secretFrom(scope: Construct, id: string, nameOrArn: string): secretsmanager.ISecret {
+  if (!nameOrArn.startsWith('arn:')) return secretsmanager.Secret.fromSecretNameV2(scope, id, nameOrArn);
+  return /-[A-Za-z0-9]{6}$/.test(nameOrArn)
+    ? secretsmanager.Secret.fromSecretCompleteArn(scope, id, nameOrArn)
+    : secretsmanager.Secret.fromSecretPartialArn(scope, id, nameOrArn);
+}
+
+export class AlertForwarder extends Construct {
+  readonly handler: MaintenanceFunction;
+  readonly deadLetterQueue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: AlertForwarderProps) {
+    super(scope, id);
+    if (!props.slackWebhookSecret && !props.pagerDutyRoutingKeySecret) {
+      throw new Error(`${this.node.path}: give slackWebhookSecret and/or pagerDutyRoutingKeySecret (got neither): a forwarder with no destination would drop every alert`);
+    }
+    for (const [name, value] of [['slackWebhookSecret', props.slackWebhookSecret], ['pagerDutyRoutingKeySecret', props.pagerDutyRoutingKeySecret]] as const) {
+      if (value !== undefined && (/^https?:\/\//i.test(value) || !/^(arn:[\w-]+:secretsmanager:[\w-]+:\d{12}:secret:[\w/+=.@-]+|[\w/+=.@-]{1,512})$/.test(value))) {
+        throw new Error(`${this.node.path}: ${name} must be a Secrets Manager secret name or ARN (never the URL or key itself), got ${JSON.stringify(value.slice(0, 40))}`);
+      }
+    }
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
+      retentionPeriod: Duration.days(14),
+      enforceSSL: true,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+    });
+    const environment: Record<string, string> = {};
+    if (props.slackWebhookSecret) environment[ALERT_ENV.slackWebhookSecret] = props.slackWebhookSecret;
+    if (props.pagerDutyRoutingKeySecret) {
+      environment[ALERT_ENV.pagerDutyRoutingKeySecret] = props.pagerDutyRoutingKeySecret;
+      environment[ALERT_ENV.pagerDutyMinSeverity] = props.pagerDutyMinSeverity ?? 'critical';
+    }
+    this.handler = new MaintenanceFunction(this, 'Handler', {
+      handler: 'alert-forwarder',
+      description: 'gpu-maint alert forwarder: posts alert notifications to Slack and/or PagerDuty',
+      environment,
+      logRetentionDays: props.logRetentionDays ?? 30,
+      timeoutSeconds: 30,
+    });
+    // SNS invokes asynchronously: two retries, then the event is kept in the dead-letter queue.
+    this.handler.function.configureAsyncInvoke({ retryAttempts: 2, onFailure: new lambdaDestinations.SqsDestination(this.deadLetterQueue) });
+    if (props.slackWebhookSecret) secretFrom(this, 'SlackWebhookSecret', props.slackWebhookSecret).grantRead(this.handler.role);
+    if (props.pagerDutyRoutingKeySecret) secretFrom(this, 'PagerDutyRoutingKeySecret', props.pagerDutyRoutingKeySecret).grantRead(this.handler.role);
+
+    // Only notifications carry `status`; CloudWatch alarm messages on the same topic do not reach the forwarder.
+    props.topic.addSubscription(
+      new subscriptions.LambdaSubscription(this.handler.function, {
+        deadLetterQueue: this.deadLetterQueue,
+        filterPolicy: { status: sns.SubscriptionFilter.stringFilter({ allowlist: ['firing', 'resolved'] }) },
+      }),
+    );
+
+    const action = new cwActions.SnsAction(props.alarmTopic ?? props.topic);
+    const errors = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
+      alarmDescription: 'gpu-maint alert forwarder failed to post to Slack/PagerDuty (see its logs; events retry, then go to the dead-letter queue)',
+      metric: this.metricErrors(),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const deadLetters = new cloudwatch.Alarm(this, 'DeadLettersAlarm', {
+      alarmDescription: 'gpu-maint alert notifications were not forwarded (dead-letter queue not empty)',
+      metric: this.metricDeadLetters(),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    for (const alarm of [errors, deadLetters]) alarm.addAlarmAction(action);
+  }
+
+  metricErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handler.metricErrors({ period: Duration.minutes(5), ...props });
+  }
+
+  metricDeadLetters(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum', ...props });
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The stale-host sweep: a Lambda on an EventBridge Scheduler rate that raises host.stale for hosts that
+ * stopped reporting gpu-check (a host that reports nothing triggers no collector run, so something must
+ * look for silence) and sends notifications a silence withheld once it ends.
+ */
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import type { AlertSettings } from '../../lambda/core/alerts/settings';
+import type { AlertStateTable } from './alert-state-table';
+import { MaintenanceFunction } from './maintenance-function';
+
+export interface AlertStaleSweepProps {
+  readonly table: AlertStateTable;
+  /** The alert topic. */
+  readonly topic: sns.ITopic;
+  /** The alert policy (its sweepIntervalMinutes sets the schedule). */
+  readonly settings: AlertSettings;
+  /**
+   * Topic AWS Chatbot listens on.
+   * @default - no Chatbot messages
+   */
+  readonly chatbotTopic?: sns.ITopic;
+  /**
+   * Topic the sweep's alarm notifies.
+   * @default - the alert topic
+   */
+  readonly alarmTopic?: sns.ITopic;
+  /**
+   * Days the function's logs are kept (a CloudWatch Logs retention value).
+   * @default 30
+   */
+  readonly logRetentionDays?: number;
+}
+
+export class AlertStaleSweep extends Construct {
+  readonly handler: MaintenanceFunction;
+  readonly schedule: scheduler.Schedule;
+
+  constructor(scope: Construct, id: string, props: AlertStaleSweepProps) {
+    super(scope, id);
+    const minutes = props.settings.sweepIntervalMinutes;
+    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 60) {
+      throw new Error(`${this.node.path}: settings.sweepIntervalMinutes must be an integer 1-60, got ${JSON.stringify(minutes)}`);
+    }
+    this.handler = new MaintenanceFunction(this, 'Handler', {
+      handler: 'alert-sweep',
+      description: 'gpu-maint alert sweep: host.stale for hosts that stopped reporting, notifications held by ended silences',
+      environment: {},
+      logRetentionDays: props.logRetentionDays ?? 30,
+      timeoutSeconds: 120,
+    });
+    // One sweep at a time: overlapping sweeps would only lose races to each other.
+    (this.handler.function.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = 1;
+    props.table.bindCollector(this.handler.function, { topic: props.topic, settings: props.settings, chatbotTopic: props.chatbotTopic });
+    // Our own role and target: LambdaInvoke would also grant every version (`<arn>:*`), which the sweep does not need.
+    const role = new iam.Role(this, 'ScheduleRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } } }),
+    });
+    const fn = this.handler.function;
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }));
+    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+      description: 'gpu-maint: raise host.stale for hosts that stopped reporting gpu-check',
+      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(minutes)),
+      // A missed sweep is made up by the next one minutes later: no retries.
+      target: { bind: () => ({ arn: fn.functionArn, role, retryPolicy: { maximumRetryAttempts: 0 } }) },
+    });
+    const alarm = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
+      alarmDescription: 'gpu-maint stale-host sweep failing: hosts that stop reporting are not detected',
+      metric: this.metricErrors(),
+      threshold: 2,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic ?? props.topic));
+  }
+
+  metricErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handler.metricErrors({ period: Duration.minutes(15), ...props });
+  }
+}

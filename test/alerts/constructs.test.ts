@@ -1,0 +1,172 @@
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { AlertForwarder } from '../../lib/constructs/alert-forwarder';
+import { AlertStaleSweep } from '../../lib/constructs/alert-stale-sweep';
+import { AlertStateTable } from '../../lib/constructs/alert-state-table';
+import { AlertSubscriptions } from '../../lib/constructs/alert-subscriptions';
+import { ALERT_ENV, parseAlertSettings } from '../../lambda/core/alerts/settings';
+import { settingsFor } from './helpers';
+
+const SLACK_SECRET = 'gpu-maint/slack-webhook';
+const PD_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:gpu-maint/pagerduty-AbC123';
+
+function newStack(): Stack {
+  // Template-only: skip esbuild bundling of the functions.
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  return new Stack(app, 'Alerts', { env: { account: '123456789012', region: 'eu-west-1' } });
+}
+
+let template: Template;
+let json: string;
+const settings = settingsFor({ staleAfterMinutes: 30 });
+
+beforeAll(() => {
+  const stack = newStack();
+  const topic = new sns.Topic(stack, 'AlertTopic', { enforceSSL: true });
+  const table = new AlertStateTable(stack, 'AlertState');
+  const subscriptions = new AlertSubscriptions(stack, 'Subscriptions', {
+    topic,
+    emails: [
+      { address: 'oncall@example.com', minSeverity: 'critical' },
+      { address: 'team@example.com', minSeverity: 'warning' },
+    ],
+    chatbot: { workspaceId: 'T012AB3CD', channelId: 'C045EF6GH' },
+  });
+  new AlertForwarder(stack, 'Forwarder', { topic, slackWebhookSecret: SLACK_SECRET, pagerDutyRoutingKeySecret: PD_SECRET });
+  new AlertStaleSweep(stack, 'Sweep', { table, topic, settings, chatbotTopic: subscriptions.chatbotTopic });
+  const collector = new lambda.Function(stack, 'Collector', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => {}') });
+  table.bindCollector(collector, { topic, settings, chatbotTopic: subscriptions.chatbotTopic });
+  template = Template.fromStack(stack);
+  json = JSON.stringify(template.toJSON());
+});
+
+describe('AlertStateTable', () => {
+  test('is on-demand with TTL, point-in-time recovery and the sparse hosts index', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'host', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      GlobalSecondaryIndexes: [{ IndexName: 'hosts', Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['lastGpuCheckAt', 'withheld'] } }],
+    });
+  });
+
+  test('names itself in the stack output gpu-maint silence --stack reads', () => {
+    template.hasOutput('AlertStateTableName', { Value: { Ref: Match.stringLikeRegexp('AlertStateTable') } });
+  });
+
+  test('bindCollector passes the settings, the table and the topics by name in the environment', () => {
+    const [fn] = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Code: { ZipFile: Match.anyValue() } } }));
+    const env = fn.Properties.Environment.Variables as Record<string, unknown>;
+    expect(parseAlertSettings(env[ALERT_ENV.settings] as string)).toEqual(settings);
+    expect(Object.keys(env).sort()).toEqual([ALERT_ENV.chatbotTopicArn, ALERT_ENV.settings, ALERT_ENV.table, ALERT_ENV.topicArn].sort());
+  });
+
+  test('bindCollector grants ec2:DescribeTags for the silence tag', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'ec2:DescribeTags', Resource: '*' })]) },
+    });
+  });
+
+  test('bindCollector rejects settings that are not alert settings, quoting them', () => {
+    const stack = newStack();
+    const table = new AlertStateTable(stack, 'T');
+    const fn = new lambda.Function(stack, 'F', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('x') });
+    expect(() => table.bindCollector(fn, { topic: new sns.Topic(stack, 'Topic'), settings: { ...settings, staleAfterMinutes: 0 } })).toThrow(/invalid alert settings .*"staleAfterMinutes":0.*staleAfterMinutes/);
+  });
+});
+
+describe('AlertForwarder', () => {
+  test('its environment holds the secret names, and no secret value is in the template', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: { [ALERT_ENV.slackWebhookSecret]: SLACK_SECRET, [ALERT_ENV.pagerDutyRoutingKeySecret]: PD_SECRET, [ALERT_ENV.pagerDutyMinSeverity]: 'critical' } },
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+    });
+    expect(json).not.toMatch(/hooks\.slack\.com|events\.pagerduty\.com/);
+  });
+
+  test('may read exactly its two secrets', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(':secret:gpu-maint/slack-webhook-\\?\\?\\?\\?\\?\\?')])] } }),
+          Match.objectLike({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: PD_SECRET }),
+        ]),
+      },
+    });
+  });
+
+  test('is subscribed to notifications only (filter on status), with a dead-letter queue', () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'lambda',
+      FilterPolicy: { status: ['firing', 'resolved'] },
+      RedrivePolicy: { deadLetterTargetArn: Match.anyValue() },
+    });
+  });
+
+  test('alarms on errors and dead letters, with actions and missing data not breaching', () => {
+    for (const description of ['failed to post to Slack/PagerDuty', 'were not forwarded']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmDescription: Match.stringLikeRegexp(description),
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [Match.anyValue()],
+      });
+    }
+  });
+
+  test.each([
+    ['no destination', {}, /give slackWebhookSecret and\/or pagerDutyRoutingKeySecret \(got neither\)/],
+    ['a webhook URL instead of a secret name', { slackWebhookSecret: 'https://hooks.slack.com/services/T/B/X' }, /slackWebhookSecret must be a Secrets Manager secret name or ARN .* got "https:\/\/hooks\.slack\.com/],
+  ])('rejects %s', (_name, props, error) => {
+    const stack = newStack();
+    expect(() => new AlertForwarder(stack, 'F', { topic: new sns.Topic(stack, 'T'), ...props })).toThrow(error);
+  });
+});
+
+describe('AlertSubscriptions', () => {
+  test('a critical-only email filters on the severity attribute; a warning one gets everything', () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com', FilterPolicy: { severity: ['critical'] } });
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'team@example.com', FilterPolicy: Match.absent() });
+  });
+
+  test('AWS Chatbot gets its own topic and a notifications-only guardrail', () => {
+    template.hasResourceProperties('AWS::Chatbot::SlackChannelConfiguration', {
+      SlackWorkspaceId: 'T012AB3CD',
+      SlackChannelId: 'C045EF6GH',
+      SnsTopicArns: [{ Ref: Match.stringLikeRegexp('SubscriptionsChatbotTopic') }],
+      GuardrailPolicies: [{ 'Fn::Join': ['', Match.arrayWith([':iam::aws:policy/AWSDenyAll'])] }],
+    });
+  });
+
+  test.each([
+    ['a duplicate email', { emails: [{ address: 'a@example.com', minSeverity: 'warning' as const }, { address: 'A@example.com', minSeverity: 'critical' as const }] }, /"A@example.com" is listed twice/],
+    ['a bad Slack id', { chatbot: { workspaceId: 'my-workspace', channelId: 'C045EF6GH' } }, /chatbot.workspaceId "my-workspace" is not a Slack id/],
+  ])('rejects %s', (_name, props, error) => {
+    const stack = newStack();
+    expect(() => new AlertSubscriptions(stack, 'S', { topic: new sns.Topic(stack, 'T'), ...props })).toThrow(error);
+  });
+});
+
+describe('AlertStaleSweep', () => {
+  test('runs the sweep on alerts.sweepIntervalMinutes through EventBridge Scheduler', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: `rate(${settings.sweepIntervalMinutes} minutes)`,
+      Target: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('SweepFunction'), 'Arn'] } },
+    });
+  });
+
+  test('runs one sweep at a time with the alert settings bound', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      ReservedConcurrentExecutions: 1,
+      Environment: { Variables: Match.objectLike({ [ALERT_ENV.settings]: JSON.stringify(settings) }) },
+    });
+  });
+
+  test('its errors alarm with an action', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmDescription: Match.stringLikeRegexp('stale-host sweep failing'), AlarmActions: [Match.anyValue()], TreatMissingData: 'notBreaching' });
+  });
+});

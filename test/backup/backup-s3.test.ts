@@ -1,0 +1,206 @@
+/**
+ * Backups to a real S3 protocol server (s3rver on 127.0.0.1, started and stopped here) through
+ * /usr/bin/aws with dummy credentials: round trip, incremental reruns, cut uploads (writer failing,
+ * producer failing, server stopped mid-run), and the CLI's snapshots list and prune over s3://.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { REPO_ROOT } from '../helpers/fixtures';
+import { runCli } from '../helpers/cli';
+import { freePort, ScriptHarness } from './harness';
+import { type AdversarialTree, buildAdversarialTree, describeTree, diffTrees, type EntryInfo, hexPath, withoutExcluded } from './tree';
+
+const BUCKET = 'test-bucket';
+const PREFIX = 'fleet-a';
+
+let h: ScriptHarness;
+let tree: AdversarialTree;
+let port: number;
+let server: ChildProcess | null = null;
+let s3: S3Client;
+let firstState: Map<string, EntryInfo>;
+const savedEnv: Record<string, string | undefined> = {};
+
+async function startServer(): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    [path.join(REPO_ROOT, 'node_modules/s3rver/bin/s3rver.js'), '-d', path.join(h.root, 's3data'), '-a', '127.0.0.1', '-p', String(port), '--configure-bucket', BUCKET],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  await new Promise<void>((resolve, reject) => {
+    let log = '';
+    const timer = setTimeout(() => reject(new Error(`s3rver did not start: ${log}`)), 20_000);
+    const onData = (c: Buffer) => {
+      log += c.toString();
+      if (log.includes('listening')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`s3rver exited ${code}: ${log}`)));
+  });
+  // Keep draining its request log so that it never blocks on a full pipe.
+  child.stdout?.resume();
+  child.stderr?.resume();
+  server = child;
+}
+
+async function stopServer(): Promise<void> {
+  const child = server;
+  server = null;
+  if (!child || child.exitCode !== null) return;
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+const endpoint = () => `http://127.0.0.1:${port}`;
+const env = (extra: Record<string, string> = {}) => ({
+  GPU_MAINT_BACKUP_SOURCES: tree.root,
+  GPU_MAINT_BACKUP_EXCLUDE: '*.tmp,checkpoints/temp',
+  GPU_MAINT_BACKUP_DESTINATION: `s3://${BUCKET}/${PREFIX}`,
+  GPU_MAINT_S3_ENDPOINT_URL: endpoint(),
+  ...extra,
+});
+
+async function keys(prefix = `${PREFIX}/backups/test-host/`): Promise<string[]> {
+  const out: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }));
+    out.push(...(page.Contents ?? []).map((o) => o.Key as string));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out.sort();
+}
+const snapshotKeys = async () => (await keys()).filter((k) => k.includes('/snapshots/'));
+const archiveKeys = async () => (await keys()).filter((k) => k.includes('/units/'));
+
+beforeAll(async () => {
+  h = new ScriptHarness('gpu-maint-backup-s3-');
+  port = await freePort();
+  await startServer();
+  for (const [k, v] of Object.entries({ AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' })) {
+    savedEnv[k] = process.env[k];
+    process.env[k] = v;
+  }
+  s3 = new S3Client({ endpoint: endpoint(), forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  tree = buildAdversarialTree(path.join(h.root, 'src'));
+  firstState = withoutExcluded(describeTree(tree.root), tree.excluded);
+  const run = await h.run('backup', env());
+  expect(run.code, run.stderr).toBe(0);
+});
+
+afterAll(async () => {
+  await stopServer();
+  s3?.destroy();
+  for (const [k, v] of Object.entries(savedEnv)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  h?.cleanup();
+});
+
+describe('backup to s3:// (s3rver)', () => {
+  test('a restore from S3 equals the source entry by entry', async () => {
+    const target = path.join(h.root, 'restore-full');
+    const run = await h.run('restore', { ...env(), GPU_MAINT_RESTORE_TARGET: target });
+    expect(run.code, run.stderr).toBe(0);
+    expect(diffTrees(firstState, describeTree(target))).toEqual([]);
+  });
+
+  test('an unchanged rerun uploads no archive bytes', async () => {
+    const before = await archiveKeys();
+    const run = await h.run('backup', env());
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.kv).toMatchObject({ status: 'ok', units_uploaded: '0', bytes_uploaded: '0' });
+    expect(await archiveKeys()).toEqual(before);
+    expect(await snapshotKeys()).toHaveLength(2);
+  });
+
+  test('changing one unit re-sends only that unit', async () => {
+    const before = await archiveKeys();
+    fs.writeFileSync(path.join(tree.root, 'hard/a'), 'changed through both links\n');
+    const run = await h.run('backup', env());
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.kv.units_uploaded).toBe('1');
+    const added = (await archiveKeys()).filter((k) => !before.includes(k));
+    expect(added).toHaveLength(1);
+    expect(added[0]).toMatch(/\/units\/hard-[0-9a-f]{12}\/[0-9a-f]{64}\.tar\.zst$/);
+  });
+
+  test('a writer that dies mid-stream leaves no object and no snapshot', async () => {
+    fs.writeFileSync(path.join(tree.root, 'model a/weights.bin'), randomBytes(256 * 1024));
+    const before = await keys();
+    // An AWS CLI whose streamed upload reads 20 KB and then fails, like a dropped connection.
+    const failing = h.fakeBin('failing-aws', {
+      aws: 'if [[ "$1 $2" == "s3 cp" && " $* " == *" - "* ]]; then head -c 20000 >/dev/null; echo "upload failed" >&2; exit 1; fi\nexec /usr/bin/aws "$@"',
+    });
+    const run = await h.run('backup', env(), { pathPrefix: [failing] });
+    expect(run.code).toBe(1);
+    expect(run.kv.status).toBe('failed');
+    expect(await keys()).toEqual(before);
+  });
+
+  test('a stream that breaks before its end is never completed as an object', async () => {
+    const before = await keys();
+    const cut = h.fakeBin('cut-zstd', { zstd: '/usr/bin/zstd "$@" | head -c 10240\nexit 1' });
+    const run = await h.run('backup', env(), { pathPrefix: [cut] });
+    expect(run.code).toBe(1);
+    expect(await keys()).toEqual(before);
+  });
+
+  test('a server stopped mid-backup leaves no snapshot, and the previous one restores after a restart', async () => {
+    const before = await snapshotKeys();
+    const slow = h.fakeBin('slow-zstd', { zstd: 'sleep 1\nexec /usr/bin/zstd "$@"' });
+    let stopping: Promise<void> | null = null;
+    const run = await h.run('backup', { ...env(), GPU_MAINT_PROGRESS: '1', GPU_MAINT_STORE_REQUEST_TIMEOUT_S: '30' }, {
+      pathPrefix: [slow],
+      onStderr: (text) => {
+        if (!stopping && text.includes('progress: backup 0/')) stopping = stopServer();
+      },
+    });
+    await stopping;
+    expect(run.code).toBe(1);
+    expect(run.kv.status).toBe('failed');
+    await startServer();
+    expect(await snapshotKeys()).toEqual(before);
+    const target = path.join(h.root, 'restore-after-stop');
+    const restore = await h.run('restore', { ...env(), GPU_MAINT_RESTORE_TARGET: target, GPU_MAINT_RESTORE_UNITS: 'model a' });
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(describeTree(target).get(hexPath('model a/weights.bin'))?.sha256).toBe(firstState.get(hexPath('model a/weights.bin'))?.sha256);
+  });
+
+  test('gpu-maint snapshots list shows the host and its snapshots over s3://', async () => {
+    const cli = await runCli(['--set', `backup.destination=s3://${BUCKET}/${PREFIX}`, '--set', `backup.s3EndpointUrl=${endpoint()}`, 'snapshots', 'list', '--json']);
+    expect(cli.code, cli.stderr).toBe(0);
+    const listed = JSON.parse(cli.stdout) as { hosts: { hostKey: string; snapshots: { id: string; readable: boolean }[] }[] };
+    expect(listed.hosts.map((x) => x.hostKey)).toEqual(['test-host']);
+    expect(listed.hosts[0].snapshots.map((s) => `${PREFIX}/backups/test-host/snapshots/${s.id}.json`)).toEqual(await snapshotKeys());
+  });
+
+  test('gpu-maint prune over s3:// keeps the newest snapshot and every archive it references', async () => {
+    const cli = await runCli([
+      '--set', `backup.destination=s3://${BUCKET}/${PREFIX}`,
+      '--set', `backup.s3EndpointUrl=${endpoint()}`,
+      '--set', 'backup.retention={"keepLast":1,"keepDaily":0,"keepWeekly":0,"keepMonthly":0,"graceDays":0}',
+      'prune', '--json',
+    ]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(await snapshotKeys()).toHaveLength(1);
+    const target = path.join(h.root, 'restore-after-prune');
+    const run = await h.run('restore', { ...env(), GPU_MAINT_RESTORE_TARGET: target });
+    expect(run.code, run.stderr).toBe(0);
+    // The newest snapshot predates the unsent weights change: it restores the first weights.
+    const restored = describeTree(target);
+    expect(restored.get(hexPath('model a/weights.bin'))?.sha256).toBe(firstState.get(hexPath('model a/weights.bin'))?.sha256);
+    expect(restored.get(hexPath('hard/b'))?.sha256).not.toBe(firstState.get(hexPath('hard/b'))?.sha256);
+  });
+});

@@ -1,0 +1,373 @@
+/**
+ * Template assertions on the whole stack, one behaviour per test. The stack is synthesized once, with
+ * Lambda bundling skipped (bundling is exercised by test/cdk/nag.test.ts).
+ */
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { buildApp } from '../../bin/app';
+import { evaluationSettingsSchema } from '../../lambda/core/collect';
+import { evaluationSettings } from '../../lambda/core/settings';
+import { TASKS } from '../../lambda/core/tasks';
+import type { ConfigInput } from '../../lib/config/schema';
+import { SCHEDULES } from '../../lib/gpu-maint-stack';
+import { TASK_PARAMETERS } from '../../lib/task-parameters';
+import { bundleTaskScript } from '../../lib/task-scripts';
+
+const CONFIG: ConfigInput = {
+  fleet: { name: 'prod', tagKey: 'team:fleet' },
+  timeZone: 'Europe/Berlin',
+  healthCheck: { schedule: { expression: 'rate(15 minutes)', flexibleWindowMinutes: 5 } },
+  cleanup: { schedule: { expression: 'cron(0 3 ? * SUN *)', enabled: false } },
+  alerts: { emails: [{ address: 'ops@example.com' }, { address: 'oncall@example.com', minSeverity: 'critical' }] },
+  aws: { logRetentionDays: 14, maxConcurrency: '25%', maxErrors: '5' },
+};
+
+let template: Template;
+let config: ReturnType<typeof buildApp>['config'];
+let gpuDetailTemplate: Template;
+
+type Resources = Record<string, { Type: string; Properties: Record<string, any> }>;
+const resources = (t: Template, type: string): Resources => t.findResources(type) as Resources;
+
+/** Document logical id → task, from each document's description. */
+function documentsByTask(t: Template): Map<string, { id: string; content: any }> {
+  const out = new Map<string, { id: string; content: any }>();
+  for (const [id, r] of Object.entries(resources(t, 'AWS::SSM::Document'))) {
+    const task = /^gpu-maint ([a-z-]+) /.exec(r.Properties.Content.description)?.[1] ?? '';
+    out.set(task, { id, content: r.Properties.Content });
+  }
+  return out;
+}
+
+const scriptOf = (content: any): string => `${content.mainSteps[0].inputs.runCommand.join('\n')}\n`;
+
+function functionByEnv(t: Template, variable: string): { id: string; props: Record<string, any> } {
+  const [id, r] = Object.entries(resources(t, 'AWS::Lambda::Function')).find(([, f]) => f.Properties.Environment?.Variables?.[variable])!;
+  return { id, props: r.Properties };
+}
+
+/** Statements of the policies attached to a Lambda's role. */
+function statementsOf(t: Template, functionId: string): any[] {
+  const roleId = resources(t, 'AWS::Lambda::Function')[functionId].Properties.Role['Fn::GetAtt'][0];
+  return Object.values(resources(t, 'AWS::IAM::Policy'))
+    .filter((p) => p.Properties.Roles.some((r: any) => r.Ref === roleId))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement);
+}
+
+beforeAll(() => {
+  const context = { 'aws:cdk:bundling-stacks': [] };
+  const built = buildApp({ context: { ...context, gpuMaint: CONFIG }, nag: false });
+  config = built.config;
+  template = Template.fromStack(built.stack);
+  const gpu = buildApp({ context: { ...context, gpuMaint: { metrics: { detail: 'gpu' } } }, nag: false });
+  gpuDetailTemplate = Template.fromStack(gpu.stack);
+});
+
+describe('SSM documents', () => {
+  test('every registered task has one document', () => {
+    expect([...documentsByTask(template).keys()].sort()).toEqual([...TASKS.keys()].sort());
+  });
+
+  test.each([...TASKS.values()].map((d) => [d.name, d.script]))('the %s document carries the bundled script byte for byte', (task, script) => {
+    expect(scriptOf(documentsByTask(template).get(task)!.content)).toContain(`<<'GPU_MAINT_BUNDLE_EOF'\n${bundleTaskScript(script)}GPU_MAINT_BUNDLE_EOF\n`);
+  });
+
+  test('every document script starts with a bash shebang', () => {
+    for (const { content } of documentsByTask(template).values()) expect(content.mainSteps[0].inputs.runCommand[0]).toBe('#!/usr/bin/env bash');
+  });
+
+  test('every parameter has an anchored allowedPattern that its default matches', () => {
+    for (const [task, { content }] of documentsByTask(template)) {
+      const declared = TASK_PARAMETERS[task as keyof typeof TASK_PARAMETERS] ?? [];
+      expect(Object.keys(content.parameters ?? {}).sort()).toEqual(declared.map((p) => p.name).sort());
+      for (const [name, p] of Object.entries<any>(content.parameters ?? {})) {
+        expect(p.allowedPattern, `${task} ${name}`).toMatch(/^\^.*\$$/);
+        expect(p.default, `${task} ${name}`).toMatch(new RegExp(p.allowedPattern));
+      }
+    }
+  });
+
+  test('each parameter reaches the script as its GPU_MAINT_* variable', () => {
+    for (const [task, { content }] of documentsByTask(template)) {
+      for (const p of TASK_PARAMETERS[task as keyof typeof TASK_PARAMETERS] ?? []) {
+        expect(content.mainSteps[0].inputs.runCommand).toContain(`export ${p.env}='{{ ${p.name} }}'`);
+      }
+    }
+  });
+
+  test('parameter defaults come from the config', () => {
+    const { content } = documentsByTask(template).get('health-check')!;
+    const mounts = TASK_PARAMETERS['health-check']!.find((p) => p.env === 'GPU_MAINT_MOUNTS')!;
+    expect(content.parameters[mounts.name].default).toBe(mounts.fromConfig(config));
+  });
+
+  test('gpu-check may run at most 240 seconds on a host', () => {
+    expect(documentsByTask(template).get('gpu-check')!.content.mainSteps[0].inputs.timeoutSeconds).toBe(240);
+  });
+});
+
+describe('schedules', () => {
+  const scheduleOf = (task: string) =>
+    Object.values(resources(template, 'AWS::Scheduler::Schedule')).find((s) => JSON.parse(s.Properties.Target.Input).task === task)?.Properties;
+
+  test('one dispatch schedule per task that has a schedule in the config', () => {
+    const dispatchId = functionByEnv(template, 'GPU_MAINT_DISPATCH').id;
+    const dispatching = Object.values(resources(template, 'AWS::Scheduler::Schedule')).filter((s) => s.Properties.Target.Arn['Fn::GetAtt']?.[0] === dispatchId);
+    const tasks = dispatching.map((s) => JSON.parse(s.Properties.Target.Input).task).sort();
+    expect(tasks).toEqual([...TASKS.keys()].filter((t) => SCHEDULES[t]).sort());
+  });
+
+  test('a schedule fires its expression in the configured time zone', () => {
+    expect(scheduleOf('gpu-check')).toMatchObject({ ScheduleExpression: 'rate(5 minutes)', ScheduleExpressionTimezone: 'Europe/Berlin', State: 'ENABLED' });
+  });
+
+  test('a flexible window from the config spreads the schedule', () => {
+    expect(scheduleOf('health-check')?.FlexibleTimeWindow).toEqual({ Mode: 'FLEXIBLE', MaximumWindowInMinutes: 5 });
+    expect(scheduleOf('gpu-check')?.FlexibleTimeWindow).toEqual({ Mode: 'OFF' });
+  });
+
+  test('a disabled schedule is deployed disabled', () => {
+    expect(scheduleOf('cleanup')?.State).toBe('DISABLED');
+  });
+
+  test('failed invocations are retried, then go to the schedule dead-letter queue', () => {
+    const target = scheduleOf('gpu-check')?.Target;
+    expect(target.RetryPolicy).toEqual({ MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 1800 });
+    const dlqId = target.DeadLetterConfig.Arn['Fn::GetAtt'][0];
+    expect(dlqId).toMatch(/^SchedulesDeadLetterQueue/);
+  });
+
+  test('the target is the dispatch Lambda with {"task": ...}, invoked through the schedule\'s own role', () => {
+    const target = scheduleOf('gpu-check')?.Target;
+    expect(target.Arn['Fn::GetAtt'][0]).toBe(functionByEnv(template, 'GPU_MAINT_DISPATCH').id);
+    expect(JSON.parse(target.Input)).toEqual({ task: 'gpu-check' });
+    expect(target.RoleArn['Fn::GetAtt'][0]).toMatch(/^GpuCheckScheduleRole/);
+  });
+});
+
+describe('result path', () => {
+  const invocationRule = () =>
+    Object.values(resources(template, 'AWS::Events::Rule')).find(
+      (r) => r.Properties.EventPattern['detail-type']?.[0] === 'EC2 Command Invocation Status-change Notification',
+    )!;
+
+  test('the rule matches finished invocations of this stack\'s documents only', () => {
+    const rule = invocationRule();
+    const docs = [...documentsByTask(template).values()].map((d) => ({ Ref: d.id }));
+    expect(rule.Properties.EventPattern).toEqual({
+      source: ['aws.ssm'],
+      'detail-type': ['EC2 Command Invocation Status-change Notification'],
+      detail: {
+        'document-name': expect.arrayContaining(docs),
+        status: ['Success', 'Failed', 'TimedOut', 'Cancelled', 'Undeliverable', 'DeliveryTimedOut', 'ExecutionTimedOut', 'Terminated'],
+      },
+    });
+    expect(rule.Properties.EventPattern.detail['document-name']).toHaveLength(docs.length);
+  });
+
+  test('the rule delivers to the results queue, with the dead-letter queue for failed deliveries', () => {
+    const rule = invocationRule();
+    expect(rule.Properties.Targets[0].Arn['Fn::GetAtt'][0]).toMatch(/^CollectQueue/);
+    expect(rule.Properties.Targets[0].DeadLetterConfig.Arn['Fn::GetAtt'][0]).toMatch(/^CollectDeadLetterQueue/);
+  });
+
+  test('the results queue hides a message six times the Lambda timeout plus the batching window', () => {
+    const { props } = functionByEnv(template, 'GPU_MAINT_COLLECT');
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      VisibilityTimeout: 6 * props.Timeout + 10,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^CollectDeadLetterQueue'), 'Arn'] }, maxReceiveCount: 5 },
+    });
+  });
+
+  test('the collect Lambda reads the queue in batches and reports partial batch failures', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: functionByEnv(template, 'GPU_MAINT_COLLECT').id },
+      BatchSize: 25,
+      MaximumBatchingWindowInSeconds: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 5 },
+    });
+  });
+
+  test('the collect Lambda gets the evaluation settings of the config as one JSON variable', () => {
+    const raw = functionByEnv(template, 'GPU_MAINT_COLLECT').props.Environment.Variables.GPU_MAINT_SETTINGS;
+    expect(typeof raw).toBe('string');
+    expect(evaluationSettingsSchema.parse(JSON.parse(raw))).toEqual(JSON.parse(JSON.stringify(evaluationSettings(config))));
+  });
+});
+
+describe('least privilege', () => {
+  test('dispatch may send only this stack\'s documents', () => {
+    const statements = statementsOf(template, functionByEnv(template, 'GPU_MAINT_DISPATCH').id);
+    const documentStatement = statements.find((s) => s.Sid === 'SendThisStacksDocuments');
+    const docIds = [...documentsByTask(template).values()].map((d) => d.id);
+    expect(JSON.stringify(documentStatement.Resource)).not.toContain('document/*');
+    for (const id of docIds) expect(JSON.stringify(documentStatement.Resource)).toContain(`{"Ref":"${id}"}`);
+  });
+
+  test('dispatch may send only to instances carrying the fleet tag', () => {
+    const statements = statementsOf(template, functionByEnv(template, 'GPU_MAINT_DISPATCH').id);
+    const instances = statements.find((s) => s.Sid === 'SendToFleetInstancesOnly');
+    expect(instances.Action).toBe('ssm:SendCommand');
+    expect(instances.Condition).toEqual({ StringEquals: { 'ssm:resourceTag/team:fleet': 'prod' } });
+    expect(JSON.stringify(instances.Resource)).toMatch(/:instance\/\*.*:managed-instance\/\*/);
+    const unconditioned = statements.filter((s) => [s.Action].flat().includes('ssm:SendCommand') && !s.Condition);
+    expect(JSON.stringify(unconditioned)).not.toContain('instance/');
+  });
+
+  test('collect reads invocations and the output prefix, and publishes only to its topic', () => {
+    const statements = statementsOf(template, functionByEnv(template, 'GPU_MAINT_COLLECT').id);
+    const actions = statements.flatMap((s) => [s.Action].flat()).sort();
+    expect(actions).toEqual([
+      'cloudwatch:PutMetricData',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      's3:GetObject',
+      'sns:Publish',
+      // the SQS event source mapping, on the results queue only
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:ReceiveMessage',
+      'ssm:GetCommandInvocation',
+    ]);
+    const sqs = statements.find((s) => [s.Action].flat().includes('sqs:ReceiveMessage'));
+    expect(sqs.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^CollectQueue/), 'Arn'] });
+    const get = statements.find((s) => s.Action === 's3:GetObject');
+    expect(JSON.stringify(get.Resource)).toMatch(/\/command-output\/\*"\]\]\}$/);
+    expect(statements.find((s) => s.Action === 'sns:Publish').Resource).toEqual({ Ref: expect.stringMatching(/^AlertsTopic/) });
+    expect(statements.find((s) => s.Action === 'cloudwatch:PutMetricData').Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': 'GpuFleetMaintenance' } });
+  });
+
+  test('the instance policy lets hosts write output only under the output prefix', () => {
+    const [policy] = Object.values(resources(template, 'AWS::IAM::ManagedPolicy'));
+    const write = policy.Properties.PolicyDocument.Statement.find((s: any) => s.Sid === 'WriteCommandOutput');
+    expect(write.Action).toEqual(['s3:PutObject', 's3:PutObjectAcl']);
+    expect(JSON.stringify(write.Resource)).toMatch(/\/command-output\/\*"\]\]\}$/);
+  });
+
+  test('the output bucket and the alert topic refuse requests without TLS', () => {
+    for (const type of ['AWS::S3::BucketPolicy', 'AWS::SNS::TopicPolicy']) {
+      const [policy] = Object.values(resources(template, type));
+      expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+    }
+  });
+});
+
+describe('Lambdas', () => {
+  test('run nodejs22.x on arm64', () => {
+    for (const f of Object.values(resources(template, 'AWS::Lambda::Function'))) {
+      expect(f.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'] });
+    }
+  });
+
+  test('log to their own log groups with the configured retention', () => {
+    const groups = resources(template, 'AWS::Logs::LogGroup');
+    for (const f of Object.values(resources(template, 'AWS::Lambda::Function'))) {
+      const group = groups[f.Properties.LoggingConfig.LogGroup.Ref];
+      expect(group.Properties.RetentionInDays).toBe(14);
+    }
+  });
+});
+
+describe('alerts', () => {
+  test('a warning subscriber gets everything; a critical one gets critical findings and pipeline alarms', () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', FilterPolicy: Match.absent() });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@example.com',
+      FilterPolicy: { severity: ['critical', { exists: false }] },
+    });
+  });
+});
+
+describe('dashboard', () => {
+  const body = (t: Template) => JSON.stringify(Object.values(resources(t, 'AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody);
+
+  test.each(['GpuTemperatureMax', 'GpusUnhealthy', 'ResultsReported', 'XidEvents', 'DiskUsedPctMax', 'MemoryAvailablePct', 'LoadPerCpu'])(
+    'the fleet overview graphs %s',
+    (name) => {
+      expect(body(template)).toContain(`\\"${name}\\"`);
+    },
+  );
+
+  test('fleet graphs draw the configured warning and critical levels', () => {
+    expect(body(template)).toContain('\\"label\\":\\"warning 83 °C\\"');
+    expect(body(template)).toContain('\\"label\\":\\"critical 90 °C\\"');
+  });
+
+  test.each([['Hottest GPUs'], ['Hosts whose latest result has findings'], ['Latest Xid errors']])('the Logs Insights table "%s" queries the collector log', (title) => {
+    const b = body(template);
+    expect(b).toContain(`\\"title\\":\\"${title}`);
+    expect(b).toMatch(/SOURCE '",\{"Ref":"CollectHandlerLogs/);
+  });
+
+  test('with fleet detail there are no per-instance SEARCH graphs', () => {
+    expect(body(template)).not.toContain('Fleet,InstanceId}');
+  });
+
+  test('with gpu detail, SEARCH graphs show each instance and each GPU', () => {
+    const b = body(gpuDetailTemplate);
+    expect(b).toContain('SEARCH(\'{\\\\\\"GpuFleetMaintenance\\\\\\",Fleet,InstanceId} Fleet=\\\\\\"default\\\\\\" MetricName=\\\\\\"GpuTemperatureMax\\\\\\"');
+    expect(b).toContain('Fleet,InstanceId,Gpu} Fleet=\\\\\\"default\\\\\\" MetricName=\\\\\\"GpuTemperature\\\\\\"');
+  });
+
+  test('pipeline health shows both Lambdas, the results queue and the schedules', () => {
+    const b = body(template);
+    for (const title of ['dispatch Lambda: errors', 'collect Lambda: errors', 'Results queue: oldest message age', 'Schedules: target errors']) expect(b).toContain(title);
+  });
+});
+
+describe('alarms', () => {
+  const alarms = () => Object.values(resources(template, 'AWS::CloudWatch::Alarm')).map((a) => a.Properties);
+
+  test('every alarm notifies the alert topic and states what missing data means', () => {
+    expect(alarms().length).toBeGreaterThan(0);
+    for (const a of alarms()) {
+      expect(a.AlarmActions, a.AlarmName).toEqual([{ Ref: expect.stringMatching(/^AlertsTopic/) }]);
+      expect(a.OKActions, a.AlarmName).toEqual(a.AlarmActions);
+      expect(['breaching', 'notBreaching', 'ignore', 'missing'], a.AlarmName).toContain(a.TreatMissingData);
+    }
+  });
+
+  test('no gpu-check results for 20 minutes is critical, and silence counts as breaching', () => {
+    expect(alarms().find((a) => a.AlarmName === 'GpuMaint-no-gpu-check-results')).toMatchObject({
+      MetricName: 'ResultsReported',
+      Dimensions: expect.arrayContaining([{ Name: 'Task', Value: 'gpu-check' }, { Name: 'Fleet', Value: 'prod' }]),
+      Statistic: 'Sum',
+      Period: 1200,
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+    });
+  });
+
+  test.each(['dispatch-errors', 'collect-errors', 'results-queue-age'])('%s has a warning and a critical alarm', (slug) => {
+    const names = alarms().map((a) => a.AlarmName);
+    expect(names).toContain(`GpuMaint-${slug}-warning`);
+    expect(names).toContain(`GpuMaint-${slug}-critical`);
+  });
+
+  test.each(['results-dlq-not-empty', 'schedule-dlq-not-empty', 'schedule-dropped-critical', 'schedule-target-errors-warning'])('the %s alarm exists', (name) => {
+    expect(alarms().map((a) => a.AlarmName)).toContain(`GpuMaint-${name}`);
+  });
+
+  test('the alarm status widget lists every alarm', () => {
+    const body = JSON.stringify(Object.values(resources(template, 'AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody);
+    const listed = body.match(/"Fn::GetAtt\\?":\[\\?"[A-Za-z0-9]+Alarm[A-Za-z0-9]*/g) ?? [];
+    expect(new Set(listed).size).toBe(alarms().length);
+  });
+});
+
+describe('outputs', () => {
+  test.each(['DispatchFunctionName', 'AlertTopicArn', 'OutputBucketName', 'InstancePolicyArn', 'FleetTag', 'DashboardName', 'DashboardUrl'])('the stack outputs %s', (name) => {
+    template.hasOutput(name, {});
+  });
+
+  test('the fleet tag output names the tag instances must carry', () => {
+    template.hasOutput('FleetTag', { Value: 'team:fleet=prod' });
+  });
+});

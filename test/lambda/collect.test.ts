@@ -1,0 +1,249 @@
+/**
+ * The collect Lambda (lambda/handlers/collect.ts) against mocked SSM, S3, CloudWatch and SNS: batched
+ * metrics, the S3 read of truncated output, InvocationDoesNotExist retries, malformed and undeliverable
+ * invocations as findings, and partial batch failures.
+ */
+import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { GetCommandInvocationCommand, SSMClient } from '@aws-sdk/client-ssm';
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
+import { evaluationSettings } from '../../lambda/core/settings';
+import { handler } from '../../lambda/handlers/collect';
+import { validateConfig } from '../../lib/config/load';
+import { gpuCheckOutput } from '../helpers/gpu-check-output';
+
+const ssm = mockClient(SSMClient);
+const s3 = mockClient(S3Client);
+const cloudwatch = mockClient(CloudWatchClient);
+const sns = mockClient(SNSClient);
+
+const DOC = 'GpuMaint-GpuCheckDocument-abc';
+const TOPIC = 'arn:aws:sns:eu-west-1:111122223333:alerts';
+const config = validateConfig({ fleet: { name: 'prod' } });
+
+const context = { functionName: 'collect', awsRequestId: 'req-1' } as Context;
+const logged: string[] = [];
+
+function record(id: string, detail: Record<string, string>, body?: string): SQSRecord {
+  const event = {
+    version: '0',
+    source: 'aws.ssm',
+    'detail-type': 'EC2 Command Invocation Status-change Notification',
+    time: '2026-11-28T12:01:00Z',
+    detail: { 'command-id': `cmd-${id}`, 'document-name': DOC, 'instance-id': `i-0${id}`, status: 'Success', ...detail },
+  };
+  return { messageId: id, body: body ?? JSON.stringify(event) } as SQSRecord;
+}
+
+const batch = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
+
+/** GetCommandInvocation answers per instance id. */
+function invocations(byInstance: Record<string, Record<string, unknown>>) {
+  ssm.on(GetCommandInvocationCommand).callsFake((input: { InstanceId: string }) => {
+    const answer = byInstance[input.InstanceId];
+    if (!answer) throw Object.assign(new Error('not found'), { name: 'InvocationDoesNotExist' });
+    return { Status: 'Success', StatusDetails: 'Success', ResponseCode: 0, StandardErrorContent: '', ...answer };
+  });
+}
+
+const success = (host: string, temperatures: Record<number, number> = {}) => ({
+  StandardOutputContent: gpuCheckOutput({ host, temperatures }),
+});
+
+function putMetricData() {
+  return cloudwatch.commandCalls(PutMetricDataCommand).map((c) => c.args[0].input);
+}
+
+function datum(name: string, dims: Record<string, string>) {
+  return putMetricData()
+    .flatMap((p) => p.MetricData ?? [])
+    .find((d) => d.MetricName === name && JSON.stringify(Object.fromEntries((d.Dimensions ?? []).map((x) => [x.Name, x.Value]))) === JSON.stringify(dims));
+}
+
+const resultLines = () => logged.map((l) => JSON.parse(l)).filter((l) => l.message === 'task result');
+
+beforeAll(() => {
+  // What the stack sets (lib/constructs/result-collector.ts); read on the first event.
+  process.env.GPU_MAINT_SETTINGS = JSON.stringify(evaluationSettings(config));
+  process.env.GPU_MAINT_COLLECT = JSON.stringify({
+    documents: [{ name: DOC, task: 'gpu-check' }],
+    outputBucket: 'output-bucket',
+    outputKeyPrefix: 'command-output/',
+    namespace: 'GpuFleetMaintenance',
+    topicArn: TOPIC,
+  });
+  process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+  process.env.AWS_REGION = 'eu-west-1';
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    logged.push(String(chunk));
+    return true;
+  });
+});
+
+afterAll(() => vi.restoreAllMocks());
+
+beforeEach(() => {
+  for (const m of [ssm, s3, cloudwatch, sns]) m.reset();
+  cloudwatch.on(PutMetricDataCommand).resolves({});
+  sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
+  logged.length = 0;
+});
+
+describe('a batch of successful runs', () => {
+  test('sends the metrics of the whole batch in one PutMetricData call', async () => {
+    invocations({ 'i-01': success('i-01', { 0: 60 }), 'i-02': success('i-02', { 0: 70 }), 'i-03': success('i-03', { 0: 50 }) });
+    const response = await handler(batch(record('1', {}), record('2', {}), record('3', {})), context);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(cloudwatch).toHaveReceivedCommandTimes(PutMetricDataCommand, 1);
+    expect(putMetricData()[0].Namespace).toBe('GpuFleetMaintenance');
+  });
+
+  test('the three hosts are three datapoints of one fleet series', async () => {
+    invocations({ 'i-01': success('i-01', { 0: 60 }), 'i-02': success('i-02', { 0: 70 }), 'i-03': success('i-03', { 0: 50 }) });
+    await handler(batch(record('1', {}), record('2', {}), record('3', {})), context);
+    const temperature = datum('GpuTemperatureMax', { Fleet: 'prod' });
+    expect(temperature?.Values?.slice().sort()).toEqual([50, 60, 70]);
+    expect(temperature?.Counts).toEqual([1, 1, 1]);
+    expect(datum('ResultsReported', { Fleet: 'prod', Task: 'gpu-check' })).toMatchObject({ Values: [1], Counts: [3] });
+  });
+
+  test('healthy results publish no alert; a hot GPU publishes one with message attributes', async () => {
+    invocations({ 'i-01': success('i-01'), 'i-02': success('i-02', { 3: 91 }) });
+    await handler(batch(record('1', {}), record('2', {})), context);
+    expect(sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+    expect(sns).toHaveReceivedCommandWith(PublishCommand, {
+      TopicArn: TOPIC,
+      Subject: '[CRITICAL] gpu-check on i-02: gpu.temperature',
+      MessageAttributes: {
+        severity: { DataType: 'String', StringValue: 'critical' },
+        task: { DataType: 'String', StringValue: 'gpu-check' },
+        check: { DataType: 'String.Array', StringValue: '["gpu.temperature"]' },
+        host: { DataType: 'String', StringValue: 'i-02' },
+        fleet: { DataType: 'String', StringValue: 'prod' },
+      },
+    });
+  });
+
+  test('each result is logged as one JSON line with the fields the dashboard queries', async () => {
+    invocations({ 'i-02': success('i-02', { 3: 91 }) });
+    await handler(batch(record('2', {})), context);
+    const [line] = resultLines();
+    expect(line.result).toMatchObject({
+      task: 'gpu-check',
+      host: 'i-02',
+      status: 'critical',
+      commandId: 'cmd-2',
+      critical: 1,
+      checks: 'gpu.temperature',
+      hottestGpu: 3,
+      hottestGpuTemperatureC: 91,
+      xidCount: 0,
+      readings: expect.objectContaining({ GpuTemperatureMax: 91 }),
+    });
+  });
+});
+
+describe('output that GetCommandInvocation cut short', () => {
+  test('is read in full from the StandardOutputUrl in the output bucket', async () => {
+    const full = gpuCheckOutput({ host: 'i-01', temperatures: { 5: 88 } });
+    const url = 'https://s3.eu-west-1.amazonaws.com/output-bucket/command-output/gpu-check/cmd-1/i-01/awsrunShellScript/runTask/stdout';
+    invocations({ 'i-01': { StandardOutputContent: `${full.slice(0, 300)}\n---Output truncated---`, StandardOutputUrl: url } });
+    // The adapter reads the body with transformToString, as the SDK's stream mixin provides it.
+    s3.on(GetObjectCommand).resolves({ Body: { transformToString: async () => full } as never });
+    await handler(batch(record('1', {})), context);
+    expect(s3).toHaveReceivedCommandWith(GetObjectCommand, {
+      Bucket: 'output-bucket',
+      Key: 'command-output/gpu-check/cmd-1/i-01/awsrunShellScript/runTask/stdout',
+    });
+    expect(resultLines()[0].result).toMatchObject({ status: 'warning', hottestGpuTemperatureC: 88 });
+  });
+
+  test('is evaluated as truncated (a task.output finding) when the object cannot be read', async () => {
+    const url = 'https://output-bucket.s3.eu-west-1.amazonaws.com/command-output/gpu-check/cmd-1/i-01/awsrunShellScript/runTask/stdout';
+    // A kernel log long enough that the output exceeds what GetCommandInvocation returns (24,000 characters).
+    const xidLines = Array.from({ length: 400 }, (_, i) => `NVRM: Xid (PCI:0000:10:1c): 13, pid=${1000 + i}, name=python, Graphics Exception`);
+    const long = gpuCheckOutput({ host: 'i-01', xidLines });
+    expect(long.length).toBeGreaterThan(24_000);
+    invocations({ 'i-01': { StandardOutputContent: long.slice(0, 24_000), StandardOutputUrl: url } });
+    s3.on(GetObjectCommand).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }));
+    const response = await handler(batch(record('1', {})), context);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(resultLines()[0].result.findings).toContainEqual(expect.objectContaining({ check: 'task.output', message: expect.stringContaining('truncated') }));
+  });
+});
+
+describe('invocations SSM has not caught up with', () => {
+  test('InvocationDoesNotExist is retried until the invocation appears', async () => {
+    ssm
+      .on(GetCommandInvocationCommand)
+      .rejectsOnce(Object.assign(new Error('InvocationDoesNotExist'), { name: 'InvocationDoesNotExist' }))
+      .resolves({ Status: 'Success', ResponseCode: 0, ...success('i-01') });
+    const response = await handler(batch(record('1', {})), context);
+    expect(ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 2);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(resultLines()[0].result.status).toBe('ok');
+  });
+});
+
+describe('runs that did not produce a result', () => {
+  test('malformed output becomes a task.output finding and a failed-run metric, not a crash', async () => {
+    invocations({ 'i-01': { StandardOutputContent: 'bash: line 1: nvidia-smi: command not found\n' } });
+    const response = await handler(batch(record('1', {})), context);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(resultLines()[0].result.findings).toContainEqual(
+      expect.objectContaining({ check: 'task.output', severity: 'warning', message: expect.stringContaining('not a gpu-maint task result') }),
+    );
+    expect(datum('TaskFailed', { Fleet: 'prod', Task: 'gpu-check' })).toMatchObject({ Values: [1] });
+  });
+
+  test('an undeliverable invocation becomes a critical task.failed finding, metric and alert', async () => {
+    invocations({ 'i-01': { Status: 'Failed', StatusDetails: 'Undeliverable', ResponseCode: -1, StandardOutputContent: '' } });
+    await handler(batch(record('1', { status: 'Failed' })), context);
+    expect(resultLines()[0].result.findings).toEqual([
+      expect.objectContaining({ check: 'task.failed', severity: 'critical', message: expect.stringContaining('SSM status Undeliverable') }),
+    ]);
+    expect(datum('TaskFailed', { Fleet: 'prod', Task: 'gpu-check' })).toMatchObject({ Values: [1] });
+    expect(sns).toHaveReceivedCommandWith(PublishCommand, { Subject: '[CRITICAL] gpu-check on i-01: task.failed' });
+  });
+
+  test('a delivery timeout with no invocation record is still a finding', async () => {
+    ssm.on(GetCommandInvocationCommand).rejects(Object.assign(new Error('gone'), { name: 'InvocationDoesNotExist' }));
+    const sleep = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void) => {
+      fn();
+      return 0;
+    }) as never);
+    try {
+      await handler(batch(record('1', { status: 'DeliveryTimedOut' })), context);
+    } finally {
+      sleep.mockRestore();
+    }
+    expect(resultLines()[0].result.findings).toEqual([expect.objectContaining({ check: 'task.failed', message: expect.stringContaining('DeliveryTimedOut') })]);
+  });
+});
+
+describe('partial batch failures', () => {
+  test('one unreadable record is the only one reported as failed', async () => {
+    invocations({ 'i-01': success('i-01'), 'i-03': success('i-03') });
+    const response = await handler(batch(record('1', {}), record('2', {}, 'not json'), record('3', {})), context);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: '2' }]);
+    expect(datum('ResultsReported', { Fleet: 'prod', Task: 'gpu-check' })).toMatchObject({ Counts: [2] });
+  });
+
+  test('when PutMetricData fails every evaluated record fails and no alert goes out', async () => {
+    invocations({ 'i-01': success('i-01', { 0: 95 }), 'i-02': success('i-02') });
+    cloudwatch.on(PutMetricDataCommand).rejects(Object.assign(new Error('throttled'), { name: 'Throttling' }));
+    const response = await handler(batch(record('1', {}), record('2', {})), context);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: '1' }, { itemIdentifier: '2' }]);
+    expect(sns).not.toHaveReceivedCommand(PublishCommand);
+  });
+
+  test('a failed alert fails only its own record', async () => {
+    invocations({ 'i-01': success('i-01', { 0: 95 }), 'i-02': success('i-02') });
+    sns.on(PublishCommand).rejects(Object.assign(new Error('denied'), { name: 'AuthorizationError' }));
+    const response = await handler(batch(record('1', {}), record('2', {})), context);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: '1' }]);
+  });
+});
