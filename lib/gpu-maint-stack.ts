@@ -11,10 +11,15 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { alertSettings } from '../lambda/core/alerts/settings';
 import { evaluationSettings } from '../lambda/core/settings';
 import { TASKS } from '../lambda/core/tasks';
 import type { TaskName } from '../lambda/core/types';
 import type { Config } from './config/schema';
+import { AlertForwarder } from './constructs/alert-forwarder';
+import { AlertStaleSweep } from './constructs/alert-stale-sweep';
+import { AlertStateTable } from './constructs/alert-state-table';
+import { AlertSubscriptions } from './constructs/alert-subscriptions';
 import { AlertTopic } from './constructs/alert-topic';
 import { Dispatcher } from './constructs/dispatcher';
 import { InstancePolicy } from './constructs/instance-policy';
@@ -81,6 +86,13 @@ export class GpuMaintStack extends Stack {
   readonly scheduleGroup: TaskScheduleGroup;
   readonly schedules = new Map<TaskName, TaskSchedule>();
   readonly collector: ResultCollector;
+  /** Alert policy state (DynamoDB) the collector and the stale-host sweep share. */
+  readonly alertState: AlertStateTable;
+  readonly alertSweep: AlertStaleSweep;
+  /** Slack/PagerDuty forwarder; absent unless alerts.slack.webhookSecret or alerts.pagerDuty.routingKeySecret is set. */
+  readonly alertForwarder?: AlertForwarder;
+  /** AWS Chatbot channel; absent unless alerts.slack.chatbot is set (emails are subscribed by AlertTopic). */
+  readonly alertSubscriptions?: AlertSubscriptions;
   readonly monitoring: Monitoring;
   /** Applies /etc/logrotate.d/gpu-maint on fleet hosts (State Manager); absent when no logrotate task is registered. */
   readonly logrotate?: LogrotateAssociation;
@@ -105,6 +117,8 @@ export class GpuMaintStack extends Stack {
     // ---- One SSM document per registered task -----------------------------------------------------
     // Parameter defaults that are not plain config values (e.g. the backup bucket), by task and parameter name.
     const parameterDefaultOverrides: Partial<Record<TaskName, Record<string, string>>> = {};
+    // Stack names cannot contain dots, so this prefix is this stack's alone.
+    const documentNamePrefix = `gpu-maint.${this.stackName}.`;
     for (const def of TASKS.values()) {
       const parameters = TASK_PARAMETERS[def.name] ?? [];
       this.documents.set(
@@ -117,6 +131,7 @@ export class GpuMaintStack extends Stack {
             ...Object.fromEntries(parameters.map((p) => [p.name, p.fromConfig(config)])),
             ...parameterDefaultOverrides[def.name],
           },
+          namePrefix: documentNamePrefix,
           ...RUN_LIMITS[def.name],
         }),
       );
@@ -171,13 +186,30 @@ export class GpuMaintStack extends Stack {
     // ---- Results ----------------------------------------------------------------------------------
     this.collector = new ResultCollector(this, 'Collect', {
       documents,
+      documentNamePrefix,
       outputBucket: this.outputBucket,
       alertTopic: this.alerts.topic,
       settings: evaluationSettings(config),
       namespace: config.metrics.namespace,
       logRetentionDays: retentionDays,
     });
-    // (alert state table and Slack forwarder: here, subscribed to this.alerts.topic)
+    // ---- Alert policy: state per (host, check), stale-host sweep, Slack/PagerDuty/Chatbot routing ------
+    const policy = alertSettings(config);
+    const slack = config.alerts.slack;
+    if (slack.chatbot) this.alertSubscriptions = new AlertSubscriptions(this, 'AlertRouting', { topic: this.alerts.topic, chatbot: slack.chatbot });
+    const chatbotTopic = this.alertSubscriptions?.chatbotTopic;
+    this.alertState = new AlertStateTable(this, 'AlertState');
+    this.alertState.bindCollector(this.collector.handler.function, { topic: this.alerts.topic, settings: policy, chatbotTopic });
+    this.alertSweep = new AlertStaleSweep(this, 'AlertSweep', { table: this.alertState, topic: this.alerts.topic, settings: policy, chatbotTopic, logRetentionDays: retentionDays });
+    if (slack.webhookSecret || config.alerts.pagerDuty.routingKeySecret) {
+      this.alertForwarder = new AlertForwarder(this, 'AlertForwarder', {
+        topic: this.alerts.topic,
+        slackWebhookSecret: slack.webhookSecret,
+        pagerDutyRoutingKeySecret: config.alerts.pagerDuty.routingKeySecret,
+        pagerDutyMinSeverity: config.alerts.pagerDuty.minSeverity,
+        logRetentionDays: retentionDays,
+      });
+    }
 
     // ---- Dashboard and pipeline alarms ------------------------------------------------------------
     const heartbeatOn = this.schedules.has(HEARTBEAT_TASK) && (SCHEDULES[HEARTBEAT_TASK]?.(config).enabled ?? false);
@@ -195,6 +227,8 @@ export class GpuMaintStack extends Stack {
       heartbeatTask: heartbeatOn ? HEARTBEAT_TASK : undefined,
       heartbeatMinutes: config.alerts.staleAfterMinutes,
     });
+
+    this.monitoring.alarms.push(...this.alertSweep.alarms, ...(this.alertForwarder?.alarms ?? []));
 
     // ---- Outputs (read by `gpu-maint invoke` and the docs) ---------------------------------------
     new CfnOutput(this, 'DispatchFunctionName', {

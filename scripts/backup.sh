@@ -231,16 +231,25 @@ scan_units() {
 # Sets PREVIOUS_ID.
 #######################################
 PREVIOUS_ID=""
+# Snapshot ids of this host, one per line (a listing is one request: units and snapshots together).
+SNAPSHOT_IDS=""
 load_reusable() {
-  local listing size key ids
-  listing="$(store_list "backups/${HOST_KEY}/units/")" || return 1
+  local listing size key rel ids=""
+  listing="$(store_list "backups/${HOST_KEY}/")" || return 1
   if [[ -n "${listing}" ]]; then
     while IFS=$'\t' read -r size key; do
-      STORED_SIZE["${key#"backups/${HOST_KEY}/"}"]="${size}"
+      rel="${key#"backups/${HOST_KEY}/"}"
+      case "${rel}" in
+        units/*) STORED_SIZE["${rel}"]="${size}" ;;
+        snapshots/*.json)
+          rel="${rel#snapshots/}"
+          [[ "${rel%.json}" =~ ${SNAPSHOT_ID_RE} ]] && ids+="${rel%.json}"$'\n'
+          ;;
+      esac
     done <<<"${listing}"
   fi
-  ids="$(snapshot_ids "${HOST_KEY}")" || return 1
-  PREVIOUS_ID="$(tail -n 1 <<<"${ids}")"
+  SNAPSHOT_IDS="$(printf '%s' "${ids}" | sort)"
+  PREVIOUS_ID="$(tail -n 1 <<<"${SNAPSHOT_IDS}")"
   local id fp k sha bytes files sbytes listing_sum rest
   if [[ -n "${PREVIOUS_ID}" ]]; then
     if store_get "backups/${HOST_KEY}/snapshots/${PREVIOUS_ID}.json" >"${SCRATCH}/previous.json" \
@@ -478,12 +487,12 @@ main() {
     exit 1
   fi
 
-  # Snapshot ids are UTC seconds; never overwrite an existing manifest.
-  local attempt
-  for attempt in 1 2 3; do
+  # Snapshot ids are UTC seconds; never overwrite an existing manifest (the lock rules out a
+  # concurrent run of this host, so the listing above is current).
+  SNAPSHOT_ID="$(date -u +%Y%m%dT%H%M%SZ)"
+  while grep -qxF -- "${SNAPSHOT_ID}" <<<"${SNAPSHOT_IDS}"; do
+    sleep 1
     SNAPSHOT_ID="$(date -u +%Y%m%dT%H%M%SZ)"
-    store_exists "backups/${HOST_KEY}/snapshots/${SNAPSHOT_ID}.json" || break
-    ((attempt < 3)) && sleep 1
   done
 
   # Fingerprints decide what is reused and how much must be read.

@@ -4,16 +4,37 @@
 # checkpoints (always keeping the newest per directory), unused docker images and package caches.
 # Dry run by default: it reports what it would delete and deletes nothing.
 #
-# Usage: cleanup.sh   (configuration from GPU_MAINT_CLEANUP_* environment variables, see
-#                      lib/task-parameters.ts; GPU_MAINT_CLEANUP_SYSROOT prefixes the well-known cache
-#                      locations, for tests)
+# Usage: cleanup.sh   (configuration from environment variables, declared in lib/task-parameters.ts)
+#   GPU_MAINT_CLEANUP_DRY_RUN                  true (default): report only
+#   GPU_MAINT_CLEANUP_FORCE                    true: lift the maxDeleteFraction guard for this run
+#   GPU_MAINT_CLEANUP_MAX_DELETE_FRACTION      a root whose selection exceeds this fraction of its
+#                                              bytes is left alone (default 0.5)
+#   GPU_MAINT_CLEANUP_EXPERIMENT_PATHS         comma-separated experiment roots
+#   GPU_MAINT_CLEANUP_EXPERIMENT_MAX_AGE_DAYS  run dirs whose newest entry is older are deleted (30)
+#   GPU_MAINT_CLEANUP_CHECKPOINT_PATHS         comma-separated checkpoint roots
+#   GPU_MAINT_CLEANUP_CHECKPOINT_PATTERNS      comma-separated file-name globs (*.ckpt,*.pt,*.safetensors)
+#   GPU_MAINT_CLEANUP_CHECKPOINT_MAX_AGE_DAYS  matching files older than this are deleted (7) ...
+#   GPU_MAINT_CLEANUP_CHECKPOINT_KEEP_NEWEST   ... except the newest N per directory (3)
+#   GPU_MAINT_CLEANUP_DOCKER                   true: prune docker images no container uses
+#   GPU_MAINT_CLEANUP_DOCKER_UNUSED_HOURS      ... created more than this many hours ago (168)
+#   GPU_MAINT_CLEANUP_CACHES                   comma-separated: pip, conda, apt, huggingface
+#   GPU_MAINT_CLEANUP_HF_MAX_GIB               Hugging Face hub cache cap, LRU (200)
+#   GPU_MAINT_CLEANUP_PROTECT_MARKER           file name protecting its directory tree (.keep)
+#   GPU_MAINT_CLEANUP_PROTECT                  comma-separated path globs protecting their trees
+#   GPU_MAINT_CLEANUP_SYSROOT                  prefix of /root, /home, /var/cache, /opt/conda (tests)
+# Safety: roots must be absolute, normalized, not symlinks, and not system paths; a refused root stops
+#   the whole run before anything is deleted. find runs with -P -xdev (no symlinks followed, one
+#   filesystem), run dirs on another filesystem are skipped, rm -rf runs with --one-file-system, and an
+#   entry is deleted only if it still has the device and inode it was judged with. Entries holding a
+#   file open, memory-mapped or as working directory of any process are skipped (the /proc scan that
+#   fuser does, so neither psmisc nor lsof is needed).
 # Output: the result contract on stdout: a cleanup-config section, one area-N section per root or cache
 #   (category, status, bytes), disk-before/disk-after (df), and cleanup-items: one line per deleted,
 #   would-delete, blocked, failed or skipped path, "<action> <category> <bytes> <path>", the path with
 #   backslash, control bytes and bytes >= 0x80 written as \\ and \xHH, so every name fits on one line.
 # Exit: 0 when the cleanup ran (whatever it found); 1 when it could not run: a root was refused
-#   (relative, missing parent, symlink, not a directory, or a system path), another cleanup holds the
-#   lock, or the configuration is invalid. A refused root stops the whole run before anything is deleted.
+#   (relative, not normalized, a symlink, not a directory, or a system path), another cleanup holds the
+#   lock, or the configuration is invalid.
 
 set -euo pipefail
 export LC_ALL=C
@@ -275,46 +296,64 @@ delete_selected() {
     fi
     log "${category} ${root}: ${pct}% of the root selected, over ${MAX_FRACTION}, deleting anyway (force)"
   fi
+  if [[ "${DRY_RUN}" == true ]]; then
+    for i in "${!SEL_PATHS[@]}"; do record_item would-delete "${category}" "${SEL_BYTES[i]}" "${SEL_PATHS[i]}"; done
+    printf 'ok 0 %s\n' "${selected}"
+    return 0
+  fi
+  # Every entry must still be the one that was judged: same device and inode, not replaced (e.g. by a
+  # symlink; stat does not follow one). Identities are read in one batch.
+  local -A now_id=()
+  local id p
+  if ((${#SEL_PATHS[@]} > 0)); then
+    while IFS= read -r -d '' id && IFS= read -r -d '' p; do
+      now_id["${p}"]="${id}"
+    done < <(printf '%s\0' "${SEL_PATHS[@]}" | xargs -0 -r stat --printf '%d:%i\0%n\0' -- 2>/dev/null || true)
+  fi
+  local -a batch=()
   for i in "${!SEL_PATHS[@]}"; do
     local path="${SEL_PATHS[i]}" bytes="${SEL_BYTES[i]}"
-    if [[ "${DRY_RUN}" == true ]]; then
-      record_item would-delete "${category}" "${bytes}" "${path}"
-      continue
-    fi
-    # The entry must still be the one that was judged (not replaced, e.g. by a symlink).
-    if [[ "$(stat -c '%d:%i' -- "${path}" 2>/dev/null)" != "${SEL_IDS[i]}" || -L "${path}" ]]; then
+    if [[ "${now_id[${path}]-}" != "${SEL_IDS[i]}" ]]; then
       record_item skipped-changed "${category}" "${bytes}" "${path}"
       continue
     fi
-    if [[ "${recursive}" == true ]]; then
-      # Judged old moments ago; a job that started writing since then keeps it.
-      local stats newest
-      stats="$(tree_stats "${path}")"
-      newest="${stats%% *}"
-      if [[ -n "${CUTOFF_S:-}" ]] && awk -v n="${newest}" -v c="${CUTOFF_S}" 'BEGIN { exit !(n >= c) }'; then
-        record_item skipped-fresh "${category}" "${bytes}" "${path}"
-        continue
-      fi
-      if timeout -k 10 3600 rm -rf --one-file-system -- "${path}" 2>>"${WORK}/rm.err"; then
-        record_item deleted "${category}" "${bytes}" "${path}"
-        freed=$((freed + bytes))
-      else
-        local left=0
-        [[ -e "${path}" ]] && left="$(tree_bytes "${path}")"
-        record_item failed "${category}" "${left}" "${path}"
-        freed=$((freed + bytes - left))
-        failed=$((failed + 1))
-      fi
+    if [[ "${recursive}" != true ]]; then
+      batch+=("${i}")
+      continue
+    fi
+    # Judged old moments ago; a job that started writing since then keeps it.
+    local stats newest
+    stats="$(tree_stats "${path}")"
+    newest="${stats%% *}"
+    if [[ -n "${CUTOFF_S:-}" ]] && awk -v n="${newest}" -v c="${CUTOFF_S}" 'BEGIN { exit !(n >= c) }'; then
+      record_item skipped-fresh "${category}" "${bytes}" "${path}"
+      continue
+    fi
+    if timeout -k 10 3600 rm -rf --one-file-system -- "${path}" 2>>"${WORK}/rm.err"; then
+      record_item deleted "${category}" "${bytes}" "${path}"
+      freed=$((freed + bytes))
     else
-      if timeout -k 10 600 rm -f -- "${path}" 2>>"${WORK}/rm.err"; then
-        record_item deleted "${category}" "${bytes}" "${path}"
-        freed=$((freed + bytes))
-      else
-        record_item failed "${category}" "${bytes}" "${path}"
-        failed=$((failed + 1))
-      fi
+      local left=0
+      [[ -e "${path}" ]] && left="$(tree_bytes "${path}")"
+      record_item failed "${category}" "${left}" "${path}"
+      freed=$((freed + bytes - left))
+      failed=$((failed + 1))
     fi
   done
+  if ((${#batch[@]} > 0)); then
+    # Files go in batches (one rm per few thousand paths); what still exists afterwards failed.
+    for i in "${batch[@]}"; do printf '%s\0' "${SEL_PATHS[i]}"; done |
+      timeout -k 10 3600 xargs -0 -r rm -f -- 2>>"${WORK}/rm.err" || true
+    for i in "${batch[@]}"; do
+      if [[ -e "${SEL_PATHS[i]}" || -L "${SEL_PATHS[i]}" ]]; then
+        record_item failed "${category}" "${SEL_BYTES[i]}" "${SEL_PATHS[i]}"
+        failed=$((failed + 1))
+      else
+        record_item deleted "${category}" "${SEL_BYTES[i]}" "${SEL_PATHS[i]}"
+        freed=$((freed + SEL_BYTES[i]))
+      fi
+    done
+  fi
   if ((failed > 0)); then
     printf 'error %s %s %s deletions failed: %s\n' "${freed}" "${selected}" "${failed}" "$(tail -n 1 "${WORK}/rm.err" | tr -d '\n')"
   else

@@ -1,20 +1,13 @@
 /**
- * The alert sink local mode uses: findings that are not ok are printed as alerts (stderr when stdout
- * carries JSON).
+ * Local alerting: the same alert policy as the collect Lambda (notify on change, repeat, resolve,
+ * silences) over <stateDir>/alerts/state.json, printed on the terminal (and posted to local.webhookUrl).
+ * With --json, notifications go to stderr so that stdout stays JSON.
  */
 import type { Config } from '../../lib/config/schema';
+import { localPolicyAlertSink } from '../../lambda/adapters/local/policy-alert-sink';
 import type { AlertSink } from '../../lambda/core/ports';
-import type { TaskResult } from '../../lambda/core/types';
 import type { CliIo } from './context';
 
-export function localAlertSink(_config: Config, io: CliIo, options: { json: boolean }): AlertSink {
-  const write = options.json ? io.err : io.out;
-  return {
-    async publish(result: TaskResult): Promise<void> {
-      for (const f of result.findings) {
-        if (f.severity === 'ok') continue;
-        write(`ALERT [${f.severity.toUpperCase()}] ${result.host} ${f.check}: ${f.message}`);
-      }
-    },
-  };
+export function localAlertSink(config: Config, io: CliIo, options: { json: boolean }): AlertSink {
+  return localPolicyAlertSink(config, options.json ? io.err : io.out, { warn: io.err });
 }

@@ -261,13 +261,17 @@ export interface ResultLogRecord {
   /** e.g. `GPU 3 Xid 79 (critical); GPU 0 Xid 13 (warning)`. */
   readonly xidSummary?: string;
   readonly readings: Record<string, number>;
+  /** Non-ok findings only: ok findings restate what `readings` and `details` already hold. */
   readonly findings: TaskResult['findings'];
+  readonly okChecks: number;
   readonly details: Record<string, unknown>;
 }
 
 /**
  * The structured line the collector logs per result: flat fields for Logs Insights queries (hottest
- * GPUs, hosts with findings, latest Xids) plus the full result minus its metrics.
+ * GPUs, hosts with findings, latest Xids) plus the result's details (per-GPU readings, Xids, ...) and
+ * its non-ok findings. Ok findings and metrics are left out: they repeat what is there, and log
+ * ingestion is the largest cost of the default (fleet) metrics setting (bench/collect).
  */
 export function resultLogRecord(result: TaskResult, ref: InvocationRef): ResultLogRecord {
   const { task, host, status, at, findings, metrics, ...details } = result;
@@ -295,7 +299,8 @@ export function resultLogRecord(result: TaskResult, ref: InvocationRef): ResultL
       ? { xidSummary: xids.map((x) => `${x.gpu === null ? `bus ${x.busId}` : `GPU ${x.gpu}`} Xid ${x.code} (${x.severity})`).join('; ') }
       : {}),
     readings: hostReadings(metrics),
-    findings,
+    findings: nonOk,
+    okChecks: findings.length - nonOk.length,
     details,
   };
 }

@@ -4,7 +4,7 @@
  * Secrets Manager: the function's environment holds only the secret names, and it reads the values at
  * run time. Failed events land in a dead-letter queue; errors and dead letters raise alarms.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
@@ -57,6 +57,8 @@ function secretFrom(scope: Construct, id: string, nameOrArn: string): secretsman
 export class AlertForwarder extends Construct {
   readonly handler: MaintenanceFunction;
   readonly deadLetterQueue: sqs.Queue;
+  /** Its alarms (errors, dead letters), for dashboards. */
+  readonly alarms: cloudwatch.Alarm[];
 
   constructor(scope: Construct, id: string, props: AlertForwarderProps) {
     super(scope, id);
@@ -65,7 +67,9 @@ export class AlertForwarder extends Construct {
     }
     for (const [name, value] of [['slackWebhookSecret', props.slackWebhookSecret], ['pagerDutyRoutingKeySecret', props.pagerDutyRoutingKeySecret]] as const) {
       if (value !== undefined && (/^https?:\/\//i.test(value) || !/^(arn:[\w-]+:secretsmanager:[\w-]+:\d{12}:secret:[\w/+=.@-]+|[\w/+=.@-]{1,512})$/.test(value))) {
-        throw new Error(`${this.node.path}: ${name} must be a Secrets Manager secret name or ARN (never the URL or key itself), got ${JSON.stringify(value.slice(0, 40))}`);
+        // A pasted webhook URL is a credential: quote only its origin.
+        const shown = /^https?:\/\//i.test(value) ? `${value.split('/').slice(0, 3).join('/')}/…` : value.slice(0, 40);
+        throw new Error(`${this.node.path}: ${name} must be a Secrets Manager secret name or ARN (never the URL or key itself), got ${JSON.stringify(shown)}`);
       }
     }
 
@@ -73,6 +77,10 @@ export class AlertForwarder extends Construct {
       retentionPeriod: Duration.days(14),
       enforceSSL: true,
       encryption: sqs.QueueEncryption.SQS_MANAGED,
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'this queue is itself the dead-letter target of the SNS subscription and of the function’s asynchronous invocations',
     });
     const environment: Record<string, string> = {};
     if (props.slackWebhookSecret) environment[ALERT_ENV.slackWebhookSecret] = props.slackWebhookSecret;
@@ -117,7 +125,11 @@ export class AlertForwarder extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    for (const alarm of [errors, deadLetters]) alarm.addAlarmAction(action);
+    this.alarms = [errors, deadLetters];
+    for (const alarm of this.alarms) {
+      alarm.addAlarmAction(action);
+      alarm.addOkAction(action);
+    }
   }
 
   metricErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {

@@ -41,6 +41,8 @@ export interface AlertStaleSweepProps {
 export class AlertStaleSweep extends Construct {
   readonly handler: MaintenanceFunction;
   readonly schedule: scheduler.Schedule;
+  /** Its alarm (sweep failing), for dashboards. */
+  readonly alarms: cloudwatch.Alarm[];
 
   constructor(scope: Construct, id: string, props: AlertStaleSweepProps) {
     super(scope, id);
@@ -79,7 +81,10 @@ export class AlertStaleSweep extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    alarm.addAlarmAction(new cwActions.SnsAction(props.alarmTopic ?? props.topic));
+    this.alarms = [alarm];
+    const action = new cwActions.SnsAction(props.alarmTopic ?? props.topic);
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
   }
 
   metricErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {

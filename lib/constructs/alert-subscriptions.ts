@@ -12,7 +12,7 @@ import { Construct } from 'constructs';
 
 export interface EmailSubscriber {
   readonly address: string;
-  /** `critical`: only notifications whose severity attribute is critical. */
+  /** `critical`: only notifications whose severity attribute is critical (and pipeline alarms, which have none). */
   readonly minSeverity: 'warning' | 'critical';
 }
 
@@ -49,7 +49,8 @@ export class AlertSubscriptions extends Construct {
       seen.add(key);
       props.topic.addSubscription(
         new subscriptions.EmailSubscription(email.address, {
-          ...(email.minSeverity === 'critical' ? { filterPolicy: { severity: sns.SubscriptionFilter.stringFilter({ allowlist: ['critical'] }) } } : {}),
+          // Pipeline alarms carry no severity attribute: critical-only subscribers get them too.
+          ...(email.minSeverity === 'critical' ? { filterPolicy: { severity: new sns.SubscriptionFilter(['critical', { exists: false }]) } } : {}),
         }),
       );
     }

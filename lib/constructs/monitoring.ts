@@ -138,12 +138,12 @@ export class Monitoring extends Construct {
       warning: 600,
       critical: 1800,
       what: 'oldest uncollected result (seconds)',
-      runbook: 'no-results-on-the-dashboard',
+      runbook: 'results-queue-backlog',
     });
     this.addAlarm(
       props.collector.metricDeadLetterMessages({ period: FIVE_MINUTES }).createAlarm(this, 'ResultsDeadLetterAlarm', {
         alarmName: `${Stack.of(this).stackName}-results-dlq-not-empty`,
-        alarmDescription: '[CRITICAL] Task results failed collection repeatedly and wait in the results dead-letter queue. Runbook: docs/troubleshooting.md#no-results-on-the-dashboard',
+        alarmDescription: '[CRITICAL] Task results failed collection repeatedly and wait in the results dead-letter queue. Runbook: docs/troubleshooting.md#results-dead-letter-queue',
         threshold: 1,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -154,7 +154,7 @@ export class Monitoring extends Construct {
     this.addAlarm(
       props.schedules.metricDeadLetterMessages({ period: FIVE_MINUTES }).createAlarm(this, 'ScheduleDeadLetterAlarm', {
         alarmName: `${Stack.of(this).stackName}-schedule-dlq-not-empty`,
-        alarmDescription: '[CRITICAL] Scheduled task runs could not invoke the dispatch Lambda and wait in the schedule dead-letter queue. Runbook: docs/troubleshooting.md#no-results-on-the-dashboard',
+        alarmDescription: '[CRITICAL] Scheduled task runs could not invoke the dispatch Lambda and wait in the schedule dead-letter queue. Runbook: docs/troubleshooting.md#schedule-failures',
         threshold: 1,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -165,7 +165,7 @@ export class Monitoring extends Construct {
     this.addAlarm(
       props.schedules.metricTargetErrors({ period: Duration.minutes(15) }).createAlarm(this, 'ScheduleTargetErrorsAlarm', {
         alarmName: `${Stack.of(this).stackName}-schedule-target-errors-warning`,
-        alarmDescription: '[WARNING] EventBridge Scheduler failed to invoke the dispatch Lambda (it retries). Runbook: docs/troubleshooting.md#no-results-on-the-dashboard',
+        alarmDescription: '[WARNING] EventBridge Scheduler failed to invoke the dispatch Lambda (it retries). Runbook: docs/troubleshooting.md#schedule-failures',
         threshold: 1,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -176,7 +176,7 @@ export class Monitoring extends Construct {
     this.addAlarm(
       props.schedules.metricDropped({ period: FIVE_MINUTES }).createAlarm(this, 'ScheduleDroppedAlarm', {
         alarmName: `${Stack.of(this).stackName}-schedule-dropped-critical`,
-        alarmDescription: '[CRITICAL] A scheduled task run was given up after all retries. Runbook: docs/troubleshooting.md#no-results-on-the-dashboard',
+        alarmDescription: '[CRITICAL] A scheduled task run was given up after all retries. Runbook: docs/troubleshooting.md#schedule-failures',
         threshold: 1,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -252,7 +252,7 @@ export class Monitoring extends Construct {
       critical: 1,
       criticalPeriods: 3,
       what: `${label} Lambda errors per 5 minutes`,
-      runbook: 'no-results-on-the-dashboard',
+      runbook: 'lambda-errors',
     });
   }
 

@@ -22,6 +22,12 @@ import type { TaskDocument } from './task-document';
 export interface ResultCollectorProps {
   /** This stack's task documents: only their invocations are collected. */
   readonly documents: readonly TaskDocument[];
+  /**
+   * The name prefix all of this stack's documents share (TaskDocument namePrefix): the rule matches it,
+   * so invocations of a document replaced by a deployment are still collected.
+   * @default - the rule matches the current documents' names only
+   */
+  readonly documentNamePrefix?: string;
   readonly outputBucket: OutputBucket;
   /** Topic alerts are published to. */
   readonly alertTopic: sns.ITopic;
@@ -103,7 +109,7 @@ export class ResultCollector extends Construct {
         source: ['aws.ssm'],
         detailType: [INVOCATION_STATUS_CHANGE],
         detail: {
-          'document-name': props.documents.map((d) => d.documentName),
+          'document-name': props.documentNamePrefix ? [{ prefix: props.documentNamePrefix }] : props.documents.map((d) => d.documentName),
           status: [...TERMINAL_INVOCATION_STATUSES],
         },
       },

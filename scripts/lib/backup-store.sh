@@ -130,17 +130,6 @@ store_get() {
   fi
 }
 
-# True when an object exists.
-store_exists() {
-  local key="$1"
-  if [[ "${STORE_KIND}" == file ]]; then
-    [[ -f "$(store_path "${key}")" ]]
-  else
-    store_aws "${STORE_REQUEST_TIMEOUT_S}" s3api head-object --bucket "${STORE_BUCKET}" \
-      --key "${STORE_PREFIX}${key}" >/dev/null 2>&1
-  fi
-}
-
 #######################################
 # Writes a small local file (a manifest) as an object, atomically.
 # Arguments: local file, key.

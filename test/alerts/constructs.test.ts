@@ -3,11 +3,13 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { validateConfig } from '../../lib/config/load';
 import { AlertForwarder } from '../../lib/constructs/alert-forwarder';
 import { AlertStaleSweep } from '../../lib/constructs/alert-stale-sweep';
 import { AlertStateTable } from '../../lib/constructs/alert-state-table';
 import { AlertSubscriptions } from '../../lib/constructs/alert-subscriptions';
 import { ALERT_ENV, parseAlertSettings } from '../../lambda/core/alerts/settings';
+import { GpuMaintStack } from '../../lib/gpu-maint-stack';
 import { settingsFor } from './helpers';
 
 const SLACK_SECRET = 'gpu-maint/slack-webhook';
@@ -120,7 +122,7 @@ describe('AlertForwarder', () => {
 
   test.each([
     ['no destination', {}, /give slackWebhookSecret and\/or pagerDutyRoutingKeySecret \(got neither\)/],
-    ['a webhook URL instead of a secret name', { slackWebhookSecret: 'https://hooks.slack.com/services/T/B/X' }, /slackWebhookSecret must be a Secrets Manager secret name or ARN .* got "https:\/\/hooks\.slack\.com/],
+    ['a webhook URL instead of a secret name', { slackWebhookSecret: 'https://hooks.slack.com/services/T/B/X' }, /slackWebhookSecret must be a Secrets Manager secret name or ARN .* got "https:\/\/hooks\.slack\.com\/…"$/],
   ])('rejects %s', (_name, props, error) => {
     const stack = newStack();
     expect(() => new AlertForwarder(stack, 'F', { topic: new sns.Topic(stack, 'T'), ...props })).toThrow(error);
@@ -128,8 +130,8 @@ describe('AlertForwarder', () => {
 });
 
 describe('AlertSubscriptions', () => {
-  test('a critical-only email filters on the severity attribute; a warning one gets everything', () => {
-    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com', FilterPolicy: { severity: ['critical'] } });
+  test('a critical-only email filters on the severity attribute (alarms, without one, pass); a warning one gets everything', () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com', FilterPolicy: { severity: ['critical', { exists: false }] } });
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'team@example.com', FilterPolicy: Match.absent() });
   });
 
@@ -155,7 +157,7 @@ describe('AlertStaleSweep', () => {
   test('runs the sweep on alerts.sweepIntervalMinutes through EventBridge Scheduler', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: `rate(${settings.sweepIntervalMinutes} minutes)`,
-      Target: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('SweepFunction'), 'Arn'] } },
+      Target: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('SweepHandlerFunction'), 'Arn'] } },
     });
   });
 
@@ -168,5 +170,37 @@ describe('AlertStaleSweep', () => {
 
   test('its errors alarm with an action', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmDescription: Match.stringLikeRegexp('stale-host sweep failing'), AlarmActions: [Match.anyValue()], TreatMissingData: 'notBreaching' });
+  });
+});
+
+describe('GpuMaintStack wiring from config alerts.*', () => {
+  let stackTemplate: Template;
+  beforeAll(() => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const config = validateConfig({
+      alerts: {
+        slack: { webhookSecret: SLACK_SECRET, chatbot: { workspaceId: 'T012AB3CD', channelId: 'C045EF6GH' } },
+        pagerDuty: { routingKeySecret: PD_SECRET, minSeverity: 'warning' },
+        repeatIntervalHours: { critical: 2 },
+      },
+    });
+    stackTemplate = Template.fromStack(new GpuMaintStack(app, 'Wired', { config, env: { account: '123456789012', region: 'eu-west-1' } }));
+  });
+
+  test('the collector runs the alert policy with the configured settings', () => {
+    const collector = Object.values(stackTemplate.findResources('AWS::Lambda::Function')).find((f) => f.Properties.Environment?.Variables?.GPU_MAINT_COLLECT);
+    const env = collector?.Properties.Environment.Variables as Record<string, unknown>;
+    expect(parseAlertSettings(env[ALERT_ENV.settings] as string).repeatIntervalHours).toEqual({ critical: 2, warning: 24 });
+    expect(env[ALERT_ENV.table]).toEqual({ Ref: expect.stringMatching(/^AlertStateTable/) });
+    expect(env[ALERT_ENV.chatbotTopicArn]).toEqual({ Ref: expect.stringMatching(/^AlertRoutingChatbotTopic/) });
+  });
+
+  test('Slack, PagerDuty and Chatbot settings add the forwarder and the Chatbot channel', () => {
+    stackTemplate.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [ALERT_ENV.slackWebhookSecret]: SLACK_SECRET, [ALERT_ENV.pagerDutyMinSeverity]: 'warning' }) },
+    });
+    stackTemplate.resourceCountIs('AWS::Chatbot::SlackChannelConfiguration', 1);
+    stackTemplate.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(5 minutes)', Target: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AlertSweepHandler'), 'Arn'] } } });
+    stackTemplate.hasOutput('AlertStateTableName', {});
   });
 });

@@ -31,63 +31,76 @@ export interface AdversarialTree {
  * outside, dangling, to a directory), `hard` (hard links), `empty-top` (an empty unit), `nested` (empty
  * dirs), `sparse` (a sparse and a zero-byte file), `modes` (0755, 0600, 0700 dir, other owner when
  * root), `README.md` (a file unit), `top-link` (a symlink unit) and `ck` (excluded checkpoints/temp).
+ * `compact` moves the odd names into one unit `names` and links, sparse, modes, nested and ck into one
+ * unit `fs`: the same entries in 7 units instead of 14 (each unit is one AWS CLI call against S3).
  */
-export function buildAdversarialTree(root: string): AdversarialTree {
+export function buildAdversarialTree(root: string, options: { compact?: boolean } = {}): AdversarialTree {
+  const group = (unit: string | Buffer): Buffer => {
+    if (!options.compact) return b(unit);
+    const name = b(unit).toString('latin1');
+    if (['links', 'sparse', 'modes', 'nested', 'ck'].includes(name)) return join('fs', unit);
+    if (!['model a', 'hard', 'empty-top', 'README.md', 'top-link'].includes(name)) return join('names', unit);
+    return b(unit);
+  };
+  /** Path below root of `rest` inside `unit`. */
+  const at = (unit: string | Buffer, rest?: string | Buffer) => (rest === undefined ? join(root, group(unit)) : join(root, group(unit), rest));
   fs.mkdirSync(root, { recursive: true });
-  const mk = (rel: string | Buffer) => fs.mkdirSync(join(root, rel), { recursive: true });
-  const write = (rel: string | Buffer, data: string | Buffer) => fs.writeFileSync(join(root, rel), data);
+  const mk = (unit: string | Buffer, rest?: string | Buffer) => fs.mkdirSync(at(unit, rest), { recursive: true });
+  const write = (unit: string | Buffer, rest: string | Buffer, data: string | Buffer) => fs.writeFileSync(at(unit, rest), data);
 
-  mk('model a/sub dir');
-  write('model a/weights.bin', randomBytes(256 * 1024));
-  write('model a/config.json', '{"dtype":"float16"}\n');
-  write('model a/sub dir/tokenizer.json', '{}');
-  write('model a/scratch.tmp', 'excluded by *.tmp');
+  mk('model a', 'sub dir');
+  write('model a', 'weights.bin', randomBytes(256 * 1024));
+  write('model a', 'config.json', '{"dtype":"float16"}\n');
+  write('model a', 'sub dir/tokenizer.json', '{}');
+  write('model a', 'scratch.tmp', 'excluded by *.tmp');
   mk(`q"uote's`);
-  write(`q"uote's/it's "here".txt`, 'quotes');
+  write(`q"uote's`, `it's "here".txt`, 'quotes');
   mk('new\nline');
-  write('new\nline/file\nname', 'newline');
+  write('new\nline', 'file\nname', 'newline');
   mk('ünïcödé-模型');
-  write('ünïcödé-模型/файл.txt', 'unicode');
+  write('ünïcödé-模型', 'файл.txt', 'unicode');
   mk(NON_UTF8_NAME);
-  fs.writeFileSync(join(root, NON_UTF8_NAME, Buffer.from([0x66, 0xfe])), 'latin-1 bytes');
+  write(NON_UTF8_NAME, Buffer.from([0x66, 0xfe]), 'latin-1 bytes');
   mk('links');
-  fs.symlinkSync('../model a/config.json', join(root, 'links/inside'));
-  fs.symlinkSync('/etc/hostname', join(root, 'links/outside'));
-  fs.symlinkSync('does-not-exist', join(root, 'links/dangling'));
-  fs.symlinkSync('../model a', join(root, 'links/dir-link'));
+  fs.symlinkSync('../model a/config.json', at('links', 'inside'));
+  fs.symlinkSync('/etc/hostname', at('links', 'outside'));
+  fs.symlinkSync('does-not-exist', at('links', 'dangling'));
+  fs.symlinkSync('../model a', at('links', 'dir-link'));
   mk('hard');
-  write('hard/a', 'hard-linked content\n');
-  fs.linkSync(join(root, 'hard/a'), join(root, 'hard/b'));
+  write('hard', 'a', 'hard-linked content\n');
+  fs.linkSync(at('hard', 'a'), at('hard', 'b'));
   mk('empty-top');
-  mk('nested/empty1/empty2');
-  mk('nested/also empty');
+  mk('nested', 'empty1/empty2');
+  mk('nested', 'also empty');
   mk('sparse');
-  const fd = fs.openSync(join(root, 'sparse/holes.bin'), 'w');
+  const fd = fs.openSync(at('sparse', 'holes.bin'), 'w');
   fs.writeSync(fd, Buffer.from('data in the middle'), 0, 18, 8 * 1024 * 1024);
   fs.ftruncateSync(fd, 16 * 1024 * 1024);
   fs.closeSync(fd);
-  write('sparse/zero-bytes', '');
-  mk('modes/private-dir');
-  write('modes/run.sh', '#!/bin/sh\necho hi\n');
-  fs.chmodSync(join(root, 'modes/run.sh'), 0o755);
-  write('modes/secret', 'secret');
-  fs.chmodSync(join(root, 'modes/secret'), 0o600);
-  write('modes/private-dir/x', 'x');
-  fs.chmodSync(join(root, 'modes/private-dir'), 0o700);
-  if (process.getuid?.() === 0) fs.chownSync(join(root, 'modes/secret'), 1234, 5678);
-  write('README.md', '# models\n');
-  fs.symlinkSync('model a', join(root, 'top-link'));
-  mk('ck/checkpoints/temp');
-  write('ck/checkpoints/temp/step-1.pt', 'excluded by checkpoints/temp');
-  write('ck/checkpoints/keep.pt', 'kept');
+  write('sparse', 'zero-bytes', '');
+  mk('modes', 'private-dir');
+  write('modes', 'run.sh', '#!/bin/sh\necho hi\n');
+  fs.chmodSync(at('modes', 'run.sh'), 0o755);
+  write('modes', 'secret', 'secret');
+  fs.chmodSync(at('modes', 'secret'), 0o600);
+  write('modes', 'private-dir/x', 'x');
+  fs.chmodSync(at('modes', 'private-dir'), 0o700);
+  if (process.getuid?.() === 0) fs.chownSync(at('modes', 'secret'), 1234, 5678);
+  fs.writeFileSync(at('README.md'), '# models\n');
+  fs.symlinkSync('model a', at('top-link'));
+  mk('ck', 'checkpoints/temp');
+  write('ck', 'checkpoints/temp/step-1.pt', 'excluded by checkpoints/temp');
+  write('ck', 'checkpoints/keep.pt', 'kept');
 
   // Fixed mtimes, files first, then directories (writing into a directory changes its mtime).
-  for (const rel of ['model a/config.json', 'modes/run.sh', 'hard/a', 'sparse/holes.bin']) fs.utimesSync(join(root, rel), T1, T1);
-  for (const rel of ['model a/sub dir', 'nested/empty1/empty2', 'modes/private-dir', 'empty-top']) fs.utimesSync(join(root, rel), T2, T2);
+  for (const [unit, rest] of [['model a', 'config.json'], ['modes', 'run.sh'], ['hard', 'a'], ['sparse', 'holes.bin']]) fs.utimesSync(at(unit, rest), T1, T1);
+  for (const [unit, rest] of [['model a', 'sub dir'], ['nested', 'empty1/empty2'], ['modes', 'private-dir']]) fs.utimesSync(at(unit, rest), T2, T2);
+  fs.utimesSync(at('empty-top'), T2, T2);
+  const rel = (unit: string, rest: string) => join(group(unit), rest).toString('utf8');
   return {
     root,
     units: fs.readdirSync(root, { encoding: 'buffer' }),
-    excluded: ['model a/scratch.tmp', 'ck/checkpoints/temp', 'ck/checkpoints/temp/step-1.pt'],
+    excluded: [rel('model a', 'scratch.tmp'), rel('ck', 'checkpoints/temp'), rel('ck', 'checkpoints/temp/step-1.pt')],
   };
 }
 

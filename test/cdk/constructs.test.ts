@@ -87,6 +87,8 @@ describe('TaskDocument validation', () => {
     [{ parameterDefaults: { Mounts: '/', Other: 'x' } }, 'defaults given for unknown parameter(s): Other'],
     [{ deliveryTimeoutSeconds: 10 }, 'deliveryTimeoutSeconds must be an integer 30-2592000 (SendCommand\'s range), got: 10'],
     [{ script: `#!/usr/bin/env bash\n${'# padding\n'.repeat(7000)}` }, 'SSM accepts at most 65536'],
+    [{ namePrefix: 'aws-' }, 'SSM needs 3-128 letters, digits, _ - . not starting with aws or amazon'],
+    [{ namePrefix: 'gpu maint ' }, 'namePrefix "gpu maint " gives the document name'],
   ])('%j fails with "%s"', (over, message) => {
     expect(() => new TaskDocument(stack(), 'Doc', props(over as Partial<TaskDocumentProps>))).toThrow(message);
   });

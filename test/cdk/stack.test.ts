@@ -9,7 +9,8 @@ import { evaluationSettingsSchema } from '../../lambda/core/collect';
 import { evaluationSettings } from '../../lambda/core/settings';
 import { TASKS } from '../../lambda/core/tasks';
 import type { ConfigInput } from '../../lib/config/schema';
-import { SCHEDULES } from '../../lib/gpu-maint-stack';
+import { validateConfig } from '../../lib/config/load';
+import { GpuMaintStack, SCHEDULES } from '../../lib/gpu-maint-stack';
 import { TASK_PARAMETERS } from '../../lib/task-parameters';
 import { bundleTaskScript } from '../../lib/task-scripts';
 
@@ -29,12 +30,12 @@ let gpuDetailTemplate: Template;
 type Resources = Record<string, { Type: string; Properties: Record<string, any> }>;
 const resources = (t: Template, type: string): Resources => t.findResources(type) as Resources;
 
-/** Document logical id → task, from each document's description. */
-function documentsByTask(t: Template): Map<string, { id: string; content: any }> {
-  const out = new Map<string, { id: string; content: any }>();
+/** Task → this stack's document (logical id, name, content), from each document's description. */
+function documentsByTask(t: Template): Map<string, { id: string; name: string; content: any }> {
+  const out = new Map<string, { id: string; name: string; content: any }>();
   for (const [id, r] of Object.entries(resources(t, 'AWS::SSM::Document'))) {
-    const task = /^gpu-maint ([a-z-]+) /.exec(r.Properties.Content.description)?.[1] ?? '';
-    out.set(task, { id, content: r.Properties.Content });
+    const task = /^gpu-maint ([a-z-]+) /.exec(r.Properties.Content.description ?? '')?.[1];
+    if (task) out.set(task, { id, name: r.Properties.Name, content: r.Properties.Content });
   }
   return out;
 }
@@ -55,12 +56,12 @@ function statementsOf(t: Template, functionId: string): any[] {
 }
 
 beforeAll(() => {
-  const context = { 'aws:cdk:bundling-stacks': [] };
-  const built = buildApp({ context: { ...context, gpuMaint: CONFIG }, nag: false });
+  const built = buildApp({ context: { 'aws:cdk:bundling-stacks': [], gpuMaint: CONFIG }, nag: false });
   config = built.config;
+  // A second stack in the same app (one synthesis): default config with per-GPU metrics.
+  const gpuDetail = new GpuMaintStack(built.app, 'GpuDetail', { config: validateConfig({ metrics: { detail: 'gpu' } }) });
   template = Template.fromStack(built.stack);
-  const gpu = buildApp({ context: { ...context, gpuMaint: { metrics: { detail: 'gpu' } } }, nag: false });
-  gpuDetailTemplate = Template.fromStack(gpu.stack);
+  gpuDetailTemplate = Template.fromStack(gpuDetail);
 });
 
 describe('SSM documents', () => {
@@ -151,18 +152,20 @@ describe('result path', () => {
       (r) => r.Properties.EventPattern['detail-type']?.[0] === 'EC2 Command Invocation Status-change Notification',
     )!;
 
-  test('the rule matches finished invocations of this stack\'s documents only', () => {
+  test('the rule matches finished invocations of every document of this stack, old versions included', () => {
     const rule = invocationRule();
-    const docs = [...documentsByTask(template).values()].map((d) => ({ Ref: d.id }));
     expect(rule.Properties.EventPattern).toEqual({
       source: ['aws.ssm'],
       'detail-type': ['EC2 Command Invocation Status-change Notification'],
       detail: {
-        'document-name': expect.arrayContaining(docs),
+        'document-name': [{ prefix: 'gpu-maint.GpuMaint.' }],
         status: ['Success', 'Failed', 'TimedOut', 'Cancelled', 'Undeliverable', 'DeliveryTimedOut', 'ExecutionTimedOut', 'Terminated'],
       },
     });
-    expect(rule.Properties.EventPattern.detail['document-name']).toHaveLength(docs.length);
+  });
+
+  test('documents are named <prefix><task>.<content hash>, so a changed script gets a new name', () => {
+    for (const [task, { name }] of documentsByTask(template)) expect(name).toMatch(new RegExp(`^gpu-maint\\.GpuMaint\\.${task}\\.[0-9a-f]{12}$`));
   });
 
   test('the rule delivers to the results queue, with the dead-letter queue for failed deliveries', () => {
@@ -200,9 +203,10 @@ describe('least privilege', () => {
   test('dispatch may send only this stack\'s documents', () => {
     const statements = statementsOf(template, functionByEnv(template, 'GPU_MAINT_DISPATCH').id);
     const documentStatement = statements.find((s) => s.Sid === 'SendThisStacksDocuments');
-    const docIds = [...documentsByTask(template).values()].map((d) => d.id);
-    expect(JSON.stringify(documentStatement.Resource)).not.toContain('document/*');
-    for (const id of docIds) expect(JSON.stringify(documentStatement.Resource)).toContain(`{"Ref":"${id}"}`);
+    const resources = JSON.stringify(documentStatement.Resource);
+    expect(resources).not.toContain('document/*');
+    for (const { name } of documentsByTask(template).values()) expect(resources).toContain(`:document/${name}"`);
+    expect(documentStatement.Resource).toHaveLength(documentsByTask(template).size);
   });
 
   test('dispatch may send only to instances carrying the fleet tag', () => {
@@ -215,29 +219,33 @@ describe('least privilege', () => {
     expect(JSON.stringify(unconditioned)).not.toContain('instance/');
   });
 
-  test('collect reads invocations and the output prefix, and publishes only to its topic', () => {
+  test('collect reads only invocations from SSM and only command output from S3', () => {
     const statements = statementsOf(template, functionByEnv(template, 'GPU_MAINT_COLLECT').id);
-    const actions = statements.flatMap((s) => [s.Action].flat()).sort();
-    expect(actions).toEqual([
-      'cloudwatch:PutMetricData',
-      'logs:CreateLogStream',
-      'logs:PutLogEvents',
-      's3:GetObject',
-      'sns:Publish',
-      // the SQS event source mapping, on the results queue only
-      'sqs:ChangeMessageVisibility',
-      'sqs:DeleteMessage',
-      'sqs:GetQueueAttributes',
-      'sqs:GetQueueUrl',
-      'sqs:ReceiveMessage',
-      'ssm:GetCommandInvocation',
-    ]);
-    const sqs = statements.find((s) => [s.Action].flat().includes('sqs:ReceiveMessage'));
-    expect(sqs.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^CollectQueue/), 'Arn'] });
+    const actionsOf = (prefix: string) => statements.flatMap((s) => [s.Action].flat()).filter((a: string) => a.startsWith(prefix));
+    expect(actionsOf('ssm:')).toEqual(['ssm:GetCommandInvocation']);
+    expect(actionsOf('s3:')).toEqual(['s3:GetObject']);
     const get = statements.find((s) => s.Action === 's3:GetObject');
     expect(JSON.stringify(get.Resource)).toMatch(/\/command-output\/\*"\]\]\}$/);
-    expect(statements.find((s) => s.Action === 'sns:Publish').Resource).toEqual({ Ref: expect.stringMatching(/^AlertsTopic/) });
+  });
+
+  test('collect publishes only to the alert topic and puts metrics only in its namespace', () => {
+    const statements = statementsOf(template, functionByEnv(template, 'GPU_MAINT_COLLECT').id);
+    for (const s of statements.filter((x) => [x.Action].flat().includes('sns:Publish'))) {
+      expect(s.Resource).toEqual({ Ref: expect.stringMatching(/^AlertsTopic/) });
+    }
     expect(statements.find((s) => s.Action === 'cloudwatch:PutMetricData').Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': 'GpuFleetMaintenance' } });
+  });
+
+  test('collect receives only from its own queue', () => {
+    const statements = statementsOf(template, functionByEnv(template, 'GPU_MAINT_COLLECT').id);
+    const sqs = statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith('sqs:')));
+    expect(sqs.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [expect.stringMatching(/^CollectQueue/), 'Arn'] }]);
+  });
+
+  test('no Lambda policy grants a whole service', () => {
+    for (const [id] of Object.entries(resources(template, 'AWS::Lambda::Function'))) {
+      for (const s of statementsOf(template, id)) for (const a of [s.Action].flat()) expect(a, id).not.toMatch(/(^\*$|:\*$)/);
+    }
   });
 
   test('the instance policy lets hosts write output only under the output prefix', () => {

@@ -140,6 +140,21 @@ describe('evaluateCleanup', () => {
     expect(result.metrics.find((m) => m.name === 'BytesReclaimable')?.value).toBe(300);
   });
 
+  test('roots that do not exist and an unreachable docker daemon are named in the summary', () => {
+    const { result } = evaluate(
+      output(
+        [
+          area(1, { category: 'experiments', status: 'missing', path: '/opt/ml/experiments', message: 'does not exist: nothing to clean' }),
+          area(2, { category: 'docker', status: 'unreachable', path: 'docker', message: 'docker daemon not reachable: Cannot connect' }),
+        ].join('\n'),
+        true,
+      ),
+    );
+    expect(result.findings[0].message).toBe(
+      'dry run: would free 0 B in 0 paths; skipped not present: /opt/ml/experiments, docker daemon not reachable; nothing deleted (set cleanup.dryRun=false to delete)',
+    );
+  });
+
   test('a refused root is a critical cleanup.guard finding and the task failed', () => {
     const { result } = evaluate(
       output(area(1, { category: 'experiments', status: 'refused', path: '/home', message: 'refused: /home is the system path /home' }), false),

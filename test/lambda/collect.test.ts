@@ -224,6 +224,21 @@ describe('runs that did not produce a result', () => {
   });
 });
 
+describe('documents replaced by a deployment', () => {
+  test('an invocation of an older version of a document is collected under the task its output names', async () => {
+    invocations({ 'i-01': success('i-01', { 2: 92 }) });
+    const response = await handler(batch(record('1', { 'document-name': 'gpu-maint.GpuMaint.gpu-check.0123456789ab' })), context);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(resultLines()[0].result).toMatchObject({ task: 'gpu-check', hottestGpuTemperatureC: 92 });
+  });
+
+  test('an unknown document whose output names no task fails its record', async () => {
+    invocations({ 'i-01': { StandardOutputContent: 'hello\n' } });
+    const response = await handler(batch(record('1', { 'document-name': 'someone-elses-document' })), context);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: '1' }]);
+  });
+});
+
 describe('partial batch failures', () => {
   test('one unreadable record is the only one reported as failed', async () => {
     invocations({ 'i-01': success('i-01'), 'i-03': success('i-03') });

@@ -50,14 +50,18 @@ export class S3BackupStore implements BackupStore {
 
   async listHostKeys(): Promise<string[]> {
     const base = `${this.prefix}backups/`;
-    const keys: string[] = [];
+    const keys = new Set<string>();
     for await (const page of this.pages(base, '/')) {
-      for (const p of page.CommonPrefixes ?? []) {
-        const name = (p.Prefix ?? '').slice(base.length).replace(/\/$/, '');
-        if (HOST_KEY.test(name)) keys.push(name);
+      for (const p of page.CommonPrefixes ?? []) keys.add((p.Prefix ?? '').slice(base.length).replace(/\/$/, ''));
+    }
+    if (keys.size === 0) {
+      // Some S3-compatible stores (s3rver among them) return no nested CommonPrefixes; on S3 an empty
+      // delimited listing means an empty prefix, and this costs one more request.
+      for await (const page of this.pages(base)) {
+        for (const o of page.Contents ?? []) keys.add((o.Key ?? '').slice(base.length).split('/')[0]);
       }
     }
-    return keys;
+    return [...keys].filter((k) => HOST_KEY.test(k));
   }
 
   async listSnapshotIds(hostKey: string): Promise<string[]> {

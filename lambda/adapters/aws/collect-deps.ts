@@ -4,6 +4,9 @@
  * Environment (set by lib/constructs/result-collector.ts):
  *   GPU_MAINT_SETTINGS  evaluation settings (lambda/core/settings.ts), JSON
  *   GPU_MAINT_COLLECT   { documents: [{ name, task }], outputBucket, outputKeyPrefix, namespace, topicArn }, JSON
+ *   GPU_MAINT_ALERT_*   when the alert state table is bound (AlertStateTable.bindCollector): alerts go
+ *                       through the alert policy (state, repeats, silences); without it, every result
+ *                       with non-ok findings is published as is.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
@@ -11,11 +14,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
+import { ALERT_ENV } from '../../core/alerts/settings';
 import { type CollectDeps, documentTasksSchema, evaluationSettingsSchema } from '../../core/collect';
 import { systemClock } from '../../core/ports';
 import type { EvaluationSettings } from '../../core/settings';
 import { taskDefinition } from '../../core/tasks';
 import type { TaskName } from '../../core/types';
+import { awsAlertSink } from './alert-sink';
 import { CloudWatchMetricsSink } from './cloudwatch-metrics';
 import { jsonEnv } from './env';
 import { SnsAlertSink } from './sns-alerts';
@@ -44,7 +49,9 @@ export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectD
       warn: (message, details) => logger.warn(message, details),
     }),
     metrics: new CloudWatchMetricsSink(new CloudWatchClient({}), wiring.namespace),
-    alerts: new SnsAlertSink(new SNSClient({}), wiring.topicArn, settings.fleet),
+    alerts: env[ALERT_ENV.table]
+      ? awsAlertSink(env, { warn: (message, details) => logger.warn(message, details ?? {}) })
+      : new SnsAlertSink(new SNSClient({}), wiring.topicArn, settings.fleet),
     log: { write: (record) => logger.info('task result', { result: record }) },
     clock: systemClock,
   };

@@ -211,6 +211,10 @@ export const evaluateCleanup: TaskEvaluator = (parsed: ParsedResult, _ctx: Evalu
     const skipped: string[] = [];
     if (inUse) skipped.push(`${inUse} in use`);
     if (protectedCount) skipped.push(`${protectedCount} protected`);
+    const missing = areas.filter((a) => a.status === 'missing').map((a) => a.path);
+    if (missing.length) skipped.push(`not present: ${missing.join(', ')}`);
+    const docker = areas.find((a) => a.category === 'docker' && a.status === 'unreachable');
+    if (docker) skipped.push('docker daemon not reachable');
     const skippedText = skipped.length ? `; skipped ${skipped.join(', ')}` : '';
     const detail = done.length ? ` (${byCategory(done)})` : '';
     const message = dryRun

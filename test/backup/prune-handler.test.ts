@@ -1,0 +1,100 @@
+/**
+ * The prune Lambda (lambda/handlers/prune.ts) against mocked S3 and CloudWatch: which keys it deletes,
+ * that a dry run deletes none, and the SnapshotAgeHours metric it publishes.
+ */
+import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
+import { manifestJson } from './manifests';
+
+const s3 = mockClient(S3Client);
+const cloudwatch = mockClient(CloudWatchClient);
+const HOST = 'AROAEXAMPLE:i-0abc';
+const BASE = `backups/${HOST}/`;
+const fp = (n: number) => n.toString(16).padStart(64, '0');
+const NOW = new Date('2026-11-28T12:00:00Z');
+const ids = ['20261125T020000Z', '20261126T020000Z', '20261127T020000Z', '20261128T020000Z'];
+
+let handler: (event: unknown) => Promise<{ snapshotsPruned: number; archivesPruned: number }>;
+
+beforeAll(async () => {
+  vi.useFakeTimers({ now: NOW, toFake: ['Date'] });
+  vi.stubEnv(
+    'GPU_MAINT_PRUNE_SETTINGS',
+    JSON.stringify({
+      bucket: 'backup-bucket',
+      prefix: '',
+      namespace: 'GpuFleetMaintenance',
+      fleet: 'prod',
+      maxAgeHours: 26,
+      retention: { keepLast: 2, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, graceDays: 2 },
+    }),
+  );
+  ({ handler } = await import('../../lambda/handlers/prune'));
+});
+
+afterAll(() => {
+  vi.useRealTimers();
+  vi.unstubAllEnvs();
+});
+
+beforeEach(() => {
+  s3.reset();
+  cloudwatch.reset();
+  s3.on(ListObjectsV2Command, { Prefix: 'backups/', Delimiter: '/' }).resolves({ CommonPrefixes: [{ Prefix: BASE }] });
+  s3.on(ListObjectsV2Command, { Prefix: `${BASE}snapshots/` }).resolves({ Contents: ids.map((id) => ({ Key: `${BASE}snapshots/${id}.json`, Size: 100 })) });
+  ids.forEach((id, i) => {
+    const body = manifestJson(id, [{ id: 'base', fp: fp(0) }, { id: `u${i}`, fp: fp(i + 1) }], 'i-0abc');
+    s3.on(GetObjectCommand, { Key: `${BASE}snapshots/${id}.json` }).resolves({ Body: { transformToString: async () => body } as never });
+  });
+  s3.on(ListObjectsV2Command, { Prefix: `${BASE}units/` }).resolves({
+    Contents: [
+      { Key: `${BASE}units/base/${fp(0)}.tar.zst`, Size: 10, LastModified: new Date('2026-11-01T00:00:00Z') },
+      ...ids.map((_, i) => ({ Key: `${BASE}units/u${i}/${fp(i + 1)}.tar.zst`, Size: 1000, LastModified: new Date(`2026-11-2${5 + i}T02:00:00Z`) })),
+    ],
+  });
+  s3.on(DeleteObjectsCommand).resolves({});
+  cloudwatch.on(PutMetricDataCommand).resolves({});
+});
+
+describe('prune Lambda', () => {
+  test('deletes the manifests outside retention and the old archives only they referenced', async () => {
+    const summary = await handler({});
+    expect(s3).toHaveReceivedCommandTimes(DeleteObjectCommand, 2);
+    expect(s3).toHaveReceivedCommandWith(DeleteObjectCommand, { Bucket: 'backup-bucket', Key: `${BASE}snapshots/20261125T020000Z.json` });
+    expect(s3).toHaveReceivedCommandWith(DeleteObjectCommand, { Bucket: 'backup-bucket', Key: `${BASE}snapshots/20261126T020000Z.json` });
+    // u0 and u1 are referenced only by the dropped snapshots and older than the 2-day grace; base is shared.
+    expect(s3).toHaveReceivedCommandWith(DeleteObjectsCommand, {
+      Bucket: 'backup-bucket',
+      Delete: { Objects: [{ Key: `${BASE}units/u0/${fp(1)}.tar.zst` }, { Key: `${BASE}units/u1/${fp(2)}.tar.zst` }], Quiet: true },
+    });
+    expect(summary).toMatchObject({ snapshotsPruned: 2, archivesPruned: 2 });
+  });
+
+  test('a dry run deletes nothing', async () => {
+    await handler({ dryRun: true });
+    expect(s3).not.toHaveReceivedCommand(DeleteObjectCommand);
+    expect(s3).not.toHaveReceivedCommand(DeleteObjectsCommand);
+  });
+
+  test("publishes the host's snapshot age on the fleet series", async () => {
+    await handler({});
+    const data = cloudwatch.commandCalls(PutMetricDataCommand).flatMap((c) => c.args[0].input.MetricData ?? []);
+    const age = data.find((d) => d.MetricName === 'SnapshotAgeHours');
+    expect(age).toMatchObject({ Dimensions: [{ Name: 'Fleet', Value: 'prod' }], Values: [10] });
+    expect(cloudwatch).toHaveReceivedCommandWith(PutMetricDataCommand, { Namespace: 'GpuFleetMaintenance' });
+  });
+
+  test('an event that is not an object with an optional boolean dryRun is rejected', async () => {
+    await expect(handler({ dryRun: 'yes' })).rejects.toThrow();
+    expect(s3).not.toHaveReceivedCommand(DeleteObjectCommand);
+  });
+
+  test('a host that cannot be listed fails the invocation after the metrics are published', async () => {
+    s3.on(ListObjectsV2Command, { Prefix: `${BASE}snapshots/` }).rejects(new Error('AccessDenied'));
+    await expect(handler({})).rejects.toThrow(`prune failed for 1 host(s): ${HOST}`);
+    const data = cloudwatch.commandCalls(PutMetricDataCommand).flatMap((c) => c.args[0].input.MetricData ?? []);
+    expect(data.find((d) => d.MetricName === 'PruneErrors')).toMatchObject({ Values: [1] });
+  });
+});

@@ -1,0 +1,187 @@
+/**
+ * Prune over a real file:// store (lambda/adapters/local/backup-store-file.ts): snapshot retention,
+ * archive deletion after the grace period, and the cases where prune must hold back.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { FileBackupStore } from '../../lambda/adapters/local/backup-store-file';
+import { backupAgeFinding, type PrunePolicy, pruneHost, pruneMetrics, pruneStore, runPruneAudit } from '../../lambda/core/backup/prune';
+import type { MetricDatum } from '../../lambda/core/types';
+import { manifestJson } from './manifests';
+
+const NOW = new Date('2026-11-28T12:00:00Z');
+const KEEP3: PrunePolicy = { keepLast: 3, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, graceDays: 2 };
+const fp = (n: number) => n.toString(16).padStart(64, '0');
+
+let root: string;
+let store: FileBackupStore;
+
+beforeEach(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-prune-'));
+  store = new FileBackupStore(root);
+});
+afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+const daysAgo = (n: number) => new Date(NOW.getTime() - n * 86_400_000);
+const idDaysAgo = (n: number) => daysAgo(n).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+
+function writeArchive(host: string, key: string, ageDays: number): void {
+  const file = path.join(root, 'backups', host, key);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, 'x'.repeat(100));
+  fs.utimesSync(file, daysAgo(ageDays), daysAgo(ageDays));
+}
+
+/** Snapshot n days ago referencing a shared unit `base` and its own unit `u<n>`; archives as old as the snapshot. */
+function seedDaily(host: string, days: number[]): void {
+  fs.mkdirSync(path.join(root, 'backups', host, 'snapshots'), { recursive: true });
+  writeArchive(host, `units/base/${fp(0)}.tar.zst`, Math.max(...days));
+  for (const n of days) {
+    fs.writeFileSync(
+      path.join(root, 'backups', host, 'snapshots', `${idDaysAgo(n)}.json`),
+      manifestJson(idDaysAgo(n), [{ id: 'base', fp: fp(0) }, { id: `u${n}`, fp: fp(n) }], host),
+    );
+    writeArchive(host, `units/u${n}/${fp(n)}.tar.zst`, n);
+  }
+}
+
+const files = (host: string, sub: string) => {
+  const dir = path.join(root, 'backups', host, sub);
+  return fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort() : [];
+};
+
+describe('prune', () => {
+  test('deletes snapshots outside retention, then the archives only they referenced', async () => {
+    seedDaily('h1', [1, 2, 3, 4, 5, 6]);
+    const report = await pruneHost(store, 'h1', KEEP3, NOW, { dryRun: false });
+    expect(report.removedSnapshots).toEqual([idDaysAgo(4), idDaysAgo(5), idDaysAgo(6)]);
+    expect(files('h1', 'snapshots')).toEqual([idDaysAgo(3), idDaysAgo(2), idDaysAgo(1)].map((id) => `${id}.json`));
+    expect(files('h1', 'units')).toEqual([`base/${fp(0)}.tar.zst`, `u1/${fp(1)}.tar.zst`, `u2/${fp(2)}.tar.zst`, `u3/${fp(3)}.tar.zst`]);
+    expect(report.bytesFreed).toBe(300);
+  });
+
+  test('an unreferenced archive younger than the grace period stays', async () => {
+    seedDaily('h1', [1, 2, 3]);
+    writeArchive('h1', `units/fresh/${fp(99)}.tar.zst`, 1);
+    writeArchive('h1', `units/old/${fp(98)}.tar.zst`, 3);
+    const report = await pruneHost(store, 'h1', KEEP3, NOW, { dryRun: false });
+    expect(report.removedArchives).toEqual([`units/old/${fp(98)}.tar.zst`]);
+    expect(files('h1', 'units')).toContain(`fresh/${fp(99)}.tar.zst`);
+  });
+
+  test('stale partial files of a crashed backup go after the grace period', async () => {
+    seedDaily('h1', [1]);
+    writeArchive('h1', `units/u1/.partial-${fp(5)}.tar.zst.1234`, 5);
+    const report = await pruneHost(store, 'h1', KEEP3, NOW, { dryRun: false });
+    expect(report.removedArchives).toEqual([`units/u1/.partial-${fp(5)}.tar.zst.1234`]);
+  });
+
+  test('a dry run reports the plan and deletes nothing', async () => {
+    seedDaily('h1', [1, 2, 3, 4, 5]);
+    const before = [...files('h1', 'snapshots'), ...files('h1', 'units')];
+    const report = await pruneHost(store, 'h1', KEEP3, NOW, { dryRun: true });
+    expect(report.removedSnapshots).toHaveLength(2);
+    expect(report.removedArchives).toHaveLength(2);
+    expect([...files('h1', 'snapshots'), ...files('h1', 'units')]).toEqual(before);
+  });
+
+  test('the newest snapshot survives however old it is', async () => {
+    seedDaily('h1', [400, 401, 402, 403]);
+    const report = await pruneHost(store, 'h1', { ...KEEP3, keepLast: 1 }, NOW, { dryRun: false });
+    expect(report.kept.map((k) => k.id)).toEqual([idDaysAgo(400)]);
+    expect(report.newestAgeHours).toBe(9600);
+  });
+
+  test('an unreadable manifest is kept and no archive of its host is deleted', async () => {
+    seedDaily('h1', [1, 2, 3, 4, 5]);
+    fs.writeFileSync(path.join(root, 'backups/h1/snapshots', `${idDaysAgo(10)}.json`), '{"truncated":');
+    const report = await pruneHost(store, 'h1', KEEP3, NOW, { dryRun: false });
+    expect(report.unreadable).toEqual([idDaysAgo(10)]);
+    expect(report.removedArchives).toEqual([]);
+    expect(files('h1', 'snapshots')).toContain(`${idDaysAgo(10)}.json`);
+    expect(report.warnings[0]).toContain('cannot be read');
+  });
+
+  test('a manifest written while prune runs protects the archives it references', async () => {
+    seedDaily('h1', [1, 2, 3, 4]);
+    // A backup that finishes during prune and reuses the archive of the snapshot prune drops.
+    let calls = 0;
+    const racing = Object.create(store) as FileBackupStore;
+    racing.listSnapshotIds = async (host: string) => {
+      if (++calls === 2) {
+        fs.writeFileSync(path.join(root, 'backups/h1/snapshots', '20261128T115900Z.json'), manifestJson('20261128T115900Z', [{ id: 'u4', fp: fp(4) }], 'h1'));
+      }
+      return store.listSnapshotIds(host);
+    };
+    const report = await pruneHost(racing, 'h1', KEEP3, NOW, { dryRun: false });
+    expect(report.removedSnapshots).toEqual([idDaysAgo(4)]);
+    expect(report.removedArchives).toEqual([]);
+    expect(files('h1', 'units')).toContain(`u4/${fp(4)}.tar.zst`);
+  });
+
+  test('a host that cannot be read is reported, and the other hosts are still pruned', async () => {
+    seedDaily('good', [1, 2, 3, 4]);
+    seedDaily('bad', [1]);
+    const failing = Object.create(store) as FileBackupStore;
+    failing.listSnapshotIds = async (host: string) => {
+      if (host === 'bad') throw new Error('AccessDenied');
+      return store.listSnapshotIds(host);
+    };
+    const report = await pruneStore(failing, KEEP3, NOW, { dryRun: false });
+    expect(report.hosts.map((h) => [h.hostKey, h.error ?? null, h.removedSnapshots.length])).toEqual([
+      ['bad', 'AccessDenied', 0],
+      ['good', null, 1],
+    ]);
+  });
+
+  test('the file store refuses keys outside units/ and host keys that are not one segment', async () => {
+    await expect(store.deleteArchives('h1', ['snapshots/x.json'])).rejects.toThrow('refusing to delete "snapshots/x.json"');
+    await expect(store.deleteArchives('h1', ['units/../../etc'])).rejects.toThrow('refusing to delete');
+    await expect(store.listSnapshotIds('../x')).rejects.toThrow('host key "../x" is not valid');
+  });
+});
+
+describe('snapshot age audit', () => {
+  const host = (newestAgeHours: number | null, error?: string) => ({
+    hostKey: 'AROAX:i-0abc', host: 'i-0abc', snapshots: 1, kept: [], removedSnapshots: [], removedArchives: [], bytesFreed: 0,
+    newestSnapshot: newestAgeHours === null ? null : '20261127T020000Z', newestAt: null, newestAgeHours, unreadable: [], warnings: [], ...(error ? { error } : {}),
+  });
+
+  test.each([
+    ['10 h old', 10, 'ok'],
+    ['30 h old', 30, 'warning'],
+    ['60 h old', 60, 'critical'],
+    ['missing', null, 'critical'],
+  ] as const)('a newest snapshot %s is %s against maxAgeHours 26', (_label, age, severity) => {
+    const f = backupAgeFinding(host(age), 26);
+    expect(f.check).toBe('backup.age');
+    expect(f.severity).toBe(severity);
+    expect(f.message).toContain('i-0abc (AROAX:i-0abc)');
+  });
+
+  test("each host's age is a SnapshotAgeHours datapoint of the fleet series; stale hosts are counted", () => {
+    const metrics = pruneMetrics({ location: 'x', dryRun: false, at: NOW.toISOString(), hosts: [host(10), host(30), host(null), host(null, 'denied')] }, 'gpu', 26);
+    expect(metrics.filter((m) => m.name === 'SnapshotAgeHours').map((m) => m.value)).toEqual([10, 30, 100_000]);
+    expect(metrics.find((m) => m.name === 'BackupHostsStale')?.value).toBe(2);
+    expect(metrics.find((m) => m.name === 'PruneErrors')?.value).toBe(1);
+    expect(new Set(metrics.map((m) => JSON.stringify(m.dimensions)))).toEqual(new Set(['{"Fleet":"gpu"}']));
+  });
+
+  test('the audit logs one line per host and flushes the metrics once', async () => {
+    seedDaily('h1', [1, 2]);
+    const put: MetricDatum[] = [];
+    let flushes = 0;
+    const lines: { hostKey: string; severity: string }[] = [];
+    await runPruneAudit(
+      { store, metrics: { put: async (m) => void put.push(...m), flush: async () => void flushes++ }, log: (r) => lines.push(r) },
+      { fleet: 'gpu', maxAgeHours: 26, retention: KEEP3 },
+      NOW,
+      false,
+    );
+    expect(lines).toEqual([expect.objectContaining({ hostKey: 'h1', severity: 'ok', newestAgeHours: 24 })]);
+    expect(put.find((m) => m.name === 'SnapshotAgeHours')?.value).toBe(24);
+    expect(flushes).toBe(1);
+  });
+});
