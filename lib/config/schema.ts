@@ -37,13 +37,18 @@ const endpoint = z
 
 const unitName = z.string().regex(/^[A-Za-z0-9@._:-]+$/, 'a systemd unit name, e.g. nvidia-persistenced.service');
 
-const scheduleSchema = z.strictObject({
-  /** EventBridge Scheduler expression: `rate(5 minutes)`, `cron(0 2 * * ? *)`. Also drives systemd/cron locally. */
-  expression: z.string().regex(/^(rate|cron|at)\(.+\)$/, 'rate(...), cron(...) or at(...)'),
-  /** Flexible window in minutes (0 = fire exactly) to spread a fleet's load. */
-  flexibleWindowMinutes: z.number().int().min(0).max(1440).default(0),
-  enabled: z.boolean().default(true),
-});
+/** A task schedule; each key defaults on its own, so `--set x.schedule.enabled=false` keeps the expression. */
+function schedule(defaults: { expression: string; flexibleWindowMinutes?: number }) {
+  return z
+    .strictObject({
+      /** EventBridge Scheduler expression: `rate(5 minutes)`, `cron(0 2 * * ? *)`. Also drives systemd/cron locally. */
+      expression: z.string().regex(/^(rate|cron|at)\(.+\)$/, 'rate(...), cron(...) or at(...)').default(defaults.expression),
+      /** Flexible window in minutes (0 = fire exactly) to spread a fleet's load. */
+      flexibleWindowMinutes: z.number().int().min(0).max(1440).default(defaults.flexibleWindowMinutes ?? 0),
+      enabled: z.boolean().default(true),
+    })
+    .prefault({});
+}
 
 export const configSchema = z.strictObject({
   fleet: z
@@ -82,7 +87,7 @@ export const configSchema = z.strictObject({
       nvidiaSmiTimeoutSeconds: z.number().int().min(1).max(40).default(15),
       /** After boot NVML can briefly list fewer GPUs: a missing GPU within this window is a warning. @default 10 */
       bootGraceMinutes: z.number().int().min(0).max(120).default(10),
-      schedule: scheduleSchema.prefault({ expression: 'rate(5 minutes)' }),
+      schedule: schedule({ expression: 'rate(5 minutes)' }),
     })
     .prefault({}),
 
@@ -103,7 +108,7 @@ export const configSchema = z.strictObject({
       endpointTimeoutSeconds: z.number().int().min(1).max(10).default(3),
       /** Window for counting journal errors (priority err and worse). @default 60 */
       journalWindowMinutes: z.number().int().min(1).max(1440).default(60),
-      schedule: scheduleSchema.prefault({ expression: 'rate(15 minutes)' }),
+      schedule: schedule({ expression: 'rate(15 minutes)' }),
     })
     .prefault({}),
 
@@ -187,9 +192,9 @@ export const configSchema = z.strictObject({
       objectLockDays: z.number().int().min(1).optional(),
       /** AWS only: replicate to this bucket ARN (3-2-1). */
       replicationBucketArn: z.string().startsWith('arn:').optional(),
-      schedule: scheduleSchema.prefault({ expression: 'cron(0 2 * * ? *)', flexibleWindowMinutes: 30 }),
-      restoreTestSchedule: scheduleSchema.prefault({ expression: 'cron(0 4 ? * SAT *)' }),
-      pruneSchedule: scheduleSchema.prefault({ expression: 'cron(0 6 * * ? *)' }),
+      schedule: schedule({ expression: 'cron(0 2 * * ? *)', flexibleWindowMinutes: 30 }),
+      restoreTestSchedule: schedule({ expression: 'cron(0 4 ? * SAT *)' }),
+      pruneSchedule: schedule({ expression: 'cron(0 6 * * ? *)' }),
     })
     .prefault({}),
 
@@ -260,7 +265,7 @@ export const configSchema = z.strictObject({
       onDiskPressure: z.boolean().default(false),
       /** At most one disk-pressure cleanup per host within this many hours. @default 6 */
       cooldownHours: z.number().min(0).default(6),
-      schedule: scheduleSchema.prefault({ expression: 'cron(0 3 ? * SUN *)' }),
+      schedule: schedule({ expression: 'cron(0 3 ? * SUN *)' }),
     })
     .prefault({}),
 

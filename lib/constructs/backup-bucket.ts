@@ -5,15 +5,12 @@
  * or overwritten object can still be recovered). Optional: Glacier Instant Retrieval transition,
  * Object Lock in governance mode, and replication to a second bucket (3-2-1).
  */
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-
-/** Objects below this size are never worth a Glacier transition (S3's own default floor). */
-const MIN_TRANSITION_BYTES = 128 * 1024;
 
 export interface BackupBucketProps {
   /**
@@ -27,7 +24,7 @@ export interface BackupBucketProps {
    */
   readonly kmsKeyArn?: string;
   /**
-   * Move archives (objects of 128 KiB and more) to Glacier Instant Retrieval after this many days.
+   * Move objects of 128 KiB and more (archives) to Glacier Instant Retrieval after this many days.
    * @default - no transition
    */
   readonly glacierIrAfterDays?: number;
@@ -114,8 +111,8 @@ export class BackupBucket extends Construct {
         ...(props.glacierIrAfterDays
           ? [
               {
+                // S3 does not transition objects under 128 KiB by default: manifests stay in Standard.
                 id: 'glacier-instant-retrieval',
-                objectSizeGreaterThan: MIN_TRANSITION_BYTES,
                 transitions: [{ storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(props.glacierIrAfterDays) }],
                 noncurrentVersionTransitions: [
                   { storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(props.glacierIrAfterDays) },
@@ -140,12 +137,31 @@ export class BackupBucket extends Construct {
           }
         : {}),
     });
+    const replicationRole = this.bucket.node.tryFindChild('ReplicationRole');
+    if (replicationRole && props.replicationBucketArn) {
+      const reason = 'S3 replication needs every object version of this bucket and writes any key of the replica bucket; the role is used by S3 only.';
+      Validations.of(replicationRole).acknowledge(
+        { id: `AwsSolutions-IAM5[Resource::${this.nagArn}/*]`, reason },
+        { id: `AwsSolutions-IAM5[Resource::${props.replicationBucketArn}/*]`, reason },
+        ...(props.kmsKeyArn
+          ? [
+              { id: 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', reason: 'Replicating SSE-KMS objects re-encrypts them under the replica key (CDK grants ReEncrypt*).' },
+              { id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', reason: 'Replicating SSE-KMS objects encrypts them under the replica key (CDK grants GenerateDataKey*).' },
+            ]
+          : []),
+      );
+    }
     if (!props.accessLogsBucket) {
       Validations.of(this.bucket).acknowledge({
         id: 'AwsSolutions-S1',
         reason: 'Backups are written by instance roles to their own prefixes and read by restore; CloudTrail S3 data events record object access when required (accessLogsBucket enables server access logs).',
       });
     }
+  }
+
+  /** How cdk-nag names this bucket's ARN in granular findings: `<LogicalId.Arn>`. */
+  get nagArn(): string {
+    return `<${Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnElement)}.Arn>`;
   }
 
   get bucketName(): string {

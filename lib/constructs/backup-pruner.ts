@@ -122,10 +122,15 @@ export class BackupPruner extends Construct {
         conditions: { StringEquals: { 'cloudwatch:namespace': props.metricsNamespace } },
       }),
     );
-    Validations.of(this.function.role).acknowledge({
-      id: 'AwsSolutions-IAM5',
-      reason: 'Prune reads and deletes any object below backups/ (every host, names not known in advance); PutMetricData has no resource ARN and is limited to the project namespace.',
-    });
+    const pruneReason = 'Prune lists, reads and deletes any object below backups/ of the backup bucket (every host; names not known in advance).';
+    Validations.of(this.function.role).acknowledge(
+      { id: `AwsSolutions-IAM5[Resource::${props.backupBucket.nagArn}/${props.backupBucket.backupsPrefix}*]`, reason: pruneReason },
+      { id: 'AwsSolutions-IAM5[Action::s3:GetObject*]', reason: `${pruneReason} (CDK grantRead)` },
+      { id: 'AwsSolutions-IAM5[Action::s3:GetBucket*]', reason: `${pruneReason} (CDK grantRead, on the bucket itself)` },
+      { id: 'AwsSolutions-IAM5[Action::s3:List*]', reason: `${pruneReason} (CDK grantRead, on the bucket itself)` },
+      { id: 'AwsSolutions-IAM5[Action::s3:DeleteObject*]', reason: `${pruneReason} (CDK grantDelete; versioning keeps deleted objects for undoDays)` },
+      { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'cloudwatch:PutMetricData has no resource ARN; the condition limits it to the project namespace.' },
+    );
 
     const role = new iam.Role(this, 'ScheduleRole', {
       description: 'EventBridge Scheduler invoking the gpu-maint backup prune Lambda',

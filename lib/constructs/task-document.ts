@@ -15,6 +15,11 @@ import type { TaskParameter } from '../task-parameters';
 export const SCRIPT_HEREDOC_END = 'GPU_MAINT_BUNDLE_EOF';
 /** SSM's limit on a document's content. */
 export const MAX_DOCUMENT_BYTES = 64 * 1024;
+/**
+ * What SSM treats as a reference: `{{ Name }}` (alphanumeric names) and `{{ssm:...}}`. Other braces, such
+ * as docker's `--format '{{.Id}}'`, pass through untouched.
+ */
+const SSM_REFERENCE = /\{\{\s*([A-Za-z0-9]+|ssm(?:-secure)?:[^}]*?)\s*\}\}/;
 /** Name of the document's one step (part of the S3 output key: .../awsrunShellScript/<step>/stdout). */
 export const TASK_STEP_NAME = 'runTask';
 
@@ -63,8 +68,8 @@ export function taskWrapperScript(task: string, script: string, parameters: read
   const exports = parameters.map((p) => `export ${p.env}='{{ ${p.name} }}'`);
   return [
     '#!/usr/bin/env bash',
-    `# gpu-maint ${task}: SSM substitutes each {{ Parameter }} below (checked against its allowedPattern);`,
-    '# the bundled task script is then written out byte for byte and run with bash.',
+    `# gpu-maint ${task}: SSM puts each document parameter into the exports below (after checking it`,
+    '# against its allowedPattern); the bundled task script is then written out byte for byte and run with bash.',
     'set -euo pipefail',
     `export GPU_MAINT_STATE_DIR=${shellSingleQuoted(stateDir)}`,
     ...exports,
@@ -123,6 +128,9 @@ export class TaskDocument extends Construct {
     if (unknown.length) throw new Error(`${where}: defaults given for unknown parameter(s): ${unknown.join(', ')}`);
 
     const wrapper = taskWrapperScript(props.task, props.script, props.parameters, stateDir);
+    const declared = new Set(props.parameters.map((p) => p.name));
+    const undeclared = [...wrapper.matchAll(new RegExp(SSM_REFERENCE.source, 'g'))].map((m) => m[1]).filter((name) => !declared.has(name));
+    if (undeclared.length) throw new Error(`${where}: the document refers to undeclared parameter(s) ${undeclared.join(', ')}`);
     const content = {
       schemaVersion: '2.2',
       description: `gpu-maint ${props.task} (${Stack.of(this).stackName}): runs the bundled scripts/${props.task}.sh and prints its result contract on stdout.`,
@@ -171,9 +179,7 @@ function validateScript(where: string, script: string): void {
   const lines = script.split('\n');
   const heredocEnd = lines.indexOf(SCRIPT_HEREDOC_END);
   if (heredocEnd >= 0) throw new Error(`${where}: script line ${heredocEnd + 1} is ${SCRIPT_HEREDOC_END}, which would end the heredoc early`);
-  // SSM substitutes `{{ Name }}` (alphanumeric names) and resolves `{{ssm:...}}`; other braces such as
-  // docker's `--format '{{.Id}}'` pass through untouched.
-  const reference = /\{\{\s*([A-Za-z0-9]+|ssm(-secure)?:[^}]*)\s*\}\}/;
+  const reference = SSM_REFERENCE;
   const braces = lines.findIndex((line) => reference.test(line));
   if (braces >= 0) {
     throw new Error(

@@ -37,6 +37,14 @@ describe('--set', () => {
     expect(parseSetOption(option)).toEqual({ keyPath, value });
   });
 
+  test('a partial schedule keeps the default expression', () => {
+    expect(loadConfig({ set: ['backup.restoreTestSchedule.enabled=false'] }).backup.restoreTestSchedule).toEqual({
+      expression: 'cron(0 4 ? * SAT *)',
+      flexibleWindowMinutes: 0,
+      enabled: false,
+    });
+  });
+
   test('a --set override wins over the file', () => {
     const file = tempFile('c.yaml', 'fleet:\n  name: from-file\n');
     expect(loadConfig({ file, set: ['fleet.name=from-set'] }).fleet.name).toBe('from-set');

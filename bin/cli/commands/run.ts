@@ -51,7 +51,10 @@ export const registerRun: RegisterCommand = (program: Command, io: CliIo) => {
       const tasks = resolveTasks(names);
       const config = configFor(cmd);
       const paths = localPaths(config);
-      const alerts = localAlertSink(config, io, { json: Boolean(options.json) });
+      // Notifications are held back and printed after the report of the task that caused them.
+      const pending: string[] = [];
+      const alertIo: CliIo = { ...io, out: (t) => pending.push(t), err: options.json ? io.err : (t) => pending.push(t) };
+      const alerts = localAlertSink(config, alertIo, { json: Boolean(options.json) });
       const results: TaskResult[] = [];
       for (const task of tasks) {
         const result = await runLocalTask(task, {
@@ -65,7 +68,9 @@ export const registerRun: RegisterCommand = (program: Command, io: CliIo) => {
           },
         });
         results.push(result);
-        if (!options.json) io.out(`${formatReport(result)}\n`);
+        if (!options.json) io.out(formatReport(result));
+        for (const line of pending.splice(0)) io.out(line);
+        if (!options.json) io.out('');
       }
       if (options.json) {
         io.out(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
