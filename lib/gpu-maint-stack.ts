@@ -21,6 +21,9 @@ import { AlertStaleSweep } from './constructs/alert-stale-sweep';
 import { AlertStateTable } from './constructs/alert-state-table';
 import { AlertSubscriptions } from './constructs/alert-subscriptions';
 import { AlertTopic } from './constructs/alert-topic';
+import { BackupBucket } from './constructs/backup-bucket';
+import { BackupInstancePolicy } from './constructs/backup-instance-policy';
+import { BackupPruner } from './constructs/backup-pruner';
 import { Dispatcher } from './constructs/dispatcher';
 import { InstancePolicy } from './constructs/instance-policy';
 import { LogrotateAssociation } from './constructs/logrotate-association';
@@ -96,6 +99,12 @@ export class GpuMaintStack extends Stack {
   readonly monitoring: Monitoring;
   /** Applies /etc/logrotate.d/gpu-maint on fleet hosts (State Manager); absent when no logrotate task is registered. */
   readonly logrotate?: LogrotateAssociation;
+  /** Where backups go (the backup and restore-test documents default to it). */
+  readonly backupBucket: BackupBucket;
+  /** Attach to the fleet instance role: each instance reads and writes only its own backups, deletes none. */
+  readonly backupInstancePolicy: BackupInstancePolicy;
+  /** Daily retention over the backup bucket and the stale-backup audit and alarm. */
+  readonly backupPruner: BackupPruner;
 
   constructor(scope: Construct, id: string, props: GpuMaintStackProps) {
     const { config, scriptsDir, ...stackProps } = props;
@@ -112,11 +121,23 @@ export class GpuMaintStack extends Stack {
     this.commandLogGroup = new logs.LogGroup(this, 'CommandLogs', { retention: logRetention(retentionDays) });
     this.alerts = new AlertTopic(this, 'Alerts', { emails: config.alerts.emails });
     this.instancePolicy = new InstancePolicy(this, 'InstancePolicy', { outputBucket: this.outputBucket, commandLogGroup: this.commandLogGroup });
-    // (backup bucket and its prune Lambda: here, before the documents that default to it)
+    this.backupBucket = new BackupBucket(this, 'Backups', {
+      undoDays: config.backup.undoDays,
+      kmsKeyArn: config.backup.kmsKeyArn,
+      glacierIrAfterDays: config.backup.glacierIrAfterDays,
+      objectLockDays: config.backup.objectLockDays,
+      replicationBucketArn: config.backup.replicationBucketArn,
+    });
+    this.backupInstancePolicy = new BackupInstancePolicy(this, 'BackupInstancePolicy', { backupBucket: this.backupBucket });
 
     // ---- One SSM document per registered task -----------------------------------------------------
     // Parameter defaults that are not plain config values (e.g. the backup bucket), by task and parameter name.
-    const parameterDefaultOverrides: Partial<Record<TaskName, Record<string, string>>> = {};
+    // Backups go to this stack's bucket unless backup.destination names another S3 bucket.
+    const backupDefaults = config.backup.destination?.startsWith('s3://') ? {} : this.backupBucket.documentParameterDefaults();
+    const parameterDefaultOverrides: Partial<Record<TaskName, Record<string, string>>> = {
+      backup: backupDefaults,
+      'restore-test': backupDefaults,
+    };
     // Stack names cannot contain dots, so this prefix is this stack's alone.
     const documentNamePrefix = `gpu-maint.${this.stackName}.`;
     for (const def of TASKS.values()) {
@@ -183,6 +204,20 @@ export class GpuMaintStack extends Stack {
       );
     }
 
+    this.backupPruner = new BackupPruner(this, 'BackupPrune', {
+      backupBucket: this.backupBucket,
+      fleet: config.fleet.name,
+      metricsNamespace: config.metrics.namespace,
+      maxAgeHours: config.backup.maxAgeHours,
+      retention: config.backup.retention,
+      logRetentionDays: retentionDays,
+      scheduleExpression: config.backup.pruneSchedule.expression,
+      timeZone: config.timeZone,
+      enabled: config.backup.pruneSchedule.enabled,
+      scheduleGroup: this.scheduleGroup.group,
+      deadLetterQueue: this.scheduleGroup.deadLetterQueue,
+    });
+
     // ---- Results ----------------------------------------------------------------------------------
     this.collector = new ResultCollector(this, 'Collect', {
       documents,
@@ -229,6 +264,9 @@ export class GpuMaintStack extends Stack {
     });
 
     this.monitoring.alarms.push(...this.alertSweep.alarms, ...(this.alertForwarder?.alarms ?? []));
+    this.monitoring.addAlarm(this.backupPruner.staleBackupAlarm, 'warning');
+    this.monitoring.monitorFunction('prune', this.backupPruner.function);
+    this.monitoring.addSection('Backups', ...this.backupPruner.dashboardWidgets());
 
     // ---- Outputs (read by `gpu-maint invoke` and the docs) ---------------------------------------
     new CfnOutput(this, 'DispatchFunctionName', {
@@ -241,6 +279,11 @@ export class GpuMaintStack extends Stack {
     new CfnOutput(this, 'InstancePolicyArn', {
       value: this.instancePolicy.policy.managedPolicyArn,
       description: 'Attach to the fleet instance role (with AmazonSSMManagedInstanceCore).',
+    });
+    new CfnOutput(this, 'BackupBucketName', { value: this.backupBucket.bucketName, description: 'Backups: backups/<role id>:<instance id>/ per instance.' });
+    new CfnOutput(this, 'BackupInstancePolicyArn', {
+      value: this.backupInstancePolicy.policy.managedPolicyArn,
+      description: 'Attach to the fleet instance role too: each instance reads and writes only its own backups.',
     });
     new CfnOutput(this, 'FleetTag', {
       value: `${config.fleet.tagKey}=${config.fleet.name}`,

@@ -4,7 +4,7 @@
  * anchored allowedPattern, since SSM substitutes `{{ }}` as text) in AWS.
  */
 import * as path from 'node:path';
-import { expandHome } from './config/load';
+import { expandHome } from './config/paths';
 import type { Config } from './config/schema';
 import type { TaskName } from '../lambda/core/types';
 import { logrotateConfigBase64 } from '../lambda/core/cleanup/logrotate';

@@ -7,21 +7,23 @@
 
 set -euo pipefail
 
+RESULTS_DIR=""
+
 main() {
-  local root results rc=0
+  local root rc=0
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-  results="$(mktemp -d)"
-  trap 'rm -rf -- "${results}"' EXIT
+  RESULTS_DIR="$(mktemp -d)"
+  trap 'rm -rf -- "${RESULTS_DIR}"' EXIT
   cd "${root}"
   export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
-  npx vitest run --reporter=default --reporter=json --outputFile.json="${results}/vitest.json" "$@" || rc=$?
-  if [[ -s "${results}/vitest.json" ]]; then
+  npx vitest run --reporter=default --reporter=json --outputFile.json="${RESULTS_DIR}/vitest.json" "$@" || rc=$?
+  if [[ -s "${RESULTS_DIR}/vitest.json" ]]; then
     # shellcheck disable=SC2016 # the single-quoted text is JavaScript, not shell
     node -e '
       const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
       const skipped = r.numPendingTests + r.numTodoTests;
       console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
-    ' "${results}/vitest.json"
+    ' "${RESULTS_DIR}/vitest.json"
   else
     echo "0 passed, 1 failed"
     [[ "${rc}" -ne 0 ]] || rc=1

@@ -3,9 +3,10 @@
  * SSM Run Command requests. Pure: the fleet directory (which managed instances match) and the command
  * sender are ports, implemented with SSM in lambda/adapters/aws/ssm-dispatch.ts.
  *
- * Targets: by default the fleet tag (one SendCommand with tag Targets, so fleets of any size are one
- * call); `targets.tag` narrows the fleet further (both tags must match); `targets.instanceIds` sends to
- * those instances in calls of at most 50 ids (SendCommand's limit). Instances are looked up first, so a
+ * Targets: by default the fleet tag (one SendCommand with a tag target, so fleets of any size are one
+ * call); `targets.tag` narrows the fleet further (both tags must match: the instances SSM lists with both
+ * are sent by id); `targets.instanceIds` sends to those instances in calls of at most 50 ids
+ * (SendCommand's limit). Instances are looked up first, so a
  * dispatch that matches nothing is reported instead of silently sending a command to no one.
  */
 import { z } from 'zod';
@@ -243,7 +244,11 @@ export async function dispatch(request: DispatchRequest, deps: DispatchDeps): Pr
   let requests: CommandRequest[];
   if (request.targets.kind === 'tags') {
     matched = await deps.directory.findManagedInstances({ tags: request.targets.tags });
-    requests = matched.length ? [{ ...base, targets: request.targets }] : [];
+    if (matched.length === 0) requests = [];
+    else if (request.targets.tags.length === 1) requests = [{ ...base, targets: request.targets }];
+    // Run Command does not take several tag filters in one command: the instances both tags matched
+    // are sent by id instead.
+    else requests = chunk(matched.map((m) => m.instanceId), MAX_INSTANCE_IDS_PER_COMMAND).map((instanceIds) => ({ ...base, targets: { kind: 'instances', instanceIds } }));
   } else {
     const wanted = request.targets.instanceIds;
     matched = [];

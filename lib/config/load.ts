@@ -3,8 +3,6 @@
  * Errors name the key, the bad value and what was expected.
  */
 import { readFileSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { type Config, configSchema } from './schema';
@@ -115,7 +113,4 @@ export function loadConfig(options: LoadOptions = {}): Config {
   return validateConfig(raw, origin);
 }
 
-/** Expands a leading `~` (local.stateDir) against the user's home directory. */
-export function expandHome(p: string): string {
-  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
-}
+export { expandHome } from './paths';

@@ -36,8 +36,11 @@ export interface BackupPrunerProps {
     readonly keepMonthly: number;
     readonly graceDays: number;
   };
-  /** Actions of the stale-backup alarm (e.g. an SnsAction on the alert topic). At least one. */
-  readonly alarmActions: readonly cloudwatch.IAlarmAction[];
+  /**
+   * Actions of the stale-backup alarm (e.g. an SnsAction on the alert topic).
+   * @default - none here: pass `staleBackupAlarm` to Monitoring.addAlarm, which adds the alert topic
+   */
+  readonly alarmActions?: readonly cloudwatch.IAlarmAction[];
   /** Days the function's logs (the per-host audit lines) are kept. */
   readonly logRetentionDays: number;
   /**
@@ -84,7 +87,6 @@ export class BackupPruner extends Construct {
     }
     if (!(r.graceDays >= 0)) throw new Error(`${where}: retention.graceDays must be ≥ 0, got: ${JSON.stringify(r.graceDays)}`);
     if (!(props.maxAgeHours > 0)) throw new Error(`${where}: maxAgeHours must be > 0, got: ${JSON.stringify(props.maxAgeHours)}`);
-    if (props.alarmActions.length === 0) throw new Error(`${where}: alarmActions must name at least one action (e.g. the alert topic)`);
     const expression = props.scheduleExpression ?? 'cron(0 6 * * ? *)';
     if (!/^(rate|cron)\(.+\)$/.test(expression)) throw new Error(`${where}: scheduleExpression must be rate(...) or cron(...), got: ${JSON.stringify(expression)}`);
     const timeZone = props.timeZone ?? 'UTC';
@@ -158,7 +160,7 @@ export class BackupPruner extends Construct {
       });
     }
 
-    this.staleBackupAlarm = new cloudwatch.Alarm(this, 'StaleBackups', {
+    this.staleBackupAlarm = new cloudwatch.Alarm(this, 'StaleBackupsAlarm', {
       alarmDescription:
         `A host's newest backup snapshot is older than ${props.maxAgeHours} h, or the daily backup audit stopped reporting. ` +
         'The prune function log (message "backup audit", severity warning/critical) names the hosts. Runbook: docs/backup.md#stale-backups',
@@ -171,7 +173,7 @@ export class BackupPruner extends Construct {
       datapointsToAlarm: ALARM_PERIODS,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
-    for (const action of props.alarmActions) {
+    for (const action of props.alarmActions ?? []) {
       this.staleBackupAlarm.addAlarmAction(action);
       this.staleBackupAlarm.addOkAction(action);
     }

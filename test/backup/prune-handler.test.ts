@@ -6,7 +6,20 @@ import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwat
 import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
+import { handler } from '../../lambda/handlers/prune';
 import { manifestJson } from './manifests';
+
+// The handler reads its settings once, at import (as in Lambda): set them before any import runs.
+vi.hoisted(() => {
+  process.env.GPU_MAINT_PRUNE_SETTINGS = JSON.stringify({
+    bucket: 'backup-bucket',
+    prefix: '',
+    namespace: 'GpuFleetMaintenance',
+    fleet: 'prod',
+    maxAgeHours: 26,
+    retention: { keepLast: 2, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, graceDays: 2 },
+  });
+});
 
 const s3 = mockClient(S3Client);
 const cloudwatch = mockClient(CloudWatchClient);
@@ -16,27 +29,12 @@ const fp = (n: number) => n.toString(16).padStart(64, '0');
 const NOW = new Date('2026-11-28T12:00:00Z');
 const ids = ['20261125T020000Z', '20261126T020000Z', '20261127T020000Z', '20261128T020000Z'];
 
-let handler: (event: unknown) => Promise<{ snapshotsPruned: number; archivesPruned: number }>;
-
-beforeAll(async () => {
+beforeAll(() => {
   vi.useFakeTimers({ now: NOW, toFake: ['Date'] });
-  vi.stubEnv(
-    'GPU_MAINT_PRUNE_SETTINGS',
-    JSON.stringify({
-      bucket: 'backup-bucket',
-      prefix: '',
-      namespace: 'GpuFleetMaintenance',
-      fleet: 'prod',
-      maxAgeHours: 26,
-      retention: { keepLast: 2, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, graceDays: 2 },
-    }),
-  );
-  ({ handler } = await import('../../lambda/handlers/prune'));
 });
 
 afterAll(() => {
   vi.useRealTimers();
-  vi.unstubAllEnvs();
 });
 
 beforeEach(() => {

@@ -77,10 +77,12 @@ beforeAll(() => {
   });
   process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
   process.env.AWS_REGION = 'eu-west-1';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    logged.push(String(chunk));
-    return true;
-  });
+  for (const stream of [process.stdout, process.stderr]) {
+    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      logged.push(String(chunk));
+      return true;
+    });
+  }
 });
 
 afterAll(() => vi.restoreAllMocks());
@@ -232,10 +234,12 @@ describe('documents replaced by a deployment', () => {
     expect(resultLines()[0].result).toMatchObject({ task: 'gpu-check', hottestGpuTemperatureC: 92 });
   });
 
-  test('an unknown document whose output names no task fails its record', async () => {
+  test('an unknown document whose output names no task fails its record, and the log says why', async () => {
     invocations({ 'i-01': { StandardOutputContent: 'hello\n' } });
     const response = await handler(batch(record('1', { 'document-name': 'someone-elses-document' })), context);
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: '1' }]);
+    const failure = logged.map((l) => JSON.parse(l)).find((l) => l.message === 'record failed');
+    expect(failure).toMatchObject({ level: 'ERROR', messageId: '1', error: expect.stringContaining('"someone-elses-document"') });
   });
 });
 

@@ -66,21 +66,23 @@ describe('targets', () => {
     expect(result).toMatchObject({ outcome: 'sent', matchedInstances: 3, commands: [{ commandId: 'cmd-1' }] });
   });
 
-  test('a tag narrows the fleet: both tags become SendCommand targets', async () => {
+  test('a tag narrows the fleet: instances carrying both tags are looked up and sent by id', async () => {
     managed(ids(2));
-    await handler({ task: 'health-check', targets: { tag: { key: 'team', value: 'vision' } } }, context);
-    expect(ssm).toHaveReceivedCommandWith(SendCommandCommand, {
-      Targets: [
-        { Key: 'tag:gpu-maint:fleet', Values: ['prod'] },
-        { Key: 'tag:team', Values: ['vision'] },
-      ],
-    });
+    const result = await handler({ task: 'health-check', targets: { tag: { key: 'team', value: 'vision' } } }, context);
     expect(ssm).toHaveReceivedCommandWith(DescribeInstanceInformationCommand, {
       Filters: [
         { Key: 'tag:gpu-maint:fleet', Values: ['prod'] },
         { Key: 'tag:team', Values: ['vision'] },
       ],
     });
+    expect(ssm.commandCalls(SendCommandCommand).map((c) => [c.args[0].input.InstanceIds, c.args[0].input.Targets])).toEqual([[ids(2), undefined]]);
+    expect(result.targets).toEqual({ kind: 'tags', tags: [{ key: 'gpu-maint:fleet', value: 'prod' }, { key: 'team', value: 'vision' }] });
+  });
+
+  test('the fleet tag itself as the tag is the plain fleet dispatch', async () => {
+    managed(ids(2));
+    await handler({ task: 'gpu-check', targets: { tag: { key: 'gpu-maint:fleet', value: 'prod' } } }, context);
+    expect(ssm).toHaveReceivedCommandWith(SendCommandCommand, { Targets: [{ Key: 'tag:gpu-maint:fleet', Values: ['prod'] }] });
   });
 
   test('more than 50 instance ids are sent in calls of at most 50', async () => {

@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import type { Config } from '../../../lib/config/schema';
-import { expandHome } from '../../../lib/config/load';
+import { expandHome } from '../../../lib/config/paths';
 import { evaluateTaskOutput } from '../../core/evaluate';
 import type { AlertSink, Clock, TaskOutput } from '../../core/ports';
 import { evaluationSettings } from '../../core/settings';

@@ -4,7 +4,7 @@
  * and sent with the next evaluation of the host, and the failure is reported on `warn`.
  */
 import type { Config } from '../../../lib/config/schema';
-import { expandHome } from '../../../lib/config/load';
+import { expandHome } from '../../../lib/config/paths';
 import { AlertDeliveryError, PolicyAlertSink } from '../../core/alerts/engine';
 import { storedSilences } from '../../core/alerts/ports';
 import { alertSettings } from '../../core/alerts/settings';
