@@ -58,6 +58,7 @@ export const RUN_LIMITS: Partial<Record<TaskName, { executionTimeoutSeconds: num
   backup: { executionTimeoutSeconds: 6 * 3600, deliveryTimeoutSeconds: 1800 },
   'restore-test': { executionTimeoutSeconds: 4 * 3600, deliveryTimeoutSeconds: 1800 },
   cleanup: { executionTimeoutSeconds: 3600, deliveryTimeoutSeconds: 1800 },
+  restore: { executionTimeoutSeconds: 6 * 3600, deliveryTimeoutSeconds: 1800 },
 };
 
 /** The task whose silence raises the heartbeat alarm. */
@@ -137,6 +138,7 @@ export class GpuMaintStack extends Stack {
     const parameterDefaultOverrides: Partial<Record<TaskName, Record<string, string>>> = {
       backup: backupDefaults,
       'restore-test': backupDefaults,
+      restore: backupDefaults,
     };
     // Stack names cannot contain dots, so this prefix is this stack's alone.
     const documentNamePrefix = `gpu-maint.${this.stackName}.`;
@@ -235,6 +237,21 @@ export class GpuMaintStack extends Stack {
     const chatbotTopic = this.alertSubscriptions?.chatbotTopic;
     this.alertState = new AlertStateTable(this, 'AlertState');
     this.alertState.bindCollector(this.collector.handler.function, { topic: this.alerts.topic, settings: policy, chatbotTopic });
+    // ---- Disk-pressure cleanup: the collector sends cleanup to a host whose disk is critical ---------
+    if (config.cleanup.onDiskPressure) {
+      const cleanupDocument = this.documents.get('cleanup');
+      if (!cleanupDocument) throw new Error('cleanup.onDiskPressure is true, but no cleanup task is registered (lambda/core/tasks.ts)');
+      this.collector.enableCleanupOnDiskPressure({
+        cleanupDocument,
+        // One `cleanup-cooldown` item per host beside its alert items (lambda/adapters/aws/cleanup-cooldown-dynamodb.ts).
+        cooldownTable: this.alertState.table,
+        cooldownHours: config.cleanup.cooldownHours,
+        dryRun: config.cleanup.dryRun,
+        fleetTagKey: config.fleet.tagKey,
+        fleetTagValue: config.fleet.name,
+        commandLogGroup: this.commandLogGroup,
+      });
+    }
     this.alertSweep = new AlertStaleSweep(this, 'AlertSweep', { table: this.alertState, topic: this.alerts.topic, settings: policy, chatbotTopic, logRetentionDays: retentionDays });
     if (slack.webhookSecret || config.alerts.pagerDuty.routingKeySecret) {
       this.alertForwarder = new AlertForwarder(this, 'AlertForwarder', {
@@ -263,7 +280,11 @@ export class GpuMaintStack extends Stack {
       heartbeatMinutes: config.alerts.staleAfterMinutes,
     });
 
-    this.monitoring.alarms.push(...this.alertSweep.alarms, ...(this.alertForwarder?.alarms ?? []));
+    // These constructs already notify the alert topic; addAlarm lists them without a second action.
+    // A failing sweep hides hosts that stop reporting; a failing forwarder still leaves the emails.
+    for (const alarm of this.alertSweep.alarms) this.monitoring.addAlarm(alarm, 'critical');
+    for (const alarm of this.alertForwarder?.alarms ?? []) this.monitoring.addAlarm(alarm, 'warning');
+    if (this.documents.has('cleanup')) this.monitoring.addCleanupSection({ logrotateFailedRuns: this.logrotate?.metricFailedRuns() });
     this.monitoring.addAlarm(this.backupPruner.staleBackupAlarm, 'warning');
     this.monitoring.monitorFunction('prune', this.backupPruner.function);
     this.monitoring.addSection('Backups', ...this.backupPruner.dashboardWidgets());

@@ -308,6 +308,49 @@ const restoreTest: TaskParameter[] = [
   ...backupStore,
 ];
 
+/**
+ * Parameters of scripts/restore.sh (on-demand restore; the CLI's `gpu-maint restore` sets the same
+ * variables). Not in TASK_PARAMETERS while `restore` is not a task of the registry.
+ */
+export const RESTORE_PARAMETERS: readonly TaskParameter[] = [
+  ...backupStore,
+  {
+    name: 'Snapshot',
+    env: 'GPU_MAINT_RESTORE_SNAPSHOT',
+    description: 'Snapshot id (e.g. 20261128T020000Z) or latest.',
+    allowedPattern: '^(latest|[0-9]{8}T[0-9]{6}Z)$',
+    fromConfig: () => 'latest',
+  },
+  {
+    name: 'RestoreHost',
+    env: 'GPU_MAINT_RESTORE_HOST',
+    description: "Host key whose snapshot is restored; empty for this host's own.",
+    allowedPattern: '^([A-Za-z0-9._:@-]{1,128})?$',
+    fromConfig: () => '',
+  },
+  {
+    name: 'Units',
+    env: 'GPU_MAINT_RESTORE_UNITS',
+    description: 'Comma-separated unit ids or paths to restore; empty for every unit.',
+    allowedPattern: PATH_GLOB_LIST,
+    fromConfig: () => '',
+  },
+  {
+    name: 'Target',
+    env: 'GPU_MAINT_RESTORE_TARGET',
+    description: 'Absolute directory to restore into (with one source it stands for the source).',
+    allowedPattern: "^/[^,{}'\"`$\\\\\\n]*$",
+    fromConfig: (c) => c.backup.sources[0] ?? '/opt/ml/models',
+  },
+  {
+    name: 'Force',
+    env: 'GPU_MAINT_RESTORE_FORCE',
+    description: 'true: restore into a non-empty target, replacing entries of the same name as restored units.',
+    allowedPattern: BOOLEAN,
+    fromConfig: () => 'false',
+  },
+];
+
 /** Parameters per task script. Tasks without an entry take no parameters. */
 export const TASK_PARAMETERS: Partial<Record<TaskName, readonly TaskParameter[]>> = {
   'gpu-check': gpuCheck,
@@ -316,6 +359,7 @@ export const TASK_PARAMETERS: Partial<Record<TaskName, readonly TaskParameter[]>
   logrotate,
   backup,
   'restore-test': restoreTest,
+  restore: RESTORE_PARAMETERS,
 };
 
 /** Environment for running a task script with this config (local mode, tests). */

@@ -61,8 +61,19 @@ U_REUSE=()
 declare -A REUSABLE=()
 # Stored archive sizes by key (relative to the host prefix), from one listing.
 declare -A STORED_SIZE=()
-# Manifest lines of the units done so far.
+# Manifest lines, built once every unit is done.
 UNIT_LINES=()
+# Archive of each unit (index as U_*): key, sha256, bytes, entries, source bytes, listing digest,
+# whether this run sent it, the fingerprint it was sent under, and a pending digest job (file://).
+A_KEY=()
+A_SHA=()
+A_BYTES=()
+A_FILES=()
+A_SBYTES=()
+A_LISTING=()
+A_UPLOADED=()
+A_ORIGINAL_FP=()
+A_DIGEST_PID=()
 
 # Run statistics.
 FILES_TOTAL=0
@@ -93,7 +104,7 @@ read_config() {
   fi
   [[ -n "${GPU_MAINT_BACKUP_DESTINATION:-}" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
   local tool
-  for tool in tar zstd sha256sum flock find sort base64; do
+  for tool in tar zstd sha256sum flock find sort base64 stat; do
     command -v "${tool}" >/dev/null 2>&1 || die "backup needs ${tool} on PATH"
   done
 }
@@ -287,7 +298,8 @@ progress() {
 }
 
 #######################################
-# Streams one unit to the destination. Sets ARCHIVE_SHA, ARCHIVE_BYTES, ARCHIVE_KEY.
+# Streams one unit to the destination and records its archive in A_*[index] (a file:// digest is
+# computed in the background; finish_uploads waits for it).
 # Arguments: unit index.
 # Returns: non-zero when the archive could not be written completely (nothing is left under its key).
 #######################################
@@ -305,39 +317,41 @@ upload_unit() {
   # An upper bound for S3 part sizing: data, tar headers, zstd's tiny expansion of incompressible data.
   expected_bytes=$((sbytes + sbytes / 64 + files * 2048 + 1048576))
 
-  rm -f -- "${SCRATCH}/sha.fifo" "${SCRATCH}/count.fifo"
-  mkfifo -- "${SCRATCH}/sha.fifo" "${SCRATCH}/count.fifo"
-  sha256sum <"${SCRATCH}/sha.fifo" >"${SCRATCH}/sha" &
-  local sha_pid=$!
-  wc -c <"${SCRATCH}/count.fifo" >"${SCRATCH}/count" &
-  local count_pid=$!
+  rm -f -- "${SCRATCH}/digest"
   if ! store_upload_begin "backups/${HOST_KEY}/${key}" "${expected_bytes}" "${SCRATCH}"; then
     log "error: cannot start writing $(store_url "backups/${HOST_KEY}/${key}")"
-    # Unblock the readers, which wait for a writer.
-    : >"${SCRATCH}/sha.fifo" & : >"${SCRATCH}/count.fifo" &
-    wait
     return 1
   fi
+  # Default 10 KiB records: a reader stops at the end-of-archive marker, and padding after it must
+  # fit in the pipe buffer, or the decompressor would die of SIGPIPE on restore.
+  local -a tar_args=(--create --file=- --format=posix --numeric-owner --sparse
+    --directory="${resolved}" --no-recursion --null --verbatim-files-from --files-from="${SCRATCH}/members")
   local -a pipe_status=()
-  {
-    timeout -k 10 "${UNIT_TIMEOUT_S}" tar --create --file=- --format=posix --numeric-owner --sparse \
-      --directory="${resolved}" --no-recursion --null --verbatim-files-from --files-from="${SCRATCH}/members" \
-      2>"${SCRATCH}/tar.err" \
-      | zstd -q -T0 "-${LEVEL}" \
-      | tee "${SCRATCH}/sha.fifo" "${SCRATCH}/count.fifo" >&"${STORE_UPLOAD_FD}"
-    pipe_status=("${PIPESTATUS[@]}")
-  } || true
-  local sha_rc=0 count_rc=0
-  wait "${sha_pid}" || sha_rc=$?
-  wait "${count_pid}" || count_rc=$?
+  if store_upload_is_file; then
+    # zstd writes straight into the destination file; its digest is read back from that file below.
+    {
+      timeout -k 10 "${UNIT_TIMEOUT_S}" tar "${tar_args[@]}" 2>"${SCRATCH}/tar.err" \
+        | zstd -q -T0 "-${LEVEL}" >&"${STORE_UPLOAD_FD}"
+      pipe_status=("${PIPESTATUS[@]}" 0)
+    } || true
+  else
+    {
+      timeout -k 10 "${UNIT_TIMEOUT_S}" tar "${tar_args[@]}" 2>"${SCRATCH}/tar.err" \
+        | zstd -q -T0 "-${LEVEL}" \
+        | digest_passthrough "${SCRATCH}/digest" "${SCRATCH}" >&"${STORE_UPLOAD_FD}"
+      pipe_status=("${PIPESTATUS[@]}")
+    } || true
+  fi
   # tar exits 1 when a file changed while it was read: the archive is complete, the unit flagged.
-  if ((pipe_status[0] > 1 || pipe_status[1] != 0 || pipe_status[2] != 0 || sha_rc != 0 || count_rc != 0)); then
+  if ((pipe_status[0] > 1 || pipe_status[1] != 0 || pipe_status[2] != 0)); then
     store_upload_abort
     log "error: archiving unit ${rel} of ${src} failed (tar ${pipe_status[0]}, zstd ${pipe_status[1]}, writer ${pipe_status[2]})$(
       [[ -s "${SCRATCH}/tar.err" ]] && printf ': %s' "$(head -c 300 "${SCRATCH}/tar.err" | tr '\n' ' ')"
     )"
     return 1
   fi
+  local file_kind=0
+  store_upload_is_file && file_kind=1
   if ! store_upload_commit; then
     log "error: upload of unit ${rel} of ${src} to $(store_url "backups/${HOST_KEY}/${key}") failed"
     return 1
@@ -345,21 +359,22 @@ upload_unit() {
   if ((pipe_status[0] == 1)); then
     WARNINGS+=("files of ${src}/${rel} changed while they were read; the next run archives them again")
     log "warning: ${WARNINGS[-1]}: $(head -c 300 "${SCRATCH}/tar.err" | tr '\n' ' ')"
+    # A fingerprint that never matches: the next run sends the unit again.
+    U_FP[i]="$(printf 'changed-during-read %s' "${fp}" | sha256sum | cut -c1-64)"
   fi
-  local sha bytes
-  sha="$(head -c 64 "${SCRATCH}/sha")"
-  read -r bytes <"${SCRATCH}/count"
-  ARCHIVE_KEY="${key}"
-  ARCHIVE_SHA="${sha}"
-  ARCHIVE_BYTES="${bytes}"
-  ARCHIVE_FILES="${files}"
-  ARCHIVE_SOURCE_BYTES="${sbytes}"
-  ARCHIVE_LISTING="${listing_sum}"
-  # Remember the upload in case a later unit fails, so that the next run need not send it again.
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${HOST_KEY}" "${id}" "${fp}" "${key}" "${sha}" "${bytes}" \
-    "${files}" "${sbytes}" "${listing_sum}" >>"${STATE}/backup-carry-over.tsv"
-  # A unit whose files changed mid-read gets a fingerprint that never matches, so it is sent again.
-  ((pipe_status[0] == 1)) && U_FP[i]="$(printf 'changed-during-read %s' "${fp}" | sha256sum | cut -c1-64)"
+  A_KEY[i]="${key}"
+  A_FILES[i]="${files}"
+  A_SBYTES[i]="${sbytes}"
+  A_LISTING[i]="${listing_sum}"
+  A_UPLOADED[i]=true
+  A_ORIGINAL_FP[i]="${fp}"
+  if ((file_kind)); then
+    # The archive is in place; its digest is read back while the next unit compresses.
+    store_file_digest "$(store_path "backups/${HOST_KEY}/${key}")" >"${SCRATCH}/digest.${i}" &
+    A_DIGEST_PID[i]=$!
+  else
+    read -r "A_SHA[${i}]" "A_BYTES[${i}]" <"${SCRATCH}/digest"
+  fi
   return 0
 }
 
@@ -370,6 +385,33 @@ add_unit_line() {
     "${U_ID[i]}" "${U_FP[i]}" "${key}" "${sha}" "${bytes}" "${files}" "${sbytes}" "${listing_sum}" "${uploaded}" \
     "$(json_string "${U_SRC[i]}")" "$(printf '%s' "${U_REL[i]}" | base64 -w0)" "$(json_string "${U_REL[i]}")")")
 }
+
+#######################################
+# Waits for the digests still being computed and records every archive this run sent in the
+# carry-over file, so that a later run can reuse them even if this one fails.
+# Returns: non-zero when a digest could not be computed.
+#######################################
+finish_uploads() {
+  local i rc=0
+  for i in "${!A_DIGEST_PID[@]}"; do
+    if wait "${A_DIGEST_PID[i]}" && read -r "A_SHA[${i}]" "A_BYTES[${i}]" <"${SCRATCH}/digest.${i}" && [[ -n "${A_SHA[i]}" ]]; then
+      :
+    else
+      log "error: cannot compute the sha256 of $(store_url "backups/${HOST_KEY}/${A_KEY[i]}")"
+      A_SHA[i]=""
+      rc=1
+    fi
+    unset 'A_DIGEST_PID[i]'
+  done
+  for i in "${!A_UPLOADED[@]}"; do
+    [[ "${A_UPLOADED[i]}" == true && -n "${A_SHA[i]:-}" && -z "${A_CARRIED[i]:-}" ]] || continue
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${HOST_KEY}" "${U_ID[i]}" "${A_ORIGINAL_FP[i]}" "${A_KEY[i]}" "${A_SHA[i]}" \
+      "${A_BYTES[i]}" "${A_FILES[i]}" "${A_SBYTES[i]}" "${A_LISTING[i]}" >>"${STATE}/backup-carry-over.tsv"
+    A_CARRIED[i]=1
+  done
+  return "${rc}"
+}
+A_CARRIED=()
 
 #######################################
 # Writes the manifest of snapshot SNAPSHOT_ID: the last write of a backup.
@@ -490,8 +532,11 @@ main() {
   # Snapshot ids are UTC seconds; never overwrite an existing manifest (the lock rules out a
   # concurrent run of this host, so the listing above is current).
   SNAPSHOT_ID="$(date -u +%Y%m%dT%H%M%SZ)"
+  local ns
   while grep -qxF -- "${SNAPSHOT_ID}" <<<"${SNAPSHOT_IDS}"; do
-    sleep 1
+    # Wait for the next second only (a run right after another one, e.g. in tests and benchmarks).
+    ns="$(date +%N)"
+    sleep "0.$(printf '%09d' $((1000000000 - 10#${ns})))"
     SNAPSHOT_ID="$(date -u +%Y%m%dT%H%M%SZ)"
   done
 
@@ -508,29 +553,33 @@ main() {
   done
   progress 0 "${#U_ID[@]}"
 
-  local k sha bytes files sbytes listing_sum
   for i in "${!U_ID[@]}"; do
     if ((U_REUSE[i] == 1)); then
-      IFS=$'\t' read -r fp k sha bytes files sbytes listing_sum <<<"${REUSABLE[${U_ID[i]}]}"
-      add_unit_line "${i}" "${k}" "${sha}" "${bytes}" "${files}" "${sbytes}" "${listing_sum}" false
+      IFS=$'\t' read -r _ "A_KEY[${i}]" "A_SHA[${i}]" "A_BYTES[${i}]" "A_FILES[${i}]" "A_SBYTES[${i}]" "A_LISTING[${i}]" <<<"${REUSABLE[${U_ID[i]}]}"
+      A_UPLOADED[i]=false
       UNITS_REUSED=$((UNITS_REUSED + 1))
-      FILES_TOTAL=$((FILES_TOTAL + files))
     else
       if ! upload_unit "${i}"; then
+        finish_uploads || true
         report failed "upload of unit ${U_SRC[i]}/${U_REL[i]} failed; no snapshot written, previous snapshot ${PREVIOUS_ID:-(none)} intact" "${missing}"
         exit 1
       fi
-      add_unit_line "${i}" "${ARCHIVE_KEY}" "${ARCHIVE_SHA}" "${ARCHIVE_BYTES}" "${ARCHIVE_FILES}" \
-        "${ARCHIVE_SOURCE_BYTES}" "${ARCHIVE_LISTING}" true
       UNITS_UPLOADED=$((UNITS_UPLOADED + 1))
-      FILES_TOTAL=$((FILES_TOTAL + ARCHIVE_FILES))
-      BYTES_READ=$((BYTES_READ + ARCHIVE_SOURCE_BYTES))
-      BYTES_UPLOADED=$((BYTES_UPLOADED + ARCHIVE_BYTES))
+      BYTES_READ=$((BYTES_READ + A_SBYTES[i]))
     fi
+    FILES_TOTAL=$((FILES_TOTAL + A_FILES[i]))
     progress $((i + 1)) "${#U_ID[@]}"
   done
+  if ! finish_uploads; then
+    report failed "cannot verify the archives written; no snapshot written, previous snapshot ${PREVIOUS_ID:-(none)} intact" "${missing}"
+    exit 1
+  fi
+  for i in "${!U_ID[@]}"; do
+    [[ "${A_UPLOADED[i]}" == true ]] && BYTES_UPLOADED=$((BYTES_UPLOADED + A_BYTES[i]))
+    add_unit_line "${i}" "${A_KEY[i]}" "${A_SHA[i]}" "${A_BYTES[i]}" "${A_FILES[i]}" "${A_SBYTES[i]}" "${A_LISTING[i]}" "${A_UPLOADED[i]}"
+  done
 
-  if ! write_manifest "${created_at}"; then
+  if ! store_flush || ! write_manifest "${created_at}"; then
     report failed "cannot write manifest $(store_url "backups/${HOST_KEY}/snapshots/${SNAPSHOT_ID}.json")" "${missing}"
     exit 1
   fi

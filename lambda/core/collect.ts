@@ -13,6 +13,13 @@
  */
 import { z } from 'zod';
 import { configSchema } from '../../lib/config/schema';
+import {
+  type CleanupCooldownStore,
+  type CleanupDispatcher,
+  type DiskPressureOutcome,
+  type DiskPressurePolicy,
+  triggerCleanupOnDiskPressure,
+} from './cleanup/disk-pressure';
 import type { TaskEvaluator } from './evaluate';
 import { evaluateTaskOutput } from './evaluate';
 import type { AlertSink, Clock, MetricsSink, TaskOutput } from './ports';
@@ -48,6 +55,25 @@ export const evaluationSettingsSchema = z.looseObject({
 
 /** Which of this stack's documents runs which task (GPU_MAINT_COLLECT.documents). */
 export const documentTasksSchema = z.array(z.object({ name: z.string().min(1), task: z.string().refine(isTaskName, 'a task name') }));
+
+/** Environment variable carrying the disk-pressure trigger's wiring (set by ResultCollector.enableCleanupOnDiskPressure). */
+export const DISK_PRESSURE_ENV = 'GPU_MAINT_DISK_PRESSURE';
+
+/** cleanup.onDiskPressure as the collect Lambda receives it; absent variable: the trigger is off. */
+export const diskPressureWiringSchema = z.object({
+  /** cleanup.cooldownHours */
+  cooldownHours: z.number().min(0),
+  /** cleanup.dryRun (the document's default; quoted in the alert) */
+  dryRun: z.boolean(),
+  /** This stack's cleanup document. */
+  documentName: z.string().min(1),
+  deliveryTimeoutSeconds: z.number().int().min(30).max(2_592_000),
+  /** Log group Run Command streams the cleanup's output to. */
+  commandLogGroup: z.string().min(1),
+  /** Table holding one cooldown item per host (the alert state table). */
+  tableName: z.string().min(3),
+});
+export type DiskPressureWiring = z.infer<typeof diskPressureWiringSchema>;
 
 export class InvalidEventError extends Error {
   constructor(message: string) {
@@ -138,6 +164,17 @@ export interface CollectDeps {
   readonly alerts: AlertSink;
   readonly log: ResultLog;
   readonly clock: Clock;
+  /**
+   * cleanup.onDiskPressure: dispatch cleanup to hosts whose health-check reports health.disk critical
+   * (at most once per cooldown) and say so in their alert. Absent: never dispatches.
+   */
+  readonly diskPressure?: DiskPressureDeps;
+}
+
+export interface DiskPressureDeps {
+  readonly policy: DiskPressurePolicy;
+  readonly store: CleanupCooldownStore;
+  readonly dispatcher: CleanupDispatcher;
 }
 
 /** Statuses whose StatusDetails says more than the status itself. */
@@ -204,25 +241,65 @@ export interface Delivery {
   /** Ids (e.g. SQS message ids) whose metrics or alerts could not be delivered. */
   readonly failedIds: readonly string[];
   readonly errors: readonly string[];
+  /** Disk-pressure cleanups dispatched, held back by the cooldown or failed (for the log). */
+  readonly cleanups: readonly { readonly host: string; readonly outcome: DiskPressureOutcome }[];
 }
 
 /**
- * Step 2: all metrics in one flush, then each result's alerts. A failed flush fails every record
- * (none of their alerts went out, so a redelivery duplicates nothing); a failed publish fails that record.
+ * Appends a disk-pressure note (cleanup dispatched, in cooldown, failed) to the result's critical
+ * health.disk findings, so every alert channel carries it without renderer changes.
+ */
+export function withDiskPressureNote(result: TaskResult, outcome: DiskPressureOutcome): TaskResult {
+  if (outcome.action === 'none') return result;
+  return {
+    ...result,
+    findings: result.findings.map((f) =>
+      f.check === 'health.disk' && f.severity === 'critical' ? { ...f, message: `${f.message}; ${outcome.note}` } : f,
+    ),
+  };
+}
+
+/**
+ * Runs the disk-pressure trigger for one result. Never throws: a failed dispatch or cooldown store is
+ * a note in the alert, not a failed record (a redelivery would put the batch's metrics twice).
+ */
+export async function diskPressureOutcome(result: TaskResult, deps: DiskPressureDeps, now: Date): Promise<DiskPressureOutcome> {
+  try {
+    return await triggerCleanupOnDiskPressure(result, deps.policy, { store: deps.store, dispatcher: deps.dispatcher, now });
+  } catch (err) {
+    const error = (err as Error)?.message ?? String(err);
+    return { action: 'failed', error, note: `disk critical: cleanup not dispatched to ${result.host}: the cooldown store failed: ${error}` };
+  }
+}
+
+/**
+ * Step 2: all metrics in one flush, then each result's alerts (after its disk-pressure cleanup, when
+ * enabled, so the alert says what was done). A failed flush fails every record (none of their alerts
+ * went out, so a redelivery duplicates nothing); a failed publish fails that record.
  */
 export async function deliverResults(
   items: readonly { readonly id: string; readonly collected: CollectedResult }[],
-  deps: Pick<CollectDeps, 'metrics' | 'alerts' | 'clock'>,
+  deps: Pick<CollectDeps, 'metrics' | 'alerts' | 'clock' | 'diskPressure'>,
 ): Promise<Delivery> {
-  if (items.length === 0) return { failedIds: [], errors: [] };
+  if (items.length === 0) return { failedIds: [], errors: [], cleanups: [] };
   const now = deps.clock.now();
   try {
     for (const { collected } of items) await deps.metrics.put(collected.result.metrics, metricTimestamp(collected.result, now));
     await deps.metrics.flush();
   } catch (err) {
-    return { failedIds: items.map((i) => i.id), errors: [`metrics: ${(err as Error).message}`] };
+    return { failedIds: items.map((i) => i.id), errors: [`metrics: ${(err as Error).message}`], cleanups: [] };
   }
-  const settled = await Promise.allSettled(items.map(({ collected }) => deps.alerts.publish(collected.result)));
+  const cleanups: { host: string; outcome: DiskPressureOutcome }[] = [];
+  const publish = async ({ result }: CollectedResult) => {
+    let alerted = result;
+    if (deps.diskPressure) {
+      const outcome = await diskPressureOutcome(result, deps.diskPressure, now);
+      if (outcome.action !== 'none') cleanups.push({ host: result.host, outcome });
+      alerted = withDiskPressureNote(result, outcome);
+    }
+    await deps.alerts.publish(alerted);
+  };
+  const settled = await Promise.allSettled(items.map(({ collected }) => publish(collected)));
   const failedIds: string[] = [];
   const errors: string[] = [];
   settled.forEach((s, i) => {
@@ -231,7 +308,7 @@ export async function deliverResults(
       errors.push(`alerts for ${items[i].collected.result.host}: ${(s.reason as Error)?.message ?? String(s.reason)}`);
     }
   });
-  return { failedIds, errors };
+  return { failedIds, errors, cleanups };
 }
 
 /** Names of the host-level readings on the fleet series, e.g. { GpuTemperatureMax: 71 }. */

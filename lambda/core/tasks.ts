@@ -2,7 +2,7 @@
  * The task registry: which script runs a task on the host and which evaluator reads its output.
  */
 import type { TaskEvaluator } from './evaluate';
-import { evaluateBackup, evaluateRestoreTest } from './backup/evaluate';
+import { evaluateBackup, evaluateRestore, evaluateRestoreTest } from './backup/evaluate';
 import { evaluateCleanup } from './cleanup/evaluate';
 import { evaluateLogrotate } from './cleanup/logrotate';
 import { evaluateGpuCheck } from './gpu/evaluate';
@@ -58,6 +58,14 @@ const definitions: TaskDefinition[] = [
     // Downloads and extracts up to backup.restoreTest.maxBytes (10 GiB by default): weekly, or when named.
     inRunAll: false,
     summary: "restores the newest snapshot (or a sample within restoreTest.maxBytes) into a scratch dir and verifies it",
+  },
+  {
+    name: 'restore',
+    script: 'restore',
+    evaluate: evaluateRestore,
+    // On demand only (SSM document or `gpu-maint restore`): it writes into a target directory.
+    inRunAll: false,
+    summary: 'restores a backup snapshot into a directory, every archive verified by sha256 first',
   },
   {
     name: 'logrotate',

@@ -3,7 +3,7 @@
  * Check names are a stable interface: alerts, silences and runbook anchors use them.
  */
 
-export const TASK_NAMES = ['gpu-check', 'health-check', 'backup', 'restore-test', 'cleanup', 'logrotate'] as const;
+export const TASK_NAMES = ['gpu-check', 'health-check', 'backup', 'restore-test', 'restore', 'cleanup', 'logrotate'] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 
 export function isTaskName(value: string): value is TaskName {
@@ -34,6 +34,7 @@ export const CHECK_NAMES = [
   'backup.run',
   'backup.age',
   'backup.restore-test',
+  'backup.restore',
   'cleanup.run',
   'cleanup.guard',
   'logrotate.config',

@@ -27,6 +27,7 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
   );
   const delivery = await deliverResults([...collected].map(([id, c]) => ({ id, collected: c })), deps);
   for (const error of delivery.errors) logger.error('delivery failed', { error });
+  for (const { host, outcome } of delivery.cleanups) logger[outcome.action === 'failed' ? 'error' : 'info']('disk pressure cleanup', { host, ...outcome });
   const failed = [...processor.response().batchItemFailures.map((f) => f.itemIdentifier), ...delivery.failedIds];
   return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
 };

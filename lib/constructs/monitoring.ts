@@ -31,6 +31,14 @@ export const FLEET_METRICS = {
   loadPerCpu: 'LoadPerCpu',
 } as const;
 
+/** Fleet-level metric names of cleanup results (lambda/core/cleanup/evaluate.ts). */
+export const CLEANUP_METRICS = {
+  bytesFreedByCategory: ['BytesFreedExperiments', 'BytesFreedCheckpoints', 'BytesFreedDocker', 'BytesFreedCaches'],
+  deletedFiles: 'CleanupDeletedFiles',
+  diskUsedPctAfter: 'DiskUsedPctAfter',
+  bytesReclaimable: 'BytesReclaimable',
+} as const;
+
 /** Per-GPU series (metrics.detail `gpu`). */
 export const GPU_METRICS = { temperature: 'GpuTemperature' } as const;
 
@@ -217,14 +225,19 @@ export class Monitoring extends Construct {
   }
 
   /**
-   * Adds actions (ALARM and OK to the alert topic) to an alarm and lists it on the dashboard.
+   * Adds actions (ALARM and OK to the alert topic) to an alarm and lists it on the dashboard. An alarm
+   * whose construct already notifies the topic (AlertStaleSweep, AlertForwarder) keeps its one action.
    * The alarm must state its TreatMissingData.
    */
   addAlarm(alarm: cloudwatch.Alarm, severity: AlarmSeverity): cloudwatch.Alarm {
-    const treatMissing = (alarm.node.defaultChild as cloudwatch.CfnAlarm).treatMissingData;
-    if (!treatMissing) throw new Error(`Monitoring ${this.node.path}: alarm ${alarm.node.path} must set treatMissingData explicitly`);
-    alarm.addAlarmAction(this.alarmAction);
-    alarm.addOkAction(this.alarmAction);
+    const cfn = alarm.node.defaultChild as cloudwatch.CfnAlarm;
+    if (!cfn.treatMissingData) throw new Error(`Monitoring ${this.node.path}: alarm ${alarm.node.path} must set treatMissingData explicitly`);
+    if (this.alarms.includes(alarm)) throw new Error(`Monitoring ${this.node.path}: alarm ${alarm.node.path} was already added`);
+    const stack = Stack.of(this);
+    const topicArn = JSON.stringify(stack.resolve(this.props.alarmTopic.topicArn));
+    const notifiesTopic = (actionArns: unknown) => ((stack.resolve(actionArns) as unknown[] | undefined) ?? []).some((arn) => JSON.stringify(arn) === topicArn);
+    if (!notifiesTopic(cfn.alarmActions)) alarm.addAlarmAction(this.alarmAction);
+    if (!notifiesTopic(cfn.okActions)) alarm.addOkAction(this.alarmAction);
     this.alarms.push(alarm);
     alarm.node.addMetadata('gpu-maint:severity', severity);
     return alarm;
@@ -254,6 +267,67 @@ export class Monitoring extends Construct {
       what: `${label} Lambda errors per 5 minutes`,
       runbook: 'lambda-errors',
     });
+  }
+
+  /**
+   * The cleanup row: bytes freed per category (stacked, per day), files deleted in the last 7 days, the
+   * fullest disk after cleanup, what dry runs would free, the largest cleanups from the collector's
+   * log lines, and failed log rotation runs when a logrotate association exists.
+   */
+  addCleanupSection(options: { readonly logrotateFailedRuns?: cloudwatch.Metric } = {}): void {
+    const day = Duration.days(1);
+    const m = CLEANUP_METRICS;
+    const widgets: cloudwatch.IWidget[] = [
+      new cloudwatch.GraphWidget({
+        title: 'Cleanup: bytes freed (per day, by category)',
+        left: m.bytesFreedByCategory.map((name) => this.metricFleet(name, { statistic: 'Sum', period: day, label: name.replace(/^BytesFreed/, '') })),
+        stacked: true,
+        leftYAxis: { min: 0, label: 'bytes' },
+        width: 8,
+      }),
+      new cloudwatch.SingleValueWidget({
+        title: 'Cleanup: files deleted (7 days)',
+        metrics: [this.metricFleet(m.deletedFiles, { statistic: 'Sum', period: Duration.days(7), label: 'files deleted' })],
+        width: 4,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Fullest disk after cleanup (% used, worst host)',
+        left: [this.metricFleet(m.diskUsedPctAfter, { statistic: 'Maximum', period: day, label: 'max disk used % after cleanup' })],
+        leftAnnotations: thresholdLines(this.props.thresholds.diskUsedPct, ' %'),
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Dry runs: bytes a real cleanup would free (per day)',
+        left: [this.metricFleet(m.bytesReclaimable, { statistic: 'Sum', period: day, label: 'reclaimable bytes' })],
+        leftYAxis: { min: 0, label: 'bytes' },
+        width: 6,
+      }),
+      new cloudwatch.LogQueryWidget({
+        title: 'Largest cleanups (dry runs: what a real run would free)',
+        logGroupNames: [this.props.collector.handler.logGroup.logGroupName],
+        // readings come before details in the log line, so they stay within the fields Logs Insights extracts.
+        queryLines: [
+          'fields @timestamp, result.host as host, coalesce(result.readings.BytesReclaimable, result.readings.BytesFreed) as bytes, result.details.cleanup.dryRun as dryRun, result.readings.CleanupDeletedFiles as deletedFiles',
+          'filter message = "task result" and result.task = "cleanup"',
+          'sort bytes desc',
+          'limit 20',
+        ],
+        view: cloudwatch.LogQueryVisualizationType.TABLE,
+        width: options.logrotateFailedRuns ? 16 : 24,
+        height: 6,
+      }),
+    ];
+    if (options.logrotateFailedRuns) {
+      widgets.push(
+        new cloudwatch.GraphWidget({
+          title: 'Log rotation: failed association runs (per day)',
+          left: [options.logrotateFailedRuns.with({ statistic: 'Sum', period: day, label: 'failed runs' })],
+          width: 8,
+          height: 6,
+        }),
+      );
+    }
+    this.addSection(options.logrotateFailedRuns ? 'Cleanup and log rotation' : 'Cleanup', ...widgets);
   }
 
   /** Appends a titled dashboard row. */

@@ -2,17 +2,21 @@
  * The result path: an EventBridge rule on "EC2 Command Invocation Status-change Notification" for this
  * stack's documents and terminal statuses → SQS queue (with a dead-letter queue; visibility timeout
  * sized to the Lambda) → the collect Lambda, which reports partial batch failures.
+ * `enableCleanupOnDiskPressure` (cleanup.onDiskPressure) lets it send the cleanup document to a fleet
+ * host whose disk is critical, at most once per cooldown.
  */
 import { Duration, Stack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambdaEvents from 'aws-cdk-lib/aws-lambda-event-sources';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { INVOCATION_STATUS_CHANGE, TERMINAL_INVOCATION_STATUSES } from '../../lambda/core/collect';
+import { DISK_PRESSURE_ENV, type DiskPressureWiring, INVOCATION_STATUS_CHANGE, TERMINAL_INVOCATION_STATUSES } from '../../lambda/core/collect';
 import type { EvaluationSettings } from '../../lambda/core/settings';
 import { MaintenanceFunction } from './maintenance-function';
 import { acknowledgeWildcardResources } from './nag-acknowledgements';
@@ -67,11 +71,30 @@ export interface ResultCollectorProps {
   readonly maxReceiveCount?: number;
 }
 
+/** cleanup.onDiskPressure: what the collector needs to dispatch cleanup to a host with a critical disk. */
+export interface CleanupOnDiskPressureOptions {
+  /** This stack's cleanup document (task `cleanup`). */
+  readonly cleanupDocument: TaskDocument;
+  /** Table for the per-host cooldown items (the alert state table: key `host`, sort key `sk`, TTL `expiresAt`). */
+  readonly cooldownTable: dynamodb.ITable;
+  /** cleanup.cooldownHours: at most one disk-pressure cleanup per host within this many hours. */
+  readonly cooldownHours: number;
+  /** cleanup.dryRun, quoted in the alert (the document's own default decides what the run does). */
+  readonly dryRun: boolean;
+  /** Tag key that marks the fleet's instances: the collector may send only to instances carrying it. */
+  readonly fleetTagKey: string;
+  /** Tag value of the fleet. */
+  readonly fleetTagValue: string;
+  /** Log group Run Command streams the cleanup's output to. */
+  readonly commandLogGroup: logs.ILogGroup;
+}
+
 export class ResultCollector extends Construct {
   readonly queue: sqs.Queue;
   readonly deadLetterQueue: sqs.Queue;
   readonly rule: events.Rule;
   readonly handler: MaintenanceFunction;
+  private diskPressureEnabled = false;
 
   constructor(scope: Construct, id: string, props: ResultCollectorProps) {
     super(scope, id);
@@ -170,6 +193,70 @@ export class ResultCollector extends Construct {
       role,
       [props.outputBucket.outputObjectsArn],
       'Output object keys embed command and instance ids, unknown in advance; reads are limited to the output prefix.',
+    );
+  }
+
+  /**
+   * cleanup.onDiskPressure: the collector sends the cleanup document to one host whose health-check
+   * reports health.disk critical, at most once per cooldown, and says so in the alert. Grants
+   * SendCommand on that document and on instances carrying the fleet tag only (the dispatcher's
+   * condition), and put/delete on the cooldown table.
+   */
+  enableCleanupOnDiskPressure(options: CleanupOnDiskPressureOptions): void {
+    const where = `ResultCollector ${this.node.path}`;
+    if (this.diskPressureEnabled) throw new Error(`${where}: enableCleanupOnDiskPressure was already called`);
+    if (options.cleanupDocument.task !== 'cleanup') {
+      throw new Error(`${where}: cleanupDocument must be the cleanup task's document, got the ${JSON.stringify(options.cleanupDocument.task)} document`);
+    }
+    if (!Number.isFinite(options.cooldownHours) || options.cooldownHours < 0) {
+      throw new Error(`${where}: cooldownHours must be a number ≥ 0, got: ${options.cooldownHours}`);
+    }
+    if (!options.fleetTagKey || !options.fleetTagValue) {
+      throw new Error(`${where}: fleetTagKey and fleetTagValue must not be empty, got: ${JSON.stringify(`${options.fleetTagKey}=${options.fleetTagValue}`)}`);
+    }
+    this.diskPressureEnabled = true;
+    const stack = Stack.of(this);
+    const wiring: DiskPressureWiring = {
+      cooldownHours: options.cooldownHours,
+      dryRun: options.dryRun,
+      documentName: options.cleanupDocument.documentName,
+      deliveryTimeoutSeconds: options.cleanupDocument.deliveryTimeoutSeconds,
+      commandLogGroup: options.commandLogGroup.logGroupName,
+      tableName: options.cooldownTable.tableName,
+    };
+    this.handler.function.addEnvironment(DISK_PRESSURE_ENV, stack.toJsonString(wiring));
+    const role = this.handler.role;
+    const instanceArns = [
+      stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' }),
+      stack.formatArn({ service: 'ssm', resource: 'managed-instance', resourceName: '*' }),
+    ];
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'SendCleanupDocument',
+        actions: ['ssm:SendCommand'],
+        resources: [options.cleanupDocument.documentArn],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'SendCleanupToFleetInstancesOnly',
+        actions: ['ssm:SendCommand'],
+        resources: instanceArns,
+        conditions: { StringEquals: { [`ssm:resourceTag/${options.fleetTagKey}`]: options.fleetTagValue } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'CleanupCooldownItems',
+        // Conditional put (claim) and conditional delete (release) of the host's cooldown item.
+        actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        resources: [options.cooldownTable.tableArn],
+      }),
+    );
+    acknowledgeWildcardResources(
+      role,
+      instanceArns,
+      'The host with a critical disk is known only at run time: SendCommand on instance/* and managed-instance/* is limited by the ssm:resourceTag condition to the fleet tag.',
     );
   }
 

@@ -1,9 +1,10 @@
 # shellcheck shell=bash
 #
 # Restore and restore-test, shared by restore.sh and restore-test.sh (restore_main MODE).
-# Each unit's archive is streamed from the destination into a staging directory with its sha256
-# computed on the way; only when the checksum and the restored listing (entries, sizes, modes, link
-# targets) match the manifest is the unit moved into place. A bad archive never replaces anything.
+# A file:// archive is hashed before anything is extracted from it; an s3:// archive is streamed into
+# a staging directory with its sha256 computed on the way. Only when the checksum and the restored
+# listing (entries, sizes, modes, link targets) match the manifest is the unit moved into place: a
+# bad archive never replaces anything.
 # Needs common.sh, result.sh, backup-store.sh and backup-manifest.sh. Bundled; never run alone.
 
 RESTORE_MODE=""
@@ -45,38 +46,65 @@ restore_load_unit() {
 }
 
 #######################################
-# Streams the current unit's archive into a directory and verifies it against the manifest.
+# Extracts the current unit's archive into a directory and verifies it against the manifest.
 # Arguments: directory to extract into (the unit appears at <dir>/<unit path>).
 # Returns: non-zero (with a log line) when the download, the checksum or the listing is wrong.
 #######################################
 restore_extract_unit() {
-  local into="$1"
-  local fifo="${RESTORE_SCRATCH}/sha.fifo" sha_pid sha_rc=0 got_sha
+  local into="$1" got_sha=""
   local -a pipe_status=()
-  rm -f -- "${fifo}"
-  mkfifo -- "${fifo}"
-  sha256sum <"${fifo}" >"${RESTORE_SCRATCH}/sha" &
-  sha_pid=$!
-  {
-    store_get "backups/${RESTORE_HOST_KEY}/${U_KEY}" "${STORE_TRANSFER_TIMEOUT_S}" 2>"${RESTORE_SCRATCH}/get.err" \
-      | tee "${fifo}" \
-      | zstd -d -q -c \
-      | tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions 2>"${RESTORE_SCRATCH}/tar.err"
-    pipe_status=("${PIPESTATUS[@]}")
-  } || true
-  wait "${sha_pid}" || sha_rc=$?
-  if ((pipe_status[0] != 0 || pipe_status[1] != 0)); then
-    log "error: unit ${U_ID}: cannot read $(store_url "backups/${RESTORE_HOST_KEY}/${U_KEY}"): $(head -c 300 "${RESTORE_SCRATCH}/get.err" | tr '\n' ' ')"
-    return 1
-  fi
-  got_sha="$(head -c 64 "${RESTORE_SCRATCH}/sha")"
-  if ((sha_rc != 0)) || [[ "${got_sha}" != "${U_SHA}" ]]; then
-    log "error: unit ${U_ID}: archive sha256 ${got_sha:-?} does not match the manifest's ${U_SHA}"
-    return 1
-  fi
-  if ((pipe_status[2] != 0 || pipe_status[3] != 0)); then
-    log "error: unit ${U_ID}: extraction failed (zstd ${pipe_status[2]}, tar ${pipe_status[3]}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err" | tr '\n' ' ')"
-    return 1
+  local url
+  url="$(store_url "backups/${RESTORE_HOST_KEY}/${U_KEY}")"
+  rm -f -- "${RESTORE_SCRATCH}/digest"
+  if [[ "${STORE_KIND}" == file ]]; then
+    # A local archive is verified before anything is extracted from it.
+    local file
+    file="$(store_path "backups/${RESTORE_HOST_KEY}/${U_KEY}")"
+    if [[ ! -f "${file}" ]]; then
+      log "error: unit ${U_ID}: archive ${url} is missing"
+      return 1
+    fi
+    if command -v openssl >/dev/null 2>&1; then
+      got_sha="$(timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" openssl dgst -sha256 -r "${file}")" || got_sha=""
+    else
+      got_sha="$(timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" sha256sum -- "${file}")" || got_sha=""
+    fi
+    got_sha="${got_sha:0:64}"
+    if [[ "${got_sha}" != "${U_SHA}" ]]; then
+      log "error: unit ${U_ID}: archive sha256 ${got_sha:-?} does not match the manifest's ${U_SHA}"
+      return 1
+    fi
+    {
+      timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" zstd -d -q -c -- "${file}" \
+        | tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions 2>"${RESTORE_SCRATCH}/tar.err"
+      pipe_status=("${PIPESTATUS[@]}")
+    } || true
+    if ((pipe_status[0] != 0 || pipe_status[1] != 0)); then
+      log "error: unit ${U_ID}: extraction failed (zstd ${pipe_status[0]}, tar ${pipe_status[1]}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err" | tr '\n' ' ')"
+      return 1
+    fi
+  else
+    # A streamed archive is hashed on the way into the staging dir and checked before it moves on.
+    {
+      store_get "backups/${RESTORE_HOST_KEY}/${U_KEY}" "${STORE_TRANSFER_TIMEOUT_S}" 2>"${RESTORE_SCRATCH}/get.err" \
+        | digest_passthrough "${RESTORE_SCRATCH}/digest" "${RESTORE_SCRATCH}" \
+        | zstd -d -q -c \
+        | tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions 2>"${RESTORE_SCRATCH}/tar.err"
+      pipe_status=("${PIPESTATUS[@]}")
+    } || true
+    if ((pipe_status[0] != 0)); then
+      log "error: unit ${U_ID}: cannot read ${url}: $(head -c 300 "${RESTORE_SCRATCH}/get.err" | tr '\n' ' ')"
+      return 1
+    fi
+    [[ -s "${RESTORE_SCRATCH}/digest" ]] && read -r got_sha _ <"${RESTORE_SCRATCH}/digest"
+    if ((pipe_status[1] == 0)) && [[ "${got_sha}" != "${U_SHA}" ]]; then
+      log "error: unit ${U_ID}: archive sha256 ${got_sha:-?} does not match the manifest's ${U_SHA}"
+      return 1
+    fi
+    if ((pipe_status[1] != 0 || pipe_status[2] != 0 || pipe_status[3] != 0)); then
+      log "error: unit ${U_ID}: extraction failed (digest ${pipe_status[1]}, zstd ${pipe_status[2]}, tar ${pipe_status[3]}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err" | tr '\n' ' ')"
+      return 1
+    fi
   fi
   local digest entries bytes
   IFS=$'\t' read -r digest entries bytes < <(unit_listing "${into}" "${U_PATH}" "${RESTORE_SCRATCH}/listing" 3600) || {

@@ -28,6 +28,8 @@ STORE_UPLOAD_PID=""
 STORE_UPLOAD_TMP=""
 STORE_UPLOAD_KEY=""
 STORE_UPLOAD_FIFO=""
+# file:// archives renamed into place but not yet synced (store_flush syncs them before a manifest).
+STORE_UNSYNCED=()
 
 #######################################
 # Parses the destination and prepares the store.
@@ -206,8 +208,9 @@ store_upload_commit() {
   if [[ "${STORE_KIND}" == file ]]; then
     local target
     target="$(store_path "${STORE_UPLOAD_KEY}")"
-    if sync -- "${STORE_UPLOAD_TMP}" && mv -f -- "${STORE_UPLOAD_TMP}" "${target}"; then
-      sync -- "${target%/*}" 2>/dev/null || true
+    # Synced later, all at once (store_flush), so that write-back overlaps the next unit's compression.
+    if mv -f -- "${STORE_UPLOAD_TMP}" "${target}"; then
+      STORE_UNSYNCED+=("${target}")
     else
       rc=1
       rm -f -- "${STORE_UPLOAD_TMP}"
@@ -242,4 +245,94 @@ store_upload_abort() {
     [[ -n "${STORE_UPLOAD_FIFO}" ]] && rm -f -- "${STORE_UPLOAD_FIFO}"
   fi
   return 0
+}
+
+#######################################
+# Makes every archive committed so far durable (file://: fsync of the files and their folders);
+# called before a manifest is written, so that a manifest never names an archive a crash can lose.
+#######################################
+store_flush() {
+  [[ "${STORE_KIND}" == file ]] || return 0
+  ((${#STORE_UNSYNCED[@]} > 0)) || return 0
+  local -a dirs=()
+  local f
+  for f in "${STORE_UNSYNCED[@]}"; do dirs+=("${f%/*}"); done
+  timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" sync -- "${STORE_UNSYNCED[@]}" || return 1
+  timeout -k 10 "${STORE_REQUEST_TIMEOUT_S}" sync -- "${dirs[@]}" 2>/dev/null || true
+  STORE_UNSYNCED=()
+}
+
+# True when the upload in flight is a local file (hashed after it is written, see store_file_digest).
+store_upload_is_file() {
+  [[ "${STORE_KIND}" == file && -n "${STORE_UPLOAD_TMP}" ]]
+}
+
+#######################################
+# Prints `<sha256> <bytes>` of a local file, e.g. a file:// archive just written (read back from the
+# page cache as a rule): one pass of OpenSSL's SHA-256 (SHA-NI where the CPU has it) costs less than
+# copying the stream through tee, can run while the next unit compresses, and hashes what was stored.
+# Arguments: file.
+#######################################
+store_file_digest() {
+  local file="$1" sum bytes
+  if command -v openssl >/dev/null 2>&1; then
+    sum="$(timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" openssl dgst -sha256 -r "${file}")" || return 1
+  else
+    sum="$(timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" sha256sum -- "${file}")" || return 1
+  fi
+  bytes="$(stat -c %s -- "${file}")" || return 1
+  [[ "${sum:0:64}" =~ ^[0-9a-f]{64}$ ]] || return 1
+  printf '%s %s\n' "${sum:0:64}" "${bytes}"
+}
+
+# Passes stdin to stdout in 1 MiB chunks and writes "<sha256> <bytes>" to the file named by argv[1].
+# Pipes grown to 1 MiB and OpenSSL's SHA-256 (hashlib) keep the copy cheap; a broken pipe fails it.
+readonly DIGEST_PASSTHROUGH_PY='
+import fcntl, hashlib, os, sys
+for fd in (0, 1):
+    try:
+        fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ
+    except OSError:
+        pass
+h, n = hashlib.sha256(), 0
+while True:
+    chunk = os.read(0, 1 << 20)
+    if not chunk:
+        break
+    h.update(chunk)
+    n += len(chunk)
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(1, view):]
+with open(sys.argv[1], "w") as out:
+    out.write("%s %d\n" % (h.hexdigest(), n))
+'
+
+#######################################
+# Copies stdin to stdout and records `<sha256> <bytes>` of what passed in a file: the digest of a
+# stream computed on the way. Uses python3 when present, else tee with sha256sum and wc.
+# Arguments: digest file, scratch dir (for the FIFOs of the fallback).
+# Returns: non-zero when the copy or the digest failed (e.g. the reader went away).
+#######################################
+digest_passthrough() {
+  local out="$1" scratch="$2"
+  if command -v python3 >/dev/null 2>&1; then
+    python3 -c "${DIGEST_PASSTHROUGH_PY}" "${out}"
+    return
+  fi
+  local sha_fifo="${scratch}/digest-sha.fifo" count_fifo="${scratch}/digest-count.fifo" sha_pid count_pid rc=0 sum bytes
+  rm -f -- "${sha_fifo}" "${count_fifo}"
+  mkfifo -- "${sha_fifo}" "${count_fifo}" || return 1
+  sha256sum <"${sha_fifo}" >"${out}.sha" &
+  sha_pid=$!
+  wc -c <"${count_fifo}" >"${out}.count" &
+  count_pid=$!
+  tee -- "${sha_fifo}" "${count_fifo}" || rc=$?
+  wait "${sha_pid}" || rc=1
+  wait "${count_pid}" || rc=1
+  rm -f -- "${sha_fifo}" "${count_fifo}"
+  ((rc == 0)) || return "${rc}"
+  sum="$(head -c 64 "${out}.sha")"
+  read -r bytes <"${out}.count"
+  printf '%s %s\n' "${sum}" "${bytes}" >"${out}"
 }

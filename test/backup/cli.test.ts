@@ -91,6 +91,7 @@ describe('gpu-maint backup commands', () => {
     [['restore', '--snapshot', 'yesterday', '--to', '/tmp/x'], '--snapshot "yesterday": expected a snapshot id such as 20261128T020000Z, or latest'],
     [['restore', '--snapshot', 'latest', '--host', '../etc', '--to', '/tmp/x'], '--host "../etc": expected a host key'],
     [['snapshots', 'list', '--host', 'a b'], '--host "a b": expected a host key'],
+    [['restore', '--snapshot', 'latest', '--to', "/tmp/it's"], 'target "/tmp/it\'s" is not allowed'],
   ])('%j is a usage error naming the bad value', async (args, message) => {
     const run = await runCli([...set, ...args]);
     expect(run.code).toBe(2);

@@ -2,7 +2,9 @@
  * Manifest parsing and the backup / restore-test evaluators on hand-written script outputs.
  */
 import { describe, expect, test } from 'vitest';
+import { evaluateRestore } from '../../lambda/core/backup/evaluate';
 import { manifestTotals, parseManifest, snapshotTime } from '../../lambda/core/backup/manifest';
+import { parseResult } from '../../lambda/core/contract';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
 import { taskDefinition } from '../../lambda/core/tasks';
@@ -118,5 +120,32 @@ describe('restore-test evaluation', () => {
     const r = output('restore-test', 'restore-test', { ...base, status: 'empty', snapshot: '', units_total: '0', units_done: '0', error: 'no snapshot of host i-0abc' });
     expect(r.findings).toEqual([expect.objectContaining({ severity: 'warning' })]);
     expect(r.metrics.find((m) => m.name === 'RestoreTestSuccess')).toBeUndefined();
+  });
+});
+
+describe('restore evaluation', () => {
+  const restoreOutput = (kv: Record<string, string>) =>
+    parseResult(
+      [
+        '@@gpu-maint v1 begin task=restore host=i-0abc at=2026-11-28T11:59:00Z',
+        '@@gpu-maint section restore',
+        ...Object.entries(kv).map(([k, v]) => `${k}=${v}`),
+        '@@gpu-maint status restore exit=0 seconds=0',
+        '@@gpu-maint v1 end task=restore',
+        '',
+      ].join('\n'),
+    );
+  const base = { snapshot: '20261128T020000Z', host_key: 'i-0abc', target: '/opt/ml/models', units_total: '3', units_done: '3', units_failed: '0', failed_units: '', files: '9', bytes: '4096', duration_seconds: '1.5', error: '' };
+  const ctx = { settings, now: NOW, host: 'i-0abc' };
+
+  test('a verified restore is backup.restore ok naming snapshot and target', () => {
+    const e = evaluateRestore(restoreOutput({ ...base, status: 'ok' }), ctx);
+    expect(e.findings).toEqual([{ check: 'backup.restore', severity: 'ok', message: 'restored 3 of 3 units of snapshot 20261128T020000Z (i-0abc) into /opt/ml/models: 9 entries, 4.0 KiB, verified' }]);
+  });
+
+  test('a failed restore is backup.restore critical with the reason', () => {
+    const e = evaluateRestore(restoreOutput({ ...base, status: 'failed', units_done: '2', units_failed: '1', failed_units: 'bert-1', error: '1 unit(s) failed verification or extraction: bert-1' }), ctx);
+    expect(e.findings[0]).toMatchObject({ severity: 'critical', message: 'restore failed: 1 unit(s) failed verification or extraction: bert-1' });
+    expect(e.details).toMatchObject({ restore: { failedUnits: ['bert-1'] } });
   });
 });

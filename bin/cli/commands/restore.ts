@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { parseKeyValues, parseResult } from '../../../lambda/core/contract';
 import { formatBytes } from '../../../lambda/core/health/evaluate';
-import { taskEnvironment } from '../../../lib/task-parameters';
+import type { Config } from '../../../lib/config/schema';
+import { RESTORE_PARAMETERS } from '../../../lib/task-parameters';
 import { bundleTaskScript } from '../../../lib/task-scripts';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, stateDirOf, UsageError } from '../context';
 
@@ -28,6 +29,23 @@ export interface RestoreOutcome {
   /** `restored|failed <unit id> files=N bytes=N path="..."` lines. */
   readonly units: readonly string[];
   readonly stderr: string;
+}
+
+/**
+ * The restore script's environment: RESTORE_PARAMETERS from config, with these values by parameter
+ * name; every value is checked against its pattern, as an SSM document would.
+ * @throws UsageError naming the option whose value does not fit.
+ */
+export function restoreEnvironment(config: Config, values: Readonly<Record<string, string>>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const p of RESTORE_PARAMETERS) {
+    const value = values[p.name] ?? p.fromConfig(config);
+    if (!new RegExp(p.allowedPattern).test(value)) {
+      throw new UsageError(`${p.name.toLowerCase()} ${JSON.stringify(value)} is not allowed: ${p.description}`);
+    }
+    env[p.env] = value;
+  }
+  return env;
 }
 
 /** Runs the bundled restore script with the given environment, streaming its logs to `onLog`. */
@@ -83,17 +101,14 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
       }
       const stateDir = stateDirOf(config);
       const target = path.resolve(options.to);
-      const env: Record<string, string> = {
-        ...Object.fromEntries(
-          Object.entries(taskEnvironment('restore-test', config)).filter(([k]) => k !== 'GPU_MAINT_RESTORE_TEST_MAX_BYTES'),
-        ),
-        GPU_MAINT_STATE_DIR: path.join(stateDir, 'host'),
-        GPU_MAINT_RESTORE_SNAPSHOT: options.snapshot,
-        GPU_MAINT_RESTORE_HOST: options.host ?? '',
-        GPU_MAINT_RESTORE_UNITS: options.unit.join(','),
-        GPU_MAINT_RESTORE_TARGET: target,
-        GPU_MAINT_RESTORE_FORCE: options.force ? 'true' : 'false',
-      };
+      const env = restoreEnvironment(config, {
+        Snapshot: options.snapshot,
+        RestoreHost: options.host ?? '',
+        Units: options.unit.join(','),
+        Target: target,
+        Force: options.force ? 'true' : 'false',
+      });
+      env.GPU_MAINT_STATE_DIR = path.join(stateDir, 'host');
       const outcome = await runRestoreScript(stateDir, env, (line) => {
         // Errors come back once in the exit message; progress and per-unit lines are shown as they happen.
         if (!options.json && line.trim() && !line.includes(': error: ')) io.err(line);

@@ -57,6 +57,9 @@ export const registerRun: RegisterCommand = (program: Command, io: CliIo) => {
       const alerts = localAlertSink(config, alertIo, { json: Boolean(options.json) });
       const results: TaskResult[] = [];
       for (const task of tasks) {
+        // A cleanup that disk pressure already triggered in this run is not run a second time.
+        if (task === 'cleanup' && results.some((r) => r.task === 'cleanup')) continue;
+        const triggered: TaskResult[] = [];
         const result = await runLocalTask(task, {
           config,
           clock: systemClock,
@@ -66,9 +69,15 @@ export const registerRun: RegisterCommand = (program: Command, io: CliIo) => {
             if (options.verbose) io.err(chunk.replace(/\n$/, ''));
             else if (io.isTty) for (const line of chunk.split('\n')) if (line.startsWith('progress: ')) io.err(line);
           },
+          onDiskPressureCleanup: (cleanup) => triggered.push(cleanup),
         });
-        results.push(result);
-        if (!options.json) io.out(formatReport(result));
+        results.push(result, ...triggered);
+        if (!options.json) {
+          io.out(formatReport(result));
+          for (const cleanup of triggered) {
+            io.out(`\ndisk critical: ran cleanup on this machine (cleanup.onDiskPressure, at most once per ${config.cleanup.cooldownHours} h)\n${formatReport(cleanup)}`);
+          }
+        }
         for (const line of pending.splice(0)) io.out(line);
         if (!options.json) io.out('');
       }

@@ -7,23 +7,36 @@
  *   GPU_MAINT_ALERT_*   when the alert state table is bound (AlertStateTable.bindCollector): alerts go
  *                       through the alert policy (state, repeats, silences); without it, every result
  *                       with non-ok findings is published as is.
+ *   GPU_MAINT_DISK_PRESSURE  when cleanup.onDiskPressure is on (ResultCollector.enableCleanupOnDiskPressure):
+ *                       { cooldownHours, dryRun, documentName, deliveryTimeoutSeconds, commandLogGroup, tableName }, JSON
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import { ALERT_ENV } from '../../core/alerts/settings';
-import { type CollectDeps, documentTasksSchema, evaluationSettingsSchema } from '../../core/collect';
+import {
+  type CollectDeps,
+  DISK_PRESSURE_ENV,
+  type DiskPressureDeps,
+  diskPressureWiringSchema,
+  documentTasksSchema,
+  evaluationSettingsSchema,
+} from '../../core/collect';
 import { systemClock } from '../../core/ports';
 import type { EvaluationSettings } from '../../core/settings';
 import { taskDefinition } from '../../core/tasks';
 import type { TaskName } from '../../core/types';
 import { awsAlertSink } from './alert-sink';
+import { DynamoDbCleanupCooldownStore } from './cleanup-cooldown-dynamodb';
+import { SsmCleanupDispatcher } from './cleanup-dispatch-ssm';
 import { CloudWatchMetricsSink } from './cloudwatch-metrics';
 import { jsonEnv } from './env';
 import { SnsAlertSink } from './sns-alerts';
+import { SsmCommandSender } from './ssm-dispatch';
 import { SsmInvocationOutputSource } from './ssm-invocation-output';
 
 export const collectWiringSchema = z.object({
@@ -34,15 +47,35 @@ export const collectWiringSchema = z.object({
   topicArn: z.string().startsWith('arn:'),
 });
 
+/** The disk-pressure trigger's adapters, or undefined when the construct did not enable it. */
+function diskPressureDeps(env: NodeJS.ProcessEnv, wiring: z.infer<typeof collectWiringSchema>, ssm: SSMClient): DiskPressureDeps | undefined {
+  if (!env[DISK_PRESSURE_ENV]) return undefined;
+  const dp = jsonEnv(DISK_PRESSURE_ENV, diskPressureWiringSchema, env);
+  return {
+    policy: { enabled: true, cooldownHours: dp.cooldownHours, dryRun: dp.dryRun },
+    // Items outlive the cooldown by a day, then TTL removes them.
+    store: new DynamoDbCleanupCooldownStore(new DynamoDBClient({}), dp.tableName, { retainHours: dp.cooldownHours + 24 }),
+    dispatcher: new SsmCleanupDispatcher(new SsmCommandSender(ssm), {
+      documentName: dp.documentName,
+      deliveryTimeoutSeconds: dp.deliveryTimeoutSeconds,
+      outputBucket: wiring.outputBucket,
+      outputKeyPrefix: wiring.outputKeyPrefix,
+      commandLogGroup: dp.commandLogGroup,
+    }),
+  };
+}
+
 export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectDeps {
   const settings = jsonEnv('GPU_MAINT_SETTINGS', evaluationSettingsSchema, env) as EvaluationSettings;
   const wiring = jsonEnv('GPU_MAINT_COLLECT', collectWiringSchema, env);
+  const ssm = new SSMClient({});
+  const diskPressure = diskPressureDeps(env, wiring, ssm);
   return {
     settings,
     documents: Object.fromEntries(wiring.documents.map((d) => [d.name, d.task as TaskName])),
     evaluatorFor: (task) => taskDefinition(task).evaluate,
     outputs: new SsmInvocationOutputSource({
-      ssm: new SSMClient({}),
+      ssm,
       s3: new S3Client({}),
       outputBucket: wiring.outputBucket,
       outputKeyPrefix: wiring.outputKeyPrefix,
@@ -54,5 +87,6 @@ export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectD
       : new SnsAlertSink(new SNSClient({}), wiring.topicArn, settings.fleet),
     log: { write: (record) => logger.info('task result', { result: record }) },
     clock: systemClock,
+    ...(diskPressure ? { diskPressure } : {}),
   };
 }

@@ -1,15 +1,20 @@
 /**
  * Local mode: run task scripts on this machine and feed their output to the same core the collect
  * Lambda uses, with local sinks (JSON-lines metrics, Prometheus textfile, terminal/webhook alerts).
+ * With cleanup.onDiskPressure, a health-check whose disk is critical runs the cleanup task here (once
+ * per cleanup.cooldownHours, cooldown in <stateDir>/cleanup-cooldown.json), as the collector would.
  */
 import * as path from 'node:path';
 import type { Config } from '../../../lib/config/schema';
 import { expandHome } from '../../../lib/config/paths';
+import { type DiskPressureOutcome, triggerCleanupOnDiskPressure } from '../../core/cleanup/disk-pressure';
+import { withDiskPressureNote } from '../../core/collect';
 import { evaluateTaskOutput } from '../../core/evaluate';
 import type { AlertSink, Clock, TaskOutput } from '../../core/ports';
 import { evaluationSettings } from '../../core/settings';
 import { taskDefinition } from '../../core/tasks';
 import type { TaskName, TaskResult } from '../../core/types';
+import { cleanupCooldownFilePath, FileCleanupCooldownStore } from './cleanup-cooldown-file';
 import { JsonLinesMetricsSink, PrometheusTextfileSink } from './metrics-files';
 import { runTaskScript } from './script-runner';
 
@@ -36,6 +41,23 @@ export interface LocalRunOptions {
   /** Extra environment for the scripts (tests: fakes on PATH). */
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly onStderr?: (task: TaskName, chunk: string) => void;
+  /** Receives a cleanup that a critical disk triggered (cleanup.onDiskPressure), before the health-check's alerts go out. */
+  readonly onDiskPressureCleanup?: (cleanup: TaskResult) => void;
+}
+
+/** cleanup.onDiskPressure locally: runs the cleanup task here when the result's disk is critical. */
+async function localDiskPressure(result: TaskResult, options: LocalRunOptions, now: Date): Promise<DiskPressureOutcome> {
+  const { cleanup } = options.config;
+  const policy = { enabled: cleanup.onDiskPressure, cooldownHours: cleanup.cooldownHours, dryRun: cleanup.dryRun };
+  const store = new FileCleanupCooldownStore(cleanupCooldownFilePath(localPaths(options.config).stateDir));
+  const dispatcher = {
+    async dispatchCleanup() {
+      const run = await runLocalTask('cleanup', options);
+      options.onDiskPressureCleanup?.(run);
+      return { id: `ran here, status ${run.status}` };
+    },
+  };
+  return triggerCleanupOnDiskPressure(result, policy, { store, dispatcher, now });
 }
 
 /** Evaluates one output and writes its metrics locally: the local twin of the collect Lambda. */
@@ -46,8 +68,9 @@ export async function processLocalOutput(output: TaskOutput, options: LocalRunOp
   const paths = localPaths(config);
   await new JsonLinesMetricsSink(paths.metricsFile, config.metrics.namespace).put(result.metrics, now);
   new PrometheusTextfileSink(paths.textfileDir).write(result.task, result.metrics, now);
-  await options.alerts?.publish(result);
-  return result;
+  const noted = withDiskPressureNote(result, await localDiskPressure(result, options, now));
+  await options.alerts?.publish(noted);
+  return noted;
 }
 
 export async function runLocalTask(task: TaskName, options: LocalRunOptions): Promise<TaskResult> {

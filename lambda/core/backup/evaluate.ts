@@ -168,3 +168,47 @@ export const evaluateRestoreTest: TaskEvaluator = (parsed: ParsedResult): Evalua
   }
   return { findings: [finding], readings, details: { restoreTest: details } };
 };
+
+/** `details.restore` of a restore result. */
+export interface RestoreDetails {
+  readonly status: string;
+  readonly snapshot: string | null;
+  readonly hostKey: string | null;
+  readonly target: string | null;
+  readonly unitsTotal: number;
+  readonly unitsRestored: number;
+  readonly unitsFailed: number;
+  readonly failedUnits: readonly string[];
+  readonly files: number;
+  readonly bytes: number;
+  readonly durationSeconds: number;
+}
+
+/** Evaluates scripts/restore.sh output (an on-demand restore, e.g. through its SSM document): finding backup.restore. */
+export const evaluateRestore: TaskEvaluator = (parsed: ParsedResult): Evaluation => {
+  const kv = section(parsed, 'restore');
+  const status = kv.status ?? '';
+  if (!['ok', 'failed'].includes(status)) throw new Error(`restore status=${JSON.stringify(status)} is not one of ok, failed`);
+  const details: RestoreDetails = {
+    status,
+    snapshot: kv.snapshot || null,
+    hostKey: kv.host_key || null,
+    target: kv.target || null,
+    unitsTotal: int(kv, 'units_total'),
+    unitsRestored: int(kv, 'units_done'),
+    unitsFailed: int(kv, 'units_failed'),
+    failedUnits: (kv.failed_units ?? '').split(' ').filter(Boolean),
+    files: int(kv, 'files'),
+    bytes: int(kv, 'bytes'),
+    durationSeconds: int(kv, 'duration_seconds'),
+  };
+  const finding: Finding =
+    status === 'ok'
+      ? {
+          check: 'backup.restore',
+          severity: 'ok',
+          message: `restored ${details.unitsRestored} of ${details.unitsTotal} units of snapshot ${details.snapshot} (${details.hostKey}) into ${details.target}: ${details.files} entries, ${formatBytes(details.bytes)}, verified`,
+        }
+      : { check: 'backup.restore', severity: 'critical', message: `restore failed: ${kv.error || 'no reason given'}` };
+  return { findings: [finding], readings: [], details: { restore: details } };
+};

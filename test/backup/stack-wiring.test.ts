@@ -1,0 +1,50 @@
+/**
+ * How the stack wires backups (lib/gpu-maint-stack.ts): the backup and restore-test documents default
+ * to the stack's bucket with the aws-userid host key, the instance policy and prune Lambda exist, and
+ * the stale-backup alarm notifies the alert topic. Synthesized once, bundling skipped.
+ */
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { validateConfig } from '../../lib/config/load';
+import { GpuMaintStack } from '../../lib/gpu-maint-stack';
+
+/** Synth output goes to temp dirs removed after the file (an App without outdir leaves cdk.out* behind). */
+const outdirs: string[] = [];
+const newApp = (context: Record<string, unknown> = { 'aws:cdk:bundling-stacks': [] }) => {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-backup-cdk-'));
+  outdirs.push(outdir);
+  return new App({ outdir, context });
+};
+afterAll(() => outdirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+let stack: GpuMaintStack;
+let template: Template;
+
+beforeAll(() => {
+  const app = newApp();
+  stack = new GpuMaintStack(app, 'Wiring', { config: validateConfig({ fleet: { name: 'prod' } }) });
+  template = Template.fromStack(stack);
+});
+
+describe('backup wiring in the stack', () => {
+  test.each(['backup', 'restore-test'] as const)('the %s document defaults to the stack bucket and the aws-userid host key', (task) => {
+    const doc = Object.values<any>(template.toJSON().Resources).find((r) => r.Type === 'AWS::SSM::Document' && r.Properties.Content.description.startsWith(`gpu-maint ${task} `));
+    expect(doc.Properties.Content.parameters.Destination.default).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: stack.getLogicalId(stack.backupBucket.bucket.node.defaultChild as never) }, '/']] });
+    expect(doc.Properties.Content.parameters.HostKey.default).toBe('aws-userid');
+  });
+
+  test('the stale-backup alarm notifies the alert topic', () => {
+    const alarm = template.toJSON().Resources[stack.getLogicalId(stack.backupPruner.staleBackupAlarm.node.defaultChild as never)];
+    expect(alarm.Properties.AlarmActions).toEqual([{ Ref: stack.getLogicalId(stack.alerts.topic.node.defaultChild as never) }]);
+    expect(alarm.Properties.TreatMissingData).toBe('breaching');
+  });
+
+  test('the stack outputs the backup bucket and the backup instance policy', () => {
+    template.hasOutput('BackupBucketName', {});
+    template.hasOutput('BackupInstancePolicyArn', {});
+  });
+});
