@@ -4,6 +4,7 @@
  * SnapshotAgeHours (Maximum = the fleet's worst). An alarm fires when the worst host's newest snapshot
  * is older than maxAgeHours, or when the audit stops reporting (missing data is breaching).
  */
+import { PRUNE_SETTINGS_ENV } from '../../lambda/core/backup/prune';
 import { CfnElement, Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -14,8 +15,6 @@ import { Construct } from 'constructs';
 import type { BackupBucket } from './backup-bucket';
 import { MaintenanceFunction } from './maintenance-function';
 
-/** Mirrors lambda/handlers/prune.ts (PRUNE_SETTINGS_ENV); the handler validates what arrives. */
-const PRUNE_SETTINGS_ENV = 'GPU_MAINT_PRUNE_SETTINGS';
 /** The audit runs daily; periods of 6 h, all 5 breaching, tolerate a run up to ~6 h late. */
 const ALARM_PERIOD = Duration.hours(6);
 const ALARM_PERIODS = 5;

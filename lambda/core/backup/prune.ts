@@ -7,6 +7,7 @@
  * with an unreadable manifest keeps all its archives (what it references is unknown). Manifests
  * written while prune runs are read again before archives are deleted.
  */
+import { z } from 'zod';
 import type { MetricsSink } from '../ports';
 import type { Finding, MetricDatum } from '../types';
 import { type Manifest, parseManifest, snapshotTime } from './manifest';
@@ -263,4 +264,45 @@ export async function runPruneAudit(deps: PruneAuditDeps, settings: PruneAuditSe
   await deps.metrics.put(pruneMetrics(report, settings.fleet, settings.maxAgeHours), now);
   await deps.metrics.flush();
   return report;
+}
+
+/** Environment variable holding the prune Lambda's settings (set by lib/constructs/backup-pruner.ts). */
+export const PRUNE_SETTINGS_ENV = 'GPU_MAINT_PRUNE_SETTINGS';
+
+/** The prune Lambda's settings as they arrive in PRUNE_SETTINGS_ENV. */
+export const pruneSettingsSchema = z.object({
+  bucket: z.string().min(3),
+  prefix: z.string(),
+  namespace: z.string().min(1),
+  fleet: z.string().min(1),
+  maxAgeHours: z.number().positive(),
+  retention: z.object({
+    keepLast: z.number().int().min(1),
+    keepDaily: z.number().int().min(0),
+    keepWeekly: z.number().int().min(0),
+    keepMonthly: z.number().int().min(0),
+    graceDays: z.number().min(0),
+  }),
+});
+
+/** Event of the prune Lambda: `{}` from the schedule, `{ "dryRun": true }` by hand. */
+export const pruneEventSchema = z.object({ dryRun: z.boolean().default(false) }).loose();
+
+export interface PruneSummary {
+  readonly dryRun: boolean;
+  readonly hosts: number;
+  readonly snapshotsPruned: number;
+  readonly archivesPruned: number;
+  /** Host keys that could not be pruned. */
+  readonly errors: readonly string[];
+}
+
+export function summarizePrune(report: PruneReport, dryRun: boolean): PruneSummary {
+  return {
+    dryRun,
+    hosts: report.hosts.length,
+    snapshotsPruned: report.hosts.reduce((n, h) => n + h.removedSnapshots.length, 0),
+    archivesPruned: report.hosts.reduce((n, h) => n + h.removedArchives.length, 0),
+    errors: report.hosts.filter((h) => h.error).map((h) => h.hostKey),
+  };
 }
