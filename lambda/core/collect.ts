@@ -344,6 +344,26 @@ export interface ResultLogRecord {
   readonly details: Record<string, unknown>;
 }
 
+/** Deleted paths kept in the log line; the full list stays in the command's S3 output. */
+export const LOGGED_DELETED_PATHS = 100;
+
+/**
+ * Keeps the log line under CloudWatch's 256 KB event limit: a cleanup that deleted thousands of paths
+ * logs the first LOGGED_DELETED_PATHS and how many were left out.
+ */
+function boundedDetails(details: Record<string, unknown>): Record<string, unknown> {
+  const cleanup = details.cleanup as { deleted?: unknown } | undefined;
+  if (!cleanup || !Array.isArray(cleanup.deleted) || cleanup.deleted.length <= LOGGED_DELETED_PATHS) return details;
+  return {
+    ...details,
+    cleanup: {
+      ...cleanup,
+      deleted: cleanup.deleted.slice(0, LOGGED_DELETED_PATHS),
+      deletedNotLogged: cleanup.deleted.length - LOGGED_DELETED_PATHS,
+    },
+  };
+}
+
 /**
  * The structured line the collector logs per result: flat fields for Logs Insights queries (hottest
  * GPUs, hosts with findings, latest Xids) plus the result's details (per-GPU readings, Xids, ...) and
@@ -378,6 +398,6 @@ export function resultLogRecord(result: TaskResult, ref: InvocationRef): ResultL
     readings: hostReadings(metrics),
     findings: nonOk,
     okChecks: findings.length - nonOk.length,
-    details,
+    details: boundedDetails(details),
   };
 }

@@ -15,7 +15,7 @@ import {
 } from '../../lambda/adapters/aws/cloudwatch-metrics';
 import { alertMessage } from '../../lambda/adapters/aws/sns-alerts';
 import { isTruncated, parseS3Url } from '../../lambda/adapters/aws/ssm-invocation-output';
-import { metricTimestamp, type InvocationRef, taskOutputFromInvocation } from '../../lambda/core/collect';
+import { LOGGED_DELETED_PATHS, metricTimestamp, type InvocationRef, resultLogRecord, taskOutputFromInvocation } from '../../lambda/core/collect';
 import type { MetricDatum, TaskResult } from '../../lambda/core/types';
 
 const cloudwatch = mockClient(CloudWatchClient);
@@ -177,5 +177,20 @@ describe('alert messages', () => {
     const subject = alertMessage(long, 'prod')?.subject ?? '';
     expect(subject.length).toBeLessThan(100);
     expect(subject).toMatch(/^[\x20-\x7e]+$/);
+  });
+});
+
+describe('the per-result log line', () => {
+  test('a cleanup that deleted thousands of paths logs only the first ones and how many were left out', () => {
+    const deleted = Array.from({ length: 5000 }, (_, i) => ({ path: `/opt/ml/checkpoints/run/step-${i}.pt`, bytes: 1, category: 'checkpoints' }));
+    const record = resultLogRecord(
+      { task: 'cleanup', host: 'i-1', status: 'ok', findings: [], metrics: [], cleanup: { dryRun: false, deleted, bytesFreed: 5000 } },
+      { commandId: 'c', instanceId: 'i-1', documentName: 'd', status: 'Success' },
+    );
+    const cleanup = record.details.cleanup as { deleted: unknown[]; deletedNotLogged: number; bytesFreed: number };
+    expect(cleanup.deleted).toHaveLength(LOGGED_DELETED_PATHS);
+    expect(cleanup.deletedNotLogged).toBe(5000 - LOGGED_DELETED_PATHS);
+    expect(cleanup.bytesFreed).toBe(5000);
+    expect(JSON.stringify(record).length).toBeLessThan(256 * 1024);
   });
 });
