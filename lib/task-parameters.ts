@@ -294,6 +294,13 @@ const backup: TaskParameter[] = [
     allowedPattern: '^([1-9]|1[0-9])$',
     fromConfig: (c) => String(c.backup.compressionLevel),
   },
+  {
+    name: 'MinCompressionSavingsPercent',
+    env: 'GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT',
+    description: 'A unit whose sample saves less than this % at CompressionLevel is stored with zstd --fast=1 (0: never).',
+    allowedPattern: '^(100|[1-9]?[0-9])$',
+    fromConfig: (c) => String(c.backup.minCompressionSavingsPercent),
+  },
   ...backupStore,
 ];
 

@@ -17,6 +17,7 @@
 #   GPU_MAINT_BACKUP_DESTINATION   file:///path or s3://bucket[/prefix] (required)
 #   GPU_MAINT_BACKUP_HOST_KEY      host (default) or aws-userid: see lib/backup-manifest.sh
 #   GPU_MAINT_BACKUP_COMPRESSION_LEVEL  zstd level 1-19 (default 3)
+#   GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT  units saving less at that level use --fast=1 (0-100, default 10)
 #   GPU_MAINT_S3_ENDPOINT_URL      endpoint of an S3-compatible store (optional)
 #   GPU_MAINT_PROGRESS             1: progress lines (`progress: ...`) on stderr
 #   GPU_MAINT_STATE_DIR            lock and carry-over state (default /var/lib/gpu-maint)
@@ -39,11 +40,15 @@ export LC_ALL=C
 # One unit's archive may take hours on a slow link; a hung filesystem must not hold the lock forever.
 readonly UNIT_TIMEOUT_S="${GPU_MAINT_BACKUP_UNIT_TIMEOUT_S:-86400}"
 readonly SCAN_TIMEOUT_S="${GPU_MAINT_BACKUP_SCAN_TIMEOUT_S:-3600}"
+readonly SAMPLE_BYTES=262144
+readonly SAMPLE_FILES=4
+readonly FAST_LEVEL_ARG="--fast=1"
 
 SOURCES=()
 EXCLUDES=()
 UNIT_DEPTH=1
 LEVEL=3
+MIN_SAVINGS_PERCENT=10
 HOST=""
 HOST_KEY=""
 SCRATCH=""
@@ -101,6 +106,10 @@ read_config() {
   LEVEL="${GPU_MAINT_BACKUP_COMPRESSION_LEVEL:-3}"
   if [[ ! "${LEVEL}" =~ ^[0-9]{1,2}$ ]] || ((LEVEL < 1 || LEVEL > 19)); then
     die "GPU_MAINT_BACKUP_COMPRESSION_LEVEL must be 1-19, got: '${LEVEL}'"
+  fi
+  MIN_SAVINGS_PERCENT="${GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT:-10}"
+  if [[ ! "${MIN_SAVINGS_PERCENT}" =~ ^(100|[1-9]?[0-9])$ ]]; then
+    die "GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT must be 0-100, got: '${MIN_SAVINGS_PERCENT}'"
   fi
   [[ -n "${GPU_MAINT_BACKUP_DESTINATION:-}" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
   local tool
@@ -298,6 +307,47 @@ progress() {
 }
 
 #######################################
+# Prints a unit's zstd level: FAST_LEVEL_ARG (no entropy coding, about copy speed) when SAMPLE_BYTES
+# from the middle of each of its largest files (up to SAMPLE_FILES, of 4 samples or more) save less
+# than MIN_SAVINGS_PERCENT at the configured level (3 at most, for speed), else that level. Weights
+# barely compress (fp16: ~8%), and entropy coding costs ~1 CPU-second per GiB. Arguments: unit index.
+#######################################
+choose_level() {
+  local i="$1" base record packed sampled=0 n
+  local -a files=() offsets=()
+  if ((MIN_SAVINGS_PERCENT > 0)) && base="$(cd "${U_SRC[i]}" && pwd -P)"; then
+    build_prune_args "${base}"
+    while IFS= read -r -d '' record; do
+      files+=("${base}/${record#*$'\t'}")
+      offsets+=($((${record%%$'\t'*} / 2)))
+      sampled=$((sampled + SAMPLE_BYTES))
+    done < <(cd "${base}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "./${U_REL[i]}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" \
+      -type f -size +$((4 * SAMPLE_BYTES - 1))c -printf '%s\t%p\0' | sort -z -nr | head -z -n "${SAMPLE_FILES}")
+  fi
+  # A file cut short meanwhile makes the sample look compressible: the configured level.
+  if ((sampled > 0)) && packed="$(for n in "${!files[@]}"; do
+    timeout -k 5 60 dd if="${files[n]}" bs="${SAMPLE_BYTES}" count=1 skip="${offsets[n]}" iflag=skip_bytes,fullblock status=none || exit 1
+  done | zstd -q -c "-$((LEVEL < 3 ? LEVEL : 3))" | wc -c)" && (((sampled - packed) * 100 < MIN_SAVINGS_PERCENT * sampled)); then
+    log "unit ${U_REL[i]}: its largest files save $(((sampled - packed) * 100 / sampled))% (< ${MIN_SAVINGS_PERCENT}%), zstd ${FAST_LEVEL_ARG}"
+    printf '%s\n' "${FAST_LEVEL_ARG}"
+  else
+    printf -- '-%s\n' "${LEVEL}"
+  fi
+}
+
+# Level choices run in the background (unit index -> pid writing level.<index>).
+LEVEL_PID=()
+start_level_choice() {
+  [[ -n "${LEVEL_PID[$1]:-}" ]] || { choose_level "$1" >"${SCRATCH}/level.$1" & LEVEL_PID[$1]=$!; }
+}
+# Sets UNIT_LEVEL_ARG once the choice is done (the configured level if it failed).
+await_level_choice() {
+  UNIT_LEVEL_ARG=""
+  if [[ -n "${LEVEL_PID[$1]:-}" ]] && wait "${LEVEL_PID[$1]}"; then read -r UNIT_LEVEL_ARG <"${SCRATCH}/level.$1" || true; fi
+  UNIT_LEVEL_ARG="${UNIT_LEVEL_ARG:--${LEVEL}}"
+}
+
+#######################################
 # Streams one unit to the destination and records its archive in A_*[index] (a file:// digest is
 # computed in the background; finish_uploads waits for it).
 # Arguments: unit index.
@@ -305,7 +355,12 @@ progress() {
 #######################################
 upload_unit() {
   local i="$1" src="${U_SRC[$1]}" rel="${U_REL[$1]}" id="${U_ID[$1]}" fp="${U_FP[$1]}"
-  local resolved key expected_bytes files sbytes listing_sum
+  local resolved key expected_bytes files sbytes listing_sum next
+  # This unit's level is chosen while it is listed, the next one's while this one is archived.
+  start_level_choice "${i}"
+  for ((next = i + 1; next < ${#U_ID[@]}; next++)); do
+    ((U_REUSE[next] == 1)) || { start_level_choice "${next}"; break; }
+  done
   resolved="$(cd "${src}" && pwd -P)"
   build_prune_args "${resolved}"
   IFS=$'\t' read -r listing_sum files sbytes < <(unit_listing "${resolved}" "${rel}" "${SCRATCH}/listing" "${SCAN_TIMEOUT_S}" \
@@ -313,6 +368,7 @@ upload_unit() {
     || { log "error: cannot list unit ${rel} of ${src}"; return 1; }
   (cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "./${rel}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" -print0) >"${SCRATCH}/members" \
     || { log "error: cannot list unit ${rel} of ${src}"; return 1; }
+  await_level_choice "${i}"
   key="units/${id}/${fp}.tar.zst"
   # An upper bound for S3 part sizing: data, tar headers, zstd's tiny expansion of incompressible data.
   expected_bytes=$((sbytes + sbytes / 64 + files * 2048 + 1048576))
@@ -331,13 +387,13 @@ upload_unit() {
     # zstd writes straight into the destination file; its digest is read back from that file below.
     {
       timeout -k 10 "${UNIT_TIMEOUT_S}" tar "${tar_args[@]}" 2>"${SCRATCH}/tar.err" \
-        | zstd -q -T0 "-${LEVEL}" >&"${STORE_UPLOAD_FD}"
+        | zstd -q -T0 "${UNIT_LEVEL_ARG}" >&"${STORE_UPLOAD_FD}"
       pipe_status=("${PIPESTATUS[@]}" 0)
     } || true
   else
     {
       timeout -k 10 "${UNIT_TIMEOUT_S}" tar "${tar_args[@]}" 2>"${SCRATCH}/tar.err" \
-        | zstd -q -T0 "-${LEVEL}" \
+        | zstd -q -T0 "${UNIT_LEVEL_ARG}" \
         | digest_passthrough "${SCRATCH}/digest" "${SCRATCH}" >&"${STORE_UPLOAD_FD}"
       pipe_status=("${PIPESTATUS[@]}")
     } || true

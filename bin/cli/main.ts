@@ -5,25 +5,70 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../../lib/config/load';
 import { type CliIo, EXIT, ExitError, processIo, type RegisterCommand, UsageError } from './context';
-import { registerAlerts } from './commands/alerts';
-import { registerEvaluate } from './commands/evaluate';
-import { registerInvoke } from './commands/invoke';
-import { registerLogrotate } from './commands/logrotate';
-import { registerPrune } from './commands/prune';
-import { registerRestore } from './commands/restore';
-import { registerRun } from './commands/run';
-import { registerSchedule } from './commands/schedule';
-import { registerSilence } from './commands/silence';
-import { registerSnapshots } from './commands/snapshots';
 
-/** Command modules in help order. */
-const COMMANDS: readonly RegisterCommand[] = [registerRun, registerEvaluate, registerSilence, registerAlerts, registerSchedule, registerLogrotate, registerInvoke, registerRestore, registerSnapshots, registerPrune];
+interface CommandModule {
+  /** The top-level command the module registers. */
+  readonly name: string;
+  readonly load: () => Promise<RegisterCommand>;
+}
+
+/**
+ * Imports bin/cli/commands/<name>.ts. The launcher (bin/gpu-maint.cjs) runs the sources as CommonJS
+ * through tsx's require hook, which import() would bypass; under vitest the sources are ES modules
+ * and import() loads them.
+ */
+async function importCommand<M>(name: string, esmImport: () => Promise<M>): Promise<M> {
+  if (typeof require === 'function' && require.extensions?.['.ts']) return require(`./commands/${name}`) as M;
+  return esmImport();
+}
+
+/**
+ * Command modules in help order, imported on demand: some pull in AWS SDK clients or other large
+ * modules that cost a command which does not need them about 0.2 s of start-up.
+ */
+export const COMMANDS: readonly CommandModule[] = [
+  { name: 'run', load: async () => (await importCommand('run', () => import('./commands/run.js'))).registerRun },
+  { name: 'evaluate', load: async () => (await importCommand('evaluate', () => import('./commands/evaluate.js'))).registerEvaluate },
+  { name: 'silence', load: async () => (await importCommand('silence', () => import('./commands/silence.js'))).registerSilence },
+  { name: 'alerts', load: async () => (await importCommand('alerts', () => import('./commands/alerts.js'))).registerAlerts },
+  { name: 'schedule', load: async () => (await importCommand('schedule', () => import('./commands/schedule.js'))).registerSchedule },
+  { name: 'logrotate', load: async () => (await importCommand('logrotate', () => import('./commands/logrotate.js'))).registerLogrotate },
+  { name: 'invoke', load: async () => (await importCommand('invoke', () => import('./commands/invoke.js'))).registerInvoke },
+  { name: 'restore', load: async () => (await importCommand('restore', () => import('./commands/restore.js'))).registerRestore },
+  { name: 'snapshots', load: async () => (await importCommand('snapshots', () => import('./commands/snapshots.js'))).registerSnapshots },
+  { name: 'prune', load: async () => (await importCommand('prune', () => import('./commands/prune.js'))).registerPrune },
+];
+
+/** Global options that take a value (`--config <file>`, `--set <key.path=value>`). */
+const GLOBAL_VALUE_OPTIONS = new Set(['--config', '--set']);
+
+/**
+ * The command modules a command line needs: only the named command's when nothing but global options
+ * precede its name; every module otherwise (program help, `help <command>`, unknown commands and
+ * options, whose messages and suggestions list them all).
+ */
+export function commandsFor(argv: readonly string[]): readonly CommandModule[] {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const equals = arg.indexOf('=');
+    if (GLOBAL_VALUE_OPTIONS.has(arg)) {
+      i++;
+    } else if (!(arg.startsWith('--') && equals > 0 && GLOBAL_VALUE_OPTIONS.has(arg.slice(0, equals)))) {
+      const named = COMMANDS.find((c) => c.name === arg);
+      return named ? [named] : COMMANDS;
+    }
+  }
+  return COMMANDS;
+}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-export function buildProgram(io: CliIo = processIo): Command {
+/** Builds the program with the commands argv needs (all of them when argv is not given). */
+export async function buildProgram(io: CliIo = processIo, argv?: readonly string[]): Promise<Command> {
+  const modules = argv ? commandsFor(argv) : COMMANDS;
+  const registers = await Promise.all(modules.map((m) => m.load()));
   const program = new Command('gpu-maint')
     .description('Maintenance for GPU hosts: checks, backups, cleanup and alerts, locally or across an AWS fleet.')
     .addOption(new Option('--config <file>', 'configuration file (JSON or YAML)'))
@@ -31,14 +76,14 @@ export function buildProgram(io: CliIo = processIo): Command {
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
-  for (const register of COMMANDS) register(program, io);
+  for (const register of registers) register(program, io);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
 
 /** Runs the CLI and returns the exit code (never throws). */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  const program = buildProgram(io);
+  const program = await buildProgram(io, argv);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT.ok;

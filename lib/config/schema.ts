@@ -162,8 +162,13 @@ export const configSchema = z.strictObject({
       hostKey: z.enum(['host', 'aws-userid']).default('host'),
       /** Endpoint for S3-compatible stores (and tests). */
       s3EndpointUrl: z.url().optional(),
-      /** zstd level; 1-3 keep up with disks, weights barely compress anyway. @default 3 */
+      /**
+       * zstd level for units that compress. A unit whose sample (its largest files) saves less than 10% at this
+       * level, such as fp16 weights, is stored with zstd --fast=1 instead: see docs/backup.md. @default 3
+       */
       compressionLevel: z.number().int().min(1).max(19).default(3),
+      /** A unit whose sample saves less than this % at compressionLevel is stored with zstd --fast=1; 0: never. @default 10 */
+      minCompressionSavingsPercent: z.number().int().min(0).max(100).default(10),
       /** A host's newest snapshot older than this raises backup.age. @default 26 */
       maxAgeHours: z.number().min(1).default(26),
       /** Days a deleted or overwritten object stays recoverable (noncurrent version expiry). @default 30 */

@@ -28,8 +28,9 @@ STORE_UPLOAD_PID=""
 STORE_UPLOAD_TMP=""
 STORE_UPLOAD_KEY=""
 STORE_UPLOAD_FIFO=""
-# file:// archives renamed into place but not yet synced (store_flush syncs them before a manifest).
+# file:// archives renamed into place, and their fsyncs (in the background until store_flush).
 STORE_UNSYNCED=()
+STORE_SYNC_PIDS=()
 
 #######################################
 # Parses the destination and prepares the store.
@@ -208,9 +209,11 @@ store_upload_commit() {
   if [[ "${STORE_KIND}" == file ]]; then
     local target
     target="$(store_path "${STORE_UPLOAD_KEY}")"
-    # Synced later, all at once (store_flush), so that write-back overlaps the next unit's compression.
+    # fsync in the background: write-back overlaps the next unit; store_flush waits for it.
     if mv -f -- "${STORE_UPLOAD_TMP}" "${target}"; then
       STORE_UNSYNCED+=("${target}")
+      timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" sync -- "${target}" &
+      STORE_SYNC_PIDS+=("$!")
     else
       rc=1
       rm -f -- "${STORE_UPLOAD_TMP}"
@@ -248,16 +251,24 @@ store_upload_abort() {
 }
 
 #######################################
-# Makes every archive committed so far durable (file://: fsync of the files and their folders);
-# called before a manifest is written, so that a manifest never names an archive a crash can lose.
+# Makes every archive committed so far durable (file://: fsync of the files, started at commit, and
+# of their folders); called before a manifest is written, so that a manifest never names an archive
+# a crash can lose. A failed fsync is not retried: a second one can succeed on dropped pages.
 #######################################
 store_flush() {
   [[ "${STORE_KIND}" == file ]] || return 0
   ((${#STORE_UNSYNCED[@]} > 0)) || return 0
   local -a dirs=()
-  local f
+  local f pid rc=0
+  for pid in "${STORE_SYNC_PIDS[@]}"; do
+    wait "${pid}" || rc=1
+  done
+  STORE_SYNC_PIDS=()
+  if ((rc != 0)); then
+    log "error: fsync of an archive under $(store_url "") failed"
+    return 1
+  fi
   for f in "${STORE_UNSYNCED[@]}"; do dirs+=("${f%/*}"); done
-  timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" sync -- "${STORE_UNSYNCED[@]}" || return 1
   timeout -k 10 "${STORE_REQUEST_TIMEOUT_S}" sync -- "${dirs[@]}" 2>/dev/null || true
   STORE_UNSYNCED=()
 }
