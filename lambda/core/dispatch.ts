@@ -10,6 +10,7 @@
  * dispatch that matches nothing is reported instead of silently sending a command to no one.
  */
 import { z } from 'zod';
+import { describeIssue } from './validation';
 
 /** SendCommand accepts at most 50 InstanceIds per call. */
 export const MAX_INSTANCE_IDS_PER_COMMAND = 50;
@@ -84,25 +85,10 @@ export interface DispatchRequest {
   readonly parameters: Readonly<Record<string, string>>;
 }
 
-function valueAt(input: unknown, keyPath: readonly PropertyKey[]): unknown {
-  let node: unknown = input;
-  for (const key of keyPath) {
-    if (node === null || typeof node !== 'object') return undefined;
-    node = (node as Record<PropertyKey, unknown>)[key];
-  }
-  return node;
-}
-
-function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
-  const key = issue.path.map(String).join('.') || '(payload)';
-  if (issue.code === 'unrecognized_keys') {
-    return `${issue.keys.map((k) => (issue.path.length ? `${key}.${k}` : k)).join(', ')}: unknown field (expected task, targets.tag, targets.instanceIds, dryRun, parameters)`;
-  }
-  const bad = valueAt(input, issue.path);
-  const shown = bad === undefined ? '(missing)' : JSON.stringify(bad);
-  const expected = issue.message.replace(/^Invalid (input|option): /, '').replace(/^expected /, '');
-  return `${key}: got ${shown}; expected ${expected}`;
-}
+const PAYLOAD_WORDING = {
+  root: '(payload)',
+  unknownKey: 'unknown field (expected task, targets.tag, targets.instanceIds, dryRun, parameters)',
+};
 
 /**
  * Validates a dispatch payload against this stack's tasks and their parameter patterns.
@@ -115,7 +101,7 @@ export function parseDispatchPayload(
 ): DispatchRequest {
   const parsed = payloadSchema.safeParse(input);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => `  - ${describeIssue(issue, input)}`);
+    const lines = parsed.error.issues.map((issue) => `  - ${describeIssue(issue, input, PAYLOAD_WORDING)}`);
     throw new DispatchPayloadError(`invalid dispatch payload:\n${lines.join('\n')}`);
   }
   const payload = parsed.data;

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
+import { describeIssue } from '../../lambda/core/validation';
 import { type Config, configSchema } from './schema';
 
 export class ConfigError extends Error {
@@ -66,32 +66,13 @@ export function readConfigFile(file: string): Record<string, Json> {
   return data as Record<string, Json>;
 }
 
-function valueAt(input: unknown, keyPath: readonly PropertyKey[]): unknown {
-  let node: unknown = input;
-  for (const key of keyPath) {
-    if (node === null || typeof node !== 'object') return undefined;
-    node = (node as Record<PropertyKey, unknown>)[key];
-  }
-  return node;
-}
-
-function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
-  const key = issue.path.map(String).join('.') || '(top level)';
-  if (issue.code === 'unrecognized_keys') {
-    const where = issue.path.length ? `${key}.` : '';
-    return `${issue.keys.map((k) => `${where}${k}`).join(', ')}: unknown setting (check the spelling; see docs/configuration.md)`;
-  }
-  const bad = valueAt(input, issue.path);
-  const shown = bad === undefined ? '(missing)' : JSON.stringify(bad);
-  const expected = issue.message.replace(/^Invalid (input|option): /, '').replace(/^expected /, '');
-  return `${key}: got ${shown}; expected ${expected}`;
-}
+const CONFIG_WORDING = { root: '(top level)', unknownKey: 'unknown setting (check the spelling; see docs/configuration.md)' };
 
 /** Validates raw settings (unknown keys are errors, so typos never fall back to defaults silently). */
 export function validateConfig(input: unknown, origin = 'config'): Config {
   const result = configSchema.safeParse(input);
   if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => `  - ${describeIssue(issue, input)}`);
+  const lines = result.error.issues.map((issue) => `  - ${describeIssue(issue, input, CONFIG_WORDING)}`);
   throw new ConfigError(`invalid ${origin}:\n${lines.join('\n')}`);
 }
 

@@ -9,6 +9,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { DispatchSettings } from '../../lambda/core/dispatch';
 import { MaintenanceFunction } from './maintenance-function';
+import { grantSendCommandToFleet } from './fleet-command-grant';
 import { acknowledgeWildcardResources } from './nag-acknowledgements';
 import type { OutputBucket } from './output-bucket';
 import type { TaskDocument } from './task-document';
@@ -69,25 +70,14 @@ export class Dispatcher extends Construct {
     });
 
     const role = this.handler.role;
-    const instanceArns = [
-      stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' }),
-      stack.formatArn({ service: 'ssm', resource: 'managed-instance', resourceName: '*' }),
-    ];
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'SendThisStacksDocuments',
-        actions: ['ssm:SendCommand'],
-        resources: props.documents.map((d) => d.documentArn),
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'SendToFleetInstancesOnly',
-        actions: ['ssm:SendCommand'],
-        resources: instanceArns,
-        conditions: { StringEquals: { [`ssm:resourceTag/${props.fleetTagKey}`]: props.fleetTagValue } },
-      }),
-    );
+    grantSendCommandToFleet(role, {
+      documentArns: props.documents.map((d) => d.documentArn),
+      fleetTagKey: props.fleetTagKey,
+      fleetTagValue: props.fleetTagValue,
+      sids: { documents: 'SendThisStacksDocuments', instances: 'SendToFleetInstancesOnly' },
+      reason:
+        'Fleet instances are not known at deploy time: SendCommand on instance/* and managed-instance/* is limited by the ssm:resourceTag condition to the fleet tag.',
+    });
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'FindManagedInstances',
@@ -95,11 +85,6 @@ export class Dispatcher extends Construct {
         actions: ['ssm:DescribeInstanceInformation'],
         resources: ['*'],
       }),
-    );
-    acknowledgeWildcardResources(
-      role,
-      instanceArns,
-      'Fleet instances are not known at deploy time: SendCommand on instance/* and managed-instance/* is limited by the ssm:resourceTag condition to the fleet tag.',
     );
     acknowledgeWildcardResources(role, ['*'], 'ssm:DescribeInstanceInformation supports no resource-level permissions.');
   }

@@ -19,6 +19,7 @@ import { Construct } from 'constructs';
 import { DISK_PRESSURE_ENV, type DiskPressureWiring, INVOCATION_STATUS_CHANGE, TERMINAL_INVOCATION_STATUSES } from '../../lambda/core/collect';
 import type { EvaluationSettings } from '../../lambda/core/settings';
 import { MaintenanceFunction } from './maintenance-function';
+import { grantSendCommandToFleet } from './fleet-command-grant';
 import { acknowledgeWildcardResources } from './nag-acknowledgements';
 import type { OutputBucket } from './output-bucket';
 import type { TaskDocument } from './task-document';
@@ -226,25 +227,14 @@ export class ResultCollector extends Construct {
     };
     this.handler.function.addEnvironment(DISK_PRESSURE_ENV, stack.toJsonString(wiring));
     const role = this.handler.role;
-    const instanceArns = [
-      stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' }),
-      stack.formatArn({ service: 'ssm', resource: 'managed-instance', resourceName: '*' }),
-    ];
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'SendCleanupDocument',
-        actions: ['ssm:SendCommand'],
-        resources: [options.cleanupDocument.documentArn],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'SendCleanupToFleetInstancesOnly',
-        actions: ['ssm:SendCommand'],
-        resources: instanceArns,
-        conditions: { StringEquals: { [`ssm:resourceTag/${options.fleetTagKey}`]: options.fleetTagValue } },
-      }),
-    );
+    grantSendCommandToFleet(role, {
+      documentArns: [options.cleanupDocument.documentArn],
+      fleetTagKey: options.fleetTagKey,
+      fleetTagValue: options.fleetTagValue,
+      sids: { documents: 'SendCleanupDocument', instances: 'SendCleanupToFleetInstancesOnly' },
+      reason:
+        'The host with a critical disk is known only at run time: SendCommand on instance/* and managed-instance/* is limited by the ssm:resourceTag condition to the fleet tag.',
+    });
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'CleanupCooldownItems',
@@ -252,11 +242,6 @@ export class ResultCollector extends Construct {
         actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
         resources: [options.cooldownTable.tableArn],
       }),
-    );
-    acknowledgeWildcardResources(
-      role,
-      instanceArns,
-      'The host with a critical disk is known only at run time: SendCommand on instance/* and managed-instance/* is limited by the ssm:resourceTag condition to the fleet tag.',
     );
   }
 
