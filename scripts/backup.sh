@@ -496,7 +496,7 @@ write_manifest() {
       printf '%s%s\n' "${UNIT_LINES[i]}" "$([[ $((i + 1)) -lt ${#UNIT_LINES[@]} ]] && printf ',')"
     done
     printf ']}\n'
-  } >"${file}"
+  } >"${file}" || return 1
   store_put_file "${file}" "backups/${HOST_KEY}/snapshots/${SNAPSHOT_ID}.json"
 }
 
@@ -590,7 +590,7 @@ main() {
   SNAPSHOT_ID="$(date -u +%Y%m%dT%H%M%SZ)"
   local ns
   while grep -qxF -- "${SNAPSHOT_ID}" <<<"${SNAPSHOT_IDS}"; do
-    # Wait for the next second only (a run right after another one, e.g. in tests and benchmarks).
+    # Wait for the next second only (a run right after another, e.g. in tests).
     ns="$(date +%N)"
     sleep "0.$(printf '%09d' $((1000000000 - 10#${ns})))"
     SNAPSHOT_ID="$(date -u +%Y%m%dT%H%M%SZ)"

@@ -13,8 +13,8 @@
 # Output: the result contract; section logrotate-apply (target, changed, valid, rolled_back, sha256,
 #   previous_sha256, groups, message) and the logrotate -d output as logrotate-validate.
 # Exit: 0 when the configuration is installed and valid; 1 when it could not be applied (logrotate
-#   missing, bad input, or validation failed and the previous file was restored), so that State
-#   Manager reports the host as non-compliant.
+#   missing, bad input, the lock held by another run, or validation failed and the previous file
+#   was restored), so that State Manager reports the host as non-compliant.
 
 set -euo pipefail
 export LC_ALL=C
@@ -75,6 +75,17 @@ finish() {
   result_end
 }
 
+#######################################
+# Ends the result with a failure message and exits 1. After result_begin a bare `die` would leave the
+# result without its end line, which reads as truncated output instead of the reason.
+# Uses main's target, changed and rolled_back. Arguments: message.
+#######################################
+fail() {
+  log "error: $1"
+  finish "target=${target}" "changed=${changed}" valid=false "rolled_back=${rolled_back}" "message=$1"
+  exit 1
+}
+
 main() {
   local target main_conf work changed=false valid=false rolled_back=false message=""
   local new_sha previous_sha="" groups main_ok_before=false
@@ -106,19 +117,19 @@ main() {
 
   local lock
   lock="$(state_dir)/logrotate.lock"
-  exec 9>>"${lock}"
-  flock -w 60 9 || die "another logrotate apply holds ${lock}"
+  exec 9>>"${lock}" || fail "cannot open the lock ${lock}"
+  flock -w 60 9 || fail "another logrotate apply holds ${lock}"
 
   if [[ -n "${main_conf}" && -f "${main_conf}" ]] &&
     timeout -k 5 "${LOGROTATE_TIMEOUT_S}" logrotate -d -s "${work}/state-before" "${main_conf}" >/dev/null 2>&1; then
     main_ok_before=true
   fi
   if [[ -f "${target}" ]]; then
-    cp -p -- "${target}" "${work}/previous"
+    cp -p -- "${target}" "${work}/previous" || fail "cannot keep a copy of ${target}; nothing was changed"
     previous_sha="$(sha256_of "${work}/previous")"
   fi
   if [[ "${previous_sha}" != "${new_sha}" ]]; then
-    atomic_install "${work}/new" "${target}" || die "cannot write ${target}"
+    atomic_install "${work}/new" "${target}" || fail "cannot write ${target}"
     changed=true
     log "wrote ${target} (${groups} groups)"
   fi
@@ -140,7 +151,7 @@ main() {
     log "validation failed: ${message}"
     if [[ "${changed}" == true ]]; then
       if [[ -f "${work}/previous" ]]; then
-        atomic_install "${work}/previous" "${target}" || die "cannot restore ${target}"
+        atomic_install "${work}/previous" "${target}" || fail "${message}; restoring the previous ${target} failed"
       else
         rm -f -- "${target}"
       fi

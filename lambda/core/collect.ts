@@ -3,7 +3,7 @@
  * its metrics, its alerts and one structured log line. Pure: fetching the invocation's output,
  * metrics, alerts and the log are ports (AWS adapters in lambda/adapters/aws).
  *
- * A batch is handled in two steps so that a retry never duplicates what already went out:
+ * A batch is handled in two steps so that a retry repeats as little as possible of what already went out:
  * 1. each record is evaluated on its own (`evaluateInvocation`): a bad record fails alone;
  * 2. `deliverResults` sends the metrics of all evaluated records in as few PutMetricData calls as the
  *    limits allow, then publishes each record's alerts. Records whose delivery failed are reported as
@@ -275,7 +275,8 @@ export async function diskPressureOutcome(result: TaskResult, deps: DiskPressure
 /**
  * Step 2: all metrics in one flush, then each result's alerts (after its disk-pressure cleanup, when
  * enabled, so the alert says what was done). A failed flush fails every record (none of their alerts
- * went out, so a redelivery duplicates nothing); a failed publish fails that record.
+ * went out, so a redelivery duplicates nothing); a failed publish fails that record. Its redelivery puts
+ * that record's metrics a second time: one duplicate datapoint is the price of never losing an alert.
  */
 export async function deliverResults(
   items: readonly { readonly id: string; readonly collected: CollectedResult }[],

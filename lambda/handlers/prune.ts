@@ -9,14 +9,15 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { S3BackupStore } from '../adapters/aws/backup-store-s3';
 import { CloudWatchMetricsSink } from '../adapters/aws/cloudwatch-metrics';
 import { jsonEnv } from '../adapters/aws/env';
-import { PRUNE_SETTINGS_ENV, pruneEventSchema, pruneSettingsSchema, runPruneAudit, summarizePrune } from '../core/backup/prune';
+import { type HostAuditRecord, PRUNE_SETTINGS_ENV, pruneEventSchema, pruneSettingsSchema, runPruneAudit, summarizePrune } from '../core/backup/prune';
 
 const logger = new Logger({ serviceName: 'gpu-maint-prune' });
 const settings = jsonEnv(PRUNE_SETTINGS_ENV, pruneSettingsSchema);
 const deps = {
   store: new S3BackupStore(new S3Client({}), settings.bucket, settings.prefix),
   metrics: new CloudWatchMetricsSink(new CloudWatchClient({}), settings.namespace),
-  log: (record: object) => logger.info('backup audit', { ...record }),
+  // Powertools drops a `message` key (it is the log message): the finding's text goes out as `finding`.
+  log: ({ message: finding, ...record }: HostAuditRecord) => logger.info('backup audit', { ...record, finding }),
 };
 
 export const handler = async (event: unknown) => {

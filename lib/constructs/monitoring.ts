@@ -148,50 +148,26 @@ export class Monitoring extends Construct {
       what: 'oldest uncollected result (seconds)',
       runbook: 'results-queue-backlog',
     });
-    this.addAlarm(
-      props.collector.metricDeadLetterMessages({ period: FIVE_MINUTES }).createAlarm(this, 'ResultsDeadLetterAlarm', {
-        alarmName: `${Stack.of(this).stackName}-results-dlq-not-empty`,
-        alarmDescription: '[CRITICAL] Task results failed collection repeatedly and wait in the results dead-letter queue. Runbook: docs/troubleshooting.md#results-dead-letter-queue',
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      'critical',
-    );
-    this.addAlarm(
-      props.schedules.metricDeadLetterMessages({ period: FIVE_MINUTES }).createAlarm(this, 'ScheduleDeadLetterAlarm', {
-        alarmName: `${Stack.of(this).stackName}-schedule-dlq-not-empty`,
-        alarmDescription: '[CRITICAL] Scheduled task runs could not invoke the dispatch Lambda and wait in the schedule dead-letter queue. Runbook: docs/troubleshooting.md#schedule-failures',
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      'critical',
-    );
-    this.addAlarm(
-      props.schedules.metricTargetErrors({ period: Duration.minutes(15) }).createAlarm(this, 'ScheduleTargetErrorsAlarm', {
-        alarmName: `${Stack.of(this).stackName}-schedule-target-errors-warning`,
-        alarmDescription: '[WARNING] EventBridge Scheduler failed to invoke the dispatch Lambda (it retries). Runbook: docs/troubleshooting.md#schedule-failures',
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      'warning',
-    );
-    this.addAlarm(
-      props.schedules.metricDropped({ period: FIVE_MINUTES }).createAlarm(this, 'ScheduleDroppedAlarm', {
-        alarmName: `${Stack.of(this).stackName}-schedule-dropped-critical`,
-        alarmDescription: '[CRITICAL] A scheduled task run was given up after all retries. Runbook: docs/troubleshooting.md#schedule-failures',
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      'critical',
-    );
+    this.addAnyOccurrenceAlarm('ResultsDeadLetterAlarm', props.collector.metricDeadLetterMessages({ period: FIVE_MINUTES }), {
+      name: 'results-dlq-not-empty',
+      severity: 'critical',
+      description: 'Task results failed collection repeatedly and wait in the results dead-letter queue. Runbook: docs/troubleshooting.md#results-dead-letter-queue',
+    });
+    this.addAnyOccurrenceAlarm('ScheduleDeadLetterAlarm', props.schedules.metricDeadLetterMessages({ period: FIVE_MINUTES }), {
+      name: 'schedule-dlq-not-empty',
+      severity: 'critical',
+      description: 'Scheduled task runs could not invoke the dispatch Lambda and wait in the schedule dead-letter queue. Runbook: docs/troubleshooting.md#schedule-failures',
+    });
+    this.addAnyOccurrenceAlarm('ScheduleTargetErrorsAlarm', props.schedules.metricTargetErrors({ period: Duration.minutes(15) }), {
+      name: 'schedule-target-errors-warning',
+      severity: 'warning',
+      description: 'EventBridge Scheduler failed to invoke the dispatch Lambda (it retries). Runbook: docs/troubleshooting.md#schedule-failures',
+    });
+    this.addAnyOccurrenceAlarm('ScheduleDroppedAlarm', props.schedules.metricDropped({ period: FIVE_MINUTES }), {
+      name: 'schedule-dropped-critical',
+      severity: 'critical',
+      description: 'A scheduled task run was given up after all retries. Runbook: docs/troubleshooting.md#schedule-failures',
+    });
     if (props.heartbeatTask) {
       this.addAlarm(
         this.metricResults(props.heartbeatTask, { statistic: 'Sum', period: Duration.minutes(heartbeatMinutes) }).createAlarm(this, 'HeartbeatAlarm', {
@@ -334,6 +310,26 @@ export class Monitoring extends Construct {
   addSection(title: string, ...widgets: cloudwatch.IWidget[]): void {
     this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `## ${title}`, width: 24, height: 1 }));
     this.dashboard.addWidgets(...widgets);
+  }
+
+  /**
+   * An alarm raised by any occurrence (one period with a value ≥ 1) of a metric that is normally
+   * absent or zero; missing data is not breaching. Keeps the construct id of the alarm it replaced.
+   */
+  private addAnyOccurrenceAlarm(
+    id: string,
+    metric: cloudwatch.Metric,
+    o: { readonly name: string; readonly severity: AlarmSeverity; readonly description: string },
+  ): void {
+    const alarm = metric.createAlarm(this, id, {
+      alarmName: `${Stack.of(this).stackName}-${o.name}`,
+      alarmDescription: `[${o.severity.toUpperCase()}] ${o.description}`,
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.addAlarm(alarm, o.severity);
   }
 
   /**

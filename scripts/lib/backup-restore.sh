@@ -207,6 +207,24 @@ source_subdir() {
 }
 
 #######################################
+# True when a path below a directory stays inside it: no directory on the way is a symlink or `..`.
+# With --force a restored unit replaces (rm -rf) the entry at its path; a symlinked parent such as
+# <target>/org -> /data would otherwise redirect that deletion outside the target.
+# Arguments: directory, relative path.
+#######################################
+path_stays_inside() {
+  local p="$1" rest="$2" part
+  while [[ "${rest}" == */* ]]; do
+    part="${rest%%/*}"
+    rest="${rest#*/}"
+    [[ -z "${part}" || "${part}" == . ]] && continue
+    p+="/${part}"
+    [[ "${part}" != .. && ! -L "${p}" ]] || return 1
+  done
+  [[ "${rest}" != .. ]]
+}
+
+#######################################
 # Restore mode: every selected unit into GPU_MAINT_RESTORE_TARGET.
 #######################################
 restore_run() {
@@ -234,6 +252,12 @@ restore_run() {
   while IFS= read -r line; do
     restore_load_unit "${line}"
     sub="$(source_subdir)"
+    if ! path_stays_inside "${target}" "${sub:+${sub}/}${U_PATH}"; then
+      log "error: unit ${U_ID}: ${target}/${sub:+${sub}/}${U_PATH} leads outside the target (a symlink or .. on the way); not restored"
+      R_FAILED+=("${U_ID}")
+      restore_record failed
+      continue
+    fi
     mkdir -p -- "${staging}/${sub}"
     if ! restore_extract_unit "${staging}/${sub}"; then
       R_FAILED+=("${U_ID}")

@@ -84,6 +84,21 @@ describe('prune Lambda', () => {
     expect(cloudwatch).toHaveReceivedCommandWith(PutMetricDataCommand, { Namespace: 'GpuFleetMaintenance' });
   });
 
+  test("each host's audit line carries the backup.age finding's text", async () => {
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      await handler({});
+    } finally {
+      spy.mockRestore();
+    }
+    const audit = lines.map((l) => JSON.parse(l)).find((l) => l.message === 'backup audit');
+    expect(audit).toMatchObject({ hostKey: HOST, severity: 'ok', finding: expect.stringContaining('10.0 h old') });
+  });
+
   test('an event that is not an object with an optional boolean dryRun is rejected', async () => {
     await expect(handler({ dryRun: 'yes' })).rejects.toThrow();
     expect(s3).not.toHaveReceivedCommand(DeleteObjectCommand);

@@ -169,6 +169,14 @@ describe('snapshot age audit', () => {
     expect(new Set(metrics.map((m) => JSON.stringify(m.dimensions)))).toEqual(new Set(['{"Fleet":"gpu"}']));
   });
 
+  test('a dry run publishes snapshot ages but nothing on the pruned and freed series', () => {
+    const removing = { ...host(10), removedSnapshots: ['20261120T020000Z'], removedArchives: ['a'], bytesFreed: 4096 };
+    const names = (dryRun: boolean) => pruneMetrics({ location: 'x', dryRun, at: NOW.toISOString(), hosts: [removing] }, 'gpu', 26).map((m) => m.name);
+    expect(names(true)).toContain('SnapshotAgeHours');
+    expect(names(true).filter((n) => ['SnapshotsPruned', 'ArchivesPruned', 'PruneBytesFreed'].includes(n))).toEqual([]);
+    expect(names(false)).toEqual(expect.arrayContaining(['SnapshotsPruned', 'ArchivesPruned', 'PruneBytesFreed']));
+  });
+
   test('the audit logs one line per host and flushes the metrics once', async () => {
     seedDaily('h1', [1, 2]);
     const put: MetricDatum[] = [];

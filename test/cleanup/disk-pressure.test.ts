@@ -90,6 +90,18 @@ describe('triggerCleanupOnDiskPressure', () => {
     expect(store.last.has('i-0abc')).toBe(false);
   });
 
+  test('a failed dispatch whose claim cannot be given back still reports the dispatch error', async () => {
+    const store = { ...memoryCooldownStore(), release: async () => { throw new Error('ProvisionedThroughputExceeded'); } };
+    const failing: CleanupDispatcher = {
+      dispatchCleanup: async () => {
+        throw new Error('InvalidInstanceId: i-0abc is not connected');
+      },
+    };
+    const outcome = await triggerCleanupOnDiskPressure(health([CRITICAL_DISK]), POLICY, { store, dispatcher: failing, now: NOW });
+    expect(outcome).toMatchObject({ action: 'failed', error: 'InvalidInstanceId: i-0abc is not connected' });
+    expect(outcome.action === 'failed' && outcome.note).toContain('could not be given back (ProvisionedThroughputExceeded), so no retry within 6 h');
+  });
+
   test('a healthy result does nothing', async () => {
     const dispatcher = recordingDispatcher();
     const outcome = await triggerCleanupOnDiskPressure(health([{ ...CRITICAL_DISK, severity: 'ok' }]), POLICY, { store: memoryCooldownStore(), dispatcher, now: NOW });

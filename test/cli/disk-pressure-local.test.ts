@@ -93,6 +93,16 @@ test('a cleanup the disk pressure already ran is not run again by the same comma
   expect(cleanupReports(r)).toBe(1);
 });
 
+test('an unreadable cooldown file is reported in the disk finding instead of failing the run', async () => {
+  const { config, stateDir } = setup(true);
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(cleanupCooldownFilePath(stateDir), 'not json');
+  const run = await runCli(['--config', config, 'run', 'health-check']);
+  expect(cleanupReports(run)).toBe(0);
+  expect(diskLine(run)).toMatch(/disk critical: cleanup not dispatched to .+: the cooldown store failed: .*not JSON/);
+  expect(run.stdout).toContain('health-check');
+});
+
 test('with cleanup.onDiskPressure off a critical disk runs no cleanup', async () => {
   const { config, stateDir } = setup(false);
   const r = await runCli(['--config', config, 'run', 'health-check']);

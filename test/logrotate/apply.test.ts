@@ -105,6 +105,23 @@ describe('logrotate apply', () => {
     expect(result.findings[0].message).toContain('no longer validates with the new file');
   });
 
+  test('a lock held by another run fails with the reason and a complete result, changing nothing', async () => {
+    // GIVEN an installed config and a flock that times out (another apply holds the lock)
+    const host = makeHost();
+    await apply(host, groupsFor(host));
+    const previous = readFileSync(host.target, 'utf8');
+    const bin = path.join(host.root, 'bin');
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, 'flock'), '#!/usr/bin/env bash\nexit 1\n', { mode: 0o755 });
+    // WHEN a different config is applied
+    const { output, result } = await apply(host, groupsFor(host, { rotate: 9 }), { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` });
+    // THEN the result has its end line and says why, and the file is untouched
+    expect(output.exitCode).toBe(1);
+    expect(output.stdout).toContain('@@gpu-maint v1 end task=logrotate');
+    expect(result.findings).toContainEqual(expect.objectContaining({ check: 'logrotate.config', message: expect.stringContaining('another logrotate apply holds') }));
+    expect(readFileSync(host.target, 'utf8')).toBe(previous);
+  });
+
   test('logrotate is a task that runs only when named', () => {
     expect(TASKS.get('logrotate')?.inRunAll).toBe(false);
     expect(TASKS.get('cleanup')?.inRunAll).toBe(true);

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { formatReport } from '../../../lambda/adapters/local/report';
+import { taskOutputFromInvocation } from '../../../lambda/core/collect';
 import { evaluateTaskOutput } from '../../../lambda/core/evaluate';
 import type { TaskOutput } from '../../../lambda/core/ports';
 import { evaluationSettings } from '../../../lambda/core/settings';
@@ -32,14 +33,21 @@ export function readSavedOutput(task: TaskName, text: string, host?: string): Ta
     if (typeof doc.StandardOutputContent !== 'string') {
       throw new UsageError('--input JSON has no StandardOutputContent: expected the output of `aws ssm get-command-invocation`');
     }
-    return {
+    // The collector's own mapping (StatusDetails, exit code over a plain Failed), so the answer matches what paged.
+    const status = typeof doc.Status === 'string' ? doc.Status : 'Success';
+    const instanceId = host ?? (typeof doc.InstanceId === 'string' ? doc.InstanceId : undefined);
+    const output = taskOutputFromInvocation(
+      { commandId: String(doc.CommandId ?? ''), instanceId: instanceId ?? '', documentName: String(doc.DocumentName ?? ''), status },
+      {
+        stdout: doc.StandardOutputContent,
+        stderr: typeof doc.StandardErrorContent === 'string' ? doc.StandardErrorContent : '',
+        responseCode: typeof doc.ResponseCode === 'number' ? doc.ResponseCode : null,
+        status,
+        ...(typeof doc.StatusDetails === 'string' ? { statusDetails: doc.StatusDetails } : {}),
+      },
       task,
-      host: host ?? (typeof doc.InstanceId === 'string' ? doc.InstanceId : undefined),
-      stdout: doc.StandardOutputContent,
-      stderr: typeof doc.StandardErrorContent === 'string' ? doc.StandardErrorContent : '',
-      exitCode: typeof doc.ResponseCode === 'number' && doc.ResponseCode >= 0 ? doc.ResponseCode : null,
-      invocationStatus: typeof doc.Status === 'string' ? doc.Status : undefined,
-    };
+    );
+    return { ...output, host: instanceId };
   }
   return { task, host, stdout: text, exitCode: null };
 }

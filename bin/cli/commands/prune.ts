@@ -9,6 +9,7 @@ import { backupDestination } from '../../../lib/task-parameters';
 import { openBackupStore } from '../../../lambda/adapters/local/backup-store';
 import { backupAgeFinding, type PruneReport, pruneStore } from '../../../lambda/core/backup/prune';
 import { formatBytes } from '../../../lambda/core/health/evaluate';
+import { HOST_KEY } from '../../../lambda/core/backup/store';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, UsageError } from '../context';
 
 export function formatPruneReport(report: PruneReport, maxAgeHours: number): string {
@@ -40,7 +41,7 @@ export const registerPrune: RegisterCommand = (program: Command, io: CliIo) => {
     .option('--json', 'print the report as JSON')
     .action(async (options: { dryRun?: boolean; host?: string; json?: boolean }, cmd: Command) => {
       const config = configFor(cmd);
-      if (options.host !== undefined && !/^[A-Za-z0-9._:@-]{1,128}$/.test(options.host)) {
+      if (options.host !== undefined && !HOST_KEY.test(options.host)) {
         throw new UsageError(`--host ${JSON.stringify(options.host)}: expected a host key (letters, digits, . _ : @ -)`);
       }
       const store = openBackupStore(backupDestination(config), config.backup.s3EndpointUrl);

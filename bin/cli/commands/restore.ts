@@ -12,6 +12,7 @@ import { formatBytes } from '../../../lambda/core/health/evaluate';
 import type { Config } from '../../../lib/config/schema';
 import { RESTORE_PARAMETERS } from '../../../lib/task-parameters';
 import { bundleTaskScript } from '../../../lib/task-scripts';
+import { HOST_KEY } from '../../../lambda/core/backup/store';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, stateDirOf, UsageError } from '../context';
 
 interface RestoreOptions {
@@ -93,7 +94,7 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
       if (options.snapshot !== 'latest' && !/^\d{8}T\d{6}Z$/.test(options.snapshot)) {
         throw new UsageError(`--snapshot ${JSON.stringify(options.snapshot)}: expected a snapshot id such as 20261128T020000Z, or latest`);
       }
-      if (options.host !== undefined && !/^[A-Za-z0-9._:@-]{1,128}$/.test(options.host)) {
+      if (options.host !== undefined && !HOST_KEY.test(options.host)) {
         throw new UsageError(`--host ${JSON.stringify(options.host)}: expected a host key (letters, digits, . _ : @ -)`);
       }
       for (const u of options.unit) {

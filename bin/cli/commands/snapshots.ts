@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { backupDestination } from '../../../lib/task-parameters';
 import { openBackupStore } from '../../../lambda/adapters/local/backup-store';
 import { manifestTotals, parseManifest, snapshotTime } from '../../../lambda/core/backup/manifest';
-import type { BackupStore } from '../../../lambda/core/backup/store';
+import { type BackupStore, HOST_KEY } from '../../../lambda/core/backup/store';
 import { formatBytes } from '../../../lambda/core/health/evaluate';
 import { type CliIo, configFor, type RegisterCommand, UsageError } from '../context';
 
@@ -82,7 +82,7 @@ export const registerSnapshots: RegisterCommand = (program: Command, io: CliIo) 
     .option('--json', 'print JSON')
     .action(async (options: { host?: string; json?: boolean }, cmd: Command) => {
       const config = configFor(cmd);
-      if (options.host !== undefined && !/^[A-Za-z0-9._:@-]{1,128}$/.test(options.host)) {
+      if (options.host !== undefined && !HOST_KEY.test(options.host)) {
         throw new UsageError(`--host ${JSON.stringify(options.host)}: expected a host key (letters, digits, . _ : @ -)`);
       }
       const store = openBackupStore(backupDestination(config), config.backup.s3EndpointUrl);

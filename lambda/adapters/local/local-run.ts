@@ -7,8 +7,8 @@
 import * as path from 'node:path';
 import type { Config } from '../../../lib/config/schema';
 import { expandHome } from '../../../lib/config/paths';
-import { type DiskPressureOutcome, triggerCleanupOnDiskPressure } from '../../core/cleanup/disk-pressure';
-import { withDiskPressureNote } from '../../core/collect';
+import type { DiskPressureOutcome } from '../../core/cleanup/disk-pressure';
+import { diskPressureOutcome, withDiskPressureNote } from '../../core/collect';
 import { evaluateTaskOutput } from '../../core/evaluate';
 import type { AlertSink, Clock, TaskOutput } from '../../core/ports';
 import { evaluationSettings } from '../../core/settings';
@@ -57,7 +57,8 @@ async function localDiskPressure(result: TaskResult, options: LocalRunOptions, n
       return { id: `ran here, status ${run.status}` };
     },
   };
-  return triggerCleanupOnDiskPressure(result, policy, { store, dispatcher, now });
+  // Never throws (as in the collector): an unreadable cooldown file is a note in the alert, not a lost result.
+  return diskPressureOutcome(result, { policy, store, dispatcher }, now);
 }
 
 /** Evaluates one output and writes its metrics locally: the local twin of the collect Lambda. */

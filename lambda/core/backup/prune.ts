@@ -201,11 +201,16 @@ export function pruneMetrics(report: PruneReport, fleet: string, maxAgeHours: nu
   metrics.push(
     { name: 'BackupHosts', value: report.hosts.length, unit: 'Count', dimensions: dims },
     { name: 'BackupHostsStale', value: stale, unit: 'Count', dimensions: dims },
-    { name: 'SnapshotsPruned', value: sum((h) => h.removedSnapshots.length), unit: 'Count', dimensions: dims },
-    { name: 'ArchivesPruned', value: sum((h) => h.removedArchives.length), unit: 'Count', dimensions: dims },
-    { name: 'PruneBytesFreed', value: sum((h) => h.bytesFreed), unit: 'Bytes', dimensions: dims },
     { name: 'PruneErrors', value: report.hosts.filter((h) => h.error).length, unit: 'Count', dimensions: dims },
   );
+  // A dry run deleted nothing: its would-be counts must not show on the series of what prune removed.
+  if (!report.dryRun) {
+    metrics.push(
+      { name: 'SnapshotsPruned', value: sum((h) => h.removedSnapshots.length), unit: 'Count', dimensions: dims },
+      { name: 'ArchivesPruned', value: sum((h) => h.removedArchives.length), unit: 'Count', dimensions: dims },
+      { name: 'PruneBytesFreed', value: sum((h) => h.bytesFreed), unit: 'Bytes', dimensions: dims },
+    );
+  }
   return metrics;
 }
 

@@ -85,9 +85,15 @@ export async function triggerCleanupOnDiskPressure(
     const mode = policy.dryRun ? ' in dry-run mode (cleanup.dryRun is true: it reports what it could free and deletes nothing)' : '';
     return { action: 'dispatched', id, note: `disk critical: cleanup dispatched to ${result.host}${mode} (${id})` };
   } catch (err) {
-    await deps.store.release(result.host, deps.now);
     const error = (err as Error).message ?? String(err);
-    return { action: 'failed', error, note: `disk critical: dispatching cleanup to ${result.host} failed: ${error}` };
+    let held = '';
+    try {
+      await deps.store.release(result.host, deps.now);
+    } catch (releaseErr) {
+      // Report the dispatch failure, not only the store's: and say that no retry comes before the cooldown ends.
+      held = `; the cooldown could not be given back (${(releaseErr as Error).message ?? String(releaseErr)}), so no retry within ${hours(policy.cooldownHours)}`;
+    }
+    return { action: 'failed', error, note: `disk critical: dispatching cleanup to ${result.host} failed: ${error}${held}` };
   }
 }
 
