@@ -127,3 +127,24 @@ describe('logrotate apply', () => {
     expect(TASKS.get('cleanup')?.inRunAll).toBe(true);
   });
 });
+
+describe('what a failed apply left behind', () => {
+  const output = (summary: string[]) =>
+    [
+      '@@gpu-maint v1 begin task=logrotate host=h at=2026-11-28T12:00:00Z',
+      '@@gpu-maint section logrotate-apply',
+      ...summary,
+      '@@gpu-maint status logrotate-apply exit=0 seconds=0',
+      '@@gpu-maint v1 end task=logrotate',
+      '',
+    ].join('\n');
+
+  test.each([
+    [['valid=false', 'changed=false', 'rolled_back=false', 'message=lock busy'], /lock busy; nothing was changed$/],
+    [['valid=false', 'changed=true', 'rolled_back=true', 'message=bad'], /bad; the previous file was restored$/],
+    [['valid=false', 'changed=true', 'rolled_back=false', 'message=restore failed'], /restore failed; the file was changed and the previous one could not be restored: fix it by hand$/],
+  ])('%j is reported as it is', (summary, message) => {
+    const r = evaluateTaskOutput({ task: 'logrotate', stdout: output(summary), exitCode: 1 }, evaluateLogrotate, evaluationSettings(parseConfigForTest()), new Date());
+    expect(r.findings).toContainEqual(expect.objectContaining({ check: 'logrotate.config', severity: 'critical', message: expect.stringMatching(message) }));
+  });
+});

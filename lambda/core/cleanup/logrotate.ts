@@ -79,6 +79,14 @@ function firstError(text: string): string | null {
   return line ?? null;
 }
 
+
+/** What the failed apply left behind, from its summary: restored, untouched, or changed and not restored. */
+function outcomeOf(kv: Record<string, string>): string {
+  if (kv.rolled_back === 'true') return 'the previous file was restored';
+  if (kv.changed === 'true') return 'the file was changed and the previous one could not be restored: fix it by hand';
+  return 'nothing was changed';
+}
+
 export const evaluateLogrotate: TaskEvaluator = (parsed: ParsedResult, _ctx: EvaluationContext): Evaluation => {
   const section = parsed.sections.get('logrotate-apply');
   if (!section) throw new Error('no logrotate-apply section in the output');
@@ -113,7 +121,7 @@ export const evaluateLogrotate: TaskEvaluator = (parsed: ParsedResult, _ctx: Eva
     findings.push({
       check: 'logrotate.config',
       severity: 'critical',
-      message: `new ${target} rejected: ${why}; ${kv.rolled_back === 'true' ? 'the previous file was restored' : 'nothing was changed'}`,
+      message: `new ${target} rejected: ${why}; ${outcomeOf(kv)}`,
     });
   }
   return { findings, readings: [{ name: 'LogrotateConfigValid', value: kv.valid === 'true' ? 1 : 0, unit: 'Count' }], details };
