@@ -514,6 +514,21 @@ rel_matches() {
 }
 
 #######################################
+# True when a cache directory may be cleaned: not a symlink, and not resolving to a system path
+# (which is reported as a skipped area).
+# Arguments: category, directory.
+#######################################
+cache_dir_usable() {
+  local category="$1" dir="$2" reason
+  [[ -L "${dir}" ]] && return 1
+  reason="$(unsafe_root_reason "$(realpath -e -- "${dir}" 2>/dev/null || printf '%s' "${dir}")")"
+  if [[ -n "${reason}" ]]; then
+    emit_area "category=${category}" "status=skipped" "path=$(escape_path "${dir}")" "message=resolves to a path that ${reason}"
+    return 1
+  fi
+}
+
+#######################################
 # Cache area: deletes the entries of a cache directory that match the patterns and are not
 # protected or in use, without the fraction guard (caches exist to be emptied).
 # Arguments: category, directory, entry kind (tree: top-level entries as whole trees; file: regular
@@ -522,14 +537,9 @@ rel_matches() {
 clean_cache_entries() {
   local category="$1" dir="$2" kind="$3"
   shift 3
-  local total entry rel protected=0 open=0 reason
+  local total entry rel protected=0 open=0
   SEL_PATHS=() SEL_BYTES=() SEL_IDS=()
-  [[ -L "${dir}" ]] && return 0
-  reason="$(unsafe_root_reason "$(realpath -e -- "${dir}" 2>/dev/null || printf '%s' "${dir}")")"
-  if [[ -n "${reason}" ]]; then
-    emit_area "category=${category}" "status=skipped" "path=$(escape_path "${dir}")" "message=resolves to a path that ${reason}"
-    return 0
-  fi
+  cache_dir_usable "${category}" "${dir}" || return 0
   total="$(tree_bytes "${dir}")"
   if protected_by_marker_above "${dir}" || protected_by_glob "${dir}"; then
     finish_area "${category}" "${dir}" "${total}" "ok 0 0 protected (marker or protect glob)" 0 0 0
@@ -583,14 +593,9 @@ clean_cache_entries() {
 # Arguments: hub directory, cap in GiB.
 #######################################
 clean_huggingface() {
-  local dir="$1" cap_gib="$2" total cap entry reason protected=0 open=0
+  local dir="$1" cap_gib="$2" total cap entry protected=0 open=0
   SEL_PATHS=() SEL_BYTES=() SEL_IDS=()
-  [[ -L "${dir}" ]] && return 0
-  reason="$(unsafe_root_reason "$(realpath -e -- "${dir}" 2>/dev/null || printf '%s' "${dir}")")"
-  if [[ -n "${reason}" ]]; then
-    emit_area "category=huggingface" "status=skipped" "path=$(escape_path "${dir}")" "message=resolves to a path that ${reason}"
-    return 0
-  fi
+  cache_dir_usable huggingface "${dir}" || return 0
   total="$(tree_bytes "${dir}")"
   cap="$(awk -v g="${cap_gib}" 'BEGIN { printf "%d", g * 1073741824 }')"
   if protected_by_marker_above "${dir}" || protected_by_glob "${dir}"; then

@@ -194,21 +194,19 @@ export class BackupBucket extends Construct {
 
   /** Bytes stored (S3 daily storage metric, Standard storage class). */
   metricBucketSizeBytes(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: 'AWS/S3',
-      metricName: 'BucketSizeBytes',
-      dimensionsMap: { BucketName: this.bucket.bucketName, StorageType: 'StandardStorage' },
-      statistic: 'Average',
-      period: Duration.days(1),
-      ...props,
-    });
+    return this.dailyStorageMetric('BucketSizeBytes', 'StandardStorage', props);
   }
 
   metricNumberOfObjects(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.dailyStorageMetric('NumberOfObjects', 'AllStorageTypes', props);
+  }
+
+  /** S3 publishes storage metrics once a day per bucket and storage type. */
+  private dailyStorageMetric(metricName: string, storageType: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: 'AWS/S3',
-      metricName: 'NumberOfObjects',
-      dimensionsMap: { BucketName: this.bucket.bucketName, StorageType: 'AllStorageTypes' },
+      metricName,
+      dimensionsMap: { BucketName: this.bucket.bucketName, StorageType: storageType },
       statistic: 'Average',
       period: Duration.days(1),
       ...props,
