@@ -7,8 +7,8 @@
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ConfigError, readConfigFile, validateConfig } from '../lib/config/load';
-import type { Config } from '../lib/config/schema';
+import { ConfigError, readConfigFile, validateConfig } from '../lambda/config/load';
+import type { Config } from '../lambda/config/schema';
 import { GpuMaintStack } from '../lib/gpu-maint-stack';
 
 export const DEFAULT_STACK_NAME = 'GpuMaint';

@@ -15,7 +15,7 @@ import { alertSettings } from '../lambda/core/alerts/settings';
 import { evaluationSettings } from '../lambda/core/settings';
 import { TASKS } from '../lambda/core/tasks';
 import type { TaskName } from '../lambda/core/types';
-import type { Config } from './config/schema';
+import type { Config } from '../lambda/config/schema';
 import { AlertForwarder } from './constructs/alert-forwarder';
 import { AlertStaleSweep } from './constructs/alert-stale-sweep';
 import { AlertStateTable } from './constructs/alert-state-table';
@@ -34,8 +34,8 @@ import { ResultCollector } from './constructs/result-collector';
 import { TaskDocument } from './constructs/task-document';
 import { TaskSchedule } from './constructs/task-schedule';
 import { TaskScheduleGroup } from './constructs/task-schedule-group';
-import { TASK_PARAMETERS } from './task-parameters';
-import { bundleTaskScript, SCRIPTS_DIR } from './task-scripts';
+import { TASK_PARAMETERS } from '../lambda/tasks/parameters';
+import { bundleTaskScript, SCRIPTS_DIR } from '../lambda/tasks/scripts';
 
 type ScheduleConfig = Config['gpuCheck']['schedule'];
 

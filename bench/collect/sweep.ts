@@ -23,7 +23,7 @@ import { evaluateGpuCheck } from '../../lambda/core/gpu/evaluate';
 import { seriesKey } from '../../lambda/core/metrics';
 import { evaluationSettings } from '../../lambda/core/settings';
 import type { TaskResult } from '../../lambda/core/types';
-import { validateConfig } from '../../lib/config/load';
+import { validateConfig } from '../../lambda/config/load';
 import { gpuCheckOutput } from '../../test/helpers/gpu-check-output';
 
 /** us-east-1 list prices (2026): custom metrics per month by tier, API requests, log ingestion. */

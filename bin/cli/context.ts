@@ -4,8 +4,9 @@
  * 3 findings at or above --fail-on.
  */
 import type { Command } from 'commander';
-import { type Config } from '../../lib/config/schema';
-import { expandHome, loadConfig } from '../../lib/config/load';
+import { type Config } from '../../lambda/config/schema';
+import { expandHome } from '../../lambda/adapters/local/paths';
+import { loadConfig } from '../../lambda/config/load';
 
 export const EXIT = { ok: 0, taskFailed: 1, usage: 2, findings: 3 } as const;
 

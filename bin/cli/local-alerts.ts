@@ -3,7 +3,7 @@
  * silences) over <stateDir>/alerts/state.json, printed on the terminal (and posted to local.webhookUrl).
  * With --json, notifications go to stderr so that stdout stays JSON.
  */
-import type { Config } from '../../lib/config/schema';
+import type { Config } from '../../lambda/config/schema';
 import { localPolicyAlertSink } from '../../lambda/adapters/local/policy-alert-sink';
 import type { AlertSink } from '../../lambda/core/ports';
 import type { CliIo } from './context';

@@ -3,7 +3,7 @@
  * commands for a deployed stack. Each command lives in ./commands/<name>.ts.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError } from '../../lib/config/load';
+import { ConfigError } from '../../lambda/config/load';
 import { type CliIo, EXIT, ExitError, processIo, type RegisterCommand, UsageError } from './context';
 
 interface CommandModule {

@@ -12,7 +12,7 @@
  * evaluated too: a check that could not run is itself a finding.
  */
 import { z } from 'zod';
-import { configSchema } from '../../lib/config/schema';
+import { configSchema } from '../config/schema';
 import {
   type CleanupCooldownStore,
   type CleanupDispatcher,

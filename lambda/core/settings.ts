@@ -2,7 +2,7 @@
  * The part of the configuration that evaluation needs. Lambdas receive it as one JSON environment
  * variable set by the construct; local mode derives it from the loaded config.
  */
-import type { Config, Thresholds } from '../../lib/config/schema';
+import type { Config, Thresholds } from '../config/schema';
 import type { MetricDetail } from './metrics';
 
 export interface EvaluationSettings {

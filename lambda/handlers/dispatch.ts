@@ -6,7 +6,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
-import { TASK_PARAMETERS } from '../../lib/task-parameters';
+import { TASK_PARAMETERS } from '../tasks/parameters';
 import { jsonEnv } from '../adapters/aws/env';
 import { SsmCommandSender, SsmFleetDirectory } from '../adapters/aws/ssm-dispatch';
 import { dispatch, type DispatchDeps, type DispatchResult, dispatchSettingsSchema, parseDispatchPayload } from '../core/dispatch';

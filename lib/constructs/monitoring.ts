@@ -12,7 +12,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import type { ThresholdLevels, Thresholds } from '../config/schema';
+import type { ThresholdLevels, Thresholds } from '../../lambda/config/schema';
 import type { MaintenanceFunction } from './maintenance-function';
 import type { ResultCollector } from './result-collector';
 import type { TaskScheduleGroup } from './task-schedule-group';

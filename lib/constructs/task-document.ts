@@ -9,7 +9,7 @@ import { Stack, Token } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { TaskName } from '../../lambda/core/types';
-import type { TaskParameter } from '../task-parameters';
+import type { TaskParameter } from '../../lambda/tasks/parameters';
 
 /** Ends the heredoc that carries the script; a script must not contain this line. */
 export const SCRIPT_HEREDOC_END = 'GPU_MAINT_BUNDLE_EOF';

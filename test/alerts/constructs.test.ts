@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { validateConfig } from '../../lib/config/load';
+import { validateConfig } from '../../lambda/config/load';
 import { AlertForwarder } from '../../lib/constructs/alert-forwarder';
 import { AlertStaleSweep } from '../../lib/constructs/alert-stale-sweep';
 import { AlertStateTable } from '../../lib/constructs/alert-state-table';

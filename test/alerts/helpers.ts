@@ -1,6 +1,6 @@
 /** Builders shared by the alert tests: settings, results and a recording notifier. */
 import { parseConfigForTest } from '../helpers/config';
-import type { ConfigInput } from '../../lib/config/schema';
+import type { ConfigInput } from '../../lambda/config/schema';
 import type { Notification } from '../../lambda/core/alerts/model';
 import type { Notifier } from '../../lambda/core/alerts/ports';
 import { type AlertSettings, alertSettings } from '../../lambda/core/alerts/settings';

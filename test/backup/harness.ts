@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseKeyValues, parseResult } from '../../lambda/core/contract';
-import { bundleTaskScript } from '../../lib/task-scripts';
+import { bundleTaskScript } from '../../lambda/tasks/scripts';
 
 export type BackupScript = 'backup' | 'restore' | 'restore-test';
 

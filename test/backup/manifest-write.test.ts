@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parseKeyValues, parseResult } from '../../lambda/core/contract';
-import { bundleTaskScript } from '../../lib/task-scripts';
+import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { listFiles, ScriptHarness } from './harness';
 
 let h: ScriptHarness;

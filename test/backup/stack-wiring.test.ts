@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { validateConfig } from '../../lib/config/load';
+import { validateConfig } from '../../lambda/config/load';
 import { GpuMaintStack } from '../../lib/gpu-maint-stack';
 
 /** Synth output goes to temp dirs removed after the file (an App without outdir leaves cdk.out* behind). */

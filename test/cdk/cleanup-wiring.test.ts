@@ -15,7 +15,7 @@ import { evaluateCleanup } from '../../lambda/core/cleanup/evaluate';
 import { DISK_PRESSURE_ENV, diskPressureWiringSchema } from '../../lambda/core/collect';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
-import { validateConfig } from '../../lib/config/load';
+import { validateConfig } from '../../lambda/config/load';
 import { CLEANUP_METRICS } from '../../lib/constructs/monitoring';
 import { GpuMaintStack } from '../../lib/gpu-maint-stack';
 

@@ -14,8 +14,8 @@ import { logRetention } from '../../lib/constructs/maintenance-function';
 import { TaskDocument, type TaskDocumentProps, taskWrapperScript } from '../../lib/constructs/task-document';
 import { TaskSchedule, type TaskScheduleProps } from '../../lib/constructs/task-schedule';
 import { buildApp } from '../../bin/app';
-import { TASK_PARAMETERS, type TaskParameter } from '../../lib/task-parameters';
-import { bundleTaskScript } from '../../lib/task-scripts';
+import { TASK_PARAMETERS, type TaskParameter } from '../../lambda/tasks/parameters';
+import { bundleTaskScript } from '../../lambda/tasks/scripts';
 
 const stack = () => new Stack(new App(), 'Test');
 

@@ -8,11 +8,11 @@ import { buildApp } from '../../bin/app';
 import { evaluationSettingsSchema } from '../../lambda/core/collect';
 import { evaluationSettings } from '../../lambda/core/settings';
 import { TASKS } from '../../lambda/core/tasks';
-import type { ConfigInput } from '../../lib/config/schema';
-import { validateConfig } from '../../lib/config/load';
+import type { ConfigInput } from '../../lambda/config/schema';
+import { validateConfig } from '../../lambda/config/load';
 import { GpuMaintStack, SCHEDULES } from '../../lib/gpu-maint-stack';
-import { TASK_PARAMETERS } from '../../lib/task-parameters';
-import { bundleTaskScript } from '../../lib/task-scripts';
+import { TASK_PARAMETERS } from '../../lambda/tasks/parameters';
+import { bundleTaskScript } from '../../lambda/tasks/scripts';
 
 const CONFIG: ConfigInput = {
   fleet: { name: 'prod', tagKey: 'team:fleet' },

@@ -13,7 +13,7 @@ import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import type { TaskOutput } from '../../lambda/core/ports';
 import { evaluationSettings } from '../../lambda/core/settings';
 import type { TaskResult } from '../../lambda/core/types';
-import type { ConfigInput } from '../../lib/config/schema';
+import type { ConfigInput } from '../../lambda/config/schema';
 import { parseConfigForTest } from '../helpers/config';
 
 export interface CleanupHost {

@@ -1,7 +1,7 @@
 /** Cleanup settings reach the script only through parameters whose allowedPatterns hold. */
 import { describe, expect, test } from 'vitest';
-import { TASK_PARAMETERS, taskEnvironment } from '../../lib/task-parameters';
-import { loadConfig } from '../../lib/config/load';
+import { TASK_PARAMETERS, taskEnvironment } from '../../lambda/tasks/parameters';
+import { loadConfig } from '../../lambda/config/load';
 import { parseConfigForTest } from '../helpers/config';
 
 const param = (name: string) => {

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { ConfigError, expandHome, loadConfig, parseSetOption } from '../../lib/config/load';
+import { expandHome } from '../../lambda/adapters/local/paths';
+import { ConfigError, loadConfig, parseSetOption } from '../../lambda/config/load';
 
 function tempFile(name: string, content: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-config-'));

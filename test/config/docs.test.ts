@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { expect, test } from 'vitest';
-import { loadConfig } from '../../lib/config/load';
+import { loadConfig } from '../../lambda/config/load';
 import { REPO_ROOT } from '../helpers/fixtures';
 
 /** Records of user-chosen keys (alerts.for) are documented as a whole. */

@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluateGpuCheck } from '../../lambda/core/gpu/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
-import type { ConfigInput } from '../../lib/config/schema';
+import type { ConfigInput } from '../../lambda/config/schema';
 import type { Finding, TaskResult } from '../../lambda/core/types';
 import { parseConfigForTest } from '../helpers/config';
 import { fixture } from '../helpers/fixtures';

@@ -14,7 +14,7 @@ import { evaluateGpuCheck } from '../../lambda/core/gpu/evaluate';
 import type { TaskOutput } from '../../lambda/core/ports';
 import { evaluationSettings } from '../../lambda/core/settings';
 import type { Finding, TaskResult } from '../../lambda/core/types';
-import type { ConfigInput } from '../../lib/config/schema';
+import type { ConfigInput } from '../../lambda/config/schema';
 import { parseConfigForTest } from '../helpers/config';
 import { fixture, REPO_ROOT } from '../helpers/fixtures';
 import { startImdsServer } from '../helpers/imds-server';

@@ -7,7 +7,7 @@ import { parseResult } from '../../lambda/core/contract';
 import type { EvaluationContext } from '../../lambda/core/evaluate';
 import { evaluateHealthCheck, formatBytes } from '../../lambda/core/health/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
-import type { ConfigInput } from '../../lib/config/schema';
+import type { ConfigInput } from '../../lambda/config/schema';
 import { parseConfigForTest } from '../helpers/config';
 
 interface SectionSpec {

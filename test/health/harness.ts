@@ -11,7 +11,7 @@ import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluateHealthCheck } from '../../lambda/core/health/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
 import type { Finding, TaskResult } from '../../lambda/core/types';
-import { bundleTaskScript } from '../../lib/task-scripts';
+import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { parseConfigForTest } from '../helpers/config';
 
 export const HEALTHY_MEMINFO = 'MemTotal:       65536000 kB\nMemFree:         1000000 kB\nMemAvailable:   32768000 kB\nBuffers:          100000 kB\nCached:         20000000 kB\n';

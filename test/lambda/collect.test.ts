@@ -12,7 +12,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { evaluationSettings } from '../../lambda/core/settings';
 import { handler } from '../../lambda/handlers/collect';
-import { validateConfig } from '../../lib/config/load';
+import { validateConfig } from '../../lambda/config/load';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
 
 const ssm = mockClient(SSMClient);

@@ -11,7 +11,7 @@ import { evaluateLogrotate } from '../../lambda/core/cleanup/logrotate';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
 import { TASKS } from '../../lambda/core/tasks';
-import type { ConfigInput } from '../../lib/config/schema';
+import type { ConfigInput } from '../../lambda/config/schema';
 import { parseConfigForTest } from '../helpers/config';
 
 interface Host {

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { parseResult } from '../../lambda/core/contract';
-import { bundleTaskScript, SCRIPTS_DIR } from '../../lib/task-scripts';
+import { bundleTaskScript, SCRIPTS_DIR } from '../../lambda/tasks/scripts';
 
 let scriptsDir: string;
 

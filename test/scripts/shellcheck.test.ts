@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { bundleTaskScript, SCRIPTS_DIR } from '../../lib/task-scripts';
+import { bundleTaskScript, SCRIPTS_DIR } from '../../lambda/tasks/scripts';
 import { REPO_ROOT } from '../helpers/fixtures';
 
 function isBashScript(file: string): boolean {

@@ -5,7 +5,7 @@
  * retention.graceDays.
  */
 import type { Command } from 'commander';
-import { backupDestination } from '../../../lib/task-parameters';
+import { backupDestination } from '../../../lambda/tasks/parameters';
 import { openBackupStore } from '../../../lambda/adapters/local/backup-store';
 import { backupAgeFinding, type PruneReport, pruneStore } from '../../../lambda/core/backup/prune';
 import { formatBytes } from '../../../lambda/core/health/evaluate';

@@ -9,9 +9,9 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { parseKeyValues, parseResult } from '../../../lambda/core/contract';
 import { formatBytes } from '../../../lambda/core/health/evaluate';
-import type { Config } from '../../../lib/config/schema';
-import { RESTORE_PARAMETERS } from '../../../lib/task-parameters';
-import { bundleTaskScript } from '../../../lib/task-scripts';
+import type { Config } from '../../../lambda/config/schema';
+import { RESTORE_PARAMETERS } from '../../../lambda/tasks/parameters';
+import { bundleTaskScript } from '../../../lambda/tasks/scripts';
 import { HOST_KEY } from '../../../lambda/core/backup/store';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, stateDirOf, UsageError } from '../context';
 

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Command } from 'commander';
-import type { Config } from '../../../lib/config/schema';
+import type { Config } from '../../../lambda/config/schema';
 import { DynamoDbAlertStateStore } from '../../../lambda/adapters/aws/alert-state-dynamodb';
 import { FileAlertStateStore, alertStateFilePath } from '../../../lambda/adapters/local/alert-state-file';
 import type { Silence } from '../../../lambda/core/alerts/model';

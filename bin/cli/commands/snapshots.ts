@@ -3,7 +3,7 @@
  * (file:// or s3://), per host, newest last, with what each holds.
  */
 import type { Command } from 'commander';
-import { backupDestination } from '../../../lib/task-parameters';
+import { backupDestination } from '../../../lambda/tasks/parameters';
 import { openBackupStore } from '../../../lambda/adapters/local/backup-store';
 import { manifestTotals, parseManifest, snapshotTime } from '../../../lambda/core/backup/manifest';
 import { type BackupStore, HOST_KEY } from '../../../lambda/core/backup/store';

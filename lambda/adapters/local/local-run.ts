@@ -5,8 +5,8 @@
  * per cleanup.cooldownHours, cooldown in <stateDir>/cleanup-cooldown.json), as the collector would.
  */
 import * as path from 'node:path';
-import type { Config } from '../../../lib/config/schema';
-import { expandHome } from '../../../lib/config/paths';
+import type { Config } from '../../config/schema';
+import { expandHome } from './paths';
 import type { DiskPressureOutcome } from '../../core/cleanup/disk-pressure';
 import { diskPressureOutcome, withDiskPressureNote } from '../../core/collect';
 import { evaluateTaskOutput } from '../../core/evaluate';

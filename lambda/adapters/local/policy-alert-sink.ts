@@ -3,8 +3,8 @@
  * notifier. A webhook that fails does not fail the run: the notification is parked in the state file
  * and sent with the next evaluation of the host, and the failure is reported on `warn`.
  */
-import type { Config } from '../../../lib/config/schema';
-import { expandHome } from '../../../lib/config/paths';
+import type { Config } from '../../config/schema';
+import { expandHome } from './paths';
 import { AlertDeliveryError, PolicyAlertSink } from '../../core/alerts/engine';
 import { storedSilences } from '../../core/alerts/ports';
 import { alertSettings } from '../../core/alerts/settings';

@@ -5,9 +5,9 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Config } from '../../../lib/config/schema';
-import { bundleTaskScript } from '../../../lib/task-scripts';
-import { taskEnvironment } from '../../../lib/task-parameters';
+import type { Config } from '../../config/schema';
+import { bundleTaskScript } from '../../tasks/scripts';
+import { taskEnvironment } from '../../tasks/parameters';
 import type { TaskOutput } from '../../core/ports';
 import { taskDefinition } from '../../core/tasks';
 import type { TaskName } from '../../core/types';

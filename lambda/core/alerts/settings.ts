@@ -3,7 +3,7 @@
  * JSON environment variable (GPU_MAINT_ALERT_SETTINGS) that {@link parseAlertSettings} validates.
  */
 import { z } from 'zod';
-import type { Config } from '../../../lib/config/schema';
+import type { Config } from '../../config/schema';
 import { CHECK_NAMES, type CheckName } from '../types';
 
 /** Environment variables through which constructs hand alerting to Lambdas (names and ARNs only, never secrets). */

@@ -3,7 +3,7 @@
  * (pure), and the evaluator of scripts/logrotate-apply.sh, which writes that file atomically, validates
  * it with `logrotate -d` and restores the previous file when validation fails.
  */
-import type { Config } from '../../../lib/config/schema';
+import type { Config } from '../../config/schema';
 import { parseKeyValues, type ParsedResult } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import type { Finding } from '../types';

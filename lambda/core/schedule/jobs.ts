@@ -2,7 +2,7 @@
  * The schedules a configuration defines, as jobs a single host can run with the gpu-maint CLI. The same
  * expressions drive EventBridge Scheduler in AWS; here they become systemd timers or crontab lines.
  */
-import type { Config } from '../../../lib/config/schema';
+import type { Config } from '../../config/schema';
 
 export interface ScheduledJob {
   /** Unit and log name, e.g. `gpu-check` → gpu-maint-gpu-check.timer. */

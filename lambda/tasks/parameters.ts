@@ -4,10 +4,10 @@
  * anchored allowedPattern, since SSM substitutes `{{ }}` as text) in AWS.
  */
 import * as path from 'node:path';
-import { expandHome } from './config/paths';
-import type { Config } from './config/schema';
-import type { TaskName } from '../lambda/core/types';
-import { logrotateConfigBase64 } from '../lambda/core/cleanup/logrotate';
+import { expandHome } from '../adapters/local/paths';
+import type { Config } from '../config/schema';
+import type { TaskName } from '../core/types';
+import { logrotateConfigBase64 } from '../core/cleanup/logrotate';
 
 export interface TaskParameter {
   /** SSM document parameter name, e.g. `Mounts`. */

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 
-export const SCRIPTS_DIR = path.resolve(__dirname, '..', 'scripts');
+export const SCRIPTS_DIR = path.resolve(__dirname, '..', '..', 'scripts');
 
 /** `source "${BASH_SOURCE[0]%/*}/lib/<name>.sh"`: the only form of source the bundler inlines. */
 const SOURCE_LINE = /^source "\$\{BASH_SOURCE\[0\]%\/\*\}\/lib\/([a-z0-9-]+\.sh)"$/;

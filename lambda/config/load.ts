@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { describeIssue } from '../../lambda/core/validation';
+import { describeIssue } from '../core/validation';
 import { type Config, configSchema } from './schema';
 
 export class ConfigError extends Error {
@@ -93,5 +93,3 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const origin = options.file ? `config (${options.file}${options.set?.length ? ' with --set' : ''})` : options.set?.length ? 'config (--set)' : 'config';
   return validateConfig(raw, origin);
 }
-
-export { expandHome } from './paths';
