@@ -67,7 +67,9 @@ export function buildApp(options: BuildAppOptions = {}): { app: App; stack: GpuM
   const config = appConfig(app);
   const stackName = (app.node.tryGetContext('stackName') as string | undefined) ?? DEFAULT_STACK_NAME;
   if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(stackName)) {
-    throw new ConfigError(`-c stackName: expected a CloudFormation stack name (a letter, then letters, digits, -), got ${JSON.stringify(stackName)}`);
+    throw new ConfigError(
+      `-c stackName: expected a CloudFormation stack name (a letter, then letters, digits, -), got ${JSON.stringify(stackName)}`,
+    );
   }
   const stack = new GpuMaintStack(app, stackName, {
     config,

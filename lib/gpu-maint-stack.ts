@@ -11,11 +11,13 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import type { Config } from '../lambda/config/schema';
 import { alertSettings } from '../lambda/core/alerts/settings';
 import { evaluationSettings } from '../lambda/core/settings';
 import { TASKS } from '../lambda/core/tasks';
 import type { TaskName } from '../lambda/core/types';
-import type { Config } from '../lambda/config/schema';
+import { TASK_PARAMETERS } from '../lambda/tasks/parameters';
+import { bundleTaskScript, SCRIPTS_DIR } from '../lambda/tasks/scripts';
 import { AlertForwarder } from './constructs/alert-forwarder';
 import { AlertStaleSweep } from './constructs/alert-stale-sweep';
 import { AlertStateTable } from './constructs/alert-state-table';
@@ -34,8 +36,6 @@ import { ResultCollector } from './constructs/result-collector';
 import { TaskDocument } from './constructs/task-document';
 import { TaskSchedule } from './constructs/task-schedule';
 import { TaskScheduleGroup } from './constructs/task-schedule-group';
-import { TASK_PARAMETERS } from '../lambda/tasks/parameters';
-import { bundleTaskScript, SCRIPTS_DIR } from '../lambda/tasks/scripts';
 
 type ScheduleConfig = Config['gpuCheck']['schedule'];
 
@@ -121,7 +121,10 @@ export class GpuMaintStack extends Stack {
     this.outputBucket = new OutputBucket(this, 'CommandOutput', { expirationDays: retentionDays });
     this.commandLogGroup = new logs.LogGroup(this, 'CommandLogs', { retention: logRetention(retentionDays) });
     this.alerts = new AlertTopic(this, 'Alerts', { emails: config.alerts.emails });
-    this.instancePolicy = new InstancePolicy(this, 'InstancePolicy', { outputBucket: this.outputBucket, commandLogGroup: this.commandLogGroup });
+    this.instancePolicy = new InstancePolicy(this, 'InstancePolicy', {
+      outputBucket: this.outputBucket,
+      commandLogGroup: this.commandLogGroup,
+    });
     this.backupBucket = new BackupBucket(this, 'Backups', {
       undoDays: config.backup.undoDays,
       kmsKeyArn: config.backup.kmsKeyArn,
@@ -233,7 +236,8 @@ export class GpuMaintStack extends Stack {
     // ---- Alert policy: state per (host, check), stale-host sweep, Slack/PagerDuty/Chatbot routing ------
     const policy = alertSettings(config);
     const slack = config.alerts.slack;
-    if (slack.chatbot) this.alertSubscriptions = new AlertSubscriptions(this, 'AlertRouting', { topic: this.alerts.topic, chatbot: slack.chatbot });
+    if (slack.chatbot)
+      this.alertSubscriptions = new AlertSubscriptions(this, 'AlertRouting', { topic: this.alerts.topic, chatbot: slack.chatbot });
     const chatbotTopic = this.alertSubscriptions?.chatbotTopic;
     this.alertState = new AlertStateTable(this, 'AlertState');
     this.alertState.bindCollector(this.collector.handler.function, { topic: this.alerts.topic, settings: policy, chatbotTopic });
@@ -252,7 +256,13 @@ export class GpuMaintStack extends Stack {
         commandLogGroup: this.commandLogGroup,
       });
     }
-    this.alertSweep = new AlertStaleSweep(this, 'AlertSweep', { table: this.alertState, topic: this.alerts.topic, settings: policy, chatbotTopic, logRetentionDays: retentionDays });
+    this.alertSweep = new AlertStaleSweep(this, 'AlertSweep', {
+      table: this.alertState,
+      topic: this.alerts.topic,
+      settings: policy,
+      chatbotTopic,
+      logRetentionDays: retentionDays,
+    });
     if (slack.webhookSecret || config.alerts.pagerDuty.routingKeySecret) {
       this.alertForwarder = new AlertForwarder(this, 'AlertForwarder', {
         topic: this.alerts.topic,
@@ -296,12 +306,18 @@ export class GpuMaintStack extends Stack {
     });
     new CfnOutput(this, 'AlertTopicArn', { value: this.alerts.topic.topicArn, description: 'SNS topic of alerts and pipeline alarms.' });
     new CfnOutput(this, 'OutputBucketName', { value: this.outputBucket.bucket.bucketName, description: 'Full command output (expires).' });
-    new CfnOutput(this, 'CommandLogGroupName', { value: this.commandLogGroup.logGroupName, description: 'Run Command output streamed from hosts.' });
+    new CfnOutput(this, 'CommandLogGroupName', {
+      value: this.commandLogGroup.logGroupName,
+      description: 'Run Command output streamed from hosts.',
+    });
     new CfnOutput(this, 'InstancePolicyArn', {
       value: this.instancePolicy.policy.managedPolicyArn,
       description: 'Attach to the fleet instance role (with AmazonSSMManagedInstanceCore).',
     });
-    new CfnOutput(this, 'BackupBucketName', { value: this.backupBucket.bucketName, description: 'Backups: backups/<role id>:<instance id>/ per instance.' });
+    new CfnOutput(this, 'BackupBucketName', {
+      value: this.backupBucket.bucketName,
+      description: 'Backups: backups/<role id>:<instance id>/ per instance.',
+    });
     new CfnOutput(this, 'BackupInstancePolicyArn', {
       value: this.backupInstancePolicy.policy.managedPolicyArn,
       description: 'Attach to the fleet instance role too: each instance reads and writes only its own backups.',
@@ -316,7 +332,10 @@ export class GpuMaintStack extends Stack {
     });
     new CfnOutput(this, 'ResultsDeadLetterQueueUrl', { value: this.collector.deadLetterQueue.queueUrl });
     for (const document of documents) {
-      new CfnOutput(this, `${pascal(document.task)}DocumentName`, { value: document.documentName, description: `SSM document of ${document.task}.` });
+      new CfnOutput(this, `${pascal(document.task)}DocumentName`, {
+        value: document.documentName,
+        description: `SSM document of ${document.task}.`,
+      });
     }
   }
 }

@@ -191,7 +191,10 @@ unit_fingerprint() {
   local base="$1" rel="$2" sum bytes
   (cd "${base}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "./${rel}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" \
     -printf '%y\t%s\t%T@\t%m\t%U:%G\t%n\t%p\t%l\0') >"${SCRATCH}/records" || return 1
-  sum="$({ printf 'gpu-maint-fingerprint v1\0'; sort -z "${SCRATCH}/records"; } | sha256sum)"
+  sum="$({
+    printf 'gpu-maint-fingerprint v1\0'
+    sort -z "${SCRATCH}/records"
+  } | sha256sum)"
   bytes="$(cut -z -f1,2 "${SCRATCH}/records" | tr '\0' '\n' | awk '$1 == "f" { b += $2 } END { printf "%.0f", b }')"
   printf '%s\t%s\n' "${sum:0:64}" "${bytes}"
 }
@@ -235,7 +238,10 @@ scan_units() {
         log "error: cannot read unit ${src}/${rel}"
         return 1
       }
-      [[ -n "${fp}" ]] || { log "error: cannot read unit ${src}/${rel}"; return 1; }
+      [[ -n "${fp}" ]] || {
+        log "error: cannot read unit ${src}/${rel}"
+        return 1
+      }
       U_SRC+=("${src}")
       U_REL+=("${rel}")
       U_ID+=("$(unit_id "${src}" "${rel}")")
@@ -260,11 +266,11 @@ load_reusable() {
     while IFS=$'\t' read -r size key; do
       rel="${key#"backups/${HOST_KEY}/"}"
       case "${rel}" in
-        units/*) STORED_SIZE["${rel}"]="${size}" ;;
-        snapshots/*.json)
-          rel="${rel#snapshots/}"
-          [[ "${rel%.json}" =~ ${SNAPSHOT_ID_RE} ]] && ids+="${rel%.json}"$'\n'
-          ;;
+      units/*) STORED_SIZE["${rel}"]="${size}" ;;
+      snapshots/*.json)
+        rel="${rel#snapshots/}"
+        [[ "${rel%.json}" =~ ${SNAPSHOT_ID_RE} ]] && ids+="${rel%.json}"$'\n'
+        ;;
       esac
     done <<<"${listing}"
   fi
@@ -272,8 +278,8 @@ load_reusable() {
   PREVIOUS_ID="$(tail -n 1 <<<"${SNAPSHOT_IDS}")"
   local id fp k sha bytes files sbytes listing_sum rest
   if [[ -n "${PREVIOUS_ID}" ]]; then
-    if store_get "backups/${HOST_KEY}/snapshots/${PREVIOUS_ID}.json" >"${SCRATCH}/previous.json" \
-      && manifest_units "${SCRATCH}/previous.json" >"${SCRATCH}/previous.units"; then
+    if store_get "backups/${HOST_KEY}/snapshots/${PREVIOUS_ID}.json" >"${SCRATCH}/previous.json" &&
+      manifest_units "${SCRATCH}/previous.json" >"${SCRATCH}/previous.units"; then
       while IFS=$'\t' read -r id fp k sha bytes files sbytes listing_sum rest; do
         [[ "${STORED_SIZE[${k}]:-}" == "${bytes}" ]] || continue
         REUSABLE["${id}"]="${fp}"$'\t'"${k}"$'\t'"${sha}"$'\t'"${bytes}"$'\t'"${files}"$'\t'"${sbytes}"$'\t'"${listing_sum}"
@@ -338,7 +344,10 @@ choose_level() {
 # Level choices run in the background (unit index -> pid writing level.<index>).
 LEVEL_PID=()
 start_level_choice() {
-  [[ -n "${LEVEL_PID[$1]:-}" ]] || { choose_level "$1" >"${SCRATCH}/level.$1" & LEVEL_PID[$1]=$!; }
+  [[ -n "${LEVEL_PID[$1]:-}" ]] || {
+    choose_level "$1" >"${SCRATCH}/level.$1" &
+    LEVEL_PID[$1]=$!
+  }
 }
 # Sets UNIT_LEVEL_ARG once the choice is done (the configured level if it failed).
 await_level_choice() {
@@ -359,15 +368,24 @@ upload_unit() {
   # This unit's level is chosen while it is listed, the next one's while this one is archived.
   start_level_choice "${i}"
   for ((next = i + 1; next < ${#U_ID[@]}; next++)); do
-    ((U_REUSE[next] == 1)) || { start_level_choice "${next}"; break; }
+    ((U_REUSE[next] == 1)) || {
+      start_level_choice "${next}"
+      break
+    }
   done
   resolved="$(cd "${src}" && pwd -P)"
   build_prune_args "${resolved}"
   IFS=$'\t' read -r listing_sum files sbytes < <(unit_listing "${resolved}" "${rel}" "${SCRATCH}/listing" "${SCAN_TIMEOUT_S}" \
-    "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}") \
-    || { log "error: cannot list unit ${rel} of ${src}"; return 1; }
-  (cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "./${rel}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" -print0) >"${SCRATCH}/members" \
-    || { log "error: cannot list unit ${rel} of ${src}"; return 1; }
+    "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}") ||
+    {
+      log "error: cannot list unit ${rel} of ${src}"
+      return 1
+    }
+  (cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "./${rel}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" -print0) >"${SCRATCH}/members" ||
+    {
+      log "error: cannot list unit ${rel} of ${src}"
+      return 1
+    }
   await_level_choice "${i}"
   key="units/${id}/${fp}.tar.zst"
   # An upper bound for S3 part sizing: data, tar headers, zstd's tiny expansion of incompressible data.
@@ -386,15 +404,15 @@ upload_unit() {
   if store_upload_is_file; then
     # zstd writes straight into the destination file; its digest is read back from that file below.
     {
-      timeout -k 10 "${UNIT_TIMEOUT_S}" tar "${tar_args[@]}" 2>"${SCRATCH}/tar.err" \
-        | zstd -q -T0 "${UNIT_LEVEL_ARG}" >&"${STORE_UPLOAD_FD}"
+      timeout -k 10 "${UNIT_TIMEOUT_S}" tar "${tar_args[@]}" 2>"${SCRATCH}/tar.err" |
+        zstd -q -T0 "${UNIT_LEVEL_ARG}" >&"${STORE_UPLOAD_FD}"
       pipe_status=("${PIPESTATUS[@]}" 0)
     } || true
   else
     {
-      timeout -k 10 "${UNIT_TIMEOUT_S}" tar "${tar_args[@]}" 2>"${SCRATCH}/tar.err" \
-        | zstd -q -T0 "${UNIT_LEVEL_ARG}" \
-        | digest_passthrough "${SCRATCH}/digest" "${SCRATCH}" >&"${STORE_UPLOAD_FD}"
+      timeout -k 10 "${UNIT_TIMEOUT_S}" tar "${tar_args[@]}" 2>"${SCRATCH}/tar.err" |
+        zstd -q -T0 "${UNIT_LEVEL_ARG}" |
+        digest_passthrough "${SCRATCH}/digest" "${SCRATCH}" >&"${STORE_UPLOAD_FD}"
       pipe_status=("${PIPESTATUS[@]}")
     } || true
   fi
@@ -565,10 +583,16 @@ main() {
   fi
   local missing
   if ! scan_units; then
-    report failed "cannot read the units of ${SOURCES[*]}" "$(IFS=','; printf '%s' "${MISSING_SOURCES[*]}")"
+    report failed "cannot read the units of ${SOURCES[*]}" "$(
+      IFS=','
+      printf '%s' "${MISSING_SOURCES[*]}"
+    )"
     exit 1
   fi
-  missing="$(IFS=','; printf '%s' "${MISSING_SOURCES[*]}")"
+  missing="$(
+    IFS=','
+    printf '%s' "${MISSING_SOURCES[*]}"
+  )"
   if ((${#U_ID[@]} == 0)); then
     local why
     if ((${#MISSING_SOURCES[@]} == ${#SOURCES[@]})); then

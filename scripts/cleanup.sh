@@ -50,10 +50,10 @@ readonly SYSTEM_PATHS=(/ /bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /
 # Nor anything inside these trees: system files, never ML artifacts.
 readonly SYSTEM_TREES=(/bin /boot /dev /etc /lib /lib32 /lib64 /libx32 /proc /run /sbin /sys /usr)
 
-WORK=""          # scratch directory of this run
-ITEMS=""         # NUL-terminated item records "<action> <category> <bytes> <path>"
-ESC_SED=""       # sed script escaping one path per NUL-terminated record
-OPEN_SET=""      # "dev:inode" of every open file, memory map and working directory
+WORK=""     # scratch directory of this run
+ITEMS=""    # NUL-terminated item records "<action> <category> <bytes> <path>"
+ESC_SED=""  # sed script escaping one path per NUL-terminated record
+OPEN_SET="" # "dev:inode" of every open file, memory map and working directory
 AREA_COUNT=0
 NOW_S=0
 DRY_RUN=true
@@ -70,8 +70,8 @@ declare -A OPEN_INODES=()
 bool_setting() {
   local value="${!1:-$2}"
   case "${value}" in
-    true | false) printf '%s\n' "${value}" ;;
-    *) die "$1 must be true or false, got: ${value}" ;;
+  true | false) printf '%s\n' "${value}" ;;
+  *) die "$1 must be true or false, got: ${value}" ;;
   esac
 }
 
@@ -663,38 +663,38 @@ clean_caches() {
   mapfile -t homes < <(cache_homes)
   while IFS= read -r cache; do
     case "${cache}" in
-      pip)
-        for home in "${homes[@]+"${homes[@]}"}"; do
-          dir="${home}/.cache/pip"
-          [[ -d "${dir}" ]] && clean_cache_entries pip "${dir}" tree '*'
-        done
-        ;;
-      conda)
-        local -a bases=("${sysroot}/opt/conda")
-        for home in "${homes[@]+"${homes[@]}"}"; do
-          bases+=("${home}/anaconda3" "${home}/miniconda3" "${home}/miniforge3" "${home}/mambaforge" "${home}/.conda")
-        done
-        local base
-        for base in "${bases[@]}"; do
-          dir="${base}/pkgs"
-          # Tarballs (conda clean --tarballs) and the index cache; extracted packages stay (envs link to them).
-          [[ -d "${dir}" ]] && clean_cache_entries conda "${dir}" file '*.tar.bz2' '*.conda' 'cache/*'
-        done
-        ;;
-      apt)
-        dir="${sysroot}/var/cache/apt/archives"
-        [[ -d "${dir}" ]] && clean_cache_entries apt "${dir}" file '*.deb' 'partial/*.deb'
-        for dir in "${sysroot}/var/cache/dnf" "${sysroot}/var/cache/yum"; do
-          [[ -d "${dir}" ]] && clean_cache_entries apt "${dir}" file '*/packages/*.rpm' '*/*/packages/*.rpm'
-        done
-        ;;
-      huggingface)
-        for home in "${homes[@]+"${homes[@]}"}"; do
-          dir="${home}/.cache/huggingface/hub"
-          [[ -d "${dir}" ]] && clean_huggingface "${dir}" "$(number_setting GPU_MAINT_CLEANUP_HF_MAX_GIB 200)"
-        done
-        ;;
-      *) log "unknown cache ${cache}: expected pip, conda, apt or huggingface" ;;
+    pip)
+      for home in "${homes[@]+"${homes[@]}"}"; do
+        dir="${home}/.cache/pip"
+        [[ -d "${dir}" ]] && clean_cache_entries pip "${dir}" tree '*'
+      done
+      ;;
+    conda)
+      local -a bases=("${sysroot}/opt/conda")
+      for home in "${homes[@]+"${homes[@]}"}"; do
+        bases+=("${home}/anaconda3" "${home}/miniconda3" "${home}/miniforge3" "${home}/mambaforge" "${home}/.conda")
+      done
+      local base
+      for base in "${bases[@]}"; do
+        dir="${base}/pkgs"
+        # Tarballs (conda clean --tarballs) and the index cache; extracted packages stay (envs link to them).
+        [[ -d "${dir}" ]] && clean_cache_entries conda "${dir}" file '*.tar.bz2' '*.conda' 'cache/*'
+      done
+      ;;
+    apt)
+      dir="${sysroot}/var/cache/apt/archives"
+      [[ -d "${dir}" ]] && clean_cache_entries apt "${dir}" file '*.deb' 'partial/*.deb'
+      for dir in "${sysroot}/var/cache/dnf" "${sysroot}/var/cache/yum"; do
+        [[ -d "${dir}" ]] && clean_cache_entries apt "${dir}" file '*/packages/*.rpm' '*/*/packages/*.rpm'
+      done
+      ;;
+    huggingface)
+      for home in "${homes[@]+"${homes[@]}"}"; do
+        dir="${home}/.cache/huggingface/hub"
+        [[ -d "${dir}" ]] && clean_huggingface "${dir}" "$(number_setting GPU_MAINT_CLEANUP_HF_MAX_GIB 200)"
+      done
+      ;;
+    *) log "unknown cache ${cache}: expected pip, conda, apt or huggingface" ;;
     esac
   done < <(split_list "${caches}")
   return 0

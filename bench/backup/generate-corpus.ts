@@ -17,7 +17,8 @@ function usage(message: string): never {
 const [dir, totalArg = '512', modelsArg = '4', shardsArg = '4'] = process.argv.slice(2);
 if (!dir) usage('missing <dir>');
 const [totalMiB, models, shards] = [totalArg, modelsArg, shardsArg].map(Number);
-if (![totalMiB, models, shards].every((n) => Number.isInteger(n) && n > 0)) usage(`sizes must be positive integers, got: ${totalArg} ${modelsArg} ${shardsArg}`);
+if (![totalMiB, models, shards].every((n) => Number.isInteger(n) && n > 0))
+  usage(`sizes must be positive integers, got: ${totalArg} ${modelsArg} ${shardsArg}`);
 
 const shardBytes = Math.floor((totalMiB * 1024 * 1024) / (models * shards) / 2) * 2;
 for (let m = 0; m < models; m++) {

@@ -18,7 +18,10 @@ main() {
   corpus="${work}/corpus-${size_mib}m"
   config="${work}/config.json"
   for tool in hyperfine jq tar zstd sha256sum node; do
-    command -v "${tool}" >/dev/null || { echo "bench: ${tool} is needed" >&2; exit 1; }
+    command -v "${tool}" >/dev/null || {
+      echo "bench: ${tool} is needed" >&2
+      exit 1
+    }
   done
   mkdir -p "${work}"
   if [[ ! -d "${corpus}" ]]; then

@@ -12,18 +12,12 @@
  */
 import type { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchMetricsSink } from '../../lambda/adapters/aws/cloudwatch-metrics';
-import {
-  type CollectDeps,
-  type CollectedResult,
-  deliverResults,
-  evaluateInvocation,
-  type InvocationRef,
-} from '../../lambda/core/collect';
+import { validateConfig } from '../../lambda/config/load';
+import { type CollectDeps, type CollectedResult, deliverResults, evaluateInvocation, type InvocationRef } from '../../lambda/core/collect';
 import { evaluateGpuCheck } from '../../lambda/core/gpu/evaluate';
 import { seriesKey } from '../../lambda/core/metrics';
 import { evaluationSettings } from '../../lambda/core/settings';
 import type { TaskResult } from '../../lambda/core/types';
-import { validateConfig } from '../../lambda/config/load';
 import { gpuCheckOutput } from '../../test/helpers/gpu-check-output';
 
 /** us-east-1 list prices (2026): custom metrics per month by tier, API requests, log ingestion. */
@@ -60,7 +54,7 @@ function metricCost(series: number): number {
 /** Deterministic pseudo-random numbers, so every run simulates the same fleet. */
 function rng(seed: number): () => number {
   let s = seed;
-  return () => ((s = (s * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  return () => (s = (s * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
 }
 
 function simulatedFleet(instances: number, gpus: number): Map<string, string> {
@@ -119,7 +113,9 @@ async function sweep(outputs: Map<string, string>, detail: 'fleet' | 'instance' 
         if (result.findings.some((f) => f.severity !== 'ok')) alerts++;
       },
     },
-    log: { write: (record) => (logBytes += Buffer.byteLength(JSON.stringify({ level: 'INFO', message: 'task result', result: record })) + 1) },
+    log: {
+      write: (record) => (logBytes += Buffer.byteLength(JSON.stringify({ level: 'INFO', message: 'task result', result: record })) + 1),
+    },
     clock: { now: () => new Date('2026-11-28T12:01:00Z') },
   };
 
@@ -154,9 +150,23 @@ async function main(): Promise<void> {
   await sweep(simulatedFleet(50, gpus), 'fleet', batchSize);
 
   console.log(`gpu-check sweep: ${instances} instances × ${gpus} GPUs, SQS batches of ${batchSize}, node ${process.version}`);
-  console.log(`monthly figures: ${SWEEPS_PER_MONTH} sweeps (every 5 min, 30 days); $${METRIC_TIERS[0][1]}/metric-month first 10k, $${USD_PER_1000_REQUESTS}/1000 PutMetricData, $${USD_PER_GB_LOGS}/GB logs`);
+  console.log(
+    `monthly figures: ${SWEEPS_PER_MONTH} sweeps (every 5 min, 30 days); $${METRIC_TIERS[0][1]}/metric-month first 10k, $${USD_PER_1000_REQUESTS}/1000 PutMetricData, $${USD_PER_GB_LOGS}/GB logs`,
+  );
   console.log('');
-  const header = ['detail', 'PutMetricData/sweep', 'datums/sweep', `series@${small.size}`, `series@${instances}`, 'CPU ms/result', 'log B/result', 'metrics $/mo', 'requests $/mo', 'logs $/mo', 'total $/mo'];
+  const header = [
+    'detail',
+    'PutMetricData/sweep',
+    'datums/sweep',
+    `series@${small.size}`,
+    `series@${instances}`,
+    'CPU ms/result',
+    'log B/result',
+    'metrics $/mo',
+    'requests $/mo',
+    'logs $/mo',
+    'total $/mo',
+  ];
   const rows: string[][] = [];
   for (const detail of ['fleet', 'instance', 'gpu'] as const) {
     const smallStats = await sweep(small, detail, batchSize);

@@ -4,9 +4,9 @@
  * 3 findings at or above --fail-on.
  */
 import type { Command } from 'commander';
-import { type Config } from '../../lambda/config/schema';
 import { expandHome } from '../../lambda/adapters/local/paths';
 import { loadConfig } from '../../lambda/config/load';
+import type { Config } from '../../lambda/config/schema';
 
 export const EXIT = { ok: 0, taskFailed: 1, usage: 2, findings: 3 } as const;
 
@@ -20,7 +20,10 @@ export class UsageError extends Error {
 
 /** An error that carries its own exit code (e.g. 1 when a task could not run). */
 export class ExitError extends Error {
-  constructor(message: string, readonly exitCode: number) {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
     super(message);
     this.name = 'ExitError';
   }

@@ -3,8 +3,9 @@
  * silences) over <stateDir>/alerts/state.json, printed on the terminal (and posted to local.webhookUrl).
  * With --json, notifications go to stderr so that stdout stays JSON.
  */
-import type { Config } from '../../lambda/config/schema';
+
 import { localPolicyAlertSink } from '../../lambda/adapters/local/policy-alert-sink';
+import type { Config } from '../../lambda/config/schema';
 import type { AlertSink } from '../../lambda/core/ports';
 import type { CliIo } from './context';
 

@@ -72,7 +72,11 @@ export async function buildProgram(io: CliIo = processIo, argv?: readonly string
   const program = new Command('gpu-maint')
     .description('Maintenance for GPU hosts: checks, backups, cleanup and alerts, locally or across an AWS fleet.')
     .addOption(new Option('--config <file>', 'configuration file (JSON or YAML)'))
-    .addOption(new Option('--set <key.path=value>', 'override one setting; repeatable (value parsed as JSON when it parses)').argParser(collect).default([]))
+    .addOption(
+      new Option('--set <key.path=value>', 'override one setting; repeatable (value parsed as JSON when it parses)')
+        .argParser(collect)
+        .default([]),
+    )
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });

@@ -61,7 +61,9 @@ export function readConfigFile(file: string): Record<string, Json> {
   }
   if (data === null || data === undefined) return {};
   if (typeof data !== 'object' || Array.isArray(data)) {
-    throw new ConfigError(`--config ${file}: expected a mapping of settings at the top level, got ${Array.isArray(data) ? 'a list' : typeof data}`);
+    throw new ConfigError(
+      `--config ${file}: expected a mapping of settings at the top level, got ${Array.isArray(data) ? 'a list' : typeof data}`,
+    );
   }
   return data as Record<string, Json>;
 }
@@ -90,6 +92,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
     const { keyPath, value } = parseSetOption(option);
     applySet(raw, keyPath, value);
   }
-  const origin = options.file ? `config (${options.file}${options.set?.length ? ' with --set' : ''})` : options.set?.length ? 'config (--set)' : 'config';
+  const origin = options.file
+    ? `config (${options.file}${options.set?.length ? ' with --set' : ''})`
+    : options.set?.length
+      ? 'config (--set)'
+      : 'config';
   return validateConfig(raw, origin);
 }

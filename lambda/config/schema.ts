@@ -27,13 +27,9 @@ function levels(defaults: { warning: number | null; critical: number | null }, d
 }
 
 /** Comma and `{{`/`}}` are reserved: lists travel to hosts as comma-separated SSM parameters. */
-const hostPath = z
-  .string()
-  .regex(/^\/[^,{}'"`$\\\n]*$/, 'an absolute path without commas, quotes, braces, $ or backslashes');
+const hostPath = z.string().regex(/^\/[^,{}'"`$\\\n]*$/, 'an absolute path without commas, quotes, braces, $ or backslashes');
 
-const endpoint = z
-  .string()
-  .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'host:port, e.g. ssm.eu-west-1.amazonaws.com:443');
+const endpoint = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'host:port, e.g. ssm.eu-west-1.amazonaws.com:443');
 
 const unitName = z.string().regex(/^[A-Za-z0-9@._:-]+$/, 'a systemd unit name, e.g. nvidia-persistenced.service');
 
@@ -42,9 +38,17 @@ function schedule(defaults: { expression: string; flexibleWindowMinutes?: number
   return z
     .strictObject({
       /** EventBridge Scheduler expression: `rate(5 minutes)`, `cron(0 2 * * ? *)`. Also drives systemd/cron locally. */
-      expression: z.string().regex(/^(rate|cron|at)\(.+\)$/, 'rate(...), cron(...) or at(...)').default(defaults.expression),
+      expression: z
+        .string()
+        .regex(/^(rate|cron|at)\(.+\)$/, 'rate(...), cron(...) or at(...)')
+        .default(defaults.expression),
       /** Flexible window in minutes (0 = fire exactly) to spread a fleet's load. */
-      flexibleWindowMinutes: z.number().int().min(0).max(1440).default(defaults.flexibleWindowMinutes ?? 0),
+      flexibleWindowMinutes: z
+        .number()
+        .int()
+        .min(0)
+        .max(1440)
+        .default(defaults.flexibleWindowMinutes ?? 0),
       enabled: z.boolean().default(true),
     })
     .prefault({});
@@ -54,7 +58,10 @@ export const configSchema = z.strictObject({
   fleet: z
     .object({
       /** Value of the Fleet metric dimension and default value of the target tag. @default 'default' */
-      name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '1-64 letters, digits, _ . -').default('default'),
+      name: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]{1,64}$/, '1-64 letters, digits, _ . -')
+        .default('default'),
       /** Tag key that marks instances of this fleet. @default 'gpu-maint:fleet' */
       tagKey: z.string().min(1).max(128).default('gpu-maint:fleet'),
     })
@@ -66,7 +73,10 @@ export const configSchema = z.strictObject({
   metrics: z
     .object({
       /** CloudWatch namespace. @default 'GpuFleetMaintenance' */
-      namespace: z.string().regex(/^[A-Za-z0-9/_.#:-]{1,255}$/).default('GpuFleetMaintenance'),
+      namespace: z
+        .string()
+        .regex(/^[A-Za-z0-9/_.#:-]{1,255}$/)
+        .default('GpuFleetMaintenance'),
       /**
        * `fleet`: one series per metric for the whole fleet (cost independent of fleet size).
        * `instance`: adds per-instance series. `gpu`: also adds per-GPU series. @default 'fleet'
@@ -78,7 +88,9 @@ export const configSchema = z.strictObject({
   gpuCheck: z
     .object({
       /** EC2 instance type, or `auto` to read it from IMDSv2. @default 'auto' */
-      instanceType: z.union([z.literal('auto'), z.string().regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, 'an EC2 instance type such as p5.48xlarge')]).default('auto'),
+      instanceType: z
+        .union([z.literal('auto'), z.string().regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, 'an EC2 instance type such as p5.48xlarge')])
+        .default('auto'),
       /** GPUs this host must have, or `auto` from the instance type (unknown types: no count check). @default 'auto' */
       expectedGpuCount: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default('auto'),
       /** IMDS base URL (overridable for tests and IMDS proxies). @default 'http://169.254.169.254' */
@@ -186,7 +198,11 @@ export const configSchema = z.strictObject({
       restoreTest: z
         .object({
           /** Upper bound of bytes restored by the weekly restore test (a sample of units when exceeded). @default 10 GiB */
-          maxBytes: z.number().int().min(1).default(10 * 1024 ** 3),
+          maxBytes: z
+            .number()
+            .int()
+            .min(1)
+            .default(10 * 1024 ** 3),
         })
         .prefault({}),
       /** AWS only: SSE-KMS key ARN instead of SSE-S3. */
@@ -282,20 +298,35 @@ export const configSchema = z.strictObject({
           z
             .strictObject({
               name: z.string().regex(/^[a-z0-9-]+$/, 'lowercase letters, digits and dashes'),
-              paths: z.array(z.string().regex(/^\/[^\s,{}'"`$\\]*$/, 'an absolute path or glob without spaces, commas, quotes, braces, $ or backslashes')).min(1),
+              paths: z
+                .array(
+                  z
+                    .string()
+                    .regex(/^\/[^\s,{}'"`$\\]*$/, 'an absolute path or glob without spaces, commas, quotes, braces, $ or backslashes'),
+                )
+                .min(1),
               frequency: z.enum(['daily', 'weekly', 'monthly']).default('daily'),
               rotate: z.number().int().min(1).max(366),
               /** Rotate early once a log exceeds this size (e.g. 100M), between the regular rotations. */
-              maxSize: z.string().regex(/^\d+[kMG]?$/, 'a size such as 100M').optional(),
+              maxSize: z
+                .string()
+                .regex(/^\d+[kMG]?$/, 'a size such as 100M')
+                .optional(),
               compress: z.boolean().default(true),
               /** gzip is everywhere; zstd (/usr/bin/zstd) is faster and smaller where installed. @default 'gzip' */
               compressor: z.enum(['gzip', 'zstd']).default('gzip'),
               /** Copy then truncate in place (the writer keeps its file open). @default true unless create is set */
               copytruncate: z.boolean().optional(),
               /** Rename, then create a new file with `mode owner group`, e.g. `0640 app adm`. */
-              create: z.string().regex(/^0[0-7]{3} [a-z_][a-z0-9_-]* [a-z_][a-z0-9_-]*$/, '"0640 user group"').optional(),
+              create: z
+                .string()
+                .regex(/^0[0-7]{3} [a-z_][a-z0-9_-]* [a-z_][a-z0-9_-]*$/, '"0640 user group"')
+                .optional(),
               /** `user group` to rotate as, needed when the log directory is writable by a group or others. */
-              su: z.string().regex(/^[a-z_][a-z0-9_-]* [a-z_][a-z0-9_-]*$/, '"user group"').optional(),
+              su: z
+                .string()
+                .regex(/^[a-z_][a-z0-9_-]* [a-z_][a-z0-9_-]*$/, '"user group"')
+                .optional(),
               /** One command run once after the group's logs are rotated (e.g. to make the writer reopen them). */
               postrotate: z
                 .string()
@@ -310,9 +341,34 @@ export const configSchema = z.strictObject({
         )
         .refine((groups) => new Set(groups.map((g) => g.name)).size === groups.length, 'group names must be unique')
         .default([
-          { name: 'ml-api', paths: ['/var/log/ml-api/*.log'], frequency: 'daily', rotate: 14, compress: true, compressor: 'gzip', copytruncate: true },
-          { name: 'training', paths: ['/var/log/training/*.log'], frequency: 'weekly', rotate: 8, maxSize: '100M', compress: true, compressor: 'gzip', copytruncate: true },
-          { name: 'gpu-maint', paths: ['/var/log/gpu-maint/*.log'], frequency: 'daily', rotate: 7, compress: true, compressor: 'gzip', copytruncate: true },
+          {
+            name: 'ml-api',
+            paths: ['/var/log/ml-api/*.log'],
+            frequency: 'daily',
+            rotate: 14,
+            compress: true,
+            compressor: 'gzip',
+            copytruncate: true,
+          },
+          {
+            name: 'training',
+            paths: ['/var/log/training/*.log'],
+            frequency: 'weekly',
+            rotate: 8,
+            maxSize: '100M',
+            compress: true,
+            compressor: 'gzip',
+            copytruncate: true,
+          },
+          {
+            name: 'gpu-maint',
+            paths: ['/var/log/gpu-maint/*.log'],
+            frequency: 'daily',
+            rotate: 7,
+            compress: true,
+            compressor: 'gzip',
+            copytruncate: true,
+          },
         ]),
     })
     .prefault({}),
@@ -328,7 +384,10 @@ export const configSchema = z.strictObject({
        * (checks not listed: 1). @default {'gpu.temperature': 2, 'gpu.power': 2, 'health.load': 2}
        */
       for: z
-        .record(z.string().regex(/^[a-z]+\.[a-z-]+$/, 'a check name such as gpu.temperature (see docs/runbook.md)'), z.number().int().min(1).max(100))
+        .record(
+          z.string().regex(/^[a-z]+\.[a-z-]+$/, 'a check name such as gpu.temperature (see docs/runbook.md)'),
+          z.number().int().min(1).max(100),
+        )
         .default({ 'gpu.temperature': 2, 'gpu.power': 2, 'health.load': 2 }),
       /**
        * Minutes an alert keeps firing after its last breach, per check (Prometheus' keep_firing_for): event
@@ -336,7 +395,10 @@ export const configSchema = z.strictObject({
        * @default {'gpu.xid': 60}
        */
       keepFiringForMinutes: z
-        .record(z.string().regex(/^[a-z]+\.[a-z-]+$/, 'a check name such as gpu.xid (see docs/runbook.md)'), z.number().int().min(0).max(10080))
+        .record(
+          z.string().regex(/^[a-z]+\.[a-z-]+$/, 'a check name such as gpu.xid (see docs/runbook.md)'),
+          z.number().int().min(0).max(10080),
+        )
         .default({ 'gpu.xid': 60 }),
       /** A host with no gpu-check result for this long raises host.stale. @default 20 */
       staleAfterMinutes: z.number().int().min(1).default(20),
@@ -352,9 +414,7 @@ export const configSchema = z.strictObject({
        */
       runbookUrl: z.string().min(1).default('docs/runbook.md'),
       /** Email addresses subscribed to the alert topic (AWS); `minSeverity: critical` filters on the severity attribute. */
-      emails: z
-        .array(z.strictObject({ address: z.email(), minSeverity: z.enum(['warning', 'critical']).default('warning') }))
-        .default([]),
+      emails: z.array(z.strictObject({ address: z.email(), minSeverity: z.enum(['warning', 'critical']).default('warning') })).default([]),
       slack: z
         .object({
           /** Secrets Manager secret name or ARN holding the Slack webhook URL (never the URL itself). */
@@ -385,11 +445,20 @@ export const configSchema = z.strictObject({
   aws: z
     .object({
       /** Region for the stack; unset = the CLI's environment. */
-      region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region such as eu-west-1').optional(),
+      region: z
+        .string()
+        .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region such as eu-west-1')
+        .optional(),
       /** SSM Run Command rate control. @default '10%' */
-      maxConcurrency: z.string().regex(/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/, 'a count 1-9999 or a percentage 1-100%').default('10%'),
+      maxConcurrency: z
+        .string()
+        .regex(/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/, 'a count 1-9999 or a percentage 1-100%')
+        .default('10%'),
       /** @default '10%' */
-      maxErrors: z.string().regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage').default('10%'),
+      maxErrors: z
+        .string()
+        .regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage')
+        .default('10%'),
       /** Days Lambda and command logs are kept. @default 30 */
       logRetentionDays: z.number().int().min(1).default(30),
     })

@@ -268,7 +268,11 @@ export async function diskPressureOutcome(result: TaskResult, deps: DiskPressure
     return await triggerCleanupOnDiskPressure(result, deps.policy, { store: deps.store, dispatcher: deps.dispatcher, now });
   } catch (err) {
     const error = (err as Error)?.message ?? String(err);
-    return { action: 'failed', error, note: `disk critical: cleanup not dispatched to ${result.host}: the cooldown store failed: ${error}` };
+    return {
+      action: 'failed',
+      error,
+      note: `disk critical: cleanup not dispatched to ${result.host}: the cooldown store failed: ${error}`,
+    };
   }
 }
 

@@ -45,7 +45,7 @@ function parseAttrs(text: string): Record<string, string> {
   return attrs;
 }
 
-function unescape(line: string): string {
+function unescapeLine(line: string): string {
   return line.startsWith('\\@@gpu-maint') ? line.slice(1) : line;
 }
 
@@ -82,7 +82,7 @@ export function parseResult(output: string): ParsedResult {
 
   for (const line of lines) {
     if (!line.startsWith(MARK)) {
-      if (open) (open.inStderr ? open.stderr : open.stdout).push(unescape(line));
+      if (open) (open.inStderr ? open.stderr : open.stdout).push(unescapeLine(line));
       // Text outside sections (e.g. a shell's own noise) is ignored; probes own their output.
       continue;
     }
@@ -122,11 +122,7 @@ export function parseResult(output: string): ParsedResult {
     errors.push(`contract version ${version} is not supported (expected ${SUPPORTED_CONTRACT_VERSION})`);
   }
   if (version !== null && !complete) {
-    errors.push(
-      open
-        ? `output truncated inside section ${open.name} (no end line)`
-        : 'output truncated: no "@@gpu-maint v1 end" line',
-    );
+    errors.push(open ? `output truncated inside section ${open.name} (no end line)` : 'output truncated: no "@@gpu-maint v1 end" line');
   }
   return { version, task, host, at, sections, complete, errors };
 }

@@ -40,7 +40,10 @@ export const dispatchSettingsSchema = z.object({
   /** Key prefix for command output, ending in `/`; the task name is appended per command. */
   outputKeyPrefix: z.string().regex(/^([^/].*\/)?$/, 'empty or a prefix ending in "/"'),
   commandLogGroup: z.string().min(1),
-  tasks: z.record(z.string(), z.object({ documentName: z.string().min(1), deliveryTimeoutSeconds: z.number().int().min(30).max(2_592_000) })),
+  tasks: z.record(
+    z.string(),
+    z.object({ documentName: z.string().min(1), deliveryTimeoutSeconds: z.number().int().min(30).max(2_592_000) }),
+  ),
 });
 export type DispatchSettings = z.infer<typeof dispatchSettingsSchema>;
 
@@ -118,7 +121,9 @@ export function parseDispatchPayload(
     const pattern = patterns[name];
     if (pattern === undefined) {
       const known = Object.keys(patterns);
-      problems.push(`parameters.${name}: unknown parameter of ${payload.task}; expected ${known.length ? `one of ${known.join(', ')}` : 'none (this task takes no parameters)'}`);
+      problems.push(
+        `parameters.${name}: unknown parameter of ${payload.task}; expected ${known.length ? `one of ${known.join(', ')}` : 'none (this task takes no parameters)'}`,
+      );
     } else if (!new RegExp(pattern).test(value)) {
       problems.push(`parameters.${name}: got ${JSON.stringify(value)}; expected a value matching ${pattern}`);
     }
@@ -234,7 +239,11 @@ export async function dispatch(request: DispatchRequest, deps: DispatchDeps): Pr
     else if (request.targets.tags.length === 1) requests = [{ ...base, targets: request.targets }];
     // Run Command does not take several tag filters in one command: the instances both tags matched
     // are sent by id instead.
-    else requests = chunk(matched.map((m) => m.instanceId), MAX_INSTANCE_IDS_PER_COMMAND).map((instanceIds) => ({ ...base, targets: { kind: 'instances', instanceIds } }));
+    else
+      requests = chunk(
+        matched.map((m) => m.instanceId),
+        MAX_INSTANCE_IDS_PER_COMMAND,
+      ).map((instanceIds) => ({ ...base, targets: { kind: 'instances', instanceIds } }));
   } else {
     const wanted = request.targets.instanceIds;
     matched = [];
@@ -263,8 +272,15 @@ export async function dispatch(request: DispatchRequest, deps: DispatchDeps): Pr
     offlineInstances,
     skipped,
   };
-  const offlineNote = offlineInstances.length ? `; ${offlineInstances.length} not Online (${offlineInstances.slice(0, 5).join(', ')}${offlineInstances.length > 5 ? ', ...' : ''})` : '';
-  const skippedNote = skipped.length ? `; skipped ${skipped.length}: ${skipped.slice(0, 5).map((s) => s.instanceId).join(', ')}${skipped.length > 5 ? ', ...' : ''}` : '';
+  const offlineNote = offlineInstances.length
+    ? `; ${offlineInstances.length} not Online (${offlineInstances.slice(0, 5).join(', ')}${offlineInstances.length > 5 ? ', ...' : ''})`
+    : '';
+  const skippedNote = skipped.length
+    ? `; skipped ${skipped.length}: ${skipped
+        .slice(0, 5)
+        .map((s) => s.instanceId)
+        .join(', ')}${skipped.length > 5 ? ', ...' : ''}`
+    : '';
 
   if (requests.length === 0) {
     const what =

@@ -3,7 +3,7 @@
  * task-level findings (could not run, truncated, malformed) and build metrics. Never throws on bad
  * output: a result that cannot be read is itself a finding.
  */
-import { parseResult, type ParsedResult } from './contract';
+import { type ParsedResult, parseResult } from './contract';
 import { buildMetrics, type GpuMetricReading, type Reading, taskMetrics } from './metrics';
 import type { TaskOutput } from './ports';
 import type { EvaluationSettings } from './settings';
@@ -30,12 +30,7 @@ function tail(text: string | undefined, maxChars = 400): string {
   return t.length > maxChars ? `…${t.slice(-maxChars)}` : t;
 }
 
-export function evaluateTaskOutput(
-  output: TaskOutput,
-  evaluator: TaskEvaluator,
-  settings: EvaluationSettings,
-  now: Date,
-): TaskResult {
+export function evaluateTaskOutput(output: TaskOutput, evaluator: TaskEvaluator, settings: EvaluationSettings, now: Date): TaskResult {
   const parsed = parseResult(output.stdout);
   const host = output.host ?? parsed.host ?? 'unknown-host';
   const task: TaskName = output.task;

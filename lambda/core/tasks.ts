@@ -1,10 +1,11 @@
 /**
  * The task registry: which script runs a task on the host and which evaluator reads its output.
  */
-import type { TaskEvaluator } from './evaluate';
+
 import { evaluateBackup, evaluateRestore, evaluateRestoreTest } from './backup/evaluate';
 import { evaluateCleanup } from './cleanup/evaluate';
 import { evaluateLogrotate } from './cleanup/logrotate';
+import type { TaskEvaluator } from './evaluate';
 import { evaluateGpuCheck } from './gpu/evaluate';
 import { evaluateHealthCheck } from './health/evaluate';
 import type { TaskName } from './types';
@@ -57,7 +58,7 @@ const definitions: TaskDefinition[] = [
     evaluate: evaluateRestoreTest,
     // Downloads and extracts up to backup.restoreTest.maxBytes (10 GiB by default): weekly, or when named.
     inRunAll: false,
-    summary: "restores the newest snapshot (or a sample within restoreTest.maxBytes) into a scratch dir and verifies it",
+    summary: 'restores the newest snapshot (or a sample within restoreTest.maxBytes) into a scratch dir and verifies it',
   },
   {
     name: 'restore',

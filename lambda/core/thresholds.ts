@@ -13,8 +13,7 @@ export type Direction = 'above' | 'below';
 
 export function classify(reading: number | null | undefined, levels: Levels, direction: Direction = 'above'): Severity {
   if (reading === null || reading === undefined || !Number.isFinite(reading)) return 'ok';
-  const breaches = (level: number | null) =>
-    level !== null && (direction === 'above' ? reading >= level : reading <= level);
+  const breaches = (level: number | null) => level !== null && (direction === 'above' ? reading >= level : reading <= level);
   if (breaches(levels.critical)) return 'critical';
   if (breaches(levels.warning)) return 'warning';
   return 'ok';

@@ -6,17 +6,24 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
+import { CachedSecret, PagerDutyEvents, SlackWebhook } from '../adapters/aws/alert-destinations';
 import { type ForwardDestinations, forwardNotification, parseNotificationMessage } from '../core/alerts/forward';
 import { ALERT_ENV } from '../core/alerts/settings';
-import { CachedSecret, PagerDutyEvents, SlackWebhook } from '../adapters/aws/alert-destinations';
 
 const logger = new Logger({ serviceName: 'gpu-maint-alert-forwarder' });
 const secrets = new SecretsManagerClient({});
 const env = process.env;
 const destinations: ForwardDestinations = {
-  ...(env[ALERT_ENV.slackWebhookSecret] ? { slack: new SlackWebhook(new CachedSecret(secrets, env[ALERT_ENV.slackWebhookSecret] as string)) } : {}),
+  ...(env[ALERT_ENV.slackWebhookSecret]
+    ? { slack: new SlackWebhook(new CachedSecret(secrets, env[ALERT_ENV.slackWebhookSecret] as string)) }
+    : {}),
   ...(env[ALERT_ENV.pagerDutyRoutingKeySecret]
-    ? { pagerDuty: new PagerDutyEvents(new CachedSecret(secrets, env[ALERT_ENV.pagerDutyRoutingKeySecret] as string), z.enum(['warning', 'critical']).parse(env[ALERT_ENV.pagerDutyMinSeverity] ?? 'critical')) }
+    ? {
+        pagerDuty: new PagerDutyEvents(
+          new CachedSecret(secrets, env[ALERT_ENV.pagerDutyRoutingKeySecret] as string),
+          z.enum(['warning', 'critical']).parse(env[ALERT_ENV.pagerDutyMinSeverity] ?? 'critical'),
+        ),
+      }
     : {}),
 };
 

@@ -3,8 +3,8 @@
  * gpu-check, and sends notifications a silence withheld once it has ended.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { sweepHosts } from '../core/alerts/engine';
 import { awsAlertDeps } from '../adapters/aws/alert-sink';
+import { sweepHosts } from '../core/alerts/engine';
 
 const logger = new Logger({ serviceName: 'gpu-maint-alert-sweep' });
 const deps = awsAlertDeps(process.env, { warn: (message, details) => logger.warn(message, details ?? {}) });

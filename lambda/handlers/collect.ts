@@ -12,7 +12,6 @@ const logger = new Logger({ serviceName: 'gpu-maint-collect' });
 const processor = new BatchProcessor(EventType.SQS);
 let built: CollectDeps | undefined; // once per container, on the first event
 
-
 export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
   logger.addContext(context);
   const deps = (built ??= awsCollectDeps(process.env, logger));
@@ -22,12 +21,16 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
   };
   processor.register(event.Records, evaluate, { throwOnFullBatchFailure: false });
   await processor.process();
-  processor.failureMessages.forEach((record, i) =>
-    logger.error('record failed', { messageId: (record as SQSRecord).messageId, error: processor.errors[i]?.message }),
+  for (const [i, record] of processor.failureMessages.entries()) {
+    logger.error('record failed', { messageId: (record as SQSRecord).messageId, error: processor.errors[i]?.message });
+  }
+  const delivery = await deliverResults(
+    [...collected].map(([id, c]) => ({ id, collected: c })),
+    deps,
   );
-  const delivery = await deliverResults([...collected].map(([id, c]) => ({ id, collected: c })), deps);
   for (const error of delivery.errors) logger.error('delivery failed', { error });
-  for (const { host, outcome } of delivery.cleanups) logger[outcome.action === 'failed' ? 'error' : 'info']('disk pressure cleanup', { host, ...outcome });
+  for (const { host, outcome } of delivery.cleanups)
+    logger[outcome.action === 'failed' ? 'error' : 'info']('disk pressure cleanup', { host, ...outcome });
   const failed = [...processor.response().batchItemFailures.map((f) => f.itemIdentifier), ...delivery.failedIds];
   return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
 };

@@ -6,18 +6,22 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
-import { TASK_PARAMETERS } from '../tasks/parameters';
 import { jsonEnv } from '../adapters/aws/env';
 import { SsmCommandSender, SsmFleetDirectory } from '../adapters/aws/ssm-dispatch';
-import { dispatch, type DispatchDeps, type DispatchResult, dispatchSettingsSchema, parseDispatchPayload } from '../core/dispatch';
+import { type DispatchDeps, type DispatchResult, dispatch, dispatchSettingsSchema, parseDispatchPayload } from '../core/dispatch';
 import type { TaskName } from '../core/types';
+import { TASK_PARAMETERS } from '../tasks/parameters';
 
 const logger = new Logger({ serviceName: 'gpu-maint-dispatch' });
 let built: DispatchDeps | undefined; // once per container, on the first event
 
 function awsDispatchDeps(): DispatchDeps {
   const ssm = new SSMClient({});
-  return { settings: jsonEnv('GPU_MAINT_DISPATCH', dispatchSettingsSchema), directory: new SsmFleetDirectory(ssm), sender: new SsmCommandSender(ssm) };
+  return {
+    settings: jsonEnv('GPU_MAINT_DISPATCH', dispatchSettingsSchema),
+    directory: new SsmFleetDirectory(ssm),
+    sender: new SsmCommandSender(ssm),
+  };
 }
 const parameterPatterns = (task: string) =>
   Object.fromEntries((TASK_PARAMETERS[task as TaskName] ?? []).map((p) => [p.name, p.allowedPattern]));

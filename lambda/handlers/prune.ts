@@ -9,7 +9,14 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { S3BackupStore } from '../adapters/aws/backup-store-s3';
 import { CloudWatchMetricsSink } from '../adapters/aws/cloudwatch-metrics';
 import { jsonEnv } from '../adapters/aws/env';
-import { type HostAuditRecord, PRUNE_SETTINGS_ENV, pruneEventSchema, pruneSettingsSchema, runPruneAudit, summarizePrune } from '../core/backup/prune';
+import {
+  type HostAuditRecord,
+  PRUNE_SETTINGS_ENV,
+  pruneEventSchema,
+  pruneSettingsSchema,
+  runPruneAudit,
+  summarizePrune,
+} from '../core/backup/prune';
 
 const logger = new Logger({ serviceName: 'gpu-maint-prune' });
 const settings = jsonEnv(PRUNE_SETTINGS_ENV, pruneSettingsSchema);

@@ -6,8 +6,8 @@
 import * as path from 'node:path';
 import { expandHome } from '../adapters/local/paths';
 import type { Config } from '../config/schema';
-import type { TaskName } from '../core/types';
 import { logrotateConfigBase64 } from '../core/cleanup/logrotate';
+import type { TaskName } from '../core/types';
 
 export interface TaskParameter {
   /** SSM document parameter name, e.g. `Mounts`. */
@@ -22,7 +22,7 @@ export interface TaskParameter {
 }
 
 /** Comma-separated absolute paths without characters that could break out of a quoted string. */
-const PATH_LIST = "^(/[^,{}'\"`$\\\\\\n]*)?(,/[^,{}'\"`$\\\\\\n]*)*$";
+const PATH_LIST = '^(/[^,{}\'"`$\\\\\\n]*)?(,/[^,{}\'"`$\\\\\\n]*)*$';
 const UNIT_LIST = '^([A-Za-z0-9@._:-]+)?(,[A-Za-z0-9@._:-]+)*$';
 const ENDPOINT_LIST = '^(auto|([A-Za-z0-9.-]+:[0-9]{1,5})?(,[A-Za-z0-9.-]+:[0-9]{1,5})*)$';
 const SMALL_INT = '^[0-9]{1,5}$';
@@ -52,7 +52,8 @@ const gpuCheck: TaskParameter[] = [
     description: 'IMDS base URL when it is not the standard one (IMDS proxies, tests); empty: the standard endpoint, queried only on EC2.',
     allowedPattern: '^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?)?$',
     // Empty for the standard endpoint: a set endpoint makes scripts query IMDS even off EC2 (common.sh).
-    fromConfig: (c) => (c.gpuCheck.imdsEndpoint.replace(/\/$/, '') === 'http://169.254.169.254' ? '' : c.gpuCheck.imdsEndpoint.replace(/\/$/, '')),
+    fromConfig: (c) =>
+      c.gpuCheck.imdsEndpoint.replace(/\/$/, '') === 'http://169.254.169.254' ? '' : c.gpuCheck.imdsEndpoint.replace(/\/$/, ''),
   },
 ];
 
@@ -104,8 +105,8 @@ const healthCheck: TaskParameter[] = [
 const BOOLEAN = '^(true|false)$';
 const DECIMAL = '^[0-9]{1,6}(\\.[0-9]{1,6})?$';
 /** Comma-separated globs without characters that could break out of a quoted string. */
-const NAME_GLOB_LIST = "^([^,/{}'\"`$\\\\\\n]+)?(,[^,/{}'\"`$\\\\\\n]+)*$";
-const PATH_GLOB_LIST = "^([^,{}'\"`$\\\\\\n]+)?(,[^,{}'\"`$\\\\\\n]+)*$";
+const NAME_GLOB_LIST = '^([^,/{}\'"`$\\\\\\n]+)?(,[^,/{}\'"`$\\\\\\n]+)*$';
+const PATH_GLOB_LIST = '^([^,{}\'"`$\\\\\\n]+)?(,[^,{}\'"`$\\\\\\n]+)*$';
 const CACHE_LIST = '^((pip|conda|apt|huggingface)(,(pip|conda|apt|huggingface))*)?$';
 
 /** A non-negative number as plain decimal text with at most 6 decimals (never exponent notation). */
@@ -209,7 +210,7 @@ const cleanup: TaskParameter[] = [
     name: 'ProtectMarker',
     env: 'GPU_MAINT_CLEANUP_PROTECT_MARKER',
     description: 'A file with this name protects its directory and everything under it.',
-    allowedPattern: "^[^,/{}'\"`$\\\\\\n]+$",
+    allowedPattern: '^[^,/{}\'"`$\\\\\\n]+$',
     fromConfig: (c) => c.cleanup.protectMarker,
   },
   {
@@ -236,7 +237,7 @@ export function backupDestination(c: Config): string {
   return c.backup.destination ?? `file://${path.join(path.resolve(expandHome(c.local.stateDir)), 'backups')}`;
 }
 
-const BACKUP_DESTINATION = "^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^,{}'\"`$\\\\\\n]*)?|file:///[^,{}'\"`$\\\\\\n]*)$";
+const BACKUP_DESTINATION = '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^,{}\'"`$\\\\\\n]*)?|file:///[^,{}\'"`$\\\\\\n]*)$';
 const URL_OR_EMPTY = '^(https?://[A-Za-z0-9.:/_-]+)?$';
 const HOST_KEY_MODE = '^(host|aws-userid)$';
 
@@ -346,7 +347,7 @@ export const RESTORE_PARAMETERS: readonly TaskParameter[] = [
     name: 'Target',
     env: 'GPU_MAINT_RESTORE_TARGET',
     description: 'Absolute directory to restore into (with one source it stands for the source).',
-    allowedPattern: "^/[^,{}'\"`$\\\\\\n]*$",
+    allowedPattern: '^/[^,{}\'"`$\\\\\\n]*$',
     fromConfig: (c) => c.backup.sources[0] ?? '/opt/ml/models',
   },
   {

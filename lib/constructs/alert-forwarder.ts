@@ -63,13 +63,23 @@ export class AlertForwarder extends Construct {
   constructor(scope: Construct, id: string, props: AlertForwarderProps) {
     super(scope, id);
     if (!props.slackWebhookSecret && !props.pagerDutyRoutingKeySecret) {
-      throw new Error(`${this.node.path}: give slackWebhookSecret and/or pagerDutyRoutingKeySecret (got neither): a forwarder with no destination would drop every alert`);
+      throw new Error(
+        `${this.node.path}: give slackWebhookSecret and/or pagerDutyRoutingKeySecret (got neither): a forwarder with no destination would drop every alert`,
+      );
     }
-    for (const [name, value] of [['slackWebhookSecret', props.slackWebhookSecret], ['pagerDutyRoutingKeySecret', props.pagerDutyRoutingKeySecret]] as const) {
-      if (value !== undefined && (/^https?:\/\//i.test(value) || !/^(arn:[\w-]+:secretsmanager:[\w-]+:\d{12}:secret:[\w/+=.@-]+|[\w/+=.@-]{1,512})$/.test(value))) {
+    for (const [name, value] of [
+      ['slackWebhookSecret', props.slackWebhookSecret],
+      ['pagerDutyRoutingKeySecret', props.pagerDutyRoutingKeySecret],
+    ] as const) {
+      if (
+        value !== undefined &&
+        (/^https?:\/\//i.test(value) || !/^(arn:[\w-]+:secretsmanager:[\w-]+:\d{12}:secret:[\w/+=.@-]+|[\w/+=.@-]{1,512})$/.test(value))
+      ) {
         // A pasted webhook URL is a credential: quote only its origin.
         const shown = /^https?:\/\//i.test(value) ? `${value.split('/').slice(0, 3).join('/')}/…` : value.slice(0, 40);
-        throw new Error(`${this.node.path}: ${name} must be a Secrets Manager secret name or ARN (never the URL or key itself), got ${JSON.stringify(shown)}`);
+        throw new Error(
+          `${this.node.path}: ${name} must be a Secrets Manager secret name or ARN (never the URL or key itself), got ${JSON.stringify(shown)}`,
+        );
       }
     }
 
@@ -96,9 +106,13 @@ export class AlertForwarder extends Construct {
       timeoutSeconds: 30,
     });
     // SNS invokes asynchronously: two retries, then the event is kept in the dead-letter queue.
-    this.handler.function.configureAsyncInvoke({ retryAttempts: 2, onFailure: new lambdaDestinations.SqsDestination(this.deadLetterQueue) });
+    this.handler.function.configureAsyncInvoke({
+      retryAttempts: 2,
+      onFailure: new lambdaDestinations.SqsDestination(this.deadLetterQueue),
+    });
     if (props.slackWebhookSecret) secretFrom(this, 'SlackWebhookSecret', props.slackWebhookSecret).grantRead(this.handler.role);
-    if (props.pagerDutyRoutingKeySecret) secretFrom(this, 'PagerDutyRoutingKeySecret', props.pagerDutyRoutingKeySecret).grantRead(this.handler.role);
+    if (props.pagerDutyRoutingKeySecret)
+      secretFrom(this, 'PagerDutyRoutingKeySecret', props.pagerDutyRoutingKeySecret).grantRead(this.handler.role);
 
     // Only notifications carry `status`; CloudWatch alarm messages on the same topic do not reach the forwarder.
     props.topic.addSubscription(
@@ -110,7 +124,8 @@ export class AlertForwarder extends Construct {
 
     const action = new cwActions.SnsAction(props.alarmTopic ?? props.topic);
     const errors = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
-      alarmDescription: 'gpu-maint alert forwarder failed to post to Slack/PagerDuty (see its logs; events retry, then go to the dead-letter queue)',
+      alarmDescription:
+        'gpu-maint alert forwarder failed to post to Slack/PagerDuty (see its logs; events retry, then go to the dead-letter queue)',
       metric: this.metricErrors(),
       threshold: 1,
       evaluationPeriods: 1,

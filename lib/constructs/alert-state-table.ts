@@ -5,7 +5,7 @@
  * `AlertStateTableName` that `gpu-maint silence --stack` reads.
  */
 import { CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -83,7 +83,9 @@ export class AlertStateTable extends Construct {
   bindCollector(fn: lambda.Function, binding: AlertBinding): void {
     const parsed = alertSettingsSchema.safeParse(binding.settings);
     if (!parsed.success) {
-      throw new Error(`${this.node.path}: invalid alert settings ${JSON.stringify(binding.settings)}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      throw new Error(
+        `${this.node.path}: invalid alert settings ${JSON.stringify(binding.settings)}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
     }
     fn.addEnvironment(ALERT_ENV.settings, JSON.stringify(parsed.data));
     fn.addEnvironment(ALERT_ENV.table, this.table.tableName);

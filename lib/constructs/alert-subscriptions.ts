@@ -43,20 +43,24 @@ export class AlertSubscriptions extends Construct {
     this.topic = props.topic;
     const seen = new Set<string>();
     for (const email of props.emails ?? []) {
-      if (!EMAIL.test(email.address)) throw new Error(`${this.node.path}: emails: ${JSON.stringify(email.address)} is not an email address`);
+      if (!EMAIL.test(email.address))
+        throw new Error(`${this.node.path}: emails: ${JSON.stringify(email.address)} is not an email address`);
       const key = email.address.toLowerCase();
       if (seen.has(key)) throw new Error(`${this.node.path}: emails: ${JSON.stringify(email.address)} is listed twice`);
       seen.add(key);
       props.topic.addSubscription(
         new subscriptions.EmailSubscription(email.address, {
           // Pipeline alarms carry no severity attribute: critical-only subscribers get them too.
-          ...(email.minSeverity === 'critical' ? { filterPolicy: { severity: new sns.SubscriptionFilter(['critical', { exists: false }]) } } : {}),
+          ...(email.minSeverity === 'critical'
+            ? { filterPolicy: { severity: new sns.SubscriptionFilter(['critical', { exists: false }]) } }
+            : {}),
         }),
       );
     }
     if (props.chatbot) {
       for (const [name, value] of Object.entries(props.chatbot)) {
-        if (!/^[A-Z0-9]{8,12}$/.test(value)) throw new Error(`${this.node.path}: chatbot.${name} ${JSON.stringify(value)} is not a Slack id such as T012AB3CD`);
+        if (!/^[A-Z0-9]{8,12}$/.test(value))
+          throw new Error(`${this.node.path}: chatbot.${name} ${JSON.stringify(value)} is not a Slack id such as T012AB3CD`);
       }
       this.chatbotTopic = new sns.Topic(this, 'ChatbotTopic', { displayName: 'gpu-maint alerts (AWS Chatbot)', enforceSSL: true });
       new chatbot.SlackChannelConfiguration(this, 'SlackChannel', {

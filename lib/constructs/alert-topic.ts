@@ -38,9 +38,7 @@ export class AlertTopic extends Construct {
       this.topic.addSubscription(
         new subscriptions.EmailSubscription(email.address, {
           filterPolicy:
-            email.minSeverity === 'critical'
-              ? { severity: new sns.SubscriptionFilter(['critical', { exists: false }]) }
-              : undefined,
+            email.minSeverity === 'critical' ? { severity: new sns.SubscriptionFilter(['critical', { exists: false }]) } : undefined,
         }),
       );
     }

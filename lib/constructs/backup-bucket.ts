@@ -80,10 +80,13 @@ export class BackupBucket extends Construct {
       ['replicationKmsKeyArn', props.replicationKmsKeyArn, /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/.+$/],
       ['replicationBucketArn', props.replicationBucketArn, /^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/],
     ] as const) {
-      if (arn !== undefined && !pattern.test(arn)) throw new Error(`${where}: ${name} is not a valid ARN of that kind, got: ${JSON.stringify(arn)}`);
+      if (arn !== undefined && !pattern.test(arn))
+        throw new Error(`${where}: ${name} is not a valid ARN of that kind, got: ${JSON.stringify(arn)}`);
     }
     if (props.kmsKeyArn && props.replicationBucketArn && !props.replicationKmsKeyArn) {
-      throw new Error(`${where}: replicationKmsKeyArn is required when kmsKeyArn and replicationBucketArn are both set (SSE-KMS objects replicate only to a named key)`);
+      throw new Error(
+        `${where}: replicationKmsKeyArn is required when kmsKeyArn and replicationBucketArn are both set (SSE-KMS objects replicate only to a named key)`,
+      );
     }
 
     this.encryptionKey = props.kmsKeyArn ? kms.Key.fromKeyArn(this, 'Key', props.kmsKeyArn) : undefined;
@@ -113,7 +116,9 @@ export class BackupBucket extends Construct {
               {
                 // S3 does not transition objects under 128 KiB by default: manifests stay in Standard.
                 id: 'glacier-instant-retrieval',
-                transitions: [{ storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(props.glacierIrAfterDays) }],
+                transitions: [
+                  { storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(props.glacierIrAfterDays) },
+                ],
                 noncurrentVersionTransitions: [
                   { storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(props.glacierIrAfterDays) },
                 ],
@@ -139,14 +144,21 @@ export class BackupBucket extends Construct {
     });
     const replicationRole = this.bucket.node.tryFindChild('ReplicationRole');
     if (replicationRole && props.replicationBucketArn) {
-      const reason = 'S3 replication needs every object version of this bucket and writes any key of the replica bucket; the role is used by S3 only.';
+      const reason =
+        'S3 replication needs every object version of this bucket and writes any key of the replica bucket; the role is used by S3 only.';
       Validations.of(replicationRole).acknowledge(
         { id: `AwsSolutions-IAM5[Resource::${this.nagArn}/*]`, reason },
         { id: `AwsSolutions-IAM5[Resource::${props.replicationBucketArn}/*]`, reason },
         ...(props.kmsKeyArn
           ? [
-              { id: 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', reason: 'Replicating SSE-KMS objects re-encrypts them under the replica key (CDK grants ReEncrypt*).' },
-              { id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', reason: 'Replicating SSE-KMS objects encrypts them under the replica key (CDK grants GenerateDataKey*).' },
+              {
+                id: 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
+                reason: 'Replicating SSE-KMS objects re-encrypts them under the replica key (CDK grants ReEncrypt*).',
+              },
+              {
+                id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+                reason: 'Replicating SSE-KMS objects encrypts them under the replica key (CDK grants GenerateDataKey*).',
+              },
             ]
           : []),
       );
@@ -154,7 +166,8 @@ export class BackupBucket extends Construct {
     if (!props.accessLogsBucket) {
       Validations.of(this.bucket).acknowledge({
         id: 'AwsSolutions-S1',
-        reason: 'Backups are written by instance roles to their own prefixes and read by restore; CloudTrail S3 data events record object access when required (accessLogsBucket enables server access logs).',
+        reason:
+          'Backups are written by instance roles to their own prefixes and read by restore; CloudTrail S3 data events record object access when required (accessLogsBucket enables server access logs).',
       });
     }
   }

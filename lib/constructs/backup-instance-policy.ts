@@ -84,7 +84,8 @@ export class BackupInstancePolicy extends Construct {
     });
     Validations.of(this.policy).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${props.backupBucket.nagArn}/${props.backupBucket.backupsPrefix}<aws:userid>/*]`,
-      reason: "Objects are scoped to the caller's own folder backups/${aws:userid}/* (archive and manifest names are not known in advance); deletes are denied.",
+      reason:
+        "Objects are scoped to the caller's own folder backups/${aws:userid}/* (archive and manifest names are not known in advance); deletes are denied.",
     });
   }
 }

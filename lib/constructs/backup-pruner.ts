@@ -4,7 +4,7 @@
  * SnapshotAgeHours (Maximum = the fleet's worst). An alarm fires when the worst host's newest snapshot
  * is older than maxAgeHours, or when the audit stops reporting (missing data is breaching).
  */
-import { PRUNE_SETTINGS_ENV } from '../../lambda/core/backup/prune';
+
 import { CfnElement, Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -12,6 +12,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { PRUNE_SETTINGS_ENV } from '../../lambda/core/backup/prune';
 import type { BackupBucket } from './backup-bucket';
 import { MaintenanceFunction } from './maintenance-function';
 
@@ -80,14 +81,17 @@ export class BackupPruner extends Construct {
     super(scope, id);
     const where = `BackupPruner ${this.node.path}`;
     const r = props.retention;
-    if (!Number.isInteger(r.keepLast) || r.keepLast < 1) throw new Error(`${where}: retention.keepLast must be an integer ≥ 1, got: ${JSON.stringify(r.keepLast)}`);
+    if (!Number.isInteger(r.keepLast) || r.keepLast < 1)
+      throw new Error(`${where}: retention.keepLast must be an integer ≥ 1, got: ${JSON.stringify(r.keepLast)}`);
     for (const k of ['keepDaily', 'keepWeekly', 'keepMonthly'] as const) {
-      if (!Number.isInteger(r[k]) || r[k] < 0) throw new Error(`${where}: retention.${k} must be an integer ≥ 0, got: ${JSON.stringify(r[k])}`);
+      if (!Number.isInteger(r[k]) || r[k] < 0)
+        throw new Error(`${where}: retention.${k} must be an integer ≥ 0, got: ${JSON.stringify(r[k])}`);
     }
     if (!(r.graceDays >= 0)) throw new Error(`${where}: retention.graceDays must be ≥ 0, got: ${JSON.stringify(r.graceDays)}`);
     if (!(props.maxAgeHours > 0)) throw new Error(`${where}: maxAgeHours must be > 0, got: ${JSON.stringify(props.maxAgeHours)}`);
     const expression = props.scheduleExpression ?? 'cron(0 6 * * ? *)';
-    if (!/^(rate|cron)\(.+\)$/.test(expression)) throw new Error(`${where}: scheduleExpression must be rate(...) or cron(...), got: ${JSON.stringify(expression)}`);
+    if (!/^(rate|cron)\(.+\)$/.test(expression))
+      throw new Error(`${where}: scheduleExpression must be rate(...) or cron(...), got: ${JSON.stringify(expression)}`);
     const timeZone = props.timeZone ?? 'UTC';
     try {
       new Intl.DateTimeFormat('en', { timeZone });
@@ -111,7 +115,13 @@ export class BackupPruner extends Construct {
           namespace: props.metricsNamespace,
           fleet: props.fleet,
           maxAgeHours: props.maxAgeHours,
-          retention: { keepLast: r.keepLast, keepDaily: r.keepDaily, keepWeekly: r.keepWeekly, keepMonthly: r.keepMonthly, graceDays: r.graceDays },
+          retention: {
+            keepLast: r.keepLast,
+            keepDaily: r.keepDaily,
+            keepWeekly: r.keepWeekly,
+            keepMonthly: r.keepMonthly,
+            graceDays: r.graceDays,
+          },
         }),
       },
     });
@@ -123,19 +133,28 @@ export class BackupPruner extends Construct {
         conditions: { StringEquals: { 'cloudwatch:namespace': props.metricsNamespace } },
       }),
     );
-    const pruneReason = 'Prune lists, reads and deletes any object below backups/ of the backup bucket (every host; names not known in advance).';
+    const pruneReason =
+      'Prune lists, reads and deletes any object below backups/ of the backup bucket (every host; names not known in advance).';
     Validations.of(this.function.role).acknowledge(
       { id: `AwsSolutions-IAM5[Resource::${props.backupBucket.nagArn}/${props.backupBucket.backupsPrefix}*]`, reason: pruneReason },
       { id: 'AwsSolutions-IAM5[Action::s3:GetObject*]', reason: `${pruneReason} (CDK grantRead)` },
       { id: 'AwsSolutions-IAM5[Action::s3:GetBucket*]', reason: `${pruneReason} (CDK grantRead, on the bucket itself)` },
       { id: 'AwsSolutions-IAM5[Action::s3:List*]', reason: `${pruneReason} (CDK grantRead, on the bucket itself)` },
-      { id: 'AwsSolutions-IAM5[Action::s3:DeleteObject*]', reason: `${pruneReason} (CDK grantDelete; versioning keeps deleted objects for undoDays)` },
-      { id: 'AwsSolutions-IAM5[Resource::*]', reason: 'cloudwatch:PutMetricData has no resource ARN; the condition limits it to the project namespace.' },
+      {
+        id: 'AwsSolutions-IAM5[Action::s3:DeleteObject*]',
+        reason: `${pruneReason} (CDK grantDelete; versioning keeps deleted objects for undoDays)`,
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'cloudwatch:PutMetricData has no resource ARN; the condition limits it to the project namespace.',
+      },
     );
 
     const role = new iam.Role(this, 'ScheduleRole', {
       description: 'EventBridge Scheduler invoking the gpu-maint backup prune Lambda',
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com').withConditions({ StringEquals: { 'aws:SourceAccount': Stack.of(this).account } }),
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com').withConditions({
+        StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
+      }),
     });
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: 'gpu-maint backup prune',
@@ -179,7 +198,14 @@ export class BackupPruner extends Construct {
   }
 
   private metric(metricName: string, statistic: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return new cloudwatch.Metric({ namespace: this.namespace, metricName, dimensionsMap: { Fleet: this.fleet }, statistic, period: Duration.days(1), ...props });
+    return new cloudwatch.Metric({
+      namespace: this.namespace,
+      metricName,
+      dimensionsMap: { Fleet: this.fleet },
+      statistic,
+      period: Duration.days(1),
+      ...props,
+    });
   }
 
   /** Age in hours of each host's newest snapshot at the daily audit; Maximum is the fleet's worst. */

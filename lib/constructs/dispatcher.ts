@@ -8,8 +8,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { DispatchSettings } from '../../lambda/core/dispatch';
-import { MaintenanceFunction } from './maintenance-function';
 import { grantSendCommandToFleet } from './fleet-command-grant';
+import { MaintenanceFunction } from './maintenance-function';
 import { acknowledgeWildcardResources } from './nag-acknowledgements';
 import type { OutputBucket } from './output-bucket';
 import type { TaskDocument } from './task-document';
@@ -45,7 +45,9 @@ export class Dispatcher extends Construct {
     const stack = Stack.of(this);
     if (props.documents.length === 0) throw new Error(`Dispatcher ${this.node.path}: documents must not be empty`);
     if (!/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/.test(props.maxConcurrency)) {
-      throw new Error(`Dispatcher ${this.node.path}: maxConcurrency must be a count 1-9999 or a percentage, got: ${JSON.stringify(props.maxConcurrency)}`);
+      throw new Error(
+        `Dispatcher ${this.node.path}: maxConcurrency must be a count 1-9999 or a percentage, got: ${JSON.stringify(props.maxConcurrency)}`,
+      );
     }
     if (!/^(\d{1,4}|\d{1,2}%|100%)$/.test(props.maxErrors)) {
       throw new Error(`Dispatcher ${this.node.path}: maxErrors must be a count or a percentage, got: ${JSON.stringify(props.maxErrors)}`);

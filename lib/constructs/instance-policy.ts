@@ -22,7 +22,12 @@ export class InstancePolicy extends Construct {
   constructor(scope: Construct, id: string, props: InstancePolicyProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const allLogGroups = stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const allLogGroups = stack.formatArn({
+      service: 'logs',
+      resource: 'log-group',
+      resourceName: '*',
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
     this.policy = new iam.ManagedPolicy(this, 'Policy', {
       description: `gpu-maint (${stack.stackName}): lets instances write Run Command output to this stack's bucket prefix and log group.`,
       statements: [

@@ -89,10 +89,14 @@ export class LogrotateAssociation extends Construct {
     if (rate && rate[2] === 'minute' && Number(rate[1]) < 30) {
       throw new Error(`${where}: State Manager runs associations at most every 30 minutes, got: ${scheduleExpression}`);
     }
-    if (!COUNT_OR_PERCENT.test(maxConcurrency)) throw new Error(`${where}: maxConcurrency must be a count or a percentage, got: ${JSON.stringify(maxConcurrency)}`);
-    if (!ERRORS_COUNT_OR_PERCENT.test(maxErrors)) throw new Error(`${where}: maxErrors must be a count or a percentage, got: ${JSON.stringify(maxErrors)}`);
+    if (!COUNT_OR_PERCENT.test(maxConcurrency))
+      throw new Error(`${where}: maxConcurrency must be a count or a percentage, got: ${JSON.stringify(maxConcurrency)}`);
+    if (!ERRORS_COUNT_OR_PERCENT.test(maxErrors))
+      throw new Error(`${where}: maxErrors must be a count or a percentage, got: ${JSON.stringify(maxErrors)}`);
     if (props.fleetTagKey.length === 0 || props.fleetTagValue.length === 0) {
-      throw new Error(`${where}: fleetTagKey and fleetTagValue must not be empty, got: ${JSON.stringify(`${props.fleetTagKey}=${props.fleetTagValue}`)}`);
+      throw new Error(
+        `${where}: fleetTagKey and fleetTagValue must not be empty, got: ${JSON.stringify(`${props.fleetTagKey}=${props.fleetTagValue}`)}`,
+      );
     }
     if (Object.keys(props.parameters).length === 0) {
       throw new Error(`${where}: parameters must carry the rendered configuration (e.g. ConfigBase64), got none`);

@@ -60,7 +60,8 @@ export class MaintenanceFunction extends Construct {
   constructor(scope: Construct, id: string, props: MaintenanceFunctionProps) {
     super(scope, id);
     const where = `MaintenanceFunction ${this.node.path}`;
-    if (!/^[a-z0-9-]+$/.test(props.handler)) throw new Error(`${where}: handler must be a file name under lambda/handlers, got: ${JSON.stringify(props.handler)}`);
+    if (!/^[a-z0-9-]+$/.test(props.handler))
+      throw new Error(`${where}: handler must be a file name under lambda/handlers, got: ${JSON.stringify(props.handler)}`);
     const timeoutSeconds = props.timeoutSeconds ?? 60;
     const memorySizeMiB = props.memorySizeMiB ?? 256;
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 900) {

@@ -77,8 +77,10 @@ const FIVE_MINUTES = Duration.minutes(5);
 
 function thresholdLines(levels: ThresholdLevels, unit: string): cloudwatch.HorizontalAnnotation[] {
   const lines: cloudwatch.HorizontalAnnotation[] = [];
-  if (levels.warning !== null) lines.push({ value: levels.warning, label: `warning ${levels.warning}${unit}`, color: cloudwatch.Color.ORANGE });
-  if (levels.critical !== null) lines.push({ value: levels.critical, label: `critical ${levels.critical}${unit}`, color: cloudwatch.Color.RED });
+  if (levels.warning !== null)
+    lines.push({ value: levels.warning, label: `warning ${levels.warning}${unit}`, color: cloudwatch.Color.ORANGE });
+  if (levels.critical !== null)
+    lines.push({ value: levels.critical, label: `critical ${levels.critical}${unit}`, color: cloudwatch.Color.RED });
   return lines;
 }
 
@@ -92,7 +94,9 @@ export class Monitoring extends Construct {
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
     if (!/^[A-Za-z0-9_-]{1,255}$/.test(props.dashboardName)) {
-      throw new Error(`Monitoring ${this.node.path}: dashboardName must be letters, digits, - and _, got: ${JSON.stringify(props.dashboardName)}`);
+      throw new Error(
+        `Monitoring ${this.node.path}: dashboardName must be letters, digits, - and _, got: ${JSON.stringify(props.dashboardName)}`,
+      );
     }
     const heartbeatMinutes = props.heartbeatMinutes ?? 20;
     if (!Number.isInteger(heartbeatMinutes) || heartbeatMinutes < 1 || heartbeatMinutes > 1440) {
@@ -151,17 +155,20 @@ export class Monitoring extends Construct {
     this.addAnyOccurrenceAlarm('ResultsDeadLetterAlarm', props.collector.metricDeadLetterMessages({ period: FIVE_MINUTES }), {
       name: 'results-dlq-not-empty',
       severity: 'critical',
-      description: 'Task results failed collection repeatedly and wait in the results dead-letter queue. Runbook: docs/troubleshooting.md#results-dead-letter-queue',
+      description:
+        'Task results failed collection repeatedly and wait in the results dead-letter queue. Runbook: docs/troubleshooting.md#results-dead-letter-queue',
     });
     this.addAnyOccurrenceAlarm('ScheduleDeadLetterAlarm', props.schedules.metricDeadLetterMessages({ period: FIVE_MINUTES }), {
       name: 'schedule-dlq-not-empty',
       severity: 'critical',
-      description: 'Scheduled task runs could not invoke the dispatch Lambda and wait in the schedule dead-letter queue. Runbook: docs/troubleshooting.md#schedule-failures',
+      description:
+        'Scheduled task runs could not invoke the dispatch Lambda and wait in the schedule dead-letter queue. Runbook: docs/troubleshooting.md#schedule-failures',
     });
     this.addAnyOccurrenceAlarm('ScheduleTargetErrorsAlarm', props.schedules.metricTargetErrors({ period: Duration.minutes(15) }), {
       name: 'schedule-target-errors-warning',
       severity: 'warning',
-      description: 'EventBridge Scheduler failed to invoke the dispatch Lambda (it retries). Runbook: docs/troubleshooting.md#schedule-failures',
+      description:
+        'EventBridge Scheduler failed to invoke the dispatch Lambda (it retries). Runbook: docs/troubleshooting.md#schedule-failures',
     });
     this.addAnyOccurrenceAlarm('ScheduleDroppedAlarm', props.schedules.metricDropped({ period: FIVE_MINUTES }), {
       name: 'schedule-dropped-critical',
@@ -170,15 +177,19 @@ export class Monitoring extends Construct {
     });
     if (props.heartbeatTask) {
       this.addAlarm(
-        this.metricResults(props.heartbeatTask, { statistic: 'Sum', period: Duration.minutes(heartbeatMinutes) }).createAlarm(this, 'HeartbeatAlarm', {
-          alarmName: `${Stack.of(this).stackName}-no-${props.heartbeatTask}-results`,
-          alarmDescription: `[CRITICAL] No ${props.heartbeatTask} results for ${heartbeatMinutes} minutes: the schedule, dispatch, SSM or the collector is broken (or no instance carries the fleet tag). Runbook: docs/troubleshooting.md#no-results-on-the-dashboard`,
-          threshold: 1,
-          evaluationPeriods: 1,
-          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-          // Silence is the failure this alarm exists for.
-          treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-        }),
+        this.metricResults(props.heartbeatTask, { statistic: 'Sum', period: Duration.minutes(heartbeatMinutes) }).createAlarm(
+          this,
+          'HeartbeatAlarm',
+          {
+            alarmName: `${Stack.of(this).stackName}-no-${props.heartbeatTask}-results`,
+            alarmDescription: `[CRITICAL] No ${props.heartbeatTask} results for ${heartbeatMinutes} minutes: the schedule, dispatch, SSM or the collector is broken (or no instance carries the fleet tag). Runbook: docs/troubleshooting.md#no-results-on-the-dashboard`,
+            threshold: 1,
+            evaluationPeriods: 1,
+            comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            // Silence is the failure this alarm exists for.
+            treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+          },
+        ),
         'critical',
       );
     }
@@ -207,11 +218,13 @@ export class Monitoring extends Construct {
    */
   addAlarm(alarm: cloudwatch.Alarm, severity: AlarmSeverity): cloudwatch.Alarm {
     const cfn = alarm.node.defaultChild as cloudwatch.CfnAlarm;
-    if (!cfn.treatMissingData) throw new Error(`Monitoring ${this.node.path}: alarm ${alarm.node.path} must set treatMissingData explicitly`);
+    if (!cfn.treatMissingData)
+      throw new Error(`Monitoring ${this.node.path}: alarm ${alarm.node.path} must set treatMissingData explicitly`);
     if (this.alarms.includes(alarm)) throw new Error(`Monitoring ${this.node.path}: alarm ${alarm.node.path} was already added`);
     const stack = Stack.of(this);
     const topicArn = JSON.stringify(stack.resolve(this.props.alarmTopic.topicArn));
-    const notifiesTopic = (actionArns: unknown) => ((stack.resolve(actionArns) as unknown[] | undefined) ?? []).some((arn) => JSON.stringify(arn) === topicArn);
+    const notifiesTopic = (actionArns: unknown) =>
+      ((stack.resolve(actionArns) as unknown[] | undefined) ?? []).some((arn) => JSON.stringify(arn) === topicArn);
     if (!notifiesTopic(cfn.alarmActions)) alarm.addAlarmAction(this.alarmAction);
     if (!notifiesTopic(cfn.okActions)) alarm.addOkAction(this.alarmAction);
     this.alarms.push(alarm);
@@ -221,11 +234,15 @@ export class Monitoring extends Construct {
 
   /** A Lambda's errors, throttles and duration on the dashboard, and warning/critical error alarms. */
   monitorFunction(label: string, fn: MaintenanceFunction): void {
-    if (!/^[a-z0-9-]+$/.test(label)) throw new Error(`Monitoring ${this.node.path}: label must be lowercase letters, digits and -, got: ${JSON.stringify(label)}`);
+    if (!/^[a-z0-9-]+$/.test(label))
+      throw new Error(`Monitoring ${this.node.path}: label must be lowercase letters, digits and -, got: ${JSON.stringify(label)}`);
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: `${label} Lambda: errors / throttles`,
-        left: [fn.metricErrors({ period: FIVE_MINUTES, label: 'errors' }), fn.metricThrottles({ period: FIVE_MINUTES, label: 'throttles' })],
+        left: [
+          fn.metricErrors({ period: FIVE_MINUTES, label: 'errors' }),
+          fn.metricThrottles({ period: FIVE_MINUTES, label: 'throttles' }),
+        ],
         width: 12,
       }),
       new cloudwatch.GraphWidget({
@@ -256,7 +273,9 @@ export class Monitoring extends Construct {
     const widgets: cloudwatch.IWidget[] = [
       new cloudwatch.GraphWidget({
         title: 'Cleanup: bytes freed (per day, by category)',
-        left: m.bytesFreedByCategory.map((name) => this.metricFleet(name, { statistic: 'Sum', period: day, label: name.replace(/^BytesFreed/, '') })),
+        left: m.bytesFreedByCategory.map((name) =>
+          this.metricFleet(name, { statistic: 'Sum', period: day, label: name.replace(/^BytesFreed/, '') }),
+        ),
         stacked: true,
         leftYAxis: { min: 0, label: 'bytes' },
         width: 8,
@@ -412,7 +431,11 @@ export class Monitoring extends Construct {
       }),
       new cloudwatch.GraphWidget({
         title: 'Findings and failed runs per task',
-        left: [findingsSearch(m.findingsCritical, 'critical'), findingsSearch(m.findingsWarning, 'warning'), findingsSearch(m.taskFailed, 'failed runs')],
+        left: [
+          findingsSearch(m.findingsCritical, 'critical'),
+          findingsSearch(m.findingsWarning, 'warning'),
+          findingsSearch(m.taskFailed, 'failed runs'),
+        ],
         width: 6,
       }),
     );
@@ -421,7 +444,14 @@ export class Monitoring extends Construct {
   private addLogInsights(): void {
     const logGroupNames = [this.props.collector.handler.logGroup.logGroupName];
     const table = (title: string, queryLines: string[]) =>
-      new cloudwatch.LogQueryWidget({ title, logGroupNames, queryLines, view: cloudwatch.LogQueryVisualizationType.TABLE, width: 8, height: 8 });
+      new cloudwatch.LogQueryWidget({
+        title,
+        logGroupNames,
+        queryLines,
+        view: cloudwatch.LogQueryVisualizationType.TABLE,
+        width: 8,
+        height: 8,
+      });
     this.dashboard.addWidgets(
       table('Hottest GPUs (per host, highest reading in range)', [
         'fields @timestamp, result.host as host, result.hottestGpu as gpu, result.hottestGpuTemperatureC as temperatureC',
@@ -483,6 +513,9 @@ export class Monitoring extends Construct {
         }),
       );
     }
-    this.addSection(`Per-${this.props.metricDetail === 'gpu' ? 'GPU' : 'instance'} metrics (metrics.detail = ${this.props.metricDetail})`, ...widgets);
+    this.addSection(
+      `Per-${this.props.metricDetail === 'gpu' ? 'GPU' : 'instance'} metrics (metrics.detail = ${this.props.metricDetail})`,
+      ...widgets,
+    );
   }
 }

@@ -4,8 +4,8 @@
  * themselves, so an acknowledgement covers exactly the wildcards it names, wherever the stack is deployed.
  */
 import { Stack, Validations } from 'aws-cdk-lib';
-import type { IConstruct } from 'constructs';
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference';
+import type { IConstruct } from 'constructs';
 
 /** Acknowledges IAM5 for these wildcard resources on `scope` (a role or policy), with the reason. */
 export function acknowledgeWildcardResources(scope: IConstruct, resources: readonly string[], reason: string): void {

@@ -37,7 +37,9 @@ export class OutputBucket extends Construct {
       throw new Error(`OutputBucket ${this.node.path}: expirationDays must be a positive integer, got: ${expirationDays}`);
     }
     if (!/^[A-Za-z0-9!_.*'()-]+(\/[A-Za-z0-9!_.*'()-]+)*\/$/.test(this.outputKeyPrefix)) {
-      throw new Error(`OutputBucket ${this.node.path}: outputKeyPrefix must be a key prefix ending in "/", got: ${JSON.stringify(this.outputKeyPrefix)}`);
+      throw new Error(
+        `OutputBucket ${this.node.path}: outputKeyPrefix must be a key prefix ending in "/", got: ${JSON.stringify(this.outputKeyPrefix)}`,
+      );
     }
     this.bucket = new s3.Bucket(this, 'Bucket', {
       enforceSSL: true,
@@ -52,7 +54,8 @@ export class OutputBucket extends Construct {
     });
     Validations.of(this.bucket).acknowledge({
       id: 'AwsSolutions-S1',
-      reason: 'Holds transient command output that expires; reads and writes are by this stack\'s roles only (CloudTrail data events can log them if required).',
+      reason:
+        "Holds transient command output that expires; reads and writes are by this stack's roles only (CloudTrail data events can log them if required).",
     });
   }
 

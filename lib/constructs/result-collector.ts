@@ -7,19 +7,24 @@
  */
 import { Duration, Stack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambdaEvents from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { DISK_PRESSURE_ENV, type DiskPressureWiring, INVOCATION_STATUS_CHANGE, TERMINAL_INVOCATION_STATUSES } from '../../lambda/core/collect';
+import {
+  DISK_PRESSURE_ENV,
+  type DiskPressureWiring,
+  INVOCATION_STATUS_CHANGE,
+  TERMINAL_INVOCATION_STATUSES,
+} from '../../lambda/core/collect';
 import type { EvaluationSettings } from '../../lambda/core/settings';
-import { MaintenanceFunction } from './maintenance-function';
 import { grantSendCommandToFleet } from './fleet-command-grant';
+import { MaintenanceFunction } from './maintenance-function';
 import { acknowledgeWildcardResources } from './nag-acknowledgements';
 import type { OutputBucket } from './output-bucket';
 import type { TaskDocument } from './task-document';
@@ -107,11 +112,16 @@ export class ResultCollector extends Construct {
     const maxConcurrency = props.maxConcurrency ?? 5;
     const maxReceiveCount = props.maxReceiveCount ?? 5;
     if (props.documents.length === 0) throw new Error(`${where}: documents must not be empty`);
-    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) throw new Error(`${where}: batchSize must be 1-10000, got: ${batchSize}`);
-    if (batchSize > 10 && windowSeconds < 1) throw new Error(`${where}: batchSize above 10 needs maxBatchingWindowSeconds ≥ 1, got: ${windowSeconds}`);
-    if (!Number.isInteger(windowSeconds) || windowSeconds < 0 || windowSeconds > 300) throw new Error(`${where}: maxBatchingWindowSeconds must be 0-300, got: ${windowSeconds}`);
-    if (!Number.isInteger(maxConcurrency) || maxConcurrency < 2 || maxConcurrency > 1000) throw new Error(`${where}: maxConcurrency must be 2-1000, got: ${maxConcurrency}`);
-    if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) throw new Error(`${where}: maxReceiveCount must be 1-1000, got: ${maxReceiveCount}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000)
+      throw new Error(`${where}: batchSize must be 1-10000, got: ${batchSize}`);
+    if (batchSize > 10 && windowSeconds < 1)
+      throw new Error(`${where}: batchSize above 10 needs maxBatchingWindowSeconds ≥ 1, got: ${windowSeconds}`);
+    if (!Number.isInteger(windowSeconds) || windowSeconds < 0 || windowSeconds > 300)
+      throw new Error(`${where}: maxBatchingWindowSeconds must be 0-300, got: ${windowSeconds}`);
+    if (!Number.isInteger(maxConcurrency) || maxConcurrency < 2 || maxConcurrency > 1000)
+      throw new Error(`${where}: maxConcurrency must be 2-1000, got: ${maxConcurrency}`);
+    if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000)
+      throw new Error(`${where}: maxReceiveCount must be 1-1000, got: ${maxReceiveCount}`);
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       enforceSSL: true,
@@ -137,7 +147,13 @@ export class ResultCollector extends Construct {
           status: [...TERMINAL_INVOCATION_STATUSES],
         },
       },
-      targets: [new eventTargets.SqsQueue(this.queue, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 20, maxEventAge: Duration.hours(24) })],
+      targets: [
+        new eventTargets.SqsQueue(this.queue, {
+          deadLetterQueue: this.deadLetterQueue,
+          retryAttempts: 20,
+          maxEventAge: Duration.hours(24),
+        }),
+      ],
     });
 
     this.handler = new MaintenanceFunction(this, 'Handler', {
@@ -207,13 +223,17 @@ export class ResultCollector extends Construct {
     const where = `ResultCollector ${this.node.path}`;
     if (this.diskPressureEnabled) throw new Error(`${where}: enableCleanupOnDiskPressure was already called`);
     if (options.cleanupDocument.task !== 'cleanup') {
-      throw new Error(`${where}: cleanupDocument must be the cleanup task's document, got the ${JSON.stringify(options.cleanupDocument.task)} document`);
+      throw new Error(
+        `${where}: cleanupDocument must be the cleanup task's document, got the ${JSON.stringify(options.cleanupDocument.task)} document`,
+      );
     }
     if (!Number.isFinite(options.cooldownHours) || options.cooldownHours < 0) {
       throw new Error(`${where}: cooldownHours must be a number ≥ 0, got: ${options.cooldownHours}`);
     }
     if (!options.fleetTagKey || !options.fleetTagValue) {
-      throw new Error(`${where}: fleetTagKey and fleetTagValue must not be empty, got: ${JSON.stringify(`${options.fleetTagKey}=${options.fleetTagValue}`)}`);
+      throw new Error(
+        `${where}: fleetTagKey and fleetTagValue must not be empty, got: ${JSON.stringify(`${options.fleetTagKey}=${options.fleetTagValue}`)}`,
+      );
     }
     this.diskPressureEnabled = true;
     const stack = Stack.of(this);

@@ -102,7 +102,9 @@ export class TaskDocument extends Construct {
       throw new Error(`${where}: executionTimeoutSeconds must be an integer 1-172800, got: ${executionTimeoutSeconds}`);
     }
     if (!Number.isInteger(deliveryTimeoutSeconds) || deliveryTimeoutSeconds < 30 || deliveryTimeoutSeconds > 2_592_000) {
-      throw new Error(`${where}: deliveryTimeoutSeconds must be an integer 30-2592000 (SendCommand's range), got: ${deliveryTimeoutSeconds}`);
+      throw new Error(
+        `${where}: deliveryTimeoutSeconds must be an integer 30-2592000 (SendCommand's range), got: ${deliveryTimeoutSeconds}`,
+      );
     }
     if (!/^\/[A-Za-z0-9._/-]*$/.test(stateDir)) {
       throw new Error(`${where}: stateDir must be an absolute path of letters, digits and . _ / -, got: ${JSON.stringify(stateDir)}`);
@@ -115,7 +117,9 @@ export class TaskDocument extends Construct {
         throw new Error(`${where}: parameter ${p.name} allowedPattern must be anchored (^...$), got: ${p.allowedPattern}`);
       }
       if (!/^GPU_MAINT_[A-Z0-9_]+$/.test(p.env) || !/^[A-Za-z0-9]+$/.test(p.name)) {
-        throw new Error(`${where}: parameter ${JSON.stringify(p.name)} must be alphanumeric with a GPU_MAINT_* variable, got env ${JSON.stringify(p.env)}`);
+        throw new Error(
+          `${where}: parameter ${JSON.stringify(p.name)} must be alphanumeric with a GPU_MAINT_* variable, got env ${JSON.stringify(p.env)}`,
+        );
       }
       const value = props.parameterDefaults[p.name];
       if (value === undefined) throw new Error(`${where}: parameter ${p.name} has no default value`);
@@ -146,7 +150,9 @@ export class TaskDocument extends Construct {
     };
     const bytes = Buffer.byteLength(JSON.stringify(content), 'utf8');
     if (bytes > MAX_DOCUMENT_BYTES) {
-      throw new Error(`${where}: document content is ${bytes} bytes; SSM accepts at most ${MAX_DOCUMENT_BYTES} (make scripts/${props.task}.sh smaller)`);
+      throw new Error(
+        `${where}: document content is ${bytes} bytes; SSM accepts at most ${MAX_DOCUMENT_BYTES} (make scripts/${props.task}.sh smaller)`,
+      );
     }
 
     let name: string | undefined;
@@ -154,7 +160,9 @@ export class TaskDocument extends Construct {
       const hash = createHash('sha256').update(JSON.stringify(content)).digest('hex').slice(0, 12);
       name = `${props.namePrefix}${props.task}.${hash}`;
       if (!/^[A-Za-z0-9_.-]{3,128}$/.test(name) || /^(aws|amazon)/i.test(name)) {
-        throw new Error(`${where}: namePrefix ${JSON.stringify(props.namePrefix)} gives the document name ${JSON.stringify(name)}; SSM needs 3-128 letters, digits, _ - . not starting with aws or amazon`);
+        throw new Error(
+          `${where}: namePrefix ${JSON.stringify(props.namePrefix)} gives the document name ${JSON.stringify(name)}; SSM needs 3-128 letters, digits, _ - . not starting with aws or amazon`,
+        );
       }
     }
     this.document = new ssm.CfnDocument(this, 'Document', { documentType: 'Command', documentFormat: 'JSON', content, name });
@@ -173,12 +181,15 @@ export class TaskDocument extends Construct {
 
 function validateScript(where: string, script: string): void {
   if (!script.startsWith('#!/usr/bin/env bash\n')) {
-    throw new Error(`${where}: script must start with "#!/usr/bin/env bash" (SSM runs scripts through sh), got: ${JSON.stringify(script.slice(0, 40))}`);
+    throw new Error(
+      `${where}: script must start with "#!/usr/bin/env bash" (SSM runs scripts through sh), got: ${JSON.stringify(script.slice(0, 40))}`,
+    );
   }
   if (!script.endsWith('\n')) throw new Error(`${where}: script must end with a newline (its bytes are written through a heredoc)`);
   const lines = script.split('\n');
   const heredocEnd = lines.indexOf(SCRIPT_HEREDOC_END);
-  if (heredocEnd >= 0) throw new Error(`${where}: script line ${heredocEnd + 1} is ${SCRIPT_HEREDOC_END}, which would end the heredoc early`);
+  if (heredocEnd >= 0)
+    throw new Error(`${where}: script line ${heredocEnd + 1} is ${SCRIPT_HEREDOC_END}, which would end the heredoc early`);
   const reference = SSM_REFERENCE;
   const braces = lines.findIndex((line) => reference.test(line));
   if (braces >= 0) {

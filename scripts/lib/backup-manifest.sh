@@ -61,17 +61,20 @@ manifest_units() {
 backup_host_key() {
   local mode="${GPU_MAINT_BACKUP_HOST_KEY:-host}" key
   case "${mode}" in
-    host)
-      key="$(host_id)"
-      ;;
-    aws-userid)
-      key="$(timeout -k 5 60 aws sts get-caller-identity --query UserId --output text)" \
-        || { log "error: aws sts get-caller-identity failed (needed for GPU_MAINT_BACKUP_HOST_KEY=aws-userid)"; return 1; }
-      ;;
-    *)
-      log "error: GPU_MAINT_BACKUP_HOST_KEY must be host or aws-userid, got: '${mode}'"
-      return 1
-      ;;
+  host)
+    key="$(host_id)"
+    ;;
+  aws-userid)
+    key="$(timeout -k 5 60 aws sts get-caller-identity --query UserId --output text)" ||
+      {
+        log "error: aws sts get-caller-identity failed (needed for GPU_MAINT_BACKUP_HOST_KEY=aws-userid)"
+        return 1
+      }
+    ;;
+  *)
+    log "error: GPU_MAINT_BACKUP_HOST_KEY must be host or aws-userid, got: '${mode}'"
+    return 1
+    ;;
   esac
   if [[ ! "${key}" =~ ^[A-Za-z0-9._:@-]{1,128}$ ]]; then
     log "error: backup host key '${key}' is not usable as a path segment (letters, digits, . _ : @ -)"
@@ -111,8 +114,8 @@ unit_listing() {
     timeout -k 5 "${limit_s}" find "./${rel}" "$@" \
       \( -type d -printf 'd\t-\t%m\t%p\t\0' \) -o -printf '%y\t%s\t%m\t%p\t%l\0' >"${scratch}" || exit 1
     digest="$(LC_ALL=C sort -z "${scratch}" | sha256sum)"
-    cut -z -f1,2 "${scratch}" | tr '\0' '\n' \
-      | awk -v d="${digest:0:64}" '{ n++ } $1 == "f" { b += $2 } END { printf "%s\t%d\t%.0f\n", d, n, b }'
+    cut -z -f1,2 "${scratch}" | tr '\0' '\n' |
+      awk -v d="${digest:0:64}" '{ n++ } $1 == "f" { b += $2 } END { printf "%s\t%d\t%.0f\n", d, n, b }'
   )
 }
 

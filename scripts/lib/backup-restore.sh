@@ -75,8 +75,8 @@ restore_extract_unit() {
       return 1
     fi
     {
-      timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" zstd -d -q -c -- "${file}" \
-        | tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions 2>"${RESTORE_SCRATCH}/tar.err"
+      timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" zstd -d -q -c -- "${file}" |
+        tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions 2>"${RESTORE_SCRATCH}/tar.err"
       pipe_status=("${PIPESTATUS[@]}")
     } || true
     if ((pipe_status[0] != 0 || pipe_status[1] != 0)); then
@@ -86,10 +86,10 @@ restore_extract_unit() {
   else
     # A streamed archive is hashed on the way into the staging dir and checked before it moves on.
     {
-      store_get "backups/${RESTORE_HOST_KEY}/${U_KEY}" "${STORE_TRANSFER_TIMEOUT_S}" 2>"${RESTORE_SCRATCH}/get.err" \
-        | digest_passthrough "${RESTORE_SCRATCH}/digest" "${RESTORE_SCRATCH}" \
-        | zstd -d -q -c \
-        | tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions 2>"${RESTORE_SCRATCH}/tar.err"
+      store_get "backups/${RESTORE_HOST_KEY}/${U_KEY}" "${STORE_TRANSFER_TIMEOUT_S}" 2>"${RESTORE_SCRATCH}/get.err" |
+        digest_passthrough "${RESTORE_SCRATCH}/digest" "${RESTORE_SCRATCH}" |
+        zstd -d -q -c |
+        tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions 2>"${RESTORE_SCRATCH}/tar.err"
       pipe_status=("${PIPESTATUS[@]}")
     } || true
     if ((pipe_status[0] != 0)); then
@@ -160,8 +160,8 @@ restore_resolve() {
     RESTORE_ERROR="snapshot ${requested} of host ${RESTORE_HOST_KEY} not found; newest: $(tail -n 3 <<<"${ids}" | paste -sd' ' -)"
     return 1
   fi
-  if ! store_get "backups/${RESTORE_HOST_KEY}/snapshots/${RESTORE_SNAPSHOT}.json" >"${RESTORE_SCRATCH}/manifest.json" \
-    || ! manifest_units "${RESTORE_SCRATCH}/manifest.json" >"${RESTORE_SCRATCH}/units"; then
+  if ! store_get "backups/${RESTORE_HOST_KEY}/snapshots/${RESTORE_SNAPSHOT}.json" >"${RESTORE_SCRATCH}/manifest.json" ||
+    ! manifest_units "${RESTORE_SCRATCH}/manifest.json" >"${RESTORE_SCRATCH}/units"; then
     RESTORE_ERROR="manifest of snapshot ${RESTORE_SNAPSHOT} cannot be read"
     return 1
   fi
@@ -229,9 +229,18 @@ path_stays_inside() {
 #######################################
 restore_run() {
   local target="${GPU_MAINT_RESTORE_TARGET:-}" force="${GPU_MAINT_RESTORE_FORCE:-false}" staging line sub dest
-  [[ "${target}" == /* ]] || { RESTORE_ERROR="the restore target must be an absolute path, got: '${target}'"; return 1; }
-  [[ "${force}" == true || "${force}" == false ]] || { RESTORE_ERROR="GPU_MAINT_RESTORE_FORCE must be true or false, got: '${force}'"; return 1; }
-  mkdir -p -- "${target}" || { RESTORE_ERROR="cannot create target ${target}"; return 1; }
+  [[ "${target}" == /* ]] || {
+    RESTORE_ERROR="the restore target must be an absolute path, got: '${target}'"
+    return 1
+  }
+  [[ "${force}" == true || "${force}" == false ]] || {
+    RESTORE_ERROR="GPU_MAINT_RESTORE_FORCE must be true or false, got: '${force}'"
+    return 1
+  }
+  mkdir -p -- "${target}" || {
+    RESTORE_ERROR="cannot create target ${target}"
+    return 1
+  }
   target="$(cd "${target}" && pwd -P)"
   if [[ "${force}" != true ]] && [[ -n "$(find "${target}" -mindepth 1 -maxdepth 1 ! -name '.gpu-maint-restore.*' -print -quit)" ]]; then
     RESTORE_ERROR="target ${target} is not empty; use --force to restore into it (restored units replace entries of the same name)"
@@ -240,7 +249,10 @@ restore_run() {
   restore_select_units >"${RESTORE_SCRATCH}/selected" || return 1
   local need=0 free
   while IFS= read -r line; do
-    restore_load_unit "${line}" || { RESTORE_ERROR="manifest of ${RESTORE_SNAPSHOT} has an unusable unit path"; return 1; }
+    restore_load_unit "${line}" || {
+      RESTORE_ERROR="manifest of ${RESTORE_SNAPSHOT} has an unusable unit path"
+      return 1
+    }
     need=$((need + U_SOURCE_BYTES))
   done <"${RESTORE_SCRATCH}/selected"
   free="$(free_bytes "${target}")"
@@ -248,7 +260,10 @@ restore_run() {
     RESTORE_ERROR="not enough space in ${target}: $(human_bytes "${need}") to restore, $(human_bytes "${free}") free"
     return 1
   fi
-  staging="$(mktemp -d "${target}/.gpu-maint-restore.XXXXXX")" || { RESTORE_ERROR="cannot create a staging dir in ${target}"; return 1; }
+  staging="$(mktemp -d "${target}/.gpu-maint-restore.XXXXXX")" || {
+    RESTORE_ERROR="cannot create a staging dir in ${target}"
+    return 1
+  }
   while IFS= read -r line; do
     restore_load_unit "${line}"
     sub="$(source_subdir)"
@@ -285,7 +300,10 @@ restore_run() {
     log "restored unit ${U_ID} (${U_FILES} entries, $(human_bytes "${U_SOURCE_BYTES}")) to ${dest}"
   done <"${RESTORE_SCRATCH}/selected"
   rm -rf -- "${staging:?}"
-  ((${#R_FAILED[@]} == 0)) || { RESTORE_ERROR="${#R_FAILED[@]} unit(s) failed verification or extraction: ${R_FAILED[*]}"; return 1; }
+  ((${#R_FAILED[@]} == 0)) || {
+    RESTORE_ERROR="${#R_FAILED[@]} unit(s) failed verification or extraction: ${R_FAILED[*]}"
+    return 1
+  }
   return 0
 }
 
@@ -295,13 +313,19 @@ restore_run() {
 #######################################
 restore_test_run() {
   local max="${GPU_MAINT_RESTORE_TEST_MAX_BYTES:-10737418240}" scratch_root line total=0 dir free
-  [[ "${max}" =~ ^[0-9]{1,15}$ ]] || { RESTORE_ERROR="GPU_MAINT_RESTORE_TEST_MAX_BYTES must be a byte count, got: '${max}'"; return 1; }
+  [[ "${max}" =~ ^[0-9]{1,15}$ ]] || {
+    RESTORE_ERROR="GPU_MAINT_RESTORE_TEST_MAX_BYTES must be a byte count, got: '${max}'"
+    return 1
+  }
   scratch_root="${GPU_MAINT_RESTORE_SCRATCH_DIR:-$(state_dir)}"
   mkdir -p -- "${scratch_root}"
   # A random sample that fits the bound, so that successive weekly tests cover different units.
   : >"${RESTORE_SCRATCH}/selected"
   while IFS= read -r line; do
-    restore_load_unit "${line}" || { RESTORE_ERROR="manifest of ${RESTORE_SNAPSHOT} has an unusable unit path"; return 1; }
+    restore_load_unit "${line}" || {
+      RESTORE_ERROR="manifest of ${RESTORE_SNAPSHOT} has an unusable unit path"
+      return 1
+    }
     if ((total + U_SOURCE_BYTES + U_BYTES <= max)); then
       printf '%s\n' "${line}" >>"${RESTORE_SCRATCH}/selected"
       total=$((total + U_SOURCE_BYTES + U_BYTES))
@@ -311,7 +335,10 @@ restore_test_run() {
     RESTORE_ERROR="no unit of snapshot ${RESTORE_SNAPSHOT} fits restoreTest.maxBytes ($(human_bytes "${max}"))"
     return 1
   fi
-  dir="$(mktemp -d "${scratch_root}/restore-test.XXXXXX")" || { RESTORE_ERROR="cannot create a scratch dir in ${scratch_root}"; return 1; }
+  dir="$(mktemp -d "${scratch_root}/restore-test.XXXXXX")" || {
+    RESTORE_ERROR="cannot create a scratch dir in ${scratch_root}"
+    return 1
+  }
   RESTORE_TEST_DIR="${dir}"
   on_exit remove_restore_test_dir
   while IFS= read -r line; do
@@ -335,7 +362,10 @@ restore_test_run() {
     rm -rf -- "${dir:?}/${U_PATH%%/*}"
   done <"${RESTORE_SCRATCH}/selected"
   remove_restore_test_dir
-  ((${#R_FAILED[@]} == 0)) || { RESTORE_ERROR="${#R_FAILED[@]} unit(s) failed verification: ${R_FAILED[*]}"; return 1; }
+  ((${#R_FAILED[@]} == 0)) || {
+    RESTORE_ERROR="${#R_FAILED[@]} unit(s) failed verification: ${R_FAILED[*]}"
+    return 1
+  }
   return 0
 }
 

@@ -40,28 +40,28 @@ store_init() {
   local dest="$1" rest
   STORE_AWS_ARGS=()
   case "${dest}" in
-    file:///*)
-      STORE_KIND="file"
-      STORE_ROOT="${dest#file://}"
-      while [[ "${STORE_ROOT}" == */ && "${STORE_ROOT}" != / ]]; do STORE_ROOT="${STORE_ROOT%/}"; done
-      ;;
-    s3://?*)
-      STORE_KIND="s3"
-      rest="${dest#s3://}"
-      STORE_BUCKET="${rest%%/*}"
-      STORE_PREFIX="${rest#"${STORE_BUCKET}"}"
-      STORE_PREFIX="${STORE_PREFIX#/}"
-      [[ -z "${STORE_PREFIX}" || "${STORE_PREFIX}" == */ ]] || STORE_PREFIX+="/"
-      [[ "${STORE_BUCKET}" =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] \
-        || die "backup destination ${dest}: bucket name '${STORE_BUCKET}' is not a valid S3 bucket name"
-      command -v aws >/dev/null 2>&1 || die "backup destination ${dest} needs the AWS CLI (aws) on PATH"
-      if [[ -n "${GPU_MAINT_S3_ENDPOINT_URL:-}" ]]; then
-        STORE_AWS_ARGS+=(--endpoint-url "${GPU_MAINT_S3_ENDPOINT_URL}")
-      fi
-      ;;
-    *)
-      die "backup destination must be file:///absolute/path or s3://bucket[/prefix], got: '${dest}'"
-      ;;
+  file:///*)
+    STORE_KIND="file"
+    STORE_ROOT="${dest#file://}"
+    while [[ "${STORE_ROOT}" == */ && "${STORE_ROOT}" != / ]]; do STORE_ROOT="${STORE_ROOT%/}"; done
+    ;;
+  s3://?*)
+    STORE_KIND="s3"
+    rest="${dest#s3://}"
+    STORE_BUCKET="${rest%%/*}"
+    STORE_PREFIX="${rest#"${STORE_BUCKET}"}"
+    STORE_PREFIX="${STORE_PREFIX#/}"
+    [[ -z "${STORE_PREFIX}" || "${STORE_PREFIX}" == */ ]] || STORE_PREFIX+="/"
+    [[ "${STORE_BUCKET}" =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] ||
+      die "backup destination ${dest}: bucket name '${STORE_BUCKET}' is not a valid S3 bucket name"
+    command -v aws >/dev/null 2>&1 || die "backup destination ${dest} needs the AWS CLI (aws) on PATH"
+    if [[ -n "${GPU_MAINT_S3_ENDPOINT_URL:-}" ]]; then
+      STORE_AWS_ARGS+=(--endpoint-url "${GPU_MAINT_S3_ENDPOINT_URL}")
+    fi
+    ;;
+  *)
+    die "backup destination must be file:///absolute/path or s3://bucket[/prefix], got: '${dest}'"
+    ;;
   esac
   on_exit store_abort_in_flight
 }

@@ -3,7 +3,13 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { CachedSecret, PagerDutyEvents, SlackWebhook, pagerDutyRoutingKey, slackWebhookUrl } from '../../lambda/adapters/aws/alert-destinations';
+import {
+  CachedSecret,
+  PagerDutyEvents,
+  pagerDutyRoutingKey,
+  SlackWebhook,
+  slackWebhookUrl,
+} from '../../lambda/adapters/aws/alert-destinations';
 import { Ec2InstanceSilences } from '../../lambda/adapters/aws/instance-silences-ec2';
 import { SnsNotifier } from '../../lambda/adapters/aws/sns-notifier';
 import { forwardNotification } from '../../lambda/core/alerts/forward';
@@ -30,7 +36,18 @@ const notification = (over: Partial<Notification> = {}): Notification => ({
   status: 'firing',
   severity: 'critical',
   tasks: ['gpu-check'],
-  alerts: [{ change: 'firing', check: 'gpu.xid', gpu: 5, task: 'gpu-check', severity: 'critical', message: 'Xid 79 GPU 5 fell off the bus', since: at(0), runbook: 'docs/runbook.md#gpu.xid' }],
+  alerts: [
+    {
+      change: 'firing',
+      check: 'gpu.xid',
+      gpu: 5,
+      task: 'gpu-check',
+      severity: 'critical',
+      message: 'Xid 79 GPU 5 fell off the bus',
+      since: at(0),
+      runbook: 'docs/runbook.md#gpu.xid',
+    },
+  ],
   stillFiring: [{ check: 'gpu.xid', gpu: 5, severity: 'critical' }],
   ...over,
 });
@@ -41,7 +58,11 @@ describe('SnsNotifier', () => {
     await new SnsNotifier(new SNSClient({ region: 'eu-west-1' }), 'arn:aws:sns:eu-west-1:123456789012:alerts').send(notification());
     expect(sns).toHaveReceivedCommandTimes(PublishCommand, 1);
     const input = sns.commandCalls(PublishCommand)[0].args[0].input;
-    expect(input).toMatchObject({ TopicArn: 'arn:aws:sns:eu-west-1:123456789012:alerts', MessageStructure: 'json', Subject: '[CRITICAL] i-0abc gpu.xid: Xid 79 GPU 5 fell off the bus' });
+    expect(input).toMatchObject({
+      TopicArn: 'arn:aws:sns:eu-west-1:123456789012:alerts',
+      MessageStructure: 'json',
+      Subject: '[CRITICAL] i-0abc gpu.xid: Xid 79 GPU 5 fell off the bus',
+    });
     expect(input.MessageAttributes?.severity).toEqual({ DataType: 'String', StringValue: 'critical' });
   });
 
@@ -64,7 +85,9 @@ describe('Ec2InstanceSilences', () => {
 
   test('a future gpu-maint:silence-until tag silences the instance until then', async () => {
     ec2.on(DescribeTagsCommand).resolves({ Tags: [{ Key: 'gpu-maint:silence-until', Value: at(120), ResourceId: 'i-0abc1234' }] });
-    expect(await source().activeSilences('i-0abc1234', date(0))).toEqual([{ host: 'i-0abc1234', until: at(120), reason: 'instance tag gpu-maint:silence-until', source: 'tag' }]);
+    expect(await source().activeSilences('i-0abc1234', date(0))).toEqual([
+      { host: 'i-0abc1234', until: at(120), reason: 'instance tag gpu-maint:silence-until', source: 'tag' },
+    ]);
     expect(ec2.commandCalls(DescribeTagsCommand)[0].args[0].input.Filters).toEqual([
       { Name: 'resource-id', Values: ['i-0abc1234'] },
       { Name: 'key', Values: ['gpu-maint:silence-until'] },
@@ -110,7 +133,9 @@ describe('forwarder destinations', () => {
   });
 
   test('a Slack secret that is not an https URL is an error that does not show the value', () => {
-    expect(() => slackWebhookUrl('http://hooks.slack.com/services/secret-part', 'gpu/slack')).toThrow(/^secret gpu\/slack: expected an https webhook URL/);
+    expect(() => slackWebhookUrl('http://hooks.slack.com/services/secret-part', 'gpu/slack')).toThrow(
+      /^secret gpu\/slack: expected an https webhook URL/,
+    );
     expect(() => slackWebhookUrl('http://hooks.slack.com/services/secret-part', 'gpu/slack')).not.toThrow(/secret-part/);
   });
 
@@ -145,10 +170,19 @@ describe('forwarder destinations', () => {
       return String(url).includes('pagerduty') ? new Response('{"status":"invalid event"}', { status: 400 }) : new Response('ok');
     }) as typeof fetch;
     const client = new SecretsManagerClient({ region: 'eu-west-1' });
-    const destinations = { slack: new SlackWebhook(new CachedSecret(client, 'slack'), fakeFetch), pagerDuty: new PagerDutyEvents(new CachedSecret(client, 'pd'), 'critical', fakeFetch) };
-    await expect(forwardNotification(notification(), destinations)).rejects.toThrow('forwarding i-0abc/3 failed: PagerDuty: PagerDuty trigger gpu-maint/prod/i-0abc/gpu.xid: HTTP 400 {"status":"invalid event"}');
+    const destinations = {
+      slack: new SlackWebhook(new CachedSecret(client, 'slack'), fakeFetch),
+      pagerDuty: new PagerDutyEvents(new CachedSecret(client, 'pd'), 'critical', fakeFetch),
+    };
+    await expect(forwardNotification(notification(), destinations)).rejects.toThrow(
+      'forwarding i-0abc/3 failed: PagerDuty: PagerDuty trigger gpu-maint/prod/i-0abc/gpu.xid: HTTP 400 {"status":"invalid event"}',
+    );
     expect(calls.map((c) => c.url)).toEqual(['https://hooks.slack.com/services/T0/B0/xyz', 'https://events.pagerduty.com/v2/enqueue']);
-    expect(calls[1].body).toMatchObject({ routing_key: 'abcdef0123456789abcdef0123456789', event_action: 'trigger', dedup_key: 'gpu-maint/prod/i-0abc/gpu.xid' });
+    expect(calls[1].body).toMatchObject({
+      routing_key: 'abcdef0123456789abcdef0123456789',
+      event_action: 'trigger',
+      dedup_key: 'gpu-maint/prod/i-0abc/gpu.xid',
+    });
   });
 });
 
@@ -184,9 +218,13 @@ describe('Lambda handlers', () => {
     try {
       const settings = settingsFor();
       table.items.set('i-0abc|#host', {
-        host: { S: 'i-0abc' }, sk: { S: '#host' }, kind: { S: 'host' }, version: { N: '4' },
+        host: { S: 'i-0abc' },
+        sk: { S: '#host' },
+        kind: { S: 'host' },
+        version: { N: '4' },
         lastSeen: { S: JSON.stringify({ 'gpu-check': new Date(Date.now() - 30 * 60_000).toISOString() }) },
-        undelivered: { S: '[]' }, lastGpuCheckAt: { S: new Date(Date.now() - 30 * 60_000).toISOString() },
+        undelivered: { S: '[]' },
+        lastGpuCheckAt: { S: new Date(Date.now() - 30 * 60_000).toISOString() },
       });
       sns.on(PublishCommand).resolves({ MessageId: 'm1' });
       ec2.on(DescribeTagsCommand).resolves({ Tags: [] });
@@ -197,7 +235,9 @@ describe('Lambda handlers', () => {
       vi.stubEnv('AWS_REGION', 'eu-west-1');
       const { handler } = await import('../../lambda/handlers/alert-sweep.js');
       expect(await handler()).toEqual({ notifications: 1 });
-      expect(sns.commandCalls(PublishCommand)[0].args[0].input.Subject).toMatch(/^\[WARNING\] i-0abc host\.stale: no gpu-check result for 30 min/);
+      expect(sns.commandCalls(PublishCommand)[0].args[0].input.Subject).toMatch(
+        /^\[WARNING\] i-0abc host\.stale: no gpu-check result for 30 min/,
+      );
       expect(table.items.get('i-0abc|#host')?.version.N).toBe('5');
     } finally {
       table.restore();

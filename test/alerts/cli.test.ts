@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { FileAlertStateStore, alertStateFilePath } from '../../lambda/adapters/local/alert-state-file';
+import { alertStateFilePath, FileAlertStateStore } from '../../lambda/adapters/local/alert-state-file';
 import { runCli } from '../helpers/cli';
 import { FakeAlertTable } from './fake-dynamodb';
 import { at } from './helpers';
@@ -46,8 +46,16 @@ describe('gpu-maint silence (local state)', () => {
     ['no host', ['silence', '--for', '2h', '--reason', 'x'], 'missing <host>'],
     ['no reason', ['silence', 'i-0abc', '--for', '2h'], '--reason is required'],
     ['neither --for nor --until', ['silence', 'i-0abc', '--reason', 'x'], 'exactly one of --for'],
-    ['a bad duration', ['silence', 'i-0abc', '--for', '2 hours', '--reason', 'x'], '--for duration "2 hours": expected a number and a unit'],
-    ['an unknown check', ['silence', 'i-0abc', '--check', 'gpu.nope', '--for', '2h', '--reason', 'x'], 'check "gpu.nope": unknown; expected one of: gpu.driver'],
+    [
+      'a bad duration',
+      ['silence', 'i-0abc', '--for', '2 hours', '--reason', 'x'],
+      '--for duration "2 hours": expected a number and a unit',
+    ],
+    [
+      'an unknown check',
+      ['silence', 'i-0abc', '--check', 'gpu.nope', '--for', '2h', '--reason', 'x'],
+      'check "gpu.nope": unknown; expected one of: gpu.driver',
+    ],
     ['more than 30 days', ['silence', 'i-0abc', '--for', '31d', '--reason', 'x'], 'more than 30 days ahead'],
     ['an --until in the past', ['silence', 'i-0abc', '--until', '2020-01-01T00:00:00Z', '--reason', 'x'], 'is not in the future'],
   ])('%s is a usage error (exit 2) that says what is wrong', async (_name, args, message) => {
@@ -71,7 +79,14 @@ describe('gpu-maint silence --stack', () => {
 
   test('writes the silence to the alert table named by the stack output', async () => {
     cfn.on(DescribeStacksCommand, { StackName: 'gpu-maint' }).resolves({
-      Stacks: [{ StackName: 'gpu-maint', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [{ OutputKey: 'AlertStateTableName', OutputValue: 'gpu-maint-alerts' }] }],
+      Stacks: [
+        {
+          StackName: 'gpu-maint',
+          CreationTime: new Date(),
+          StackStatus: 'CREATE_COMPLETE',
+          Outputs: [{ OutputKey: 'AlertStateTableName', OutputValue: 'gpu-maint-alerts' }],
+        },
+      ],
     });
     const run = await runCli(['silence', 'i-0abc', '--for', '90m', '--reason', 'RMA', '--stack', 'gpu-maint', ...NOW]);
     expect(run.code).toBe(0);
@@ -80,7 +95,9 @@ describe('gpu-maint silence --stack', () => {
   });
 
   test('a stack without the output exits 1 and says so', async () => {
-    cfn.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 'other', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [] }] });
+    cfn
+      .on(DescribeStacksCommand)
+      .resolves({ Stacks: [{ StackName: 'other', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [] }] });
     const run = await runCli(['silence', 'i-0abc', '--for', '90m', '--reason', 'RMA', '--stack', 'other', ...NOW]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('--stack other: no AlertStateTableName output');
@@ -100,7 +117,9 @@ describe('gpu-maint alerts simulate', () => {
     const file = write(Array.from({ length: 14 }, (_, i) => xidLine(i * 5, i === 0 ? [xid] : [])));
     const run = await runCli(['alerts', 'simulate', '--input', file]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain(`${at(0)}  [CRITICAL] i-0abc gpu.xid: Xid 79 GPU 5 fell off the bus\n    firing    critical gpu.xid GPU 5`);
+    expect(run.stdout).toContain(
+      `${at(0)}  [CRITICAL] i-0abc gpu.xid: Xid 79 GPU 5 fell off the bus\n    firing    critical gpu.xid GPU 5`,
+    );
     // gpu.xid keeps firing for 60 minutes after its last report (alerts.keepFiringForMinutes)
     expect(run.stdout).toContain(`${at(60)}  [RESOLVED] i-0abc gpu.xid: Xid 79 GPU 5 fell off the bus`);
     expect(run.stdout).toContain(`i-0abc gpu.xid GPU 5 critical ${at(0)} → ${at(60)}: 2 notification(s) (firing, resolved)`);
@@ -111,27 +130,50 @@ describe('gpu-maint alerts simulate', () => {
     const file = write([xidLine(0, [xid])]);
     const out = JSON.parse((await runCli(['alerts', 'simulate', '--input', file, '--json'])).stdout);
     expect(out.notifications).toEqual([
-      { at: at(0), host: 'i-0abc', status: 'firing', severity: 'critical', subject: '[CRITICAL] i-0abc gpu.xid: Xid 79 GPU 5 fell off the bus', checks: [{ check: 'gpu.xid', gpu: 5, change: 'firing', severity: 'critical', message: 'Xid 79 GPU 5 fell off the bus' }] },
+      {
+        at: at(0),
+        host: 'i-0abc',
+        status: 'firing',
+        severity: 'critical',
+        subject: '[CRITICAL] i-0abc gpu.xid: Xid 79 GPU 5 fell off the bus',
+        checks: [{ check: 'gpu.xid', gpu: 5, change: 'firing', severity: 'critical', message: 'Xid 79 GPU 5 fell off the bus' }],
+      },
     ]);
-    expect(out.summary).toMatchObject({ incidents: 1, notifications: 1, openAtEnd: 1, notificationsPerIncident: { min: 1, max: 1, mean: 1 } });
+    expect(out.summary).toMatchObject({
+      incidents: 1,
+      notifications: 1,
+      openAtEnd: 1,
+      notificationsPerIncident: { min: 1, max: 1, mean: 1 },
+    });
   });
 
   test('a policy change through --set shows in the result', async () => {
     const file = write(Array.from({ length: 37 }, (_, i) => xidLine(i * 5, [xid])));
     const base = JSON.parse((await runCli(['alerts', 'simulate', '--input', file, '--json'])).stdout);
-    const tuned = JSON.parse((await runCli(['--set', 'alerts.repeatIntervalHours.critical=1', 'alerts', 'simulate', '--input', file, '--json'])).stdout);
+    const tuned = JSON.parse(
+      (await runCli(['--set', 'alerts.repeatIntervalHours.critical=1', 'alerts', 'simulate', '--input', file, '--json'])).stdout,
+    );
     expect([base.summary.notifications, tuned.summary.notifications]).toEqual([1, 4]);
   });
 
   test('silence lines in the input silence the replay', async () => {
-    const file = write([{ at: at(0), silence: { host: 'i-0abc', for: '30m', reason: 'maintenance' } }, xidLine(1, [xid]), xidLine(20, [xid]), xidLine(31, [xid])]);
+    const file = write([
+      { at: at(0), silence: { host: 'i-0abc', for: '30m', reason: 'maintenance' } },
+      xidLine(1, [xid]),
+      xidLine(20, [xid]),
+      xidLine(31, [xid]),
+    ]);
     const out = JSON.parse((await runCli(['alerts', 'simulate', '--input', file, '--json'])).stdout);
     expect(out.notifications.map((n: { at: string }) => n.at)).toEqual([at(30)]);
   });
 
   test.each([
     ['a line that is not JSON', 'not json', /in\.jsonl:1: not JSON/],
-    ['an unknown check', JSON.stringify({ at: at(0), host: 'h', task: 'gpu-check', findings: [{ check: 'gpu.nope', severity: 'critical', message: 'x' }] }), /in\.jsonl:1: findings\.0\.check/],
+    [
+      'an unknown check',
+      JSON.stringify({ at: at(0), host: 'h', task: 'gpu-check', findings: [{ check: 'gpu.nope', severity: 'critical', message: 'x' }] }),
+      /in\.jsonl:1: findings\.0\.check/,
+    ],
     ['a bad time', JSON.stringify({ at: 'yesterday', host: 'h', task: 'gpu-check', findings: [] }), /in\.jsonl:1: at: an ISO-8601 time/],
   ])('%s is a usage error naming the line', async (_name, text, message) => {
     const file = path.join(dir, 'in.jsonl');

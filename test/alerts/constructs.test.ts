@@ -4,11 +4,11 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
+import { ALERT_ENV, parseAlertSettings } from '../../lambda/core/alerts/settings';
 import { AlertForwarder } from '../../lib/constructs/alert-forwarder';
 import { AlertStaleSweep } from '../../lib/constructs/alert-stale-sweep';
 import { AlertStateTable } from '../../lib/constructs/alert-state-table';
 import { AlertSubscriptions } from '../../lib/constructs/alert-subscriptions';
-import { ALERT_ENV, parseAlertSettings } from '../../lambda/core/alerts/settings';
 import { GpuMaintStack } from '../../lib/gpu-maint-stack';
 import { settingsFor } from './helpers';
 
@@ -39,7 +39,11 @@ beforeAll(() => {
   });
   new AlertForwarder(stack, 'Forwarder', { topic, slackWebhookSecret: SLACK_SECRET, pagerDutyRoutingKeySecret: PD_SECRET });
   new AlertStaleSweep(stack, 'Sweep', { table, topic, settings, chatbotTopic: subscriptions.chatbotTopic });
-  const collector = new lambda.Function(stack, 'Collector', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => {}') });
+  const collector = new lambda.Function(stack, 'Collector', {
+    runtime: lambda.Runtime.NODEJS_22_X,
+    handler: 'index.handler',
+    code: lambda.Code.fromInline('exports.handler = async () => {}'),
+  });
   table.bindCollector(collector, { topic, settings, chatbotTopic: subscriptions.chatbotTopic });
   template = Template.fromStack(stack);
   json = JSON.stringify(template.toJSON());
@@ -49,10 +53,15 @@ describe('AlertStateTable', () => {
   test('is on-demand with TTL, point-in-time recovery and the sparse hosts index', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: [{ AttributeName: 'host', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+      KeySchema: [
+        { AttributeName: 'host', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
-      GlobalSecondaryIndexes: [{ IndexName: 'hosts', Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['lastGpuCheckAt', 'withheld'] } }],
+      GlobalSecondaryIndexes: [
+        { IndexName: 'hosts', Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['lastGpuCheckAt', 'withheld'] } },
+      ],
     });
   });
 
@@ -76,15 +85,27 @@ describe('AlertStateTable', () => {
   test('bindCollector rejects settings that are not alert settings, quoting them', () => {
     const stack = newStack();
     const table = new AlertStateTable(stack, 'T');
-    const fn = new lambda.Function(stack, 'F', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('x') });
-    expect(() => table.bindCollector(fn, { topic: new sns.Topic(stack, 'Topic'), settings: { ...settings, staleAfterMinutes: 0 } })).toThrow(/invalid alert settings .*"staleAfterMinutes":0.*staleAfterMinutes/);
+    const fn = new lambda.Function(stack, 'F', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('x'),
+    });
+    expect(() =>
+      table.bindCollector(fn, { topic: new sns.Topic(stack, 'Topic'), settings: { ...settings, staleAfterMinutes: 0 } }),
+    ).toThrow(/invalid alert settings .*"staleAfterMinutes":0.*staleAfterMinutes/);
   });
 });
 
 describe('AlertForwarder', () => {
   test('its environment holds the secret names, and no secret value is in the template', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: { [ALERT_ENV.slackWebhookSecret]: SLACK_SECRET, [ALERT_ENV.pagerDutyRoutingKeySecret]: PD_SECRET, [ALERT_ENV.pagerDutyMinSeverity]: 'critical' } },
+      Environment: {
+        Variables: {
+          [ALERT_ENV.slackWebhookSecret]: SLACK_SECRET,
+          [ALERT_ENV.pagerDutyRoutingKeySecret]: PD_SECRET,
+          [ALERT_ENV.pagerDutyMinSeverity]: 'critical',
+        },
+      },
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
     });
@@ -95,7 +116,10 @@ describe('AlertForwarder', () => {
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
-          Match.objectLike({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(':secret:gpu-maint/slack-webhook-\\?\\?\\?\\?\\?\\?')])] } }),
+          Match.objectLike({
+            Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+            Resource: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(':secret:gpu-maint/slack-webhook-\\?\\?\\?\\?\\?\\?')])] },
+          }),
           Match.objectLike({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: PD_SECRET }),
         ]),
       },
@@ -122,7 +146,11 @@ describe('AlertForwarder', () => {
 
   test.each([
     ['no destination', {}, /give slackWebhookSecret and\/or pagerDutyRoutingKeySecret \(got neither\)/],
-    ['a webhook URL instead of a secret name', { slackWebhookSecret: 'https://hooks.slack.com/services/T/B/X' }, /slackWebhookSecret must be a Secrets Manager secret name or ARN .* got "https:\/\/hooks\.slack\.com\/…"$/],
+    [
+      'a webhook URL instead of a secret name',
+      { slackWebhookSecret: 'https://hooks.slack.com/services/T/B/X' },
+      /slackWebhookSecret must be a Secrets Manager secret name or ARN .* got "https:\/\/hooks\.slack\.com\/…"$/,
+    ],
   ])('rejects %s', (_name, props, error) => {
     const stack = newStack();
     expect(() => new AlertForwarder(stack, 'F', { topic: new sns.Topic(stack, 'T'), ...props })).toThrow(error);
@@ -131,8 +159,16 @@ describe('AlertForwarder', () => {
 
 describe('AlertSubscriptions', () => {
   test('a critical-only email filters on the severity attribute (alarms, without one, pass); a warning one gets everything', () => {
-    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com', FilterPolicy: { severity: ['critical', { exists: false }] } });
-    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'team@example.com', FilterPolicy: Match.absent() });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@example.com',
+      FilterPolicy: { severity: ['critical', { exists: false }] },
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'team@example.com',
+      FilterPolicy: Match.absent(),
+    });
   });
 
   test('AWS Chatbot gets its own topic and a notifications-only guardrail', () => {
@@ -145,8 +181,21 @@ describe('AlertSubscriptions', () => {
   });
 
   test.each([
-    ['a duplicate email', { emails: [{ address: 'a@example.com', minSeverity: 'warning' as const }, { address: 'A@example.com', minSeverity: 'critical' as const }] }, /"A@example.com" is listed twice/],
-    ['a bad Slack id', { chatbot: { workspaceId: 'my-workspace', channelId: 'C045EF6GH' } }, /chatbot.workspaceId "my-workspace" is not a Slack id/],
+    [
+      'a duplicate email',
+      {
+        emails: [
+          { address: 'a@example.com', minSeverity: 'warning' as const },
+          { address: 'A@example.com', minSeverity: 'critical' as const },
+        ],
+      },
+      /"A@example.com" is listed twice/,
+    ],
+    [
+      'a bad Slack id',
+      { chatbot: { workspaceId: 'my-workspace', channelId: 'C045EF6GH' } },
+      /chatbot.workspaceId "my-workspace" is not a Slack id/,
+    ],
   ])('rejects %s', (_name, props, error) => {
     const stack = newStack();
     expect(() => new AlertSubscriptions(stack, 'S', { topic: new sns.Topic(stack, 'T'), ...props })).toThrow(error);
@@ -169,7 +218,11 @@ describe('AlertStaleSweep', () => {
   });
 
   test('its errors alarm with an action', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmDescription: Match.stringLikeRegexp('stale-host sweep failing'), AlarmActions: [Match.anyValue()], TreatMissingData: 'notBreaching' });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: Match.stringLikeRegexp('stale-host sweep failing'),
+      AlarmActions: [Match.anyValue()],
+      TreatMissingData: 'notBreaching',
+    });
   });
 });
 
@@ -188,7 +241,9 @@ describe('GpuMaintStack wiring from config alerts.*', () => {
   });
 
   test('the collector runs the alert policy with the configured settings', () => {
-    const collector = Object.values(stackTemplate.findResources('AWS::Lambda::Function')).find((f) => f.Properties.Environment?.Variables?.GPU_MAINT_COLLECT);
+    const collector = Object.values(stackTemplate.findResources('AWS::Lambda::Function')).find(
+      (f) => f.Properties.Environment?.Variables?.GPU_MAINT_COLLECT,
+    );
     const env = collector?.Properties.Environment.Variables as Record<string, unknown>;
     expect(parseAlertSettings(env[ALERT_ENV.settings] as string).repeatIntervalHours).toEqual({ critical: 2, warning: 24 });
     expect(env[ALERT_ENV.table]).toEqual({ Ref: expect.stringMatching(/^AlertStateTable/) });
@@ -197,10 +252,15 @@ describe('GpuMaintStack wiring from config alerts.*', () => {
 
   test('Slack, PagerDuty and Chatbot settings add the forwarder and the Chatbot channel', () => {
     stackTemplate.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ [ALERT_ENV.slackWebhookSecret]: SLACK_SECRET, [ALERT_ENV.pagerDutyMinSeverity]: 'warning' }) },
+      Environment: {
+        Variables: Match.objectLike({ [ALERT_ENV.slackWebhookSecret]: SLACK_SECRET, [ALERT_ENV.pagerDutyMinSeverity]: 'warning' }),
+      },
     });
     stackTemplate.resourceCountIs('AWS::Chatbot::SlackChannelConfiguration', 1);
-    stackTemplate.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(5 minutes)', Target: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AlertSweepHandler'), 'Arn'] } } });
+    stackTemplate.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Target: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AlertSweepHandler'), 'Arn'] } },
+    });
     stackTemplate.hasOutput('AlertStateTableName', {});
   });
 });

@@ -4,7 +4,7 @@ import { DynamoDbAlertStateStore } from '../../lambda/adapters/aws/alert-state-d
 import { type AlertEngineDeps, deliver, evaluateAlerts, processResults } from '../../lambda/core/alerts/engine';
 import { AlertStateConflictError, storedSilences } from '../../lambda/core/alerts/ports';
 import { FakeAlertTable } from './fake-dynamodb';
-import { RecordingNotifier, at, date, result, settingsFor, xid } from './helpers';
+import { at, date, RecordingNotifier, result, settingsFor, xid } from './helpers';
 
 let table: FakeAlertTable;
 beforeEach(() => {
@@ -33,7 +33,10 @@ describe('DynamoDbAlertStateStore', () => {
     await processResults([result('i-0abc', 0, [xid(5)])], deps, date(0));
     const [call] = table.mock.commandCalls(TransactWriteItemsCommand);
     const [hostPut, alertPut] = call.args[0].input.TransactItems ?? [];
-    expect(hostPut.Put).toMatchObject({ ConditionExpression: 'attribute_not_exists(sk)', Item: { sk: { S: '#host' }, version: { N: '1' }, kind: { S: 'host' } } });
+    expect(hostPut.Put).toMatchObject({
+      ConditionExpression: 'attribute_not_exists(sk)',
+      Item: { sk: { S: '#host' }, version: { N: '1' }, kind: { S: 'host' } },
+    });
     expect(alertPut.Put?.Item).toMatchObject({ host: { S: 'i-0abc' }, sk: { S: 'alert#gpu.xid#gpu5' } });
     expect(Number(alertPut.Put?.Item?.expiresAt.N)).toBeGreaterThan(Date.parse(at(0)) / 1000 + 7 * 86_400);
   });
@@ -106,7 +109,11 @@ describe('two collectors evaluating the same host', () => {
     table.interleaveNextLoads(2);
     await Promise.all([
       processResults([result('i-0abc', 0, [xid(5)])], a.deps, date(0)),
-      processResults([result('i-0abc', 1, [{ check: 'health.disk', severity: 'critical', message: '/ at 97%' }], 'health-check')], b.deps, date(1)),
+      processResults(
+        [result('i-0abc', 1, [{ check: 'health.disk', severity: 'critical', message: '/ at 97%' }], 'health-check')],
+        b.deps,
+        date(1),
+      ),
     ]);
     const sent = [...a.notifier.sent, ...b.notifier.sent].flatMap((n) => n.alerts.map((x) => x.check)).sort();
     expect(sent).toEqual(['gpu.xid', 'health.disk']);
@@ -124,7 +131,10 @@ describe('two collectors evaluating the same host', () => {
     const b = collector();
     table.interleaveNextLoads(2);
     const before = table.conditionFailures;
-    await Promise.all([processResults([result('i-0abc', 0, [xid(5)])], a.deps, date(1)), processResults([result('i-0abc', 0, [xid(5)])], b.deps, date(1))]);
+    await Promise.all([
+      processResults([result('i-0abc', 0, [xid(5)])], a.deps, date(1)),
+      processResults([result('i-0abc', 0, [xid(5)])], b.deps, date(1)),
+    ]);
     // THEN the PutItem of one failed its condition, and the parked notification went out once
     expect(table.conditionFailures - before).toBe(1);
     expect([...a.notifier.sent, ...b.notifier.sent].map((n) => n.alerts[0].check)).toEqual(['gpu.xid']);
@@ -136,7 +146,9 @@ describe('engine with a failing notifier', () => {
   test('a notification the notifier refused is parked and sent before the next one', async () => {
     const c = collector();
     c.notifier.failuresLeft = 1;
-    await expect(processResults([result('i-0abc', 0, [xid(5)])], c.deps, date(0))).rejects.toThrow(/1 alert notification\(s\) could not be sent/);
+    await expect(processResults([result('i-0abc', 0, [xid(5)])], c.deps, date(0))).rejects.toThrow(
+      /1 alert notification\(s\) could not be sent/,
+    );
     await processResults([result('i-0abc', 5, [xid(5), xid(6)])], c.deps, date(5));
     expect(c.notifier.sent.map((n) => n.alerts.map((a) => a.gpu))).toEqual([[5], [6]]);
   });

@@ -42,7 +42,10 @@ export class FakeAlertTable {
       const values = input.ExpressionAttributeValues ?? {};
       let items = [...this.items.values()];
       if (input.IndexName === 'hosts') items = items.filter((i) => i.kind?.S === values[':k'].S);
-      else items = items.filter((i) => i.host.S === values[':h'].S && (values[':p'] === undefined || i.sk.S?.startsWith(values[':p'].S as string)));
+      else
+        items = items.filter(
+          (i) => i.host.S === values[':h'].S && (values[':p'] === undefined || i.sk.S?.startsWith(values[':p'].S as string)),
+        );
       return { Items: structuredClone(items) };
     });
     this.mock.on(ScanCommand).callsFake(async (input) => {
@@ -64,7 +67,9 @@ export class FakeAlertTable {
       return input.ReturnValues === 'ALL_OLD' && old ? { Attributes: old } : {};
     });
     this.mock.on(TransactWriteItemsCommand).callsFake(async (input: TransactWriteItemsCommandInput) => {
-      const reasons: string[] = (input.TransactItems ?? []).map((t) => (t.Put && !this.conditionHolds(t.Put as PutItemCommandInput) ? 'ConditionalCheckFailed' : 'None'));
+      const reasons: string[] = (input.TransactItems ?? []).map((t) =>
+        t.Put && !this.conditionHolds(t.Put as PutItemCommandInput) ? 'ConditionalCheckFailed' : 'None',
+      );
       if (reasons.includes('ConditionalCheckFailed')) {
         this.conditionFailures++;
         throw new TransactionCanceledException({

@@ -1,10 +1,11 @@
 /** Builders shared by the alert tests: settings, results and a recording notifier. */
-import { parseConfigForTest } from '../helpers/config';
+
 import type { ConfigInput } from '../../lambda/config/schema';
 import type { Notification } from '../../lambda/core/alerts/model';
 import type { Notifier } from '../../lambda/core/alerts/ports';
 import { type AlertSettings, alertSettings } from '../../lambda/core/alerts/settings';
 import type { Finding, TaskName, TaskResult } from '../../lambda/core/types';
+import { parseConfigForTest } from '../helpers/config';
 
 export const T0 = Date.parse('2026-11-28T00:00:00Z');
 
@@ -16,7 +17,13 @@ export function settingsFor(alerts: NonNullable<ConfigInput['alerts']> = {}): Al
   return alertSettings(parseConfigForTest({ alerts }));
 }
 
-export function result(host: string, minutes: number, findings: Finding[], task: TaskName = 'gpu-check', status?: TaskResult['status']): TaskResult {
+export function result(
+  host: string,
+  minutes: number,
+  findings: Finding[],
+  task: TaskName = 'gpu-check',
+  status?: TaskResult['status'],
+): TaskResult {
   const severities = findings.map((f) => f.severity);
   return {
     task,
@@ -37,8 +44,20 @@ export const hot = (severity: 'warning' | 'critical' = 'warning', gpu = 3): Find
   threshold: 'warn ≥ 83, crit ≥ 90 °C',
 });
 
-export const xid = (gpu = 5): Finding => ({ check: 'gpu.xid', severity: 'critical', gpu, message: `Xid 79 GPU ${gpu} fell off the bus`, reading: 79 });
-export const disk = (severity: 'warning' | 'critical' = 'warning'): Finding => ({ check: 'health.disk', severity, message: `/ at ${severity === 'critical' ? 96 : 88}% used`, reading: 88, threshold: 'warn ≥ 85, crit ≥ 95 %' });
+export const xid = (gpu = 5): Finding => ({
+  check: 'gpu.xid',
+  severity: 'critical',
+  gpu,
+  message: `Xid 79 GPU ${gpu} fell off the bus`,
+  reading: 79,
+});
+export const disk = (severity: 'warning' | 'critical' = 'warning'): Finding => ({
+  check: 'health.disk',
+  severity,
+  message: `/ at ${severity === 'critical' ? 96 : 88}% used`,
+  reading: 88,
+  threshold: 'warn ≥ 85, crit ≥ 95 %',
+});
 
 export class RecordingNotifier implements Notifier {
   readonly sent: Notification[] = [];

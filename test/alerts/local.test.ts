@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { FileAlertStateStore, alertStateFilePath } from '../../lambda/adapters/local/alert-state-file';
+import { alertStateFilePath, FileAlertStateStore } from '../../lambda/adapters/local/alert-state-file';
 import { localPolicyAlertSink } from '../../lambda/adapters/local/policy-alert-sink';
 import { TerminalNotifier } from '../../lambda/adapters/local/terminal-notifier';
 import { emptyHostState } from '../../lambda/core/alerts/model';
@@ -94,7 +94,9 @@ describe('TerminalNotifier', () => {
 
   const notification = async () => {
     const lines: string[] = [];
-    const sink = localPolicyAlertSink(parseConfigForTest({ local: { stateDir: dir } }), (l) => lines.push(l), { clock: { now: () => date(0) } });
+    const sink = localPolicyAlertSink(parseConfigForTest({ local: { stateDir: dir } }), (l) => lines.push(l), {
+      clock: { now: () => date(0) },
+    });
     await sink.publish(result('i-0abc', 0, [xid(5)]));
     return lines;
   };
@@ -107,7 +109,9 @@ describe('TerminalNotifier', () => {
 
   test('posts the structured JSON to a generic webhook', async () => {
     const lines: string[] = [];
-    const sink = localPolicyAlertSink(parseConfigForTest({ local: { stateDir: dir, webhookUrl: url } }), (l) => lines.push(l), { clock: { now: () => date(0) } });
+    const sink = localPolicyAlertSink(parseConfigForTest({ local: { stateDir: dir, webhookUrl: url } }), (l) => lines.push(l), {
+      clock: { now: () => date(0) },
+    });
     await sink.publish(result('i-0abc', 0, [xid(5)]));
     expect(received).toHaveLength(1);
     expect(received[0].type).toBe('application/json');
@@ -121,8 +125,25 @@ describe('TerminalNotifier', () => {
       return new Response('ok');
     }) as typeof fetch;
     await new TerminalNotifier(() => undefined, { webhookUrl: 'https://hooks.slack.com/services/T/B/X', fetch: fakeFetch }).send({
-      id: 'x/1', at: at(0), fleet: 'f', host: 'i-0abc', status: 'firing', severity: 'critical', tasks: ['gpu-check'], stillFiring: [],
-      alerts: [{ change: 'firing', check: 'gpu.xid', task: 'gpu-check', severity: 'critical', message: 'Xid 79', since: at(0), runbook: 'docs/runbook.md#gpu.xid' }],
+      id: 'x/1',
+      at: at(0),
+      fleet: 'f',
+      host: 'i-0abc',
+      status: 'firing',
+      severity: 'critical',
+      tasks: ['gpu-check'],
+      stillFiring: [],
+      alerts: [
+        {
+          change: 'firing',
+          check: 'gpu.xid',
+          task: 'gpu-check',
+          severity: 'critical',
+          message: 'Xid 79',
+          since: at(0),
+          runbook: 'docs/runbook.md#gpu.xid',
+        },
+      ],
     });
     const body = JSON.parse(bodies[0]);
     expect(body.text).toBe('[CRITICAL] i-0abc gpu.xid: Xid 79');

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { type AlertRecord, type HostAlertState, emptyHostState } from '../../lambda/core/alerts/model';
-import { type Observation, type TransitionContext, buildNotification, evaluateHost, transition } from '../../lambda/core/alerts/policy';
+import { type AlertRecord, emptyHostState, type HostAlertState } from '../../lambda/core/alerts/model';
+import { buildNotification, evaluateHost, type Observation, type TransitionContext, transition } from '../../lambda/core/alerts/policy';
 import type { Finding } from '../../lambda/core/types';
 import { at, date, disk, hot, result, settingsFor, xid } from './helpers';
 
@@ -13,7 +13,12 @@ const ctx = (over: Partial<TransitionContext> = {}): TransitionContext => ({
   silenced: false,
   ...over,
 });
-const obs = (severity: 'warning' | 'critical'): Observation => ({ check: 'gpu.temperature', gpu: 3, severity, message: `GPU 3 ${severity}` });
+const obs = (severity: 'warning' | 'critical'): Observation => ({
+  check: 'gpu.temperature',
+  gpu: 3,
+  severity,
+  message: `GPU 3 ${severity}`,
+});
 const record = (over: Partial<AlertRecord> = {}): AlertRecord => ({
   check: 'gpu.temperature',
   gpu: 3,
@@ -38,25 +43,109 @@ describe('transition: one alert, one evaluation', () => {
     ['ok → warning notifies firing', undefined, obs('warning'), {}, 'firing', 'firing'],
     ['ok → critical notifies firing', undefined, obs('critical'), {}, 'firing', 'firing'],
     ['warning → critical escalates at once', record(), obs('critical'), {}, 'escalated', 'firing'],
-    ['critical → warning (de-escalation) does not notify', record({ severity: 'critical', notifiedSeverity: 'critical' }), obs('warning'), {}, null, 'firing'],
+    [
+      'critical → warning (de-escalation) does not notify',
+      record({ severity: 'critical', notifiedSeverity: 'critical' }),
+      obs('warning'),
+      {},
+      null,
+      'firing',
+    ],
     ['warning notified 23 h ago stays quiet', record({ lastNotifiedAt: at(-23 * HOUR) }), obs('warning'), {}, null, 'firing'],
     ['warning notified 24 h ago repeats', record({ lastNotifiedAt: at(-24 * HOUR) }), obs('warning'), {}, 'repeat', 'firing'],
-    ['critical notified 3 h 59 min ago stays quiet', record({ severity: 'critical', notifiedSeverity: 'critical', lastNotifiedAt: at(-4 * HOUR + 1) }), obs('critical'), {}, null, 'firing'],
-    ['critical notified 4 h ago repeats', record({ severity: 'critical', notifiedSeverity: 'critical', lastNotifiedAt: at(-4 * HOUR) }), obs('critical'), {}, 'repeat', 'firing'],
-    ['a de-escalated alert repeats on the warning interval', record({ severity: 'critical', notifiedSeverity: 'critical', lastNotifiedAt: at(-5 * HOUR) }), obs('warning'), {}, null, 'firing'],
+    [
+      'critical notified 3 h 59 min ago stays quiet',
+      record({ severity: 'critical', notifiedSeverity: 'critical', lastNotifiedAt: at(-4 * HOUR + 1) }),
+      obs('critical'),
+      {},
+      null,
+      'firing',
+    ],
+    [
+      'critical notified 4 h ago repeats',
+      record({ severity: 'critical', notifiedSeverity: 'critical', lastNotifiedAt: at(-4 * HOUR) }),
+      obs('critical'),
+      {},
+      'repeat',
+      'firing',
+    ],
+    [
+      'a de-escalated alert repeats on the warning interval',
+      record({ severity: 'critical', notifiedSeverity: 'critical', lastNotifiedAt: at(-5 * HOUR) }),
+      obs('warning'),
+      {},
+      null,
+      'firing',
+    ],
     ['notified firing → ok resolves', record(), null, {}, 'resolved', undefined],
-    ['pending → ok clears without a message', record({ status: 'pending', consecutive: 1, notifiedSeverity: undefined, lastNotifiedAt: undefined, firingSince: undefined }), null, {}, null, undefined],
-    ['firing but never notified (silenced) → ok clears without a message', record({ notifiedSeverity: undefined, lastNotifiedAt: undefined, silenced: true }), null, {}, null, undefined],
+    [
+      'pending → ok clears without a message',
+      record({ status: 'pending', consecutive: 1, notifiedSeverity: undefined, lastNotifiedAt: undefined, firingSince: undefined }),
+      null,
+      {},
+      null,
+      undefined,
+    ],
+    [
+      'firing but never notified (silenced) → ok clears without a message',
+      record({ notifiedSeverity: undefined, lastNotifiedAt: undefined, silenced: true }),
+      null,
+      {},
+      null,
+      undefined,
+    ],
     ['for 2: first breach is pending', undefined, obs('warning'), { forCount: 2 }, null, 'pending'],
-    ['for 2: second breach fires', record({ status: 'pending', consecutive: 1, notifiedSeverity: undefined, lastNotifiedAt: undefined, firingSince: undefined }), obs('warning'), { forCount: 2 }, 'firing', 'firing'],
-    ['for 3: second breach is still pending', record({ status: 'pending', consecutive: 1, notifiedSeverity: undefined, lastNotifiedAt: undefined, firingSince: undefined }), obs('critical'), { forCount: 3 }, null, 'pending'],
+    [
+      'for 2: second breach fires',
+      record({ status: 'pending', consecutive: 1, notifiedSeverity: undefined, lastNotifiedAt: undefined, firingSince: undefined }),
+      obs('warning'),
+      { forCount: 2 },
+      'firing',
+      'firing',
+    ],
+    [
+      'for 3: second breach is still pending',
+      record({ status: 'pending', consecutive: 1, notifiedSeverity: undefined, lastNotifiedAt: undefined, firingSince: undefined }),
+      obs('critical'),
+      { forCount: 3 },
+      null,
+      'pending',
+    ],
     ['silenced: a due first notification is withheld', undefined, obs('critical'), { silenced: true }, null, 'firing'],
     ['silenced: a due escalation is withheld', record(), obs('critical'), { silenced: true }, null, 'firing'],
-    ['silence over: the withheld alert notifies as firing', record({ notifiedSeverity: undefined, lastNotifiedAt: undefined, silenced: true }), obs('warning'), {}, 'firing', 'firing'],
+    [
+      'silence over: the withheld alert notifies as firing',
+      record({ notifiedSeverity: undefined, lastNotifiedAt: undefined, silenced: true }),
+      obs('warning'),
+      {},
+      'firing',
+      'firing',
+    ],
     ['silenced: a notified alert that clears still resolves', record(), null, { silenced: true }, 'resolved', undefined],
-    ['keep firing: ok within the hold keeps it firing', record({ lastBreachAt: at(-30) }), null, { keepFiringForMs: 3_600_000 }, null, 'firing'],
-    ['keep firing: ok after the hold resolves', record({ lastBreachAt: at(-60) }), null, { keepFiringForMs: 3_600_000 }, 'resolved', undefined],
-    ['keep firing does not hold a pending alert', record({ status: 'pending', notifiedSeverity: undefined, lastNotifiedAt: undefined }), null, { keepFiringForMs: 3_600_000 }, null, undefined],
+    [
+      'keep firing: ok within the hold keeps it firing',
+      record({ lastBreachAt: at(-30) }),
+      null,
+      { keepFiringForMs: 3_600_000 },
+      null,
+      'firing',
+    ],
+    [
+      'keep firing: ok after the hold resolves',
+      record({ lastBreachAt: at(-60) }),
+      null,
+      { keepFiringForMs: 3_600_000 },
+      'resolved',
+      undefined,
+    ],
+    [
+      'keep firing does not hold a pending alert',
+      record({ status: 'pending', notifiedSeverity: undefined, lastNotifiedAt: undefined }),
+      null,
+      { keepFiringForMs: 3_600_000 },
+      null,
+      undefined,
+    ],
   ])('%s', (_name, prev, observation, over, change, status) => {
     const out = transition(prev, observation, ctx(over));
     expect(out.change).toBe(change);
@@ -74,7 +163,12 @@ describe('transition: one alert, one evaluation', () => {
   });
 });
 
-function run(state: HostAlertState, minutes: number, findings: Finding[], options: { task?: 'gpu-check' | 'health-check'; failed?: boolean; settings?: ReturnType<typeof settingsFor> } = {}) {
+function run(
+  state: HostAlertState,
+  minutes: number,
+  findings: Finding[],
+  options: { task?: 'gpu-check' | 'health-check'; failed?: boolean; settings?: ReturnType<typeof settingsFor> } = {},
+) {
   const settings = options.settings ?? settingsFor();
   const r = result('i-0abc', minutes, findings, options.task ?? 'gpu-check', options.failed ? 'failed' : undefined);
   const ev = evaluateHost(state, [r], [], settings, date(minutes));
@@ -84,7 +178,11 @@ function run(state: HostAlertState, minutes: number, findings: Finding[], option
 
 describe('evaluateHost: one host, one evaluation', () => {
   test('one notification per host per evaluation lists every alert that changed, with readings, thresholds and runbook links', () => {
-    const { n } = run(emptyHostState('i-0abc'), 0, [xid(5), { check: 'gpu.count', severity: 'critical', message: '7 of 8 GPUs visible', reading: 7, threshold: '= 8' }, hot('warning', 1)]);
+    const { n } = run(emptyHostState('i-0abc'), 0, [
+      xid(5),
+      { check: 'gpu.count', severity: 'critical', message: '7 of 8 GPUs visible', reading: 7, threshold: '= 8' },
+      hot('warning', 1),
+    ]);
     expect(n?.alerts.map((a) => [a.check, a.change])).toEqual([
       ['gpu.count', 'firing'],
       ['gpu.xid', 'firing'],
@@ -104,7 +202,10 @@ describe('evaluateHost: one host, one evaluation', () => {
   test('a failed run resolves nothing but task checks', () => {
     let s = run(emptyHostState('i-0abc'), 0, [disk()], { task: 'health-check' }).next;
     s = run(s, 15, [{ check: 'task.failed', severity: 'critical', message: 'exit 1' }], { task: 'health-check', failed: true }).next;
-    const { n, next } = run(s, 30, [{ check: 'task.failed', severity: 'critical', message: 'exit 1' }], { task: 'health-check', failed: true });
+    const { n, next } = run(s, 30, [{ check: 'task.failed', severity: 'critical', message: 'exit 1' }], {
+      task: 'health-check',
+      failed: true,
+    });
     expect(n).toBeNull();
     expect(Object.keys(next.alerts).sort()).toEqual(['health.disk', 'task.failed']);
   });
@@ -200,7 +301,10 @@ describe('for: consecutive evaluations before firing', () => {
 describe('host.stale', () => {
   const sweep = (state: HostAlertState, minutes: number, settings = settingsFor()) => {
     const ev = evaluateHost(state, [], [], settings, date(minutes));
-    return { next: { ...ev.state, version: state.version + 1 }, n: buildNotification({ id: 'n', at: ev.at, fleet: 'f', state: ev.state, changes: ev.changes }) };
+    return {
+      next: { ...ev.state, version: state.version + 1 },
+      n: buildNotification({ id: 'n', at: ev.at, fleet: 'f', state: ev.state, changes: ev.changes }),
+    };
   };
 
   test.each([
@@ -234,7 +338,9 @@ describe('host.stale', () => {
 });
 
 describe('silences', () => {
-  const silence = (until: number, check?: 'gpu.xid') => [{ host: 'i-0abc', ...(check ? { check } : {}), until: at(until), reason: 'maintenance', source: 'cli' as const }];
+  const silence = (until: number, check?: 'gpu.xid') => [
+    { host: 'i-0abc', ...(check ? { check } : {}), until: at(until), reason: 'maintenance', source: 'cli' as const },
+  ];
 
   test('a silenced host records its alerts but sends nothing', () => {
     const ev = evaluateHost(emptyHostState('i-0abc'), [result('i-0abc', 0, [xid()])], silence(120), settingsFor(), date(0));
@@ -244,12 +350,24 @@ describe('silences', () => {
 
   test('a silence of one check leaves the others notifying', () => {
     const count: Finding = { check: 'gpu.count', severity: 'critical', message: '7 of 8 GPUs visible' };
-    const ev = evaluateHost(emptyHostState('i-0abc'), [result('i-0abc', 0, [xid(), count])], silence(120, 'gpu.xid'), settingsFor(), date(0));
+    const ev = evaluateHost(
+      emptyHostState('i-0abc'),
+      [result('i-0abc', 0, [xid(), count])],
+      silence(120, 'gpu.xid'),
+      settingsFor(),
+      date(0),
+    );
     expect(ev.changes.map((c) => c.check)).toEqual(['gpu.count']);
   });
 
   test('when the silence ends and the alert still fires, the next sweep notifies it', () => {
-    const first = evaluateHost(emptyHostState('i-0abc'), [result('i-0abc', 0, [{ ...disk(), severity: 'critical' }], 'health-check')], silence(120), settingsFor(), date(0));
+    const first = evaluateHost(
+      emptyHostState('i-0abc'),
+      [result('i-0abc', 0, [{ ...disk(), severity: 'critical' }], 'health-check')],
+      silence(120),
+      settingsFor(),
+      date(0),
+    );
     const during = evaluateHost({ ...first.state, version: 1 }, [], silence(120), settingsFor(), date(115));
     expect(during.changes).toEqual([]);
     const after = evaluateHost({ ...first.state, version: 1 }, [], silence(120), settingsFor(), date(120));

@@ -1,15 +1,15 @@
 import { describe, expect, test } from 'vitest';
+import { parseNotificationMessage } from '../../lambda/core/alerts/forward';
 import type { AlertChange, Notification } from '../../lambda/core/alerts/model';
 import {
-  SNS_MAX_BYTES,
   chatbotNotification,
   emailSubject,
   emailText,
   pagerDutyEvents,
+  SNS_MAX_BYTES,
   slackPayload,
   snsPublishInput,
 } from '../../lambda/core/alerts/render';
-import { parseNotificationMessage } from '../../lambda/core/alerts/forward';
 
 const change = (over: Partial<AlertChange> = {}): AlertChange => ({
   change: 'firing',
@@ -37,14 +37,30 @@ const notification = (alerts: AlertChange[], over: Partial<Notification> = {}): 
   ...over,
 });
 
-const temperature = change({ check: 'gpu.temperature', gpu: 3, severity: 'warning', message: 'GPU 3 at 86 °C', reading: 86, threshold: 'warn ≥ 83, crit ≥ 90 °C', runbook: 'docs/runbook.md#gpu.temperature' });
+const temperature = change({
+  check: 'gpu.temperature',
+  gpu: 3,
+  severity: 'warning',
+  message: 'GPU 3 at 86 °C',
+  reading: 86,
+  threshold: 'warn ≥ 83, crit ≥ 90 °C',
+  runbook: 'docs/runbook.md#gpu.temperature',
+});
 
 describe('email subject', () => {
   test.each([
     ['one firing alert', notification([change()]), '[CRITICAL] i-0abc gpu.xid: Xid 79 GPU 5 fell off the bus'],
     ['several alerts', notification([change(), temperature]), '[CRITICAL] i-0abc gpu.xid: Xid 79 GPU 5 fell off the bus (+1 more)'],
-    ['all resolved', notification([{ ...temperature, change: 'resolved' }], { severity: 'warning' }), '[RESOLVED] i-0abc gpu.temperature: GPU 3 at 86 °C'],
-    ['a resolve grouped with a firing alert names the firing one', notification([{ ...temperature, change: 'resolved' }, change()]), '[CRITICAL] i-0abc gpu.xid: Xid 79 GPU 5 fell off the bus (+1 more)'],
+    [
+      'all resolved',
+      notification([{ ...temperature, change: 'resolved' }], { severity: 'warning' }),
+      '[RESOLVED] i-0abc gpu.temperature: GPU 3 at 86 °C',
+    ],
+    [
+      'a resolve grouped with a firing alert names the firing one',
+      notification([{ ...temperature, change: 'resolved' }, change()]),
+      '[CRITICAL] i-0abc gpu.xid: Xid 79 GPU 5 fell off the bus (+1 more)',
+    ],
   ])('%s', (_name, n, subject) => {
     expect(emailSubject(n)).toBe(subject);
   });
@@ -61,7 +77,11 @@ describe('SNS message', () => {
   const message = JSON.parse(input.Message) as Record<string, string>;
 
   test('is published with MessageStructure json and the subject', () => {
-    expect(input).toMatchObject({ MessageStructure: 'json', TopicArn: 'arn:aws:sns:eu-west-1:123456789012:alerts', Subject: emailSubject(notification([change(), temperature])) });
+    expect(input).toMatchObject({
+      MessageStructure: 'json',
+      TopicArn: 'arn:aws:sns:eu-west-1:123456789012:alerts',
+      Subject: emailSubject(notification([change(), temperature])),
+    });
   });
 
   test.each(['default', 'email'])('%s gets readable text with readings, thresholds and runbook links', (protocol) => {
@@ -72,7 +92,12 @@ describe('SNS message', () => {
   });
 
   test.each(['lambda', 'https', 'http', 'sqs', 'email-json'])('%s gets the structured JSON', (protocol) => {
-    expect(JSON.parse(message[protocol])).toMatchObject({ schema: 'gpu-maint.alert/v1', host: 'i-0abc', status: 'firing', alerts: [{ check: 'gpu.xid' }, { check: 'gpu.temperature' }] });
+    expect(JSON.parse(message[protocol])).toMatchObject({
+      schema: 'gpu-maint.alert/v1',
+      host: 'i-0abc',
+      status: 'firing',
+      alerts: [{ check: 'gpu.xid' }, { check: 'gpu.temperature' }],
+    });
   });
 
   test('the structured JSON parses back as the notification (what the forwarder reads)', () => {
@@ -107,12 +132,16 @@ describe('SNS message', () => {
 
 describe('email text', () => {
   test('an escalation shows both severities', () => {
-    expect(emailText(notification([change({ change: 'escalated', previousSeverity: 'warning' })]))).toContain('ESCALATED WARNING → CRITICAL gpu.xid GPU 5');
+    expect(emailText(notification([change({ change: 'escalated', previousSeverity: 'warning' })]))).toContain(
+      'ESCALATED WARNING → CRITICAL gpu.xid GPU 5',
+    );
   });
 });
 
 describe('Slack payload', () => {
-  const payload = slackPayload(notification([change({ runbook: 'https://github.com/acme/gpu/blob/main/docs/runbook.md#gpu.xid', message: 'a <b> & c' }), temperature]));
+  const payload = slackPayload(
+    notification([change({ runbook: 'https://github.com/acme/gpu/blob/main/docs/runbook.md#gpu.xid', message: 'a <b> & c' }), temperature]),
+  );
 
   test('has a header with the subject and one section per alert', () => {
     expect(payload.text).toBe('[CRITICAL] i-0abc gpu.xid: a <b> & c (+1 more)');
@@ -142,7 +171,14 @@ describe('PagerDuty events', () => {
       routing_key: 'R0UTINGKEY0123456789abcd',
       event_action: 'trigger',
       dedup_key: 'gpu-maint/prod/i-0abc/gpu.xid',
-      payload: { summary: '[CRITICAL] i-0abc gpu.xid: Xid 79 GPU 5 fell off the bus', source: 'i-0abc', severity: 'critical', component: 'gpu.xid', group: 'prod', class: 'gpu-check' },
+      payload: {
+        summary: '[CRITICAL] i-0abc gpu.xid: Xid 79 GPU 5 fell off the bus',
+        source: 'i-0abc',
+        severity: 'critical',
+        component: 'gpu.xid',
+        group: 'prod',
+        class: 'gpu-check',
+      },
     });
     expect(event.payload?.custom_details).toMatchObject({ runbook: 'docs/runbook.md#gpu.xid', alerts: [{ gpu: 5, reading: 79 }] });
   });
@@ -169,7 +205,11 @@ describe('PagerDuty events', () => {
   });
 
   test('a web runbook becomes a link', () => {
-    const [event] = pagerDutyEvents(notification([change({ runbook: 'https://x.example/runbook.md#gpu.xid' })]), 'k'.repeat(32), 'critical');
+    const [event] = pagerDutyEvents(
+      notification([change({ runbook: 'https://x.example/runbook.md#gpu.xid' })]),
+      'k'.repeat(32),
+      'critical',
+    );
     expect(event.links).toEqual([{ href: 'https://x.example/runbook.md#gpu.xid', text: 'Runbook: gpu.xid' }]);
   });
 });
@@ -191,7 +231,11 @@ describe('parseNotificationMessage', () => {
   test.each([
     ['not JSON', 'hello', /not JSON/],
     ['a CloudWatch alarm', JSON.stringify({ AlarmName: 'x' }), /not a gpu-maint.alert\/v1 notification: schema/],
-    ['an unknown check', JSON.stringify({ schema: 'gpu-maint.alert/v1', ...notification([change({ check: 'gpu.nope' as never })]) }), /alerts\.0\.check/],
+    [
+      'an unknown check',
+      JSON.stringify({ schema: 'gpu-maint.alert/v1', ...notification([change({ check: 'gpu.nope' as never })]) }),
+      /alerts\.0\.check/,
+    ],
   ])('rejects %s with a reason', (_name, message, error) => {
     expect(() => parseNotificationMessage(message)).toThrow(error);
   });

@@ -36,7 +36,9 @@ const lines: Line[] = readFileSync(SCENARIO, 'utf8')
   .filter((l) => l.trim())
   .map((l) => JSON.parse(l) as Line);
 const evaluations = lines.filter((l) => l.task);
-const silences = lines.filter((l) => l.silence).map((l) => ({ fromMs: Date.parse(l.at), untilMs: Date.parse(l.silence!.until), host: l.silence!.host, check: l.silence!.check }));
+const silences = lines
+  .filter((l) => l.silence)
+  .map((l) => ({ fromMs: Date.parse(l.at), untilMs: Date.parse(l.silence!.until), host: l.silence!.host, check: l.silence!.check }));
 const keyOf = (host: string, check: string, gpu?: number) => `${host}|${check}|${gpu ?? ''}`;
 
 /** Incidents of findings: runs of breaching evaluations of the same task, `for` long, held by keep-firing. */
@@ -81,14 +83,20 @@ function staleIncidents(): ExpectedIncident[] {
   const out: ExpectedIncident[] = [];
   const sweepMs = settings.sweepIntervalMinutes * MIN;
   const byHost = new Map<string, number[]>();
-  for (const e of evaluations.filter((x) => x.task === 'gpu-check')) byHost.set(e.host!, [...(byHost.get(e.host!) ?? []), Date.parse(e.at)]);
+  for (const e of evaluations.filter((x) => x.task === 'gpu-check'))
+    byHost.set(e.host!, [...(byHost.get(e.host!) ?? []), Date.parse(e.at)]);
   const lastMs = Math.max(...lines.map((l) => Date.parse(l.at)));
   for (const [host, times] of byHost) {
     for (let i = 0; i < times.length; i++) {
       const next = times[i + 1] ?? lastMs + 1;
       const firstSweep = Math.ceil((times[i] + settings.staleAfterMinutes * MIN) / sweepMs) * sweepMs;
       if (firstSweep < next && firstSweep <= lastMs) {
-        out.push({ key: keyOf(host, 'host.stale'), startMs: firstSweep, endMs: times[i + 1] ?? Infinity, maxSeverity: settings.staleSeverity });
+        out.push({
+          key: keyOf(host, 'host.stale'),
+          startMs: firstSweep,
+          endMs: times[i + 1] ?? Infinity,
+          maxSeverity: settings.staleSeverity,
+        });
       }
     }
   }
@@ -97,7 +105,9 @@ function staleIncidents(): ExpectedIncident[] {
 
 function silenceOver(incident: ExpectedIncident): { untilMs: number } | undefined {
   const [host, check] = incident.key.split('|');
-  return silences.find((s) => s.host === host && (s.check === undefined || s.check === check) && s.fromMs <= incident.startMs && s.untilMs > incident.startMs);
+  return silences.find(
+    (s) => s.host === host && (s.check === undefined || s.check === check) && s.fromMs <= incident.startMs && s.untilMs > incident.startMs,
+  );
 }
 
 let result: SimulationResult;
@@ -114,7 +124,9 @@ beforeAll(async () => {
 function changesOf(incident: ExpectedIncident): { at: number; change: string }[] {
   return result.notifications.flatMap((n: SimulatedNotification) =>
     n.checks
-      .filter((c) => keyOf(n.host, c.check, c.gpu) === incident.key && Date.parse(n.at) >= incident.startMs && Date.parse(n.at) <= incident.endMs)
+      .filter(
+        (c) => keyOf(n.host, c.check, c.gpu) === incident.key && Date.parse(n.at) >= incident.startMs && Date.parse(n.at) <= incident.endMs,
+      )
       .map((c) => ({ at: Date.parse(n.at), change: c.change })),
   );
 }
@@ -122,21 +134,29 @@ function changesOf(incident: ExpectedIncident): { at: number; change: string }[]
 describe('the 24-hour scenario through `alerts simulate`', () => {
   test('the scenario holds the incidents it is meant to exercise', () => {
     const checks = new Set(expected.map((i) => i.key.split('|')[1]));
-    for (const check of ['gpu.temperature', 'gpu.xid', 'gpu.count', 'host.stale', 'health.service', 'health.disk']) expect(checks).toContain(check);
+    for (const check of ['gpu.temperature', 'gpu.xid', 'gpu.count', 'host.stale', 'health.service', 'health.disk'])
+      expect(checks).toContain(check);
     expect(expected.some((i) => silenceOver(i) && i.endMs <= silenceOver(i)!.untilMs)).toBe(true);
     expect(expected.some((i) => silenceOver(i) && i.endMs > silenceOver(i)!.untilMs)).toBe(true);
     expect(expected.some((i) => i.endMs - i.startMs >= 3 * 60 * MIN - 10 * MIN)).toBe(true);
   });
 
   test('the summary counts the incidents and notifications of the input', () => {
-    expect(result.summary).toMatchObject({ incidents: expected.length, notifications: result.notifications.length, hosts: new Set(evaluations.map((e) => e.host)).size, evaluations: evaluations.length });
+    expect(result.summary).toMatchObject({
+      incidents: expected.length,
+      notifications: result.notifications.length,
+      hosts: new Set(evaluations.map((e) => e.host)).size,
+      evaluations: evaluations.length,
+    });
   });
 
   test('every incident gets at most fire + escalation + repeats + resolve notifications', () => {
     for (const incident of expected) {
-      const durationMs = (Number.isFinite(incident.endMs) ? incident.endMs : Math.max(...lines.map((l) => Date.parse(l.at)))) - incident.startMs;
+      const durationMs =
+        (Number.isFinite(incident.endMs) ? incident.endMs : Math.max(...lines.map((l) => Date.parse(l.at)))) - incident.startMs;
       const intervalMs = settings.repeatIntervalHours[incident.maxSeverity === 'critical' ? 'critical' : 'warning'] * 3_600_000;
-      const bound = 1 + (incident.maxSeverity === 'critical' ? 1 : 0) + Math.floor(durationMs / intervalMs) + (Number.isFinite(incident.endMs) ? 1 : 0);
+      const bound =
+        1 + (incident.maxSeverity === 'critical' ? 1 : 0) + Math.floor(durationMs / intervalMs) + (Number.isFinite(incident.endMs) ? 1 : 0);
       expect(changesOf(incident).length, incident.key).toBeLessThanOrEqual(bound);
     }
   });

@@ -26,7 +26,13 @@ describe('makeSilence', () => {
 
   test('keeps host, check, end, reason, author and creation time', () => {
     expect(makeSilence({ ...base, check: 'gpu.xid', createdBy: 'ops' })).toEqual({
-      host: 'i-0abc', check: 'gpu.xid', until: at(120), reason: 'driver upgrade', createdBy: 'ops', createdAt: at(0), source: 'cli',
+      host: 'i-0abc',
+      check: 'gpu.xid',
+      until: at(120),
+      reason: 'driver upgrade',
+      createdBy: 'ops',
+      createdAt: at(0),
+      source: 'cli',
     });
   });
 

@@ -11,7 +11,7 @@ import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
 import { taskDefinition } from '../../lambda/core/tasks';
 import { parseConfigForTest } from '../helpers/config';
-import { listFiles, type ScriptHarness as Harness, ScriptHarness } from './harness';
+import { type ScriptHarness as Harness, listFiles, ScriptHarness } from './harness';
 import { type AdversarialTree, buildAdversarialTree, describeTree, diffTrees, type EntryInfo, hexPath, withoutExcluded } from './tree';
 
 const EXCLUDE = '*.tmp,checkpoints/temp';
@@ -101,7 +101,13 @@ describe('backup to file://', () => {
     const before = archives();
     const run = await h.run('backup', backupEnv());
     expect(run.code, run.stderr).toBe(0);
-    expect(run.kv).toMatchObject({ status: 'ok', units_uploaded: '0', bytes_uploaded: '0', bytes_read: '0', units_reused: String(tree.units.length) });
+    expect(run.kv).toMatchObject({
+      status: 'ok',
+      units_uploaded: '0',
+      bytes_uploaded: '0',
+      bytes_read: '0',
+      units_reused: String(tree.units.length),
+    });
     expect(archives()).toEqual(before);
     expect(snapshots()).toHaveLength(2);
   });
@@ -144,7 +150,10 @@ describe('backup to file://', () => {
     const before = snapshots();
     let startSecond: () => void = () => undefined;
     const firstStarted = new Promise<void>((resolve) => (startSecond = resolve));
-    const first = h.run('backup', backupEnv(), { pathPrefix: [slow], onStderr: (text) => text.includes('backup started') && startSecond() });
+    const first = h.run('backup', backupEnv(), {
+      pathPrefix: [slow],
+      onStderr: (text) => text.includes('backup started') && startSecond(),
+    });
     await firstStarted;
     const second = await h.run('backup', backupEnv());
     expect(second.code).toBe(1);
@@ -188,14 +197,21 @@ describe('backup to file://', () => {
   test('the result evaluates to backup.run ok with the snapshot details and metrics', async () => {
     const run = await h.run('backup', backupEnv());
     const def = taskDefinition('backup');
-    const result = evaluateTaskOutput({ task: 'backup', stdout: run.stdout, exitCode: run.code }, def.evaluate, evaluationSettings(parseConfigForTest()), new Date());
+    const result = evaluateTaskOutput(
+      { task: 'backup', stdout: run.stdout, exitCode: run.code },
+      def.evaluate,
+      evaluationSettings(parseConfigForTest()),
+      new Date(),
+    );
     expect(result.status).toBe('ok');
     expect(result.findings.map((f) => [f.check, f.severity])).toEqual([
       ['backup.run', 'ok'],
       ['backup.age', 'ok'],
     ]);
     expect(result.snapshot).toMatchObject({ id: run.kv.snapshot, unitsTotal: tree.units.length, unitsUploaded: 0, bytesUploaded: 0 });
-    expect(result.metrics.map((m) => m.name)).toEqual(expect.arrayContaining(['BackupSuccess', 'BackupBytesUploaded', 'BackupDurationSeconds']));
+    expect(result.metrics.map((m) => m.name)).toEqual(
+      expect.arrayContaining(['BackupSuccess', 'BackupBytesUploaded', 'BackupDurationSeconds']),
+    );
   });
 });
 

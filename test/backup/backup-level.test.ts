@@ -91,7 +91,10 @@ describe('zstd level per unit', () => {
 
   test('weights stored with the fast level restore byte for byte', async () => {
     const target = path.join(h.root, 'restore-default');
-    const run = await h.run('restore', { GPU_MAINT_BACKUP_DESTINATION: `file://${path.join(h.root, 'dest-default')}`, GPU_MAINT_RESTORE_TARGET: target });
+    const run = await h.run('restore', {
+      GPU_MAINT_BACKUP_DESTINATION: `file://${path.join(h.root, 'dest-default')}`,
+      GPU_MAINT_RESTORE_TARGET: target,
+    });
     expect(run.code, run.stderr).toBe(0);
     for (const file of ['weights/shard-0.safetensors', 'weights/shard-1.safetensors', 'text/tokenizer.json']) {
       expect(sha256(path.join(target, file)), file).toBe(sha256(path.join(src, file)));

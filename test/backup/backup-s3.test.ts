@@ -9,8 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { REPO_ROOT } from '../helpers/fixtures';
 import { runCli } from '../helpers/cli';
+import { REPO_ROOT } from '../helpers/fixtures';
 import { freePort, ScriptHarness } from './harness';
 import { type AdversarialTree, buildAdversarialTree, describeTree, diffTrees, type EntryInfo, hexPath, withoutExcluded } from './tree';
 
@@ -28,7 +28,17 @@ const savedEnv: Record<string, string | undefined> = {};
 async function startServer(): Promise<void> {
   const child = spawn(
     process.execPath,
-    [path.join(REPO_ROOT, 'node_modules/s3rver/bin/s3rver.js'), '-d', path.join(h.root, 's3data'), '-a', '127.0.0.1', '-p', String(port), '--configure-bucket', BUCKET],
+    [
+      path.join(REPO_ROOT, 'node_modules/s3rver/bin/s3rver.js'),
+      '-d',
+      path.join(h.root, 's3data'),
+      '-a',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '--configure-bucket',
+      BUCKET,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   await new Promise<void>((resolve, reject) => {
@@ -87,11 +97,21 @@ beforeAll(async () => {
   h = new ScriptHarness('gpu-maint-backup-s3-');
   port = await freePort();
   await startServer();
-  for (const [k, v] of Object.entries({ AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' })) {
+  for (const [k, v] of Object.entries({
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_REGION: 'us-east-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  })) {
     savedEnv[k] = process.env[k];
     process.env[k] = v;
   }
-  s3 = new S3Client({ endpoint: endpoint(), forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  s3 = new S3Client({
+    endpoint: endpoint(),
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
   tree = buildAdversarialTree(path.join(h.root, 'src'), { compact: true });
   firstState = withoutExcluded(describeTree(tree.root), tree.excluded);
   const run = await h.run('backup', env());
@@ -162,12 +182,16 @@ describe('backup to s3:// (s3rver)', () => {
     const slow = h.fakeBin('slow-zstd', { zstd: 'sleep 1\nexec /usr/bin/zstd "$@"' });
     let stopping: Promise<void> | null = null;
     // Few retries: the CLI's default back-off against a dead endpoint only makes the test slow.
-    const run = await h.run('backup', { ...env(), GPU_MAINT_PROGRESS: '1', AWS_MAX_ATTEMPTS: '2' }, {
-      pathPrefix: [slow],
-      onStderr: (text) => {
-        if (!stopping && text.includes('progress: backup 0/')) stopping = stopServer();
+    const run = await h.run(
+      'backup',
+      { ...env(), GPU_MAINT_PROGRESS: '1', AWS_MAX_ATTEMPTS: '2' },
+      {
+        pathPrefix: [slow],
+        onStderr: (text) => {
+          if (!stopping && text.includes('progress: backup 0/')) stopping = stopServer();
+        },
       },
-    });
+    );
     await stopping;
     expect(run.code).toBe(1);
     expect(run.kv.status).toBe('failed');
@@ -192,13 +216,26 @@ describe('backup to s3:// (s3rver)', () => {
     // README.md, and `model a` whose new weights the cut uploads above never stored.
     expect(backup.kv.units_uploaded).toBe('2');
     const target = path.join(h.root, 'restore-no-python');
-    const restore = await h.run('restore', { ...env(), PATH: noPython, GPU_MAINT_RESTORE_TARGET: target, GPU_MAINT_RESTORE_UNITS: 'README.md' });
+    const restore = await h.run('restore', {
+      ...env(),
+      PATH: noPython,
+      GPU_MAINT_RESTORE_TARGET: target,
+      GPU_MAINT_RESTORE_UNITS: 'README.md',
+    });
     expect(restore.code, restore.stderr).toBe(0);
     expect(fs.readFileSync(path.join(target, 'README.md'), 'utf8')).toBe('# digest without python\n');
   });
 
   test('gpu-maint snapshots list shows the host and its snapshots over s3://', async () => {
-    const cli = await runCli(['--set', `backup.destination=s3://${BUCKET}/${PREFIX}`, '--set', `backup.s3EndpointUrl=${endpoint()}`, 'snapshots', 'list', '--json']);
+    const cli = await runCli([
+      '--set',
+      `backup.destination=s3://${BUCKET}/${PREFIX}`,
+      '--set',
+      `backup.s3EndpointUrl=${endpoint()}`,
+      'snapshots',
+      'list',
+      '--json',
+    ]);
     expect(cli.code, cli.stderr).toBe(0);
     const listed = JSON.parse(cli.stdout) as { hosts: { hostKey: string; snapshots: { id: string; readable: boolean }[] }[] };
     expect(listed.hosts.map((x) => x.hostKey)).toEqual(['test-host']);
@@ -207,10 +244,14 @@ describe('backup to s3:// (s3rver)', () => {
 
   test('gpu-maint prune over s3:// keeps the newest snapshot and every archive it references', async () => {
     const cli = await runCli([
-      '--set', `backup.destination=s3://${BUCKET}/${PREFIX}`,
-      '--set', `backup.s3EndpointUrl=${endpoint()}`,
-      '--set', 'backup.retention={"keepLast":1,"keepDaily":0,"keepWeekly":0,"keepMonthly":0,"graceDays":0}',
-      'prune', '--json',
+      '--set',
+      `backup.destination=s3://${BUCKET}/${PREFIX}`,
+      '--set',
+      `backup.s3EndpointUrl=${endpoint()}`,
+      '--set',
+      'backup.retention={"keepLast":1,"keepDaily":0,"keepWeekly":0,"keepMonthly":0,"graceDays":0}',
+      'prune',
+      '--json',
     ]);
     expect(cli.code, cli.stderr).toBe(0);
     expect(await snapshotKeys()).toHaveLength(1);

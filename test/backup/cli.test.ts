@@ -43,7 +43,15 @@ describe('gpu-maint backup commands', () => {
   });
 
   test('run backup where the sources do not exist says there is nothing to back up and exits 0', async () => {
-    const run = await runCli(['--set', `local.stateDir=${path.join(root, 'state-empty')}`, '--set', `backup.sources=["${path.join(root, 'none')}"]`, 'run', 'backup', '--json']);
+    const run = await runCli([
+      '--set',
+      `local.stateDir=${path.join(root, 'state-empty')}`,
+      '--set',
+      `backup.sources=["${path.join(root, 'none')}"]`,
+      'run',
+      'backup',
+      '--json',
+    ]);
     expect(run.code, run.stderr).toBe(0);
     const result = JSON.parse(run.stdout) as { findings: { check: string; message: string }[]; snapshot: unknown };
     expect(result.findings[0].message).toBe(`nothing to back up: ${path.join(root, 'none')} does not exist (backup.sources)`);
@@ -88,7 +96,10 @@ describe('gpu-maint backup commands', () => {
   });
 
   test.each([
-    [['restore', '--snapshot', 'yesterday', '--to', '/tmp/x'], '--snapshot "yesterday": expected a snapshot id such as 20261128T020000Z, or latest'],
+    [
+      ['restore', '--snapshot', 'yesterday', '--to', '/tmp/x'],
+      '--snapshot "yesterday": expected a snapshot id such as 20261128T020000Z, or latest',
+    ],
     [['restore', '--snapshot', 'latest', '--host', '../etc', '--to', '/tmp/x'], '--host "../etc": expected a host key'],
     [['snapshots', 'list', '--host', 'a b'], '--host "a b": expected a host key'],
     [['restore', '--snapshot', 'latest', '--to', "/tmp/it's"], 'target "/tmp/it\'s" is not allowed'],

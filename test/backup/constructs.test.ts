@@ -3,15 +3,16 @@
  * BackupInstancePolicy (own prefix only, no delete) and BackupPruner (function, schedule, alarm).
  * One synth for the assertions (bundling skipped) and one with cdk-nag.
  */
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BackupBucket } from '../../lib/constructs/backup-bucket';
 import { BackupInstancePolicy } from '../../lib/constructs/backup-instance-policy';
@@ -24,7 +25,9 @@ const newApp = (context: Record<string, unknown> = { 'aws:cdk:bundling-stacks': 
   outdirs.push(outdir);
   return new App({ outdir, context });
 };
-afterAll(() => outdirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of outdirs) fs.rmSync(d, { recursive: true, force: true });
+});
 
 const KMS = 'arn:aws:kms:eu-west-1:111122223333:key/11111111-2222-3333-4444-555555555555';
 const REPLICA_KMS = 'arn:aws:kms:eu-central-1:111122223333:key/66666666-2222-3333-4444-555555555555';
@@ -75,14 +78,21 @@ describe('BackupBucket', () => {
   test('is versioned, blocks public access and encrypts with SSE-S3 by default', () => {
     plain.hasResourceProperties('AWS::S3::Bucket', {
       VersioningConfiguration: { Status: 'Enabled' },
-      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
     });
   });
 
   test('denies every request that is not TLS', () => {
     plain.hasResourceProperties('AWS::S3::BucketPolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
     });
   });
 
@@ -102,12 +112,23 @@ describe('BackupBucket', () => {
 
   test('uses the configured KMS key, Glacier IR, Object Lock governance and replication when asked', () => {
     full.hasResourceProperties('AWS::S3::Bucket', {
-      BucketEncryption: { ServerSideEncryptionConfiguration: [Match.objectLike({ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: KMS } })] },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          Match.objectLike({ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: KMS } }),
+        ],
+      },
       ObjectLockEnabled: true,
       ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 14 } } },
-      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }] })]) },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }] })]),
+      },
       ReplicationConfiguration: {
-        Rules: [Match.objectLike({ Destination: Match.objectLike({ Bucket: 'arn:aws:s3:::gpu-backups-replica' }), DeleteMarkerReplication: { Status: 'Disabled' } })],
+        Rules: [
+          Match.objectLike({
+            Destination: Match.objectLike({ Bucket: 'arn:aws:s3:::gpu-backups-replica' }),
+            DeleteMarkerReplication: { Status: 'Disabled' },
+          }),
+        ],
       },
     });
   });
@@ -123,7 +144,9 @@ describe('BackupBucket', () => {
   test('gives the backup documents the bucket as destination and the aws-userid host key', () => {
     const defaults = built.bucket.documentParameterDefaults();
     expect(defaults.HostKey).toBe('aws-userid');
-    expect(built.stack.resolve(defaults.Destination)).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/^BackupsBucket/) }, '/']] });
+    expect(built.stack.resolve(defaults.Destination)).toEqual({
+      'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/^BackupsBucket/) }, '/']],
+    });
   });
 });
 
@@ -132,7 +155,9 @@ describe('BackupInstancePolicy', () => {
     Object.values(t.findResources('AWS::IAM::ManagedPolicy')).flatMap((r: any) => r.Properties.PolicyDocument.Statement as Statement[]);
 
   test('allows no delete of any kind', () => {
-    const allowed = statements(plain).filter((s) => s.Effect === 'Allow').flatMap(actions);
+    const allowed = statements(plain)
+      .filter((s) => s.Effect === 'Allow')
+      .flatMap(actions);
     expect(allowed.filter((a) => /Delete|\*|BypassGovernance|PutObjectRetention|PutLifecycle/.test(a))).toEqual([]);
   });
 
@@ -149,7 +174,9 @@ describe('BackupInstancePolicy', () => {
 
   test('denies deletes explicitly, whatever else the role is granted', () => {
     const deny = statements(plain).find((s) => s.Effect === 'Deny');
-    expect(actions(deny as Statement)).toEqual(expect.arrayContaining(['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:BypassGovernanceRetention']));
+    expect(actions(deny as Statement)).toEqual(
+      expect.arrayContaining(['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:BypassGovernanceRetention']),
+    );
   });
 
   test('may use the KMS key only through S3 when the bucket has one', () => {
@@ -160,18 +187,27 @@ describe('BackupInstancePolicy', () => {
 
 describe('BackupPruner', () => {
   test('runs the prune handler with the retention and fleet settings', () => {
-    const fn = Object.values(plain.findResources('AWS::Lambda::Function')).find((r: any) => r.Properties.Environment?.Variables?.GPU_MAINT_PRUNE_SETTINGS) as any;
+    const fn = Object.values(plain.findResources('AWS::Lambda::Function')).find(
+      (r: any) => r.Properties.Environment?.Variables?.GPU_MAINT_PRUNE_SETTINGS,
+    ) as any;
     const settings = JSON.parse(JSON.stringify(built.stack.resolve(fn.Properties.Environment.Variables.GPU_MAINT_PRUNE_SETTINGS)));
-    expect(JSON.stringify(settings)).toContain('\\"retention\\":{\\"keepLast\\":7,\\"keepDaily\\":14,\\"keepWeekly\\":8,\\"keepMonthly\\":12,\\"graceDays\\":2}');
+    expect(JSON.stringify(settings)).toContain(
+      '\\"retention\\":{\\"keepLast\\":7,\\"keepDaily\\":14,\\"keepWeekly\\":8,\\"keepMonthly\\":12,\\"graceDays\\":2}',
+    );
     expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Timeout: 900 });
   });
 
   test('is scheduled daily at 06:00 in the configured time zone', () => {
-    plain.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(0 6 * * ? *)', ScheduleExpressionTimezone: 'Europe/Berlin' });
+    plain.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 6 * * ? *)',
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+    });
   });
 
   test('may delete below backups/ only', () => {
-    const policies = Object.values(plain.findResources('AWS::IAM::Policy')).flatMap((r: any) => r.Properties.PolicyDocument.Statement as Statement[]);
+    const policies = Object.values(plain.findResources('AWS::IAM::Policy')).flatMap(
+      (r: any) => r.Properties.PolicyDocument.Statement as Statement[],
+    );
     const deletes = policies.filter((s) => actions(s).some((a) => a.startsWith('s3:Delete')));
     expect(deletes.length).toBeGreaterThan(0);
     for (const s of deletes) expect(JSON.stringify(s.Resource)).toContain('/backups/*');
@@ -216,7 +252,11 @@ describe('BackupPruner', () => {
 describe('cdk-nag', () => {
   test('the backup constructs synthesize with no unacknowledged AwsSolutions finding', () => {
     const app = newApp();
-    backupStack(app, 'Nag', { kmsKeyArn: KMS, replicationBucketArn: 'arn:aws:s3:::gpu-backups-replica', replicationKmsKeyArn: REPLICA_KMS });
+    backupStack(app, 'Nag', {
+      kmsKeyArn: KMS,
+      replicationBucketArn: 'arn:aws:s3:::gpu-backups-replica',
+      replicationKmsKeyArn: REPLICA_KMS,
+    });
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     expect(() => app.synth()).not.toThrow();
   });

@@ -4,8 +4,8 @@
  * neighbourhood), and parses their key=value sections.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import * as fs from 'node:fs';
+import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseKeyValues, parseResult } from '../../lambda/core/contract';
@@ -99,7 +99,8 @@ export class ScriptHarness {
   fakeBin(name: string, tools: Record<string, string>): string {
     const dir = path.join(this.root, `fake-${name}`);
     fs.mkdirSync(dir, { recursive: true });
-    for (const [tool, body] of Object.entries(tools)) fs.writeFileSync(path.join(dir, tool), `#!/usr/bin/env bash\n${body}\n`, { mode: 0o755 });
+    for (const [tool, body] of Object.entries(tools))
+      fs.writeFileSync(path.join(dir, tool), `#!/usr/bin/env bash\n${body}\n`, { mode: 0o755 });
     return dir;
   }
 

@@ -14,7 +14,13 @@ import { manifestJson } from './manifests';
 
 describe('manifest', () => {
   test('a manifest parses and totals its units', () => {
-    const m = parseManifest(manifestJson('20261128T020000Z', [{ id: 'a-1', bytes: 10 }, { id: 'b-2', bytes: 20 }]), 'm');
+    const m = parseManifest(
+      manifestJson('20261128T020000Z', [
+        { id: 'a-1', bytes: 10 },
+        { id: 'b-2', bytes: 20 },
+      ]),
+      'm',
+    );
     expect(manifestTotals(m)).toEqual({ units: 2, files: 6, bytes: 30, sourceBytes: 400 });
   });
 
@@ -49,16 +55,37 @@ function output(task: TaskName, section: string, kv: Record<string, string>, exi
 }
 
 const okBackup = {
-  status: 'ok', snapshot: '20261128T115900Z', units_total: '3', units_uploaded: '1', units_reused: '2', files: '40',
-  bytes_read: '1048576', bytes_uploaded: '1000000', duration_seconds: '12.5', sources_missing: '', warnings: '0', warning: '',
-  previous_snapshot: '20261127T020000Z', previous_snapshot_at: '2026-11-27T02:00:00Z', error: '',
+  status: 'ok',
+  snapshot: '20261128T115900Z',
+  units_total: '3',
+  units_uploaded: '1',
+  units_reused: '2',
+  files: '40',
+  bytes_read: '1048576',
+  bytes_uploaded: '1000000',
+  duration_seconds: '12.5',
+  sources_missing: '',
+  warnings: '0',
+  warning: '',
+  previous_snapshot: '20261127T020000Z',
+  previous_snapshot_at: '2026-11-27T02:00:00Z',
+  error: '',
 };
 
 describe('backup evaluation', () => {
   test('a written snapshot is backup.run ok with its details and the three backup metrics', () => {
     const r = output('backup', 'backup', okBackup);
     expect(r.status).toBe('ok');
-    expect(r.snapshot).toEqual({ id: '20261128T115900Z', unitsTotal: 3, unitsUploaded: 1, unitsReused: 2, files: 40, bytesRead: 1048576, bytesUploaded: 1000000, durationSeconds: 12.5 });
+    expect(r.snapshot).toEqual({
+      id: '20261128T115900Z',
+      unitsTotal: 3,
+      unitsUploaded: 1,
+      unitsReused: 2,
+      files: 40,
+      bytesRead: 1048576,
+      bytesUploaded: 1000000,
+      durationSeconds: 12.5,
+    });
     expect(r.metrics.filter((m) => m.name.startsWith('Backup')).map((m) => [m.name, m.value])).toEqual([
       ['BackupSuccess', 1],
       ['BackupBytesUploaded', 1000000],
@@ -68,7 +95,9 @@ describe('backup evaluation', () => {
 
   test('a failed run is backup.run critical, BackupSuccess 0, and ages the previous snapshot', () => {
     const r = output('backup', 'backup', { ...okBackup, status: 'failed', snapshot: '', error: 'upload of unit x failed' }, 1);
-    expect(r.findings).toContainEqual(expect.objectContaining({ check: 'backup.run', severity: 'critical', message: 'backup failed: upload of unit x failed' }));
+    expect(r.findings).toContainEqual(
+      expect.objectContaining({ check: 'backup.run', severity: 'critical', message: 'backup failed: upload of unit x failed' }),
+    );
     expect(r.findings).toContainEqual(expect.objectContaining({ check: 'backup.age', severity: 'warning', reading: 34 }));
     expect(r.metrics).toContainEqual(expect.objectContaining({ name: 'BackupSuccess', value: 0 }));
   });
@@ -80,16 +109,26 @@ describe('backup evaluation', () => {
 
   test('a missing source with nothing to back up is a warning that says so, and no metric', () => {
     const r = output('backup', 'backup', {
-      status: 'empty', sources_missing: '/opt/ml/models', previous_snapshot: '', previous_snapshot_at: '',
+      status: 'empty',
+      sources_missing: '/opt/ml/models',
+      previous_snapshot: '',
+      previous_snapshot_at: '',
       error: 'nothing to back up: /opt/ml/models does not exist (backup.sources)',
     });
     expect(r.status).toBe('warning');
-    expect(r.findings).toEqual([{ check: 'backup.run', severity: 'warning', message: 'nothing to back up: /opt/ml/models does not exist (backup.sources)' }]);
+    expect(r.findings).toEqual([
+      { check: 'backup.run', severity: 'warning', message: 'nothing to back up: /opt/ml/models does not exist (backup.sources)' },
+    ]);
     expect(r.metrics.find((m) => m.name === 'BackupSuccess')).toBeUndefined();
   });
 
   test('a run that found another one running is a warning', () => {
-    const r = output('backup', 'backup', { status: 'busy', error: 'already running: another backup holds /var/lib/gpu-maint/backup.lock' }, 1);
+    const r = output(
+      'backup',
+      'backup',
+      { status: 'busy', error: 'already running: another backup holds /var/lib/gpu-maint/backup.lock' },
+      1,
+    );
     expect(r.findings).toContainEqual(expect.objectContaining({ check: 'backup.run', severity: 'warning' }));
   });
 
@@ -101,7 +140,17 @@ describe('backup evaluation', () => {
 });
 
 describe('restore-test evaluation', () => {
-  const base = { snapshot: '20261128T020000Z', units_total: '5', units_done: '5', units_failed: '0', failed_units: '', files: '50', bytes: '2048', duration_seconds: '3.1', error: '' };
+  const base = {
+    snapshot: '20261128T020000Z',
+    units_total: '5',
+    units_done: '5',
+    units_failed: '0',
+    failed_units: '',
+    files: '50',
+    bytes: '2048',
+    duration_seconds: '3.1',
+    error: '',
+  };
 
   test('verified units are backup.restore-test ok and RestoreTestSuccess 1', () => {
     const r = output('restore-test', 'restore-test', { ...base, status: 'ok' });
@@ -111,13 +160,29 @@ describe('restore-test evaluation', () => {
   });
 
   test('a unit that fails verification is critical and RestoreTestSuccess 0', () => {
-    const r = output('restore-test', 'restore-test', { ...base, status: 'failed', units_done: '4', units_failed: '1', failed_units: 'llama-abc', error: '1 unit(s) failed verification: llama-abc' });
-    expect(r.findings).toEqual([expect.objectContaining({ check: 'backup.restore-test', severity: 'critical', message: expect.stringContaining('llama-abc') })]);
+    const r = output('restore-test', 'restore-test', {
+      ...base,
+      status: 'failed',
+      units_done: '4',
+      units_failed: '1',
+      failed_units: 'llama-abc',
+      error: '1 unit(s) failed verification: llama-abc',
+    });
+    expect(r.findings).toEqual([
+      expect.objectContaining({ check: 'backup.restore-test', severity: 'critical', message: expect.stringContaining('llama-abc') }),
+    ]);
     expect(r.metrics).toContainEqual(expect.objectContaining({ name: 'RestoreTestSuccess', value: 0 }));
   });
 
   test('no snapshot to test is a warning without a success metric', () => {
-    const r = output('restore-test', 'restore-test', { ...base, status: 'empty', snapshot: '', units_total: '0', units_done: '0', error: 'no snapshot of host i-0abc' });
+    const r = output('restore-test', 'restore-test', {
+      ...base,
+      status: 'empty',
+      snapshot: '',
+      units_total: '0',
+      units_done: '0',
+      error: 'no snapshot of host i-0abc',
+    });
     expect(r.findings).toEqual([expect.objectContaining({ severity: 'warning' })]);
     expect(r.metrics.find((m) => m.name === 'RestoreTestSuccess')).toBeUndefined();
   });
@@ -135,17 +200,48 @@ describe('restore evaluation', () => {
         '',
       ].join('\n'),
     );
-  const base = { snapshot: '20261128T020000Z', host_key: 'i-0abc', target: '/opt/ml/models', units_total: '3', units_done: '3', units_failed: '0', failed_units: '', files: '9', bytes: '4096', duration_seconds: '1.5', error: '' };
+  const base = {
+    snapshot: '20261128T020000Z',
+    host_key: 'i-0abc',
+    target: '/opt/ml/models',
+    units_total: '3',
+    units_done: '3',
+    units_failed: '0',
+    failed_units: '',
+    files: '9',
+    bytes: '4096',
+    duration_seconds: '1.5',
+    error: '',
+  };
   const ctx = { settings, now: NOW, host: 'i-0abc' };
 
   test('a verified restore is backup.restore ok naming snapshot and target', () => {
     const e = evaluateRestore(restoreOutput({ ...base, status: 'ok' }), ctx);
-    expect(e.findings).toEqual([{ check: 'backup.restore', severity: 'ok', message: 'restored 3 of 3 units of snapshot 20261128T020000Z (i-0abc) into /opt/ml/models: 9 entries, 4.0 KiB, verified' }]);
+    expect(e.findings).toEqual([
+      {
+        check: 'backup.restore',
+        severity: 'ok',
+        message: 'restored 3 of 3 units of snapshot 20261128T020000Z (i-0abc) into /opt/ml/models: 9 entries, 4.0 KiB, verified',
+      },
+    ]);
   });
 
   test('a failed restore is backup.restore critical with the reason', () => {
-    const e = evaluateRestore(restoreOutput({ ...base, status: 'failed', units_done: '2', units_failed: '1', failed_units: 'bert-1', error: '1 unit(s) failed verification or extraction: bert-1' }), ctx);
-    expect(e.findings[0]).toMatchObject({ severity: 'critical', message: 'restore failed: 1 unit(s) failed verification or extraction: bert-1' });
+    const e = evaluateRestore(
+      restoreOutput({
+        ...base,
+        status: 'failed',
+        units_done: '2',
+        units_failed: '1',
+        failed_units: 'bert-1',
+        error: '1 unit(s) failed verification or extraction: bert-1',
+      }),
+      ctx,
+    );
+    expect(e.findings[0]).toMatchObject({
+      severity: 'critical',
+      message: 'restore failed: 1 unit(s) failed verification or extraction: bert-1',
+    });
     expect(e.details).toMatchObject({ restore: { failedUnits: ['bert-1'] } });
   });
 });

@@ -33,4 +33,3 @@ export function manifestJson(id: string, units: { id: string; fp?: string; bytes
     })),
   });
 }
-

@@ -41,15 +41,28 @@ beforeEach(() => {
   s3.reset();
   cloudwatch.reset();
   s3.on(ListObjectsV2Command, { Prefix: 'backups/', Delimiter: '/' }).resolves({ CommonPrefixes: [{ Prefix: BASE }] });
-  s3.on(ListObjectsV2Command, { Prefix: `${BASE}snapshots/` }).resolves({ Contents: ids.map((id) => ({ Key: `${BASE}snapshots/${id}.json`, Size: 100 })) });
+  s3.on(ListObjectsV2Command, { Prefix: `${BASE}snapshots/` }).resolves({
+    Contents: ids.map((id) => ({ Key: `${BASE}snapshots/${id}.json`, Size: 100 })),
+  });
   ids.forEach((id, i) => {
-    const body = manifestJson(id, [{ id: 'base', fp: fp(0) }, { id: `u${i}`, fp: fp(i + 1) }], 'i-0abc');
+    const body = manifestJson(
+      id,
+      [
+        { id: 'base', fp: fp(0) },
+        { id: `u${i}`, fp: fp(i + 1) },
+      ],
+      'i-0abc',
+    );
     s3.on(GetObjectCommand, { Key: `${BASE}snapshots/${id}.json` }).resolves({ Body: { transformToString: async () => body } as never });
   });
   s3.on(ListObjectsV2Command, { Prefix: `${BASE}units/` }).resolves({
     Contents: [
       { Key: `${BASE}units/base/${fp(0)}.tar.zst`, Size: 10, LastModified: new Date('2026-11-01T00:00:00Z') },
-      ...ids.map((_, i) => ({ Key: `${BASE}units/u${i}/${fp(i + 1)}.tar.zst`, Size: 1000, LastModified: new Date(`2026-11-2${5 + i}T02:00:00Z`) })),
+      ...ids.map((_, i) => ({
+        Key: `${BASE}units/u${i}/${fp(i + 1)}.tar.zst`,
+        Size: 1000,
+        LastModified: new Date(`2026-11-2${5 + i}T02:00:00Z`),
+      })),
     ],
   });
   s3.on(DeleteObjectsCommand).resolves({});

@@ -25,7 +25,11 @@ beforeEach(() => {
 afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const daysAgo = (n: number) => new Date(NOW.getTime() - n * 86_400_000);
-const idDaysAgo = (n: number) => daysAgo(n).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+const idDaysAgo = (n: number) =>
+  daysAgo(n)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 
 function writeArchive(host: string, key: string, ageDays: number): void {
   const file = path.join(root, 'backups', host, key);
@@ -41,7 +45,14 @@ function seedDaily(host: string, days: number[]): void {
   for (const n of days) {
     fs.writeFileSync(
       path.join(root, 'backups', host, 'snapshots', `${idDaysAgo(n)}.json`),
-      manifestJson(idDaysAgo(n), [{ id: 'base', fp: fp(0) }, { id: `u${n}`, fp: fp(n) }], host),
+      manifestJson(
+        idDaysAgo(n),
+        [
+          { id: 'base', fp: fp(0) },
+          { id: `u${n}`, fp: fp(n) },
+        ],
+        host,
+      ),
     );
     writeArchive(host, `units/u${n}/${fp(n)}.tar.zst`, n);
   }
@@ -49,7 +60,13 @@ function seedDaily(host: string, days: number[]): void {
 
 const files = (host: string, sub: string) => {
   const dir = path.join(root, 'backups', host, sub);
-  return fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort() : [];
+  return fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+        .sort()
+    : [];
 };
 
 describe('prune', () => {
@@ -111,7 +128,10 @@ describe('prune', () => {
     const racing = Object.create(store) as FileBackupStore;
     racing.listSnapshotIds = async (host: string) => {
       if (++calls === 2) {
-        fs.writeFileSync(path.join(root, 'backups/h1/snapshots', '20261128T115900Z.json'), manifestJson('20261128T115900Z', [{ id: 'u4', fp: fp(4) }], 'h1'));
+        fs.writeFileSync(
+          path.join(root, 'backups/h1/snapshots', '20261128T115900Z.json'),
+          manifestJson('20261128T115900Z', [{ id: 'u4', fp: fp(4) }], 'h1'),
+        );
       }
       return store.listSnapshotIds(host);
     };
@@ -145,8 +165,19 @@ describe('prune', () => {
 
 describe('snapshot age audit', () => {
   const host = (newestAgeHours: number | null, error?: string) => ({
-    hostKey: 'AROAX:i-0abc', host: 'i-0abc', snapshots: 1, kept: [], removedSnapshots: [], removedArchives: [], bytesFreed: 0,
-    newestSnapshot: newestAgeHours === null ? null : '20261127T020000Z', newestAt: null, newestAgeHours, unreadable: [], warnings: [], ...(error ? { error } : {}),
+    hostKey: 'AROAX:i-0abc',
+    host: 'i-0abc',
+    snapshots: 1,
+    kept: [],
+    removedSnapshots: [],
+    removedArchives: [],
+    bytesFreed: 0,
+    newestSnapshot: newestAgeHours === null ? null : '20261127T020000Z',
+    newestAt: null,
+    newestAgeHours,
+    unreadable: [],
+    warnings: [],
+    ...(error ? { error } : {}),
   });
 
   test.each([
@@ -162,7 +193,11 @@ describe('snapshot age audit', () => {
   });
 
   test("each host's age is a SnapshotAgeHours datapoint of the fleet series; stale hosts are counted", () => {
-    const metrics = pruneMetrics({ location: 'x', dryRun: false, at: NOW.toISOString(), hosts: [host(10), host(30), host(null), host(null, 'denied')] }, 'gpu', 26);
+    const metrics = pruneMetrics(
+      { location: 'x', dryRun: false, at: NOW.toISOString(), hosts: [host(10), host(30), host(null), host(null, 'denied')] },
+      'gpu',
+      26,
+    );
     expect(metrics.filter((m) => m.name === 'SnapshotAgeHours').map((m) => m.value)).toEqual([10, 30, 100_000]);
     expect(metrics.find((m) => m.name === 'BackupHostsStale')?.value).toBe(2);
     expect(metrics.find((m) => m.name === 'PruneErrors')?.value).toBe(1);
@@ -171,7 +206,8 @@ describe('snapshot age audit', () => {
 
   test('a dry run publishes snapshot ages but nothing on the pruned and freed series', () => {
     const removing = { ...host(10), removedSnapshots: ['20261120T020000Z'], removedArchives: ['a'], bytesFreed: 4096 };
-    const names = (dryRun: boolean) => pruneMetrics({ location: 'x', dryRun, at: NOW.toISOString(), hosts: [removing] }, 'gpu', 26).map((m) => m.name);
+    const names = (dryRun: boolean) =>
+      pruneMetrics({ location: 'x', dryRun, at: NOW.toISOString(), hosts: [removing] }, 'gpu', 26).map((m) => m.name);
     expect(names(true)).toContain('SnapshotAgeHours');
     expect(names(true).filter((n) => ['SnapshotsPruned', 'ArchivesPruned', 'PruneBytesFreed'].includes(n))).toEqual([]);
     expect(names(false)).toEqual(expect.arrayContaining(['SnapshotsPruned', 'ArchivesPruned', 'PruneBytesFreed']));

@@ -16,7 +16,11 @@ beforeAll(async () => {
   fs.mkdirSync(path.join(src, 'org/model-1'), { recursive: true });
   fs.writeFileSync(path.join(src, 'org/model-1/w'), 'from the backup');
   dest = path.join(h.root, 'dest');
-  const run = await h.run('backup', { GPU_MAINT_BACKUP_SOURCES: src, GPU_MAINT_BACKUP_UNIT_DEPTH: '2', GPU_MAINT_BACKUP_DESTINATION: `file://${dest}` });
+  const run = await h.run('backup', {
+    GPU_MAINT_BACKUP_SOURCES: src,
+    GPU_MAINT_BACKUP_UNIT_DEPTH: '2',
+    GPU_MAINT_BACKUP_DESTINATION: `file://${dest}`,
+  });
   expect(run.code, run.stderr).toBe(0);
 });
 afterAll(() => h.cleanup());
@@ -29,7 +33,11 @@ test('a forced restore does not follow a symlinked parent out of the target, and
   fs.mkdirSync(target);
   fs.symlinkSync(outside, path.join(target, 'org'));
 
-  const run = await h.run('restore', { GPU_MAINT_BACKUP_DESTINATION: `file://${dest}`, GPU_MAINT_RESTORE_TARGET: target, GPU_MAINT_RESTORE_FORCE: 'true' });
+  const run = await h.run('restore', {
+    GPU_MAINT_BACKUP_DESTINATION: `file://${dest}`,
+    GPU_MAINT_RESTORE_TARGET: target,
+    GPU_MAINT_RESTORE_FORCE: 'true',
+  });
 
   expect(run.code).toBe(1);
   expect(run.kv.status).toBe('failed');

@@ -19,7 +19,10 @@ const NOW = Date.parse('2026-11-28T12:00:00Z');
 
 function ref(at: string | number, readable = true): SnapshotRef {
   const date = new Date(at);
-  const id = date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const id = date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
   return { id, at: date, readable };
 }
 

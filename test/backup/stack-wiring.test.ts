@@ -3,11 +3,12 @@
  * to the stack's bucket with the aws-userid host key, the instance policy and prune Lambda exist, and
  * the stale-backup alarm notifies the alert topic. Synthesized once, bundling skipped.
  */
-import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
 import { GpuMaintStack } from '../../lib/gpu-maint-stack';
@@ -19,7 +20,9 @@ const newApp = (context: Record<string, unknown> = { 'aws:cdk:bundling-stacks': 
   outdirs.push(outdir);
   return new App({ outdir, context });
 };
-afterAll(() => outdirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of outdirs) fs.rmSync(d, { recursive: true, force: true });
+});
 
 let stack: GpuMaintStack;
 let template: Template;
@@ -32,8 +35,12 @@ beforeAll(() => {
 
 describe('backup wiring in the stack', () => {
   test.each(['backup', 'restore-test'] as const)('the %s document defaults to the stack bucket and the aws-userid host key', (task) => {
-    const doc = Object.values<any>(template.toJSON().Resources).find((r) => r.Type === 'AWS::SSM::Document' && r.Properties.Content.description.startsWith(`gpu-maint ${task} `));
-    expect(doc.Properties.Content.parameters.Destination.default).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: stack.getLogicalId(stack.backupBucket.bucket.node.defaultChild as never) }, '/']] });
+    const doc = Object.values<any>(template.toJSON().Resources).find(
+      (r) => r.Type === 'AWS::SSM::Document' && r.Properties.Content.description.startsWith(`gpu-maint ${task} `),
+    );
+    expect(doc.Properties.Content.parameters.Destination.default).toEqual({
+      'Fn::Join': ['', ['s3://', { Ref: stack.getLogicalId(stack.backupBucket.bucket.node.defaultChild as never) }, '/']],
+    });
     expect(doc.Properties.Content.parameters.HostKey.default).toBe('aws-userid');
   });
 

@@ -43,7 +43,8 @@ export function buildAdversarialTree(root: string, options: { compact?: boolean 
     return b(unit);
   };
   /** Path below root of `rest` inside `unit`. */
-  const at = (unit: string | Buffer, rest?: string | Buffer) => (rest === undefined ? join(root, group(unit)) : join(root, group(unit), rest));
+  const at = (unit: string | Buffer, rest?: string | Buffer) =>
+    rest === undefined ? join(root, group(unit)) : join(root, group(unit), rest);
   fs.mkdirSync(root, { recursive: true });
   const mk = (unit: string | Buffer, rest?: string | Buffer) => fs.mkdirSync(at(unit, rest), { recursive: true });
   const write = (unit: string | Buffer, rest: string | Buffer, data: string | Buffer) => fs.writeFileSync(at(unit, rest), data);
@@ -93,8 +94,19 @@ export function buildAdversarialTree(root: string, options: { compact?: boolean 
   write('ck', 'checkpoints/keep.pt', 'kept');
 
   // Fixed mtimes, files first, then directories (writing into a directory changes its mtime).
-  for (const [unit, rest] of [['model a', 'config.json'], ['modes', 'run.sh'], ['hard', 'a'], ['sparse', 'holes.bin']]) fs.utimesSync(at(unit, rest), T1, T1);
-  for (const [unit, rest] of [['model a', 'sub dir'], ['nested', 'empty1/empty2'], ['modes', 'private-dir']]) fs.utimesSync(at(unit, rest), T2, T2);
+  for (const [unit, rest] of [
+    ['model a', 'config.json'],
+    ['modes', 'run.sh'],
+    ['hard', 'a'],
+    ['sparse', 'holes.bin'],
+  ])
+    fs.utimesSync(at(unit, rest), T1, T1);
+  for (const [unit, rest] of [
+    ['model a', 'sub dir'],
+    ['nested', 'empty1/empty2'],
+    ['modes', 'private-dir'],
+  ])
+    fs.utimesSync(at(unit, rest), T2, T2);
   fs.utimesSync(at('empty-top'), T2, T2);
   const rel = (unit: string, rest: string) => join(group(unit), rest).toString('utf8');
   return {

@@ -61,11 +61,15 @@ describe('appConfig', () => {
 
 describe('buildApp', () => {
   test('-c stackName names the stack', () => {
-    expect(buildApp({ context: { stackName: 'GpuMaint-vision', 'aws:cdk:bundling-stacks': [] }, nag: false }).stack.stackName).toBe('GpuMaint-vision');
+    expect(buildApp({ context: { stackName: 'GpuMaint-vision', 'aws:cdk:bundling-stacks': [] }, nag: false }).stack.stackName).toBe(
+      'GpuMaint-vision',
+    );
   });
 
   test('a stack name CloudFormation would refuse is an error', () => {
-    expect(() => buildApp({ context: { stackName: 'gpu_maint' }, nag: false })).toThrow('-c stackName: expected a CloudFormation stack name');
+    expect(() => buildApp({ context: { stackName: 'gpu_maint' }, nag: false })).toThrow(
+      '-c stackName: expected a CloudFormation stack name',
+    );
   });
 
   test('a log retention CloudWatch does not offer fails before synthesis', () => {

@@ -11,11 +11,11 @@ import { App, type CfnElement, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { validateConfig } from '../../lambda/config/load';
 import { evaluateCleanup } from '../../lambda/core/cleanup/evaluate';
 import { DISK_PRESSURE_ENV, diskPressureWiringSchema } from '../../lambda/core/collect';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
-import { validateConfig } from '../../lambda/config/load';
 import { CLEANUP_METRICS } from '../../lib/constructs/monitoring';
 import { GpuMaintStack } from '../../lib/gpu-maint-stack';
 
@@ -40,7 +40,9 @@ function text(value: unknown): string {
 }
 
 function collectorOf(t: Template): { id: string; props: Record<string, any> } {
-  const [id, r] = Object.entries(resources(t, 'AWS::Lambda::Function')).find(([, f]) => f.Properties.Environment?.Variables?.GPU_MAINT_COLLECT)!;
+  const [id, r] = Object.entries(resources(t, 'AWS::Lambda::Function')).find(
+    ([, f]) => f.Properties.Environment?.Variables?.GPU_MAINT_COLLECT,
+  )!;
   return { id, props: r.Properties };
 }
 
@@ -90,12 +92,18 @@ describe('cleanup.onDiskPressure', () => {
 
   test('the collector may send the cleanup document and no other document', () => {
     const cleanupDocument = enabled.documents.get('cleanup')!.documentName;
-    const documentStatements = collectorStatements(enabledTemplate).filter((s) => actionsOf(s).includes('ssm:SendCommand') && resourcesOf(s).some((r) => r.includes(':document/')));
-    expect(documentStatements.flatMap(resourcesOf)).toEqual([expect.stringMatching(new RegExp(`:document/${cleanupDocument.replace(/\./g, '\\.')}$`))]);
+    const documentStatements = collectorStatements(enabledTemplate).filter(
+      (s) => actionsOf(s).includes('ssm:SendCommand') && resourcesOf(s).some((r) => r.includes(':document/')),
+    );
+    expect(documentStatements.flatMap(resourcesOf)).toEqual([
+      expect.stringMatching(new RegExp(`:document/${cleanupDocument.replace(/\./g, '\\.')}$`)),
+    ]);
   });
 
   test('the collector may send only to instances carrying the fleet tag', () => {
-    const instanceStatements = collectorStatements(enabledTemplate).filter((s) => actionsOf(s).includes('ssm:SendCommand') && resourcesOf(s).some((r) => r.includes(':instance/')));
+    const instanceStatements = collectorStatements(enabledTemplate).filter(
+      (s) => actionsOf(s).includes('ssm:SendCommand') && resourcesOf(s).some((r) => r.includes(':instance/')),
+    );
     expect(instanceStatements).toHaveLength(1);
     expect(resourcesOf(instanceStatements[0]).map((r) => r.replace(/^.*:(ec2|ssm):/, '$1:'))).toEqual([
       expect.stringMatching(/^ec2:.*:instance\/\*$/),
@@ -152,7 +160,10 @@ describe('cleanup dashboard row', () => {
   });
 
   test('files deleted is a single number', () => {
-    expect(widget(defaultTemplate, 'Cleanup: files deleted (7 days)')).toMatchObject({ type: 'metric', properties: { view: 'singleValue' } });
+    expect(widget(defaultTemplate, 'Cleanup: files deleted (7 days)')).toMatchObject({
+      type: 'metric',
+      properties: { view: 'singleValue' },
+    });
   });
 
   test('the dashboard graphs the names the cleanup evaluator emits', () => {
@@ -173,10 +184,20 @@ describe('cleanup dashboard row', () => {
         '@@gpu-maint v1 end task=cleanup',
         '',
       ].join('\n');
-      const result = evaluateTaskOutput({ task: 'cleanup', stdout, exitCode: 0 }, evaluateCleanup, settings, new Date('2026-11-29T03:00:00Z'));
+      const result = evaluateTaskOutput(
+        { task: 'cleanup', stdout, exitCode: 0 },
+        evaluateCleanup,
+        settings,
+        new Date('2026-11-29T03:00:00Z'),
+      );
       for (const m of result.metrics) emitted.add(m.name);
     }
-    const graphed = [...CLEANUP_METRICS.bytesFreedByCategory, CLEANUP_METRICS.deletedFiles, CLEANUP_METRICS.diskUsedPctAfter, CLEANUP_METRICS.bytesReclaimable];
+    const graphed = [
+      ...CLEANUP_METRICS.bytesFreedByCategory,
+      CLEANUP_METRICS.deletedFiles,
+      CLEANUP_METRICS.diskUsedPctAfter,
+      CLEANUP_METRICS.bytesReclaimable,
+    ];
     expect(graphed.filter((name) => !emitted.has(name))).toEqual([]);
   });
 
@@ -184,7 +205,9 @@ describe('cleanup dashboard row', () => {
     const table = widget(defaultTemplate, 'Largest cleanups (dry runs: what a real run would free)');
     expect(table.type).toBe('log');
     expect(table.properties.query).toMatch(/^SOURCE 'ref:CollectHandlerLogs[A-Za-z0-9]+' \| fields /);
-    expect(table.properties.query).toContain('\n| filter message = "task result" and result.task = "cleanup"\n| sort bytes desc\n| limit 20');
+    expect(table.properties.query).toContain(
+      '\n| filter message = "task result" and result.task = "cleanup"\n| sort bytes desc\n| limit 20',
+    );
   });
 
   test('failed logrotate association runs are graphed from its rule', () => {
@@ -209,6 +232,7 @@ describe('alarms of the alert sweep and forwarder', () => {
 
   test('the alarm status widget lists the sweep and forwarder alarms', () => {
     const listed: string[] = dashboardWidgets(enabledTemplate).find((w) => w.properties.title === 'Alarms').properties.alarms;
-    for (const [id] of alarms().filter(([alarmId]) => /^Alert(Sweep|Forwarder)/.test(alarmId))) expect(listed).toContain(`getatt:${id}.Arn`);
+    for (const [id] of alarms().filter(([alarmId]) => /^Alert(Sweep|Forwarder)/.test(alarmId)))
+      expect(listed).toContain(`getatt:${id}.Arn`);
   });
 });

@@ -10,12 +10,12 @@ import { App, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { logRetention } from '../../lib/constructs/maintenance-function';
-import { TaskDocument, type TaskDocumentProps, taskWrapperScript } from '../../lib/constructs/task-document';
-import { TaskSchedule, type TaskScheduleProps } from '../../lib/constructs/task-schedule';
 import { buildApp } from '../../bin/app';
 import { TASK_PARAMETERS, type TaskParameter } from '../../lambda/tasks/parameters';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
+import { logRetention } from '../../lib/constructs/maintenance-function';
+import { TaskDocument, type TaskDocumentProps, taskWrapperScript } from '../../lib/constructs/task-document';
+import { TaskSchedule, type TaskScheduleProps } from '../../lib/constructs/task-schedule';
 
 const stack = () => new Stack(new App(), 'Test');
 
@@ -33,7 +33,11 @@ describe('the task document wrapper, run with bash', () => {
     writeFileSync(path.join(bin, 'bash'), '#!/bin/sh\ncp "$1" "$CAPTURE_DIR/script"\nenv > "$CAPTURE_DIR/env"\n');
     chmodSync(path.join(bin, 'bash'), 0o755);
     // What SSM does before running it: substitute each {{ Name }} with the parameter's value.
-    const values: Record<string, string> = { InstanceType: 'p4d.24xlarge', NvidiaSmiTimeoutSeconds: '20', ImdsEndpoint: 'http://127.0.0.1:1' };
+    const values: Record<string, string> = {
+      InstanceType: 'p4d.24xlarge',
+      NvidiaSmiTimeoutSeconds: '20',
+      ImdsEndpoint: 'http://127.0.0.1:1',
+    };
     let wrapper = taskWrapperScript('gpu-check', bundle, TASK_PARAMETERS['gpu-check']!, '/var/lib/gpu-maint');
     for (const p of TASK_PARAMETERS['gpu-check']!) wrapper = wrapper.replaceAll(`{{ ${p.name} }}`, values[p.name] ?? 'auto');
     writeFileSync(path.join(dir, 'wrapper.sh'), wrapper);
@@ -56,7 +60,11 @@ describe('the task document wrapper, run with bash', () => {
   });
 
   test('each parameter arrives as its GPU_MAINT_* variable', () => {
-    expect(env).toMatchObject({ GPU_MAINT_INSTANCE_TYPE: 'p4d.24xlarge', GPU_MAINT_NVSMI_TIMEOUT_S: '20', GPU_MAINT_STATE_DIR: '/var/lib/gpu-maint' });
+    expect(env).toMatchObject({
+      GPU_MAINT_INSTANCE_TYPE: 'p4d.24xlarge',
+      GPU_MAINT_NVSMI_TIMEOUT_S: '20',
+      GPU_MAINT_STATE_DIR: '/var/lib/gpu-maint',
+    });
   });
 
   test('the temporary copy of the script is removed afterwards', () => {
@@ -66,7 +74,13 @@ describe('the task document wrapper, run with bash', () => {
 });
 
 describe('TaskDocument validation', () => {
-  const param: TaskParameter = { name: 'Mounts', env: 'GPU_MAINT_MOUNTS', description: 'd', allowedPattern: '^/[a-z/]*$', fromConfig: () => '/' };
+  const param: TaskParameter = {
+    name: 'Mounts',
+    env: 'GPU_MAINT_MOUNTS',
+    description: 'd',
+    allowedPattern: '^/[a-z/]*$',
+    fromConfig: () => '/',
+  };
   const props = (over: Partial<TaskDocumentProps>): TaskDocumentProps => ({
     task: 'health-check',
     script: '#!/usr/bin/env bash\necho hi\n',
@@ -85,7 +99,7 @@ describe('TaskDocument validation', () => {
     [{ parameterDefaults: { Mounts: 'relative' } }, 'default of parameter Mounts is "relative", which does not match ^/[a-z/]*$'],
     [{ parameterDefaults: {} }, 'parameter Mounts has no default value'],
     [{ parameterDefaults: { Mounts: '/', Other: 'x' } }, 'defaults given for unknown parameter(s): Other'],
-    [{ deliveryTimeoutSeconds: 10 }, 'deliveryTimeoutSeconds must be an integer 30-2592000 (SendCommand\'s range), got: 10'],
+    [{ deliveryTimeoutSeconds: 10 }, "deliveryTimeoutSeconds must be an integer 30-2592000 (SendCommand's range), got: 10"],
     [{ script: `#!/usr/bin/env bash\n${'# padding\n'.repeat(7000)}` }, 'SSM accepts at most 65536'],
     [{ namePrefix: 'aws-' }, 'SSM needs 3-128 letters, digits, _ - . not starting with aws or amazon'],
     [{ namePrefix: 'gpu maint ' }, 'namePrefix "gpu maint " gives the document name'],
@@ -94,7 +108,9 @@ describe('TaskDocument validation', () => {
   });
 
   test('braces SSM does not substitute, such as docker --format {{.Id}}, are accepted', () => {
-    expect(() => new TaskDocument(stack(), 'Doc', props({ script: "#!/usr/bin/env bash\ndocker images --format '{{.Id}}'\n" }))).not.toThrow();
+    expect(
+      () => new TaskDocument(stack(), 'Doc', props({ script: "#!/usr/bin/env bash\ndocker images --format '{{.Id}}'\n" })),
+    ).not.toThrow();
   });
 });
 
@@ -102,7 +118,11 @@ describe('TaskSchedule validation', () => {
   const props = (over: Partial<TaskScheduleProps>, s: Stack): TaskScheduleProps => ({
     task: 'gpu-check',
     expression: 'rate(5 minutes)',
-    target: new lambda.Function(s, 'Fn', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler=()=>{}') }),
+    target: new lambda.Function(s, 'Fn', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('exports.handler=()=>{}'),
+    }),
     ...over,
   });
 

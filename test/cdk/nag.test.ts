@@ -41,7 +41,11 @@ describe('cdk-nag AwsSolutions', () => {
   test('every acknowledgement sits on one construct below the stack, with a reason', () => {
     const acknowledged = built.app.node
       .findAll()
-      .flatMap((c) => c.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY).map((m) => ({ c, data: m.data as Record<string, string> })));
+      .flatMap((c) =>
+        c.node.metadata
+          .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+          .map((m) => ({ c, data: m.data as Record<string, string> })),
+      );
     expect(acknowledged.length).toBeGreaterThan(0);
     for (const { c, data } of acknowledged) {
       expect(c === built.app || c === built.stack, c.node.path).toBe(false);
@@ -53,12 +57,17 @@ describe('cdk-nag AwsSolutions', () => {
 describe('Lambda bundles', () => {
   const assetOf = (variable: string): string => {
     const template = JSON.parse(readFileSync(path.join(outdir, `${built.stack.artifactId}.template.json`), 'utf8'));
-    const fn = Object.values<any>(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment?.Variables?.[variable]);
+    const fn = Object.values<any>(template.Resources).find(
+      (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Environment?.Variables?.[variable],
+    );
     const hash = String(fn.Properties.Code.S3Key).replace(/\.zip$/, '');
     return path.join(outdir, `asset.${hash}`, 'index.js');
   };
 
-  test.each([['dispatch', 'GPU_MAINT_DISPATCH'], ['collect', 'GPU_MAINT_COLLECT']])('the %s Lambda is one minified file built by local esbuild', (_, variable) => {
+  test.each([
+    ['dispatch', 'GPU_MAINT_DISPATCH'],
+    ['collect', 'GPU_MAINT_COLLECT'],
+  ])('the %s Lambda is one minified file built by local esbuild', (_, variable) => {
     const file = assetOf(variable);
     expect(existsSync(file)).toBe(true);
     const code = readFileSync(file, 'utf8');
@@ -67,7 +76,7 @@ describe('Lambda bundles', () => {
     expect(statSync(file).size).toBeLessThan(3 * 1024 * 1024);
   });
 
-  test('the bundles carry the pinned AWS SDK instead of relying on the runtime\'s copy', () => {
+  test("the bundles carry the pinned AWS SDK instead of relying on the runtime's copy", () => {
     for (const variable of ['GPU_MAINT_DISPATCH', 'GPU_MAINT_COLLECT']) {
       expect(readFileSync(assetOf(variable), 'utf8')).not.toMatch(/require\("@aws-sdk\/client-[a-z]+"\)/);
     }

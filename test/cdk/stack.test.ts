@@ -5,14 +5,14 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../../bin/app';
+import { validateConfig } from '../../lambda/config/load';
+import type { ConfigInput } from '../../lambda/config/schema';
 import { evaluationSettingsSchema } from '../../lambda/core/collect';
 import { evaluationSettings } from '../../lambda/core/settings';
 import { TASKS } from '../../lambda/core/tasks';
-import type { ConfigInput } from '../../lambda/config/schema';
-import { validateConfig } from '../../lambda/config/load';
-import { GpuMaintStack, SCHEDULES } from '../../lib/gpu-maint-stack';
 import { TASK_PARAMETERS } from '../../lambda/tasks/parameters';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
+import { GpuMaintStack, SCHEDULES } from '../../lib/gpu-maint-stack';
 
 const CONFIG: ConfigInput = {
   fleet: { name: 'prod', tagKey: 'team:fleet' },
@@ -69,12 +69,18 @@ describe('SSM documents', () => {
     expect([...documentsByTask(template).keys()].sort()).toEqual([...TASKS.keys()].sort());
   });
 
-  test.each([...TASKS.values()].map((d) => [d.name, d.script]))('the %s document carries the bundled script byte for byte', (task, script) => {
-    expect(scriptOf(documentsByTask(template).get(task)!.content)).toContain(`<<'GPU_MAINT_BUNDLE_EOF'\n${bundleTaskScript(script)}GPU_MAINT_BUNDLE_EOF\n`);
-  });
+  test.each([...TASKS.values()].map((d) => [d.name, d.script]))(
+    'the %s document carries the bundled script byte for byte',
+    (task, script) => {
+      expect(scriptOf(documentsByTask(template).get(task)!.content)).toContain(
+        `<<'GPU_MAINT_BUNDLE_EOF'\n${bundleTaskScript(script)}GPU_MAINT_BUNDLE_EOF\n`,
+      );
+    },
+  );
 
   test('every document script starts with a bash shebang', () => {
-    for (const { content } of documentsByTask(template).values()) expect(content.mainSteps[0].inputs.runCommand[0]).toBe('#!/usr/bin/env bash');
+    for (const { content } of documentsByTask(template).values())
+      expect(content.mainSteps[0].inputs.runCommand[0]).toBe('#!/usr/bin/env bash');
   });
 
   test('every parameter has an anchored allowedPattern that its default matches', () => {
@@ -111,17 +117,24 @@ describe('SSM documents', () => {
 
 describe('schedules', () => {
   const scheduleOf = (task: string) =>
-    Object.values(resources(template, 'AWS::Scheduler::Schedule')).find((s) => JSON.parse(s.Properties.Target.Input).task === task)?.Properties;
+    Object.values(resources(template, 'AWS::Scheduler::Schedule')).find((s) => JSON.parse(s.Properties.Target.Input).task === task)
+      ?.Properties;
 
   test('one dispatch schedule per task that has a schedule in the config', () => {
     const dispatchId = functionByEnv(template, 'GPU_MAINT_DISPATCH').id;
-    const dispatching = Object.values(resources(template, 'AWS::Scheduler::Schedule')).filter((s) => s.Properties.Target.Arn['Fn::GetAtt']?.[0] === dispatchId);
+    const dispatching = Object.values(resources(template, 'AWS::Scheduler::Schedule')).filter(
+      (s) => s.Properties.Target.Arn['Fn::GetAtt']?.[0] === dispatchId,
+    );
     const tasks = dispatching.map((s) => JSON.parse(s.Properties.Target.Input).task).sort();
     expect(tasks).toEqual([...TASKS.keys()].filter((t) => SCHEDULES[t]).sort());
   });
 
   test('a schedule fires its expression in the configured time zone', () => {
-    expect(scheduleOf('gpu-check')).toMatchObject({ ScheduleExpression: 'rate(5 minutes)', ScheduleExpressionTimezone: 'Europe/Berlin', State: 'ENABLED' });
+    expect(scheduleOf('gpu-check')).toMatchObject({
+      ScheduleExpression: 'rate(5 minutes)',
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+      State: 'ENABLED',
+    });
   });
 
   test('a flexible window from the config spreads the schedule', () => {
@@ -167,7 +180,8 @@ describe('result path', () => {
   });
 
   test('documents are named <prefix><task>.<content hash>, so a changed script gets a new name', () => {
-    for (const [task, { name }] of documentsByTask(template)) expect(name).toMatch(new RegExp(`^gpu-maint\\.GpuMaint\\.${task}\\.[0-9a-f]{12}$`));
+    for (const [task, { name }] of documentsByTask(template))
+      expect(name).toMatch(new RegExp(`^gpu-maint\\.GpuMaint\\.${task}\\.[0-9a-f]{12}$`));
   });
 
   test('the rule delivers to the results queue, with the dead-letter queue for failed deliveries', () => {
@@ -180,7 +194,10 @@ describe('result path', () => {
     const { props } = functionByEnv(template, 'GPU_MAINT_COLLECT');
     template.hasResourceProperties('AWS::SQS::Queue', {
       VisibilityTimeout: 6 * props.Timeout + 10,
-      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^CollectDeadLetterQueue'), 'Arn'] }, maxReceiveCount: 5 },
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^CollectDeadLetterQueue'), 'Arn'] },
+        maxReceiveCount: 5,
+      },
     });
   });
 
@@ -202,7 +219,7 @@ describe('result path', () => {
 });
 
 describe('least privilege', () => {
-  test('dispatch may send only this stack\'s documents', () => {
+  test("dispatch may send only this stack's documents", () => {
     const statements = statementsOf(template, functionByEnv(template, 'GPU_MAINT_DISPATCH').id);
     const documentStatement = statements.find((s) => s.Sid === 'SendThisStacksDocuments');
     const resources = JSON.stringify(documentStatement.Resource);
@@ -235,7 +252,9 @@ describe('least privilege', () => {
     for (const s of statements.filter((x) => [x.Action].flat().includes('sns:Publish'))) {
       expect(s.Resource).toEqual({ Ref: expect.stringMatching(/^AlertsTopic/) });
     }
-    expect(statements.find((s) => s.Action === 'cloudwatch:PutMetricData').Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': 'GpuFleetMaintenance' } });
+    expect(statements.find((s) => s.Action === 'cloudwatch:PutMetricData').Condition).toEqual({
+      StringEquals: { 'cloudwatch:namespace': 'GpuFleetMaintenance' },
+    });
   });
 
   test('collect receives only from its own queue', () => {
@@ -285,7 +304,11 @@ describe('Lambdas', () => {
 
 describe('alerts', () => {
   test('a warning subscriber gets everything; a critical one gets critical findings and pipeline alarms', () => {
-    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', FilterPolicy: Match.absent() });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+      FilterPolicy: Match.absent(),
+    });
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'oncall@example.com',
@@ -309,11 +332,14 @@ describe('dashboard', () => {
     expect(body(template)).toContain('\\"label\\":\\"critical 90 °C\\"');
   });
 
-  test.each([['Hottest GPUs'], ['Hosts whose latest result has findings'], ['Latest Xid errors']])('the Logs Insights table "%s" queries the collector log', (title) => {
-    const b = body(template);
-    expect(b).toContain(`\\"title\\":\\"${title}`);
-    expect(b).toMatch(/SOURCE '",\{"Ref":"CollectHandlerLogs/);
-  });
+  test.each([['Hottest GPUs'], ['Hosts whose latest result has findings'], ['Latest Xid errors']])(
+    'the Logs Insights table "%s" queries the collector log',
+    (title) => {
+      const b = body(template);
+      expect(b).toContain(`\\"title\\":\\"${title}`);
+      expect(b).toMatch(/SOURCE '",\{"Ref":"CollectHandlerLogs/);
+    },
+  );
 
   test('with fleet detail there are no per-instance SEARCH graphs', () => {
     expect(body(template)).not.toContain('Fleet,InstanceId}');
@@ -321,13 +347,21 @@ describe('dashboard', () => {
 
   test('with gpu detail, SEARCH graphs show each instance and each GPU', () => {
     const b = body(gpuDetailTemplate);
-    expect(b).toContain('SEARCH(\'{\\\\\\"GpuFleetMaintenance\\\\\\",Fleet,InstanceId} Fleet=\\\\\\"default\\\\\\" MetricName=\\\\\\"GpuTemperatureMax\\\\\\"');
+    expect(b).toContain(
+      'SEARCH(\'{\\\\\\"GpuFleetMaintenance\\\\\\",Fleet,InstanceId} Fleet=\\\\\\"default\\\\\\" MetricName=\\\\\\"GpuTemperatureMax\\\\\\"',
+    );
     expect(b).toContain('Fleet,InstanceId,Gpu} Fleet=\\\\\\"default\\\\\\" MetricName=\\\\\\"GpuTemperature\\\\\\"');
   });
 
   test('pipeline health shows both Lambdas, the results queue and the schedules', () => {
     const b = body(template);
-    for (const title of ['dispatch Lambda: errors', 'collect Lambda: errors', 'Results queue: oldest message age', 'Schedules: target errors']) expect(b).toContain(title);
+    for (const title of [
+      'dispatch Lambda: errors',
+      'collect Lambda: errors',
+      'Results queue: oldest message age',
+      'Schedules: target errors',
+    ])
+      expect(b).toContain(title);
   });
 });
 
@@ -346,7 +380,10 @@ describe('alarms', () => {
   test('no gpu-check results for 20 minutes is critical, and silence counts as breaching', () => {
     expect(alarms().find((a) => a.AlarmName === 'GpuMaint-no-gpu-check-results')).toMatchObject({
       MetricName: 'ResultsReported',
-      Dimensions: expect.arrayContaining([{ Name: 'Task', Value: 'gpu-check' }, { Name: 'Fleet', Value: 'prod' }]),
+      Dimensions: expect.arrayContaining([
+        { Name: 'Task', Value: 'gpu-check' },
+        { Name: 'Fleet', Value: 'prod' },
+      ]),
       Statistic: 'Sum',
       Period: 1200,
       ComparisonOperator: 'LessThanThreshold',
@@ -361,9 +398,12 @@ describe('alarms', () => {
     expect(names).toContain(`GpuMaint-${slug}-critical`);
   });
 
-  test.each(['results-dlq-not-empty', 'schedule-dlq-not-empty', 'schedule-dropped-critical', 'schedule-target-errors-warning'])('the %s alarm exists', (name) => {
-    expect(alarms().map((a) => a.AlarmName)).toContain(`GpuMaint-${name}`);
-  });
+  test.each(['results-dlq-not-empty', 'schedule-dlq-not-empty', 'schedule-dropped-critical', 'schedule-target-errors-warning'])(
+    'the %s alarm exists',
+    (name) => {
+      expect(alarms().map((a) => a.AlarmName)).toContain(`GpuMaint-${name}`);
+    },
+  );
 
   test('the alarm status widget lists every alarm', () => {
     const body = JSON.stringify(Object.values(resources(template, 'AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody);
@@ -373,7 +413,15 @@ describe('alarms', () => {
 });
 
 describe('outputs', () => {
-  test.each(['DispatchFunctionName', 'AlertTopicArn', 'OutputBucketName', 'InstancePolicyArn', 'FleetTag', 'DashboardName', 'DashboardUrl'])('the stack outputs %s', (name) => {
+  test.each([
+    'DispatchFunctionName',
+    'AlertTopicArn',
+    'OutputBucketName',
+    'InstancePolicyArn',
+    'FleetTag',
+    'DashboardName',
+    'DashboardUrl',
+  ])('the stack outputs %s', (name) => {
     template.hasOutput(name, {});
   });
 

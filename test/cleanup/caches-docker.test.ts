@@ -5,7 +5,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { age, cleanupConfig, type CleanupHost, exists, fakeTool, makeCleanupHost, put, runCleanup } from './harness';
+import { age, type CleanupHost, cleanupConfig, exists, fakeTool, makeCleanupHost, put, runCleanup } from './harness';
 
 describe('caches', () => {
   test('pip caches of every home are emptied, other files in the home are not', async () => {
@@ -54,7 +54,11 @@ describe('caches', () => {
     const host = makeCleanupHost();
     const hub = path.join(host.sysroot, 'root', '.cache', 'huggingface', 'hub');
     const mib = 1024 * 1024;
-    for (const [name, days] of [['models--a--old', 30], ['models--b--mid', 20], ['models--c--new', 10]] as const) {
+    for (const [name, days] of [
+      ['models--a--old', 30],
+      ['models--b--mid', 20],
+      ['models--c--new', 10],
+    ] as const) {
       put(path.join(hub, name, 'blobs', 'sha'), mib, days);
       age(path.join(hub, name, 'blobs'), days);
       age(path.join(hub, name), days);
@@ -77,7 +81,11 @@ describe('caches', () => {
 const HOUR_S = 3600;
 
 /** A fake docker CLI over a state dir: images (id size created tags), containers (image ids), calls. */
-function fakeDocker(host: CleanupHost, images: ReadonlyArray<{ id: string; bytes: number; ageHours: number; tags: string }>, usedBy: readonly string[]): string {
+function fakeDocker(
+  host: CleanupHost,
+  images: ReadonlyArray<{ id: string; bytes: number; ageHours: number; tags: string }>,
+  usedBy: readonly string[],
+): string {
   const state = path.join(host.root, 'docker');
   mkdirSync(state, { recursive: true });
   const now = Math.floor(Date.now() / 1000);
@@ -140,7 +148,10 @@ describe('docker', () => {
   test('a real run prunes with the until filter and reports the space docker reclaimed', async () => {
     const host = makeCleanupHost();
     const state = fakeDocker(host, images, ['sha256:bbb']);
-    const { details, result } = await runCleanup(host, cleanupConfig(host, { dryRun: false, docker: { enabled: true, unusedForHours: 168 } }));
+    const { details, result } = await runCleanup(
+      host,
+      cleanupConfig(host, { dryRun: false, docker: { enabled: true, unusedForHours: 168 } }),
+    );
     expect(readFileSync(path.join(state, 'calls'), 'utf8')).toContain('image prune -a -f --filter until=168h');
     expect(readFileSync(path.join(state, 'images'), 'utf8')).not.toContain('sha256:aaa');
     expect(details.deleted).toEqual([{ path: 'image:old/unused:1', bytes: 3_000_000, category: 'docker' }]);

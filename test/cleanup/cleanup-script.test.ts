@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { age, cleanupConfig, type CleanupHost, exists, makeCleanupHost, put, runCleanup } from './harness';
+import { age, type CleanupHost, cleanupConfig, exists, makeCleanupHost, put, runCleanup } from './harness';
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -50,7 +50,10 @@ describe('experiments', () => {
     age(path.join(root, 'run-old', 'ckpt'), 60);
     age(path.join(root, 'run-old'), 60);
     age(root, 60);
-    const { details, output } = await runCleanup(host, cleanupConfig(host, { dryRun: false, experiments: { paths: [root], maxAgeDays: 30 } }));
+    const { details, output } = await runCleanup(
+      host,
+      cleanupConfig(host, { dryRun: false, experiments: { paths: [root], maxAgeDays: 30 } }),
+    );
     expect(output.exitCode).toBe(0);
     expect(exists(path.join(root, 'run-old'))).toBe(false);
     expect(exists(root)).toBe(true);
@@ -75,7 +78,10 @@ describe('experiments', () => {
     age(path.join(root, 'baseline-2024'), 90);
     put(path.join(root, 'other', 'x.bin'), 50, 90);
     age(path.join(root, 'other'), 90);
-    await runCleanup(host, cleanupConfig(host, { dryRun: false, protect: [`${root}/baseline-*`], experiments: { paths: [root], maxAgeDays: 30 } }));
+    await runCleanup(
+      host,
+      cleanupConfig(host, { dryRun: false, protect: [`${root}/baseline-*`], experiments: { paths: [root], maxAgeDays: 30 } }),
+    );
     expect(exists(path.join(root, 'baseline-2024', 'x.bin'))).toBe(true);
     expect(exists(path.join(root, 'other'))).toBe(false);
   });
@@ -100,7 +106,12 @@ describe('experiments', () => {
     await holdOpen(busy);
     const { details } = await runCleanup(host, cleanupConfig(host, { dryRun: false, experiments: { paths: [root], maxAgeDays: 30 } }));
     expect(exists(busy)).toBe(true);
-    expect(details.notDeleted).toContainEqual({ action: 'skipped-open', category: 'experiments', bytes: 20, path: path.join(root, 'run-busy') });
+    expect(details.notDeleted).toContainEqual({
+      action: 'skipped-open',
+      category: 'experiments',
+      bytes: 20,
+      path: path.join(root, 'run-busy'),
+    });
   });
 });
 
@@ -173,7 +184,10 @@ describe('checkpoints', () => {
     const { host, root } = checkpointsHost();
     const weird = put(path.join(root, 'dir with space', 'a\nb c.pt'), 7, 100);
     const tabbed = put(path.join(root, 'dir with space', 'tab\there\\x41.pt'), 3, 100);
-    const { details, output } = await runCleanup(host, cleanupConfig(host, { dryRun: false, checkpoints: { paths: [root], keepNewest: 0 } }));
+    const { details, output } = await runCleanup(
+      host,
+      cleanupConfig(host, { dryRun: false, checkpoints: { paths: [root], keepNewest: 0 } }),
+    );
     expect(exists(weird)).toBe(false);
     expect(exists(tabbed)).toBe(false);
     expect(details.deleted.map((d) => d.path).sort()).toEqual([weird, tabbed].sort());
@@ -195,21 +209,32 @@ describe('safety', () => {
     const run = put(path.join(root, 'run-old', 'f'), 10, 90);
     age(path.join(root, 'run-old'), 90);
     // WHEN a real run is asked to clean both
-    const { output, result } = await runCleanup(host, cleanupConfig(host, { dryRun: false, experiments: { paths: [root, unsafe], maxAgeDays: 30 } }));
+    const { output, result } = await runCleanup(
+      host,
+      cleanupConfig(host, { dryRun: false, experiments: { paths: [root, unsafe], maxAgeDays: 30 } }),
+    );
     // THEN it exits 1, says why, and the safe root was not touched either
     expect(output.exitCode).toBe(1);
     expect(exists(run)).toBe(true);
     expect(result.findings).toContainEqual(
-      expect.objectContaining({ check: 'cleanup.guard', severity: 'critical', message: expect.stringContaining(`root ${unsafe}: ${reason}`) }),
+      expect.objectContaining({
+        check: 'cleanup.guard',
+        severity: 'critical',
+        message: expect.stringContaining(`root ${unsafe}: ${reason}`),
+      }),
     );
   });
 
   test.each([
-    ['a symlink', (host: CleanupHost) => {
-      const link = path.join(host.root, 'link-root');
-      symlinkSync(host.outside, link);
-      return link;
-    }, 'is a symlink'],
+    [
+      'a symlink',
+      (host: CleanupHost) => {
+        const link = path.join(host.root, 'link-root');
+        symlinkSync(host.outside, link);
+        return link;
+      },
+      'is a symlink',
+    ],
     ['a file', (host: CleanupHost) => put(path.join(host.root, 'file-root'), 1), 'is not a directory'],
     ['not normalized', (host: CleanupHost) => `${host.root}/../${path.basename(host.root)}/x`, 'not a normalized path'],
   ])('a root that is %s is refused', async (_what, make, reason) => {
@@ -264,7 +289,9 @@ describe('safety', () => {
     put(path.join(exp, 'run-2', 'f'), 1500, 0);
     for (const i of [1, 2, 3, 4, 5]) put(path.join(ck, `c${i}.pt`), 100, 30 + i);
     // WHEN cleanup runs with the defaults otherwise
-    const { result, details } = await runCleanup(host, { cleanup: { experiments: { paths: [exp] }, checkpoints: { paths: [ck] }, docker: { enabled: false } } });
+    const { result, details } = await runCleanup(host, {
+      cleanup: { experiments: { paths: [exp] }, checkpoints: { paths: [ck] }, docker: { enabled: false } },
+    });
     // THEN every file is still there and the report says what a real run would free
     expect(exists(path.join(exp, 'run-1', 'f'))).toBe(true);
     expect(readdirSync(ck)).toHaveLength(5);

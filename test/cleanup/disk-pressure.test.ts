@@ -2,8 +2,8 @@
 import { describe, expect, test } from 'vitest';
 import {
   type CleanupDispatcher,
-  diskPressureDecision,
   type DiskPressurePolicy,
+  diskPressureDecision,
   memoryCooldownStore,
   triggerCleanupOnDiskPressure,
 } from '../../lambda/core/cleanup/disk-pressure';
@@ -16,7 +16,12 @@ function health(findings: Finding[], task: TaskResult['task'] = 'health-check'):
   return { task, host: 'i-0abc', status: 'critical', findings, metrics: [] };
 }
 
-const CRITICAL_DISK: Finding = { check: 'health.disk', severity: 'critical', message: '/data is 97% full (30 GiB free of 1 TiB)', reading: 97 };
+const CRITICAL_DISK: Finding = {
+  check: 'health.disk',
+  severity: 'critical',
+  message: '/data is 97% full (30 GiB free of 1 TiB)',
+  reading: 97,
+};
 
 function recordingDispatcher(): CleanupDispatcher & { calls: string[] } {
   const calls: string[] = [];
@@ -33,7 +38,13 @@ describe('diskPressureDecision', () => {
   test.each([
     ['health.disk critical', [CRITICAL_DISK], 'health-check', POLICY, true],
     ['health.disk warning only', [{ ...CRITICAL_DISK, severity: 'warning' as const }], 'health-check', POLICY, false],
-    ['another check critical', [{ check: 'health.memory' as const, severity: 'critical' as const, message: 'low' }], 'health-check', POLICY, false],
+    [
+      'another check critical',
+      [{ check: 'health.memory' as const, severity: 'critical' as const, message: 'low' }],
+      'health-check',
+      POLICY,
+      false,
+    ],
     ['the trigger switched off', [CRITICAL_DISK], 'health-check', { ...POLICY, enabled: false }, false],
     ['a gpu-check result', [CRITICAL_DISK], 'gpu-check', POLICY, false],
   ] as const)('%s → eligible %s', (_name, findings, task, policy, eligible) => {
@@ -44,7 +55,11 @@ describe('diskPressureDecision', () => {
 describe('triggerCleanupOnDiskPressure', () => {
   test('a critical disk dispatches cleanup to that host and says so', async () => {
     const dispatcher = recordingDispatcher();
-    const outcome = await triggerCleanupOnDiskPressure(health([CRITICAL_DISK]), POLICY, { store: memoryCooldownStore(), dispatcher, now: NOW });
+    const outcome = await triggerCleanupOnDiskPressure(health([CRITICAL_DISK]), POLICY, {
+      store: memoryCooldownStore(),
+      dispatcher,
+      now: NOW,
+    });
     expect(dispatcher.calls).toEqual(['i-0abc']);
     expect(outcome).toEqual({ action: 'dispatched', id: 'cmd-1', note: 'disk critical: cleanup dispatched to i-0abc (cmd-1)' });
   });
@@ -54,7 +69,10 @@ describe('triggerCleanupOnDiskPressure', () => {
     const store = memoryCooldownStore({ 'i-0abc': new Date(NOW.getTime() - 5 * 3_600_000) });
     const outcome = await triggerCleanupOnDiskPressure(health([CRITICAL_DISK]), POLICY, { store, dispatcher, now: NOW });
     expect(dispatcher.calls).toEqual([]);
-    expect(outcome).toEqual({ action: 'cooldown', note: 'cleanup not dispatched again: one was dispatched to i-0abc within the last 6 h (cleanup.cooldownHours)' });
+    expect(outcome).toEqual({
+      action: 'cooldown',
+      note: 'cleanup not dispatched again: one was dispatched to i-0abc within the last 6 h (cleanup.cooldownHours)',
+    });
   });
 
   test('after the cooldown the next critical result dispatches again', async () => {
@@ -66,12 +84,18 @@ describe('triggerCleanupOnDiskPressure', () => {
   });
 
   test('in dry-run mode the note says the cleanup frees nothing', async () => {
-    const outcome = await triggerCleanupOnDiskPressure(health([CRITICAL_DISK]), { ...POLICY, dryRun: true }, {
-      store: memoryCooldownStore(),
-      dispatcher: recordingDispatcher(),
-      now: NOW,
-    });
-    expect(outcome.action === 'dispatched' && outcome.note).toContain('in dry-run mode (cleanup.dryRun is true: it reports what it could free and deletes nothing)');
+    const outcome = await triggerCleanupOnDiskPressure(
+      health([CRITICAL_DISK]),
+      { ...POLICY, dryRun: true },
+      {
+        store: memoryCooldownStore(),
+        dispatcher: recordingDispatcher(),
+        now: NOW,
+      },
+    );
+    expect(outcome.action === 'dispatched' && outcome.note).toContain(
+      'in dry-run mode (cleanup.dryRun is true: it reports what it could free and deletes nothing)',
+    );
   });
 
   test('a failed dispatch is reported and gives the cooldown back', async () => {
@@ -91,7 +115,12 @@ describe('triggerCleanupOnDiskPressure', () => {
   });
 
   test('a failed dispatch whose claim cannot be given back still reports the dispatch error', async () => {
-    const store = { ...memoryCooldownStore(), release: async () => { throw new Error('ProvisionedThroughputExceeded'); } };
+    const store = {
+      ...memoryCooldownStore(),
+      release: async () => {
+        throw new Error('ProvisionedThroughputExceeded');
+      },
+    };
     const failing: CleanupDispatcher = {
       dispatchCleanup: async () => {
         throw new Error('InvalidInstanceId: i-0abc is not connected');
@@ -99,12 +128,18 @@ describe('triggerCleanupOnDiskPressure', () => {
     };
     const outcome = await triggerCleanupOnDiskPressure(health([CRITICAL_DISK]), POLICY, { store, dispatcher: failing, now: NOW });
     expect(outcome).toMatchObject({ action: 'failed', error: 'InvalidInstanceId: i-0abc is not connected' });
-    expect(outcome.action === 'failed' && outcome.note).toContain('could not be given back (ProvisionedThroughputExceeded), so no retry within 6 h');
+    expect(outcome.action === 'failed' && outcome.note).toContain(
+      'could not be given back (ProvisionedThroughputExceeded), so no retry within 6 h',
+    );
   });
 
   test('a healthy result does nothing', async () => {
     const dispatcher = recordingDispatcher();
-    const outcome = await triggerCleanupOnDiskPressure(health([{ ...CRITICAL_DISK, severity: 'ok' }]), POLICY, { store: memoryCooldownStore(), dispatcher, now: NOW });
+    const outcome = await triggerCleanupOnDiskPressure(health([{ ...CRITICAL_DISK, severity: 'ok' }]), POLICY, {
+      store: memoryCooldownStore(),
+      dispatcher,
+      now: NOW,
+    });
     expect(outcome).toEqual({ action: 'none', reason: 'no critical health.disk finding' });
     expect(dispatcher.calls).toEqual([]);
   });

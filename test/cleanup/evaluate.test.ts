@@ -1,6 +1,6 @@
 /** The cleanup evaluator on hand-written script output: accounting, findings and metrics. */
 import { describe, expect, test } from 'vitest';
-import { decodeEscapedPath, evaluateCleanup, type CleanupDetails } from '../../lambda/core/cleanup/evaluate';
+import { type CleanupDetails, decodeEscapedPath, evaluateCleanup } from '../../lambda/core/cleanup/evaluate';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
 import { parseConfigForTest } from '../helpers/config';
@@ -23,7 +23,11 @@ function output(body: string, dryRun: boolean): string {
 }
 
 function area(n: number, kv: Record<string, string | number>): string {
-  return [`@@gpu-maint section area-${n}`, ...Object.entries(kv).map(([k, v]) => `${k}=${v}`), `@@gpu-maint status area-${n} exit=0 seconds=0`].join('\n');
+  return [
+    `@@gpu-maint section area-${n}`,
+    ...Object.entries(kv).map(([k, v]) => `${k}=${v}`),
+    `@@gpu-maint status area-${n} exit=0 seconds=0`,
+  ].join('\n');
 }
 
 const DISK_AFTER = [
@@ -54,10 +58,43 @@ describe('decodeEscapedPath', () => {
 describe('evaluateCleanup', () => {
   const realRun = output(
     [
-      area(1, { category: 'experiments', status: 'ok', path: '/data/exp', total_bytes: 5000, selected_bytes: 1000, freed_bytes: 1000, selected_items: 1 }),
-      area(2, { category: 'checkpoints', status: 'ok', path: '/data/ck', total_bytes: 900, selected_bytes: 300, freed_bytes: 300, selected_items: 2, skipped_protected: 1 }),
-      area(3, { category: 'docker', status: 'ok', path: 'docker', total_bytes: 9000, selected_bytes: 3000, freed_bytes: 2500, selected_items: 1 }),
-      area(4, { category: 'pip', status: 'ok', path: '/root/.cache/pip', total_bytes: 40, selected_bytes: 40, freed_bytes: 40, selected_items: 1 }),
+      area(1, {
+        category: 'experiments',
+        status: 'ok',
+        path: '/data/exp',
+        total_bytes: 5000,
+        selected_bytes: 1000,
+        freed_bytes: 1000,
+        selected_items: 1,
+      }),
+      area(2, {
+        category: 'checkpoints',
+        status: 'ok',
+        path: '/data/ck',
+        total_bytes: 900,
+        selected_bytes: 300,
+        freed_bytes: 300,
+        selected_items: 2,
+        skipped_protected: 1,
+      }),
+      area(3, {
+        category: 'docker',
+        status: 'ok',
+        path: 'docker',
+        total_bytes: 9000,
+        selected_bytes: 3000,
+        freed_bytes: 2500,
+        selected_items: 1,
+      }),
+      area(4, {
+        category: 'pip',
+        status: 'ok',
+        path: '/root/.cache/pip',
+        total_bytes: 40,
+        selected_bytes: 40,
+        freed_bytes: 40,
+        selected_items: 1,
+      }),
       DISK_AFTER,
       '@@gpu-maint section cleanup-items',
       'deleted experiments 1000 /data/exp/run 1',
@@ -116,7 +153,8 @@ describe('evaluateCleanup', () => {
       expect.objectContaining({
         check: 'cleanup.run',
         severity: 'ok',
-        message: 'freed 3.8 KiB in 5 paths (experiments 1000 B, checkpoints 300 B, docker 2.9 KiB, pip 40 B); skipped 1 in use, 1 protected',
+        message:
+          'freed 3.8 KiB in 5 paths (experiments 1000 B, checkpoints 300 B, docker 2.9 KiB, pip 40 B); skipped 1 in use, 1 protected',
       }),
     ]);
   });
@@ -125,7 +163,15 @@ describe('evaluateCleanup', () => {
     const { result, details } = evaluate(
       output(
         [
-          area(1, { category: 'checkpoints', status: 'ok', path: '/data/ck', total_bytes: 900, selected_bytes: 300, freed_bytes: 0, selected_items: 1 }),
+          area(1, {
+            category: 'checkpoints',
+            status: 'ok',
+            path: '/data/ck',
+            total_bytes: 900,
+            selected_bytes: 300,
+            freed_bytes: 0,
+            selected_items: 1,
+          }),
           '@@gpu-maint section cleanup-items',
           'would-delete checkpoints 300 /data/ck/c.pt',
           '@@gpu-maint status cleanup-items exit=0 seconds=0',
@@ -157,19 +203,37 @@ describe('evaluateCleanup', () => {
 
   test('a refused root is a critical cleanup.guard finding and the task failed', () => {
     const { result } = evaluate(
-      output(area(1, { category: 'experiments', status: 'refused', path: '/home', message: 'refused: /home is the system path /home' }), false),
+      output(
+        area(1, { category: 'experiments', status: 'refused', path: '/home', message: 'refused: /home is the system path /home' }),
+        false,
+      ),
       1,
     );
     expect(result.status).toBe('failed');
     expect(result.findings).toContainEqual(
-      expect.objectContaining({ check: 'cleanup.guard', severity: 'critical', message: 'cleanup refused experiments root /home: is the system path /home; nothing was deleted on this host' }),
+      expect.objectContaining({
+        check: 'cleanup.guard',
+        severity: 'critical',
+        message: 'cleanup refused experiments root /home: is the system path /home; nothing was deleted on this host',
+      }),
     );
     expect(result.metrics.find((m) => m.name === 'BytesFreed')).toBeUndefined();
   });
 
   test('a tripped deletion guard is a warning with the fraction as reading', () => {
     const { result } = evaluate(
-      output(area(1, { category: 'checkpoints', status: 'guard', path: '/data/ck', total_bytes: 1000, selected_bytes: 800, freed_bytes: 0, message: 'selection is 80%' }), false),
+      output(
+        area(1, {
+          category: 'checkpoints',
+          status: 'guard',
+          path: '/data/ck',
+          total_bytes: 1000,
+          selected_bytes: 800,
+          freed_bytes: 0,
+          message: 'selection is 80%',
+        }),
+        false,
+      ),
     );
     expect(result.findings).toContainEqual(
       expect.objectContaining({ check: 'cleanup.guard', severity: 'warning', reading: 0.8, threshold: 'maxDeleteFraction 0.5' }),
@@ -178,9 +242,19 @@ describe('evaluateCleanup', () => {
 
   test('failed deletions are a cleanup.run warning', () => {
     const { result } = evaluate(
-      output(area(1, { category: 'experiments', status: 'error', path: '/data/exp', message: '1 deletions failed: rm: cannot remove x: Operation not permitted' }), false),
+      output(
+        area(1, {
+          category: 'experiments',
+          status: 'error',
+          path: '/data/exp',
+          message: '1 deletions failed: rm: cannot remove x: Operation not permitted',
+        }),
+        false,
+      ),
     );
-    expect(result.findings).toContainEqual(expect.objectContaining({ check: 'cleanup.run', severity: 'warning', message: expect.stringContaining('Operation not permitted') }));
+    expect(result.findings).toContainEqual(
+      expect.objectContaining({ check: 'cleanup.run', severity: 'warning', message: expect.stringContaining('Operation not permitted') }),
+    );
   });
 
   test('output without the config section cannot be evaluated', () => {

@@ -8,12 +8,12 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, utimesSync, writeFileSyn
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runTaskScript } from '../../lambda/adapters/local/script-runner';
+import type { ConfigInput } from '../../lambda/config/schema';
 import { type CleanupDetails, evaluateCleanup } from '../../lambda/core/cleanup/evaluate';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import type { TaskOutput } from '../../lambda/core/ports';
 import { evaluationSettings } from '../../lambda/core/settings';
 import type { TaskResult } from '../../lambda/core/types';
-import type { ConfigInput } from '../../lambda/config/schema';
 import { parseConfigForTest } from '../helpers/config';
 
 export interface CleanupHost {
@@ -72,7 +72,7 @@ export function fakeTool(host: CleanupHost, name: string, body: string): void {
  * Test defaults: nothing outside the host's dirs; docker and caches off unless a test turns them on;
  * the deletion guard lifted (maxDeleteFraction 1) except where a test sets it.
  */
-export function cleanupConfig(host: CleanupHost, input: NonNullable<ConfigInput['cleanup']>): ConfigInput {
+export function cleanupConfig(_host: CleanupHost, input: NonNullable<ConfigInput['cleanup']>): ConfigInput {
   return {
     cleanup: {
       experiments: { paths: [], ...input.experiments },

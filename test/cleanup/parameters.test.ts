@@ -1,7 +1,7 @@
 /** Cleanup settings reach the script only through parameters whose allowedPatterns hold. */
 import { describe, expect, test } from 'vitest';
-import { TASK_PARAMETERS, taskEnvironment } from '../../lambda/tasks/parameters';
 import { loadConfig } from '../../lambda/config/load';
+import { TASK_PARAMETERS, taskEnvironment } from '../../lambda/tasks/parameters';
 import { parseConfigForTest } from '../helpers/config';
 
 const param = (name: string) => {

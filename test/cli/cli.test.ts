@@ -65,14 +65,31 @@ describe('evaluate', () => {
   });
 
   test('a Failed invocation whose script exited non-zero is explained by its exit code, as the collector does', async () => {
-    const doc = { InstanceId: 'i-0feed', Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 3, StandardOutputContent: '', StandardErrorContent: 'nvidia-smi: not found' };
+    const doc = {
+      InstanceId: 'i-0feed',
+      Status: 'Failed',
+      StatusDetails: 'Failed',
+      ResponseCode: 3,
+      StandardOutputContent: '',
+      StandardErrorContent: 'nvidia-smi: not found',
+    };
     const r = await runCli(['evaluate', 'gpu-check', '--input', tempFile('inv.json', JSON.stringify(doc)), '--json']);
     const result = JSON.parse(r.stdout);
-    expect(result.findings[0]).toMatchObject({ check: 'task.failed', reading: 3, message: expect.stringContaining('nvidia-smi: not found') });
+    expect(result.findings[0]).toMatchObject({
+      check: 'task.failed',
+      reading: 3,
+      message: expect.stringContaining('nvidia-smi: not found'),
+    });
   });
 
   test('a delivery timeout is reported by its StatusDetails, as the collector does', async () => {
-    const doc = { InstanceId: 'i-0feed', Status: 'TimedOut', StatusDetails: 'DeliveryTimedOut', ResponseCode: -1, StandardOutputContent: '' };
+    const doc = {
+      InstanceId: 'i-0feed',
+      Status: 'TimedOut',
+      StatusDetails: 'DeliveryTimedOut',
+      ResponseCode: -1,
+      StandardOutputContent: '',
+    };
     const r = await runCli(['evaluate', 'gpu-check', '--input', tempFile('inv.json', JSON.stringify(doc)), '--json']);
     expect(JSON.parse(r.stdout).findings[0]).toMatchObject({ check: 'task.failed', reading: 'DeliveryTimedOut' });
   });

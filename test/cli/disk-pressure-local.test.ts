@@ -73,7 +73,9 @@ describe('cleanup.onDiskPressure on', () => {
   });
 
   test('the critical disk finding says the cleanup ran', () => {
-    expect(diskLine(first)).toMatch(/^ {2}✗ health\.disk .*; disk critical: cleanup dispatched to .+ in dry-run mode .*\(ran here, status ok\)/);
+    expect(diskLine(first)).toMatch(
+      /^ {2}✗ health\.disk .*; disk critical: cleanup dispatched to .+ in dry-run mode .*\(ran here, status ok\)/,
+    );
   });
 
   test('the cooldown is kept per host in the state dir', () => {
@@ -83,7 +85,9 @@ describe('cleanup.onDiskPressure on', () => {
 
   test('a second critical result within the cooldown does not run cleanup again and says so', () => {
     expect(cleanupReports(second)).toBe(0);
-    expect(diskLine(second)).toMatch(/cleanup not dispatched again: one was dispatched to .+ within the last 6 h \(cleanup\.cooldownHours\)/);
+    expect(diskLine(second)).toMatch(
+      /cleanup not dispatched again: one was dispatched to .+ within the last 6 h \(cleanup\.cooldownHours\)/,
+    );
   });
 });
 

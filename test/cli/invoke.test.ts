@@ -44,7 +44,14 @@ beforeEach(() => {
   cfn.reset();
   lambda.reset();
   cfn.on(DescribeStacksCommand).resolves({
-    Stacks: [{ StackName: 'GpuMaint', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [{ OutputKey: 'DispatchFunctionName', OutputValue: 'GpuMaint-Dispatch-abc' }] }],
+    Stacks: [
+      {
+        StackName: 'GpuMaint',
+        CreationTime: new Date(),
+        StackStatus: 'CREATE_COMPLETE',
+        Outputs: [{ OutputKey: 'DispatchFunctionName', OutputValue: 'GpuMaint-Dispatch-abc' }],
+      },
+    ],
   });
   lambda.on(InvokeCommand).resolves(answer(SENT));
 });
@@ -61,7 +68,17 @@ describe('gpu-maint invoke', () => {
   });
 
   test('--stack, --tag, --param and --dry-run shape the request', async () => {
-    await runCli(['invoke', 'health-check', '--stack', 'GpuMaint-vision', '--tag', 'team=vision', '--param', 'Services=sshd.service', '--dry-run']);
+    await runCli([
+      'invoke',
+      'health-check',
+      '--stack',
+      'GpuMaint-vision',
+      '--tag',
+      'team=vision',
+      '--param',
+      'Services=sshd.service',
+      '--dry-run',
+    ]);
     expect(cfn).toHaveReceivedCommandWith(DescribeStacksCommand, { StackName: 'GpuMaint-vision' });
     expect(sentPayload()).toEqual({
       task: 'health-check',
@@ -73,11 +90,21 @@ describe('gpu-maint invoke', () => {
 
   test('several instances may be given, repeated or comma-separated', async () => {
     await runCli(['invoke', 'gpu-check', '--instance', 'i-0123456789abcdef0,i-0123456789abcdef1', '--instance', 'mi-0123456789abcdef2']);
-    expect(sentPayload()).toMatchObject({ targets: { instanceIds: ['i-0123456789abcdef0', 'i-0123456789abcdef1', 'mi-0123456789abcdef2'] } });
+    expect(sentPayload()).toMatchObject({
+      targets: { instanceIds: ['i-0123456789abcdef0', 'i-0123456789abcdef1', 'mi-0123456789abcdef2'] },
+    });
   });
 
   test('a dispatch that matched nothing exits 1 and says so', async () => {
-    lambda.on(InvokeCommand).resolves(answer({ ...SENT, outcome: 'no-match', commands: [], matchedInstances: 0, message: 'gpu-check: no SSM managed instance carries gpu-maint:fleet=default; nothing sent' }));
+    lambda.on(InvokeCommand).resolves(
+      answer({
+        ...SENT,
+        outcome: 'no-match',
+        commands: [],
+        matchedInstances: 0,
+        message: 'gpu-check: no SSM managed instance carries gpu-maint:fleet=default; nothing sent',
+      }),
+    );
     const run = await runCli(['invoke', 'gpu-check']);
     expect(run.code).toBe(1);
     expect(run.stdout).toContain('no SSM managed instance carries gpu-maint:fleet=default');
@@ -85,9 +112,14 @@ describe('gpu-maint invoke', () => {
   });
 
   test('a payload the Lambda refuses exits 2 with its message', async () => {
-    lambda.on(InvokeCommand).resolves(
-      answer({ errorType: 'DispatchPayloadError', errorMessage: 'invalid dispatch payload:\n  - task: got "gpu"; expected one of gpu-check' }, 'Unhandled'),
-    );
+    lambda
+      .on(InvokeCommand)
+      .resolves(
+        answer(
+          { errorType: 'DispatchPayloadError', errorMessage: 'invalid dispatch payload:\n  - task: got "gpu"; expected one of gpu-check' },
+          'Unhandled',
+        ),
+      );
     const run = await runCli(['invoke', 'gpu']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('task: got "gpu"; expected one of gpu-check');
@@ -101,7 +133,9 @@ describe('gpu-maint invoke', () => {
   });
 
   test('a stack without the dispatch output is reported by name', async () => {
-    cfn.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 'Other', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [] }] });
+    cfn
+      .on(DescribeStacksCommand)
+      .resolves({ Stacks: [{ StackName: 'Other', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [] }] });
     const run = await runCli(['invoke', 'gpu-check', '--stack', 'Other']);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('--stack Other: no DispatchFunctionName output; is it a gpu-maint stack?');
@@ -111,7 +145,9 @@ describe('gpu-maint invoke', () => {
     cfn.on(DescribeStacksCommand).rejects(Object.assign(new Error('Stack with id Nope does not exist'), { name: 'ValidationError' }));
     const run = await runCli(['invoke', 'gpu-check', '--stack', 'Nope']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('--stack Nope: cannot read the stack (ValidationError: Stack with id Nope does not exist); is it deployed in this region?');
+    expect(run.stderr).toContain(
+      '--stack Nope: cannot read the stack (ValidationError: Stack with id Nope does not exist); is it deployed in this region?',
+    );
   });
 
   test('--json prints the whole dispatch result', async () => {

@@ -66,11 +66,15 @@ describe('files', () => {
   });
 
   test('an unreadable file names the file', () => {
-    expect(() => loadConfig({ file: '/nonexistent/gpu-maint.yaml' })).toThrow(/--config \/nonexistent\/gpu-maint.yaml: cannot read file \(ENOENT\)/);
+    expect(() => loadConfig({ file: '/nonexistent/gpu-maint.yaml' })).toThrow(
+      /--config \/nonexistent\/gpu-maint.yaml: cannot read file \(ENOENT\)/,
+    );
   });
 
   test('a file that is not a mapping is rejected', () => {
-    expect(() => loadConfig({ file: tempFile('c.yaml', '- a\n- b\n') })).toThrow(/expected a mapping of settings at the top level, got a list/);
+    expect(() => loadConfig({ file: tempFile('c.yaml', '- a\n- b\n') })).toThrow(
+      /expected a mapping of settings at the top level, got a list/,
+    );
   });
 });
 
@@ -80,7 +84,10 @@ describe('validation errors name the key, the bad value and what was expected', 
     ['metrics.detail=host', /metrics\.detail: got "host"; expected one of "fleet"\|"instance"\|"gpu"/],
     ['gpuCheck.expectedGpuCount=-1', /gpuCheck\.expectedGpuCount: got -1/],
     ['thresholds.diskUsedPct.warning=99', /thresholds\.diskUsedPct\.warning: got 99; expected a warning level ≤ the critical level \(95\)/],
-    ['thresholds.memoryAvailablePct.warning=2', /thresholds\.memoryAvailablePct\.warning: got 2; expected a warning level ≥ the critical level \(5\)/],
+    [
+      'thresholds.memoryAvailablePct.warning=2',
+      /thresholds\.memoryAvailablePct\.warning: got 2; expected a warning level ≥ the critical level \(5\)/,
+    ],
     ['healthCheck.endpoints=["8.8.8.8"]', /healthCheck\.endpoints\.0: got "8\.8\.8\.8"; expected host:port/],
     ['healthCheck.mounts=["relative/dir"]', /healthCheck\.mounts\.0: got "relative\/dir"; expected an absolute path/],
     ['gpuChek.instanceType=p5.48xlarge', /gpuChek: unknown setting/],

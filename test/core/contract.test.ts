@@ -8,7 +8,7 @@ const complete = [
   '@@gpu-maint status list exit=0 seconds=0.12',
   '@@gpu-maint section query',
   '@@gpu-maint stderr query',
-  'NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver.',
+  "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.",
   '@@gpu-maint status query exit=9 seconds=0.50',
   '@@gpu-maint v1 end task=gpu-check',
   '',

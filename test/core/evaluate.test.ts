@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { parseConfigForTest } from '../helpers/config';
-import { type TaskEvaluator, evaluateTaskOutput } from '../../lambda/core/evaluate';
+import { evaluateTaskOutput, type TaskEvaluator } from '../../lambda/core/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
+import { parseConfigForTest } from '../helpers/config';
 
 const settings = evaluationSettings(parseConfigForTest({ fleet: { name: 'prod' } }));
 const now = new Date('2026-11-28T12:00:00Z');
@@ -33,7 +33,12 @@ describe('evaluateTaskOutput', () => {
 
   test('every result counts once in ResultsReported for its task', () => {
     const r = evaluateTaskOutput({ task: 'health-check', stdout: okOutput, exitCode: 0 }, evaluator, settings, now);
-    expect(r.metrics).toContainEqual({ name: 'ResultsReported', value: 1, unit: 'Count', dimensions: { Fleet: 'prod', Task: 'health-check' } });
+    expect(r.metrics).toContainEqual({
+      name: 'ResultsReported',
+      value: 1,
+      unit: 'Count',
+      dimensions: { Fleet: 'prod', Task: 'health-check' },
+    });
   });
 
   test('the transport host id wins over the one in the output', () => {
@@ -45,7 +50,9 @@ describe('evaluateTaskOutput', () => {
     const cut = okOutput.slice(0, okOutput.indexOf('@@gpu-maint status'));
     const r = evaluateTaskOutput({ task: 'health-check', stdout: cut, exitCode: 0 }, evaluator, settings, now);
     expect(r.status).toBe('failed');
-    expect(r.findings).toEqual([expect.objectContaining({ check: 'task.output', message: expect.stringMatching(/truncated inside section probe/) })]);
+    expect(r.findings).toEqual([
+      expect.objectContaining({ check: 'task.output', message: expect.stringMatching(/truncated inside section probe/) }),
+    ]);
     expect(r.metrics).toContainEqual(expect.objectContaining({ name: 'TaskFailed', value: 1 }));
   });
 
@@ -64,7 +71,12 @@ describe('evaluateTaskOutput', () => {
   test.each(['Failed', 'TimedOut', 'Cancelled', 'Undeliverable', 'DeliveryTimedOut'])(
     'SSM status %s becomes a task.failed finding',
     (status) => {
-      const r = evaluateTaskOutput({ task: 'gpu-check', host: 'i-1', stdout: '', exitCode: null, invocationStatus: status }, evaluator, settings, now);
+      const r = evaluateTaskOutput(
+        { task: 'gpu-check', host: 'i-1', stdout: '', exitCode: null, invocationStatus: status },
+        evaluator,
+        settings,
+        now,
+      );
       expect(r.status).toBe('failed');
       expect(r.findings[0]).toMatchObject({ check: 'task.failed', reading: status });
     },
@@ -80,6 +92,8 @@ describe('evaluateTaskOutput', () => {
 
   test('output of another task is flagged', () => {
     const r = evaluateTaskOutput({ task: 'gpu-check', stdout: okOutput, exitCode: 0 }, evaluator, settings, now);
-    expect(r.findings).toContainEqual(expect.objectContaining({ check: 'task.output', message: expect.stringContaining('task health-check') }));
+    expect(r.findings).toContainEqual(
+      expect.objectContaining({ check: 'task.output', message: expect.stringContaining('task health-check') }),
+    );
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -51,7 +51,10 @@ test('JSON lines metrics are appended with time and namespace', async () => {
   const sink = new JsonLinesMetricsSink(file, 'GpuFleetMaintenance');
   await sink.put(metrics.slice(0, 1), at);
   await sink.put(metrics.slice(2), at);
-  const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   expect(lines).toEqual([
     { time: '2026-11-28T12:00:00.000Z', namespace: 'GpuFleetMaintenance', ...metrics[0] },
     { time: '2026-11-28T12:00:00.000Z', namespace: 'GpuFleetMaintenance', ...metrics[2] },

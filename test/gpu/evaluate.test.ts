@@ -4,10 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
+import type { ConfigInput } from '../../lambda/config/schema';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluateGpuCheck } from '../../lambda/core/gpu/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
-import type { ConfigInput } from '../../lambda/config/schema';
 import type { Finding, TaskResult } from '../../lambda/core/types';
 import { parseConfigForTest } from '../helpers/config';
 import { fixture } from '../helpers/fixtures';
@@ -66,7 +66,13 @@ const P4D_BUS_IDS = ['10:1C', '10:1D', '20:1C', '20:1D', '90:1C', '90:1D', 'A0:1
 function queryCsv(n: number, overrides: Record<number, Record<string, string>> = {}): string {
   const header = Object.keys(HEALTHY_ROW);
   const rows = Array.from({ length: n }, (_, i) => {
-    const row: Record<string, string> = { ...HEALTHY_ROW, index: String(i), 'pci.bus_id': P4D_BUS_IDS[i], uuid: `GPU-${i}`, ...overrides[i] };
+    const row: Record<string, string> = {
+      ...HEALTHY_ROW,
+      index: String(i),
+      'pci.bus_id': P4D_BUS_IDS[i],
+      uuid: `GPU-${i}`,
+      ...overrides[i],
+    };
     return header.map((h) => row[h]).join(', ');
   });
   return [header.join(', '), ...rows, ''].join('\n');
@@ -97,7 +103,16 @@ function evaluateScenario(s: Scenario = {}): TaskResult {
   const n = s.gpus ?? 2;
   const installed = (s.driver?.nvidia_smi ?? '/usr/bin/nvidia-smi') !== '';
   const sections: Record<string, SectionSpec> = {
-    identity: { stdout: kvText({ instance_type: '', instance_type_source: 'none', instance_id: 'i-0abc', uptime_s: '86400', boot_id: 'b1', ...s.identity }) },
+    identity: {
+      stdout: kvText({
+        instance_type: '',
+        instance_type_source: 'none',
+        instance_id: 'i-0abc',
+        uptime_s: '86400',
+        boot_id: 'b1',
+        ...s.identity,
+      }),
+    },
     driver: { stdout: kvText({ nvidia_smi: '/usr/bin/nvidia-smi', kernel_module: '550.54.15', pci_gpus: String(n), ...s.driver }) },
   };
   if (installed) {
@@ -159,7 +174,14 @@ describe('a healthy host', () => {
   test('details carry gpus, xids, the instance type and the expected count', () => {
     const r = evaluateScenario({ identity: { instance_type: 'p4d.24xlarge', instance_type_source: 'imds' }, gpus: 8 });
     expect(r.gpus).toHaveLength(8);
-    expect(r.gpus?.[7]).toMatchObject({ index: 7, busId: '00000000:A0:1D.0', temperatureC: 40, memoryUsedMiB: 20000, powerDrawW: 200, powerLimitW: 400 });
+    expect(r.gpus?.[7]).toMatchObject({
+      index: 7,
+      busId: '00000000:A0:1D.0',
+      temperatureC: 40,
+      memoryUsedMiB: 20000,
+      powerDrawW: 200,
+      powerLimitW: 400,
+    });
     expect(r.xids).toEqual([]);
     expect(r).toMatchObject({ instanceType: 'p4d.24xlarge', expectedGpuCount: 8 });
   });
@@ -206,7 +228,11 @@ describe('gpu.count', () => {
   });
 
   test('"No devices were found" with no GPU on the PCI bus and none expected is a warning', () => {
-    const r = evaluateScenario({ driver: { pci_gpus: '0' }, query: { stdout: 'No devices were found\n', exit: 6 }, list: { stdout: 'No devices were found\n', exit: 6 } });
+    const r = evaluateScenario({
+      driver: { pci_gpus: '0' },
+      query: { stdout: 'No devices were found\n', exit: 6 },
+      list: { stdout: 'No devices were found\n', exit: 6 },
+    });
     expect(only(r, 'gpu.count').severity).toBe('warning');
   });
 });
@@ -227,11 +253,15 @@ describe('gpu.driver', () => {
 
   test('no nvidia-smi while NVIDIA GPUs sit on the PCI bus is critical', () => {
     const r = evaluateScenario({ driver: { nvidia_smi: '', kernel_module: '', pci_gpus: '4' } });
-    expect(only(r, 'gpu.driver')).toMatchObject({ severity: 'critical', message: expect.stringContaining('4 NVIDIA GPUs are on the PCI bus') });
+    expect(only(r, 'gpu.driver')).toMatchObject({
+      severity: 'critical',
+      message: expect.stringContaining('4 NVIDIA GPUs are on the PCI bus'),
+    });
   });
 
   test('the driver-communication failure is critical', () => {
-    const msg = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.";
+    const msg =
+      "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.";
     const r = evaluateScenario({ query: { stdout: `${msg}\n`, exit: 9 }, list: { stdout: `${msg}\n`, exit: 9 } });
     expect(only(r, 'gpu.driver')).toMatchObject({ severity: 'critical', message: expect.stringContaining(msg) });
     expect(findingsOf(r, 'gpu.count')).toEqual([]);
@@ -265,7 +295,11 @@ describe('gpu.unresponsive', () => {
       query: { stderr: 'not run: nvidia-smi did not answer (nvidia-smi-help timed out)', exit: 125, seconds: 0 },
       list: { stderr: 'not run: nvidia-smi did not answer (nvidia-smi-help timed out)', exit: 125, seconds: 0 },
     });
-    expect(only(r, 'gpu.unresponsive')).toMatchObject({ severity: 'critical', reading: 15.02, message: expect.stringContaining('nvidia-smi-help') });
+    expect(only(r, 'gpu.unresponsive')).toMatchObject({
+      severity: 'critical',
+      reading: 15.02,
+      message: expect.stringContaining('nvidia-smi-help'),
+    });
     expect(metric(r, 'GpuUnresponsive')).toBe(1);
   });
 
@@ -275,7 +309,11 @@ describe('gpu.unresponsive', () => {
   });
 
   test('a GPU reporting [GPU is lost] is critical on that GPU', () => {
-    const lost = Object.fromEntries(Object.keys(HEALTHY_ROW).filter((k) => !['index', 'pci.bus_id'].includes(k)).map((k) => [k, '[GPU is lost]']));
+    const lost = Object.fromEntries(
+      Object.keys(HEALTHY_ROW)
+        .filter((k) => !['index', 'pci.bus_id'].includes(k))
+        .map((k) => [k, '[GPU is lost]']),
+    );
     const r = evaluateScenario({ overrides: { 1: lost } });
     expect(only(r, 'gpu.unresponsive')).toMatchObject({ severity: 'critical', gpu: 1 });
     expect(r.gpus?.[1].temperatureC).toBeNull();
@@ -285,7 +323,10 @@ describe('gpu.unresponsive', () => {
     const r = evaluateScenario({
       gpus: 1,
       seen: '00000000:10:1C.0 0\n00000000:10:1D.0 1\n',
-      list: { stdout: 'GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-0)\nUnable to determine the device handle for GPU0000:10:1D.0: Unknown Error\n', exit: 15 },
+      list: {
+        stdout: 'GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-0)\nUnable to determine the device handle for GPU0000:10:1D.0: Unknown Error\n',
+        exit: 15,
+      },
     });
     expect(only(r, 'gpu.unresponsive')).toMatchObject({ severity: 'critical', gpu: 1, reading: '00000000:10:1D.0' });
   });
@@ -330,12 +371,23 @@ describe('per-GPU thresholds', () => {
   });
 
   test('thresholds come from config', () => {
-    const r = evaluateScenario({ overrides: { 0: { 'temperature.gpu': '70' } }, config: { thresholds: { gpuTemperatureC: { warning: 65, critical: 75 } } } });
-    expect(only(r, 'gpu.temperature')).toMatchObject({ severity: 'warning', gpu: 0, threshold: expect.stringContaining('warn ≥ 65, crit ≥ 75 °C') });
+    const r = evaluateScenario({
+      overrides: { 0: { 'temperature.gpu': '70' } },
+      config: { thresholds: { gpuTemperatureC: { warning: 65, critical: 75 } } },
+    });
+    expect(only(r, 'gpu.temperature')).toMatchObject({
+      severity: 'warning',
+      gpu: 0,
+      threshold: expect.stringContaining('warn ≥ 65, crit ≥ 75 °C'),
+    });
   });
 
   test('a temperature that reads [N/A] is never 0 °C and never a breach', () => {
-    const r = evaluateScenario({ gpus: 1, overrides: { 0: { 'temperature.gpu': '[N/A]', 'temperature.memory': '[N/A]' } }, config: { thresholds: { gpuTemperatureC: { warning: -10, critical: 0 } } } });
+    const r = evaluateScenario({
+      gpus: 1,
+      overrides: { 0: { 'temperature.gpu': '[N/A]', 'temperature.memory': '[N/A]' } },
+      config: { thresholds: { gpuTemperatureC: { warning: -10, critical: 0 } } },
+    });
     expect(r.gpus?.[0].temperatureC).toBeNull();
     expect(only(r, 'gpu.temperature')).toMatchObject({ severity: 'ok', reading: null });
     expect(metric(r, 'GpuTemperatureMax')).toBeUndefined();
@@ -362,11 +414,25 @@ describe('per-GPU thresholds', () => {
 
 describe('gpu.xid', () => {
   test('Xid 79 is critical and names the GPU index', () => {
-    const r = evaluateScenario({ journal: { stdout: '2026-11-28T11:58:00+0000 ip-10-0-0-1 kernel: NVRM: Xid (PCI:0000:10:1d): 79, pid=\'<unknown>\', name=<unknown>, GPU has fallen off the bus.\n' } });
+    const r = evaluateScenario({
+      journal: {
+        stdout:
+          "2026-11-28T11:58:00+0000 ip-10-0-0-1 kernel: NVRM: Xid (PCI:0000:10:1d): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.\n",
+      },
+    });
     const f = only(r, 'gpu.xid');
     expect(f).toMatchObject({ severity: 'critical', gpu: 1, reading: '79' });
     expect(f.message).toMatch(/^GPU 1 \(00000000:10:1D.0\): Xid 79: .*fallen off the bus.*reboot/);
-    expect(r.xids).toEqual([{ code: 79, busId: '00000000:10:1D.0', gpu: 1, severity: 'critical', count: 1, message: expect.stringContaining('fallen off the bus') }]);
+    expect(r.xids).toEqual([
+      {
+        code: 79,
+        busId: '00000000:10:1D.0',
+        gpu: 1,
+        severity: 'critical',
+        count: 1,
+        message: expect.stringContaining('fallen off the bus'),
+      },
+    ]);
     expect(metric(r, 'XidCritical')).toBe(1);
   });
 
@@ -433,7 +499,10 @@ describe('gpu.xid', () => {
 
 describe('metrics', () => {
   test('fleet-level readings by default', () => {
-    const r = evaluateScenario({ gpus: 2, overrides: { 1: { 'temperature.gpu': '60', 'utilization.gpu [%]': '100 %', 'power.draw [W]': '300.00 W' } } });
+    const r = evaluateScenario({
+      gpus: 2,
+      overrides: { 1: { 'temperature.gpu': '60', 'utilization.gpu [%]': '100 %', 'power.draw [W]': '300.00 W' } },
+    });
     expect(metric(r, 'GpusReported')).toBe(2);
     expect(metric(r, 'GpuTemperatureMax')).toBe(60);
     expect(metric(r, 'GpuUtilizationAvg')).toBe(75);
@@ -447,8 +516,15 @@ describe('metrics', () => {
   test('per-GPU series only with metrics.detail gpu', () => {
     const r = evaluateScenario({ gpus: 2, config: { metrics: { detail: 'gpu' } } });
     const perGpu = r.metrics.filter((m) => m.dimensions.Gpu !== undefined);
-    expect(perGpu.map((m) => `${m.name}/${m.dimensions.Gpu}`).sort()).toEqual(
-      ['GpuMemoryUsedPct/0', 'GpuMemoryUsedPct/1', 'GpuPowerDraw/0', 'GpuPowerDraw/1', 'GpuTemperature/0', 'GpuTemperature/1', 'GpuUtilization/0', 'GpuUtilization/1'],
-    );
+    expect(perGpu.map((m) => `${m.name}/${m.dimensions.Gpu}`).sort()).toEqual([
+      'GpuMemoryUsedPct/0',
+      'GpuMemoryUsedPct/1',
+      'GpuPowerDraw/0',
+      'GpuPowerDraw/1',
+      'GpuTemperature/0',
+      'GpuTemperature/1',
+      'GpuUtilization/0',
+      'GpuUtilization/1',
+    ]);
   });
 });

@@ -3,18 +3,18 @@
  * and dmesg first on PATH (test/fakes/bin) replaying real captures (../shared/fixtures), IMDSv2 on
  * 127.0.0.1, and the output evaluated by the same core as the collect Lambda.
  */
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { runTaskScript } from '../../lambda/adapters/local/script-runner';
-import { parseResult, parseKeyValues } from '../../lambda/core/contract';
+import type { ConfigInput } from '../../lambda/config/schema';
+import { parseKeyValues, parseResult } from '../../lambda/core/contract';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluateGpuCheck } from '../../lambda/core/gpu/evaluate';
 import type { TaskOutput } from '../../lambda/core/ports';
 import { evaluationSettings } from '../../lambda/core/settings';
 import type { Finding, TaskResult } from '../../lambda/core/types';
-import type { ConfigInput } from '../../lambda/config/schema';
 import { parseConfigForTest } from '../helpers/config';
 import { fixture, REPO_ROOT } from '../helpers/fixtures';
 import { startImdsServer } from '../helpers/imds-server';
@@ -67,8 +67,8 @@ function old465Capture(): Capture {
   const dir = freshDir('capture-465');
   const files = { help: path.join(dir, 'help.txt'), list: path.join(dir, 'list.txt'), csv: path.join(dir, 'query.csv') };
   writeFileSync(files.help, sections.get('help') ?? '');
-  writeFileSync(files.list, (sections.get('list') ?? '').trim() + '\n');
-  writeFileSync(files.csv, (sections.get('csv') ?? '').trim() + '\n');
+  writeFileSync(files.list, `${(sections.get('list') ?? '').trim()}\n`);
+  writeFileSync(files.csv, `${(sections.get('csv') ?? '').trim()}\n`);
   return files;
 }
 
@@ -97,7 +97,10 @@ function composedCapture(gpus: ReadonlyArray<{ busId: string; name?: string; cel
   const dir = freshDir('composed');
   const files = { help: H100_LOAD.help, list: path.join(dir, 'list.txt'), csv: path.join(dir, 'query.csv') };
   writeFileSync(files.csv, [header, ...rows, ''].join('\n'));
-  writeFileSync(files.list, gpus.map((g, i) => `GPU ${i}: ${g.name ?? 'NVIDIA H100 80GB HBM3'} (UUID: GPU-00000000-0000-0000-0000-00000000000${i})\n`).join(''));
+  writeFileSync(
+    files.list,
+    gpus.map((g, i) => `GPU ${i}: ${g.name ?? 'NVIDIA H100 80GB HBM3'} (UUID: GPU-00000000-0000-0000-0000-00000000000${i})\n`).join(''),
+  );
   return files;
 }
 
@@ -203,7 +206,9 @@ describe.concurrent('older drivers', () => {
     expect(notOk(run.result)).toEqual([]);
     expect(run.result.gpus?.[0]).toMatchObject(expected);
     expect(only(run.result, 'gpu.driver').reading).toBe(driverVersion);
-    const query = readFileSync(calls, 'utf8').split('\n').find((l) => l.startsWith('--query-gpu='));
+    const query = readFileSync(calls, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('--query-gpu='));
     expect(query).toContain('clocks_throttle_reasons.active');
     expect(query).not.toContain('clocks_event_reasons');
     expect(query).not.toContain('remapped_rows');
@@ -221,10 +226,15 @@ describe.concurrent('older drivers', () => {
 
   test('an invalid-field error despite the help text: the query is retried without the field', async () => {
     const calls = path.join(freshDir('calls'), 'calls');
-    const run = await runGpuCheck({ capture: H100_LOAD, env: { FAKE_NVSMI_REJECT_FIELD: 'remapped_rows.pending', FAKE_NVSMI_CALLS: calls } });
+    const run = await runGpuCheck({
+      capture: H100_LOAD,
+      env: { FAKE_NVSMI_REJECT_FIELD: 'remapped_rows.pending', FAKE_NVSMI_CALLS: calls },
+    });
     expect(only(run.result, 'gpu.driver')).toMatchObject({ severity: 'warning', reading: 'remapped_rows.pending' });
     expect(run.result.gpus?.[0]).toMatchObject({ temperatureC: 59, memoryUsedMiB: 19818, powerDrawW: 631.95, remappedRowsPending: null });
-    const queries = readFileSync(calls, 'utf8').split('\n').filter((l) => l.startsWith('--query-gpu='));
+    const queries = readFileSync(calls, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('--query-gpu='));
     expect(queries).toHaveLength(2);
     expect(queries[1]).not.toContain('remapped_rows.pending,');
     expect(queries[1]).toContain('remapped_rows.failure');
@@ -237,7 +247,12 @@ describe.concurrent('failure states', () => {
       { busId: P4D_BUS_IDS[0] },
       {
         busId: P4D_BUS_IDS[1],
-        cells: { 'temperature.gpu': '[Unknown Error]', 'power.draw': '[Unknown Error]', 'power.draw.average': '[Unknown Error]', 'memory.used': '[Unknown Error]' },
+        cells: {
+          'temperature.gpu': '[Unknown Error]',
+          'power.draw': '[Unknown Error]',
+          'power.draw.average': '[Unknown Error]',
+          'memory.used': '[Unknown Error]',
+        },
       },
     ]);
     const run = await runGpuCheck({ capture });
@@ -254,10 +269,18 @@ describe.concurrent('failure states', () => {
     try {
       const capture = composedCapture(P4D_BUS_IDS.slice(0, 7).map((busId) => ({ busId, name: 'NVIDIA A100-SXM4-40GB' })));
       const run = await runGpuCheck({ capture, env: { GPU_MAINT_IMDS: 'auto', GPU_MAINT_IMDS_ENDPOINT: imds.endpoint } });
-      expect(only(run.result, 'gpu.count')).toMatchObject({ severity: 'critical', reading: 7, message: expect.stringContaining('8 expected for p4d.24xlarge') });
+      expect(only(run.result, 'gpu.count')).toMatchObject({
+        severity: 'critical',
+        reading: 7,
+        message: expect.stringContaining('8 expected for p4d.24xlarge'),
+      });
       expect(run.result).toMatchObject({ host: 'i-0123456789abcdef0', instanceType: 'p4d.24xlarge', expectedGpuCount: 8 });
       expect(run.result.metrics.find((m) => m.name === 'GpusMissing')?.value).toBe(1);
-      expect(run.kv('identity')).toMatchObject({ instance_type: 'p4d.24xlarge', instance_type_source: 'imds', instance_id: 'i-0123456789abcdef0' });
+      expect(run.kv('identity')).toMatchObject({
+        instance_type: 'p4d.24xlarge',
+        instance_type_source: 'imds',
+        instance_id: 'i-0123456789abcdef0',
+      });
       // One IMDSv2 token for the whole run, then the two reads with it.
       expect(imds.requests).toEqual(['PUT /latest/api/token', 'GET /latest/meta-data/instance-id', 'GET /latest/meta-data/instance-type']);
     } finally {
@@ -269,7 +292,11 @@ describe.concurrent('failure states', () => {
     const first = await runGpuCheck({ capture: composedCapture([{ busId: P4D_BUS_IDS[0] }, { busId: P4D_BUS_IDS[1] }]) });
     expect(notOk(first.result)).toEqual([]);
     const second = await runGpuCheck({ capture: composedCapture([{ busId: P4D_BUS_IDS[0] }]), stateDir: first.stateDir });
-    expect(only(second.result, 'gpu.count')).toMatchObject({ severity: 'critical', gpu: 1, message: expect.stringContaining('GPU 1 (00000000:10:1D.0)') });
+    expect(only(second.result, 'gpu.count')).toMatchObject({
+      severity: 'critical',
+      gpu: 1,
+      message: expect.stringContaining('GPU 1 (00000000:10:1D.0)'),
+    });
   });
 
   test('Xid 79 in the kernel log is gpu.xid critical naming the GPU index, once', async () => {
@@ -289,14 +316,20 @@ describe.concurrent('failure states', () => {
     const second = await runGpuCheck({ capture, env, stateDir: first.stateDir });
     expect(only(second.result, 'gpu.xid')).toMatchObject({ severity: 'ok', reading: 0 });
     // ...but does report a new one.
-    appendFileSync(journal, '2026-11-28T12:01:00+0000 ip-10-0-0-1 kernel: NVRM: Xid (PCI:0000:10:1c): 13, pid=42, name=python3, Graphics Exception\n');
+    appendFileSync(
+      journal,
+      '2026-11-28T12:01:00+0000 ip-10-0-0-1 kernel: NVRM: Xid (PCI:0000:10:1c): 13, pid=42, name=python3, Graphics Exception\n',
+    );
     const third = await runGpuCheck({ capture, env, stateDir: first.stateDir });
     expect(third.result.xids).toEqual([expect.objectContaining({ code: 13, gpu: 0, severity: 'warning' })]);
   });
 
   test('without a journal, Xid lines come from dmesg since the saved kernel timestamp', async () => {
     const dmesg = path.join(freshDir('dmesg'), 'ring');
-    writeFileSync(dmesg, '[  100.000001] NVRM: loading NVIDIA UNIX x86_64 Kernel Module  590.48.01\n[  966.503025] NVRM: Xid (PCI:0000:00:09): 48, pid=1, name=x, DBE\n');
+    writeFileSync(
+      dmesg,
+      '[  100.000001] NVRM: loading NVIDIA UNIX x86_64 Kernel Module  590.48.01\n[  966.503025] NVRM: Xid (PCI:0000:00:09): 48, pid=1, name=x, DBE\n',
+    );
     const env = { FAKE_JOURNAL_MODE: 'no-files', FAKE_DMESG_FILE: dmesg };
     const first = await runGpuCheck({ capture: H100_LOAD, env });
     expect(only(first.result, 'gpu.xid')).toMatchObject({ severity: 'critical', gpu: 0 });
@@ -315,7 +348,10 @@ describe.concurrent('failure states', () => {
   test('the driver-communication failure is gpu.driver critical', async () => {
     const run = await runGpuCheck({ capture: H100_LOAD, env: { FAKE_NVSMI_MODE: 'no-driver' } });
     expect(run.output.exitCode).toBe(0);
-    expect(only(run.result, 'gpu.driver')).toMatchObject({ severity: 'critical', message: expect.stringContaining("couldn't communicate with the NVIDIA driver") });
+    expect(only(run.result, 'gpu.driver')).toMatchObject({
+      severity: 'critical',
+      message: expect.stringContaining("couldn't communicate with the NVIDIA driver"),
+    });
   });
 
   test('a driver/library version mismatch is gpu.driver critical', async () => {
@@ -324,7 +360,11 @@ describe.concurrent('failure states', () => {
   });
 
   test('"No devices were found" on a configured p5.48xlarge is gpu.count critical', async () => {
-    const run = await runGpuCheck({ capture: H100_LOAD, env: { FAKE_NVSMI_MODE: 'no-devices' }, config: { gpuCheck: { instanceType: 'p5.48xlarge', bootGraceMinutes: 0 } } });
+    const run = await runGpuCheck({
+      capture: H100_LOAD,
+      env: { FAKE_NVSMI_MODE: 'no-devices' },
+      config: { gpuCheck: { instanceType: 'p5.48xlarge', bootGraceMinutes: 0 } },
+    });
     expect(only(run.result, 'gpu.count')).toMatchObject({ severity: 'critical', reading: 0 });
     expect(run.result).toMatchObject({ instanceType: 'p5.48xlarge', expectedGpuCount: 8 });
     expect(run.kv('identity')).toMatchObject({ instance_type: 'p5.48xlarge', instance_type_source: 'config' });
@@ -342,7 +382,10 @@ describe('an nvidia-smi that ignores SIGTERM and never returns', () => {
     });
     expect(run.wallMs).toBeLessThan(60_000);
     expect(run.output.exitCode).toBe(0);
-    expect(only(run.result, 'gpu.unresponsive')).toMatchObject({ severity: 'critical', message: expect.stringContaining('nvidia-smi-help') });
+    expect(only(run.result, 'gpu.unresponsive')).toMatchObject({
+      severity: 'critical',
+      message: expect.stringContaining('nvidia-smi-help'),
+    });
     // timeout(1) exits 124, or 137 when SIGTERM was ignored and it had to send SIGKILL.
     expect(run.status('nvidia-smi-help')?.exitCode).toBe(137);
     // After the first call hung, the others were recorded as not run instead of being tried.
@@ -356,11 +399,17 @@ describe('an nvidia-smi that ignores SIGTERM and never returns', () => {
   });
 
   test('a hang in the query itself skips -L, and the check still reports the kernel log', async () => {
-    const run = await runGpuCheck({ capture: H100_LOAD, env: { FAKE_NVSMI_MODE: 'hang', FAKE_NVSMI_HANG_ON: 'query', GPU_MAINT_NVSMI_TIMEOUT_S: '2' } });
+    const run = await runGpuCheck({
+      capture: H100_LOAD,
+      env: { FAKE_NVSMI_MODE: 'hang', FAKE_NVSMI_HANG_ON: 'query', GPU_MAINT_NVSMI_TIMEOUT_S: '2' },
+    });
     expect(run.status('nvidia-smi-help')).toMatchObject({ exitCode: 0 });
     expect(run.status('nvidia-smi-query')?.exitCode).toBe(137);
     expect(run.status('nvidia-smi-list')).toMatchObject({ exitCode: 125 });
-    expect(only(run.result, 'gpu.unresponsive')).toMatchObject({ severity: 'critical', message: expect.stringContaining('nvidia-smi-query') });
+    expect(only(run.result, 'gpu.unresponsive')).toMatchObject({
+      severity: 'critical',
+      message: expect.stringContaining('nvidia-smi-query'),
+    });
     expect(only(run.result, 'gpu.xid').severity).toBe('ok');
   });
 });
@@ -402,7 +451,10 @@ describe('the time budget', () => {
     });
     expect(run.status('nvidia-smi-help')).toMatchObject({ exitCode: 0 });
     expect(run.status('nvidia-smi-query')).toMatchObject({ exitCode: 125, stderr: expect.stringContaining('time budget spent') });
-    expect(only(run.result, 'gpu.unresponsive')).toMatchObject({ severity: 'warning', message: expect.stringContaining('nvidia-smi is slow') });
+    expect(only(run.result, 'gpu.unresponsive')).toMatchObject({
+      severity: 'warning',
+      message: expect.stringContaining('nvidia-smi is slow'),
+    });
   });
 
   test.each([
@@ -433,7 +485,10 @@ describe('a host without the NVIDIA driver', () => {
     const run = await runGpuCheck({ env: { PATH: pathWithoutNvidiaSmi() } });
     expect(run.output.exitCode).toBe(0);
     expect(run.result.status).toBe('warning');
-    expect(only(run.result, 'gpu.driver')).toMatchObject({ severity: 'warning', message: 'nvidia-smi not found: no NVIDIA driver installed' });
+    expect(only(run.result, 'gpu.driver')).toMatchObject({
+      severity: 'warning',
+      message: 'nvidia-smi not found: no NVIDIA driver installed',
+    });
     expect(run.kv('driver')).toEqual({ nvidia_smi: '', kernel_module: expect.any(String), pci_gpus: '0' });
     expect(run.status('nvidia-smi-query')).toBeUndefined();
   });
@@ -452,11 +507,17 @@ describe('a host without the NVIDIA driver', () => {
     const run = await runGpuCheck({ env: { PATH: pathWithoutNvidiaSmi(), GPU_MAINT_PCI_DEVICES_DIR: pci } });
     // The NVSwitch (class 0x0680) is a bridge, not a GPU.
     expect(run.kv('driver').pci_gpus).toBe('1');
-    expect(only(run.result, 'gpu.driver')).toMatchObject({ severity: 'critical', message: expect.stringContaining('1 NVIDIA GPU is on the PCI bus') });
+    expect(only(run.result, 'gpu.driver')).toMatchObject({
+      severity: 'critical',
+      message: expect.stringContaining('1 NVIDIA GPU is on the PCI bus'),
+    });
   });
 
   test.skipIf(realNvidiaSmi)('reports gpu.driver critical on a GPU instance type', async () => {
     const run = await runGpuCheck({ env: { PATH: pathWithoutNvidiaSmi() }, config: { gpuCheck: { instanceType: 'g5.xlarge' } } });
-    expect(only(run.result, 'gpu.driver')).toMatchObject({ severity: 'critical', message: expect.stringContaining('g5.xlarge should have 1 GPU') });
+    expect(only(run.result, 'gpu.driver')).toMatchObject({
+      severity: 'critical',
+      message: expect.stringContaining('g5.xlarge should have 1 GPU'),
+    });
   });
 });

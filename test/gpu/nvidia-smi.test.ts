@@ -61,10 +61,18 @@ describe('columns by header name, with or without units', () => {
   });
 
   test('a blank line between the header and the rows is skipped (as pasted in MindMiner issue #627)', () => {
-    const csv = 'name, utilization.gpu [%], temperature.gpu, power.draw [W], power.limit [W], power.default_limit [W]\n\nGeForce RTX 2080 Ti, 100, 56, 228.82, 210.00, [Unknown Error]\n';
+    const csv =
+      'name, utilization.gpu [%], temperature.gpu, power.draw [W], power.limit [W], power.default_limit [W]\n\nGeForce RTX 2080 Ti, 100, 56, 228.82, 210.00, [Unknown Error]\n';
     const { rows } = parseGpuQueryRows(csv);
     expect(rows).toHaveLength(1);
-    expect(rows[0].reading).toMatchObject({ index: 0, name: 'GeForce RTX 2080 Ti', utilizationPct: 100, temperatureC: 56, powerDrawW: 228.82, powerLimitW: 210 });
+    expect(rows[0].reading).toMatchObject({
+      index: 0,
+      name: 'GeForce RTX 2080 Ti',
+      utilizationPct: 100,
+      temperatureC: 56,
+      powerDrawW: 228.82,
+      powerLimitW: 210,
+    });
     expect(rows[0].unreadable).toEqual({ 'power.default_limit': '[Unknown Error]' });
   });
 
@@ -90,7 +98,8 @@ describe('columns by header name, with or without units', () => {
   });
 
   test('a line that is not a row of the table is kept as a message, not read as a GPU', () => {
-    const csv = 'index, pci.bus_id, temperature.gpu\n0, 00000000:10:1C.0, 40\nUnable to determine the device handle for GPU0000:10:1D.0: Unknown Error\n';
+    const csv =
+      'index, pci.bus_id, temperature.gpu\n0, 00000000:10:1C.0, 40\nUnable to determine the device handle for GPU0000:10:1D.0: Unknown Error\n';
     const parsed = parseGpuQueryRows(csv);
     expect(parsed.rows).toHaveLength(1);
     expect(parsed.otherLines).toEqual(['Unable to determine the device handle for GPU0000:10:1D.0: Unknown Error']);
@@ -140,7 +149,9 @@ describe('real captures (../shared/fixtures/nvidia-smi/captures)', () => {
 describe('nvidia-smi -L', () => {
   test('counts GPUs, not the MIG devices listed under them', () => {
     const list = parseGpuList(capture('linux-x86_64__nvidia-h100-mig__590.48.01__list.txt'));
-    expect(list.gpus).toEqual([{ index: 0, name: 'NVIDIA H100 80GB HBM3', uuid: 'GPU-00000000-0000-0000-0000-000000000000', migDevices: 4 }]);
+    expect(list.gpus).toEqual([
+      { index: 0, name: 'NVIDIA H100 80GB HBM3', uuid: 'GPU-00000000-0000-0000-0000-000000000000', migDevices: 4 },
+    ]);
   });
 
   test('a GPU nvidia-smi cannot open is reported by bus id', () => {
@@ -154,12 +165,20 @@ describe('nvidia-smi -L', () => {
 
 describe('failure messages', () => {
   test.each([
-    ["NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.", 'driver-communication', undefined],
+    [
+      "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.",
+      'driver-communication',
+      undefined,
+    ],
     ['No devices were found', 'no-devices', undefined],
     ['Field "clocks_throttle_reasons.unknown" is not a valid field to query.', 'invalid-field', 'clocks_throttle_reasons.unknown'],
     ['Failed to initialize NVML: Driver/library version mismatch', 'version-mismatch', undefined],
     ['Failed to initialize NVML: Unknown Error', 'nvml-init', undefined],
-    ["NVIDIA-SMI couldn't find libnvidia-ml.so library in your system. Please make sure that the NVIDIA Display Driver is properly installed and present in your system.", 'library-missing', undefined],
+    [
+      "NVIDIA-SMI couldn't find libnvidia-ml.so library in your system. Please make sure that the NVIDIA Display Driver is properly installed and present in your system.",
+      'library-missing',
+      undefined,
+    ],
     ['Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error', 'gpu-inaccessible', '00000000:3B:00.0'],
   ])('%j is a %s failure', (line, kind, subject) => {
     const [failure] = detectNvidiaSmiFailures(`${line}\n\n`);
@@ -168,9 +187,11 @@ describe('failure messages', () => {
 
   test('the invalid-field line quoted from a real issue is found among data lines', () => {
     const text = readFileSync(fixture('nvidia-smi', 'csv-snippets-from-issues.txt'), 'utf8');
-    expect(detectNvidiaSmiFailures(text).filter((f) => f.kind === 'invalid-field').map((f) => f.subject)).toEqual([
-      'clocks_throttle_reasons.unknown',
-    ]);
+    expect(
+      detectNvidiaSmiFailures(text)
+        .filter((f) => f.kind === 'invalid-field')
+        .map((f) => f.subject),
+    ).toEqual(['clocks_throttle_reasons.unknown']);
   });
 
   test('normal output has no failures', () => {

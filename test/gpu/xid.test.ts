@@ -41,16 +41,56 @@ describe('every real Xid line parses', () => {
 
 describe('line forms', () => {
   test.each([
-    ['bare', 'NVRM: Xid (PCI:0000:2b:00): 79, GPU has fallen off the bus.', { code: 79, busId: '00000000:2B:00.0', message: 'GPU has fallen off the bus.' }],
-    ['syslog', 'May 18 19:02:39 kernel: NVRM: Xid (PCI:0000:2b:00): 79, GPU has fallen off the bus.', { code: 79, busId: '00000000:2B:00.0' }],
-    ['dmesg timestamp', '[2397166.983093] NVRM: Xid (PCI:0000:0f:00): 94, pid=2503421, name=python3, Ch 00000008', { code: 94, busId: '00000000:0F:00.0', message: 'pid=2503421, name=python3, Ch 00000008' }],
-    ['journal short-iso', '2025-01-21T04:41:44+0000 ip-10-0-0-1 kernel: NVRM: Xid (PCI:0000:38:00): 13, pid=1, name=x, Graphics Exception', { code: 13, busId: '00000000:38:00.0' }],
-    ['dmesg --decode', 'kern  :warn  : 2025-01-21T04:41:44,283302+00:00 NVRM: Xid (PCI:0000:38:00): 13, pid=\'<unknown>\', name=<unknown>, Graphics Exception', { code: 13, busId: '00000000:38:00.0' }],
-    ['MIG GPU instance', 'NVRM: Xid (PCI:0000:01:00 GPU-I:05): 94, pid=7194, Contained: CE User Channel (0x9). RST: No, D-RST: No', { code: 94, busId: '00000000:01:00.0', migInstance: 5 }],
-    ['MIG compute instance', 'NVRM: Xid (PCI:0000:01:00 GPU-I:05 GPU-CI:01): 94, pid=7194, Contained', { code: 94, migInstance: 5, computeInstance: 1 }],
-    ['very old driver without PCI:', 'Nov 22 18:29:55 hostname kernel: [ 966.503025] NVRM: Xid (0000:01:00): 31, Ch 0000000b, engmask 00000120, intr 10000000', { code: 31, busId: '00000000:01:00.0' }],
-    ['non-zero domain (Grace, Azure)', '[171167.620236] NVRM: Xid (PCI:0009:01:00): 149, NETIR_LINK_EVT  Fatal   XC0 i0 Link 01', { code: 149, busId: '00000009:01:00.0' }],
-    ['device number above 9 (p4d)', 'NVRM: Xid (PCI:0000:10:1c): 63, pid=1896, Row Remapper: New row marked for remapping, reset gpu to activate.', { code: 63, busId: '00000000:10:1C.0' }],
+    [
+      'bare',
+      'NVRM: Xid (PCI:0000:2b:00): 79, GPU has fallen off the bus.',
+      { code: 79, busId: '00000000:2B:00.0', message: 'GPU has fallen off the bus.' },
+    ],
+    [
+      'syslog',
+      'May 18 19:02:39 kernel: NVRM: Xid (PCI:0000:2b:00): 79, GPU has fallen off the bus.',
+      { code: 79, busId: '00000000:2B:00.0' },
+    ],
+    [
+      'dmesg timestamp',
+      '[2397166.983093] NVRM: Xid (PCI:0000:0f:00): 94, pid=2503421, name=python3, Ch 00000008',
+      { code: 94, busId: '00000000:0F:00.0', message: 'pid=2503421, name=python3, Ch 00000008' },
+    ],
+    [
+      'journal short-iso',
+      '2025-01-21T04:41:44+0000 ip-10-0-0-1 kernel: NVRM: Xid (PCI:0000:38:00): 13, pid=1, name=x, Graphics Exception',
+      { code: 13, busId: '00000000:38:00.0' },
+    ],
+    [
+      'dmesg --decode',
+      "kern  :warn  : 2025-01-21T04:41:44,283302+00:00 NVRM: Xid (PCI:0000:38:00): 13, pid='<unknown>', name=<unknown>, Graphics Exception",
+      { code: 13, busId: '00000000:38:00.0' },
+    ],
+    [
+      'MIG GPU instance',
+      'NVRM: Xid (PCI:0000:01:00 GPU-I:05): 94, pid=7194, Contained: CE User Channel (0x9). RST: No, D-RST: No',
+      { code: 94, busId: '00000000:01:00.0', migInstance: 5 },
+    ],
+    [
+      'MIG compute instance',
+      'NVRM: Xid (PCI:0000:01:00 GPU-I:05 GPU-CI:01): 94, pid=7194, Contained',
+      { code: 94, migInstance: 5, computeInstance: 1 },
+    ],
+    [
+      'very old driver without PCI:',
+      'Nov 22 18:29:55 hostname kernel: [ 966.503025] NVRM: Xid (0000:01:00): 31, Ch 0000000b, engmask 00000120, intr 10000000',
+      { code: 31, busId: '00000000:01:00.0' },
+    ],
+    [
+      'non-zero domain (Grace, Azure)',
+      '[171167.620236] NVRM: Xid (PCI:0009:01:00): 149, NETIR_LINK_EVT  Fatal   XC0 i0 Link 01',
+      { code: 149, busId: '00000009:01:00.0' },
+    ],
+    [
+      'device number above 9 (p4d)',
+      'NVRM: Xid (PCI:0000:10:1c): 63, pid=1896, Row Remapper: New row marked for remapping, reset gpu to activate.',
+      { code: 63, busId: '00000000:10:1C.0' },
+    ],
   ])('%s', (_form, line, expected) => {
     expect(parseXidLine(line)).toMatchObject(expected);
   });
@@ -83,11 +123,30 @@ describe('deduplication per (GPU, code)', () => {
   const byBus = new Map([['00000000:CB:00.0', 3]]);
 
   test('one incident of many lines is one event with a count and the first message', () => {
-    const lines = parseXidLines(readFileSync(fixture('xid', 'xid-lines.txt'), 'utf8').split('\n').filter((l) => l.includes('PCI:0000:cb:00')).join('\n'));
+    const lines = parseXidLines(
+      readFileSync(fixture('xid', 'xid-lines.txt'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('PCI:0000:cb:00'))
+        .join('\n'),
+    );
     const events = dedupXids(lines, byBus);
     expect(events).toEqual([
-      { code: 13, busId: '00000000:CB:00.0', gpu: 3, severity: 'warning', count: 3, message: expect.stringContaining('Illegal Instruction Parameter') },
-      { code: 109, busId: '00000000:CB:00.0', gpu: 3, severity: 'critical', count: 1, message: expect.stringContaining('CTX SWITCH TIMEOUT') },
+      {
+        code: 13,
+        busId: '00000000:CB:00.0',
+        gpu: 3,
+        severity: 'warning',
+        count: 3,
+        message: expect.stringContaining('Illegal Instruction Parameter'),
+      },
+      {
+        code: 109,
+        busId: '00000000:CB:00.0',
+        gpu: 3,
+        severity: 'critical',
+        count: 1,
+        message: expect.stringContaining('CTX SWITCH TIMEOUT'),
+      },
     ]);
   });
 
@@ -97,7 +156,10 @@ describe('deduplication per (GPU, code)', () => {
   });
 
   test('the GPU index is matched case-insensitively through the normalised bus id', () => {
-    const [event] = dedupXids(parseXidLines('NVRM: Xid (PCI:0000:cb:00): 79, GPU has fallen off the bus.'), new Map([['00000000:CB:00.0', 6]]));
+    const [event] = dedupXids(
+      parseXidLines('NVRM: Xid (PCI:0000:cb:00): 79, GPU has fallen off the bus.'),
+      new Map([['00000000:CB:00.0', 6]]),
+    );
     expect(event.gpu).toBe(6);
   });
 
@@ -109,7 +171,7 @@ describe('deduplication per (GPU, code)', () => {
     ]);
   });
 
-  test('Xid 45 caused by an earlier Xid on the same GPU takes that Xid\'s severity', () => {
+  test("Xid 45 caused by an earlier Xid on the same GPU takes that Xid's severity", () => {
     const text = [
       'NVRM: Xid (PCI:0018:01:00): 145, RLW_RXPIPE Nonfatal XC0 i0 Link 13',
       'NVRM: Xid (PCI:0018:01:00): 45, pid=1, name=python3, Ch 00000002 caused by previous Xid 145',
@@ -129,7 +191,10 @@ describe('deduplication per (GPU, code)', () => {
   });
 
   test('a MIG instance is kept on the event', () => {
-    const [event] = dedupXids(parseXidLines('NVRM: Xid (PCI:0000:01:00 GPU-I:05): 94, pid=7194, Contained'), new Map([['00000000:01:00.0', 0]]));
+    const [event] = dedupXids(
+      parseXidLines('NVRM: Xid (PCI:0000:01:00 GPU-I:05): 94, pid=7194, Contained'),
+      new Map([['00000000:01:00.0', 0]]),
+    );
     expect(event).toMatchObject({ gpu: 0, migInstance: 5, severity: 'warning' });
   });
 });

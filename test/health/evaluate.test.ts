@@ -3,11 +3,11 @@
  * readings and details, with no bash involved.
  */
 import { describe, expect, test } from 'vitest';
+import type { ConfigInput } from '../../lambda/config/schema';
 import { parseResult } from '../../lambda/core/contract';
 import type { EvaluationContext } from '../../lambda/core/evaluate';
 import { evaluateHealthCheck, formatBytes } from '../../lambda/core/health/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
-import type { ConfigInput } from '../../lambda/config/schema';
 import { parseConfigForTest } from '../helpers/config';
 
 interface SectionSpec {
@@ -47,7 +47,11 @@ function output(overrides: Record<string, SectionSpec | null> = {}): string {
 }
 
 function evaluate(overrides: Record<string, SectionSpec | null> = {}, config: ConfigInput = {}) {
-  const ctx: EvaluationContext = { settings: evaluationSettings(parseConfigForTest(config)), now: new Date('2026-11-28T12:00:00Z'), host: 'h1' };
+  const ctx: EvaluationContext = {
+    settings: evaluationSettings(parseConfigForTest(config)),
+    now: new Date('2026-11-28T12:00:00Z'),
+    host: 'h1',
+  };
   const parsed = parseResult(output(overrides));
   expect(parsed.errors).toEqual([]);
   return evaluateHealthCheck(parsed, ctx);
@@ -57,7 +61,9 @@ const findings = (e: ReturnType<typeof evaluate>, check: string) => e.findings.f
 const reading = (e: ReturnType<typeof evaluate>, name: string) => e.readings.find((r) => r.name === name)?.value;
 
 function spaceDf(used: number, avail: number, mount = '/'): SectionSpec {
-  return { stdout: `Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/root ${used + avail} ${used} ${avail} ${Math.ceil((used / (used + avail)) * 100)}% ${mount}\n` };
+  return {
+    stdout: `Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/root ${used + avail} ${used} ${avail} ${Math.ceil((used / (used + avail)) * 100)}% ${mount}\n`,
+  };
 }
 
 describe('evaluateHealthCheck', () => {
@@ -77,7 +83,13 @@ describe('evaluateHealthCheck', () => {
     const e = evaluate(none);
     expect(new Set(e.findings.map((f) => f.severity))).toEqual(new Set(['warning']));
     expect(e.findings.map((f) => f.check)).toEqual([
-      'health.disk', 'health.memory', 'health.load', 'health.service', 'health.journal', 'health.endpoint', 'health.reboot-required',
+      'health.disk',
+      'health.memory',
+      'health.load',
+      'health.service',
+      'health.journal',
+      'health.endpoint',
+      'health.reboot-required',
     ]);
     expect(e.readings).toEqual([]);
   });
@@ -108,21 +120,31 @@ describe('evaluateHealthCheck', () => {
     ]);
     const healthy = evaluate({ ...twoPaths, 'df.1': spaceDf(70, 30, '/data'), 'df.2': spaceDf(10, 90, '/scratch') });
     expect(findings(healthy, 'health.disk')).toEqual([
-      expect.objectContaining({ severity: 'ok', message: expect.stringMatching(/^\/data is 70% full .*, the fullest of 3 filesystems$/), reading: 70 }),
+      expect.objectContaining({
+        severity: 'ok',
+        message: expect.stringMatching(/^\/data is 70% full .*, the fullest of 3 filesystems$/),
+        reading: 70,
+      }),
     ]);
   });
 
   test('df that timed out on a path is a warning hinting at a hung network filesystem', () => {
     const e = evaluate({ 'df.0': { exit: 124, seconds: 10.02 }, 'df-inodes.0': { exit: 125, stderr: 'not run' } });
     expect(findings(e, 'health.disk')).toContainEqual(
-      expect.objectContaining({ severity: 'warning', message: 'cannot read space of /: df did not answer within 10 s (hung network filesystem?)' }),
+      expect.objectContaining({
+        severity: 'warning',
+        message: 'cannot read space of /: df did not answer within 10 s (hung network filesystem?)',
+      }),
     );
   });
 
   test('a path whose existence check hung is a warning, and the other paths are still read', () => {
     const e = evaluate({ 'mount-paths': { stdout: 'path.0=/\nexists.0=1\npath.1=/fsx\nexists.1=hung\n' } });
     expect(findings(e, 'health.disk')).toEqual([
-      expect.objectContaining({ severity: 'warning', message: expect.stringMatching(/^cannot read space of \/fsx: .*hung network filesystem/) }),
+      expect.objectContaining({
+        severity: 'warning',
+        message: expect.stringMatching(/^cannot read space of \/fsx: .*hung network filesystem/),
+      }),
       expect.objectContaining({ severity: 'ok', message: expect.stringMatching(/^\/ is 40% full/) }),
     ]);
     expect(reading(e, 'DiskUsedPctMax')).toBe(40);
@@ -130,7 +152,7 @@ describe('evaluateHealthCheck', () => {
 
   test('a filesystem without inode counts (btrfs prints -) has a null reading, not 0', () => {
     const e = evaluate({ 'df-inodes.0': { stdout: 'Filesystem Inodes IUsed IFree IUse% Mounted on\n/dev/root 0 0 0 - /\n' } });
-    expect((e.details?.mounts as Array<{ inodesUsedPct: number | null }>)[0].inodesUsedPct).toBeNull();
+    expect((e.details?.mounts as Array<{ inodesUsedPct: number | null }> | undefined)?.[0]?.inodesUsedPct).toBeNull();
     expect(reading(e, 'InodesUsedPctMax')).toBeUndefined();
     expect(findings(e, 'health.inodes')).toEqual([expect.objectContaining({ severity: 'ok', message: 'no inode counts reported for /' })]);
   });
@@ -155,7 +177,9 @@ describe('evaluateHealthCheck', () => {
 
   test('a kernel without MemAvailable gets an estimate from free, buffers and cache, and says so', () => {
     const e = evaluate({ meminfo: { stdout: 'MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 50 kB\nCached: 150 kB\n' } });
-    expect(findings(e, 'health.memory')).toEqual([expect.objectContaining({ reading: 30, message: expect.stringContaining('estimated: no MemAvailable') })]);
+    expect(findings(e, 'health.memory')).toEqual([
+      expect.objectContaining({ reading: 30, message: expect.stringContaining('estimated: no MemAvailable') }),
+    ]);
   });
 
   test.each([
@@ -170,14 +194,17 @@ describe('evaluateHealthCheck', () => {
 
   test('an unreadable CPU count is a warning, not a division by zero', () => {
     const e = evaluate({ cpus: { stdout: '0\n' } });
-    expect(findings(e, 'health.load')).toEqual([expect.objectContaining({ severity: 'warning', message: 'cannot read load: CPU count unreadable' })]);
+    expect(findings(e, 'health.load')).toEqual([
+      expect.objectContaining({ severity: 'warning', message: 'cannot read load: CPU count unreadable' }),
+    ]);
     expect(reading(e, 'LoadPerCpu')).toBeUndefined();
   });
 });
 
 describe('evaluateHealthCheck: systemd units', () => {
-  const unit = (load: string, active: string, sub: string, result = 'success') =>
-    ({ stdout: `Id=x.service\nLoadState=${load}\nActiveState=${active}\nSubState=${sub}\nResult=${result}\n` });
+  const unit = (load: string, active: string, sub: string, result = 'success') => ({
+    stdout: `Id=x.service\nLoadState=${load}\nActiveState=${active}\nSubState=${sub}\nResult=${result}\n`,
+  });
 
   test.each([
     ['loaded', 'active', 'running', 'success', 'ok', null],
@@ -219,17 +246,25 @@ describe('evaluateHealthCheck: systemd units', () => {
 });
 
 describe('evaluateHealthCheck: journal, endpoints, reboot', () => {
-  test('the error count comes from the script\'s line count, not the sample it carries', () => {
+  test("the error count comes from the script's line count, not the sample it carries", () => {
     const e = evaluate({ 'journal-count': { stdout: 'lines=812\nwindow_min=60\n' }, journal: { stdout: 'kernel: last error\n' } });
     expect(findings(e, 'health.journal')).toEqual([
-      expect.objectContaining({ severity: 'warning', reading: 812, threshold: 'warn ≥ 50 entries', message: expect.stringContaining('latest: kernel: last error') }),
+      expect.objectContaining({
+        severity: 'warning',
+        reading: 812,
+        threshold: 'warn ≥ 50 entries',
+        message: expect.stringContaining('latest: kernel: last error'),
+      }),
     ]);
   });
 
   test('journalctl that failed outright is a warning with its error, and no reading', () => {
     const e = evaluate({ journal: { exit: 1, stderr: 'Failed to open journal: Permission denied\n' } });
     expect(findings(e, 'health.journal')).toEqual([
-      expect.objectContaining({ severity: 'warning', message: 'cannot read the journal: journalctl exit 1: Failed to open journal: Permission denied' }),
+      expect.objectContaining({
+        severity: 'warning',
+        message: 'cannot read the journal: journalctl exit 1: Failed to open journal: Permission denied',
+      }),
     ]);
     expect(reading(e, 'JournalErrors')).toBeUndefined();
   });
@@ -239,32 +274,68 @@ describe('evaluateHealthCheck: journal, endpoints, reboot', () => {
       'journal-count': { stdout: 'lines=2\n' },
       journal: { stdout: 'a\nb\n', stderr: 'Hint: You are currently not seeing messages from other users and the system.\n' },
     });
-    expect(findings(e, 'health.journal')).toEqual([expect.objectContaining({ reading: 2, message: expect.stringContaining('(partial: this user cannot read the system journal)') })]);
+    expect(findings(e, 'health.journal')).toEqual([
+      expect.objectContaining({ reading: 2, message: expect.stringContaining('(partial: this user cannot read the system journal)') }),
+    ]);
   });
 
   test.each([
-    [{ exit: 1, stderr: 'tcp-connect: connect: Connection refused\ntcp-connect: line 1: /dev/tcp/10.0.0.5/443: Connection refused\n' }, 'Connection refused'],
-    [{ exit: 1, stderr: 'tcp-connect: line 1: s3.eu-west-1.amazonaws.com: Name or service not known\ntcp-connect: line 1: /dev/tcp/s3.eu-west-1.amazonaws.com/443: Invalid argument\n' }, 'Name or service not known'],
+    [
+      { exit: 1, stderr: 'tcp-connect: connect: Connection refused\ntcp-connect: line 1: /dev/tcp/10.0.0.5/443: Connection refused\n' },
+      'Connection refused',
+    ],
+    [
+      {
+        exit: 1,
+        stderr:
+          'tcp-connect: line 1: s3.eu-west-1.amazonaws.com: Name or service not known\ntcp-connect: line 1: /dev/tcp/s3.eu-west-1.amazonaws.com/443: Invalid argument\n',
+      },
+      'Name or service not known',
+    ],
     [{ exit: 1, stderr: 'tcp-connect: connect: No route to host\n' }, 'No route to host'],
     [{ exit: 124, seconds: 3.01 }, 'no answer within 3 s'],
   ])('a failed connect %j reads as %j', (probe, error) => {
     const target = 's3.eu-west-1.amazonaws.com:443';
     const e = evaluate({ endpoints: { stdout: `mode=auto\nec2=1\nregion=eu-west-1\ntargets=${target}\n` }, [`endpoint:${target}`]: probe });
-    expect(findings(e, 'health.endpoint')).toEqual([expect.objectContaining({ severity: 'warning', message: `${target} unreachable: ${error}` })]);
+    expect(findings(e, 'health.endpoint')).toEqual([
+      expect.objectContaining({ severity: 'warning', message: `${target} unreachable: ${error}` }),
+    ]);
     expect(reading(e, 'EndpointsUnreachable')).toBe(1);
   });
 
   test('`auto` on EC2 without a region is a warning that the defaults were not checked', () => {
-    const e = evaluate({ endpoints: { stdout: 'mode=auto\nec2=1\ntargets=\nerror=cannot read the region from IMDS (placement/region)\n' } });
-    expect(findings(e, 'health.endpoint')).toEqual([expect.objectContaining({ severity: 'warning', message: expect.stringContaining('cannot read the region') })]);
+    const e = evaluate({
+      endpoints: { stdout: 'mode=auto\nec2=1\ntargets=\nerror=cannot read the region from IMDS (placement/region)\n' },
+    });
+    expect(findings(e, 'health.endpoint')).toEqual([
+      expect.objectContaining({ severity: 'warning', message: expect.stringContaining('cannot read the region') }),
+    ]);
   });
 
   test.each([
     [{ 'reboot-check': { stdout: 'method=file\npresent=1\n' } }, 'warning', 1],
     [{ 'reboot-check': { stdout: 'method=file\npresent=0\n' } }, 'ok', 0],
-    [{ 'reboot-check': { stdout: 'method=needs-restarting\n' }, 'needs-restarting': { exit: 1, stdout: 'Reboot is required to fully utilize these updates.\n' } }, 'warning', 1],
-    [{ 'reboot-check': { stdout: 'method=needs-restarting\n' }, 'needs-restarting': { exit: 0, stdout: 'Reboot should not be necessary.\n' } }, 'ok', 0],
-    [{ 'reboot-check': { stdout: 'method=needs-restarting\n' }, 'needs-restarting': { exit: 1, stderr: 'Error: not root\n' } }, 'ok', undefined],
+    [
+      {
+        'reboot-check': { stdout: 'method=needs-restarting\n' },
+        'needs-restarting': { exit: 1, stdout: 'Reboot is required to fully utilize these updates.\n' },
+      },
+      'warning',
+      1,
+    ],
+    [
+      {
+        'reboot-check': { stdout: 'method=needs-restarting\n' },
+        'needs-restarting': { exit: 0, stdout: 'Reboot should not be necessary.\n' },
+      },
+      'ok',
+      0,
+    ],
+    [
+      { 'reboot-check': { stdout: 'method=needs-restarting\n' }, 'needs-restarting': { exit: 1, stderr: 'Error: not root\n' } },
+      'ok',
+      undefined,
+    ],
     [{ 'reboot-check': { stdout: 'method=none\n' } }, 'ok', undefined],
   ])('reboot evidence %j is %s with RebootRequired %s', (sections, severity, metric) => {
     const e = evaluate(sections);

@@ -14,7 +14,8 @@ import type { Finding, TaskResult } from '../../lambda/core/types';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { parseConfigForTest } from '../helpers/config';
 
-export const HEALTHY_MEMINFO = 'MemTotal:       65536000 kB\nMemFree:         1000000 kB\nMemAvailable:   32768000 kB\nBuffers:          100000 kB\nCached:         20000000 kB\n';
+export const HEALTHY_MEMINFO =
+  'MemTotal:       65536000 kB\nMemFree:         1000000 kB\nMemAvailable:   32768000 kB\nBuffers:          100000 kB\nCached:         20000000 kB\n';
 export const IDLE_LOADAVG = '0.10 0.05 0.01 1/300 4242\n';
 
 export interface FakeHost {
@@ -61,10 +62,7 @@ export function makeHost(): FakeHost {
 /** Writes an executable bash fake that logs its arguments and then runs `body`. */
 export function fakeTool(host: FakeHost, name: string, body: string): void {
   const file = path.join(host.bin, name);
-  writeFileSync(
-    file,
-    `#!/usr/bin/env bash\nprintf '%s\\n' "$*" >>${JSON.stringify(host.callLog(name))}\n${body}\n`,
-  );
+  writeFileSync(file, `#!/usr/bin/env bash\nprintf '%s\\n' "$*" >>${JSON.stringify(host.callLog(name))}\n${body}\n`);
   chmodSync(file, 0o755);
 }
 
@@ -89,9 +87,33 @@ export function calls(host: FakeHost, tool: string): string[] {
 export function minimalPath(host: FakeHost): string {
   const dir = path.join(host.root, 'minimal-bin');
   mkdirSync(dir, { recursive: true });
-  const tools = ['bash', 'env', 'timeout', 'df', 'cat', 'grep', 'awk', 'sed', 'date', 'mktemp', 'rm', 'mkdir', 'hostname', 'uname', 'getconf', 'tail', 'head', 'cut', 'sleep', 'test'];
+  const tools = [
+    'bash',
+    'env',
+    'timeout',
+    'df',
+    'cat',
+    'grep',
+    'awk',
+    'sed',
+    'date',
+    'mktemp',
+    'rm',
+    'mkdir',
+    'hostname',
+    'uname',
+    'getconf',
+    'tail',
+    'head',
+    'cut',
+    'sleep',
+    'test',
+  ];
   for (const tool of tools) {
-    const found = (process.env.PATH ?? '').split(':').map((d) => path.join(d, tool)).find((f) => existsSync(f));
+    const found = (process.env.PATH ?? '')
+      .split(':')
+      .map((d) => path.join(d, tool))
+      .find((f) => existsSync(f));
     if (found) symlinkSync(found, path.join(dir, tool));
   }
   return dir;
@@ -129,7 +151,10 @@ export function runHealthCheck(host: FakeHost, env: Record<string, string | unde
     if (v === undefined) delete merged[k];
     else merged[k] = v;
   }
-  const bash = merged.PATH.split(':').map((d) => path.join(d, 'bash')).find((f) => existsSync(f)) ?? '/bin/bash';
+  const bash =
+    merged.PATH.split(':')
+      .map((d) => path.join(d, 'bash'))
+      .find((f) => existsSync(f)) ?? '/bin/bash';
   return new Promise((resolve) => {
     execFile(bash, [healthCheckBundle()], { env: merged, encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) => {
       const exitCode = error ? (typeof error.code === 'number' ? error.code : null) : 0;

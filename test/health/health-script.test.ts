@@ -3,23 +3,23 @@
  * and the core evaluating what it printed.
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
-import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { runTaskScript } from '../../lambda/adapters/local/script-runner';
 import { parseResult } from '../../lambda/core/contract';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluateHealthCheck } from '../../lambda/core/health/evaluate';
 import { parseDf } from '../../lambda/core/health/parse';
 import { evaluationSettings } from '../../lambda/core/settings';
-import { runTaskScript } from '../../lambda/adapters/local/script-runner';
 import { parseConfigForTest } from '../helpers/config';
 import {
   calls,
+  type FakeHost,
   fakeOutput,
   fakeTool,
-  type FakeHost,
   findingsOf,
   healthCheckBundle,
   makeHost,
@@ -57,7 +57,16 @@ describe.concurrent('health-check script: the run itself', () => {
     expect(exitCode).toBe(0);
     expect(result.status).toBe('ok');
     expect(new Set(result.findings.map((f) => f.check))).toEqual(
-      new Set(['health.disk', 'health.inodes', 'health.memory', 'health.load', 'health.service', 'health.journal', 'health.endpoint', 'health.reboot-required']),
+      new Set([
+        'health.disk',
+        'health.inodes',
+        'health.memory',
+        'health.load',
+        'health.service',
+        'health.journal',
+        'health.endpoint',
+        'health.reboot-required',
+      ]),
     );
   });
 
@@ -122,7 +131,9 @@ describe.concurrent('health-check script: configuration from the config file', (
     expect(result.status).toBe('ok');
     expect((result.mounts as Array<{ paths: string[] }>)[0].paths).toEqual([host.dataDir]);
     expect(findingsOf(result, 'health.service')).toEqual([expect.objectContaining({ message: '1 required unit active: x.service' })]);
-    expect(findingsOf(result, 'health.endpoint')).toEqual([expect.objectContaining({ severity: 'ok', message: expect.stringContaining('none configured') })]);
+    expect(findingsOf(result, 'health.endpoint')).toEqual([
+      expect.objectContaining({ severity: 'ok', message: expect.stringContaining('none configured') }),
+    ]);
   });
 });
 
@@ -153,7 +164,15 @@ describe.concurrent('health-check script: disk and inodes', () => {
     fakeDf(host, '/dev/sdb1 2000000 1000000 1000000 50% /mnt/my data', '/dev/sdb1 1000 10 990 1% /mnt/my data');
     const { result } = await runHealthCheck(host, { GPU_MAINT_MOUNTS: `${host.dataDir},${second}` });
     expect(result.mounts).toEqual([
-      { mount: '/mnt/my data', filesystem: '/dev/sdb1', paths: [host.dataDir, second], usedPct: 50, inodesUsedPct: 1, sizeBytes: 2048000000, availBytes: 1024000000 },
+      {
+        mount: '/mnt/my data',
+        filesystem: '/dev/sdb1',
+        paths: [host.dataDir, second],
+        usedPct: 50,
+        inodesUsedPct: 1,
+        sizeBytes: 2048000000,
+        availBytes: 1024000000,
+      },
     ]);
   });
 
@@ -164,7 +183,10 @@ describe.concurrent('health-check script: disk and inodes', () => {
     fakeTool(host, 'test', `if [[ "$2" == ${JSON.stringify(hung)} ]]; then exec sleep 60; fi\n[ "$@" ]`);
     const { result } = await runHealthCheck(host, { GPU_MAINT_MOUNTS: `${hung},${host.dataDir}` });
     expect(findingsOf(result, 'health.disk')).toEqual([
-      expect.objectContaining({ severity: 'warning', message: expect.stringMatching(new RegExp(`^cannot read space of ${hung}: .*hung network filesystem`)) }),
+      expect.objectContaining({
+        severity: 'warning',
+        message: expect.stringMatching(new RegExp(`^cannot read space of ${hung}: .*hung network filesystem`)),
+      }),
       expect.objectContaining({ severity: 'ok' }),
     ]);
     expect((result.mounts as unknown[]).length).toBe(1);
@@ -196,7 +218,9 @@ describe.concurrent('health-check script: memory and load', () => {
     writeFileSync(path.join(host.procDir, 'loadavg'), '40.00 20.00 10.00 9/900 1234\n');
     const { result } = await runHealthCheck(host);
     expect(metricValue(result, 'LoadPerCpu')).toBe(2.5);
-    expect(findingsOf(result, 'health.load')).toEqual([expect.objectContaining({ severity: 'warning', message: 'load 2.5 per CPU (5-min load 20 on 8 CPUs)' })]);
+    expect(findingsOf(result, 'health.load')).toEqual([
+      expect.objectContaining({ severity: 'warning', message: 'load 2.5 per CPU (5-min load 20 on 8 CPUs)' }),
+    ]);
     expect(calls(host, 'getconf')).toEqual(['_NPROCESSORS_ONLN']);
   });
 });
@@ -222,9 +246,13 @@ esac`,
 
   test('a required unit that is not installed is critical', async () => {
     const host = makeHost();
-    fakeOutput(host, 'systemctl', { stdout: 'Id=dcgm.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\nResult=success\n' });
+    fakeOutput(host, 'systemctl', {
+      stdout: 'Id=dcgm.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\nResult=success\n',
+    });
     const { result } = await runHealthCheck(host, { GPU_MAINT_SERVICES: 'dcgm.service' });
-    expect(findingsOf(result, 'health.service')).toEqual([expect.objectContaining({ severity: 'critical', message: 'dcgm.service is not installed (unit not found)' })]);
+    expect(findingsOf(result, 'health.service')).toEqual([
+      expect.objectContaining({ severity: 'critical', message: 'dcgm.service is not installed (unit not found)' }),
+    ]);
   });
 
   test('systemctl on a host whose init is not systemd is a warning that the units cannot be checked', async () => {
@@ -235,7 +263,10 @@ esac`,
     });
     const { result } = await runHealthCheck(host, { GPU_MAINT_SERVICES: 'docker.service' });
     expect(findingsOf(result, 'health.service')).toEqual([
-      expect.objectContaining({ severity: 'warning', message: 'cannot check docker.service: systemd is not running on this host (systemctl cannot reach it)' }),
+      expect.objectContaining({
+        severity: 'warning',
+        message: 'cannot check docker.service: systemd is not running on this host (systemctl cannot reach it)',
+      }),
     ]);
     expect(metricValue(result, 'FailedServices')).toBeUndefined();
   });
@@ -246,12 +277,17 @@ esac`,
     expect(exitCode).toBe(0);
     expect(parseResult(stdout).errors).toEqual([]);
     expect(findingsOf(result, 'health.service')).toEqual([
-      expect.objectContaining({ severity: 'warning', message: 'cannot check docker.service: systemctl not found: this host does not run systemd' }),
+      expect.objectContaining({
+        severity: 'warning',
+        message: 'cannot check docker.service: systemctl not found: this host does not run systemd',
+      }),
     ]);
     expect(findingsOf(result, 'health.journal')).toEqual([
       expect.objectContaining({ severity: 'ok', message: 'journal not checked: journalctl not found: no systemd journal on this host' }),
     ]);
-    expect(findingsOf(result, 'health.reboot-required')).toEqual([expect.objectContaining({ severity: 'ok', message: expect.stringMatching(/^cannot tell/) })]);
+    expect(findingsOf(result, 'health.reboot-required')).toEqual([
+      expect.objectContaining({ severity: 'ok', message: expect.stringMatching(/^cannot tell/) }),
+    ]);
   });
 });
 
@@ -271,10 +307,18 @@ describe.concurrent('health-check script: journal errors', () => {
 
   test('real error lines are counted, in the configured window, at priority err and worse', async () => {
     const host = makeHost();
-    fakeOutput(host, 'journalctl', { stdout: 'kernel: EXT4-fs error (device nvme0n1p1)\nsshd[1]: fatal: oops\ndockerd[2]: failed to start\n' });
+    fakeOutput(host, 'journalctl', {
+      stdout: 'kernel: EXT4-fs error (device nvme0n1p1)\nsshd[1]: fatal: oops\ndockerd[2]: failed to start\n',
+    });
     const { result } = await runHealthCheck(host, { GPU_MAINT_JOURNAL_WINDOW_MIN: '15' });
     expect(findingsOf(result, 'health.journal')).toEqual([
-      expect.objectContaining({ severity: 'ok', reading: 3, message: expect.stringMatching(/^3 journal entries of priority err or worse in the last 15 min; latest: dockerd\[2\]: failed to start/) }),
+      expect.objectContaining({
+        severity: 'ok',
+        reading: 3,
+        message: expect.stringMatching(
+          /^3 journal entries of priority err or worse in the last 15 min; latest: dockerd\[2\]: failed to start/,
+        ),
+      }),
     ]);
     expect(calls(host, 'journalctl')).toEqual(['-p err..emerg --since -15 min -o cat --no-pager -q']);
   });
@@ -339,16 +383,19 @@ function callFunction(snippet: string, env: Record<string, string> = {}): Promis
 const IP_LITERAL = /^(\d{1,3}(\.\d{1,3}){3}|\[?[0-9a-f:]*:[0-9a-f:]*\]?)$/i;
 
 describe.concurrent('health-check script: default endpoints', () => {
-  test.each(['us-east-1', 'eu-central-2', 'ap-southeast-5', 'us-gov-west-1'])('the defaults for %s are regional AWS host names, never an IP literal', async (region) => {
-    const lines = (await callFunction(`default_endpoints ${region} amazonaws.com`)).trim().split('\n');
-    expect(lines).toEqual([
-      `ssm.${region}.amazonaws.com:443`,
-      `ec2messages.${region}.amazonaws.com:443`,
-      `ssmmessages.${region}.amazonaws.com:443`,
-      `s3.${region}.amazonaws.com:443`,
-    ]);
-    for (const line of lines) expect(line.slice(0, line.lastIndexOf(':'))).not.toMatch(IP_LITERAL);
-  });
+  test.each(['us-east-1', 'eu-central-2', 'ap-southeast-5', 'us-gov-west-1'])(
+    'the defaults for %s are regional AWS host names, never an IP literal',
+    async (region) => {
+      const lines = (await callFunction(`default_endpoints ${region} amazonaws.com`)).trim().split('\n');
+      expect(lines).toEqual([
+        `ssm.${region}.amazonaws.com:443`,
+        `ec2messages.${region}.amazonaws.com:443`,
+        `ssmmessages.${region}.amazonaws.com:443`,
+        `s3.${region}.amazonaws.com:443`,
+      ]);
+      for (const line of lines) expect(line.slice(0, line.lastIndexOf(':'))).not.toMatch(IP_LITERAL);
+    },
+  );
 
   test.each([
     ['eu-west-1', undefined, 'ssm.eu-west-1.amazonaws.com:443'],
@@ -362,9 +409,14 @@ describe.concurrent('health-check script: default endpoints', () => {
       if (req.url === '/latest/meta-data/services/domain' && domain) return res.end(domain);
       res.writeHead(404).end();
     });
-    const port = await new Promise<number>((resolve) => imds.listen(0, '127.0.0.1', () => resolve((imds.address() as { port: number }).port)));
+    const port = await new Promise<number>((resolve) =>
+      imds.listen(0, '127.0.0.1', () => resolve((imds.address() as { port: number }).port)),
+    );
     try {
-      const out = await callFunction('resolve_endpoints auto', { GPU_MAINT_IMDS: 'auto', GPU_MAINT_IMDS_ENDPOINT: `http://127.0.0.1:${port}` });
+      const out = await callFunction('resolve_endpoints auto', {
+        GPU_MAINT_IMDS: 'auto',
+        GPU_MAINT_IMDS_ENDPOINT: `http://127.0.0.1:${port}`,
+      });
       const targets = /^targets=(.*)$/m.exec(out)?.[1].split(',') ?? [];
       expect(targets).toHaveLength(4);
       expect(targets[0]).toBe(first);
@@ -394,8 +446,19 @@ describe.concurrent('health-check script: reboot-required', () => {
   });
 
   test.each([
-    { exitCode: 1, severity: 'warning', metric: 1, stdout: 'Core libraries or services have been updated since boot-up:\n  * kernel\n\nReboot is required to fully utilize these updates.\n' },
-    { exitCode: 0, severity: 'ok', metric: 0, stdout: 'No core libraries or services have been updated since boot-up.\nReboot should not be necessary.\n' },
+    {
+      exitCode: 1,
+      severity: 'warning',
+      metric: 1,
+      stdout:
+        'Core libraries or services have been updated since boot-up:\n  * kernel\n\nReboot is required to fully utilize these updates.\n',
+    },
+    {
+      exitCode: 0,
+      severity: 'ok',
+      metric: 0,
+      stdout: 'No core libraries or services have been updated since boot-up.\nReboot should not be necessary.\n',
+    },
   ])('needs-restarting -r exiting $exitCode (RHEL family) is $severity', async ({ exitCode, stdout, severity, metric }) => {
     const host = makeHost();
     fakeOutput(host, 'needs-restarting', { stdout, exitCode });

@@ -131,8 +131,16 @@ describe('countJournalErrors', () => {
 });
 
 test.each([
-  ['tcp-connect: connect: Connection refused\ntcp-connect: line 1: /dev/tcp/127.0.0.1/9: Connection refused\n', '127.0.0.1', 'Connection refused'],
-  ['bash: nonexistent.invalid: Name or service not known\nbash: /dev/tcp/nonexistent.invalid/443: Invalid argument\n', 'nonexistent.invalid', 'Name or service not known'],
+  [
+    'tcp-connect: connect: Connection refused\ntcp-connect: line 1: /dev/tcp/127.0.0.1/9: Connection refused\n',
+    '127.0.0.1',
+    'Connection refused',
+  ],
+  [
+    'bash: nonexistent.invalid: Name or service not known\nbash: /dev/tcp/nonexistent.invalid/443: Invalid argument\n',
+    'nonexistent.invalid',
+    'Name or service not known',
+  ],
   ['tcp-connect: line 1: ssm.x: Temporary failure in name resolution\n', 'ssm.x', 'Temporary failure in name resolution'],
   ['', 'h', 'connection failed'],
 ])('connectError(%j) is %j', (stderr, host, reason) => {

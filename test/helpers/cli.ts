@@ -1,6 +1,7 @@
 /** Runs the gpu-maint CLI in-process with captured output. */
-import { main } from '../../bin/cli/main';
+
 import type { CliIo } from '../../bin/cli/context';
+import { main } from '../../bin/cli/main';
 
 export interface CliRun {
   readonly code: number;

@@ -15,7 +15,13 @@ import {
 } from '../../lambda/adapters/aws/cloudwatch-metrics';
 import { alertMessage } from '../../lambda/adapters/aws/sns-alerts';
 import { isTruncated, parseS3Url } from '../../lambda/adapters/aws/ssm-invocation-output';
-import { LOGGED_DELETED_PATHS, metricTimestamp, type InvocationRef, resultLogRecord, taskOutputFromInvocation } from '../../lambda/core/collect';
+import {
+  type InvocationRef,
+  LOGGED_DELETED_PATHS,
+  metricTimestamp,
+  resultLogRecord,
+  taskOutputFromInvocation,
+} from '../../lambda/core/collect';
 import type { MetricDatum, TaskResult } from '../../lambda/core/types';
 
 const cloudwatch = mockClient(CloudWatchClient);
@@ -39,7 +45,12 @@ describe('CloudWatchMetricsSink', () => {
     for (const v of [60, 70, 60]) await sink.put([metric('GpuTemperatureMax', v)], AT);
     await sink.flush();
     const [datum] = cloudwatch.commandCalls(PutMetricDataCommand)[0].args[0].input.MetricData ?? [];
-    expect(datum).toMatchObject({ MetricName: 'GpuTemperatureMax', Values: [60, 70], Counts: [2, 1], Timestamp: new Date('2026-11-28T12:00:00Z') });
+    expect(datum).toMatchObject({
+      MetricName: 'GpuTemperatureMax',
+      Values: [60, 70],
+      Counts: [2, 1],
+      Timestamp: new Date('2026-11-28T12:00:00Z'),
+    });
   });
 
   test('a series with more than 150 distinct values spans several datums', async () => {
@@ -88,7 +99,11 @@ describe('CloudWatchMetricsSink', () => {
 
 describe('SSM output locations', () => {
   test.each([
-    ['https://s3.eu-west-1.amazonaws.com/my-bucket/command-output/gpu-check/c1/i-1/awsrunShellScript/runTask/stdout', 'my-bucket', 'command-output/gpu-check/c1/i-1/awsrunShellScript/runTask/stdout'],
+    [
+      'https://s3.eu-west-1.amazonaws.com/my-bucket/command-output/gpu-check/c1/i-1/awsrunShellScript/runTask/stdout',
+      'my-bucket',
+      'command-output/gpu-check/c1/i-1/awsrunShellScript/runTask/stdout',
+    ],
     ['https://s3.amazonaws.com/my-bucket/a/b', 'my-bucket', 'a/b'],
     ['https://my-bucket.s3.eu-west-1.amazonaws.com/a/b', 'my-bucket', 'a/b'],
     ['https://my.dotted.bucket.s3.amazonaws.com/a%20b', 'my.dotted.bucket', 'a b'],
@@ -119,15 +134,26 @@ describe('invocation status to TaskOutput', () => {
     ['TimedOut', 'ExecutionTimedOut', -1, 'ExecutionTimedOut', null],
     ['Cancelled', 'Cancelled', -1, 'Cancelled', null],
     ['Failed', 'Failed', -1, 'Failed', null],
-  ])('status %s (%s), response code %i → invocationStatus %s, exit %s', (status, statusDetails, responseCode, invocationStatus, exitCode) => {
-    const out = taskOutputFromInvocation(ref, { stdout: '', stderr: '', status, responseCode, ...(statusDetails ? { statusDetails } : {}) }, 'gpu-check');
-    expect(out.invocationStatus).toBe(invocationStatus);
-    expect(out.exitCode).toBe(exitCode);
-    expect(out.host).toBe('i-1');
-  });
+  ])(
+    'status %s (%s), response code %i → invocationStatus %s, exit %s',
+    (status, statusDetails, responseCode, invocationStatus, exitCode) => {
+      const out = taskOutputFromInvocation(
+        ref,
+        { stdout: '', stderr: '', status, responseCode, ...(statusDetails ? { statusDetails } : {}) },
+        'gpu-check',
+      );
+      expect(out.invocationStatus).toBe(invocationStatus);
+      expect(out.exitCode).toBe(exitCode);
+      expect(out.host).toBe('i-1');
+    },
+  );
 
   test('the event status stands in when SSM still says InProgress', () => {
-    const out = taskOutputFromInvocation({ ...ref, status: 'TimedOut' }, { stdout: '', stderr: '', status: 'InProgress', responseCode: -1 }, 'gpu-check');
+    const out = taskOutputFromInvocation(
+      { ...ref, status: 'TimedOut' },
+      { stdout: '', stderr: '', status: 'InProgress', responseCode: -1 },
+      'gpu-check',
+    );
     expect(out.invocationStatus).toBe('TimedOut');
   });
 
@@ -182,7 +208,11 @@ describe('alert messages', () => {
 
 describe('the per-result log line', () => {
   test('a cleanup that deleted thousands of paths logs only the first ones and how many were left out', () => {
-    const deleted = Array.from({ length: 5000 }, (_, i) => ({ path: `/opt/ml/checkpoints/run/step-${i}.pt`, bytes: 1, category: 'checkpoints' }));
+    const deleted = Array.from({ length: 5000 }, (_, i) => ({
+      path: `/opt/ml/checkpoints/run/step-${i}.pt`,
+      bytes: 1,
+      category: 'checkpoints',
+    }));
     const record = resultLogRecord(
       { task: 'cleanup', host: 'i-1', status: 'ok', findings: [], metrics: [], cleanup: { dryRun: false, deleted, bytesFreed: 5000 } },
       { commandId: 'c', instanceId: 'i-1', documentName: 'd', status: 'Success' },

@@ -12,7 +12,7 @@ import { GetCommandInvocationCommand, SendCommandCommand, SSMClient } from '@aws
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, test } from 'vitest';
 import { awsCollectDeps } from '../../lambda/adapters/aws/collect-deps';
-import { deliverResults, DISK_PRESSURE_ENV, type DiskPressureWiring, evaluateInvocation } from '../../lambda/core/collect';
+import { DISK_PRESSURE_ENV, type DiskPressureWiring, deliverResults, evaluateInvocation } from '../../lambda/core/collect';
 import { evaluationSettings } from '../../lambda/core/settings';
 import { parseConfigForTest } from '../helpers/config';
 
@@ -89,11 +89,18 @@ function invocationReports(usedPct: number): void {
 /** One collected invocation, as the handler does it: evaluate, then deliver. */
 async function collect(env: Record<string, string>) {
   const deps = awsCollectDeps(env, logger);
-  const collected = await evaluateInvocation({ commandId: 'health-cmd-1', instanceId: HOST, documentName: HEALTH_DOC, status: 'Success' }, deps);
+  const collected = await evaluateInvocation(
+    { commandId: 'health-cmd-1', instanceId: HOST, documentName: HEALTH_DOC, status: 'Success' },
+    deps,
+  );
   return deliverResults([{ id: 'message-1', collected }], deps);
 }
 
-const alertText = () => sns.commandCalls(PublishCommand).map((c) => String(c.args[0].input.Message)).join('\n');
+const alertText = () =>
+  sns
+    .commandCalls(PublishCommand)
+    .map((c) => String(c.args[0].input.Message))
+    .join('\n');
 
 beforeEach(() => {
   for (const m of [ssm, dynamodb, cloudwatch, sns]) m.reset();
@@ -134,7 +141,9 @@ describe('cleanup.onDiskPressure on', () => {
   test('the alert says the cleanup was dispatched, with the command id', async () => {
     invocationReports(97);
     await collect(ENABLED_ENV);
-    expect(alertText()).toMatch(/CRITICAL health\.disk: .*97%.*; disk critical: cleanup dispatched to i-0abc1234def567890 \(command cleanup-cmd-1\)/);
+    expect(alertText()).toMatch(
+      /CRITICAL health\.disk: .*97%.*; disk critical: cleanup dispatched to i-0abc1234def567890 \(command cleanup-cmd-1\)/,
+    );
   });
 
   test('within the cooldown (conditional put fails) nothing is sent and the alert says why', async () => {
@@ -142,13 +151,17 @@ describe('cleanup.onDiskPressure on', () => {
     dynamodb.on(PutItemCommand).rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }));
     const delivery = await collect(ENABLED_ENV);
     expect(ssm).not.toHaveReceivedCommand(SendCommandCommand);
-    expect(alertText()).toContain('cleanup not dispatched again: one was dispatched to i-0abc1234def567890 within the last 6 h (cleanup.cooldownHours)');
+    expect(alertText()).toContain(
+      'cleanup not dispatched again: one was dispatched to i-0abc1234def567890 within the last 6 h (cleanup.cooldownHours)',
+    );
     expect(delivery.failedIds).toEqual([]);
   });
 
   test('a failed SendCommand fails neither the record nor the alert, says so, and gives the claim back', async () => {
     invocationReports(97);
-    ssm.on(SendCommandCommand).rejects(Object.assign(new Error('User is not authorized to perform: ssm:SendCommand'), { name: 'AccessDeniedException' }));
+    ssm
+      .on(SendCommandCommand)
+      .rejects(Object.assign(new Error('User is not authorized to perform: ssm:SendCommand'), { name: 'AccessDeniedException' }));
     const delivery = await collect(ENABLED_ENV);
     expect(delivery.failedIds).toEqual([]);
     expect(alertText()).toContain('dispatching cleanup to i-0abc1234def567890 failed: User is not authorized');

@@ -10,9 +10,9 @@ import { GetCommandInvocationCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
+import { validateConfig } from '../../lambda/config/load';
 import { evaluationSettings } from '../../lambda/core/settings';
 import { handler } from '../../lambda/handlers/collect';
-import { validateConfig } from '../../lambda/config/load';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
 
 const ssm = mockClient(SSMClient);
@@ -60,7 +60,11 @@ function putMetricData() {
 function datum(name: string, dims: Record<string, string>) {
   return putMetricData()
     .flatMap((p) => p.MetricData ?? [])
-    .find((d) => d.MetricName === name && JSON.stringify(Object.fromEntries((d.Dimensions ?? []).map((x) => [x.Name, x.Value]))) === JSON.stringify(dims));
+    .find(
+      (d) =>
+        d.MetricName === name &&
+        JSON.stringify(Object.fromEntries((d.Dimensions ?? []).map((x) => [x.Name, x.Value]))) === JSON.stringify(dims),
+    );
 }
 
 const resultLines = () => logged.map((l) => JSON.parse(l)).filter((l) => l.message === 'task result');
@@ -166,14 +170,19 @@ describe('output that GetCommandInvocation cut short', () => {
   test('is evaluated as truncated (a task.output finding) when the object cannot be read', async () => {
     const url = 'https://output-bucket.s3.eu-west-1.amazonaws.com/command-output/gpu-check/cmd-1/i-01/awsrunShellScript/runTask/stdout';
     // A kernel log long enough that the output exceeds what GetCommandInvocation returns (24,000 characters).
-    const xidLines = Array.from({ length: 400 }, (_, i) => `NVRM: Xid (PCI:0000:10:1c): 13, pid=${1000 + i}, name=python, Graphics Exception`);
+    const xidLines = Array.from(
+      { length: 400 },
+      (_, i) => `NVRM: Xid (PCI:0000:10:1c): 13, pid=${1000 + i}, name=python, Graphics Exception`,
+    );
     const long = gpuCheckOutput({ host: 'i-01', xidLines });
     expect(long.length).toBeGreaterThan(24_000);
     invocations({ 'i-01': { StandardOutputContent: long.slice(0, 24_000), StandardOutputUrl: url } });
     s3.on(GetObjectCommand).rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }));
     const response = await handler(batch(record('1', {})), context);
     expect(response.batchItemFailures).toEqual([]);
-    expect(resultLines()[0].result.findings).toContainEqual(expect.objectContaining({ check: 'task.output', message: expect.stringContaining('truncated') }));
+    expect(resultLines()[0].result.findings).toContainEqual(
+      expect.objectContaining({ check: 'task.output', message: expect.stringContaining('truncated') }),
+    );
   });
 });
 
@@ -196,7 +205,11 @@ describe('runs that did not produce a result', () => {
     const response = await handler(batch(record('1', {})), context);
     expect(response.batchItemFailures).toEqual([]);
     expect(resultLines()[0].result.findings).toContainEqual(
-      expect.objectContaining({ check: 'task.output', severity: 'warning', message: expect.stringContaining('not a gpu-maint task result') }),
+      expect.objectContaining({
+        check: 'task.output',
+        severity: 'warning',
+        message: expect.stringContaining('not a gpu-maint task result'),
+      }),
     );
     expect(datum('TaskFailed', { Fleet: 'prod', Task: 'gpu-check' })).toMatchObject({ Values: [1] });
   });
@@ -222,7 +235,9 @@ describe('runs that did not produce a result', () => {
     } finally {
       sleep.mockRestore();
     }
-    expect(resultLines()[0].result.findings).toEqual([expect.objectContaining({ check: 'task.failed', message: expect.stringContaining('DeliveryTimedOut') })]);
+    expect(resultLines()[0].result.findings).toEqual([
+      expect.objectContaining({ check: 'task.failed', message: expect.stringContaining('DeliveryTimedOut') }),
+    ]);
   });
 });
 

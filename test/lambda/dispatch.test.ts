@@ -75,8 +75,16 @@ describe('targets', () => {
         { Key: 'tag:team', Values: ['vision'] },
       ],
     });
-    expect(ssm.commandCalls(SendCommandCommand).map((c) => [c.args[0].input.InstanceIds, c.args[0].input.Targets])).toEqual([[ids(2), undefined]]);
-    expect(result.targets).toEqual({ kind: 'tags', tags: [{ key: 'gpu-maint:fleet', value: 'prod' }, { key: 'team', value: 'vision' }] });
+    expect(ssm.commandCalls(SendCommandCommand).map((c) => [c.args[0].input.InstanceIds, c.args[0].input.Targets])).toEqual([
+      [ids(2), undefined],
+    ]);
+    expect(result.targets).toEqual({
+      kind: 'tags',
+      tags: [
+        { key: 'gpu-maint:fleet', value: 'prod' },
+        { key: 'team', value: 'vision' },
+      ],
+    });
   });
 
   test('the fleet tag itself as the tag is the plain fleet dispatch', async () => {
@@ -133,14 +141,20 @@ describe('no match', () => {
 
 describe('payload validation', () => {
   test.each([
-    [{ task: 'gpu-check', targets: { instanceIds: ['i-xyz'] } }, 'targets.instanceIds.0: got "i-xyz"; expected an instance id such as i-0123456789abcdef0'],
+    [
+      { task: 'gpu-check', targets: { instanceIds: ['i-xyz'] } },
+      'targets.instanceIds.0: got "i-xyz"; expected an instance id such as i-0123456789abcdef0',
+    ],
     [{ task: 'gpu-chek' }, 'task: got "gpu-chek"; expected one of gpu-check, health-check'],
     [{ targets: {} }, 'task: got (missing); expected a task name'],
     [{ task: 'gpu-check', target: {} }, 'target: unknown field'],
     [{ task: 'gpu-check', dryRun: 'yes' }, 'dryRun: got "yes"; expected true or false'],
     [{ task: 'gpu-check', targets: { tag: { key: 'a', value: 'b' }, instanceIds: ids(1) } }, 'targets: got both tag and instanceIds'],
     [{ task: 'gpu-check', parameters: { Mounts: '/' } }, 'parameters.Mounts: unknown parameter of gpu-check; expected one of InstanceType'],
-    [{ task: 'gpu-check', parameters: { InstanceType: 'p5; reboot' } }, 'parameters.InstanceType: got "p5; reboot"; expected a value matching ^(auto|'],
+    [
+      { task: 'gpu-check', parameters: { InstanceType: 'p5; reboot' } },
+      'parameters.InstanceType: got "p5; reboot"; expected a value matching ^(auto|',
+    ],
   ])('%j is rejected with "%s"', async (payload, text) => {
     await expect(handler(payload, context)).rejects.toThrow(text);
     expect(ssm).not.toHaveReceivedCommand(SendCommandCommand);

@@ -7,11 +7,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { runTaskScript } from '../../lambda/adapters/local/script-runner';
+import type { ConfigInput } from '../../lambda/config/schema';
 import { evaluateLogrotate } from '../../lambda/core/cleanup/logrotate';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
 import { TASKS } from '../../lambda/core/tasks';
-import type { ConfigInput } from '../../lambda/config/schema';
 import { parseConfigForTest } from '../helpers/config';
 
 interface Host {
@@ -49,7 +49,13 @@ describe('logrotate apply', () => {
     expect(output.exitCode, output.stderr).toBe(0);
     expect(readFileSync(host.target, 'utf8')).toContain(`${host.logs}/*.log {`);
     expect(statSync(host.target).mode & 0o777).toBe(0o644);
-    expect(result.findings).toEqual([expect.objectContaining({ check: 'logrotate.config', severity: 'ok', message: `${host.target} updated and valid (logrotate -d), 1 group(s)` })]);
+    expect(result.findings).toEqual([
+      expect.objectContaining({
+        check: 'logrotate.config',
+        severity: 'ok',
+        message: `${host.target} updated and valid (logrotate -d), 1 group(s)`,
+      }),
+    ]);
   });
 
   test('leaves no temp file behind in the logrotate directory', async () => {
@@ -78,7 +84,11 @@ describe('logrotate apply', () => {
     expect(readFileSync(host.target, 'utf8')).toBe(previous);
     expect(output.exitCode).toBe(1);
     expect(result.findings).toContainEqual(
-      expect.objectContaining({ check: 'logrotate.config', severity: 'critical', message: expect.stringMatching(/rejected: logrotate -d exited 1: error: .*no_such_user_gm.*; the previous file was restored$/) }),
+      expect.objectContaining({
+        check: 'logrotate.config',
+        severity: 'critical',
+        message: expect.stringMatching(/rejected: logrotate -d exited 1: error: .*no_such_user_gm.*; the previous file was restored$/),
+      }),
     );
   });
 
@@ -118,7 +128,9 @@ describe('logrotate apply', () => {
     // THEN the result has its end line and says why, and the file is untouched
     expect(output.exitCode).toBe(1);
     expect(output.stdout).toContain('@@gpu-maint v1 end task=logrotate');
-    expect(result.findings).toContainEqual(expect.objectContaining({ check: 'logrotate.config', message: expect.stringContaining('another logrotate apply holds') }));
+    expect(result.findings).toContainEqual(
+      expect.objectContaining({ check: 'logrotate.config', message: expect.stringContaining('another logrotate apply holds') }),
+    );
     expect(readFileSync(host.target, 'utf8')).toBe(previous);
   });
 
@@ -142,9 +154,19 @@ describe('what a failed apply left behind', () => {
   test.each([
     [['valid=false', 'changed=false', 'rolled_back=false', 'message=lock busy'], /lock busy; nothing was changed$/],
     [['valid=false', 'changed=true', 'rolled_back=true', 'message=bad'], /bad; the previous file was restored$/],
-    [['valid=false', 'changed=true', 'rolled_back=false', 'message=restore failed'], /restore failed; the file was changed and the previous one could not be restored: fix it by hand$/],
+    [
+      ['valid=false', 'changed=true', 'rolled_back=false', 'message=restore failed'],
+      /restore failed; the file was changed and the previous one could not be restored: fix it by hand$/,
+    ],
   ])('%j is reported as it is', (summary, message) => {
-    const r = evaluateTaskOutput({ task: 'logrotate', stdout: output(summary), exitCode: 1 }, evaluateLogrotate, evaluationSettings(parseConfigForTest()), new Date());
-    expect(r.findings).toContainEqual(expect.objectContaining({ check: 'logrotate.config', severity: 'critical', message: expect.stringMatching(message) }));
+    const r = evaluateTaskOutput(
+      { task: 'logrotate', stdout: output(summary), exitCode: 1 },
+      evaluateLogrotate,
+      evaluationSettings(parseConfigForTest()),
+      new Date(),
+    );
+    expect(r.findings).toContainEqual(
+      expect.objectContaining({ check: 'logrotate.config', severity: 'critical', message: expect.stringMatching(message) }),
+    );
   });
 });

@@ -20,7 +20,9 @@ const scheduledTask = (s: { Properties: Record<string, any> }): string | undefin
   typeof s.Properties.Target.Input === 'string' ? (JSON.parse(s.Properties.Target.Input) as { task?: string }).task : undefined;
 
 function documentIdOf(task: string): string {
-  const [id] = Object.entries(resources('AWS::SSM::Document')).find(([, r]) => r.Properties.Content.description.startsWith(`gpu-maint ${task} `))!;
+  const [id] = Object.entries(resources('AWS::SSM::Document')).find(([, r]) =>
+    r.Properties.Content.description.startsWith(`gpu-maint ${task} `),
+  )!;
   return id;
 }
 

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSyn
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { logrotateConfigBase64, renderLogrotateConfig, type LogrotateGroup } from '../../lambda/core/cleanup/logrotate';
+import { type LogrotateGroup, logrotateConfigBase64, renderLogrotateConfig } from '../../lambda/core/cleanup/logrotate';
 import { runCli } from '../helpers/cli';
 import { parseConfigForTest } from '../helpers/config';
 
@@ -39,9 +39,17 @@ describe('renderLogrotateConfig', () => {
   });
 
   test.each([
-    ['zstd compression', { compressor: 'zstd' as const }, ['compresscmd /usr/bin/zstd', 'compressext .zst', 'uncompresscmd /usr/bin/unzstd']],
+    [
+      'zstd compression',
+      { compressor: 'zstd' as const },
+      ['compresscmd /usr/bin/zstd', 'compressext .zst', 'uncompresscmd /usr/bin/unzstd'],
+    ],
     ['create mode owner group', { create: '0640 root root' }, ['create 0640 root root']],
-    ['su and a postrotate command', { su: 'root root', postrotate: 'systemctl kill -s HUP ml-api.service' }, ['su root root', 'sharedscripts', 'postrotate', '        systemctl kill -s HUP ml-api.service', '    endscript']],
+    [
+      'su and a postrotate command',
+      { su: 'root root', postrotate: 'systemctl kill -s HUP ml-api.service' },
+      ['su root root', 'sharedscripts', 'postrotate', '        systemctl kill -s HUP ml-api.service', '    endscript'],
+    ],
     ['no compression', { compress: false }, ['nocompress']],
   ])('%s renders and passes logrotate -d', (_name, over, lines) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-lr-'));
@@ -104,9 +112,13 @@ describe('transport and CLI', () => {
   });
 
   test('an invalid group in config exits 2 naming the key', async () => {
-    const run = await runCli(['--set', 'logrotate.groups=[{"name":"x","paths":["/var/log/x/*.log"],"rotate":3,"create":"0640 a b","copytruncate":true}]', 'logrotate', '--print']);
+    const run = await runCli([
+      '--set',
+      'logrotate.groups=[{"name":"x","paths":["/var/log/x/*.log"],"rotate":3,"create":"0640 a b","copytruncate":true}]',
+      'logrotate',
+      '--print',
+    ]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('logrotate.groups.0.copytruncate');
   });
 });
-

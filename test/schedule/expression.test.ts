@@ -78,11 +78,10 @@ describe('toOnCalendar', () => {
     ['cron(0/20 1 * * ? *)', 'UTC', ['Thu 2026-01-01 01:00:00 UTC', 'Thu 2026-01-01 01:20:00 UTC']],
   ])('systemd fires %s (%s) at %j', (expression, tz, expected) => {
     const calendar = toOnCalendar(expression, tz)!;
-    const result = spawnSync(
-      'systemd-analyze',
-      ['calendar', '--iterations=2', '--base-time=2026-01-01 00:00:30 UTC', calendar],
-      { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } },
-    );
+    const result = spawnSync('systemd-analyze', ['calendar', '--iterations=2', '--base-time=2026-01-01 00:00:30 UTC', calendar], {
+      encoding: 'utf8',
+      env: { ...process.env, TZ: 'UTC' },
+    });
     expect(result.status, result.stderr).toBe(0);
     const times = [...result.stdout.matchAll(/(?:Next elapse|Iter\. #2): (.+)$/gm)].map((m) => m[1].trim());
     expect(times).toEqual(expected);
@@ -157,7 +156,11 @@ describe('crontab', () => {
   };
 
   test('sets CRON_TZ, spreads flexible windows with a random sleep and appends output to a log per job', () => {
-    const text = crontab([job], { command: ['/usr/bin/node', '/opt/gpu maint/bin/gpu-maint.cjs'], timeZone: 'Europe/Berlin', logDir: '/var/log/gpu-maint' });
+    const text = crontab([job], {
+      command: ['/usr/bin/node', '/opt/gpu maint/bin/gpu-maint.cjs'],
+      timeZone: 'Europe/Berlin',
+      logDir: '/var/log/gpu-maint',
+    });
     expect(text).toContain('CRON_TZ=Europe/Berlin\n');
     expect(text).toContain(
       `0 2 * * * sleep "$(shuf -i 0-1800 -n 1)" && /usr/bin/node '/opt/gpu maint/bin/gpu-maint.cjs' run backup >>/var/log/gpu-maint/backup.log 2>&1\n`,

@@ -22,11 +22,15 @@ describe('schedule --systemd', () => {
     const run = await runCli(['--set', 'timeZone=Europe/Berlin', '--set', RESTORE_TEST_OFF, 'schedule', '--systemd', '--dir', dir]);
     expect(run.code, run.stderr).toBe(0);
     expect(readdirSync(dir).sort()).toEqual(
-      ['backup', 'backup-prune', 'cleanup', 'gpu-check', 'health-check'].flatMap((id) => [`gpu-maint-${id}.service`, `gpu-maint-${id}.timer`]).sort(),
+      ['backup', 'backup-prune', 'cleanup', 'gpu-check', 'health-check']
+        .flatMap((id) => [`gpu-maint-${id}.service`, `gpu-maint-${id}.timer`])
+        .sort(),
     );
     if (hasSystemdAnalyze) {
       expect(run.stdout).toContain('(systemd-analyze verify: ok)');
-      const verify = spawnSync('systemd-analyze', ['verify', '--man=no', ...readdirSync(dir).map((f) => path.join(dir, f))], { encoding: 'utf8' });
+      const verify = spawnSync('systemd-analyze', ['verify', '--man=no', ...readdirSync(dir).map((f) => path.join(dir, f))], {
+        encoding: 'utf8',
+      });
       expect(verify.status, verify.stderr).toBe(0);
     }
   });

@@ -42,7 +42,10 @@ beforeAll(() => {
 
 describe('bundleTaskScript', () => {
   test('inlines each sourced lib once and keeps the bash shebang first', () => {
-    const bundle = bundleTaskScript('x', writeScript('x', 'source "${BASH_SOURCE[0]%/*}/lib/common.sh"\nsource "${BASH_SOURCE[0]%/*}/lib/common.sh"\n'));
+    const bundle = bundleTaskScript(
+      'x',
+      writeScript('x', 'source "${BASH_SOURCE[0]%/*}/lib/common.sh"\nsource "${BASH_SOURCE[0]%/*}/lib/common.sh"\n'),
+    );
     expect(bundle.startsWith('#!/usr/bin/env bash\n')).toBe(true);
     expect(bundle.match(/# ---- begin lib\/common\.sh ----/g)).toHaveLength(1);
     expect(bundle).not.toMatch(/^source /m);

@@ -15,7 +15,9 @@ function shellFiles(): string[] {
   const tracked = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: REPO_ROOT, encoding: 'utf8' })
     .split('\n')
     .filter((f) => f && !f.startsWith('node_modules/'));
-  return tracked.filter((f) => f.endsWith('.sh') || f === '.ci/run' || (f.startsWith('test/fakes/') && isBashScript(path.join(REPO_ROOT, f))));
+  return tracked.filter(
+    (f) => f.endsWith('.sh') || f === '.ci/run' || (f.startsWith('test/fakes/') && isBashScript(path.join(REPO_ROOT, f))),
+  );
 }
 
 function shellcheck(files: string[], cwd = REPO_ROOT) {

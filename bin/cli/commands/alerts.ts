@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { alertLabel } from '../../../lambda/core/alerts/model';
 import { alertSettings } from '../../../lambda/core/alerts/settings';
-import { type SimulationResult, parseScenario, simulate } from '../../../lambda/core/alerts/simulate';
+import { parseScenario, type SimulationResult, simulate } from '../../../lambda/core/alerts/simulate';
 import { type CliIo, configFor, type RegisterCommand, UsageError } from '../context';
 
 interface SimulateOptions {
@@ -43,11 +43,14 @@ export const registerAlerts: RegisterCommand = (program: Command, io: CliIo) => 
   alerts
     .command('simulate')
     .description('replay recorded evaluations (JSON lines) through the alert policy and print the notifications it would send')
-    .requiredOption('--input <file>', 'JSON lines: {"at","host","task","findings":[{"check","severity","gpu"?,"message"}]} per evaluation; "-" reads standard input')
+    .requiredOption(
+      '--input <file>',
+      'JSON lines: {"at","host","task","findings":[{"check","severity","gpu"?,"message"}]} per evaluation; "-" reads standard input',
+    )
     .option('--json', 'print {notifications, incidents, summary} as JSON')
     .action(async (options: SimulateOptions, cmd: Command) => {
       const config = configFor(cmd);
-      let settings;
+      let settings: ReturnType<typeof alertSettings>;
       try {
         settings = alertSettings(config);
       } catch (err) {
@@ -59,7 +62,7 @@ export const registerAlerts: RegisterCommand = (program: Command, io: CliIo) => 
       } catch (err) {
         throw new UsageError(`--input ${options.input}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
       }
-      let events;
+      let events: ReturnType<typeof parseScenario>;
       try {
         events = parseScenario(text, options.input === '-' ? 'stdin' : options.input);
       } catch (err) {

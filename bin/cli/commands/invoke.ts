@@ -31,16 +31,26 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 /** Builds the dispatch payload from the command line. @throws UsageError naming the bad option. */
-export function dispatchPayload(task: string, options: Pick<InvokeOptions, 'instance' | 'tag' | 'param' | 'dryRun'>): Record<string, unknown> {
-  const ids = options.instance.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+export function dispatchPayload(
+  task: string,
+  options: Pick<InvokeOptions, 'instance' | 'tag' | 'param' | 'dryRun'>,
+): Record<string, unknown> {
+  const ids = options.instance
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
   const bad = ids.filter((id) => !INSTANCE_ID.test(id));
-  if (bad.length) throw new UsageError(`--instance ${bad.map((b) => JSON.stringify(b)).join(', ')}: expected instance ids such as i-0123456789abcdef0 or mi-0123456789abcdef0`);
+  if (bad.length)
+    throw new UsageError(
+      `--instance ${bad.map((b) => JSON.stringify(b)).join(', ')}: expected instance ids such as i-0123456789abcdef0 or mi-0123456789abcdef0`,
+    );
   if (ids.length && options.tag) throw new UsageError('--instance and --tag cannot be combined: give instance ids or a tag');
   const payload: Record<string, unknown> = { task };
   if (ids.length) payload.targets = { instanceIds: [...new Set(ids)] };
   if (options.tag) {
     const eq = options.tag.indexOf('=');
-    if (eq <= 0 || eq === options.tag.length - 1) throw new UsageError(`--tag ${JSON.stringify(options.tag)}: expected key=value, e.g. --tag team=vision`);
+    if (eq <= 0 || eq === options.tag.length - 1)
+      throw new UsageError(`--tag ${JSON.stringify(options.tag)}: expected key=value, e.g. --tag team=vision`);
     payload.targets = { tag: { key: options.tag.slice(0, eq), value: options.tag.slice(eq + 1) } };
   }
   if (options.param.length) {
@@ -57,12 +67,15 @@ export function dispatchPayload(task: string, options: Pick<InvokeOptions, 'inst
 }
 
 async function dispatchFunctionName(cfn: CloudFormationClient, stack: string): Promise<string> {
-  let outputs;
+  let outputs: import('@aws-sdk/client-cloudformation').Output[];
   try {
     const described = await cfn.send(new DescribeStacksCommand({ StackName: stack }));
     outputs = described.Stacks?.[0]?.Outputs ?? [];
   } catch (err) {
-    throw new ExitError(`--stack ${stack}: cannot read the stack (${(err as Error).name}: ${(err as Error).message}); is it deployed in this region?`, EXIT.taskFailed);
+    throw new ExitError(
+      `--stack ${stack}: cannot read the stack (${(err as Error).name}: ${(err as Error).message}); is it deployed in this region?`,
+      EXIT.taskFailed,
+    );
   }
   const name = outputs.find((o) => o.OutputKey === DISPATCH_FUNCTION_OUTPUT)?.OutputValue;
   if (!name) throw new ExitError(`--stack ${stack}: no ${DISPATCH_FUNCTION_OUTPUT} output; is it a gpu-maint stack?`, EXIT.taskFailed);
@@ -88,13 +101,13 @@ function describe(result: DispatchResult): string[] {
 export const registerInvoke: RegisterCommand = (program: Command, io: CliIo) => {
   program
     .command('invoke')
-    .description('run a task on the deployed fleet now, through the stack\'s dispatch Lambda (as its schedule would)')
+    .description("run a task on the deployed fleet now, through the stack's dispatch Lambda (as its schedule would)")
     .argument('<task>', 'task name, e.g. gpu-check')
     .option('--instance <id>', 'an instance id (repeatable, or comma-separated); default: every instance with the fleet tag', collect, [])
     .option('--tag <key=value>', 'only fleet instances that also carry this tag')
     .option('--param <Name=value>', 'override a document parameter (repeatable)', collect, [])
     .option('--stack <name>', 'stack name', DEFAULT_STACK)
-    .option('--region <region>', 'AWS region (default: AWS_REGION, then the config\'s aws.region)')
+    .option('--region <region>', "AWS region (default: AWS_REGION, then the config's aws.region)")
     .option('--dry-run', 'show what would be targeted; send nothing')
     .option('--json', 'print the dispatch result as JSON')
     .action(async (task: string, options: InvokeOptions, cmd: Command) => {
@@ -103,7 +116,7 @@ export const registerInvoke: RegisterCommand = (program: Command, io: CliIo) => 
       const clientConfig = region ? { region } : {};
       const functionName = await dispatchFunctionName(new CloudFormationClient(clientConfig), options.stack);
 
-      let response;
+      let response: import('@aws-sdk/client-lambda').InvokeCommandOutput;
       try {
         response = await new LambdaClient(clientConfig).send(
           new InvokeCommand({ FunctionName: functionName, Payload: new TextEncoder().encode(JSON.stringify(payload)) }),
@@ -116,12 +129,18 @@ export const registerInvoke: RegisterCommand = (program: Command, io: CliIo) => 
       try {
         body = JSON.parse(text);
       } catch {
-        throw new ExitError(`${functionName} answered with something that is not JSON: ${JSON.stringify(text.slice(0, 200))}`, EXIT.taskFailed);
+        throw new ExitError(
+          `${functionName} answered with something that is not JSON: ${JSON.stringify(text.slice(0, 200))}`,
+          EXIT.taskFailed,
+        );
       }
       if (response.FunctionError) {
         const error = body as { errorType?: string; errorMessage?: string };
         if (error.errorType === 'DispatchPayloadError') throw new UsageError(error.errorMessage ?? 'invalid dispatch payload');
-        throw new ExitError(`dispatch failed: ${error.errorType ?? response.FunctionError}: ${error.errorMessage ?? text}`, EXIT.taskFailed);
+        throw new ExitError(
+          `dispatch failed: ${error.errorType ?? response.FunctionError}: ${error.errorMessage ?? text}`,
+          EXIT.taskFailed,
+        );
       }
       const result = body as DispatchResult;
       if (options.json) io.out(JSON.stringify(result, null, 2));

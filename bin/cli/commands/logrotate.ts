@@ -13,7 +13,9 @@ export const registerLogrotate: RegisterCommand = (program: Command, io: CliIo) 
     .option('--print', 'print the file that would be installed as /etc/logrotate.d/gpu-maint')
     .action((options: { print?: boolean }, cmd: Command) => {
       if (!options.print) {
-        throw new UsageError('nothing to do: use --print to show the configuration, or `gpu-maint run logrotate` to install and validate it');
+        throw new UsageError(
+          'nothing to do: use --print to show the configuration, or `gpu-maint run logrotate` to install and validate it',
+        );
       }
       const config = configFor(cmd);
       io.out(renderLogrotateConfig(config.logrotate.groups));

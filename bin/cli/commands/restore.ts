@@ -7,12 +7,12 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
+import type { Config } from '../../../lambda/config/schema';
+import { HOST_KEY } from '../../../lambda/core/backup/store';
 import { parseKeyValues, parseResult } from '../../../lambda/core/contract';
 import { formatBytes } from '../../../lambda/core/health/evaluate';
-import type { Config } from '../../../lambda/config/schema';
 import { RESTORE_PARAMETERS } from '../../../lambda/tasks/parameters';
 import { bundleTaskScript } from '../../../lambda/tasks/scripts';
-import { HOST_KEY } from '../../../lambda/core/backup/store';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, stateDirOf, UsageError } from '../context';
 
 interface RestoreOptions {
@@ -85,7 +85,12 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
     .description('restore a backup snapshot into a directory; each archive is verified (sha256, listing) before it is moved into place')
     .requiredOption('--snapshot <id>', 'snapshot id (e.g. 20261128T020000Z) or "latest"')
     .option('--host <key>', "whose snapshot: a host key as `gpu-maint snapshots list` shows it (default: this host's)")
-    .option('--unit <id-or-path>', 'restore only this unit (id, or path relative to its source); repeatable', (v: string, prev: string[]) => [...prev, v], [])
+    .option(
+      '--unit <id-or-path>',
+      'restore only this unit (id, or path relative to its source); repeatable',
+      (v: string, prev: string[]) => [...prev, v],
+      [],
+    )
     .requiredOption('--to <dir>', 'directory to restore into (with one source it stands for the source)')
     .option('--force', 'restore into a non-empty directory; restored units replace entries of the same name')
     .option('--json', 'print the outcome as JSON')
@@ -98,7 +103,8 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
         throw new UsageError(`--host ${JSON.stringify(options.host)}: expected a host key (letters, digits, . _ : @ -)`);
       }
       for (const u of options.unit) {
-        if (u === '' || u.includes(',') || u.includes('\n')) throw new UsageError(`--unit ${JSON.stringify(u)}: expected a unit id or path without commas`);
+        if (u === '' || u.includes(',') || u.includes('\n'))
+          throw new UsageError(`--unit ${JSON.stringify(u)}: expected a unit id or path without commas`);
       }
       const stateDir = stateDirOf(config);
       const target = path.resolve(options.to);
@@ -121,7 +127,9 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
         // A failure's reason is printed once, by the error below.
         const lines = [
           ...(s.status === 'ok'
-            ? [`restored ${s.units_done} of ${s.units_total} units of snapshot ${s.snapshot} (host ${s.host_key}) into ${target}: ${s.files} entries, ${formatBytes(Number(s.bytes))}, verified`]
+            ? [
+                `restored ${s.units_done} of ${s.units_total} units of snapshot ${s.snapshot} (host ${s.host_key}) into ${target}: ${s.files} entries, ${formatBytes(Number(s.bytes))}, verified`,
+              ]
             : []),
           ...outcome.units.map((u) => `  ${u}`),
         ];

@@ -1,7 +1,7 @@
 /**
  * `gpu-maint run <task...|all>`: runs tasks on this machine (local mode) and reports what they found.
  */
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { localPaths, runLocalTask } from '../../../lambda/adapters/local/local-run';
 import { formatReport, summarize } from '../../../lambda/adapters/local/report';
 import { systemClock } from '../../../lambda/core/ports';
@@ -45,7 +45,9 @@ export const registerRun: RegisterCommand = (program: Command, io: CliIo) => {
     )
     .argument('<task...>', 'task names, or "all"')
     .option('--json', 'print results as JSON (one object, or an array for several tasks)')
-    .addOption(new Option('--fail-on <severity>', 'exit 3 when a finding reaches this severity (for cron)').choices(['warning', 'critical']))
+    .addOption(
+      new Option('--fail-on <severity>', 'exit 3 when a finding reaches this severity (for cron)').choices(['warning', 'critical']),
+    )
     .option('-v, --verbose', "show the task scripts' logs")
     .action(async (names: string[], options: RunOptions, cmd: Command) => {
       const tasks = resolveTasks(names);
@@ -75,7 +77,9 @@ export const registerRun: RegisterCommand = (program: Command, io: CliIo) => {
         if (!options.json) {
           io.out(formatReport(result));
           for (const cleanup of triggered) {
-            io.out(`\ndisk critical: ran cleanup on this machine (cleanup.onDiskPressure, at most once per ${config.cleanup.cooldownHours} h)\n${formatReport(cleanup)}`);
+            io.out(
+              `\ndisk critical: ran cleanup on this machine (cleanup.onDiskPressure, at most once per ${config.cleanup.cooldownHours} h)\n${formatReport(cleanup)}`,
+            );
           }
         }
         for (const line of pending.splice(0)) io.out(line);

@@ -117,7 +117,9 @@ function runSystemd(cmd: Command, options: ScheduleOptions, io: CliIo): void {
   if (options.install && staleTimers.length) systemctl(['disable', '--now', ...staleTimers]);
   for (const name of stale) unlinkSync(path.join(dir, name));
   writeUnits(dir, files);
-  io.out(`wrote ${files.length} unit files to ${dir}${verified ? ' (systemd-analyze verify: ok)' : ''}${stale.length ? `; removed ${stale.join(', ')}` : ''}`);
+  io.out(
+    `wrote ${files.length} unit files to ${dir}${verified ? ' (systemd-analyze verify: ok)' : ''}${stale.length ? `; removed ${stale.join(', ')}` : ''}`,
+  );
   for (const f of files) io.out(`  ${f.name}`);
 
   const timers = files.filter((f) => f.name.endsWith('.timer')).map((f) => f.name);
@@ -150,7 +152,9 @@ export const registerSchedule: RegisterCommand = (program: Command, io: CliIo) =
           runSystemd(cmd, options, io);
         } else {
           const config = configFor(cmd);
-          io.out(crontab(scheduledJobs(config), { command: cliCommand(cmd), timeZone: config.timeZone, logDir: path.resolve(options.logDir) }));
+          io.out(
+            crontab(scheduledJobs(config), { command: cliCommand(cmd), timeZone: config.timeZone, logDir: path.resolve(options.logDir) }),
+          );
         }
       } catch (err) {
         if (err instanceof ScheduleExpressionError) throw new UsageError(err.message);

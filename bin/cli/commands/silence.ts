@@ -8,9 +8,9 @@ import * as os from 'node:os';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Command } from 'commander';
-import type { Config } from '../../../lambda/config/schema';
 import { DynamoDbAlertStateStore } from '../../../lambda/adapters/aws/alert-state-dynamodb';
-import { FileAlertStateStore, alertStateFilePath } from '../../../lambda/adapters/local/alert-state-file';
+import { alertStateFilePath, FileAlertStateStore } from '../../../lambda/adapters/local/alert-state-file';
+import type { Config } from '../../../lambda/config/schema';
 import type { Silence } from '../../../lambda/core/alerts/model';
 import type { SilenceStore } from '../../../lambda/core/alerts/ports';
 import { makeSilence, parseCheckName, parseDuration } from '../../../lambda/core/alerts/silences';
@@ -53,7 +53,10 @@ export async function silenceStoreFor(config: Config, stack: string | undefined)
   if (stack) {
     const region = config.aws.region;
     const table = await alertTableOfStack(stack, region);
-    return { store: new DynamoDbAlertStateStore(new DynamoDBClient(region ? { region } : {}), table), where: `stack ${stack} (table ${table})` };
+    return {
+      store: new DynamoDbAlertStateStore(new DynamoDBClient(region ? { region } : {}), table),
+      where: `stack ${stack} (table ${table})`,
+    };
   }
   const file = alertStateFilePath(stateDirOf(config));
   return { store: new FileAlertStateStore(file), where: file };
@@ -93,7 +96,9 @@ export const registerSilence: RegisterCommand = (program: Command, io: CliIo) =>
       const { store, where } = await silenceStoreFor(config, options.stack);
 
       if (options.list) {
-        const silences = [...(await store.listSilences(host))].sort((a, b) => a.host.localeCompare(b.host) || a.until.localeCompare(b.until));
+        const silences = [...(await store.listSilences(host))].sort(
+          (a, b) => a.host.localeCompare(b.host) || a.until.localeCompare(b.until),
+        );
         if (options.json) io.out(JSON.stringify(silences, null, 2));
         else io.out(silences.length ? silences.map((s) => describe(s, now)).join('\n') : `no silences (${where})`);
         return;
@@ -101,14 +106,29 @@ export const registerSilence: RegisterCommand = (program: Command, io: CliIo) =>
       if (options.clear) {
         const found = await store.deleteSilence(host as string, check);
         if (!found) throw new ExitError(`no silence of ${host}${check ? ` --check ${check}` : ' (all checks)'} in ${where}`, 1);
-        io.out(options.json ? JSON.stringify({ cleared: { host, ...(check ? { check } : {}) } }) : `cleared the silence of ${host} ${check ?? '(all checks)'}; alerts still firing notify at the next evaluation`);
+        io.out(
+          options.json
+            ? JSON.stringify({ cleared: { host, ...(check ? { check } : {}) } })
+            : `cleared the silence of ${host} ${check ?? '(all checks)'}; alerts still firing notify at the next evaluation`,
+        );
         return;
       }
-      if ((options.for === undefined) === (options.until === undefined)) throw new UsageError('give exactly one of --for <duration> or --until <iso-time>');
+      if ((options.for === undefined) === (options.until === undefined))
+        throw new UsageError('give exactly one of --for <duration> or --until <iso-time>');
       if (!options.reason) throw new UsageError('--reason is required: say why, e.g. --reason "driver upgrade, OPS-123"');
-      const until = options.for !== undefined ? new Date(now.getTime() + wrap(() => parseDuration(options.for as string), '--for')) : parseTime(options.until as string, '--until');
+      const until =
+        options.for !== undefined
+          ? new Date(now.getTime() + wrap(() => parseDuration(options.for as string), '--for'))
+          : parseTime(options.until as string, '--until');
       const silence = wrap(() =>
-        makeSilence({ host: host as string, ...(check ? { check } : {}), until, reason: options.reason as string, createdBy: safeUser(), now }),
+        makeSilence({
+          host: host as string,
+          ...(check ? { check } : {}),
+          until,
+          reason: options.reason as string,
+          createdBy: safeUser(),
+          now,
+        }),
       );
       await store.putSilence(silence);
       io.out(options.json ? JSON.stringify(silence, null, 2) : `silenced ${describe(silence, now)} (${where})`);

@@ -3,11 +3,11 @@
  * (file:// or s3://), per host, newest last, with what each holds.
  */
 import type { Command } from 'commander';
-import { backupDestination } from '../../../lambda/tasks/parameters';
 import { openBackupStore } from '../../../lambda/adapters/local/backup-store';
 import { manifestTotals, parseManifest, snapshotTime } from '../../../lambda/core/backup/manifest';
 import { type BackupStore, HOST_KEY } from '../../../lambda/core/backup/store';
 import { formatBytes } from '../../../lambda/core/health/evaluate';
+import { backupDestination } from '../../../lambda/tasks/parameters';
 import { type CliIo, configFor, type RegisterCommand, UsageError } from '../context';
 
 export interface SnapshotSummary {
@@ -42,7 +42,16 @@ export async function listSnapshots(store: BackupStore, hostKeys?: readonly stri
         const m = parseManifest(await store.readManifest(hostKey, id), `${store.location}backups/${hostKey}/snapshots/${id}.json`);
         const t = manifestTotals(m);
         host = m.host;
-        snapshots.push({ id, at, readable: true, units: t.units, unitsUploaded: m.units.filter((u) => u.uploaded).length, files: t.files, bytes: t.bytes, sourceBytes: t.sourceBytes });
+        snapshots.push({
+          id,
+          at,
+          readable: true,
+          units: t.units,
+          unitsUploaded: m.units.filter((u) => u.uploaded).length,
+          files: t.files,
+          bytes: t.bytes,
+          sourceBytes: t.sourceBytes,
+        });
       } catch (err) {
         snapshots.push({ id, at, readable: false, error: (err as Error).message });
       }
@@ -61,7 +70,9 @@ export function formatSnapshots(hosts: readonly HostSnapshots[], location: strin
   if (hosts.length === 0) return `no backups in ${location}`;
   const lines: string[] = [];
   for (const h of hosts) {
-    lines.push(`${h.hostKey}${h.host && h.host !== h.hostKey ? ` (${h.host})` : ''}: ${h.snapshots.length} snapshot(s) in ${location}backups/${h.hostKey}/`);
+    lines.push(
+      `${h.hostKey}${h.host && h.host !== h.hostKey ? ` (${h.host})` : ''}: ${h.snapshots.length} snapshot(s) in ${location}backups/${h.hostKey}/`,
+    );
     for (const s of h.snapshots) {
       lines.push(
         s.readable
@@ -87,6 +98,8 @@ export const registerSnapshots: RegisterCommand = (program: Command, io: CliIo) 
       }
       const store = openBackupStore(backupDestination(config), config.backup.s3EndpointUrl);
       const hosts = await listSnapshots(store, options.host ? [options.host] : undefined);
-      io.out(options.json ? JSON.stringify({ location: store.location, hosts }, null, 2) : formatSnapshots(hosts, store.location, new Date()));
+      io.out(
+        options.json ? JSON.stringify({ location: store.location, hosts }, null, 2) : formatSnapshots(hosts, store.location, new Date()),
+      );
     });
 };

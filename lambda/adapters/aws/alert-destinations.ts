@@ -48,13 +48,15 @@ function secretField(raw: string, keys: readonly string[], secretId: string): st
 export function slackWebhookUrl(raw: string, secretId: string): string {
   const url = secretField(raw, ['webhookUrl', 'url'], secretId);
   // The value is a credential: the error names the secret, never the value.
-  if (!/^https:\/\/[^\s/]+\/\S+$/.test(url)) throw new Error(`secret ${secretId}: expected an https webhook URL such as https://hooks.slack.com/services/...`);
+  if (!/^https:\/\/[^\s/]+\/\S+$/.test(url))
+    throw new Error(`secret ${secretId}: expected an https webhook URL such as https://hooks.slack.com/services/...`);
   return url;
 }
 
 export function pagerDutyRoutingKey(raw: string, secretId: string): string {
   const key = secretField(raw, ['routingKey', 'routing_key', 'integrationKey'], secretId);
-  if (!/^[A-Za-z0-9]{20,64}$/.test(key)) throw new Error(`secret ${secretId}: expected a PagerDuty Events API v2 routing key (32 letters and digits)`);
+  if (!/^[A-Za-z0-9]{20,64}$/.test(key))
+    throw new Error(`secret ${secretId}: expected a PagerDuty Events API v2 routing key (32 letters and digits)`);
   return key;
 }
 

@@ -25,7 +25,9 @@ function required(env: Env, name: string): string {
 
 export function awsAlertDeps(env: Env, log?: AlertLog): AlertDeliveryDeps {
   const settings = parseAlertSettings(env[ALERT_ENV.settings], ALERT_ENV.settings);
-  const store = new DynamoDbAlertStateStore(new DynamoDBClient({}), required(env, ALERT_ENV.table), { ttlDays: settings.forgetHostAfterDays + 1 });
+  const store = new DynamoDbAlertStateStore(new DynamoDBClient({}), required(env, ALERT_ENV.table), {
+    ttlDays: settings.forgetHostAfterDays + 1,
+  });
   const chatbotTopicArn = env[ALERT_ENV.chatbotTopicArn] || undefined;
   return {
     store,

@@ -15,18 +15,24 @@ import {
   type AttributeValue,
   ConditionalCheckFailedException,
   DeleteItemCommand,
-  DynamoDBClient,
+  type DynamoDBClient,
   PutItemCommand,
   QueryCommand,
   type QueryCommandInput,
   ScanCommand,
   TransactionCanceledException,
-  TransactWriteItemsCommand,
   type TransactWriteItem,
+  TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
 import { assertNextVersion } from '../../core/alerts/memory-store';
-import { type AlertRecord, type HostAlertState, type Silence, emptyHostState } from '../../core/alerts/model';
-import { ALERT_TABLE_KEYS, AlertStateConflictError, type AlertStateStore, type HostSummary, type SilenceStore } from '../../core/alerts/ports';
+import { type AlertRecord, emptyHostState, type HostAlertState, type Silence } from '../../core/alerts/model';
+import {
+  ALERT_TABLE_KEYS,
+  AlertStateConflictError,
+  type AlertStateStore,
+  type HostSummary,
+  type SilenceStore,
+} from '../../core/alerts/ports';
 import type { CheckName } from '../../core/types';
 
 export const HOST_SK = '#host';
@@ -108,7 +114,13 @@ export class DynamoDbAlertStateStore implements AlertStateStore, SilenceStore {
       alertWrites.push({
         Put: {
           TableName: this.tableName,
-          Item: { host: S(next.host), sk: S(`${ALERT_PREFIX}${key}`), data: S(JSON.stringify(record)), version: N(next.version), expiresAt: N(expiresAt) },
+          Item: {
+            host: S(next.host),
+            sk: S(`${ALERT_PREFIX}${key}`),
+            data: S(JSON.stringify(record)),
+            version: N(next.version),
+            expiresAt: N(expiresAt),
+          },
         },
       });
     }
@@ -121,7 +133,8 @@ export class DynamoDbAlertStateStore implements AlertStateStore, SilenceStore {
       try {
         await this.client.send(new PutItemCommand(hostPut.Put!));
       } catch (err) {
-        if (err instanceof ConditionalCheckFailedException) throw new AlertStateConflictError(next.host, `version ${previous.version} was replaced`);
+        if (err instanceof ConditionalCheckFailedException)
+          throw new AlertStateConflictError(next.host, `version ${previous.version} was replaced`);
         throw err;
       }
       return;
@@ -174,7 +187,11 @@ export class DynamoDbAlertStateStore implements AlertStateStore, SilenceStore {
 
   async deleteSilence(host: string, check?: CheckName): Promise<boolean> {
     const out = await this.client.send(
-      new DeleteItemCommand({ TableName: this.tableName, Key: { host: S(host), sk: S(`${SILENCE_PREFIX}${check ?? '*'}`) }, ReturnValues: 'ALL_OLD' }),
+      new DeleteItemCommand({
+        TableName: this.tableName,
+        Key: { host: S(host), sk: S(`${SILENCE_PREFIX}${check ?? '*'}`) },
+        ReturnValues: 'ALL_OLD',
+      }),
     );
     return out.Attributes !== undefined;
   }
@@ -224,14 +241,18 @@ export class DynamoDbAlertStateStore implements AlertStateStore, SilenceStore {
     if (state.lastSeen['gpu-check']) item.lastGpuCheckAt = S(state.lastSeen['gpu-check']);
     const bytes = new TextEncoder().encode(JSON.stringify(item)).length;
     if (bytes > MAX_HOST_ITEM_BYTES) {
-      throw new Error(`alert state of ${state.host}: host item would be ${bytes} bytes (limit ${MAX_HOST_ITEM_BYTES}) with ${state.undelivered.length} undelivered notifications; fix the notifier (SNS publish) first`);
+      throw new Error(
+        `alert state of ${state.host}: host item would be ${bytes} bytes (limit ${MAX_HOST_ITEM_BYTES}) with ${state.undelivered.length} undelivered notifications; fix the notifier (SNS publish) first`,
+      );
     }
     return item;
   }
 
   /** TTL: a host's state outlives its latest result by ttlDays. */
   private expiresAt(state: HostAlertState): number {
-    const seen = Object.values(state.lastSeen).map((t) => Date.parse(t as string)).filter((t) => !Number.isNaN(t));
+    const seen = Object.values(state.lastSeen)
+      .map((t) => Date.parse(t as string))
+      .filter((t) => !Number.isNaN(t));
     const latest = Math.max(this.clock.now().getTime(), ...seen);
     return Math.floor((latest + this.ttlMs) / 1000);
   }

@@ -36,7 +36,12 @@ export class S3BackupStore implements BackupStore {
     let token: string | undefined;
     do {
       const page = await this.s3.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, ...(delimiter ? { Delimiter: delimiter } : {}) }),
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          ContinuationToken: token,
+          ...(delimiter ? { Delimiter: delimiter } : {}),
+        }),
       );
       yield page;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -78,7 +83,9 @@ export class S3BackupStore implements BackupStore {
 
   async readManifest(hostKey: string, snapshotId: string): Promise<string> {
     if (!isSnapshotId(snapshotId)) throw new Error(`not a snapshot id: ${JSON.stringify(snapshotId)}`);
-    const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: `${this.hostPrefix(hostKey)}snapshots/${snapshotId}.json` }));
+    const out = await this.s3.send(
+      new GetObjectCommand({ Bucket: this.bucket, Key: `${this.hostPrefix(hostKey)}snapshots/${snapshotId}.json` }),
+    );
     if (!out.Body) throw new Error(`${this.location}backups/${hostKey}/snapshots/${snapshotId}.json has no body`);
     return out.Body.transformToString('utf-8');
   }
@@ -111,7 +118,9 @@ export class S3BackupStore implements BackupStore {
       );
       if (out.Errors && out.Errors.length > 0) {
         const first = out.Errors[0];
-        throw new Error(`${out.Errors.length} of ${batch.length} archives of ${hostKey} not deleted (first: ${first.Key}: ${first.Code} ${first.Message})`);
+        throw new Error(
+          `${out.Errors.length} of ${batch.length} archives of ${hostKey} not deleted (first: ${first.Key}: ${first.Code} ${first.Message})`,
+        );
       }
     }
   }

@@ -7,7 +7,13 @@
  * or before `notBefore`, so of two collectors seeing the same critical disk exactly one dispatches.
  * `release` deletes the item only while it still holds that claim's timestamp.
  */
-import { type AttributeValue, ConditionalCheckFailedException, DeleteItemCommand, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { ALERT_TABLE_KEYS } from '../../core/alerts/ports';
 import type { CleanupCooldownStore } from '../../core/cleanup/disk-pressure';
 

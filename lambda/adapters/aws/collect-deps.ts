@@ -48,7 +48,11 @@ export const collectWiringSchema = z.object({
 });
 
 /** The disk-pressure trigger's adapters, or undefined when the construct did not enable it. */
-function diskPressureDeps(env: NodeJS.ProcessEnv, wiring: z.infer<typeof collectWiringSchema>, ssm: SSMClient): DiskPressureDeps | undefined {
+function diskPressureDeps(
+  env: NodeJS.ProcessEnv,
+  wiring: z.infer<typeof collectWiringSchema>,
+  ssm: SSMClient,
+): DiskPressureDeps | undefined {
   if (!env[DISK_PRESSURE_ENV]) return undefined;
   const dp = jsonEnv(DISK_PRESSURE_ENV, diskPressureWiringSchema, env);
   return {

@@ -56,7 +56,9 @@ export class Ec2InstanceSilences implements SilenceSource {
       this.cache.set(host, { fetchedAtMs: now.getTime(), value });
       return value;
     } catch (err) {
-      this.options.log?.warn(`cannot read tag ${SILENCE_TAG_KEY} of ${host}; treating it as not silenced`, { error: (err as Error).message });
+      this.options.log?.warn(`cannot read tag ${SILENCE_TAG_KEY} of ${host}; treating it as not silenced`, {
+        error: (err as Error).message,
+      });
       return null;
     }
   }

@@ -66,7 +66,12 @@ export class SnsAlertSink implements AlertSink {
     const message = alertMessage(result, this.fleet);
     if (!message) return;
     await this.sns.send(
-      new PublishCommand({ TopicArn: this.topicArn, Subject: message.subject, Message: message.body, MessageAttributes: message.attributes }),
+      new PublishCommand({
+        TopicArn: this.topicArn,
+        Subject: message.subject,
+        Message: message.body,
+        MessageAttributes: message.attributes,
+      }),
     );
   }
 }

@@ -23,7 +23,9 @@ export class SnsNotifier implements Notifier {
   async send(n: Notification): Promise<void> {
     // Chatbot first: if the main publish then fails, the retry duplicates a chat line, not an email or page.
     if (this.options.chatbotTopicArn) {
-      await this.client.send(new PublishCommand({ TopicArn: this.options.chatbotTopicArn, Message: JSON.stringify(chatbotNotification(n)) }));
+      await this.client.send(
+        new PublishCommand({ TopicArn: this.options.chatbotTopicArn, Message: JSON.stringify(chatbotNotification(n)) }),
+      );
     }
     await this.client.send(new PublishCommand({ ...snsPublishInput(n, this.topicArn) }));
   }

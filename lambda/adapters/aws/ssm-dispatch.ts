@@ -8,7 +8,10 @@ import type { CommandRequest, CommandSender, FleetDirectory, ManagedInstance, Ta
 export class SsmFleetDirectory implements FleetDirectory {
   constructor(private readonly ssm: SSMClient) {}
 
-  async findManagedInstances(query: { readonly tags: readonly Tag[]; readonly instanceIds?: readonly string[] }): Promise<ManagedInstance[]> {
+  async findManagedInstances(query: {
+    readonly tags: readonly Tag[];
+    readonly instanceIds?: readonly string[];
+  }): Promise<ManagedInstance[]> {
     // Filters are ANDed: every tag must match, and the id must be one of instanceIds.
     const filters = query.tags.map((t) => ({ Key: `tag:${t.key}`, Values: [t.value] }));
     if (query.instanceIds) filters.push({ Key: 'InstanceIds', Values: [...query.instanceIds] });

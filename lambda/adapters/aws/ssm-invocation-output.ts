@@ -110,7 +110,11 @@ export class SsmInvocationOutputSource implements InvocationOutputSource {
           ? `StandardOutputUrl ${url} is outside s3://${this.options.outputBucket}/${this.options.outputKeyPrefix}`
           : null;
     if (problem || !where) {
-      this.options.warn?.('full output unavailable; evaluating the truncated copy', { commandId: ref.commandId, instanceId: ref.instanceId, problem });
+      this.options.warn?.('full output unavailable; evaluating the truncated copy', {
+        commandId: ref.commandId,
+        instanceId: ref.instanceId,
+        problem,
+      });
       return inline;
     }
     try {

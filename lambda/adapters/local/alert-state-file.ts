@@ -8,7 +8,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rm
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertNextVersion, hostSummaryOf, silenceId } from '../../core/alerts/memory-store';
-import { type HostAlertState, type Silence, emptyHostState } from '../../core/alerts/model';
+import { emptyHostState, type HostAlertState, type Silence } from '../../core/alerts/model';
 import { AlertStateConflictError, type AlertStateStore, type HostSummary, type SilenceStore } from '../../core/alerts/ports';
 import type { CheckName } from '../../core/types';
 
@@ -31,7 +31,10 @@ export function alertStateFilePath(stateDir: string): string {
 export class FileAlertStateStore implements AlertStateStore, SilenceStore {
   private readonly lockFile: string;
 
-  constructor(readonly file: string, private readonly clock: { now(): Date } = { now: () => new Date() }) {
+  constructor(
+    readonly file: string,
+    private readonly clock: { now(): Date } = { now: () => new Date() },
+  ) {
     this.lockFile = `${file}.lock`;
   }
 
@@ -91,7 +94,9 @@ export class FileAlertStateStore implements AlertStateStore, SilenceStore {
     }
     const file = data as Partial<StateFile>;
     if (file.format !== 1 || typeof file.hosts !== 'object' || file.hosts === null || !Array.isArray(file.silences)) {
-      throw new Error(`alert state ${this.file}: expected {"format": 1, "hosts": {...}, "silences": [...]}; move it aside to start with empty alert state`);
+      throw new Error(
+        `alert state ${this.file}: expected {"format": 1, "hosts": {...}, "silences": [...]}; move it aside to start with empty alert state`,
+      );
     }
     return file as StateFile;
   }
@@ -136,7 +141,10 @@ export class FileAlertStateStore implements AlertStateStore, SilenceStore {
       } catch {
         // The holder released it between our attempts: try again.
       }
-      if (Date.now() > deadline) throw new Error(`alert state ${this.file}: locked by another gpu-maint process for over ${LOCK_WAIT_MS / 1000} s (${this.lockFile})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `alert state ${this.file}: locked by another gpu-maint process for over ${LOCK_WAIT_MS / 1000} s (${this.lockFile})`,
+        );
       await sleep(25);
     }
   }

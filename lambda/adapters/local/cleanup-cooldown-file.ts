@@ -41,10 +41,14 @@ export class FileCleanupCooldownStore implements CleanupCooldownStore {
     try {
       data = JSON.parse(text);
     } catch {
-      throw new Error(`${this.file}: not JSON (delete it to reset the disk-pressure cleanup cooldown): ${JSON.stringify(text.slice(0, 80))}`);
+      throw new Error(
+        `${this.file}: not JSON (delete it to reset the disk-pressure cleanup cooldown): ${JSON.stringify(text.slice(0, 80))}`,
+      );
     }
     if (data === null || typeof data !== 'object' || Array.isArray(data) || Object.values(data).some((v) => typeof v !== 'string')) {
-      throw new Error(`${this.file}: expected an object of host → ISO time (delete it to reset the cooldown), got ${JSON.stringify(text.slice(0, 80))}`);
+      throw new Error(
+        `${this.file}: expected an object of host → ISO time (delete it to reset the cooldown), got ${JSON.stringify(text.slice(0, 80))}`,
+      );
     }
     return data as Record<string, string>;
   }

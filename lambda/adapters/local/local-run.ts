@@ -6,7 +6,6 @@
  */
 import * as path from 'node:path';
 import type { Config } from '../../config/schema';
-import { expandHome } from './paths';
 import type { DiskPressureOutcome } from '../../core/cleanup/disk-pressure';
 import { diskPressureOutcome, withDiskPressureNote } from '../../core/collect';
 import { evaluateTaskOutput } from '../../core/evaluate';
@@ -16,6 +15,7 @@ import { taskDefinition } from '../../core/tasks';
 import type { TaskName, TaskResult } from '../../core/types';
 import { cleanupCooldownFilePath, FileCleanupCooldownStore } from './cleanup-cooldown-file';
 import { JsonLinesMetricsSink, PrometheusTextfileSink } from './metrics-files';
+import { expandHome } from './paths';
 import { runTaskScript } from './script-runner';
 
 export interface LocalPaths {

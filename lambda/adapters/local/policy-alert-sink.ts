@@ -4,13 +4,13 @@
  * and sent with the next evaluation of the host, and the failure is reported on `warn`.
  */
 import type { Config } from '../../config/schema';
-import { expandHome } from './paths';
 import { AlertDeliveryError, PolicyAlertSink } from '../../core/alerts/engine';
 import { storedSilences } from '../../core/alerts/ports';
 import { alertSettings } from '../../core/alerts/settings';
 import { type AlertSink, type Clock, systemClock } from '../../core/ports';
 import type { TaskResult } from '../../core/types';
-import { FileAlertStateStore, alertStateFilePath } from './alert-state-file';
+import { alertStateFilePath, FileAlertStateStore } from './alert-state-file';
+import { expandHome } from './paths';
 import { TerminalNotifier } from './terminal-notifier';
 
 export interface LocalAlertSinkOptions {

@@ -14,9 +14,7 @@ export function formatFinding(f: Finding, checkWidth: number): string {
 export function formatReport(result: TaskResult): string {
   const width = Math.max(12, ...result.findings.map((f) => f.check.length));
   const header = `${result.task} on ${result.host}: ${result.status.toUpperCase()}`;
-  const lines = result.findings.length
-    ? result.findings.map((f) => formatFinding(f, width))
-    : ['  (no findings)'];
+  const lines = result.findings.length ? result.findings.map((f) => formatFinding(f, width)) : ['  (no findings)'];
   return [header, ...lines].join('\n');
 }
 

@@ -6,11 +6,11 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Config } from '../../config/schema';
-import { bundleTaskScript } from '../../tasks/scripts';
-import { taskEnvironment } from '../../tasks/parameters';
 import type { TaskOutput } from '../../core/ports';
 import { taskDefinition } from '../../core/tasks';
 import type { TaskName } from '../../core/types';
+import { taskEnvironment } from '../../tasks/parameters';
+import { bundleTaskScript } from '../../tasks/scripts';
 
 export interface RunScriptOptions {
   /** Local state dir; the script's GPU_MAINT_STATE_DIR is `<stateDir>/host`. */
@@ -46,15 +46,18 @@ export function runTaskScript(task: TaskName, config: Config, options: RunScript
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      // The script's process group: its probes die with it.
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-    }, options.timeoutMs ?? 15 * 60_000);
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        // The script's process group: its probes die with it.
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      },
+      options.timeoutMs ?? 15 * 60_000,
+    );
     child.stdout.on('data', (c: Buffer) => stdout.push(c));
     child.stderr.on('data', (c: Buffer) => {
       stderr.push(c);

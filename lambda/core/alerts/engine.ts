@@ -10,7 +10,7 @@
  */
 import type { AlertSink, Clock } from '../ports';
 import type { TaskResult } from '../types';
-import { type HostAlertState, type Notification } from './model';
+import type { HostAlertState, Notification } from './model';
 import { buildNotification, evaluateHost } from './policy';
 import { AlertStateConflictError, type AlertStateStore, type Notifier, type SilenceSource } from './ports';
 import type { AlertSettings } from './settings';
@@ -40,8 +40,13 @@ const MAX_UNDELIVERED = 20;
 
 /** Raised after parking notifications the notifier refused, so the caller's invocation is retried/alarmed. */
 export class AlertDeliveryError extends Error {
-  constructor(readonly failed: readonly Notification[], cause: unknown) {
-    super(`${failed.length} alert notification(s) could not be sent (${(cause as Error)?.message ?? String(cause)}); parked in the host state for the next evaluation`);
+  constructor(
+    readonly failed: readonly Notification[],
+    cause: unknown,
+  ) {
+    super(
+      `${failed.length} alert notification(s) could not be sent (${(cause as Error)?.message ?? String(cause)}); parked in the host state for the next evaluation`,
+    );
     this.name = 'AlertDeliveryError';
   }
 }
@@ -66,7 +71,8 @@ async function commitHost(host: string, results: readonly TaskResult[], deps: Al
     const previous = await deps.store.load(host);
     const silences = await deps.silences.activeSilences(host, now);
     const evaluation = evaluateHost(previous, results, silences, deps.settings, now);
-    if (evaluation.skipped > 0) deps.log?.warn('skipped results already evaluated (duplicate delivery or out of order)', { host, skipped: evaluation.skipped });
+    if (evaluation.skipped > 0)
+      deps.log?.warn('skipped results already evaluated (duplicate delivery or out of order)', { host, skipped: evaluation.skipped });
     const version = previous.version + 1;
     const notification = buildNotification({
       id: `${host}/${version}`,
@@ -87,7 +93,15 @@ async function commitHost(host: string, results: readonly TaskResult[], deps: Al
 export async function evaluateAlerts(results: readonly TaskResult[], deps: AlertEngineDeps, now: Date): Promise<Notification[]> {
   const hosts = [...new Set(results.map((r) => r.host))];
   const out: Notification[] = [];
-  for (const host of hosts) out.push(...(await commitHost(host, results.filter((r) => r.host === host), deps, now)));
+  for (const host of hosts)
+    out.push(
+      ...(await commitHost(
+        host,
+        results.filter((r) => r.host === host),
+        deps,
+        now,
+      )),
+    );
   return out;
 }
 
@@ -115,7 +129,12 @@ export async function deliver(notifications: readonly Notification[], deps: Aler
     }
   }
   if (failed.length === 0) return;
-  for (const host of new Set(failed.map((n) => n.host))) await park(host, failed.filter((n) => n.host === host), deps);
+  for (const host of new Set(failed.map((n) => n.host)))
+    await park(
+      host,
+      failed.filter((n) => n.host === host),
+      deps,
+    );
   throw new AlertDeliveryError(failed, firstError);
 }
 

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { CHECK_NAMES, TASK_NAMES } from '../types';
 import type { AlertSeverity, Notification } from './model';
-import { NOTIFICATION_SCHEMA, type PagerDutyEvent, type SlackPayload, pagerDutyEvents, slackPayload } from './render';
+import { NOTIFICATION_SCHEMA, type PagerDutyEvent, pagerDutyEvents, type SlackPayload, slackPayload } from './render';
 
 const severity = z.enum(['warning', 'critical']);
 const check = z.enum(CHECK_NAMES);
@@ -50,7 +50,10 @@ export function parseNotificationMessage(message: string): Notification {
   }
   const parsed = notificationSchema.safeParse(data);
   if (!parsed.success) {
-    const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ');
+    const issues = parsed.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`)
+      .join('; ');
     throw new Error(`SNS message is not a ${NOTIFICATION_SCHEMA} notification: ${issues}`);
   }
   const { schema: _schema, omittedAlerts: _omitted, ...notification } = parsed.data;

@@ -3,7 +3,7 @@
  * store, and the reference the file and DynamoDB adapters are tested against.
  */
 import type { CheckName } from '../types';
-import { type HostAlertState, type Silence, emptyHostState } from './model';
+import { emptyHostState, type HostAlertState, type Silence } from './model';
 import { AlertStateConflictError, type AlertStateStore, type HostSummary, type SilenceStore } from './ports';
 
 export function hostSummaryOf(state: HostAlertState): HostSummary {

@@ -4,17 +4,17 @@
  * notify on ok → warning/critical and on escalation, repeat while firing, resolve what was notified,
  * `for` consecutive evaluations, host.stale for hosts that stop reporting gpu-check, silences.
  */
-import { type CheckName, type Finding, type TaskName, type TaskResult } from '../types';
+import type { CheckName, Finding, TaskName, TaskResult } from '../types';
 import {
   type AlertChange,
   type AlertRecord,
   type AlertSeverity,
+  alertKey,
   type ChangeKind,
   type HostAlertState,
+  higherSeverity,
   type Notification,
   type Silence,
-  alertKey,
-  higherSeverity,
   severityRank,
 } from './model';
 import { type AlertSettings, forCount, keepFiringForMs, repeatIntervalMs, runbookLink } from './settings';
@@ -82,7 +82,11 @@ export function transition(prev: AlertRecord | undefined, observation: Observati
   let due: ChangeKind | null = null;
   if (notified === undefined) due = 'firing';
   else if (severityRank(observation.severity) > severityRank(notified)) due = 'escalated';
-  else if (prev?.lastNotifiedAt === undefined || Date.parse(ctx.at) - Date.parse(prev.lastNotifiedAt) >= ctx.repeatIntervalMs[observation.severity]) due = 'repeat';
+  else if (
+    prev?.lastNotifiedAt === undefined ||
+    Date.parse(ctx.at) - Date.parse(prev.lastNotifiedAt) >= ctx.repeatIntervalMs[observation.severity]
+  )
+    due = 'repeat';
 
   const firingRecord = {
     ...base,
@@ -240,7 +244,8 @@ export function evaluateHost(
       apply(key, r.task, check, observation, when);
     }
     // Any gpu-check result, even a failed one, proves the host reports.
-    if (r.task === 'gpu-check' && alerts[STALE_CHECK] && !observations.has(STALE_CHECK)) apply(STALE_CHECK, 'gpu-check', STALE_CHECK, null, when);
+    if (r.task === 'gpu-check' && alerts[STALE_CHECK] && !observations.has(STALE_CHECK))
+      apply(STALE_CHECK, 'gpu-check', STALE_CHECK, null, when);
   }
 
   // A silence that ended owes the alerts it withheld a notification now, not at their task's next run.
@@ -258,13 +263,19 @@ export function evaluateHost(
     if (silentMinutes >= settings.staleAfterMinutes) {
       const when = now.toISOString();
       at = at !== null && Date.parse(at) > now.getTime() ? at : when;
-      apply(STALE_CHECK, 'gpu-check', STALE_CHECK, {
-        check: STALE_CHECK,
-        severity: settings.staleSeverity,
-        message: `no gpu-check result for ${Math.floor(silentMinutes)} min (last at ${lastGpuCheck})`,
-        reading: Math.floor(silentMinutes),
-        threshold: `≥ ${settings.staleAfterMinutes} min`,
-      }, when);
+      apply(
+        STALE_CHECK,
+        'gpu-check',
+        STALE_CHECK,
+        {
+          check: STALE_CHECK,
+          severity: settings.staleSeverity,
+          message: `no gpu-check result for ${Math.floor(silentMinutes)} min (last at ${lastGpuCheck})`,
+          reading: Math.floor(silentMinutes),
+          threshold: `≥ ${settings.staleAfterMinutes} min`,
+        },
+        when,
+      );
     }
   }
 
@@ -274,9 +285,13 @@ export function evaluateHost(
 }
 
 /** Groups a host's changes into its one notification (null when nothing changed). */
-export function buildNotification(
-  input: { readonly id: string; readonly at: string; readonly fleet: string; readonly state: HostAlertState; readonly changes: readonly AlertChange[] },
-): Notification | null {
+export function buildNotification(input: {
+  readonly id: string;
+  readonly at: string;
+  readonly fleet: string;
+  readonly state: HostAlertState;
+  readonly changes: readonly AlertChange[];
+}): Notification | null {
   const { changes } = input;
   if (changes.length === 0) return null;
   const firing = changes.filter((c) => c.change !== 'resolved');

@@ -11,14 +11,23 @@ import type { HostAlertState, Notification, Silence } from './model';
  * another collector evaluated the host meanwhile. The caller re-reads and evaluates again.
  */
 export class AlertStateConflictError extends Error {
-  constructor(readonly host: string, detail: string) {
+  constructor(
+    readonly host: string,
+    detail: string,
+  ) {
     super(`alert state of ${host} changed while it was being evaluated (${detail})`);
     this.name = 'AlertStateConflictError';
   }
 }
 
 /** Key schema of the DynamoDB alert table, shared by its construct and its adapter. */
-export const ALERT_TABLE_KEYS = { partitionKey: 'host', sortKey: 'sk', ttl: 'expiresAt', hostsIndex: 'hosts', hostsIndexKey: 'kind' } as const;
+export const ALERT_TABLE_KEYS = {
+  partitionKey: 'host',
+  sortKey: 'sk',
+  ttl: 'expiresAt',
+  hostsIndex: 'hosts',
+  hostsIndexKey: 'kind',
+} as const;
 
 export interface HostSummary {
   readonly host: string;

@@ -5,7 +5,7 @@
  * notification. Pure functions of a {@link Notification}.
  */
 import type { CheckName } from '../types';
-import { type AlertChange, type AlertSeverity, type ChangeKind, type Notification, alertLabel, severityRank } from './model';
+import { type AlertChange, type AlertSeverity, alertLabel, type ChangeKind, type Notification, severityRank } from './model';
 
 export const NOTIFICATION_SCHEMA = 'gpu-maint.alert/v1';
 /** SNS requires subjects under 100 characters, single line. */
@@ -21,7 +21,13 @@ const CHANGE_LABEL: Record<ChangeKind, string> = {
 };
 
 function oneLine(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
+  return (
+    text
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this strips.
+      .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim()
+  );
 }
 
 function truncate(text: string, max: number): string {
@@ -53,7 +59,10 @@ function formatReading(a: AlertChange): string | null {
 }
 
 function changeHeadline(a: AlertChange): string {
-  const sev = a.change === 'escalated' && a.previousSeverity ? `${a.previousSeverity.toUpperCase()} → ${a.severity.toUpperCase()}` : a.severity.toUpperCase();
+  const sev =
+    a.change === 'escalated' && a.previousSeverity
+      ? `${a.previousSeverity.toUpperCase()} → ${a.severity.toUpperCase()}`
+      : a.severity.toUpperCase();
   return `${CHANGE_LABEL[a.change]} ${sev} ${alertLabel(a)}`;
 }
 
@@ -66,7 +75,10 @@ export function silenceCommand(n: Notification): string {
 
 /** Plain text for email and the terminal. */
 export function emailText(n: Notification, options: { readonly omitted?: number } = {}): string {
-  const lines = [`gpu-maint alert: ${n.status === 'resolved' ? 'RESOLVED' : n.severity.toUpperCase()} on ${n.host} (fleet ${n.fleet}) at ${n.at}`, ''];
+  const lines = [
+    `gpu-maint alert: ${n.status === 'resolved' ? 'RESOLVED' : n.severity.toUpperCase()} on ${n.host} (fleet ${n.fleet}) at ${n.at}`,
+    '',
+  ];
   for (const a of n.alerts) {
     lines.push(changeHeadline(a));
     lines.push(`  ${a.change === 'resolved' ? `was: ${a.message}` : a.message}`);
@@ -209,7 +221,12 @@ export function slackPayload(n: Notification): SlackPayload {
     : 'Nothing else is firing on this host.';
   blocks.push({
     type: 'context',
-    elements: [{ type: 'mrkdwn', text: truncate(`${slackEscape(footer)}${n.status === 'firing' ? ` · silence: \`${slackEscape(silenceCommand(n))}\`` : ''}`, 3000) }],
+    elements: [
+      {
+        type: 'mrkdwn',
+        text: truncate(`${slackEscape(footer)}${n.status === 'firing' ? ` · silence: \`${slackEscape(silenceCommand(n))}\`` : ''}`, 3000),
+      },
+    ],
   });
   return { text: subject, blocks };
 }
@@ -328,6 +345,7 @@ export function chatbotNotification(n: Notification): Record<string, unknown> {
 /** One line per change for terminals and logs: `[CRITICAL] i-0abc gpu.xid GPU 5 FIRING: Xid 79 ...`. */
 export function terminalLines(n: Notification): string[] {
   return n.alerts.map(
-    (a) => `ALERT ${n.at} [${a.change === 'resolved' ? 'RESOLVED' : a.severity.toUpperCase()}] ${n.host} ${alertLabel(a)} ${CHANGE_LABEL[a.change]}: ${oneLine(a.message)} (runbook ${a.runbook})`,
+    (a) =>
+      `ALERT ${n.at} [${a.change === 'resolved' ? 'RESOLVED' : a.severity.toUpperCase()}] ${n.host} ${alertLabel(a)} ${CHANGE_LABEL[a.change]}: ${oneLine(a.message)} (runbook ${a.runbook})`,
   );
 }

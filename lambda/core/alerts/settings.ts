@@ -51,7 +51,10 @@ export type AlertSettings = z.infer<typeof alertSettingsSchema>;
 /** Settings from the validated config; an unknown check name in `alerts.for` is an error naming it. */
 export function alertSettings(config: Config): AlertSettings {
   const a = config.alerts;
-  for (const [key, map] of [['for', a.for], ['keepFiringForMinutes', a.keepFiringForMinutes]] as const) {
+  for (const [key, map] of [
+    ['for', a.for],
+    ['keepFiringForMinutes', a.keepFiringForMinutes],
+  ] as const) {
     for (const check of Object.keys(map)) {
       if (!(CHECK_NAMES as readonly string[]).includes(check)) {
         throw new Error(`alerts.${key}: unknown check ${JSON.stringify(check)}; expected one of: ${CHECK_NAMES.join(', ')}`);

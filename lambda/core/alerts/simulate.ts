@@ -11,9 +11,9 @@
  */
 import { z } from 'zod';
 import { CHECK_NAMES, type CheckName, type Finding, TASK_NAMES, type TaskName, type TaskResult } from '../types';
-import { evaluateSweep, evaluateAlerts, type AlertEngineDeps } from './engine';
+import { type AlertEngineDeps, evaluateAlerts, evaluateSweep } from './engine';
 import { MemoryAlertStateStore } from './memory-store';
-import { type AlertSeverity, type ChangeKind, type HostAlertState, type Notification, higherSeverity } from './model';
+import { type AlertSeverity, type ChangeKind, type HostAlertState, higherSeverity, type Notification } from './model';
 import { storedSilences } from './ports';
 import { emailSubject } from './render';
 import type { AlertSettings } from './settings';
@@ -58,7 +58,15 @@ const unsilenceLine = z.strictObject({
 
 export type ScenarioEvent =
   | { readonly kind: 'result'; readonly line: number; readonly at: string; readonly result: TaskResult }
-  | { readonly kind: 'silence'; readonly line: number; readonly at: string; readonly host: string; readonly check?: CheckName; readonly until: string; readonly reason: string }
+  | {
+      readonly kind: 'silence';
+      readonly line: number;
+      readonly at: string;
+      readonly host: string;
+      readonly check?: CheckName;
+      readonly until: string;
+      readonly reason: string;
+    }
   | { readonly kind: 'unsilence'; readonly line: number; readonly at: string; readonly host: string; readonly check?: CheckName };
 
 /** Parses JSON lines; errors name the source, the line and what was expected. Blank lines and `#` comments are skipped. */
@@ -75,11 +83,18 @@ export function parseScenario(text: string, source = 'input'): ScenarioEvent[] {
     } catch (err) {
       throw new Error(`${where}: not JSON (${(err as Error).message})`);
     }
-    const schema = data && typeof data === 'object' && 'silence' in data ? silenceLine : data && typeof data === 'object' && 'unsilence' in data ? unsilenceLine : resultLine;
+    const schema =
+      data && typeof data === 'object' && 'silence' in data
+        ? silenceLine
+        : data && typeof data === 'object' && 'unsilence' in data
+          ? unsilenceLine
+          : resultLine;
     const parsed = schema.safeParse(data);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((x) => `${x.path.join('.') || '(line)'}: ${x.message}`).join('; ');
-      throw new Error(`${where}: ${issues}; expected {"at", "host", "task", "findings": [{"check", "severity", "gpu"?, "message"}]} or {"at", "silence": {...}}`);
+      throw new Error(
+        `${where}: ${issues}; expected {"at", "host", "task", "findings": [{"check", "severity", "gpu"?, "message"}]} or {"at", "silence": {...}}`,
+      );
     }
     const at = new Date((parsed.data as { at: string }).at).toISOString();
     if ('silence' in parsed.data) {
@@ -102,7 +117,12 @@ export function parseScenario(text: string, source = 'input'): ScenarioEvent[] {
       const findings: Finding[] = r.findings.map((f) => ({ ...f }));
       const severities = findings.map((f) => f.severity);
       const status = r.status ?? (severities.includes('critical') ? 'critical' : severities.includes('warning') ? 'warning' : 'ok');
-      events.push({ kind: 'result', line: i + 1, at, result: { task: r.task as TaskName, host: r.host, status, at, findings, metrics: [] } });
+      events.push({
+        kind: 'result',
+        line: i + 1,
+        at,
+        result: { task: r.task as TaskName, host: r.host, status, at, findings, metrics: [] },
+      });
     }
   }
   return events;
@@ -173,7 +193,13 @@ function toSimulated(n: Notification): SimulatedNotification {
     status: n.status,
     severity: n.severity,
     subject: emailSubject(n),
-    checks: n.alerts.map((a) => ({ check: a.check, ...(a.gpu !== undefined ? { gpu: a.gpu } : {}), change: a.change, severity: a.severity, message: a.message })),
+    checks: n.alerts.map((a) => ({
+      check: a.check,
+      ...(a.gpu !== undefined ? { gpu: a.gpu } : {}),
+      change: a.change,
+      severity: a.severity,
+      message: a.message,
+    })),
   };
 }
 
@@ -196,7 +222,8 @@ export async function simulate(events: readonly ScenarioEvent[], settings: Alert
     const before = store.snapshot();
     const sent = await step();
     const after = store.snapshot();
-    for (const host of new Set([...before.keys(), ...after.keys()])) updateIncidents(host, before.get(host), after.get(host), at, incidents, latest);
+    for (const host of new Set([...before.keys(), ...after.keys()]))
+      updateIncidents(host, before.get(host), after.get(host), at, incidents, latest);
     for (const n of sent) {
       notifications.push(toSimulated(n));
       for (const a of n.alerts) latest.get(`${n.host}|${a.check}|${a.gpu ?? ''}`)?.changes.push(a.change);
@@ -215,7 +242,14 @@ export async function simulate(events: readonly ScenarioEvent[], settings: Alert
     await sweepUntil(Date.parse(event.at), false);
     const now = new Date(event.at);
     if (event.kind === 'silence') {
-      await store.putSilence({ host: event.host, ...(event.check ? { check: event.check } : {}), until: event.until, reason: event.reason, source: 'cli', createdAt: event.at });
+      await store.putSilence({
+        host: event.host,
+        ...(event.check ? { check: event.check } : {}),
+        until: event.until,
+        reason: event.reason,
+        source: 'cli',
+        createdAt: event.at,
+      });
     } else if (event.kind === 'unsilence') {
       await store.deleteSilence(event.host, event.check);
     } else {

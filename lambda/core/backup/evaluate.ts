@@ -3,7 +3,7 @@
  * wrote or the newest one before it) and of scripts/restore-test.sh (finding backup.restore-test).
  * Metrics: BackupSuccess, BackupBytesUploaded, BackupDurationSeconds, RestoreTestSuccess.
  */
-import { parseKeyValues, type ParsedResult } from '../contract';
+import { type ParsedResult, parseKeyValues } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import { formatBytes } from '../health/evaluate';
 import type { Reading } from '../metrics';
@@ -75,7 +75,11 @@ export const evaluateBackup: TaskEvaluator = (parsed: ParsedResult, ctx: Evaluat
   const missing = (kv.sources_missing ?? '').split(',').filter(Boolean);
 
   if (status === 'busy') {
-    findings.push({ check: 'backup.run', severity: 'warning', message: `backup not started: ${kv.error || 'another backup is already running'}` });
+    findings.push({
+      check: 'backup.run',
+      severity: 'warning',
+      message: `backup not started: ${kv.error || 'another backup is already running'}`,
+    });
     return { findings, readings };
   }
   if (status === 'ok') {
@@ -113,13 +117,19 @@ export const evaluateBackup: TaskEvaluator = (parsed: ParsedResult, ctx: Evaluat
       severity: missing.length > 0 ? 'warning' : 'ok',
       message: kv.error || 'nothing to back up',
     });
-    if (previousAt) findings.push(snapshotAgeFinding(previousAt, ctx.now, maxAgeHours, ` (${kv.previous_snapshot}; nothing to back up now)`));
+    if (previousAt)
+      findings.push(snapshotAgeFinding(previousAt, ctx.now, maxAgeHours, ` (${kv.previous_snapshot}; nothing to back up now)`));
     return { findings, readings, details: { snapshot: null } };
   }
   if (status === 'failed') {
     findings.push({ check: 'backup.run', severity: 'critical', message: `backup failed: ${kv.error || 'no reason given'}` });
     findings.push(
-      snapshotAgeFinding(previousAt, ctx.now, maxAgeHours, previousAt ? ` (${kv.previous_snapshot}; this run failed)` : ' (this run failed)'),
+      snapshotAgeFinding(
+        previousAt,
+        ctx.now,
+        maxAgeHours,
+        previousAt ? ` (${kv.previous_snapshot}; this run failed)` : ' (this run failed)',
+      ),
     );
     readings.push({ name: 'BackupSuccess', value: 0, unit: 'Count' });
     return { findings, readings, details: { snapshot: null } };

@@ -74,7 +74,13 @@ async function readManifests(store: BackupStore, hostKey: string, ids: readonly 
   return { manifests, unreadable };
 }
 
-export async function pruneHost(store: BackupStore, hostKey: string, policy: PrunePolicy, now: Date, options: PruneOptions): Promise<HostPruneReport> {
+export async function pruneHost(
+  store: BackupStore,
+  hostKey: string,
+  policy: PrunePolicy,
+  now: Date,
+  options: PruneOptions,
+): Promise<HostPruneReport> {
   const warnings: string[] = [];
   const ids = (await store.listSnapshotIds(hostKey)).sort();
   const { manifests, unreadable } = await readManifests(store, hostKey, ids);
@@ -116,7 +122,11 @@ export async function pruneHost(store: BackupStore, hostKey: string, policy: Pru
   for (const m of late.manifests.values()) for (const u of m.units) referenced.add(u.key);
 
   const doomed = unreferencedArchives(await store.listArchives(hostKey), referenced, policy.graceDays, now);
-  if (!options.dryRun && doomed.length > 0) await store.deleteArchives(hostKey, doomed.map((a) => a.key));
+  if (!options.dryRun && doomed.length > 0)
+    await store.deleteArchives(
+      hostKey,
+      doomed.map((a) => a.key),
+    );
   return {
     ...base,
     removedArchives: doomed.map((a) => a.key),

@@ -90,7 +90,7 @@ export function decideRetention(snapshots: readonly SnapshotRef[], policy: Reten
   };
   const readable = sorted.filter((s) => s.readable);
   if (readable.length > 0) mark(readable[0], 'newest');
-  readable.slice(0, policy.keepLast).forEach((s) => mark(s, 'last'));
+  for (const s of readable.slice(0, policy.keepLast)) mark(s, 'last');
   const rules: [KeepReason, number, (at: Date) => string][] = [
     ['daily', policy.keepDaily, dayBucket],
     ['weekly', policy.keepWeekly, weekBucket],

@@ -51,7 +51,8 @@ export type DiskPressureOutcome =
 export function diskPressureDecision(result: TaskResult, policy: DiskPressurePolicy): DiskPressureDecision {
   const criticalDisks = result.findings.filter((f) => f.check === 'health.disk' && f.severity === 'critical').map((f) => f.message);
   if (!policy.enabled) return { eligible: false, criticalDisks, reason: 'cleanup.onDiskPressure is off' };
-  if (result.task !== 'health-check') return { eligible: false, criticalDisks: [], reason: `task ${result.task} does not report disk pressure` };
+  if (result.task !== 'health-check')
+    return { eligible: false, criticalDisks: [], reason: `task ${result.task} does not report disk pressure` };
   if (criticalDisks.length === 0) return { eligible: false, criticalDisks, reason: 'no critical health.disk finding' };
   return { eligible: true, criticalDisks, reason: 'health.disk critical' };
 }
@@ -98,7 +99,9 @@ export async function triggerCleanupOnDiskPressure(
 }
 
 /** An in-memory cooldown store (tests, and a single local process). */
-export function memoryCooldownStore(initial: Readonly<Record<string, Date>> = {}): CleanupCooldownStore & { readonly last: Map<string, Date> } {
+export function memoryCooldownStore(
+  initial: Readonly<Record<string, Date>> = {},
+): CleanupCooldownStore & { readonly last: Map<string, Date> } {
   const last = new Map<string, Date>(Object.entries(initial));
   return {
     last,

@@ -3,7 +3,7 @@
  * safety rules refused or blocked, and disk usage before and after. Every deleted path is accounted for
  * in `details.cleanup.deleted`; the script's own output keeps the same list for the command's S3 output.
  */
-import { parseKeyValues, type ParsedResult } from '../contract';
+import { type ParsedResult, parseKeyValues } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import { formatBytes } from '../health/evaluate';
 import { parseDf, usedPct } from '../health/parse';
@@ -201,9 +201,7 @@ export const evaluateCleanup: TaskEvaluator = (parsed: ParsedResult, _ctx: Evalu
   const done = items.filter((i) => i.action === (dryRun ? 'would-delete' : 'deleted'));
   const notDeleted = items.filter((i) => !['deleted', 'would-delete', 'kept'].includes(i.action));
   // Docker's freed bytes come from its own "Total reclaimed space" (shared layers), files from the list.
-  const bytesFreed = dryRun
-    ? done.reduce((sum, i) => sum + i.bytes, 0)
-    : areas.reduce((sum, a) => sum + a.freedBytes, 0);
+  const bytesFreed = dryRun ? done.reduce((sum, i) => sum + i.bytes, 0) : areas.reduce((sum, a) => sum + a.freedBytes, 0);
 
   if (refused.length === 0) {
     const inUse = items.filter((i) => i.action === 'skipped-open').length;

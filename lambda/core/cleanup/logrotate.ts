@@ -4,7 +4,7 @@
  * it with `logrotate -d` and restores the previous file when validation fails.
  */
 import type { Config } from '../../config/schema';
-import { parseKeyValues, type ParsedResult } from '../contract';
+import { type ParsedResult, parseKeyValues } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import type { Finding } from '../types';
 
@@ -19,7 +19,9 @@ function groupBlock(group: LogrotateGroup): string[] {
   if (group.paths.length === 0) throw new Error(`logrotate group ${group.name}: no paths`);
   for (const p of group.paths) {
     if (!/^\/[^\s,{}'"`$\\]*$/.test(p)) {
-      throw new Error(`logrotate group ${group.name}: path ${JSON.stringify(p)} must be absolute, without blanks, commas, quotes, braces, $ or backslashes`);
+      throw new Error(
+        `logrotate group ${group.name}: path ${JSON.stringify(p)} must be absolute, without blanks, commas, quotes, braces, $ or backslashes`,
+      );
     }
   }
   if (group.create !== undefined && group.copytruncate === true) {
@@ -78,7 +80,6 @@ function firstError(text: string): string | null {
     .find((l) => /^error:/.test(l));
   return line ?? null;
 }
-
 
 /** What the failed apply left behind, from its summary: restored, untouched, or changed and not restored. */
 function outcomeOf(kv: Record<string, string>): string {

@@ -8,7 +8,7 @@
  * a breach; a value it failed to read (`[Unknown Error]`) is a warning on that GPU. docs/gpu-check.md
  * describes each rule.
  */
-import { parseKeyValues, type ParsedResult, type Section } from '../contract';
+import { type ParsedResult, parseKeyValues, type Section } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import type { GpuMetricReading, Reading } from '../metrics';
 import { classify, describeLevels, type Levels } from '../thresholds';
@@ -16,8 +16,8 @@ import type { CheckName, Finding, GpuReading, Severity, XidEvent } from '../type
 import { worstSeverity } from '../types';
 import { resolveExpectedGpuCount } from './instance-gpus';
 import { detectNvidiaSmiFailures, type GpuRow, type NvidiaSmiFailure, parseGpuList, parseGpuQueryRows } from './nvidia-smi';
-import { recoveryActionSeverity, xidAdvice } from './xid-catalog';
 import { dedupXids, normaliseBusId, parseXidLines } from './xid';
+import { recoveryActionSeverity, xidAdvice } from './xid-catalog';
 
 /** Section names printed by scripts/gpu-check.sh. */
 export const GPU_CHECK_SECTIONS = {
@@ -52,7 +52,13 @@ const CHECK_FIELDS: ReadonlyArray<readonly [CheckName, readonly string[]]> = [
   ['gpu.row-remap', ['remapped_rows.pending', 'remapped_rows.failure']],
   [
     'gpu.retired-pages',
-    ['retired_pages.pending', 'retired_pages.single_bit_ecc.count', 'retired_pages.double_bit.count', 'retired_pages.sbe', 'retired_pages.dbe'],
+    [
+      'retired_pages.pending',
+      'retired_pages.single_bit_ecc.count',
+      'retired_pages.double_bit.count',
+      'retired_pages.sbe',
+      'retired_pages.dbe',
+    ],
   ],
   ['gpu.throttle', ['clocks_event_reasons.active', 'clocks_throttle_reasons.active']],
   ['gpu.pcie', ['pcie.link.width.current', 'pcie.link.width.max']],
@@ -110,7 +116,14 @@ function perGpuCheck(
     const result = evaluateGpu(row);
     const unreadable = fields.filter((f) => row.unreadable[f] !== undefined);
     if (result && result.severity !== 'ok') {
-      ctx.findings.push({ check, severity: result.severity, message: result.message, gpu: row.reading.index, reading: result.reading ?? null, threshold });
+      ctx.findings.push({
+        check,
+        severity: result.severity,
+        message: result.message,
+        gpu: row.reading.index,
+        reading: result.reading ?? null,
+        threshold,
+      });
     } else if (unreadable.length > 0) {
       ctx.findings.push({
         check,
@@ -199,7 +212,10 @@ function memoryCheck(ctx: GpuCheckContext, levels: Levels): void {
       };
     },
     fullest
-      ? { message: `GPU memory use within limits (fullest: GPU ${fullest.item.reading.index} at ${fullest.value}%)`, reading: fullest.value }
+      ? {
+          message: `GPU memory use within limits (fullest: GPU ${fullest.item.reading.index} at ${fullest.value}%)`,
+          reading: fullest.value,
+        }
       : { message: 'no GPU reports its memory use', reading: null },
     describeLevels(levels, 'above', '%'),
   );
@@ -222,7 +238,10 @@ function eccCheck(ctx: GpuCheckContext, levels: Levels): void {
       };
     },
     reported.length > 0
-      ? { message: `no uncorrectable ECC errors since the driver loaded (${reported.length} GPU${reported.length === 1 ? ' reports' : 's report'} ECC)`, reading: sum }
+      ? {
+          message: `no uncorrectable ECC errors since the driver loaded (${reported.length} GPU${reported.length === 1 ? ' reports' : 's report'} ECC)`,
+          reading: sum,
+        }
       : { message: 'ECC not reported (ECC off or not supported by these GPUs)', reading: null },
     describeLevels(levels, 'above', 'errors'),
   );
@@ -235,10 +254,18 @@ function rowRemapCheck(ctx: GpuCheckContext): void {
     'gpu.row-remap',
     (row) => {
       if (row.reading.remappedRowsFailure) {
-        return { severity: 'critical', message: `${gpuLabel(row.reading)}: row remapping failed (no spare rows left): replace the GPU`, reading: 'failure' };
+        return {
+          severity: 'critical',
+          message: `${gpuLabel(row.reading)}: row remapping failed (no spare rows left): replace the GPU`,
+          reading: 'failure',
+        };
       }
       if (row.reading.remappedRowsPending) {
-        return { severity: 'warning', message: `${gpuLabel(row.reading)}: row remapping pending: reset the GPU at the next drain to apply it`, reading: 'pending' };
+        return {
+          severity: 'warning',
+          message: `${gpuLabel(row.reading)}: row remapping pending: reset the GPU at the next drain to apply it`,
+          reading: 'pending',
+        };
       }
       return null;
     },
@@ -290,7 +317,10 @@ function throttleCheck(ctx: GpuCheckContext): void {
       };
     },
     reported
-      ? { message: `no hardware or thermal slowdown${active.size ? ` (active: ${[...active].join(', ')})` : ''}`, reading: [...active].join(',') }
+      ? {
+          message: `no hardware or thermal slowdown${active.size ? ` (active: ${[...active].join(', ')})` : ''}`,
+          reading: [...active].join(','),
+        }
       : { message: 'clock event reasons not reported', reading: null },
     `warn on ${HARMFUL_THROTTLE_REASONS.join(', ')}`,
   );
@@ -305,7 +335,10 @@ function pcieCheck(ctx: GpuCheckContext): void {
       const width = row.reading.pcieLinkWidthCurrent;
       const max = row.pcieLinkWidthMax;
       if (width === null || max === null || width >= max) return null;
-      const gen = row.reading.pcieLinkGenCurrent !== null && row.pcieLinkGenMax !== null ? ` (gen ${row.reading.pcieLinkGenCurrent} of ${row.pcieLinkGenMax})` : '';
+      const gen =
+        row.reading.pcieLinkGenCurrent !== null && row.pcieLinkGenMax !== null
+          ? ` (gen ${row.reading.pcieLinkGenCurrent} of ${row.pcieLinkGenMax})`
+          : '';
       return {
         severity: 'warning',
         message: `${gpuLabel(row.reading)} PCIe link at x${width} of x${max}${gen}: reseat or replace (host-to-GPU bandwidth reduced)`,
@@ -335,7 +368,10 @@ function powerCheck(ctx: GpuCheckContext, levels: Levels): void {
       };
     },
     highest
-      ? { message: `power draw within limits (highest: GPU ${highest.item.reading.index} at ${highest.value}% of its limit)`, reading: highest.value }
+      ? {
+          message: `power draw within limits (highest: GPU ${highest.item.reading.index} at ${highest.value}% of its limit)`,
+          reading: highest.value,
+        }
       : { message: 'no GPU reports power draw against a limit', reading: null },
     describeLevels(levels, 'above', '% of the power limit'),
   );
@@ -442,8 +478,7 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
   const uptimeS = num(identity.uptime_s);
   const inBootGrace = uptimeS !== null && uptimeS < gpuCheck.bootGraceMinutes * 60;
   const pciGpus = num(driver.pci_gpus);
-  const nvidiaSmiInstalled =
-    driver.nvidia_smi !== undefined ? driver.nvidia_smi !== '' : parsed.sections.has(GPU_CHECK_SECTIONS.query);
+  const nvidiaSmiInstalled = driver.nvidia_smi !== undefined ? driver.nvidia_smi !== '' : parsed.sections.has(GPU_CHECK_SECTIONS.query);
 
   const help = parsed.sections.get(GPU_CHECK_SECTIONS.help);
   const firstQuery = parsed.sections.get(GPU_CHECK_SECTIONS.query);
@@ -479,7 +514,12 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
     const fatal = failures.find((f) => DRIVER_FAILURES.has(f.kind));
     const rejected = firstQueryFailures.find((f) => f.kind === 'invalid-field');
     if (fatal) {
-      findings.push({ check: 'gpu.driver', severity: 'critical', message: `${fatal.message} (${DRIVER_ADVICE[fatal.kind]})`, reading: null });
+      findings.push({
+        check: 'gpu.driver',
+        severity: 'critical',
+        message: `${fatal.message} (${DRIVER_ADVICE[fatal.kind]})`,
+        reading: null,
+      });
     } else if (rejected) {
       const recovered = retry !== undefined && rows.length > 0;
       findings.push({
@@ -556,7 +596,12 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
     }
     if (findings.length === before) {
       const slowest = Math.max(0, ...nvsmiSections.map((s) => s.seconds ?? 0));
-      findings.push({ check: 'gpu.unresponsive', severity: 'ok', message: `nvidia-smi answered (slowest call ${slowest} s)`, reading: slowest });
+      findings.push({
+        check: 'gpu.unresponsive',
+        severity: 'ok',
+        message: `nvidia-smi answered (slowest call ${slowest} s)`,
+        reading: slowest,
+      });
     }
   }
 
@@ -571,15 +616,26 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
     const goneText = gone.map(([busId, index]) => `GPU ${index} (${busId})`).join(', ');
     const shortBy = expected !== null ? expected - visible : 0;
     missing = Math.max(shortBy, gone.length, 0);
-    const expectation = expected !== null ? `${expected} expected${gpuCheck.expectedGpuCount === 'auto' && instanceType ? ` for ${instanceType}` : ''}` : null;
-    const threshold = expected !== null ? `crit below ${expected} (warning within ${gpuCheck.bootGraceMinutes} min of boot)` : 'crit when a GPU seen this boot is gone';
+    const expectation =
+      expected !== null
+        ? `${expected} expected${gpuCheck.expectedGpuCount === 'auto' && instanceType ? ` for ${instanceType}` : ''}`
+        : null;
+    const threshold =
+      expected !== null
+        ? `crit below ${expected} (warning within ${gpuCheck.bootGraceMinutes} min of boot)`
+        : 'crit when a GPU seen this boot is gone';
     if (shortBy > 0 || gone.length > 0) {
       // Right after boot NVML can briefly list fewer GPUs; a GPU already seen this boot has no such excuse.
       const severity: Severity = gone.length === 0 && inBootGrace ? 'warning' : 'critical';
       const parts = [`${visible} GPU${visible === 1 ? '' : 's'} visible${expectation ? `, ${expectation}` : ''}`];
       if (gone.length > 0) parts.push(`gone since earlier this boot: ${goneText}`);
       if (severity === 'warning') parts.push(`up ${Math.round((uptimeS ?? 0) / 60)} min: recheck before acting`);
-      else parts.push(noDevices ? 'nvidia-smi found no devices' : 'a GPU fell off the bus or failed to initialise: drain the node and reboot; replace the instance if it persists');
+      else
+        parts.push(
+          noDevices
+            ? 'nvidia-smi found no devices'
+            : 'a GPU fell off the bus or failed to initialise: drain the node and reboot; replace the instance if it persists',
+        );
       findings.push({
         check: 'gpu.count',
         severity,
@@ -589,7 +645,13 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
         threshold,
       });
     } else if (expected !== null && visible > expected) {
-      findings.push({ check: 'gpu.count', severity: 'warning', message: `${visible} GPUs visible, more than the ${expectation}: check gpuCheck.expectedGpuCount`, reading: visible, threshold });
+      findings.push({
+        check: 'gpu.count',
+        severity: 'warning',
+        message: `${visible} GPUs visible, more than the ${expectation}: check gpuCheck.expectedGpuCount`,
+        reading: visible,
+        threshold,
+      });
     } else if (noDevices) {
       const onBus = pciGpus !== null && pciGpus > 0;
       findings.push({
@@ -654,7 +716,11 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
   add('GpuPowerDrawW', draws.length ? round1(draws.reduce((a, b) => a + b, 0)) : null, 'None');
   const ecc = gpus.map((g) => g.eccUncorrectedVolatile).filter((e): e is number => e !== null);
   add('EccUncorrectedVolatileSum', ecc.length ? ecc.reduce((a, b) => a + b, 0) : null, 'Count');
-  add('XidEvents', xids.reduce((n, e) => n + (e.count ?? 1), 0), 'Count');
+  add(
+    'XidEvents',
+    xids.reduce((n, e) => n + (e.count ?? 1), 0),
+    'Count',
+  );
   add('XidCritical', xids.filter((e) => e.severity === 'critical').length, 'Count');
 
   const gpuReadings: GpuMetricReading[] = [];

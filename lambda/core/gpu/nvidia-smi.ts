@@ -254,7 +254,14 @@ export interface GpuQuery {
 export function parseGpuQueryRows(text: string): GpuQuery {
   const table = parseCsvTable(text);
   if (!table) {
-    return { rows: [], fields: [], otherLines: text.split('\n').map((l) => l.trim()).filter(Boolean) };
+    return {
+      rows: [],
+      fields: [],
+      otherLines: text
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean),
+    };
   }
   const rows = table.rows.map((cells, i) => gpuRowFromCsv(new CsvRow(table, cells), i));
   return { rows, fields: table.fields, otherLines: table.otherLines };

@@ -323,5 +323,5 @@ export function xidSeverity(code: number, text = '', severityOfCause?: (cause: n
 /** One line of advice for an Xid code, e.g. "drain the node and reboot it ...". */
 export function xidAdvice(code: number): string {
   const entry = XID_CATALOG.get(code);
-  return entry ? ACTION_ADVICE[entry.action] : 'not in NVIDIA\'s Xid catalog: look it up in the driver release notes';
+  return entry ? ACTION_ADVICE[entry.action] : "not in NVIDIA's Xid catalog: look it up in the driver release notes";
 }

@@ -4,11 +4,11 @@
  * errors, endpoint reachability and reboot-required. Every check category yields at least one
  * finding (an `ok` line when healthy), so the report always shows what was checked.
  */
-import { parseKeyValues, type ParsedResult, type Section } from '../contract';
+import { type ParsedResult, parseKeyValues, type Section } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import type { Reading } from '../metrics';
 import { classify, describeLevels, type Levels } from '../thresholds';
-import { type Finding, type Severity } from '../types';
+import type { Finding, Severity } from '../types';
 import {
   connectError,
   countJournalErrors,
@@ -122,7 +122,7 @@ function evaluateMounts(parsed: ParsedResult, ctx: EvaluationContext): CheckOutc
       continue;
     }
     const space = parsed.sections.get(`df.${i}`);
-    if (!space || space.exitCode !== 0) {
+    if (space?.exitCode !== 0) {
       out.findings.push({
         check: 'health.disk',
         severity: 'warning',
@@ -204,7 +204,13 @@ function mountFindings(mounts: readonly MountReading[], check: 'health.disk' | '
   if (breaches.length) return breaches;
   if (measured.length === 0) {
     return mounts.length
-      ? [{ check, severity: 'ok', message: `${check === 'health.disk' ? 'no space figures' : 'no inode counts'} reported for ${mounts.map((m) => m.mount).join(', ')}${note}` }]
+      ? [
+          {
+            check,
+            severity: 'ok',
+            message: `${check === 'health.disk' ? 'no space figures' : 'no inode counts'} reported for ${mounts.map((m) => m.mount).join(', ')}${note}`,
+          },
+        ]
       : [];
   }
   const worst = measured.reduce((a, b) => ((pct(b) ?? 0) > (pct(a) ?? 0) ? b : a));
@@ -298,7 +304,11 @@ function evaluateServices(parsed: ParsedResult): CheckOutcome {
   const out = empty();
   const list = parsed.sections.get('services');
   if (!list) {
-    out.findings.push({ check: 'health.service', severity: 'warning', message: 'no service data in the output (section services missing)' });
+    out.findings.push({
+      check: 'health.service',
+      severity: 'warning',
+      message: 'no service data in the output (section services missing)',
+    });
     return out;
   }
   const required = (parseKeyValues(list.stdout).required ?? '').split(',').filter((u) => u !== '');
@@ -322,7 +332,7 @@ function evaluateServices(parsed: ParsedResult): CheckOutcome {
   const unreachableSystemd: string[] = [];
   for (const name of required) {
     const section = parsed.sections.get(`service:${name}`);
-    if (!section || section.exitCode !== 0) {
+    if (section?.exitCode !== 0) {
       if (section && isNoSystemdError(section.stderr)) unreachableSystemd.push(name);
       else unknown.push(`${name} (${section ? probeFailure(section) : 'not checked'})`);
       continue;
@@ -353,7 +363,11 @@ function evaluateServices(parsed: ParsedResult): CheckOutcome {
   }
   if (failed === 0 && unknown.length === 0) {
     const names = units.map((u) => u.unit).join(', ');
-    out.findings.push({ check: 'health.service', severity: 'ok', message: `${units.length === 1 ? '1 required unit' : `all ${units.length} required units`} active: ${names}` });
+    out.findings.push({
+      check: 'health.service',
+      severity: 'ok',
+      message: `${units.length === 1 ? '1 required unit' : `all ${units.length} required units`} active: ${names}`,
+    });
   }
   out.readings.push({ name: 'FailedServices', value: failed, unit: 'Count' });
   out.details.services = units.map((u) => ({ ...u, severity: unitSeverity(u) }));
@@ -368,7 +382,11 @@ function evaluateJournal(parsed: ParsedResult, ctx: EvaluationContext): CheckOut
     return out;
   }
   if (section.exitCode === 127) {
-    out.findings.push({ check: 'health.journal', severity: 'ok', message: `journal not checked: ${firstLine(section.stderr) || 'journalctl not found'}` });
+    out.findings.push({
+      check: 'health.journal',
+      severity: 'ok',
+      message: `journal not checked: ${firstLine(section.stderr) || 'journalctl not found'}`,
+    });
     return out;
   }
   const kv = parseKeyValues(parsed.sections.get('journal-count')?.stdout ?? '');
@@ -378,13 +396,22 @@ function evaluateJournal(parsed: ParsedResult, ctx: EvaluationContext): CheckOut
   const window = windowMinutes !== null ? `in the last ${windowMinutes} min` : 'in the window';
 
   if (count.noJournal && count.errors === 0) {
-    out.findings.push({ check: 'health.journal', severity: 'ok', message: `no journal errors ${window}: no journal files on this host`, reading: 0 });
+    out.findings.push({
+      check: 'health.journal',
+      severity: 'ok',
+      message: `no journal errors ${window}: no journal files on this host`,
+      reading: 0,
+    });
     out.readings.push({ name: 'JournalErrors', value: 0, unit: 'Count' });
     out.details.journal = { errors: 0, windowMinutes, sample: [], noJournal: true };
     return out;
   }
   if (section.exitCode !== 0) {
-    out.findings.push({ check: 'health.journal', severity: 'warning', message: `cannot read the journal: journalctl ${probeFailure(section)}` });
+    out.findings.push({
+      check: 'health.journal',
+      severity: 'warning',
+      message: `cannot read the journal: journalctl ${probeFailure(section)}`,
+    });
     return out;
   }
   const levels = ctx.settings.thresholds.journalErrors;
@@ -406,7 +433,11 @@ function evaluateEndpoints(parsed: ParsedResult): CheckOutcome {
   const out = empty();
   const section = parsed.sections.get('endpoints');
   if (!section) {
-    out.findings.push({ check: 'health.endpoint', severity: 'warning', message: 'no endpoint data in the output (section endpoints missing)' });
+    out.findings.push({
+      check: 'health.endpoint',
+      severity: 'warning',
+      message: 'no endpoint data in the output (section endpoints missing)',
+    });
     return out;
   }
   const kv = parseKeyValues(section.stdout);
@@ -430,7 +461,12 @@ function evaluateEndpoints(parsed: ParsedResult): CheckOutcome {
   });
   const unreachable = endpoints.filter((e) => !e.reachable);
   for (const e of unreachable) {
-    out.findings.push({ check: 'health.endpoint', severity: 'warning', message: `${e.endpoint} unreachable: ${e.error}`, reading: e.endpoint });
+    out.findings.push({
+      check: 'health.endpoint',
+      severity: 'warning',
+      message: `${e.endpoint} unreachable: ${e.error}`,
+      reading: e.endpoint,
+    });
   }
   if (unreachable.length === 0) {
     out.findings.push({
@@ -448,7 +484,11 @@ function evaluateRebootRequired(parsed: ParsedResult): CheckOutcome {
   const out = empty();
   const section = parsed.sections.get('reboot-check');
   if (!section) {
-    out.findings.push({ check: 'health.reboot-required', severity: 'warning', message: 'no reboot data in the output (section reboot-check missing)' });
+    out.findings.push({
+      check: 'health.reboot-required',
+      severity: 'warning',
+      message: 'no reboot data in the output (section reboot-check missing)',
+    });
     return out;
   }
   const kv = parseKeyValues(section.stdout);
@@ -457,7 +497,14 @@ function evaluateRebootRequired(parsed: ParsedResult): CheckOutcome {
   let unknownWhy = '';
   if (kv.method === 'file') {
     required = kv.present === '1';
-    packages = [...new Set((parsed.sections.get('reboot-required-pkgs')?.stdout ?? '').split('\n').map((l) => l.trim()).filter(Boolean))];
+    packages = [
+      ...new Set(
+        (parsed.sections.get('reboot-required-pkgs')?.stdout ?? '')
+          .split('\n')
+          .map((l) => l.trim())
+          .filter(Boolean),
+      ),
+    ];
   } else if (kv.method === 'needs-restarting') {
     const probe = parsed.sections.get('needs-restarting');
     // needs-restarting -r: exit 1 means a reboot is needed, 0 none; anything else is an error.
@@ -469,7 +516,11 @@ function evaluateRebootRequired(parsed: ParsedResult): CheckOutcome {
   }
 
   if (required === null) {
-    out.findings.push({ check: 'health.reboot-required', severity: 'ok', message: `cannot tell whether a reboot is required: ${unknownWhy}` });
+    out.findings.push({
+      check: 'health.reboot-required',
+      severity: 'ok',
+      message: `cannot tell whether a reboot is required: ${unknownWhy}`,
+    });
     out.details.rebootRequired = { required: null, method: kv.method ?? null };
     return out;
   }

@@ -121,9 +121,7 @@ export function parseSystemctlShow(text: string): UnitState {
 
 /** systemctl's words when it runs on a host (or container) whose PID 1 is not systemd. */
 export function isNoSystemdError(stderr: string): boolean {
-  return /not been booted with systemd|Failed to connect to bus|System has not been booted|Failed to get D-Bus connection/i.test(
-    stderr,
-  );
+  return /not been booted with systemd|Failed to connect to bus|System has not been booted|Failed to get D-Bus connection/i.test(stderr);
 }
 
 /**

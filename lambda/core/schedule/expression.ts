@@ -93,7 +93,9 @@ function parseValue(text: string, spec: FieldSpec, expression: string): number {
         `${expression}: ${spec.label} value ${JSON.stringify(text)} uses L, W or #, which cron and systemd timers cannot express; use plain values, ranges and steps`,
       );
     }
-    const expected = spec.names ? `${spec.min}-${spec.max} or ${spec.names[0]}-${spec.names[spec.names.length - 1]}` : `${spec.min}-${spec.max}`;
+    const expected = spec.names
+      ? `${spec.min}-${spec.max} or ${spec.names[0]}-${spec.names[spec.names.length - 1]}`
+      : `${spec.min}-${spec.max}`;
     throw new ScheduleExpressionError(`${expression}: ${spec.label} value ${JSON.stringify(text)} is not a number; expected ${expected}`);
   }
   const value = Number(text);
@@ -105,7 +107,8 @@ function parseValue(text: string, spec: FieldSpec, expression: string): number {
 
 function parseField(text: string, spec: FieldSpec, expression: string): FieldSet {
   if (text === '?') {
-    if (!spec.questionMark) throw new ScheduleExpressionError(`${expression}: ? is only allowed in day-of-month and day-of-week, not in ${spec.label}`);
+    if (!spec.questionMark)
+      throw new ScheduleExpressionError(`${expression}: ? is only allowed in day-of-month and day-of-week, not in ${spec.label}`);
     return { all: true, values: range(spec.min, spec.max) };
   }
   if (text === '*') return { all: true, values: range(spec.min, spec.max) };
@@ -113,7 +116,8 @@ function parseField(text: string, spec: FieldSpec, expression: string): FieldSet
   for (const part of text.split(',')) {
     if (part === '') throw new ScheduleExpressionError(`${expression}: empty item in ${spec.label} field ${JSON.stringify(text)}`);
     const [base, stepText, extra] = part.split('/');
-    if (extra !== undefined) throw new ScheduleExpressionError(`${expression}: ${spec.label} item ${JSON.stringify(part)} has more than one /`);
+    if (extra !== undefined)
+      throw new ScheduleExpressionError(`${expression}: ${spec.label} item ${JSON.stringify(part)} has more than one /`);
     let step = 1;
     if (stepText !== undefined) {
       if (!/^\d+$/.test(stepText) || Number(stepText) < 1) {
@@ -175,7 +179,9 @@ function parseRate(body: string, expression: string): RateSchedule {
   const plural = m[2].endsWith('s');
   if ((value === 1) === plural) {
     // EventBridge rejects rate(1 hours) and rate(5 hour); failing here keeps local and AWS schedules alike.
-    throw new ScheduleExpressionError(`${expression}: use the singular unit for 1 and the plural otherwise, e.g. rate(1 hour), rate(5 minutes)`);
+    throw new ScheduleExpressionError(
+      `${expression}: use the singular unit for 1 and the plural otherwise, e.g. rate(1 hour), rate(5 minutes)`,
+    );
   }
   return { kind: 'rate', value, unit: m[2].replace(/s$/, '') as RateUnit };
 }

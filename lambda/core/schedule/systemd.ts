@@ -2,7 +2,7 @@
  * Schedules as systemd timers: EventBridge expressions → `OnCalendar=` (or monotonic timers for rates
  * that do not divide an hour or a day), and service + timer unit files that run the gpu-maint CLI.
  */
-import { compressField, type CronSchedule, type FieldSet, parseScheduleExpression, rateSeconds, type Schedule } from './expression';
+import { type CronSchedule, compressField, type FieldSet, parseScheduleExpression, rateSeconds, type Schedule } from './expression';
 import type { ScheduledJob } from './jobs';
 
 const DAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
