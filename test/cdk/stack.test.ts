@@ -13,6 +13,7 @@ import { TASKS } from '../../lambda/core/tasks';
 import { TASK_PARAMETERS } from '../../lambda/tasks/parameters';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { GpuMaintStack, SCHEDULES } from '../../lib/gpu-maint-stack';
+import { cdkOutdir } from '../helpers/temp';
 
 const CONFIG: ConfigInput = {
   fleet: { name: 'prod', tagKey: 'team:fleet' },
@@ -56,7 +57,7 @@ function statementsOf(t: Template, functionId: string): any[] {
 }
 
 beforeAll(() => {
-  const built = buildApp({ context: { 'aws:cdk:bundling-stacks': [], gpuMaint: CONFIG }, nag: false });
+  const built = buildApp({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [], gpuMaint: CONFIG }, nag: false });
   config = built.config;
   // A second stack in the same app (one synthesis): default config with per-GPU metrics.
   const gpuDetail = new GpuMaintStack(built.app, 'GpuDetail', { config: validateConfig({ metrics: { detail: 'gpu' } }) });
