@@ -28,7 +28,7 @@ export interface TaskDocumentProps {
   readonly task: TaskName;
   /** The self-contained script (`bundleTaskScript`); these exact bytes run on the host. Must end with a newline. */
   readonly script: string;
-  /** The task's parameters (lib/task-parameters.ts); each becomes a document parameter and a GPU_MAINT_* variable. */
+  /** The task's parameters (lambda/tasks/<task>.ts); each becomes a document parameter and a GPU_MAINT_* variable. */
   readonly parameters: readonly TaskParameter[];
   /** Default value of every parameter, by parameter name (from config; may be a token, e.g. a bucket name). */
   readonly parameterDefaults: Readonly<Record<string, string>>;
