@@ -101,7 +101,10 @@ describe('TaskDocument validation', () => {
     [{ parameterDefaults: {} }, 'parameter Mounts has no default value'],
     [{ parameterDefaults: { Mounts: '/', Other: 'x' } }, 'defaults given for unknown parameter(s): Other'],
     [{ deliveryTimeoutSeconds: 10 }, "deliveryTimeoutSeconds must be an integer 30-2592000 (SendCommand's range), got: 10"],
-    [{ script: `#!/usr/bin/env bash\n${'# padding\n'.repeat(7000)}` }, 'SSM accepts at most 65536'],
+    [
+      { script: `#!/usr/bin/env bash\n${'echo padding\n'.repeat(5000)}` },
+      'the budget is 61440 (SSM accepts 65536 including run-time parameter values)',
+    ],
     [{ namePrefix: 'aws-' }, 'SSM needs 3-128 letters, digits, _ - . not starting with aws or amazon'],
     [{ namePrefix: 'gpu maint ' }, 'namePrefix "gpu maint " gives the document name'],
   ])('%j fails with "%s"', (over, message) => {

@@ -13,6 +13,7 @@ import type { TaskName } from '../../lambda/core/types';
 import { TASKS, taskDefinition } from '../../lambda/tasks/registry';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { GpuMaintStack } from '../../lib/gpu-maint-stack';
+import { documentContent } from '../helpers/documents';
 
 const CONFIG: ConfigInput = {
   fleet: { name: 'prod', tagKey: 'team:fleet' },
@@ -35,8 +36,9 @@ const resources = (t: Template, type: string): Resources => t.findResources(type
 function documentsByTask(t: Template): Map<string, { id: string; name: string; content: any }> {
   const out = new Map<string, { id: string; name: string; content: any }>();
   for (const [id, r] of Object.entries(resources(t, 'AWS::SSM::Document'))) {
-    const task = /^gpu-maint ([a-z-]+) /.exec(r.Properties.Content.description ?? '')?.[1];
-    if (task) out.set(task, { id, name: r.Properties.Name, content: r.Properties.Content });
+    const content = documentContent(r.Properties.Content);
+    const task = /^gpu-maint ([a-z-]+) /.exec(content.description ?? '')?.[1];
+    if (task) out.set(task, { id, name: r.Properties.Name, content });
   }
   return out;
 }
@@ -241,7 +243,8 @@ describe('least privilege', () => {
     const documentStatement = statements.find((s) => s.Sid === 'SendThisStacksDocuments');
     const resources = JSON.stringify(documentStatement.Resource);
     expect(resources).not.toContain('document/*');
-    for (const { name } of documentsByTask(template).values()) expect(resources).toContain(`:document/${name}"`);
+    // By Ref: the policy then depends on the document (a literal name would not).
+    for (const { id } of documentsByTask(template).values()) expect(resources).toContain(`{"Ref":"${id}"}`);
     expect(documentStatement.Resource).toHaveLength(documentsByTask(template).size);
   });
 
