@@ -13,6 +13,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { Config } from '../lambda/config/schema';
 import { alertSettings } from '../lambda/core/alerts/settings';
+import { parseScheduleExpression, rateSeconds } from '../lambda/core/schedule/expression';
 import { evaluationSettings } from '../lambda/core/settings';
 import type { TaskName } from '../lambda/core/types';
 import { TASKS } from '../lambda/tasks/registry';
@@ -38,6 +39,12 @@ import { TaskScheduleGroup } from './constructs/task-schedule-group';
 
 /** The task whose silence raises the heartbeat alarm. */
 const HEARTBEAT_TASK: TaskName = 'gpu-check';
+
+/** Minutes between gpu-check runs for the dashboard: the rate, or 5 for a cron schedule. */
+function gpuCheckPeriodMinutes(config: Config): number {
+  const schedule = parseScheduleExpression(config.gpuCheck.schedule.expression);
+  return schedule.kind === 'rate' ? Math.min(1440, Math.max(1, Math.round(rateSeconds(schedule) / 60))) : 5;
+}
 
 export interface GpuMaintStackProps extends StackProps {
   /** Validated configuration (lib/config/load.ts). */
@@ -264,6 +271,8 @@ export class GpuMaintStack extends Stack {
       schedules: this.scheduleGroup,
       heartbeatTask: heartbeatOn ? HEARTBEAT_TASK : undefined,
       heartbeatMinutes: config.alerts.staleAfterMinutes,
+      gpuCheckPeriodMinutes: gpuCheckPeriodMinutes(config),
+      runbookUrl: config.alerts.runbookUrl,
     });
 
     // These constructs already notify the alert topic; addAlarm lists them without a second action.

@@ -352,7 +352,7 @@ describe('dashboard', () => {
     expect(body(template)).toContain('\\"label\\":\\"critical 90 °C\\"');
   });
 
-  test.each([['Hottest GPUs'], ['Hosts whose latest result has findings'], ['Latest Xid errors']])(
+  test.each([['Hottest GPUs'], ['Hosts with a critical or warning finding now'], ['Latest Xid errors']])(
     'the Logs Insights table "%s" queries the collector log',
     (title) => {
       const b = body(template);
