@@ -21,8 +21,8 @@ export interface TaskParameter {
   readonly fromConfig: (config: Config) => string;
 }
 
-/** Comma-separated absolute paths without characters that could break out of a quoted string. */
-const PATH_LIST = '^(/[^,{}\'"`$\\\\\\n]*)?(,/[^,{}\'"`$\\\\\\n]*)*$';
+/** Comma-separated absolute paths without characters that could break out of a quoted string, nor control characters. */
+const PATH_LIST = '^(/[^,{}\'"`$\\\\\\x00-\\x1f\\x7f]*)?(,/[^,{}\'"`$\\\\\\x00-\\x1f\\x7f]*)*$';
 const UNIT_LIST = '^([A-Za-z0-9@._:-]+)?(,[A-Za-z0-9@._:-]+)*$';
 const ENDPOINT_LIST = '^(auto|([A-Za-z0-9.-]+:[0-9]{1,5})?(,[A-Za-z0-9.-]+:[0-9]{1,5})*)$';
 const SMALL_INT = '^[0-9]{1,5}$';
@@ -325,8 +325,8 @@ export const RESTORE_PARAMETERS: readonly TaskParameter[] = [
   {
     name: 'Snapshot',
     env: 'GPU_MAINT_RESTORE_SNAPSHOT',
-    description: 'Snapshot id (e.g. 20261128T020000Z) or latest.',
-    allowedPattern: '^(latest|[0-9]{8}T[0-9]{6}Z)$',
+    description: 'Snapshot id (e.g. 20261128T020000Z-42) or latest (the snapshot written last).',
+    allowedPattern: '^(latest|[0-9]{8}T[0-9]{6}Z(-[1-9][0-9]{0,8})?)$',
     fromConfig: () => 'latest',
   },
   {
