@@ -20,8 +20,8 @@ export interface TaskParameter {
   readonly fromConfig: (config: Config) => string;
 }
 
-/** Comma-separated absolute paths without characters that could break out of a quoted string. */
-export const PATH_LIST = '^(/[^,{}\'"`$\\\\\\n]*)?(,/[^,{}\'"`$\\\\\\n]*)*$';
+/** Comma-separated absolute paths without characters that could break out of a quoted string, nor control characters. */
+export const PATH_LIST = '^(/[^,{}\'"`$\\\\\\x00-\\x1f\\x7f]*)?(,/[^,{}\'"`$\\\\\\x00-\\x1f\\x7f]*)*$';
 /** Comma-separated path globs without characters that could break out of a quoted string. */
 export const PATH_GLOB_LIST = '^([^,{}\'"`$\\\\\\n]+)?(,[^,{}\'"`$\\\\\\n]+)*$';
 export const SMALL_INT = '^[0-9]{1,5}$';
