@@ -16,6 +16,7 @@ const UNIT = [
   'test/gpu/{evaluate,instance-gpus,nvidia-smi,xid-catalog,xid}.test.ts',
   'test/health/{evaluate,parse}.test.ts',
   'test/lambda/*.test.ts',
+  'test/tasks/registry.test.ts',
 ];
 
 export default defineConfig({

@@ -5,18 +5,18 @@
  *   invocation events ─> rule ─> SQS ─> collect Lambda ─> metrics, alerts (SNS), one log line per result
  *   dashboard + pipeline alarms
  *
- * Documents and schedules come from the task registry (lambda/core/tasks.ts): a task added there gets
- * its document, and its schedule when SCHEDULES names one, without other stack edits.
+ * Documents, schedules and run limits come from the task registry (lambda/tasks/registry.ts): a task
+ * added there gets its document, its dispatch entry and its schedule without stack edits.
  */
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { Config } from '../lambda/config/schema';
 import { alertSettings } from '../lambda/core/alerts/settings';
+import { parseScheduleExpression, rateSeconds } from '../lambda/core/schedule/expression';
 import { evaluationSettings } from '../lambda/core/settings';
-import { TASKS } from '../lambda/core/tasks';
 import type { TaskName } from '../lambda/core/types';
-import { TASK_PARAMETERS } from '../lambda/tasks/parameters';
+import { TASKS } from '../lambda/tasks/registry';
 import { bundleTaskScript, SCRIPTS_DIR } from '../lambda/tasks/scripts';
 import { AlertForwarder } from './constructs/alert-forwarder';
 import { AlertStaleSweep } from './constructs/alert-stale-sweep';
@@ -37,32 +37,14 @@ import { TaskDocument } from './constructs/task-document';
 import { TaskSchedule } from './constructs/task-schedule';
 import { TaskScheduleGroup } from './constructs/task-schedule-group';
 
-type ScheduleConfig = Config['gpuCheck']['schedule'];
-
-/** Which config schedule drives which task (tasks without one run only by hand or by association). */
-export const SCHEDULES: Partial<Record<TaskName, (config: Config) => ScheduleConfig>> = {
-  'gpu-check': (c) => c.gpuCheck.schedule,
-  'health-check': (c) => c.healthCheck.schedule,
-  backup: (c) => c.backup.schedule,
-  'restore-test': (c) => c.backup.restoreTestSchedule,
-  cleanup: (c) => c.cleanup.schedule,
-};
-
-/**
- * How long a task may run on a host, and how long SSM tries to reach an instance (a 5-minute check
- * must not pile up undelivered commands). Tasks not listed get the TaskDocument defaults (1 h, 10 min).
- */
-export const RUN_LIMITS: Partial<Record<TaskName, { executionTimeoutSeconds: number; deliveryTimeoutSeconds: number }>> = {
-  'gpu-check': { executionTimeoutSeconds: 240, deliveryTimeoutSeconds: 240 },
-  'health-check': { executionTimeoutSeconds: 600, deliveryTimeoutSeconds: 600 },
-  backup: { executionTimeoutSeconds: 6 * 3600, deliveryTimeoutSeconds: 1800 },
-  'restore-test': { executionTimeoutSeconds: 4 * 3600, deliveryTimeoutSeconds: 1800 },
-  cleanup: { executionTimeoutSeconds: 3600, deliveryTimeoutSeconds: 1800 },
-  restore: { executionTimeoutSeconds: 6 * 3600, deliveryTimeoutSeconds: 1800 },
-};
-
 /** The task whose silence raises the heartbeat alarm. */
 const HEARTBEAT_TASK: TaskName = 'gpu-check';
+
+/** Minutes between gpu-check runs for the dashboard: the rate, or 5 for a cron schedule. */
+function gpuCheckPeriodMinutes(config: Config): number {
+  const schedule = parseScheduleExpression(config.gpuCheck.schedule.expression);
+  return schedule.kind === 'rate' ? Math.min(1440, Math.max(1, Math.round(rateSeconds(schedule) / 60))) : 5;
+}
 
 export interface GpuMaintStackProps extends StackProps {
   /** Validated configuration (lib/config/load.ts). */
@@ -146,7 +128,7 @@ export class GpuMaintStack extends Stack {
     // Stack names cannot contain dots, so this prefix is this stack's alone.
     const documentNamePrefix = `gpu-maint.${this.stackName}.`;
     for (const def of TASKS.values()) {
-      const parameters = TASK_PARAMETERS[def.name] ?? [];
+      const { parameters } = def;
       this.documents.set(
         def.name,
         new TaskDocument(this, `${pascal(def.name)}Document`, {
@@ -158,7 +140,8 @@ export class GpuMaintStack extends Stack {
             ...parameterDefaultOverrides[def.name],
           },
           namePrefix: documentNamePrefix,
-          ...RUN_LIMITS[def.name],
+          executionTimeoutSeconds: def.limits.executionSeconds,
+          deliveryTimeoutSeconds: def.limits.deliverySeconds,
         }),
       );
     }
@@ -192,7 +175,7 @@ export class GpuMaintStack extends Stack {
     });
     this.scheduleGroup = new TaskScheduleGroup(this, 'Schedules');
     for (const document of documents) {
-      const schedule = SCHEDULES[document.task]?.(config);
+      const schedule = TASKS.get(document.task)?.schedule?.fromConfig(config);
       if (!schedule) continue;
       this.schedules.set(
         document.task,
@@ -244,7 +227,7 @@ export class GpuMaintStack extends Stack {
     // ---- Disk-pressure cleanup: the collector sends cleanup to a host whose disk is critical ---------
     if (config.cleanup.onDiskPressure) {
       const cleanupDocument = this.documents.get('cleanup');
-      if (!cleanupDocument) throw new Error('cleanup.onDiskPressure is true, but no cleanup task is registered (lambda/core/tasks.ts)');
+      if (!cleanupDocument) throw new Error('cleanup.onDiskPressure is true, but no cleanup task is registered (lambda/tasks/registry.ts)');
       this.collector.enableCleanupOnDiskPressure({
         cleanupDocument,
         // One `cleanup-cooldown` item per host beside its alert items (lambda/adapters/aws/cleanup-cooldown-dynamodb.ts).
@@ -274,7 +257,7 @@ export class GpuMaintStack extends Stack {
     }
 
     // ---- Dashboard and pipeline alarms ------------------------------------------------------------
-    const heartbeatOn = this.schedules.has(HEARTBEAT_TASK) && (SCHEDULES[HEARTBEAT_TASK]?.(config).enabled ?? false);
+    const heartbeatOn = this.schedules.has(HEARTBEAT_TASK) && (TASKS.get(HEARTBEAT_TASK)?.schedule?.fromConfig(config).enabled ?? false);
     this.monitoring = new Monitoring(this, 'Monitoring', {
       dashboardName: this.stackName.replace(/[^A-Za-z0-9_-]/g, '-'),
       namespace: config.metrics.namespace,
@@ -288,6 +271,8 @@ export class GpuMaintStack extends Stack {
       schedules: this.scheduleGroup,
       heartbeatTask: heartbeatOn ? HEARTBEAT_TASK : undefined,
       heartbeatMinutes: config.alerts.staleAfterMinutes,
+      gpuCheckPeriodMinutes: gpuCheckPeriodMinutes(config),
+      runbookUrl: config.alerts.runbookUrl,
     });
 
     // These constructs already notify the alert topic; addAlarm lists them without a second action.

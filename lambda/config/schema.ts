@@ -27,7 +27,11 @@ function levels(defaults: { warning: number | null; critical: number | null }, d
 }
 
 /** Comma and `{{`/`}}` are reserved: lists travel to hosts as comma-separated SSM parameters. */
-const hostPath = z.string().regex(/^\/[^,{}'"`$\\\n]*$/, 'an absolute path without commas, quotes, braces, $ or backslashes');
+// Control characters are refused: scripts and manifests carry these paths as text (a tab or CR would not
+// survive the round trip), and no real model directory needs them.
+const hostPath = z
+  .string()
+  .regex(/^\/[^,{}'"`$\\\p{Cc}]*$/u, 'an absolute path without commas, quotes, braces, $, backslashes or control characters');
 
 const endpoint = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'host:port, e.g. ssm.eu-west-1.amazonaws.com:443');
 

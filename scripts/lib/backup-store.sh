@@ -74,6 +74,26 @@ store_abort_in_flight() {
   return 0
 }
 
+#######################################
+# Removes the temporary files (file://) that writers killed before they could clean up left below a
+# key prefix: those whose writer (the pid that ends their name) is gone. S3 needs nothing: an upload
+# never completed leaves no object, and the bucket's lifecycle rule aborts its multipart upload.
+# Arguments: key prefix. Outputs: the number removed.
+#######################################
+store_remove_stale_partials() {
+  local n=0 file pid
+  if [[ "${STORE_KIND}" == file && -d "$(store_path "$1")" ]]; then
+    while IFS= read -r -d '' file; do
+      pid="${file##*.}"
+      if [[ "${pid}" =~ ^[0-9]+$ ]] && kill -0 "${pid}" 2>/dev/null; then
+        continue
+      fi
+      rm -f -- "${file}" && n=$((n + 1))
+    done < <(timeout -k 5 "${STORE_REQUEST_TIMEOUT_S}" find "$(store_path "$1")" -type f -name "${STORE_PARTIAL_PREFIX}*" -print0)
+  fi
+  printf '%s\n' "${n}"
+}
+
 # Prints a human-readable location for a key (logs and messages).
 store_url() {
   if [[ "${STORE_KIND}" == file ]]; then

@@ -231,7 +231,8 @@ describe('alarms of the alert sweep and forwarder', () => {
   });
 
   test('the alarm status widget lists the sweep and forwarder alarms', () => {
-    const listed: string[] = dashboardWidgets(enabledTemplate).find((w) => w.properties.title === 'Alarms').properties.alarms;
+    const listed: string[] = dashboardWidgets(enabledTemplate).find((w) => w.properties.title === 'Alarms: pipeline and fleet').properties
+      .alarms;
     for (const [id] of alarms().filter(([alarmId]) => /^Alert(Sweep|Forwarder)/.test(alarmId)))
       expect(listed).toContain(`getatt:${id}.Arn`);
   });

@@ -9,10 +9,11 @@ import { validateConfig } from '../../lambda/config/load';
 import type { ConfigInput } from '../../lambda/config/schema';
 import { evaluationSettingsSchema } from '../../lambda/core/collect';
 import { evaluationSettings } from '../../lambda/core/settings';
-import { TASKS } from '../../lambda/core/tasks';
-import { TASK_PARAMETERS } from '../../lambda/tasks/parameters';
+import type { TaskName } from '../../lambda/core/types';
+import { TASKS, taskDefinition } from '../../lambda/tasks/registry';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
-import { GpuMaintStack, SCHEDULES } from '../../lib/gpu-maint-stack';
+import { GpuMaintStack } from '../../lib/gpu-maint-stack';
+import { documentContent } from '../helpers/documents';
 import { cdkOutdir } from '../helpers/temp';
 
 const CONFIG: ConfigInput = {
@@ -26,6 +27,7 @@ const CONFIG: ConfigInput = {
 
 let template: Template;
 let config: ReturnType<typeof buildApp>['config'];
+let stack: GpuMaintStack;
 let gpuDetailTemplate: Template;
 
 type Resources = Record<string, { Type: string; Properties: Record<string, any> }>;
@@ -35,8 +37,9 @@ const resources = (t: Template, type: string): Resources => t.findResources(type
 function documentsByTask(t: Template): Map<string, { id: string; name: string; content: any }> {
   const out = new Map<string, { id: string; name: string; content: any }>();
   for (const [id, r] of Object.entries(resources(t, 'AWS::SSM::Document'))) {
-    const task = /^gpu-maint ([a-z-]+) /.exec(r.Properties.Content.description ?? '')?.[1];
-    if (task) out.set(task, { id, name: r.Properties.Name, content: r.Properties.Content });
+    const content = documentContent(r.Properties.Content);
+    const task = /^gpu-maint ([a-z-]+) /.exec(content.description ?? '')?.[1];
+    if (task) out.set(task, { id, name: r.Properties.Name, content });
   }
   return out;
 }
@@ -59,6 +62,7 @@ function statementsOf(t: Template, functionId: string): any[] {
 beforeAll(() => {
   const built = buildApp({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [], gpuMaint: CONFIG }, nag: false });
   config = built.config;
+  stack = built.stack;
   // A second stack in the same app (one synthesis): default config with per-GPU metrics.
   const gpuDetail = new GpuMaintStack(built.app, 'GpuDetail', { config: validateConfig({ metrics: { detail: 'gpu' } }) });
   template = Template.fromStack(built.stack);
@@ -86,7 +90,7 @@ describe('SSM documents', () => {
 
   test('every parameter has an anchored allowedPattern that its default matches', () => {
     for (const [task, { content }] of documentsByTask(template)) {
-      const declared = TASK_PARAMETERS[task as keyof typeof TASK_PARAMETERS] ?? [];
+      const declared = taskDefinition(task).parameters;
       expect(Object.keys(content.parameters ?? {}).sort()).toEqual(declared.map((p) => p.name).sort());
       for (const [name, p] of Object.entries<any>(content.parameters ?? {})) {
         expect(p.allowedPattern, `${task} ${name}`).toMatch(/^\^.*\$$/);
@@ -99,7 +103,7 @@ describe('SSM documents', () => {
 
   test('each parameter reaches the script as its GPU_MAINT_* variable', () => {
     for (const [task, { content }] of documentsByTask(template)) {
-      for (const p of TASK_PARAMETERS[task as keyof typeof TASK_PARAMETERS] ?? []) {
+      for (const p of taskDefinition(task).parameters) {
         expect(content.mainSteps[0].inputs.runCommand).toContain(`export ${p.env}='{{ ${p.name} }}'`);
       }
     }
@@ -107,13 +111,23 @@ describe('SSM documents', () => {
 
   test('parameter defaults come from the config', () => {
     const { content } = documentsByTask(template).get('health-check')!;
-    const mounts = TASK_PARAMETERS['health-check']!.find((p) => p.env === 'GPU_MAINT_MOUNTS')!;
+    const mounts = taskDefinition('health-check').parameters.find((p) => p.env === 'GPU_MAINT_MOUNTS')!;
     expect(content.parameters[mounts.name].default).toBe(mounts.fromConfig(config));
   });
 
-  test('gpu-check may run at most 240 seconds on a host', () => {
-    expect(documentsByTask(template).get('gpu-check')!.content.mainSteps[0].inputs.timeoutSeconds).toBe(240);
-  });
+  test.each([...TASKS.values()].map((d) => [d.name, d.limits.executionSeconds]))(
+    '%s may run on a host for its registry limit, %i seconds',
+    (task, seconds) => {
+      expect(documentsByTask(template).get(task)!.content.mainSteps[0].inputs.timeoutSeconds).toBe(seconds);
+    },
+  );
+
+  test.each([...TASKS.values()].map((d) => [d.name, d.limits.deliverySeconds]))(
+    '%s commands wait for delivery for its registry limit, %i seconds',
+    (task, seconds) => {
+      expect(stack.documents.get(task as TaskName)!.deliveryTimeoutSeconds).toBe(seconds);
+    },
+  );
 });
 
 describe('schedules', () => {
@@ -127,7 +141,12 @@ describe('schedules', () => {
       (s) => s.Properties.Target.Arn['Fn::GetAtt']?.[0] === dispatchId,
     );
     const tasks = dispatching.map((s) => JSON.parse(s.Properties.Target.Input).task).sort();
-    expect(tasks).toEqual([...TASKS.keys()].filter((t) => SCHEDULES[t]).sort());
+    expect(tasks).toEqual(
+      [...TASKS.values()]
+        .filter((t) => t.schedule)
+        .map((t) => t.name)
+        .sort(),
+    );
   });
 
   test('a schedule fires its expression in the configured time zone', () => {
@@ -225,7 +244,8 @@ describe('least privilege', () => {
     const documentStatement = statements.find((s) => s.Sid === 'SendThisStacksDocuments');
     const resources = JSON.stringify(documentStatement.Resource);
     expect(resources).not.toContain('document/*');
-    for (const { name } of documentsByTask(template).values()) expect(resources).toContain(`:document/${name}"`);
+    // By Ref: the policy then depends on the document (a literal name would not).
+    for (const { id } of documentsByTask(template).values()) expect(resources).toContain(`{"Ref":"${id}"}`);
     expect(documentStatement.Resource).toHaveLength(documentsByTask(template).size);
   });
 
@@ -333,7 +353,7 @@ describe('dashboard', () => {
     expect(body(template)).toContain('\\"label\\":\\"critical 90 °C\\"');
   });
 
-  test.each([['Hottest GPUs'], ['Hosts whose latest result has findings'], ['Latest Xid errors']])(
+  test.each([['Hottest GPUs'], ['Hosts with a critical or warning finding now'], ['Latest Xid errors']])(
     'the Logs Insights table "%s" queries the collector log',
     (title) => {
       const b = body(template);

@@ -10,7 +10,7 @@ import type { ConfigInput } from '../../lambda/config/schema';
 import { evaluateLogrotate } from '../../lambda/core/cleanup/logrotate';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
-import { TASKS } from '../../lambda/core/tasks';
+import { TASKS } from '../../lambda/tasks/registry';
 import { parseConfigForTest } from '../helpers/config';
 import { tempDir } from '../helpers/temp';
 

@@ -10,6 +10,7 @@ import { buildApp } from '../../bin/app';
 import { logrotateConfigBase64 } from '../../lambda/core/cleanup/logrotate';
 import { LogrotateAssociation } from '../../lib/constructs/logrotate-association';
 import { parseConfigForTest } from '../helpers/config';
+import { documentContent } from '../helpers/documents';
 import { cdkOutdir } from '../helpers/temp';
 
 let template: Template;
@@ -22,15 +23,15 @@ const scheduledTask = (s: { Properties: Record<string, any> }): string | undefin
 
 function documentIdOf(task: string): string {
   const [id] = Object.entries(resources('AWS::SSM::Document')).find(([, r]) =>
-    r.Properties.Content.description.startsWith(`gpu-maint ${task} `),
+    documentContent(r.Properties.Content).description.startsWith(`gpu-maint ${task} `),
   )!;
   return id;
 }
 
-/** How the template refers to a task's document name: its fixed Name, else a Ref to the document. */
+/** How the template must refer to a task's document name: a Ref, so that the consumer depends on the document. */
 function documentNameOf(task: string): unknown {
   const id = documentIdOf(task);
-  return resources('AWS::SSM::Document')[id].Properties.Name ?? { Ref: id };
+  return { Ref: id };
 }
 
 beforeAll(() => {
@@ -96,8 +97,8 @@ describe('cleanup in AWS', () => {
 
   test('its document defaults to a dry run and unforced guard', () => {
     const doc = resources('AWS::SSM::Document')[documentIdOf('cleanup')];
-    expect(doc.Properties.Content.parameters.DryRun).toMatchObject({ default: 'true', allowedPattern: '^(true|false)$' });
-    expect(doc.Properties.Content.parameters.Force).toMatchObject({ default: 'false' });
+    expect(documentContent(doc.Properties.Content).parameters.DryRun).toMatchObject({ default: 'true', allowedPattern: '^(true|false)$' });
+    expect(documentContent(doc.Properties.Content).parameters.Force).toMatchObject({ default: 'false' });
   });
 });
 

@@ -90,7 +90,9 @@ describe('schedule --systemd', () => {
     const lines = readFileSync(calls, 'utf8').trim().split('\n');
     expect(lines[0]).toBe('disable --now gpu-maint-restore-test.timer');
     expect(lines[1]).toBe('daemon-reload');
-    expect(lines[2]).toMatch(/^enable --now gpu-maint-gpu-check\.timer gpu-maint-health-check\.timer .*gpu-maint-cleanup\.timer$/);
+    expect(lines[2]).toMatch(
+      /^enable --now gpu-maint-gpu-check\.timer gpu-maint-health-check\.timer .*gpu-maint-cleanup\.timer .*gpu-maint-backup-prune\.timer$/,
+    );
     expect(readdirSync(dir)).not.toContain('gpu-maint-restore-test.timer');
     expect(readdirSync(dir)).toContain('unrelated.service');
   });

@@ -23,7 +23,7 @@ export function formatPruneReport(report: PruneReport, maxAgeHours: number): str
     }
     const age = backupAgeFinding(h, maxAgeHours);
     lines.push(
-      `${h.hostKey}: ${h.snapshots} snapshot(s), keeps ${h.kept.length}, ${verb} ${h.removedSnapshots.length} snapshot(s) and ${h.removedArchives.length} archive(s) (${formatBytes(h.bytesFreed)}); ${age.message}${age.severity === 'ok' ? '' : ` [${age.severity.toUpperCase()}]`}`,
+      `${h.hostKey}: ${h.snapshots} snapshot(s), keeps ${h.kept.length}, ${verb} ${h.removedSnapshots.length} snapshot(s) and ${h.removedArchives.length} archive(s) (${formatBytes(h.bytesToFree)}); ${age.message}${age.severity === 'ok' ? '' : ` [${age.severity.toUpperCase()}]`}`,
     );
     for (const k of h.kept) lines.push(`  keep    ${k.id}  ${k.reasons.join(', ')}`);
     for (const id of h.removedSnapshots) lines.push(`  ${report.dryRun ? 'drop?' : 'drop  '}  ${id}`);

@@ -81,6 +81,19 @@ export class S3BackupStore implements BackupStore {
     return ids;
   }
 
+  /** LastModified is the S3 server's time of the write: a host's wrong clock cannot change it. */
+  async listSnapshotWriteTimes(hostKey: string): Promise<Map<string, Date>> {
+    const base = `${this.hostPrefix(hostKey)}snapshots/`;
+    const out = new Map<string, Date>();
+    for await (const page of this.pages(base)) {
+      for (const o of page.Contents ?? []) {
+        const name = (o.Key ?? '').slice(base.length);
+        if (name.endsWith('.json') && isSnapshotId(name.slice(0, -5)) && o.LastModified) out.set(name.slice(0, -5), o.LastModified);
+      }
+    }
+    return out;
+  }
+
   async readManifest(hostKey: string, snapshotId: string): Promise<string> {
     if (!isSnapshotId(snapshotId)) throw new Error(`not a snapshot id: ${JSON.stringify(snapshotId)}`);
     const out = await this.s3.send(
