@@ -4,9 +4,9 @@
  * It lives with the CLI because it composes both adapter families, which never import each other.
  */
 import { S3Client } from '@aws-sdk/client-s3';
-import type { BackupStore } from '../../lambda/core/backup/store';
 import { S3BackupStore } from '../../lambda/adapters/aws/backup-store-s3';
 import { FileBackupStore } from '../../lambda/adapters/local/backup-store-file';
+import type { BackupStore } from '../../lambda/core/backup/store';
 
 export function openBackupStore(destination: string, s3EndpointUrl?: string): BackupStore {
   if (destination.startsWith('file:///')) return new FileBackupStore(destination.slice('file://'.length).replace(/(.)\/+$/, '$1'));
