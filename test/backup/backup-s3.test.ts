@@ -22,9 +22,9 @@ const PREFIX = 'fleet-a';
  * CPU before any request) per object listed, read or written, one after another. Measured on the shared
  * 2-core machine under load: 8 s for `aws --version`, 12-17 s per upload; a whole backup of the 7-unit
  * tree is 10 such calls, which is why a flat 90 s deadline ran out. Each deadline below counts the
- * calls its test makes.
+ * calls its test makes, at 20 s a call.
  */
-const AWS_CALL_MS = 15_000;
+const AWS_CALL_MS = 20_000;
 const awsCalls = (n: number) => ({ timeout: 20_000 + n * AWS_CALL_MS });
 /** Units of the compact tree (each one object), plus the listing and the manifest around them. */
 const WHOLE_TREE = 7 + 3;
