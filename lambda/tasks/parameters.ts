@@ -258,6 +258,13 @@ const backupStore: TaskParameter[] = [
     fromConfig: (c) => c.backup.s3EndpointUrl ?? '',
   },
   {
+    name: 'StoreTimeoutSeconds',
+    env: 'GPU_MAINT_STORE_READ_TIMEOUT_S',
+    description: 'Seconds one request to the backup store may wait for an answer (AWS CLI --cli-read-timeout; 3 attempts).',
+    allowedPattern: '^[0-9]{1,4}$',
+    fromConfig: (c) => String(c.backup.storeTimeoutSeconds),
+  },
+  {
     name: 'HostKey',
     env: 'GPU_MAINT_BACKUP_HOST_KEY',
     description: "Name of this host's folder under backups/: host (instance id or host name) or aws-userid (<role id>:<instance id>).",
@@ -280,6 +287,13 @@ const backup: TaskParameter[] = [
     description: 'Comma-separated globs left out of backups (a name matches at any depth, a path a trailing path).',
     allowedPattern: PATH_GLOB_LIST,
     fromConfig: (c) => c.backup.exclude.join(','),
+  },
+  {
+    name: 'OnUnreadable',
+    env: 'GPU_MAINT_BACKUP_ON_UNREADABLE',
+    description: 'warn: a file that cannot be read or vanishes is left out with a warning; fail: the backup fails.',
+    allowedPattern: '^(warn|fail)$',
+    fromConfig: (c) => c.backup.onUnreadable,
   },
   {
     name: 'UnitDepth',
