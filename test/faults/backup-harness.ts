@@ -30,7 +30,12 @@ export interface RunOptions {
   readonly onStderr?: (text: string, child: ChildProcess) => void;
   /** `ulimit -f` (KiB) for the CLI and everything it starts: a file grown past it fails (a full disk). */
   readonly fileSizeLimitKiB?: number;
+  /** Run as this unprivileged uid (setpriv when the tests run as root; the world is handed to it). */
+  readonly asUid?: number;
 }
+
+/** True when cases can run the CLI as an unprivileged user (not root, or root with setpriv). */
+export const CAN_DROP_PRIVILEGES = process.getuid?.() !== 0 || fs.existsSync('/usr/bin/setpriv');
 
 /** A TCP port free now on 127.0.0.1. */
 export function freePort(): Promise<number> {
@@ -321,10 +326,14 @@ export class FaultWorld {
   /** Starts `gpu-maint --config <world config> ...args` as a process. */
   spawn(args: readonly string[], options: RunOptions = {}): { child: ChildProcess; done: Promise<CliResult> } {
     const argv = [CLI, '--config', path.join(this.root, 'config.json'), ...args];
-    const [cmd, cmdArgs] =
+    let [cmd, cmdArgs]: [string, string[]] =
       options.fileSizeLimitKiB === undefined
         ? [process.execPath, argv]
         : ['bash', ['-c', `ulimit -f ${options.fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, ...argv]];
+    if (options.asUid !== undefined && process.getuid?.() === 0) {
+      chownTree(this.root, options.asUid);
+      [cmd, cmdArgs] = ['/usr/bin/setpriv', [`--reuid=${options.asUid}`, `--regid=${options.asUid}`, '--clear-groups', cmd, ...cmdArgs]];
+    }
     const child = spawn(cmd, cmdArgs, {
       env: this.env(options),
       cwd: this.root,
@@ -384,6 +393,16 @@ function parseJson(run: CliResult): unknown {
     return JSON.parse(run.stdout);
   } catch {
     return null;
+  }
+}
+
+/** Hands a tree to a uid (symlinks themselves, never their targets). */
+function chownTree(dir: string, uid: number): void {
+  fs.lchownSync(dir, uid, uid);
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, e.name);
+    fs.lchownSync(full, uid, uid);
+    if (e.isDirectory()) chownTree(full, uid);
   }
 }
 

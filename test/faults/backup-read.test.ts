@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { FaultWorld, finding, SLOW } from './backup-harness';
+import { CAN_DROP_PRIVILEGES, FaultWorld, finding, SLOW } from './backup-harness';
 
 let worlds: FaultWorld[] = [];
 const world = async (...args: ConstructorParameters<typeof FaultWorld>) => {
@@ -122,6 +122,46 @@ describe('files that change while read (file)', () => {
       expect(finding(run.result, 'backup.run')?.message).toContain('backup failed: upload of unit');
       expect(w.snapshots()).toEqual([]);
       expect(w.stored().filter((k) => k.includes('.partial-'))).toEqual([]);
+    },
+    SLOW,
+  );
+});
+
+/** Runs as an unprivileged user: root reads every file whatever its mode. */
+const NOBODY = 65534;
+
+describe.skipIf(!CAN_DROP_PRIVILEGES)('files that cannot be read (file, unprivileged)', () => {
+  test(
+    'An unreadable file: a warning naming it, the snapshot is still written, and the rest restores',
+    async () => {
+      const w = await world('file');
+      w.write('model/ok.bin', 'ok');
+      fs.chmodSync(w.write('model/secret.bin', 'no access'), 0o000);
+      const run = await w.backup({ asUid: NOBODY });
+      expect(run.code, run.stderr).toBe(0);
+      const message = finding(run.result, 'backup.run')?.message;
+      expect(message).toMatch(/1 entry of .*\/model could not be read and are not in the snapshot: \.\/model\/secret\.bin/);
+      expect(w.snapshots()).toHaveLength(1);
+      const test = await w.restoreTest({ asUid: NOBODY });
+      expect(finding(test.result, 'backup.restore-test')?.severity, test.stderr).toBe('ok');
+      const target = path.join(w.root, 'restored');
+      expect((await w.restore('latest', target, [], { asUid: NOBODY })).code).toBe(0);
+      expect(fs.readdirSync(path.join(target, 'model'))).toEqual(['ok.bin']);
+    },
+    SLOW,
+  );
+
+  test(
+    'An unreadable directory with backup.onUnreadable=fail: the backup fails naming it and writes no snapshot',
+    async () => {
+      const w = await world('file', { onUnreadable: 'fail' });
+      w.write('model/ok.bin', 'ok');
+      w.write('model/locked/x', 'x');
+      fs.chmodSync(path.join(w.src, 'model/locked'), 0o000);
+      const run = await w.backup({ asUid: NOBODY });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/\.\/model\/locked .*cannot be read \(backup\.onUnreadable=fail\)/);
+      expect(w.snapshots()).toEqual([]);
     },
     SLOW,
   );
