@@ -94,7 +94,10 @@ export class S3BackupStore implements BackupStore {
     return ids;
   }
 
-  /** LastModified is the S3 server's time of the write: a host's wrong clock cannot change it. */
+  /**
+   * LastModified is set by S3 when the object is written (the server's clock): a host's wrong clock cannot
+   * change it. https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html (LastModified)
+   */
   async listSnapshotWriteTimes(hostKey: string): Promise<Map<string, Date>> {
     const base = `${this.hostPrefix(hostKey)}snapshots/`;
     const out = new Map<string, Date>();
