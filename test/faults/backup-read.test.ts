@@ -60,7 +60,7 @@ describe.each(['file', 's3'] as const)('files that change while read (%s)', (kin
       expect((await w.restore('latest', target)).code).toBe(0);
       expect(fs.statSync(path.join(target, 'model/shard-0.bin')).size).toBe(4096 + 9);
     },
-    SLOW,
+    2 * SLOW,
   );
 });
 
