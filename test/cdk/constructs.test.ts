@@ -17,8 +17,9 @@ import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { logRetention } from '../../lib/constructs/maintenance-function';
 import { TaskDocument, type TaskDocumentProps, taskWrapperScript } from '../../lib/constructs/task-document';
 import { TaskSchedule, type TaskScheduleProps } from '../../lib/constructs/task-schedule';
+import { cdkOutdir } from '../helpers/temp';
 
-const stack = () => new Stack(new App(), 'Test');
+const stack = () => new Stack(new App({ outdir: cdkOutdir() }), 'Test');
 
 describe('the task document wrapper, run with bash', () => {
   let dir: string;
@@ -147,7 +148,7 @@ describe('other validation', () => {
   });
 
   test('an alarm without an explicit TreatMissingData is refused by Monitoring', () => {
-    const { stack: s } = buildApp({ context: { 'aws:cdk:bundling-stacks': [] }, nag: false });
+    const { stack: s } = buildApp({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [] }, nag: false });
     const alarm = new cloudwatch.Alarm(s, 'Loose', {
       metric: s.monitoring.metricFleet('GpuTemperatureMax'),
       threshold: 1,

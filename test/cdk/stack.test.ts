@@ -14,6 +14,7 @@ import { TASKS, taskDefinition } from '../../lambda/tasks/registry';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { GpuMaintStack } from '../../lib/gpu-maint-stack';
 import { documentContent } from '../helpers/documents';
+import { cdkOutdir } from '../helpers/temp';
 
 const CONFIG: ConfigInput = {
   fleet: { name: 'prod', tagKey: 'team:fleet' },
@@ -59,7 +60,7 @@ function statementsOf(t: Template, functionId: string): any[] {
 }
 
 beforeAll(() => {
-  const built = buildApp({ context: { 'aws:cdk:bundling-stacks': [], gpuMaint: CONFIG }, nag: false });
+  const built = buildApp({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [], gpuMaint: CONFIG }, nag: false });
   config = built.config;
   stack = built.stack;
   // A second stack in the same app (one synthesis): default config with per-GPU metrics.

@@ -1,11 +1,12 @@
 /**
  * Opens the BackupStore a destination URL names: `file:///path` or `s3://bucket[/prefix]` (with an
  * optional endpoint for S3-compatible stores). Used by `gpu-maint snapshots`, `prune` and `restore`.
+ * It lives with the CLI because it composes both adapter families, which never import each other.
  */
 import { S3Client } from '@aws-sdk/client-s3';
-import type { BackupStore } from '../../core/backup/store';
-import { S3BackupStore } from '../aws/backup-store-s3';
-import { FileBackupStore } from './backup-store-file';
+import type { BackupStore } from '../../lambda/core/backup/store';
+import { S3BackupStore } from '../../lambda/adapters/aws/backup-store-s3';
+import { FileBackupStore } from '../../lambda/adapters/local/backup-store-file';
 
 export function openBackupStore(destination: string, s3EndpointUrl?: string): BackupStore {
   if (destination.startsWith('file:///')) return new FileBackupStore(destination.slice('file://'.length).replace(/(.)\/+$/, '$1'));
