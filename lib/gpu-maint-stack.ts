@@ -158,7 +158,8 @@ export class GpuMaintStack extends Stack {
         maxErrors: config.aws.maxErrors,
         outputBucket: this.outputBucket.bucket,
         outputKeyPrefix: `${this.outputBucket.outputKeyPrefix}logrotate/`,
-        alertTopic: this.alerts.topic,
+        // EventBridge messages carry no message attributes: the unfiltered pipeline topic.
+        alertTopic: this.alerts.pipelineTopic,
       });
     }
 
@@ -220,7 +221,11 @@ export class GpuMaintStack extends Stack {
     const policy = alertSettings(config);
     const slack = config.alerts.slack;
     if (slack.chatbot)
-      this.alertSubscriptions = new AlertSubscriptions(this, 'AlertRouting', { topic: this.alerts.topic, chatbot: slack.chatbot });
+      this.alertSubscriptions = new AlertSubscriptions(this, 'AlertRouting', {
+        topic: this.alerts.topic,
+        pipelineTopic: this.alerts.pipelineTopic,
+        chatbot: slack.chatbot,
+      });
     const chatbotTopic = this.alertSubscriptions?.chatbotTopic;
     this.alertState = new AlertStateTable(this, 'AlertState');
     this.alertState.bindCollector(this.collector.handler.function, { topic: this.alerts.topic, settings: policy, chatbotTopic });
@@ -242,13 +247,21 @@ export class GpuMaintStack extends Stack {
     this.alertSweep = new AlertStaleSweep(this, 'AlertSweep', {
       table: this.alertState,
       topic: this.alerts.topic,
+      alarmTopic: this.alerts.pipelineTopic,
       settings: policy,
       chatbotTopic,
       logRetentionDays: retentionDays,
+      deadLetterQueue: this.scheduleGroup.deadLetterQueue,
     });
+    // Every scheduled function: Lambda's own async retries bounded, failures to the schedule DLQ (alarmed).
+    this.scheduleGroup.routeAsyncFailures(this.dispatcher.handler.function);
+    this.scheduleGroup.routeAsyncFailures(this.backupPruner.function.function);
+    // A failed sweep is made up by the next one minutes later.
+    this.scheduleGroup.routeAsyncFailures(this.alertSweep.handler.function, { retryAttempts: 0 });
     if (slack.webhookSecret || config.alerts.pagerDuty.routingKeySecret) {
       this.alertForwarder = new AlertForwarder(this, 'AlertForwarder', {
         topic: this.alerts.topic,
+        pipelineTopic: this.alerts.pipelineTopic,
         slackWebhookSecret: slack.webhookSecret,
         pagerDutyRoutingKeySecret: config.alerts.pagerDuty.routingKeySecret,
         pagerDutyMinSeverity: config.alerts.pagerDuty.minSeverity,
@@ -265,7 +278,7 @@ export class GpuMaintStack extends Stack {
       metricDetail: config.metrics.detail,
       tasks: documents.map((d) => d.task),
       thresholds: config.thresholds,
-      alarmTopic: this.alerts.topic,
+      alarmTopic: this.alerts.pipelineTopic,
       dispatcher: this.dispatcher.handler,
       collector: this.collector,
       schedules: this.scheduleGroup,
@@ -275,7 +288,7 @@ export class GpuMaintStack extends Stack {
       runbookUrl: config.alerts.runbookUrl,
     });
 
-    // These constructs already notify the alert topic; addAlarm lists them without a second action.
+    // These constructs already notify the pipeline topic; addAlarm lists them without a second action.
     // A failing sweep hides hosts that stop reporting; a failing forwarder still leaves the emails.
     for (const alarm of this.alertSweep.alarms) this.monitoring.addAlarm(alarm, 'critical');
     for (const alarm of this.alertForwarder?.alarms ?? []) this.monitoring.addAlarm(alarm, 'warning');
@@ -289,7 +302,14 @@ export class GpuMaintStack extends Stack {
       value: this.dispatcher.handler.function.functionName,
       description: 'Invoke with {"task":"gpu-check"} to run a task now (gpu-maint invoke does this).',
     });
-    new CfnOutput(this, 'AlertTopicArn', { value: this.alerts.topic.topicArn, description: 'SNS topic of alerts and pipeline alarms.' });
+    new CfnOutput(this, 'AlertTopicArn', {
+      value: this.alerts.topic.topicArn,
+      description: 'SNS topic of host alerts (with message attributes).',
+    });
+    new CfnOutput(this, 'PipelineTopicArn', {
+      value: this.alerts.pipelineTopic.topicArn,
+      description: 'SNS topic of pipeline alarms (CloudWatch) and EventBridge messages; subscriptions here must be unfiltered.',
+    });
     new CfnOutput(this, 'OutputBucketName', { value: this.outputBucket.bucket.bucketName, description: 'Full command output (expires).' });
     new CfnOutput(this, 'CommandLogGroupName', {
       value: this.commandLogGroup.logGroupName,

@@ -132,7 +132,7 @@ describe('SSM documents', () => {
 
 describe('schedules', () => {
   const scheduleOf = (task: string) =>
-    Object.values(resources(template, 'AWS::Scheduler::Schedule')).find((s) => JSON.parse(s.Properties.Target.Input).task === task)
+    Object.values(resources(template, 'AWS::Scheduler::Schedule')).find((s) => JSON.parse(s.Properties.Target.Input ?? '{}').task === task)
       ?.Properties;
 
   test('one dispatch schedule per task that has a schedule in the config', () => {
@@ -140,7 +140,7 @@ describe('schedules', () => {
     const dispatching = Object.values(resources(template, 'AWS::Scheduler::Schedule')).filter(
       (s) => s.Properties.Target.Arn['Fn::GetAtt']?.[0] === dispatchId,
     );
-    const tasks = dispatching.map((s) => JSON.parse(s.Properties.Target.Input).task).sort();
+    const tasks = dispatching.map((s) => JSON.parse(s.Properties.Target.Input ?? '{}').task).sort();
     expect(tasks).toEqual(
       [...TASKS.values()]
         .filter((t) => t.schedule)
@@ -171,6 +171,27 @@ describe('schedules', () => {
     expect(target.RetryPolicy).toEqual({ MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 1800 });
     const dlqId = target.DeadLetterConfig.Arn['Fn::GetAtt'][0];
     expect(dlqId).toMatch(/^SchedulesDeadLetterQueue/);
+  });
+
+  test("every schedule has a dead-letter queue, the sweep's included", () => {
+    const schedules = Object.values(resources(template, 'AWS::Scheduler::Schedule'));
+    expect(schedules.length).toBeGreaterThan(3);
+    for (const s of schedules) expect(s.Properties.Target.DeadLetterConfig?.Arn['Fn::GetAtt'][0]).toMatch(/^SchedulesDeadLetterQueue/);
+  });
+
+  test('every scheduled function retries at most once, drops events older than an hour, and sends failures to the schedule DLQ', () => {
+    const targets = new Set(
+      Object.values(resources(template, 'AWS::Scheduler::Schedule')).map((s) => s.Properties.Target.Arn['Fn::GetAtt'][0]),
+    );
+    expect(targets.size).toBe(3); // dispatch, prune, sweep
+    const configs = Object.values(resources(template, 'AWS::Lambda::EventInvokeConfig'));
+    for (const fn of targets) {
+      const config = configs.find((c) => c.Properties.FunctionName.Ref === fn)?.Properties;
+      expect(config, fn).toBeDefined();
+      expect(config!.MaximumRetryAttempts).toBeLessThanOrEqual(1);
+      expect(config!.MaximumEventAgeInSeconds).toBeLessThanOrEqual(3600);
+      expect(config!.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0]).toMatch(/^SchedulesDeadLetterQueue/);
+    }
   });
 
   test('the target is the dispatch Lambda with {"task": ...}, invoked through the schedule\'s own role', () => {
@@ -324,17 +345,30 @@ describe('Lambdas', () => {
 });
 
 describe('alerts', () => {
-  test('a warning subscriber gets everything; a critical one gets critical findings and pipeline alarms', () => {
+  test('a warning subscriber gets every host alert; a critical one gets critical host alerts', () => {
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'ops@example.com',
+      TopicArn: { Ref: Match.stringLikeRegexp('^AlertsTopic') },
       FilterPolicy: Match.absent(),
     });
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'oncall@example.com',
-      FilterPolicy: { severity: ['critical', { exists: false }] },
+      TopicArn: { Ref: Match.stringLikeRegexp('^AlertsTopic') },
+      FilterPolicy: { severity: ['critical'] },
     });
+  });
+
+  test('every pipeline alarm notifies the unfiltered pipeline topic', () => {
+    const pipeline = Object.keys(resources(template, 'AWS::SNS::Topic')).find((id) => id.startsWith('AlertsPipelineTopic'))!;
+    const alarms = Object.values(resources(template, 'AWS::CloudWatch::Alarm'));
+    expect(alarms.length).toBeGreaterThan(5);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: pipeline }]);
+    const filtered = Object.values(resources(template, 'AWS::SNS::Subscription')).filter(
+      (s) => s.Properties.TopicArn.Ref === pipeline && s.Properties.FilterPolicy,
+    );
+    expect(filtered).toEqual([]);
   });
 });
 
@@ -389,10 +423,10 @@ describe('dashboard', () => {
 describe('alarms', () => {
   const alarms = () => Object.values(resources(template, 'AWS::CloudWatch::Alarm')).map((a) => a.Properties);
 
-  test('every alarm notifies the alert topic and states what missing data means', () => {
+  test('every alarm notifies the pipeline topic and states what missing data means', () => {
     expect(alarms().length).toBeGreaterThan(0);
     for (const a of alarms()) {
-      expect(a.AlarmActions, a.AlarmName).toEqual([{ Ref: expect.stringMatching(/^AlertsTopic/) }]);
+      expect(a.AlarmActions, a.AlarmName).toEqual([{ Ref: expect.stringMatching(/^AlertsPipelineTopic/) }]);
       expect(a.OKActions, a.AlarmName).toEqual(a.AlarmActions);
       expect(['breaching', 'notBreaching', 'ignore', 'missing'], a.AlarmName).toContain(a.TreatMissingData);
     }
