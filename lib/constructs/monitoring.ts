@@ -13,34 +13,35 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { ThresholdLevels, Thresholds } from '../../lambda/config/schema';
+import { BYTES_FREED_BY_CATEGORY, METRICS } from '../../lambda/core/metric-names';
 import type { MaintenanceFunction } from './maintenance-function';
 import type { ResultCollector } from './result-collector';
 import type { TaskScheduleGroup } from './task-schedule-group';
 
-/** Fleet-level metric names written by the collector (lambda/core/gpu and lambda/core/health evaluators). */
+/** Fleet-level metric names the dashboard and alarms read (named once in lambda/core/metric-names.ts). */
 export const FLEET_METRICS = {
-  resultsReported: 'ResultsReported',
-  taskFailed: 'TaskFailed',
-  findingsCritical: 'FindingsCritical',
-  findingsWarning: 'FindingsWarning',
-  gpuTemperatureMax: 'GpuTemperatureMax',
-  gpusUnhealthy: 'GpusUnhealthy',
-  xidEvents: 'XidEvents',
-  diskUsedPctMax: 'DiskUsedPctMax',
-  memoryAvailablePct: 'MemoryAvailablePct',
-  loadPerCpu: 'LoadPerCpu',
+  resultsReported: METRICS.ResultsReported,
+  taskFailed: METRICS.TaskFailed,
+  findingsCritical: METRICS.FindingsCritical,
+  findingsWarning: METRICS.FindingsWarning,
+  gpuTemperatureMax: METRICS.GpuTemperatureMax,
+  gpusUnhealthy: METRICS.GpusUnhealthy,
+  xidEvents: METRICS.XidEvents,
+  diskUsedPctMax: METRICS.DiskUsedPctMax,
+  memoryAvailablePct: METRICS.MemoryAvailablePct,
+  loadPerCpu: METRICS.LoadPerCpu,
 } as const;
 
-/** Fleet-level metric names of cleanup results (lambda/core/cleanup/evaluate.ts). */
+/** Fleet-level metric names of cleanup results. */
 export const CLEANUP_METRICS = {
-  bytesFreedByCategory: ['BytesFreedExperiments', 'BytesFreedCheckpoints', 'BytesFreedDocker', 'BytesFreedCaches'],
-  deletedFiles: 'CleanupDeletedFiles',
-  diskUsedPctAfter: 'DiskUsedPctAfter',
-  bytesReclaimable: 'BytesReclaimable',
+  bytesFreedByCategory: BYTES_FREED_BY_CATEGORY,
+  deletedFiles: METRICS.CleanupDeletedFiles,
+  diskUsedPctAfter: METRICS.DiskUsedPctAfter,
+  bytesReclaimable: METRICS.BytesReclaimable,
 } as const;
 
 /** Per-GPU series (metrics.detail `gpu`). */
-export const GPU_METRICS = { temperature: 'GpuTemperature' } as const;
+export const GPU_METRICS = { temperature: METRICS.GpuTemperature } as const;
 
 export type AlarmSeverity = 'warning' | 'critical';
 
@@ -302,7 +303,7 @@ export class Monitoring extends Construct {
         logGroupNames: [this.props.collector.handler.logGroup.logGroupName],
         // readings come before details in the log line, so they stay within the fields Logs Insights extracts.
         queryLines: [
-          'fields @timestamp, result.host as host, coalesce(result.readings.BytesReclaimable, result.readings.BytesFreed) as bytes, result.details.cleanup.dryRun as dryRun, result.readings.CleanupDeletedFiles as deletedFiles',
+          `fields @timestamp, result.host as host, coalesce(result.readings.${METRICS.BytesReclaimable}, result.readings.${METRICS.BytesFreed}) as bytes, result.details.cleanup.dryRun as dryRun, result.readings.${METRICS.CleanupDeletedFiles} as deletedFiles`,
           'filter message = "task result" and result.task = "cleanup"',
           'sort bytes desc',
           'limit 20',

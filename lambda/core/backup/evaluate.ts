@@ -6,6 +6,7 @@
 import { type ParsedResult, parseKeyValues } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import { formatBytes } from '../health/evaluate';
+import { METRICS } from '../metric-names';
 import type { Reading } from '../metrics';
 import type { Finding, Severity } from '../types';
 
@@ -104,9 +105,9 @@ export const evaluateBackup: TaskEvaluator = (parsed: ParsedResult, ctx: Evaluat
     });
     findings.push(snapshotAgeFinding(ctx.now, ctx.now, maxAgeHours, ` (${snapshot.id} written now)`));
     readings.push(
-      { name: 'BackupSuccess', value: 1, unit: 'Count' },
-      { name: 'BackupBytesUploaded', value: snapshot.bytesUploaded, unit: 'Bytes' },
-      { name: 'BackupDurationSeconds', value: snapshot.durationSeconds, unit: 'Seconds' },
+      { name: METRICS.BackupSuccess, value: 1, unit: 'Count' },
+      { name: METRICS.BackupBytesUploaded, value: snapshot.bytesUploaded, unit: 'Bytes' },
+      { name: METRICS.BackupDurationSeconds, value: snapshot.durationSeconds, unit: 'Seconds' },
     );
     return { findings, readings, details: { snapshot } };
   }
@@ -131,7 +132,7 @@ export const evaluateBackup: TaskEvaluator = (parsed: ParsedResult, ctx: Evaluat
         previousAt ? ` (${kv.previous_snapshot}; this run failed)` : ' (this run failed)',
       ),
     );
-    readings.push({ name: 'BackupSuccess', value: 0, unit: 'Count' });
+    readings.push({ name: METRICS.BackupSuccess, value: 0, unit: 'Count' });
     return { findings, readings, details: { snapshot: null } };
   }
   throw new Error(`backup status=${JSON.stringify(status)} is not one of ok, empty, failed, busy`);
@@ -167,14 +168,14 @@ export const evaluateRestoreTest: TaskEvaluator = (parsed: ParsedResult): Evalua
         `snapshot ${details.snapshot}: ${details.unitsTested} of ${details.unitsTotal} units restored and verified${sample}, ` +
         `${details.files} entries, ${formatBytes(details.bytes)} in ${duration(details.durationSeconds)}`,
     };
-    readings.push({ name: 'RestoreTestSuccess', value: 1, unit: 'Count' });
+    readings.push({ name: METRICS.RestoreTestSuccess, value: 1, unit: 'Count' });
   } else {
     finding = {
       check: 'backup.restore-test',
       severity: 'critical',
       message: `restore test of snapshot ${details.snapshot ?? '(none)'} failed: ${kv.error || 'no reason given'}`,
     };
-    readings.push({ name: 'RestoreTestSuccess', value: 0, unit: 'Count' });
+    readings.push({ name: METRICS.RestoreTestSuccess, value: 0, unit: 'Count' });
   }
   return { findings: [finding], readings, details: { restoreTest: details } };
 };
