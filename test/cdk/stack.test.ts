@@ -8,6 +8,7 @@ import { buildApp } from '../../bin/app';
 import { validateConfig } from '../../lambda/config/load';
 import type { ConfigInput } from '../../lambda/config/schema';
 import { evaluationSettingsSchema } from '../../lambda/core/collect';
+import { METRICS } from '../../lambda/core/metric-names';
 import { evaluationSettings } from '../../lambda/core/settings';
 import type { TaskName } from '../../lambda/core/types';
 import { TASKS, taskDefinition } from '../../lambda/tasks/registry';
@@ -482,5 +483,30 @@ describe('outputs', () => {
 
   test('the fleet tag output names the tag instances must carry', () => {
     template.hasOutput('FleetTag', { Value: 'team:fleet=prod' });
+  });
+});
+
+describe('metric names', () => {
+  const emitted = new Set<string>(Object.values(METRICS));
+
+  test('every metric of the fleet namespace the dashboard reads is one the code emits', () => {
+    const bodies = JSON.stringify(Object.values(resources(template, 'AWS::CloudWatch::Dashboard')).map((d) => d.Properties.DashboardBody));
+    const ns = config.metrics.namespace;
+    // Metric widgets name [namespace, metric, ...]; SEARCH expressions name MetricName="...".
+    const read = [
+      ...[...bodies.matchAll(new RegExp(`\\\\"${ns}\\\\",\\\\"([A-Za-z]+)\\\\"`, 'g'))].map((m) => m[1]),
+      ...[...bodies.matchAll(/MetricName=\\\\\\"([A-Za-z]+)\\\\\\"/g)].map((m) => m[1]),
+    ];
+    expect(read.length).toBeGreaterThan(5);
+    expect(read.filter((name) => !emitted.has(name))).toEqual([]);
+  });
+
+  test('every alarm on the fleet namespace watches a metric the code emits', () => {
+    const names = Object.values(resources(template, 'AWS::CloudWatch::Alarm'))
+      .flatMap((a) => [a.Properties, ...(a.Properties.Metrics ?? []).map((m: any) => m.MetricStat?.Metric ?? {})])
+      .filter((m) => m.Namespace === config.metrics.namespace)
+      .map((m) => m.MetricName as string);
+    expect(names.length).toBeGreaterThan(0);
+    expect(names.filter((name) => !emitted.has(name))).toEqual([]);
   });
 });
