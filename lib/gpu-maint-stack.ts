@@ -188,6 +188,8 @@ export class GpuMaintStack extends Stack {
       maxErrors: config.aws.maxErrors,
       outputBucket: this.outputBucket,
       commandLogGroup: this.commandLogGroup,
+      cloudWatchOutput: config.aws.commandOutputToCloudWatch,
+      metricsNamespace: config.metrics.namespace,
       logRetentionDays: retentionDays,
     });
     this.scheduleGroup = new TaskScheduleGroup(this, 'Schedules');
@@ -253,7 +255,7 @@ export class GpuMaintStack extends Stack {
         dryRun: config.cleanup.dryRun,
         fleetTagKey: config.fleet.tagKey,
         fleetTagValue: config.fleet.name,
-        commandLogGroup: this.commandLogGroup,
+        ...(config.aws.commandOutputToCloudWatch ? { commandLogGroup: this.commandLogGroup } : {}),
       });
     }
     this.alertSweep = new AlertStaleSweep(this, 'AlertSweep', {

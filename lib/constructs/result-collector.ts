@@ -91,8 +91,11 @@ export interface CleanupOnDiskPressureOptions {
   readonly fleetTagKey: string;
   /** Tag value of the fleet. */
   readonly fleetTagValue: string;
-  /** Log group Run Command streams the cleanup's output to. */
-  readonly commandLogGroup: logs.ILogGroup;
+  /**
+   * Log group Run Command also streams the cleanup's output to (aws.commandOutputToCloudWatch).
+   * @default - S3 output only
+   */
+  readonly commandLogGroup?: logs.ILogGroup;
 }
 
 export class ResultCollector extends Construct {
@@ -242,7 +245,7 @@ export class ResultCollector extends Construct {
       dryRun: options.dryRun,
       documentName: options.cleanupDocument.documentName,
       deliveryTimeoutSeconds: options.cleanupDocument.deliveryTimeoutSeconds,
-      commandLogGroup: options.commandLogGroup.logGroupName,
+      ...(options.commandLogGroup ? { commandLogGroup: options.commandLogGroup.logGroupName } : {}),
       tableName: options.cooldownTable.tableName,
     };
     this.handler.function.addEnvironment(DISK_PRESSURE_ENV, stack.toJsonString(wiring));
