@@ -55,7 +55,9 @@ export class AlertStaleSweep extends Construct {
       description: 'gpu-maint alert sweep: host.stale for hosts that stopped reporting, notifications held by ended silences',
       environment: {},
       logRetentionDays: props.logRetentionDays ?? 30,
-      timeoutSeconds: 120,
+      // Hosts are swept in parallel chunks until 20 s before the timeout (lambda/handlers/alert-sweep.ts);
+      // the rest wait for the next sweep. The timeout stays under the interval so sweeps never overlap.
+      timeoutSeconds: Math.min(900, Math.max(60, minutes * 60 - 30)),
     });
     // One sweep at a time: overlapping sweeps would only lose races to each other.
     (this.handler.function.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = 1;

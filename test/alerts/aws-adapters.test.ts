@@ -259,7 +259,7 @@ describe('Lambda handlers', () => {
       vi.stubEnv(ALERT_ENV.topicArn, 'arn:aws:sns:eu-west-1:123456789012:alerts');
       vi.stubEnv('AWS_REGION', 'eu-west-1');
       const { handler } = await import('../../lambda/handlers/alert-sweep.js');
-      expect(await handler()).toEqual({ notifications: 1 });
+      expect(await handler()).toEqual({ notifications: 1, deferred: 0, parked: 0 });
       expect(sns.commandCalls(PublishCommand)[0].args[0].input.Subject).toMatch(
         /^\[WARNING\] i-0abc host\.stale: no gpu-check result for 30 min/,
       );
