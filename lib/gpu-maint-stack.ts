@@ -26,6 +26,7 @@ import { AlertTopic } from './constructs/alert-topic';
 import { BackupBucket } from './constructs/backup-bucket';
 import { BackupInstancePolicy } from './constructs/backup-instance-policy';
 import { BackupPruner } from './constructs/backup-pruner';
+import { CoverageAlarm } from './constructs/coverage-alarm';
 import { Dispatcher } from './constructs/dispatcher';
 import { InstancePolicy } from './constructs/instance-policy';
 import { LogrotateAssociation } from './constructs/logrotate-association';
@@ -61,8 +62,8 @@ export const RUN_LIMITS: Partial<Record<TaskName, { executionTimeoutSeconds: num
   restore: { executionTimeoutSeconds: 6 * 3600, deliveryTimeoutSeconds: 1800 },
 };
 
-/** The task whose silence raises the heartbeat alarm. */
-const HEARTBEAT_TASK: TaskName = 'gpu-check';
+/** Scheduled fleet checks whose coverage (results reported / instances dispatched to) raises an alarm. */
+const COVERAGE_TASKS: readonly TaskName[] = ['gpu-check', 'health-check'];
 
 export interface GpuMaintStackProps extends StackProps {
   /** Validated configuration (lib/config/load.ts). */
@@ -276,7 +277,6 @@ export class GpuMaintStack extends Stack {
     }
 
     // ---- Dashboard and pipeline alarms ------------------------------------------------------------
-    const heartbeatOn = this.schedules.has(HEARTBEAT_TASK) && (SCHEDULES[HEARTBEAT_TASK]?.(config).enabled ?? false);
     this.monitoring = new Monitoring(this, 'Monitoring', {
       dashboardName: this.stackName.replace(/[^A-Za-z0-9_-]/g, '-'),
       namespace: config.metrics.namespace,
@@ -288,9 +288,17 @@ export class GpuMaintStack extends Stack {
       dispatcher: this.dispatcher.handler,
       collector: this.collector,
       schedules: this.scheduleGroup,
-      heartbeatTask: heartbeatOn ? HEARTBEAT_TASK : undefined,
-      heartbeatMinutes: config.alerts.staleAfterMinutes,
     });
+    // Coverage of the fleet checks: results reported against the instances each dispatch reached.
+    for (const task of COVERAGE_TASKS) {
+      if (!this.schedules.has(task) || !(SCHEDULES[task]?.(config).enabled ?? false)) continue;
+      const coverage = new CoverageAlarm(this, `${pascal(task)}Coverage`, {
+        namespace: config.metrics.namespace,
+        fleet: config.fleet.name,
+        task,
+      });
+      this.monitoring.addAlarm(coverage.alarm, 'critical');
+    }
 
     // These constructs already notify the alert topic; addAlarm lists them without a second action.
     // A failing sweep hides hosts that stop reporting; a failing forwarder still leaves the emails.
