@@ -26,6 +26,7 @@ import { AlertTopic } from './constructs/alert-topic';
 import { BackupBucket } from './constructs/backup-bucket';
 import { BackupInstancePolicy } from './constructs/backup-instance-policy';
 import { BackupPruner } from './constructs/backup-pruner';
+import { CoverageAlarm } from './constructs/coverage-alarm';
 import { Dispatcher } from './constructs/dispatcher';
 import { InstancePolicy } from './constructs/instance-policy';
 import { LogrotateAssociation } from './constructs/logrotate-association';
@@ -37,8 +38,8 @@ import { TaskDocument } from './constructs/task-document';
 import { TaskSchedule } from './constructs/task-schedule';
 import { TaskScheduleGroup } from './constructs/task-schedule-group';
 
-/** The task whose silence raises the heartbeat alarm. */
-const HEARTBEAT_TASK: TaskName = 'gpu-check';
+/** Scheduled fleet checks whose coverage (results reported / instances dispatched to) raises an alarm. */
+const COVERAGE_TASKS: readonly TaskName[] = ['gpu-check', 'health-check'];
 
 /** Minutes between gpu-check runs for the dashboard: the rate, or 5 for a cron schedule. */
 function gpuCheckPeriodMinutes(config: Config): number {
@@ -172,6 +173,8 @@ export class GpuMaintStack extends Stack {
       maxErrors: config.aws.maxErrors,
       outputBucket: this.outputBucket,
       commandLogGroup: this.commandLogGroup,
+      cloudWatchOutput: config.aws.commandOutputToCloudWatch,
+      metricsNamespace: config.metrics.namespace,
       logRetentionDays: retentionDays,
     });
     this.scheduleGroup = new TaskScheduleGroup(this, 'Schedules');
@@ -241,7 +244,7 @@ export class GpuMaintStack extends Stack {
         dryRun: config.cleanup.dryRun,
         fleetTagKey: config.fleet.tagKey,
         fleetTagValue: config.fleet.name,
-        commandLogGroup: this.commandLogGroup,
+        ...(config.aws.commandOutputToCloudWatch ? { commandLogGroup: this.commandLogGroup } : {}),
       });
     }
     this.alertSweep = new AlertStaleSweep(this, 'AlertSweep', {
@@ -270,7 +273,6 @@ export class GpuMaintStack extends Stack {
     }
 
     // ---- Dashboard and pipeline alarms ------------------------------------------------------------
-    const heartbeatOn = this.schedules.has(HEARTBEAT_TASK) && (TASKS.get(HEARTBEAT_TASK)?.schedule?.fromConfig(config).enabled ?? false);
     this.monitoring = new Monitoring(this, 'Monitoring', {
       dashboardName: this.stackName.replace(/[^A-Za-z0-9_-]/g, '-'),
       namespace: config.metrics.namespace,
@@ -282,11 +284,19 @@ export class GpuMaintStack extends Stack {
       dispatcher: this.dispatcher.handler,
       collector: this.collector,
       schedules: this.scheduleGroup,
-      heartbeatTask: heartbeatOn ? HEARTBEAT_TASK : undefined,
-      heartbeatMinutes: config.alerts.staleAfterMinutes,
       gpuCheckPeriodMinutes: gpuCheckPeriodMinutes(config),
       runbookUrl: config.alerts.runbookUrl,
     });
+    // Coverage of the fleet checks: results reported against the instances each dispatch reached.
+    for (const task of COVERAGE_TASKS) {
+      if (!this.schedules.has(task) || !(TASKS.get(task)?.schedule?.fromConfig(config).enabled ?? false)) continue;
+      const coverage = new CoverageAlarm(this, `${pascal(task)}Coverage`, {
+        namespace: config.metrics.namespace,
+        fleet: config.fleet.name,
+        task,
+      });
+      this.monitoring.addAlarm(coverage.alarm, 'critical');
+    }
 
     // These constructs already notify the pipeline topic; addAlarm lists them without a second action.
     // A failing sweep hides hosts that stop reporting; a failing forwarder still leaves the emails.

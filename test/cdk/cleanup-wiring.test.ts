@@ -129,8 +129,9 @@ describe('cleanup.onDiskPressure', () => {
       documentName: enabled.documents.get('cleanup')!.documentName,
       deliveryTimeoutSeconds: 1800,
       tableName: expect.stringMatching(/^ref:AlertStateTable/),
-      commandLogGroup: expect.stringMatching(/^ref:CommandLogs/),
     });
+    // Command output goes to S3 only unless aws.commandOutputToCloudWatch is on.
+    expect(parsed.commandLogGroup).toBeUndefined();
   });
 
   test('with the trigger off (the default) the collector can send no command and gets no trigger settings', () => {

@@ -246,10 +246,10 @@ describe('result path', () => {
   test('the collect Lambda reads the queue in batches and reports partial batch failures', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: functionByEnv(template, 'GPU_MAINT_COLLECT').id },
-      BatchSize: 25,
+      BatchSize: 100,
       MaximumBatchingWindowInSeconds: 10,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
-      ScalingConfig: { MaximumConcurrency: 5 },
+      ScalingConfig: { MaximumConcurrency: 10 },
     });
   });
 
@@ -433,19 +433,30 @@ describe('alarms', () => {
     }
   });
 
-  test('no gpu-check results for 20 minutes is critical, and silence counts as breaching', () => {
-    expect(alarms().find((a) => a.AlarmName === 'GpuMaint-no-gpu-check-results')).toMatchObject({
-      MetricName: 'ResultsReported',
-      Dimensions: expect.arrayContaining([
-        { Name: 'Task', Value: 'gpu-check' },
-        { Name: 'Fleet', Value: 'prod' },
-      ]),
-      Statistic: 'Sum',
-      Period: 1200,
-      ComparisonOperator: 'LessThanThreshold',
-      Threshold: 1,
-      TreatMissingData: 'breaching',
-    });
+  test.each(['gpu-check', 'health-check'])(
+    '%s coverage below 80 %% of the dispatched instances is critical, and silence is breaching',
+    (task) => {
+      const alarm = alarms().find((a) => a.AlarmName === `GpuMaint-${task}-coverage`);
+      expect(alarm).toMatchObject({
+        ComparisonOperator: 'LessThanThreshold',
+        Threshold: 0.8,
+        EvaluationPeriods: 2,
+        TreatMissingData: 'breaching',
+      });
+      const byId = Object.fromEntries((alarm?.Metrics ?? []).map((m: { Id: string }) => [m.Id, m]));
+      expect(byId.reported.MetricStat.Metric).toMatchObject({
+        MetricName: 'ResultsReported',
+        Dimensions: expect.arrayContaining([{ Name: 'Task', Value: task }]),
+      });
+      expect(byId.expected.MetricStat.Metric).toMatchObject({ MetricName: 'ExpectedResults' });
+    },
+  );
+
+  test('the dispatcher streams no command output to CloudWatch Logs unless asked', () => {
+    // The variable is a JSON string joined with references (bucket name), so it is read as text.
+    const settings = JSON.stringify(functionByEnv(template, 'GPU_MAINT_DISPATCH').props.Environment.Variables.GPU_MAINT_DISPATCH);
+    expect(settings).not.toContain('commandLogGroup');
+    expect(settings).toContain('metricsNamespace');
   });
 
   test.each(['dispatch-errors', 'collect-errors', 'results-queue-age'])('%s has a warning and a critical alarm', (slug) => {
