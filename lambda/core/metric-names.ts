@@ -59,8 +59,8 @@ export const METRICS = {
   SnapshotsPruned: 'SnapshotsPruned',
   ArchivesPruned: 'ArchivesPruned',
   PruneBytesFreed: 'PruneBytesFreed',
-  // dispatch: the managed instances with the fleet tag a command targeted (the expected count).
-  ExpectedInstances: 'ExpectedInstances',
+  // dispatch (lambda/core/coverage.ts): results one scheduled dispatch expects, dimensions {Fleet, Task}.
+  ExpectedResults: 'ExpectedResults',
 } as const;
 
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];

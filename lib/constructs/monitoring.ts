@@ -468,7 +468,7 @@ export class Monitoring extends Construct {
   }
 
   /**
-   * gpu-check results per period against the instances the dispatcher targeted (ExpectedInstances,
+   * gpu-check results per period against the instances the dispatcher targeted (ExpectedResults,
    * published per dispatch): a gap between the two lines is hosts that went silent.
    */
   private reportingVersusExpected(periodMinutes: number): cloudwatch.GraphWidget {
@@ -477,7 +477,7 @@ export class Monitoring extends Construct {
       title: `Instances reporting gpu-check vs expected (per ${periodMinutes} min)`,
       left: [
         this.metricResults('gpu-check', { period, label: 'reporting (gpu-check results)' }),
-        this.metricFleet(METRICS.ExpectedInstances, {
+        this.metricFleet(METRICS.ExpectedResults, {
           statistic: 'Maximum',
           period,
           label: 'expected (fleet-tagged managed instances)',
