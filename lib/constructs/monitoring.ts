@@ -480,6 +480,7 @@ export class Monitoring extends Construct {
         this.metricFleet(METRICS.ExpectedResults, {
           statistic: 'Maximum',
           period,
+          dimensionsMap: { Task: 'gpu-check' },
           label: 'expected (fleet-tagged managed instances)',
         }),
       ],
