@@ -92,7 +92,7 @@ th{background:#eef1f4;font-weight:600}
 .overall{font-size:16px;padding:2px 10px;border-radius:12px;background:#fff;border:1px solid #d0d7de}
 .empty{color:#57606a;font-style:italic}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(400px,1fr));gap:12px}
-figure.chart{margin:0;background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:8px}
+figure.chart{margin:0;background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:8px;overflow:hidden;min-width:0}
 figcaption{font-weight:600;margin-bottom:4px}figcaption small{font-weight:400;color:#57606a}
 .summary{color:#57606a;font-size:12px;margin:4px 0 0}
 .bar{display:inline-block;width:120px;height:10px;background:#eaeef2;border-radius:5px;overflow:hidden;vertical-align:middle}
@@ -118,7 +118,8 @@ const CHART_SCRIPT = `
     var fig = document.getElementById('chart-' + c.id);
     var target = fig.querySelector('.plot');
     if (c.x.length === 0) { target.textContent = 'no data in this window'; fig.dataset.rendered = '0'; return; }
-    var width = Math.max(320, target.clientWidth || 560);
+    // The figure's inner width (its padding is 8 px a side), so a chart never overflows its grid cell.
+    var width = Math.max(280, Math.floor(fig.getBoundingClientRect().width) - 18);
     var bars = c.bars && uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.6, 24] }) : null;
     var series = [{}].concat(c.series.map(function (s, i) {
       var color = colors[i % colors.length];
