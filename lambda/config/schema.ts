@@ -474,6 +474,13 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage')
         .default('10%'),
+      /**
+       * Also stream every command's output to CloudWatch Logs (SendCommand CloudWatchOutputConfig). Off by
+       * default: the SSM agent on every host then calls the Logs control plane (CreateLogGroup,
+       * CreateLogStream, DescribeLogStreams) per invocation, whose account-wide quotas a fleet of a few
+       * hundred hosts exceeds (docs/scale.md). Output always goes to the S3 output bucket. @default false
+       */
+      commandOutputToCloudWatch: z.boolean().default(false),
       /** Days Lambda and command logs are kept. @default 30 */
       logRetentionDays: z.number().int().min(1).default(30),
     })

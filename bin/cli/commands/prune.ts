@@ -5,11 +5,11 @@
  * retention.graceDays.
  */
 import type { Command } from 'commander';
-import { openBackupStore } from '../../../lambda/adapters/local/backup-store';
 import { backupAgeFinding, type PruneReport, pruneStore } from '../../../lambda/core/backup/prune';
 import { HOST_KEY } from '../../../lambda/core/backup/store';
 import { formatBytes } from '../../../lambda/core/health/evaluate';
 import { backupDestination } from '../../../lambda/tasks/parameters';
+import { openBackupStore } from '../backup-store';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, UsageError } from '../context';
 
 export function formatPruneReport(report: PruneReport, maxAgeHours: number): string {

@@ -12,7 +12,7 @@ import { isSnapshotId } from '../../../lambda/core/backup/manifest';
 import { HOST_KEY } from '../../../lambda/core/backup/store';
 import { parseKeyValues, parseResult } from '../../../lambda/core/contract';
 import { formatBytes } from '../../../lambda/core/health/evaluate';
-import { RESTORE_PARAMETERS } from '../../../lambda/tasks/parameters';
+import { taskDefinition } from '../../../lambda/tasks/registry';
 import { bundleTaskScript } from '../../../lambda/tasks/scripts';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, stateDirOf, UsageError } from '../context';
 
@@ -34,13 +34,13 @@ export interface RestoreOutcome {
 }
 
 /**
- * The restore script's environment: RESTORE_PARAMETERS from config, with these values by parameter
+ * The restore script's environment: the restore task's parameters from config, with these values by parameter
  * name; every value is checked against its pattern, as an SSM document would.
  * @throws UsageError naming the option whose value does not fit.
  */
 export function restoreEnvironment(config: Config, values: Readonly<Record<string, string>>): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const p of RESTORE_PARAMETERS) {
+  for (const p of taskDefinition('restore').parameters) {
     const value = values[p.name] ?? p.fromConfig(config);
     if (!new RegExp(p.allowedPattern).test(value)) {
       throw new UsageError(`${p.name.toLowerCase()} ${JSON.stringify(value)} is not allowed: ${p.description}`);

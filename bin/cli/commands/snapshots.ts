@@ -3,7 +3,6 @@
  * (file:// or s3://), per host, newest last, with what each holds.
  */
 import type { Command } from 'commander';
-import { openBackupStore } from '../../../lambda/adapters/local/backup-store';
 import {
   compareSnapshotIds,
   futureSnapshotMessage,
@@ -14,6 +13,7 @@ import {
 import { type BackupStore, HOST_KEY } from '../../../lambda/core/backup/store';
 import { formatBytes } from '../../../lambda/core/health/evaluate';
 import { backupDestination } from '../../../lambda/tasks/parameters';
+import { openBackupStore } from '../backup-store';
 import { type CliIo, configFor, type RegisterCommand, UsageError } from '../context';
 
 export interface SnapshotSummary {

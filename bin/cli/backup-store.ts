@@ -1,12 +1,13 @@
 /**
  * Opens the BackupStore a destination URL names: `file:///path` or `s3://bucket[/prefix]` (with an
  * optional endpoint for S3-compatible stores). Used by `gpu-maint snapshots`, `prune` and `restore`.
+ * It lives with the CLI because it composes both adapter families, which never import each other.
  */
 import { S3Client } from '@aws-sdk/client-s3';
-import type { BackupStore } from '../../core/backup/store';
-import { S3BackupStore } from '../aws/backup-store-s3';
-import { sdkTimeouts } from '../aws/sdk-timeouts';
-import { FileBackupStore } from './backup-store-file';
+import { S3BackupStore } from '../../lambda/adapters/aws/backup-store-s3';
+import { sdkTimeouts } from '../../lambda/adapters/aws/sdk-timeouts';
+import { FileBackupStore } from '../../lambda/adapters/local/backup-store-file';
+import type { BackupStore } from '../../lambda/core/backup/store';
 
 /** @param timeoutSeconds per-request timeout of S3 calls (backup.storeTimeoutSeconds); calls are also retried a bounded number of times. */
 export function openBackupStore(destination: string, s3EndpointUrl?: string, timeoutSeconds?: number): BackupStore {
