@@ -453,7 +453,8 @@ function simulate(p: Pipeline, hosts: number, minutes: number, seed: number, col
           let ok = true;
           if (p.invocationCallPerResult || msg.failed) {
             const r = call('ssm:GetCommandInvocation', t, p.maxAttempts);
-            ok &&= r.ok;
+            // Now a failed run whose GetCommandInvocation stays throttled is evaluated from its event status.
+            ok &&= r.ok || (p.name === 'after' && msg.failed);
             t += r.seconds;
           }
           if (!msg.failed && !p.invocationCallPerResult) {
