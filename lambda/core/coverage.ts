@@ -5,9 +5,10 @@
  * fires when reported / expected stays below a share, which one result anywhere cannot hide.
  */
 import { NEVER_RAN_STATUSES } from './collect/event';
+import { METRICS } from './metric-names';
 
 /** Results one dispatch expects (dimensions Fleet, Task), one datapoint per dispatch. */
-export const EXPECTED_RESULTS_METRIC = 'ExpectedResults';
+export const EXPECTED_RESULTS_METRIC = METRICS.ExpectedResults;
 
 /** Whether a result counts as reported: the script ran (DeliveryTimedOut and friends are absences). */
 export function countsAsReported(invocationStatus: string | undefined): boolean {

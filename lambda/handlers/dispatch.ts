@@ -10,8 +10,7 @@ import type { Context } from 'aws-lambda';
 import { jsonEnv } from '../adapters/aws/env';
 import { CloudWatchExpectedResults, SsmCommandSender, SsmCommandTargetCounter, SsmFleetDirectory } from '../adapters/aws/ssm-dispatch';
 import { type DispatchDeps, type DispatchResult, dispatch, dispatchSettingsSchema, parseDispatchPayload } from '../core/dispatch';
-import type { TaskName } from '../core/types';
-import { TASK_PARAMETERS } from '../tasks/parameters';
+import { parameterPatterns } from '../tasks/registry';
 
 const logger = new Logger({ serviceName: 'gpu-maint-dispatch' });
 let built: DispatchDeps | undefined; // once per container, on the first event
@@ -37,8 +36,6 @@ function awsDispatchDeps(): DispatchDeps {
       : {}),
   };
 }
-const parameterPatterns = (task: string) =>
-  Object.fromEntries((TASK_PARAMETERS[task as TaskName] ?? []).map((p) => [p.name, p.allowedPattern]));
 
 export const handler = async (event: unknown, context: Context): Promise<DispatchResult> => {
   logger.addContext(context);

@@ -9,6 +9,7 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import { EXPECTED_RESULTS_METRIC } from '../../lambda/core/coverage';
+import { METRICS } from '../../lambda/core/metric-names';
 
 export interface CoverageAlarmProps {
   /** The fleet metrics' namespace (metrics.namespace). */
@@ -58,7 +59,7 @@ export class CoverageAlarm extends Construct {
     this.coverage = new cloudwatch.MathExpression({
       // An empty fleet (expected 0) is fully covered; reported with no datapoint is 0.
       expression: 'IF(expected > 0, FILL(reported, 0) / expected, 1)',
-      usingMetrics: { reported: metric('ResultsReported'), expected: metric(EXPECTED_RESULTS_METRIC) },
+      usingMetrics: { reported: metric(METRICS.ResultsReported), expected: metric(EXPECTED_RESULTS_METRIC) },
       period,
       label: `${props.task} coverage`,
     });

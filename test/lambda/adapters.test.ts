@@ -27,8 +27,8 @@ import {
 } from '../../lambda/core/collect';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
-import { taskDefinition } from '../../lambda/core/tasks';
 import type { MetricDatum, TaskResult } from '../../lambda/core/types';
+import { taskDefinition } from '../../lambda/tasks/registry';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
 
 const cloudwatch = mockClient(CloudWatchClient);

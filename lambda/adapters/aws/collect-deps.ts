@@ -30,8 +30,8 @@ import {
 import { commandOutputKeyPrefix } from '../../core/dispatch';
 import { systemClock } from '../../core/ports';
 import type { EvaluationSettings } from '../../core/settings';
-import { taskDefinition } from '../../core/tasks';
 import type { TaskName } from '../../core/types';
+import { taskDefinition } from '../../tasks/registry';
 import { awsAlertSink } from './alert-sink';
 import { DynamoDbCleanupCooldownStore } from './cleanup-cooldown-dynamodb';
 import { SsmCleanupDispatcher } from './cleanup-dispatch-ssm';
