@@ -199,6 +199,15 @@ describe('where the output is read', () => {
     },
   );
 
+  test('a failed run whose GetCommandInvocation stays throttled is evaluated from its event status', async () => {
+    ssm.on(GetCommandInvocationCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    const response = await handler(batch(record('1', { status: 'Failed' })), context);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(resultLines()[0].result.findings).toEqual([
+      expect.objectContaining({ check: 'task.failed', message: expect.stringContaining('GetCommandInvocation throttled') }),
+    ]);
+  });
+
   test('an invocation that never ran does not count as reported', async () => {
     invocations({ 'i-01': success('i-01') });
     await handler(batch(record('1', {}), record('2', { status: 'DeliveryTimedOut' })), context);

@@ -26,6 +26,8 @@ export const SSM_INLINE_STDOUT_LIMIT_CHARS = 24_000;
 /** What the SSM agent appends when it cuts the output it reports. */
 const TRUNCATION_MARK = '---Output truncated---';
 const NOT_FINAL = new Set(['Pending', 'InProgress', 'Delayed', 'Cancelling']);
+/** Error names AWS SDKs give throttled requests. */
+const THROTTLING = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded']);
 
 export interface SsmInvocationOutputOptions {
   readonly ssm: SSMClient;
@@ -89,7 +91,21 @@ export class SsmInvocationOutputSource implements InvocationOutputSource {
       const stdout = await this.readAgentOutput(ref);
       if (stdout !== null) return { stdout, stderr: '', responseCode: 0, status: 'Success' };
     }
-    const invocation = await this.getInvocation(ref);
+    let invocation: GetCommandInvocationCommandOutput | null;
+    try {
+      invocation = await this.getInvocation(ref);
+    } catch (err) {
+      // A run that did not succeed is a finding whatever its output says: when SSM still throttles after
+      // the client's retries, evaluate it from the event's status rather than fail the record into the
+      // queue's visibility timeout (docs/scale.md: GetCommandInvocation's quota is not published).
+      if (ref.status === 'Success' || !THROTTLING.has((err as Error).name)) throw err;
+      this.options.warn?.('GetCommandInvocation throttled; evaluating the failed run from its event status', {
+        commandId: ref.commandId,
+        instanceId: ref.instanceId,
+        status: ref.status,
+      });
+      return { stdout: '', stderr: '(output not read: GetCommandInvocation throttled)', responseCode: null, status: ref.status };
+    }
     if (!invocation) {
       // SSM never recorded an invocation it could not deliver; the event's status is all there is.
       return { stdout: '', stderr: '', responseCode: null, status: ref.status };
