@@ -20,8 +20,8 @@ import { resultLogRecord } from '../../lambda/core/collect';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { isMetricName, METRIC_NAMES } from '../../lambda/core/metric-names';
 import { evaluationSettings } from '../../lambda/core/settings';
-import { taskDefinition } from '../../lambda/core/tasks';
 import type { TaskName } from '../../lambda/core/types';
+import { taskDefinition } from '../../lambda/tasks/registry';
 import type { GpuMaintStack } from '../../lib/gpu-maint-stack';
 import { manifestJson } from '../backup/manifests';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
@@ -220,7 +220,7 @@ describe('metrics: every one the dashboard references is one the code emits', ()
   test('the dashboard references metrics of our namespace, including the dispatcher’s expected count', () => {
     const ours = widgets.flatMap(metricsOf).filter(([ns]) => ns === config.metrics.namespace);
     expect(ours.length).toBeGreaterThan(20);
-    expect(ours.map(([, name]) => name)).toContain('ExpectedInstances');
+    expect(ours.map(([, name]) => name)).toContain('ExpectedResults');
   });
 
   test('every metric of our namespace is in lambda/core/metric-names.ts', () => {

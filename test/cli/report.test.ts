@@ -6,6 +6,7 @@
  *
  * To refresh the README's screenshot: GPU_MAINT_STATUS_SCREENSHOT=docs/img/status-page.png npx vitest run test/cli/report.test.ts
  */
+
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -13,6 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { JsonLinesMetricsSink } from '../../lambda/adapters/local/metrics-files';
+import { METRICS } from '../../lambda/core/metric-names';
 import { buildMetrics, taskMetrics } from '../../lambda/core/metrics';
 import { SERIES_COLORS } from '../../lambda/core/status/html';
 import type { TaskResult } from '../../lambda/core/types';
@@ -81,14 +83,14 @@ async function writeSyntheticHistory(host: string): Promise<void> {
     );
     const mem = [70 + (h % 5), 88 + (h % 7)];
     const gpuReadings = temps.flatMap((t, gpu) => [
-      { name: 'GpuTemperature', value: t, unit: 'None' as const, gpu },
-      { name: 'GpuUtilization', value: util[gpu], unit: 'Percent' as const, gpu },
-      { name: 'GpuMemoryUsedPct', value: mem[gpu], unit: 'Percent' as const, gpu },
+      { name: METRICS.GpuTemperature, value: t, unit: 'None' as const, gpu },
+      { name: METRICS.GpuUtilization, value: util[gpu], unit: 'Percent' as const, gpu },
+      { name: METRICS.GpuMemoryUsedPct, value: mem[gpu], unit: 'Percent' as const, gpu },
     ]);
     const readings = [
-      { name: 'GpuTemperatureMax', value: Math.max(...temps), unit: 'None' as const },
-      { name: 'GpuMemoryUsedPctMax', value: Math.max(...mem), unit: 'Percent' as const },
-      { name: 'GpuUtilizationAvg', value: (util[0] + util[1]) / 2, unit: 'Percent' as const },
+      { name: METRICS.GpuTemperatureMax, value: Math.max(...temps), unit: 'None' as const },
+      { name: METRICS.GpuMemoryUsedPctMax, value: Math.max(...mem), unit: 'Percent' as const },
+      { name: METRICS.GpuUtilizationAvg, value: (util[0] + util[1]) / 2, unit: 'Percent' as const },
     ];
     const warning = temps.filter((t) => t >= 83).length;
     await sink.put(

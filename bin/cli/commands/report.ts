@@ -9,13 +9,13 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { openBackupStore } from '../../../lambda/adapters/local/backup-store';
 import { localPaths } from '../../../lambda/adapters/local/local-run';
 import { readLocalStatusState } from '../../../lambda/adapters/local/status-state';
 import type { Config } from '../../../lambda/config/schema';
 import { renderStatusPage, type StatusPageAssets } from '../../../lambda/core/status/html';
 import { buildStatusModel, type SnapshotInfo } from '../../../lambda/core/status/model';
 import { backupDestination } from '../../../lambda/tasks/parameters';
+import { openBackupStore } from '../backup-store';
 import { type CliIo, configFor, type RegisterCommand, UsageError } from '../context';
 import { listSnapshots } from './snapshots';
 

@@ -4,7 +4,7 @@
  * is lambda/core/status/html.ts; reading the state dir is lambda/adapters/local/status-state.ts.
  */
 import type { HostAlertState } from '../alerts/model';
-import { CLEANUP_METRICS, GPU_CHECK_METRICS, HEALTH_METRICS, PER_GPU_METRICS, TASK_METRICS } from '../metric-names';
+import { METRICS } from '../metric-names';
 import type { Severity, TaskResult } from '../types';
 
 /** One line of metrics.jsonl (lambda/adapters/local/metrics-files.ts). */
@@ -200,11 +200,11 @@ function fleetChart(
 function findingsTimeline(metrics: readonly MetricPoint[]): TimelineEntry[] {
   const runs = new Map<string, { at: string; task: string; critical: number; warning: number }>();
   for (const m of metrics) {
-    if (m.name !== TASK_METRICS.findingsCritical && m.name !== TASK_METRICS.findingsWarning) continue;
+    if (m.name !== METRICS.FindingsCritical && m.name !== METRICS.FindingsWarning) continue;
     const task = m.dimensions.Task ?? 'unknown';
     const key = `${task}\u0000${m.time}`;
     const run = runs.get(key) ?? { at: m.time, task, critical: 0, warning: 0 };
-    if (m.name === TASK_METRICS.findingsCritical) run.critical = m.value;
+    if (m.name === METRICS.FindingsCritical) run.critical = m.value;
     else run.warning = m.value;
     runs.set(key, run);
   }
@@ -305,29 +305,29 @@ export function buildStatusModel(input: StatusInput): StatusModel {
       id: 'gpu-temperature',
       title: 'GPU temperature',
       unit: '°C',
-      perGpu: PER_GPU_METRICS.temperature,
-      hostLevel: GPU_CHECK_METRICS.gpuTemperatureMax,
+      perGpu: METRICS.GpuTemperature,
+      hostLevel: METRICS.GpuTemperatureMax,
       hostLabel: 'hottest GPU',
     }),
     gpuChart(metrics, {
       id: 'gpu-memory',
       title: 'GPU memory used',
       unit: '%',
-      perGpu: PER_GPU_METRICS.memoryUsedPct,
-      hostLevel: GPU_CHECK_METRICS.gpuMemoryUsedPctMax,
+      perGpu: METRICS.GpuMemoryUsedPct,
+      hostLevel: METRICS.GpuMemoryUsedPctMax,
       hostLabel: 'fullest GPU',
     }),
     gpuChart(metrics, {
       id: 'gpu-utilization',
       title: 'GPU utilisation',
       unit: '%',
-      perGpu: PER_GPU_METRICS.utilization,
-      hostLevel: GPU_CHECK_METRICS.gpuUtilizationAvg,
+      perGpu: METRICS.GpuUtilization,
+      hostLevel: METRICS.GpuUtilizationAvg,
       hostLabel: 'average over GPUs',
     }),
     fleetChart(metrics, 'disk-used', 'Disk and inodes used (fullest filesystem)', '%', {
-      'disk used': HEALTH_METRICS.diskUsedPctMax,
-      'inodes used': HEALTH_METRICS.inodesUsedPctMax,
+      'disk used': METRICS.DiskUsedPctMax,
+      'inodes used': METRICS.InodesUsedPctMax,
     }),
     { id: 'backup-bytes', title: 'Backup snapshot size (stored bytes)', unit: 'bytes', bars: true, ...alignSeries(backupPoints) },
     fleetChart(
@@ -335,7 +335,7 @@ export function buildStatusModel(input: StatusInput): StatusModel {
       'cleanup-bytes',
       'Cleanup: bytes freed (dry runs: would free)',
       'bytes',
-      { freed: CLEANUP_METRICS.bytesFreed, 'would free (dry run)': CLEANUP_METRICS.bytesReclaimable },
+      { freed: METRICS.BytesFreed, 'would free (dry run)': METRICS.BytesReclaimable },
       true,
     ),
     fleetChart(
@@ -343,7 +343,7 @@ export function buildStatusModel(input: StatusInput): StatusModel {
       'findings',
       'Findings per run',
       'findings',
-      { critical: TASK_METRICS.findingsCritical, warning: TASK_METRICS.findingsWarning },
+      { critical: METRICS.FindingsCritical, warning: METRICS.FindingsWarning },
       true,
     ),
   ];
@@ -370,8 +370,8 @@ export function buildStatusModel(input: StatusInput): StatusModel {
           cleanup: {
             ...(cleanupResult.at ? { at: cleanupResult.at } : {}),
             dryRun: Boolean(cleanupDetails?.dryRun),
-            bytesFreed: cleanupReading(CLEANUP_METRICS.bytesFreed),
-            bytesReclaimable: cleanupReading(CLEANUP_METRICS.bytesReclaimable),
+            bytesFreed: cleanupReading(METRICS.BytesFreed),
+            bytesReclaimable: cleanupReading(METRICS.BytesReclaimable),
           },
         }
       : {}),
