@@ -48,7 +48,7 @@ function integerOption(value: string, name: string, min: number, max: number): n
 async function snapshotsOf(config: Config): Promise<{ snapshots: SnapshotInfo[]; problems: string[] }> {
   const destination = backupDestination(config);
   try {
-    const hosts = await listSnapshots(openBackupStore(destination, config.backup.s3EndpointUrl));
+    const hosts = await listSnapshots(openBackupStore(destination, config.backup.s3EndpointUrl, config.backup.storeTimeoutSeconds));
     return { snapshots: hosts.flatMap((h) => h.snapshots.map((s) => ({ ...s, hostKey: h.hostKey, host: h.host }))), problems: [] };
   } catch (err) {
     return { snapshots: [], problems: [`backup snapshots in ${destination}: ${(err as Error).message}`] };
