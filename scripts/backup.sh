@@ -435,6 +435,9 @@ upload_unit() {
     fi
     WARNINGS+=("${src}/${rel} kept changing while it was read (${UNIT_CHANGE}); the snapshot holds the last read, listed from its archive")
     log "warning: ${WARNINGS[-1]}"
+  elif ((attempt > 1)); then
+    WARNINGS+=("${src}/${rel} changed while it was read (${UNIT_CHANGE}) and was read again")
+    log "warning: ${WARNINGS[-1]}"
   elif ((UNIT_TAR_RC == 1)); then
     WARNINGS+=("files of ${src}/${rel} changed while they were read; the next run archives them again")
     log "warning: ${WARNINGS[-1]}: $(head -c 300 "${SCRATCH}/tar.err" | tr '\n' ' ')"
@@ -550,8 +553,9 @@ read_unit() {
   UNIT_UNSTABLE=0
   if [[ "${after}" != "${UNIT_LISTING}"$'\t'"${UNIT_FILES}"$'\t'"${UNIT_SBYTES}" ]]; then
     UNIT_UNSTABLE=1
-    UNIT_CHANGE="listed ${UNIT_FILES} entries, ${UNIT_SBYTES} bytes before the read, ${after#*$'\t'} after"
-    UNIT_CHANGE="${UNIT_CHANGE//$'\t'/ entries, } bytes"
+    local after_files after_bytes
+    IFS=$'\t' read -r _ after_files after_bytes <<<"${after}"
+    UNIT_CHANGE="listed ${UNIT_FILES} entries, ${UNIT_SBYTES} bytes before the read, ${after_files:-?} entries, ${after_bytes:-?} bytes after"
   elif ((UNIT_TAR_RC == 1)) && grep -q 'changed as we read it\|shrank by' "${SCRATCH}/tar.err"; then
     UNIT_UNSTABLE=1
     UNIT_CHANGE="tar: $(head -n 1 "${SCRATCH}/tar.err" | head -c 200)"

@@ -63,6 +63,13 @@ export const BACKUP_STORE_PARAMETERS: readonly TaskParameter[] = [
     fromConfig: (c) => c.backup.s3EndpointUrl ?? '',
   },
   {
+    name: 'StoreTimeoutSeconds',
+    env: 'GPU_MAINT_STORE_READ_TIMEOUT_S',
+    description: 'Seconds one request to the backup store may wait for an answer (AWS CLI --cli-read-timeout; 3 attempts).',
+    allowedPattern: '^[0-9]{1,4}$',
+    fromConfig: (c) => String(c.backup.storeTimeoutSeconds),
+  },
+  {
     name: 'HostKey',
     env: 'GPU_MAINT_BACKUP_HOST_KEY',
     description: "Name of this host's folder under backups/: host (instance id or host name) or aws-userid (<role id>:<instance id>).",

@@ -13,48 +13,36 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { ThresholdLevels, Thresholds } from '../../lambda/config/schema';
-import {
-  CLEANUP_METRICS as CLEANUP_NAMES,
-  DISPATCH_METRICS,
-  GPU_CHECK_METRICS,
-  HEALTH_METRICS,
-  PER_GPU_METRICS,
-  TASK_METRICS,
-} from '../../lambda/core/metric-names';
+import { BYTES_FREED_BY_CATEGORY, METRICS } from '../../lambda/core/metric-names';
 import type { MaintenanceFunction } from './maintenance-function';
 import type { ResultCollector } from './result-collector';
 import { HOST_VARIABLE_PATTERN, hostVariable, ResultLogWidgets } from './result-log-widgets';
 import type { TaskScheduleGroup } from './task-schedule-group';
 
-/** Fleet-level metric names written by the collector (lambda/core/metric-names.ts). */
+/** Fleet-level metric names the dashboard and alarms read (named once in lambda/core/metric-names.ts). */
 export const FLEET_METRICS = {
-  resultsReported: TASK_METRICS.resultsReported,
-  taskFailed: TASK_METRICS.taskFailed,
-  findingsCritical: TASK_METRICS.findingsCritical,
-  findingsWarning: TASK_METRICS.findingsWarning,
-  gpuTemperatureMax: GPU_CHECK_METRICS.gpuTemperatureMax,
-  gpusUnhealthy: GPU_CHECK_METRICS.gpusUnhealthy,
-  xidEvents: GPU_CHECK_METRICS.xidEvents,
-  diskUsedPctMax: HEALTH_METRICS.diskUsedPctMax,
-  memoryAvailablePct: HEALTH_METRICS.memoryAvailablePct,
-  loadPerCpu: HEALTH_METRICS.loadPerCpu,
+  resultsReported: METRICS.ResultsReported,
+  taskFailed: METRICS.TaskFailed,
+  findingsCritical: METRICS.FindingsCritical,
+  findingsWarning: METRICS.FindingsWarning,
+  gpuTemperatureMax: METRICS.GpuTemperatureMax,
+  gpusUnhealthy: METRICS.GpusUnhealthy,
+  xidEvents: METRICS.XidEvents,
+  diskUsedPctMax: METRICS.DiskUsedPctMax,
+  memoryAvailablePct: METRICS.MemoryAvailablePct,
+  loadPerCpu: METRICS.LoadPerCpu,
 } as const;
 
-/** Fleet-level metric names of cleanup results (lambda/core/metric-names.ts). */
+/** Fleet-level metric names of cleanup results. */
 export const CLEANUP_METRICS = {
-  bytesFreedByCategory: [
-    CLEANUP_NAMES.bytesFreedExperiments,
-    CLEANUP_NAMES.bytesFreedCheckpoints,
-    CLEANUP_NAMES.bytesFreedDocker,
-    CLEANUP_NAMES.bytesFreedCaches,
-  ],
-  deletedFiles: CLEANUP_NAMES.deletedFiles,
-  diskUsedPctAfter: CLEANUP_NAMES.diskUsedPctAfter,
-  bytesReclaimable: CLEANUP_NAMES.bytesReclaimable,
+  bytesFreedByCategory: BYTES_FREED_BY_CATEGORY,
+  deletedFiles: METRICS.CleanupDeletedFiles,
+  diskUsedPctAfter: METRICS.DiskUsedPctAfter,
+  bytesReclaimable: METRICS.BytesReclaimable,
 } as const;
 
 /** Per-GPU series (metrics.detail `gpu`). */
-export const GPU_METRICS = { temperature: PER_GPU_METRICS.temperature } as const;
+export const GPU_METRICS = { temperature: METRICS.GpuTemperature } as const;
 
 export type AlarmSeverity = 'warning' | 'critical';
 
@@ -480,7 +468,7 @@ export class Monitoring extends Construct {
   }
 
   /**
-   * gpu-check results per period against the instances the dispatcher targeted (ExpectedInstances,
+   * gpu-check results per period against the instances the dispatcher targeted (ExpectedResults,
    * published per dispatch): a gap between the two lines is hosts that went silent.
    */
   private reportingVersusExpected(periodMinutes: number): cloudwatch.GraphWidget {
@@ -489,9 +477,10 @@ export class Monitoring extends Construct {
       title: `Instances reporting gpu-check vs expected (per ${periodMinutes} min)`,
       left: [
         this.metricResults('gpu-check', { period, label: 'reporting (gpu-check results)' }),
-        this.metricFleet(DISPATCH_METRICS.expectedInstances, {
+        this.metricFleet(METRICS.ExpectedResults, {
           statistic: 'Maximum',
           period,
+          dimensionsMap: { Task: 'gpu-check' },
           label: 'expected (fleet-tagged managed instances)',
         }),
       ],

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { Stack, Token } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { TASK_STEP_NAME } from '../../lambda/core/collect/event';
 import type { TaskName } from '../../lambda/core/types';
 import type { TaskParameter } from '../../lambda/tasks/parameters';
 
@@ -32,8 +33,8 @@ export const TOKEN_MAX_BYTES = 128;
  * as docker's `--format '{{.Id}}'`, pass through untouched.
  */
 const SSM_REFERENCE = /\{\{\s*([A-Za-z0-9]+|ssm(?:-secure)?:[^}]*?)\s*\}\}/;
-/** Name of the document's one step (part of the S3 output key: .../awsrunShellScript/<step>/stdout). */
-export const TASK_STEP_NAME = 'runTask';
+
+export { TASK_STEP_NAME };
 
 export interface TaskDocumentProps {
   /** Task this document runs, e.g. `gpu-check`. */

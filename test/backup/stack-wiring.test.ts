@@ -45,9 +45,9 @@ describe('backup wiring in the stack', () => {
     expect(documentContent(doc.Properties.Content).parameters.HostKey.default).toBe('aws-userid');
   });
 
-  test('the stale-backup alarm notifies the alert topic', () => {
+  test('the stale-backup alarm notifies the pipeline topic', () => {
     const alarm = template.toJSON().Resources[stack.getLogicalId(stack.backupPruner.staleBackupAlarm.node.defaultChild as never)];
-    expect(alarm.Properties.AlarmActions).toEqual([{ Ref: stack.getLogicalId(stack.alerts.topic.node.defaultChild as never) }]);
+    expect(alarm.Properties.AlarmActions).toEqual([{ Ref: stack.getLogicalId(stack.alerts.pipelineTopic.node.defaultChild as never) }]);
     expect(alarm.Properties.TreatMissingData).toBe('breaching');
   });
 

@@ -220,7 +220,7 @@ describe('metrics: every one the dashboard references is one the code emits', ()
   test('the dashboard references metrics of our namespace, including the dispatcher’s expected count', () => {
     const ours = widgets.flatMap(metricsOf).filter(([ns]) => ns === config.metrics.namespace);
     expect(ours.length).toBeGreaterThan(20);
-    expect(ours.map(([, name]) => name)).toContain('ExpectedInstances');
+    expect(ours.map(([, name]) => name)).toContain('ExpectedResults');
   });
 
   test('every metric of our namespace is in lambda/core/metric-names.ts', () => {

@@ -28,7 +28,14 @@ export interface RunOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Called with the stderr seen so far each time more arrives. */
   readonly onStderr?: (text: string, child: ChildProcess) => void;
+  /** `ulimit -f` (KiB) for the CLI and everything it starts: a file grown past it fails (a full disk). */
+  readonly fileSizeLimitKiB?: number;
+  /** Run as this unprivileged uid (setpriv when the tests run as root; the world is handed to it). */
+  readonly asUid?: number;
 }
+
+/** True when cases can run the CLI as an unprivileged user (not root, or root with setpriv). */
+export const CAN_DROP_PRIVILEGES = process.getuid?.() !== 0 || fs.existsSync('/usr/bin/setpriv');
 
 /** A TCP port free now on 127.0.0.1. */
 export function freePort(): Promise<number> {
@@ -253,6 +260,38 @@ export class FaultWorld {
     return dir;
   }
 
+  /**
+   * A `zstd` that, when it compresses (or with `decompress`, when it decompresses), writes the pids of
+   * the script that started it and of itself to `<root>/<name>.pids` and waits for `<root>/<name>.go`
+   * (or `holdSeconds`), then runs the real zstd: a point to kill a run at or to start a second one.
+   */
+  pausingZstd(name: string, options: { decompress?: boolean; holdSeconds?: number } = {}): string {
+    const pids = path.join(this.root, `${name}.pids`);
+    const go = path.join(this.root, `${name}.go`);
+    const wanted = options.decompress ? '==' : '!=';
+    return this.fakeBin(name, {
+      zstd: [
+        'd=0; for a in "$@"; do [[ "${a}" == -d ]] && d=1; done',
+        `if [[ "$d" ${wanted} 1 && ! -e '${pids}' ]]; then`,
+        `  echo "$PPID $$" > '${pids}.tmp' && mv '${pids}.tmp' '${pids}'`,
+        `  for ((i = 0; i < ${(options.holdSeconds ?? 120) * 10}; i++)); do [[ -e '${go}' ]] && break; sleep 0.1; done`,
+        'fi',
+        'exec /usr/bin/zstd "$@"',
+      ].join('\n'),
+    });
+  }
+
+  /** The pids a pausingZstd recorded (script, zstd), or null before it got there. */
+  pausedPids(name: string): number[] | null {
+    const file = path.join(this.root, `${name}.pids`);
+    return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split(' ').map(Number) : null;
+  }
+
+  /** Lets a pausingZstd go on. */
+  release(name: string): void {
+    fs.writeFileSync(path.join(this.root, `${name}.go`), '');
+  }
+
   /** A `date` that runs `seconds` ahead of the real clock (behind when negative); `date -d X` is left alone. */
   clockShift(seconds: number): string {
     return this.fakeBin(`date${seconds}`, {
@@ -286,7 +325,16 @@ export class FaultWorld {
 
   /** Starts `gpu-maint --config <world config> ...args` as a process. */
   spawn(args: readonly string[], options: RunOptions = {}): { child: ChildProcess; done: Promise<CliResult> } {
-    const child = spawn(process.execPath, [CLI, '--config', path.join(this.root, 'config.json'), ...args], {
+    const argv = [CLI, '--config', path.join(this.root, 'config.json'), ...args];
+    let [cmd, cmdArgs]: [string, string[]] =
+      options.fileSizeLimitKiB === undefined
+        ? [process.execPath, argv]
+        : ['bash', ['-c', `ulimit -f ${options.fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, ...argv]];
+    if (options.asUid !== undefined && process.getuid?.() === 0) {
+      chownTree(this.root, options.asUid);
+      [cmd, cmdArgs] = ['/usr/bin/setpriv', [`--reuid=${options.asUid}`, `--regid=${options.asUid}`, '--clear-groups', cmd, ...cmdArgs]];
+    }
+    const child = spawn(cmd, cmdArgs, {
       env: this.env(options),
       cwd: this.root,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -348,6 +396,16 @@ function parseJson(run: CliResult): unknown {
   }
 }
 
+/** Hands a tree to a uid (symlinks themselves, never their targets). */
+function chownTree(dir: string, uid: number): void {
+  fs.lchownSync(dir, uid, uid);
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, e.name);
+    fs.lchownSync(full, uid, uid);
+    if (e.isDirectory()) chownTree(full, uid);
+  }
+}
+
 function makeWritable(dir: string): void {
   if (!fs.existsSync(dir)) return;
   const walk = (d: string) => {
@@ -378,3 +436,6 @@ export async function until(predicate: () => boolean, what: string, limitMs = 60
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Per-case limit: each case starts the CLI several times, on a shared and busy machine. */
+export const SLOW = 300_000;

@@ -73,13 +73,13 @@ describe('logrotate association', () => {
     });
   });
 
-  test('a failed run on a host is sent to the alert topic', () => {
+  test('a failed run on a host is sent to the unfiltered pipeline topic (EventBridge messages carry no attributes)', () => {
     const [ruleId, rule] = Object.entries(resources('AWS::Events::Rule')).find(([, r]) =>
       r.Properties.EventPattern?.['detail-type']?.includes('EC2 State Manager Instance Association State Change'),
     )!;
     expect(rule.Properties.EventPattern.detail.status).toEqual(['Failed']);
     expect(rule.Properties.Targets).toHaveLength(1);
-    expect(rule.Properties.Targets[0].Arn).toEqual({ Ref: expect.stringMatching(/^AlertsTopic/) });
+    expect(rule.Properties.Targets[0].Arn).toEqual({ Ref: expect.stringMatching(/^AlertsPipelineTopic/) });
     expect(ruleId).toMatch(/^LogrotateFailedRuns/);
   });
 

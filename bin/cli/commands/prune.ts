@@ -44,7 +44,7 @@ export const registerPrune: RegisterCommand = (program: Command, io: CliIo) => {
       if (options.host !== undefined && !HOST_KEY.test(options.host)) {
         throw new UsageError(`--host ${JSON.stringify(options.host)}: expected a host key (letters, digits, . _ : @ -)`);
       }
-      const store = openBackupStore(backupDestination(config), config.backup.s3EndpointUrl);
+      const store = openBackupStore(backupDestination(config), config.backup.s3EndpointUrl, config.backup.storeTimeoutSeconds);
       const report = await pruneStore(store, config.backup.retention, new Date(), {
         dryRun: Boolean(options.dryRun),
         ...(options.host ? { hostKeys: [options.host] } : {}),

@@ -111,7 +111,7 @@ export const registerSnapshots: RegisterCommand = (program: Command, io: CliIo) 
       if (options.host !== undefined && !HOST_KEY.test(options.host)) {
         throw new UsageError(`--host ${JSON.stringify(options.host)}: expected a host key (letters, digits, . _ : @ -)`);
       }
-      const store = openBackupStore(backupDestination(config), config.backup.s3EndpointUrl);
+      const store = openBackupStore(backupDestination(config), config.backup.s3EndpointUrl, config.backup.storeTimeoutSeconds);
       const hosts = await listSnapshots(store, options.host ? [options.host] : undefined);
       io.out(
         options.json ? JSON.stringify({ location: store.location, hosts }, null, 2) : formatSnapshots(hosts, store.location, new Date()),

@@ -6,6 +6,7 @@
 import { type ParsedResult, parseKeyValues } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import { formatBytes } from '../health/evaluate';
+import { METRICS } from '../metric-names';
 import type { Reading } from '../metrics';
 import type { Finding, Severity } from '../types';
 import { futureSnapshotMessage, isSnapshotId } from './manifest';
@@ -110,9 +111,9 @@ export const evaluateBackup: TaskEvaluator = (parsed: ParsedResult, ctx: Evaluat
     });
     findings.push(snapshotAgeFinding(ctx.now, ctx.now, maxAgeHours, ` (${snapshot.id} written now)`, snapshot.id));
     readings.push(
-      { name: 'BackupSuccess', value: 1, unit: 'Count' },
-      { name: 'BackupBytesUploaded', value: snapshot.bytesUploaded, unit: 'Bytes' },
-      { name: 'BackupDurationSeconds', value: snapshot.durationSeconds, unit: 'Seconds' },
+      { name: METRICS.BackupSuccess, value: 1, unit: 'Count' },
+      { name: METRICS.BackupBytesUploaded, value: snapshot.bytesUploaded, unit: 'Bytes' },
+      { name: METRICS.BackupDurationSeconds, value: snapshot.durationSeconds, unit: 'Seconds' },
     );
     return { findings, readings, details: { snapshot } };
   }
@@ -140,7 +141,7 @@ export const evaluateBackup: TaskEvaluator = (parsed: ParsedResult, ctx: Evaluat
         kv.previous_snapshot,
       ),
     );
-    readings.push({ name: 'BackupSuccess', value: 0, unit: 'Count' });
+    readings.push({ name: METRICS.BackupSuccess, value: 0, unit: 'Count' });
     return { findings, readings, details: { snapshot: null } };
   }
   throw new Error(`backup status=${JSON.stringify(status)} is not one of ok, empty, failed, busy`);
@@ -176,14 +177,14 @@ export const evaluateRestoreTest: TaskEvaluator = (parsed: ParsedResult): Evalua
         `snapshot ${details.snapshot}: ${details.unitsTested} of ${details.unitsTotal} units restored and verified${sample}, ` +
         `${details.files} entries, ${formatBytes(details.bytes)} in ${duration(details.durationSeconds)}`,
     };
-    readings.push({ name: 'RestoreTestSuccess', value: 1, unit: 'Count' });
+    readings.push({ name: METRICS.RestoreTestSuccess, value: 1, unit: 'Count' });
   } else {
     finding = {
       check: 'backup.restore-test',
       severity: 'critical',
       message: `restore test of snapshot ${details.snapshot ?? '(none)'} failed: ${kv.error || 'no reason given'}`,
     };
-    readings.push({ name: 'RestoreTestSuccess', value: 0, unit: 'Count' });
+    readings.push({ name: METRICS.RestoreTestSuccess, value: 0, unit: 'Count' });
   }
   return { findings: [finding], readings, details: { restoreTest: details } };
 };

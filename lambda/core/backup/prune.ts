@@ -8,6 +8,7 @@
  * written while prune runs are read again before archives are deleted.
  */
 import { z } from 'zod';
+import { METRICS } from '../metric-names';
 import type { MetricsSink } from '../ports';
 import type { Finding, MetricDatum } from '../types';
 import { compareSnapshotIds, futureSnapshotMessage, type Manifest, parseManifest, snapshotSequence, snapshotTime } from './manifest';
@@ -228,21 +229,21 @@ export function pruneMetrics(report: PruneReport, fleet: string, maxAgeHours: nu
   for (const h of report.hosts) {
     // A host without a readable snapshot counts as infinitely old; CloudWatch needs a number.
     const age = h.newestAgeHours ?? (h.error ? null : 100_000);
-    if (age !== null) metrics.push({ name: 'SnapshotAgeHours', value: age, unit: 'None', dimensions: dims });
+    if (age !== null) metrics.push({ name: METRICS.SnapshotAgeHours, value: age, unit: 'None', dimensions: dims });
     if (age !== null && age > maxAgeHours) stale++;
   }
   const sum = (f: (h: HostPruneReport) => number) => report.hosts.reduce((s, h) => s + f(h), 0);
   metrics.push(
-    { name: 'BackupHosts', value: report.hosts.length, unit: 'Count', dimensions: dims },
-    { name: 'BackupHostsStale', value: stale, unit: 'Count', dimensions: dims },
-    { name: 'PruneErrors', value: report.hosts.filter((h) => h.error).length, unit: 'Count', dimensions: dims },
+    { name: METRICS.BackupHosts, value: report.hosts.length, unit: 'Count', dimensions: dims },
+    { name: METRICS.BackupHostsStale, value: stale, unit: 'Count', dimensions: dims },
+    { name: METRICS.PruneErrors, value: report.hosts.filter((h) => h.error).length, unit: 'Count', dimensions: dims },
   );
   // A dry run deleted nothing: its would-be counts must not show on the series of what prune removed.
   if (!report.dryRun) {
     metrics.push(
-      { name: 'SnapshotsPruned', value: sum((h) => h.removedSnapshots.length), unit: 'Count', dimensions: dims },
-      { name: 'ArchivesPruned', value: sum((h) => h.removedArchives.length), unit: 'Count', dimensions: dims },
-      { name: 'PruneBytesFreed', value: sum((h) => h.bytesFreed), unit: 'Bytes', dimensions: dims },
+      { name: METRICS.SnapshotsPruned, value: sum((h) => h.removedSnapshots.length), unit: 'Count', dimensions: dims },
+      { name: METRICS.ArchivesPruned, value: sum((h) => h.removedArchives.length), unit: 'Count', dimensions: dims },
+      { name: METRICS.PruneBytesFreed, value: sum((h) => h.bytesFreed), unit: 'Bytes', dimensions: dims },
     );
   }
   return metrics;
