@@ -220,7 +220,21 @@ const cleanup: TaskParameter[] = [
     allowedPattern: PATH_GLOB_LIST,
     fromConfig: (c) => c.cleanup.protect.join(','),
   },
+  {
+    name: 'KeepOut',
+    env: 'GPU_MAINT_CLEANUP_KEEP_OUT',
+    description:
+      'Comma-separated paths a cleanup root may not equal, lie inside or contain: backup sources and a file:// backup destination (the state dir is added by the script).',
+    allowedPattern: PATH_LIST,
+    fromConfig: (c) => cleanupKeepOut(c).join(','),
+  },
 ];
+
+/** Backup sources and an explicitly configured file:// destination: never cleanup roots, nor inside or above one. */
+export function cleanupKeepOut(c: Config): string[] {
+  const dest = c.backup.destination?.startsWith('file://') ? [c.backup.destination.slice('file://'.length)] : [];
+  return unique([...c.backup.sources, ...dest]);
+}
 
 const logrotate: TaskParameter[] = [
   {

@@ -3,14 +3,16 @@
  * task's parameters as GPU_MAINT_* variables, stdout = the result, stderr = logs.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Config } from '../../config/schema';
 import type { TaskOutput } from '../../core/ports';
 import { taskDefinition } from '../../core/tasks';
 import type { TaskName } from '../../core/types';
-import { taskEnvironment } from '../../tasks/parameters';
+import { backupDestination, taskEnvironment } from '../../tasks/parameters';
 import { bundleTaskScript } from '../../tasks/scripts';
+import { type Interrupts, killScriptTree, type StopSignal } from './interrupts';
 
 export interface RunScriptOptions {
   /** Local state dir; the script's GPU_MAINT_STATE_DIR is `<stateDir>/host`. */
@@ -21,61 +23,138 @@ export interface RunScriptOptions {
   readonly timeoutMs?: number;
   /** Called with each chunk of the script's stderr (progress, logs) as it arrives. */
   readonly onStderr?: (chunk: string) => void;
+  /** Stop requests (Ctrl-C): forwarded to the script, which stops at a safe point. */
+  readonly interrupts?: Interrupts;
+  /** After a stop request, the script's whole tree is killed if it still runs after this long. @default 60 s */
+  readonly stopGraceMs?: number;
 }
 
-/** Writes the bundle where it can be inspected after a run, and returns its path. */
-export function writeBundle(task: TaskName, stateDir: string): string {
+/** What a script run gave back; `interrupted` is the stop signal it was sent, if any. */
+export interface ScriptRun {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number | null;
+  readonly interrupted?: StopSignal;
+}
+
+/**
+ * Writes the bundle under `<stateDir>/scripts/<script>.<content hash>.sh` and returns its path. The name
+ * changes with the content and the file appears by rename, so a run never reads a bundle that another
+ * run is rewriting (bash reads its script as it goes); the same content is written once.
+ */
+export function writeScriptBundle(script: string, stateDir: string): string {
   const dir = path.join(stateDir, 'scripts');
   mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${taskDefinition(task).script}.sh`);
-  writeFileSync(file, bundleTaskScript(taskDefinition(task).script), { mode: 0o700 });
+  const text = bundleTaskScript(script);
+  const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
+  const file = path.join(dir, `${script}.${hash}.sh`);
+  if (existsSync(file)) return file;
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    const fd = openSync(tmp, 'wx', 0o700);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw new Error(`cannot write the ${script} script under ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
   return file;
 }
 
-export function runTaskScript(task: TaskName, config: Config, options: RunScriptOptions): Promise<TaskOutput> {
-  const script = writeBundle(task, options.stateDir);
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, ...taskEnvironment(task, config), ...options.env })) {
-    if (v !== undefined) env[k] = v;
-  }
-  env.GPU_MAINT_STATE_DIR = options.env?.GPU_MAINT_STATE_DIR ?? path.join(options.stateDir, 'host');
-  env.LC_ALL = 'C';
+/** Writes the task's bundle (see writeScriptBundle) and returns its path. */
+export function writeBundle(task: TaskName, stateDir: string): string {
+  return writeScriptBundle(taskDefinition(task).script, stateDir);
+}
 
+/**
+ * Runs a bundled script in its own process group. A stop request is forwarded to that group; a second
+ * one, the grace period or the timeout kill the whole tree.
+ */
+export function runBundledScript(
+  label: string,
+  script: string,
+  env: Record<string, string>,
+  options: Omit<RunScriptOptions, 'stateDir' | 'env'>,
+): Promise<ScriptRun> {
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [script], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    let timedOut = false;
-    const timer = setTimeout(
-      () => {
-        timedOut = true;
-        // The script's process group: its probes die with it.
-        try {
-          process.kill(-child.pid!, 'SIGKILL');
-        } catch {
-          child.kill('SIGKILL');
-        }
-      },
-      options.timeoutMs ?? 15 * 60_000,
-    );
+    const notes: string[] = [];
+    let interrupted: StopSignal | undefined;
+    let graceTimer: NodeJS.Timeout | undefined;
+    const killAll = (why: string) => {
+      notes.push(`gpu-maint: ${label} ${why}`);
+      if (child.pid !== undefined) killScriptTree(child.pid);
+      else child.kill('SIGKILL');
+    };
+    const timeoutMs = options.timeoutMs ?? 15 * 60_000;
+    const timer = setTimeout(() => killAll(`killed after ${timeoutMs} ms`), timeoutMs);
+    const forward = (signal: StopSignal, count: number) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (count > 1) {
+        killAll(`killed: ${signal} received again while it was stopping`);
+        return;
+      }
+      interrupted = signal;
+      try {
+        process.kill(-(child.pid as number), signal);
+      } catch {
+        child.kill(signal);
+      }
+      const graceMs = options.stopGraceMs ?? 60_000;
+      graceTimer = setTimeout(() => killAll(`killed: still running ${graceMs} ms after ${signal}`), graceMs);
+    };
+    const unsubscribe = options.interrupts?.subscribe(forward);
+    // A stop request that came before the script started applies to it at once.
+    if (options.interrupts?.signal) forward(options.interrupts.signal, 1);
+    const done = () => {
+      clearTimeout(timer);
+      if (graceTimer) clearTimeout(graceTimer);
+      unsubscribe?.();
+    };
     child.stdout.on('data', (c: Buffer) => stdout.push(c));
     child.stderr.on('data', (c: Buffer) => {
       stderr.push(c);
       options.onStderr?.(c.toString('utf8'));
     });
     child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot start bash for ${task}: ${err.message}`));
+      done();
+      reject(new Error(`cannot start bash for ${label}: ${err.message}`));
     });
     child.on('close', (code, signal) => {
-      clearTimeout(timer);
+      done();
       const err = Buffer.concat(stderr).toString('utf8');
       resolve({
-        task,
         stdout: Buffer.concat(stdout).toString('utf8'),
-        stderr: timedOut ? `${err}\ngpu-maint: ${task} killed after ${options.timeoutMs ?? 900_000} ms` : err,
+        stderr: notes.length > 0 ? `${err}\n${notes.join('\n')}` : err,
         exitCode: code ?? (signal ? 128 + 9 : null),
+        ...(interrupted ? { interrupted } : {}),
       });
     });
   });
+}
+
+export async function runTaskScript(task: TaskName, config: Config, options: RunScriptOptions): Promise<TaskOutput> {
+  const script = writeBundle(task, options.stateDir);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, ...taskEnvironment(task, config), ...options.env })) {
+    if (v !== undefined) env[k] = v;
+  }
+  env.GPU_MAINT_STATE_DIR = options.env?.GPU_MAINT_STATE_DIR ?? path.join(options.stateDir, 'host');
+  if (task === 'cleanup') {
+    // Locally the whole state dir (metrics, alert state, default backups) and the backup store stay out of cleanup.
+    const local = [path.resolve(options.stateDir), backupDestination(config).replace(/^file:\/\//, '')].filter((p) => p.startsWith('/'));
+    env.GPU_MAINT_CLEANUP_KEEP_OUT = [...new Set([...(env.GPU_MAINT_CLEANUP_KEEP_OUT ?? '').split(',').filter(Boolean), ...local])].join(
+      ',',
+    );
+  }
+  env.LC_ALL = 'C';
+  const run = await runBundledScript(task, script, env, options);
+  return { task, ...run };
 }
