@@ -165,7 +165,10 @@ export function settingSizeProblems(input: unknown): string[] {
       problems.push(`${key || '(top level)'}: got a value of ${node.length} characters; expected at most ${MAX_SETTING_CHARS}`);
     } else if (Array.isArray(node)) {
       if (node.length > MAX_LIST_ITEMS) problems.push(`${key}: got a list of ${node.length} items; expected at most ${MAX_LIST_ITEMS}`);
-      else node.forEach((item, i) => walk(item, `${key}.${i}`));
+      else
+        node.forEach((item, i) => {
+          walk(item, `${key}.${i}`);
+        });
     } else if (node !== null && typeof node === 'object') {
       for (const [k, v] of Object.entries(node)) walk(v, key ? `${key}.${k}` : k);
     }
