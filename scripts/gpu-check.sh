@@ -327,7 +327,7 @@ remember_gpus() {
     printf 'boot_id=%s\n' "${BOOT_ID}"
     # Latest index per bus id; the file stays as small as the GPU count.
     awk '{ idx[$1] = $2 } END { for (b in idx) print b, idx[b] }' "${tmp}" | sort
-  } >"${file}.tmp" && mv -f "${file}.tmp" "${file}"
+  } >"${file}.$$.tmp" && mv -f "${file}.$$.tmp" "${file}"
 }
 
 #######################################
@@ -350,16 +350,19 @@ xid_from_dmesg() {
     read -r saved_boot last_ts <"${state}" || true
   fi
   [[ "${saved_boot}" == "${boot_id}" && "${last_ts}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || last_ts=0
-  rm -f -- "${state}.new"
+  # This run's own temp file: two checks at once must not write into each other's.
+  local new="${state}.$$.new"
+  rm -f -- "${new}"
   set -o pipefail
-  dmesg | awk -v last="${last_ts}" -v boot="${boot_id}" -v state="${state}.new" '
+  dmesg | awk -v last="${last_ts}" -v boot="${boot_id}" -v state="${new}" '
     match($0, /^\[ *[0-9]+\.[0-9]+\]/) { ts = substr($0, RSTART + 1, RLENGTH - 2) + 0; if (ts <= last) next; newest = ts }
     /NVRM: Xid/ { print }
     END { if (newest > 0) printf "%s %.6f\n", boot, newest > state }
   ' || rc=$?
-  if ((rc == 0)) && [[ -s "${state}.new" ]]; then
-    mv -f -- "${state}.new" "${state}"
+  if ((rc == 0)) && [[ -s "${new}" ]]; then
+    mv -f -- "${new}" "${state}"
   fi
+  rm -f -- "${new}"
   return "${rc}"
 }
 
