@@ -16,6 +16,7 @@ import type { CheckName, Finding, GpuReading, Severity, XidEvent } from '../type
 import { worstSeverity } from '../types';
 import { resolveExpectedGpuCount } from './instance-gpus';
 import { detectNvidiaSmiFailures, type GpuRow, type NvidiaSmiFailure, parseGpuList, parseGpuQueryRows } from './nvidia-smi';
+import { readQueryOutput } from './query-output';
 import { dedupXids, normaliseBusId, parseXidLines } from './xid';
 import { recoveryActionSeverity, xidAdvice } from './xid-catalog';
 
@@ -487,7 +488,9 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
   const list = parsed.sections.get(GPU_CHECK_SECTIONS.list);
   const nvsmiSections = [help, firstQuery, retry, list].filter((s): s is Section => s !== undefined);
 
-  const queryParsed = query && !notRun(query) ? parseGpuQueryRows(query.stdout) : null;
+  const queryOutcome = query && !notRun(query) ? readQueryOutput(query, parseGpuQueryRows) : { query: null, findings: [] };
+  const queryParsed = queryOutcome.query;
+  const queryDistrusted = queryOutcome.findings.some((f) => f.check === 'gpu.driver');
   const rows = queryParsed?.rows ?? [];
   const gpus = rows.map((r) => r.reading);
   const listParsed = list && !notRun(list) && list.exitCode === 0 ? parseGpuList(list.stdout) : null;
@@ -530,7 +533,7 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
           : `nvidia-smi rejected field "${rejected.subject}" as not valid to query (driver too old for it): GPU readings unavailable this run`,
         reading: rejected.subject ?? null,
       });
-    } else {
+    } else if (!queryDistrusted) {
       findings.push({
         check: 'gpu.driver',
         severity: 'ok',
@@ -538,6 +541,7 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
         reading: driverVersion,
       });
     }
+    findings.push(...queryOutcome.findings);
   }
 
   // ---- gpu.unresponsive
@@ -609,7 +613,9 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
   const seen = seenThisBoot(parsed);
   const currentBusIds = new Set(gpus.map((g) => g.busId).filter((b): b is string => b !== null));
   const haveTable = queryParsed !== null && queryParsed.fields.length > 0;
-  const visible = haveTable ? rows.length : noDevices ? 0 : listParsed ? listParsed.gpus.length : null;
+  // nvidia-smi with no GPUs says "No devices were found" (exit 6): an empty answer with exit 0 counts nothing.
+  const visible =
+    haveTable && rows.length > 0 ? rows.length : noDevices ? 0 : listParsed && listParsed.gpus.length > 0 ? listParsed.gpus.length : null;
   let missing = 0;
   if (nvidiaSmiInstalled && visible !== null) {
     const gone = haveTable ? [...seen.entries()].filter(([busId]) => !currentBusIds.has(busId)) : [];
