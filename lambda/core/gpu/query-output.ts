@@ -37,7 +37,7 @@ export interface QueryOutcome {
 
 /** The query section's output, parsed with bounds; null query when it was not run or did not exit 0. */
 export function readQueryOutput(section: Section | undefined, parse: (text: string) => GpuQuery): QueryOutcome {
-  if (!section || section.exitCode !== 0) return { query: section ? parse(section.stdout.slice(0, MAX_QUERY_CHARS)) : null, findings: [] };
+  if (section?.exitCode !== 0) return { query: section ? parse(section.stdout.slice(0, MAX_QUERY_CHARS)) : null, findings: [] };
   const problem = (message: string): QueryOutcome => ({
     query: null,
     findings: [{ check: 'gpu.driver', severity: 'warning', message: `${message}: not checked this run: ${TABLE_CHECKS}`, reading: null }],
