@@ -44,7 +44,13 @@ export interface ScriptRun {
  */
 export function writeScriptBundle(script: string, stateDir: string): string {
   const dir = path.join(stateDir, 'scripts');
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new Error(
+      `cannot write the ${script} script under ${dir} (local.stateDir): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
   const text = bundleTaskScript(script);
   const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
   const file = path.join(dir, `${script}.${hash}.sh`);
@@ -61,7 +67,9 @@ export function writeScriptBundle(script: string, stateDir: string): string {
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });
-    throw new Error(`cannot write the ${script} script under ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new Error(
+      `cannot write the ${script} script under ${dir} (local.stateDir): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   return file;
 }
