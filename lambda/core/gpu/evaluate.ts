@@ -547,11 +547,12 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
   // ---- gpu.unresponsive
   let unresponsive = false;
   if (nvidiaSmiInstalled) {
-    const before = findings.length;
+    // This check's own findings: ok is decided by them, not by counting what other checks added.
+    const own: Finding[] = [];
     const timedOut = nvsmiSections.find((s) => s.timedOut);
     if (timedOut) {
       unresponsive = true;
-      findings.push({
+      own.push({
         check: 'gpu.unresponsive',
         severity: 'critical',
         message: `nvidia-smi did not answer within ${timedOut.seconds ?? '?'} s (${timedOut.name}): the driver may be wedged; drain the node, then reset the GPUs or reboot`,
@@ -560,7 +561,7 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
     } else {
       const skipped = nvsmiSections.filter((s) => notRun(s) && /time budget/.test(s.stderr));
       if (skipped.length > 0) {
-        findings.push({
+        own.push({
           check: 'gpu.unresponsive',
           severity: 'warning',
           message: `nvidia-smi is slow: ${skipped.map((s) => s.name).join(', ')} not run within the check's time budget`,
@@ -572,7 +573,7 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
       const lost = Object.entries(row.lost);
       if (lost.length > 0) {
         unresponsive = true;
-        findings.push({
+        own.push({
           check: 'gpu.unresponsive',
           severity: 'critical',
           message: `${gpuLabel(row.reading)} reports ${lost[0][1]}: drain the node and reset the GPU or reboot`,
@@ -590,7 +591,7 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
     for (const busId of inaccessible) {
       unresponsive = true;
       const index = seen.get(busId);
-      findings.push({
+      own.push({
         check: 'gpu.unresponsive',
         severity: 'critical',
         message: `nvidia-smi cannot open the GPU at ${busId}${index !== undefined ? ` (GPU ${index} earlier this boot)` : ''}: drain the node and reboot`,
@@ -598,15 +599,16 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
         reading: busId,
       });
     }
-    if (findings.length === before) {
+    if (own.length === 0) {
       const slowest = Math.max(0, ...nvsmiSections.map((s) => s.seconds ?? 0));
-      findings.push({
+      own.push({
         check: 'gpu.unresponsive',
         severity: 'ok',
         message: `nvidia-smi answered (slowest call ${slowest} s)`,
         reading: slowest,
       });
     }
+    findings.push(...own);
   }
 
   // ---- gpu.count
