@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { expandHome } from '../adapters/local/paths';
 import { describeIssue } from '../core/validation';
-import { TASK_PARAMETERS } from '../tasks/parameters';
+import { TASKS } from '../tasks/registry';
 import { type Config, configSchema } from './schema';
 
 export class ConfigError extends Error {
@@ -180,8 +180,8 @@ export function settingSizeProblems(input: unknown): string[] {
 /** Script parameters (joined lists) over MAX_PARAMETER_CHARS, which would not fit in a process environment. */
 function parameterSizeProblems(config: Config): string[] {
   const problems: string[] = [];
-  for (const [task, parameters] of Object.entries(TASK_PARAMETERS)) {
-    for (const p of parameters ?? []) {
+  for (const [task, definition] of TASKS) {
+    for (const p of definition.parameters) {
       const length = p.fromConfig(config).length;
       if (length > MAX_PARAMETER_CHARS) {
         problems.push(

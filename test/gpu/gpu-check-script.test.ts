@@ -1,6 +1,6 @@
 /**
  * scripts/gpu-check.sh as hosts run it: the bundle under real bash, with fake nvidia-smi, journalctl
- * and dmesg first on PATH (test/fakes/bin) replaying real captures (../shared/fixtures), IMDSv2 on
+ * and dmesg first on PATH (test/fakes/bin) replaying real captures (test/fixtures), IMDSv2 on
  * 127.0.0.1, and the output evaluated by the same core as the collect Lambda.
  */
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';

@@ -3,12 +3,12 @@
  * and probes end on time even when the command ignores SIGTERM.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { parseResult } from '../../lambda/core/contract';
 import { bundleTaskScript, SCRIPTS_DIR } from '../../lambda/tasks/scripts';
+import { tempDir } from '../helpers/temp';
 
 let scriptsDir: string;
 
@@ -35,7 +35,7 @@ function runScript(body: string, env: Record<string, string> = {}) {
 }
 
 beforeAll(() => {
-  scriptsDir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-scripts-'));
+  scriptsDir = tempDir('gpu-maint-scripts-');
   mkdirSync(path.join(scriptsDir, 'lib'));
   cpSync(path.join(SCRIPTS_DIR, 'lib'), path.join(scriptsDir, 'lib'), { recursive: true });
 });
@@ -61,7 +61,7 @@ describe('bundleTaskScript', () => {
 });
 
 function writeScript(name: string, body: string, shebang = '#!/usr/bin/env bash'): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-bundle-'));
+  const dir = tempDir('gpu-maint-bundle-');
   mkdirSync(path.join(dir, 'lib'));
   cpSync(path.join(SCRIPTS_DIR, 'lib'), path.join(dir, 'lib'), { recursive: true });
   writeFileSync(path.join(dir, `${name}.sh`), `${shebang}\n${body}`);

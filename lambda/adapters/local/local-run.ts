@@ -11,10 +11,11 @@ import { diskPressureOutcome, withDiskPressureNote } from '../../core/collect';
 import { evaluateTaskOutput } from '../../core/evaluate';
 import type { AlertSink, Clock, TaskOutput } from '../../core/ports';
 import { evaluationSettings } from '../../core/settings';
-import { taskDefinition } from '../../core/tasks';
 import type { TaskName, TaskResult } from '../../core/types';
+import { taskDefinition } from '../../tasks/registry';
 import { cleanupCooldownFilePath, FileCleanupCooldownStore } from './cleanup-cooldown-file';
 import type { Interrupts } from './interrupts';
+import { writeLatestResult } from './latest-results';
 import { JsonLinesMetricsSink, PrometheusTextfileSink } from './metrics-files';
 import { expandHome } from './paths';
 import { runTaskScript } from './script-runner';
@@ -73,8 +74,12 @@ export async function processLocalOutput(output: TaskOutput, options: LocalRunOp
   await new JsonLinesMetricsSink(paths.metricsFile, config.metrics.namespace).put(result.metrics, now);
   new PrometheusTextfileSink(paths.textfileDir).write(result.task, result.metrics, now);
   // A run someone stopped on purpose neither triggers a cleanup nor notifies: it says what it did, in the report.
-  if (output.interrupted || options.interrupts?.signal) return result;
+  if (output.interrupted || options.interrupts?.signal) {
+    writeLatestResult(paths.stateDir, result);
+    return result;
+  }
   const noted = withDiskPressureNote(result, await localDiskPressure(result, options, now));
+  writeLatestResult(paths.stateDir, noted);
   await options.alerts?.publish(noted);
   return noted;
 }

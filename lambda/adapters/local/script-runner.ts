@@ -8,10 +8,10 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSy
 import * as path from 'node:path';
 import type { Config } from '../../config/schema';
 import type { TaskOutput } from '../../core/ports';
-import { taskDefinition } from '../../core/tasks';
 import type { TaskName } from '../../core/types';
-import { backupDestination, taskEnvironment } from '../../tasks/parameters';
-import { bundleTaskScript } from '../../tasks/scripts';
+import { backupDestination } from '../../tasks/parameters';
+import { taskDefinition, taskEnvironment } from '../../tasks/registry';
+import { bundleTaskScript, SCRIPTS_DIR } from '../../tasks/scripts';
 import { type Interrupts, killScriptTree, type StopSignal } from './interrupts';
 
 export interface RunScriptOptions {
@@ -19,8 +19,16 @@ export interface RunScriptOptions {
   readonly stateDir: string;
   /** Extra or overriding environment (tests put fakes first on PATH here). */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Kill the script after this long. @default 15 minutes */
+  /**
+   * Kill the script (and its process tree) after this long.
+   * @default - the task's limits.executionSeconds (lambda/tasks/<task>.ts), as SSM would
+   */
   readonly timeoutMs?: number;
+  /**
+   * Where the task scripts are bundled from.
+   * @default scripts/ of this repository
+   */
+  readonly scriptsDir?: string;
   /** Called with each chunk of the script's stderr (progress, logs) as it arrives. */
   readonly onStderr?: (chunk: string) => void;
   /** Stop requests (Ctrl-C): forwarded to the script, which stops at a safe point. */
@@ -42,7 +50,7 @@ export interface ScriptRun {
  * changes with the content and the file appears by rename, so a run never reads a bundle that another
  * run is rewriting (bash reads its script as it goes); the same content is written once.
  */
-export function writeScriptBundle(script: string, stateDir: string): string {
+export function writeScriptBundle(script: string, stateDir: string, scriptsDir = SCRIPTS_DIR): string {
   const dir = path.join(stateDir, 'scripts');
   try {
     mkdirSync(dir, { recursive: true });
@@ -51,7 +59,7 @@ export function writeScriptBundle(script: string, stateDir: string): string {
       `cannot write the ${script} script under ${dir} (local.stateDir): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
     );
   }
-  const text = bundleTaskScript(script);
+  const text = bundleTaskScript(script, scriptsDir);
   const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
   const file = path.join(dir, `${script}.${hash}.sh`);
   if (existsSync(file)) return file;
@@ -75,8 +83,8 @@ export function writeScriptBundle(script: string, stateDir: string): string {
 }
 
 /** Writes the task's bundle (see writeScriptBundle) and returns its path. */
-export function writeBundle(task: TaskName, stateDir: string): string {
-  return writeScriptBundle(taskDefinition(task).script, stateDir);
+export function writeBundle(task: TaskName, stateDir: string, scriptsDir = SCRIPTS_DIR): string {
+  return writeScriptBundle(taskDefinition(task).script, stateDir, scriptsDir);
 }
 
 /**
@@ -87,7 +95,7 @@ export function runBundledScript(
   label: string,
   script: string,
   env: Record<string, string>,
-  options: Omit<RunScriptOptions, 'stateDir' | 'env'>,
+  options: Omit<RunScriptOptions, 'stateDir' | 'env' | 'scriptsDir'>,
 ): Promise<ScriptRun> {
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [script], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -102,7 +110,7 @@ export function runBundledScript(
       else child.kill('SIGKILL');
     };
     const timeoutMs = options.timeoutMs ?? 15 * 60_000;
-    const timer = setTimeout(() => killAll(`killed after ${timeoutMs} ms`), timeoutMs);
+    const timer = setTimeout(() => killAll(`killed after ${timeoutMs / 1000} s (its time limit)`), timeoutMs);
     const forward = (signal: StopSignal, count: number) => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       if (count > 1) {
@@ -149,7 +157,8 @@ export function runBundledScript(
 }
 
 export async function runTaskScript(task: TaskName, config: Config, options: RunScriptOptions): Promise<TaskOutput> {
-  const script = writeBundle(task, options.stateDir);
+  const script = writeBundle(task, options.stateDir, options.scriptsDir);
+  const timeoutMs = options.timeoutMs ?? taskDefinition(task).limits.executionSeconds * 1000;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...taskEnvironment(task, config), ...options.env })) {
     if (v !== undefined) env[k] = v;
@@ -163,6 +172,6 @@ export async function runTaskScript(task: TaskName, config: Config, options: Run
     );
   }
   env.LC_ALL = 'C';
-  const run = await runBundledScript(task, script, env, options);
+  const run = await runBundledScript(task, script, env, { ...options, timeoutMs });
   return { task, ...run };
 }
