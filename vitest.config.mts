@@ -1,22 +1,5 @@
 import { defineConfig } from 'vitest/config';
-
-/**
- * The fast inner loop (`npm run test:unit`): TypeScript only (core, config, adapters against mocks, the
- * CLI in-process on temp files). Nothing here runs bash scripts, external tools, CDK synth or servers;
- * test/architecture/unit-project.test.ts checks that. Everything else is the `scripts` project.
- */
-const UNIT = [
-  'test/architecture/**/*.test.ts',
-  'test/alerts/{aws-adapters,cli,dynamodb,policy,render,runbook,scenario,silences}.test.ts',
-  'test/backup/{manifest-evaluate,prune-handler,prune,retention}.test.ts',
-  'test/cleanup/{disk-pressure,evaluate,parameters}.test.ts',
-  'test/cli/{cli,invoke}.test.ts',
-  'test/config/*.test.ts',
-  'test/core/*.test.ts',
-  'test/gpu/{evaluate,instance-gpus,nvidia-smi,xid-catalog,xid}.test.ts',
-  'test/health/{evaluate,parse}.test.ts',
-  'test/lambda/*.test.ts',
-];
+import { UNIT_TEST_FILES } from './test/unit-files';
 
 export default defineConfig({
   test: {
@@ -27,11 +10,13 @@ export default defineConfig({
     // forks, not threads: NodejsFunction bundling needs real child-process stdio.
     pool: 'forks',
     projects: [
-      { extends: true, test: { name: 'unit', include: UNIT, isolate: false, testTimeout: 10_000 } },
+      { extends: true, test: { name: 'unit', include: [...UNIT_TEST_FILES], isolate: false, testTimeout: 10_000 } },
       {
         extends: true,
-        // Real bash and tools on temp trees, s3rver and IMDS fakes on 127.0.0.1, CDK synth.
-        test: { name: 'scripts', include: ['test/**/*.test.ts'], exclude: UNIT, testTimeout: 90_000, hookTimeout: 120_000 },
+        // Real bash and tools on temp trees, s3rver and IMDS fakes on 127.0.0.1, CDK synth. A beforeAll that
+        // runs a whole backup of the adversarial tree (dozens of tar/zstd/sha256 pipelines) or a first synth
+        // took over 120 s on the shared 2-core machine at load 25; tests that wait longer set their own.
+        test: { name: 'scripts', include: ['test/**/*.test.ts'], exclude: [...UNIT_TEST_FILES], testTimeout: 90_000, hookTimeout: 300_000 },
       },
     ],
   },

@@ -23,7 +23,7 @@ import { AGENT_CLOUDWATCH_CALLS_PER_INVOCATION, API_QUOTAS } from '../../lambda/
 import { resultLogRecord } from '../../lambda/core/collect';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
-import { taskDefinition } from '../../lambda/core/tasks';
+import { taskDefinition } from '../../lambda/tasks/registry';
 import { gpuCheckOutput } from '../../test/helpers/gpu-check-output';
 
 // ---- parameters -------------------------------------------------------------------------------

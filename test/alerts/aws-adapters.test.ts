@@ -240,6 +240,8 @@ describe('Lambda handlers', () => {
 
   test('the sweep raises host.stale for a host whose gpu-check stopped and publishes it', async () => {
     const table = new FakeAlertTable();
+    // The handler sweeps at the real "now" (new Date()): pin it, and the host's last result 30 min before.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.parse('2026-11-28T12:00:00Z') });
     try {
       const settings = settingsFor();
       table.items.set('i-0abc|#host', {
@@ -247,9 +249,9 @@ describe('Lambda handlers', () => {
         sk: { S: '#host' },
         kind: { S: 'host' },
         version: { N: '4' },
-        lastSeen: { S: JSON.stringify({ 'gpu-check': new Date(Date.now() - 30 * 60_000).toISOString() }) },
+        lastSeen: { S: JSON.stringify({ 'gpu-check': '2026-11-28T11:30:00.000Z' }) },
         undelivered: { S: '[]' },
-        lastGpuCheckAt: { S: new Date(Date.now() - 30 * 60_000).toISOString() },
+        lastGpuCheckAt: { S: '2026-11-28T11:30:00.000Z' },
       });
       sns.on(PublishCommand).resolves({ MessageId: 'm1' });
       ec2.on(DescribeTagsCommand).resolves({ Tags: [] });
@@ -265,6 +267,7 @@ describe('Lambda handlers', () => {
       );
       expect(table.items.get('i-0abc|#host')?.version.N).toBe('5');
     } finally {
+      vi.useRealTimers();
       table.restore();
       vi.unstubAllEnvs();
     }

@@ -16,6 +16,7 @@ describe('each rule fails on a planted import', () => {
     ['lambda/core/gpu/x.ts', "import { S3Client } from '@aws-sdk/client-s3';", 'lambda/core is pure'],
     ['lambda/core/gpu/x.ts', "import { readFileSync } from 'node:fs';", 'lambda/core is pure'],
     ['lambda/core/gpu/x.ts', "import * as fs from 'fs';", 'lambda/core is pure'],
+    ['lambda/core/gpu/x.ts', "import {\n  readFileSync,\n  writeFileSync,\n} from 'node:fs';", 'lambda/core is pure'],
     ['lambda/core/gpu/x.ts', "import { spawnSync } from 'node:child_process';", 'lambda/core is pure'],
     ['lambda/core/gpu/x.ts', "const cp = require('child_process');", 'lambda/core is pure'],
     ['lambda/core/gpu/x.ts', "import { FileBackupStore } from '../../adapters/local/backup-store-file';", 'lambda/core imports only'],

@@ -86,26 +86,35 @@ export const RULES: readonly Rule[] = [
   },
 ];
 
-// import x from '...'; import type {...} from '...'; export * from '...'; import '...'; import('...'); require('...')
-const IMPORT_RE = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\brequire\s*\(\s*)(['"])([^'"\n]+)\1/g;
+// Static imports and re-exports start a statement: `import x from '...'`, `import type {...} from '...'`
+// (over several lines), `export * from '...'`, `import '...'`.
+const STATIC_IMPORT_RE = /^\s*(?:(?:import|export)\b[^;'"]*?\bfrom\s*|import\s*)(['"])([^'"\n]+)\1/gm;
+// Dynamic ones may sit anywhere in code: `await import('...')`, `require('...')`.
+const DYNAMIC_IMPORT_RE = /\b(?:import|require)\s*\(\s*(['"])([^'"\n]+)\1/g;
 
 /** Strips comments so that an import quoted in a comment does not count. Strings are kept. */
 function withoutComments(text: string): string {
   return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
 }
 
+/** True when `index` is outside string literals on its line (an even number of quotes before it). */
+function inCode(text: string, index: number): boolean {
+  const lineStart = text.lastIndexOf('\n', index) + 1;
+  const before = text.slice(lineStart, index).replace(/\\./g, '');
+  return ["'", '"', '`'].every((q) => before.split(q).length % 2 === 1);
+}
+
 export function importsOf(file: SourceFile): ImportTarget[] {
-  const out: ImportTarget[] = [];
-  for (const m of withoutComments(file.text).matchAll(IMPORT_RE)) {
-    const specifier = m[2];
-    if (specifier.startsWith('.')) {
-      const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(file.path), specifier));
-      out.push({ specifier, module: resolved.replace(/\.(c|m)?[jt]s$/, '').replace(/\/index$/, '') });
-    } else {
-      out.push({ specifier, packageName: specifier });
-    }
-  }
-  return out;
+  const code = withoutComments(file.text);
+  const specifiers = [
+    ...[...code.matchAll(STATIC_IMPORT_RE)].map((m) => ({ at: m.index, specifier: m[2] })),
+    ...[...code.matchAll(DYNAMIC_IMPORT_RE)].filter((m) => inCode(code, m.index)).map((m) => ({ at: m.index, specifier: m[2] })),
+  ].sort((x, y) => x.at - y.at);
+  return specifiers.map(({ specifier }) => {
+    if (!specifier.startsWith('.')) return { specifier, packageName: specifier };
+    const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(file.path), specifier));
+    return { specifier, module: resolved.replace(/\.(c|m)?[jt]s$/, '').replace(/\/index$/, '') };
+  });
 }
 
 export function checkLayering(files: readonly SourceFile[], rules: readonly Rule[] = RULES): Violation[] {

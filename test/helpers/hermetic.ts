@@ -6,17 +6,23 @@
  */
 import type * as fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { RUN_TMP_ENV } from '../global-setup';
 import { REPO_ROOT } from './fixtures';
 
 const PARENT = path.dirname(REPO_ROOT);
 
-/** True for a path beside the repository: inside its parent directory but not inside the repository. */
+/**
+ * True for a path beside the repository: inside its parent directory but neither inside the repository
+ * nor inside the temp dirs (which sit beside a repository checked out directly in /tmp).
+ */
 export function isBesideRepo(p: fs.PathLike | number): boolean {
   if (typeof p === 'number') return false;
   const abs = path.resolve(p instanceof URL ? p.pathname : p.toString());
-  const inside = (dir: string) => abs === dir || abs.startsWith(`${dir}${path.sep}`);
-  return inside(PARENT) && !inside(REPO_ROOT) && abs !== PARENT;
+  const inside = (dir: string | undefined) => dir !== undefined && (abs === dir || abs.startsWith(`${dir}${path.sep}`));
+  if (inside(REPO_ROOT) || inside(os.tmpdir()) || inside(process.env[RUN_TMP_ENV])) return false;
+  return inside(PARENT) && abs !== PARENT;
 }
 
 // Reads only: stat and exists calls are how find-up code (lock files, package.json) walks past the root.
