@@ -17,6 +17,7 @@ import { evaluationSettings } from '../lambda/core/settings';
 import { TASKS } from '../lambda/core/tasks';
 import type { TaskName } from '../lambda/core/types';
 import { TASK_PARAMETERS } from '../lambda/tasks/parameters';
+import { rateControlFor } from '../lambda/tasks/rate-control';
 import { bundleTaskScript, SCRIPTS_DIR } from '../lambda/tasks/scripts';
 import { AlertForwarder } from './constructs/alert-forwarder';
 import { AlertStaleSweep } from './constructs/alert-stale-sweep';
@@ -46,19 +47,6 @@ export const SCHEDULES: Partial<Record<TaskName, (config: Config) => ScheduleCon
   backup: (c) => c.backup.schedule,
   'restore-test': (c) => c.backup.restoreTestSchedule,
   cleanup: (c) => c.cleanup.schedule,
-};
-
-/**
- * How long a task may run on a host, and how long SSM tries to reach an instance (a 5-minute check
- * must not pile up undelivered commands). Tasks not listed get the TaskDocument defaults (1 h, 10 min).
- */
-export const RUN_LIMITS: Partial<Record<TaskName, { executionTimeoutSeconds: number; deliveryTimeoutSeconds: number }>> = {
-  'gpu-check': { executionTimeoutSeconds: 240, deliveryTimeoutSeconds: 240 },
-  'health-check': { executionTimeoutSeconds: 600, deliveryTimeoutSeconds: 600 },
-  backup: { executionTimeoutSeconds: 6 * 3600, deliveryTimeoutSeconds: 1800 },
-  'restore-test': { executionTimeoutSeconds: 4 * 3600, deliveryTimeoutSeconds: 1800 },
-  cleanup: { executionTimeoutSeconds: 3600, deliveryTimeoutSeconds: 1800 },
-  restore: { executionTimeoutSeconds: 6 * 3600, deliveryTimeoutSeconds: 1800 },
 };
 
 /** The task whose silence raises the heartbeat alarm. */
@@ -145,6 +133,7 @@ export class GpuMaintStack extends Stack {
     };
     // Stack names cannot contain dots, so this prefix is this stack's alone.
     const documentNamePrefix = `gpu-maint.${this.stackName}.`;
+    const rateControl = (task: TaskName) => rateControlFor(task, config.aws);
     for (const def of TASKS.values()) {
       const parameters = TASK_PARAMETERS[def.name] ?? [];
       this.documents.set(
@@ -158,7 +147,8 @@ export class GpuMaintStack extends Stack {
             ...parameterDefaultOverrides[def.name],
           },
           namePrefix: documentNamePrefix,
-          ...RUN_LIMITS[def.name],
+          executionTimeoutSeconds: rateControl(def.name).executionTimeoutSeconds,
+          deliveryTimeoutSeconds: rateControl(def.name).deliveryTimeoutSeconds,
         }),
       );
     }
@@ -171,8 +161,8 @@ export class GpuMaintStack extends Stack {
         parameters: Object.fromEntries(logrotateDocument.parameters.map((p) => [p.name, p.fromConfig(config)])),
         fleetTagKey: config.fleet.tagKey,
         fleetTagValue: config.fleet.name,
-        maxConcurrency: config.aws.maxConcurrency,
-        maxErrors: config.aws.maxErrors,
+        maxConcurrency: rateControl('logrotate').maxConcurrency,
+        maxErrors: rateControl('logrotate').maxErrors,
         outputBucket: this.outputBucket.bucket,
         outputKeyPrefix: `${this.outputBucket.outputKeyPrefix}logrotate/`,
         // EventBridge messages carry no message attributes: the unfiltered pipeline topic.
@@ -185,8 +175,12 @@ export class GpuMaintStack extends Stack {
       documents,
       fleetTagKey: config.fleet.tagKey,
       fleetTagValue: config.fleet.name,
-      maxConcurrency: config.aws.maxConcurrency,
-      maxErrors: config.aws.maxErrors,
+      // Every task has its own; these apply to none but satisfy the construct's fleet-wide fallback.
+      maxConcurrency: config.aws.maxConcurrency ?? '10%',
+      maxErrors: config.aws.maxErrors ?? '10%',
+      rateControl: Object.fromEntries(
+        documents.map((d) => [d.task, { maxConcurrency: rateControl(d.task).maxConcurrency, maxErrors: rateControl(d.task).maxErrors }]),
+      ),
       outputBucket: this.outputBucket,
       commandLogGroup: this.commandLogGroup,
       logRetentionDays: retentionDays,

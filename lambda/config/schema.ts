@@ -4,6 +4,7 @@
  * alert policy live here, not in bash: changing a threshold never needs a new SSM document.
  */
 import { z } from 'zod';
+import { TASK_NAMES } from '../core/types';
 
 /** Warning and critical levels side by side; null disables that level. */
 function levels(defaults: { warning: number | null; critical: number | null }, direction: 'above' | 'below') {
@@ -449,16 +450,36 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region such as eu-west-1')
         .optional(),
-      /** SSM Run Command rate control. @default '10%' */
+      /**
+       * SSM Run Command MaxConcurrency for every task, over each task's own default
+       * (lambda/tasks/rate-control.ts, docs/deploy.md#rate-control). @default - per task
+       */
       maxConcurrency: z
         .string()
         .regex(/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/, 'a count 1-9999 or a percentage 1-100%')
-        .default('10%'),
-      /** @default '10%' */
+        .optional(),
+      /** MaxErrors for every task, over each task's own default. @default - per task */
       maxErrors: z
         .string()
         .regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage')
-        .default('10%'),
+        .optional(),
+      /** Rate control of one task, over everything else: `{ backup: { maxConcurrency: '10%', deliveryTimeoutSeconds: 21600 } }`. */
+      rateControl: z
+        .partialRecord(
+          z.enum(TASK_NAMES),
+          z.strictObject({
+            maxConcurrency: z
+              .string()
+              .regex(/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/, 'a count 1-9999 or a percentage 1-100%')
+              .optional(),
+            maxErrors: z
+              .string()
+              .regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage')
+              .optional(),
+            deliveryTimeoutSeconds: z.number().int().min(30).max(2_592_000).optional(),
+          }),
+        )
+        .default({}),
       /** Days Lambda and command logs are kept. @default 30 */
       logRetentionDays: z.number().int().min(1).default(30),
     })
