@@ -170,6 +170,8 @@ export class BackupPruner extends Construct {
         maxEventAge: Duration.hours(2),
       }),
     });
+    // The schedule names its group by a literal name: without the dependency CloudFormation may create it first.
+    if (props.scheduleGroup) this.schedule.node.addDependency(props.scheduleGroup);
     const fn = this.function.function.node.defaultChild;
     if (fn instanceof CfnElement) {
       Validations.of(role).acknowledge({

@@ -84,7 +84,9 @@ describe('SNS deliveries', () => {
 
   test('the check fails on the old filter: critical-only email on one topic with exists:false', () => {
     const subs = subscribers(template).map((s) =>
-      s.endpoint === 'oncall@example.com' && s.topic === topics.pipeline ? { ...s, filterPolicy: { severity: ['critical', { exists: false }] } } : s,
+      s.endpoint === 'oncall@example.com' && s.topic === topics.pipeline
+        ? { ...s, filterPolicy: { severity: ['critical', { exists: false }] } }
+        : s,
     );
     expect(deliveryMismatches(subs, messages(), wants)).toEqual([
       'email oncall@example.com misses CloudWatch alarm (ALARM or OK)',

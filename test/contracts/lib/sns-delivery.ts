@@ -29,7 +29,8 @@ export function subscribers(template: CfnTemplate): Subscriber[] {
     .filter(([, r]) => r.Type === 'AWS::SNS::Subscription')
     .map(([id, r]) => {
       const p = r.Properties ?? {};
-      if (p.FilterPolicyScope && p.FilterPolicyScope !== 'MessageAttributes') throw new Error(`${id}: scope ${p.FilterPolicyScope} not evaluated`);
+      if (p.FilterPolicyScope && p.FilterPolicyScope !== 'MessageAttributes')
+        throw new Error(`${id}: scope ${p.FilterPolicyScope} not evaluated`);
       return {
         id,
         protocol: p.Protocol,
