@@ -119,6 +119,7 @@ export class GpuMaintStack extends Stack {
       glacierIrAfterDays: config.backup.glacierIrAfterDays,
       objectLockDays: config.backup.objectLockDays,
       replicationBucketArn: config.backup.replicationBucketArn,
+      replicationKmsKeyArn: config.backup.replicationKmsKeyArn,
     });
     this.backupInstancePolicy = new BackupInstancePolicy(this, 'BackupInstancePolicy', { backupBucket: this.backupBucket });
 
@@ -216,6 +217,8 @@ export class GpuMaintStack extends Stack {
       enabled: config.backup.pruneSchedule.enabled,
       scheduleGroup: this.scheduleGroup.group,
       deadLetterQueue: this.scheduleGroup.deadLetterQueue,
+      // Only when this fleet backs up here: otherwise nothing ever makes this bucket's snapshots fresh.
+      staleBackupAlarm: config.backup.schedule.enabled && !config.backup.destination?.startsWith('s3://'),
     });
 
     // ---- Results ----------------------------------------------------------------------------------
@@ -302,7 +305,7 @@ export class GpuMaintStack extends Stack {
     for (const alarm of this.alertSweep.alarms) this.monitoring.addAlarm(alarm, 'critical');
     for (const alarm of this.alertForwarder?.alarms ?? []) this.monitoring.addAlarm(alarm, 'warning');
     if (this.documents.has('cleanup')) this.monitoring.addCleanupSection({ logrotateFailedRuns: this.logrotate?.metricFailedRuns() });
-    this.monitoring.addAlarm(this.backupPruner.staleBackupAlarm, 'warning');
+    if (this.backupPruner.staleBackupAlarm) this.monitoring.addAlarm(this.backupPruner.staleBackupAlarm, 'warning');
     this.monitoring.monitorFunction('prune', this.backupPruner.function);
     this.monitoring.addSection('Backups', ...this.backupPruner.dashboardWidgets());
 

@@ -214,6 +214,8 @@ export const configSchema = z.strictObject({
       objectLockDays: z.number().int().min(1).optional(),
       /** AWS only: replicate to this bucket ARN (3-2-1). */
       replicationBucketArn: z.string().startsWith('arn:').optional(),
+      /** AWS only: KMS key ARN the replicas are encrypted with; required with both kmsKeyArn and replicationBucketArn. */
+      replicationKmsKeyArn: z.string().startsWith('arn:').optional(),
       schedule: schedule({ expression: 'cron(0 2 * * ? *)', flexibleWindowMinutes: 30 }),
       restoreTestSchedule: schedule({ expression: 'cron(0 4 ? * SAT *)' }),
       pruneSchedule: schedule({ expression: 'cron(0 6 * * ? *)' }),

@@ -99,3 +99,15 @@ describe('references by literal name', () => {
     );
   });
 });
+
+describe('partitions', () => {
+  test('no ARN in the template hard-codes the aws partition (GovCloud and China deploy the same template)', () => {
+    expect(JSON.stringify(template)).not.toMatch(/"arn:aws:/);
+  });
+
+  test('the check fails on a hard-coded ARN', () => {
+    const broken = copy();
+    ofType(broken, 'AWS::SQS::Queue')[0][1].Properties!.RedrivePolicy = { deadLetterTargetArn: 'arn:aws:sqs:eu-west-1:123456789012:q' };
+    expect(JSON.stringify(broken)).toMatch(/"arn:aws:/);
+  });
+});
