@@ -5,19 +5,19 @@
  *   invocation events ─> rule ─> SQS ─> collect Lambda ─> metrics, alerts (SNS), one log line per result
  *   dashboard + pipeline alarms
  *
- * Documents and schedules come from the task registry (lambda/core/tasks.ts): a task added there gets
- * its document, and its schedule when SCHEDULES names one, without other stack edits.
+ * Documents, schedules and run limits come from the task registry (lambda/tasks/registry.ts): a task
+ * added there gets its document, its dispatch entry and its schedule without stack edits.
  */
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { Config } from '../lambda/config/schema';
 import { alertSettings } from '../lambda/core/alerts/settings';
+import { parseScheduleExpression, rateSeconds } from '../lambda/core/schedule/expression';
 import { evaluationSettings } from '../lambda/core/settings';
-import { TASKS } from '../lambda/core/tasks';
 import type { TaskName } from '../lambda/core/types';
-import { TASK_PARAMETERS } from '../lambda/tasks/parameters';
 import { rateControlFor } from '../lambda/tasks/rate-control';
+import { TASKS } from '../lambda/tasks/registry';
 import { bundleTaskScript, SCRIPTS_DIR } from '../lambda/tasks/scripts';
 import { AlertForwarder } from './constructs/alert-forwarder';
 import { AlertStaleSweep } from './constructs/alert-stale-sweep';
@@ -27,6 +27,7 @@ import { AlertTopic } from './constructs/alert-topic';
 import { BackupBucket } from './constructs/backup-bucket';
 import { BackupInstancePolicy } from './constructs/backup-instance-policy';
 import { BackupPruner } from './constructs/backup-pruner';
+import { CoverageAlarm } from './constructs/coverage-alarm';
 import { Dispatcher } from './constructs/dispatcher';
 import { InstancePolicy } from './constructs/instance-policy';
 import { LogrotateAssociation } from './constructs/logrotate-association';
@@ -38,19 +39,14 @@ import { TaskDocument } from './constructs/task-document';
 import { TaskSchedule } from './constructs/task-schedule';
 import { TaskScheduleGroup } from './constructs/task-schedule-group';
 
-type ScheduleConfig = Config['gpuCheck']['schedule'];
+/** Scheduled fleet checks whose coverage (results reported / instances dispatched to) raises an alarm. */
+const COVERAGE_TASKS: readonly TaskName[] = ['gpu-check', 'health-check'];
 
-/** Which config schedule drives which task (tasks without one run only by hand or by association). */
-export const SCHEDULES: Partial<Record<TaskName, (config: Config) => ScheduleConfig>> = {
-  'gpu-check': (c) => c.gpuCheck.schedule,
-  'health-check': (c) => c.healthCheck.schedule,
-  backup: (c) => c.backup.schedule,
-  'restore-test': (c) => c.backup.restoreTestSchedule,
-  cleanup: (c) => c.cleanup.schedule,
-};
-
-/** The task whose silence raises the heartbeat alarm. */
-const HEARTBEAT_TASK: TaskName = 'gpu-check';
+/** Minutes between gpu-check runs for the dashboard: the rate, or 5 for a cron schedule. */
+function gpuCheckPeriodMinutes(config: Config): number {
+  const schedule = parseScheduleExpression(config.gpuCheck.schedule.expression);
+  return schedule.kind === 'rate' ? Math.min(1440, Math.max(1, Math.round(rateSeconds(schedule) / 60))) : 5;
+}
 
 export interface GpuMaintStackProps extends StackProps {
   /** Validated configuration (lib/config/load.ts). */
@@ -136,7 +132,7 @@ export class GpuMaintStack extends Stack {
     const documentNamePrefix = `gpu-maint.${this.stackName}.`;
     const rateControl = (task: TaskName) => rateControlFor(task, config.aws);
     for (const def of TASKS.values()) {
-      const parameters = TASK_PARAMETERS[def.name] ?? [];
+      const { parameters } = def;
       this.documents.set(
         def.name,
         new TaskDocument(this, `${pascal(def.name)}Document`, {
@@ -184,11 +180,13 @@ export class GpuMaintStack extends Stack {
       ),
       outputBucket: this.outputBucket,
       commandLogGroup: this.commandLogGroup,
+      cloudWatchOutput: config.aws.commandOutputToCloudWatch,
+      metricsNamespace: config.metrics.namespace,
       logRetentionDays: retentionDays,
     });
     this.scheduleGroup = new TaskScheduleGroup(this, 'Schedules');
     for (const document of documents) {
-      const schedule = SCHEDULES[document.task]?.(config);
+      const schedule = TASKS.get(document.task)?.schedule?.fromConfig(config);
       if (!schedule) continue;
       this.schedules.set(
         document.task,
@@ -246,7 +244,7 @@ export class GpuMaintStack extends Stack {
     // ---- Disk-pressure cleanup: the collector sends cleanup to a host whose disk is critical ---------
     if (config.cleanup.onDiskPressure) {
       const cleanupDocument = this.documents.get('cleanup');
-      if (!cleanupDocument) throw new Error('cleanup.onDiskPressure is true, but no cleanup task is registered (lambda/core/tasks.ts)');
+      if (!cleanupDocument) throw new Error('cleanup.onDiskPressure is true, but no cleanup task is registered (lambda/tasks/registry.ts)');
       this.collector.enableCleanupOnDiskPressure({
         cleanupDocument,
         // One `cleanup-cooldown` item per host beside its alert items (lambda/adapters/aws/cleanup-cooldown-dynamodb.ts).
@@ -255,7 +253,7 @@ export class GpuMaintStack extends Stack {
         dryRun: config.cleanup.dryRun,
         fleetTagKey: config.fleet.tagKey,
         fleetTagValue: config.fleet.name,
-        commandLogGroup: this.commandLogGroup,
+        ...(config.aws.commandOutputToCloudWatch ? { commandLogGroup: this.commandLogGroup } : {}),
       });
     }
     this.alertSweep = new AlertStaleSweep(this, 'AlertSweep', {
@@ -284,7 +282,6 @@ export class GpuMaintStack extends Stack {
     }
 
     // ---- Dashboard and pipeline alarms ------------------------------------------------------------
-    const heartbeatOn = this.schedules.has(HEARTBEAT_TASK) && (SCHEDULES[HEARTBEAT_TASK]?.(config).enabled ?? false);
     this.monitoring = new Monitoring(this, 'Monitoring', {
       dashboardName: this.stackName.replace(/[^A-Za-z0-9_-]/g, '-'),
       namespace: config.metrics.namespace,
@@ -296,9 +293,19 @@ export class GpuMaintStack extends Stack {
       dispatcher: this.dispatcher.handler,
       collector: this.collector,
       schedules: this.scheduleGroup,
-      heartbeatTask: heartbeatOn ? HEARTBEAT_TASK : undefined,
-      heartbeatMinutes: config.alerts.staleAfterMinutes,
+      gpuCheckPeriodMinutes: gpuCheckPeriodMinutes(config),
+      runbookUrl: config.alerts.runbookUrl,
     });
+    // Coverage of the fleet checks: results reported against the instances each dispatch reached.
+    for (const task of COVERAGE_TASKS) {
+      if (!this.schedules.has(task) || !(TASKS.get(task)?.schedule?.fromConfig(config).enabled ?? false)) continue;
+      const coverage = new CoverageAlarm(this, `${pascal(task)}Coverage`, {
+        namespace: config.metrics.namespace,
+        fleet: config.fleet.name,
+        task,
+      });
+      this.monitoring.addAlarm(coverage.alarm, 'critical');
+    }
 
     // These constructs already notify the pipeline topic; addAlarm lists them without a second action.
     // A failing sweep hides hosts that stop reporting; a failing forwarder still leaves the emails.

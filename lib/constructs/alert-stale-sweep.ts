@@ -60,7 +60,9 @@ export class AlertStaleSweep extends Construct {
       description: 'gpu-maint alert sweep: host.stale for hosts that stopped reporting, notifications held by ended silences',
       environment: {},
       logRetentionDays: props.logRetentionDays ?? 30,
-      timeoutSeconds: 120,
+      // Hosts are swept in parallel chunks until 20 s before the timeout (lambda/handlers/alert-sweep.ts);
+      // the rest wait for the next sweep. The timeout stays under the interval so sweeps never overlap.
+      timeoutSeconds: Math.min(900, Math.max(60, minutes * 60 - 30)),
     });
     // No reserved concurrency: reserving even 1 fails the deploy on accounts whose concurrency quota is
     // at its new-account minimum (Lambda keeps 100 unreserved). Overlapping sweeps are safe: the state

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { Stack, Token } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { TASK_STEP_NAME } from '../../lambda/core/collect/event';
 import type { TaskName } from '../../lambda/core/types';
 import type { TaskParameter } from '../../lambda/tasks/parameters';
 
@@ -32,15 +33,15 @@ export const TOKEN_MAX_BYTES = 128;
  * as docker's `--format '{{.Id}}'`, pass through untouched.
  */
 const SSM_REFERENCE = /\{\{\s*([A-Za-z0-9]+|ssm(?:-secure)?:[^}]*?)\s*\}\}/;
-/** Name of the document's one step (part of the S3 output key: .../awsrunShellScript/<step>/stdout). */
-export const TASK_STEP_NAME = 'runTask';
+
+export { TASK_STEP_NAME };
 
 export interface TaskDocumentProps {
   /** Task this document runs, e.g. `gpu-check`. */
   readonly task: TaskName;
   /** The self-contained script (`bundleTaskScript`); these exact bytes run on the host. Must end with a newline. */
   readonly script: string;
-  /** The task's parameters (lib/task-parameters.ts); each becomes a document parameter and a GPU_MAINT_* variable. */
+  /** The task's parameters (lambda/tasks/<task>.ts); each becomes a document parameter and a GPU_MAINT_* variable. */
   readonly parameters: readonly TaskParameter[];
   /** Default value of every parameter, by parameter name (from config; may be a token, e.g. a bucket name). */
   readonly parameterDefaults: Readonly<Record<string, string>>;

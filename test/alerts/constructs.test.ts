@@ -11,6 +11,7 @@ import { AlertStateTable } from '../../lib/constructs/alert-state-table';
 import { AlertSubscriptions } from '../../lib/constructs/alert-subscriptions';
 import { AlertTopic } from '../../lib/constructs/alert-topic';
 import { GpuMaintStack } from '../../lib/gpu-maint-stack';
+import { cdkOutdir } from '../helpers/temp';
 import { settingsFor } from './helpers';
 
 const SLACK_SECRET = 'gpu-maint/slack-webhook';
@@ -18,7 +19,7 @@ const PD_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:gpu-main
 
 function newStack(): Stack {
   // Template-only: skip esbuild bundling of the functions.
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [] } });
   return new Stack(app, 'Alerts', { env: { account: '123456789012', region: 'eu-west-1' } });
 }
 
@@ -280,7 +281,7 @@ describe('AlertStaleSweep', () => {
 describe('GpuMaintStack wiring from config alerts.*', () => {
   let stackTemplate: Template;
   beforeAll(() => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = new App({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [] } });
     const config = validateConfig({
       alerts: {
         slack: { webhookSecret: SLACK_SECRET, chatbot: { workspaceId: 'T012AB3CD', channelId: 'C045EF6GH' } },

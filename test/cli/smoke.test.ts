@@ -52,16 +52,14 @@ describe('runSmoke', () => {
   });
 
   test('a dispatch that matched nothing fails the smoke test with its message', async () => {
-    lambda
-      .on(InvokeCommand)
-      .resolves({
-        StatusCode: 200,
-        Payload: encode({
-          outcome: 'no-match',
-          message: 'gpu-check: none of the 1 instance id(s) is an SSM managed instance',
-          commands: [],
-        }),
-      });
+    lambda.on(InvokeCommand).resolves({
+      StatusCode: 200,
+      Payload: encode({
+        outcome: 'no-match',
+        message: 'gpu-check: none of the 1 instance id(s) is an SSM managed instance',
+        commands: [],
+      }),
+    });
     await expect(runSmoke(clients(), 'GpuMaint', 'i-0123456789abcdef0')).rejects.toThrow(/none of the 1 instance id\(s\)/);
   });
 

@@ -11,6 +11,7 @@ import { logrotateConfigBase64 } from '../../lambda/core/cleanup/logrotate';
 import { LogrotateAssociation } from '../../lib/constructs/logrotate-association';
 import { parseConfigForTest } from '../helpers/config';
 import { documentContent } from '../helpers/documents';
+import { cdkOutdir } from '../helpers/temp';
 
 let template: Template;
 
@@ -35,6 +36,7 @@ function documentNameOf(task: string): unknown {
 
 beforeAll(() => {
   const built = buildApp({
+    outdir: cdkOutdir(),
     context: {
       'aws:cdk:bundling-stacks': [],
       gpuMaint: { fleet: { name: 'lab', tagKey: 'team:fleet' }, timeZone: 'Europe/Berlin', aws: { maxConcurrency: '20%', maxErrors: '2' } },
@@ -109,12 +111,12 @@ describe('LogrotateAssociation props', () => {
     [{ maxConcurrency: '0' }, 'maxConcurrency must be a count or a percentage, got: "0"'],
     [{ parameters: {} }, 'parameters must carry the rendered configuration'],
   ])('%j is refused', (over, message) => {
-    const stack = new Stack(new App(), 'S');
+    const stack = new Stack(new App({ outdir: cdkOutdir() }), 'S');
     expect(() => new LogrotateAssociation(stack, 'L', { ...base, ...over })).toThrow(message);
   });
 
   test('metricFailedRuns counts the failed-run rule matches', () => {
-    const stack = new Stack(new App(), 'S');
+    const stack = new Stack(new App({ outdir: cdkOutdir() }), 'S');
     const a = new LogrotateAssociation(stack, 'L', { ...base, alertTopic: new sns.Topic(stack, 'T') });
     const metric = a.metricFailedRuns();
     expect(metric.namespace).toBe('AWS/Events');

@@ -5,8 +5,8 @@ import { type Command, Option } from 'commander';
 import { localPaths, runLocalTask } from '../../../lambda/adapters/local/local-run';
 import { formatReport, summarize } from '../../../lambda/adapters/local/report';
 import { systemClock } from '../../../lambda/core/ports';
-import { TASKS } from '../../../lambda/core/tasks';
 import { severityAtLeast, type TaskName, type TaskResult } from '../../../lambda/core/types';
+import { TASKS } from '../../../lambda/tasks/registry';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, UsageError } from '../context';
 import { localAlertSink } from '../local-alerts';
 

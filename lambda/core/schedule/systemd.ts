@@ -132,7 +132,7 @@ export function systemdUnits(jobs: readonly ScheduledJob[], options: SystemdRend
       '[Service]',
       'Type=oneshot',
       `ExecStart=${exec}`,
-      `TimeoutStartSec=${job.timeoutMinutes}min`,
+      `TimeoutStartSec=${job.timeoutSeconds}s`,
       // Exit 1 (a task could not run) fails the unit and shows in `systemctl --failed`; findings exit 0.
       ...(job.background ? ['Nice=10', 'IOSchedulingClass=idle'] : []),
       '',
