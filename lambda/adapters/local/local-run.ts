@@ -14,6 +14,7 @@ import { evaluationSettings } from '../../core/settings';
 import type { TaskName, TaskResult } from '../../core/types';
 import { taskDefinition } from '../../tasks/registry';
 import { cleanupCooldownFilePath, FileCleanupCooldownStore } from './cleanup-cooldown-file';
+import type { Interrupts } from './interrupts';
 import { writeLatestResult } from './latest-results';
 import { JsonLinesMetricsSink, PrometheusTextfileSink } from './metrics-files';
 import { expandHome } from './paths';
@@ -44,6 +45,8 @@ export interface LocalRunOptions {
   readonly onStderr?: (task: TaskName, chunk: string) => void;
   /** Receives a cleanup that a critical disk triggered (cleanup.onDiskPressure), before the health-check's alerts go out. */
   readonly onDiskPressureCleanup?: (cleanup: TaskResult) => void;
+  /** Stop requests (Ctrl-C) forwarded to the running script; no further script starts after one. */
+  readonly interrupts?: Interrupts;
 }
 
 /** cleanup.onDiskPressure locally: runs the cleanup task here when the result's disk is critical. */
@@ -70,6 +73,11 @@ export async function processLocalOutput(output: TaskOutput, options: LocalRunOp
   const paths = localPaths(config);
   await new JsonLinesMetricsSink(paths.metricsFile, config.metrics.namespace).put(result.metrics, now);
   new PrometheusTextfileSink(paths.textfileDir).write(result.task, result.metrics, now);
+  // A run someone stopped on purpose neither triggers a cleanup nor notifies: it says what it did, in the report.
+  if (output.interrupted || options.interrupts?.signal) {
+    writeLatestResult(paths.stateDir, result);
+    return result;
+  }
   const noted = withDiskPressureNote(result, await localDiskPressure(result, options, now));
   writeLatestResult(paths.stateDir, noted);
   await options.alerts?.publish(noted);
@@ -82,6 +90,7 @@ export async function runLocalTask(task: TaskName, options: LocalRunOptions): Pr
     stateDir: paths.stateDir,
     env: options.env,
     onStderr: options.onStderr ? (chunk) => options.onStderr?.(task, chunk) : undefined,
+    interrupts: options.interrupts,
   });
   return processLocalOutput(output, options);
 }
