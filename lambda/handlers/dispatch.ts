@@ -8,7 +8,8 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { jsonEnv } from '../adapters/aws/env';
 import { SsmCommandSender, SsmFleetDirectory } from '../adapters/aws/ssm-dispatch';
-import { type DispatchDeps, type DispatchResult, dispatch, dispatchSettingsSchema, parseDispatchPayload } from '../core/dispatch';
+import { type DispatchDeps, type DispatchResult, dispatch, parseDispatchPayload } from '../core/dispatch';
+import { DISPATCH_ENV } from '../core/lambda-env';
 import { parameterPatterns } from '../tasks/registry';
 
 const logger = new Logger({ serviceName: 'gpu-maint-dispatch' });
@@ -17,7 +18,7 @@ let built: DispatchDeps | undefined; // once per container, on the first event
 function awsDispatchDeps(): DispatchDeps {
   const ssm = new SSMClient({});
   return {
-    settings: jsonEnv('GPU_MAINT_DISPATCH', dispatchSettingsSchema),
+    settings: jsonEnv(DISPATCH_ENV),
     directory: new SsmFleetDirectory(ssm),
     sender: new SsmCommandSender(ssm),
   };

@@ -53,7 +53,7 @@ run_bounded() {
       kill -KILL "${pid}" 2>/dev/null || true
       disown "${pid}" 2>/dev/null || true
       printf 'gpu-maint: abandoned after %ss: %s did not exit after SIGKILL\n' "${limit_s}" "$1" >>"${err_file}"
-      return 137
+      return 137 # RESULT_EXIT_KILLED (lib/result.sh)
     fi
     sleep 0.1
     ticks=$((ticks + 1))

@@ -4,7 +4,7 @@
  * errors, endpoint reachability and reboot-required. Every check category yields at least one
  * finding (an `ok` line when healthy), so the report always shows what was checked.
  */
-import { type ParsedResult, parseKeyValues, type Section } from '../contract';
+import { type ParsedResult, parseKeyValues, RESULT_CONTRACT, type Section } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import { METRICS } from '../metric-names';
 import type { Reading } from '../metrics';
@@ -382,7 +382,7 @@ function evaluateJournal(parsed: ParsedResult, ctx: EvaluationContext): CheckOut
     out.findings.push({ check: 'health.journal', severity: 'warning', message: 'no journal data in the output (section journal missing)' });
     return out;
   }
-  if (section.exitCode === 127) {
+  if (section.exitCode === RESULT_CONTRACT.exit.notFound) {
     out.findings.push({
       check: 'health.journal',
       severity: 'ok',
