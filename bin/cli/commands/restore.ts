@@ -9,7 +9,7 @@ import { runTaskScript } from '../../../lambda/adapters/local/script-runner';
 import type { Config } from '../../../lambda/config/schema';
 import { HOST_KEY } from '../../../lambda/core/backup/store';
 import { parseKeyValues, parseResult } from '../../../lambda/core/contract';
-import { formatBytes } from '../../../lambda/core/health/evaluate';
+import { formatBytes } from '../../../lambda/core/format';
 import { taskDefinition } from '../../../lambda/tasks/registry';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, stateDirOf, UsageError } from '../context';
 

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { openBackupStore } from '../../../lambda/adapters/local/backup-store';
 import { manifestTotals, parseManifest, snapshotTime } from '../../../lambda/core/backup/manifest';
 import { type BackupStore, HOST_KEY } from '../../../lambda/core/backup/store';
-import { formatBytes } from '../../../lambda/core/health/evaluate';
+import { formatBytes } from '../../../lambda/core/format';
 import { backupDestination } from '../../../lambda/tasks/parameters';
 import { type CliIo, configFor, type RegisterCommand, UsageError } from '../context';
 
