@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSyn
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { type LogrotateGroup, logrotateConfigBase64, renderLogrotateConfig } from '../../lambda/core/cleanup/logrotate';
+import { type LogrotateGroup, logrotateConfigBase64, renderLogrotateConfig } from '../../lambda/core/logrotate/evaluate';
 import { runCli } from '../helpers/cli';
 import { parseConfigForTest } from '../helpers/config';
 

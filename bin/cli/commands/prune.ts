@@ -5,7 +5,7 @@
  * retention.graceDays.
  */
 import type { Command } from 'commander';
-import { openBackupStore } from '../../../lambda/adapters/local/backup-store';
+import { openBackupStore } from '../../../lambda/adapters/open-backup-store';
 import { backupAgeFinding, type PruneReport, pruneStore } from '../../../lambda/core/backup/prune';
 import { HOST_KEY } from '../../../lambda/core/backup/store';
 import { formatBytes } from '../../../lambda/core/format';

@@ -3,7 +3,7 @@
  * (file:// or s3://), per host, newest last, with what each holds.
  */
 import type { Command } from 'commander';
-import { openBackupStore } from '../../../lambda/adapters/local/backup-store';
+import { openBackupStore } from '../../../lambda/adapters/open-backup-store';
 import { manifestTotals, parseManifest, snapshotTime } from '../../../lambda/core/backup/manifest';
 import { type BackupStore, HOST_KEY } from '../../../lambda/core/backup/store';
 import { formatBytes } from '../../../lambda/core/format';

@@ -1,11 +1,12 @@
 /**
  * Opens the BackupStore a destination URL names: `file:///path` or `s3://bucket[/prefix]` (with an
- * optional endpoint for S3-compatible stores). Used by `gpu-maint snapshots`, `prune` and `restore`.
+ * optional endpoint for S3-compatible stores). Used by `gpu-maint snapshots` and `prune`; it sits above
+ * both adapter folders because a URL picks either.
  */
 import { S3Client } from '@aws-sdk/client-s3';
-import type { BackupStore } from '../../core/backup/store';
-import { S3BackupStore } from '../aws/backup-store-s3';
-import { FileBackupStore } from './backup-store-file';
+import type { BackupStore } from '../core/backup/store';
+import { S3BackupStore } from './aws/backup-store-s3';
+import { FileBackupStore } from './local/backup-store-file';
 
 export function openBackupStore(destination: string, s3EndpointUrl?: string): BackupStore {
   if (destination.startsWith('file:///')) return new FileBackupStore(destination.slice('file://'.length).replace(/(.)\/+$/, '$1'));
