@@ -13,6 +13,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { Config } from '../lambda/config/schema';
 import { alertSettings } from '../lambda/core/alerts/settings';
+import { parseScheduleExpression, rateSeconds } from '../lambda/core/schedule/expression';
 import { evaluationSettings } from '../lambda/core/settings';
 import type { TaskName } from '../lambda/core/types';
 import { TASKS } from '../lambda/tasks/registry';
@@ -25,6 +26,7 @@ import { AlertTopic } from './constructs/alert-topic';
 import { BackupBucket } from './constructs/backup-bucket';
 import { BackupInstancePolicy } from './constructs/backup-instance-policy';
 import { BackupPruner } from './constructs/backup-pruner';
+import { CoverageAlarm } from './constructs/coverage-alarm';
 import { Dispatcher } from './constructs/dispatcher';
 import { InstancePolicy } from './constructs/instance-policy';
 import { LogrotateAssociation } from './constructs/logrotate-association';
@@ -36,8 +38,14 @@ import { TaskDocument } from './constructs/task-document';
 import { TaskSchedule } from './constructs/task-schedule';
 import { TaskScheduleGroup } from './constructs/task-schedule-group';
 
-/** The task whose silence raises the heartbeat alarm. */
-const HEARTBEAT_TASK: TaskName = 'gpu-check';
+/** Scheduled fleet checks whose coverage (results reported / instances dispatched to) raises an alarm. */
+const COVERAGE_TASKS: readonly TaskName[] = ['gpu-check', 'health-check'];
+
+/** Minutes between gpu-check runs for the dashboard: the rate, or 5 for a cron schedule. */
+function gpuCheckPeriodMinutes(config: Config): number {
+  const schedule = parseScheduleExpression(config.gpuCheck.schedule.expression);
+  return schedule.kind === 'rate' ? Math.min(1440, Math.max(1, Math.round(rateSeconds(schedule) / 60))) : 5;
+}
 
 export interface GpuMaintStackProps extends StackProps {
   /** Validated configuration (lib/config/load.ts). */
@@ -151,7 +159,8 @@ export class GpuMaintStack extends Stack {
         maxErrors: config.aws.maxErrors,
         outputBucket: this.outputBucket.bucket,
         outputKeyPrefix: `${this.outputBucket.outputKeyPrefix}logrotate/`,
-        alertTopic: this.alerts.topic,
+        // EventBridge messages carry no message attributes: the unfiltered pipeline topic.
+        alertTopic: this.alerts.pipelineTopic,
       });
     }
 
@@ -164,6 +173,8 @@ export class GpuMaintStack extends Stack {
       maxErrors: config.aws.maxErrors,
       outputBucket: this.outputBucket,
       commandLogGroup: this.commandLogGroup,
+      cloudWatchOutput: config.aws.commandOutputToCloudWatch,
+      metricsNamespace: config.metrics.namespace,
       logRetentionDays: retentionDays,
     });
     this.scheduleGroup = new TaskScheduleGroup(this, 'Schedules');
@@ -213,7 +224,11 @@ export class GpuMaintStack extends Stack {
     const policy = alertSettings(config);
     const slack = config.alerts.slack;
     if (slack.chatbot)
-      this.alertSubscriptions = new AlertSubscriptions(this, 'AlertRouting', { topic: this.alerts.topic, chatbot: slack.chatbot });
+      this.alertSubscriptions = new AlertSubscriptions(this, 'AlertRouting', {
+        topic: this.alerts.topic,
+        pipelineTopic: this.alerts.pipelineTopic,
+        chatbot: slack.chatbot,
+      });
     const chatbotTopic = this.alertSubscriptions?.chatbotTopic;
     this.alertState = new AlertStateTable(this, 'AlertState');
     this.alertState.bindCollector(this.collector.handler.function, { topic: this.alerts.topic, settings: policy, chatbotTopic });
@@ -229,19 +244,27 @@ export class GpuMaintStack extends Stack {
         dryRun: config.cleanup.dryRun,
         fleetTagKey: config.fleet.tagKey,
         fleetTagValue: config.fleet.name,
-        commandLogGroup: this.commandLogGroup,
+        ...(config.aws.commandOutputToCloudWatch ? { commandLogGroup: this.commandLogGroup } : {}),
       });
     }
     this.alertSweep = new AlertStaleSweep(this, 'AlertSweep', {
       table: this.alertState,
       topic: this.alerts.topic,
+      alarmTopic: this.alerts.pipelineTopic,
       settings: policy,
       chatbotTopic,
       logRetentionDays: retentionDays,
+      deadLetterQueue: this.scheduleGroup.deadLetterQueue,
     });
+    // Every scheduled function: Lambda's own async retries bounded, failures to the schedule DLQ (alarmed).
+    this.scheduleGroup.routeAsyncFailures(this.dispatcher.handler.function);
+    this.scheduleGroup.routeAsyncFailures(this.backupPruner.function.function);
+    // A failed sweep is made up by the next one minutes later.
+    this.scheduleGroup.routeAsyncFailures(this.alertSweep.handler.function, { retryAttempts: 0 });
     if (slack.webhookSecret || config.alerts.pagerDuty.routingKeySecret) {
       this.alertForwarder = new AlertForwarder(this, 'AlertForwarder', {
         topic: this.alerts.topic,
+        pipelineTopic: this.alerts.pipelineTopic,
         slackWebhookSecret: slack.webhookSecret,
         pagerDutyRoutingKeySecret: config.alerts.pagerDuty.routingKeySecret,
         pagerDutyMinSeverity: config.alerts.pagerDuty.minSeverity,
@@ -250,7 +273,6 @@ export class GpuMaintStack extends Stack {
     }
 
     // ---- Dashboard and pipeline alarms ------------------------------------------------------------
-    const heartbeatOn = this.schedules.has(HEARTBEAT_TASK) && (TASKS.get(HEARTBEAT_TASK)?.schedule?.fromConfig(config).enabled ?? false);
     this.monitoring = new Monitoring(this, 'Monitoring', {
       dashboardName: this.stackName.replace(/[^A-Za-z0-9_-]/g, '-'),
       namespace: config.metrics.namespace,
@@ -258,15 +280,25 @@ export class GpuMaintStack extends Stack {
       metricDetail: config.metrics.detail,
       tasks: documents.map((d) => d.task),
       thresholds: config.thresholds,
-      alarmTopic: this.alerts.topic,
+      alarmTopic: this.alerts.pipelineTopic,
       dispatcher: this.dispatcher.handler,
       collector: this.collector,
       schedules: this.scheduleGroup,
-      heartbeatTask: heartbeatOn ? HEARTBEAT_TASK : undefined,
-      heartbeatMinutes: config.alerts.staleAfterMinutes,
+      gpuCheckPeriodMinutes: gpuCheckPeriodMinutes(config),
+      runbookUrl: config.alerts.runbookUrl,
     });
+    // Coverage of the fleet checks: results reported against the instances each dispatch reached.
+    for (const task of COVERAGE_TASKS) {
+      if (!this.schedules.has(task) || !(TASKS.get(task)?.schedule?.fromConfig(config).enabled ?? false)) continue;
+      const coverage = new CoverageAlarm(this, `${pascal(task)}Coverage`, {
+        namespace: config.metrics.namespace,
+        fleet: config.fleet.name,
+        task,
+      });
+      this.monitoring.addAlarm(coverage.alarm, 'critical');
+    }
 
-    // These constructs already notify the alert topic; addAlarm lists them without a second action.
+    // These constructs already notify the pipeline topic; addAlarm lists them without a second action.
     // A failing sweep hides hosts that stop reporting; a failing forwarder still leaves the emails.
     for (const alarm of this.alertSweep.alarms) this.monitoring.addAlarm(alarm, 'critical');
     for (const alarm of this.alertForwarder?.alarms ?? []) this.monitoring.addAlarm(alarm, 'warning');
@@ -280,7 +312,14 @@ export class GpuMaintStack extends Stack {
       value: this.dispatcher.handler.function.functionName,
       description: 'Invoke with {"task":"gpu-check"} to run a task now (gpu-maint invoke does this).',
     });
-    new CfnOutput(this, 'AlertTopicArn', { value: this.alerts.topic.topicArn, description: 'SNS topic of alerts and pipeline alarms.' });
+    new CfnOutput(this, 'AlertTopicArn', {
+      value: this.alerts.topic.topicArn,
+      description: 'SNS topic of host alerts (with message attributes).',
+    });
+    new CfnOutput(this, 'PipelineTopicArn', {
+      value: this.alerts.pipelineTopic.topicArn,
+      description: 'SNS topic of pipeline alarms (CloudWatch) and EventBridge messages; subscriptions here must be unfiltered.',
+    });
     new CfnOutput(this, 'OutputBucketName', { value: this.outputBucket.bucket.bucketName, description: 'Full command output (expires).' });
     new CfnOutput(this, 'CommandLogGroupName', {
       value: this.commandLogGroup.logGroupName,

@@ -59,6 +59,8 @@ export const METRICS = {
   SnapshotsPruned: 'SnapshotsPruned',
   ArchivesPruned: 'ArchivesPruned',
   PruneBytesFreed: 'PruneBytesFreed',
+  // dispatch (lambda/core/coverage.ts): results one scheduled dispatch expects, dimensions {Fleet, Task}.
+  ExpectedResults: 'ExpectedResults',
 } as const;
 
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
@@ -70,3 +72,10 @@ export const BYTES_FREED_BY_CATEGORY = [
   METRICS.BytesFreedDocker,
   METRICS.BytesFreedCaches,
 ] as const;
+
+/** Every metric name, for checks that a name read somewhere is one the code emits. */
+export const METRIC_NAMES: ReadonlySet<MetricName> = new Set(Object.values(METRICS));
+
+export function isMetricName(name: string): name is MetricName {
+  return (METRIC_NAMES as ReadonlySet<string>).has(name);
+}

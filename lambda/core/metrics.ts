@@ -33,11 +33,17 @@ export interface MetricScope {
   readonly detail: MetricDetail;
 }
 
-/** Task-level counters every result produces, success or not. */
-export function taskMetrics(scope: MetricScope, outcome: { failed: boolean; critical: number; warning: number }): MetricDatum[] {
+/**
+ * Task-level counters every result produces, success or not. ResultsReported is 0 for an invocation
+ * that never ran (e.g. DeliveryTimedOut): the coverage alarm counts hosts that reported, not events.
+ */
+export function taskMetrics(
+  scope: MetricScope,
+  outcome: { failed: boolean; critical: number; warning: number; reported?: boolean },
+): MetricDatum[] {
   const dims = { Fleet: scope.fleet, Task: scope.task };
   return [
-    { name: METRICS.ResultsReported, value: 1, unit: 'Count', dimensions: dims },
+    { name: METRICS.ResultsReported, value: outcome.reported === false ? 0 : 1, unit: 'Count', dimensions: dims },
     { name: METRICS.TaskFailed, value: outcome.failed ? 1 : 0, unit: 'Count', dimensions: dims },
     { name: METRICS.FindingsCritical, value: outcome.critical, unit: 'Count', dimensions: dims },
     { name: METRICS.FindingsWarning, value: outcome.warning, unit: 'Count', dimensions: dims },

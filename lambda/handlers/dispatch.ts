@@ -4,10 +4,11 @@
  * the field. Environment: GPU_MAINT_DISPATCH (lambda/core/dispatch.ts DispatchSettings, JSON).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { jsonEnv } from '../adapters/aws/env';
-import { SsmCommandSender, SsmFleetDirectory } from '../adapters/aws/ssm-dispatch';
+import { CloudWatchExpectedResults, SsmCommandSender, SsmCommandTargetCounter, SsmFleetDirectory } from '../adapters/aws/ssm-dispatch';
 import { type DispatchDeps, type DispatchResult, dispatch, parseDispatchPayload } from '../core/dispatch';
 import { DISPATCH_ENV } from '../core/lambda-env';
 import { parameterPatterns } from '../tasks/registry';
@@ -16,11 +17,24 @@ const logger = new Logger({ serviceName: 'gpu-maint-dispatch' });
 let built: DispatchDeps | undefined; // once per container, on the first event
 
 function awsDispatchDeps(): DispatchDeps {
-  const ssm = new SSMClient({});
+  // Throttled calls are retried in the process with backoff and jitter (SDK standard mode):
+  // https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html
+  const ssm = new SSMClient({ retryMode: 'standard', maxAttempts: 8 });
+  const settings = jsonEnv(DISPATCH_ENV);
   return {
-    settings: jsonEnv(DISPATCH_ENV),
+    settings,
     directory: new SsmFleetDirectory(ssm),
     sender: new SsmCommandSender(ssm),
+    targetCounter: new SsmCommandTargetCounter(ssm),
+    ...(settings.metricsNamespace
+      ? {
+          expected: new CloudWatchExpectedResults(
+            new CloudWatchClient({ retryMode: 'standard', maxAttempts: 8 }),
+            settings.metricsNamespace,
+            settings.fleetTag.value,
+          ),
+        }
+      : {}),
   };
 }
 

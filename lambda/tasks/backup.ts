@@ -21,6 +21,13 @@ const parameters: TaskParameter[] = [
     fromConfig: (c) => c.backup.exclude.join(','),
   },
   {
+    name: 'OnUnreadable',
+    env: 'GPU_MAINT_BACKUP_ON_UNREADABLE',
+    description: 'warn: a file that cannot be read or vanishes is left out with a warning; fail: the backup fails.',
+    allowedPattern: '^(warn|fail)$',
+    fromConfig: (c) => c.backup.onUnreadable,
+  },
+  {
     name: 'UnitDepth',
     env: 'GPU_MAINT_BACKUP_UNIT_DEPTH',
     description: 'Directory level that forms one archive unit (1 = each top-level entry of a source).',

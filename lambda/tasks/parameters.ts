@@ -20,8 +20,8 @@ export interface TaskParameter {
   readonly fromConfig: (config: Config) => string;
 }
 
-/** Comma-separated absolute paths without characters that could break out of a quoted string. */
-export const PATH_LIST = '^(/[^,{}\'"`$\\\\\\n]*)?(,/[^,{}\'"`$\\\\\\n]*)*$';
+/** Comma-separated absolute paths without characters that could break out of a quoted string, nor control characters. */
+export const PATH_LIST = '^(/[^,{}\'"`$\\\\\\x00-\\x1f\\x7f]*)?(,/[^,{}\'"`$\\\\\\x00-\\x1f\\x7f]*)*$';
 /** Comma-separated path globs without characters that could break out of a quoted string. */
 export const PATH_GLOB_LIST = '^([^,{}\'"`$\\\\\\n]+)?(,[^,{}\'"`$\\\\\\n]+)*$';
 export const SMALL_INT = '^[0-9]{1,5}$';
@@ -61,6 +61,13 @@ export const BACKUP_STORE_PARAMETERS: readonly TaskParameter[] = [
     description: 'Endpoint of an S3-compatible store; empty for AWS S3.',
     allowedPattern: URL_OR_EMPTY,
     fromConfig: (c) => c.backup.s3EndpointUrl ?? '',
+  },
+  {
+    name: 'StoreTimeoutSeconds',
+    env: 'GPU_MAINT_STORE_READ_TIMEOUT_S',
+    description: 'Seconds one request to the backup store may wait for an answer (AWS CLI --cli-read-timeout; 3 attempts).',
+    allowedPattern: '^[0-9]{1,4}$',
+    fromConfig: (c) => String(c.backup.storeTimeoutSeconds),
   },
   {
     name: 'HostKey',

@@ -10,8 +10,8 @@ const parameters: TaskParameter[] = [
   {
     name: 'Snapshot',
     env: 'GPU_MAINT_RESTORE_SNAPSHOT',
-    description: 'Snapshot id (e.g. 20261128T020000Z) or latest.',
-    allowedPattern: '^(latest|[0-9]{8}T[0-9]{6}Z)$',
+    description: 'Snapshot id (e.g. 20261128T020000Z-42) or latest (the snapshot written last).',
+    allowedPattern: '^(latest|[0-9]{8}T[0-9]{6}Z(-[1-9][0-9]{0,8})?)$',
     fromConfig: () => 'latest',
   },
   {

@@ -39,7 +39,7 @@ describe('gpu-maint backup commands', () => {
     const run = await runCli([...set, 'run', 'backup'], { isTty: true });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/progress: backup 2\/2 units, .* read, .*\/s, ETA/);
-    expect(run.stdout).toMatch(/backup\.run\s+snapshot \d{8}T\d{6}Z: 2 units \(2 uploaded, 0 reused\)/);
+    expect(run.stdout).toMatch(/backup\.run\s+snapshot \d{8}T\d{6}Z-\d+: 2 units \(2 uploaded, 0 reused\)/);
   });
 
   test('run backup where the sources do not exist says there is nothing to back up and exits 0', async () => {
@@ -62,7 +62,7 @@ describe('gpu-maint backup commands', () => {
     const run = await runCli([...set, 'snapshots', 'list']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain(`cli-host: 1 snapshot(s) in file://${path.join(root, 'state', 'backups')}/backups/cli-host/`);
-    expect(run.stdout).toMatch(/\d{8}T\d{6}Z .* 2 units \(2 sent\)/);
+    expect(run.stdout).toMatch(/\d{8}T\d{6}Z-\d+ .* 2 units \(2 sent\)/);
   });
 
   test('prune --dry-run reports what it keeps and deletes nothing', async () => {
@@ -70,7 +70,7 @@ describe('gpu-maint backup commands', () => {
     const run = await runCli([...set, 'prune', '--dry-run']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain('dry run: retention applied to');
-    expect(run.stdout).toMatch(/keep {4}\d{8}T\d{6}Z {2}newest, last, daily, weekly, monthly/);
+    expect(run.stdout).toMatch(/keep {4}\d{8}T\d{6}Z-\d+ {2}newest, last, daily, weekly, monthly/);
     expect(fs.readdirSync(path.join(root, 'state/backups/backups/cli-host/snapshots'))).toEqual(before);
   });
 
@@ -78,7 +78,7 @@ describe('gpu-maint backup commands', () => {
     const target = path.join(root, 'restored');
     const run = await runCli([...set, 'restore', '--snapshot', 'latest', '--host', 'cli-host', '--to', target]);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toMatch(/^restored 2 of 2 units of snapshot \d{8}T\d{6}Z \(host cli-host\) into .*: \d+ entries, .*, verified/);
+    expect(run.stdout).toMatch(/^restored 2 of 2 units of snapshot \d{8}T\d{6}Z-\d+ \(host cli-host\) into .*: \d+ entries, .*, verified/);
     expect(fs.readFileSync(path.join(target, 'llama/shards/00.safetensors'), 'utf8')).toBe('weights');
   });
 
@@ -98,7 +98,7 @@ describe('gpu-maint backup commands', () => {
   test.each([
     [
       ['restore', '--snapshot', 'yesterday', '--to', '/tmp/x'],
-      '--snapshot "yesterday": expected a snapshot id such as 20261128T020000Z, or latest',
+      '--snapshot "yesterday": expected a snapshot id such as 20261128T020000Z-42, or latest',
     ],
     [['restore', '--snapshot', 'latest', '--host', '../etc', '--to', '/tmp/x'], '--host "../etc": expected a host key'],
     [['snapshots', 'list', '--host', 'a b'], '--host "a b": expected a host key'],

@@ -17,8 +17,9 @@ import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { logRetention } from '../../lib/constructs/maintenance-function';
 import { TaskDocument, type TaskDocumentProps, taskWrapperScript } from '../../lib/constructs/task-document';
 import { TaskSchedule, type TaskScheduleProps } from '../../lib/constructs/task-schedule';
+import { cdkOutdir } from '../helpers/temp';
 
-const stack = () => new Stack(new App(), 'Test');
+const stack = () => new Stack(new App({ outdir: cdkOutdir() }), 'Test');
 
 describe('the task document wrapper, run with bash', () => {
   let dir: string;
@@ -101,7 +102,10 @@ describe('TaskDocument validation', () => {
     [{ parameterDefaults: {} }, 'parameter Mounts has no default value'],
     [{ parameterDefaults: { Mounts: '/', Other: 'x' } }, 'defaults given for unknown parameter(s): Other'],
     [{ deliveryTimeoutSeconds: 10 }, "deliveryTimeoutSeconds must be an integer 30-2592000 (SendCommand's range), got: 10"],
-    [{ script: `#!/usr/bin/env bash\n${'# padding\n'.repeat(7000)}` }, 'SSM accepts at most 65536'],
+    [
+      { script: `#!/usr/bin/env bash\n${'echo padding\n'.repeat(5000)}` },
+      'the budget is 61440 (SSM accepts 65536 including run-time parameter values)',
+    ],
     [{ namePrefix: 'aws-' }, 'SSM needs 3-128 letters, digits, _ - . not starting with aws or amazon'],
     [{ namePrefix: 'gpu maint ' }, 'namePrefix "gpu maint " gives the document name'],
   ])('%j fails with "%s"', (over, message) => {
@@ -144,7 +148,7 @@ describe('other validation', () => {
   });
 
   test('an alarm without an explicit TreatMissingData is refused by Monitoring', () => {
-    const { stack: s } = buildApp({ context: { 'aws:cdk:bundling-stacks': [] }, nag: false });
+    const { stack: s } = buildApp({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [] }, nag: false });
     const alarm = new cloudwatch.Alarm(s, 'Loose', {
       metric: s.monitoring.metricFleet('GpuTemperatureMax'),
       threshold: 1,

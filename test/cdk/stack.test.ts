@@ -14,6 +14,8 @@ import type { TaskName } from '../../lambda/core/types';
 import { TASKS, taskDefinition } from '../../lambda/tasks/registry';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { GpuMaintStack } from '../../lib/gpu-maint-stack';
+import { documentContent } from '../helpers/documents';
+import { cdkOutdir } from '../helpers/temp';
 
 const CONFIG: ConfigInput = {
   fleet: { name: 'prod', tagKey: 'team:fleet' },
@@ -36,8 +38,9 @@ const resources = (t: Template, type: string): Resources => t.findResources(type
 function documentsByTask(t: Template): Map<string, { id: string; name: string; content: any }> {
   const out = new Map<string, { id: string; name: string; content: any }>();
   for (const [id, r] of Object.entries(resources(t, 'AWS::SSM::Document'))) {
-    const task = /^gpu-maint ([a-z-]+) /.exec(r.Properties.Content.description ?? '')?.[1];
-    if (task) out.set(task, { id, name: r.Properties.Name, content: r.Properties.Content });
+    const content = documentContent(r.Properties.Content);
+    const task = /^gpu-maint ([a-z-]+) /.exec(content.description ?? '')?.[1];
+    if (task) out.set(task, { id, name: r.Properties.Name, content });
   }
   return out;
 }
@@ -58,7 +61,7 @@ function statementsOf(t: Template, functionId: string): any[] {
 }
 
 beforeAll(() => {
-  const built = buildApp({ context: { 'aws:cdk:bundling-stacks': [], gpuMaint: CONFIG }, nag: false });
+  const built = buildApp({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [], gpuMaint: CONFIG }, nag: false });
   config = built.config;
   stack = built.stack;
   // A second stack in the same app (one synthesis): default config with per-GPU metrics.
@@ -130,7 +133,7 @@ describe('SSM documents', () => {
 
 describe('schedules', () => {
   const scheduleOf = (task: string) =>
-    Object.values(resources(template, 'AWS::Scheduler::Schedule')).find((s) => JSON.parse(s.Properties.Target.Input).task === task)
+    Object.values(resources(template, 'AWS::Scheduler::Schedule')).find((s) => JSON.parse(s.Properties.Target.Input ?? '{}').task === task)
       ?.Properties;
 
   test('one dispatch schedule per task that has a schedule in the config', () => {
@@ -138,7 +141,7 @@ describe('schedules', () => {
     const dispatching = Object.values(resources(template, 'AWS::Scheduler::Schedule')).filter(
       (s) => s.Properties.Target.Arn['Fn::GetAtt']?.[0] === dispatchId,
     );
-    const tasks = dispatching.map((s) => JSON.parse(s.Properties.Target.Input).task).sort();
+    const tasks = dispatching.map((s) => JSON.parse(s.Properties.Target.Input ?? '{}').task).sort();
     expect(tasks).toEqual(
       [...TASKS.values()]
         .filter((t) => t.schedule)
@@ -169,6 +172,27 @@ describe('schedules', () => {
     expect(target.RetryPolicy).toEqual({ MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 1800 });
     const dlqId = target.DeadLetterConfig.Arn['Fn::GetAtt'][0];
     expect(dlqId).toMatch(/^SchedulesDeadLetterQueue/);
+  });
+
+  test("every schedule has a dead-letter queue, the sweep's included", () => {
+    const schedules = Object.values(resources(template, 'AWS::Scheduler::Schedule'));
+    expect(schedules.length).toBeGreaterThan(3);
+    for (const s of schedules) expect(s.Properties.Target.DeadLetterConfig?.Arn['Fn::GetAtt'][0]).toMatch(/^SchedulesDeadLetterQueue/);
+  });
+
+  test('every scheduled function retries at most once, drops events older than an hour, and sends failures to the schedule DLQ', () => {
+    const targets = new Set(
+      Object.values(resources(template, 'AWS::Scheduler::Schedule')).map((s) => s.Properties.Target.Arn['Fn::GetAtt'][0]),
+    );
+    expect(targets.size).toBe(3); // dispatch, prune, sweep
+    const configs = Object.values(resources(template, 'AWS::Lambda::EventInvokeConfig'));
+    for (const fn of targets) {
+      const config = configs.find((c) => c.Properties.FunctionName.Ref === fn)?.Properties;
+      expect(config, fn).toBeDefined();
+      expect(config!.MaximumRetryAttempts).toBeLessThanOrEqual(1);
+      expect(config!.MaximumEventAgeInSeconds).toBeLessThanOrEqual(3600);
+      expect(config!.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0]).toMatch(/^SchedulesDeadLetterQueue/);
+    }
   });
 
   test('the target is the dispatch Lambda with {"task": ...}, invoked through the schedule\'s own role', () => {
@@ -222,10 +246,10 @@ describe('result path', () => {
   test('the collect Lambda reads the queue in batches and reports partial batch failures', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: functionByEnv(template, 'GPU_MAINT_COLLECT').id },
-      BatchSize: 25,
+      BatchSize: 100,
       MaximumBatchingWindowInSeconds: 10,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
-      ScalingConfig: { MaximumConcurrency: 5 },
+      ScalingConfig: { MaximumConcurrency: 10 },
     });
   });
 
@@ -242,7 +266,8 @@ describe('least privilege', () => {
     const documentStatement = statements.find((s) => s.Sid === 'SendThisStacksDocuments');
     const resources = JSON.stringify(documentStatement.Resource);
     expect(resources).not.toContain('document/*');
-    for (const { name } of documentsByTask(template).values()) expect(resources).toContain(`:document/${name}"`);
+    // By Ref: the policy then depends on the document (a literal name would not).
+    for (const { id } of documentsByTask(template).values()) expect(resources).toContain(`{"Ref":"${id}"}`);
     expect(documentStatement.Resource).toHaveLength(documentsByTask(template).size);
   });
 
@@ -321,17 +346,30 @@ describe('Lambdas', () => {
 });
 
 describe('alerts', () => {
-  test('a warning subscriber gets everything; a critical one gets critical findings and pipeline alarms', () => {
+  test('a warning subscriber gets every host alert; a critical one gets critical host alerts', () => {
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'ops@example.com',
+      TopicArn: { Ref: Match.stringLikeRegexp('^AlertsTopic') },
       FilterPolicy: Match.absent(),
     });
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'oncall@example.com',
-      FilterPolicy: { severity: ['critical', { exists: false }] },
+      TopicArn: { Ref: Match.stringLikeRegexp('^AlertsTopic') },
+      FilterPolicy: { severity: ['critical'] },
     });
+  });
+
+  test('every pipeline alarm notifies the unfiltered pipeline topic', () => {
+    const pipeline = Object.keys(resources(template, 'AWS::SNS::Topic')).find((id) => id.startsWith('AlertsPipelineTopic'))!;
+    const alarms = Object.values(resources(template, 'AWS::CloudWatch::Alarm'));
+    expect(alarms.length).toBeGreaterThan(5);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: pipeline }]);
+    const filtered = Object.values(resources(template, 'AWS::SNS::Subscription')).filter(
+      (s) => s.Properties.TopicArn.Ref === pipeline && s.Properties.FilterPolicy,
+    );
+    expect(filtered).toEqual([]);
   });
 });
 
@@ -350,7 +388,7 @@ describe('dashboard', () => {
     expect(body(template)).toContain('\\"label\\":\\"critical 90 °C\\"');
   });
 
-  test.each([['Hottest GPUs'], ['Hosts whose latest result has findings'], ['Latest Xid errors']])(
+  test.each([['Hottest GPUs'], ['Hosts with a critical or warning finding now'], ['Latest Xid errors']])(
     'the Logs Insights table "%s" queries the collector log',
     (title) => {
       const b = body(template);
@@ -386,28 +424,39 @@ describe('dashboard', () => {
 describe('alarms', () => {
   const alarms = () => Object.values(resources(template, 'AWS::CloudWatch::Alarm')).map((a) => a.Properties);
 
-  test('every alarm notifies the alert topic and states what missing data means', () => {
+  test('every alarm notifies the pipeline topic and states what missing data means', () => {
     expect(alarms().length).toBeGreaterThan(0);
     for (const a of alarms()) {
-      expect(a.AlarmActions, a.AlarmName).toEqual([{ Ref: expect.stringMatching(/^AlertsTopic/) }]);
+      expect(a.AlarmActions, a.AlarmName).toEqual([{ Ref: expect.stringMatching(/^AlertsPipelineTopic/) }]);
       expect(a.OKActions, a.AlarmName).toEqual(a.AlarmActions);
       expect(['breaching', 'notBreaching', 'ignore', 'missing'], a.AlarmName).toContain(a.TreatMissingData);
     }
   });
 
-  test('no gpu-check results for 20 minutes is critical, and silence counts as breaching', () => {
-    expect(alarms().find((a) => a.AlarmName === 'GpuMaint-no-gpu-check-results')).toMatchObject({
-      MetricName: 'ResultsReported',
-      Dimensions: expect.arrayContaining([
-        { Name: 'Task', Value: 'gpu-check' },
-        { Name: 'Fleet', Value: 'prod' },
-      ]),
-      Statistic: 'Sum',
-      Period: 1200,
-      ComparisonOperator: 'LessThanThreshold',
-      Threshold: 1,
-      TreatMissingData: 'breaching',
-    });
+  test.each(['gpu-check', 'health-check'])(
+    '%s coverage below 80 %% of the dispatched instances is critical, and silence is breaching',
+    (task) => {
+      const alarm = alarms().find((a) => a.AlarmName === `GpuMaint-${task}-coverage`);
+      expect(alarm).toMatchObject({
+        ComparisonOperator: 'LessThanThreshold',
+        Threshold: 0.8,
+        EvaluationPeriods: 2,
+        TreatMissingData: 'breaching',
+      });
+      const byId = Object.fromEntries((alarm?.Metrics ?? []).map((m: { Id: string }) => [m.Id, m]));
+      expect(byId.reported.MetricStat.Metric).toMatchObject({
+        MetricName: 'ResultsReported',
+        Dimensions: expect.arrayContaining([{ Name: 'Task', Value: task }]),
+      });
+      expect(byId.expected.MetricStat.Metric).toMatchObject({ MetricName: 'ExpectedResults' });
+    },
+  );
+
+  test('the dispatcher streams no command output to CloudWatch Logs unless asked', () => {
+    // The variable is a JSON string joined with references (bucket name), so it is read as text.
+    const settings = JSON.stringify(functionByEnv(template, 'GPU_MAINT_DISPATCH').props.Environment.Variables.GPU_MAINT_DISPATCH);
+    expect(settings).not.toContain('commandLogGroup');
+    expect(settings).toContain('metricsNamespace');
   });
 
   test.each(['dispatch-errors', 'collect-errors', 'results-queue-age'])('%s has a warning and a critical alarm', (slug) => {

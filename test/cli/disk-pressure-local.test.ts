@@ -3,7 +3,7 @@
  * real cleanup script over temp roots. The disk levels are set to 1 % so this machine's disk is
  * critical; cleanup stays in dry-run (the default), so nothing is deleted.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -14,7 +14,9 @@ const previousImds = process.env.GPU_MAINT_IMDS;
 beforeAll(() => {
   process.env.GPU_MAINT_IMDS = 'off';
 });
+const roots: string[] = [];
 afterAll(() => {
+  for (const root of roots) rmSync(root, { recursive: true, force: true });
   if (previousImds === undefined) delete process.env.GPU_MAINT_IMDS;
   else process.env.GPU_MAINT_IMDS = previousImds;
 });
@@ -22,6 +24,7 @@ afterAll(() => {
 /** A config file over fresh temp roots: one 60-day-old experiment run and one fresh, docker and caches off. */
 function setup(onDiskPressure: boolean): { config: string; stateDir: string } {
   const root = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-pressure-'));
+  roots.push(root);
   const experiments = path.join(root, 'experiments');
   const checkpoints = path.join(root, 'checkpoints');
   for (const run of ['old-run', 'new-run']) mkdirSync(path.join(experiments, run), { recursive: true });

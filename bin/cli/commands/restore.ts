@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { runTaskScript } from '../../../lambda/adapters/local/script-runner';
 import type { Config } from '../../../lambda/config/schema';
+import { isSnapshotId } from '../../../lambda/core/backup/manifest';
 import { HOST_KEY } from '../../../lambda/core/backup/store';
 import { parseKeyValues, parseResult } from '../../../lambda/core/contract';
 import { formatBytes } from '../../../lambda/core/format';
@@ -79,7 +80,7 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
   program
     .command('restore')
     .description('restore a backup snapshot into a directory; each archive is verified (sha256, listing) before it is moved into place')
-    .requiredOption('--snapshot <id>', 'snapshot id (e.g. 20261128T020000Z) or "latest"')
+    .requiredOption('--snapshot <id>', 'snapshot id (e.g. 20261128T020000Z-42) or "latest" (the snapshot written last)')
     .option('--host <key>', "whose snapshot: a host key as `gpu-maint snapshots list` shows it (default: this host's)")
     .option(
       '--unit <id-or-path>',
@@ -92,8 +93,10 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
     .option('--json', 'print the outcome as JSON')
     .action(async (options: RestoreOptions, cmd: Command) => {
       const config = configFor(cmd);
-      if (options.snapshot !== 'latest' && !/^\d{8}T\d{6}Z$/.test(options.snapshot)) {
-        throw new UsageError(`--snapshot ${JSON.stringify(options.snapshot)}: expected a snapshot id such as 20261128T020000Z, or latest`);
+      if (options.snapshot !== 'latest' && !isSnapshotId(options.snapshot)) {
+        throw new UsageError(
+          `--snapshot ${JSON.stringify(options.snapshot)}: expected a snapshot id such as 20261128T020000Z-42, or latest`,
+        );
       }
       if (options.host !== undefined && !HOST_KEY.test(options.host)) {
         throw new UsageError(`--host ${JSON.stringify(options.host)}: expected a host key (letters, digits, . _ : @ -)`);

@@ -13,6 +13,7 @@ import { evaluationSettings } from '../../core/settings';
 import type { TaskName, TaskResult } from '../../core/types';
 import { taskDefinition } from '../../tasks/registry';
 import { cleanupCooldownFilePath, FileCleanupCooldownStore } from './cleanup-cooldown-file';
+import { writeLatestResult } from './latest-results';
 import { JsonLinesMetricsSink, LocalMetricsBatch, PrometheusTextfileSink } from './metrics-files';
 import { localStateDir } from './paths';
 import { runTaskScript } from './script-runner';
@@ -77,6 +78,7 @@ export async function processLocalOutput(output: TaskOutput, options: LocalRunOp
   const alerts: AlertSink = {
     async publish(alerted) {
       delivered = alerted;
+      writeLatestResult(paths.stateDir, alerted);
       await options.alerts?.publish(alerted);
     },
   };

@@ -68,8 +68,10 @@ export interface CleanupDetails {
   readonly dryRun: boolean;
   /** Deleted paths, or in a dry run the paths a real run would delete. */
   readonly deleted: ReadonlyArray<{ readonly path: string; readonly bytes: number; readonly category: string }>;
-  /** Bytes freed; in a dry run the bytes a real run would free. */
+  /** Bytes freed; 0 in a dry run, which frees nothing. */
   readonly bytesFreed: number;
+  /** Bytes of what was selected: freed by this run, or in a dry run what a real run would free. */
+  readonly bytesToFree: number;
   readonly diskBefore: readonly DiskUsage[];
   readonly diskAfter: readonly DiskUsage[];
   readonly areas: readonly CleanupArea[];
@@ -241,7 +243,8 @@ export const evaluateCleanup: TaskEvaluator = (parsed: ParsedResult, _ctx: Evalu
   const details: CleanupDetails = {
     dryRun,
     deleted: done.map((i) => ({ path: i.path, bytes: i.bytes, category: i.category })),
-    bytesFreed,
+    bytesFreed: dryRun ? 0 : bytesFreed,
+    bytesToFree: bytesFreed,
     diskBefore,
     diskAfter,
     areas,
