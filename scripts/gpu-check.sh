@@ -46,7 +46,7 @@ readonly DRIVER_FILE_TIMEOUT_S=2
 # A GPU table is a few kB; more than this is not one (lambda/core/gpu/query-output.ts reads the note).
 readonly NVSMI_MAX_OUTPUT_BYTES=1048576
 # Exit status recorded for a probe that was not run (lambda/core/gpu/evaluate.ts reads it).
-readonly NOT_RUN_EXIT=125
+readonly NOT_RUN_EXIT="${RESULT_EXIT_NOT_RUN}"
 # Fields nvidia-smi has known for a decade: the query used when --help-query-gpu gives nothing.
 readonly BASE_FIELDS="index,name,pci.bus_id,uuid,temperature.gpu,utilization.gpu,memory.used,memory.total,power.draw,power.limit"
 # What the evaluation reads, plus context for operators; only those this driver knows are queried.

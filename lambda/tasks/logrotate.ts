@@ -1,7 +1,7 @@
 /**
  * logrotate: writes /etc/logrotate.d/gpu-maint from logrotate.groups and validates it (State Manager applies it daily in AWS).
  */
-import { evaluateLogrotate, logrotateConfigBase64 } from '../core/cleanup/logrotate';
+import { evaluateLogrotate, logrotateConfigBase64 } from '../core/logrotate/evaluate';
 import type { TaskParameter } from './parameters';
 import type { TaskDefinition } from './task-definition';
 

@@ -12,7 +12,8 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { PRUNE_SETTINGS_ENV } from '../../lambda/core/backup/prune';
+import type { z } from 'zod';
+import { PRUNE_ENV } from '../../lambda/core/lambda-env';
 import { METRICS } from '../../lambda/core/metric-names';
 import type { BackupBucket } from './backup-bucket';
 import { MaintenanceFunction } from './maintenance-function';
@@ -109,6 +110,20 @@ export class BackupPruner extends Construct {
     this.fleet = props.fleet;
     this.maxAgeHours = props.maxAgeHours;
 
+    const settings: z.input<typeof PRUNE_ENV.schema> = {
+      bucket: props.backupBucket.bucketName,
+      prefix: '',
+      namespace: props.metricsNamespace,
+      fleet: props.fleet,
+      maxAgeHours: props.maxAgeHours,
+      retention: {
+        keepLast: r.keepLast,
+        keepDaily: r.keepDaily,
+        keepWeekly: r.keepWeekly,
+        keepMonthly: r.keepMonthly,
+        graceDays: r.graceDays,
+      },
+    };
     this.function = new MaintenanceFunction(this, 'Prune', {
       handler: 'prune',
       description: 'gpu-maint: backup retention and snapshot-age audit over the backup bucket',
@@ -116,20 +131,7 @@ export class BackupPruner extends Construct {
       timeoutSeconds: 900,
       memorySizeMiB: 512,
       environment: {
-        [PRUNE_SETTINGS_ENV]: Stack.of(this).toJsonString({
-          bucket: props.backupBucket.bucketName,
-          prefix: '',
-          namespace: props.metricsNamespace,
-          fleet: props.fleet,
-          maxAgeHours: props.maxAgeHours,
-          retention: {
-            keepLast: r.keepLast,
-            keepDaily: r.keepDaily,
-            keepWeekly: r.keepWeekly,
-            keepMonthly: r.keepMonthly,
-            graceDays: r.graceDays,
-          },
-        }),
+        [PRUNE_ENV.variable]: Stack.of(this).toJsonString(settings),
       },
     });
     props.backupBucket.grantPrune(this.function.role);

@@ -8,6 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { DispatchSettings } from '../../lambda/core/dispatch';
+import { DISPATCH_ENV } from '../../lambda/core/lambda-env';
 import type { TaskName } from '../../lambda/core/types';
 import { grantSendCommandToFleet } from './fleet-command-grant';
 import { MaintenanceFunction } from './maintenance-function';
@@ -104,7 +105,7 @@ export class Dispatcher extends Construct {
     this.handler = new MaintenanceFunction(this, 'Handler', {
       handler: 'dispatch',
       description: 'gpu-maint dispatch: runs a task on the fleet with SSM Run Command',
-      environment: { GPU_MAINT_DISPATCH: stack.toJsonString(settings) },
+      environment: { [DISPATCH_ENV.variable]: stack.toJsonString(settings) },
       logRetentionDays: props.logRetentionDays,
       timeoutSeconds: props.timeoutSeconds ?? 120,
     });

@@ -102,7 +102,7 @@ run_bounded() {
       disown "${pid}" 2>/dev/null || true
       RUNNING_PROBE_PID=""
       printf 'gpu-maint: abandoned after %ss: %s did not exit after SIGKILL\n' "${limit_s}" "$1" >>"${err_file}"
-      return 137
+      return 137 # RESULT_EXIT_KILLED (lib/result.sh)
     fi
     sleep 0.1
     ticks=$((ticks + 1))

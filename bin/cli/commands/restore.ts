@@ -6,12 +6,12 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { Interrupts, SIGNAL_EXIT_CODES, type StopSignal } from '../../../lambda/adapters/local/interrupts';
-import { runBundledScript, writeScriptBundle } from '../../../lambda/adapters/local/script-runner';
+import { runTaskScript } from '../../../lambda/adapters/local/script-runner';
 import type { Config } from '../../../lambda/config/schema';
 import { isSnapshotId } from '../../../lambda/core/backup/manifest';
 import { HOST_KEY } from '../../../lambda/core/backup/store';
 import { parseKeyValues, parseResult } from '../../../lambda/core/contract';
-import { formatBytes } from '../../../lambda/core/health/evaluate';
+import { formatBytes } from '../../../lambda/core/format';
 import { taskDefinition } from '../../../lambda/tasks/registry';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, stateDirOf, UsageError } from '../context';
 
@@ -50,37 +50,41 @@ export function restoreEnvironment(config: Config, values: Readonly<Record<strin
 }
 
 /**
- * Runs the bundled restore script with the given environment, streaming its logs to `onLog`. It runs in its
- * own process group: Ctrl-C, SIGTERM and SIGHUP are forwarded to it (its exit handlers remove the staging
- * dir), and `interrupted` says which one stopped it.
+ * Runs the restore task with the task runner (bundle, the task's time limit, process-group kill) and
+ * these variables over its config defaults, streaming its log lines to `onLog`. Ctrl-C, SIGTERM and
+ * SIGHUP are forwarded to it (its exit handlers remove the staging dir), and `interrupted` says which
+ * one stopped it.
  */
 export async function runRestoreScript(
+  config: Config,
   stateDir: string,
   env: Record<string, string>,
   onLog: (line: string) => void,
   interrupts?: Interrupts,
 ): Promise<RestoreOutcome & { readonly interrupted?: StopSignal }> {
-  const script = writeScriptBundle('restore', stateDir);
   let pending = '';
-  const run = await runBundledScript(
-    'restore',
-    script,
-    { ...(process.env as Record<string, string>), ...env, LC_ALL: 'C' },
-    {
-      interrupts,
-      onStderr: (chunk) => {
-        pending += chunk;
-        const lines = pending.split('\n');
-        pending = lines.pop() ?? '';
-        for (const line of lines) onLog(line);
-      },
+  const output = await runTaskScript('restore', config, {
+    stateDir,
+    env,
+    interrupts,
+    onStderr: (chunk) => {
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) onLog(line);
     },
-  );
+  });
   if (pending) onLog(pending);
-  const parsed = parseResult(run.stdout);
+  const parsed = parseResult(output.stdout);
   const summary = parseKeyValues(parsed.sections.get('restore')?.stdout ?? '');
   const units = (parsed.sections.get('restore-units')?.stdout ?? '').split('\n').filter(Boolean);
-  return { exitCode: run.exitCode ?? 1, summary, units, stderr: run.stderr, ...(run.interrupted ? { interrupted: run.interrupted } : {}) };
+  return {
+    exitCode: output.exitCode ?? 1,
+    summary,
+    units,
+    stderr: output.stderr ?? '',
+    ...(output.interrupted ? { interrupted: output.interrupted as StopSignal } : {}),
+  };
 }
 
 export const registerRestore: RegisterCommand = (program: Command, io: CliIo) => {
@@ -121,12 +125,12 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
         Target: target,
         Force: options.force ? 'true' : 'false',
       });
-      env.GPU_MAINT_STATE_DIR = path.join(stateDir, 'host');
       const interrupts = new Interrupts();
       const uninstall = interrupts.install();
       let outcome: Awaited<ReturnType<typeof runRestoreScript>>;
       try {
         outcome = await runRestoreScript(
+          config,
           stateDir,
           env,
           (line) => {

@@ -5,7 +5,7 @@
  */
 import { type ParsedResult, parseKeyValues } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
-import { formatBytes } from '../health/evaluate';
+import { formatBytes, plural } from '../format';
 import { parseDf, usedPct } from '../health/parse';
 import { METRICS } from '../metric-names';
 import type { Reading } from '../metrics';
@@ -164,10 +164,6 @@ function byCategory(items: ReadonlyArray<{ category: string; bytes: number }>): 
   const sums = new Map<string, number>();
   for (const item of items) sums.set(item.category, (sums.get(item.category) ?? 0) + item.bytes);
   return [...sums.entries()].map(([c, b]) => `${c} ${formatBytes(b)}`).join(', ');
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 export const evaluateCleanup: TaskEvaluator = (parsed: ParsedResult, _ctx: EvaluationContext): Evaluation => {

@@ -8,7 +8,7 @@
  * a breach; a value it failed to read (`[Unknown Error]`) is a warning on that GPU. docs/gpu-check.md
  * describes each rule.
  */
-import { type ParsedResult, parseKeyValues, type Section } from '../contract';
+import { type ParsedResult, parseKeyValues, RESULT_CONTRACT, type Section } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import type { MetricName } from '../metric-names';
 import type { GpuMetricReading, Reading } from '../metrics';
@@ -36,7 +36,7 @@ export const GPU_CHECK_SECTIONS = {
 } as const;
 
 /** Exit status the script records for a probe it did not run. */
-export const NOT_RUN_EXIT = 125;
+export const NOT_RUN_EXIT = RESULT_CONTRACT.exit.notRun;
 
 /** Clock event reasons that mean the GPU is being slowed by a fault or by heat, not by policy. */
 export const HARMFUL_THROTTLE_REASONS: readonly string[] = [
