@@ -5,6 +5,7 @@
  * Every object is strict: a misspelt key is an error (with a suggestion), never silently a default.
  */
 import { z } from 'zod';
+import { TASK_NAMES } from '../core/types';
 
 /** Warning and critical levels side by side; null disables that level. */
 function levels(defaults: { warning: number | null; critical: number | null }, direction: 'above' | 'below') {
@@ -229,6 +230,8 @@ export const configSchema = z.strictObject({
       objectLockDays: z.number().int().min(1).optional(),
       /** AWS only: replicate to this bucket ARN (3-2-1). */
       replicationBucketArn: z.string().startsWith('arn:').optional(),
+      /** AWS only: KMS key ARN the replicas are encrypted with; required with both kmsKeyArn and replicationBucketArn. */
+      replicationKmsKeyArn: z.string().startsWith('arn:').optional(),
       schedule: schedule({ expression: 'cron(0 2 * * ? *)', flexibleWindowMinutes: 30 }),
       restoreTestSchedule: schedule({ expression: 'cron(0 4 ? * SAT *)' }),
       pruneSchedule: schedule({ expression: 'cron(0 6 * * ? *)' }),
@@ -465,16 +468,36 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region such as eu-west-1')
         .optional(),
-      /** SSM Run Command rate control. @default '10%' */
+      /**
+       * SSM Run Command MaxConcurrency for every task, over each task's own default
+       * (lambda/tasks/rate-control.ts, docs/deploy.md#rate-control). @default - per task
+       */
       maxConcurrency: z
         .string()
         .regex(/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/, 'a count 1-9999 or a percentage 1-100%')
-        .default('10%'),
-      /** @default '10%' */
+        .optional(),
+      /** MaxErrors for every task, over each task's own default. @default - per task */
       maxErrors: z
         .string()
         .regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage')
-        .default('10%'),
+        .optional(),
+      /** Rate control of one task, over everything else: `{ backup: { maxConcurrency: '10%', deliveryTimeoutSeconds: 21600 } }`. */
+      rateControl: z
+        .partialRecord(
+          z.enum(TASK_NAMES),
+          z.strictObject({
+            maxConcurrency: z
+              .string()
+              .regex(/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/, 'a count 1-9999 or a percentage 1-100%')
+              .optional(),
+            maxErrors: z
+              .string()
+              .regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage')
+              .optional(),
+            deliveryTimeoutSeconds: z.number().int().min(30).max(2_592_000).optional(),
+          }),
+        )
+        .default({}),
       /**
        * Also stream every command's output to CloudWatch Logs (SendCommand CloudWatchOutputConfig). Off by
        * default: the SSM agent on every host then calls the Logs control plane (CreateLogGroup,

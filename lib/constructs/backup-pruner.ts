@@ -38,6 +38,11 @@ export interface BackupPrunerProps {
     readonly graceDays: number;
   };
   /**
+   * Raise the stale-backup alarm; false when backups of this fleet do not go to this bucket.
+   * @default true
+   */
+  readonly staleBackupAlarm?: boolean;
+  /**
    * Actions of the stale-backup alarm (e.g. an SnsAction on the alert topic).
    * @default - none here: pass `staleBackupAlarm` to Monitoring.addAlarm, which adds the alert topic
    */
@@ -73,7 +78,8 @@ export interface BackupPrunerProps {
 export class BackupPruner extends Construct {
   readonly function: MaintenanceFunction;
   readonly schedule: scheduler.Schedule;
-  readonly staleBackupAlarm: cloudwatch.Alarm;
+  /** Absent when `staleBackupAlarm` is false. */
+  readonly staleBackupAlarm?: cloudwatch.Alarm;
   private readonly namespace: string;
   private readonly fleet: string;
   private readonly maxAgeHours: number;
@@ -171,6 +177,8 @@ export class BackupPruner extends Construct {
         maxEventAge: Duration.hours(2),
       }),
     });
+    // The schedule names its group by a literal name: without the dependency CloudFormation may create it first.
+    if (props.scheduleGroup) this.schedule.node.addDependency(props.scheduleGroup);
     const fn = this.function.function.node.defaultChild;
     if (fn instanceof CfnElement) {
       Validations.of(role).acknowledge({
@@ -179,22 +187,27 @@ export class BackupPruner extends Construct {
       });
     }
 
-    this.staleBackupAlarm = new cloudwatch.Alarm(this, 'StaleBackupsAlarm', {
-      alarmDescription:
-        `A host's newest backup snapshot is older than ${props.maxAgeHours} h, or the daily backup audit stopped reporting. ` +
-        'The prune function log (message "backup audit", severity warning/critical) names the hosts. Runbook: docs/backup.md#stale-backups',
-      metric: this.metricSnapshotAgeHours({ period: ALARM_PERIOD }),
-      threshold: props.maxAgeHours,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      // One datapoint a day: the periods without one count as breaching, so the alarm needs all of them
-      // breaching: the day's datapoint is stale, or there was none for the whole window.
-      evaluationPeriods: ALARM_PERIODS,
-      datapointsToAlarm: ALARM_PERIODS,
-      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-    });
-    for (const action of props.alarmActions ?? []) {
-      this.staleBackupAlarm.addAlarmAction(action);
-      this.staleBackupAlarm.addOkAction(action);
+    // A bucket nobody backs up to (backups disabled, or sent to another bucket) would hold this alarm in
+    // ALARM forever: no alarm then.
+    if (props.staleBackupAlarm ?? true) {
+      const alarm = new cloudwatch.Alarm(this, 'StaleBackupsAlarm', {
+        alarmDescription:
+          `A host's newest backup snapshot is older than ${props.maxAgeHours} h, or the daily backup audit stopped reporting. ` +
+          'The prune function log (message "backup audit", severity warning/critical) names the hosts. Runbook: docs/backup.md#stale-backups',
+        metric: this.metricSnapshotAgeHours({ period: ALARM_PERIOD }),
+        threshold: props.maxAgeHours,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        // One datapoint a day: the periods without one count as breaching, so the alarm needs all of them
+        // breaching: the day's datapoint is stale, or there was none for the whole window.
+        evaluationPeriods: ALARM_PERIODS,
+        datapointsToAlarm: ALARM_PERIODS,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      });
+      for (const action of props.alarmActions ?? []) {
+        alarm.addAlarmAction(action);
+        alarm.addOkAction(action);
+      }
+      this.staleBackupAlarm = alarm;
     }
   }
 

@@ -35,6 +35,7 @@ beforeAll(() => {
     tasks: {
       'gpu-check': { documentName: 'GpuMaint-GpuCheckDocument-abc', deliveryTimeoutSeconds: 240 },
       'health-check': { documentName: 'GpuMaint-HealthCheckDocument-def', deliveryTimeoutSeconds: 600 },
+      backup: { documentName: 'GpuMaint-BackupDocument-ghi', deliveryTimeoutSeconds: 21600, maxConcurrency: '25%', maxErrors: '10%' },
     },
   };
   process.env.GPU_MAINT_DISPATCH = JSON.stringify(settings);
@@ -85,6 +86,17 @@ describe('targets', () => {
       CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: '/gpu-maint/commands' },
     });
     expect(result).toMatchObject({ outcome: 'sent', matchedInstances: 3, commands: [{ commandId: 'cmd-1' }] });
+  });
+
+  test('a task with its own rate control is sent with it, not the fleet-wide one', async () => {
+    managed(ids(3));
+    await handler({ task: 'backup' }, context);
+    expect(ssm).toHaveReceivedCommandWith(SendCommandCommand, {
+      DocumentName: 'GpuMaint-BackupDocument-ghi',
+      MaxConcurrency: '25%',
+      MaxErrors: '10%',
+      TimeoutSeconds: 21600,
+    });
   });
 
   test('a fleet-tag dispatch publishes the target count SSM resolved as the expected results', async () => {
