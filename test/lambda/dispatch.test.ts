@@ -6,12 +6,21 @@ import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwat
 import { DescribeInstanceInformationCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import type { DispatchSettings } from '../../lambda/core/dispatch';
 import { handler } from '../../lambda/handlers/dispatch';
 
 const ssm = mockClient(SSMClient);
 const cloudwatch = mockClient(CloudWatchClient);
+
+// The unit project shares one process between test files (isolate: false): put the environment back.
+const savedEnv = { GPU_MAINT_DISPATCH: process.env.GPU_MAINT_DISPATCH, POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL };
+afterAll(() => {
+  for (const [key, value] of Object.entries(savedEnv)) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+});
 
 // What the stack sets (lib/constructs/dispatcher.ts); the handler reads it on its first event.
 beforeAll(() => {
