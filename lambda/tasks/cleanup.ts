@@ -146,5 +146,5 @@ export const cleanupTask: TaskDefinition = {
     description: (c) => `cleanup of old experiments, checkpoints, images and caches${c.cleanup.dryRun ? ' (dry run)' : ''}`,
     background: true,
   },
-  limits: { executionSeconds: 3600, deliverySeconds: 1800 },
+  limits: { executionSeconds: 3600, deliverySeconds: 2 * 3600 },
 };

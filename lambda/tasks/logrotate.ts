@@ -23,5 +23,5 @@ export const logrotateTask: TaskDefinition = {
   // Changes system configuration (/etc/logrotate.d): runs only when named.
   inRunAll: false,
   parameters,
-  limits: { executionSeconds: 3600, deliverySeconds: 600 },
+  limits: { executionSeconds: 600, deliverySeconds: 600 },
 };

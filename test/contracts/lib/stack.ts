@@ -8,6 +8,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { validateConfig } from '../../../lambda/config/load';
 import type { ConfigInput } from '../../../lambda/config/schema';
 import { GpuMaintStack } from '../../../lib/gpu-maint-stack';
+import { cdkOutdir } from '../../helpers/temp';
 
 export const ACCOUNT = '123456789012';
 export const REGION = 'eu-west-1';
@@ -25,7 +26,7 @@ export const FULL_CONFIG: ConfigInput = {
 export type CfnTemplate = { Resources: Record<string, { Type: string; Properties?: Record<string, any>; DependsOn?: string | string[] }> };
 
 export function synthFullStack(input: ConfigInput = FULL_CONFIG): { stack: GpuMaintStack; template: CfnTemplate } {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [] } });
   const stack = new GpuMaintStack(app, 'GpuMaint', { config: validateConfig(input), env: { account: ACCOUNT, region: REGION } });
   return { stack, template: Template.fromStack(stack).toJSON() as CfnTemplate };
 }
