@@ -36,9 +36,14 @@ afterAll(() => {
 
 describe('gpu-maint backup commands', () => {
   test('run backup on a terminal shows progress and reports the snapshot', async () => {
-    const run = await runCli([...set, 'run', 'backup'], { isTty: true });
+    const status: string[] = [];
+    const run = await runCli([...set, 'run', 'backup'], { isTty: true, status: (line) => status.push(line) });
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(/progress: backup 2\/2 units, .* read, .*\/s, ETA/);
+    expect(status).toContainEqual(
+      expect.stringMatching(/^backup 2\/2 units · (llama|bert)-[0-9a-f]+ · .* of .* · .*\/s · ETA \d+:\d\d · /),
+    );
+    expect(status.at(-1)).toBe('');
+    expect(run.stderr).not.toContain('progress:');
     expect(run.stdout).toMatch(/backup\.run\s+snapshot \d{8}T\d{6}Z: 2 units \(2 uploaded, 0 reused\)/);
   });
 

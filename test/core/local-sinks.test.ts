@@ -74,12 +74,14 @@ describe('terminal report', () => {
     metrics: [],
   };
 
-  test('prints one line per check with ✓ ! ✗, the reading and the threshold', () => {
+  test('prints one line per check with ✓ ! ✗, host checks first, then each GPU under its heading', () => {
     expect(formatReport(result).split('\n')).toEqual([
       'gpu-check on gpu-1: CRITICAL',
-      '  ✓ gpu.temperature max 59 °C  (warn ≥ 83, crit ≥ 90 °C)',
-      '  ! gpu.throttle    hw_slowdown active [GPU 2]',
-      '  ✗ gpu.xid         Xid 79: GPU has fallen off the bus [GPU 5]',
+      '  ✓ gpu.temperature   max 59 °C',
+      '  GPU 2',
+      '    ! gpu.throttle    hw_slowdown active',
+      '  GPU 5',
+      '    ✗ gpu.xid         Xid 79: GPU has fallen off the bus',
     ]);
   });
 

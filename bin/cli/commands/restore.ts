@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
+import { ProgressLine } from '../../../lambda/adapters/local/progress';
 import type { Config } from '../../../lambda/config/schema';
 import { HOST_KEY } from '../../../lambda/core/backup/store';
 import { parseKeyValues, parseResult } from '../../../lambda/core/contract';
@@ -79,6 +80,27 @@ export function runRestoreScript(stateDir: string, env: Record<string, string>, 
   });
 }
 
+const UNIT_LINE = /^(\S+) (\S+) files=(\d+) bytes=(\d+) path=(".*")$/;
+
+/**
+ * A `restore-units` line in words: `restored llama (3 entries, 1.2 MiB) → models/llama`; a line of
+ * another shape is shown as it is.
+ */
+export function unitInWords(line: string): string {
+  const m = UNIT_LINE.exec(line);
+  if (!m) return line;
+  let unitPath: string;
+  try {
+    unitPath = JSON.parse(m[5]) as string;
+  } catch {
+    return line;
+  }
+  const [, action, id, files, bytes] = m;
+  const entries = `${files} ${files === '1' ? 'entry' : 'entries'}, ${formatBytes(Number(bytes))}`;
+  const verb = action === 'failed' ? 'FAILED' : action;
+  return `${verb} ${id} (${entries})${unitPath && unitPath !== id ? ` → ${unitPath}` : ''}`;
+}
+
 export const registerRestore: RegisterCommand = (program: Command, io: CliIo) => {
   program
     .command('restore')
@@ -116,10 +138,17 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
         Force: options.force ? 'true' : 'false',
       });
       env.GPU_MAINT_STATE_DIR = path.join(stateDir, 'host');
+      // One updating progress line on a terminal's stderr; never in --json, a pipe or a log.
+      const progress = !options.json && io.status ? new ProgressLine('restore', io.status) : undefined;
+      env.GPU_MAINT_PROGRESS = progress ? '1' : '0';
       const outcome = await runRestoreScript(stateDir, env, (line) => {
-        // Errors come back once in the exit message; progress and per-unit lines are shown as they happen.
-        if (!options.json && line.trim() && !line.includes(': error: ')) io.err(line);
-      });
+        if (progress?.line(line)) return;
+        // Errors come back once in the exit message; per-unit logs are shown as they happen.
+        if (!options.json && line.trim() && !line.includes(': error: ')) {
+          if (progress) io.status?.('');
+          io.err(line);
+        }
+      }).finally(() => progress?.stop());
       const s = outcome.summary;
       if (options.json) {
         io.out(JSON.stringify({ ...s, exitCode: outcome.exitCode, units: outcome.units }, null, 2));
@@ -131,7 +160,7 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
                 `restored ${s.units_done} of ${s.units_total} units of snapshot ${s.snapshot} (host ${s.host_key}) into ${target}: ${s.files} entries, ${formatBytes(Number(s.bytes))}, verified`,
               ]
             : []),
-          ...outcome.units.map((u) => `  ${u}`),
+          ...outcome.units.map((u) => `  ${unitInWords(u)}`),
         ];
         if (lines.length > 0) io.out(lines.join('\n'));
       }
