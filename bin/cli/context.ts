@@ -4,7 +4,7 @@
  * 3 findings at or above --fail-on.
  */
 import type { Command } from 'commander';
-import { expandHome } from '../../lambda/adapters/local/paths';
+import { resolveStateDir } from '../../lambda/adapters/local/paths';
 import { colorEnabled, type ReportStyle } from '../../lambda/adapters/local/report';
 import { loadConfig } from '../../lambda/config/load';
 import type { Config } from '../../lambda/config/schema';
@@ -81,7 +81,7 @@ export function configFor(cmd: Command): Config {
 }
 
 export function stateDirOf(config: Config): string {
-  return expandHome(config.local.stateDir);
+  return resolveStateDir(config.local.stateDir);
 }
 
 /** A CLI command module: adds its command(s) to the program. */

@@ -4,7 +4,7 @@
  * anchored allowedPattern, since SSM substitutes `{{ }}` as text) in AWS.
  */
 import * as path from 'node:path';
-import { expandHome } from '../adapters/local/paths';
+import { resolveStateDir } from '../adapters/local/paths';
 import type { Config } from '../config/schema';
 import { logrotateConfigBase64 } from '../core/cleanup/logrotate';
 import type { TaskName } from '../core/types';
@@ -234,7 +234,7 @@ const logrotate: TaskParameter[] = [
 
 /** `file://<local.stateDir>/backups` unless backup.destination is set (the stack sets the bucket for its documents). */
 export function backupDestination(c: Config): string {
-  return c.backup.destination ?? `file://${path.join(path.resolve(expandHome(c.local.stateDir)), 'backups')}`;
+  return c.backup.destination ?? `file://${path.join(path.resolve(resolveStateDir(c.local.stateDir)), 'backups')}`;
 }
 
 const BACKUP_DESTINATION = '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^,{}\'"`$\\\\\\n]*)?|file:///[^,{}\'"`$\\\\\\n]*)$';

@@ -15,7 +15,7 @@ import { taskDefinition } from '../../core/tasks';
 import type { TaskName, TaskResult } from '../../core/types';
 import { cleanupCooldownFilePath, FileCleanupCooldownStore } from './cleanup-cooldown-file';
 import { JsonLinesMetricsSink, PrometheusTextfileSink } from './metrics-files';
-import { expandHome } from './paths';
+import { resolveStateDir } from './paths';
 import { runTaskScript } from './script-runner';
 
 export interface LocalPaths {
@@ -25,7 +25,7 @@ export interface LocalPaths {
 }
 
 export function localPaths(config: Config): LocalPaths {
-  const stateDir = expandHome(config.local.stateDir);
+  const stateDir = resolveStateDir(config.local.stateDir);
   return {
     stateDir,
     metricsFile: path.join(stateDir, 'metrics.jsonl'),

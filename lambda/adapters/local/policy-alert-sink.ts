@@ -10,7 +10,7 @@ import { alertSettings } from '../../core/alerts/settings';
 import { type AlertSink, type Clock, systemClock } from '../../core/ports';
 import type { TaskResult } from '../../core/types';
 import { alertStateFilePath, FileAlertStateStore } from './alert-state-file';
-import { expandHome } from './paths';
+import { resolveStateDir } from './paths';
 import { TerminalNotifier } from './terminal-notifier';
 
 export interface LocalAlertSinkOptions {
@@ -23,7 +23,7 @@ export interface LocalAlertSinkOptions {
 
 export function localPolicyAlertSink(config: Config, write: (line: string) => void, options: LocalAlertSinkOptions = {}): AlertSink {
   const clock = options.clock ?? systemClock;
-  const store = new FileAlertStateStore(alertStateFilePath(expandHome(config.local.stateDir)), clock);
+  const store = new FileAlertStateStore(alertStateFilePath(resolveStateDir(config.local.stateDir)), clock);
   const warn = options.warn ?? write;
   const sink = new PolicyAlertSink({
     store,

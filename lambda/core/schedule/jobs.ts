@@ -18,6 +18,24 @@ export interface ScheduledJob {
   readonly timeoutMinutes: number;
   /** Heavy disk I/O (backups, cleanup): run at idle I/O priority so training jobs keep the disks. */
   readonly background: boolean;
+  /**
+   * Paths the job writes besides its state directory; a sandboxed unit (ProtectSystem=strict,
+   * ProtectHome=read-only) may write only there.
+   */
+  readonly writePaths?: readonly string[];
+}
+
+/** The local directory of a file:// backup destination; none for S3 (or the default, in the state dir). */
+function localDestination(config: Config): string[] {
+  const d = config.backup.destination;
+  return d?.startsWith('file:///') ? [d.slice('file://'.length)] : [];
+}
+
+/** Where cleanup deletes: its roots, and the homes and caches where pip, conda and apt keep caches. */
+function cleanupPaths(config: Config): string[] {
+  const c = config.cleanup;
+  const caches = Object.values(c.caches).some((v) => v === true) ? ['/root', '/home', '/var/cache', '/opt/conda'] : [];
+  return [...c.experiments.paths, ...c.checkpoints.paths, ...caches];
 }
 
 /** Enabled schedules of the config, in a stable order. */
@@ -46,6 +64,7 @@ export function scheduledJobs(config: Config): ScheduledJob[] {
       args: ['run', 'backup'],
       timeoutMinutes: 12 * 60,
       background: true,
+      writePaths: localDestination(config),
     },
     {
       id: 'restore-test',
@@ -62,6 +81,7 @@ export function scheduledJobs(config: Config): ScheduledJob[] {
       args: ['prune'],
       timeoutMinutes: 60,
       background: true,
+      writePaths: localDestination(config),
     },
     {
       id: 'cleanup',
@@ -70,6 +90,7 @@ export function scheduledJobs(config: Config): ScheduledJob[] {
       args: ['run', 'cleanup'],
       timeoutMinutes: 2 * 60,
       background: true,
+      writePaths: cleanupPaths(config),
     },
   ];
   return all.filter((j) => j.enabled).map(({ enabled: _enabled, ...job }) => job);
