@@ -23,11 +23,11 @@ describe('Prometheus textfile', () => {
     expect(snakeCase(name)).toBe(snake);
   });
 
-  test('renders gauges with labels from dimensions and a unit suffix', () => {
+  test('renders host-level gauges with labels from dimensions and base-unit suffixes', () => {
     const text = renderPrometheus(metrics, at, 'gpu-check');
-    expect(text).toContain('# TYPE gpu_maint_gpu_temperature_max gauge\ngpu_maint_gpu_temperature_max{fleet="prod"} 71\n');
-    expect(text).toContain('gpu_maint_gpu_temperature{fleet="prod",instance_id="i-1",gpu="0"} 70');
-    expect(text).toContain('gpu_maint_disk_used_pct_max_percent{fleet="prod"} 42.5');
+    expect(text).toContain('# TYPE gpu_maint_gpu_temperature_max_celsius gauge\ngpu_maint_gpu_temperature_max_celsius{fleet="prod"} 71\n');
+    expect(text).not.toContain('instance_id="i-1"');
+    expect(text).toContain('gpu_maint_disk_used_max_ratio{fleet="prod"} 0.425');
     expect(text).toContain('gpu_maint_last_run_timestamp_seconds{task="gpu-check"} 1795867200');
   });
 

@@ -68,7 +68,7 @@ export async function processLocalOutput(output: TaskOutput, options: LocalRunOp
   const result = evaluateTaskOutput(output, taskDefinition(output.task).evaluate, evaluationSettings(config), now);
   const paths = localPaths(config);
   await new JsonLinesMetricsSink(paths.metricsFile, config.metrics.namespace).put(result.metrics, now);
-  new PrometheusTextfileSink(paths.textfileDir).write(result.task, result.metrics, now);
+  new PrometheusTextfileSink(paths.textfileDir).write(result.task, result.metrics, now, result);
   const noted = withDiskPressureNote(result, await localDiskPressure(result, options, now));
   await options.alerts?.publish(noted);
   return noted;
