@@ -67,7 +67,9 @@ describe('gpu-maint backup commands', () => {
     const run = await runCli([...set, 'snapshots', 'list']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain(`cli-host: 1 snapshot(s) in file://${path.join(root, 'state', 'backups')}/backups/cli-host/`);
-    expect(run.stdout).toMatch(/\d{8}T\d{6}Z .* 2 units \(2 sent\)/);
+    const lines = run.stdout.split('\n');
+    expect(lines[1]).toMatch(/^ {2}snapshot +age +units +entries +data +stored$/);
+    expect(lines[2]).toMatch(/^ {2}\d{8}T\d{6}Z +\d+ (s|min) ago +2 \(2 sent\) +\d+ +\S+ B +\S+ B$/);
   });
 
   test('prune --dry-run reports what it keeps and deletes nothing', async () => {
