@@ -77,7 +77,8 @@ describe('gpu-maint backup commands', () => {
     const run = await runCli([...set, 'prune', '--dry-run']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain('dry run: retention applied to');
-    expect(run.stdout).toMatch(/keep {4}\d{8}T\d{6}Z {2}newest, last, daily, weekly, monthly/);
+    expect(run.stdout).toMatch(/^ {2}action +snapshot +why kept$/m);
+    expect(run.stdout).toMatch(/^ {2}keep +\d{8}T\d{6}Z {2}newest, last, daily, weekly, monthly$/m);
     expect(fs.readdirSync(path.join(root, 'state/backups/backups/cli-host/snapshots'))).toEqual(before);
   });
 
