@@ -5,18 +5,18 @@
  *   invocation events ─> rule ─> SQS ─> collect Lambda ─> metrics, alerts (SNS), one log line per result
  *   dashboard + pipeline alarms
  *
- * Documents and schedules come from the task registry (lambda/core/tasks.ts): a task added there gets
- * its document, and its schedule when SCHEDULES names one, without other stack edits.
+ * Documents, schedules and run limits come from the task registry (lambda/tasks/registry.ts): a task
+ * added there gets its document, its dispatch entry and its schedule without stack edits.
  */
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { Config } from '../lambda/config/schema';
 import { alertSettings } from '../lambda/core/alerts/settings';
+import { parseScheduleExpression, rateSeconds } from '../lambda/core/schedule/expression';
 import { evaluationSettings } from '../lambda/core/settings';
-import { TASKS } from '../lambda/core/tasks';
 import type { TaskName } from '../lambda/core/types';
-import { TASK_PARAMETERS } from '../lambda/tasks/parameters';
+import { TASKS } from '../lambda/tasks/registry';
 import { bundleTaskScript, SCRIPTS_DIR } from '../lambda/tasks/scripts';
 import { AlertForwarder } from './constructs/alert-forwarder';
 import { AlertStaleSweep } from './constructs/alert-stale-sweep';
@@ -26,6 +26,7 @@ import { AlertTopic } from './constructs/alert-topic';
 import { BackupBucket } from './constructs/backup-bucket';
 import { BackupInstancePolicy } from './constructs/backup-instance-policy';
 import { BackupPruner } from './constructs/backup-pruner';
+import { CoverageAlarm } from './constructs/coverage-alarm';
 import { Dispatcher } from './constructs/dispatcher';
 import { InstancePolicy } from './constructs/instance-policy';
 import { LogrotateAssociation } from './constructs/logrotate-association';
@@ -37,32 +38,14 @@ import { TaskDocument } from './constructs/task-document';
 import { TaskSchedule } from './constructs/task-schedule';
 import { TaskScheduleGroup } from './constructs/task-schedule-group';
 
-type ScheduleConfig = Config['gpuCheck']['schedule'];
+/** Scheduled fleet checks whose coverage (results reported / instances dispatched to) raises an alarm. */
+const COVERAGE_TASKS: readonly TaskName[] = ['gpu-check', 'health-check'];
 
-/** Which config schedule drives which task (tasks without one run only by hand or by association). */
-export const SCHEDULES: Partial<Record<TaskName, (config: Config) => ScheduleConfig>> = {
-  'gpu-check': (c) => c.gpuCheck.schedule,
-  'health-check': (c) => c.healthCheck.schedule,
-  backup: (c) => c.backup.schedule,
-  'restore-test': (c) => c.backup.restoreTestSchedule,
-  cleanup: (c) => c.cleanup.schedule,
-};
-
-/**
- * How long a task may run on a host, and how long SSM tries to reach an instance (a 5-minute check
- * must not pile up undelivered commands). Tasks not listed get the TaskDocument defaults (1 h, 10 min).
- */
-export const RUN_LIMITS: Partial<Record<TaskName, { executionTimeoutSeconds: number; deliveryTimeoutSeconds: number }>> = {
-  'gpu-check': { executionTimeoutSeconds: 240, deliveryTimeoutSeconds: 240 },
-  'health-check': { executionTimeoutSeconds: 600, deliveryTimeoutSeconds: 600 },
-  backup: { executionTimeoutSeconds: 6 * 3600, deliveryTimeoutSeconds: 1800 },
-  'restore-test': { executionTimeoutSeconds: 4 * 3600, deliveryTimeoutSeconds: 1800 },
-  cleanup: { executionTimeoutSeconds: 3600, deliveryTimeoutSeconds: 1800 },
-  restore: { executionTimeoutSeconds: 6 * 3600, deliveryTimeoutSeconds: 1800 },
-};
-
-/** The task whose silence raises the heartbeat alarm. */
-const HEARTBEAT_TASK: TaskName = 'gpu-check';
+/** Minutes between gpu-check runs for the dashboard: the rate, or 5 for a cron schedule. */
+function gpuCheckPeriodMinutes(config: Config): number {
+  const schedule = parseScheduleExpression(config.gpuCheck.schedule.expression);
+  return schedule.kind === 'rate' ? Math.min(1440, Math.max(1, Math.round(rateSeconds(schedule) / 60))) : 5;
+}
 
 export interface GpuMaintStackProps extends StackProps {
   /** Validated configuration (lib/config/load.ts). */
@@ -146,7 +129,7 @@ export class GpuMaintStack extends Stack {
     // Stack names cannot contain dots, so this prefix is this stack's alone.
     const documentNamePrefix = `gpu-maint.${this.stackName}.`;
     for (const def of TASKS.values()) {
-      const parameters = TASK_PARAMETERS[def.name] ?? [];
+      const { parameters } = def;
       this.documents.set(
         def.name,
         new TaskDocument(this, `${pascal(def.name)}Document`, {
@@ -158,7 +141,8 @@ export class GpuMaintStack extends Stack {
             ...parameterDefaultOverrides[def.name],
           },
           namePrefix: documentNamePrefix,
-          ...RUN_LIMITS[def.name],
+          executionTimeoutSeconds: def.limits.executionSeconds,
+          deliveryTimeoutSeconds: def.limits.deliverySeconds,
         }),
       );
     }
@@ -175,7 +159,8 @@ export class GpuMaintStack extends Stack {
         maxErrors: config.aws.maxErrors,
         outputBucket: this.outputBucket.bucket,
         outputKeyPrefix: `${this.outputBucket.outputKeyPrefix}logrotate/`,
-        alertTopic: this.alerts.topic,
+        // EventBridge messages carry no message attributes: the unfiltered pipeline topic.
+        alertTopic: this.alerts.pipelineTopic,
       });
     }
 
@@ -188,11 +173,13 @@ export class GpuMaintStack extends Stack {
       maxErrors: config.aws.maxErrors,
       outputBucket: this.outputBucket,
       commandLogGroup: this.commandLogGroup,
+      cloudWatchOutput: config.aws.commandOutputToCloudWatch,
+      metricsNamespace: config.metrics.namespace,
       logRetentionDays: retentionDays,
     });
     this.scheduleGroup = new TaskScheduleGroup(this, 'Schedules');
     for (const document of documents) {
-      const schedule = SCHEDULES[document.task]?.(config);
+      const schedule = TASKS.get(document.task)?.schedule?.fromConfig(config);
       if (!schedule) continue;
       this.schedules.set(
         document.task,
@@ -237,14 +224,18 @@ export class GpuMaintStack extends Stack {
     const policy = alertSettings(config);
     const slack = config.alerts.slack;
     if (slack.chatbot)
-      this.alertSubscriptions = new AlertSubscriptions(this, 'AlertRouting', { topic: this.alerts.topic, chatbot: slack.chatbot });
+      this.alertSubscriptions = new AlertSubscriptions(this, 'AlertRouting', {
+        topic: this.alerts.topic,
+        pipelineTopic: this.alerts.pipelineTopic,
+        chatbot: slack.chatbot,
+      });
     const chatbotTopic = this.alertSubscriptions?.chatbotTopic;
     this.alertState = new AlertStateTable(this, 'AlertState');
     this.alertState.bindCollector(this.collector.handler.function, { topic: this.alerts.topic, settings: policy, chatbotTopic });
     // ---- Disk-pressure cleanup: the collector sends cleanup to a host whose disk is critical ---------
     if (config.cleanup.onDiskPressure) {
       const cleanupDocument = this.documents.get('cleanup');
-      if (!cleanupDocument) throw new Error('cleanup.onDiskPressure is true, but no cleanup task is registered (lambda/core/tasks.ts)');
+      if (!cleanupDocument) throw new Error('cleanup.onDiskPressure is true, but no cleanup task is registered (lambda/tasks/registry.ts)');
       this.collector.enableCleanupOnDiskPressure({
         cleanupDocument,
         // One `cleanup-cooldown` item per host beside its alert items (lambda/adapters/aws/cleanup-cooldown-dynamodb.ts).
@@ -253,19 +244,27 @@ export class GpuMaintStack extends Stack {
         dryRun: config.cleanup.dryRun,
         fleetTagKey: config.fleet.tagKey,
         fleetTagValue: config.fleet.name,
-        commandLogGroup: this.commandLogGroup,
+        ...(config.aws.commandOutputToCloudWatch ? { commandLogGroup: this.commandLogGroup } : {}),
       });
     }
     this.alertSweep = new AlertStaleSweep(this, 'AlertSweep', {
       table: this.alertState,
       topic: this.alerts.topic,
+      alarmTopic: this.alerts.pipelineTopic,
       settings: policy,
       chatbotTopic,
       logRetentionDays: retentionDays,
+      deadLetterQueue: this.scheduleGroup.deadLetterQueue,
     });
+    // Every scheduled function: Lambda's own async retries bounded, failures to the schedule DLQ (alarmed).
+    this.scheduleGroup.routeAsyncFailures(this.dispatcher.handler.function);
+    this.scheduleGroup.routeAsyncFailures(this.backupPruner.function.function);
+    // A failed sweep is made up by the next one minutes later.
+    this.scheduleGroup.routeAsyncFailures(this.alertSweep.handler.function, { retryAttempts: 0 });
     if (slack.webhookSecret || config.alerts.pagerDuty.routingKeySecret) {
       this.alertForwarder = new AlertForwarder(this, 'AlertForwarder', {
         topic: this.alerts.topic,
+        pipelineTopic: this.alerts.pipelineTopic,
         slackWebhookSecret: slack.webhookSecret,
         pagerDutyRoutingKeySecret: config.alerts.pagerDuty.routingKeySecret,
         pagerDutyMinSeverity: config.alerts.pagerDuty.minSeverity,
@@ -274,7 +273,6 @@ export class GpuMaintStack extends Stack {
     }
 
     // ---- Dashboard and pipeline alarms ------------------------------------------------------------
-    const heartbeatOn = this.schedules.has(HEARTBEAT_TASK) && (SCHEDULES[HEARTBEAT_TASK]?.(config).enabled ?? false);
     this.monitoring = new Monitoring(this, 'Monitoring', {
       dashboardName: this.stackName.replace(/[^A-Za-z0-9_-]/g, '-'),
       namespace: config.metrics.namespace,
@@ -282,15 +280,25 @@ export class GpuMaintStack extends Stack {
       metricDetail: config.metrics.detail,
       tasks: documents.map((d) => d.task),
       thresholds: config.thresholds,
-      alarmTopic: this.alerts.topic,
+      alarmTopic: this.alerts.pipelineTopic,
       dispatcher: this.dispatcher.handler,
       collector: this.collector,
       schedules: this.scheduleGroup,
-      heartbeatTask: heartbeatOn ? HEARTBEAT_TASK : undefined,
-      heartbeatMinutes: config.alerts.staleAfterMinutes,
+      gpuCheckPeriodMinutes: gpuCheckPeriodMinutes(config),
+      runbookUrl: config.alerts.runbookUrl,
     });
+    // Coverage of the fleet checks: results reported against the instances each dispatch reached.
+    for (const task of COVERAGE_TASKS) {
+      if (!this.schedules.has(task) || !(TASKS.get(task)?.schedule?.fromConfig(config).enabled ?? false)) continue;
+      const coverage = new CoverageAlarm(this, `${pascal(task)}Coverage`, {
+        namespace: config.metrics.namespace,
+        fleet: config.fleet.name,
+        task,
+      });
+      this.monitoring.addAlarm(coverage.alarm, 'critical');
+    }
 
-    // These constructs already notify the alert topic; addAlarm lists them without a second action.
+    // These constructs already notify the pipeline topic; addAlarm lists them without a second action.
     // A failing sweep hides hosts that stop reporting; a failing forwarder still leaves the emails.
     for (const alarm of this.alertSweep.alarms) this.monitoring.addAlarm(alarm, 'critical');
     for (const alarm of this.alertForwarder?.alarms ?? []) this.monitoring.addAlarm(alarm, 'warning');
@@ -304,7 +312,14 @@ export class GpuMaintStack extends Stack {
       value: this.dispatcher.handler.function.functionName,
       description: 'Invoke with {"task":"gpu-check"} to run a task now (gpu-maint invoke does this).',
     });
-    new CfnOutput(this, 'AlertTopicArn', { value: this.alerts.topic.topicArn, description: 'SNS topic of alerts and pipeline alarms.' });
+    new CfnOutput(this, 'AlertTopicArn', {
+      value: this.alerts.topic.topicArn,
+      description: 'SNS topic of host alerts (with message attributes).',
+    });
+    new CfnOutput(this, 'PipelineTopicArn', {
+      value: this.alerts.pipelineTopic.topicArn,
+      description: 'SNS topic of pipeline alarms (CloudWatch) and EventBridge messages; subscriptions here must be unfiltered.',
+    });
     new CfnOutput(this, 'OutputBucketName', { value: this.outputBucket.bucket.bucketName, description: 'Full command output (expires).' });
     new CfnOutput(this, 'CommandLogGroupName', {
       value: this.commandLogGroup.logGroupName,

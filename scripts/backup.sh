@@ -7,6 +7,10 @@
 # newest snapshot (not read, not sent); a changed one is streamed `tar | zstd -T0` straight to the
 # destination with its sha256 computed on the way, nothing staged on local disk. The manifest is
 # written last: a snapshot exists only once its manifest does, and a run that fails leaves none.
+# A unit is listed before and after it is read and read again when it changed meanwhile, so the
+# manifest describes what each archive holds. Snapshot ids carry a sequence number (the order of
+# writing, which a wrong clock cannot change); archives a restore found corrupt (quarantine markers)
+# are never reused.
 #
 # Usage: backup.sh   (configuration from environment variables)
 #   GPU_MAINT_BACKUP_SOURCES       comma-separated source directories (default /opt/ml/models)
@@ -18,6 +22,9 @@
 #   GPU_MAINT_BACKUP_HOST_KEY      host (default) or aws-userid: see lib/backup-manifest.sh
 #   GPU_MAINT_BACKUP_COMPRESSION_LEVEL  zstd level 1-19 (default 3)
 #   GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT  units saving less at that level use --fast=1 (0-100, default 10)
+#   GPU_MAINT_BACKUP_ON_UNREADABLE warn (default): a file that cannot be read or vanishes during the
+#                                  run is left out with a warning, the snapshot still written; fail:
+#                                  the backup fails instead
 #   GPU_MAINT_S3_ENDPOINT_URL      endpoint of an S3-compatible store (optional)
 #   GPU_MAINT_PROGRESS             1: progress records (`progress: task=backup ...`) on stderr
 #   GPU_MAINT_STATE_DIR            lock and carry-over state (default /var/lib/gpu-maint)
@@ -66,6 +73,10 @@ U_REUSE=()
 declare -A REUSABLE=()
 # Stored archive sizes by key (relative to the host prefix), from one listing.
 declare -A STORED_SIZE=()
+# Archives a restore or restore test found corrupt (quarantine markers): never reused.
+declare -A QUARANTINED=()
+# warn: a file that cannot be read (or vanishes) is left out with a warning; fail: the backup fails.
+ON_UNREADABLE=warn
 # Manifest lines, built once every unit is done.
 UNIT_LINES=()
 # Archive of each unit (index as U_*): key, sha256, bytes, entries, source bytes, listing digest,
@@ -99,6 +110,11 @@ read_config() {
   ((${#SOURCES[@]} > 0)) || die "GPU_MAINT_BACKUP_SOURCES lists no directory"
   for item in "${SOURCES[@]}"; do
     [[ "${item}" == /* ]] || die "GPU_MAINT_BACKUP_SOURCES: '${item}' is not an absolute path"
+    # Manifests carry source paths as plain JSON text: these would not round-trip (names below a
+    # source may hold any byte; they are stored base64-encoded).
+    if [[ "${item}" == *[$'\x01'-$'\x1f\x7f'\"\\]* ]]; then
+      die "GPU_MAINT_BACKUP_SOURCES: $(printf '%q' "${item}") holds a control character, quote or backslash; back up its parent directory instead"
+    fi
   done
   while IFS= read -r item; do EXCLUDES+=("${item}"); done < <(split_list "${GPU_MAINT_BACKUP_EXCLUDE:-}")
   UNIT_DEPTH="${GPU_MAINT_BACKUP_UNIT_DEPTH:-1}"
@@ -107,6 +123,9 @@ read_config() {
   if [[ ! "${LEVEL}" =~ ^[0-9]{1,2}$ ]] || ((LEVEL < 1 || LEVEL > 19)); then
     die "GPU_MAINT_BACKUP_COMPRESSION_LEVEL must be 1-19, got: '${LEVEL}'"
   fi
+  ON_UNREADABLE="${GPU_MAINT_BACKUP_ON_UNREADABLE:-warn}"
+  [[ "${ON_UNREADABLE}" == warn || "${ON_UNREADABLE}" == fail ]] ||
+    die "GPU_MAINT_BACKUP_ON_UNREADABLE must be warn or fail, got: '${ON_UNREADABLE}'"
   MIN_SAVINGS_PERCENT="${GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT:-10}"
   if [[ ! "${MIN_SAVINGS_PERCENT}" =~ ^(100|[1-9]?[0-9])$ ]]; then
     die "GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT must be 0-100, got: '${MIN_SAVINGS_PERCENT}'"
@@ -189,8 +208,10 @@ unit_id() {
 #######################################
 unit_fingerprint() {
   local base="$1" rel="$2" sum bytes
+  # A directory this user cannot enter is recorded, not entered (the backup warns about it).
+  local fmt='%y\t%s\t%T@\t%m\t%U:%G\t%n\t%p\t%l\0'
   (cd "${base}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "./${rel}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" \
-    -printf '%y\t%s\t%T@\t%m\t%U:%G\t%n\t%p\t%l\0') >"${SCRATCH}/records" || return 1
+    \( -type d ! \( -readable -executable \) -printf "${fmt}" -prune \) -o -printf "${fmt}") >"${SCRATCH}/records" || return 1
   sum="$({
     printf 'gpu-maint-fingerprint v1\0'
     sort -z "${SCRATCH}/records"
@@ -267,6 +288,7 @@ load_reusable() {
       rel="${key#"backups/${HOST_KEY}/"}"
       case "${rel}" in
       units/*) STORED_SIZE["${rel}"]="${size}" ;;
+      quarantine/units/*) QUARANTINED["${rel#quarantine/}"]=1 ;;
       snapshots/*.json)
         rel="${rel#snapshots/}"
         [[ "${rel%.json}" =~ ${SNAPSHOT_ID_RE} ]] && ids+="${rel%.json}"$'\n'
@@ -274,7 +296,7 @@ load_reusable() {
       esac
     done <<<"${listing}"
   fi
-  SNAPSHOT_IDS="$(printf '%s' "${ids}" | sort)"
+  SNAPSHOT_IDS="$(printf '%s' "${ids}" | sort_snapshot_ids)"
   PREVIOUS_ID="$(tail -n 1 <<<"${SNAPSHOT_IDS}")"
   local id fp k sha bytes files sbytes listing_sum rest
   if [[ -n "${PREVIOUS_ID}" ]]; then
@@ -282,6 +304,11 @@ load_reusable() {
       manifest_units "${SCRATCH}/previous.json" >"${SCRATCH}/previous.units"; then
       while IFS=$'\t' read -r id fp k sha bytes files sbytes listing_sum rest; do
         [[ "${STORED_SIZE[${k}]:-}" == "${bytes}" ]] || continue
+        if [[ -n "${QUARANTINED[${k}]:-}" ]]; then
+          WARNINGS+=("archive ${k} was found corrupt (quarantined); its unit is uploaded again")
+          log "warning: ${WARNINGS[-1]}"
+          continue
+        fi
         REUSABLE["${id}"]="${fp}"$'\t'"${k}"$'\t'"${sha}"$'\t'"${bytes}"$'\t'"${files}"$'\t'"${sbytes}"$'\t'"${listing_sum}"
       done <"${SCRATCH}/previous.units"
     else
@@ -293,7 +320,7 @@ load_reusable() {
   if [[ -f "${carry}" ]]; then
     while IFS=$'\t' read -r hk id fp k sha bytes files sbytes listing_sum; do
       [[ "${hk}" == "${HOST_KEY}" && -z "${REUSABLE[${id}]:-}" ]] || continue
-      [[ "${STORED_SIZE[${k}]:-}" == "${bytes}" ]] || continue
+      [[ "${STORED_SIZE[${k}]:-}" == "${bytes}" && -z "${QUARANTINED[${k}]:-}" ]] || continue
       REUSABLE["${id}"]="${fp}"$'\t'"${k}"$'\t'"${sha}"$'\t'"${bytes}"$'\t'"${files}"$'\t'"${sbytes}"$'\t'"${listing_sum}"
     done <"${carry}"
   fi
@@ -351,13 +378,17 @@ await_level_choice() {
 
 #######################################
 # Streams one unit to the destination and records its archive in A_*[index] (a file:// digest is
-# computed in the background; finish_uploads waits for it).
+# computed in the background; finish_uploads waits for it). The unit is listed before and after it is
+# read: when the two listings differ (a file grew, shrank, appeared or vanished meanwhile) the archive
+# is discarded and the unit read again, so that the manifest's listing describes what the archive
+# holds. After READ_ATTEMPTS reads that all saw changes, the last archive is kept and its listing is
+# taken from the archive itself (extracted into a scratch dir), never from the source.
 # Arguments: unit index.
 # Returns: non-zero when the archive could not be written completely (nothing is left under its key).
 #######################################
 upload_unit() {
   local i="$1" src="${U_SRC[$1]}" rel="${U_REL[$1]}" id="${U_ID[$1]}" fp="${U_FP[$1]}"
-  local resolved key expected_bytes files sbytes listing_sum next
+  local resolved key next attempt
   # This unit's level is chosen while it is listed, the next one's while this one is archived.
   start_level_choice "${i}"
   for ((next = i + 1; next < ${#U_ID[@]}; next++)); do
@@ -368,21 +399,109 @@ upload_unit() {
   done
   resolved="$(cd "${src}" && pwd -P)"
   build_prune_args "${resolved}"
-  IFS=$'\t' read -r listing_sum files sbytes < <(unit_listing "${resolved}" "${rel}" "${SCRATCH}/listing" "${SCAN_TIMEOUT_S}" \
-    "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}") ||
-    {
-      log "error: cannot list unit ${rel} of ${src}"
-      return 1
-    }
-  (cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "./${rel}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" -print0) >"${SCRATCH}/members" ||
-    {
-      log "error: cannot list unit ${rel} of ${src}"
-      return 1
-    }
   await_level_choice "${i}"
   key="units/${id}/${fp}.tar.zst"
+  if [[ -n "${QUARANTINED[${key}]:-}" ]]; then
+    # The archive under the usual key was found corrupt: this copy goes under a key of its own.
+    key="units/${id}/$(printf 'gpu-maint requarantine %s %s' "${fp}" "${SNAPSHOT_ID}" | sha256sum | cut -c1-64).tar.zst"
+  fi
+  UNIT_UNSTABLE=0
+  for ((attempt = 1; attempt <= READ_ATTEMPTS; attempt++)); do
+    read_unit "${i}" "${resolved}" "${key}" || return 1
+    if ((UNIT_UNSTABLE == 0 || attempt == READ_ATTEMPTS)); then
+      break
+    fi
+    store_upload_abort
+    log "unit ${rel} of ${src} changed while it was read (${UNIT_CHANGE}); reading it again (attempt $((attempt + 1)) of ${READ_ATTEMPTS})"
+  done
+  local file_kind=0
+  store_upload_is_file && file_kind=1
+  if ! store_upload_commit; then
+    log "error: upload of unit ${rel} of ${src} to $(store_url "backups/${HOST_KEY}/${key}") failed"
+    return 1
+  fi
+  if ((UNIT_UNSTABLE)); then
+    # Still changing: describe the archive by what it holds, as a restore will see it.
+    if ! listing_from_archive "${key}" "${rel}" "${UNIT_SBYTES}"; then
+      log "error: unit ${rel} of ${src} kept changing while it was read, and its archive cannot be listed"
+      return 1
+    fi
+    WARNINGS+=("${src}/${rel} kept changing while it was read (${UNIT_CHANGE}); the snapshot holds the last read, listed from its archive")
+    log "warning: ${WARNINGS[-1]}"
+  elif ((attempt > 1)); then
+    WARNINGS+=("${src}/${rel} changed while it was read (${UNIT_CHANGE}) and was read again")
+    log "warning: ${WARNINGS[-1]}"
+  elif ((UNIT_TAR_RC == 1)); then
+    WARNINGS+=("files of ${src}/${rel} changed while they were read; the next run archives them again")
+    log "warning: ${WARNINGS[-1]}: $(head -c 300 "${SCRATCH}/tar.err" | tr '\n' ' ')"
+  fi
+  if [[ -s "${SCRATCH}/skipped" ]]; then
+    local skipped n
+    n="$(tr -cd '\0' <"${SCRATCH}/skipped" | wc -c)"
+    skipped="$(head -z -n 3 "${SCRATCH}/skipped" | tr '\0\n' ',?' | sed 's/,$//; s/,/, /g')"
+    WARNINGS+=("${n} entr$( ((n == 1)) && printf y || printf ies) of ${src}/${rel} could not be read and are not in the snapshot: ${skipped}")
+    log "warning: ${WARNINGS[-1]}"
+  fi
+  if ((UNIT_UNSTABLE || UNIT_TAR_RC == 1)) || [[ -s "${SCRATCH}/skipped" ]]; then
+    # A fingerprint that never matches: the next run reads the unit again.
+    U_FP[i]="$(printf 'changed-during-read %s' "${fp}" | sha256sum | cut -c1-64)"
+  fi
+  A_KEY[i]="${key}"
+  A_FILES[i]="${UNIT_FILES}"
+  A_SBYTES[i]="${UNIT_SBYTES}"
+  A_LISTING[i]="${UNIT_LISTING}"
+  A_UPLOADED[i]=true
+  A_ORIGINAL_FP[i]="${fp}"
+  if ((file_kind)); then
+    # The archive is in place; its digest is read back while the next unit compresses.
+    store_file_digest "$(store_path "backups/${HOST_KEY}/${key}")" >"${SCRATCH}/digest.${i}" &
+    A_DIGEST_PID[i]=$!
+  else
+    read -r "A_SHA[${i}]" "A_BYTES[${i}]" <"${SCRATCH}/digest"
+  fi
+  return 0
+}
+
+READ_ATTEMPTS=3
+# Outcome of read_unit: the listing (digest, entries, bytes), tar's status, whether the unit changed.
+UNIT_LISTING=""
+UNIT_FILES=0
+UNIT_SBYTES=0
+UNIT_TAR_RC=0
+UNIT_UNSTABLE=0
+UNIT_CHANGE=""
+# find(1) arguments that leave out entries this user cannot read (listed in ${SCRATCH}/skipped), so
+# that the listing names only what tar can archive. Symlinks are archived as links, never read.
+SKIP_ARGS=()
+
+#######################################
+# Lists one unit, starts its upload and streams it; the upload is left open (commit or abort).
+# Sets UNIT_* (UNIT_UNSTABLE=1 when the listing after the read differs from the one before it).
+# Arguments: unit index, resolved source, key.
+# Returns: non-zero when the unit cannot be listed or archived (nothing is left under its key).
+#######################################
+read_unit() {
+  local i="$1" resolved="$2" key="$3" src="${U_SRC[$1]}" rel="${U_REL[$1]}" expected_bytes after
+  SKIP_ARGS=(\( ! -type l \( ! -readable -o -type d ! -executable \) -fprint0 "${SCRATCH}/skipped" -prune \) -o)
+  rm -f -- "${SCRATCH}/skipped"
+  UNIT_LISTING=""
+  IFS=$'\t' read -r UNIT_LISTING UNIT_FILES UNIT_SBYTES < <(unit_listing "${resolved}" "${rel}" "${SCRATCH}/listing" "${SCAN_TIMEOUT_S}" \
+    "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" "${SKIP_ARGS[@]}") || true
+  if [[ -z "${UNIT_LISTING}" ]]; then
+    log "error: cannot list unit ${rel} of ${src}"
+    return 1
+  fi
+  if [[ -s "${SCRATCH}/skipped" && "${ON_UNREADABLE}" == fail ]]; then
+    log "error: unit ${rel} of ${src}: $(tr '\0' ' ' <"${SCRATCH}/skipped" | head -c 300) cannot be read (backup.onUnreadable=fail)"
+    return 1
+  fi
+  (cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "./${rel}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" "${SKIP_ARGS[@]}" -print0) >"${SCRATCH}/members" ||
+    {
+      log "error: cannot list unit ${rel} of ${src}"
+      return 1
+    }
   # An upper bound for S3 part sizing: data, tar headers, zstd's tiny expansion of incompressible data.
-  expected_bytes=$((sbytes + sbytes / 64 + files * 2048 + 1048576))
+  expected_bytes=$((UNIT_SBYTES + UNIT_SBYTES / 64 + UNIT_FILES * 2048 + 1048576))
 
   rm -f -- "${SCRATCH}/digest"
   if ! store_upload_begin "backups/${HOST_KEY}/${key}" "${expected_bytes}" "${SCRATCH}"; then
@@ -391,8 +510,11 @@ upload_unit() {
   fi
   # Default 10 KiB records: a reader stops at the end-of-archive marker, and padding after it must
   # fit in the pipe buffer, or the decompressor would die of SIGPIPE on restore.
+  # --ignore-failed-read (warn mode): a file that vanishes or cannot be opened after it was listed is a
+  # warning, as in restic; the listing after the read then differs and the unit is read again.
   local -a tar_args=(--create --file=- --format=posix --numeric-owner --sparse
     --directory="${resolved}" --no-recursion --null --verbatim-files-from --files-from="${SCRATCH}/members")
+  [[ "${ON_UNREADABLE}" == warn ]] && tar_args+=(--ignore-failed-read)
   local -a pipe_status=()
   if store_upload_is_file; then
     # zstd writes straight into the destination file; its digest is read back from that file below.
@@ -417,39 +539,53 @@ upload_unit() {
     )"
     return 1
   fi
-  local file_kind=0
-  store_upload_is_file && file_kind=1
-  if ! store_upload_commit; then
-    log "error: upload of unit ${rel} of ${src} to $(store_url "backups/${HOST_KEY}/${key}") failed"
-    return 1
-  fi
-  if ((pipe_status[0] == 1)); then
-    WARNINGS+=("files of ${src}/${rel} changed while they were read; the next run archives them again")
-    log "warning: ${WARNINGS[-1]}: $(head -c 300 "${SCRATCH}/tar.err" | tr '\n' ' ')"
-    # A fingerprint that never matches: the next run sends the unit again.
-    U_FP[i]="$(printf 'changed-during-read %s' "${fp}" | sha256sum | cut -c1-64)"
-  fi
-  A_KEY[i]="${key}"
-  A_FILES[i]="${files}"
-  A_SBYTES[i]="${sbytes}"
-  A_LISTING[i]="${listing_sum}"
-  A_UPLOADED[i]=true
-  A_ORIGINAL_FP[i]="${fp}"
-  if ((file_kind)); then
-    # The archive is in place; its digest is read back while the next unit compresses.
-    store_file_digest "$(store_path "backups/${HOST_KEY}/${key}")" >"${SCRATCH}/digest.${i}" &
-    A_DIGEST_PID[i]=$!
-  else
-    read -r "A_SHA[${i}]" "A_BYTES[${i}]" <"${SCRATCH}/digest"
+  UNIT_TAR_RC="${pipe_status[0]}"
+  # The listing again, now that tar is done: what tar wrote matches it only if nothing moved meanwhile.
+  after="$(unit_listing "${resolved}" "${rel}" "${SCRATCH}/listing.after" "${SCAN_TIMEOUT_S}" \
+    "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" "${SKIP_ARGS[@]}")" || after=""
+  UNIT_UNSTABLE=0
+  if [[ "${after}" != "${UNIT_LISTING}"$'\t'"${UNIT_FILES}"$'\t'"${UNIT_SBYTES}" ]]; then
+    UNIT_UNSTABLE=1
+    local after_files after_bytes
+    IFS=$'\t' read -r _ after_files after_bytes <<<"${after}"
+    UNIT_CHANGE="listed ${UNIT_FILES} entries, ${UNIT_SBYTES} bytes before the read, ${after_files:-?} entries, ${after_bytes:-?} bytes after"
+  elif ((UNIT_TAR_RC == 1)) && grep -q 'changed as we read it\|shrank by' "${SCRATCH}/tar.err"; then
+    UNIT_UNSTABLE=1
+    UNIT_CHANGE="tar: $(head -n 1 "${SCRATCH}/tar.err" | head -c 200)"
   fi
   return 0
 }
 
+#######################################
+# Sets UNIT_LISTING, UNIT_FILES, UNIT_SBYTES from a stored archive: extracted into a scratch dir in
+# the state dir (as restore would), listed, removed. Arguments: key, unit path, its bytes (space check).
+#######################################
+listing_from_archive() {
+  local key="$1" rel="$2" need="$3" dir free out
+  dir="$(mktemp -d "${STATE}/backup-verify.XXXXXX")" || return 1
+  free="$(timeout -k 2 10 df -P -B1 -- "${dir}" 2>/dev/null | awk 'NR == 2 { print $4 }')"
+  if [[ "${free}" =~ ^[0-9]+$ ]] && ((free < need + need / 10 + 1048576)); then
+    log "error: not enough space in ${STATE} to list the archive of ${rel} ($(human_bytes "${need}") needed)"
+    rm -rf -- "${dir}"
+    return 1
+  fi
+  if store_get "backups/${HOST_KEY}/${key}" "${STORE_TRANSFER_TIMEOUT_S}" | zstd -d -q -c |
+    tar --extract --file=- --directory="${dir}" --numeric-owner --preserve-permissions 2>"${SCRATCH}/verify.err" &&
+    out="$(unit_listing "${dir}" "${rel}" "${SCRATCH}/listing.archive" "${SCAN_TIMEOUT_S}")" && [[ -n "${out}" ]]; then
+    IFS=$'\t' read -r UNIT_LISTING UNIT_FILES UNIT_SBYTES <<<"${out}"
+    rm -rf -- "${dir}"
+    return 0
+  fi
+  log "error: $(head -c 300 "${SCRATCH}/verify.err" | tr '\n' ' ')"
+  rm -rf -- "${dir}"
+  return 1
+}
+
 # Appends a unit's manifest line.
 add_unit_line() {
-  local i="$1" key="$2" sha="$3" bytes="$4" files="$5" sbytes="$6" listing_sum="$7" uploaded="$8"
+  local i="$1" key="$2" sha="$3" bytes="$4" entries="$5" sbytes="$6" listing_sum="$7" uploaded="$8"
   UNIT_LINES+=("$(printf '{"id":"%s","fingerprint":"%s","key":"%s","sha256":"%s","bytes":%s,"files":%s,"sourceBytes":%s,"listing":"%s","uploaded":%s,"source":%s,"pathBase64":"%s","path":%s}' \
-    "${U_ID[i]}" "${U_FP[i]}" "${key}" "${sha}" "${bytes}" "${files}" "${sbytes}" "${listing_sum}" "${uploaded}" \
+    "${U_ID[i]}" "${U_FP[i]}" "${key}" "${sha}" "${bytes}" "${entries}" "${sbytes}" "${listing_sum}" "${uploaded}" \
     "$(json_string "${U_SRC[i]}")" "$(printf '%s' "${U_REL[i]}" | base64 -w0)" "$(json_string "${U_REL[i]}")")")
 }
 
@@ -486,8 +622,8 @@ A_CARRIED=()
 write_manifest() {
   local created_at="$1" file="${SCRATCH}/manifest.json" i first=1 s
   {
-    printf '{"format":"%s","version":%s,"id":"%s","host":%s,"hostKey":"%s","createdAt":"%s","completedAt":"%s",' \
-      "${MANIFEST_FORMAT}" "${MANIFEST_VERSION}" "${SNAPSHOT_ID}" "$(json_string "${HOST}")" "${HOST_KEY}" \
+    printf '{"format":"%s","version":%s,"id":"%s","sequence":%s,"host":%s,"hostKey":"%s","createdAt":"%s","completedAt":"%s",' \
+      "${MANIFEST_FORMAT}" "${MANIFEST_VERSION}" "${SNAPSHOT_ID}" "${SNAPSHOT_SEQUENCE}" "$(json_string "${HOST}")" "${HOST_KEY}" \
       "${created_at}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     printf '"unitDepth":%s,"compression":"zstd","sources":[' "${UNIT_DEPTH}"
     for s in "${SOURCES[@]}"; do
@@ -509,6 +645,24 @@ write_manifest() {
     printf ']}\n'
   } >"${file}" || return 1
   store_put_file "${file}" "backups/${HOST_KEY}/snapshots/${SNAPSHOT_ID}.json"
+}
+
+#######################################
+# Warns when this host's clock and the previous snapshot's date disagree by more than the tolerance
+# the audit allows (15 min): the previous snapshot is dated ahead of now, so one of the two clocks
+# was wrong. Ordering is by sequence either way; the warning makes the operator look at NTP.
+#######################################
+CLOCK_SKEW_TOLERANCE_S=900
+SNAPSHOT_SEQUENCE=0
+check_clock() {
+  [[ -n "${PREVIOUS_ID}" ]] || return 0
+  local prev_s now_s
+  prev_s="$(date -u -d "$(snapshot_iso "${PREVIOUS_ID}")" +%s 2>/dev/null)" || return 0
+  now_s="$(date -u +%s)"
+  if ((prev_s > now_s + CLOCK_SKEW_TOLERANCE_S)); then
+    WARNINGS+=("previous snapshot ${PREVIOUS_ID} is dated $(((prev_s - now_s) / 3600)) h after this host's clock ($(date -u +%Y-%m-%dT%H:%M:%SZ)): a clock was wrong (check NTP); snapshots are ordered by sequence")
+    log "warning: ${WARNINGS[-1]}"
+  fi
 }
 
 # Seconds since the run started.
@@ -574,7 +728,9 @@ main() {
     report failed "cannot determine the backup host key" ""
     exit 1
   fi
-  local missing
+  local missing stale
+  stale="$(store_remove_stale_partials "backups/${HOST_KEY}/")"
+  ((stale == 0)) || log "removed ${stale} partial file(s) left by a backup that was stopped"
   if ! scan_units; then
     report failed "cannot read the units of ${SOURCES[*]}" "$(
       IFS=','
@@ -602,16 +758,11 @@ main() {
     exit 1
   fi
 
-  # Snapshot ids are UTC seconds; never overwrite an existing manifest (the lock rules out a
-  # concurrent run of this host, so the listing above is current).
-  SNAPSHOT_ID="$(date -u +%Y%m%dT%H%M%SZ)"
-  local ns
-  while grep -qxF -- "${SNAPSHOT_ID}" <<<"${SNAPSHOT_IDS}"; do
-    # Wait for the next second only (a run right after another, e.g. in tests).
-    ns="$(date +%N)"
-    sleep "0.$(printf '%09d' $((1000000000 - 10#${ns})))"
-    SNAPSHOT_ID="$(date -u +%Y%m%dT%H%M%SZ)"
-  done
+  # The id carries the next sequence number: the order of writing, whatever this host's clock says.
+  # The lock rules out a concurrent run of this host, so the listing above is current and the id new.
+  SNAPSHOT_SEQUENCE=$(($(snapshot_sequence "${PREVIOUS_ID:-0}") + 1))
+  SNAPSHOT_ID="$(date -u +%Y%m%dT%H%M%SZ)-${SNAPSHOT_SEQUENCE}"
+  check_clock
 
   # Fingerprints decide what is reused and how much must be read.
   local i reuse fp

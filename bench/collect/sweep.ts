@@ -1,5 +1,5 @@
 /**
- * Pushes a simulated gpu-check sweep of a fleet (default 1,000 instances × 8 GPUs) through the collect
+ * Pushes a simulated gpu-check sweep of a fleet (default 10,000 instances × 8 GPUs) through the collect
  * path (lambda/core/collect.ts: evaluate, then deliver per SQS batch) with counting fakes for SSM,
  * CloudWatch, SNS and the log, for each metrics.detail level, and prints:
  * - PutMetricData calls and datums per sweep (the real CloudWatchMetricsSink packs them);
@@ -8,7 +8,7 @@
  * - CPU time per result;
  * - monthly CloudWatch cost at that size (metrics + PutMetricData requests + the per-result log).
  *
- * Usage: npx tsx bench/collect/sweep.ts [--instances 1000] [--gpus 8] [--batch 25]
+ * Usage: npx tsx bench/collect/sweep.ts [--instances 10000] [--gpus 8] [--batch 100]
  */
 import type { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchMetricsSink } from '../../lambda/adapters/aws/cloudwatch-metrics';
@@ -77,6 +77,8 @@ interface SweepStats {
   readonly alerts: number;
   readonly cpuMsPerResult: number;
   readonly logBytesPerResult: number;
+  /** Average line of a healthy host (no finding). */
+  readonly healthyLogBytes: number;
 }
 
 async function sweep(outputs: Map<string, string>, detail: 'fleet' | 'instance' | 'gpu', batchSize: number): Promise<SweepStats> {
@@ -94,6 +96,8 @@ async function sweep(outputs: Map<string, string>, detail: 'fleet' | 'instance' 
   const series = new Set<string>();
   let alerts = 0;
   let logBytes = 0;
+  let healthyBytes = 0;
+  let healthy = 0;
   const deps: CollectDeps = {
     settings,
     documents: { 'GpuMaint-GpuCheckDocument': 'gpu-check' },
@@ -114,7 +118,25 @@ async function sweep(outputs: Map<string, string>, detail: 'fleet' | 'instance' 
       },
     },
     log: {
-      write: (record) => (logBytes += Buffer.byteLength(JSON.stringify({ level: 'INFO', message: 'task result', result: record })) + 1),
+      // The collector's result logger writes this envelope (lambda/adapters/aws/collect-deps.ts resultLog).
+      write: (record) => {
+        const bytes =
+          Buffer.byteLength(
+            JSON.stringify({
+              level: 'INFO',
+              message: 'task result',
+              timestamp: '2026-11-28T12:01:00.000Z',
+              service: 'gpu-maint-collect',
+              sampling_rate: 0,
+              result: record,
+            }),
+          ) + 1;
+        logBytes += bytes;
+        if (record.status === 'ok') {
+          healthyBytes += bytes;
+          healthy++;
+        }
+      },
     },
     clock: { now: () => new Date('2026-11-28T12:01:00Z') },
   };
@@ -137,13 +159,14 @@ async function sweep(outputs: Map<string, string>, detail: 'fleet' | 'instance' 
     alerts,
     cpuMsPerResult: (cpu.user + cpu.system) / 1000 / hosts.length,
     logBytesPerResult: logBytes / hosts.length,
+    healthyLogBytes: healthy ? healthyBytes / healthy : 0,
   };
 }
 
 async function main(): Promise<void> {
-  const instances = arg('instances', 1000);
+  const instances = arg('instances', 10000);
   const gpus = arg('gpus', 8);
-  const batchSize = arg('batch', 25);
+  const batchSize = arg('batch', 100);
   const fleet = simulatedFleet(instances, gpus);
   const small = simulatedFleet(Math.max(1, Math.round(instances / 10)), gpus);
   // Warm-up: the first results pay for JIT compilation.
@@ -187,7 +210,12 @@ async function main(): Promise<void> {
       logsUsd.toFixed(2),
       (metricsUsd + requestsUsd + logsUsd).toFixed(2),
     ]);
-    if (detail === 'fleet') console.log(`alerts published per sweep (hosts with a non-ok finding): ${s.alerts}`);
+    if (detail === 'fleet') {
+      console.log(`alerts published per sweep (hosts with a non-ok finding): ${s.alerts}`);
+      console.log(
+        `log line: ${s.healthyLogBytes.toFixed(0)} B for a healthy host, ${s.logBytesPerResult.toFixed(0)} B on average over the fleet`,
+      );
+    }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i])).join(' | ')} |`;

@@ -38,6 +38,7 @@ export const COMMANDS: readonly CommandModule[] = [
   { name: 'restore', load: async () => (await importCommand('restore', () => import('./commands/restore.js'))).registerRestore },
   { name: 'snapshots', load: async () => (await importCommand('snapshots', () => import('./commands/snapshots.js'))).registerSnapshots },
   { name: 'prune', load: async () => (await importCommand('prune', () => import('./commands/prune.js'))).registerPrune },
+  { name: 'report', load: async () => (await importCommand('report', () => import('./commands/report.js'))).registerReport },
 ];
 
 /** Global options that take a value (`--config <file>`, `--set <key.path=value>`). */

@@ -27,7 +27,11 @@ function levels(defaults: { warning: number | null; critical: number | null }, d
 }
 
 /** Comma and `{{`/`}}` are reserved: lists travel to hosts as comma-separated SSM parameters. */
-const hostPath = z.string().regex(/^\/[^,{}'"`$\\\n]*$/, 'an absolute path without commas, quotes, braces, $ or backslashes');
+// Control characters are refused: scripts and manifests carry these paths as text (a tab or CR would not
+// survive the round trip), and no real model directory needs them.
+const hostPath = z
+  .string()
+  .regex(/^\/[^,{}'"`$\\\p{Cc}]*$/u, 'an absolute path without commas, quotes, braces, $, backslashes or control characters');
 
 const endpoint = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'host:port, e.g. ssm.eu-west-1.amazonaws.com:443');
 
@@ -181,6 +185,17 @@ export const configSchema = z.strictObject({
       compressionLevel: z.number().int().min(1).max(19).default(3),
       /** A unit whose sample saves less than this % at compressionLevel is stored with zstd --fast=1; 0: never. @default 10 */
       minCompressionSavingsPercent: z.number().int().min(0).max(100).default(10),
+      /**
+       * What a file that cannot be read, or vanishes, while a unit is archived does: `warn` leaves it out with a
+       * warning and still writes the snapshot (as restic and `tar --ignore-failed-read` do); `fail` fails the
+       * backup. @default 'warn'
+       */
+      onUnreadable: z.enum(['warn', 'fail']).default('warn'),
+      /**
+       * Seconds one request to the backup store (S3 and S3-compatible) may wait for an answer before it is
+       * retried (3 attempts in all), in the CLI, the prune Lambda's defaults and the scripts' AWS CLI calls. @default 60
+       */
+      storeTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
       /** A host's newest snapshot older than this raises backup.age. @default 26 */
       maxAgeHours: z.number().min(1).default(26),
       /** Days a deleted or overwritten object stays recoverable (noncurrent version expiry). @default 30 */
@@ -459,6 +474,13 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage')
         .default('10%'),
+      /**
+       * Also stream every command's output to CloudWatch Logs (SendCommand CloudWatchOutputConfig). Off by
+       * default: the SSM agent on every host then calls the Logs control plane (CreateLogGroup,
+       * CreateLogStream, DescribeLogStreams) per invocation, whose account-wide quotas a fleet of a few
+       * hundred hosts exceeds (docs/scale.md). Output always goes to the S3 output bucket. @default false
+       */
+      commandOutputToCloudWatch: z.boolean().default(false),
       /** Days Lambda and command logs are kept. @default 30 */
       logRetentionDays: z.number().int().min(1).default(30),
     })

@@ -3,11 +3,14 @@
  * SSM Run Command requests. Pure: the fleet directory (which managed instances match) and the command
  * sender are ports, implemented with SSM in lambda/adapters/aws/ssm-dispatch.ts.
  *
- * Targets: by default the fleet tag (one SendCommand with a tag target, so fleets of any size are one
- * call); `targets.tag` narrows the fleet further (both tags must match: the instances SSM lists with both
- * are sent by id); `targets.instanceIds` sends to those instances in calls of at most 50 ids
- * (SendCommand's limit). Instances are looked up first, so a
- * dispatch that matches nothing is reported instead of silently sending a command to no one.
+ * Targets: by default the fleet tag: one SendCommand with a tag target and no listing of the fleet first,
+ * so a fleet of any size is one call (docs/scale.md); the number of instances SSM resolved the tag to is
+ * read back from the command (its TargetCount), reported (a dispatch that matched nothing says so) and
+ * published as the expected number of results, which the coverage alarm compares with the results
+ * collected. `targets.tag` narrows the fleet further (both tags must match: the instances SSM lists with
+ * both are sent by id, because AWS documents a command's tag targets one key at a time);
+ * `targets.instanceIds` sends to those instances in calls of at most 50 ids (SendCommand's limit). These
+ * by-hand dispatches, and dry runs, look instances up first.
  */
 import { z } from 'zod';
 import { describeIssue } from './validation';
@@ -39,7 +42,10 @@ export const dispatchSettingsSchema = z.object({
   outputBucket: z.string().min(3),
   /** Key prefix for command output, ending in `/`; the task name is appended per command. */
   outputKeyPrefix: z.string().regex(/^([^/].*\/)?$/, 'empty or a prefix ending in "/"'),
-  commandLogGroup: z.string().min(1),
+  /** Namespace of the ExpectedResults metric (coverage alarm); absent: not published. */
+  metricsNamespace: z.string().min(1).optional(),
+  /** Log group command output is also streamed to; absent: S3 output only (aws.commandOutputToCloudWatch). */
+  commandLogGroup: z.string().min(1).optional(),
   tasks: z.record(
     z.string(),
     z.object({ documentName: z.string().min(1), deliveryTimeoutSeconds: z.number().int().min(30).max(2_592_000) }),
@@ -166,7 +172,8 @@ export interface CommandRequest {
   readonly deliveryTimeoutSeconds: number;
   readonly outputS3BucketName: string;
   readonly outputS3KeyPrefix: string;
-  readonly cloudWatchLogGroupName: string;
+  /** Also stream output to this log group (the agent then calls the Logs control plane per invocation). */
+  readonly cloudWatchLogGroupName?: string;
   /** SendCommand Comment (at most 100 characters). */
   readonly comment: string;
 }
@@ -176,13 +183,23 @@ export interface CommandSender {
   send(request: CommandRequest): Promise<{ readonly commandId: string }>;
 }
 
+/** Port: how many instances SSM resolved a tag-targeted command to (undefined when it could not tell yet). */
+export interface CommandTargetCounter {
+  targetCount(commandId: string): Promise<number | undefined>;
+}
+
+/** Port: the number of results a dispatch expects, for the coverage alarm (a metric per task). */
+export interface ExpectedResultsSink {
+  record(task: string, expected: number, at: Date): Promise<void>;
+}
+
 export interface DispatchResult {
   readonly task: string;
   readonly dryRun: boolean;
   /** `sent`: commands went out; `planned`: dry run; `no-match`: no managed instance matched, nothing sent. */
   readonly outcome: 'sent' | 'planned' | 'no-match';
   readonly targets: TargetSelection;
-  /** Managed instances that matched the targets when dispatched. */
+  /** Managed instances that matched the targets when dispatched (-1: a fleet-tag command whose count SSM did not tell). */
   readonly matchedInstances: number;
   /** Matched instances whose SSM agent is not Online: expect DeliveryTimedOut from them. */
   readonly offlineInstances: readonly string[];
@@ -201,6 +218,16 @@ export interface DispatchDeps {
   readonly settings: DispatchSettings;
   readonly directory: FleetDirectory;
   readonly sender: CommandSender;
+  /** Reads a fleet-tag command's target count back. Absent: the count is reported as unknown (-1). */
+  readonly targetCounter?: CommandTargetCounter;
+  /** Where the expected number of results goes. Absent: not published. */
+  readonly expected?: ExpectedResultsSink;
+  readonly now?: () => Date;
+}
+
+/** OutputS3KeyPrefix of a task's commands: the collector reads the agent's output under it (agentOutputKey). */
+export function commandOutputKeyPrefix(outputKeyPrefix: string, task: string): string {
+  return `${outputKeyPrefix}${task}`;
 }
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
@@ -211,6 +238,41 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
 
 function describeTags(tags: readonly Tag[]): string {
   return tags.map((t) => `${t.key}=${t.value}`).join(' and ');
+}
+
+/**
+ * The scheduled path: one SendCommand to the fleet tag, no listing. The target count SSM resolved is the
+ * number of results to expect (published for the coverage alarm); zero means no instance carries the tag.
+ */
+async function dispatchToFleetTag(request: DispatchRequest, command: CommandRequest, deps: DispatchDeps): Promise<DispatchResult> {
+  const tags = request.targets.kind === 'tags' ? request.targets.tags : [];
+  let commandId: string;
+  try {
+    ({ commandId } = await deps.sender.send(command));
+  } catch (err) {
+    throw new Error(`${request.task}: every SendCommand call failed: ${(err as Error).name}: ${(err as Error).message}`);
+  }
+  const count = (await deps.targetCounter?.targetCount(commandId)) ?? -1;
+  if (count >= 0) await deps.expected?.record(request.task, count, deps.now?.() ?? new Date());
+  const common = {
+    task: request.task,
+    dryRun: false,
+    targets: request.targets,
+    matchedInstances: count,
+    offlineInstances: [],
+    skipped: [],
+    commands: [{ commandId }],
+    failures: [],
+  };
+  if (count === 0) {
+    return {
+      ...common,
+      outcome: 'no-match',
+      message: `${request.task}: no SSM managed instance carries ${describeTags(tags)} (command ${commandId} has no target)`,
+    };
+  }
+  const howMany = count < 0 ? 'the instances carrying' : `${count} instance(s) carrying`;
+  return { ...common, outcome: 'sent', message: `${request.task}: sent 1 command to ${howMany} ${describeTags(tags)} (${commandId})` };
 }
 
 export async function dispatch(request: DispatchRequest, deps: DispatchDeps): Promise<DispatchResult> {
@@ -225,10 +287,13 @@ export async function dispatch(request: DispatchRequest, deps: DispatchDeps): Pr
     maxErrors: settings.maxErrors,
     deliveryTimeoutSeconds: task.deliveryTimeoutSeconds,
     outputS3BucketName: settings.outputBucket,
-    outputS3KeyPrefix: `${settings.outputKeyPrefix}${request.task}`,
-    cloudWatchLogGroupName: settings.commandLogGroup,
+    outputS3KeyPrefix: commandOutputKeyPrefix(settings.outputKeyPrefix, request.task),
+    ...(settings.commandLogGroup ? { cloudWatchLogGroupName: settings.commandLogGroup } : {}),
     comment: `gpu-maint ${request.task}`.slice(0, 100),
   };
+
+  const fleetWide = request.targets.kind === 'tags' && request.targets.tags.length === 1;
+  if (fleetWide && !request.dryRun) return dispatchToFleetTag(request, { ...base, targets: request.targets }, deps);
 
   let matched: ManagedInstance[];
   let skipped: { instanceId: string; reason: string }[] = [];

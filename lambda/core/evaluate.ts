@@ -3,7 +3,9 @@
  * task-level findings (could not run, truncated, malformed) and build metrics. Never throws on bad
  * output: a result that cannot be read is itself a finding.
  */
+
 import { type ParsedResult, parseResult } from './contract';
+import { countsAsReported } from './coverage';
 import { buildMetrics, type GpuMetricReading, type Reading, taskMetrics } from './metrics';
 import type { TaskOutput } from './ports';
 import type { EvaluationSettings } from './settings';
@@ -93,6 +95,7 @@ export function evaluateTaskOutput(output: TaskOutput, evaluator: TaskEvaluator,
   const metrics = [
     ...taskMetrics(scope, {
       failed,
+      reported: countsAsReported(output.invocationStatus),
       critical: findings.filter((f) => f.severity === 'critical').length,
       warning: findings.filter((f) => f.severity === 'warning').length,
     }),

@@ -7,13 +7,16 @@
  * is the same for 1 host or 1,000. `instance` adds {Fleet, InstanceId} series; `gpu` also adds
  * {Fleet, InstanceId, Gpu} series for per-GPU readings. Per-host detail is always in the result itself.
  */
+
+import { METRICS, type MetricName } from './metric-names';
 import type { MetricDatum, MetricUnit } from './types';
 
 export type MetricDetail = 'fleet' | 'instance' | 'gpu';
 
 /** A host-level reading, e.g. GpuTemperatureMax = 59 on this host. */
 export interface Reading {
-  readonly name: string;
+  /** One of METRICS (lambda/core/metric-names.ts). */
+  readonly name: MetricName;
   readonly value: number;
   readonly unit: MetricUnit;
 }
@@ -30,14 +33,20 @@ export interface MetricScope {
   readonly detail: MetricDetail;
 }
 
-/** Task-level counters every result produces, success or not. */
-export function taskMetrics(scope: MetricScope, outcome: { failed: boolean; critical: number; warning: number }): MetricDatum[] {
+/**
+ * Task-level counters every result produces, success or not. ResultsReported is 0 for an invocation
+ * that never ran (e.g. DeliveryTimedOut): the coverage alarm counts hosts that reported, not events.
+ */
+export function taskMetrics(
+  scope: MetricScope,
+  outcome: { failed: boolean; critical: number; warning: number; reported?: boolean },
+): MetricDatum[] {
   const dims = { Fleet: scope.fleet, Task: scope.task };
   return [
-    { name: 'ResultsReported', value: 1, unit: 'Count', dimensions: dims },
-    { name: 'TaskFailed', value: outcome.failed ? 1 : 0, unit: 'Count', dimensions: dims },
-    { name: 'FindingsCritical', value: outcome.critical, unit: 'Count', dimensions: dims },
-    { name: 'FindingsWarning', value: outcome.warning, unit: 'Count', dimensions: dims },
+    { name: METRICS.ResultsReported, value: outcome.reported === false ? 0 : 1, unit: 'Count', dimensions: dims },
+    { name: METRICS.TaskFailed, value: outcome.failed ? 1 : 0, unit: 'Count', dimensions: dims },
+    { name: METRICS.FindingsCritical, value: outcome.critical, unit: 'Count', dimensions: dims },
+    { name: METRICS.FindingsWarning, value: outcome.warning, unit: 'Count', dimensions: dims },
   ];
 }
 

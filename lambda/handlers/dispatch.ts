@@ -4,27 +4,38 @@
  * the field. Environment: GPU_MAINT_DISPATCH (lambda/core/dispatch.ts DispatchSettings, JSON).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { jsonEnv } from '../adapters/aws/env';
-import { SsmCommandSender, SsmFleetDirectory } from '../adapters/aws/ssm-dispatch';
+import { CloudWatchExpectedResults, SsmCommandSender, SsmCommandTargetCounter, SsmFleetDirectory } from '../adapters/aws/ssm-dispatch';
 import { type DispatchDeps, type DispatchResult, dispatch, dispatchSettingsSchema, parseDispatchPayload } from '../core/dispatch';
-import type { TaskName } from '../core/types';
-import { TASK_PARAMETERS } from '../tasks/parameters';
+import { parameterPatterns } from '../tasks/registry';
 
 const logger = new Logger({ serviceName: 'gpu-maint-dispatch' });
 let built: DispatchDeps | undefined; // once per container, on the first event
 
 function awsDispatchDeps(): DispatchDeps {
-  const ssm = new SSMClient({});
+  // Throttled calls are retried in the process with backoff and jitter (SDK standard mode):
+  // https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html
+  const ssm = new SSMClient({ retryMode: 'standard', maxAttempts: 8 });
+  const settings = jsonEnv('GPU_MAINT_DISPATCH', dispatchSettingsSchema);
   return {
-    settings: jsonEnv('GPU_MAINT_DISPATCH', dispatchSettingsSchema),
+    settings,
     directory: new SsmFleetDirectory(ssm),
     sender: new SsmCommandSender(ssm),
+    targetCounter: new SsmCommandTargetCounter(ssm),
+    ...(settings.metricsNamespace
+      ? {
+          expected: new CloudWatchExpectedResults(
+            new CloudWatchClient({ retryMode: 'standard', maxAttempts: 8 }),
+            settings.metricsNamespace,
+            settings.fleetTag.value,
+          ),
+        }
+      : {}),
   };
 }
-const parameterPatterns = (task: string) =>
-  Object.fromEntries((TASK_PARAMETERS[task as TaskName] ?? []).map((p) => [p.name, p.allowedPattern]));
 
 export const handler = async (event: unknown, context: Context): Promise<DispatchResult> => {
   logger.addContext(context);

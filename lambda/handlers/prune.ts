@@ -9,6 +9,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { S3BackupStore } from '../adapters/aws/backup-store-s3';
 import { CloudWatchMetricsSink } from '../adapters/aws/cloudwatch-metrics';
 import { jsonEnv } from '../adapters/aws/env';
+import { sdkTimeouts } from '../adapters/aws/sdk-timeouts';
 import {
   type HostAuditRecord,
   PRUNE_SETTINGS_ENV,
@@ -21,7 +22,7 @@ import {
 const logger = new Logger({ serviceName: 'gpu-maint-prune' });
 const settings = jsonEnv(PRUNE_SETTINGS_ENV, pruneSettingsSchema);
 const deps = {
-  store: new S3BackupStore(new S3Client({}), settings.bucket, settings.prefix),
+  store: new S3BackupStore(new S3Client({ ...sdkTimeouts() }), settings.bucket, settings.prefix),
   metrics: new CloudWatchMetricsSink(new CloudWatchClient({}), settings.namespace),
   // Powertools drops a `message` key (it is the log message): the finding's text goes out as `finding`.
   log: ({ message: finding, ...record }: HostAuditRecord) => logger.info('backup audit', { ...record, finding }),

@@ -20,6 +20,12 @@ export interface AlertForwarderProps {
   /** The alert topic (notifications published by the collector and the sweep). */
   readonly topic: sns.ITopic;
   /**
+   * The pipeline topic (CloudWatch alarms, EventBridge messages); subscribed without a filter, since its
+   * messages carry no attributes.
+   * @default - pipeline alarms are not forwarded
+   */
+  readonly pipelineTopic?: sns.ITopic;
+  /**
    * Secrets Manager secret name or ARN whose value is the Slack incoming-webhook URL.
    * @default - no Slack
    */
@@ -36,7 +42,7 @@ export interface AlertForwarderProps {
   readonly pagerDutyMinSeverity?: 'warning' | 'critical';
   /**
    * Topic the forwarder's own alarms notify.
-   * @default - the alert topic (its email subscribers see them; the forwarder ignores them)
+   * @default - the pipeline topic, else the alert topic
    */
   readonly alarmTopic?: sns.ITopic;
   /**
@@ -114,15 +120,18 @@ export class AlertForwarder extends Construct {
     if (props.pagerDutyRoutingKeySecret)
       secretFrom(this, 'PagerDutyRoutingKeySecret', props.pagerDutyRoutingKeySecret).grantRead(this.handler.role);
 
-    // Only notifications carry `status`; CloudWatch alarm messages on the same topic do not reach the forwarder.
+    // Every notification on the alert topic carries `status`; the filter keeps out anything else published there.
     props.topic.addSubscription(
       new subscriptions.LambdaSubscription(this.handler.function, {
         deadLetterQueue: this.deadLetterQueue,
         filterPolicy: { status: sns.SubscriptionFilter.stringFilter({ allowlist: ['firing', 'resolved'] }) },
       }),
     );
+    props.pipelineTopic?.addSubscription(
+      new subscriptions.LambdaSubscription(this.handler.function, { deadLetterQueue: this.deadLetterQueue }),
+    );
 
-    const action = new cwActions.SnsAction(props.alarmTopic ?? props.topic);
+    const action = new cwActions.SnsAction(props.alarmTopic ?? props.pipelineTopic ?? props.topic);
     const errors = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
       alarmDescription:
         'gpu-maint alert forwarder failed to post to Slack/PagerDuty (see its logs; events retry, then go to the dead-letter queue)',

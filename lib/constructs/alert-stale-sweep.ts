@@ -7,9 +7,9 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { AlertSettings } from '../../lambda/core/alerts/settings';
 import type { AlertStateTable } from './alert-state-table';
@@ -36,6 +36,11 @@ export interface AlertStaleSweepProps {
    * @default 30
    */
   readonly logRetentionDays?: number;
+  /**
+   * Where schedule invocations that fail go (EventBridge Scheduler dead-letter queue).
+   * @default - none (a failed invoke is dropped; the next sweep runs minutes later)
+   */
+  readonly deadLetterQueue?: sqs.IQueue;
 }
 
 export class AlertStaleSweep extends Construct {
@@ -55,10 +60,13 @@ export class AlertStaleSweep extends Construct {
       description: 'gpu-maint alert sweep: host.stale for hosts that stopped reporting, notifications held by ended silences',
       environment: {},
       logRetentionDays: props.logRetentionDays ?? 30,
-      timeoutSeconds: 120,
+      // Hosts are swept in parallel chunks until 20 s before the timeout (lambda/handlers/alert-sweep.ts);
+      // the rest wait for the next sweep. The timeout stays under the interval so sweeps never overlap.
+      timeoutSeconds: Math.min(900, Math.max(60, minutes * 60 - 30)),
     });
-    // One sweep at a time: overlapping sweeps would only lose races to each other.
-    (this.handler.function.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = 1;
+    // No reserved concurrency: reserving even 1 fails the deploy on accounts whose concurrency quota is
+    // at its new-account minimum (Lambda keeps 100 unreserved). Overlapping sweeps are safe: the state
+    // store writes are conditional on the item version (lambda/adapters/aws/alert-state-dynamodb.ts).
     props.table.bindCollector(this.handler.function, { topic: props.topic, settings: props.settings, chatbotTopic: props.chatbotTopic });
     // Our own role and target: LambdaInvoke would also grant every version (`<arn>:*`), which the sweep does not need.
     const role = new iam.Role(this, 'ScheduleRole', {
@@ -68,11 +76,20 @@ export class AlertStaleSweep extends Construct {
     });
     const fn = this.handler.function;
     role.addToPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }));
+    // Scheduler sends dead letters with the schedule's role.
+    props.deadLetterQueue?.grantSendMessages(role);
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: 'gpu-maint: raise host.stale for hosts that stopped reporting gpu-check',
       schedule: scheduler.ScheduleExpression.rate(Duration.minutes(minutes)),
       // A missed sweep is made up by the next one minutes later: no retries.
-      target: { bind: () => ({ arn: fn.functionArn, role, retryPolicy: { maximumRetryAttempts: 0 } }) },
+      target: {
+        bind: () => ({
+          arn: fn.functionArn,
+          role,
+          retryPolicy: { maximumRetryAttempts: 0 },
+          ...(props.deadLetterQueue ? { deadLetterConfig: { arn: props.deadLetterQueue.queueArn } } : {}),
+        }),
+      },
     });
     const alarm = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
       alarmDescription: 'gpu-maint stale-host sweep failing: hosts that stop reporting are not detected',

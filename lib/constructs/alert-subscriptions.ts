@@ -1,37 +1,29 @@
 /**
- * Who receives alerts: email addresses (optionally critical only, filtered on the `severity` message
- * attribute) and, optionally, a Slack channel through AWS Chatbot. Chatbot shows only its own custom
- * notification schema, so it gets a topic of its own that the notifier publishes that format to.
+ * AWS Chatbot routing: a Slack channel that gets host alerts (Chatbot shows only its own custom
+ * notification schema, so they go to a topic of its own that the notifier publishes that format to) and
+ * the pipeline alarms (CloudWatch alarm notifications, which Chatbot renders natively). Email
+ * subscriptions are AlertTopic's.
  */
 import * as chatbot from 'aws-cdk-lib/aws-chatbot';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-
-export interface EmailSubscriber {
-  readonly address: string;
-  /** `critical`: only notifications whose severity attribute is critical (and pipeline alarms, which have none). */
-  readonly minSeverity: 'warning' | 'critical';
-}
 
 export interface AlertSubscriptionsProps {
   /** The alert topic. */
   readonly topic: sns.ITopic;
   /**
-   * Email subscribers (each confirms by the link AWS mails them).
-   * @default []
+   * The pipeline alarm topic (AlertTopic.pipelineTopic); the Slack channel gets its alarms too.
+   * @default - the channel gets host alerts only
    */
-  readonly emails?: readonly EmailSubscriber[];
+  readonly pipelineTopic?: sns.ITopic;
   /**
    * AWS Chatbot Slack channel (workspace authorized once in the Chatbot console).
    * @default - no Chatbot channel
    */
   readonly chatbot?: { readonly workspaceId: string; readonly channelId: string };
 }
-
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 export class AlertSubscriptions extends Construct {
   /** Topic AWS Chatbot listens on; pass it to AlertStateTable.bindCollector. Undefined without Chatbot. */
@@ -41,22 +33,6 @@ export class AlertSubscriptions extends Construct {
   constructor(scope: Construct, id: string, props: AlertSubscriptionsProps) {
     super(scope, id);
     this.topic = props.topic;
-    const seen = new Set<string>();
-    for (const email of props.emails ?? []) {
-      if (!EMAIL.test(email.address))
-        throw new Error(`${this.node.path}: emails: ${JSON.stringify(email.address)} is not an email address`);
-      const key = email.address.toLowerCase();
-      if (seen.has(key)) throw new Error(`${this.node.path}: emails: ${JSON.stringify(email.address)} is listed twice`);
-      seen.add(key);
-      props.topic.addSubscription(
-        new subscriptions.EmailSubscription(email.address, {
-          // Pipeline alarms carry no severity attribute: critical-only subscribers get them too.
-          ...(email.minSeverity === 'critical'
-            ? { filterPolicy: { severity: new sns.SubscriptionFilter(['critical', { exists: false }]) } }
-            : {}),
-        }),
-      );
-    }
     if (props.chatbot) {
       for (const [name, value] of Object.entries(props.chatbot)) {
         if (!/^[A-Z0-9]{8,12}$/.test(value))
@@ -67,13 +43,12 @@ export class AlertSubscriptions extends Construct {
         slackChannelConfigurationName: `gpu-maint-${props.chatbot.channelId}`,
         slackWorkspaceId: props.chatbot.workspaceId,
         slackChannelId: props.chatbot.channelId,
-        notificationTopics: [this.chatbotTopic],
+        notificationTopics: [this.chatbotTopic, ...(props.pipelineTopic ? [props.pipelineTopic] : [])],
         // Notifications only: nobody can run AWS commands from the channel through this configuration.
         guardrailPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AWSDenyAll')],
       });
     }
   }
-
   /** Deliveries SNS gave up on (bounced email, unconfirmed or deleted endpoints). */
   metricNotificationsFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.topic.metricNumberOfNotificationsFailed(props);

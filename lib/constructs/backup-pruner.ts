@@ -13,6 +13,7 @@ import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PRUNE_SETTINGS_ENV } from '../../lambda/core/backup/prune';
+import { METRICS } from '../../lambda/core/metric-names';
 import type { BackupBucket } from './backup-bucket';
 import { MaintenanceFunction } from './maintenance-function';
 
@@ -210,40 +211,40 @@ export class BackupPruner extends Construct {
 
   /** Age in hours of each host's newest snapshot at the daily audit; Maximum is the fleet's worst. */
   metricSnapshotAgeHours(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('SnapshotAgeHours', 'Maximum', props);
+    return this.metric(METRICS.SnapshotAgeHours, 'Maximum', props);
   }
 
   metricHostsStale(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('BackupHostsStale', 'Maximum', props);
+    return this.metric(METRICS.BackupHostsStale, 'Maximum', props);
   }
 
   metricSnapshotsPruned(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('SnapshotsPruned', 'Sum', props);
+    return this.metric(METRICS.SnapshotsPruned, 'Sum', props);
   }
 
   metricPruneBytesFreed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('PruneBytesFreed', 'Sum', props);
+    return this.metric(METRICS.PruneBytesFreed, 'Sum', props);
   }
 
   metricPruneErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('PruneErrors', 'Sum', props);
+    return this.metric(METRICS.PruneErrors, 'Sum', props);
   }
 
   /** Backup runs that succeeded / failed (from the backup task's results; Minimum 0 = some host failed). */
   metricBackupSuccess(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('BackupSuccess', 'Minimum', props);
+    return this.metric(METRICS.BackupSuccess, 'Minimum', props);
   }
 
   metricBackupBytesUploaded(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('BackupBytesUploaded', 'Sum', props);
+    return this.metric(METRICS.BackupBytesUploaded, 'Sum', props);
   }
 
   metricBackupDurationSeconds(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('BackupDurationSeconds', 'Maximum', props);
+    return this.metric(METRICS.BackupDurationSeconds, 'Maximum', props);
   }
 
   metricRestoreTestSuccess(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.metric('RestoreTestSuccess', 'Minimum', props);
+    return this.metric(METRICS.RestoreTestSuccess, 'Minimum', props);
   }
 
   /** Dashboard widgets for backups: age, success, volume, restore tests, and the per-host audit. */

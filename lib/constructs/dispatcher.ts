@@ -3,7 +3,7 @@
  * instances carrying the fleet tag (IAM condition ssm:resourceTag/<key> on the instance resources), and
  * DescribeInstanceInformation to report dispatches that match no instance.
  */
-import { Stack } from 'aws-cdk-lib';
+import { Annotations, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -27,8 +27,21 @@ export interface DispatcherProps {
   readonly maxErrors: string;
   /** Where instances write full command output. */
   readonly outputBucket: OutputBucket;
-  /** Log group Run Command streams output to. */
+  /** Log group Run Command can stream output to. */
   readonly commandLogGroup: logs.ILogGroup;
+  /**
+   * Also stream command output to `commandLogGroup`. The SSM agent on every host then calls the CloudWatch
+   * Logs control plane per invocation (CreateLogGroup, CreateLogStream, DescribeLogStreams: account-wide
+   * quotas of a few to 50 requests per second), which a fleet of a few hundred hosts on a 5-minute schedule
+   * exceeds, throttling every other user of those APIs in the account (docs/scale.md). Synth warns when on.
+   * @default false (output goes to the S3 output bucket only)
+   */
+  readonly cloudWatchOutput?: boolean;
+  /**
+   * Namespace the dispatcher publishes ExpectedResults (per task) to, for the coverage alarm.
+   * @default - not published
+   */
+  readonly metricsNamespace?: string;
   /** Days the dispatcher's logs are kept. */
   readonly logRetentionDays: number;
   /**
@@ -58,11 +71,19 @@ export class Dispatcher extends Construct {
       maxErrors: props.maxErrors,
       outputBucket: props.outputBucket.bucket.bucketName,
       outputKeyPrefix: props.outputBucket.outputKeyPrefix,
-      commandLogGroup: props.commandLogGroup.logGroupName,
+      ...(props.cloudWatchOutput ? { commandLogGroup: props.commandLogGroup.logGroupName } : {}),
+      ...(props.metricsNamespace ? { metricsNamespace: props.metricsNamespace } : {}),
       tasks: Object.fromEntries(
         props.documents.map((d) => [d.task, { documentName: d.documentName, deliveryTimeoutSeconds: d.deliveryTimeoutSeconds }]),
       ),
     };
+    if (props.cloudWatchOutput) {
+      Annotations.of(this).addWarningV2(
+        'gpu-maint:cloudwatch-command-output',
+        'aws.commandOutputToCloudWatch is on: the SSM agent on every host calls CreateLogGroup, CreateLogStream and DescribeLogStreams per invocation; ' +
+          'their account-wide quotas (a few to 50 requests per second) are exceeded from a few hundred hosts on a 5-minute schedule (docs/scale.md).',
+      );
+    }
     this.handler = new MaintenanceFunction(this, 'Handler', {
       handler: 'dispatch',
       description: 'gpu-maint dispatch: runs a task on the fleet with SSM Run Command',
@@ -83,11 +104,26 @@ export class Dispatcher extends Construct {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'FindManagedInstances',
-        // DescribeInstanceInformation has no resource-level permissions.
-        actions: ['ssm:DescribeInstanceInformation'],
+        // Neither has resource-level permissions. DescribeInstanceInformation serves by-hand dispatches;
+        // ListCommands reads back how many instances a fleet-tag command reached.
+        actions: ['ssm:DescribeInstanceInformation', 'ssm:ListCommands'],
         resources: ['*'],
       }),
     );
-    acknowledgeWildcardResources(role, ['*'], 'ssm:DescribeInstanceInformation supports no resource-level permissions.');
+    if (props.metricsNamespace) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'PutExpectedResults',
+          actions: ['cloudwatch:PutMetricData'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'cloudwatch:namespace': props.metricsNamespace } },
+        }),
+      );
+    }
+    acknowledgeWildcardResources(
+      role,
+      ['*'],
+      'ssm:DescribeInstanceInformation, ssm:ListCommands and cloudwatch:PutMetricData support no resource-level permissions; PutMetricData is limited to the namespace by condition.',
+    );
   }
 }

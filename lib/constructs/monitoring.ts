@@ -13,34 +13,36 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { ThresholdLevels, Thresholds } from '../../lambda/config/schema';
+import { BYTES_FREED_BY_CATEGORY, METRICS } from '../../lambda/core/metric-names';
 import type { MaintenanceFunction } from './maintenance-function';
 import type { ResultCollector } from './result-collector';
+import { HOST_VARIABLE_PATTERN, hostVariable, ResultLogWidgets } from './result-log-widgets';
 import type { TaskScheduleGroup } from './task-schedule-group';
 
-/** Fleet-level metric names written by the collector (lambda/core/gpu and lambda/core/health evaluators). */
+/** Fleet-level metric names the dashboard and alarms read (named once in lambda/core/metric-names.ts). */
 export const FLEET_METRICS = {
-  resultsReported: 'ResultsReported',
-  taskFailed: 'TaskFailed',
-  findingsCritical: 'FindingsCritical',
-  findingsWarning: 'FindingsWarning',
-  gpuTemperatureMax: 'GpuTemperatureMax',
-  gpusUnhealthy: 'GpusUnhealthy',
-  xidEvents: 'XidEvents',
-  diskUsedPctMax: 'DiskUsedPctMax',
-  memoryAvailablePct: 'MemoryAvailablePct',
-  loadPerCpu: 'LoadPerCpu',
+  resultsReported: METRICS.ResultsReported,
+  taskFailed: METRICS.TaskFailed,
+  findingsCritical: METRICS.FindingsCritical,
+  findingsWarning: METRICS.FindingsWarning,
+  gpuTemperatureMax: METRICS.GpuTemperatureMax,
+  gpusUnhealthy: METRICS.GpusUnhealthy,
+  xidEvents: METRICS.XidEvents,
+  diskUsedPctMax: METRICS.DiskUsedPctMax,
+  memoryAvailablePct: METRICS.MemoryAvailablePct,
+  loadPerCpu: METRICS.LoadPerCpu,
 } as const;
 
-/** Fleet-level metric names of cleanup results (lambda/core/cleanup/evaluate.ts). */
+/** Fleet-level metric names of cleanup results. */
 export const CLEANUP_METRICS = {
-  bytesFreedByCategory: ['BytesFreedExperiments', 'BytesFreedCheckpoints', 'BytesFreedDocker', 'BytesFreedCaches'],
-  deletedFiles: 'CleanupDeletedFiles',
-  diskUsedPctAfter: 'DiskUsedPctAfter',
-  bytesReclaimable: 'BytesReclaimable',
+  bytesFreedByCategory: BYTES_FREED_BY_CATEGORY,
+  deletedFiles: METRICS.CleanupDeletedFiles,
+  diskUsedPctAfter: METRICS.DiskUsedPctAfter,
+  bytesReclaimable: METRICS.BytesReclaimable,
 } as const;
 
 /** Per-GPU series (metrics.detail `gpu`). */
-export const GPU_METRICS = { temperature: 'GpuTemperature' } as const;
+export const GPU_METRICS = { temperature: METRICS.GpuTemperature } as const;
 
 export type AlarmSeverity = 'warning' | 'critical';
 
@@ -71,6 +73,17 @@ export interface MonitoringProps {
    * @default 20
    */
   readonly heartbeatMinutes?: number;
+  /**
+   * Minutes between gpu-check runs; the stale-hosts table and "instances reporting" use it.
+   * @default 5
+   */
+  readonly gpuCheckPeriodMinutes?: number;
+  /**
+   * Base of the runbook links on the dashboard (`#<check>` is appended); links are clickable when it
+   * is a web address (alerts.runbookUrl).
+   * @default 'docs/runbook.md'
+   */
+  readonly runbookUrl?: string;
 }
 
 const FIVE_MINUTES = Duration.minutes(5);
@@ -90,6 +103,8 @@ export class Monitoring extends Construct {
   readonly alarms: cloudwatch.Alarm[] = [];
   private readonly props: MonitoringProps;
   private readonly alarmAction: actions.SnsAction;
+  private readonly runbookUrl: string;
+  private readonly resultLogs: ResultLogWidgets;
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
@@ -102,26 +117,49 @@ export class Monitoring extends Construct {
     if (!Number.isInteger(heartbeatMinutes) || heartbeatMinutes < 1 || heartbeatMinutes > 1440) {
       throw new Error(`Monitoring ${this.node.path}: heartbeatMinutes must be an integer 1-1440, got: ${heartbeatMinutes}`);
     }
+    const gpuCheckPeriodMinutes = props.gpuCheckPeriodMinutes ?? 5;
+    if (!Number.isInteger(gpuCheckPeriodMinutes) || gpuCheckPeriodMinutes < 1 || gpuCheckPeriodMinutes > 1440) {
+      throw new Error(`Monitoring ${this.node.path}: gpuCheckPeriodMinutes must be an integer 1-1440, got: ${gpuCheckPeriodMinutes}`);
+    }
     this.props = props;
+    this.runbookUrl = props.runbookUrl ?? 'docs/runbook.md';
     this.alarmAction = new actions.SnsAction(props.alarmTopic);
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: props.dashboardName,
       defaultInterval: Duration.hours(6),
+      variables: [hostVariable()],
     });
+    const logs = new ResultLogWidgets({ logGroupName: props.collector.handler.logGroup.logGroupName, gpuCheckPeriodMinutes });
 
+    // "What is broken now" first: alarms, hosts with findings, stale hosts, reporting vs expected.
     this.dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Alarms: pipeline and fleet',
+        alarms: this.alarms,
+        width: 16,
+        height: 5,
+      }),
       new cloudwatch.TextWidget({
-        markdown:
-          `# GPU fleet \`${props.fleet}\`\nMetrics: namespace \`${props.namespace}\`, detail \`${props.metricDetail}\`. ` +
-          'Fleet graphs aggregate every host (Maximum = worst host). Per-host detail: the log tables below. ' +
-          'Problems: see docs/troubleshooting.md in the gpu-maint repository.',
-        width: 24,
-        height: 2,
+        markdown: [
+          `# GPU fleet \`${props.fleet}\``,
+          `Now: ${this.runbookLink('findings by check', '')} · ${this.runbookLink('stale hosts', 'host.stale')} · ${this.runbookLink('failed runs', 'task.failed')}.`,
+          `Metrics: \`${props.namespace}\`, detail \`${props.metricDetail}\`; fleet graphs aggregate every host (Maximum = worst host).`,
+          `Per-host views: set the **host** variable (a regex) above; they read the collector's result log.`,
+        ].join('\n\n'),
+        width: 8,
+        height: 5,
       }),
     );
-    this.addFleetOverview();
-    this.addLogInsights();
+    this.dashboard.addWidgets(
+      logs.findingsNow({ width: 12, height: 7 }),
+      logs.staleHosts({ width: 6, height: 7 }),
+      this.reportingVersusExpected(gpuCheckPeriodMinutes),
+    );
+
+    this.addSection('Fleet', ...this.fleetOverview());
+    this.addSection(`Drill-down (host variable: /${HOST_VARIABLE_PATTERN}/)`, ...logs.fleetTables(), ...logs.hostDrillDown());
     if (props.metricDetail !== 'fleet') this.addDetailSearches();
+    this.resultLogs = logs;
 
     this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: '## Pipeline', width: 24, height: 1 }));
     this.dashboard.addWidgets(
@@ -129,7 +167,7 @@ export class Monitoring extends Construct {
         title: 'Results queue: oldest message age (s) / dead letters',
         left: [props.collector.metricQueueAge({ period: FIVE_MINUTES, label: 'oldest result age (s)' })],
         right: [props.collector.metricDeadLetterMessages({ period: FIVE_MINUTES, label: 'results DLQ' })],
-        width: 8,
+        width: 12,
       }),
       new cloudwatch.GraphWidget({
         title: 'Schedules: target errors / dropped / DLQ',
@@ -138,11 +176,10 @@ export class Monitoring extends Construct {
           props.schedules.metricDropped({ period: FIVE_MINUTES, label: 'dropped' }),
         ],
         right: [props.schedules.metricDeadLetterMessages({ period: FIVE_MINUTES, label: 'schedule DLQ' })],
-        width: 8,
+        width: 12,
       }),
-      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 8, height: 6 }),
     );
-    // Pipeline alarms (the alarm status widget above lists them all, including ones added later).
+    // Pipeline alarms (the alarm status widget at the top lists them all, including ones added later).
     this.monitorFunction('dispatch', props.dispatcher);
     this.monitorFunction('collect', props.collector.handler);
     this.addWarningCritical('results-queue-age', {
@@ -297,20 +334,7 @@ export class Monitoring extends Construct {
         leftYAxis: { min: 0, label: 'bytes' },
         width: 6,
       }),
-      new cloudwatch.LogQueryWidget({
-        title: 'Largest cleanups (dry runs: what a real run would free)',
-        logGroupNames: [this.props.collector.handler.logGroup.logGroupName],
-        // readings come before details in the log line, so they stay within the fields Logs Insights extracts.
-        queryLines: [
-          'fields @timestamp, result.host as host, coalesce(result.readings.BytesReclaimable, result.readings.BytesFreed) as bytes, result.details.cleanup.dryRun as dryRun, result.readings.CleanupDeletedFiles as deletedFiles',
-          'filter message = "task result" and result.task = "cleanup"',
-          'sort bytes desc',
-          'limit 20',
-        ],
-        view: cloudwatch.LogQueryVisualizationType.TABLE,
-        width: options.logrotateFailedRuns ? 16 : 24,
-        height: 6,
-      }),
+      this.resultLogs.largestCleanups({ width: options.logrotateFailedRuns ? 16 : 24, height: 6 }),
     ];
     if (options.logrotateFailedRuns) {
       widgets.push(
@@ -378,10 +402,11 @@ export class Monitoring extends Construct {
     }
   }
 
-  private addFleetOverview(): void {
+  /** The fleet graphs: every host's readings as one series each (worst host, sums). */
+  private fleetOverview(): cloudwatch.IWidget[] {
     const t = this.props.thresholds;
     const m = FLEET_METRICS;
-    this.dashboard.addWidgets(
+    const widgets: cloudwatch.IWidget[] = [
       new cloudwatch.GraphWidget({
         title: 'Hottest GPU in the fleet (°C)',
         left: [this.metricFleet(m.gpuTemperatureMax, { statistic: 'Maximum', label: 'max GPU temperature' })],
@@ -394,7 +419,7 @@ export class Monitoring extends Construct {
         width: 6,
       }),
       new cloudwatch.GraphWidget({
-        title: 'Instances reporting (results per 5 min)',
+        title: 'Results per task (per 5 min)',
         left: this.props.tasks.map((task) => this.metricResults(task, { label: task })),
         width: 6,
       }),
@@ -403,14 +428,14 @@ export class Monitoring extends Construct {
         left: [this.metricFleet(m.xidEvents, { statistic: 'Sum', label: 'Xid events' })],
         width: 6,
       }),
-    );
+    ];
     const findingsSearch = (metricName: string, label: string) =>
       new cloudwatch.MathExpression({
         expression: `SEARCH('{"${this.props.namespace}",Fleet,Task} Fleet="${this.props.fleet}" MetricName="${metricName}"', 'Sum', 300)`,
         label,
         period: FIVE_MINUTES,
       });
-    this.dashboard.addWidgets(
+    widgets.push(
       new cloudwatch.GraphWidget({
         title: 'Fullest disk (% used, worst host)',
         left: [this.metricFleet(m.diskUsedPctMax, { statistic: 'Maximum', label: 'max disk used %' })],
@@ -439,42 +464,36 @@ export class Monitoring extends Construct {
         width: 6,
       }),
     );
+    return widgets;
   }
 
-  private addLogInsights(): void {
-    const logGroupNames = [this.props.collector.handler.logGroup.logGroupName];
-    const table = (title: string, queryLines: string[]) =>
-      new cloudwatch.LogQueryWidget({
-        title,
-        logGroupNames,
-        queryLines,
-        view: cloudwatch.LogQueryVisualizationType.TABLE,
-        width: 8,
-        height: 8,
-      });
-    this.dashboard.addWidgets(
-      table('Hottest GPUs (per host, highest reading in range)', [
-        'fields @timestamp, result.host as host, result.hottestGpu as gpu, result.hottestGpuTemperatureC as temperatureC',
-        'filter message = "task result" and result.task = "gpu-check" and ispresent(result.hottestGpuTemperatureC)',
-        'sort temperatureC desc',
-        'dedup host',
-        'limit 20',
-      ]),
-      table('Hosts whose latest result has findings', [
-        'fields result.host as host, result.task as task, result.status as status, result.checks as checks',
-        'filter message = "task result"',
-        'stats latest(status) as lastStatus, latest(checks) as lastChecks, max(@timestamp) as lastSeen by host, task',
-        'filter lastStatus != "ok"',
-        'sort lastSeen desc',
-        'limit 100',
-      ]),
-      table('Latest Xid errors', [
-        'fields @timestamp, result.host as host, result.xidSummary as xids',
-        'filter message = "task result" and result.xidCount > 0',
-        'sort @timestamp desc',
-        'limit 50',
-      ]),
-    );
+  /**
+   * gpu-check results per period against the instances the dispatcher targeted (ExpectedResults,
+   * published per dispatch): a gap between the two lines is hosts that went silent.
+   */
+  private reportingVersusExpected(periodMinutes: number): cloudwatch.GraphWidget {
+    const period = Duration.minutes(periodMinutes);
+    return new cloudwatch.GraphWidget({
+      title: `Instances reporting gpu-check vs expected (per ${periodMinutes} min)`,
+      left: [
+        this.metricResults('gpu-check', { period, label: 'reporting (gpu-check results)' }),
+        this.metricFleet(METRICS.ExpectedResults, {
+          statistic: 'Maximum',
+          period,
+          dimensionsMap: { Task: 'gpu-check' },
+          label: 'expected (fleet-tagged managed instances)',
+        }),
+      ],
+      leftYAxis: { min: 0 },
+      width: 6,
+      height: 7,
+    });
+  }
+
+  /** A runbook link: markdown when runbookUrl is a web address, the path in code otherwise. */
+  private runbookLink(text: string, anchor: string): string {
+    const target = anchor ? `${this.runbookUrl}#${anchor}` : this.runbookUrl;
+    return /^https?:\/\//.test(target) ? `[${text}](${target})` : `${text} (\`${target}\`)`;
   }
 
   private addDetailSearches(): void {

@@ -56,8 +56,9 @@ export interface ResultCollectorProps {
    */
   readonly memorySizeMiB?: number;
   /**
-   * Results per Lambda invocation; larger batches share PutMetricData calls.
-   * @default 25
+   * Results per Lambda invocation; larger batches share PutMetricData calls (one per batch). Sized from
+   * the call budget (docs/scale.md): 100 results take 1-2 s to read from S3 and evaluate.
+   * @default 100
    */
   readonly batchSize?: number;
   /**
@@ -66,8 +67,9 @@ export interface ResultCollectorProps {
    */
   readonly maxBatchingWindowSeconds?: number;
   /**
-   * Concurrent collect invocations (keeps GetCommandInvocation under SSM's rate limits).
-   * @default 5
+   * Concurrent collect invocations. With results read from S3 (GetCommandInvocation only for failed
+   * runs), 10 × 100-result batches keep up with a 10,000-host sweep in about a minute (docs/scale.md).
+   * @default 10
    */
   readonly maxConcurrency?: number;
   /**
@@ -91,8 +93,11 @@ export interface CleanupOnDiskPressureOptions {
   readonly fleetTagKey: string;
   /** Tag value of the fleet. */
   readonly fleetTagValue: string;
-  /** Log group Run Command streams the cleanup's output to. */
-  readonly commandLogGroup: logs.ILogGroup;
+  /**
+   * Log group Run Command also streams the cleanup's output to (aws.commandOutputToCloudWatch).
+   * @default - S3 output only
+   */
+  readonly commandLogGroup?: logs.ILogGroup;
 }
 
 export class ResultCollector extends Construct {
@@ -107,9 +112,9 @@ export class ResultCollector extends Construct {
     const stack = Stack.of(this);
     const where = `ResultCollector ${this.node.path}`;
     const timeoutSeconds = props.timeoutSeconds ?? 120;
-    const batchSize = props.batchSize ?? 25;
+    const batchSize = props.batchSize ?? 100;
     const windowSeconds = props.maxBatchingWindowSeconds ?? 10;
-    const maxConcurrency = props.maxConcurrency ?? 5;
+    const maxConcurrency = props.maxConcurrency ?? 10;
     const maxReceiveCount = props.maxReceiveCount ?? 5;
     if (props.documents.length === 0) throw new Error(`${where}: documents must not be empty`);
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000)
@@ -242,7 +247,7 @@ export class ResultCollector extends Construct {
       dryRun: options.dryRun,
       documentName: options.cleanupDocument.documentName,
       deliveryTimeoutSeconds: options.cleanupDocument.deliveryTimeoutSeconds,
-      commandLogGroup: options.commandLogGroup.logGroupName,
+      ...(options.commandLogGroup ? { commandLogGroup: options.commandLogGroup.logGroupName } : {}),
       tableName: options.cooldownTable.tableName,
     };
     this.handler.function.addEnvironment(DISK_PRESSURE_ENV, stack.toJsonString(wiring));

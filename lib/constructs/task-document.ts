@@ -8,27 +8,40 @@ import { createHash } from 'node:crypto';
 import { Stack, Token } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { TASK_STEP_NAME } from '../../lambda/core/collect/event';
 import type { TaskName } from '../../lambda/core/types';
 import type { TaskParameter } from '../../lambda/tasks/parameters';
 
 /** Ends the heredoc that carries the script; a script must not contain this line. */
 export const SCRIPT_HEREDOC_END = 'GPU_MAINT_BUNDLE_EOF';
-/** SSM's limit on a document's content. */
+/**
+ * SSM's limit on a document's content, which also counts the parameter values given at run time
+ * (CreateDocument, Content: "must not exceed 64KB. This quota also includes the content specified for
+ * input parameters at runtime",
+ * https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CreateDocument.html).
+ */
 export const MAX_DOCUMENT_BYTES = 64 * 1024;
+/** Bytes of a document as sent, leaving 4 KiB of MAX_DOCUMENT_BYTES to the parameter values of a run. */
+export const DOCUMENT_BUDGET_BYTES = 60 * 1024;
+/**
+ * Length a deploy-time value (a token in the content, e.g. the backup bucket's name: at most 63
+ * characters) is counted with when the size is checked at synth time.
+ */
+export const TOKEN_MAX_BYTES = 128;
 /**
  * What SSM treats as a reference: `{{ Name }}` (alphanumeric names) and `{{ssm:...}}`. Other braces, such
  * as docker's `--format '{{.Id}}'`, pass through untouched.
  */
 const SSM_REFERENCE = /\{\{\s*([A-Za-z0-9]+|ssm(?:-secure)?:[^}]*?)\s*\}\}/;
-/** Name of the document's one step (part of the S3 output key: .../awsrunShellScript/<step>/stdout). */
-export const TASK_STEP_NAME = 'runTask';
+
+export { TASK_STEP_NAME };
 
 export interface TaskDocumentProps {
   /** Task this document runs, e.g. `gpu-check`. */
   readonly task: TaskName;
   /** The self-contained script (`bundleTaskScript`); these exact bytes run on the host. Must end with a newline. */
   readonly script: string;
-  /** The task's parameters (lib/task-parameters.ts); each becomes a document parameter and a GPU_MAINT_* variable. */
+  /** The task's parameters (lambda/tasks/<task>.ts); each becomes a document parameter and a GPU_MAINT_* variable. */
   readonly parameters: readonly TaskParameter[];
   /** Default value of every parameter, by parameter name (from config; may be a token, e.g. a bucket name). */
   readonly parameterDefaults: Readonly<Record<string, string>>;
@@ -91,6 +104,8 @@ export class TaskDocument extends Construct {
   readonly deliveryTimeoutSeconds: number;
   readonly executionTimeoutSeconds: number;
   readonly document: ssm.CfnDocument;
+  /** Size of the content as CloudFormation sends it to CreateDocument (tokens at TOKEN_MAX_BYTES). */
+  readonly contentBytes: number;
 
   constructor(scope: Construct, id: string, props: TaskDocumentProps) {
     super(scope, id);
@@ -148,16 +163,23 @@ export class TaskDocument extends Construct {
         },
       ],
     };
-    const bytes = Buffer.byteLength(JSON.stringify(content), 'utf8');
-    if (bytes > MAX_DOCUMENT_BYTES) {
+    const stack = Stack.of(this);
+    // Content goes to CloudFormation as a JSON string, which it passes to CreateDocument as it is; an
+    // object would be re-serialized by CloudFormation's handler (pretty-printed, a tenth larger).
+    this.contentBytes = documentBytesAsSent(content);
+    if (this.contentBytes > DOCUMENT_BUDGET_BYTES) {
       throw new Error(
-        `${where}: document content is ${bytes} bytes; SSM accepts at most ${MAX_DOCUMENT_BYTES} (make scripts/${props.task}.sh smaller)`,
+        `${where}: document content is ${this.contentBytes} bytes as sent; the budget is ${DOCUMENT_BUDGET_BYTES} (SSM accepts ${MAX_DOCUMENT_BYTES} including run-time parameter values): make scripts/${props.task}.sh smaller`,
       );
     }
 
     let name: string | undefined;
     if (props.namePrefix !== undefined) {
-      const hash = createHash('sha256').update(JSON.stringify(content)).digest('hex').slice(0, 12);
+      // Hash of the resolved content (tokens as their stable references, e.g. {"Ref":"Bucket..."}).
+      const hash = createHash('sha256')
+        .update(JSON.stringify(stack.resolve(content)))
+        .digest('hex')
+        .slice(0, 12);
       name = `${props.namePrefix}${props.task}.${hash}`;
       if (!/^[A-Za-z0-9_.-]{3,128}$/.test(name) || /^(aws|amazon)/i.test(name)) {
         throw new Error(
@@ -165,9 +187,19 @@ export class TaskDocument extends Construct {
         );
       }
     }
-    this.document = new ssm.CfnDocument(this, 'Document', { documentType: 'Command', documentFormat: 'JSON', content, name });
+    this.document = new ssm.CfnDocument(this, 'Document', {
+      documentType: 'Command',
+      documentFormat: 'JSON',
+      content: {},
+      name,
+    });
+    // The registry schema of AWS::SSM::Document takes Content as an object or a string; this aws-cdk-lib's
+    // L1 still accepts only an object, hence the override.
+    this.document.addPropertyOverride('Content', stack.toJsonString(content));
     this.task = props.task;
-    this.documentName = name ?? this.document.ref;
+    // Always the Ref, never the literal name: every consumer (association, dispatcher, IAM) then depends on
+    // the document, so CloudFormation creates it first and deletes it last.
+    this.documentName = this.document.ref;
     this.parameters = props.parameters;
     this.deliveryTimeoutSeconds = deliveryTimeoutSeconds;
     this.executionTimeoutSeconds = executionTimeoutSeconds;
@@ -177,6 +209,22 @@ export class TaskDocument extends Construct {
   get documentArn(): string {
     return Stack.of(this).formatArn({ service: 'ssm', resource: 'document', resourceName: this.documentName });
   }
+}
+
+/**
+ * Bytes of the content string CloudFormation receives (`Stack.toJsonString` of the content): compact
+ * JSON, each unresolved token counted at TOKEN_MAX_BYTES.
+ */
+export function documentBytesAsSent(content: unknown): number {
+  let tokens = 0;
+  const json = JSON.stringify(content, (_key, value: unknown) => {
+    if (typeof value === 'string' && Token.isUnresolved(value)) {
+      tokens++;
+      return '';
+    }
+    return value;
+  });
+  return Buffer.byteLength(json, 'utf8') + tokens * TOKEN_MAX_BYTES;
 }
 
 function validateScript(where: string, script: string): void {

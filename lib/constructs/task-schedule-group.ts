@@ -4,6 +4,8 @@
  */
 import { Duration, Validations } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -35,6 +37,23 @@ export class TaskScheduleGroup extends Construct {
     Validations.of(this.deadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason: 'This queue is the dead-letter queue of the task schedules (EventBridge Scheduler DLQ), watched by an alarm.',
+    });
+  }
+
+  /**
+   * Routes a scheduled function's own failures to the dead-letter queue. EventBridge Scheduler invokes
+   * Lambda asynchronously (https://docs.aws.amazon.com/lambda/latest/dg/with-eventbridge-scheduler.html):
+   * the schedule's retries and DLQ cover only the invoke call. A function that then throws is retried by
+   * Lambda itself, by default twice, and an event can wait up to 6 hours
+   * (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html): a nightly backup
+   * dispatched hours late. Here: at most `retryAttempts` retries, events older than an hour dropped, and
+   * what fails goes to this queue, whose alarm fires.
+   */
+  routeAsyncFailures(fn: lambda.IFunction, options: { readonly retryAttempts?: 0 | 1 } = {}): void {
+    fn.configureAsyncInvoke({
+      retryAttempts: options.retryAttempts ?? 1,
+      maxEventAge: Duration.hours(1),
+      onFailure: new lambdaDestinations.SqsDestination(this.deadLetterQueue),
     });
   }
 

@@ -5,6 +5,10 @@
 # Layout under the destination root:
 #   backups/<host key>/units/<unit id>/<fingerprint>.tar.zst   one archive per unit version
 #   backups/<host key>/snapshots/<snapshot id>.json            manifest, written last
+#   backups/<host key>/quarantine/units/<unit id>/<fp>.tar.zst  marker: that archive was found corrupt
+# A snapshot id is the host's UTC start time and its sequence, `20261128T020000Z-42`: the sequence is one
+# more than the highest in the store, so the order of writing survives a wrong clock. Ids without a
+# sequence (written before sequences existed) count as sequence 0.
 # A manifest is JSON (lambda/core/backup/manifest.ts reads it) with one unit object per line, fields
 # in a fixed order, so that these scripts can read it without jq. Strings that may hold arbitrary
 # bytes (unit paths) are also stored base64-encoded.
@@ -12,7 +16,7 @@
 
 readonly MANIFEST_FORMAT="gpu-maint-backup"
 readonly MANIFEST_VERSION=1
-readonly SNAPSHOT_ID_RE='^[0-9]{8}T[0-9]{6}Z$'
+readonly SNAPSHOT_ID_RE='^[0-9]{8}T[0-9]{6}Z(-[1-9][0-9]{0,8})?$'
 readonly UNIT_LINE_RE='^\{"id":"([A-Za-z0-9._-]+)","fingerprint":"([0-9a-f]{64})","key":"(units/[A-Za-z0-9._-]+/[0-9a-f]{64}\.tar\.zst)","sha256":"([0-9a-f]{64})","bytes":([0-9]+),"files":([0-9]+),"sourceBytes":([0-9]+),"listing":"([0-9a-f]{64})","uploaded":(true|false),"source":"([^"\\]*)","pathBase64":"([A-Za-z0-9+/=]*)"'
 
 #######################################
@@ -40,7 +44,8 @@ json_string() {
 # Arguments: manifest file.
 # Outputs: one line per unit: id fingerprint key sha256 bytes files sourceBytes listing uploaded
 #   source pathBase64, tab-separated (none of these fields can hold a tab or newline).
-# Returns: non-zero when the file is not a version-1 manifest.
+# Returns: non-zero when the file is not a version-1 manifest, or holds a unit line that cannot be
+#   read (a snapshot is restored whole or reported broken, never silently shortened).
 #######################################
 manifest_units() {
   local file="$1" line
@@ -49,6 +54,9 @@ manifest_units() {
     if [[ "${line}" =~ ${UNIT_LINE_RE} ]]; then
       printf '%s\t' "${BASH_REMATCH[@]:1:10}"
       printf '%s\n' "${BASH_REMATCH[11]}"
+    elif [[ "${line}" == '{"id":'* ]]; then
+      log "error: ${file##*/}: unit line not readable: ${line:0:200}"
+      return 1
     fi
   done <"${file}"
 }
@@ -84,7 +92,27 @@ backup_host_key() {
 }
 
 #######################################
-# Lists a host's snapshot ids, oldest first.
+# Sorts snapshot ids (one per line on stdin) oldest first: by sequence, then by time.
+#######################################
+sort_snapshot_ids() {
+  local id
+  while IFS= read -r id; do
+    [[ -n "${id}" ]] || continue
+    if [[ "${id}" == *-* ]]; then
+      printf '%s\t%s\n' "${id#*-}" "${id}"
+    else
+      printf '0\t%s\n' "${id}"
+    fi
+  done | LC_ALL=C sort -t $'\t' -k1,1n -k2,2 | cut -f2
+}
+
+# Prints the sequence of a snapshot id (0 for an id without one).
+snapshot_sequence() {
+  if [[ "$1" == *-* ]]; then printf '%s\n' "${1#*-}"; else printf '0\n'; fi
+}
+
+#######################################
+# Lists a host's snapshot ids, oldest first (in the order they were written).
 # Arguments: host key.
 #######################################
 snapshot_ids() {
@@ -96,7 +124,7 @@ snapshot_ids() {
     id="${key#"${prefix}"}"
     id="${id%.json}"
     [[ "${id}" =~ ${SNAPSHOT_ID_RE} ]] && printf '%s\n' "${id}"
-  done <<<"${listing}" | LC_ALL=C sort
+  done <<<"${listing}" | sort_snapshot_ids
 }
 
 #######################################
@@ -119,7 +147,7 @@ unit_listing() {
   )
 }
 
-# Converts a snapshot id (20261128T020000Z) to ISO-8601 (2026-11-28T02:00:00Z).
+# Converts a snapshot id (20261128T020000Z-42) to the ISO-8601 time it names (2026-11-28T02:00:00Z).
 snapshot_iso() {
   local id="$1"
   printf '%s-%s-%sT%s:%s:%sZ\n' "${id:0:4}" "${id:4:2}" "${id:6:2}" "${id:9:2}" "${id:11:2}" "${id:13:2}"

@@ -18,7 +18,12 @@ R_FILES=0
 R_BYTES=0
 R_BYTES_DOWNLOADED=0
 R_FAILED=()
+# Why each failed unit failed ("<unit id>: <reason>"), for the error line.
+R_REASONS=()
 R_LINES=()
+# Why the current unit failed, and whether its archive is corrupt (quarantined) rather than unreachable.
+R_UNIT_REASON=""
+R_UNIT_CORRUPT=0
 
 # Fields of the unit being restored (from manifest_units).
 U_ID=""
@@ -51,6 +56,39 @@ restore_load_unit() {
 # Returns: non-zero (with a log line) when the download, the checksum or the listing is wrong.
 #######################################
 restore_extract_unit() {
+  R_UNIT_REASON=""
+  R_UNIT_CORRUPT=0
+  restore_extract_unit_checked "$@" && return 0
+  # A checksum, extraction or listing mismatch means the stored archive is bad: marked so that the next
+  # backup sends the unit again instead of reusing it (lib/backup-manifest.sh, quarantine/).
+  ((R_UNIT_CORRUPT)) && restore_quarantine
+  return 1
+}
+
+# Records why the current unit failed (a log line and R_UNIT_REASON); argument 2 = 1: the archive is bad.
+restore_unit_error() {
+  R_UNIT_REASON="$1"
+  R_UNIT_CORRUPT="${2:-0}"
+  log "error: unit ${U_ID}: ${R_UNIT_REASON}"
+}
+
+#######################################
+# Writes the quarantine marker of the current unit's archive: backups/<host>/quarantine/<archive key>,
+# a small JSON note of what was found. A marker that cannot be written is logged, not fatal.
+#######################################
+restore_quarantine() {
+  local note="${RESTORE_SCRATCH}/quarantine.json"
+  printf '{"key":"%s","sha256":"%s","snapshot":"%s","foundBy":"%s","at":"%s","reason":%s}\n' \
+    "${U_KEY}" "${U_SHA}" "${RESTORE_SNAPSHOT}" "${RESTORE_MODE}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    "$(json_string "${R_UNIT_REASON}")" >"${note}"
+  if store_put_file "${note}" "backups/${RESTORE_HOST_KEY}/quarantine/${U_KEY}"; then
+    log "unit ${U_ID}: archive quarantined ($(store_url "backups/${RESTORE_HOST_KEY}/quarantine/${U_KEY}")); the next backup uploads it again"
+  else
+    log "warning: unit ${U_ID}: cannot write the quarantine marker of ${U_KEY}"
+  fi
+}
+
+restore_extract_unit_checked() {
   local into="$1" got_sha=""
   local -a pipe_status=()
   local url
@@ -61,7 +99,7 @@ restore_extract_unit() {
     local file
     file="$(store_path "backups/${RESTORE_HOST_KEY}/${U_KEY}")"
     if [[ ! -f "${file}" ]]; then
-      log "error: unit ${U_ID}: archive ${url} is missing"
+      restore_unit_error "archive ${url} is missing"
       return 1
     fi
     if command -v openssl >/dev/null 2>&1; then
@@ -70,8 +108,12 @@ restore_extract_unit() {
       got_sha="$(timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" sha256sum -- "${file}")" || got_sha=""
     fi
     got_sha="${got_sha:0:64}"
+    if [[ -z "${got_sha}" ]]; then
+      restore_unit_error "archive ${url} cannot be read"
+      return 1
+    fi
     if [[ "${got_sha}" != "${U_SHA}" ]]; then
-      log "error: unit ${U_ID}: archive sha256 ${got_sha:-?} does not match the manifest's ${U_SHA}"
+      restore_unit_error "archive sha256 ${got_sha} does not match the manifest's ${U_SHA} (corrupt)" 1
       return 1
     fi
     {
@@ -80,7 +122,7 @@ restore_extract_unit() {
       pipe_status=("${PIPESTATUS[@]}")
     } || true
     if ((pipe_status[0] != 0 || pipe_status[1] != 0)); then
-      log "error: unit ${U_ID}: extraction failed (zstd ${pipe_status[0]}, tar ${pipe_status[1]}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err" | tr '\n' ' ')"
+      restore_unit_error "extraction failed (zstd ${pipe_status[0]}, tar ${pipe_status[1]}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err" | tr '\n' ' ')" 1
       return 1
     fi
   else
@@ -93,26 +135,30 @@ restore_extract_unit() {
       pipe_status=("${PIPESTATUS[@]}")
     } || true
     if ((pipe_status[0] != 0)); then
-      log "error: unit ${U_ID}: cannot read ${url}: $(head -c 300 "${RESTORE_SCRATCH}/get.err" | tr '\n' ' ')"
+      restore_unit_error "cannot read ${url}: $(head -c 300 "${RESTORE_SCRATCH}/get.err" | tr '\n' ' ')"
       return 1
     fi
     [[ -s "${RESTORE_SCRATCH}/digest" ]] && read -r got_sha _ <"${RESTORE_SCRATCH}/digest"
     if ((pipe_status[1] == 0)) && [[ "${got_sha}" != "${U_SHA}" ]]; then
-      log "error: unit ${U_ID}: archive sha256 ${got_sha:-?} does not match the manifest's ${U_SHA}"
+      restore_unit_error "archive sha256 ${got_sha:-?} does not match the manifest's ${U_SHA} (corrupt)" 1
       return 1
     fi
-    if ((pipe_status[1] != 0 || pipe_status[2] != 0 || pipe_status[3] != 0)); then
-      log "error: unit ${U_ID}: extraction failed (digest ${pipe_status[1]}, zstd ${pipe_status[2]}, tar ${pipe_status[3]}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err" | tr '\n' ' ')"
+    if ((pipe_status[1] != 0)); then
+      restore_unit_error "cannot read ${url} to its end (digest ${pipe_status[1]})"
+      return 1
+    fi
+    if ((pipe_status[2] != 0 || pipe_status[3] != 0)); then
+      restore_unit_error "extraction failed (zstd ${pipe_status[2]}, tar ${pipe_status[3]}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err" | tr '\n' ' ')" 1
       return 1
     fi
   fi
   local digest entries bytes
   IFS=$'\t' read -r digest entries bytes < <(unit_listing "${into}" "${U_PATH}" "${RESTORE_SCRATCH}/listing" 3600) || {
-    log "error: unit ${U_ID}: the restored tree cannot be listed"
+    restore_unit_error "the restored tree cannot be listed"
     return 1
   }
   if [[ "${digest}" != "${U_LISTING}" || "${entries}" != "${U_FILES}" || "${bytes}" != "${U_SOURCE_BYTES}" ]]; then
-    log "error: unit ${U_ID}: restored listing differs from the manifest (${entries} entries, ${bytes} bytes; expected ${U_FILES}, ${U_SOURCE_BYTES})"
+    restore_unit_error "restored listing differs from the manifest (${entries} entries, ${bytes} bytes; expected ${U_FILES}, ${U_SOURCE_BYTES})" 1
     return 1
   fi
   R_BYTES_DOWNLOADED=$((R_BYTES_DOWNLOADED + U_BYTES))
@@ -260,23 +306,25 @@ restore_run() {
     RESTORE_ERROR="not enough space in ${target}: $(human_bytes "${need}") to restore, $(human_bytes "${free}") free"
     return 1
   fi
-  staging="$(mktemp -d "${target}/.gpu-maint-restore.XXXXXX")" || {
+  remove_stale_staging "${target}"
+  # The pid in the name tells a later restore whether this one still runs.
+  staging="$(mktemp -d "${target}/.gpu-maint-restore.$$.XXXXXX")" || {
     RESTORE_ERROR="cannot create a staging dir in ${target}"
     return 1
   }
+  RESTORE_STAGING="${staging}"
+  on_exit remove_restore_staging
   while IFS= read -r line; do
     restore_load_unit "${line}"
     sub="$(source_subdir)"
     if ! path_stays_inside "${target}" "${sub:+${sub}/}${U_PATH}"; then
-      log "error: unit ${U_ID}: ${target}/${sub:+${sub}/}${U_PATH} leads outside the target (a symlink or .. on the way); not restored"
-      R_FAILED+=("${U_ID}")
-      restore_record failed
+      restore_unit_error "${target}/${sub:+${sub}/}${U_PATH} leads outside the target (a symlink or .. on the way); not restored"
+      restore_failed
       continue
     fi
     mkdir -p -- "${staging}/${sub}"
     if ! restore_extract_unit "${staging}/${sub}"; then
-      R_FAILED+=("${U_ID}")
-      restore_record failed
+      restore_failed
       rm -rf -- "${staging:?}/${sub}/${U_PATH%%/*}"
       continue
     fi
@@ -287,9 +335,8 @@ restore_run() {
     fi
     mkdir -p -- "$(dirname -- "${dest}")"
     if ! mv -- "${staging}/${sub:+${sub}/}${U_PATH}" "${dest}"; then
-      log "error: unit ${U_ID}: cannot move it into ${dest}"
-      R_FAILED+=("${U_ID}")
-      restore_record failed
+      restore_unit_error "cannot move it into ${dest}"
+      restore_failed
       continue
     fi
     rm -rf -- "${staging:?}/${sub}/${U_PATH%%/*}"
@@ -301,10 +348,55 @@ restore_run() {
     log "restored unit ${U_ID} (${U_FILES} entries, $(human_bytes "${U_SOURCE_BYTES}")) to ${dest}"
   done <"${RESTORE_SCRATCH}/selected"
   rm -rf -- "${staging:?}"
+  RESTORE_STAGING=""
   ((${#R_FAILED[@]} == 0)) || {
-    RESTORE_ERROR="${#R_FAILED[@]} unit(s) failed verification or extraction: ${R_FAILED[*]}"
+    RESTORE_ERROR="$(restore_failure_summary)"
     return 1
   }
+  if ((R_UNITS_DONE == 0)); then
+    RESTORE_ERROR="snapshot ${RESTORE_SNAPSHOT} has no unit to restore: nothing was restored"
+    return 1
+  fi
+  return 0
+}
+
+# Records the current unit as failed, with R_UNIT_REASON.
+restore_failed() {
+  R_FAILED+=("${U_ID}")
+  R_REASONS+=("${U_ID}: ${R_UNIT_REASON:-failed}")
+  restore_record failed
+}
+
+# The error line of a run with failed units: how many, and the first reasons (the specific cause).
+restore_failure_summary() {
+  local n="${#R_FAILED[@]}" first="${R_REASONS[0]}"
+  ((${#R_REASONS[@]} > 1)) && first+="; ${R_REASONS[1]}"
+  ((${#R_REASONS[@]} > 2)) && first+="; and $((${#R_REASONS[@]} - 2)) more"
+  printf '%s unit(s) of %s failed: %s' "${n}" "${R_UNITS_TOTAL}" "${first}"
+}
+
+#######################################
+# Removes staging dirs that restores killed before they could clean up left in a target: those whose
+# owner process (the pid in their name) is gone. Arguments: target.
+#######################################
+remove_stale_staging() {
+  local dir pid
+  while IFS= read -r -d '' dir; do
+    pid="${dir##*/.gpu-maint-restore.}"
+    pid="${pid%%.*}"
+    if [[ "${pid}" =~ ^[0-9]+$ ]] && kill -0 "${pid}" 2>/dev/null; then
+      continue
+    fi
+    log "removing ${dir}, left by a restore that was stopped"
+    rm -rf -- "${dir:?}"
+  done < <(find "$1" -mindepth 1 -maxdepth 1 -type d -name '.gpu-maint-restore.*' -print0)
+}
+
+# Exit handler: the staging dir of a restore that is stopped (signal, error) goes with it.
+RESTORE_STAGING=""
+remove_restore_staging() {
+  [[ -n "${RESTORE_STAGING}" && -d "${RESTORE_STAGING}" ]] && rm -rf -- "${RESTORE_STAGING}"
+  RESTORE_STAGING=""
   return 0
 }
 
@@ -346,9 +438,9 @@ restore_test_run() {
     restore_load_unit "${line}"
     free="$(free_bytes "${dir}")"
     if [[ "${free}" =~ ^[0-9]+$ ]] && ((free < U_SOURCE_BYTES + U_SOURCE_BYTES / 20)); then
-      log "error: unit ${U_ID}: not enough space in ${scratch_root} to test it ($(human_bytes "${U_SOURCE_BYTES}") needed)"
-      R_FAILED+=("${U_ID}")
-      restore_record failed
+      R_UNIT_CORRUPT=0
+      restore_unit_error "not enough space in ${scratch_root} to test it ($(human_bytes "${U_SOURCE_BYTES}") needed)"
+      restore_failed
       continue
     fi
     if restore_extract_unit "${dir}"; then
@@ -357,16 +449,19 @@ restore_test_run() {
       R_BYTES=$((R_BYTES + U_SOURCE_BYTES))
       restore_record verified
     else
-      R_FAILED+=("${U_ID}")
-      restore_record failed
+      restore_failed
     fi
     rm -rf -- "${dir:?}/${U_PATH%%/*}"
   done <"${RESTORE_SCRATCH}/selected"
   remove_restore_test_dir
   ((${#R_FAILED[@]} == 0)) || {
-    RESTORE_ERROR="${#R_FAILED[@]} unit(s) failed verification: ${R_FAILED[*]}"
+    RESTORE_ERROR="$(restore_failure_summary)"
     return 1
   }
+  if ((R_UNITS_DONE == 0)); then
+    RESTORE_ERROR="snapshot ${RESTORE_SNAPSHOT} has no unit to test: nothing was verified"
+    return 1
+  fi
   return 0
 }
 

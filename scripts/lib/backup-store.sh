@@ -19,6 +19,12 @@ STORE_AWS_ARGS=()
 # Deadline of small requests (list, manifest get/put) and of one archive transfer.
 STORE_REQUEST_TIMEOUT_S="${GPU_MAINT_STORE_REQUEST_TIMEOUT_S:-300}"
 STORE_TRANSFER_TIMEOUT_S="${GPU_MAINT_STORE_TRANSFER_TIMEOUT_S:-86400}"
+# Each AWS CLI request: connect and read (per socket read) timeouts, and a bounded number of attempts,
+# so that an endpoint that accepts and never answers fails a call in minutes instead of holding it.
+# https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-options.html (--cli-read-timeout,
+# --cli-connect-timeout), https://docs.aws.amazon.com/credref/latest/refdocs/setting-global-max_attempts.html
+STORE_READ_TIMEOUT_S="${GPU_MAINT_STORE_READ_TIMEOUT_S:-60}"
+STORE_CONNECT_TIMEOUT_S="$((STORE_READ_TIMEOUT_S < 10 ? STORE_READ_TIMEOUT_S : 10))"
 # Temporary objects of the file:// store carry this prefix; prune removes stale ones.
 readonly STORE_PARTIAL_PREFIX=".partial-"
 
@@ -55,6 +61,10 @@ store_init() {
     [[ "${STORE_BUCKET}" =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] ||
       die "backup destination ${dest}: bucket name '${STORE_BUCKET}' is not a valid S3 bucket name"
     command -v aws >/dev/null 2>&1 || die "backup destination ${dest} needs the AWS CLI (aws) on PATH"
+    [[ "${STORE_READ_TIMEOUT_S}" =~ ^[1-9][0-9]{0,3}$ ]] ||
+      die "GPU_MAINT_STORE_READ_TIMEOUT_S must be 1-9999 seconds, got: '${STORE_READ_TIMEOUT_S}'"
+    STORE_AWS_ARGS+=(--cli-connect-timeout "${STORE_CONNECT_TIMEOUT_S}" --cli-read-timeout "${STORE_READ_TIMEOUT_S}")
+    export AWS_MAX_ATTEMPTS="${AWS_MAX_ATTEMPTS:-3}"
     if [[ -n "${GPU_MAINT_S3_ENDPOINT_URL:-}" ]]; then
       STORE_AWS_ARGS+=(--endpoint-url "${GPU_MAINT_S3_ENDPOINT_URL}")
     fi
@@ -72,6 +82,26 @@ store_abort_in_flight() {
     store_upload_abort
   fi
   return 0
+}
+
+#######################################
+# Removes the temporary files (file://) that writers killed before they could clean up left below a
+# key prefix: those whose writer (the pid that ends their name) is gone. S3 needs nothing: an upload
+# never completed leaves no object, and the bucket's lifecycle rule aborts its multipart upload.
+# Arguments: key prefix. Outputs: the number removed.
+#######################################
+store_remove_stale_partials() {
+  local n=0 file pid
+  if [[ "${STORE_KIND}" == file && -d "$(store_path "$1")" ]]; then
+    while IFS= read -r -d '' file; do
+      pid="${file##*.}"
+      if [[ "${pid}" =~ ^[0-9]+$ ]] && kill -0 "${pid}" 2>/dev/null; then
+        continue
+      fi
+      rm -f -- "${file}" && n=$((n + 1))
+    done < <(timeout -k 5 "${STORE_REQUEST_TIMEOUT_S}" find "$(store_path "$1")" -type f -name "${STORE_PARTIAL_PREFIX}*" -print0)
+  fi
+  printf '%s\n' "${n}"
 }
 
 # Prints a human-readable location for a key (logs and messages).

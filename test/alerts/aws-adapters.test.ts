@@ -89,8 +89,8 @@ describe('Ec2InstanceSilences', () => {
       { host: 'i-0abc1234', until: at(120), reason: 'instance tag gpu-maint:silence-until', source: 'tag' },
     ]);
     expect(ec2.commandCalls(DescribeTagsCommand)[0].args[0].input.Filters).toEqual([
-      { Name: 'resource-id', Values: ['i-0abc1234'] },
       { Name: 'key', Values: ['gpu-maint:silence-until'] },
+      { Name: 'resource-type', Values: ['instance'] },
     ]);
   });
 
@@ -98,12 +98,14 @@ describe('Ec2InstanceSilences', () => {
     ['a past time', at(-1), []],
     ['no tag', undefined, []],
   ])('%s does not silence', async (_name, value, expected) => {
-    ec2.on(DescribeTagsCommand).resolves({ Tags: value ? [{ Key: 'gpu-maint:silence-until', Value: value }] : [] });
+    ec2
+      .on(DescribeTagsCommand)
+      .resolves({ Tags: value ? [{ Key: 'gpu-maint:silence-until', Value: value, ResourceId: 'i-0abc1234' }] : [] });
     expect(await source().activeSilences('i-0abc1234', date(0))).toEqual(expected);
   });
 
   test('a value that is not a time is logged and ignored', async () => {
-    ec2.on(DescribeTagsCommand).resolves({ Tags: [{ Key: 'gpu-maint:silence-until', Value: 'tomorrow' }] });
+    ec2.on(DescribeTagsCommand).resolves({ Tags: [{ Key: 'gpu-maint:silence-until', Value: 'tomorrow', ResourceId: 'i-0abc1234' }] });
     expect(await source().activeSilences('i-0abc1234', date(0))).toEqual([]);
     expect(warnings[0]).toContain('tag gpu-maint:silence-until="tomorrow" on i-0abc1234: expected an ISO-8601 time');
   });
@@ -111,7 +113,30 @@ describe('Ec2InstanceSilences', () => {
   test('a DescribeTags failure is logged and alerting goes on', async () => {
     ec2.on(DescribeTagsCommand).rejects(new Error('UnauthorizedOperation'));
     expect(await source().activeSilences('i-0abc1234', date(0))).toEqual([]);
-    expect(warnings[0]).toContain('cannot read tag gpu-maint:silence-until of i-0abc1234');
+    expect(warnings[0]).toContain('cannot read tag gpu-maint:silence-until; treating every instance as not silenced');
+  });
+
+  test('one paged DescribeTags call serves every host of a batch', async () => {
+    ec2
+      .on(DescribeTagsCommand)
+      .resolvesOnce({ Tags: [{ Key: 'gpu-maint:silence-until', Value: at(120), ResourceId: 'i-0aaa1111' }], NextToken: 't' })
+      .resolvesOnce({ Tags: [{ Key: 'gpu-maint:silence-until', Value: at(120), ResourceId: 'i-0bbb2222' }] });
+    const s = source();
+    const hosts = ['i-0aaa1111', 'i-0bbb2222', 'i-0ccc3333'];
+    const silenced = await Promise.all(hosts.map((h) => s.activeSilences(h, date(0))));
+    expect(silenced.map((l) => l.length)).toEqual([1, 1, 0]);
+    expect(ec2).toHaveReceivedCommandTimes(DescribeTagsCommand, 2);
+  });
+
+  test('a failed refresh keeps the last snapshot', async () => {
+    ec2
+      .on(DescribeTagsCommand)
+      .resolvesOnce({ Tags: [{ Key: 'gpu-maint:silence-until', Value: at(120), ResourceId: 'i-0abc1234' }] })
+      .rejects(new Error('RequestLimitExceeded'));
+    const s = source();
+    await s.activeSilences('i-0abc1234', date(0));
+    expect(await s.activeSilences('i-0abc1234', new Date(date(0).getTime() + 61_000))).toHaveLength(1);
+    expect(warnings[0]).toContain('using the last snapshot');
   });
 
   test('hybrid (mi-) hosts are not looked up, and tags are cached for a minute', async () => {
@@ -215,6 +240,8 @@ describe('Lambda handlers', () => {
 
   test('the sweep raises host.stale for a host whose gpu-check stopped and publishes it', async () => {
     const table = new FakeAlertTable();
+    // The handler sweeps at the real "now" (new Date()): pin it, and the host's last result 30 min before.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.parse('2026-11-28T12:00:00Z') });
     try {
       const settings = settingsFor();
       table.items.set('i-0abc|#host', {
@@ -222,9 +249,9 @@ describe('Lambda handlers', () => {
         sk: { S: '#host' },
         kind: { S: 'host' },
         version: { N: '4' },
-        lastSeen: { S: JSON.stringify({ 'gpu-check': new Date(Date.now() - 30 * 60_000).toISOString() }) },
+        lastSeen: { S: JSON.stringify({ 'gpu-check': '2026-11-28T11:30:00.000Z' }) },
         undelivered: { S: '[]' },
-        lastGpuCheckAt: { S: new Date(Date.now() - 30 * 60_000).toISOString() },
+        lastGpuCheckAt: { S: '2026-11-28T11:30:00.000Z' },
       });
       sns.on(PublishCommand).resolves({ MessageId: 'm1' });
       ec2.on(DescribeTagsCommand).resolves({ Tags: [] });
@@ -234,12 +261,13 @@ describe('Lambda handlers', () => {
       vi.stubEnv(ALERT_ENV.topicArn, 'arn:aws:sns:eu-west-1:123456789012:alerts');
       vi.stubEnv('AWS_REGION', 'eu-west-1');
       const { handler } = await import('../../lambda/handlers/alert-sweep.js');
-      expect(await handler()).toEqual({ notifications: 1 });
+      expect(await handler()).toEqual({ notifications: 1, deferred: 0, parked: 0 });
       expect(sns.commandCalls(PublishCommand)[0].args[0].input.Subject).toMatch(
         /^\[WARNING\] i-0abc host\.stale: no gpu-check result for 30 min/,
       );
       expect(table.items.get('i-0abc|#host')?.version.N).toBe('5');
     } finally {
+      vi.useRealTimers();
       table.restore();
       vi.unstubAllEnvs();
     }

@@ -31,9 +31,22 @@ describe('gpu-maint silence (local state)', () => {
     await runCli([...local(), 'silence', 'i-0abc', '--check', 'gpu.xid', '--until', at(90), '--reason', 'known bad GPU', ...NOW]);
     const list = await runCli([...local(), 'silence', '--list', ...NOW]);
     expect(list.stdout.trim()).toMatch(new RegExp(`^i-0abc gpu\\.xid until ${at(90).replace(/\./g, '\\.')}: known bad GPU`));
-    const clear = await runCli([...local(), 'silence', 'i-0abc', '--check', 'gpu.xid', '--clear']);
+    const clear = await runCli([...local(), 'silence', 'i-0abc', '--check', 'gpu.xid', '--clear', ...NOW]);
     expect(clear.code).toBe(0);
-    expect((await runCli([...local(), 'silence', '--list', '--json'])).stdout.trim()).toBe('[]');
+    expect((await runCli([...local(), 'silence', '--list', '--json', ...NOW])).stdout.trim()).toBe('[]');
+  });
+
+  test.each([
+    ['years before the real clock', '2001-01-01T00:00:00.000Z', '2001-01-01T02:00:00.000Z'],
+    ['years after the real clock', '2099-01-01T00:00:00.000Z', '2099-01-01T02:00:00.000Z'],
+  ])('--now %s decides what has expired, not the real clock', async (_case, now, until) => {
+    await runCli([...local(), 'silence', 'i-0abc', '--for', '2h', '--reason', 'maintenance', '--now', now]);
+    await runCli([...local(), 'silence', 'i-0def', '--for', '1h', '--reason', 'maintenance', '--now', now]);
+    const list = await runCli([...local(), 'silence', '--list', '--json', '--now', now]);
+    expect(JSON.parse(list.stdout).map((s: { host: string; until: string }) => [s.host, s.until])).toEqual([
+      ['i-0abc', until],
+      ['i-0def', until.replace('T02', 'T01')],
+    ]);
   });
 
   test('--clear of a silence that does not exist exits 1', async () => {
@@ -82,7 +95,7 @@ describe('gpu-maint silence --stack', () => {
       Stacks: [
         {
           StackName: 'gpu-maint',
-          CreationTime: new Date(),
+          CreationTime: new Date('2026-11-01T00:00:00Z'),
           StackStatus: 'CREATE_COMPLETE',
           Outputs: [{ OutputKey: 'AlertStateTableName', OutputValue: 'gpu-maint-alerts' }],
         },
@@ -97,7 +110,7 @@ describe('gpu-maint silence --stack', () => {
   test('a stack without the output exits 1 and says so', async () => {
     cfn
       .on(DescribeStacksCommand)
-      .resolves({ Stacks: [{ StackName: 'other', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [] }] });
+      .resolves({ Stacks: [{ StackName: 'other', CreationTime: new Date('2026-11-01T00:00:00Z'), StackStatus: 'CREATE_COMPLETE', Outputs: [] }] });
     const run = await runCli(['silence', 'i-0abc', '--for', '90m', '--reason', 'RMA', '--stack', 'other', ...NOW]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('--stack other: no AlertStateTableName output');

@@ -9,7 +9,9 @@ import { AlertForwarder } from '../../lib/constructs/alert-forwarder';
 import { AlertStaleSweep } from '../../lib/constructs/alert-stale-sweep';
 import { AlertStateTable } from '../../lib/constructs/alert-state-table';
 import { AlertSubscriptions } from '../../lib/constructs/alert-subscriptions';
+import { AlertTopic } from '../../lib/constructs/alert-topic';
 import { GpuMaintStack } from '../../lib/gpu-maint-stack';
+import { cdkOutdir } from '../helpers/temp';
 import { settingsFor } from './helpers';
 
 const SLACK_SECRET = 'gpu-maint/slack-webhook';
@@ -17,7 +19,7 @@ const PD_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:gpu-main
 
 function newStack(): Stack {
   // Template-only: skip esbuild bundling of the functions.
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [] } });
   return new Stack(app, 'Alerts', { env: { account: '123456789012', region: 'eu-west-1' } });
 }
 
@@ -27,18 +29,21 @@ const settings = settingsFor({ staleAfterMinutes: 30 });
 
 beforeAll(() => {
   const stack = newStack();
-  const topic = new sns.Topic(stack, 'AlertTopic', { enforceSSL: true });
-  const table = new AlertStateTable(stack, 'AlertState');
-  const subscriptions = new AlertSubscriptions(stack, 'Subscriptions', {
-    topic,
+  const alerts = new AlertTopic(stack, 'Alerts', {
     emails: [
       { address: 'oncall@example.com', minSeverity: 'critical' },
       { address: 'team@example.com', minSeverity: 'warning' },
     ],
+  });
+  const { topic, pipelineTopic } = alerts;
+  const table = new AlertStateTable(stack, 'AlertState');
+  const subscriptions = new AlertSubscriptions(stack, 'Subscriptions', {
+    topic,
+    pipelineTopic,
     chatbot: { workspaceId: 'T012AB3CD', channelId: 'C045EF6GH' },
   });
-  new AlertForwarder(stack, 'Forwarder', { topic, slackWebhookSecret: SLACK_SECRET, pagerDutyRoutingKeySecret: PD_SECRET });
-  new AlertStaleSweep(stack, 'Sweep', { table, topic, settings, chatbotTopic: subscriptions.chatbotTopic });
+  new AlertForwarder(stack, 'Forwarder', { topic, pipelineTopic, slackWebhookSecret: SLACK_SECRET, pagerDutyRoutingKeySecret: PD_SECRET });
+  new AlertStaleSweep(stack, 'Sweep', { table, topic, alarmTopic: pipelineTopic, settings, chatbotTopic: subscriptions.chatbotTopic });
   const collector = new lambda.Function(stack, 'Collector', {
     runtime: lambda.Runtime.NODEJS_22_X,
     handler: 'index.handler',
@@ -134,6 +139,15 @@ describe('AlertForwarder', () => {
     });
   });
 
+  test('is subscribed to the pipeline topic without a filter (alarm messages carry no attributes)', () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'lambda',
+      TopicArn: { Ref: Match.stringLikeRegexp('AlertsPipelineTopic') },
+      FilterPolicy: Match.absent(),
+      RedrivePolicy: { deadLetterTargetArn: Match.anyValue() },
+    });
+  });
+
   test('alarms on errors and dead letters, with actions and missing data not breaching', () => {
     for (const description of ['failed to post to Slack/PagerDuty', 'were not forwarded']) {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -157,48 +171,85 @@ describe('AlertForwarder', () => {
   });
 });
 
-describe('AlertSubscriptions', () => {
-  test('a critical-only email filters on the severity attribute (alarms, without one, pass); a warning one gets everything', () => {
+describe('AlertTopic', () => {
+  test('a critical-only email filters host alerts on severity critical; a warning one gets every host alert', () => {
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'oncall@example.com',
-      FilterPolicy: { severity: ['critical', { exists: false }] },
+      TopicArn: { Ref: Match.stringLikeRegexp('AlertsTopic') },
+      FilterPolicy: { severity: ['critical'] },
     });
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'team@example.com',
+      TopicArn: { Ref: Match.stringLikeRegexp('AlertsTopic') },
       FilterPolicy: Match.absent(),
     });
   });
 
-  test('AWS Chatbot gets its own topic and a notifications-only guardrail', () => {
+  test.each(['oncall@example.com', 'team@example.com'])('%s gets every pipeline alarm (unfiltered subscription)', (address) => {
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: address,
+      TopicArn: { Ref: Match.stringLikeRegexp('AlertsPipelineTopic') },
+      FilterPolicy: Match.absent(),
+    });
+  });
+
+  test("CloudWatch may publish to the pipeline topic, for this account's alarms only", () => {
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      Topics: [{ Ref: Match.stringLikeRegexp('AlertsPipelineTopic') }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: 'sns:Publish',
+            Condition: {
+              ArnLike: {
+                'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudwatch:eu-west-1:123456789012:alarm:*']] },
+              },
+              StringEquals: { 'aws:SourceAccount': '123456789012' },
+            },
+          }),
+        ]),
+      },
+    });
+  });
+
+  test('rejects a duplicate email', () => {
+    const stack = newStack();
+    expect(
+      () =>
+        new AlertTopic(stack, 'T', {
+          emails: [
+            { address: 'a@example.com', minSeverity: 'warning' },
+            { address: 'A@example.com', minSeverity: 'critical' },
+          ],
+        }),
+    ).toThrow(/"A@example.com" is listed twice/);
+  });
+});
+
+describe('AlertSubscriptions', () => {
+  test('AWS Chatbot gets its own topic and the pipeline topic, with a notifications-only guardrail', () => {
     template.hasResourceProperties('AWS::Chatbot::SlackChannelConfiguration', {
       SlackWorkspaceId: 'T012AB3CD',
       SlackChannelId: 'C045EF6GH',
-      SnsTopicArns: [{ Ref: Match.stringLikeRegexp('SubscriptionsChatbotTopic') }],
+      SnsTopicArns: [{ Ref: Match.stringLikeRegexp('SubscriptionsChatbotTopic') }, { Ref: Match.stringLikeRegexp('AlertsPipelineTopic') }],
       GuardrailPolicies: [{ 'Fn::Join': ['', Match.arrayWith([':iam::aws:policy/AWSDenyAll'])] }],
     });
   });
 
-  test.each([
-    [
-      'a duplicate email',
-      {
-        emails: [
-          { address: 'a@example.com', minSeverity: 'warning' as const },
-          { address: 'A@example.com', minSeverity: 'critical' as const },
-        ],
-      },
-      /"A@example.com" is listed twice/,
-    ],
-    [
-      'a bad Slack id',
-      { chatbot: { workspaceId: 'my-workspace', channelId: 'C045EF6GH' } },
-      /chatbot.workspaceId "my-workspace" is not a Slack id/,
-    ],
-  ])('rejects %s', (_name, props, error) => {
+  test('rejects a bad Slack id', () => {
     const stack = newStack();
-    expect(() => new AlertSubscriptions(stack, 'S', { topic: new sns.Topic(stack, 'T'), ...props })).toThrow(error);
+    expect(
+      () =>
+        new AlertSubscriptions(stack, 'S', {
+          topic: new sns.Topic(stack, 'T'),
+          chatbot: { workspaceId: 'my-workspace', channelId: 'C045EF6GH' },
+        }),
+    ).toThrow(/chatbot.workspaceId "my-workspace" is not a Slack id/);
   });
 });
 
@@ -210,11 +261,12 @@ describe('AlertStaleSweep', () => {
     });
   });
 
-  test('runs one sweep at a time with the alert settings bound', () => {
+  test('reserves no concurrency (a new account cannot spare any) and has the alert settings bound', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
-      ReservedConcurrentExecutions: 1,
+      ReservedConcurrentExecutions: Match.absent(),
       Environment: { Variables: Match.objectLike({ [ALERT_ENV.settings]: JSON.stringify(settings) }) },
     });
+    expect(json).not.toContain('ReservedConcurrentExecutions');
   });
 
   test('its errors alarm with an action', () => {
@@ -229,7 +281,7 @@ describe('AlertStaleSweep', () => {
 describe('GpuMaintStack wiring from config alerts.*', () => {
   let stackTemplate: Template;
   beforeAll(() => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = new App({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [] } });
     const config = validateConfig({
       alerts: {
         slack: { webhookSecret: SLACK_SECRET, chatbot: { workspaceId: 'T012AB3CD', channelId: 'C045EF6GH' } },

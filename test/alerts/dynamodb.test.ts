@@ -2,7 +2,7 @@ import { DynamoDBClient, PutItemCommand, TransactWriteItemsCommand } from '@aws-
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { DynamoDbAlertStateStore } from '../../lambda/adapters/aws/alert-state-dynamodb';
 import { type AlertEngineDeps, deliver, evaluateAlerts, processResults } from '../../lambda/core/alerts/engine';
-import { AlertStateConflictError, storedSilences } from '../../lambda/core/alerts/ports';
+import { AlertStateConflictError, HOSTS_INDEX_SHARDS, hostsIndexShard, storedSilences } from '../../lambda/core/alerts/ports';
 import { FakeAlertTable } from './fake-dynamodb';
 import { at, date, RecordingNotifier, result, settingsFor, xid } from './helpers';
 
@@ -35,7 +35,7 @@ describe('DynamoDbAlertStateStore', () => {
     const [hostPut, alertPut] = call.args[0].input.TransactItems ?? [];
     expect(hostPut.Put).toMatchObject({
       ConditionExpression: 'attribute_not_exists(sk)',
-      Item: { sk: { S: '#host' }, version: { N: '1' }, kind: { S: 'host' } },
+      Item: { sk: { S: '#host' }, version: { N: '1' }, kind: { S: hostsIndexShard('i-0abc') } },
     });
     expect(alertPut.Put?.Item).toMatchObject({ host: { S: 'i-0abc' }, sk: { S: 'alert#gpu.xid#gpu5' } });
     expect(Number(alertPut.Put?.Item?.expiresAt.N)).toBeGreaterThan(Date.parse(at(0)) / 1000 + 7 * 86_400);
@@ -72,7 +72,17 @@ describe('DynamoDbAlertStateStore', () => {
     const { deps, store } = collector();
     await processResults([result('i-0abc', 0, [])], deps, date(0));
     await processResults([result('i-0def', 1, [], 'health-check')], deps, date(1));
-    expect(await store.listHosts()).toEqual([{ host: 'i-0abc', lastGpuCheckAt: at(0) }, { host: 'i-0def' }]);
+    const hosts = [...(await store.listHosts())].sort((a, b) => a.host.localeCompare(b.host));
+    expect(hosts).toEqual([{ host: 'i-0abc', lastGpuCheckAt: at(0) }, { host: 'i-0def' }]);
+  });
+
+  test('host items spread over the index shards, and listHosts reads every shard', async () => {
+    const { deps, store } = collector();
+    const names = Array.from({ length: 64 }, (_, i) => `i-${i.toString(16).padStart(8, '0')}`);
+    for (const host of names) await processResults([result(host, 0, [])], deps, date(0));
+    const shards = new Set([...table.items.values()].map((item) => item.kind?.S).filter(Boolean));
+    expect(shards.size).toBeGreaterThan(HOSTS_INDEX_SHARDS / 2);
+    expect((await store.listHosts()).map((h) => h.host).sort()).toEqual(names);
   });
 
   test('silences are stored per host and check, listed, and deleted', async () => {

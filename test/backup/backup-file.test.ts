@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseManifest } from '../../lambda/core/backup/manifest';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
-import { taskDefinition } from '../../lambda/core/tasks';
+import { taskDefinition } from '../../lambda/tasks/registry';
 import { parseConfigForTest } from '../helpers/config';
 import { type ScriptHarness as Harness, listFiles, ScriptHarness } from './harness';
 import { type AdversarialTree, buildAdversarialTree, describeTree, diffTrees, type EntryInfo, hexPath, withoutExcluded } from './tree';

@@ -17,6 +17,18 @@ import { type AdversarialTree, buildAdversarialTree, describeTree, diffTrees, ty
 const BUCKET = 'test-bucket';
 const PREFIX = 'fleet-a';
 
+/**
+ * What these tests wait for is the AWS CLI: the scripts start one `aws` process (Python, about 1.7 s of
+ * CPU before any request) per object listed, read or written, one after another. Measured on the shared
+ * 2-core machine under load: 8 s for `aws --version`, 12-17 s per upload; a whole backup of the 7-unit
+ * tree is 10 such calls, which is why a flat 90 s deadline ran out. Each deadline below counts the
+ * calls its test makes, at 20 s a call.
+ */
+const AWS_CALL_MS = 20_000;
+const awsCalls = (n: number) => ({ timeout: 20_000 + n * AWS_CALL_MS });
+/** Units of the compact tree (each one object), plus the listing and the manifest around them. */
+const WHOLE_TREE = 7 + 3;
+
 let h: ScriptHarness;
 let tree: AdversarialTree;
 let port: number;
@@ -116,7 +128,7 @@ beforeAll(async () => {
   firstState = withoutExcluded(describeTree(tree.root), tree.excluded);
   const run = await h.run('backup', env());
   expect(run.code, run.stderr).toBe(0);
-});
+}, awsCalls(WHOLE_TREE).timeout);
 
 afterAll(async () => {
   await stopServer();
@@ -129,14 +141,14 @@ afterAll(async () => {
 });
 
 describe('backup to s3:// (s3rver)', () => {
-  test('a restore from S3 equals the source entry by entry', async () => {
+  test('a restore from S3 equals the source entry by entry', awsCalls(WHOLE_TREE), async () => {
     const target = path.join(h.root, 'restore-full');
     const run = await h.run('restore', { ...env(), GPU_MAINT_RESTORE_TARGET: target });
     expect(run.code, run.stderr).toBe(0);
     expect(diffTrees(firstState, describeTree(target))).toEqual([]);
   });
 
-  test('an unchanged rerun uploads no archive bytes', async () => {
+  test('an unchanged rerun uploads no archive bytes', awsCalls(4), async () => {
     const before = await archiveKeys();
     const run = await h.run('backup', env());
     expect(run.code, run.stderr).toBe(0);
@@ -145,7 +157,7 @@ describe('backup to s3:// (s3rver)', () => {
     expect(await snapshotKeys()).toHaveLength(2);
   });
 
-  test('changing one unit re-sends only that unit', async () => {
+  test('changing one unit re-sends only that unit', awsCalls(5), async () => {
     const before = await archiveKeys();
     fs.writeFileSync(path.join(tree.root, 'hard/a'), 'changed through both links\n');
     const run = await h.run('backup', env());
@@ -156,7 +168,7 @@ describe('backup to s3:// (s3rver)', () => {
     expect(added[0]).toMatch(/\/units\/hard-[0-9a-f]{12}\/[0-9a-f]{64}\.tar\.zst$/);
   });
 
-  test('a writer that dies mid-stream leaves no object and no snapshot', async () => {
+  test('a writer that dies mid-stream leaves no object and no snapshot', awsCalls(5), async () => {
     fs.writeFileSync(path.join(tree.root, 'model a/weights.bin'), randomBytes(256 * 1024));
     const before = await keys();
     // An AWS CLI whose streamed upload reads 20 KB and then fails, like a dropped connection.
@@ -169,7 +181,7 @@ describe('backup to s3:// (s3rver)', () => {
     expect(await keys()).toEqual(before);
   });
 
-  test('a stream that breaks before its end is never completed as an object', async () => {
+  test('a stream that breaks before its end is never completed as an object', awsCalls(5), async () => {
     const before = await keys();
     const cut = h.fakeBin('cut-zstd', { zstd: '/usr/bin/zstd "$@" | head -c 10240\nexit 1' });
     const run = await h.run('backup', env(), { pathPrefix: [cut] });
@@ -177,7 +189,7 @@ describe('backup to s3:// (s3rver)', () => {
     expect(await keys()).toEqual(before);
   });
 
-  test('a server stopped mid-backup leaves no snapshot, and the previous one restores after a restart', async () => {
+  test('a server stopped mid-backup leaves no snapshot, and the previous one restores after a restart', awsCalls(10), async () => {
     const before = await snapshotKeys();
     const slow = h.fakeBin('slow-zstd', { zstd: 'sleep 1\nexec /usr/bin/zstd "$@"' });
     let stopping: Promise<void> | null = null;
@@ -203,7 +215,7 @@ describe('backup to s3:// (s3rver)', () => {
     expect(describeTree(target).get(hexPath('model a/weights.bin'))?.sha256).toBe(firstState.get(hexPath('model a/weights.bin'))?.sha256);
   });
 
-  test('without python3 the coreutils digest path uploads and verifies the same way', async () => {
+  test('without python3 the coreutils digest path uploads and verifies the same way', awsCalls(9), async () => {
     // A PATH with every tool of /usr/bin except python3 (the AWS CLI's own shebang still finds it).
     const noPython = path.join(h.root, 'no-python-bin');
     fs.mkdirSync(noPython, { recursive: true });
@@ -242,7 +254,7 @@ describe('backup to s3:// (s3rver)', () => {
     expect(listed.hosts[0].snapshots.map((s) => `${PREFIX}/backups/test-host/snapshots/${s.id}.json`)).toEqual(await snapshotKeys());
   });
 
-  test('gpu-maint prune over s3:// keeps the newest snapshot and every archive it references', async () => {
+  test('gpu-maint prune over s3:// keeps the newest snapshot and every archive it references', awsCalls(WHOLE_TREE), async () => {
     const cli = await runCli([
       '--set',
       `backup.destination=s3://${BUCKET}/${PREFIX}`,

@@ -44,7 +44,7 @@ describe('gpu-maint backup commands', () => {
     );
     expect(status.at(-1)).toBe('');
     expect(run.stderr).not.toContain('progress:');
-    expect(run.stdout).toMatch(/backup\.run\s+snapshot \d{8}T\d{6}Z: 2 units \(2 uploaded, 0 reused\)/);
+    expect(run.stdout).toMatch(/backup\.run\s+snapshot \d{8}T\d{6}Z-\d+: 2 units \(2 uploaded, 0 reused\)/);
   });
 
   test('run backup where the sources do not exist says there is nothing to back up and exits 0', async () => {
@@ -69,7 +69,7 @@ describe('gpu-maint backup commands', () => {
     expect(run.stdout).toContain(`cli-host: 1 snapshot(s) in file://${path.join(root, 'state', 'backups')}/backups/cli-host/`);
     const lines = run.stdout.split('\n');
     expect(lines[1]).toMatch(/^ {2}snapshot +age +units +entries +data +stored$/);
-    expect(lines[2]).toMatch(/^ {2}\d{8}T\d{6}Z +\d+ (s|min) ago +2 \(2 sent\) +\d+ +\S+ B +\S+ B$/);
+    expect(lines[2]).toMatch(/^ {2}\d{8}T\d{6}Z-\d+ +\d+ (s|min) ago +2 \(2 sent\) +\d+ +\S+ B +\S+ B$/);
   });
 
   test('prune --dry-run reports what it keeps and deletes nothing', async () => {
@@ -78,7 +78,7 @@ describe('gpu-maint backup commands', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain('dry run: retention applied to');
     expect(run.stdout).toMatch(/^ {2}action +snapshot +why kept$/m);
-    expect(run.stdout).toMatch(/^ {2}keep +\d{8}T\d{6}Z {2}newest, last, daily, weekly, monthly$/m);
+    expect(run.stdout).toMatch(/^ {2}keep +\d{8}T\d{6}Z-\d+ {2}newest, last, daily, weekly, monthly$/m);
     expect(fs.readdirSync(path.join(root, 'state/backups/backups/cli-host/snapshots'))).toEqual(before);
   });
 
@@ -86,7 +86,7 @@ describe('gpu-maint backup commands', () => {
     const target = path.join(root, 'restored');
     const run = await runCli([...set, 'restore', '--snapshot', 'latest', '--host', 'cli-host', '--to', target]);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout).toMatch(/^restored 2 of 2 units of snapshot \d{8}T\d{6}Z \(host cli-host\) into .*: \d+ entries, .*, verified/);
+    expect(run.stdout).toMatch(/^restored 2 of 2 units of snapshot \d{8}T\d{6}Z-\d+ \(host cli-host\) into .*: \d+ entries, .*, verified/);
     expect(fs.readFileSync(path.join(target, 'llama/shards/00.safetensors'), 'utf8')).toBe('weights');
   });
 
@@ -106,7 +106,7 @@ describe('gpu-maint backup commands', () => {
   test.each([
     [
       ['restore', '--snapshot', 'yesterday', '--to', '/tmp/x'],
-      '--snapshot "yesterday": expected a snapshot id such as 20261128T020000Z, or latest',
+      '--snapshot "yesterday": expected a snapshot id such as 20261128T020000Z-42, or latest',
     ],
     [['restore', '--snapshot', 'latest', '--host', '../etc', '--to', '/tmp/x'], '--host "../etc": expected a host key'],
     [['snapshots', 'list', '--host', 'a b'], '--host "a b": expected a host key'],

@@ -7,8 +7,8 @@ import { manifestTotals, parseManifest, snapshotTime } from '../../lambda/core/b
 import { parseResult } from '../../lambda/core/contract';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
-import { taskDefinition } from '../../lambda/core/tasks';
 import type { TaskName } from '../../lambda/core/types';
+import { taskDefinition } from '../../lambda/tasks/registry';
 import { parseConfigForTest } from '../helpers/config';
 import { manifestJson } from './manifests';
 

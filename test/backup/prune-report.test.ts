@@ -19,6 +19,8 @@ const report: PruneReport = {
       removedSnapshots: ['20261001T020000Z'],
       removedArchives: [],
       bytesFreed: 0,
+      bytesToFree: 0,
+      clockSkew: null,
       newestSnapshot: '20261128T020000Z',
       newestAt: '2026-11-28T02:00:00Z',
       newestAgeHours: 10,

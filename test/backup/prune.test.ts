@@ -175,7 +175,9 @@ describe('snapshot age audit', () => {
     newestSnapshot: newestAgeHours === null ? null : '20261127T020000Z',
     newestAt: null,
     newestAgeHours,
+    bytesToFree: 0,
     unreadable: [],
+    clockSkew: null,
     warnings: [],
     ...(error ? { error } : {}),
   });

@@ -12,6 +12,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
 import { GpuMaintStack } from '../../lib/gpu-maint-stack';
+import { documentContent } from '../helpers/documents';
 
 /** Synth output goes to temp dirs removed after the file (an App without outdir leaves cdk.out* behind). */
 const outdirs: string[] = [];
@@ -36,17 +37,17 @@ beforeAll(() => {
 describe('backup wiring in the stack', () => {
   test.each(['backup', 'restore-test'] as const)('the %s document defaults to the stack bucket and the aws-userid host key', (task) => {
     const doc = Object.values<any>(template.toJSON().Resources).find(
-      (r) => r.Type === 'AWS::SSM::Document' && r.Properties.Content.description.startsWith(`gpu-maint ${task} `),
+      (r) => r.Type === 'AWS::SSM::Document' && documentContent(r.Properties.Content).description.startsWith(`gpu-maint ${task} `),
     );
-    expect(doc.Properties.Content.parameters.Destination.default).toEqual({
+    expect(documentContent(doc.Properties.Content).parameters.Destination.default).toEqual({
       'Fn::Join': ['', ['s3://', { Ref: stack.getLogicalId(stack.backupBucket.bucket.node.defaultChild as never) }, '/']],
     });
-    expect(doc.Properties.Content.parameters.HostKey.default).toBe('aws-userid');
+    expect(documentContent(doc.Properties.Content).parameters.HostKey.default).toBe('aws-userid');
   });
 
-  test('the stale-backup alarm notifies the alert topic', () => {
+  test('the stale-backup alarm notifies the pipeline topic', () => {
     const alarm = template.toJSON().Resources[stack.getLogicalId(stack.backupPruner.staleBackupAlarm.node.defaultChild as never)];
-    expect(alarm.Properties.AlarmActions).toEqual([{ Ref: stack.getLogicalId(stack.alerts.topic.node.defaultChild as never) }]);
+    expect(alarm.Properties.AlarmActions).toEqual([{ Ref: stack.getLogicalId(stack.alerts.pipelineTopic.node.defaultChild as never) }]);
     expect(alarm.Properties.TreatMissingData).toBe('breaching');
   });
 

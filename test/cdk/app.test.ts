@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { afterAll, describe, expect, test } from 'vitest';
 import { appConfig, buildApp } from '../../bin/app';
+import { cdkOutdir } from '../helpers/temp';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-app-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,13 +21,15 @@ function file(name: string, text: string): string {
 
 describe('appConfig', () => {
   test('no context gives the documented defaults', () => {
-    const config = appConfig(new App());
+    const config = appConfig(new App({ outdir: cdkOutdir() }));
     expect(config.fleet).toEqual({ name: 'default', tagKey: 'gpu-maint:fleet' });
     expect(config.gpuCheck.schedule.expression).toBe('rate(5 minutes)');
   });
 
   test('-c config=FILE reads the same YAML file local mode reads', () => {
-    const config = appConfig(new App({ context: { config: file('c.yaml', 'fleet:\n  name: vision\ntimeZone: Europe/Berlin\n') } }));
+    const config = appConfig(
+      new App({ outdir: cdkOutdir(), context: { config: file('c.yaml', 'fleet:\n  name: vision\ntimeZone: Europe/Berlin\n') } }),
+    );
     expect(config.fleet.name).toBe('vision');
     expect(config.timeZone).toBe('Europe/Berlin');
   });
@@ -34,6 +37,7 @@ describe('appConfig', () => {
   test('the gpuMaint context is merged over the file, key by key', () => {
     const config = appConfig(
       new App({
+        outdir: cdkOutdir(),
         context: {
           config: file('d.json', JSON.stringify({ fleet: { name: 'vision', tagKey: 'team' }, timeZone: 'Europe/Berlin' })),
           gpuMaint: { fleet: { name: 'vision-canary' } },
@@ -45,7 +49,9 @@ describe('appConfig', () => {
   });
 
   test('the gpuMaint context may be a JSON string, as -c passes it', () => {
-    const config = appConfig(new App({ context: { gpuMaint: '{"alerts":{"emails":[{"address":"ops@example.com"}]}}' } }));
+    const config = appConfig(
+      new App({ outdir: cdkOutdir(), context: { gpuMaint: '{"alerts":{"emails":[{"address":"ops@example.com"}]}}' } }),
+    );
     expect(config.alerts.emails).toEqual([{ address: 'ops@example.com', minSeverity: 'warning' }]);
   });
 
@@ -55,31 +61,40 @@ describe('appConfig', () => {
     [{ gpuMaint: { fleeet: { name: 'x' } } }, 'fleeet: unknown setting'],
     [{ config: '/nonexistent/gpu-maint.yaml' }, '--config /nonexistent/gpu-maint.yaml: cannot read file (ENOENT)'],
   ])('%j is refused with "%s"', (context, message) => {
-    expect(() => appConfig(new App({ context }))).toThrow(message);
+    expect(() => appConfig(new App({ outdir: cdkOutdir(), context }))).toThrow(message);
   });
 });
 
 describe('buildApp', () => {
   test('-c stackName names the stack', () => {
-    expect(buildApp({ context: { stackName: 'GpuMaint-vision', 'aws:cdk:bundling-stacks': [] }, nag: false }).stack.stackName).toBe(
-      'GpuMaint-vision',
-    );
+    expect(
+      buildApp({ outdir: cdkOutdir(), context: { stackName: 'GpuMaint-vision', 'aws:cdk:bundling-stacks': [] }, nag: false }).stack
+        .stackName,
+    ).toBe('GpuMaint-vision');
   });
 
   test('a stack name CloudFormation would refuse is an error', () => {
-    expect(() => buildApp({ context: { stackName: 'gpu_maint' }, nag: false })).toThrow(
+    expect(() => buildApp({ outdir: cdkOutdir(), context: { stackName: 'gpu_maint' }, nag: false })).toThrow(
       '-c stackName: expected a CloudFormation stack name',
     );
   });
 
   test('a log retention CloudWatch does not offer fails before synthesis', () => {
-    expect(() => buildApp({ context: { gpuMaint: { aws: { logRetentionDays: 10 } }, 'aws:cdk:bundling-stacks': [] }, nag: false })).toThrow(
-      'log retention must be one of',
-    );
+    expect(() =>
+      buildApp({
+        outdir: cdkOutdir(),
+        context: { gpuMaint: { aws: { logRetentionDays: 10 } }, 'aws:cdk:bundling-stacks': [] },
+        nag: false,
+      }),
+    ).toThrow('log retention must be one of');
   });
 
   test('the region comes from the config when it names one', () => {
-    const { stack } = buildApp({ context: { gpuMaint: { aws: { region: 'eu-west-1' } }, 'aws:cdk:bundling-stacks': [] }, nag: false });
+    const { stack } = buildApp({
+      outdir: cdkOutdir(),
+      context: { gpuMaint: { aws: { region: 'eu-west-1' } }, 'aws:cdk:bundling-stacks': [] },
+      nag: false,
+    });
     expect(stack.region).toBe('eu-west-1');
   });
 });

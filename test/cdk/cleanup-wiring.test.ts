@@ -15,6 +15,7 @@ import { validateConfig } from '../../lambda/config/load';
 import { evaluateCleanup } from '../../lambda/core/cleanup/evaluate';
 import { DISK_PRESSURE_ENV, diskPressureWiringSchema } from '../../lambda/core/collect';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
+import { METRICS } from '../../lambda/core/metric-names';
 import { evaluationSettings } from '../../lambda/core/settings';
 import { CLEANUP_METRICS } from '../../lib/constructs/monitoring';
 import { GpuMaintStack } from '../../lib/gpu-maint-stack';
@@ -128,8 +129,9 @@ describe('cleanup.onDiskPressure', () => {
       documentName: enabled.documents.get('cleanup')!.documentName,
       deliveryTimeoutSeconds: 1800,
       tableName: expect.stringMatching(/^ref:AlertStateTable/),
-      commandLogGroup: expect.stringMatching(/^ref:CommandLogs/),
     });
+    // Command output goes to S3 only unless aws.commandOutputToCloudWatch is on.
+    expect(parsed.commandLogGroup).toBeUndefined();
   });
 
   test('with the trigger off (the default) the collector can send no command and gets no trigger settings', () => {
@@ -194,9 +196,9 @@ describe('cleanup dashboard row', () => {
     }
     const graphed = [
       ...CLEANUP_METRICS.bytesFreedByCategory,
-      CLEANUP_METRICS.deletedFiles,
-      CLEANUP_METRICS.diskUsedPctAfter,
-      CLEANUP_METRICS.bytesReclaimable,
+      METRICS.CleanupDeletedFiles,
+      METRICS.DiskUsedPctAfter,
+      METRICS.BytesReclaimable,
     ];
     expect(graphed.filter((name) => !emitted.has(name))).toEqual([]);
   });
@@ -231,7 +233,8 @@ describe('alarms of the alert sweep and forwarder', () => {
   });
 
   test('the alarm status widget lists the sweep and forwarder alarms', () => {
-    const listed: string[] = dashboardWidgets(enabledTemplate).find((w) => w.properties.title === 'Alarms').properties.alarms;
+    const listed: string[] = dashboardWidgets(enabledTemplate).find((w) => w.properties.title === 'Alarms: pipeline and fleet').properties
+      .alarms;
     for (const [id] of alarms().filter(([alarmId]) => /^Alert(Sweep|Forwarder)/.test(alarmId)))
       expect(listed).toContain(`getatt:${id}.Arn`);
   });

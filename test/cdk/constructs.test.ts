@@ -11,13 +11,15 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../../bin/app';
-import { TASK_PARAMETERS, type TaskParameter } from '../../lambda/tasks/parameters';
+import type { TaskParameter } from '../../lambda/tasks/parameters';
+import { taskDefinition } from '../../lambda/tasks/registry';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { logRetention } from '../../lib/constructs/maintenance-function';
 import { TaskDocument, type TaskDocumentProps, taskWrapperScript } from '../../lib/constructs/task-document';
 import { TaskSchedule, type TaskScheduleProps } from '../../lib/constructs/task-schedule';
+import { cdkOutdir } from '../helpers/temp';
 
-const stack = () => new Stack(new App(), 'Test');
+const stack = () => new Stack(new App({ outdir: cdkOutdir() }), 'Test');
 
 describe('the task document wrapper, run with bash', () => {
   let dir: string;
@@ -38,8 +40,8 @@ describe('the task document wrapper, run with bash', () => {
       NvidiaSmiTimeoutSeconds: '20',
       ImdsEndpoint: 'http://127.0.0.1:1',
     };
-    let wrapper = taskWrapperScript('gpu-check', bundle, TASK_PARAMETERS['gpu-check']!, '/var/lib/gpu-maint');
-    for (const p of TASK_PARAMETERS['gpu-check']!) wrapper = wrapper.replaceAll(`{{ ${p.name} }}`, values[p.name] ?? 'auto');
+    let wrapper = taskWrapperScript('gpu-check', bundle, taskDefinition('gpu-check').parameters, '/var/lib/gpu-maint');
+    for (const p of taskDefinition('gpu-check').parameters) wrapper = wrapper.replaceAll(`{{ ${p.name} }}`, values[p.name] ?? 'auto');
     writeFileSync(path.join(dir, 'wrapper.sh'), wrapper);
     execFileSync('/bin/bash', [path.join(dir, 'wrapper.sh')], {
       env: { PATH: `${bin}:/usr/bin:/bin`, CAPTURE_DIR: dir, TMPDIR: dir },
@@ -100,7 +102,10 @@ describe('TaskDocument validation', () => {
     [{ parameterDefaults: {} }, 'parameter Mounts has no default value'],
     [{ parameterDefaults: { Mounts: '/', Other: 'x' } }, 'defaults given for unknown parameter(s): Other'],
     [{ deliveryTimeoutSeconds: 10 }, "deliveryTimeoutSeconds must be an integer 30-2592000 (SendCommand's range), got: 10"],
-    [{ script: `#!/usr/bin/env bash\n${'# padding\n'.repeat(7000)}` }, 'SSM accepts at most 65536'],
+    [
+      { script: `#!/usr/bin/env bash\n${'echo padding\n'.repeat(5000)}` },
+      'the budget is 61440 (SSM accepts 65536 including run-time parameter values)',
+    ],
     [{ namePrefix: 'aws-' }, 'SSM needs 3-128 letters, digits, _ - . not starting with aws or amazon'],
     [{ namePrefix: 'gpu maint ' }, 'namePrefix "gpu maint " gives the document name'],
   ])('%j fails with "%s"', (over, message) => {
@@ -143,7 +148,7 @@ describe('other validation', () => {
   });
 
   test('an alarm without an explicit TreatMissingData is refused by Monitoring', () => {
-    const { stack: s } = buildApp({ context: { 'aws:cdk:bundling-stacks': [] }, nag: false });
+    const { stack: s } = buildApp({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [] }, nag: false });
     const alarm = new cloudwatch.Alarm(s, 'Loose', {
       metric: s.monitoring.metricFleet('GpuTemperatureMax'),
       threshold: 1,

@@ -10,6 +10,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../../bin/app';
+import { cdkOutdir } from '../helpers/temp';
 
 const outdir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-synth-'));
 let built: ReturnType<typeof buildApp>;
@@ -32,7 +33,7 @@ describe('cdk-nag AwsSolutions', () => {
   });
 
   test('a finding that is not acknowledged fails synthesis (the checks really run)', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = new App({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [] } });
     new sns.Topic(new Stack(app, 'Bare'), 'Topic');
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     expect(() => app.synth()).toThrow(/AwsSolutions-SNS3/);

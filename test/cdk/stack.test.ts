@@ -8,11 +8,14 @@ import { buildApp } from '../../bin/app';
 import { validateConfig } from '../../lambda/config/load';
 import type { ConfigInput } from '../../lambda/config/schema';
 import { evaluationSettingsSchema } from '../../lambda/core/collect';
+import { METRICS } from '../../lambda/core/metric-names';
 import { evaluationSettings } from '../../lambda/core/settings';
-import { TASKS } from '../../lambda/core/tasks';
-import { TASK_PARAMETERS } from '../../lambda/tasks/parameters';
+import type { TaskName } from '../../lambda/core/types';
+import { TASKS, taskDefinition } from '../../lambda/tasks/registry';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
-import { GpuMaintStack, SCHEDULES } from '../../lib/gpu-maint-stack';
+import { GpuMaintStack } from '../../lib/gpu-maint-stack';
+import { documentContent } from '../helpers/documents';
+import { cdkOutdir } from '../helpers/temp';
 
 const CONFIG: ConfigInput = {
   fleet: { name: 'prod', tagKey: 'team:fleet' },
@@ -25,6 +28,7 @@ const CONFIG: ConfigInput = {
 
 let template: Template;
 let config: ReturnType<typeof buildApp>['config'];
+let stack: GpuMaintStack;
 let gpuDetailTemplate: Template;
 
 type Resources = Record<string, { Type: string; Properties: Record<string, any> }>;
@@ -34,8 +38,9 @@ const resources = (t: Template, type: string): Resources => t.findResources(type
 function documentsByTask(t: Template): Map<string, { id: string; name: string; content: any }> {
   const out = new Map<string, { id: string; name: string; content: any }>();
   for (const [id, r] of Object.entries(resources(t, 'AWS::SSM::Document'))) {
-    const task = /^gpu-maint ([a-z-]+) /.exec(r.Properties.Content.description ?? '')?.[1];
-    if (task) out.set(task, { id, name: r.Properties.Name, content: r.Properties.Content });
+    const content = documentContent(r.Properties.Content);
+    const task = /^gpu-maint ([a-z-]+) /.exec(content.description ?? '')?.[1];
+    if (task) out.set(task, { id, name: r.Properties.Name, content });
   }
   return out;
 }
@@ -56,8 +61,9 @@ function statementsOf(t: Template, functionId: string): any[] {
 }
 
 beforeAll(() => {
-  const built = buildApp({ context: { 'aws:cdk:bundling-stacks': [], gpuMaint: CONFIG }, nag: false });
+  const built = buildApp({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [], gpuMaint: CONFIG }, nag: false });
   config = built.config;
+  stack = built.stack;
   // A second stack in the same app (one synthesis): default config with per-GPU metrics.
   const gpuDetail = new GpuMaintStack(built.app, 'GpuDetail', { config: validateConfig({ metrics: { detail: 'gpu' } }) });
   template = Template.fromStack(built.stack);
@@ -85,7 +91,7 @@ describe('SSM documents', () => {
 
   test('every parameter has an anchored allowedPattern that its default matches', () => {
     for (const [task, { content }] of documentsByTask(template)) {
-      const declared = TASK_PARAMETERS[task as keyof typeof TASK_PARAMETERS] ?? [];
+      const declared = taskDefinition(task).parameters;
       expect(Object.keys(content.parameters ?? {}).sort()).toEqual(declared.map((p) => p.name).sort());
       for (const [name, p] of Object.entries<any>(content.parameters ?? {})) {
         expect(p.allowedPattern, `${task} ${name}`).toMatch(/^\^.*\$$/);
@@ -98,7 +104,7 @@ describe('SSM documents', () => {
 
   test('each parameter reaches the script as its GPU_MAINT_* variable', () => {
     for (const [task, { content }] of documentsByTask(template)) {
-      for (const p of TASK_PARAMETERS[task as keyof typeof TASK_PARAMETERS] ?? []) {
+      for (const p of taskDefinition(task).parameters) {
         expect(content.mainSteps[0].inputs.runCommand).toContain(`export ${p.env}='{{ ${p.name} }}'`);
       }
     }
@@ -106,18 +112,28 @@ describe('SSM documents', () => {
 
   test('parameter defaults come from the config', () => {
     const { content } = documentsByTask(template).get('health-check')!;
-    const mounts = TASK_PARAMETERS['health-check']!.find((p) => p.env === 'GPU_MAINT_MOUNTS')!;
+    const mounts = taskDefinition('health-check').parameters.find((p) => p.env === 'GPU_MAINT_MOUNTS')!;
     expect(content.parameters[mounts.name].default).toBe(mounts.fromConfig(config));
   });
 
-  test('gpu-check may run at most 240 seconds on a host', () => {
-    expect(documentsByTask(template).get('gpu-check')!.content.mainSteps[0].inputs.timeoutSeconds).toBe(240);
-  });
+  test.each([...TASKS.values()].map((d) => [d.name, d.limits.executionSeconds]))(
+    '%s may run on a host for its registry limit, %i seconds',
+    (task, seconds) => {
+      expect(documentsByTask(template).get(task)!.content.mainSteps[0].inputs.timeoutSeconds).toBe(seconds);
+    },
+  );
+
+  test.each([...TASKS.values()].map((d) => [d.name, d.limits.deliverySeconds]))(
+    '%s commands wait for delivery for its registry limit, %i seconds',
+    (task, seconds) => {
+      expect(stack.documents.get(task as TaskName)!.deliveryTimeoutSeconds).toBe(seconds);
+    },
+  );
 });
 
 describe('schedules', () => {
   const scheduleOf = (task: string) =>
-    Object.values(resources(template, 'AWS::Scheduler::Schedule')).find((s) => JSON.parse(s.Properties.Target.Input).task === task)
+    Object.values(resources(template, 'AWS::Scheduler::Schedule')).find((s) => JSON.parse(s.Properties.Target.Input ?? '{}').task === task)
       ?.Properties;
 
   test('one dispatch schedule per task that has a schedule in the config', () => {
@@ -125,8 +141,13 @@ describe('schedules', () => {
     const dispatching = Object.values(resources(template, 'AWS::Scheduler::Schedule')).filter(
       (s) => s.Properties.Target.Arn['Fn::GetAtt']?.[0] === dispatchId,
     );
-    const tasks = dispatching.map((s) => JSON.parse(s.Properties.Target.Input).task).sort();
-    expect(tasks).toEqual([...TASKS.keys()].filter((t) => SCHEDULES[t]).sort());
+    const tasks = dispatching.map((s) => JSON.parse(s.Properties.Target.Input ?? '{}').task).sort();
+    expect(tasks).toEqual(
+      [...TASKS.values()]
+        .filter((t) => t.schedule)
+        .map((t) => t.name)
+        .sort(),
+    );
   });
 
   test('a schedule fires its expression in the configured time zone', () => {
@@ -151,6 +172,27 @@ describe('schedules', () => {
     expect(target.RetryPolicy).toEqual({ MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 1800 });
     const dlqId = target.DeadLetterConfig.Arn['Fn::GetAtt'][0];
     expect(dlqId).toMatch(/^SchedulesDeadLetterQueue/);
+  });
+
+  test("every schedule has a dead-letter queue, the sweep's included", () => {
+    const schedules = Object.values(resources(template, 'AWS::Scheduler::Schedule'));
+    expect(schedules.length).toBeGreaterThan(3);
+    for (const s of schedules) expect(s.Properties.Target.DeadLetterConfig?.Arn['Fn::GetAtt'][0]).toMatch(/^SchedulesDeadLetterQueue/);
+  });
+
+  test('every scheduled function retries at most once, drops events older than an hour, and sends failures to the schedule DLQ', () => {
+    const targets = new Set(
+      Object.values(resources(template, 'AWS::Scheduler::Schedule')).map((s) => s.Properties.Target.Arn['Fn::GetAtt'][0]),
+    );
+    expect(targets.size).toBe(3); // dispatch, prune, sweep
+    const configs = Object.values(resources(template, 'AWS::Lambda::EventInvokeConfig'));
+    for (const fn of targets) {
+      const config = configs.find((c) => c.Properties.FunctionName.Ref === fn)?.Properties;
+      expect(config, fn).toBeDefined();
+      expect(config!.MaximumRetryAttempts).toBeLessThanOrEqual(1);
+      expect(config!.MaximumEventAgeInSeconds).toBeLessThanOrEqual(3600);
+      expect(config!.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0]).toMatch(/^SchedulesDeadLetterQueue/);
+    }
   });
 
   test('the target is the dispatch Lambda with {"task": ...}, invoked through the schedule\'s own role', () => {
@@ -204,10 +246,10 @@ describe('result path', () => {
   test('the collect Lambda reads the queue in batches and reports partial batch failures', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: functionByEnv(template, 'GPU_MAINT_COLLECT').id },
-      BatchSize: 25,
+      BatchSize: 100,
       MaximumBatchingWindowInSeconds: 10,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
-      ScalingConfig: { MaximumConcurrency: 5 },
+      ScalingConfig: { MaximumConcurrency: 10 },
     });
   });
 
@@ -224,7 +266,8 @@ describe('least privilege', () => {
     const documentStatement = statements.find((s) => s.Sid === 'SendThisStacksDocuments');
     const resources = JSON.stringify(documentStatement.Resource);
     expect(resources).not.toContain('document/*');
-    for (const { name } of documentsByTask(template).values()) expect(resources).toContain(`:document/${name}"`);
+    // By Ref: the policy then depends on the document (a literal name would not).
+    for (const { id } of documentsByTask(template).values()) expect(resources).toContain(`{"Ref":"${id}"}`);
     expect(documentStatement.Resource).toHaveLength(documentsByTask(template).size);
   });
 
@@ -303,17 +346,30 @@ describe('Lambdas', () => {
 });
 
 describe('alerts', () => {
-  test('a warning subscriber gets everything; a critical one gets critical findings and pipeline alarms', () => {
+  test('a warning subscriber gets every host alert; a critical one gets critical host alerts', () => {
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'ops@example.com',
+      TopicArn: { Ref: Match.stringLikeRegexp('^AlertsTopic') },
       FilterPolicy: Match.absent(),
     });
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'oncall@example.com',
-      FilterPolicy: { severity: ['critical', { exists: false }] },
+      TopicArn: { Ref: Match.stringLikeRegexp('^AlertsTopic') },
+      FilterPolicy: { severity: ['critical'] },
     });
+  });
+
+  test('every pipeline alarm notifies the unfiltered pipeline topic', () => {
+    const pipeline = Object.keys(resources(template, 'AWS::SNS::Topic')).find((id) => id.startsWith('AlertsPipelineTopic'))!;
+    const alarms = Object.values(resources(template, 'AWS::CloudWatch::Alarm'));
+    expect(alarms.length).toBeGreaterThan(5);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: pipeline }]);
+    const filtered = Object.values(resources(template, 'AWS::SNS::Subscription')).filter(
+      (s) => s.Properties.TopicArn.Ref === pipeline && s.Properties.FilterPolicy,
+    );
+    expect(filtered).toEqual([]);
   });
 });
 
@@ -332,7 +388,7 @@ describe('dashboard', () => {
     expect(body(template)).toContain('\\"label\\":\\"critical 90 °C\\"');
   });
 
-  test.each([['Hottest GPUs'], ['Hosts whose latest result has findings'], ['Latest Xid errors']])(
+  test.each([['Hottest GPUs'], ['Hosts with a critical or warning finding now'], ['Latest Xid errors']])(
     'the Logs Insights table "%s" queries the collector log',
     (title) => {
       const b = body(template);
@@ -368,28 +424,39 @@ describe('dashboard', () => {
 describe('alarms', () => {
   const alarms = () => Object.values(resources(template, 'AWS::CloudWatch::Alarm')).map((a) => a.Properties);
 
-  test('every alarm notifies the alert topic and states what missing data means', () => {
+  test('every alarm notifies the pipeline topic and states what missing data means', () => {
     expect(alarms().length).toBeGreaterThan(0);
     for (const a of alarms()) {
-      expect(a.AlarmActions, a.AlarmName).toEqual([{ Ref: expect.stringMatching(/^AlertsTopic/) }]);
+      expect(a.AlarmActions, a.AlarmName).toEqual([{ Ref: expect.stringMatching(/^AlertsPipelineTopic/) }]);
       expect(a.OKActions, a.AlarmName).toEqual(a.AlarmActions);
       expect(['breaching', 'notBreaching', 'ignore', 'missing'], a.AlarmName).toContain(a.TreatMissingData);
     }
   });
 
-  test('no gpu-check results for 20 minutes is critical, and silence counts as breaching', () => {
-    expect(alarms().find((a) => a.AlarmName === 'GpuMaint-no-gpu-check-results')).toMatchObject({
-      MetricName: 'ResultsReported',
-      Dimensions: expect.arrayContaining([
-        { Name: 'Task', Value: 'gpu-check' },
-        { Name: 'Fleet', Value: 'prod' },
-      ]),
-      Statistic: 'Sum',
-      Period: 1200,
-      ComparisonOperator: 'LessThanThreshold',
-      Threshold: 1,
-      TreatMissingData: 'breaching',
-    });
+  test.each(['gpu-check', 'health-check'])(
+    '%s coverage below 80 %% of the dispatched instances is critical, and silence is breaching',
+    (task) => {
+      const alarm = alarms().find((a) => a.AlarmName === `GpuMaint-${task}-coverage`);
+      expect(alarm).toMatchObject({
+        ComparisonOperator: 'LessThanThreshold',
+        Threshold: 0.8,
+        EvaluationPeriods: 2,
+        TreatMissingData: 'breaching',
+      });
+      const byId = Object.fromEntries((alarm?.Metrics ?? []).map((m: { Id: string }) => [m.Id, m]));
+      expect(byId.reported.MetricStat.Metric).toMatchObject({
+        MetricName: 'ResultsReported',
+        Dimensions: expect.arrayContaining([{ Name: 'Task', Value: task }]),
+      });
+      expect(byId.expected.MetricStat.Metric).toMatchObject({ MetricName: 'ExpectedResults' });
+    },
+  );
+
+  test('the dispatcher streams no command output to CloudWatch Logs unless asked', () => {
+    // The variable is a JSON string joined with references (bucket name), so it is read as text.
+    const settings = JSON.stringify(functionByEnv(template, 'GPU_MAINT_DISPATCH').props.Environment.Variables.GPU_MAINT_DISPATCH);
+    expect(settings).not.toContain('commandLogGroup');
+    expect(settings).toContain('metricsNamespace');
   });
 
   test.each(['dispatch-errors', 'collect-errors', 'results-queue-age'])('%s has a warning and a critical alarm', (slug) => {
@@ -427,5 +494,30 @@ describe('outputs', () => {
 
   test('the fleet tag output names the tag instances must carry', () => {
     template.hasOutput('FleetTag', { Value: 'team:fleet=prod' });
+  });
+});
+
+describe('metric names', () => {
+  const emitted = new Set<string>(Object.values(METRICS));
+
+  test('every metric of the fleet namespace the dashboard reads is one the code emits', () => {
+    const bodies = JSON.stringify(Object.values(resources(template, 'AWS::CloudWatch::Dashboard')).map((d) => d.Properties.DashboardBody));
+    const ns = config.metrics.namespace;
+    // Metric widgets name [namespace, metric, ...]; SEARCH expressions name MetricName="...".
+    const read = [
+      ...[...bodies.matchAll(new RegExp(`\\\\"${ns}\\\\",\\\\"([A-Za-z]+)\\\\"`, 'g'))].map((m) => m[1]),
+      ...[...bodies.matchAll(/MetricName=\\\\\\"([A-Za-z]+)\\\\\\"/g)].map((m) => m[1]),
+    ];
+    expect(read.length).toBeGreaterThan(5);
+    expect(read.filter((name) => !emitted.has(name))).toEqual([]);
+  });
+
+  test('every alarm on the fleet namespace watches a metric the code emits', () => {
+    const names = Object.values(resources(template, 'AWS::CloudWatch::Alarm'))
+      .flatMap((a) => [a.Properties, ...(a.Properties.Metrics ?? []).map((m: any) => m.MetricStat?.Metric ?? {})])
+      .filter((m) => m.Namespace === config.metrics.namespace)
+      .map((m) => m.MetricName as string);
+    expect(names.length).toBeGreaterThan(0);
+    expect(names.filter((name) => !emitted.has(name))).toEqual([]);
   });
 });

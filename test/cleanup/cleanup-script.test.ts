@@ -308,7 +308,8 @@ describe('safety', () => {
     expect(exists(path.join(exp, 'run-1', 'f'))).toBe(true);
     expect(readdirSync(ck)).toHaveLength(5);
     expect(details.dryRun).toBe(true);
-    expect(details.bytesFreed).toBe(1200);
+    expect(details.bytesFreed).toBe(0);
+    expect(details.bytesToFree).toBe(1200);
     expect(result.findings.find((f) => f.check === 'cleanup.run')?.message).toMatch(/^dry run: would free 1\.2 KiB in 3 paths/);
     expect(result.metrics.find((m) => m.name === 'CleanupDeletedFiles')?.value).toBe(0);
     expect(result.metrics.find((m) => m.name === 'BytesReclaimable')?.value).toBe(1200);

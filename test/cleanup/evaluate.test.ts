@@ -180,7 +180,8 @@ describe('evaluateCleanup', () => {
       ),
     );
     expect(details.deleted).toEqual([{ path: '/data/ck/c.pt', bytes: 300, category: 'checkpoints' }]);
-    expect(details.bytesFreed).toBe(300);
+    expect(details.bytesFreed).toBe(0);
+    expect(details.bytesToFree).toBe(300);
     expect(result.findings[0].message).toMatch(/^dry run: would free 300 B in 1 path \(checkpoints 300 B\); nothing deleted/);
     expect(result.metrics.find((m) => m.name === 'BytesFreed')?.value).toBe(0);
     expect(result.metrics.find((m) => m.name === 'BytesReclaimable')?.value).toBe(300);

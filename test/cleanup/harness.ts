@@ -4,8 +4,7 @@
  * the core. Each host has its own bin dir for fakes (docker) put first on PATH, its own state dir and a
  * sysroot under which the well-known cache locations are looked up.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { chmodSync, existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { runTaskScript } from '../../lambda/adapters/local/script-runner';
 import type { ConfigInput } from '../../lambda/config/schema';
@@ -15,6 +14,7 @@ import type { TaskOutput } from '../../lambda/core/ports';
 import { evaluationSettings } from '../../lambda/core/settings';
 import type { TaskResult } from '../../lambda/core/types';
 import { parseConfigForTest } from '../helpers/config';
+import { tempDir } from '../helpers/temp';
 
 export interface CleanupHost {
   readonly root: string;
@@ -35,7 +35,7 @@ export interface CleanupRun {
 const DAY_MS = 86_400_000;
 
 export function makeCleanupHost(): CleanupHost {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-cleanup-'));
+  const root = tempDir('gpu-maint-cleanup-');
   const host = {
     root,
     bin: path.join(root, 'bin'),

@@ -1,11 +1,11 @@
 /** Cleanup settings reach the script only through parameters whose allowedPatterns hold. */
 import { describe, expect, test } from 'vitest';
 import { loadConfig } from '../../lambda/config/load';
-import { TASK_PARAMETERS, taskEnvironment } from '../../lambda/tasks/parameters';
+import { taskDefinition, taskEnvironment } from '../../lambda/tasks/registry';
 import { parseConfigForTest } from '../helpers/config';
 
 const param = (name: string) => {
-  const p = TASK_PARAMETERS.cleanup?.find((x) => x.name === name);
+  const p = taskDefinition('cleanup').parameters.find((x) => x.name === name);
   if (!p) throw new Error(`no cleanup parameter ${name}`);
   return new RegExp(p.allowedPattern);
 };

@@ -5,8 +5,8 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { openBackupStore } from '../../bin/cli/backup-store';
 import { type AwsErrorKind, awsCall, classifyAwsError, explainAwsError } from '../../lambda/adapters/aws/explain-error';
-import { openBackupStore } from '../../lambda/adapters/local/backup-store';
 
 const PARTITION = 'aws';
 const ROLE = `arn:${PARTITION}:sts::123456789012:assumed-role/ops/alice`;

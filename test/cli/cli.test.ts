@@ -1,11 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { runCli } from '../helpers/cli';
+import { tempDir } from '../helpers/temp';
 
 function tempFile(name: string, content: string): string {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-cli-')), name);
+  const file = path.join(tempDir('gpu-maint-cli-'), name);
   writeFileSync(file, content);
   return file;
 }

@@ -47,7 +47,7 @@ beforeEach(() => {
     Stacks: [
       {
         StackName: 'GpuMaint',
-        CreationTime: new Date(),
+        CreationTime: new Date('2026-11-01T00:00:00Z'),
         StackStatus: 'CREATE_COMPLETE',
         Outputs: [{ OutputKey: 'DispatchFunctionName', OutputValue: 'GpuMaint-Dispatch-abc' }],
       },
@@ -144,7 +144,7 @@ describe('gpu-maint invoke', () => {
   test('a stack without the dispatch output is reported by name', async () => {
     cfn
       .on(DescribeStacksCommand)
-      .resolves({ Stacks: [{ StackName: 'Other', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [] }] });
+      .resolves({ Stacks: [{ StackName: 'Other', CreationTime: new Date('2026-11-01T00:00:00Z'), StackStatus: 'CREATE_COMPLETE', Outputs: [] }] });
     const run = await runCli(['invoke', 'gpu-check', '--stack', 'Other']);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('stack Other has no DispatchFunctionName output: is it a gpu-maint stack');

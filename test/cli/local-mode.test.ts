@@ -3,11 +3,11 @@
  * no NVIDIA driver and not on EC2, with the built-in defaults.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { REPO_ROOT } from '../helpers/fixtures';
+import { tempDir } from '../helpers/temp';
 
 /** PATH without any directory that holds an nvidia-smi (CI machines have none; be sure). */
 function pathWithoutNvidiaSmi(): string {
@@ -23,7 +23,7 @@ describe('gpu-maint run all with defaults on a machine without a GPU', () => {
   let stdout: string;
 
   beforeAll(() => {
-    home = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-home-'));
+    home = tempDir('gpu-maint-home-');
     run = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'gpu-maint.cjs'), 'run', 'all'], {
       cwd: REPO_ROOT,
       encoding: 'utf8',

@@ -1,12 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { expandHome } from '../../lambda/adapters/local/paths';
 import { ConfigError, loadConfig, parseSetOption } from '../../lambda/config/load';
+import { tempDir } from '../helpers/temp';
 
 function tempFile(name: string, content: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-config-'));
+  const dir = tempDir('gpu-maint-config-');
   const file = path.join(dir, name);
   writeFileSync(file, content);
   return file;

@@ -1,10 +1,10 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { JsonLinesMetricsSink, PrometheusTextfileSink, renderPrometheus, snakeCase } from '../../lambda/adapters/local/metrics-files';
 import { formatReport, summarize } from '../../lambda/adapters/local/report';
 import type { MetricDatum, TaskResult } from '../../lambda/core/types';
+import { tempDir } from '../helpers/temp';
 
 const at = new Date('2026-11-28T12:00:00Z');
 const metrics: MetricDatum[] = [
@@ -37,7 +37,7 @@ describe('Prometheus textfile', () => {
   });
 
   test('each task has its own file, replaced atomically with no temp file left behind', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-prom-'));
+    const dir = tempDir('gpu-maint-prom-');
     const sink = new PrometheusTextfileSink(dir);
     sink.write('gpu-check', metrics, at);
     sink.write('gpu-check', metrics.slice(0, 1), at);
@@ -47,7 +47,7 @@ describe('Prometheus textfile', () => {
 });
 
 test('JSON lines metrics are appended with time and namespace', async () => {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-jsonl-')), 'sub', 'metrics.jsonl');
+  const file = path.join(tempDir('gpu-maint-jsonl-'), 'sub', 'metrics.jsonl');
   const sink = new JsonLinesMetricsSink(file, 'GpuFleetMaintenance');
   await sink.put(metrics.slice(0, 1), at);
   await sink.put(metrics.slice(2), at);

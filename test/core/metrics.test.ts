@@ -1,11 +1,11 @@
 import { describe, expect, test } from 'vitest';
-import { buildMetrics, seriesKey, taskMetrics } from '../../lambda/core/metrics';
+import { buildMetrics, type GpuMetricReading, type Reading, seriesKey, taskMetrics } from '../../lambda/core/metrics';
 import { classify, describeLevels } from '../../lambda/core/thresholds';
 
-const readings = [{ name: 'GpuTemperatureMax', value: 71, unit: 'None' as const }];
-const gpuReadings = [
-  { gpu: 0, name: 'GpuTemperature', value: 70, unit: 'None' as const },
-  { gpu: 1, name: 'GpuTemperature', value: 71, unit: 'None' as const },
+const readings: Reading[] = [{ name: 'GpuTemperatureMax', value: 71, unit: 'None' }];
+const gpuReadings: GpuMetricReading[] = [
+  { gpu: 0, name: 'GpuTemperature', value: 70, unit: 'None' },
+  { gpu: 1, name: 'GpuTemperature', value: 71, unit: 'None' },
 ];
 
 function distinctSeries(hosts: number, detail: 'fleet' | 'instance' | 'gpu'): number {
@@ -42,7 +42,9 @@ describe('buildMetrics', () => {
   });
 
   test('non-finite readings are dropped rather than sent as 0', () => {
-    const metrics = buildMetrics({ fleet: 'f', host: 'h', task: 't', detail: 'fleet' }, [{ name: 'X', value: Number.NaN, unit: 'None' }]);
+    const metrics = buildMetrics({ fleet: 'f', host: 'h', task: 't', detail: 'fleet' }, [
+      { name: 'GpuTemperatureMax', value: Number.NaN, unit: 'None' },
+    ]);
     expect(metrics).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * What each real nvidia-smi CSV capture (../shared/fixtures/nvidia-smi/captures) says about its GPU,
+ * What each real nvidia-smi CSV capture (test/fixtures/nvidia-smi/captures) says about its GPU,
  * read off the files by hand: the parser tests and the script replay tests both check against it.
  */
 import type { GpuReading } from '../../lambda/core/types';

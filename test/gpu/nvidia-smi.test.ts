@@ -137,7 +137,7 @@ describe('clock event (throttle) reasons', () => {
   });
 });
 
-describe('real captures (../shared/fixtures/nvidia-smi/captures)', () => {
+describe('real captures (test/fixtures/nvidia-smi/captures)', () => {
   test.each(Object.entries(CAPTURE_EXPECTATIONS))('%s reads as the capture says', (file, { driverVersion, ...expected }) => {
     const { rows } = parseGpuQueryRows(capture(file));
     expect(rows).toHaveLength(1);

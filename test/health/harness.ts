@@ -4,8 +4,7 @@
  * on PATH. Fakes are written per test, so they never collide with other suites' fakes.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
 import { evaluateHealthCheck } from '../../lambda/core/health/evaluate';
@@ -13,6 +12,7 @@ import { evaluationSettings } from '../../lambda/core/settings';
 import type { Finding, TaskResult } from '../../lambda/core/types';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { parseConfigForTest } from '../helpers/config';
+import { tempDir } from '../helpers/temp';
 
 export const HEALTHY_MEMINFO =
   'MemTotal:       65536000 kB\nMemFree:         1000000 kB\nMemAvailable:   32768000 kB\nBuffers:          100000 kB\nCached:         20000000 kB\n';
@@ -34,7 +34,7 @@ let bundlePath: string | undefined;
 /** The bundled script, written once per test file: what SSM and local mode run. */
 export function healthCheckBundle(): string {
   if (!bundlePath) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-health-bundle-'));
+    const dir = tempDir('gpu-maint-health-bundle-');
     bundlePath = path.join(dir, 'health-check.sh');
     writeFileSync(bundlePath, bundleTaskScript('health-check'), { mode: 0o700 });
   }
@@ -42,7 +42,7 @@ export function healthCheckBundle(): string {
 }
 
 export function makeHost(): FakeHost {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-health-'));
+  const root = tempDir('gpu-maint-health-');
   const host: FakeHost = {
     root,
     bin: path.join(root, 'bin'),

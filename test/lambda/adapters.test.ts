@@ -4,7 +4,7 @@
  */
 import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, test } from 'vitest';
+import { beforeEach, describe, expect, test, vi } from 'vitest';
 import {
   CloudWatchMetricsSink,
   estimateDatumBytes,
@@ -13,16 +13,23 @@ import {
   MAX_VALUES_PER_DATUM,
   packRequests,
 } from '../../lambda/adapters/aws/cloudwatch-metrics';
+import { resultLog } from '../../lambda/adapters/aws/collect-deps';
 import { alertMessage } from '../../lambda/adapters/aws/sns-alerts';
 import { isTruncated, parseS3Url } from '../../lambda/adapters/aws/ssm-invocation-output';
+import { validateConfig } from '../../lambda/config/load';
 import {
+  HEALTHY_LINE_BUDGET_BYTES,
   type InvocationRef,
   LOGGED_DELETED_PATHS,
   metricTimestamp,
   resultLogRecord,
   taskOutputFromInvocation,
 } from '../../lambda/core/collect';
+import { evaluateTaskOutput } from '../../lambda/core/evaluate';
+import { evaluationSettings } from '../../lambda/core/settings';
 import type { MetricDatum, TaskResult } from '../../lambda/core/types';
+import { taskDefinition } from '../../lambda/tasks/registry';
+import { gpuCheckOutput } from '../helpers/gpu-check-output';
 
 const cloudwatch = mockClient(CloudWatchClient);
 const AT = new Date('2026-11-28T12:00:30Z');
@@ -207,6 +214,63 @@ describe('alert messages', () => {
 });
 
 describe('the per-result log line', () => {
+  const settings = evaluationSettings(validateConfig({ fleet: { name: 'prod' } }));
+  const HOST = 'i-0123456789abcdef0';
+  const ref: InvocationRef = { commandId: '0b5f3c2e-1d4a-4c8e-9f61-2a7b8c9d0e1f', instanceId: HOST, documentName: 'd', status: 'Success' };
+  const gpuCheck = (options: Parameters<typeof gpuCheckOutput>[0]) =>
+    evaluateTaskOutput(
+      { task: 'gpu-check', host: HOST, stdout: gpuCheckOutput(options), stderr: '', exitCode: 0 },
+      taskDefinition('gpu-check').evaluate,
+      settings,
+      new Date('2026-11-28T12:00:30Z'),
+    );
+  /** The line exactly as the collector writes it (its own logger, JSON envelope included). */
+  function writtenLine(result: TaskResult): string {
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const level = process.env.POWERTOOLS_LOG_LEVEL;
+    process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+    try {
+      resultLog().write(resultLogRecord(result, ref));
+    } finally {
+      spy.mockRestore();
+      process.env.POWERTOOLS_LOG_LEVEL = level;
+    }
+    return lines.join('').trimEnd();
+  }
+
+  test('a healthy 8-GPU gpu-check line, envelope included, fits the 512-byte budget', () => {
+    const line = writtenLine(gpuCheck({ host: HOST }));
+    expect(Buffer.byteLength(line)).toBeLessThanOrEqual(HEALTHY_LINE_BUDGET_BYTES);
+    // What the dashboard's hottest-GPU query reads.
+    expect(JSON.parse(line).result).toMatchObject({
+      task: 'gpu-check',
+      host: HOST,
+      status: 'ok',
+      hottestGpu: 0,
+      hottestGpuTemperatureC: 40,
+    });
+  });
+
+  test('a result with a finding logs its findings, counts and per-GPU details', () => {
+    const record = resultLogRecord(gpuCheck({ host: HOST, temperatures: { 3: 91 } }), ref);
+    expect(record).toMatchObject({ status: 'critical', critical: 1, checks: 'gpu.temperature', xidCount: 0, hottestGpu: 3 });
+    expect(record.findings).toEqual([expect.objectContaining({ check: 'gpu.temperature' })]);
+    expect(record.details?.gpus).toHaveLength(8);
+  });
+
+  test('a result with Xid lines logs what the latest-Xid query reads', () => {
+    const record = resultLogRecord(
+      gpuCheck({ host: HOST, xidLines: ['NVRM: Xid (PCI:0000:10:1c): 79, pid=1, name=python, GPU has fallen off the bus.'] }),
+      ref,
+    );
+    expect(record.xidCount).toBe(1);
+    expect(record.xidSummary).toMatch(/Xid 79/);
+  });
+
   test('a cleanup that deleted thousands of paths logs only the first ones and how many were left out', () => {
     const deleted = Array.from({ length: 5000 }, (_, i) => ({
       path: `/opt/ml/checkpoints/run/step-${i}.pt`,
@@ -217,7 +281,7 @@ describe('the per-result log line', () => {
       { task: 'cleanup', host: 'i-1', status: 'ok', findings: [], metrics: [], cleanup: { dryRun: false, deleted, bytesFreed: 5000 } },
       { commandId: 'c', instanceId: 'i-1', documentName: 'd', status: 'Success' },
     );
-    const cleanup = record.details.cleanup as { deleted: unknown[]; deletedNotLogged: number; bytesFreed: number };
+    const cleanup = record.details?.cleanup as { deleted: unknown[]; deletedNotLogged: number; bytesFreed: number };
     expect(cleanup.deleted).toHaveLength(LOGGED_DELETED_PATHS);
     expect(cleanup.deletedNotLogged).toBe(5000 - LOGGED_DELETED_PATHS);
     expect(cleanup.bytesFreed).toBe(5000);

@@ -7,6 +7,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommandInvocationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -20,6 +21,7 @@ const ssm = mockClient(SSMClient);
 const dynamodb = mockClient(DynamoDBClient);
 const cloudwatch = mockClient(CloudWatchClient);
 const sns = mockClient(SNSClient);
+const s3 = mockClient(S3Client);
 
 const HEALTH_DOC = 'gpu-maint.GpuMaint.health-check';
 const CLEANUP_DOC = 'gpu-maint.GpuMaint.cleanup';
@@ -76,7 +78,12 @@ function healthOutput(usedPct: number): string {
   return lines.join('\n');
 }
 
+/** The stdout object the SSM agent uploaded (the collector reads it first), and SSM's own record. */
 function invocationReports(usedPct: number): void {
+  s3.on(GetObjectCommand, {
+    Bucket: 'output-bucket',
+    Key: `command-output/health-check/health-cmd-1/${HOST}/awsrunShellScript/runTask/stdout`,
+  }).resolves({ Body: { transformToString: async () => healthOutput(usedPct) } as never });
   ssm.on(GetCommandInvocationCommand).resolves({
     Status: 'Success',
     StatusDetails: 'Success',
@@ -103,7 +110,7 @@ const alertText = () =>
     .join('\n');
 
 beforeEach(() => {
-  for (const m of [ssm, dynamodb, cloudwatch, sns]) m.reset();
+  for (const m of [ssm, dynamodb, cloudwatch, sns, s3]) m.reset();
   cloudwatch.on(PutMetricDataCommand).resolves({});
   sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
   ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cleanup-cmd-1' } });

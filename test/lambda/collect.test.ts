@@ -40,12 +40,30 @@ function record(id: string, detail: Record<string, string>, body?: string): SQSR
 
 const batch = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
 
-/** GetCommandInvocation answers per instance id. */
+const noSuchKey = () => Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey' });
+/** Where the SSM agent uploads an invocation's stdout (lambda/core/collect/event.ts agentOutputKey). */
+const agentKey = (instanceId: string) =>
+  `command-output/gpu-check/cmd-${instanceId.slice(3)}/${instanceId}/awsrunShellScript/runTask/stdout`;
+
+/**
+ * What SSM holds per instance id: GetCommandInvocation's answer, and for a successful run with output the
+ * stdout object the agent uploaded (the collector reads that first).
+ */
 function invocations(byInstance: Record<string, Record<string, unknown>>) {
   ssm.on(GetCommandInvocationCommand).callsFake((input: { InstanceId: string }) => {
     const answer = byInstance[input.InstanceId];
     if (!answer) throw Object.assign(new Error('not found'), { name: 'InvocationDoesNotExist' });
     return { Status: 'Success', StatusDetails: 'Success', ResponseCode: 0, StandardErrorContent: '', ...answer };
+  });
+  const objects = new Map(
+    Object.entries(byInstance)
+      .filter(([, a]) => (a.Status ?? 'Success') === 'Success' && a.StandardOutputContent && !a.StandardOutputUrl)
+      .map(([id, a]) => [agentKey(id), String(a.StandardOutputContent)]),
+  );
+  s3.on(GetObjectCommand).callsFake((input: { Key: string }) => {
+    const body = objects.get(input.Key);
+    if (body === undefined) throw noSuchKey();
+    return { Body: { transformToString: async () => body } };
   });
 }
 
@@ -94,6 +112,7 @@ afterAll(() => vi.restoreAllMocks());
 beforeEach(() => {
   for (const m of [ssm, s3, cloudwatch, sns]) m.reset();
   cloudwatch.on(PutMetricDataCommand).resolves({});
+  s3.on(GetObjectCommand).rejects(noSuchKey());
   sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
   logged.length = 0;
 });
@@ -149,6 +168,55 @@ describe('a batch of successful runs', () => {
       xidCount: 0,
       readings: expect.objectContaining({ GpuTemperatureMax: 91 }),
     });
+  });
+});
+
+describe('where the output is read', () => {
+  test('a successful run is read from the S3 object the agent uploaded, with no GetCommandInvocation call', async () => {
+    invocations({ 'i-01': success('i-01', { 1: 93 }) });
+    await handler(batch(record('1', {})), context);
+    expect(s3).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: 'output-bucket', Key: agentKey('i-01') });
+    expect(ssm).not.toHaveReceivedCommand(GetCommandInvocationCommand);
+    expect(resultLines()[0].result).toMatchObject({ status: 'critical', hottestGpuTemperatureC: 93 });
+  });
+
+  test('a successful run with no S3 object (nothing printed, or not uploaded) is read with GetCommandInvocation', async () => {
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', ResponseCode: 0, ...success('i-01') });
+    await handler(batch(record('1', {})), context);
+    expect(ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 1);
+    expect(resultLines()[0].result.status).toBe('ok');
+  });
+
+  test.each(['DeliveryTimedOut', 'Undeliverable', 'Cancelled', 'Terminated'])(
+    'an invocation that never ran (%s) is a finding without any SSM or S3 call',
+    async (status) => {
+      await handler(batch(record('1', { status })), context);
+      expect(ssm).not.toHaveReceivedCommand(GetCommandInvocationCommand);
+      expect(s3).not.toHaveReceivedCommand(GetObjectCommand);
+      expect(resultLines()[0].result.findings).toEqual([
+        expect.objectContaining({ check: 'task.failed', message: expect.stringContaining(status) }),
+      ]);
+    },
+  );
+
+  test('a failed run whose GetCommandInvocation stays throttled is evaluated from its event status', async () => {
+    ssm.on(GetCommandInvocationCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    const response = await handler(batch(record('1', { status: 'Failed' })), context);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(resultLines()[0].result.findings).toEqual([
+      expect.objectContaining({ check: 'task.failed', message: expect.stringContaining('GetCommandInvocation throttled') }),
+    ]);
+  });
+
+  test('an invocation that never ran does not count as reported', async () => {
+    invocations({ 'i-01': success('i-01') });
+    await handler(batch(record('1', {}), record('2', { status: 'DeliveryTimedOut' })), context);
+    const reported = putMetricData()
+      .flatMap((p) => p.MetricData ?? [])
+      .filter((d) => d.MetricName === 'ResultsReported');
+    const sum = reported.flatMap((d) => (d.Values ?? []).map((v, i) => v * (d.Counts?.[i] ?? 1))).reduce((a, b) => a + b, 0);
+    const samples = reported.flatMap((d) => d.Counts ?? []).reduce((a, b) => a + b, 0);
+    expect({ sum, samples }).toEqual({ sum: 1, samples: 2 });
   });
 });
 

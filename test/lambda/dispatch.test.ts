@@ -2,7 +2,8 @@
  * The dispatch Lambda (lambda/handlers/dispatch.ts) against a mocked SSM: payload validation, tag and
  * instance-id targeting, 50-id chunks, no-match reporting, dry runs and partial SendCommand failures.
  */
-import { DescribeInstanceInformationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { DescribeInstanceInformationCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, beforeEach, describe, expect, test } from 'vitest';
@@ -10,6 +11,7 @@ import type { DispatchSettings } from '../../lambda/core/dispatch';
 import { handler } from '../../lambda/handlers/dispatch';
 
 const ssm = mockClient(SSMClient);
+const cloudwatch = mockClient(CloudWatchClient);
 
 // What the stack sets (lib/constructs/dispatcher.ts); the handler reads it on its first event.
 beforeAll(() => {
@@ -20,6 +22,7 @@ beforeAll(() => {
     outputBucket: 'output-bucket',
     outputKeyPrefix: 'command-output/',
     commandLogGroup: '/gpu-maint/commands',
+    metricsNamespace: 'GpuMaint',
     tasks: {
       'gpu-check': { documentName: 'GpuMaint-GpuCheckDocument-abc', deliveryTimeoutSeconds: 240 },
       'health-check': { documentName: 'GpuMaint-HealthCheckDocument-def', deliveryTimeoutSeconds: 600 },
@@ -42,16 +45,25 @@ function managed(instanceIds: readonly string[], pingStatus: Record<string, stri
   });
 }
 
+/** SSM resolves every fleet-tag command to `count` instances. */
+function resolvesTo(count: number) {
+  ssm.on(ListCommandsCommand).callsFake((input: { CommandId: string }) => ({
+    Commands: [{ CommandId: input.CommandId, TargetCount: count, Status: count ? 'InProgress' : 'Success' }],
+  }));
+}
+
 beforeEach(() => {
   ssm.reset();
+  cloudwatch.reset();
   let n = 0;
   ssm.on(SendCommandCommand).callsFake(() => ({ Command: { CommandId: `cmd-${++n}` } }));
 });
 
 describe('targets', () => {
-  test('with no targets, one command goes to every instance with the fleet tag', async () => {
-    managed(ids(3));
+  test('with no targets, one command goes to the fleet tag without listing the fleet', async () => {
+    resolvesTo(3);
     const result = await handler({ task: 'gpu-check' }, context);
+    expect(ssm).not.toHaveReceivedCommand(DescribeInstanceInformationCommand);
     expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 1);
     expect(ssm).toHaveReceivedCommandWith(SendCommandCommand, {
       DocumentName: 'GpuMaint-GpuCheckDocument-abc',
@@ -64,6 +76,24 @@ describe('targets', () => {
       CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: '/gpu-maint/commands' },
     });
     expect(result).toMatchObject({ outcome: 'sent', matchedInstances: 3, commands: [{ commandId: 'cmd-1' }] });
+  });
+
+  test('a fleet-tag dispatch publishes the target count SSM resolved as the expected results', async () => {
+    resolvesTo(7);
+    await handler({ task: 'health-check' }, context);
+    expect(cloudwatch).toHaveReceivedCommandWith(PutMetricDataCommand, {
+      Namespace: 'GpuMaint',
+      MetricData: [
+        expect.objectContaining({
+          MetricName: 'ExpectedResults',
+          Value: 7,
+          Dimensions: [
+            { Name: 'Fleet', Value: 'prod' },
+            { Name: 'Task', Value: 'health-check' },
+          ],
+        }),
+      ],
+    });
   });
 
   test('a tag narrows the fleet: instances carrying both tags are looked up and sent by id', async () => {
@@ -88,7 +118,7 @@ describe('targets', () => {
   });
 
   test('the fleet tag itself as the tag is the plain fleet dispatch', async () => {
-    managed(ids(2));
+    resolvesTo(2);
     await handler({ task: 'gpu-check', targets: { tag: { key: 'gpu-maint:fleet', value: 'prod' } } }, context);
     expect(ssm).toHaveReceivedCommandWith(SendCommandCommand, { Targets: [{ Key: 'tag:gpu-maint:fleet', Values: ['prod'] }] });
   });
@@ -115,19 +145,25 @@ describe('targets', () => {
   test('instances whose agent is not Online are reported (they will time out)', async () => {
     const [online, lost] = ids(2);
     managed([online, lost], { [lost]: 'ConnectionLost' });
-    const result = await handler({ task: 'gpu-check' }, context);
+    const result = await handler({ task: 'gpu-check', targets: { instanceIds: [online, lost] } }, context);
     expect(result.offlineInstances).toEqual([lost]);
     expect(result.message).toContain('1 not Online');
   });
 });
 
 describe('no match', () => {
-  test('a tag that matches no managed instance is reported and nothing is sent', async () => {
-    managed([]);
+  test('a fleet tag that SSM resolves to no instance is reported', async () => {
+    resolvesTo(0);
     const result = await handler({ task: 'gpu-check' }, context);
+    expect(result).toMatchObject({ outcome: 'no-match', matchedInstances: 0 });
+    expect(result.message).toBe('gpu-check: no SSM managed instance carries gpu-maint:fleet=prod (command cmd-1 has no target)');
+  });
+
+  test('a narrowing tag that matches no managed instance is reported and nothing is sent', async () => {
+    managed([]);
+    const result = await handler({ task: 'gpu-check', targets: { tag: { key: 'team', value: 'nlp' } } }, context);
     expect(ssm).not.toHaveReceivedCommand(SendCommandCommand);
     expect(result).toMatchObject({ outcome: 'no-match', matchedInstances: 0, commands: [] });
-    expect(result.message).toBe('gpu-check: no SSM managed instance carries gpu-maint:fleet=prod; nothing sent');
   });
 
   test('instance ids none of which is in the fleet are reported and nothing is sent', async () => {
@@ -196,7 +232,7 @@ describe('dry run and failures', () => {
   });
 
   test('when every SendCommand fails the invocation fails (so the schedule retries)', async () => {
-    managed(ids(1));
+    resolvesTo(1);
     ssm.on(SendCommandCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
     await expect(handler({ task: 'gpu-check' }, context)).rejects.toThrow('every SendCommand call failed: AccessDeniedException: denied');
   });

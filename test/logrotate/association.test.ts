@@ -10,6 +10,8 @@ import { buildApp } from '../../bin/app';
 import { logrotateConfigBase64 } from '../../lambda/core/cleanup/logrotate';
 import { LogrotateAssociation } from '../../lib/constructs/logrotate-association';
 import { parseConfigForTest } from '../helpers/config';
+import { documentContent } from '../helpers/documents';
+import { cdkOutdir } from '../helpers/temp';
 
 let template: Template;
 
@@ -21,19 +23,20 @@ const scheduledTask = (s: { Properties: Record<string, any> }): string | undefin
 
 function documentIdOf(task: string): string {
   const [id] = Object.entries(resources('AWS::SSM::Document')).find(([, r]) =>
-    r.Properties.Content.description.startsWith(`gpu-maint ${task} `),
+    documentContent(r.Properties.Content).description.startsWith(`gpu-maint ${task} `),
   )!;
   return id;
 }
 
-/** How the template refers to a task's document name: its fixed Name, else a Ref to the document. */
+/** How the template must refer to a task's document name: a Ref, so that the consumer depends on the document. */
 function documentNameOf(task: string): unknown {
   const id = documentIdOf(task);
-  return resources('AWS::SSM::Document')[id].Properties.Name ?? { Ref: id };
+  return { Ref: id };
 }
 
 beforeAll(() => {
   const built = buildApp({
+    outdir: cdkOutdir(),
     context: {
       'aws:cdk:bundling-stacks': [],
       gpuMaint: { fleet: { name: 'lab', tagKey: 'team:fleet' }, timeZone: 'Europe/Berlin', aws: { maxConcurrency: '20%', maxErrors: '2' } },
@@ -70,13 +73,13 @@ describe('logrotate association', () => {
     });
   });
 
-  test('a failed run on a host is sent to the alert topic', () => {
+  test('a failed run on a host is sent to the unfiltered pipeline topic (EventBridge messages carry no attributes)', () => {
     const [ruleId, rule] = Object.entries(resources('AWS::Events::Rule')).find(([, r]) =>
       r.Properties.EventPattern?.['detail-type']?.includes('EC2 State Manager Instance Association State Change'),
     )!;
     expect(rule.Properties.EventPattern.detail.status).toEqual(['Failed']);
     expect(rule.Properties.Targets).toHaveLength(1);
-    expect(rule.Properties.Targets[0].Arn).toEqual({ Ref: expect.stringMatching(/^AlertsTopic/) });
+    expect(rule.Properties.Targets[0].Arn).toEqual({ Ref: expect.stringMatching(/^AlertsPipelineTopic/) });
     expect(ruleId).toMatch(/^LogrotateFailedRuns/);
   });
 
@@ -94,8 +97,8 @@ describe('cleanup in AWS', () => {
 
   test('its document defaults to a dry run and unforced guard', () => {
     const doc = resources('AWS::SSM::Document')[documentIdOf('cleanup')];
-    expect(doc.Properties.Content.parameters.DryRun).toMatchObject({ default: 'true', allowedPattern: '^(true|false)$' });
-    expect(doc.Properties.Content.parameters.Force).toMatchObject({ default: 'false' });
+    expect(documentContent(doc.Properties.Content).parameters.DryRun).toMatchObject({ default: 'true', allowedPattern: '^(true|false)$' });
+    expect(documentContent(doc.Properties.Content).parameters.Force).toMatchObject({ default: 'false' });
   });
 });
 
@@ -108,12 +111,12 @@ describe('LogrotateAssociation props', () => {
     [{ maxConcurrency: '0' }, 'maxConcurrency must be a count or a percentage, got: "0"'],
     [{ parameters: {} }, 'parameters must carry the rendered configuration'],
   ])('%j is refused', (over, message) => {
-    const stack = new Stack(new App(), 'S');
+    const stack = new Stack(new App({ outdir: cdkOutdir() }), 'S');
     expect(() => new LogrotateAssociation(stack, 'L', { ...base, ...over })).toThrow(message);
   });
 
   test('metricFailedRuns counts the failed-run rule matches', () => {
-    const stack = new Stack(new App(), 'S');
+    const stack = new Stack(new App({ outdir: cdkOutdir() }), 'S');
     const a = new LogrotateAssociation(stack, 'L', { ...base, alertTopic: new sns.Topic(stack, 'T') });
     const metric = a.metricFailedRuns();
     expect(metric.namespace).toBe('AWS/Events');

@@ -1,12 +1,12 @@
 /** logrotate.groups → /etc/logrotate.d/gpu-maint, checked by the real logrotate. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { type LogrotateGroup, logrotateConfigBase64, renderLogrotateConfig } from '../../lambda/core/cleanup/logrotate';
 import { runCli } from '../helpers/cli';
 import { parseConfigForTest } from '../helpers/config';
+import { tempDir } from '../helpers/temp';
 
 const group = (over: Partial<LogrotateGroup> & Pick<LogrotateGroup, 'name' | 'paths'>): LogrotateGroup => ({
   frequency: 'daily',
@@ -31,7 +31,7 @@ describe('renderLogrotateConfig', () => {
   });
 
   test('the default configuration passes logrotate -d', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-lr-'));
+    const dir = tempDir('gpu-maint-lr-');
     const file = path.join(dir, 'gpu-maint');
     writeFileSync(file, renderLogrotateConfig(parseConfigForTest().logrotate.groups), { mode: 0o644 });
     const r = logrotate(['-d', '-s', path.join(dir, 'state'), file]);
@@ -52,7 +52,7 @@ describe('renderLogrotateConfig', () => {
     ],
     ['no compression', { compress: false }, ['nocompress']],
   ])('%s renders and passes logrotate -d', (_name, over, lines) => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-lr-'));
+    const dir = tempDir('gpu-maint-lr-');
     const text = renderLogrotateConfig([group({ name: 'app', paths: [`${dir}/logs/*.log`], ...over })]);
     for (const line of lines) expect(text.split('\n')).toContain(line.startsWith(' ') ? line : `    ${line}`);
     const file = path.join(dir, 'gpu-maint');
@@ -76,7 +76,7 @@ describe('renderLogrotateConfig', () => {
 
   test('a forced rotation with a temp state file rotates and compresses', () => {
     // GIVEN a log with content and the rendered config for it
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-lr-'));
+    const dir = tempDir('gpu-maint-lr-');
     mkdirSync(path.join(dir, 'logs'));
     writeFileSync(path.join(dir, 'logs', 'api.log'), 'line 1\nline 2\n');
     const file = path.join(dir, 'gpu-maint');

@@ -151,7 +151,7 @@ describe('crontab', () => {
     expression: 'cron(0 2 * * ? *)',
     flexibleWindowMinutes: 30,
     args: ['run', 'backup'],
-    timeoutMinutes: 60,
+    timeoutSeconds: 3600,
     background: true,
   };
 

@@ -13,11 +13,15 @@ import { DEFAULT_STATE_DIR, resolveStateDir } from '../../lambda/adapters/local/
 import { validateConfig as parseConfig } from '../../lambda/config/load';
 import { scheduledJobs } from '../../lambda/core/schedule/jobs';
 import { systemdUnits } from '../../lambda/core/schedule/systemd';
+import { TASKS } from '../../lambda/tasks/registry';
 import { runCli } from '../helpers/cli';
 
 const hasSystemdAnalyze = spawnSync('sh', ['-c', 'command -v systemd-analyze'], { stdio: 'ignore' }).status === 0;
 const config = parseConfig({ cleanup: { experiments: { paths: ['/data/runs'] } }, backup: { destination: 'file:///mnt/backup' } });
-const units = systemdUnits(scheduledJobs(config), { command: ['/usr/bin/node', '/opt/gpu-maint/bin/gpu-maint.cjs'], timeZone: 'UTC' });
+const units = systemdUnits(scheduledJobs(config, TASKS.values()), {
+  command: ['/usr/bin/node', '/opt/gpu-maint/bin/gpu-maint.cjs'],
+  timeZone: 'UTC',
+});
 const unit = (name: string) => units.find((u) => u.name === name)?.content ?? '';
 const dirs: string[] = [];
 afterAll(() => {

@@ -1,16 +1,16 @@
 /** `gpu-maint schedule`: systemd units and crontab lines for the configured schedules. */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { runCli } from '../helpers/cli';
+import { tempDir } from '../helpers/temp';
 
 const hasSystemdAnalyze = spawnSync('sh', ['-c', 'command -v systemd-analyze'], { stdio: 'ignore' }).status === 0;
 const CLI_ENTRY = path.resolve(__dirname, '..', '..', 'bin', 'gpu-maint.cjs');
 
 const RESTORE_TEST_OFF = 'backup.restoreTestSchedule={"expression":"cron(0 4 ? * SAT *)","enabled":false}';
-const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-schedule-'));
+const tmp = () => tempDir('gpu-maint-schedule-');
 const originalPath = process.env.PATH;
 afterEach(() => {
   process.env.PATH = originalPath;
@@ -91,7 +91,9 @@ describe('schedule --systemd', () => {
     const lines = readFileSync(calls, 'utf8').trim().split('\n');
     expect(lines[0]).toBe('disable --now gpu-maint-restore-test.timer');
     expect(lines[1]).toBe('daemon-reload');
-    expect(lines[2]).toMatch(/^enable --now gpu-maint-gpu-check\.timer gpu-maint-health-check\.timer .*gpu-maint-cleanup\.timer$/);
+    expect(lines[2]).toMatch(
+      /^enable --now gpu-maint-gpu-check\.timer gpu-maint-health-check\.timer .*gpu-maint-cleanup\.timer .*gpu-maint-backup-prune\.timer$/,
+    );
     expect(readdirSync(dir)).not.toContain('gpu-maint-restore-test.timer');
     expect(readdirSync(dir)).toContain('unrelated.service');
   });

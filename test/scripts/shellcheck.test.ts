@@ -1,11 +1,11 @@
 /** Every shell script we ship or run in CI is shellcheck clean, and so is every bundle SSM receives. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { bundleTaskScript, SCRIPTS_DIR } from '../../lambda/tasks/scripts';
 import { REPO_ROOT } from '../helpers/fixtures';
+import { tempDir } from '../helpers/temp';
 
 function isBashScript(file: string): boolean {
   return readFileSync(file, 'utf8').startsWith('#!/usr/bin/env bash');
@@ -29,7 +29,8 @@ describe('shellcheck', () => {
     expect(spawnSync('shellcheck', ['--version']).status).toBe(0);
   });
 
-  test('reports nothing on the repository scripts', () => {
+  // One shellcheck -x over every script and what each sources: CPU-bound, minutes on a loaded 2-core machine.
+  test('reports nothing on the repository scripts', { timeout: 300_000 }, () => {
     const files = shellFiles();
     expect(files.length).toBeGreaterThan(2);
     const r = shellcheck(files);
@@ -40,7 +41,7 @@ describe('shellcheck', () => {
     .filter((f) => f.endsWith('.sh'))
     .map((f) => f.replace(/\.sh$/, ''));
   test.each(tasks)('reports nothing on the bundle of %s', (task) => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-sc-'));
+    const dir = tempDir('gpu-maint-sc-');
     const file = path.join(dir, `${task}.sh`);
     writeFileSync(file, bundleTaskScript(task));
     const r = shellcheck([file], dir);

@@ -9,8 +9,8 @@ import { taskOutputFromInvocation } from '../../../lambda/core/collect';
 import { evaluateTaskOutput } from '../../../lambda/core/evaluate';
 import type { TaskOutput } from '../../../lambda/core/ports';
 import { evaluationSettings } from '../../../lambda/core/settings';
-import { taskDefinition } from '../../../lambda/core/tasks';
 import type { TaskName } from '../../../lambda/core/types';
+import { taskDefinition } from '../../../lambda/tasks/registry';
 import { type CliIo, configFor, type RegisterCommand, reportStyle, UsageError } from '../context';
 
 interface EvaluateOptions {

@@ -10,8 +10,8 @@ import type { Command } from 'commander';
 import { AwsCallError, awsCall } from '../../../lambda/adapters/aws/explain-error';
 import { stackOutput } from '../../../lambda/adapters/aws/stack-outputs';
 import type { DispatchResult } from '../../../lambda/core/dispatch';
-import { TASKS } from '../../../lambda/core/tasks';
 import type { TaskName } from '../../../lambda/core/types';
+import { TASKS } from '../../../lambda/tasks/registry';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, UsageError } from '../context';
 
 /** Stack output holding the dispatch function's name (lib/gpu-maint-stack.ts). */

@@ -5,11 +5,11 @@
  * retention.graceDays.
  */
 import type { Command } from 'commander';
-import { openBackupStore } from '../../../lambda/adapters/local/backup-store';
 import { backupAgeFinding, type PruneReport, pruneStore } from '../../../lambda/core/backup/prune';
 import { HOST_KEY } from '../../../lambda/core/backup/store';
 import { formatBytes } from '../../../lambda/core/health/evaluate';
 import { backupDestination } from '../../../lambda/tasks/parameters';
+import { openBackupStore } from '../backup-store';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, UsageError } from '../context';
 import { plainTable } from './snapshots';
 
@@ -24,7 +24,7 @@ export function formatPruneReport(report: PruneReport, maxAgeHours: number): str
     }
     const age = backupAgeFinding(h, maxAgeHours);
     lines.push(
-      `${h.hostKey}: ${h.snapshots} snapshot(s), keeps ${h.kept.length}, ${verb} ${h.removedSnapshots.length} snapshot(s) and ${h.removedArchives.length} archive(s) (${formatBytes(h.bytesFreed)}); ${age.message}${age.severity === 'ok' ? '' : ` [${age.severity.toUpperCase()}]`}`,
+      `${h.hostKey}: ${h.snapshots} snapshot(s), keeps ${h.kept.length}, ${verb} ${h.removedSnapshots.length} snapshot(s) and ${h.removedArchives.length} archive(s) (${formatBytes(h.bytesToFree)}); ${age.message}${age.severity === 'ok' ? '' : ` [${age.severity.toUpperCase()}]`}`,
     );
     const rows = [
       ...h.kept.map((k) => ['keep', k.id, k.reasons.join(', ')]),
@@ -54,7 +54,7 @@ export const registerPrune: RegisterCommand = (program: Command, io: CliIo) => {
       if (options.host !== undefined && !HOST_KEY.test(options.host)) {
         throw new UsageError(`--host ${JSON.stringify(options.host)}: expected a host key (letters, digits, . _ : @ -)`);
       }
-      const store = openBackupStore(backupDestination(config), config.backup.s3EndpointUrl);
+      const store = openBackupStore(backupDestination(config), config.backup.s3EndpointUrl, config.backup.storeTimeoutSeconds);
       const report = await pruneStore(store, config.backup.retention, new Date(), {
         dryRun: Boolean(options.dryRun),
         ...(options.host ? { hostKeys: [options.host] } : {}),

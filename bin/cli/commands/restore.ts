@@ -9,10 +9,11 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { ProgressLine } from '../../../lambda/adapters/local/progress';
 import type { Config } from '../../../lambda/config/schema';
+import { isSnapshotId } from '../../../lambda/core/backup/manifest';
 import { HOST_KEY } from '../../../lambda/core/backup/store';
 import { parseKeyValues, parseResult } from '../../../lambda/core/contract';
 import { formatBytes } from '../../../lambda/core/health/evaluate';
-import { RESTORE_PARAMETERS } from '../../../lambda/tasks/parameters';
+import { taskDefinition } from '../../../lambda/tasks/registry';
 import { bundleTaskScript } from '../../../lambda/tasks/scripts';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, stateDirOf, UsageError } from '../context';
 
@@ -34,13 +35,13 @@ export interface RestoreOutcome {
 }
 
 /**
- * The restore script's environment: RESTORE_PARAMETERS from config, with these values by parameter
+ * The restore script's environment: the restore task's parameters from config, with these values by parameter
  * name; every value is checked against its pattern, as an SSM document would.
  * @throws UsageError naming the option whose value does not fit.
  */
 export function restoreEnvironment(config: Config, values: Readonly<Record<string, string>>): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const p of RESTORE_PARAMETERS) {
+  for (const p of taskDefinition('restore').parameters) {
     const value = values[p.name] ?? p.fromConfig(config);
     if (!new RegExp(p.allowedPattern).test(value)) {
       throw new UsageError(`${p.name.toLowerCase()} ${JSON.stringify(value)} is not allowed: ${p.description}`);
@@ -105,7 +106,7 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
   program
     .command('restore')
     .description('restore a backup snapshot into a directory; each archive is verified (sha256, listing) before it is moved into place')
-    .requiredOption('--snapshot <id>', 'snapshot id (e.g. 20261128T020000Z) or "latest"')
+    .requiredOption('--snapshot <id>', 'snapshot id (e.g. 20261128T020000Z-42) or "latest" (the snapshot written last)')
     .option('--host <key>', "whose snapshot: a host key as `gpu-maint snapshots list` shows it (default: this host's)")
     .option(
       '--unit <id-or-path>',
@@ -118,8 +119,10 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
     .option('--json', 'print the outcome as JSON')
     .action(async (options: RestoreOptions, cmd: Command) => {
       const config = configFor(cmd);
-      if (options.snapshot !== 'latest' && !/^\d{8}T\d{6}Z$/.test(options.snapshot)) {
-        throw new UsageError(`--snapshot ${JSON.stringify(options.snapshot)}: expected a snapshot id such as 20261128T020000Z, or latest`);
+      if (options.snapshot !== 'latest' && !isSnapshotId(options.snapshot)) {
+        throw new UsageError(
+          `--snapshot ${JSON.stringify(options.snapshot)}: expected a snapshot id such as 20261128T020000Z-42, or latest`,
+        );
       }
       if (options.host !== undefined && !HOST_KEY.test(options.host)) {
         throw new UsageError(`--host ${JSON.stringify(options.host)}: expected a host key (letters, digits, . _ : @ -)`);

@@ -6,8 +6,8 @@ import { localPaths, runLocalTask } from '../../../lambda/adapters/local/local-r
 import { ProgressLine } from '../../../lambda/adapters/local/progress';
 import { formatReport, summarize } from '../../../lambda/adapters/local/report';
 import { systemClock } from '../../../lambda/core/ports';
-import { TASKS } from '../../../lambda/core/tasks';
 import { severityAtLeast, type TaskName, type TaskResult } from '../../../lambda/core/types';
+import { TASKS } from '../../../lambda/tasks/registry';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, reportStyle, UsageError } from '../context';
 import { localAlertSink } from '../local-alerts';
 

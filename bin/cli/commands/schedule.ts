@@ -12,6 +12,7 @@ import { crontab } from '../../../lambda/core/schedule/cron';
 import { ScheduleExpressionError } from '../../../lambda/core/schedule/expression';
 import { scheduledJobs } from '../../../lambda/core/schedule/jobs';
 import { systemdUnits, type UnitFile } from '../../../lambda/core/schedule/systemd';
+import { TASKS } from '../../../lambda/tasks/registry';
 import { type CliIo, configFor, ExitError, type GlobalOptions, type RegisterCommand, UsageError } from '../context';
 
 interface ScheduleOptions {
@@ -89,7 +90,7 @@ function systemctl(args: readonly string[]): void {
 
 function runSystemd(cmd: Command, options: ScheduleOptions, io: CliIo): void {
   const config = configFor(cmd);
-  const files = systemdUnits(scheduledJobs(config), {
+  const files = systemdUnits(scheduledJobs(config, TASKS.values()), {
     command: cliCommand(cmd),
     timeZone: config.timeZone,
     documentation: `file://${DOCS}`,
@@ -153,7 +154,11 @@ export const registerSchedule: RegisterCommand = (program: Command, io: CliIo) =
         } else {
           const config = configFor(cmd);
           io.out(
-            crontab(scheduledJobs(config), { command: cliCommand(cmd), timeZone: config.timeZone, logDir: path.resolve(options.logDir) }),
+            crontab(scheduledJobs(config, TASKS.values()), {
+              command: cliCommand(cmd),
+              timeZone: config.timeZone,
+              logDir: path.resolve(options.logDir),
+            }),
           );
         }
       } catch (err) {

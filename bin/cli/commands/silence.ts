@@ -52,17 +52,22 @@ export async function alertTableOfStack(stack: string, region: string | undefine
   return match.OutputValue;
 }
 
-export async function silenceStoreFor(config: Config, stack: string | undefined): Promise<{ store: SilenceStore; where: string }> {
+/** The silence store of local state or of a deployed stack; `clock` decides what has expired (`--now`). */
+export async function silenceStoreFor(
+  config: Config,
+  stack: string | undefined,
+  clock: { now(): Date },
+): Promise<{ store: SilenceStore; where: string }> {
   if (stack) {
     const region = config.aws.region;
     const table = await alertTableOfStack(stack, region);
     return {
-      store: new DynamoDbAlertStateStore(new DynamoDBClient(region ? { region } : {}), table),
+      store: new DynamoDbAlertStateStore(new DynamoDBClient(region ? { region } : {}), table, { clock }),
       where: `stack ${stack} (table ${table})`,
     };
   }
   const file = alertStateFilePath(stateDirOf(config));
-  return { store: new FileAlertStateStore(file), where: file };
+  return { store: new FileAlertStateStore(file, clock), where: file };
 }
 
 function parseTime(text: string, option: string): Date {
@@ -96,7 +101,7 @@ export const registerSilence: RegisterCommand = (program: Command, io: CliIo) =>
       if (!options.list && !host) throw new UsageError('missing <host>: gpu-maint silence <host> --for 2h --reason "..." (or --list)');
       if (options.list && options.clear) throw new UsageError('--list and --clear cannot be combined');
       const config = configFor(cmd);
-      const { store, where } = await silenceStoreFor(config, options.stack);
+      const { store, where } = await silenceStoreFor(config, options.stack, { now: () => now });
 
       if (options.list) {
         const silences = [...(await store.listSilences(host))].sort(

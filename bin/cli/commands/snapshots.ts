@@ -4,12 +4,18 @@
  */
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { openBackupStore } from '../../../lambda/adapters/local/backup-store';
-import { manifestTotals, parseManifest, snapshotTime } from '../../../lambda/core/backup/manifest';
+import {
+  compareSnapshotIds,
+  futureSnapshotMessage,
+  manifestTotals,
+  parseManifest,
+  snapshotTime,
+} from '../../../lambda/core/backup/manifest';
 import { type BackupStore, HOST_KEY } from '../../../lambda/core/backup/store';
 import { formatAge } from '../../../lambda/core/format';
 import { formatBytes } from '../../../lambda/core/health/evaluate';
 import { backupDestination } from '../../../lambda/tasks/parameters';
+import { openBackupStore } from '../backup-store';
 import { type CliIo, configFor, type RegisterCommand, UsageError } from '../context';
 
 export interface SnapshotSummary {
@@ -23,6 +29,8 @@ export interface SnapshotSummary {
   /** Stored (compressed) bytes the snapshot references. */
   readonly bytes?: number;
   readonly sourceBytes?: number;
+  /** Set when the snapshot is dated in the future (the host's clock was wrong when it was written). */
+  readonly clockSkew?: string;
 }
 
 export interface HostSnapshots {
@@ -31,15 +39,19 @@ export interface HostSnapshots {
   readonly snapshots: readonly SnapshotSummary[];
 }
 
-export async function listSnapshots(store: BackupStore, hostKeys?: readonly string[]): Promise<HostSnapshots[]> {
+/** Snapshots per host, oldest first: in the order they were written (their sequence), whatever their dates. */
+export async function listSnapshots(store: BackupStore, hostKeys?: readonly string[], now = new Date()): Promise<HostSnapshots[]> {
   const keys = hostKeys ?? (await store.listHostKeys()).sort();
   const out: HostSnapshots[] = [];
   for (const hostKey of keys) {
-    const ids = (await store.listSnapshotIds(hostKey)).sort();
+    const ids = (await store.listSnapshotIds(hostKey)).sort(compareSnapshotIds);
+    const writtenAt = (await store.listSnapshotWriteTimes?.(hostKey)) ?? new Map<string, Date>();
     let host: string | null = null;
     const snapshots: SnapshotSummary[] = [];
     for (const id of ids) {
       const at = snapshotTime(id).toISOString();
+      const skew = futureSnapshotMessage(id, new Date(Math.min(writtenAt.get(id)?.getTime() ?? now.getTime(), now.getTime())));
+      const clockSkew = skew ? { clockSkew: skew } : {};
       try {
         const m = parseManifest(await store.readManifest(hostKey, id), `${store.location}backups/${hostKey}/snapshots/${id}.json`);
         const t = manifestTotals(m);
@@ -53,9 +65,10 @@ export async function listSnapshots(store: BackupStore, hostKeys?: readonly stri
           files: t.files,
           bytes: t.bytes,
           sourceBytes: t.sourceBytes,
+          ...clockSkew,
         });
       } catch (err) {
-        snapshots.push({ id, at, readable: false, error: (err as Error).message });
+        snapshots.push({ id, at, readable: false, error: (err as Error).message, ...clockSkew });
       }
     }
     out.push({ hostKey, host, snapshots });
@@ -94,6 +107,12 @@ export function plainTable(head: readonly string[], rows: readonly (readonly str
     .map((l) => l.trimEnd());
 }
 
+/** How long ago a snapshot was taken; a snapshot from the future (clock skew) says so. */
+function ageWords(at: string, now: Date): string {
+  const seconds = (now.getTime() - Date.parse(at)) / 1000;
+  return seconds < 0 ? `${formatAge(-seconds)} ahead` : `${formatAge(seconds)} ago`;
+}
+
 export function formatSnapshots(hosts: readonly HostSnapshots[], location: string, now: Date): string {
   if (hosts.length === 0) return `no backups in ${location}`;
   const lines: string[] = [];
@@ -102,7 +121,7 @@ export function formatSnapshots(hosts: readonly HostSnapshots[], location: strin
       `${h.hostKey}${h.host && h.host !== h.hostKey ? ` (${h.host})` : ''}: ${h.snapshots.length} snapshot(s) in ${location}backups/${h.hostKey}/`,
     );
     const rows = h.snapshots.map((s) => {
-      const age = `${formatAge((now.getTime() - Date.parse(s.at)) / 1000)} ago`;
+      const age = ageWords(s.at, now);
       return s.readable
         ? [s.id, age, `${s.units} (${s.unitsUploaded} sent)`, String(s.files), formatBytes(s.sourceBytes ?? 0), formatBytes(s.bytes ?? 0)]
         : [s.id, age, `UNREADABLE: ${s.error}`, '', '', ''];
@@ -119,6 +138,7 @@ export function formatSnapshots(hosts: readonly HostSnapshots[], location: strin
         ]),
       );
     }
+    for (const s of h.snapshots) if (s.clockSkew) lines.push(`  warning: ${s.id}: ${s.clockSkew}`);
   }
   return lines.join('\n');
 }
@@ -127,7 +147,7 @@ export const registerSnapshots: RegisterCommand = (program: Command, io: CliIo) 
   const snapshots = program.command('snapshots').description('backup snapshots in the configured destination (backup.destination)');
   snapshots
     .command('list')
-    .description('list snapshots per host, oldest first')
+    .description('list snapshots per host, oldest first (in the order they were written)')
     .option('--host <key>', 'only this host (its folder under backups/: instance id, host name or <role id>:<instance id>)')
     .option('--json', 'print JSON')
     .action(async (options: { host?: string; json?: boolean }, cmd: Command) => {
@@ -135,7 +155,7 @@ export const registerSnapshots: RegisterCommand = (program: Command, io: CliIo) 
       if (options.host !== undefined && !HOST_KEY.test(options.host)) {
         throw new UsageError(`--host ${JSON.stringify(options.host)}: expected a host key (letters, digits, . _ : @ -)`);
       }
-      const store = openBackupStore(backupDestination(config), config.backup.s3EndpointUrl);
+      const store = openBackupStore(backupDestination(config), config.backup.s3EndpointUrl, config.backup.storeTimeoutSeconds);
       const hosts = await listSnapshots(store, options.host ? [options.host] : undefined);
       io.out(
         options.json ? JSON.stringify({ location: store.location, hosts }, null, 2) : formatSnapshots(hosts, store.location, new Date()),

@@ -30,7 +30,9 @@ import {
   ALERT_TABLE_KEYS,
   AlertStateConflictError,
   type AlertStateStore,
+  HOSTS_INDEX_KEY_VALUES,
   type HostSummary,
+  hostsIndexShard,
   type SilenceStore,
 } from '../../core/alerts/ports';
 import type { CheckName } from '../../core/types';
@@ -157,14 +159,18 @@ export class DynamoDbAlertStateStore implements AlertStateStore, SilenceStore {
   }
 
   async listHosts(): Promise<readonly HostSummary[]> {
-    const items = await this.queryAll({
-      TableName: this.tableName,
-      IndexName: ALERT_TABLE_KEYS.hostsIndex,
-      KeyConditionExpression: '#k = :k',
-      ExpressionAttributeNames: { '#k': ALERT_TABLE_KEYS.hostsIndexKey },
-      ExpressionAttributeValues: { ':k': S('host') },
-    });
-    return items.map((item) => ({
+    const shards = await Promise.all(
+      HOSTS_INDEX_KEY_VALUES.map((value) =>
+        this.queryAll({
+          TableName: this.tableName,
+          IndexName: ALERT_TABLE_KEYS.hostsIndex,
+          KeyConditionExpression: '#k = :k',
+          ExpressionAttributeNames: { '#k': ALERT_TABLE_KEYS.hostsIndexKey },
+          ExpressionAttributeValues: { ':k': S(value) },
+        }),
+      ),
+    );
+    return shards.flat().map((item) => ({
       host: str(item, 'host') ?? '',
       ...(str(item, 'lastGpuCheckAt') ? { lastGpuCheckAt: str(item, 'lastGpuCheckAt') } : {}),
       ...(item.withheld?.BOOL ? { withheld: true } : {}),
@@ -231,7 +237,7 @@ export class DynamoDbAlertStateStore implements AlertStateStore, SilenceStore {
     const item: Record<string, AttributeValue> = {
       host: S(state.host),
       sk: S(HOST_SK),
-      [ALERT_TABLE_KEYS.hostsIndexKey]: S('host'),
+      [ALERT_TABLE_KEYS.hostsIndexKey]: S(hostsIndexShard(state.host)),
       version: N(state.version),
       lastSeen: S(JSON.stringify(state.lastSeen)),
       undelivered: S(JSON.stringify(state.undelivered)),

@@ -32,16 +32,29 @@ export class S3BackupStore implements BackupStore {
     this.location = `s3://${bucket}/${this.prefix}`;
   }
 
+  /** Runs one S3 call; a failure names the store, the operation and why (e.g. a timeout after the retries). */
+  private async call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (err) {
+      const e = err as Error & { $metadata?: { attempts?: number } };
+      const attempts = e.$metadata?.attempts ? ` after ${e.$metadata.attempts} attempt(s)` : '';
+      throw new Error(`${this.location}: ${operation} failed${attempts}: ${e.name}: ${e.message}`);
+    }
+  }
+
   private async *pages(prefix: string, delimiter?: string): AsyncGenerator<ListObjectsV2CommandOutput> {
     let token: string | undefined;
     do {
-      const page = await this.s3.send(
-        new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: prefix,
-          ContinuationToken: token,
-          ...(delimiter ? { Delimiter: delimiter } : {}),
-        }),
+      const page = await this.call('ListObjectsV2', () =>
+        this.s3.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            ContinuationToken: token,
+            ...(delimiter ? { Delimiter: delimiter } : {}),
+          }),
+        ),
       );
       yield page;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -81,10 +94,26 @@ export class S3BackupStore implements BackupStore {
     return ids;
   }
 
+  /**
+   * LastModified is set by S3 when the object is written (the server's clock): a host's wrong clock cannot
+   * change it. https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html (LastModified)
+   */
+  async listSnapshotWriteTimes(hostKey: string): Promise<Map<string, Date>> {
+    const base = `${this.hostPrefix(hostKey)}snapshots/`;
+    const out = new Map<string, Date>();
+    for await (const page of this.pages(base)) {
+      for (const o of page.Contents ?? []) {
+        const name = (o.Key ?? '').slice(base.length);
+        if (name.endsWith('.json') && isSnapshotId(name.slice(0, -5)) && o.LastModified) out.set(name.slice(0, -5), o.LastModified);
+      }
+    }
+    return out;
+  }
+
   async readManifest(hostKey: string, snapshotId: string): Promise<string> {
     if (!isSnapshotId(snapshotId)) throw new Error(`not a snapshot id: ${JSON.stringify(snapshotId)}`);
-    const out = await this.s3.send(
-      new GetObjectCommand({ Bucket: this.bucket, Key: `${this.hostPrefix(hostKey)}snapshots/${snapshotId}.json` }),
+    const out = await this.call('GetObject', () =>
+      this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: `${this.hostPrefix(hostKey)}snapshots/${snapshotId}.json` })),
     );
     if (!out.Body) throw new Error(`${this.location}backups/${hostKey}/snapshots/${snapshotId}.json has no body`);
     return out.Body.transformToString('utf-8');
@@ -105,7 +134,9 @@ export class S3BackupStore implements BackupStore {
 
   async deleteSnapshot(hostKey: string, snapshotId: string): Promise<void> {
     if (!isSnapshotId(snapshotId)) throw new Error(`not a snapshot id: ${JSON.stringify(snapshotId)}`);
-    await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: `${this.hostPrefix(hostKey)}snapshots/${snapshotId}.json` }));
+    await this.call('DeleteObject', () =>
+      this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: `${this.hostPrefix(hostKey)}snapshots/${snapshotId}.json` })),
+    );
   }
 
   async deleteArchives(hostKey: string, keys: readonly string[]): Promise<void> {
@@ -113,8 +144,10 @@ export class S3BackupStore implements BackupStore {
     keys.forEach(assertArchiveKey);
     for (let i = 0; i < keys.length; i += MAX_DELETE_KEYS) {
       const batch = keys.slice(i, i + MAX_DELETE_KEYS);
-      const out = await this.s3.send(
-        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((k) => ({ Key: `${host}${k}` })), Quiet: true } }),
+      const out = await this.call('DeleteObjects', () =>
+        this.s3.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((k) => ({ Key: `${host}${k}` })), Quiet: true } }),
+        ),
       );
       if (out.Errors && out.Errors.length > 0) {
         const first = out.Errors[0];

@@ -5,7 +5,7 @@
  * dispatcher's may.
  */
 import type { CleanupDispatcher } from '../../core/cleanup/disk-pressure';
-import type { CommandSender } from '../../core/dispatch';
+import { type CommandSender, commandOutputKeyPrefix } from '../../core/dispatch';
 
 export interface SsmCleanupDispatcherSettings {
   readonly documentName: string;
@@ -13,7 +13,8 @@ export interface SsmCleanupDispatcherSettings {
   readonly outputBucket: string;
   /** Prefix ending in `/` (or empty); `cleanup` is appended, as for scheduled runs. */
   readonly outputKeyPrefix: string;
-  readonly commandLogGroup: string;
+  /** Also stream output to this log group; absent: S3 only. */
+  readonly commandLogGroup?: string;
 }
 
 export class SsmCleanupDispatcher implements CleanupDispatcher {
@@ -31,8 +32,8 @@ export class SsmCleanupDispatcher implements CleanupDispatcher {
       maxErrors: '0',
       deliveryTimeoutSeconds: this.settings.deliveryTimeoutSeconds,
       outputS3BucketName: this.settings.outputBucket,
-      outputS3KeyPrefix: `${this.settings.outputKeyPrefix}cleanup`,
-      cloudWatchLogGroupName: this.settings.commandLogGroup,
+      outputS3KeyPrefix: commandOutputKeyPrefix(this.settings.outputKeyPrefix, 'cleanup'),
+      ...(this.settings.commandLogGroup ? { cloudWatchLogGroupName: this.settings.commandLogGroup } : {}),
       comment: `gpu-maint cleanup: disk pressure on ${host}`.slice(0, 100),
     });
     return { id: `command ${commandId}` };

@@ -10,7 +10,7 @@
  *   GPU_MAINT_DISK_PRESSURE  when cleanup.onDiskPressure is on (ResultCollector.enableCleanupOnDiskPressure):
  *                       { cooldownHours, dryRun, documentName, deliveryTimeoutSeconds, commandLogGroup, tableName }, JSON
  */
-import type { Logger } from '@aws-lambda-powertools/logger';
+import { Logger } from '@aws-lambda-powertools/logger';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -25,11 +25,13 @@ import {
   diskPressureWiringSchema,
   documentTasksSchema,
   evaluationSettingsSchema,
+  type ResultLog,
 } from '../../core/collect';
+import { commandOutputKeyPrefix } from '../../core/dispatch';
 import { systemClock } from '../../core/ports';
 import type { EvaluationSettings } from '../../core/settings';
-import { taskDefinition } from '../../core/tasks';
 import type { TaskName } from '../../core/types';
+import { taskDefinition } from '../../tasks/registry';
 import { awsAlertSink } from './alert-sink';
 import { DynamoDbCleanupCooldownStore } from './cleanup-cooldown-dynamodb';
 import { SsmCleanupDispatcher } from './cleanup-dispatch-ssm';
@@ -64,32 +66,55 @@ function diskPressureDeps(
       deliveryTimeoutSeconds: dp.deliveryTimeoutSeconds,
       outputBucket: wiring.outputBucket,
       outputKeyPrefix: wiring.outputKeyPrefix,
-      commandLogGroup: dp.commandLogGroup,
+      ...(dp.commandLogGroup ? { commandLogGroup: dp.commandLogGroup } : {}),
     }),
   };
 }
 
+/**
+ * The per-result log: a logger of its own, without the Lambda context (function ARN, request id, ...)
+ * the handler's logger adds to every line, which would more than double a healthy line
+ * (HEALTHY_LINE_BUDGET_BYTES, lambda/core/collect/log-record.ts).
+ */
+export function resultLog(): ResultLog {
+  const logger = new Logger({ serviceName: 'gpu-maint-collect' });
+  return { write: (record) => logger.info('task result', { result: record }) };
+}
+
+/**
+ * Client settings of every collector client: throttled calls are retried in the process, with the SDK's
+ * standard mode (exponential backoff with jitter, a retry quota per client), rather than failing the record
+ * and waiting out the queue's visibility timeout: https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html
+ */
+export const COLLECTOR_CLIENT_CONFIG = { retryMode: 'standard', maxAttempts: 8 } as const;
+
 export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectDeps {
   const settings = jsonEnv('GPU_MAINT_SETTINGS', evaluationSettingsSchema, env) as EvaluationSettings;
   const wiring = jsonEnv('GPU_MAINT_COLLECT', collectWiringSchema, env);
-  const ssm = new SSMClient({});
+  const ssm = new SSMClient(COLLECTOR_CLIENT_CONFIG);
   const diskPressure = diskPressureDeps(env, wiring, ssm);
+  const documents: Record<string, TaskName> = Object.fromEntries(wiring.documents.map((d) => [d.name, d.task as TaskName]));
   return {
     settings,
-    documents: Object.fromEntries(wiring.documents.map((d) => [d.name, d.task as TaskName])),
+    documents,
     evaluatorFor: (task) => taskDefinition(task).evaluate,
     outputs: new SsmInvocationOutputSource({
       ssm,
-      s3: new S3Client({}),
+      s3: new S3Client(COLLECTOR_CLIENT_CONFIG),
       outputBucket: wiring.outputBucket,
       outputKeyPrefix: wiring.outputKeyPrefix,
+      // The dispatcher sends each task's commands under `<outputKeyPrefix><task>` (lambda/core/dispatch.ts).
+      commandKeyPrefix: (ref) => {
+        const task = documents[ref.documentName];
+        return task ? commandOutputKeyPrefix(wiring.outputKeyPrefix, task) : undefined;
+      },
       warn: (message, details) => logger.warn(message, details),
     }),
-    metrics: new CloudWatchMetricsSink(new CloudWatchClient({}), wiring.namespace),
+    metrics: new CloudWatchMetricsSink(new CloudWatchClient(COLLECTOR_CLIENT_CONFIG), wiring.namespace),
     alerts: env[ALERT_ENV.table]
       ? awsAlertSink(env, { warn: (message, details) => logger.warn(message, details ?? {}) })
-      : new SnsAlertSink(new SNSClient({}), wiring.topicArn, settings.fleet),
-    log: { write: (record) => logger.info('task result', { result: record }) },
+      : new SnsAlertSink(new SNSClient(COLLECTOR_CLIENT_CONFIG), wiring.topicArn, settings.fleet),
+    log: resultLog(),
     clock: systemClock,
     ...(diskPressure ? { diskPressure } : {}),
   };

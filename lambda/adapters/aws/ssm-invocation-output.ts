@@ -1,17 +1,33 @@
 /**
- * Fetches what an SSM command invocation produced: GetCommandInvocation (retried while SSM has not
- * caught up with its own event: InvocationDoesNotExist, or a status that is not final yet), and the
- * full stdout from the output bucket when GetCommandInvocation's copy was cut at 24,000 characters.
+ * Fetches what an SSM command invocation produced, with as few SSM control-plane calls as possible
+ * (docs/scale.md: GetCommandInvocation's quota is not published, and one call per result is the largest
+ * item of the old call budget):
+ * - Success: the stdout object the agent uploaded to the output bucket, read at its deterministic key
+ *   (agentOutputKey). A Success status means exit 0, and the sections carry their own stderr.
+ * - never ran (DeliveryTimedOut, Undeliverable, Cancelled, Terminated): nothing to read; the event's
+ *   status is the result.
+ * - anything else (Failed, timed out), or a Success whose object is missing (empty stdout, or a document
+ *   this collector cannot map to a key prefix): GetCommandInvocation (retried while SSM has not caught up
+ *   with its own event: InvocationDoesNotExist, or a status that is not final yet), and the full stdout
+ *   from the output bucket when GetCommandInvocation's copy was cut at 24,000 characters.
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetCommandInvocationCommand, type GetCommandInvocationCommandOutput, type SSMClient } from '@aws-sdk/client-ssm';
-import type { InvocationOutput, InvocationOutputSource, InvocationRef } from '../../core/collect';
+import {
+  agentOutputKey,
+  type InvocationOutput,
+  type InvocationOutputSource,
+  type InvocationRef,
+  NEVER_RAN_STATUSES,
+} from '../../core/collect';
 
 /** GetCommandInvocation returns at most this much of stdout. */
 export const SSM_INLINE_STDOUT_LIMIT_CHARS = 24_000;
 /** What the SSM agent appends when it cuts the output it reports. */
 const TRUNCATION_MARK = '---Output truncated---';
 const NOT_FINAL = new Set(['Pending', 'InProgress', 'Delayed', 'Cancelling']);
+/** Error names AWS SDKs give throttled requests. */
+const THROTTLING = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded']);
 
 export interface SsmInvocationOutputOptions {
   readonly ssm: SSMClient;
@@ -25,6 +41,11 @@ export interface SsmInvocationOutputOptions {
   /** First retry delay; doubles each attempt (with jitter). @default 500 */
   readonly baseDelayMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * The OutputS3KeyPrefix the invocation's command was sent with (e.g. `command-output/gpu-check`), or
+   * undefined when unknown: then every result is read with GetCommandInvocation.
+   */
+  readonly commandKeyPrefix?: (ref: InvocationRef) => string | undefined;
   /** Told about recoverable problems (full output unreadable). */
   readonly warn?: (message: string, details: Record<string, unknown>) => void;
 }
@@ -65,7 +86,26 @@ export class SsmInvocationOutputSource implements InvocationOutputSource {
   }
 
   async fetch(ref: InvocationRef): Promise<InvocationOutput> {
-    const invocation = await this.getInvocation(ref);
+    if (NEVER_RAN_STATUSES.has(ref.status)) return { stdout: '', stderr: '', responseCode: null, status: ref.status };
+    if (ref.status === 'Success') {
+      const stdout = await this.readAgentOutput(ref);
+      if (stdout !== null) return { stdout, stderr: '', responseCode: 0, status: 'Success' };
+    }
+    let invocation: GetCommandInvocationCommandOutput | null;
+    try {
+      invocation = await this.getInvocation(ref);
+    } catch (err) {
+      // A run that did not succeed is a finding whatever its output says: when SSM still throttles after
+      // the client's retries, evaluate it from the event's status rather than fail the record into the
+      // queue's visibility timeout (docs/scale.md: GetCommandInvocation's quota is not published).
+      if (ref.status === 'Success' || !THROTTLING.has((err as Error).name)) throw err;
+      this.options.warn?.('GetCommandInvocation throttled; evaluating the failed run from its event status', {
+        commandId: ref.commandId,
+        instanceId: ref.instanceId,
+        status: ref.status,
+      });
+      return { stdout: '', stderr: '(output not read: GetCommandInvocation throttled)', responseCode: null, status: ref.status };
+    }
     if (!invocation) {
       // SSM never recorded an invocation it could not deliver; the event's status is all there is.
       return { stdout: '', stderr: '', responseCode: null, status: ref.status };
@@ -79,6 +119,23 @@ export class SsmInvocationOutputSource implements InvocationOutputSource {
       status: invocation.Status ?? ref.status,
       ...(invocation.StatusDetails ? { statusDetails: invocation.StatusDetails } : {}),
     };
+  }
+
+  /** The agent's stdout object, or null when there is none to read (the caller asks SSM instead). */
+  private async readAgentOutput(ref: InvocationRef): Promise<string | null> {
+    const prefix = this.options.commandKeyPrefix?.(ref);
+    if (prefix === undefined || !prefix.startsWith(this.options.outputKeyPrefix)) return null;
+    try {
+      const object = await this.options.s3.send(
+        new GetObjectCommand({ Bucket: this.options.outputBucket, Key: agentOutputKey(prefix, ref) }),
+      );
+      return (await object.Body?.transformToString('utf8')) ?? null;
+    } catch (err) {
+      const name = (err as Error).name;
+      // No object: the script printed nothing (the agent uploads only non-empty output) or could not upload.
+      if (name === 'NoSuchKey' || name === 'NotFound' || name === 'AccessDenied') return null;
+      throw err;
+    }
   }
 
   private async getInvocation(ref: InvocationRef): Promise<GetCommandInvocationCommandOutput | null> {

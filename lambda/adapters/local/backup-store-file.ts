@@ -39,6 +39,16 @@ export class FileBackupStore implements BackupStore {
       .map((e) => e.name.slice(0, -5));
   }
 
+  async listSnapshotWriteTimes(hostKey: string): Promise<Map<string, Date>> {
+    const out = new Map<string, Date>();
+    const dir = path.join(this.backups, hostKey, 'snapshots');
+    for (const id of await this.listSnapshotIds(hostKey)) {
+      const st = await stat(path.join(dir, `${id}.json`)).catch(() => null);
+      if (st) out.set(id, st.mtime);
+    }
+    return out;
+  }
+
   async readManifest(hostKey: string, snapshotId: string): Promise<string> {
     assertHostKey(hostKey);
     if (!isSnapshotId(snapshotId)) throw new Error(`not a snapshot id: ${JSON.stringify(snapshotId)}`);

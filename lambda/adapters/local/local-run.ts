@@ -11,9 +11,10 @@ import { diskPressureOutcome, withDiskPressureNote } from '../../core/collect';
 import { evaluateTaskOutput } from '../../core/evaluate';
 import type { AlertSink, Clock, TaskOutput } from '../../core/ports';
 import { evaluationSettings } from '../../core/settings';
-import { taskDefinition } from '../../core/tasks';
 import type { TaskName, TaskResult } from '../../core/types';
+import { taskDefinition } from '../../tasks/registry';
 import { cleanupCooldownFilePath, FileCleanupCooldownStore } from './cleanup-cooldown-file';
+import { writeLatestResult } from './latest-results';
 import { JsonLinesMetricsSink, PrometheusTextfileSink } from './metrics-files';
 import { resolveStateDir } from './paths';
 import { runTaskScript } from './script-runner';
@@ -70,6 +71,7 @@ export async function processLocalOutput(output: TaskOutput, options: LocalRunOp
   await new JsonLinesMetricsSink(paths.metricsFile, config.metrics.namespace).put(result.metrics, now);
   new PrometheusTextfileSink(paths.textfileDir).write(result.task, result.metrics, now, result);
   const noted = withDiskPressureNote(result, await localDiskPressure(result, options, now));
+  writeLatestResult(paths.stateDir, noted);
   await options.alerts?.publish(noted);
   return noted;
 }

@@ -149,23 +149,68 @@ export async function processResults(results: readonly TaskResult[], deps: Alert
  * The periodic sweep: hosts silent on gpu-check for `staleAfterMinutes` (but not yet forgotten) get
  * host.stale, and hosts with alerts a silence withheld notify once the silence has ended.
  */
-export async function evaluateSweep(deps: AlertEngineDeps, now: Date): Promise<Notification[]> {
+/** Hosts the sweep must evaluate: silent on gpu-check past staleAfterMinutes (not yet forgotten), or withheld. */
+async function hostsToSweep(deps: AlertEngineDeps, now: Date): Promise<string[]> {
   const staleMs = deps.settings.staleAfterMinutes * 60_000;
   const forgetMs = deps.settings.forgetHostAfterDays * 86_400_000;
-  const out: Notification[] = [];
+  const hosts: string[] = [];
   for (const summary of await deps.store.listHosts()) {
     const silentMs = summary.lastGpuCheckAt === undefined ? null : now.getTime() - Date.parse(summary.lastGpuCheckAt);
     const stale = silentMs !== null && silentMs >= staleMs && silentMs < forgetMs;
-    if (!stale && !summary.withheld) continue;
-    out.push(...(await commitHost(summary.host, [], deps, now)));
+    if (stale || summary.withheld) hosts.push(summary.host);
   }
+  return hosts;
+}
+
+export async function evaluateSweep(deps: AlertEngineDeps, now: Date): Promise<Notification[]> {
+  const out: Notification[] = [];
+  for (const host of await hostsToSweep(deps, now)) out.push(...(await commitHost(host, [], deps, now)));
   return out;
 }
 
-export async function sweepHosts(deps: AlertDeliveryDeps, now: Date): Promise<Notification[]> {
-  const notifications = await evaluateSweep(deps, now);
-  await deliver(notifications, deps);
-  return notifications;
+export interface SweepOptions {
+  /** Hosts evaluated at once. @default 16 */
+  readonly concurrency?: number;
+  /** Stop starting hosts when this returns true (the Lambda's time is nearly up); the next sweep finds the rest. */
+  readonly outOfTime?: () => boolean;
+}
+
+export interface SweepOutcome {
+  readonly notifications: readonly Notification[];
+  /** Hosts left for the next sweep because time ran out. */
+  readonly deferred: number;
+  /** Notifications the notifier refused (parked in their host's state for its next evaluation). */
+  readonly parked: number;
+}
+
+/**
+ * The stale-host sweep in chunks: hosts are evaluated `concurrency` at a time, and each host's
+ * notifications are sent (or parked) as soon as its state is committed, so a sweep cut short by its
+ * timeout loses nothing: what it committed went out, what it did not start stays stale for the next one.
+ */
+export async function sweepHosts(deps: AlertDeliveryDeps, now: Date, options: SweepOptions = {}): Promise<SweepOutcome> {
+  const queue = await hostsToSweep(deps, now);
+  const total = queue.length;
+  const sent: Notification[] = [];
+  let parked = 0;
+  let started = 0;
+  const worker = async () => {
+    while (started < total && !options.outOfTime?.()) {
+      const host = queue[started++];
+      const notifications = await commitHost(host, [], deps, now);
+      try {
+        await deliver(notifications, deps);
+        sent.push(...notifications);
+      } catch (err) {
+        if (!(err instanceof AlertDeliveryError)) throw err;
+        parked += err.failed.length;
+        sent.push(...notifications.filter((n) => !err.failed.includes(n)));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 16) }, worker));
+  if (parked > 0) deps.log?.warn('sweep notifications parked for the next evaluation', { parked });
+  return { notifications: sent, deferred: total - started, parked };
 }
 
 /** The policy behind the AlertSink port: a one-line swap for sinks that printed every finding. */

@@ -1,11 +1,14 @@
 /**
- * The alert forwarder's core: a structured notification from SNS, to Slack (Block Kit) and PagerDuty
- * (Events API v2). Destinations are ports; the Lambda builds them from Secrets Manager.
+ * The alert forwarder's core: what arrives from SNS, to Slack (Block Kit) and PagerDuty (Events API v2).
+ * Three kinds of message reach it: structured host notifications (alert topic), CloudWatch alarm
+ * notifications and EventBridge rule texts (pipeline topic). Destinations are ports; the Lambda builds
+ * them from Secrets Manager.
  */
 import { z } from 'zod';
 import { CHECK_NAMES, TASK_NAMES } from '../types';
 import type { AlertSeverity, Notification } from './model';
-import { NOTIFICATION_SCHEMA, type PagerDutyEvent, pagerDutyEvents, type SlackPayload, slackPayload } from './render';
+import { alarmPagerDutyEvent, alarmSlackPayload, type PipelineAlarm, parsePipelineAlarm } from './pipeline-alarm';
+import { NOTIFICATION_SCHEMA, type PagerDutyEvent, pagerDutyEvents, type SlackPayload, slackEscape, slackPayload } from './render';
 
 const severity = z.enum(['warning', 'critical']);
 const check = z.enum(CHECK_NAMES);
@@ -105,5 +108,68 @@ export async function forwardNotification(n: Notification, d: ForwardDestination
     }
   }
   if (errors.length) throw new Error(`forwarding ${n.id} failed: ${errors.join('; ')}`);
+  return { slack, pagerDutyEvents: sent };
+}
+
+/** One SNS message, by kind. */
+export type ForwardedMessage =
+  | { readonly kind: 'notification'; readonly notification: Notification }
+  | { readonly kind: 'alarm'; readonly alarm: PipelineAlarm }
+  | { readonly kind: 'text'; readonly text: string };
+
+/**
+ * Tells the kinds apart: JSON with the notification schema, JSON in CloudWatch's alarm format, else text
+ * (EventBridge rule messages). A JSON message claiming the notification schema must be a valid one.
+ */
+export function parseForwardedMessage(message: string): ForwardedMessage {
+  let data: unknown;
+  try {
+    data = JSON.parse(message);
+  } catch {
+    return { kind: 'text', text: message };
+  }
+  if (data && typeof data === 'object' && (data as { schema?: unknown }).schema === NOTIFICATION_SCHEMA) {
+    return { kind: 'notification', notification: parseNotificationMessage(message) };
+  }
+  const alarm = parsePipelineAlarm(data);
+  if (alarm) return { kind: 'alarm', alarm };
+  return { kind: 'text', text: message };
+}
+
+/** Slack payload of an EventBridge text: the text itself (the rule wrote it for people). */
+function textSlackPayload(text: string): SlackPayload {
+  return { text: text.slice(0, 150), blocks: [{ type: 'section', text: { type: 'mrkdwn', text: slackEscape(text).slice(0, 3000) } }] };
+}
+
+/**
+ * Posts any message to every configured destination. Texts go to Slack only: they carry no state to
+ * resolve a PagerDuty incident with. Throws (after trying all) when any failed.
+ */
+export async function forwardMessage(m: ForwardedMessage, d: ForwardDestinations): Promise<ForwardOutcome> {
+  if (m.kind === 'notification') return forwardNotification(m.notification, d);
+  const errors: string[] = [];
+  let slack = false;
+  let sent = 0;
+  if (d.slack) {
+    try {
+      await d.slack.post(m.kind === 'alarm' ? alarmSlackPayload(m.alarm) : textSlackPayload(m.text));
+      slack = true;
+    } catch (err) {
+      errors.push(`Slack: ${(err as Error).message}`);
+    }
+  }
+  if (d.pagerDuty && m.kind === 'alarm') {
+    try {
+      const event = alarmPagerDutyEvent(m.alarm, await d.pagerDuty.routingKey(), d.pagerDuty.minSeverity);
+      if (event) {
+        await d.pagerDuty.send(event);
+        sent++;
+      }
+    } catch (err) {
+      errors.push(`PagerDuty: ${(err as Error).message}`);
+    }
+  }
+  const what = m.kind === 'alarm' ? `alarm ${m.alarm.name} ${m.alarm.state}` : 'text message';
+  if (errors.length) throw new Error(`forwarding ${what} failed: ${errors.join('; ')}`);
   return { slack, pagerDutyEvents: sent };
 }

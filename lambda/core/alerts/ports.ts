@@ -29,6 +29,24 @@ export const ALERT_TABLE_KEYS = {
   hostsIndexKey: 'kind',
 } as const;
 
+/**
+ * Shards of the sparse `hosts` index: every evaluation rewrites its host item, and with one index key
+ * value all of them land in one index partition (DynamoDB allows 1,000 write units per second per
+ * partition: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html).
+ * A host's items carry `host#<shard>`, the shard a hash of its name; the sweep queries every shard.
+ */
+export const HOSTS_INDEX_SHARDS = 16;
+
+/** The `hosts` index key value of a host: `host#0` ... `host#15`, stable for a host. */
+export function hostsIndexShard(host: string): string {
+  let h = 2166136261;
+  for (let i = 0; i < host.length; i++) h = Math.imul(h ^ host.charCodeAt(i), 16777619) >>> 0;
+  return `host#${h % HOSTS_INDEX_SHARDS}`;
+}
+
+/** Every `hosts` index key value to query, with `host` (items written before the index was sharded). */
+export const HOSTS_INDEX_KEY_VALUES: readonly string[] = ['host', ...Array.from({ length: HOSTS_INDEX_SHARDS }, (_, i) => `host#${i}`)];
+
 export interface HostSummary {
   readonly host: string;
   /** Time of the host's latest gpu-check result; absent when it never reported one. */

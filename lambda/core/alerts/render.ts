@@ -178,7 +178,7 @@ const SLACK_EMOJI: Record<ChangeKind, Record<AlertSeverity, string>> = {
 };
 const SLACK_MAX_BLOCKS = 50;
 
-function slackEscape(text: string): string {
+export function slackEscape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 

@@ -6,8 +6,10 @@
 import { type ParsedResult, parseKeyValues } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import { formatBytes } from '../health/evaluate';
+import { METRICS } from '../metric-names';
 import type { Reading } from '../metrics';
 import type { Finding, Severity } from '../types';
+import { futureSnapshotMessage, isSnapshotId } from './manifest';
 
 /** `details.snapshot` of a backup result (the snapshot this run wrote). */
 export interface SnapshotDetails {
@@ -48,12 +50,17 @@ function int(kv: Record<string, string>, key: string): number {
 
 const duration = (s: number) => (s < 120 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
 
-/** backup.age from the time of the host's newest snapshot (null: it has none). */
-export function snapshotAgeFinding(newestAt: Date | null, now: Date, maxAgeHours: number, context: string): Finding {
+/**
+ * backup.age from the time of the host's newest snapshot (null: it has none). A snapshot id dated in the
+ * future (the host's clock runs ahead) is a warning, never a fresh backup: its age is unknown.
+ */
+export function snapshotAgeFinding(newestAt: Date | null, now: Date, maxAgeHours: number, context: string, snapshotId?: string): Finding {
   const threshold = `warn > ${maxAgeHours} h, crit > ${2 * maxAgeHours} h`;
   if (newestAt === null) {
     return { check: 'backup.age', severity: 'critical', message: `no snapshot of this host exists${context}`, reading: null, threshold };
   }
+  const skew = snapshotId && isSnapshotId(snapshotId) ? futureSnapshotMessage(snapshotId, now) : null;
+  if (skew) return { check: 'backup.age', severity: 'warning', message: `${skew}${context}`, reading: null, threshold };
   const age = Math.max(0, (now.getTime() - newestAt.getTime()) / 3_600_000);
   const severity: Severity = age > 2 * maxAgeHours ? 'critical' : age > maxAgeHours ? 'warning' : 'ok';
   return {
@@ -102,11 +109,11 @@ export const evaluateBackup: TaskEvaluator = (parsed: ParsedResult, ctx: Evaluat
         (missing.length > 0 ? `; source missing: ${missing.join(', ')}` : '') +
         (Number(kv.warnings ?? 0) > 0 ? `; ${kv.warning}` : ''),
     });
-    findings.push(snapshotAgeFinding(ctx.now, ctx.now, maxAgeHours, ` (${snapshot.id} written now)`));
+    findings.push(snapshotAgeFinding(ctx.now, ctx.now, maxAgeHours, ` (${snapshot.id} written now)`, snapshot.id));
     readings.push(
-      { name: 'BackupSuccess', value: 1, unit: 'Count' },
-      { name: 'BackupBytesUploaded', value: snapshot.bytesUploaded, unit: 'Bytes' },
-      { name: 'BackupDurationSeconds', value: snapshot.durationSeconds, unit: 'Seconds' },
+      { name: METRICS.BackupSuccess, value: 1, unit: 'Count' },
+      { name: METRICS.BackupBytesUploaded, value: snapshot.bytesUploaded, unit: 'Bytes' },
+      { name: METRICS.BackupDurationSeconds, value: snapshot.durationSeconds, unit: 'Seconds' },
     );
     return { findings, readings, details: { snapshot } };
   }
@@ -118,7 +125,9 @@ export const evaluateBackup: TaskEvaluator = (parsed: ParsedResult, ctx: Evaluat
       message: kv.error || 'nothing to back up',
     });
     if (previousAt)
-      findings.push(snapshotAgeFinding(previousAt, ctx.now, maxAgeHours, ` (${kv.previous_snapshot}; nothing to back up now)`));
+      findings.push(
+        snapshotAgeFinding(previousAt, ctx.now, maxAgeHours, ` (${kv.previous_snapshot}; nothing to back up now)`, kv.previous_snapshot),
+      );
     return { findings, readings, details: { snapshot: null } };
   }
   if (status === 'failed') {
@@ -129,9 +138,10 @@ export const evaluateBackup: TaskEvaluator = (parsed: ParsedResult, ctx: Evaluat
         ctx.now,
         maxAgeHours,
         previousAt ? ` (${kv.previous_snapshot}; this run failed)` : ' (this run failed)',
+        kv.previous_snapshot,
       ),
     );
-    readings.push({ name: 'BackupSuccess', value: 0, unit: 'Count' });
+    readings.push({ name: METRICS.BackupSuccess, value: 0, unit: 'Count' });
     return { findings, readings, details: { snapshot: null } };
   }
   throw new Error(`backup status=${JSON.stringify(status)} is not one of ok, empty, failed, busy`);
@@ -167,14 +177,14 @@ export const evaluateRestoreTest: TaskEvaluator = (parsed: ParsedResult): Evalua
         `snapshot ${details.snapshot}: ${details.unitsTested} of ${details.unitsTotal} units restored and verified${sample}, ` +
         `${details.files} entries, ${formatBytes(details.bytes)} in ${duration(details.durationSeconds)}`,
     };
-    readings.push({ name: 'RestoreTestSuccess', value: 1, unit: 'Count' });
+    readings.push({ name: METRICS.RestoreTestSuccess, value: 1, unit: 'Count' });
   } else {
     finding = {
       check: 'backup.restore-test',
       severity: 'critical',
       message: `restore test of snapshot ${details.snapshot ?? '(none)'} failed: ${kv.error || 'no reason given'}`,
     };
-    readings.push({ name: 'RestoreTestSuccess', value: 0, unit: 'Count' });
+    readings.push({ name: METRICS.RestoreTestSuccess, value: 0, unit: 'Count' });
   }
   return { findings: [finding], readings, details: { restoreTest: details } };
 };

@@ -7,8 +7,15 @@ import { z } from 'zod';
 
 export const MANIFEST_FORMAT = 'gpu-maint-backup';
 export const MANIFEST_VERSION = 1;
-/** Snapshot ids are the UTC start time in basic ISO-8601, e.g. `20261128T020000Z`. */
-export const SNAPSHOT_ID = /^\d{8}T\d{6}Z$/;
+/**
+ * Snapshot ids: the UTC start time in basic ISO-8601 and the host's snapshot sequence number, e.g.
+ * `20261128T020000Z-42`. The time comes from the host's clock, which can be wrong; the sequence (one more
+ * than the highest in the store when the backup ran) cannot, so snapshots are ordered by it. Ids without a
+ * sequence (`20261128T020000Z`, written before sequences existed) count as sequence 0, older than any other.
+ */
+export const SNAPSHOT_ID = /^\d{8}T\d{6}Z(-[1-9]\d{0,8})?$/;
+/** A snapshot id named on a command line or in an SSM parameter (pattern source, no flags). */
+export const SNAPSHOT_ID_PATTERN = SNAPSHOT_ID.source;
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in lowercase hex');
 const count = z.number().int().min(0);
@@ -40,7 +47,9 @@ const unitSchema = z.object({
 const manifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
   version: z.literal(MANIFEST_VERSION),
-  id: z.string().regex(SNAPSHOT_ID, 'a snapshot id such as 20261128T020000Z'),
+  id: z.string().regex(SNAPSHOT_ID, 'a snapshot id such as 20261128T020000Z-42'),
+  /** The id's sequence, repeated for readers of the manifest alone; absent in manifests from before sequences. */
+  sequence: z.number().int().min(1).optional(),
   host: z.string(),
   hostKey: z.string(),
   createdAt: z.iso.datetime(),
@@ -85,13 +94,41 @@ export function parseManifest(text: string, origin: string): Manifest {
   return result.data;
 }
 
-/** The time a snapshot id names. @throws on an id that is not one. */
+/** The time a snapshot id names (the host's clock when it started). @throws on an id that is not one. */
 export function snapshotTime(id: string): Date {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(id);
-  if (!m) throw new ManifestError(`snapshot id ${JSON.stringify(id)} is not of the form 20261128T020000Z`);
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:-[1-9]\d{0,8})?$/.exec(id);
+  if (!m) throw new ManifestError(`snapshot id ${JSON.stringify(id)} is not of the form 20261128T020000Z-42`);
   return new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]));
 }
 
+/** The sequence number of a snapshot id (0 for an id from before sequences). */
+export function snapshotSequence(id: string): number {
+  const dash = id.indexOf('-');
+  return dash < 0 ? 0 : Number(id.slice(dash + 1));
+}
+
+/** Orders snapshot ids oldest first: by sequence (written later = higher), then by time for ids without one. */
+export function compareSnapshotIds(a: string, b: string): number {
+  return snapshotSequence(a) - snapshotSequence(b) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/**
+ * How far ahead of a trusted time a snapshot's own time may be before it counts as written by a host
+ * whose clock is wrong (NTP keeps honest clocks within seconds; the snapshot's id is its start time).
+ */
+export const CLOCK_SKEW_TOLERANCE_MS = 15 * 60_000;
+
+/**
+ * A message when a snapshot's time lies in the future of `trusted` (the audit's clock, or the store's write
+ * time) by more than the tolerance: the host that wrote it had a clock running ahead. Null otherwise.
+ */
+export function futureSnapshotMessage(id: string, trusted: Date): string | null {
+  const ahead = snapshotTime(id).getTime() - trusted.getTime();
+  if (ahead <= CLOCK_SKEW_TOLERANCE_MS) return null;
+  const hours = ahead / 3_600_000;
+  const span = hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+  return `snapshot ${id} is dated ${span} in the future: the host's clock was wrong when it was written (ordering uses its sequence, its age the store's write time)`;
+}
 export function isSnapshotId(id: string): boolean {
   return SNAPSHOT_ID.test(id);
 }

@@ -8,9 +8,10 @@
  * written while prune runs are read again before archives are deleted.
  */
 import { z } from 'zod';
+import { METRICS } from '../metric-names';
 import type { MetricsSink } from '../ports';
 import type { Finding, MetricDatum } from '../types';
-import { type Manifest, parseManifest, snapshotTime } from './manifest';
+import { compareSnapshotIds, futureSnapshotMessage, type Manifest, parseManifest, snapshotSequence, snapshotTime } from './manifest';
 import { decideRetention, type KeepReason, type RetentionPolicy, unreferencedArchives } from './retention';
 import type { BackupStore } from './store';
 
@@ -32,12 +33,20 @@ export interface HostPruneReport {
   readonly kept: readonly KeptSnapshot[];
   readonly removedSnapshots: readonly string[];
   readonly removedArchives: readonly string[];
+  /** Bytes of the archives deleted; 0 on a dry run, which deletes nothing. */
   readonly bytesFreed: number;
-  /** Newest readable snapshot, its time and age at the audit. */
+  /** Bytes of the archives selected for deletion: what this run frees, or on a dry run would free. */
+  readonly bytesToFree: number;
+  /**
+   * Newest readable snapshot (written last: highest sequence), its time and age at the audit. The time is
+   * the snapshot's own date, or the store's write time when that date lies in the future (a wrong clock).
+   */
   readonly newestSnapshot: string | null;
   readonly newestAt: string | null;
   readonly newestAgeHours: number | null;
   readonly unreadable: readonly string[];
+  /** Set when the newest snapshot is dated in the future: the host's clock was wrong (backup.age warns). */
+  readonly clockSkew: string | null;
   readonly warnings: readonly string[];
   /** Archives no kept manifest references that are younger than the grace period: deleted by a later prune. */
   readonly waitingArchives?: { readonly count: number; readonly bytes: number; readonly graceDays: number };
@@ -84,12 +93,22 @@ export async function pruneHost(
   options: PruneOptions,
 ): Promise<HostPruneReport> {
   const warnings: string[] = [];
-  const ids = (await store.listSnapshotIds(hostKey)).sort();
+  const ids = (await store.listSnapshotIds(hostKey)).sort(compareSnapshotIds);
+  const writtenAt = (await store.listSnapshotWriteTimes?.(hostKey)) ?? new Map<string, Date>();
   const { manifests, unreadable } = await readManifests(store, hostKey, ids);
   for (const id of unreadable) warnings.push(`manifest ${id} cannot be read: it is kept, and no archive of this host is deleted`);
 
+  // A date ahead of both the store's write time and this audit's clock came from a wrong host clock.
+  const trusted = (id: string) => new Date(Math.min(writtenAt.get(id)?.getTime() ?? now.getTime(), now.getTime()));
+  const future = new Map<string, string>();
+  for (const id of ids) {
+    const message = futureSnapshotMessage(id, trusted(id));
+    if (message) future.set(id, message);
+  }
+  for (const message of future.values()) warnings.push(message);
+
   const decision = decideRetention(
-    ids.map((id) => ({ id, at: snapshotTime(id), readable: manifests.has(id) })),
+    ids.map((id) => ({ id, at: snapshotTime(id), sequence: snapshotSequence(id), readable: manifests.has(id) })),
     policy,
   );
   const removedSnapshots = decision.remove.map((s) => s.id);
@@ -97,6 +116,7 @@ export async function pruneHost(
 
   const newest = decision.keep.find((s) => s.readable) ?? null;
   const newestManifest = newest ? (manifests.get(newest.id) ?? null) : null;
+  const newestAt = newest ? (future.has(newest.id) ? trusted(newest.id) : newest.at) : null;
   const base = {
     hostKey,
     host: newestManifest?.host ?? null,
@@ -104,11 +124,12 @@ export async function pruneHost(
     kept: decision.keep.map((s) => ({ id: s.id, reasons: decision.reasons.get(s.id) ?? [] })),
     removedSnapshots,
     newestSnapshot: newest?.id ?? null,
-    newestAt: newest ? newest.at.toISOString() : null,
-    newestAgeHours: newest ? round((now.getTime() - newest.at.getTime()) / 3_600_000) : null,
+    newestAt: newestAt ? newestAt.toISOString() : null,
+    newestAgeHours: newestAt ? round((now.getTime() - newestAt.getTime()) / 3_600_000) : null,
     unreadable,
+    clockSkew: newest ? (future.get(newest.id) ?? null) : null,
   };
-  if (unreadable.length > 0) return { ...base, removedArchives: [], bytesFreed: 0, warnings };
+  if (unreadable.length > 0) return { ...base, removedArchives: [], bytesFreed: 0, bytesToFree: 0, warnings };
 
   // Manifests that appeared since the listing (a backup finishing now) protect their archives too.
   const referenced = new Set<string>();
@@ -119,7 +140,7 @@ export async function pruneHost(
   const late = await readManifests(store, hostKey, newIds);
   if (late.unreadable.length > 0) {
     warnings.push(`manifests written during prune cannot be read (${late.unreadable.join(', ')}): no archive deleted`);
-    return { ...base, removedArchives: [], bytesFreed: 0, warnings };
+    return { ...base, removedArchives: [], bytesFreed: 0, bytesToFree: 0, warnings };
   }
   for (const m of late.manifests.values()) for (const u of m.units) referenced.add(u.key);
 
@@ -132,10 +153,12 @@ export async function pruneHost(
       hostKey,
       doomed.map((a) => a.key),
     );
+  const bytesToFree = doomed.reduce((sum, a) => sum + a.bytes, 0);
   return {
     ...base,
     removedArchives: doomed.map((a) => a.key),
-    bytesFreed: doomed.reduce((sum, a) => sum + a.bytes, 0),
+    bytesFreed: options.dryRun ? 0 : bytesToFree,
+    bytesToFree,
     waitingArchives: { count: waiting.length, bytes: waiting.reduce((sum, a) => sum + a.bytes, 0), graceDays: policy.graceDays },
     warnings,
   };
@@ -161,10 +184,12 @@ export async function pruneStore(store: BackupStore, policy: PrunePolicy, now: D
           removedSnapshots: [],
           removedArchives: [],
           bytesFreed: 0,
+          bytesToFree: 0,
           newestSnapshot: null,
           newestAt: null,
           newestAgeHours: null,
           unreadable: [],
+          clockSkew: null,
           warnings: [],
           error: (err as Error).message,
         };
@@ -189,11 +214,11 @@ export function backupAgeFinding(host: HostPruneReport, maxAgeHours: number): Fi
     return { check: 'backup.age', severity: 'critical', message: `${who} has no readable snapshot`, reading: null, threshold };
   }
   const age = host.newestAgeHours;
-  const severity = age > 2 * maxAgeHours ? 'critical' : age > maxAgeHours ? 'warning' : 'ok';
+  const severity = age > 2 * maxAgeHours ? 'critical' : age > maxAgeHours || host.clockSkew ? 'warning' : 'ok';
   return {
     check: 'backup.age',
     severity,
-    message: `newest snapshot of ${who} is ${host.newestSnapshot}, ${age.toFixed(1)} h old`,
+    message: `newest snapshot of ${who} is ${host.newestSnapshot}, ${age.toFixed(1)} h old${host.clockSkew ? `; ${host.clockSkew}` : ''}`,
     reading: age,
     threshold,
   };
@@ -210,21 +235,21 @@ export function pruneMetrics(report: PruneReport, fleet: string, maxAgeHours: nu
   for (const h of report.hosts) {
     // A host without a readable snapshot counts as infinitely old; CloudWatch needs a number.
     const age = h.newestAgeHours ?? (h.error ? null : 100_000);
-    if (age !== null) metrics.push({ name: 'SnapshotAgeHours', value: age, unit: 'None', dimensions: dims });
+    if (age !== null) metrics.push({ name: METRICS.SnapshotAgeHours, value: age, unit: 'None', dimensions: dims });
     if (age !== null && age > maxAgeHours) stale++;
   }
   const sum = (f: (h: HostPruneReport) => number) => report.hosts.reduce((s, h) => s + f(h), 0);
   metrics.push(
-    { name: 'BackupHosts', value: report.hosts.length, unit: 'Count', dimensions: dims },
-    { name: 'BackupHostsStale', value: stale, unit: 'Count', dimensions: dims },
-    { name: 'PruneErrors', value: report.hosts.filter((h) => h.error).length, unit: 'Count', dimensions: dims },
+    { name: METRICS.BackupHosts, value: report.hosts.length, unit: 'Count', dimensions: dims },
+    { name: METRICS.BackupHostsStale, value: stale, unit: 'Count', dimensions: dims },
+    { name: METRICS.PruneErrors, value: report.hosts.filter((h) => h.error).length, unit: 'Count', dimensions: dims },
   );
   // A dry run deleted nothing: its would-be counts must not show on the series of what prune removed.
   if (!report.dryRun) {
     metrics.push(
-      { name: 'SnapshotsPruned', value: sum((h) => h.removedSnapshots.length), unit: 'Count', dimensions: dims },
-      { name: 'ArchivesPruned', value: sum((h) => h.removedArchives.length), unit: 'Count', dimensions: dims },
-      { name: 'PruneBytesFreed', value: sum((h) => h.bytesFreed), unit: 'Bytes', dimensions: dims },
+      { name: METRICS.SnapshotsPruned, value: sum((h) => h.removedSnapshots.length), unit: 'Count', dimensions: dims },
+      { name: METRICS.ArchivesPruned, value: sum((h) => h.removedArchives.length), unit: 'Count', dimensions: dims },
+      { name: METRICS.PruneBytesFreed, value: sum((h) => h.bytesFreed), unit: 'Bytes', dimensions: dims },
     );
   }
   return metrics;

@@ -18,8 +18,13 @@ export interface RetentionPolicy {
 
 export interface SnapshotRef {
   readonly id: string;
-  /** When the snapshot was taken (from its id). */
+  /** When the snapshot was taken (from its id: the host's clock, which can be wrong). */
   readonly at: Date;
+  /**
+   * The host's snapshot sequence (from its id; 0 for ids from before sequences): the order snapshots were
+   * written in, which a wrong clock cannot change. Newest means the highest sequence. @default 0
+   */
+  readonly sequence?: number;
   /** False when its manifest could not be read: it is kept, and never counted as a good snapshot. */
   readonly readable: boolean;
 }
@@ -72,12 +77,14 @@ export function monthBucket(at: Date): string {
 }
 
 function newestFirst(a: SnapshotRef, b: SnapshotRef): number {
-  return b.at.getTime() - a.at.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+  return (b.sequence ?? 0) - (a.sequence ?? 0) || b.at.getTime() - a.at.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }
 
 /**
- * Decides which snapshots to keep. Buckets are UTC days, ISO weeks and months; in each the newest
- * snapshot counts. Unreadable snapshots are always kept and never satisfy a rule.
+ * Decides which snapshots to keep. Newest means written last (highest sequence), whatever the dates say:
+ * a snapshot dated years ahead by a wrong clock never outranks the ones written after it. Buckets are UTC
+ * days, ISO weeks and months of the snapshots' dates; in each the newest snapshot counts. Unreadable
+ * snapshots are always kept and never satisfy a rule.
  */
 export function decideRetention(snapshots: readonly SnapshotRef[], policy: RetentionPolicy): RetentionDecision {
   validateRetentionPolicy(policy);

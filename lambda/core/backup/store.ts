@@ -15,6 +15,11 @@ export interface BackupStore {
   listHostKeys(): Promise<string[]>;
   /** Snapshot ids of a host (any order); files that are not `<snapshot id>.json` are ignored. */
   listSnapshotIds(hostKey: string): Promise<string[]>;
+  /**
+   * When the store wrote each snapshot's manifest (S3 LastModified, the server's clock; a file's mtime),
+   * by snapshot id: the age audit's time for a snapshot whose own date is in the future.
+   */
+  listSnapshotWriteTimes?(hostKey: string): Promise<Map<string, Date>>;
   /** The manifest text. @throws when it cannot be read. */
   readManifest(hostKey: string, snapshotId: string): Promise<string>;
   /** Every object below `backups/<host key>/units/`, keys relative to the host's prefix. */

@@ -7,8 +7,16 @@ import { type ParsedResult, parseKeyValues } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import { formatBytes } from '../health/evaluate';
 import { parseDf, usedPct } from '../health/parse';
+import { METRICS } from '../metric-names';
 import type { Reading } from '../metrics';
 import type { Finding } from '../types';
+
+const BYTES_FREED = {
+  Experiments: METRICS.BytesFreedExperiments,
+  Checkpoints: METRICS.BytesFreedCheckpoints,
+  Docker: METRICS.BytesFreedDocker,
+  Caches: METRICS.BytesFreedCaches,
+} as const;
 
 export const CLEANUP_CATEGORIES = ['experiments', 'checkpoints', 'docker', 'pip', 'conda', 'apt', 'huggingface'] as const;
 export type CleanupCategory = (typeof CLEANUP_CATEGORIES)[number];
@@ -68,8 +76,10 @@ export interface CleanupDetails {
     readonly category: string;
     readonly modifiedAt?: string;
   }>;
-  /** Bytes freed; in a dry run the bytes a real run would free. */
+  /** Bytes freed; 0 in a dry run, which frees nothing. */
   readonly bytesFreed: number;
+  /** Bytes of what was selected: freed by this run, or in a dry run what a real run would free. */
+  readonly bytesToFree: number;
   readonly diskBefore: readonly DiskUsage[];
   readonly diskAfter: readonly DiskUsage[];
   readonly areas: readonly CleanupArea[];
@@ -246,12 +256,13 @@ export const evaluateCleanup: TaskEvaluator = (parsed: ParsedResult, _ctx: Evalu
   if (refused.length === 0) {
     const freedBy = { Experiments: 0, Checkpoints: 0, Docker: 0, Caches: 0 };
     if (!dryRun) for (const area of areas) freedBy[metricGroup(area.category)] += area.freedBytes;
-    readings.push({ name: 'BytesFreed', value: dryRun ? 0 : bytesFreed, unit: 'Bytes' });
-    for (const [group, bytes] of Object.entries(freedBy)) readings.push({ name: `BytesFreed${group}`, value: bytes, unit: 'Bytes' });
-    readings.push({ name: 'CleanupDeletedFiles', value: dryRun ? 0 : done.length, unit: 'Count' });
-    if (dryRun) readings.push({ name: 'BytesReclaimable', value: bytesFreed, unit: 'Bytes' });
+    readings.push({ name: METRICS.BytesFreed, value: dryRun ? 0 : bytesFreed, unit: 'Bytes' });
+    for (const [group, bytes] of Object.entries(freedBy))
+      readings.push({ name: BYTES_FREED[group as keyof typeof freedBy], value: bytes, unit: 'Bytes' });
+    readings.push({ name: METRICS.CleanupDeletedFiles, value: dryRun ? 0 : done.length, unit: 'Count' });
+    if (dryRun) readings.push({ name: METRICS.BytesReclaimable, value: bytesFreed, unit: 'Bytes' });
     const after = diskAfter.map((d) => d.usedPct).filter((p): p is number => p !== null);
-    if (after.length) readings.push({ name: 'DiskUsedPctAfter', value: Math.max(...after), unit: 'Percent' });
+    if (after.length) readings.push({ name: METRICS.DiskUsedPctAfter, value: Math.max(...after), unit: 'Percent' });
   }
 
   const details: CleanupDetails = {
@@ -260,7 +271,8 @@ export const evaluateCleanup: TaskEvaluator = (parsed: ParsedResult, _ctx: Evalu
       const modifiedAt = ages.get(i.path);
       return { path: i.path, bytes: i.bytes, category: i.category, ...(modifiedAt ? { modifiedAt } : {}) };
     }),
-    bytesFreed,
+    bytesFreed: dryRun ? 0 : bytesFreed,
+    bytesToFree: bytesFreed,
     diskBefore,
     diskAfter,
     areas,

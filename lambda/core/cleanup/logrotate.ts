@@ -6,6 +6,7 @@
 import type { Config } from '../../config/schema';
 import { type ParsedResult, parseKeyValues } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
+import { METRICS } from '../metric-names';
 import type { Finding } from '../types';
 
 export type LogrotateGroup = Config['logrotate']['groups'][number];
@@ -125,5 +126,5 @@ export const evaluateLogrotate: TaskEvaluator = (parsed: ParsedResult, _ctx: Eva
       message: `new ${target} rejected: ${why}; ${outcomeOf(kv)}`,
     });
   }
-  return { findings, readings: [{ name: 'LogrotateConfigValid', value: kv.valid === 'true' ? 1 : 0, unit: 'Count' }], details };
+  return { findings, readings: [{ name: METRICS.LogrotateConfigValid, value: kv.valid === 'true' ? 1 : 0, unit: 'Count' }], details };
 };

@@ -10,6 +10,7 @@
  */
 import { type ParsedResult, parseKeyValues, type Section } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
+import type { MetricName } from '../metric-names';
 import type { GpuMetricReading, Reading } from '../metrics';
 import { classify, describeLevels, type Levels } from '../thresholds';
 import type { CheckName, Finding, GpuReading, Severity, XidEvent } from '../types';
@@ -700,7 +701,7 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
 
   // ---- readings
   const readings: Reading[] = [];
-  const add = (name: string, value: number | null, unit: Reading['unit']) => {
+  const add = (name: MetricName, value: number | null, unit: Reading['unit']) => {
     if (value !== null && Number.isFinite(value)) readings.push({ name, value, unit });
   };
   const unhealthy = new Set(findings.filter((f) => f.severity !== 'ok' && f.gpu !== undefined).map((f) => f.gpu));
@@ -725,7 +726,7 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
 
   const gpuReadings: GpuMetricReading[] = [];
   for (const g of gpus) {
-    const per = (name: string, value: number | null, unit: Reading['unit']) => {
+    const per = (name: MetricName, value: number | null, unit: Reading['unit']) => {
       if (value !== null) gpuReadings.push({ name, value, unit, gpu: g.index });
     };
     per('GpuTemperature', g.temperatureC, 'None');

@@ -4,7 +4,7 @@
  *
  * Data: instance-gpu-counts.json, generated from aws/eks-node-monitoring-agent
  * internal/pkg/instanceinfo/instance-info.jsonl (Apache-2.0; copy in
- * ../shared/fixtures/ec2/instance-gpu-counts.jsonl, 59 types). test/gpu/instance-gpus.test.ts checks
+ * test/fixtures/ec2/instance-gpu-counts.jsonl, 59 types). test/gpu/instance-gpus.test.ts checks
  * the JSON against that file.
  */
 import data from './instance-gpu-counts.json';

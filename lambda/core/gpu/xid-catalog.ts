@@ -3,7 +3,7 @@
  *
  * Source of the table: NVIDIA/NVSentinel `xiderrorsmapping.csv` (Apache-2.0), the Xid → resolution
  * mapping that NVIDIA's own GPU fault-remediation service uses (code, mnemonic, recommended action,
- * FATAL/NONFATAL), copied unchanged into ../shared/fixtures/xid/nvsentinel-xiderrorsmapping.csv;
+ * FATAL/NONFATAL), copied unchanged into test/fixtures/xid/nvsentinel-xiderrorsmapping.csv;
  * test/gpu/xid-catalog.test.ts checks this table against that file row by row. The action of Xid 154
  * ("Follow guidance as it applies to another Xid") is written FOLLOW_OTHER_XID here.
  *

@@ -6,6 +6,7 @@
  */
 import { type ParsedResult, parseKeyValues, type Section } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
+import { METRICS } from '../metric-names';
 import type { Reading } from '../metrics';
 import { classify, describeLevels, type Levels } from '../thresholds';
 import type { Finding, Severity } from '../types';
@@ -167,8 +168,8 @@ function evaluateMounts(parsed: ParsedResult, ctx: EvaluationContext): CheckOutc
 
   const diskMax = maxOf(mounts.map((m) => m.usedPct));
   const inodeMax = maxOf(mounts.map((m) => m.inodesUsedPct));
-  if (diskMax !== null) out.readings.push({ name: 'DiskUsedPctMax', value: diskMax, unit: 'Percent' });
-  if (inodeMax !== null) out.readings.push({ name: 'InodesUsedPctMax', value: inodeMax, unit: 'Percent' });
+  if (diskMax !== null) out.readings.push({ name: METRICS.DiskUsedPctMax, value: diskMax, unit: 'Percent' });
+  if (inodeMax !== null) out.readings.push({ name: METRICS.InodesUsedPctMax, value: inodeMax, unit: 'Percent' });
   if (mounts.length === 0 && !out.findings.some((f) => f.check === 'health.disk' && f.severity !== 'ok')) {
     out.findings.push({
       check: 'health.disk',
@@ -239,7 +240,7 @@ function evaluateMemory(parsed: ParsedResult, ctx: EvaluationContext): CheckOutc
     reading: availablePct,
     threshold: describeLevels(levels, 'below', '%'),
   });
-  out.readings.push({ name: 'MemoryAvailablePct', value: availablePct, unit: 'Percent' });
+  out.readings.push({ name: METRICS.MemoryAvailablePct, value: availablePct, unit: 'Percent' });
   out.details.memory = { totalBytes: info.totalBytes, availableBytes: info.availableBytes, availablePct, estimated: info.estimated };
   return out;
 }
@@ -270,7 +271,7 @@ function evaluateLoad(parsed: ParsedResult, ctx: EvaluationContext): CheckOutcom
     reading: perCpu,
     threshold: describeLevels(levels, 'above', 'per CPU'),
   });
-  out.readings.push({ name: 'LoadPerCpu', value: perCpu, unit: 'None' });
+  out.readings.push({ name: METRICS.LoadPerCpu, value: perCpu, unit: 'None' });
   out.details.load = { ...load, cpus, perCpu };
   return out;
 }
@@ -369,7 +370,7 @@ function evaluateServices(parsed: ParsedResult): CheckOutcome {
       message: `${units.length === 1 ? '1 required unit' : `all ${units.length} required units`} active: ${names}`,
     });
   }
-  out.readings.push({ name: 'FailedServices', value: failed, unit: 'Count' });
+  out.readings.push({ name: METRICS.FailedServices, value: failed, unit: 'Count' });
   out.details.services = units.map((u) => ({ ...u, severity: unitSeverity(u) }));
   return out;
 }
@@ -402,7 +403,7 @@ function evaluateJournal(parsed: ParsedResult, ctx: EvaluationContext): CheckOut
       message: `no journal errors ${window}: no journal files on this host`,
       reading: 0,
     });
-    out.readings.push({ name: 'JournalErrors', value: 0, unit: 'Count' });
+    out.readings.push({ name: METRICS.JournalErrors, value: 0, unit: 'Count' });
     out.details.journal = { errors: 0, windowMinutes, sample: [], noJournal: true };
     return out;
   }
@@ -424,7 +425,7 @@ function evaluateJournal(parsed: ParsedResult, ctx: EvaluationContext): CheckOut
     reading: count.errors,
     threshold: describeLevels(levels, 'above', 'entries'),
   });
-  out.readings.push({ name: 'JournalErrors', value: count.errors, unit: 'Count' });
+  out.readings.push({ name: METRICS.JournalErrors, value: count.errors, unit: 'Count' });
   out.details.journal = { errors: count.errors, windowMinutes, sample: count.sample, partial: count.partial };
   return out;
 }
@@ -475,7 +476,7 @@ function evaluateEndpoints(parsed: ParsedResult): CheckOutcome {
       message: `${endpoints.length === 1 ? '1 endpoint' : `all ${endpoints.length} endpoints`} reachable: ${targets.join(', ')}`,
     });
   }
-  out.readings.push({ name: 'EndpointsUnreachable', value: unreachable.length, unit: 'Count' });
+  out.readings.push({ name: METRICS.EndpointsUnreachable, value: unreachable.length, unit: 'Count' });
   out.details.endpoints = endpoints;
   return out;
 }
@@ -532,7 +533,7 @@ function evaluateRebootRequired(parsed: ParsedResult): CheckOutcome {
     message: required ? `reboot required${packages.length ? ` by ${shown}${more}` : ''}` : 'no reboot required',
     reading: required ? 1 : 0,
   });
-  out.readings.push({ name: 'RebootRequired', value: required ? 1 : 0, unit: 'Count' });
+  out.readings.push({ name: METRICS.RebootRequired, value: required ? 1 : 0, unit: 'Count' });
   out.details.rebootRequired = { required, method: kv.method, packages };
   return out;
 }

@@ -1,8 +1,10 @@
 /**
  * The schedules a configuration defines, as jobs a single host can run with the gpu-maint CLI. The same
- * expressions drive EventBridge Scheduler in AWS; here they become systemd timers or crontab lines.
+ * expressions drive EventBridge Scheduler in AWS; here they become systemd timers or crontab lines. The
+ * tasks come in as a parameter (the registry, lambda/tasks/registry.ts), which keeps this module pure.
  */
 import type { Config } from '../../config/schema';
+import type { TaskName } from '../types';
 
 export interface ScheduledJob {
   /** Unit and log name, e.g. `gpu-check` → gpu-maint-gpu-check.timer. */
@@ -14,8 +16,8 @@ export interface ScheduledJob {
   readonly flexibleWindowMinutes: number;
   /** CLI arguments after the global options, e.g. `['run', 'cleanup']`. */
   readonly args: readonly string[];
-  /** A run that takes longer than this is stopped. */
-  readonly timeoutMinutes: number;
+  /** A run that takes longer than this is stopped (systemd TimeoutStartSec). */
+  readonly timeoutSeconds: number;
   /** Heavy disk I/O (backups, cleanup): run at idle I/O priority so training jobs keep the disks. */
   readonly background: boolean;
   /**
@@ -38,64 +40,74 @@ function cleanupPaths(config: Config): string[] {
   return [...c.experiments.paths, ...c.checkpoints.paths, ...caches];
 }
 
-/** Enabled schedules of the config, in a stable order. */
-export function scheduledJobs(config: Config): ScheduledJob[] {
-  const all: Array<ScheduledJob & { enabled: boolean }> = [
-    {
-      id: 'gpu-check',
-      description: 'GPU state, GPU count and Xid errors',
-      ...pick(config.gpuCheck.schedule),
-      args: ['run', 'gpu-check'],
-      timeoutMinutes: 5,
-      background: false,
-    },
-    {
-      id: 'health-check',
-      description: 'disk, memory, load, services, journal and endpoints',
-      ...pick(config.healthCheck.schedule),
-      args: ['run', 'health-check'],
-      timeoutMinutes: 10,
-      background: false,
-    },
-    {
-      id: 'backup',
-      description: 'incremental backup of model directories',
-      ...pick(config.backup.schedule),
-      args: ['run', 'backup'],
-      timeoutMinutes: 12 * 60,
-      background: true,
-      writePaths: localDestination(config),
-    },
-    {
-      id: 'restore-test',
-      description: 'restore test of the newest backup snapshot',
-      ...pick(config.backup.restoreTestSchedule),
-      args: ['run', 'restore-test'],
-      timeoutMinutes: 6 * 60,
-      background: true,
-    },
-    {
-      id: 'backup-prune',
-      description: 'backup retention (prune old snapshots)',
-      ...pick(config.backup.pruneSchedule),
-      args: ['prune'],
-      timeoutMinutes: 60,
-      background: true,
-      writePaths: localDestination(config),
-    },
-    {
-      id: 'cleanup',
-      description: `cleanup of old experiments, checkpoints, images and caches${config.cleanup.dryRun ? ' (dry run)' : ''}`,
-      ...pick(config.cleanup.schedule),
-      args: ['run', 'cleanup'],
-      timeoutMinutes: 2 * 60,
-      background: true,
-      writePaths: cleanupPaths(config),
-    },
-  ];
-  return all.filter((j) => j.enabled).map(({ enabled: _enabled, ...job }) => job);
+/** Paths a task writes outside its state directory (logrotate writes /etc/logrotate.d). */
+function taskWritePaths(task: TaskName, config: Config): string[] {
+  if (task === 'backup') return localDestination(config);
+  if (task === 'cleanup') return cleanupPaths(config);
+  if (task === 'logrotate') return ['/etc/logrotate.d'];
+  return [];
 }
 
-function pick(s: { expression: string; flexibleWindowMinutes: number; enabled: boolean }) {
-  return { expression: s.expression, flexibleWindowMinutes: s.flexibleWindowMinutes, enabled: s.enabled };
+interface ScheduleSettings {
+  readonly expression: string;
+  readonly flexibleWindowMinutes: number;
+  readonly enabled: boolean;
+}
+
+/** What this module reads of a task definition (lambda/tasks/task-definition.ts). */
+export interface SchedulableTask {
+  readonly name: TaskName;
+  readonly schedule?: {
+    readonly fromConfig: (config: Config) => ScheduleSettings;
+    readonly description: (config: Config) => string;
+    readonly background: boolean;
+  };
+  readonly limits: { readonly executionSeconds: number };
+  readonly mayStart?: (config: Config) => readonly TaskName[];
+}
+
+/**
+ * Time the CLI gets after the script's own limit (the runner kills the script at that limit): it still
+ * evaluates the output, writes metrics and sends alerts, and the timer must not kill it while it reports.
+ */
+export const JOB_GRACE_SECONDS = 300;
+
+/** The prune job is a CLI command over the backup store, not a host task. */
+const PRUNE_TIMEOUT_SECONDS = 3600;
+
+/** Enabled schedules of the config, tasks in registry order, then the backup prune. */
+export function scheduledJobs(config: Config, tasks: Iterable<SchedulableTask>): ScheduledJob[] {
+  const byName = new Map([...tasks].map((t) => [t.name, t]));
+  const jobs: ScheduledJob[] = [];
+  for (const task of byName.values()) {
+    if (!task.schedule) continue;
+    const schedule = task.schedule.fromConfig(config);
+    if (!schedule.enabled) continue;
+    // A run may start other tasks here (disk-pressure cleanup), which run within the same job.
+    const started = (task.mayStart?.(config) ?? []).map((name) => byName.get(name)?.limits.executionSeconds ?? 0);
+    jobs.push({
+      id: task.name,
+      description: task.schedule.description(config),
+      expression: schedule.expression,
+      flexibleWindowMinutes: schedule.flexibleWindowMinutes,
+      args: ['run', task.name],
+      timeoutSeconds: task.limits.executionSeconds + started.reduce((a, b) => a + b, 0) + JOB_GRACE_SECONDS,
+      background: task.schedule.background,
+      writePaths: [...new Set([task.name, ...(task.mayStart?.(config) ?? [])].flatMap((name) => taskWritePaths(name, config)))],
+    });
+  }
+  const prune = config.backup.pruneSchedule;
+  if (prune.enabled) {
+    jobs.push({
+      id: 'backup-prune',
+      description: 'backup retention (prune old snapshots)',
+      expression: prune.expression,
+      flexibleWindowMinutes: prune.flexibleWindowMinutes,
+      args: ['prune'],
+      timeoutSeconds: PRUNE_TIMEOUT_SECONDS,
+      background: true,
+      writePaths: localDestination(config),
+    });
+  }
+  return jobs;
 }

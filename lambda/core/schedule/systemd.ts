@@ -134,7 +134,7 @@ export function systemdUnits(jobs: readonly ScheduledJob[], options: SystemdRend
       '[Service]',
       'Type=oneshot',
       `ExecStart=${exec}`,
-      `TimeoutStartSec=${job.timeoutMinutes}min`,
+      `TimeoutStartSec=${job.timeoutSeconds}s`,
       ...(job.background ? ['Nice=10', 'IOSchedulingClass=idle'] : []),
       ...sandbox(job.writePaths ?? []),
       '',

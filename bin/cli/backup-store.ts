@@ -1,14 +1,17 @@
 /**
  * Opens the BackupStore a destination URL names: `file:///path` or `s3://bucket[/prefix]` (with an
  * optional endpoint for S3-compatible stores). Used by `gpu-maint snapshots`, `prune` and `restore`.
+ * It lives with the CLI because it composes both adapter families, which never import each other.
  */
 import { S3Client } from '@aws-sdk/client-s3';
-import type { BackupStore } from '../../core/backup/store';
-import { S3BackupStore } from '../aws/backup-store-s3';
-import { awsCall } from '../aws/explain-error';
-import { FileBackupStore } from './backup-store-file';
+import { S3BackupStore } from '../../lambda/adapters/aws/backup-store-s3';
+import { awsCall } from '../../lambda/adapters/aws/explain-error';
+import { sdkTimeouts } from '../../lambda/adapters/aws/sdk-timeouts';
+import { FileBackupStore } from '../../lambda/adapters/local/backup-store-file';
+import type { BackupStore } from '../../lambda/core/backup/store';
 
-export function openBackupStore(destination: string, s3EndpointUrl?: string): BackupStore {
+/** @param timeoutSeconds per-request timeout of S3 calls (backup.storeTimeoutSeconds); calls are also retried a bounded number of times. */
+export function openBackupStore(destination: string, s3EndpointUrl?: string, timeoutSeconds?: number): BackupStore {
   if (destination.startsWith('file:///')) return new FileBackupStore(destination.slice('file://'.length).replace(/(.)\/+$/, '$1'));
   const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(destination);
   if (!m) throw new Error(`backup destination must be file:///absolute/path or s3://bucket[/prefix], got: ${JSON.stringify(destination)}`);
@@ -18,6 +21,7 @@ export function openBackupStore(destination: string, s3EndpointUrl?: string): Ba
     // S3-compatible stores (and s3rver) mishandle the SDK's default aws-chunked checksums.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    ...sdkTimeouts(timeoutSeconds),
   });
   const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   return explainedStore(new S3BackupStore(s3, m[1], m[2] ?? ''), { bucket: m[1], endpoint: s3EndpointUrl, region });
@@ -31,6 +35,7 @@ const STORE_ACTIONS: Record<Exclude<keyof BackupStore, 'location'>, string> = {
   listArchives: 's3:ListBucket',
   deleteSnapshot: 's3:DeleteObject',
   deleteArchives: 's3:DeleteObject',
+  listSnapshotWriteTimes: 's3:ListBucket',
 };
 
 /**
@@ -50,5 +55,6 @@ function explainedStore(store: BackupStore, where: { bucket: string; endpoint?: 
     listArchives: wrap('listArchives', store.listArchives),
     deleteSnapshot: wrap('deleteSnapshot', store.deleteSnapshot),
     deleteArchives: wrap('deleteArchives', store.deleteArchives),
+    ...(store.listSnapshotWriteTimes ? { listSnapshotWriteTimes: wrap('listSnapshotWriteTimes', store.listSnapshotWriteTimes) } : {}),
   };
 }

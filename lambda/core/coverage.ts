@@ -1,0 +1,16 @@
+/**
+ * Coverage: did the fleet report? The dispatcher publishes how many results a scheduled dispatch expects
+ * (the instances SSM resolved the fleet tag to); every collected result whose script ran counts as
+ * reported (ResultsReported, lambda/core/metrics.ts). The coverage alarm (lib/constructs/coverage-alarm.ts)
+ * fires when reported / expected stays below a share, which one result anywhere cannot hide.
+ */
+import { NEVER_RAN_STATUSES } from './collect/event';
+import { METRICS } from './metric-names';
+
+/** Results one dispatch expects (dimensions Fleet, Task), one datapoint per dispatch. */
+export const EXPECTED_RESULTS_METRIC = METRICS.ExpectedResults;
+
+/** Whether a result counts as reported: the script ran (DeliveryTimedOut and friends are absences). */
+export function countsAsReported(invocationStatus: string | undefined): boolean {
+  return invocationStatus === undefined || !NEVER_RAN_STATUSES.has(invocationStatus);
+}

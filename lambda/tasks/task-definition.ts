@@ -1,0 +1,65 @@
+/**
+ * What a task is, in one place: its script, its parameters, its schedule, its time limits and how its
+ * output is read. The stack, the dispatcher, the local runner and the systemd/cron timers are all
+ * generated from these definitions (lambda/tasks/registry.ts lists them).
+ */
+import type { Config } from '../config/schema';
+import type { TaskEvaluator } from '../core/evaluate';
+import type { TaskName } from '../core/types';
+import type { TaskParameter } from './parameters';
+
+/** A schedule block of the config (defaults per key in lambda/config/schema.ts). */
+export type ScheduleSettings = Config['gpuCheck']['schedule'];
+
+export interface TaskSchedule {
+  /** Which config block holds the task's schedule; its defaults live in the config schema, once. */
+  readonly fromConfig: (config: Config) => ScheduleSettings;
+  /** Description of the systemd timer / cron line. */
+  readonly description: (config: Config) => string;
+  /** Heavy disk I/O: local timers run it at idle I/O priority so training jobs keep the disks. */
+  readonly background: boolean;
+}
+
+export interface TaskTimeLimits {
+  /**
+   * How long the script may run before it is stopped: SSM's executionTimeout in AWS, the local
+   * runner's kill timer, and (plus a grace period for evaluation) the systemd timer's TimeoutStartSec.
+   */
+  readonly executionSeconds: number;
+  /** How long SSM tries to reach an instance before DeliveryTimedOut (a 5-minute check must not pile up). */
+  readonly deliverySeconds: number;
+}
+
+/**
+ * Run Command rate control for this task's dispatches.
+ * @default - the stack-wide aws.maxConcurrency and aws.maxErrors
+ */
+export interface TaskRateControl {
+  /** SendCommand MaxConcurrency, e.g. `10%` or `50`. */
+  readonly maxConcurrency?: string;
+  /** SendCommand MaxErrors, e.g. `10%` or `0`. */
+  readonly maxErrors?: string;
+}
+
+export interface TaskDefinition {
+  readonly name: TaskName;
+  /** scripts/<script>.sh */
+  readonly script: string;
+  /** One line for help texts. */
+  readonly summary: string;
+  /** Reads the script's output (lambda/core). */
+  readonly evaluate: TaskEvaluator;
+  /** Part of `gpu-maint run all` (and so `npm start`); tasks that change system configuration are not. */
+  readonly inRunAll: boolean;
+  /** GPU_MAINT_* variables locally, SSM document parameters (with allowedPattern) in AWS. */
+  readonly parameters: readonly TaskParameter[];
+  /** Absent: the task runs only on demand (or by association). */
+  readonly schedule?: TaskSchedule;
+  readonly limits: TaskTimeLimits;
+  /**
+   * Tasks a run of this one may start on the same host with this config (disk-pressure cleanup after a
+   * health-check); a local timer gives the job their limits too.
+   */
+  readonly mayStart?: (config: Config) => readonly TaskName[];
+  readonly rateControl?: TaskRateControl;
+}

@@ -1,0 +1,31 @@
+/**
+ * Runs once per vitest run, in the main process: points TMPDIR (and so os.tmpdir(), mktemp and every
+ * child process that inherits the environment) at a directory of this run, and at the end fails the run
+ * when anything is left in it. test/setup.ts gives each test file its own directory inside and names the
+ * file that leaked; this catches what outlives a file (a background process writing late).
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** The environment variable through which test/setup.ts finds the run's directory. */
+export const RUN_TMP_ENV = 'GPU_MAINT_TEST_RUN_TMP';
+
+export default function setup(): () => void {
+  // Each vitest project runs the global setup; the first one's directory serves the whole run.
+  if (process.env[RUN_TMP_ENV]) return () => {};
+  const previous = process.env.TMPDIR;
+  const runDir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-test-run-'));
+  process.env.TMPDIR = runDir;
+  process.env[RUN_TMP_ENV] = runDir;
+  return () => {
+    const left = readdirSync(runDir).filter((name) => !/^tsx-\d+$/.test(name)); // tsx's compile cache
+    rmSync(runDir, { recursive: true, force: true });
+    delete process.env[RUN_TMP_ENV];
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
+    if (left.length > 0) {
+      throw new Error(`the test run left ${left.length} entries in its temp dir (removed now): ${left.join(', ')}`);
+    }
+  };
+}
