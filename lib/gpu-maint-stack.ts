@@ -16,6 +16,7 @@ import { alertSettings } from '../lambda/core/alerts/settings';
 import { parseScheduleExpression, rateSeconds } from '../lambda/core/schedule/expression';
 import { evaluationSettings } from '../lambda/core/settings';
 import type { TaskName } from '../lambda/core/types';
+import { rateControlFor } from '../lambda/tasks/rate-control';
 import { TASKS } from '../lambda/tasks/registry';
 import { bundleTaskScript, SCRIPTS_DIR } from '../lambda/tasks/scripts';
 import { AlertForwarder } from './constructs/alert-forwarder';
@@ -114,6 +115,7 @@ export class GpuMaintStack extends Stack {
       glacierIrAfterDays: config.backup.glacierIrAfterDays,
       objectLockDays: config.backup.objectLockDays,
       replicationBucketArn: config.backup.replicationBucketArn,
+      replicationKmsKeyArn: config.backup.replicationKmsKeyArn,
     });
     this.backupInstancePolicy = new BackupInstancePolicy(this, 'BackupInstancePolicy', { backupBucket: this.backupBucket });
 
@@ -128,6 +130,7 @@ export class GpuMaintStack extends Stack {
     };
     // Stack names cannot contain dots, so this prefix is this stack's alone.
     const documentNamePrefix = `gpu-maint.${this.stackName}.`;
+    const rateControl = (task: TaskName) => rateControlFor(task, config.aws);
     for (const def of TASKS.values()) {
       const { parameters } = def;
       this.documents.set(
@@ -141,8 +144,8 @@ export class GpuMaintStack extends Stack {
             ...parameterDefaultOverrides[def.name],
           },
           namePrefix: documentNamePrefix,
-          executionTimeoutSeconds: def.limits.executionSeconds,
-          deliveryTimeoutSeconds: def.limits.deliverySeconds,
+          executionTimeoutSeconds: rateControl(def.name).executionTimeoutSeconds,
+          deliveryTimeoutSeconds: rateControl(def.name).deliveryTimeoutSeconds,
         }),
       );
     }
@@ -155,8 +158,8 @@ export class GpuMaintStack extends Stack {
         parameters: Object.fromEntries(logrotateDocument.parameters.map((p) => [p.name, p.fromConfig(config)])),
         fleetTagKey: config.fleet.tagKey,
         fleetTagValue: config.fleet.name,
-        maxConcurrency: config.aws.maxConcurrency,
-        maxErrors: config.aws.maxErrors,
+        maxConcurrency: rateControl('logrotate').maxConcurrency,
+        maxErrors: rateControl('logrotate').maxErrors,
         outputBucket: this.outputBucket.bucket,
         outputKeyPrefix: `${this.outputBucket.outputKeyPrefix}logrotate/`,
         // EventBridge messages carry no message attributes: the unfiltered pipeline topic.
@@ -169,8 +172,12 @@ export class GpuMaintStack extends Stack {
       documents,
       fleetTagKey: config.fleet.tagKey,
       fleetTagValue: config.fleet.name,
-      maxConcurrency: config.aws.maxConcurrency,
-      maxErrors: config.aws.maxErrors,
+      // Every task has its own; these apply to none but satisfy the construct's fleet-wide fallback.
+      maxConcurrency: config.aws.maxConcurrency ?? '10%',
+      maxErrors: config.aws.maxErrors ?? '10%',
+      rateControl: Object.fromEntries(
+        documents.map((d) => [d.task, { maxConcurrency: rateControl(d.task).maxConcurrency, maxErrors: rateControl(d.task).maxErrors }]),
+      ),
       outputBucket: this.outputBucket,
       commandLogGroup: this.commandLogGroup,
       cloudWatchOutput: config.aws.commandOutputToCloudWatch,
@@ -208,6 +215,8 @@ export class GpuMaintStack extends Stack {
       enabled: config.backup.pruneSchedule.enabled,
       scheduleGroup: this.scheduleGroup.group,
       deadLetterQueue: this.scheduleGroup.deadLetterQueue,
+      // Only when this fleet backs up here: otherwise nothing ever makes this bucket's snapshots fresh.
+      staleBackupAlarm: config.backup.schedule.enabled && !config.backup.destination?.startsWith('s3://'),
     });
 
     // ---- Results ----------------------------------------------------------------------------------
@@ -303,7 +312,7 @@ export class GpuMaintStack extends Stack {
     for (const alarm of this.alertSweep.alarms) this.monitoring.addAlarm(alarm, 'critical');
     for (const alarm of this.alertForwarder?.alarms ?? []) this.monitoring.addAlarm(alarm, 'warning');
     if (this.documents.has('cleanup')) this.monitoring.addCleanupSection({ logrotateFailedRuns: this.logrotate?.metricFailedRuns() });
-    this.monitoring.addAlarm(this.backupPruner.staleBackupAlarm, 'warning');
+    if (this.backupPruner.staleBackupAlarm) this.monitoring.addAlarm(this.backupPruner.staleBackupAlarm, 'warning');
     this.monitoring.monitorFunction('prune', this.backupPruner.function);
     this.monitoring.addSection('Backups', ...this.backupPruner.dashboardWidgets());
 

@@ -29,9 +29,9 @@
 #   GPU_MAINT_PROGRESS             1: progress lines (`progress: ...`) on stderr
 #   GPU_MAINT_STATE_DIR            lock and carry-over state (default /var/lib/gpu-maint)
 # Output: the result contract with a key=value section `backup` (status ok, empty, failed or busy).
-# Exit: 0 when a snapshot was written or there was nothing to back up; 1 when the backup failed
-#   (no snapshot was written; the previous ones are intact), another backup is running, or the
-#   configuration is invalid.
+# Exit: 0 when a snapshot was written, there was nothing to back up, or another backup is running
+#   (status busy); 1 when the backup failed (no snapshot was written; the previous ones are intact) or
+#   the configuration is invalid.
 
 set -euo pipefail
 # shellcheck source=lib/common.sh
@@ -723,7 +723,8 @@ main() {
     result_begin backup "${HOST}"
     kv_section backup status=busy "error=already running: another backup holds ${STATE}/backup.lock"
     result_end
-    exit 1
+    # Not a failure of this host: the running backup reports for itself (backup.run warning).
+    exit 0
   fi
   log "backup started (lock ${STATE}/backup.lock held)"
   START_S="$(date +%s.%N)"

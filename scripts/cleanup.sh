@@ -21,6 +21,8 @@
 #   GPU_MAINT_CLEANUP_HF_MAX_GIB               Hugging Face hub cache cap, LRU (200)
 #   GPU_MAINT_CLEANUP_PROTECT_MARKER           file name protecting its directory tree (.keep)
 #   GPU_MAINT_CLEANUP_PROTECT                  comma-separated path globs protecting their trees
+#   GPU_MAINT_CLEANUP_KEEP_OUT                 comma-separated paths no root may equal, lie inside or
+#                                              contain (backup sources and store); the state dir too
 #   GPU_MAINT_CLEANUP_SYSROOT                  prefix of /root, /home, /var/cache, /opt/conda (tests)
 # Safety: roots must be absolute, normalized, not symlinks, and not system paths; a refused root stops
 #   the whole run before anything is deleted. find runs with -P -xdev (no symlinks followed, one
@@ -28,13 +30,16 @@
 #   entry is deleted only if it still has the device and inode it was judged with. Entries holding a
 #   file open, memory-mapped or as working directory of any process are skipped (the /proc scan that
 #   fuser does, so neither psmisc nor lsof is needed).
+# Stop: on SIGINT, SIGTERM or SIGHUP the deletion under way finishes, nothing more is deleted (the rest
+#   is listed as skipped-interrupted), the result is completed and the script exits 128 + the signal.
 # Output: the result contract on stdout: a cleanup-config section, one area-N section per root or cache
 #   (category, status, bytes), disk-before/disk-after (df), and cleanup-items: one line per deleted,
 #   would-delete, blocked, failed or skipped path, "<action> <category> <bytes> <path>", the path with
 #   backslash, control bytes and bytes >= 0x80 written as \\ and \xHH, so every name fits on one line.
 # Exit: 0 when the cleanup ran (whatever it found); 1 when it could not run: a root was refused
-#   (relative, not normalized, a symlink, not a directory, or a system path), another cleanup holds the
-#   lock, or the configuration is invalid.
+#   (relative, not normalized, a symlink, not a directory, a system path, or overlapping a kept-out path)
+#   or the configuration is invalid; 129/130/143 when stopped by SIGHUP/SIGINT/SIGTERM. Another cleanup
+#   holding the lock is reported in a cleanup-busy section, exit 0 (nothing to fix on this host).
 
 set -euo pipefail
 export LC_ALL=C
@@ -61,6 +66,7 @@ FORCE=false
 MAX_FRACTION=0.5
 MARKER=.keep
 declare -a PROTECT_GLOBS=()
+declare -a KEEP_OUT=()
 declare -A OPEN_INODES=()
 
 #######################################
@@ -166,7 +172,42 @@ unsafe_root_reason() {
         return 0
       fi
     done
+    local keep
+    for keep in "${KEEP_OUT[@]+"${KEEP_OUT[@]}"}"; do
+      if [[ "${p}" == "${keep}" ]]; then
+        printf 'is %s, which cleanup never touches (backup source, backup store or state dir)\n' "${keep}"
+        return 0
+      elif [[ "${p}" == "${keep}/"* ]]; then
+        printf 'is inside %s, which cleanup never touches (backup source, backup store or state dir)\n' "${keep}"
+        return 0
+      elif [[ "${keep}" == "${p}/"* || "${p}" == / ]]; then
+        printf 'contains %s, which cleanup never touches (backup source, backup store or state dir)\n' "${keep}"
+        return 0
+      fi
+    done
   done
+  return 0
+}
+
+#######################################
+# Loads the paths no root may overlap: GPU_MAINT_CLEANUP_KEEP_OUT and the state dir, each as
+# configured and resolved (symlinks), without trailing slashes.
+# Globals: KEEP_OUT (set).
+#######################################
+load_keep_out() {
+  local item real
+  KEEP_OUT=()
+  while IFS= read -r item; do
+    [[ "${item}" == /* ]] || continue
+    item="${item%/}"
+    [[ -n "${item}" ]] || item=/
+    KEEP_OUT+=("${item}")
+    real="$(realpath -m -- "${item}" 2>/dev/null)" || continue
+    [[ "${real}" != "${item}" ]] && KEEP_OUT+=("${real}")
+  done < <(
+    split_list "${GPU_MAINT_CLEANUP_KEEP_OUT:-}"
+    printf '%s\n' "${GPU_MAINT_STATE_DIR:-/var/lib/gpu-maint}"
+  )
   return 0
 }
 
@@ -283,7 +324,9 @@ exceeds_fraction() {
 #######################################
 delete_selected() {
   local category="$1" root="$2" total="$3" guarded="$4" recursive="$5"
-  local i selected=0 freed=0 failed=0
+  local i selected=0 freed=0 failed=0 interrupted=0
+  # Runs in $( ): bash resets traps in subshells, and a stop must still end at a safe point here.
+  trap_stop_signals
   for i in "${!SEL_PATHS[@]}"; do selected=$((selected + SEL_BYTES[i])); done
   if [[ "${guarded}" == true ]] && ((selected > 0)) && exceeds_fraction "${selected}" "${total}" "${MAX_FRACTION}"; then
     local pct
@@ -313,6 +356,12 @@ delete_selected() {
   local -a batch=()
   for i in "${!SEL_PATHS[@]}"; do
     local path="${SEL_PATHS[i]}" bytes="${SEL_BYTES[i]}"
+    # The safe point: a stop request ends the deleting here; the entry under way was finished.
+    if stop_requested; then
+      record_item skipped-interrupted "${category}" "${bytes}" "${path}"
+      interrupted=$((interrupted + 1))
+      continue
+    fi
     if [[ "${now_id[${path}]-}" != "${SEL_IDS[i]}" ]]; then
       record_item skipped-changed "${category}" "${bytes}" "${path}"
       continue
@@ -329,6 +378,12 @@ delete_selected() {
       record_item skipped-fresh "${category}" "${bytes}" "${path}"
       continue
     fi
+    # A stop during the re-scan may have cut the scan short: its answer is not trusted.
+    if stop_requested; then
+      record_item skipped-interrupted "${category}" "${bytes}" "${path}"
+      interrupted=$((interrupted + 1))
+      continue
+    fi
     if timeout -k 10 3600 rm -rf --one-file-system -- "${path}" 2>>"${WORK}/rm.err"; then
       record_item deleted "${category}" "${bytes}" "${path}"
       freed=$((freed + bytes))
@@ -340,6 +395,11 @@ delete_selected() {
       failed=$((failed + 1))
     fi
   done
+  if ((${#batch[@]} > 0)) && stop_requested; then
+    for i in "${batch[@]}"; do record_item skipped-interrupted "${category}" "${SEL_BYTES[i]}" "${SEL_PATHS[i]}"; done
+    interrupted=$((interrupted + ${#batch[@]}))
+    batch=()
+  fi
   if ((${#batch[@]} > 0)); then
     # Files go in batches (one rm per few thousand paths); what still exists afterwards failed.
     for i in "${batch[@]}"; do printf '%s\0' "${SEL_PATHS[i]}"; done |
@@ -356,6 +416,8 @@ delete_selected() {
   fi
   if ((failed > 0)); then
     printf 'error %s %s %s deletions failed: %s\n' "${freed}" "${selected}" "${failed}" "$(tail -n 1 "${WORK}/rm.err" | tr -d '\n')"
+  elif ((interrupted > 0)); then
+    printf 'interrupted %s %s stopped by SIG%s: %s selected entries not deleted\n' "${freed}" "${selected}" "${STOP_SIGNAL}" "${interrupted}"
   else
     printf 'ok %s %s\n' "${freed}" "${selected}"
   fi
@@ -822,16 +884,26 @@ main() {
   write_escape_script
   NOW_S="$(date +%s)"
 
-  local lock
-  lock="$(state_dir)/cleanup.lock"
-  exec 9>>"${lock}"
-  flock -n 9 || die "another cleanup is already running (lock ${lock})"
-
+  STOP_AT_SAFE_POINTS=true
+  load_keep_out
   host="$(host_id)"
   result_begin cleanup "${host}"
   kv_section cleanup-config "dry_run=${DRY_RUN}" "force=${FORCE}" "max_delete_fraction=${MAX_FRACTION}" \
     "protect_marker=${MARKER}" "experiments_max_age_days=${exp_days}" "checkpoints_max_age_days=${ckpt_days}" \
     "checkpoints_keep_newest=${keep}" "started=${NOW_S}"
+
+  # A second cleanup while one runs is not a failure of this host: it is reported and skipped.
+  local lock
+  lock="$(state_dir)/cleanup.lock"
+  if ! { exec 9>>"${lock}"; } 2>/dev/null; then
+    die "cannot open the lock ${lock}"
+  fi
+  if ! flock -n 9; then
+    kv_section cleanup-busy "message=another cleanup is already running (lock ${lock}); this run deleted nothing"
+    result_end
+    log "another cleanup is already running (lock ${lock}); nothing done"
+    return 0
+  fi
 
   # Every root is checked before anything is deleted: one unsafe root stops the whole run.
   local category
@@ -863,6 +935,7 @@ main() {
 
   for root in "${exp_roots[@]+"${exp_roots[@]}"}"; do
     root="${root%/}"
+    stop_requested && break
     if [[ ! -e "${root}" ]]; then
       emit_area category=experiments status=missing "path=$(escape_path "${root}")" "message=does not exist: nothing to clean"
       continue
@@ -871,18 +944,26 @@ main() {
   done
   for root in "${ckpt_roots[@]+"${ckpt_roots[@]}"}"; do
     root="${root%/}"
+    stop_requested && break
     if [[ ! -e "${root}" ]]; then
       emit_area category=checkpoints status=missing "path=$(escape_path "${root}")" "message=does not exist: nothing to clean"
       continue
     fi
     clean_checkpoints "${root}" "${ckpt_days}" "${keep}" "${patterns}"
   done
-  clean_docker
-  clean_caches
+  stop_requested || clean_docker
+  stop_requested || clean_caches
 
+  if stop_requested; then
+    kv_section cleanup-interrupted "signal=${STOP_SIGNAL}" "message=stopped by SIG${STOP_SIGNAL}; areas not reached were not cleaned"
+  fi
   probe disk-after 30 df -P -B1 -- "${disk_paths[@]}" || true
   emit_items
   result_end
+  if stop_requested; then
+    log "stopped by SIG${STOP_SIGNAL} at a safe point"
+    exit "$(stop_exit_code)"
+  fi
 }
 
 main "$@"

@@ -45,8 +45,10 @@ readonly KILL_GRACE_S=5
 readonly XID_JOURNAL_TIMEOUT_S=8
 readonly XID_DMESG_TIMEOUT_S=5
 readonly DRIVER_FILE_TIMEOUT_S=2
+# A GPU table is a few kB; more than this is not one (lambda/core/gpu/query-output.ts reads the note).
+readonly NVSMI_MAX_OUTPUT_BYTES=1048576
 # Exit status recorded for a probe that was not run (lambda/core/gpu/evaluate.ts reads it).
-readonly NOT_RUN_EXIT=125
+readonly NOT_RUN_EXIT="${RESULT_EXIT_NOT_RUN}"
 # Fields nvidia-smi has known for a decade: the query used when --help-query-gpu gives nothing.
 readonly BASE_FIELDS="index,name,pci.bus_id,uuid,temperature.gpu,utilization.gpu,memory.used,memory.total,power.draw,power.limit"
 # What the evaluation reads, plus context for operators; only those this driver knows are queried.
@@ -180,6 +182,19 @@ collect_driver() {
 }
 
 #######################################
+# Keeps at most NVSMI_MAX_OUTPUT_BYTES of a call's output (a broken driver can print hundreds of MB)
+# and says so on its stderr ("output cut at N bytes"), which the evaluation reports.
+# Arguments: stdout file, stderr file.
+#######################################
+cap_output() {
+  local out="$1" err="$2" size
+  size="$(stat -c '%s' -- "${out}" 2>/dev/null || printf '0')"
+  ((size > NVSMI_MAX_OUTPUT_BYTES)) || return 0
+  head -c "${NVSMI_MAX_OUTPUT_BYTES}" -- "${out}" >"${out}.cut" && mv -f -- "${out}.cut" "${out}"
+  printf 'gpu-maint: output cut at %s bytes (nvidia-smi printed %s)\n' "${NVSMI_MAX_OUTPUT_BYTES}" "${size}" >>"${err}"
+}
+
+#######################################
 # Runs one nvidia-smi call as a probe, unless an earlier call timed out or the budget is spent.
 # Arguments: section name, show|hide (hide keeps the output out of the result: the help text is
 #   40 kB and the evaluation does not need it), nvidia-smi arguments.
@@ -199,11 +214,12 @@ nvsmi_probe() {
     skipped_section "${name}" "${NOT_RUN_EXIT}" "not run: time budget spent (${SECONDS}s of ${DEADLINE_S}s used)"
     return "${NOT_RUN_EXIT}"
   fi
+  start="$(date +%s.%N)"
+  run_bounded "${limit_s}" "${dir}/${name}.out" "${dir}/${name}.err" nvidia-smi "$@" || rc=$?
+  cap_output "${dir}/${name}.out" "${dir}/${name}.err"
   if [[ "${output}" == show ]]; then
-    probe "${name}" "${limit_s}" nvidia-smi "$@" || rc=$?
+    section_from_files "${name}" "${dir}/${name}.out" "${dir}/${name}.err" "${rc}" "${start}"
   else
-    start="$(date +%s.%N)"
-    run_bounded "${limit_s}" "${dir}/${name}.out" "${dir}/${name}.err" nvidia-smi "$@" || rc=$?
     section_from_files "${name}" /dev/null "${dir}/${name}.err" "${rc}" "${start}"
   fi
   if ((rc == 124 || rc == 137)); then
@@ -329,7 +345,7 @@ remember_gpus() {
     printf 'boot_id=%s\n' "${BOOT_ID}"
     # Latest index per bus id; the file stays as small as the GPU count.
     awk '{ idx[$1] = $2 } END { for (b in idx) print b, idx[b] }' "${tmp}" | sort
-  } >"${file}.tmp" && mv -f "${file}.tmp" "${file}"
+  } >"${file}.$$.tmp" && mv -f "${file}.$$.tmp" "${file}"
 }
 
 #######################################
@@ -352,16 +368,19 @@ xid_from_dmesg() {
     read -r saved_boot last_ts <"${state}" || true
   fi
   [[ "${saved_boot}" == "${boot_id}" && "${last_ts}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || last_ts=0
-  rm -f -- "${state}.new"
+  # This run's own temp file: two checks at once must not write into each other's.
+  local new="${state}.$$.new"
+  rm -f -- "${new}"
   set -o pipefail
-  dmesg | awk -v last="${last_ts}" -v boot="${boot_id}" -v state="${state}.new" -v marker="${XID_MARKER}" '
+  dmesg | awk -v last="${last_ts}" -v boot="${boot_id}" -v state="${new}" -v marker="${XID_MARKER}" '
     match($0, /^\[ *[0-9]+\.[0-9]+\]/) { ts = substr($0, RSTART + 1, RLENGTH - 2) + 0; if (ts <= last) next; newest = ts }
     index($0, marker) { print }
     END { if (newest > 0) printf "%s %.6f\n", boot, newest > state }
   ' || rc=$?
-  if ((rc == 0)) && [[ -s "${state}.new" ]]; then
-    mv -f -- "${state}.new" "${state}"
+  if ((rc == 0)) && [[ -s "${new}" ]]; then
+    mv -f -- "${new}" "${state}"
   fi
+  rm -f -- "${new}"
   return "${rc}"
 }
 

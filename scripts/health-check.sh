@@ -114,7 +114,7 @@ check_mounts() {
     local rc=0
     probe "df.${i}" "${DF_TIMEOUT_S}" df -P -- "${path}" || rc=$?
     if ((rc == 124 || rc == 137)); then
-      skipped_section "df-inodes.${i}" 125 "not run: df -P on ${path} did not answer within ${DF_TIMEOUT_S}s"
+      skipped_section "df-inodes.${i}" "${RESULT_EXIT_NOT_RUN}" "not run: df -P on ${path} did not answer within ${DF_TIMEOUT_S}s"
     else
       probe "df-inodes.${i}" "${DF_TIMEOUT_S}" df -Pi -- "${path}" || true
     fi
@@ -145,7 +145,7 @@ check_services() {
   kv_section services "required=$(join_list "$@")"
   ((${#units[@]} > 0)) || return 0
   if ! command -v systemctl >/dev/null 2>&1; then
-    skipped_section systemd 127 "systemctl not found: this host does not run systemd"
+    skipped_section systemd "${RESULT_EXIT_NOT_FOUND}" "systemctl not found: this host does not run systemd"
     return 0
   fi
   for unit in "${units[@]}"; do
@@ -163,7 +163,7 @@ check_services() {
 check_journal() {
   local window_min="$1"
   if ! command -v journalctl >/dev/null 2>&1; then
-    skipped_section journal 127 "journalctl not found: no systemd journal on this host"
+    skipped_section journal "${RESULT_EXIT_NOT_FOUND}" "journalctl not found: no systemd journal on this host"
     return 0
   fi
   local dir start rc=0 lines

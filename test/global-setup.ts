@@ -19,7 +19,7 @@ export default function setup(): () => void {
   process.env.TMPDIR = runDir;
   process.env[RUN_TMP_ENV] = runDir;
   return () => {
-    const left = readdirSync(runDir);
+    const left = readdirSync(runDir).filter((name) => !/^tsx-\d+$/.test(name)); // tsx's compile cache
     rmSync(runDir, { recursive: true, force: true });
     delete process.env[RUN_TMP_ENV];
     if (previous === undefined) delete process.env.TMPDIR;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #
 # Runs the whole test suite (vitest: TypeScript units, real-bash script tests, CDK templates) and
-# ends with the plain line "N passed, N failed" that CI reads.
+# ends with the plain line "N passed, N failed" that CI reads, after "faults: N survived of M" for the
+# fault suite (test/faults/).
 # Usage: npm test [-- vitest args]
 # Exit: vitest's status (0 when every test passed).
 
@@ -22,6 +23,8 @@ main() {
     node -e '
       const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
       const skipped = r.numPendingTests + r.numTodoTests;
+      const faults = r.testResults.filter((f) => /[\\/]test[\\/]faults[\\/]/.test(f.name)).flatMap((f) => f.assertionResults).filter((t) => t.status === "passed" || t.status === "failed");
+      if (faults.length) console.log(`faults: ${faults.filter((t) => t.status === "passed").length} survived of ${faults.length}`);
       console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
     ' "${RESULTS_DIR}/vitest.json"
   else

@@ -4,7 +4,7 @@
  * 3 findings at or above --fail-on.
  */
 import type { Command } from 'commander';
-import { expandHome } from '../../lambda/adapters/local/paths';
+import { localStateDir } from '../../lambda/adapters/local/paths';
 import { loadConfig } from '../../lambda/config/load';
 import type { Config } from '../../lambda/config/schema';
 
@@ -53,7 +53,7 @@ export function configFor(cmd: Command): Config {
 }
 
 export function stateDirOf(config: Config): string {
-  return expandHome(config.local.stateDir);
+  return localStateDir(config);
 }
 
 /** A CLI command module: adds its command(s) to the program. */

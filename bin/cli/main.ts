@@ -35,6 +35,7 @@ export const COMMANDS: readonly CommandModule[] = [
   { name: 'schedule', load: async () => (await importCommand('schedule', () => import('./commands/schedule.js'))).registerSchedule },
   { name: 'logrotate', load: async () => (await importCommand('logrotate', () => import('./commands/logrotate.js'))).registerLogrotate },
   { name: 'invoke', load: async () => (await importCommand('invoke', () => import('./commands/invoke.js'))).registerInvoke },
+  { name: 'smoke', load: async () => (await importCommand('smoke', () => import('./commands/smoke.js'))).registerSmoke },
   { name: 'restore', load: async () => (await importCommand('restore', () => import('./commands/restore.js'))).registerRestore },
   { name: 'snapshots', load: async () => (await importCommand('snapshots', () => import('./commands/snapshots.js'))).registerSnapshots },
   { name: 'prune', load: async () => (await importCommand('prune', () => import('./commands/prune.js'))).registerPrune },

@@ -2,13 +2,15 @@
  * The one configuration schema of gpu-maint, shared by local mode (bin/cli) and the CDK app (bin/app.ts).
  * Every key has a documented default, so an empty config is a working config. Thresholds, severities and
  * alert policy live here, not in bash: changing a threshold never needs a new SSM document.
+ * Every object is strict: a misspelt key is an error (with a suggestion), never silently a default.
  */
 import { z } from 'zod';
+import { TASK_NAMES } from '../core/types';
 
 /** Warning and critical levels side by side; null disables that level. */
 function levels(defaults: { warning: number | null; critical: number | null }, direction: 'above' | 'below') {
   return z
-    .object({
+    .strictObject({
       warning: z.number().nullable().default(defaults.warning),
       critical: z.number().nullable().default(defaults.critical),
     })
@@ -60,7 +62,7 @@ function schedule(defaults: { expression: string; flexibleWindowMinutes?: number
 
 export const configSchema = z.strictObject({
   fleet: z
-    .object({
+    .strictObject({
       /** Value of the Fleet metric dimension and default value of the target tag. @default 'default' */
       name: z
         .string()
@@ -75,7 +77,7 @@ export const configSchema = z.strictObject({
   timeZone: z.string().min(1).default('UTC'),
 
   metrics: z
-    .object({
+    .strictObject({
       /** CloudWatch namespace. @default 'GpuFleetMaintenance' */
       namespace: z
         .string()
@@ -90,7 +92,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
 
   gpuCheck: z
-    .object({
+    .strictObject({
       /** EC2 instance type, or `auto` to read it from IMDSv2. @default 'auto' */
       instanceType: z
         .union([z.literal('auto'), z.string().regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, 'an EC2 instance type such as p5.48xlarge')])
@@ -108,7 +110,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
 
   healthCheck: z
-    .object({
+    .strictObject({
       /** Paths whose filesystems are checked for space and inodes (each path's mount). @default ['/'] */
       mounts: z.array(hostPath).default(['/']),
       /** Data directories whose mounts are checked too (backup sources and cleanup roots are added automatically). @default [] */
@@ -129,7 +131,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
 
   thresholds: z
-    .object({
+    .strictObject({
       gpuTemperatureC: levels({ warning: 83, critical: 90 }, 'above'),
       gpuMemoryTemperatureC: levels({ warning: 85, critical: 95 }, 'above'),
       /** Full GPU memory is normal during training (allocators cache), so only a warning by default. */
@@ -149,7 +151,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
 
   backup: z
-    .object({
+    .strictObject({
       /** Directories whose entries (at unitDepth) are backed up as archive units. @default ['/opt/ml/models'] */
       sources: z.array(hostPath).default(['/opt/ml/models']),
       /**
@@ -201,7 +203,7 @@ export const configSchema = z.strictObject({
       /** Days a deleted or overwritten object stays recoverable (noncurrent version expiry). @default 30 */
       undoDays: z.number().int().min(1).default(30),
       retention: z
-        .object({
+        .strictObject({
           keepLast: z.number().int().min(1).default(7),
           keepDaily: z.number().int().min(0).default(14),
           keepWeekly: z.number().int().min(0).default(8),
@@ -211,7 +213,7 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       restoreTest: z
-        .object({
+        .strictObject({
           /** Upper bound of bytes restored by the weekly restore test (a sample of units when exceeded). @default 10 GiB */
           maxBytes: z
             .number()
@@ -228,6 +230,8 @@ export const configSchema = z.strictObject({
       objectLockDays: z.number().int().min(1).optional(),
       /** AWS only: replicate to this bucket ARN (3-2-1). */
       replicationBucketArn: z.string().startsWith('arn:').optional(),
+      /** AWS only: KMS key ARN the replicas are encrypted with; required with both kmsKeyArn and replicationBucketArn. */
+      replicationKmsKeyArn: z.string().startsWith('arn:').optional(),
       schedule: schedule({ expression: 'cron(0 2 * * ? *)', flexibleWindowMinutes: 30 }),
       restoreTestSchedule: schedule({ expression: 'cron(0 4 ? * SAT *)' }),
       pruneSchedule: schedule({ expression: 'cron(0 6 * * ? *)' }),
@@ -235,7 +239,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
 
   cleanup: z
-    .object({
+    .strictObject({
       /** Report only; operators turn this off deliberately (`cleanup.dryRun: false`). @default true */
       dryRun: z.boolean().default(true),
       /**
@@ -244,7 +248,7 @@ export const configSchema = z.strictObject({
        */
       force: z.boolean().default(false),
       experiments: z
-        .object({
+        .strictObject({
           /** Roots whose top-level run directories are cleaned. @default ['/opt/ml/experiments'] */
           paths: z.array(hostPath).default(['/opt/ml/experiments']),
           /** A run directory is deleted only when the newest entry anywhere inside is older than this. @default 30 */
@@ -252,7 +256,7 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       checkpoints: z
-        .object({
+        .strictObject({
           /** Roots searched (recursively) for checkpoint files. @default ['/opt/ml/checkpoints'] */
           paths: z.array(hostPath).default(['/opt/ml/checkpoints']),
           /** File-name globs of checkpoint files; other files are never touched. */
@@ -266,7 +270,7 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       docker: z
-        .object({
+        .strictObject({
           /** Remove images no container uses that were created more than unusedForHours ago. @default true */
           enabled: z.boolean().default(true),
           /** @default 168 */
@@ -274,7 +278,7 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       caches: z
-        .object({
+        .strictObject({
           /** pip's HTTP and wheel cache (~/.cache/pip). @default true */
           pip: z.boolean().default(true),
           /** conda's package tarballs and index cache (<conda>/pkgs). @default true */
@@ -306,7 +310,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
 
   logrotate: z
-    .object({
+    .strictObject({
       /** One block in /etc/logrotate.d/gpu-maint per group. Defaults mirror the old kit. */
       groups: z
         .array(
@@ -389,10 +393,10 @@ export const configSchema = z.strictObject({
     .prefault({}),
 
   alerts: z
-    .object({
+    .strictObject({
       /** Hours between repeats while an alert keeps firing, per severity. @default {critical: 4, warning: 24} */
       repeatIntervalHours: z
-        .object({ critical: z.number().positive().default(4), warning: z.number().positive().default(24) })
+        .strictObject({ critical: z.number().positive().default(4), warning: z.number().positive().default(24) })
         .prefault({}),
       /**
        * Consecutive breaching evaluations before an alert fires, per check name; merged over the defaults
@@ -431,7 +435,7 @@ export const configSchema = z.strictObject({
       /** Email addresses subscribed to the alert topic (AWS); `minSeverity: critical` filters on the severity attribute. */
       emails: z.array(z.strictObject({ address: z.email(), minSeverity: z.enum(['warning', 'critical']).default('warning') })).default([]),
       slack: z
-        .object({
+        .strictObject({
           /** Secrets Manager secret name or ARN holding the Slack webhook URL (never the URL itself). */
           webhookSecret: z.string().min(1).optional(),
           /**
@@ -447,7 +451,7 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       pagerDuty: z
-        .object({
+        .strictObject({
           /** Secrets Manager secret name or ARN holding the Events API v2 routing key. */
           routingKeySecret: z.string().min(1).optional(),
           /** Alerts below this severity are not sent to PagerDuty. @default 'critical' */
@@ -458,22 +462,42 @@ export const configSchema = z.strictObject({
     .prefault({}),
 
   aws: z
-    .object({
+    .strictObject({
       /** Region for the stack; unset = the CLI's environment. */
       region: z
         .string()
         .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region such as eu-west-1')
         .optional(),
-      /** SSM Run Command rate control. @default '10%' */
+      /**
+       * SSM Run Command MaxConcurrency for every task, over each task's own default
+       * (lambda/tasks/rate-control.ts, docs/deploy.md#rate-control). @default - per task
+       */
       maxConcurrency: z
         .string()
         .regex(/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/, 'a count 1-9999 or a percentage 1-100%')
-        .default('10%'),
-      /** @default '10%' */
+        .optional(),
+      /** MaxErrors for every task, over each task's own default. @default - per task */
       maxErrors: z
         .string()
         .regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage')
-        .default('10%'),
+        .optional(),
+      /** Rate control of one task, over everything else: `{ backup: { maxConcurrency: '10%', deliveryTimeoutSeconds: 21600 } }`. */
+      rateControl: z
+        .partialRecord(
+          z.enum(TASK_NAMES),
+          z.strictObject({
+            maxConcurrency: z
+              .string()
+              .regex(/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/, 'a count 1-9999 or a percentage 1-100%')
+              .optional(),
+            maxErrors: z
+              .string()
+              .regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage')
+              .optional(),
+            deliveryTimeoutSeconds: z.number().int().min(30).max(2_592_000).optional(),
+          }),
+        )
+        .default({}),
       /**
        * Also stream every command's output to CloudWatch Logs (SendCommand CloudWatchOutputConfig). Off by
        * default: the SSM agent on every host then calls the Logs control plane (CreateLogGroup,
@@ -487,7 +511,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
 
   local: z
-    .object({
+    .strictObject({
       /** Where local mode keeps state, metrics, the Prometheus textfile and backups. @default '~/.local/state/gpu-maint' */
       stateDir: z.string().min(1).default('~/.local/state/gpu-maint'),
       /** Optional webhook (e.g. Slack incoming webhook) that local alerts are posted to. */

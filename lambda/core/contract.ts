@@ -27,14 +27,36 @@ export interface ParsedResult {
   readonly errors: readonly string[];
 }
 
-export const SUPPORTED_CONTRACT_VERSION = 1;
+/**
+ * The contract's constants, as scripts/lib/result.sh defines them for bash (test/scripts/result-lib.test.ts
+ * proves both sides equal).
+ */
+export const RESULT_CONTRACT = {
+  /** Every contract line starts with it; raw lines starting with it are escaped with a backslash. */
+  marker: '@@gpu-maint',
+  version: 1,
+  exit: {
+    /** timeout(1) stopped the probe at its deadline. */
+    timedOut: 124,
+    /** The probe was killed, or abandoned after SIGKILL (a wedged driver). */
+    killed: 137,
+    /** The probe was not run (skipped_section), with the reason on its stderr. */
+    notRun: 125,
+    /** The probe's command does not exist on this host. */
+    notFound: 127,
+  },
+} as const;
 
-const MARK = '@@gpu-maint ';
-const BEGIN = /^@@gpu-maint v(\d+) begin (.*)$/;
-const END = /^@@gpu-maint v(\d+) end\b/;
-const SECTION = /^@@gpu-maint section (\S+)$/;
-const STDERR = /^@@gpu-maint stderr (\S+)$/;
-const STATUS = /^@@gpu-maint status (\S+) (.*)$/;
+export const SUPPORTED_CONTRACT_VERSION = RESULT_CONTRACT.version;
+
+const MARK = `${RESULT_CONTRACT.marker} `;
+/** The marker contains no regular-expression metacharacters besides `-`, which is literal outside a class. */
+const contractLine = (rest: string) => new RegExp(`^${RESULT_CONTRACT.marker} ${rest}`);
+const BEGIN = contractLine('v(\\d+) begin (.*)$');
+const END = contractLine('v(\\d+) end\\b');
+const SECTION = contractLine('section (\\S+)$');
+const STDERR = contractLine('stderr (\\S+)$');
+const STATUS = contractLine('status (\\S+) (.*)$');
 
 function parseAttrs(text: string): Record<string, string> {
   const attrs: Record<string, string> = {};
@@ -45,8 +67,8 @@ function parseAttrs(text: string): Record<string, string> {
   return attrs;
 }
 
-function unescapeLine(line: string): string {
-  return line.startsWith('\\@@gpu-maint') ? line.slice(1) : line;
+function unescapeLine(text: string): string {
+  return text.startsWith(`\\${RESULT_CONTRACT.marker}`) ? text.slice(1) : text;
 }
 
 interface OpenSection {
@@ -63,7 +85,7 @@ function closeSection(open: OpenSection, exitCode: number | null, seconds: numbe
     stderr: open.stderr.length ? `${open.stderr.join('\n')}\n` : '',
     exitCode,
     seconds,
-    timedOut: exitCode === 124 || exitCode === 137,
+    timedOut: exitCode === RESULT_CONTRACT.exit.timedOut || exitCode === RESULT_CONTRACT.exit.killed,
   };
 }
 

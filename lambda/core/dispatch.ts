@@ -32,6 +32,10 @@ export interface DispatchTaskSettings {
   readonly documentName: string;
   /** How long SSM waits for an instance to pick the command up before DeliveryTimedOut. */
   readonly deliveryTimeoutSeconds: number;
+  /** Run Command MaxConcurrency of this task; the fleet-wide value when absent. */
+  readonly maxConcurrency?: string;
+  /** Run Command MaxErrors of this task; the fleet-wide value when absent. */
+  readonly maxErrors?: string;
 }
 
 /** The dispatch Lambda's configuration (one JSON environment variable, GPU_MAINT_DISPATCH). */
@@ -48,7 +52,13 @@ export const dispatchSettingsSchema = z.object({
   commandLogGroup: z.string().min(1).optional(),
   tasks: z.record(
     z.string(),
-    z.object({ documentName: z.string().min(1), deliveryTimeoutSeconds: z.number().int().min(30).max(2_592_000) }),
+    z.object({
+      documentName: z.string().min(1),
+      deliveryTimeoutSeconds: z.number().int().min(30).max(2_592_000),
+      /** The task's own rate control (lambda/tasks/rate-control.ts); the fleet-wide values when absent. */
+      maxConcurrency: z.string().min(1).optional(),
+      maxErrors: z.string().min(1).optional(),
+    }),
   ),
 });
 export type DispatchSettings = z.infer<typeof dispatchSettingsSchema>;
@@ -283,8 +293,8 @@ export async function dispatch(request: DispatchRequest, deps: DispatchDeps): Pr
   const base = {
     documentName: task.documentName,
     parameters: request.parameters,
-    maxConcurrency: settings.maxConcurrency,
-    maxErrors: settings.maxErrors,
+    maxConcurrency: task.maxConcurrency ?? settings.maxConcurrency,
+    maxErrors: task.maxErrors ?? settings.maxErrors,
     deliveryTimeoutSeconds: task.deliveryTimeoutSeconds,
     outputS3BucketName: settings.outputBucket,
     outputS3KeyPrefix: commandOutputKeyPrefix(settings.outputKeyPrefix, request.task),

@@ -49,7 +49,18 @@ export function evaluateTaskOutput(output: TaskOutput, evaluator: TaskEvaluator,
   }
   const ranToCompletion = parsed.version !== null && parsed.complete && parsed.errors.length === 0;
 
-  if (output.invocationStatus && output.invocationStatus !== 'Success') {
+  if (output.interrupted) {
+    // Someone stopped it on purpose: a warning that says how far it got, not a host that cannot run tasks.
+    failed = true;
+    findings.push({
+      check: 'task.failed',
+      severity: 'warning',
+      message: `${task} interrupted by ${output.interrupted} on ${host}: ${
+        parsed.complete ? 'stopped at a safe point; what it did before is listed below' : 'stopped before it could report what it did'
+      }`,
+      reading: output.interrupted,
+    });
+  } else if (output.invocationStatus && output.invocationStatus !== 'Success') {
     failed = true;
     findings.push({
       check: 'task.failed',
@@ -67,7 +78,7 @@ export function evaluateTaskOutput(output: TaskOutput, evaluator: TaskEvaluator,
     });
   }
 
-  if (!ranToCompletion && !(failed && output.stdout.trim() === '')) {
+  if (!ranToCompletion && !output.interrupted && !(failed && output.stdout.trim() === '')) {
     failed = true;
     findings.push({
       check: 'task.output',

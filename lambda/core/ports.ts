@@ -18,6 +18,8 @@ export interface TaskOutput {
    * (Failed, TimedOut, Cancelled, Undeliverable, DeliveryTimedOut); absent locally.
    */
   readonly invocationStatus?: string;
+  /** Locally: the stop signal (Ctrl-C: SIGINT; SIGTERM; SIGHUP) the script was sent before it ended. */
+  readonly interrupted?: string;
 }
 
 export interface MetricsSink {

@@ -18,13 +18,52 @@ export interface IssueWording {
   readonly root: string;
   /** Said after unknown keys, e.g. `unknown setting (check the spelling)`. */
   readonly unknownKey: string;
+  /** The keys allowed at a path, for a "did you mean" suggestion on an unknown key. */
+  readonly knownKeysAt?: (keyPath: readonly PropertyKey[]) => readonly string[];
+  /** Said with a suggestion, e.g. `unknown setting (see docs/configuration.md)`. @default unknownKey */
+  readonly unknownKeyWithSuggestion?: string;
+}
+
+/** Levenshtein distance (case-insensitive: `keeplast` is one step from nothing but `keepLast`). */
+export function editDistance(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  let prev = Array.from({ length: y.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= x.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= y.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (x[i - 1] === y[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[y.length];
+}
+
+/** The known key closest to an unknown one, when it is close enough to be a typo (about a third of its letters). */
+export function closestKey(unknown: string, known: readonly string[]): string | undefined {
+  let best: { key: string; distance: number } | undefined;
+  for (const key of known) {
+    const distance = editDistance(unknown, key);
+    if (!best || distance < best.distance) best = { key, distance };
+  }
+  if (!best) return undefined;
+  const allowed = Math.max(1, Math.floor(Math.max(unknown.length, best.key.length) / 3));
+  return best.distance <= allowed ? best.key : undefined;
 }
 
 export function describeIssue(issue: z.core.$ZodIssue, input: unknown, wording: IssueWording): string {
   const key = issue.path.map(String).join('.') || wording.root;
   if (issue.code === 'unrecognized_keys') {
     const where = issue.path.length ? `${key}.` : '';
-    return `${issue.keys.map((k) => `${where}${k}`).join(', ')}: ${wording.unknownKey}`;
+    const known = wording.knownKeysAt?.(issue.path) ?? [];
+    return issue.keys
+      .map((k) => {
+        const suggestion = closestKey(k, known);
+        return suggestion === undefined
+          ? `${where}${k}: ${wording.unknownKey}`
+          : `${where}${k}: ${wording.unknownKeyWithSuggestion ?? wording.unknownKey}; did you mean ${where}${suggestion}?`;
+      })
+      .join('\n  - ');
   }
   const bad = valueAt(input, issue.path);
   const shown = bad === undefined ? '(missing)' : JSON.stringify(bad);

@@ -9,7 +9,8 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { jsonEnv } from '../adapters/aws/env';
 import { CloudWatchExpectedResults, SsmCommandSender, SsmCommandTargetCounter, SsmFleetDirectory } from '../adapters/aws/ssm-dispatch';
-import { type DispatchDeps, type DispatchResult, dispatch, dispatchSettingsSchema, parseDispatchPayload } from '../core/dispatch';
+import { type DispatchDeps, type DispatchResult, dispatch, parseDispatchPayload } from '../core/dispatch';
+import { DISPATCH_ENV } from '../core/lambda-env';
 import { parameterPatterns } from '../tasks/registry';
 
 const logger = new Logger({ serviceName: 'gpu-maint-dispatch' });
@@ -19,7 +20,7 @@ function awsDispatchDeps(): DispatchDeps {
   // Throttled calls are retried in the process with backoff and jitter (SDK standard mode):
   // https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html
   const ssm = new SSMClient({ retryMode: 'standard', maxAttempts: 8 });
-  const settings = jsonEnv('GPU_MAINT_DISPATCH', dispatchSettingsSchema);
+  const settings = jsonEnv(DISPATCH_ENV);
   return {
     settings,
     directory: new SsmFleetDirectory(ssm),

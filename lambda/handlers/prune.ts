@@ -10,17 +10,11 @@ import { S3BackupStore } from '../adapters/aws/backup-store-s3';
 import { CloudWatchMetricsSink } from '../adapters/aws/cloudwatch-metrics';
 import { jsonEnv } from '../adapters/aws/env';
 import { sdkTimeouts } from '../adapters/aws/sdk-timeouts';
-import {
-  type HostAuditRecord,
-  PRUNE_SETTINGS_ENV,
-  pruneEventSchema,
-  pruneSettingsSchema,
-  runPruneAudit,
-  summarizePrune,
-} from '../core/backup/prune';
+import { type HostAuditRecord, pruneEventSchema, runPruneAudit, summarizePrune } from '../core/backup/prune';
+import { PRUNE_ENV } from '../core/lambda-env';
 
 const logger = new Logger({ serviceName: 'gpu-maint-prune' });
-const settings = jsonEnv(PRUNE_SETTINGS_ENV, pruneSettingsSchema);
+const settings = jsonEnv(PRUNE_ENV);
 const deps = {
   store: new S3BackupStore(new S3Client({ ...sdkTimeouts() }), settings.bucket, settings.prefix),
   metrics: new CloudWatchMetricsSink(new CloudWatchClient({}), settings.namespace),

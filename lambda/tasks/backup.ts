@@ -61,5 +61,5 @@ export const backupTask: TaskDefinition = {
   parameters,
   schedule: { fromConfig: (c) => c.backup.schedule, description: () => 'incremental backup of model directories', background: true },
   // A first backup of large model directories takes hours, wherever it runs.
-  limits: { executionSeconds: 6 * 3600, deliverySeconds: 1800 },
+  limits: { executionSeconds: 6 * 3600, deliverySeconds: 6 * 3600 },
 };

@@ -1,8 +1,10 @@
 /**
  * cleanup: old experiment runs and checkpoints (keeping the newest), unused docker images, package caches.
  */
+
+import type { Config } from '../config/schema';
 import { evaluateCleanup } from '../core/cleanup/evaluate';
-import { BOOLEAN, DECIMAL, decimal, PATH_GLOB_LIST, PATH_LIST, SMALL_INT, type TaskParameter } from './parameters';
+import { BOOLEAN, DECIMAL, decimal, PATH_GLOB_LIST, PATH_LIST, SMALL_INT, type TaskParameter, unique } from './parameters';
 import type { TaskDefinition } from './task-definition';
 
 /** Comma-separated globs without characters that could break out of a quoted string. */
@@ -115,7 +117,21 @@ const parameters: TaskParameter[] = [
     allowedPattern: PATH_GLOB_LIST,
     fromConfig: (c) => c.cleanup.protect.join(','),
   },
+  {
+    name: 'KeepOut',
+    env: 'GPU_MAINT_CLEANUP_KEEP_OUT',
+    description:
+      'Comma-separated paths a cleanup root may not equal, lie inside or contain: backup sources and a file:// backup destination (the state dir is added by the script).',
+    allowedPattern: PATH_LIST,
+    fromConfig: (c) => cleanupKeepOut(c).join(','),
+  },
 ];
+
+/** Backup sources and an explicitly configured file:// destination: never cleanup roots, nor inside or above one. */
+export function cleanupKeepOut(c: Config): string[] {
+  const dest = c.backup.destination?.startsWith('file://') ? [c.backup.destination.slice('file://'.length)] : [];
+  return unique([...c.backup.sources, ...dest]);
+}
 
 export const cleanupTask: TaskDefinition = {
   name: 'cleanup',
@@ -130,5 +146,5 @@ export const cleanupTask: TaskDefinition = {
     description: (c) => `cleanup of old experiments, checkpoints, images and caches${c.cleanup.dryRun ? ' (dry run)' : ''}`,
     background: true,
   },
-  limits: { executionSeconds: 3600, deliverySeconds: 1800 },
+  limits: { executionSeconds: 3600, deliverySeconds: 2 * 3600 },
 };

@@ -1,7 +1,7 @@
 /**
  * logrotate: writes /etc/logrotate.d/gpu-maint from logrotate.groups and validates it (State Manager applies it daily in AWS).
  */
-import { evaluateLogrotate, logrotateConfigBase64 } from '../core/cleanup/logrotate';
+import { evaluateLogrotate, logrotateConfigBase64 } from '../core/logrotate/evaluate';
 import type { TaskParameter } from './parameters';
 import type { TaskDefinition } from './task-definition';
 
@@ -23,5 +23,5 @@ export const logrotateTask: TaskDefinition = {
   // Changes system configuration (/etc/logrotate.d): runs only when named.
   inRunAll: false,
   parameters,
-  limits: { executionSeconds: 3600, deliverySeconds: 600 },
+  limits: { executionSeconds: 600, deliverySeconds: 600 },
 };

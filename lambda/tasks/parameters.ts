@@ -5,7 +5,7 @@
  * module holds the parameter shape, the patterns several tasks share and the backup store's parameters.
  */
 import * as path from 'node:path';
-import { expandHome } from '../adapters/local/paths';
+import { localStateDir } from '../adapters/local/paths';
 import type { Config } from '../config/schema';
 
 export interface TaskParameter {
@@ -39,7 +39,7 @@ export function decimal(value: number): string {
 
 /** `file://<local.stateDir>/backups` unless backup.destination is set (the stack sets the bucket for its documents). */
 export function backupDestination(c: Config): string {
-  return c.backup.destination ?? `file://${path.join(path.resolve(expandHome(c.local.stateDir)), 'backups')}`;
+  return c.backup.destination ?? `file://${path.join(path.resolve(localStateDir(c)), 'backups')}`;
 }
 
 const BACKUP_DESTINATION = '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^,{}\'"`$\\\\\\n]*)?|file:///[^,{}\'"`$\\\\\\n]*)$';

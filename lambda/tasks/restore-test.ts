@@ -29,5 +29,5 @@ export const restoreTestTask: TaskDefinition = {
     description: () => 'restore test of the newest backup snapshot',
     background: true,
   },
-  limits: { executionSeconds: 4 * 3600, deliverySeconds: 1800 },
+  limits: { executionSeconds: 4 * 3600, deliverySeconds: 6 * 3600 },
 };

@@ -12,7 +12,8 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { PRUNE_SETTINGS_ENV } from '../../lambda/core/backup/prune';
+import type { z } from 'zod';
+import { PRUNE_ENV } from '../../lambda/core/lambda-env';
 import { METRICS } from '../../lambda/core/metric-names';
 import type { BackupBucket } from './backup-bucket';
 import { MaintenanceFunction } from './maintenance-function';
@@ -37,6 +38,11 @@ export interface BackupPrunerProps {
     readonly keepMonthly: number;
     readonly graceDays: number;
   };
+  /**
+   * Raise the stale-backup alarm; false when backups of this fleet do not go to this bucket.
+   * @default true
+   */
+  readonly staleBackupAlarm?: boolean;
   /**
    * Actions of the stale-backup alarm (e.g. an SnsAction on the alert topic).
    * @default - none here: pass `staleBackupAlarm` to Monitoring.addAlarm, which adds the alert topic
@@ -73,7 +79,8 @@ export interface BackupPrunerProps {
 export class BackupPruner extends Construct {
   readonly function: MaintenanceFunction;
   readonly schedule: scheduler.Schedule;
-  readonly staleBackupAlarm: cloudwatch.Alarm;
+  /** Absent when `staleBackupAlarm` is false. */
+  readonly staleBackupAlarm?: cloudwatch.Alarm;
   private readonly namespace: string;
   private readonly fleet: string;
   private readonly maxAgeHours: number;
@@ -103,6 +110,20 @@ export class BackupPruner extends Construct {
     this.fleet = props.fleet;
     this.maxAgeHours = props.maxAgeHours;
 
+    const settings: z.input<typeof PRUNE_ENV.schema> = {
+      bucket: props.backupBucket.bucketName,
+      prefix: '',
+      namespace: props.metricsNamespace,
+      fleet: props.fleet,
+      maxAgeHours: props.maxAgeHours,
+      retention: {
+        keepLast: r.keepLast,
+        keepDaily: r.keepDaily,
+        keepWeekly: r.keepWeekly,
+        keepMonthly: r.keepMonthly,
+        graceDays: r.graceDays,
+      },
+    };
     this.function = new MaintenanceFunction(this, 'Prune', {
       handler: 'prune',
       description: 'gpu-maint: backup retention and snapshot-age audit over the backup bucket',
@@ -110,20 +131,7 @@ export class BackupPruner extends Construct {
       timeoutSeconds: 900,
       memorySizeMiB: 512,
       environment: {
-        [PRUNE_SETTINGS_ENV]: Stack.of(this).toJsonString({
-          bucket: props.backupBucket.bucketName,
-          prefix: '',
-          namespace: props.metricsNamespace,
-          fleet: props.fleet,
-          maxAgeHours: props.maxAgeHours,
-          retention: {
-            keepLast: r.keepLast,
-            keepDaily: r.keepDaily,
-            keepWeekly: r.keepWeekly,
-            keepMonthly: r.keepMonthly,
-            graceDays: r.graceDays,
-          },
-        }),
+        [PRUNE_ENV.variable]: Stack.of(this).toJsonString(settings),
       },
     });
     props.backupBucket.grantPrune(this.function.role);
@@ -171,6 +179,8 @@ export class BackupPruner extends Construct {
         maxEventAge: Duration.hours(2),
       }),
     });
+    // The schedule names its group by a literal name: without the dependency CloudFormation may create it first.
+    if (props.scheduleGroup) this.schedule.node.addDependency(props.scheduleGroup);
     const fn = this.function.function.node.defaultChild;
     if (fn instanceof CfnElement) {
       Validations.of(role).acknowledge({
@@ -179,22 +189,27 @@ export class BackupPruner extends Construct {
       });
     }
 
-    this.staleBackupAlarm = new cloudwatch.Alarm(this, 'StaleBackupsAlarm', {
-      alarmDescription:
-        `A host's newest backup snapshot is older than ${props.maxAgeHours} h, or the daily backup audit stopped reporting. ` +
-        'The prune function log (message "backup audit", severity warning/critical) names the hosts. Runbook: docs/backup.md#stale-backups',
-      metric: this.metricSnapshotAgeHours({ period: ALARM_PERIOD }),
-      threshold: props.maxAgeHours,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      // One datapoint a day: the periods without one count as breaching, so the alarm needs all of them
-      // breaching: the day's datapoint is stale, or there was none for the whole window.
-      evaluationPeriods: ALARM_PERIODS,
-      datapointsToAlarm: ALARM_PERIODS,
-      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-    });
-    for (const action of props.alarmActions ?? []) {
-      this.staleBackupAlarm.addAlarmAction(action);
-      this.staleBackupAlarm.addOkAction(action);
+    // A bucket nobody backs up to (backups disabled, or sent to another bucket) would hold this alarm in
+    // ALARM forever: no alarm then.
+    if (props.staleBackupAlarm ?? true) {
+      const alarm = new cloudwatch.Alarm(this, 'StaleBackupsAlarm', {
+        alarmDescription:
+          `A host's newest backup snapshot is older than ${props.maxAgeHours} h, or the daily backup audit stopped reporting. ` +
+          'The prune function log (message "backup audit", severity warning/critical) names the hosts. Runbook: docs/backup.md#stale-backups',
+        metric: this.metricSnapshotAgeHours({ period: ALARM_PERIOD }),
+        threshold: props.maxAgeHours,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        // One datapoint a day: the periods without one count as breaching, so the alarm needs all of them
+        // breaching: the day's datapoint is stale, or there was none for the whole window.
+        evaluationPeriods: ALARM_PERIODS,
+        datapointsToAlarm: ALARM_PERIODS,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      });
+      for (const action of props.alarmActions ?? []) {
+        alarm.addAlarmAction(action);
+        alarm.addOkAction(action);
+      }
+      this.staleBackupAlarm = alarm;
     }
   }
 

@@ -8,6 +8,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { DispatchSettings } from '../../lambda/core/dispatch';
+import { DISPATCH_ENV } from '../../lambda/core/lambda-env';
+import type { TaskName } from '../../lambda/core/types';
 import { grantSendCommandToFleet } from './fleet-command-grant';
 import { MaintenanceFunction } from './maintenance-function';
 import { acknowledgeWildcardResources } from './nag-acknowledgements';
@@ -21,10 +23,15 @@ export interface DispatcherProps {
   readonly fleetTagKey: string;
   /** Tag value of the fleet, e.g. `default`. */
   readonly fleetTagValue: string;
-  /** Run Command MaxConcurrency, e.g. `10%`. */
+  /** Run Command MaxConcurrency of tasks without their own, e.g. `10%`. */
   readonly maxConcurrency: string;
-  /** Run Command MaxErrors, e.g. `10%`. */
+  /** Run Command MaxErrors of tasks without their own, e.g. `10%`. */
   readonly maxErrors: string;
+  /**
+   * Rate control per task (lambda/tasks/rate-control.ts).
+   * @default - maxConcurrency and maxErrors for every task
+   */
+  readonly rateControl?: Partial<Record<TaskName, { readonly maxConcurrency: string; readonly maxErrors: string }>>;
   /** Where instances write full command output. */
   readonly outputBucket: OutputBucket;
   /** Log group Run Command can stream output to. */
@@ -57,13 +64,21 @@ export class Dispatcher extends Construct {
     super(scope, id);
     const stack = Stack.of(this);
     if (props.documents.length === 0) throw new Error(`Dispatcher ${this.node.path}: documents must not be empty`);
-    if (!/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/.test(props.maxConcurrency)) {
-      throw new Error(
-        `Dispatcher ${this.node.path}: maxConcurrency must be a count 1-9999 or a percentage, got: ${JSON.stringify(props.maxConcurrency)}`,
-      );
-    }
-    if (!/^(\d{1,4}|\d{1,2}%|100%)$/.test(props.maxErrors)) {
-      throw new Error(`Dispatcher ${this.node.path}: maxErrors must be a count or a percentage, got: ${JSON.stringify(props.maxErrors)}`);
+    const limits: [string, { readonly maxConcurrency: string; readonly maxErrors: string }][] = [
+      ['', props],
+      ...Object.entries(props.rateControl ?? {}).map(([task, r]) => [`rateControl.${task}.`, r] as [string, typeof props]),
+    ];
+    for (const [prefix, r] of limits) {
+      if (!/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/.test(r.maxConcurrency)) {
+        throw new Error(
+          `Dispatcher ${this.node.path}: ${prefix}maxConcurrency must be a count 1-9999 or a percentage, got: ${JSON.stringify(r.maxConcurrency)}`,
+        );
+      }
+      if (!/^(\d{1,4}|\d{1,2}%|100%)$/.test(r.maxErrors)) {
+        throw new Error(
+          `Dispatcher ${this.node.path}: ${prefix}maxErrors must be a count or a percentage, got: ${JSON.stringify(r.maxErrors)}`,
+        );
+      }
     }
     const settings: DispatchSettings = {
       fleetTag: { key: props.fleetTagKey, value: props.fleetTagValue },
@@ -74,7 +89,10 @@ export class Dispatcher extends Construct {
       ...(props.cloudWatchOutput ? { commandLogGroup: props.commandLogGroup.logGroupName } : {}),
       ...(props.metricsNamespace ? { metricsNamespace: props.metricsNamespace } : {}),
       tasks: Object.fromEntries(
-        props.documents.map((d) => [d.task, { documentName: d.documentName, deliveryTimeoutSeconds: d.deliveryTimeoutSeconds }]),
+        props.documents.map((d) => [
+          d.task,
+          { documentName: d.documentName, deliveryTimeoutSeconds: d.deliveryTimeoutSeconds, ...props.rateControl?.[d.task] },
+        ]),
       ),
     };
     if (props.cloudWatchOutput) {
@@ -87,7 +105,7 @@ export class Dispatcher extends Construct {
     this.handler = new MaintenanceFunction(this, 'Handler', {
       handler: 'dispatch',
       description: 'gpu-maint dispatch: runs a task on the fleet with SSM Run Command',
-      environment: { GPU_MAINT_DISPATCH: stack.toJsonString(settings) },
+      environment: { [DISPATCH_ENV.variable]: stack.toJsonString(settings) },
       logRetentionDays: props.logRetentionDays,
       timeoutSeconds: props.timeoutSeconds ?? 120,
     });

@@ -16,12 +16,9 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import {
-  DISK_PRESSURE_ENV,
-  type DiskPressureWiring,
-  INVOCATION_STATUS_CHANGE,
-  TERMINAL_INVOCATION_STATUSES,
-} from '../../lambda/core/collect';
+import type { z } from 'zod';
+import { type DiskPressureWiring, INVOCATION_STATUS_CHANGE, TERMINAL_INVOCATION_STATUSES } from '../../lambda/core/collect';
+import { COLLECT_SETTINGS_ENV, COLLECT_WIRING_ENV, DISK_PRESSURE_WIRING_ENV } from '../../lambda/core/lambda-env';
 import type { EvaluationSettings } from '../../lambda/core/settings';
 import { grantSendCommandToFleet } from './fleet-command-grant';
 import { MaintenanceFunction } from './maintenance-function';
@@ -161,18 +158,19 @@ export class ResultCollector extends Construct {
       ],
     });
 
+    const wiring: z.input<typeof COLLECT_WIRING_ENV.schema> = {
+      documents: props.documents.map((d) => ({ name: d.documentName, task: d.task })),
+      outputBucket: props.outputBucket.bucket.bucketName,
+      outputKeyPrefix: props.outputBucket.outputKeyPrefix,
+      namespace: props.namespace,
+      topicArn: props.alertTopic.topicArn,
+    };
     this.handler = new MaintenanceFunction(this, 'Handler', {
       handler: 'collect',
       description: 'gpu-maint collect: evaluates task results into metrics, alerts and a log line',
       environment: {
-        GPU_MAINT_SETTINGS: stack.toJsonString(props.settings),
-        GPU_MAINT_COLLECT: stack.toJsonString({
-          documents: props.documents.map((d) => ({ name: d.documentName, task: d.task })),
-          outputBucket: props.outputBucket.bucket.bucketName,
-          outputKeyPrefix: props.outputBucket.outputKeyPrefix,
-          namespace: props.namespace,
-          topicArn: props.alertTopic.topicArn,
-        }),
+        [COLLECT_SETTINGS_ENV.variable]: stack.toJsonString(props.settings),
+        [COLLECT_WIRING_ENV.variable]: stack.toJsonString(wiring),
       },
       logRetentionDays: props.logRetentionDays,
       timeoutSeconds,
@@ -250,7 +248,7 @@ export class ResultCollector extends Construct {
       ...(options.commandLogGroup ? { commandLogGroup: options.commandLogGroup.logGroupName } : {}),
       tableName: options.cooldownTable.tableName,
     };
-    this.handler.function.addEnvironment(DISK_PRESSURE_ENV, stack.toJsonString(wiring));
+    this.handler.function.addEnvironment(DISK_PRESSURE_WIRING_ENV.variable, stack.toJsonString(wiring));
     const role = this.handler.role;
     grantSendCommandToFleet(role, {
       documentArns: [options.cleanupDocument.documentArn],

@@ -105,6 +105,8 @@ export class TaskSchedule extends Construct {
         maxEventAge: Duration.minutes(maxEventAgeMinutes),
       }),
     });
+    // The schedule names its group by a literal name: without the dependency CloudFormation may create it first.
+    if (props.group) this.schedule.node.addDependency(props.group);
     const fn = props.target.node.defaultChild;
     if (fn instanceof CfnElement) {
       Validations.of(this.role).acknowledge({

@@ -33,6 +33,51 @@ die() {
   exit 1
 }
 
+# Stop requests: local mode forwards Ctrl-C (INT), TERM and HUP to the script's process group.
+STOP_SIGNAL=""
+# Scripts with safe points (cleanup) set this to true and check stop_requested between steps.
+STOP_AT_SAFE_POINTS=false
+# Process group of the probe run_bounded is waiting for (its timeout(1)), stopped with the script.
+RUNNING_PROBE_PID=""
+
+#######################################
+# Handles a stop signal. A script with safe points only records it (stop_requested) and finishes its
+# result at the next one; any other script stops its running probe and exits 128 + the signal number
+# at once, its exit handlers removing temp files (locks are released with the process).
+# Arguments: signal name (INT, TERM, HUP).
+#######################################
+on_stop_signal() {
+  STOP_SIGNAL="$1"
+  [[ "${STOP_AT_SAFE_POINTS}" == true ]] && return 0
+  log "received SIG$1: stopping"
+  if [[ -n "${RUNNING_PROBE_PID}" ]]; then
+    kill -KILL -- "-${RUNNING_PROBE_PID}" 2>/dev/null || true
+  fi
+  exit "$(stop_exit_code)"
+}
+
+# 128 + the number of the stop signal received (129 HUP, 130 INT, 143 TERM).
+stop_exit_code() {
+  case "${STOP_SIGNAL}" in
+  HUP) printf '129\n' ;;
+  INT) printf '130\n' ;;
+  *) printf '143\n' ;;
+  esac
+}
+
+# True once a stop signal was received.
+stop_requested() {
+  [[ -n "${STOP_SIGNAL}" ]]
+}
+
+# Installs the stop traps; subshells that must stop at safe points call it again (bash resets traps there).
+trap_stop_signals() {
+  trap 'on_stop_signal INT' INT
+  trap 'on_stop_signal TERM' TERM
+  trap 'on_stop_signal HUP' HUP
+}
+trap_stop_signals
+
 #######################################
 # Runs a command with a hard deadline that holds even when the command ignores SIGTERM or sits in
 # uninterruptible sleep (a wedged NVIDIA driver): `timeout -k` kills it, and if even that does not
@@ -44,22 +89,30 @@ run_bounded() {
   local limit_s="$1" out_file="$2" err_file="$3"
   shift 3
   local kill_after_s=3
+  # timeout(1) leads a process group of its own: the command and everything it started.
   timeout -k "${kill_after_s}" "${limit_s}" "$@" >"${out_file}" 2>"${err_file}" </dev/null &
   local pid=$!
+  RUNNING_PROBE_PID="${pid}"
   # Ticks of 0.1 s: the timeout itself, its kill grace, and 2 s for timeout(1) to report back.
   local ticks=0 max_ticks=$(((limit_s + kill_after_s + 2) * 10))
   while kill -0 "${pid}" 2>/dev/null; do
     if ((ticks >= max_ticks)); then
+      kill -KILL -- "-${pid}" 2>/dev/null || true
       kill -KILL "${pid}" 2>/dev/null || true
       disown "${pid}" 2>/dev/null || true
+      RUNNING_PROBE_PID=""
       printf 'gpu-maint: abandoned after %ss: %s did not exit after SIGKILL\n' "${limit_s}" "$1" >>"${err_file}"
-      return 137
+      return 137 # RESULT_EXIT_KILLED (lib/result.sh)
     fi
     sleep 0.1
     ticks=$((ticks + 1))
   done
   local rc=0
   wait "${pid}" || rc=$?
+  # timeout(1) only waits for its own child: a grandchild that ignored SIGTERM (journalctl behind a
+  # pipe) would outlive the deadline. Whatever is left of the probe's process group goes now.
+  kill -KILL -- "-${pid}" 2>/dev/null || true
+  RUNNING_PROBE_PID=""
   return "${rc}"
 }
 

@@ -15,7 +15,15 @@
 # Raw lines that start with "@@gpu-maint" are escaped as "\@@gpu-maint". A result without its end
 # line was truncated. Action tasks (backup, cleanup) emit key=value sections with kv_section.
 
+# The contract's constants; lambda/core/contract.ts RESULT_CONTRACT holds the same values, and
+# test/scripts/result-lib.test.ts proves they are equal.
 GPU_MAINT_CONTRACT_VERSION=1
+# Exit status recorded for a probe that hit its deadline (timeout(1)), or was killed or abandoned.
+# shellcheck disable=SC2034 # read by the task scripts that source this lib
+readonly RESULT_EXIT_TIMED_OUT=124 RESULT_EXIT_KILLED=137
+# Exit status recorded for a probe that was not run (skipped_section), and for a missing command.
+# shellcheck disable=SC2034 # read by the task scripts that source this lib
+readonly RESULT_EXIT_NOT_RUN=125 RESULT_EXIT_NOT_FOUND=127
 RESULT_TMP_DIR=""
 
 # Creates the per-run scratch dir for probe output (in this shell, not a subshell, so that the

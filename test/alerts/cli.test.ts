@@ -108,9 +108,9 @@ describe('gpu-maint silence --stack', () => {
   });
 
   test('a stack without the output exits 1 and says so', async () => {
-    cfn
-      .on(DescribeStacksCommand)
-      .resolves({ Stacks: [{ StackName: 'other', CreationTime: new Date('2026-11-01T00:00:00Z'), StackStatus: 'CREATE_COMPLETE', Outputs: [] }] });
+    cfn.on(DescribeStacksCommand).resolves({
+      Stacks: [{ StackName: 'other', CreationTime: new Date('2026-11-01T00:00:00Z'), StackStatus: 'CREATE_COMPLETE', Outputs: [] }],
+    });
     const run = await runCli(['silence', 'i-0abc', '--for', '90m', '--reason', 'RMA', '--stack', 'other', ...NOW]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('--stack other: no AlertStateTableName output');

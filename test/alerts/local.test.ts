@@ -53,11 +53,15 @@ describe('FileAlertStateStore', () => {
     expect(existsSync(lock)).toBe(false);
   });
 
-  test('a corrupt state file is an error naming the file and what to do', async () => {
+  test('a corrupt state file is moved aside with a message naming the file, and the state starts empty', async () => {
     const file = alertStateFilePath(dir);
     await store().putSilence({ host: 'i-0abc', until: at(60), reason: 'x', source: 'cli' });
     writeFileSync(file, '{"format": 1, "hosts":');
-    await expect(store().load('i-0abc')).rejects.toThrow(`alert state ${file}: not JSON`);
+    const said: string[] = [];
+    const loaded = await new FileAlertStateStore(file, { now: () => new Date(at(0)) }, (m) => said.push(m)).load('i-0abc');
+    expect(loaded.version).toBe(0);
+    expect(said).toEqual([expect.stringContaining(`alert state ${file} is damaged (not JSON`)]);
+    expect(readFileSync(`${file}.bad-${at(0).replace(/[:.]/g, '')}`, 'utf8')).toBe('{"format": 1, "hosts":');
   });
 
   test('a silence replaces the previous one of the same host and check; expired ones are dropped after a day', async () => {

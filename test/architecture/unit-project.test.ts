@@ -1,12 +1,11 @@
 /**
- * The `unit` project stays fast: its files (test/unit-files.ts) import nothing that runs bash scripts,
+ * The `unit` project stays fast: its files (test/unit-files.json) import nothing that runs bash scripts,
  * external tools, CDK synthesis or servers. Checked on each file's own imports.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { REPO_ROOT } from '../helpers/fixtures';
-import { UNIT_TEST_FILES } from '../unit-files';
 import { globToRegExp, slowImports } from './unit-project';
 
 function testFiles(): string[] {
@@ -22,7 +21,11 @@ function testFiles(): string[] {
 }
 
 describe('the unit project', () => {
-  const patterns = UNIT_TEST_FILES.map(globToRegExp);
+  const { unit, unitIsolated } = JSON.parse(readFileSync(path.join(REPO_ROOT, 'test', 'unit-files.json'), 'utf8')) as Record<
+    string,
+    string[]
+  >;
+  const patterns = [...unit, ...unitIsolated].map(globToRegExp);
   const unitFiles = testFiles().filter((f) => patterns.some((re) => re.test(f)));
 
   test('holds the pure test files', () => {

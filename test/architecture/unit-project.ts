@@ -1,7 +1,7 @@
 /** Helpers of test/architecture/unit-project.test.ts: which files are units, and which imports are slow. */
 import { importsOf } from './layering';
 
-/** A glob of test/unit-files.ts (`*`, `**\/`, `{a,b}`) as a regular expression over repo-relative paths. */
+/** A glob of test/unit-files.json (`*`, `**\/`, `{a,b}`) as a regular expression over repo-relative paths. */
 export function globToRegExp(glob: string): RegExp {
   let re = '';
   for (let i = 0; i < glob.length; i++) {

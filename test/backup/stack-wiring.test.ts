@@ -46,7 +46,7 @@ describe('backup wiring in the stack', () => {
   });
 
   test('the stale-backup alarm notifies the pipeline topic', () => {
-    const alarm = template.toJSON().Resources[stack.getLogicalId(stack.backupPruner.staleBackupAlarm.node.defaultChild as never)];
+    const alarm = template.toJSON().Resources[stack.getLogicalId(stack.backupPruner.staleBackupAlarm!.node.defaultChild as never)];
     expect(alarm.Properties.AlarmActions).toEqual([{ Ref: stack.getLogicalId(stack.alerts.pipelineTopic.node.defaultChild as never) }]);
     expect(alarm.Properties.TreatMissingData).toBe('breaching');
   });
@@ -54,5 +54,28 @@ describe('backup wiring in the stack', () => {
   test('the stack outputs the backup bucket and the backup instance policy', () => {
     template.hasOutput('BackupBucketName', {});
     template.hasOutput('BackupInstancePolicyArn', {});
+  });
+});
+
+describe('backup options from the config', () => {
+  test('KMS with replication synthesizes, the replicas encrypted with backup.replicationKmsKeyArn', () => {
+    const key = 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555';
+    const replicaKey = 'arn:aws:kms:eu-central-1:123456789012:key/66666666-7777-8888-9999-000000000000';
+    const s = new GpuMaintStack(newApp(), 'Replicated', {
+      config: validateConfig({
+        backup: { kmsKeyArn: key, replicationBucketArn: 'arn:aws:s3:::gpu-maint-replica', replicationKmsKeyArn: replicaKey },
+      }),
+    });
+    const bucket = Object.values<any>(Template.fromStack(s).toJSON().Resources).find((r) => r.Properties?.ReplicationConfiguration);
+    expect(JSON.stringify(bucket.Properties.ReplicationConfiguration)).toContain(replicaKey);
+  });
+
+  test.each([
+    ['backups go to another bucket', { destination: 's3://elsewhere/backups/' }],
+    ['backups are not scheduled', { schedule: { enabled: false } }],
+  ])('no stale-backup alarm when %s (it would sit in ALARM forever)', (_name, backup) => {
+    const s = new GpuMaintStack(newApp(), 'Elsewhere', { config: validateConfig({ backup }) });
+    expect(s.backupPruner.staleBackupAlarm).toBeUndefined();
+    expect(JSON.stringify(Template.fromStack(s).toJSON())).not.toContain('StaleBackupsAlarm');
   });
 });

@@ -92,13 +92,11 @@ describe('cleanup.onDiskPressure', () => {
   });
 
   test('the collector may send the cleanup document and no other document', () => {
-    const cleanupDocument = enabled.documents.get('cleanup')!.documentName;
+    const cleanupDocument = `ref:${enabled.getLogicalId(enabled.documents.get('cleanup')!.document)}`;
     const documentStatements = collectorStatements(enabledTemplate).filter(
       (s) => actionsOf(s).includes('ssm:SendCommand') && resourcesOf(s).some((r) => r.includes(':document/')),
     );
-    expect(documentStatements.flatMap(resourcesOf)).toEqual([
-      expect.stringMatching(new RegExp(`:document/${cleanupDocument.replace(/\./g, '\\.')}$`)),
-    ]);
+    expect(documentStatements.flatMap(resourcesOf)).toEqual([expect.stringMatching(new RegExp(`:document/${cleanupDocument}$`))]);
   });
 
   test('the collector may send only to instances carrying the fleet tag', () => {
@@ -126,8 +124,8 @@ describe('cleanup.onDiskPressure', () => {
     expect(parsed).toMatchObject({
       cooldownHours: 3,
       dryRun: true,
-      documentName: enabled.documents.get('cleanup')!.documentName,
-      deliveryTimeoutSeconds: 1800,
+      documentName: `ref:${enabled.getLogicalId(enabled.documents.get('cleanup')!.document)}`,
+      deliveryTimeoutSeconds: 7200,
       tableName: expect.stringMatching(/^ref:AlertStateTable/),
     });
     // Command output goes to S3 only unless aws.commandOutputToCloudWatch is on.
@@ -223,11 +221,11 @@ describe('cleanup dashboard row', () => {
 describe('alarms of the alert sweep and forwarder', () => {
   const alarms = () => Object.entries(resources(enabledTemplate, 'AWS::CloudWatch::Alarm'));
 
-  test('every alarm has exactly one ALARM and one OK action, to the alert topic', () => {
+  test('every alarm has exactly one ALARM and one OK action, to the pipeline topic', () => {
     expect(alarms().some(([id]) => id.startsWith('AlertSweep'))).toBe(true);
     expect(alarms().filter(([id]) => id.startsWith('AlertForwarder'))).toHaveLength(2);
     for (const [id, a] of alarms()) {
-      expect(a.Properties.AlarmActions, id).toEqual([{ Ref: expect.stringMatching(/^AlertsTopic/) }]);
+      expect(a.Properties.AlarmActions, id).toEqual([{ Ref: expect.stringMatching(/^AlertsPipelineTopic/) }]);
       expect(a.Properties.OKActions, id).toEqual(a.Properties.AlarmActions);
     }
   });

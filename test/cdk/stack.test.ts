@@ -271,6 +271,26 @@ describe('least privilege', () => {
     expect(documentStatement.Resource).toHaveLength(documentsByTask(template).size);
   });
 
+  /** The dispatch settings entry of a task: the text after its document Ref, up to the entry's end. */
+  const dispatchEntry = (t: Template, task: string): string => {
+    const env = JSON.stringify(functionByEnv(t, 'GPU_MAINT_DISPATCH').props.Environment.Variables.GPU_MAINT_DISPATCH);
+    const after = env.slice(env.indexOf(`{"Ref":"${documentsByTask(t).get(task)!.id}"}`));
+    return after.slice(0, after.indexOf('}', after.indexOf('}') + 1)).replace(/\\/g, '');
+  };
+
+  test.each([
+    ['gpu-check', 240, '25%', '100%'],
+    ['backup', 21600, '25%', '10%'],
+  ])('by default dispatch sends %s with its own delivery timeout %is, MaxConcurrency %s and MaxErrors %s', (task, timeout, c, e) => {
+    expect(dispatchEntry(gpuDetailTemplate, task)).toContain(
+      `"deliveryTimeoutSeconds":${timeout},"maxConcurrency":"${c}","maxErrors":"${e}"`,
+    );
+  });
+
+  test('aws.maxConcurrency and aws.maxErrors apply to every task', () => {
+    expect(dispatchEntry(template, 'backup')).toContain('"deliveryTimeoutSeconds":21600,"maxConcurrency":"25%","maxErrors":"5"');
+  });
+
   test('dispatch may send only to instances carrying the fleet tag', () => {
     const statements = statementsOf(template, functionByEnv(template, 'GPU_MAINT_DISPATCH').id);
     const instances = statements.find((s) => s.Sid === 'SendToFleetInstancesOnly');

@@ -28,6 +28,7 @@ describe('cleanup parameters', () => {
       GPU_MAINT_CLEANUP_HF_MAX_GIB: '200',
       GPU_MAINT_CLEANUP_PROTECT_MARKER: '.keep',
       GPU_MAINT_CLEANUP_PROTECT: '',
+      GPU_MAINT_CLEANUP_KEEP_OUT: '/opt/ml/models',
     });
   });
 

@@ -3,12 +3,12 @@
  * real cleanup script over temp roots. The disk levels are set to 1 % so this machine's disk is
  * critical; cleanup stays in dry-run (the default), so nothing is deleted.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cleanupCooldownFilePath } from '../../lambda/adapters/local/cleanup-cooldown-file';
 import { type CliRun, runCli } from '../helpers/cli';
+import { tempDir } from '../helpers/temp';
 
 const previousImds = process.env.GPU_MAINT_IMDS;
 beforeAll(() => {
@@ -21,7 +21,7 @@ afterAll(() => {
 
 /** A config file over fresh temp roots: one 60-day-old experiment run and one fresh, docker and caches off. */
 function setup(onDiskPressure: boolean): { config: string; stateDir: string } {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-pressure-'));
+  const root = tempDir('gpu-maint-pressure-');
   const experiments = path.join(root, 'experiments');
   const checkpoints = path.join(root, 'checkpoints');
   for (const run of ['old-run', 'new-run']) mkdirSync(path.join(experiments, run), { recursive: true });

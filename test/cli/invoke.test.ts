@@ -133,9 +133,9 @@ describe('gpu-maint invoke', () => {
   });
 
   test('a stack without the dispatch output is reported by name', async () => {
-    cfn
-      .on(DescribeStacksCommand)
-      .resolves({ Stacks: [{ StackName: 'Other', CreationTime: new Date('2026-11-01T00:00:00Z'), StackStatus: 'CREATE_COMPLETE', Outputs: [] }] });
+    cfn.on(DescribeStacksCommand).resolves({
+      Stacks: [{ StackName: 'Other', CreationTime: new Date('2026-11-01T00:00:00Z'), StackStatus: 'CREATE_COMPLETE', Outputs: [] }],
+    });
     const run = await runCli(['invoke', 'gpu-check', '--stack', 'Other']);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('--stack Other: no DispatchFunctionName output; is it a gpu-maint stack?');

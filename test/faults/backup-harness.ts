@@ -173,6 +173,7 @@ export class FaultWorld {
   readonly src: string;
   readonly state: string;
   readonly dest: string;
+  readonly tmp: string;
   private readonly awsDir: string;
   private config: Record<string, unknown>;
   s3: S3Server | null = null;
@@ -185,7 +186,9 @@ export class FaultWorld {
     this.src = path.join(this.root, 'src');
     this.state = path.join(this.root, 'state');
     this.dest = path.join(this.root, 'dest');
+    this.tmp = path.join(this.root, 'tmp');
     fs.mkdirSync(this.src);
+    fs.mkdirSync(this.tmp);
     // /usr/bin/aws (awscli v2) first: a pyenv's `aws` may be v1.
     this.awsDir = path.join(this.root, 'aws-bin');
     fs.mkdirSync(this.awsDir);
@@ -309,6 +312,8 @@ export class FaultWorld {
       ...env,
       PATH: [...(options.pathPrefix ?? []), this.awsDir, process.env.PATH ?? '/usr/bin:/bin'].join(':'),
       LC_ALL: 'C',
+      // The CLI's and the scripts' temp files (tsx's cache, mktemp) stay in the world and go with it.
+      TMPDIR: this.tmp,
       GPU_MAINT_HOST_ID: HOST,
       GPU_MAINT_IMDS: 'off',
       AWS_ACCESS_KEY_ID: 'S3RVER',

@@ -6,7 +6,8 @@ import { describe, expect, test } from 'vitest';
 import type { ConfigInput } from '../../lambda/config/schema';
 import { parseResult } from '../../lambda/core/contract';
 import type { EvaluationContext } from '../../lambda/core/evaluate';
-import { evaluateHealthCheck, formatBytes } from '../../lambda/core/health/evaluate';
+import { formatBytes } from '../../lambda/core/format';
+import { evaluateHealthCheck } from '../../lambda/core/health/evaluate';
 import { evaluationSettings } from '../../lambda/core/settings';
 import { parseConfigForTest } from '../helpers/config';
 

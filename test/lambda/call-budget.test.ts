@@ -12,7 +12,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommandInvocationCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
 import { ALERT_ENV, alertSettings } from '../../lambda/core/alerts/settings';
 import { AGENT_CLOUDWATCH_CALLS_PER_INVOCATION, budgetTable, type CallProfile, sweepBudget } from '../../lambda/core/call-budget';
@@ -116,6 +116,16 @@ async function measure(options: { cloudWatchOutput: boolean }): Promise<CallProf
 const TEN_THOUSAND = { hosts: 10_000, batchSize: 100, arrivalSeconds: 60 } as const;
 /** Quotas are shared with the rest of the account: a sweep may use at most half of any of them. */
 const MIN_HEADROOM = 2;
+
+// The unit project shares one process between test files (isolate: false): the environment and the handler
+// modules this file sets up are put back afterwards.
+const savedEnv = { ...process.env };
+afterAll(() => {
+  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
+  Object.assign(process.env, savedEnv);
+  for (const [, m] of mocks) m.reset();
+  vi.resetModules();
+});
 
 beforeAll(() => {
   process.env.AWS_REGION = 'eu-west-1';

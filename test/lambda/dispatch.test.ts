@@ -6,12 +6,21 @@ import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwat
 import { DescribeInstanceInformationCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import type { DispatchSettings } from '../../lambda/core/dispatch';
 import { handler } from '../../lambda/handlers/dispatch';
 
 const ssm = mockClient(SSMClient);
 const cloudwatch = mockClient(CloudWatchClient);
+
+// The unit project shares one process between test files (isolate: false): put the environment back.
+const savedEnv = { GPU_MAINT_DISPATCH: process.env.GPU_MAINT_DISPATCH, POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL };
+afterAll(() => {
+  for (const [key, value] of Object.entries(savedEnv)) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+});
 
 // What the stack sets (lib/constructs/dispatcher.ts); the handler reads it on its first event.
 beforeAll(() => {
@@ -26,6 +35,7 @@ beforeAll(() => {
     tasks: {
       'gpu-check': { documentName: 'GpuMaint-GpuCheckDocument-abc', deliveryTimeoutSeconds: 240 },
       'health-check': { documentName: 'GpuMaint-HealthCheckDocument-def', deliveryTimeoutSeconds: 600 },
+      backup: { documentName: 'GpuMaint-BackupDocument-ghi', deliveryTimeoutSeconds: 21600, maxConcurrency: '25%', maxErrors: '10%' },
     },
   };
   process.env.GPU_MAINT_DISPATCH = JSON.stringify(settings);
@@ -76,6 +86,17 @@ describe('targets', () => {
       CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: '/gpu-maint/commands' },
     });
     expect(result).toMatchObject({ outcome: 'sent', matchedInstances: 3, commands: [{ commandId: 'cmd-1' }] });
+  });
+
+  test('a task with its own rate control is sent with it, not the fleet-wide one', async () => {
+    managed(ids(3));
+    await handler({ task: 'backup' }, context);
+    expect(ssm).toHaveReceivedCommandWith(SendCommandCommand, {
+      DocumentName: 'GpuMaint-BackupDocument-ghi',
+      MaxConcurrency: '25%',
+      MaxErrors: '10%',
+      TimeoutSeconds: 21600,
+    });
   });
 
   test('a fleet-tag dispatch publishes the target count SSM resolved as the expected results', async () => {

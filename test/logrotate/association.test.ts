@@ -7,7 +7,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../../bin/app';
-import { logrotateConfigBase64 } from '../../lambda/core/cleanup/logrotate';
+import { logrotateConfigBase64 } from '../../lambda/core/logrotate/evaluate';
 import { LogrotateAssociation } from '../../lib/constructs/logrotate-association';
 import { parseConfigForTest } from '../helpers/config';
 import { documentContent } from '../helpers/documents';

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { type LogrotateGroup, logrotateConfigBase64, renderLogrotateConfig } from '../../lambda/core/cleanup/logrotate';
+import { type LogrotateGroup, logrotateConfigBase64, renderLogrotateConfig } from '../../lambda/core/logrotate/evaluate';
 import { runCli } from '../helpers/cli';
 import { parseConfigForTest } from '../helpers/config';
 import { tempDir } from '../helpers/temp';

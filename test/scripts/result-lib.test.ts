@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { parseResult } from '../../lambda/core/contract';
+import { parseResult, RESULT_CONTRACT } from '../../lambda/core/contract';
 import { bundleTaskScript, SCRIPTS_DIR } from '../../lambda/tasks/scripts';
 import { tempDir } from '../helpers/temp';
 
@@ -129,5 +129,21 @@ result_end`);
   test('host_id prefers the configured override and otherwise falls back to the hostname off EC2', () => {
     expect(runScript('host_id', { GPU_MAINT_HOST_ID: 'i-0override' }).stdout.trim()).toBe('i-0override');
     expect(runScript('host_id').stdout.trim()).toBe(execFileSync('hostname', { encoding: 'utf8' }).trim());
+  });
+});
+
+describe('contract constants', () => {
+  test('bash and TypeScript name the same contract version, marker and exit statuses', () => {
+    // GIVEN the constants lib/result.sh defines for bash
+    const r = runScript(
+      'printf "%s\\n" "${GPU_MAINT_CONTRACT_VERSION}" "${RESULT_EXIT_TIMED_OUT}" "${RESULT_EXIT_KILLED}" "${RESULT_EXIT_NOT_RUN}" "${RESULT_EXIT_NOT_FOUND}"\nresult_begin t h\nresult_end',
+    );
+    const [version, timedOut, killed, notRun, notFound, begin] = r.stdout.split('\n');
+    // THEN each equals the TypeScript side's
+    expect(Number(version)).toBe(RESULT_CONTRACT.version);
+    expect({ timedOut: Number(timedOut), killed: Number(killed), notRun: Number(notRun), notFound: Number(notFound) }).toEqual(
+      RESULT_CONTRACT.exit,
+    );
+    expect(begin.startsWith(`${RESULT_CONTRACT.marker} v${RESULT_CONTRACT.version} begin `)).toBe(true);
   });
 });

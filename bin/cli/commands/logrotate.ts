@@ -3,7 +3,7 @@
  * logrotate` (or the State Manager association in AWS) installs from logrotate.groups.
  */
 import type { Command } from 'commander';
-import { renderLogrotateConfig } from '../../../lambda/core/cleanup/logrotate';
+import { renderLogrotateConfig } from '../../../lambda/core/logrotate/evaluate';
 import { type CliIo, configFor, type RegisterCommand, UsageError } from '../context';
 
 export const registerLogrotate: RegisterCommand = (program: Command, io: CliIo) => {

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { backupAgeFinding, type PruneReport, pruneStore } from '../../../lambda/core/backup/prune';
 import { HOST_KEY } from '../../../lambda/core/backup/store';
-import { formatBytes } from '../../../lambda/core/health/evaluate';
+import { formatBytes } from '../../../lambda/core/format';
 import { backupDestination } from '../../../lambda/tasks/parameters';
 import { openBackupStore } from '../backup-store';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, UsageError } from '../context';

@@ -3,17 +3,16 @@
  * backup snapshot from the configured destination by running scripts/restore.sh (the same bundle the
  * SSM document runs). Every archive is verified (sha256 and listing) before it is moved into place.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
+import { Interrupts, SIGNAL_EXIT_CODES, type StopSignal } from '../../../lambda/adapters/local/interrupts';
+import { runTaskScript } from '../../../lambda/adapters/local/script-runner';
 import type { Config } from '../../../lambda/config/schema';
 import { isSnapshotId } from '../../../lambda/core/backup/manifest';
 import { HOST_KEY } from '../../../lambda/core/backup/store';
 import { parseKeyValues, parseResult } from '../../../lambda/core/contract';
-import { formatBytes } from '../../../lambda/core/health/evaluate';
+import { formatBytes } from '../../../lambda/core/format';
 import { taskDefinition } from '../../../lambda/tasks/registry';
-import { bundleTaskScript } from '../../../lambda/tasks/scripts';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, stateDirOf, UsageError } from '../context';
 
 interface RestoreOptions {
@@ -50,34 +49,42 @@ export function restoreEnvironment(config: Config, values: Readonly<Record<strin
   return env;
 }
 
-/** Runs the bundled restore script with the given environment, streaming its logs to `onLog`. */
-export function runRestoreScript(stateDir: string, env: Record<string, string>, onLog: (line: string) => void): Promise<RestoreOutcome> {
-  const dir = path.join(stateDir, 'scripts');
-  mkdirSync(dir, { recursive: true });
-  const script = path.join(dir, 'restore.sh');
-  writeFileSync(script, bundleTaskScript('restore'), { mode: 0o700 });
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [script], { env: { ...process.env, ...env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let pending = '';
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => {
-      err.push(c);
-      pending += c.toString('utf8');
+/**
+ * Runs the restore task with the task runner (bundle, the task's time limit, process-group kill) and
+ * these variables over its config defaults, streaming its log lines to `onLog`. Ctrl-C, SIGTERM and
+ * SIGHUP are forwarded to it (its exit handlers remove the staging dir), and `interrupted` says which
+ * one stopped it.
+ */
+export async function runRestoreScript(
+  config: Config,
+  stateDir: string,
+  env: Record<string, string>,
+  onLog: (line: string) => void,
+  interrupts?: Interrupts,
+): Promise<RestoreOutcome & { readonly interrupted?: StopSignal }> {
+  let pending = '';
+  const output = await runTaskScript('restore', config, {
+    stateDir,
+    env,
+    interrupts,
+    onStderr: (chunk) => {
+      pending += chunk;
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
       for (const line of lines) onLog(line);
-    });
-    child.on('error', (e) => reject(new Error(`cannot start bash for restore: ${e.message}`)));
-    child.on('close', (code) => {
-      if (pending) onLog(pending);
-      const parsed = parseResult(Buffer.concat(out).toString('utf8'));
-      const summary = parseKeyValues(parsed.sections.get('restore')?.stdout ?? '');
-      const units = (parsed.sections.get('restore-units')?.stdout ?? '').split('\n').filter(Boolean);
-      resolve({ exitCode: code ?? 1, summary, units, stderr: Buffer.concat(err).toString('utf8') });
-    });
+    },
   });
+  if (pending) onLog(pending);
+  const parsed = parseResult(output.stdout);
+  const summary = parseKeyValues(parsed.sections.get('restore')?.stdout ?? '');
+  const units = (parsed.sections.get('restore-units')?.stdout ?? '').split('\n').filter(Boolean);
+  return {
+    exitCode: output.exitCode ?? 1,
+    summary,
+    units,
+    stderr: output.stderr ?? '',
+    ...(output.interrupted ? { interrupted: output.interrupted as StopSignal } : {}),
+  };
 }
 
 export const registerRestore: RegisterCommand = (program: Command, io: CliIo) => {
@@ -118,11 +125,30 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
         Target: target,
         Force: options.force ? 'true' : 'false',
       });
-      env.GPU_MAINT_STATE_DIR = path.join(stateDir, 'host');
-      const outcome = await runRestoreScript(stateDir, env, (line) => {
-        // Errors come back once in the exit message; progress and per-unit lines are shown as they happen.
-        if (!options.json && line.trim() && !line.includes(': error: ')) io.err(line);
-      });
+      const interrupts = new Interrupts();
+      const uninstall = interrupts.install();
+      let outcome: Awaited<ReturnType<typeof runRestoreScript>>;
+      try {
+        outcome = await runRestoreScript(
+          config,
+          stateDir,
+          env,
+          (line) => {
+            // Errors come back once in the exit message; progress and per-unit lines are shown as they happen.
+            if (!options.json && line.trim() && !line.includes(': error: ')) io.err(line);
+          },
+          interrupts,
+        );
+      } finally {
+        uninstall();
+      }
+      if (outcome.interrupted) {
+        const done = outcome.units.filter((u) => u.startsWith('restored ')).length;
+        throw new ExitError(
+          `restore interrupted by ${outcome.interrupted}: ${done} unit(s) restored into ${target} before it stopped; run it again to restore the rest`,
+          SIGNAL_EXIT_CODES[outcome.interrupted],
+        );
+      }
       const s = outcome.summary;
       if (options.json) {
         io.out(JSON.stringify({ ...s, exitCode: outcome.exitCode, units: outcome.units }, null, 2));

@@ -2,6 +2,7 @@
  * `gpu-maint run <task...|all>`: runs tasks on this machine (local mode) and reports what they found.
  */
 import { type Command, Option } from 'commander';
+import { Interrupts, SIGNAL_EXIT_CODES } from '../../../lambda/adapters/local/interrupts';
 import { localPaths, runLocalTask } from '../../../lambda/adapters/local/local-run';
 import { formatReport, summarize } from '../../../lambda/adapters/local/report';
 import { systemClock } from '../../../lambda/core/ports';
@@ -58,38 +59,28 @@ export const registerRun: RegisterCommand = (program: Command, io: CliIo) => {
       const alertIo: CliIo = { ...io, out: (t) => pending.push(t), err: options.json ? io.err : (t) => pending.push(t) };
       const alerts = localAlertSink(config, alertIo, { json: Boolean(options.json) });
       const results: TaskResult[] = [];
-      for (const task of tasks) {
-        // A cleanup that disk pressure already triggered in this run is not run a second time.
-        if (task === 'cleanup' && results.some((r) => r.task === 'cleanup')) continue;
-        const triggered: TaskResult[] = [];
-        const result = await runLocalTask(task, {
-          config,
-          clock: systemClock,
-          alerts,
-          env: { GPU_MAINT_PROGRESS: io.isTty && !options.json ? '1' : '0' },
-          onStderr: (_task, chunk) => {
-            if (options.verbose) io.err(chunk.replace(/\n$/, ''));
-            else if (io.isTty) for (const line of chunk.split('\n')) if (line.startsWith('progress: ')) io.err(line);
-          },
-          onDiskPressureCleanup: (cleanup) => triggered.push(cleanup),
-        });
-        results.push(result, ...triggered);
-        if (!options.json) {
-          io.out(formatReport(result));
-          for (const cleanup of triggered) {
-            io.out(
-              `\ndisk critical: ran cleanup on this machine (cleanup.onDiskPressure, at most once per ${config.cleanup.cooldownHours} h)\n${formatReport(cleanup)}`,
-            );
-          }
-        }
-        for (const line of pending.splice(0)) io.out(line);
-        if (!options.json) io.out('');
+      // Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the running script at a safe point; no further task starts.
+      const interrupts = new Interrupts();
+      const uninstall = interrupts.install();
+      const onStop = interrupts.subscribe((signal, count) => {
+        io.err(
+          count === 1
+            ? `gpu-maint: ${signal}: stopping the running task at a safe point (send it again to kill it now)`
+            : `gpu-maint: ${signal} again: killing the running task`,
+        );
+      });
+      try {
+        await runTasks();
+      } finally {
+        onStop();
+        uninstall();
       }
-      if (options.json) {
-        io.out(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
-      } else {
-        io.out(summarize(results));
-        io.out(`metrics: ${paths.metricsFile} and ${paths.textfileDir}/`);
+      if (interrupts.signal) {
+        const notRun = tasks.filter((t) => !results.some((r) => r.task === t));
+        throw new ExitError(
+          `interrupted by ${interrupts.signal}${notRun.length > 0 ? `; not run: ${notRun.join(', ')}` : ''}`,
+          SIGNAL_EXIT_CODES[interrupts.signal],
+        );
       }
       const code = exitCodeFor(results, options.failOn);
       if (code === EXIT.taskFailed) {
@@ -97,5 +88,43 @@ export const registerRun: RegisterCommand = (program: Command, io: CliIo) => {
         throw new ExitError(`could not run: ${failed.join(', ')} (see the task.failed / task.output findings)`, code);
       }
       if (code === EXIT.findings) throw new ExitError(`findings at or above ${options.failOn} (--fail-on)`, code);
+
+      async function runTasks(): Promise<void> {
+        for (const task of tasks) {
+          if (interrupts.signal) break;
+          // A cleanup that disk pressure already triggered in this run is not run a second time.
+          if (task === 'cleanup' && results.some((r) => r.task === 'cleanup')) continue;
+          const triggered: TaskResult[] = [];
+          const result = await runLocalTask(task, {
+            config,
+            clock: systemClock,
+            alerts,
+            env: { GPU_MAINT_PROGRESS: io.isTty && !options.json ? '1' : '0' },
+            onStderr: (_task, chunk) => {
+              if (options.verbose) io.err(chunk.replace(/\n$/, ''));
+              else if (io.isTty) for (const line of chunk.split('\n')) if (line.startsWith('progress: ')) io.err(line);
+            },
+            onDiskPressureCleanup: (cleanup) => triggered.push(cleanup),
+            interrupts,
+          });
+          results.push(result, ...triggered);
+          if (!options.json) {
+            io.out(formatReport(result));
+            for (const cleanup of triggered) {
+              io.out(
+                `\ndisk critical: ran cleanup on this machine (cleanup.onDiskPressure, at most once per ${config.cleanup.cooldownHours} h)\n${formatReport(cleanup)}`,
+              );
+            }
+          }
+          for (const line of pending.splice(0)) io.out(line);
+          if (!options.json) io.out('');
+        }
+        if (options.json) {
+          io.out(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
+        } else {
+          io.out(summarize(results));
+          io.out(`metrics: ${paths.metricsFile} and ${paths.textfileDir}/`);
+        }
+      }
     });
 };

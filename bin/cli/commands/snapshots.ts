@@ -11,7 +11,7 @@ import {
   snapshotTime,
 } from '../../../lambda/core/backup/manifest';
 import { type BackupStore, HOST_KEY } from '../../../lambda/core/backup/store';
-import { formatBytes } from '../../../lambda/core/health/evaluate';
+import { formatBytes } from '../../../lambda/core/format';
 import { backupDestination } from '../../../lambda/tasks/parameters';
 import { openBackupStore } from '../backup-store';
 import { type CliIo, configFor, type RegisterCommand, UsageError } from '../context';

@@ -16,18 +16,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { ALERT_ENV } from '../../core/alerts/settings';
-import {
-  type CollectDeps,
-  DISK_PRESSURE_ENV,
-  type DiskPressureDeps,
-  diskPressureWiringSchema,
-  documentTasksSchema,
-  evaluationSettingsSchema,
-  type ResultLog,
-} from '../../core/collect';
+import type { CollectDeps, DiskPressureDeps, ResultLog } from '../../core/collect';
 import { commandOutputKeyPrefix } from '../../core/dispatch';
+import { COLLECT_SETTINGS_ENV, COLLECT_WIRING_ENV, DISK_PRESSURE_WIRING_ENV } from '../../core/lambda-env';
 import { systemClock } from '../../core/ports';
 import type { EvaluationSettings } from '../../core/settings';
 import type { TaskName } from '../../core/types';
@@ -41,22 +34,14 @@ import { SnsAlertSink } from './sns-alerts';
 import { SsmCommandSender } from './ssm-dispatch';
 import { SsmInvocationOutputSource } from './ssm-invocation-output';
 
-export const collectWiringSchema = z.object({
-  documents: documentTasksSchema,
-  outputBucket: z.string().min(3),
-  outputKeyPrefix: z.string(),
-  namespace: z.string().min(1),
-  topicArn: z.string().startsWith('arn:'),
-});
-
 /** The disk-pressure trigger's adapters, or undefined when the construct did not enable it. */
 function diskPressureDeps(
   env: NodeJS.ProcessEnv,
-  wiring: z.infer<typeof collectWiringSchema>,
+  wiring: z.infer<typeof COLLECT_WIRING_ENV.schema>,
   ssm: SSMClient,
 ): DiskPressureDeps | undefined {
-  if (!env[DISK_PRESSURE_ENV]) return undefined;
-  const dp = jsonEnv(DISK_PRESSURE_ENV, diskPressureWiringSchema, env);
+  if (!env[DISK_PRESSURE_WIRING_ENV.variable]) return undefined;
+  const dp = jsonEnv(DISK_PRESSURE_WIRING_ENV, env);
   return {
     policy: { enabled: true, cooldownHours: dp.cooldownHours, dryRun: dp.dryRun },
     // Items outlive the cooldown by a day, then TTL removes them.
@@ -89,8 +74,8 @@ export function resultLog(): ResultLog {
 export const COLLECTOR_CLIENT_CONFIG = { retryMode: 'standard', maxAttempts: 8 } as const;
 
 export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectDeps {
-  const settings = jsonEnv('GPU_MAINT_SETTINGS', evaluationSettingsSchema, env) as EvaluationSettings;
-  const wiring = jsonEnv('GPU_MAINT_COLLECT', collectWiringSchema, env);
+  const settings = jsonEnv(COLLECT_SETTINGS_ENV, env) as EvaluationSettings;
+  const wiring = jsonEnv(COLLECT_WIRING_ENV, env);
   const ssm = new SSMClient(COLLECTOR_CLIENT_CONFIG);
   const diskPressure = diskPressureDeps(env, wiring, ssm);
   const documents: Record<string, TaskName> = Object.fromEntries(wiring.documents.map((d) => [d.name, d.task as TaskName]));

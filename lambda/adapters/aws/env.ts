@@ -1,7 +1,9 @@
 /** Reads a Lambda's JSON configuration from one environment variable, validated, with a clear error. */
 import type { z } from 'zod';
+import type { JsonEnvContract } from '../../core/lambda-env';
 
-export function jsonEnv<S extends z.ZodType>(name: string, schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+export function jsonEnv<S extends z.ZodType>(contract: JsonEnvContract<S>, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const { variable: name, schema } = contract;
   const raw = env[name];
   if (raw === undefined || raw === '') {
     throw new Error(`environment variable ${name} is not set; the stack's construct sets it (redeploy the stack)`);

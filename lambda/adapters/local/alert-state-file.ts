@@ -7,6 +7,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
 import { assertNextVersion, hostSummaryOf, silenceId } from '../../core/alerts/memory-store';
 import { emptyHostState, type HostAlertState, type Silence } from '../../core/alerts/model';
 import { AlertStateConflictError, type AlertStateStore, type HostSummary, type SilenceStore } from '../../core/alerts/ports';
@@ -17,6 +18,37 @@ interface StateFile {
   readonly hosts: Record<string, HostAlertState>;
   readonly silences: Silence[];
 }
+
+const iso = z.string().min(1);
+const severity = z.enum(['warning', 'critical']);
+/** The shape every reader relies on; other fields pass through untouched. */
+const stateFileSchema = z.object({
+  format: z.literal(1),
+  hosts: z.record(
+    z.string(),
+    z.object({
+      host: z.string().min(1),
+      version: z.number().int().min(0),
+      lastSeen: z.record(z.string(), iso),
+      alerts: z.record(
+        z.string(),
+        z.object({
+          check: z.string().min(1),
+          task: z.string().min(1),
+          status: z.enum(['pending', 'firing']),
+          severity,
+          message: z.string(),
+          consecutive: z.number().int().min(0),
+          since: iso,
+          lastEvaluatedAt: iso,
+          lastBreachAt: iso,
+        }),
+      ),
+      undelivered: z.array(z.object({ id: z.string(), host: z.string(), alerts: z.array(z.object({})) })),
+    }),
+  ),
+  silences: z.array(z.object({ host: z.string().min(1), until: iso, reason: z.string(), source: z.enum(['cli', 'tag']) })),
+});
 
 /** A lock older than this was left by a killed process: taken over. */
 const STALE_LOCK_MS = 30_000;
@@ -34,6 +66,8 @@ export class FileAlertStateStore implements AlertStateStore, SilenceStore {
   constructor(
     readonly file: string,
     private readonly clock: { now(): Date } = { now: () => new Date() },
+    /** Told when a damaged state file was moved aside. @default stderr */
+    private readonly warn: (message: string) => void = (m) => process.stderr.write(`${m}\n`),
   ) {
     this.lockFile = `${file}.lock`;
   }
@@ -90,15 +124,39 @@ export class FileAlertStateStore implements AlertStateStore, SilenceStore {
     try {
       data = JSON.parse(text);
     } catch (err) {
-      throw new Error(`alert state ${this.file}: not JSON (${(err as Error).message}); move it aside to start with empty alert state`);
+      return this.moveAside(`not JSON (${(err as Error).message})`);
     }
-    const file = data as Partial<StateFile>;
-    if (file.format !== 1 || typeof file.hosts !== 'object' || file.hosts === null || !Array.isArray(file.silences)) {
-      throw new Error(
-        `alert state ${this.file}: expected {"format": 1, "hosts": {...}, "silences": [...]}; move it aside to start with empty alert state`,
+    const parsed = stateFileSchema.safeParse(data);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
+      return this.moveAside(
+        `expected {"format": 1, "hosts": {...}, "silences": [...]}; ${where}: ${issue.message.replace(/^Invalid input: /, '')}`,
       );
     }
-    return file as StateFile;
+    return data as StateFile;
+  }
+
+  /**
+   * A damaged state file must not cost the task report: it is renamed to `<file>.bad-<time>` (kept for a
+   * look, never deleted), the problem is reported, and alert state starts empty (firing alerts notify again).
+   */
+  private moveAside(problem: string): StateFile {
+    const aside = `${this.file}.bad-${this.clock.now().toISOString().replace(/[:.]/g, '')}`;
+    try {
+      renameSync(this.file, aside);
+      this.warn(
+        `gpu-maint: alerts: alert state ${this.file} is damaged (${problem}); moved it to ${aside} and started with empty alert state`,
+      );
+    } catch (err) {
+      // Another process moved it first (ENOENT); anything else leaves the file in place, so say so.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new Error(
+          `alert state ${this.file}: damaged (${problem}) and cannot be moved aside (${(err as NodeJS.ErrnoException).code})`,
+        );
+      }
+    }
+    return { format: 1, hosts: {}, silences: [] };
   }
 
   private async update(change: (data: StateFile) => void): Promise<void> {

@@ -6,17 +6,17 @@
  */
 import * as path from 'node:path';
 import type { Config } from '../../config/schema';
-import type { DiskPressureOutcome } from '../../core/cleanup/disk-pressure';
-import { diskPressureOutcome, withDiskPressureNote } from '../../core/collect';
+import { type DiskPressureDeps, deliverResults, type InvocationRef } from '../../core/collect';
 import { evaluateTaskOutput } from '../../core/evaluate';
 import type { AlertSink, Clock, TaskOutput } from '../../core/ports';
 import { evaluationSettings } from '../../core/settings';
 import type { TaskName, TaskResult } from '../../core/types';
 import { taskDefinition } from '../../tasks/registry';
 import { cleanupCooldownFilePath, FileCleanupCooldownStore } from './cleanup-cooldown-file';
+import type { Interrupts } from './interrupts';
 import { writeLatestResult } from './latest-results';
-import { JsonLinesMetricsSink, PrometheusTextfileSink } from './metrics-files';
-import { expandHome } from './paths';
+import { JsonLinesMetricsSink, LocalMetricsBatch, PrometheusTextfileSink } from './metrics-files';
+import { localStateDir } from './paths';
 import { runTaskScript } from './script-runner';
 
 export interface LocalPaths {
@@ -26,7 +26,7 @@ export interface LocalPaths {
 }
 
 export function localPaths(config: Config): LocalPaths {
-  const stateDir = expandHome(config.local.stateDir);
+  const stateDir = localStateDir(config);
   return {
     stateDir,
     metricsFile: path.join(stateDir, 'metrics.jsonl'),
@@ -44,36 +44,59 @@ export interface LocalRunOptions {
   readonly onStderr?: (task: TaskName, chunk: string) => void;
   /** Receives a cleanup that a critical disk triggered (cleanup.onDiskPressure), before the health-check's alerts go out. */
   readonly onDiskPressureCleanup?: (cleanup: TaskResult) => void;
+  /** Stop requests (Ctrl-C) forwarded to the running script; no further script starts after one. */
+  readonly interrupts?: Interrupts;
 }
 
-/** cleanup.onDiskPressure locally: runs the cleanup task here when the result's disk is critical. */
-async function localDiskPressure(result: TaskResult, options: LocalRunOptions, now: Date): Promise<DiskPressureOutcome> {
+/** cleanup.onDiskPressure locally: the cleanup task runs here, once per cooldown (cooldown in a file). */
+function localDiskPressureDeps(options: LocalRunOptions): DiskPressureDeps {
   const { cleanup } = options.config;
-  const policy = { enabled: cleanup.onDiskPressure, cooldownHours: cleanup.cooldownHours, dryRun: cleanup.dryRun };
-  const store = new FileCleanupCooldownStore(cleanupCooldownFilePath(localPaths(options.config).stateDir));
-  const dispatcher = {
-    async dispatchCleanup() {
-      const run = await runLocalTask('cleanup', options);
-      options.onDiskPressureCleanup?.(run);
-      return { id: `ran here, status ${run.status}` };
+  return {
+    policy: { enabled: cleanup.onDiskPressure, cooldownHours: cleanup.cooldownHours, dryRun: cleanup.dryRun },
+    store: new FileCleanupCooldownStore(cleanupCooldownFilePath(localPaths(options.config).stateDir)),
+    dispatcher: {
+      async dispatchCleanup() {
+        const run = await runLocalTask('cleanup', options);
+        options.onDiskPressureCleanup?.(run);
+        return { id: `ran here, status ${run.status}` };
+      },
     },
   };
-  // Never throws (as in the collector): an unreadable cooldown file is a note in the alert, not a lost result.
-  return diskPressureOutcome(result, { policy, store, dispatcher }, now);
 }
 
-/** Evaluates one output and writes its metrics locally: the local twin of the collect Lambda. */
+/**
+ * Evaluates one output and delivers it through the collect Lambda's own pipeline (deliverResults):
+ * metrics first, then the disk-pressure trigger, then alerts; only the adapters are local.
+ */
 export async function processLocalOutput(output: TaskOutput, options: LocalRunOptions): Promise<TaskResult> {
   const { config, clock } = options;
-  const now = clock.now();
-  const result = evaluateTaskOutput(output, taskDefinition(output.task).evaluate, evaluationSettings(config), now);
+  const result = evaluateTaskOutput(output, taskDefinition(output.task).evaluate, evaluationSettings(config), clock.now());
   const paths = localPaths(config);
-  await new JsonLinesMetricsSink(paths.metricsFile, config.metrics.namespace).put(result.metrics, now);
-  new PrometheusTextfileSink(paths.textfileDir).write(result.task, result.metrics, now);
-  const noted = withDiskPressureNote(result, await localDiskPressure(result, options, now));
-  writeLatestResult(paths.stateDir, noted);
-  await options.alerts?.publish(noted);
-  return noted;
+  const metrics = new LocalMetricsBatch(
+    result.task,
+    new JsonLinesMetricsSink(paths.metricsFile, config.metrics.namespace),
+    new PrometheusTextfileSink(paths.textfileDir),
+  );
+  // A run someone stopped on purpose neither triggers a cleanup nor notifies: it says what it did, in the report.
+  const interrupted = Boolean(output.interrupted || options.interrupts?.signal);
+  let delivered: TaskResult = result;
+  const alerts: AlertSink = {
+    async publish(alerted) {
+      delivered = alerted;
+      writeLatestResult(paths.stateDir, alerted);
+      if (!interrupted) await options.alerts?.publish(alerted);
+    },
+  };
+  // There is no SSM invocation locally; the reference only names the run in the pipeline's types.
+  const ref: InvocationRef = { commandId: 'local', instanceId: result.host, documentName: output.task, status: 'Success' };
+  const delivery = await deliverResults([{ id: output.task, collected: { ref, result } }], {
+    metrics,
+    alerts,
+    clock,
+    diskPressure: interrupted ? undefined : localDiskPressureDeps(options),
+  });
+  if (delivery.errors.length > 0) throw new Error(`${output.task}: ${delivery.errors.join('; ')}`);
+  return delivered;
 }
 
 export async function runLocalTask(task: TaskName, options: LocalRunOptions): Promise<TaskResult> {
@@ -82,6 +105,7 @@ export async function runLocalTask(task: TaskName, options: LocalRunOptions): Pr
     stateDir: paths.stateDir,
     env: options.env,
     onStderr: options.onStderr ? (chunk) => options.onStderr?.(task, chunk) : undefined,
+    interrupts: options.interrupts,
   });
   return processLocalOutput(output, options);
 }

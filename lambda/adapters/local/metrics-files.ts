@@ -84,3 +84,30 @@ export class PrometheusTextfileSink {
     renameSync(tmp, file);
   }
 }
+
+/**
+ * Local mode's metrics batch (the collect pipeline's MetricsBatch port): a flush appends the JSON lines
+ * and replaces the task's Prometheus textfile with that task's latest metrics.
+ */
+export class LocalMetricsBatch {
+  private pending: { metrics: readonly MetricDatum[]; at: Date }[] = [];
+
+  constructor(
+    private readonly task: string,
+    private readonly jsonLines: JsonLinesMetricsSink,
+    private readonly textfile: PrometheusTextfileSink,
+  ) {}
+
+  async put(metrics: readonly MetricDatum[], at: Date): Promise<void> {
+    this.pending.push({ metrics, at });
+  }
+
+  async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    for (const { metrics, at } of batch) {
+      await this.jsonLines.put(metrics, at);
+      this.textfile.write(this.task, metrics, at);
+    }
+  }
+}

@@ -23,8 +23,8 @@ export interface LocalAlertSinkOptions {
 
 export function localPolicyAlertSink(config: Config, write: (line: string) => void, options: LocalAlertSinkOptions = {}): AlertSink {
   const clock = options.clock ?? systemClock;
-  const store = new FileAlertStateStore(alertStateFilePath(expandHome(config.local.stateDir)), clock);
   const warn = options.warn ?? write;
+  const store = new FileAlertStateStore(alertStateFilePath(expandHome(config.local.stateDir)), clock, warn);
   const sink = new PolicyAlertSink({
     store,
     silences: storedSilences(store),
@@ -38,8 +38,12 @@ export function localPolicyAlertSink(config: Config, write: (line: string) => vo
       try {
         await sink.publish(result);
       } catch (err) {
-        if (!(err instanceof AlertDeliveryError)) throw err;
-        warn(`gpu-maint: ${err.message}`);
+        // The task's report matters more than its alerts: say what went wrong and carry on.
+        warn(
+          err instanceof AlertDeliveryError
+            ? `gpu-maint: ${err.message}`
+            : `gpu-maint: alerts: not evaluated for ${result.task}: ${(err as Error).message}`,
+        );
       }
     },
   };

@@ -5,7 +5,7 @@
  */
 import { type ParsedResult, parseKeyValues } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
-import { formatBytes } from '../health/evaluate';
+import { formatBytes } from '../format';
 import { METRICS } from '../metric-names';
 import type { Reading } from '../metrics';
 import type { Finding, Severity } from '../types';

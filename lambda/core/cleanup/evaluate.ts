@@ -5,7 +5,7 @@
  */
 import { type ParsedResult, parseKeyValues } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
-import { formatBytes } from '../health/evaluate';
+import { formatBytes, plural } from '../format';
 import { parseDf, usedPct } from '../health/parse';
 import { METRICS } from '../metric-names';
 import type { Reading } from '../metrics';
@@ -31,7 +31,8 @@ export type ItemAction =
   | 'skipped-open'
   | 'skipped-protected'
   | 'skipped-fresh'
-  | 'skipped-changed';
+  | 'skipped-changed'
+  | 'skipped-interrupted';
 
 export interface CleanupItem {
   readonly action: ItemAction;
@@ -43,7 +44,7 @@ export interface CleanupItem {
 
 export interface CleanupArea {
   readonly category: string;
-  /** ok, missing, refused (unsafe root), guard (deletion guard tripped), error, skipped, disabled, absent, unreachable. */
+  /** ok, missing, refused (unsafe root), guard (deletion guard tripped), error, interrupted, skipped, disabled, absent, unreachable. */
   readonly status: string;
   readonly path: string;
   readonly totalBytes: number | null;
@@ -165,16 +166,19 @@ function byCategory(items: ReadonlyArray<{ category: string; bytes: number }>): 
   return [...sums.entries()].map(([c, b]) => `${c} ${formatBytes(b)}`).join(', ');
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
 export const evaluateCleanup: TaskEvaluator = (parsed: ParsedResult, _ctx: EvaluationContext): Evaluation => {
   const configSection = parsed.sections.get('cleanup-config');
   if (!configSection) throw new Error('no cleanup-config section in the output');
   const config = parseKeyValues(configSection.stdout);
   const dryRun = config.dry_run !== 'false';
   const maxFraction = config.max_delete_fraction ?? '?';
+  const busy = parsed.sections.get('cleanup-busy');
+  if (busy) {
+    // The running cleanup reports for itself; this one did nothing, which is worth a look but not a page.
+    const message = parseKeyValues(busy.stdout).message || 'another cleanup is already running';
+    return { findings: [{ check: 'cleanup.run', severity: 'warning', message: `cleanup not started: ${message}` }], readings: [] };
+  }
+  const stopped = parsed.sections.get('cleanup-interrupted');
 
   const areas = [...parsed.sections.values()]
     .filter((s) => /^area-\d+$/.test(s.name))
@@ -223,6 +227,11 @@ export const evaluateCleanup: TaskEvaluator = (parsed: ParsedResult, _ctx: Evalu
     if (missing.length) skipped.push(`not present: ${missing.join(', ')}`);
     const docker = areas.find((a) => a.category === 'docker' && a.status === 'unreachable');
     if (docker) skipped.push('docker daemon not reachable');
+    const interrupted = items.filter((i) => i.action === 'skipped-interrupted').length;
+    if (stopped)
+      skipped.push(
+        `stopped by SIG${parseKeyValues(stopped.stdout).signal ?? '?'}: ${interrupted} selected not deleted, later areas not cleaned`,
+      );
     const skippedText = skipped.length ? `; skipped ${skipped.join(', ')}` : '';
     const detail = done.length ? ` (${byCategory(done)})` : '';
     const message = dryRun

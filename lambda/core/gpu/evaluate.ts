@@ -8,7 +8,7 @@
  * a breach; a value it failed to read (`[Unknown Error]`) is a warning on that GPU. docs/gpu-check.md
  * describes each rule.
  */
-import { type ParsedResult, parseKeyValues, type Section } from '../contract';
+import { type ParsedResult, parseKeyValues, RESULT_CONTRACT, type Section } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import type { MetricName } from '../metric-names';
 import type { GpuMetricReading, Reading } from '../metrics';
@@ -17,6 +17,7 @@ import type { CheckName, Finding, GpuReading, Severity, XidEvent } from '../type
 import { worstSeverity } from '../types';
 import { resolveExpectedGpuCount } from './instance-gpus';
 import { detectNvidiaSmiFailures, type GpuRow, type NvidiaSmiFailure, parseGpuList, parseGpuQueryRows } from './nvidia-smi';
+import { readQueryOutput } from './query-output';
 import { dedupXids, normaliseBusId, parseXidLines } from './xid';
 import { recoveryActionSeverity, xidAdvice } from './xid-catalog';
 
@@ -35,7 +36,7 @@ export const GPU_CHECK_SECTIONS = {
 } as const;
 
 /** Exit status the script records for a probe it did not run. */
-export const NOT_RUN_EXIT = 125;
+export const NOT_RUN_EXIT = RESULT_CONTRACT.exit.notRun;
 
 /** Clock event reasons that mean the GPU is being slowed by a fault or by heat, not by policy. */
 export const HARMFUL_THROTTLE_REASONS: readonly string[] = [
@@ -489,7 +490,9 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
   const list = parsed.sections.get(GPU_CHECK_SECTIONS.list);
   const nvsmiSections = [help, firstQuery, retry, list].filter((s): s is Section => s !== undefined);
 
-  const queryParsed = query && !notRun(query) ? parseGpuQueryRows(query.stdout) : null;
+  const queryOutcome = query && !notRun(query) ? readQueryOutput(query, parseGpuQueryRows) : { query: null, findings: [] };
+  const queryParsed = queryOutcome.query;
+  const queryDistrusted = queryOutcome.findings.some((f) => f.check === 'gpu.driver');
   const rows = queryParsed?.rows ?? [];
   const gpus = rows.map((r) => r.reading);
   const listParsed = list && !notRun(list) && list.exitCode === 0 ? parseGpuList(list.stdout) : null;
@@ -532,7 +535,7 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
           : `nvidia-smi rejected field "${rejected.subject}" as not valid to query (driver too old for it): GPU readings unavailable this run`,
         reading: rejected.subject ?? null,
       });
-    } else {
+    } else if (!queryDistrusted) {
       findings.push({
         check: 'gpu.driver',
         severity: 'ok',
@@ -540,16 +543,18 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
         reading: driverVersion,
       });
     }
+    findings.push(...queryOutcome.findings);
   }
 
   // ---- gpu.unresponsive
   let unresponsive = false;
   if (nvidiaSmiInstalled) {
-    const before = findings.length;
+    // This check's own findings: ok is decided by them, not by counting what other checks added.
+    const own: Finding[] = [];
     const timedOut = nvsmiSections.find((s) => s.timedOut);
     if (timedOut) {
       unresponsive = true;
-      findings.push({
+      own.push({
         check: 'gpu.unresponsive',
         severity: 'critical',
         message: `nvidia-smi did not answer within ${timedOut.seconds ?? '?'} s (${timedOut.name}): the driver may be wedged; drain the node, then reset the GPUs or reboot`,
@@ -558,7 +563,7 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
     } else {
       const skipped = nvsmiSections.filter((s) => notRun(s) && /time budget/.test(s.stderr));
       if (skipped.length > 0) {
-        findings.push({
+        own.push({
           check: 'gpu.unresponsive',
           severity: 'warning',
           message: `nvidia-smi is slow: ${skipped.map((s) => s.name).join(', ')} not run within the check's time budget`,
@@ -570,7 +575,7 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
       const lost = Object.entries(row.lost);
       if (lost.length > 0) {
         unresponsive = true;
-        findings.push({
+        own.push({
           check: 'gpu.unresponsive',
           severity: 'critical',
           message: `${gpuLabel(row.reading)} reports ${lost[0][1]}: drain the node and reset the GPU or reboot`,
@@ -588,7 +593,7 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
     for (const busId of inaccessible) {
       unresponsive = true;
       const index = seen.get(busId);
-      findings.push({
+      own.push({
         check: 'gpu.unresponsive',
         severity: 'critical',
         message: `nvidia-smi cannot open the GPU at ${busId}${index !== undefined ? ` (GPU ${index} earlier this boot)` : ''}: drain the node and reboot`,
@@ -596,22 +601,25 @@ export const evaluateGpuCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Evalu
         reading: busId,
       });
     }
-    if (findings.length === before) {
+    if (own.length === 0) {
       const slowest = Math.max(0, ...nvsmiSections.map((s) => s.seconds ?? 0));
-      findings.push({
+      own.push({
         check: 'gpu.unresponsive',
         severity: 'ok',
         message: `nvidia-smi answered (slowest call ${slowest} s)`,
         reading: slowest,
       });
     }
+    findings.push(...own);
   }
 
   // ---- gpu.count
   const seen = seenThisBoot(parsed);
   const currentBusIds = new Set(gpus.map((g) => g.busId).filter((b): b is string => b !== null));
   const haveTable = queryParsed !== null && queryParsed.fields.length > 0;
-  const visible = haveTable ? rows.length : noDevices ? 0 : listParsed ? listParsed.gpus.length : null;
+  // nvidia-smi with no GPUs says "No devices were found" (exit 6): an empty answer with exit 0 counts nothing.
+  const visible =
+    haveTable && rows.length > 0 ? rows.length : noDevices ? 0 : listParsed && listParsed.gpus.length > 0 ? listParsed.gpus.length : null;
   let missing = 0;
   if (nvidiaSmiInstalled && visible !== null) {
     const gone = haveTable ? [...seen.entries()].filter(([busId]) => !currentBusIds.has(busId)) : [];

@@ -4,8 +4,9 @@
  * errors, endpoint reachability and reboot-required. Every check category yields at least one
  * finding (an `ok` line when healthy), so the report always shows what was checked.
  */
-import { type ParsedResult, parseKeyValues, type Section } from '../contract';
+import { type ParsedResult, parseKeyValues, RESULT_CONTRACT, type Section } from '../contract';
 import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
+import { firstLine, formatBytes } from '../format';
 import { METRICS } from '../metric-names';
 import type { Reading } from '../metrics';
 import { classify, describeLevels, type Levels } from '../thresholds';
@@ -51,28 +52,6 @@ export interface EndpointReading {
 }
 
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
-
-/** Human size in binary units, e.g. `11.4 GiB`. */
-export function formatBytes(bytes: number | null): string {
-  if (bytes === null) return 'unknown';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
-
-function firstLine(text: string): string {
-  return (
-    text
-      .split('\n')
-      .map((l) => l.trim())
-      .find((l) => l !== '') ?? ''
-  );
-}
 
 /** Why a probe gave no usable data, for messages: `timed out after 10 s`, `exit 1: <stderr>`. */
 function probeFailure(section: Section): string {
@@ -382,7 +361,7 @@ function evaluateJournal(parsed: ParsedResult, ctx: EvaluationContext): CheckOut
     out.findings.push({ check: 'health.journal', severity: 'warning', message: 'no journal data in the output (section journal missing)' });
     return out;
   }
-  if (section.exitCode === 127) {
+  if (section.exitCode === RESULT_CONTRACT.exit.notFound) {
     out.findings.push({
       check: 'health.journal',
       severity: 'ok',

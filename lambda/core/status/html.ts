@@ -4,7 +4,7 @@
  * (findings, alerts, last runs, disks, backups, timeline) is plain HTML, readable without JavaScript;
  * the charts are drawn by the inlined charting library (uPlot) from the data embedded as JSON.
  */
-import { formatBytes } from '../health/evaluate';
+import { formatBytes } from '../format';
 import type { Chart, StatusModel } from './model';
 
 export interface StatusPageAssets {
