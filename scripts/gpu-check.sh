@@ -37,6 +37,8 @@ set -euo pipefail
 source "${BASH_SOURCE[0]%/*}/lib/common.sh"
 # shellcheck source=lib/result.sh
 source "${BASH_SOURCE[0]%/*}/lib/result.sh"
+# shellcheck source=lib/xid-marker.sh
+source "${BASH_SOURCE[0]%/*}/lib/xid-marker.sh"
 
 # run_bounded lets a probe overrun its limit by up to 3 s (timeout -k) plus 2 s (its watchdog).
 readonly KILL_GRACE_S=5
@@ -352,7 +354,7 @@ remember_gpus() {
 #######################################
 xid_from_journal() {
   set -o pipefail
-  journalctl -k -o short-iso --no-pager --cursor-file="$1" | { grep -F 'NVRM: Xid' || true; }
+  journalctl -k -o short-iso --no-pager --cursor-file="$1" | { grep -F "${XID_MARKER}" || true; }
 }
 
 #######################################
@@ -370,9 +372,9 @@ xid_from_dmesg() {
   local new="${state}.$$.new"
   rm -f -- "${new}"
   set -o pipefail
-  dmesg | awk -v last="${last_ts}" -v boot="${boot_id}" -v state="${new}" '
+  dmesg | awk -v last="${last_ts}" -v boot="${boot_id}" -v state="${new}" -v marker="${XID_MARKER}" '
     match($0, /^\[ *[0-9]+\.[0-9]+\]/) { ts = substr($0, RSTART + 1, RLENGTH - 2) + 0; if (ts <= last) next; newest = ts }
-    /NVRM: Xid/ { print }
+    index($0, marker) { print }
     END { if (newest > 0) printf "%s %.6f\n", boot, newest > state }
   ' || rc=$?
   if ((rc == 0)) && [[ -s "${new}" ]]; then
@@ -389,6 +391,7 @@ collect_xid() {
   local state limit_s rc=0 err="${RESULT_TMP_DIR}/kernel-xid-journal.err"
   state="$(state_dir)"
   export -f xid_from_journal xid_from_dmesg
+  export XID_MARKER
   if command -v journalctl >/dev/null 2>&1; then
     limit_s="$(limit_for "${XID_JOURNAL_TIMEOUT_S}" 0)"
     if ((limit_s >= 1)); then

@@ -29,6 +29,7 @@ async function importCommand<M>(name: string, esmImport: () => Promise<M>): Prom
  */
 export const COMMANDS: readonly CommandModule[] = [
   { name: 'run', load: async () => (await importCommand('run', () => import('./commands/run.js'))).registerRun },
+  { name: 'watch', load: async () => (await importCommand('watch', () => import('./commands/watch.js'))).registerWatch },
   { name: 'evaluate', load: async () => (await importCommand('evaluate', () => import('./commands/evaluate.js'))).registerEvaluate },
   { name: 'silence', load: async () => (await importCommand('silence', () => import('./commands/silence.js'))).registerSilence },
   { name: 'alerts', load: async () => (await importCommand('alerts', () => import('./commands/alerts.js'))).registerAlerts },

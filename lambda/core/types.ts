@@ -132,6 +132,11 @@ export interface TaskResult {
   readonly metrics: readonly MetricDatum[];
   readonly gpus?: readonly GpuReading[];
   readonly xids?: readonly XidEvent[];
+  /**
+   * An event, not a run of the task (the kernel-log watcher, lambda/core/gpu/watch.ts): it reports only the
+   * alerts it has findings for, clears none, and does not count as the task's latest run.
+   */
+  readonly partial?: boolean;
   /** Task-specific structured output (e.g. `snapshot` for backup, `cleanup` for cleanup). */
   readonly [extra: string]: unknown;
 }

@@ -17,7 +17,7 @@ afterEach(() => {
 });
 
 describe('schedule --systemd', () => {
-  test('writes a service and a timer per enabled schedule, which systemd-analyze verify accepts', async () => {
+  test('writes a service and a timer per enabled schedule and the watcher service, which systemd-analyze verify accepts', async () => {
     const dir = tmp();
     const run = await runCli(['--set', 'timeZone=Europe/Berlin', '--set', RESTORE_TEST_OFF, 'schedule', '--systemd', '--dir', dir]);
     expect(run.code, run.stderr).toBe(0);
@@ -25,6 +25,7 @@ describe('schedule --systemd', () => {
       ['backup', 'backup-prune', 'cleanup', 'gpu-check', 'health-check']
         .flatMap((id) => [`gpu-maint-${id}.service`, `gpu-maint-${id}.timer`])
         .concat('gpu-maint-failure@.service')
+        .concat('gpu-maint-watch.service')
         .sort(),
     );
     if (hasSystemdAnalyze) {
@@ -127,5 +128,27 @@ describe('schedule --cron', () => {
     const run = await runCli(args);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(message);
+  });
+});
+
+describe('schedule --systemd: the kernel-log watcher', () => {
+  test('a watcher service runs `gpu-maint watch`, restarted always, with resource limits and a sandbox that may write only the state dir', async () => {
+    const dir = tempDir('gpu-maint-watch-unit-');
+    await runCli(['--set', 'local.stateDir=/var/lib/gpu-maint-test', 'schedule', '--systemd', '--no-verify', '--dir', dir]);
+    const unit = readFileSync(path.join(dir, 'gpu-maint-watch.service'), 'utf8');
+    expect(unit).toMatch(/^ExecStart=\S+ \S+ --set local\.stateDir=\/var\/lib\/gpu-maint-test watch$/m);
+    for (const line of [
+      'Restart=always',
+      'StartLimitIntervalSec=0',
+      'CPUQuota=20%',
+      'MemoryMax=256M',
+      'TasksMax=64',
+      'ProtectSystem=strict',
+      'ReadWritePaths=/var/lib/gpu-maint-test',
+      'NoNewPrivileges=yes',
+      'WantedBy=multi-user.target',
+    ]) {
+      expect(unit).toContain(`\n${line}\n`);
+    }
   });
 });

@@ -11,9 +11,9 @@ import type { Command } from 'commander';
 import { crontab } from '../../../lambda/core/schedule/cron';
 import { ScheduleExpressionError } from '../../../lambda/core/schedule/expression';
 import { scheduledJobs } from '../../../lambda/core/schedule/jobs';
-import { systemdUnits, type UnitFile } from '../../../lambda/core/schedule/systemd';
+import { systemdUnits, type UnitFile, WATCH_UNIT, watcherUnit } from '../../../lambda/core/schedule/systemd';
 import { TASKS } from '../../../lambda/tasks/registry';
-import { type CliIo, configFor, ExitError, type GlobalOptions, type RegisterCommand, UsageError } from '../context';
+import { type CliIo, configFor, ExitError, type GlobalOptions, type RegisterCommand, stateDirOf, UsageError } from '../context';
 
 interface ScheduleOptions {
   readonly systemd?: boolean;
@@ -90,11 +90,14 @@ function systemctl(args: readonly string[]): void {
 
 function runSystemd(cmd: Command, options: ScheduleOptions, io: CliIo): void {
   const config = configFor(cmd);
-  const files = systemdUnits(scheduledJobs(config, TASKS.values()), {
-    command: cliCommand(cmd),
-    timeZone: config.timeZone,
-    documentation: `file://${DOCS}`,
-  });
+  const files = [
+    ...systemdUnits(scheduledJobs(config, TASKS.values()), {
+      command: cliCommand(cmd),
+      timeZone: config.timeZone,
+      documentation: `file://${DOCS}`,
+    }),
+    watcherUnit({ command: cliCommand(cmd), documentation: `file://${DOCS}`, stateDir: path.resolve(stateDirOf(config)) }),
+  ];
 
   // Verified in a scratch directory first, so that nothing is written or installed when it fails.
   let verified = false;
@@ -125,12 +128,15 @@ function runSystemd(cmd: Command, options: ScheduleOptions, io: CliIo): void {
 
   const timers = files.filter((f) => f.name.endsWith('.timer')).map((f) => f.name);
   if (!options.install) {
-    io.out(`to install: copy them to ${SYSTEM_UNIT_DIR}, then run: systemctl daemon-reload && systemctl enable --now ${timers.join(' ')}`);
+    io.out(
+      `to install: copy them to ${SYSTEM_UNIT_DIR}, then run: systemctl daemon-reload && systemctl enable --now ${[...timers, WATCH_UNIT].join(' ')}`,
+    );
     return;
   }
   systemctl(['daemon-reload']);
   if (timers.length) systemctl(['enable', '--now', ...timers]);
-  io.out(`enabled ${timers.length} timers; list them with: systemctl list-timers 'gpu-maint-*'`);
+  systemctl(['enable', '--now', WATCH_UNIT]);
+  io.out(`enabled ${timers.length} timers and ${WATCH_UNIT}; list them with: systemctl list-timers 'gpu-maint-*'`);
 }
 
 export const registerSchedule: RegisterCommand = (program: Command, io: CliIo) => {

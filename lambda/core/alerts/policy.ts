@@ -224,6 +224,13 @@ export function evaluateHost(
     .sort((a, b) => Date.parse(a.when) - Date.parse(b.when));
   let sawGpuCheck = false;
   for (const { r, when } of ordered) {
+    if (r.partial === true) {
+      // An event (the kernel-log watcher) raises or refreshes the alerts it names; the task's next run,
+      // which reads the same kernel lines, finds them already notified and, once they stop, clears them.
+      at = at !== null && Date.parse(at) > Date.parse(when) ? at : when;
+      for (const [key, observation] of observationsOf(r.findings)) apply(key, r.task, observation.check, observation, when);
+      continue;
+    }
     const last = lastSeen[r.task];
     if (last !== undefined && Date.parse(when) <= Date.parse(last)) {
       skipped++;

@@ -392,7 +392,8 @@ function kernelLog(parsed: ParsedResult): { lines: string; source: string | null
   return { lines: '', source: null, problem: why.length ? why.join('; ') : 'no kernel log section in the output' };
 }
 
-function xidCheck(
+/** The gpu.xid findings of some Xid events (gpu-check's, or the kernel-log watcher's: lambda/core/gpu/watch.ts). */
+export function xidCheck(
   findings: Finding[],
   events: readonly XidEvent[],
   log: { source: string | null; problem: string | null },
