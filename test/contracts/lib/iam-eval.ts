@@ -109,8 +109,9 @@ function conditionHolds(operatorName: string, block: Record<string, unknown>, co
     if (name === 'Null') return policyValues.some((v) => (v === 'true') === !present);
     const op = OPERATORS[name];
     if (!op) throw new Error(`iam-eval: condition operator "${operatorName}" is not supported; add it with its documented semantics`);
-    // A missing key: IfExists makes the condition true; negated operators are true too (the values do not match);
-    // ForAllValues over an empty set is true; everything else is false.
+    // A missing key: "the values do not match and the condition is false. If the policy condition requires that the
+    // key is not matched, such as StringNotLike or ArnNotLike, and the right key is not present, the condition is
+    // true" (condition operators page above); IfExists is true; ForAllValues over an empty set is true.
     if (!present) return ifExists || op.negated === true || setOp === 'ForAllValues';
     const requestValues = list(context[key]);
     const values = policyValues.map((v) => substitute(v, context)).filter((v): v is string => v !== undefined);
