@@ -26,7 +26,7 @@
 #                                  run is left out with a warning, the snapshot still written; fail:
 #                                  the backup fails instead
 #   GPU_MAINT_S3_ENDPOINT_URL      endpoint of an S3-compatible store (optional)
-#   GPU_MAINT_PROGRESS             1: progress lines (`progress: ...`) on stderr
+#   GPU_MAINT_PROGRESS             1: progress records (`progress: task=backup ...`) on stderr
 #   GPU_MAINT_STATE_DIR            lock and carry-over state (default /var/lib/gpu-maint)
 # Output: the result contract with a key=value section `backup` (status ok, empty, failed or busy).
 # Exit: 0 when a snapshot was written, there was nothing to back up, or another backup is running
@@ -326,17 +326,10 @@ load_reusable() {
   fi
 }
 
-# Prints a progress line on stderr when GPU_MAINT_PROGRESS=1 (the CLI shows them on a terminal).
+# Prints a progress record (scripts/lib/common.sh) after each unit. Arguments: units done, units
+# total, the unit id (empty before the first).
 progress() {
-  [[ "${GPU_MAINT_PROGRESS:-0}" == 1 ]] || return 0
-  local done_units="$1" total_units="$2" elapsed rate eta="?"
-  elapsed="$(awk -v s="${START_S}" -v e="$(date +%s.%N)" 'BEGIN { printf "%.3f", e - s }')"
-  rate="$(awk -v b="${BYTES_READ}" -v t="${elapsed}" 'BEGIN { printf "%d", (t > 0 ? b / t : 0) }')"
-  if ((rate > 0)); then
-    eta="$(((BYTES_TO_READ - BYTES_READ) / rate))s"
-  fi
-  printf 'progress: backup %s/%s units, %s of %s read, %s/s, ETA %s\n' "${done_units}" "${total_units}" \
-    "$(human_bytes "${BYTES_READ}")" "$(human_bytes "${BYTES_TO_READ}")" "$(human_bytes "${rate}")" "${eta}" >&2
+  progress_record backup "${3:-}" "$1" "$2" "${BYTES_READ}" "${BYTES_TO_READ}"
 }
 
 #######################################
@@ -800,7 +793,7 @@ main() {
       BYTES_READ=$((BYTES_READ + A_SBYTES[i]))
     fi
     FILES_TOTAL=$((FILES_TOTAL + A_FILES[i]))
-    progress $((i + 1)) "${#U_ID[@]}"
+    progress $((i + 1)) "${#U_ID[@]}" "${U_ID[i]}"
   done
   if ! finish_uploads; then
     report failed "cannot verify the archives written; no snapshot written, previous snapshot ${PREVIOUS_ID:-(none)} intact" "${missing}"

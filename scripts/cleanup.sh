@@ -35,7 +35,8 @@
 # Output: the result contract on stdout: a cleanup-config section, one area-N section per root or cache
 #   (category, status, bytes), disk-before/disk-after (df), and cleanup-items: one line per deleted,
 #   would-delete, blocked, failed or skipped path, "<action> <category> <bytes> <path>", the path with
-#   backslash, control bytes and bytes >= 0x80 written as \\ and \xHH, so every name fits on one line.
+#   backslash, control bytes and bytes >= 0x80 written as \\ and \xHH, so every name fits on one line;
+#   cleanup-item-ages: "<mtime epoch> <path>" (same escaping) of each selected path whose age is known.
 # Exit: 0 when the cleanup ran (whatever it found); 1 when it could not run: a root was refused
 #   (relative, not normalized, a symlink, not a directory, a system path, or overlapping a kept-out path)
 #   or the configuration is invalid; 129/130/143 when stopped by SIGHUP/SIGINT/SIGTERM. Another cleanup
@@ -57,6 +58,7 @@ readonly SYSTEM_TREES=(/bin /boot /dev /etc /lib /lib32 /lib64 /libx32 /proc /ru
 
 WORK=""     # scratch directory of this run
 ITEMS=""    # NUL-terminated item records "<action> <category> <bytes> <path>"
+AGES=""     # NUL-terminated "<mtime epoch> <path>" of selected items (the report shows their age)
 ESC_SED=""  # sed script escaping one path per NUL-terminated record
 OPEN_SET="" # "dev:inode" of every open file, memory map and working directory
 AREA_COUNT=0
@@ -116,6 +118,16 @@ escape_path() {
 #######################################
 record_item() {
   printf '%s %s %s %s\0' "$1" "$2" "$3" "$4" >>"${ITEMS}"
+}
+
+#######################################
+# Records when a selected entry was last modified (newest entry of a tree, last use of a Hugging Face
+# repo, creation of a docker image), for the cleanup-item-ages section. Nothing when unknown.
+# Arguments: mtime (epoch seconds, may have a fraction), path.
+#######################################
+record_age() {
+  [[ -n "$1" ]] || return 0
+  printf '%s %s\0' "${1%%.*}" "$2" >>"${AGES}"
 }
 
 #######################################
@@ -317,7 +329,8 @@ exceeds_fraction() {
 
 #######################################
 # Deletes (or, in a dry run, records) the selected entries of one area, unless the deletion guard
-# trips. Selected entries are in the arrays SEL_PATHS, SEL_BYTES, SEL_IDS (dev:inode at selection).
+# trips. Selected entries are in the arrays SEL_PATHS, SEL_BYTES, SEL_IDS (dev:inode at selection),
+# SEL_MTIMES (last modified, epoch seconds; empty when unknown).
 # Arguments: category, root, total bytes of the root, guarded (true for configured roots),
 #   recursive (true: entries are directory trees).
 # Outputs: "<status> <freed bytes> <selected bytes> <message>" on stdout.
@@ -327,7 +340,10 @@ delete_selected() {
   local i selected=0 freed=0 failed=0 interrupted=0
   # Runs in $( ): bash resets traps in subshells, and a stop must still end at a safe point here.
   trap_stop_signals
-  for i in "${!SEL_PATHS[@]}"; do selected=$((selected + SEL_BYTES[i])); done
+  for i in "${!SEL_PATHS[@]}"; do
+    selected=$((selected + SEL_BYTES[i]))
+    record_age "${SEL_MTIMES[i]:-}" "${SEL_PATHS[i]}"
+  done
   if [[ "${guarded}" == true ]] && ((selected > 0)) && exceeds_fraction "${selected}" "${total}" "${MAX_FRACTION}"; then
     local pct
     pct="$(awk -v a="${selected}" -v b="${total}" 'BEGIN { printf "%.0f", 100 * a / b }')"
@@ -446,7 +462,7 @@ finish_area() {
 clean_experiments() {
   local root="$1" days="$2" root_dev total stats newest bytes used id entry
   local protected=0 open=0 other_fs=0
-  SEL_PATHS=() SEL_BYTES=() SEL_IDS=()
+  SEL_PATHS=() SEL_BYTES=() SEL_IDS=() SEL_MTIMES=()
   CUTOFF_S="$(awk -v now="${NOW_S}" -v d="${days}" 'BEGIN { printf "%.3f", now - d * 86400 }')"
   root_dev="$(stat -c '%d' -- "${root}")"
   total="$(tree_bytes "${root}")"
@@ -475,7 +491,7 @@ clean_experiments() {
       continue
     fi
     id="$(stat -c '%d:%i' -- "${dir}")" || continue
-    SEL_PATHS+=("${dir}") SEL_BYTES+=("${bytes}") SEL_IDS+=("${id}")
+    SEL_PATHS+=("${dir}") SEL_BYTES+=("${bytes}") SEL_IDS+=("${id}") SEL_MTIMES+=("${newest}")
   done < <(find -P "${root}" -mindepth 1 -maxdepth 1 -xdev -type d -printf '%D %p\0' 2>/dev/null)
   finish_area experiments "${root}" "${total}" "$(delete_selected experiments "${root}" "${total}" true true)" \
     "${protected}" "${open}" "${other_fs}"
@@ -492,7 +508,7 @@ clean_checkpoints() {
   local protected=0 open=0
   local -a name_tests=() mtimes=() sizes=() ids=() paths=() marker_dirs=()
   local -A dir_index=()
-  SEL_PATHS=() SEL_BYTES=() SEL_IDS=()
+  SEL_PATHS=() SEL_BYTES=() SEL_IDS=() SEL_MTIMES=()
   cutoff="$(awk -v now="${NOW_S}" -v d="${days}" 'BEGIN { printf "%.3f", now - d * 86400 }')"
   total="$(tree_bytes "${root}")"
   if protected_by_marker_above "${root}" || protected_by_glob "${root}"; then
@@ -553,7 +569,7 @@ clean_checkpoints() {
       record_item skipped-open checkpoints "${sizes[i]}" "${path}"
       continue
     fi
-    SEL_PATHS+=("${path}") SEL_BYTES+=("${sizes[i]}") SEL_IDS+=("${ids[i]}")
+    SEL_PATHS+=("${path}") SEL_BYTES+=("${sizes[i]}") SEL_IDS+=("${ids[i]}") SEL_MTIMES+=("${mtimes[i]}")
   done
   finish_area checkpoints "${root}" "${total}" "$(delete_selected checkpoints "${root}" "${total}" true false)" \
     "${protected}" "${open}" 0
@@ -600,7 +616,7 @@ clean_cache_entries() {
   local category="$1" dir="$2" kind="$3"
   shift 3
   local total entry rel protected=0 open=0
-  SEL_PATHS=() SEL_BYTES=() SEL_IDS=()
+  SEL_PATHS=() SEL_BYTES=() SEL_IDS=() SEL_MTIMES=()
   cache_dir_usable "${category}" "${dir}" || return 0
   total="$(tree_bytes "${dir}")"
   if protected_by_marker_above "${dir}" || protected_by_glob "${dir}"; then
@@ -641,7 +657,7 @@ clean_cache_entries() {
       record_item skipped-open "${category}" "${bytes}" "${entry}"
       continue
     fi
-    SEL_PATHS+=("${entry}") SEL_BYTES+=("${bytes}") SEL_IDS+=("${id}")
+    SEL_PATHS+=("${entry}") SEL_BYTES+=("${bytes}") SEL_IDS+=("${id}") SEL_MTIMES+=("${newest:-}")
   done < <(find -P "${dir}" -xdev "${find_args[@]}" 2>/dev/null)
   local recursive=false
   [[ "${kind}" == tree ]] && recursive=true
@@ -656,7 +672,7 @@ clean_cache_entries() {
 #######################################
 clean_huggingface() {
   local dir="$1" cap_gib="$2" total cap entry protected=0 open=0
-  SEL_PATHS=() SEL_BYTES=() SEL_IDS=()
+  SEL_PATHS=() SEL_BYTES=() SEL_IDS=() SEL_MTIMES=()
   cache_dir_usable huggingface "${dir}" || return 0
   total="$(tree_bytes "${dir}")"
   cap="$(awk -v g="${cap_gib}" 'BEGIN { printf "%d", g * 1073741824 }')"
@@ -695,7 +711,7 @@ clean_huggingface() {
     fi
     local id
     id="$(stat -c '%d:%i' -- "${repos[i]}" 2>/dev/null)" || continue
-    SEL_PATHS+=("${repos[i]}") SEL_BYTES+=("${repo_bytes[i]}") SEL_IDS+=("${id}")
+    SEL_PATHS+=("${repos[i]}") SEL_BYTES+=("${repo_bytes[i]}") SEL_IDS+=("${id}") SEL_MTIMES+=("${last_used[i]}")
     remaining=$((remaining - repo_bytes[i]))
   done
   finish_area huggingface "${dir}" "${total}" "$(delete_selected huggingface "${dir}" "${total}" false true)" \
@@ -786,7 +802,7 @@ clean_docker() {
   local enabled hours
   enabled="$(bool_setting GPU_MAINT_CLEANUP_DOCKER true)"
   hours="$(number_setting GPU_MAINT_CLEANUP_DOCKER_UNUSED_HOURS 168)"
-  SEL_PATHS=() SEL_BYTES=() SEL_IDS=()
+  SEL_PATHS=() SEL_BYTES=() SEL_IDS=() SEL_MTIMES=()
   if [[ "${enabled}" != true ]]; then
     emit_area category=docker status=disabled path=docker "message=cleanup.docker.enabled is false"
     return 0
@@ -817,7 +833,7 @@ clean_docker() {
       [[ -n "${used[${id}]+x}" ]] && continue
       created_s="$(date -d "${created}" +%s 2>/dev/null)" || continue
       ((created_s < cutoff)) || continue
-      SEL_PATHS+=("image:${tags:-${id}}") SEL_BYTES+=("${size}") SEL_IDS+=("${id}")
+      SEL_PATHS+=("image:${tags:-${id}}") SEL_BYTES+=("${size}") SEL_IDS+=("${id}") SEL_MTIMES+=("${created_s}")
       selected=$((selected + size))
     done < <(dockerq image inspect --format "${o}{.Id}} ${o}{.Size}} ${o}{.Created}} ${o}{join .RepoTags \",\"}}" "${images[@]}" 2>>"${WORK}/docker.err")
   fi
@@ -858,6 +874,11 @@ emit_items() {
     sed -z -f "${ESC_SED}" "${ITEMS}" | tr '\0' '\n'
   fi
   printf '@@gpu-maint status cleanup-items exit=0 seconds=0\n'
+  printf '@@gpu-maint section cleanup-item-ages\n'
+  if [[ -s "${AGES}" ]]; then
+    sed -z -f "${ESC_SED}" "${AGES}" | tr '\0' '\n'
+  fi
+  printf '@@gpu-maint status cleanup-item-ages exit=0 seconds=0\n'
 }
 
 main() {
@@ -879,8 +900,9 @@ main() {
 
   ensure_result_tmp_dir
   WORK="${RESULT_TMP_DIR}"
-  ITEMS="${WORK}/items" ESC_SED="${WORK}/escape.sed" OPEN_SET="${WORK}/open"
+  ITEMS="${WORK}/items" AGES="${WORK}/ages" ESC_SED="${WORK}/escape.sed" OPEN_SET="${WORK}/open"
   : >"${ITEMS}"
+  : >"${AGES}"
   write_escape_script
   NOW_S="$(date +%s)"
 

@@ -5,6 +5,7 @@
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3BackupStore } from '../../lambda/adapters/aws/backup-store-s3';
+import { awsCall } from '../../lambda/adapters/aws/explain-error';
 import { sdkTimeouts } from '../../lambda/adapters/aws/sdk-timeouts';
 import { FileBackupStore } from '../../lambda/adapters/local/backup-store-file';
 import type { BackupStore } from '../../lambda/core/backup/store';
@@ -22,5 +23,38 @@ export function openBackupStore(destination: string, s3EndpointUrl?: string, tim
     responseChecksumValidation: 'WHEN_REQUIRED',
     ...sdkTimeouts(timeoutSeconds),
   });
-  return new S3BackupStore(s3, m[1], m[2] ?? '');
+  const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  return explainedStore(new S3BackupStore(s3, m[1], m[2] ?? ''), { bucket: m[1], endpoint: s3EndpointUrl, region });
+}
+
+/** The S3 action each store method needs (for AccessDenied messages). */
+const STORE_ACTIONS: Record<Exclude<keyof BackupStore, 'location'>, string> = {
+  listHostKeys: 's3:ListBucket',
+  listSnapshotIds: 's3:ListBucket',
+  readManifest: 's3:GetObject',
+  listArchives: 's3:ListBucket',
+  deleteSnapshot: 's3:DeleteObject',
+  deleteArchives: 's3:DeleteObject',
+  listSnapshotWriteTimes: 's3:ListBucket',
+};
+
+/**
+ * The store with every S3 error explained (lambda/adapters/aws/explain-error.ts): each message names
+ * the bucket and the endpoint, and what to fix.
+ */
+function explainedStore(store: BackupStore, where: { bucket: string; endpoint?: string; region: string }): BackupStore {
+  const wrap =
+    <A extends unknown[], R>(method: keyof typeof STORE_ACTIONS, fn: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> =>
+      awsCall({ action: STORE_ACTIONS[method], resource: store.location, ...where }, () => fn.apply(store, args));
+  return {
+    location: store.location,
+    listHostKeys: wrap('listHostKeys', store.listHostKeys),
+    listSnapshotIds: wrap('listSnapshotIds', store.listSnapshotIds),
+    readManifest: wrap('readManifest', store.readManifest),
+    listArchives: wrap('listArchives', store.listArchives),
+    deleteSnapshot: wrap('deleteSnapshot', store.deleteSnapshot),
+    deleteArchives: wrap('deleteArchives', store.deleteArchives),
+    ...(store.listSnapshotWriteTimes ? { listSnapshotWriteTimes: wrap('listSnapshotWriteTimes', store.listSnapshotWriteTimes) } : {}),
+  };
 }

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { localStateDir } from '../../lambda/adapters/local/paths';
+import { colorEnabled, type ReportStyle } from '../../lambda/adapters/local/report';
 import { loadConfig } from '../../lambda/config/load';
 import type { Config } from '../../lambda/config/schema';
 
@@ -37,14 +38,41 @@ export interface GlobalOptions {
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
+  /** Standard output is a terminal. */
   readonly isTty: boolean;
+  /** Colour on standard output (NO_COLOR, FORCE_COLOR, terminal); false when absent. */
+  readonly color?: boolean;
+  /** Terminal width of standard output; absent when it is not a terminal (no wrapping). */
+  readonly columns?: number;
+  /**
+   * Rewrites one status line on standard error in place (progress); absent when standard error is not
+   * a terminal, so progress is never written to a pipe or a log. `done` ends the line.
+   */
+  readonly status?: (line: string, done?: boolean) => void;
+}
+
+/** A status line on a terminal: carriage return, the line cut to the width, erase to end of line. */
+function terminalStatus(stream: NodeJS.WriteStream): (line: string, done?: boolean) => void {
+  return (line, done) => {
+    const width = stream.columns || 80;
+    const text = line.length >= width ? `${line.slice(0, width - 2)}…` : line;
+    stream.write(`\r${text}\x1b[K${done ? '\n' : ''}`);
+  };
 }
 
 export const processIo: CliIo = {
   out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
   err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
   isTty: Boolean(process.stdout.isTTY),
+  color: colorEnabled(process.env, Boolean(process.stdout.isTTY)),
+  columns: process.stdout.isTTY ? process.stdout.columns : undefined,
+  status: process.stderr.isTTY ? terminalStatus(process.stderr) : undefined,
 };
+
+/** How to render reports on this io. */
+export function reportStyle(io: CliIo, verbose = false): ReportStyle {
+  return { color: io.color ?? false, width: io.columns, verbose };
+}
 
 /** Loads and validates the config from the global --config/--set options of this command. */
 export function configFor(cmd: Command): Config {

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../../lambda/config/load';
+import { version as VERSION } from '../../package.json';
 import { type CliIo, EXIT, ExitError, processIo, type RegisterCommand, UsageError } from './context';
 
 interface CommandModule {
@@ -79,12 +80,25 @@ export async function buildProgram(io: CliIo = processIo, argv?: readonly string
         .argParser(collect)
         .default([]),
     )
-    .showHelpAfterError()
+    .version(`gpu-maint ${VERSION}`, '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
   for (const register of registers) register(program, io);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
+}
+
+/** The one line a usage error ends with: where the help of the command (or the program) is. */
+export function usageHint(program: Command, argv: readonly string[]): string {
+  const names: string[] = [];
+  let cmd = program;
+  for (const arg of argv) {
+    const sub = cmd.commands.find((c) => c.name() === arg || c.aliases().includes(arg));
+    if (!sub) continue;
+    names.push(sub.name());
+    cmd = sub;
+  }
+  return `Run 'gpu-maint ${[...names, '--help'].join(' ')}' for usage.`;
 }
 
 /** Runs the CLI and returns the exit code (never throws). */
@@ -96,9 +110,16 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      // Commander printed the error (and any "Did you mean"); one hint line instead of the whole help.
+      io.err(usageHint(program, argv));
       return EXIT.usage;
     }
-    if (err instanceof ConfigError || err instanceof UsageError) {
+    if (err instanceof UsageError) {
+      io.err(`gpu-maint: ${err.message}`);
+      io.err(usageHint(program, argv));
+      return EXIT.usage;
+    }
+    if (err instanceof ConfigError) {
       io.err(`gpu-maint: ${err.message}`);
       return EXIT.usage;
     }

@@ -67,6 +67,50 @@ export function describeIssue(issue: z.core.$ZodIssue, input: unknown, wording: 
   }
   const bad = valueAt(input, issue.path);
   const shown = bad === undefined ? '(missing)' : JSON.stringify(bad);
-  const expected = issue.message.replace(/^Invalid (input|option): /, '').replace(/^expected /, '');
-  return `${key}: got ${shown}; expected ${expected}`;
+  return `${key}: got ${shown}; expected ${expectedText(issue)}`;
+}
+
+const NOUN: Record<string, string> = {
+  number: 'a number',
+  int: 'a whole number',
+  bigint: 'a whole number',
+  string: 'a string',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a mapping of settings',
+};
+const SIZED: Record<string, string> = { string: 'characters', array: 'items', set: 'items', file: 'bytes' };
+const FORMAT: Record<string, string> = { url: 'a URL such as https://example.com/hook', email: 'an email address' };
+
+/**
+ * What the schema expected, in the project's words rather than the schema library's
+ * ("Too small: expected number to be >=1" becomes "a number of at least 1"). Custom messages (regex
+ * and refine texts written in the schema) are kept as written.
+ */
+export function expectedText(issue: z.core.$ZodIssue): string {
+  // A message written in the schema says it best; only the library's defaults are reworded.
+  if (!/^(Invalid|Too (small|big))\b/.test(issue.message)) return issue.message.replace(/^expected /, '');
+  const bound = (inclusive: boolean | undefined, value: unknown, atLeast: boolean) =>
+    inclusive === false ? `${atLeast ? 'greater' : 'less'} than ${value}` : `of ${atLeast ? 'at least' : 'at most'} ${value}`;
+  switch (issue.code) {
+    case 'too_small':
+    case 'too_big': {
+      const atLeast = issue.code === 'too_small';
+      const value = atLeast ? (issue as { minimum: unknown }).minimum : (issue as { maximum: unknown }).maximum;
+      const origin = String(issue.origin);
+      if (SIZED[origin]) return `${atLeast ? 'at least' : 'at most'} ${value} ${SIZED[origin]}`;
+      return `${NOUN[origin] ?? 'a value'} ${bound(issue.inclusive, value, atLeast)}`;
+    }
+    case 'invalid_type':
+      if (issue.expected in NOUN) return NOUN[issue.expected];
+      break;
+    case 'invalid_format':
+      if (issue.format in FORMAT && /^Invalid/.test(issue.message)) return FORMAT[issue.format];
+      break;
+    case 'not_multiple_of':
+      return `a multiple of ${issue.divisor}`;
+    default:
+      break;
+  }
+  return issue.message.replace(/^Invalid (input|option): /, '').replace(/^expected /, '');
 }

@@ -293,13 +293,13 @@ restore_run() {
     return 1
   fi
   restore_select_units >"${RESTORE_SCRATCH}/selected" || return 1
-  local need=0 free
+  local need=0 selected=0 free
   while IFS= read -r line; do
     restore_load_unit "${line}" || {
       RESTORE_ERROR="manifest of ${RESTORE_SNAPSHOT} has an unusable unit path"
       return 1
     }
-    need=$((need + U_SOURCE_BYTES))
+    need=$((need + U_SOURCE_BYTES)) selected=$((selected + 1))
   done <"${RESTORE_SCRATCH}/selected"
   free="$(free_bytes "${target}")"
   if [[ "${free}" =~ ^[0-9]+$ ]] && ((free < need + need / 20)); then
@@ -344,6 +344,7 @@ restore_run() {
     R_FILES=$((R_FILES + U_FILES))
     R_BYTES=$((R_BYTES + U_SOURCE_BYTES))
     restore_record restored
+    progress_record restore "${U_ID}" "${R_UNITS_DONE}" "${selected}" "${R_BYTES}" "${need}"
     log "restored unit ${U_ID} (${U_FILES} entries, $(human_bytes "${U_SOURCE_BYTES}")) to ${dest}"
   done <"${RESTORE_SCRATCH}/selected"
   rm -rf -- "${staging:?}"

@@ -9,6 +9,16 @@ log() {
   printf '%s gpu-maint[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${GPU_MAINT_TASK:-task}" "$*" >&2
 }
 
+#######################################
+# Prints a progress record on stderr when GPU_MAINT_PROGRESS=1 (the CLI sets it on a terminal and
+# renders the records as one updating line with rate and ETA; see lambda/adapters/local/progress.ts).
+# Arguments: task, unit, units done, units total, bytes done, bytes total.
+#######################################
+progress_record() {
+  [[ "${GPU_MAINT_PROGRESS:-0}" == 1 ]] || return 0
+  printf 'progress: task=%s unit=%s units=%s/%s bytes=%s/%s\n' "$1" "${2// /_}" "$3" "$4" "$5" "$6" >&2
+}
+
 EXIT_HANDLERS=()
 
 #######################################

@@ -36,9 +36,14 @@ afterAll(() => {
 
 describe('gpu-maint backup commands', () => {
   test('run backup on a terminal shows progress and reports the snapshot', async () => {
-    const run = await runCli([...set, 'run', 'backup'], { isTty: true });
+    const status: string[] = [];
+    const run = await runCli([...set, 'run', 'backup'], { isTty: true, status: (line) => status.push(line) });
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(/progress: backup 2\/2 units, .* read, .*\/s, ETA/);
+    expect(status).toContainEqual(
+      expect.stringMatching(/^backup 2\/2 units · (llama|bert)-[0-9a-f]+ · .* of .* · .*\/s · ETA \d+:\d\d · /),
+    );
+    expect(status.at(-1)).toBe('');
+    expect(run.stderr).not.toContain('progress:');
     expect(run.stdout).toMatch(/backup\.run\s+snapshot \d{8}T\d{6}Z-\d+: 2 units \(2 uploaded, 0 reused\)/);
   });
 
@@ -62,7 +67,9 @@ describe('gpu-maint backup commands', () => {
     const run = await runCli([...set, 'snapshots', 'list']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain(`cli-host: 1 snapshot(s) in file://${path.join(root, 'state', 'backups')}/backups/cli-host/`);
-    expect(run.stdout).toMatch(/\d{8}T\d{6}Z-\d+ .* 2 units \(2 sent\)/);
+    const lines = run.stdout.split('\n');
+    expect(lines[1]).toMatch(/^ {2}snapshot +age +units +entries +data +stored$/);
+    expect(lines[2]).toMatch(/^ {2}\d{8}T\d{6}Z-\d+ +\d+ (s|min) ago +2 \(2 sent\) +\d+ +\S+ B +\S+ B$/);
   });
 
   test('prune --dry-run reports what it keeps and deletes nothing', async () => {
@@ -70,7 +77,8 @@ describe('gpu-maint backup commands', () => {
     const run = await runCli([...set, 'prune', '--dry-run']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain('dry run: retention applied to');
-    expect(run.stdout).toMatch(/keep {4}\d{8}T\d{6}Z-\d+ {2}newest, last, daily, weekly, monthly/);
+    expect(run.stdout).toMatch(/^ {2}action +snapshot +why kept$/m);
+    expect(run.stdout).toMatch(/^ {2}keep +\d{8}T\d{6}Z-\d+ {2}newest, last, daily, weekly, monthly$/m);
     expect(fs.readdirSync(path.join(root, 'state/backups/backups/cli-host/snapshots'))).toEqual(before);
   });
 

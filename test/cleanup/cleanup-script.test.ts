@@ -57,8 +57,20 @@ describe('experiments', () => {
     expect(output.exitCode).toBe(0);
     expect(exists(path.join(root, 'run-old'))).toBe(false);
     expect(exists(root)).toBe(true);
-    expect(details.deleted).toEqual([{ path: path.join(root, 'run-old'), bytes: 300, category: 'experiments' }]);
+    expect(details.deleted).toEqual([
+      { path: path.join(root, 'run-old'), bytes: 300, category: 'experiments', modifiedAt: expect.any(String) },
+    ]);
     expect(details.bytesFreed).toBe(300);
+  });
+
+  test('each deleted run directory carries when its newest entry was modified, for the report', async () => {
+    const { host, root } = experimentsHost();
+    put(path.join(root, 'run-old', 'ckpt', 'a.bin'), 300, 45);
+    age(path.join(root, 'run-old', 'ckpt'), 60);
+    age(path.join(root, 'run-old'), 60);
+    const { details } = await runCleanup(host, cleanupConfig(host, { dryRun: true, experiments: { paths: [root], maxAgeDays: 30 } }));
+    const modifiedAt = details.deleted[0]?.modifiedAt;
+    expect(Math.round((Date.now() - Date.parse(modifiedAt ?? '')) / 86_400_000)).toBe(45);
   });
 
   test('a marker file deep inside a run directory protects the whole run', async () => {

@@ -28,7 +28,7 @@ describe('usage and config errors exit 2 with a message', () => {
     const r = await runCli(['--config', file, 'run', 'gpu-check']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`invalid config (${file}):`);
-    expect(r.stderr).toContain('thresholds.gpuTemperatureC.critical: got "hot"; expected number');
+    expect(r.stderr).toContain('thresholds.gpuTemperatureC.critical: got "hot"; expected a number');
   });
 
   test('an unknown option is a usage error', async () => {

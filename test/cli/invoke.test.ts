@@ -112,17 +112,26 @@ describe('gpu-maint invoke', () => {
   });
 
   test('a payload the Lambda refuses exits 2 with its message', async () => {
-    lambda
-      .on(InvokeCommand)
-      .resolves(
-        answer(
-          { errorType: 'DispatchPayloadError', errorMessage: 'invalid dispatch payload:\n  - task: got "gpu"; expected one of gpu-check' },
-          'Unhandled',
-        ),
-      );
+    lambda.on(InvokeCommand).resolves(
+      answer(
+        {
+          errorType: 'DispatchPayloadError',
+          errorMessage: 'invalid dispatch payload:\n  - parameters.Bogus: not a parameter of gpu-check',
+        },
+        'Unhandled',
+      ),
+    );
+    const run = await runCli(['invoke', 'gpu-check', '--param', 'Bogus=1']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('parameters.Bogus: not a parameter of gpu-check');
+  });
+
+  test('an unknown task is refused before any AWS call', async () => {
     const run = await runCli(['invoke', 'gpu']);
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('task: got "gpu"; expected one of gpu-check');
+    expect(run.stderr).toContain('unknown task "gpu"; expected one of: gpu-check, health-check');
+    expect(cfn).not.toHaveReceivedAnyCommand();
+    expect(lambda).not.toHaveReceivedAnyCommand();
   });
 
   test('a bad instance id is refused before anything is called', async () => {
@@ -138,17 +147,41 @@ describe('gpu-maint invoke', () => {
     });
     const run = await runCli(['invoke', 'gpu-check', '--stack', 'Other']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('--stack Other: no DispatchFunctionName output; is it a gpu-maint stack?');
+    expect(run.stderr).toContain('stack Other has no DispatchFunctionName output: is it a gpu-maint stack');
   });
 
-  test('a stack that does not exist is reported with the region hint', async () => {
-    cfn.on(DescribeStacksCommand).rejects(Object.assign(new Error('Stack with id Nope does not exist'), { name: 'ValidationError' }));
+  test('a stack that does not exist is answered with the stacks that look like ours', async () => {
+    cfn.on(DescribeStacksCommand).callsFake((input: { StackName?: string }) => {
+      if (input.StackName) throw Object.assign(new Error(`Stack with id ${input.StackName} does not exist`), { name: 'ValidationError' });
+      return LISTED;
+    });
     const run = await runCli(['invoke', 'gpu-check', '--stack', 'Nope']);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(
-      '--stack Nope: cannot read the stack (ValidationError: Stack with id Nope does not exist); is it deployed in this region?',
+      'stack Nope not found in eu-west-1; stacks in eu-west-1 that look like gpu-maint: GpuMaintProd; pass --stack GpuMaintProd',
     );
   });
+
+  test('no similar stack: the message says to check the region or deploy', async () => {
+    cfn.on(DescribeStacksCommand).callsFake((input: { StackName?: string }) => {
+      if (input.StackName) throw Object.assign(new Error(`Stack with id ${input.StackName} does not exist`), { name: 'ValidationError' });
+      return { Stacks: [] };
+    });
+    const run = await runCli(['invoke', 'gpu-check']);
+    expect(run.stderr).toContain('stack GpuMaint not found in eu-west-1; no gpu-maint stack in eu-west-1: pass --region, or deploy one');
+  });
+
+  const LISTED = {
+    Stacks: [
+      { StackName: 'Web', CreationTime: new Date(), StackStatus: 'CREATE_COMPLETE', Outputs: [] },
+      {
+        StackName: 'GpuMaintProd',
+        CreationTime: new Date(),
+        StackStatus: 'CREATE_COMPLETE',
+        Outputs: [{ OutputKey: 'DispatchFunctionName', OutputValue: 'f' }],
+      },
+    ],
+  };
 
   test('--json prints the whole dispatch result', async () => {
     const run = await runCli(['invoke', 'gpu-check', '--json']);

@@ -81,7 +81,7 @@ describe('files', () => {
 
 describe('validation errors name the key, the bad value and what was expected', () => {
   test.each([
-    ['thresholds.gpuTemperatureC.warning="hot"', /thresholds\.gpuTemperatureC\.warning: got "hot"; expected number/],
+    ['thresholds.gpuTemperatureC.warning="hot"', /thresholds\.gpuTemperatureC\.warning: got "hot"; expected a number/],
     ['metrics.detail=host', /metrics\.detail: got "host"; expected one of "fleet"\|"instance"\|"gpu"/],
     ['gpuCheck.expectedGpuCount=-1', /gpuCheck\.expectedGpuCount: got -1/],
     ['thresholds.diskUsedPct.warning=99', /thresholds\.diskUsedPct\.warning: got 99; expected a warning level ≤ the critical level \(95\)/],

@@ -23,11 +23,11 @@ describe('Prometheus textfile', () => {
     expect(snakeCase(name)).toBe(snake);
   });
 
-  test('renders gauges with labels from dimensions and a unit suffix', () => {
+  test('renders host-level gauges with labels from dimensions and base-unit suffixes', () => {
     const text = renderPrometheus(metrics, at, 'gpu-check');
-    expect(text).toContain('# TYPE gpu_maint_gpu_temperature_max gauge\ngpu_maint_gpu_temperature_max{fleet="prod"} 71\n');
-    expect(text).toContain('gpu_maint_gpu_temperature{fleet="prod",instance_id="i-1",gpu="0"} 70');
-    expect(text).toContain('gpu_maint_disk_used_pct_max_percent{fleet="prod"} 42.5');
+    expect(text).toContain('# TYPE gpu_maint_gpu_temperature_max_celsius gauge\ngpu_maint_gpu_temperature_max_celsius{fleet="prod"} 71\n');
+    expect(text).not.toContain('instance_id="i-1"');
+    expect(text).toContain('gpu_maint_disk_used_max_ratio{fleet="prod"} 0.425');
     expect(text).toContain('gpu_maint_last_run_timestamp_seconds{task="gpu-check"} 1795867200');
   });
 
@@ -74,12 +74,14 @@ describe('terminal report', () => {
     metrics: [],
   };
 
-  test('prints one line per check with ✓ ! ✗, the reading and the threshold', () => {
+  test('prints one line per check with ✓ ! ✗, host checks first, then each GPU under its heading', () => {
     expect(formatReport(result).split('\n')).toEqual([
       'gpu-check on gpu-1: CRITICAL',
-      '  ✓ gpu.temperature max 59 °C  (warn ≥ 83, crit ≥ 90 °C)',
-      '  ! gpu.throttle    hw_slowdown active [GPU 2]',
-      '  ✗ gpu.xid         Xid 79: GPU has fallen off the bus [GPU 5]',
+      '  ✓ gpu.temperature   max 59 °C',
+      '  GPU 2',
+      '    ! gpu.throttle    hw_slowdown active',
+      '  GPU 5',
+      '    ✗ gpu.xid         Xid 79: GPU has fallen off the bus',
     ]);
   });
 

@@ -9,13 +9,24 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-export async function runCli(args: readonly string[], options: { isTty?: boolean } = {}): Promise<CliRun> {
+export interface CliRunOptions {
+  readonly isTty?: boolean;
+  readonly color?: boolean;
+  readonly columns?: number;
+  /** Receives the status (progress) lines a terminal's stderr would show; none when absent. */
+  readonly status?: (line: string, done?: boolean) => void;
+}
+
+export async function runCli(args: readonly string[], options: CliRunOptions = {}): Promise<CliRun> {
   const out: string[] = [];
   const err: string[] = [];
   const io: CliIo = {
     out: (t) => out.push(t.endsWith('\n') ? t : `${t}\n`),
     err: (t) => err.push(t.endsWith('\n') ? t : `${t}\n`),
     isTty: options.isTty ?? false,
+    color: options.color,
+    columns: options.columns,
+    status: options.status,
   };
   const code = await main(args, io);
   return { code, stdout: out.join(''), stderr: err.join('') };

@@ -24,6 +24,7 @@ describe('schedule --systemd', () => {
     expect(readdirSync(dir).sort()).toEqual(
       ['backup', 'backup-prune', 'cleanup', 'gpu-check', 'health-check']
         .flatMap((id) => [`gpu-maint-${id}.service`, `gpu-maint-${id}.timer`])
+        .concat('gpu-maint-failure@.service')
         .sort(),
     );
     if (hasSystemdAnalyze) {

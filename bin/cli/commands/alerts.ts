@@ -4,11 +4,15 @@
  * Policy changes are tried with the global `--set`, e.g. `--set alerts.repeatIntervalHours.critical=2`.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { alertLabel } from '../../../lambda/core/alerts/model';
 import { alertSettings } from '../../../lambda/core/alerts/settings';
 import { parseScenario, type SimulationResult, simulate } from '../../../lambda/core/alerts/simulate';
+import { systemClock } from '../../../lambda/core/ports';
+import { isTaskName, type TaskResult } from '../../../lambda/core/types';
 import { type CliIo, configFor, type RegisterCommand, UsageError } from '../context';
+import { localAlertSink } from '../local-alerts';
 
 interface SimulateOptions {
   readonly input: string;
@@ -38,8 +42,45 @@ function formatSimulation(r: SimulationResult): string {
   return lines.join('\n');
 }
 
+/**
+ * The result a failed systemd unit of ours stands for: task.failed, critical, for the unit's task
+ * (`gpu-maint-<job>.service`; backup-prune counts as backup).
+ */
+export function unitFailedResult(unit: string, host: string, at: Date): TaskResult {
+  const m = /^gpu-maint-([a-z0-9-]+)\.service$/.exec(unit);
+  const job = m?.[1];
+  const task = job === 'backup-prune' ? 'backup' : job;
+  if (!task || !isTaskName(task)) {
+    throw new UsageError(`${JSON.stringify(unit)}: expected a gpu-maint task unit such as gpu-maint-backup.service`);
+  }
+  return {
+    task,
+    host,
+    status: 'failed',
+    at: at.toISOString(),
+    findings: [
+      {
+        check: 'task.failed',
+        severity: 'critical',
+        message: `systemd unit ${unit} failed: the task could not run; see journalctl -u ${unit}`,
+        reading: unit,
+      },
+    ],
+    metrics: [],
+  };
+}
+
 export const registerAlerts: RegisterCommand = (program: Command, io: CliIo) => {
   const alerts = program.command('alerts').description('alert policy tools');
+  alerts
+    .command('unit-failed')
+    .description("report a failed gpu-maint systemd unit through local alerting (the units' OnFailure= handler)")
+    .argument('<unit>', 'the failed unit, e.g. gpu-maint-backup.service')
+    .action(async (unit: string, _options: unknown, cmd: Command) => {
+      const config = configFor(cmd);
+      const result = unitFailedResult(unit, hostname(), systemClock.now());
+      await localAlertSink(config, io, { json: false }).publish(result);
+    });
   alerts
     .command('simulate')
     .description('replay recorded evaluations (JSON lines) through the alert policy and print the notifications it would send')

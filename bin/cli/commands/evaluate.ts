@@ -11,13 +11,14 @@ import type { TaskOutput } from '../../../lambda/core/ports';
 import { evaluationSettings } from '../../../lambda/core/settings';
 import type { TaskName } from '../../../lambda/core/types';
 import { taskDefinition } from '../../../lambda/tasks/registry';
-import { type CliIo, configFor, type RegisterCommand, UsageError } from '../context';
+import { type CliIo, configFor, type RegisterCommand, reportStyle, UsageError } from '../context';
 
 interface EvaluateOptions {
   readonly input: string;
   readonly json?: boolean;
   readonly host?: string;
   readonly now?: string;
+  readonly verbose?: boolean;
 }
 
 /** Reads raw stdout, or the StandardOutputContent of a GetCommandInvocation JSON response. */
@@ -61,6 +62,7 @@ export const registerEvaluate: RegisterCommand = (program: Command, io: CliIo) =
     .option('--json', 'print the result as JSON')
     .option('--host <id>', 'host id to report (default: from the output)')
     .option('--now <iso-time>', 'evaluate as of this time (default: now)')
+    .option('-v, --verbose', 'whole finding messages (raw kernel fields) and every threshold')
     .action(async (task: string, options: EvaluateOptions, cmd: Command) => {
       const def = (() => {
         try {
@@ -79,6 +81,6 @@ export const registerEvaluate: RegisterCommand = (program: Command, io: CliIo) =
       const now = options.now ? new Date(options.now) : new Date();
       if (Number.isNaN(now.getTime())) throw new UsageError(`--now ${JSON.stringify(options.now)}: expected an ISO-8601 time`);
       const result = evaluateTaskOutput(readSavedOutput(def.name, text, options.host), def.evaluate, evaluationSettings(config), now);
-      io.out(options.json ? JSON.stringify(result, null, 2) : formatReport(result));
+      io.out(options.json ? JSON.stringify(result, null, 2) : formatReport(result, reportStyle(io, Boolean(options.verbose))));
     });
 };

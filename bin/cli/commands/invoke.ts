@@ -4,10 +4,14 @@
  * as a schedule does. Exit 0 when commands went out (or the dry run planned some), 1 when nothing
  * matched or the dispatch failed, 2 for a bad request.
  */
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { Command } from 'commander';
+import { AwsCallError, awsCall } from '../../../lambda/adapters/aws/explain-error';
+import { stackOutput } from '../../../lambda/adapters/aws/stack-outputs';
 import type { DispatchResult } from '../../../lambda/core/dispatch';
+import type { TaskName } from '../../../lambda/core/types';
+import { TASKS } from '../../../lambda/tasks/registry';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, UsageError } from '../context';
 
 /** Stack output holding the dispatch function's name (lib/gpu-maint-stack.ts). */
@@ -31,10 +35,23 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 /** Builds the dispatch payload from the command line. @throws UsageError naming the bad option. */
+/** An AWS call whose AwsCallError (a message with the fix) exits 1. */
+async function asExit<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof AwsCallError) throw new ExitError(err.message, EXIT.taskFailed);
+    throw err;
+  }
+}
+
 export function dispatchPayload(
   task: string,
   options: Pick<InvokeOptions, 'instance' | 'tag' | 'param' | 'dryRun'>,
 ): Record<string, unknown> {
+  if (!TASKS.has(task as TaskName)) {
+    throw new UsageError(`unknown task ${JSON.stringify(task)}; expected one of: ${[...TASKS.keys()].join(', ')}`);
+  }
   const ids = options.instance
     .flatMap((v) => v.split(','))
     .map((v) => v.trim())
@@ -66,22 +83,6 @@ export function dispatchPayload(
   return payload;
 }
 
-async function dispatchFunctionName(cfn: CloudFormationClient, stack: string): Promise<string> {
-  let outputs: import('@aws-sdk/client-cloudformation').Output[];
-  try {
-    const described = await cfn.send(new DescribeStacksCommand({ StackName: stack }));
-    outputs = described.Stacks?.[0]?.Outputs ?? [];
-  } catch (err) {
-    throw new ExitError(
-      `--stack ${stack}: cannot read the stack (${(err as Error).name}: ${(err as Error).message}); is it deployed in this region?`,
-      EXIT.taskFailed,
-    );
-  }
-  const name = outputs.find((o) => o.OutputKey === DISPATCH_FUNCTION_OUTPUT)?.OutputValue;
-  if (!name) throw new ExitError(`--stack ${stack}: no ${DISPATCH_FUNCTION_OUTPUT} output; is it a gpu-maint stack?`, EXIT.taskFailed);
-  return name;
-}
-
 function describe(result: DispatchResult): string[] {
   const lines = [result.message];
   for (const c of result.commands) {
@@ -111,19 +112,27 @@ export const registerInvoke: RegisterCommand = (program: Command, io: CliIo) => 
     .option('--dry-run', 'show what would be targeted; send nothing')
     .option('--json', 'print the dispatch result as JSON')
     .action(async (task: string, options: InvokeOptions, cmd: Command) => {
+      // Every mistake in the request is reported before any AWS call.
       const payload = dispatchPayload(task, options);
       const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? configFor(cmd).aws.region;
       const clientConfig = region ? { region } : {};
-      const functionName = await dispatchFunctionName(new CloudFormationClient(clientConfig), options.stack);
-
-      let response: import('@aws-sdk/client-lambda').InvokeCommandOutput;
-      try {
-        response = await new LambdaClient(clientConfig).send(
-          new InvokeCommand({ FunctionName: functionName, Payload: new TextEncoder().encode(JSON.stringify(payload)) }),
-        );
-      } catch (err) {
-        throw new ExitError(`cannot invoke ${functionName}: ${(err as Error).name}: ${(err as Error).message}`, EXIT.taskFailed);
-      }
+      const functionName = await asExit(
+        stackOutput(new CloudFormationClient(clientConfig), options.stack, DISPATCH_FUNCTION_OUTPUT, region),
+      );
+      const ctx = {
+        action: 'lambda:InvokeFunction',
+        resource: `function ${functionName}`,
+        region,
+        regionOption: '--region',
+        stack: options.stack,
+      };
+      const response = await asExit(
+        awsCall(ctx, () =>
+          new LambdaClient(clientConfig).send(
+            new InvokeCommand({ FunctionName: functionName, Payload: new TextEncoder().encode(JSON.stringify(payload)) }),
+          ),
+        ),
+      );
       const text = response.Payload ? new TextDecoder().decode(response.Payload) : '';
       let body: unknown;
       try {

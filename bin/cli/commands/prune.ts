@@ -11,6 +11,7 @@ import { formatBytes } from '../../../lambda/core/format';
 import { backupDestination } from '../../../lambda/tasks/parameters';
 import { openBackupStore } from '../backup-store';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, UsageError } from '../context';
+import { plainTable } from './snapshots';
 
 export function formatPruneReport(report: PruneReport, maxAgeHours: number): string {
   if (report.hosts.length === 0) return `no backups in ${report.location}`;
@@ -25,8 +26,17 @@ export function formatPruneReport(report: PruneReport, maxAgeHours: number): str
     lines.push(
       `${h.hostKey}: ${h.snapshots} snapshot(s), keeps ${h.kept.length}, ${verb} ${h.removedSnapshots.length} snapshot(s) and ${h.removedArchives.length} archive(s) (${formatBytes(h.bytesToFree)}); ${age.message}${age.severity === 'ok' ? '' : ` [${age.severity.toUpperCase()}]`}`,
     );
-    for (const k of h.kept) lines.push(`  keep    ${k.id}  ${k.reasons.join(', ')}`);
-    for (const id of h.removedSnapshots) lines.push(`  ${report.dryRun ? 'drop?' : 'drop  '}  ${id}`);
+    const rows = [
+      ...h.kept.map((k) => ['keep', k.id, k.reasons.join(', ')]),
+      ...h.removedSnapshots.map((id) => [report.dryRun ? 'would drop' : 'dropped', id, '']),
+    ];
+    if (rows.length) lines.push(...plainTable(['action', 'snapshot', 'why kept'], rows, ['left', 'left', 'left']));
+    const w = h.waitingArchives;
+    if (w && w.count > 0) {
+      lines.push(
+        `  ${w.count} unreferenced archive(s) (${formatBytes(w.bytes)}) are waiting out the ${w.graceDays}-day grace period; a later prune deletes them`,
+      );
+    }
     for (const w of h.warnings) lines.push(`  warning: ${w}`);
   }
   return lines.join('\n');

@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { Interrupts, SIGNAL_EXIT_CODES, type StopSignal } from '../../../lambda/adapters/local/interrupts';
+import { ProgressLine } from '../../../lambda/adapters/local/progress';
 import { runTaskScript } from '../../../lambda/adapters/local/script-runner';
 import type { Config } from '../../../lambda/config/schema';
 import { isSnapshotId } from '../../../lambda/core/backup/manifest';
@@ -87,6 +88,27 @@ export async function runRestoreScript(
   };
 }
 
+const UNIT_LINE = /^(\S+) (\S+) files=(\d+) bytes=(\d+) path=(".*")$/;
+
+/**
+ * A `restore-units` line in words: `restored llama (3 entries, 1.2 MiB) → models/llama`; a line of
+ * another shape is shown as it is.
+ */
+export function unitInWords(line: string): string {
+  const m = UNIT_LINE.exec(line);
+  if (!m) return line;
+  let unitPath: string;
+  try {
+    unitPath = JSON.parse(m[5]) as string;
+  } catch {
+    return line;
+  }
+  const [, action, id, files, bytes] = m;
+  const entries = `${files} ${files === '1' ? 'entry' : 'entries'}, ${formatBytes(Number(bytes))}`;
+  const verb = action === 'failed' ? 'FAILED' : action;
+  return `${verb} ${id} (${entries})${unitPath && unitPath !== id ? ` → ${unitPath}` : ''}`;
+}
+
 export const registerRestore: RegisterCommand = (program: Command, io: CliIo) => {
   program
     .command('restore')
@@ -125,6 +147,9 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
         Target: target,
         Force: options.force ? 'true' : 'false',
       });
+      // One updating progress line on a terminal's stderr; never in --json, a pipe or a log.
+      const progress = !options.json && io.status ? new ProgressLine('restore', io.status) : undefined;
+      env.GPU_MAINT_PROGRESS = progress ? '1' : '0';
       const interrupts = new Interrupts();
       const uninstall = interrupts.install();
       let outcome: Awaited<ReturnType<typeof runRestoreScript>>;
@@ -134,12 +159,17 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
           stateDir,
           env,
           (line) => {
-            // Errors come back once in the exit message; progress and per-unit lines are shown as they happen.
-            if (!options.json && line.trim() && !line.includes(': error: ')) io.err(line);
+            if (progress?.line(line)) return;
+            // Errors come back once in the exit message; per-unit logs are shown as they happen.
+            if (!options.json && line.trim() && !line.includes(': error: ')) {
+              if (progress) io.status?.('');
+              io.err(line);
+            }
           },
           interrupts,
         );
       } finally {
+        progress?.stop();
         uninstall();
       }
       if (outcome.interrupted) {
@@ -160,7 +190,7 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
                 `restored ${s.units_done} of ${s.units_total} units of snapshot ${s.snapshot} (host ${s.host_key}) into ${target}: ${s.files} entries, ${formatBytes(Number(s.bytes))}, verified`,
               ]
             : []),
-          ...outcome.units.map((u) => `  ${u}`),
+          ...outcome.units.map((u) => `  ${unitInWords(u)}`),
         ];
         if (lines.length > 0) io.out(lines.join('\n'));
       }

@@ -4,11 +4,12 @@
 import { type Command, Option } from 'commander';
 import { Interrupts, SIGNAL_EXIT_CODES } from '../../../lambda/adapters/local/interrupts';
 import { localPaths, runLocalTask } from '../../../lambda/adapters/local/local-run';
+import { ProgressLine } from '../../../lambda/adapters/local/progress';
 import { formatReport, summarize } from '../../../lambda/adapters/local/report';
 import { systemClock } from '../../../lambda/core/ports';
 import { severityAtLeast, type TaskName, type TaskResult } from '../../../lambda/core/types';
 import { TASKS } from '../../../lambda/tasks/registry';
-import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, UsageError } from '../context';
+import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, reportStyle, UsageError } from '../context';
 import { localAlertSink } from '../local-alerts';
 
 interface RunOptions {
@@ -49,7 +50,7 @@ export const registerRun: RegisterCommand = (program: Command, io: CliIo) => {
     .addOption(
       new Option('--fail-on <severity>', 'exit 3 when a finding reaches this severity (for cron)').choices(['warning', 'critical']),
     )
-    .option('-v, --verbose', "show the task scripts' logs")
+    .option('-v, --verbose', "show the task scripts' logs, whole finding messages (raw kernel fields) and every threshold")
     .action(async (names: string[], options: RunOptions, cmd: Command) => {
       const tasks = resolveTasks(names);
       const config = configFor(cmd);
@@ -59,6 +60,7 @@ export const registerRun: RegisterCommand = (program: Command, io: CliIo) => {
       const alertIo: CliIo = { ...io, out: (t) => pending.push(t), err: options.json ? io.err : (t) => pending.push(t) };
       const alerts = localAlertSink(config, alertIo, { json: Boolean(options.json) });
       const results: TaskResult[] = [];
+      const style = reportStyle(io, Boolean(options.verbose));
       // Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the running script at a safe point; no further task starts.
       const interrupts = new Interrupts();
       const uninstall = interrupts.install();
@@ -95,24 +97,36 @@ export const registerRun: RegisterCommand = (program: Command, io: CliIo) => {
           // A cleanup that disk pressure already triggered in this run is not run a second time.
           if (task === 'cleanup' && results.some((r) => r.task === 'cleanup')) continue;
           const triggered: TaskResult[] = [];
+          // One updating line on a terminal's stderr (never in --json, a pipe or a log): progress
+          // records of backup, elapsed time of the others.
+          const status = options.json ? undefined : io.status;
+          const progress = status ? new ProgressLine(task, status) : undefined;
+          let partial = '';
           const result = await runLocalTask(task, {
             config,
             clock: systemClock,
             alerts,
-            env: { GPU_MAINT_PROGRESS: io.isTty && !options.json ? '1' : '0' },
+            env: { GPU_MAINT_PROGRESS: progress ? '1' : '0' },
             onStderr: (_task, chunk) => {
-              if (options.verbose) io.err(chunk.replace(/\n$/, ''));
-              else if (io.isTty) for (const line of chunk.split('\n')) if (line.startsWith('progress: ')) io.err(line);
+              const lines = (partial + chunk).split('\n');
+              partial = lines.pop() ?? '';
+              for (const line of lines) {
+                if (progress?.line(line)) continue;
+                if (options.verbose) {
+                  if (progress) status?.('');
+                  io.err(line);
+                }
+              }
             },
             onDiskPressureCleanup: (cleanup) => triggered.push(cleanup),
             interrupts,
-          });
+          }).finally(() => progress?.stop());
           results.push(result, ...triggered);
           if (!options.json) {
-            io.out(formatReport(result));
+            io.out(formatReport(result, style));
             for (const cleanup of triggered) {
               io.out(
-                `\ndisk critical: ran cleanup on this machine (cleanup.onDiskPressure, at most once per ${config.cleanup.cooldownHours} h)\n${formatReport(cleanup)}`,
+                `\ndisk critical: ran cleanup on this machine (cleanup.onDiskPressure, at most once per ${config.cleanup.cooldownHours} h)\n${formatReport(cleanup, style)}`,
               );
             }
           }
@@ -122,7 +136,7 @@ export const registerRun: RegisterCommand = (program: Command, io: CliIo) => {
         if (options.json) {
           io.out(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
         } else {
-          io.out(summarize(results));
+          io.out(summarize(results, style));
           io.out(`metrics: ${paths.metricsFile} and ${paths.textfileDir}/`);
         }
       }

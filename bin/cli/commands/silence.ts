@@ -4,11 +4,13 @@
  * `--list` shows silences, `--clear` ends one early. Silenced alerts are recorded, not notified; one
  * still firing when the silence ends is notified then.
  */
+
 import * as os from 'node:os';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Command } from 'commander';
 import { DynamoDbAlertStateStore } from '../../../lambda/adapters/aws/alert-state-dynamodb';
+import { explainAwsError } from '../../../lambda/adapters/aws/explain-error';
 import { alertStateFilePath, FileAlertStateStore } from '../../../lambda/adapters/local/alert-state-file';
 import type { Config } from '../../../lambda/config/schema';
 import type { Silence } from '../../../lambda/core/alerts/model';
@@ -40,7 +42,8 @@ export async function alertTableOfStack(stack: string, region: string | undefine
     const out = await cfn.send(new DescribeStacksCommand({ StackName: stack }));
     outputs = out.Stacks?.[0]?.Outputs ?? [];
   } catch (err) {
-    throw new ExitError(`--stack ${stack}: cannot describe the stack (${(err as Error).message})`, 1);
+    const ctx = { action: 'cloudformation:DescribeStacks', resource: `stack ${stack}`, stack, region, regionOption: '--region' };
+    throw new ExitError(`--stack ${stack}: ${explainAwsError(err, ctx)}`, 1);
   }
   const match = outputs.find((o) => o.OutputKey === ALERT_TABLE_OUTPUT) ?? outputs.find((o) => o.OutputKey?.startsWith(ALERT_TABLE_OUTPUT));
   if (!match?.OutputValue) {

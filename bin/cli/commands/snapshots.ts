@@ -2,6 +2,7 @@
  * `gpu-maint snapshots list [--host H] [--json]`: the snapshots in the configured backup destination
  * (file:// or s3://), per host, newest last, with what each holds.
  */
+import Table from 'cli-table3';
 import type { Command } from 'commander';
 import {
   compareSnapshotIds,
@@ -11,7 +12,7 @@ import {
   snapshotTime,
 } from '../../../lambda/core/backup/manifest';
 import { type BackupStore, HOST_KEY } from '../../../lambda/core/backup/store';
-import { formatBytes } from '../../../lambda/core/format';
+import { formatAge, formatBytes } from '../../../lambda/core/format';
 import { backupDestination } from '../../../lambda/tasks/parameters';
 import { openBackupStore } from '../backup-store';
 import { type CliIo, configFor, type RegisterCommand, UsageError } from '../context';
@@ -74,10 +75,41 @@ export async function listSnapshots(store: BackupStore, hostKeys?: readonly stri
   return out;
 }
 
-function ageText(at: string, now: Date): string {
-  const hours = (now.getTime() - Date.parse(at)) / 3_600_000;
-  if (hours < 0) return -hours < 48 ? `${(-hours).toFixed(1)} h ahead` : `${(-hours / 24).toFixed(1)} d ahead`;
-  return hours < 48 ? `${hours.toFixed(1)} h ago` : `${(hours / 24).toFixed(1)} d ago`;
+/** An aligned table without borders: a header row, then the rows, columns two spaces apart. */
+export function plainTable(head: readonly string[], rows: readonly (readonly string[])[], align: readonly ('left' | 'right')[]): string[] {
+  const table = new Table({
+    head: [...head],
+    chars: {
+      top: '',
+      'top-mid': '',
+      'top-left': '',
+      'top-right': '',
+      bottom: '',
+      'bottom-mid': '',
+      'bottom-left': '',
+      'bottom-right': '',
+      left: '  ',
+      'left-mid': '',
+      mid: '',
+      'mid-mid': '',
+      right: '',
+      'right-mid': '',
+      middle: '  ',
+    },
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0, compact: true },
+    colAligns: [...align],
+  });
+  for (const row of rows) table.push([...row]);
+  return table
+    .toString()
+    .split('\n')
+    .map((l) => l.trimEnd());
+}
+
+/** How long ago a snapshot was taken; a snapshot from the future (clock skew) says so. */
+function ageWords(at: string, now: Date): string {
+  const seconds = (now.getTime() - Date.parse(at)) / 1000;
+  return seconds < 0 ? `${formatAge(-seconds)} ahead` : `${formatAge(seconds)} ago`;
 }
 
 export function formatSnapshots(hosts: readonly HostSnapshots[], location: string, now: Date): string {
@@ -87,14 +119,25 @@ export function formatSnapshots(hosts: readonly HostSnapshots[], location: strin
     lines.push(
       `${h.hostKey}${h.host && h.host !== h.hostKey ? ` (${h.host})` : ''}: ${h.snapshots.length} snapshot(s) in ${location}backups/${h.hostKey}/`,
     );
-    for (const s of h.snapshots) {
+    const rows = h.snapshots.map((s) => {
+      const age = ageWords(s.at, now);
+      return s.readable
+        ? [s.id, age, `${s.units} (${s.unitsUploaded} sent)`, String(s.files), formatBytes(s.sourceBytes ?? 0), formatBytes(s.bytes ?? 0)]
+        : [s.id, age, `UNREADABLE: ${s.error}`, '', '', ''];
+    });
+    if (rows.length) {
       lines.push(
-        s.readable
-          ? `  ${s.id}  ${ageText(s.at, now).padStart(10)}  ${String(s.units).padStart(4)} units (${s.unitsUploaded} sent)  ${String(s.files).padStart(7)} entries  ${formatBytes(s.sourceBytes ?? 0).padStart(10)} data  ${formatBytes(s.bytes ?? 0).padStart(10)} stored`
-          : `  ${s.id}  ${ageText(s.at, now).padStart(10)}  UNREADABLE: ${s.error}`,
+        ...plainTable(['snapshot', 'age', 'units', 'entries', 'data', 'stored'], rows, [
+          'left',
+          'right',
+          'right',
+          'right',
+          'right',
+          'right',
+        ]),
       );
-      if (s.clockSkew) lines.push(`    warning: ${s.clockSkew}`);
     }
+    for (const s of h.snapshots) if (s.clockSkew) lines.push(`  warning: ${s.id}: ${s.clockSkew}`);
   }
   return lines.join('\n');
 }

@@ -76,6 +76,7 @@ export async function processLocalOutput(output: TaskOutput, options: LocalRunOp
     result.task,
     new JsonLinesMetricsSink(paths.metricsFile, config.metrics.namespace),
     new PrometheusTextfileSink(paths.textfileDir),
+    result,
   );
   // A run someone stopped on purpose neither triggers a cleanup nor notifies: it says what it did, in the report.
   const interrupted = Boolean(output.interrupted || options.interrupts?.signal);

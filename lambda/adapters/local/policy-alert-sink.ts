@@ -10,7 +10,7 @@ import { alertSettings } from '../../core/alerts/settings';
 import { type AlertSink, type Clock, systemClock } from '../../core/ports';
 import type { TaskResult } from '../../core/types';
 import { alertStateFilePath, FileAlertStateStore } from './alert-state-file';
-import { expandHome } from './paths';
+import { localStateDir } from './paths';
 import { TerminalNotifier } from './terminal-notifier';
 
 export interface LocalAlertSinkOptions {
@@ -24,7 +24,7 @@ export interface LocalAlertSinkOptions {
 export function localPolicyAlertSink(config: Config, write: (line: string) => void, options: LocalAlertSinkOptions = {}): AlertSink {
   const clock = options.clock ?? systemClock;
   const warn = options.warn ?? write;
-  const store = new FileAlertStateStore(alertStateFilePath(expandHome(config.local.stateDir)), clock, warn);
+  const store = new FileAlertStateStore(alertStateFilePath(localStateDir(config)), clock, warn);
   const sink = new PolicyAlertSink({
     store,
     silences: storedSilences(store),

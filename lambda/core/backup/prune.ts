@@ -48,6 +48,8 @@ export interface HostPruneReport {
   /** Set when the newest snapshot is dated in the future: the host's clock was wrong (backup.age warns). */
   readonly clockSkew: string | null;
   readonly warnings: readonly string[];
+  /** Archives no kept manifest references that are younger than the grace period: deleted by a later prune. */
+  readonly waitingArchives?: { readonly count: number; readonly bytes: number; readonly graceDays: number };
   /** Set when the host could not be pruned at all (listing failed); nothing was deleted then. */
   readonly error?: string;
 }
@@ -142,7 +144,10 @@ export async function pruneHost(
   }
   for (const m of late.manifests.values()) for (const u of m.units) referenced.add(u.key);
 
-  const doomed = unreferencedArchives(await store.listArchives(hostKey), referenced, policy.graceDays, now);
+  const archives = await store.listArchives(hostKey);
+  const doomed = unreferencedArchives(archives, referenced, policy.graceDays, now);
+  const doomedKeys = new Set(doomed.map((a) => a.key));
+  const waiting = archives.filter((a) => !referenced.has(a.key) && !doomedKeys.has(a.key));
   if (!options.dryRun && doomed.length > 0)
     await store.deleteArchives(
       hostKey,
@@ -154,6 +159,7 @@ export async function pruneHost(
     removedArchives: doomed.map((a) => a.key),
     bytesFreed: options.dryRun ? 0 : bytesToFree,
     bytesToFree,
+    waitingArchives: { count: waiting.length, bytes: waiting.reduce((sum, a) => sum + a.bytes, 0), graceDays: policy.graceDays },
     warnings,
   };
 }

@@ -67,8 +67,16 @@ export interface DiskUsage {
 
 export interface CleanupDetails {
   readonly dryRun: boolean;
-  /** Deleted paths, or in a dry run the paths a real run would delete. */
-  readonly deleted: ReadonlyArray<{ readonly path: string; readonly bytes: number; readonly category: string }>;
+  /**
+   * Deleted paths, or in a dry run the paths a real run would delete; modifiedAt (ISO-8601) is when the
+   * entry was last modified (newest file of a tree, last use of a cache repo), when the script knew it.
+   */
+  readonly deleted: ReadonlyArray<{
+    readonly path: string;
+    readonly bytes: number;
+    readonly category: string;
+    readonly modifiedAt?: string;
+  }>;
   /** Bytes freed; 0 in a dry run, which frees nothing. */
   readonly bytesFreed: number;
   /** Bytes of what was selected: freed by this run, or in a dry run what a real run would free. */
@@ -115,6 +123,18 @@ export function parseItems(text: string): CleanupItem[] {
     items.push({ action: m[1] as ItemAction, category: m[2], bytes: Number(m[3]), path: decodeEscapedPath(m[4]) });
   }
   return items;
+}
+
+const AGE_LINE = /^(\d+) (.*)$/;
+
+/** The cleanup-item-ages section: path → last modified (ISO-8601). */
+export function parseItemAges(text: string): Map<string, string> {
+  const ages = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = AGE_LINE.exec(line);
+    if (m) ages.set(decodeEscapedPath(m[2]), new Date(Number(m[1]) * 1000).toISOString());
+  }
+  return ages;
 }
 
 const num = (value: string | undefined): number | null => (value !== undefined && /^\d+$/.test(value) ? Number(value) : null);
@@ -185,6 +205,7 @@ export const evaluateCleanup: TaskEvaluator = (parsed: ParsedResult, _ctx: Evalu
     .sort((a, b) => Number(a.name.slice(5)) - Number(b.name.slice(5)))
     .map((s) => parseArea(s.stdout));
   const items = parseItems(parsed.sections.get('cleanup-items')?.stdout ?? '');
+  const ages = parseItemAges(parsed.sections.get('cleanup-item-ages')?.stdout ?? '');
   const diskBefore = parseDisk(parsed.sections.get('disk-before')?.stdout);
   const diskAfter = parseDisk(parsed.sections.get('disk-after')?.stdout);
 
@@ -255,7 +276,10 @@ export const evaluateCleanup: TaskEvaluator = (parsed: ParsedResult, _ctx: Evalu
 
   const details: CleanupDetails = {
     dryRun,
-    deleted: done.map((i) => ({ path: i.path, bytes: i.bytes, category: i.category })),
+    deleted: done.map((i) => {
+      const modifiedAt = ages.get(i.path);
+      return { path: i.path, bytes: i.bytes, category: i.category, ...(modifiedAt ? { modifiedAt } : {}) };
+    }),
     bytesFreed: dryRun ? 0 : bytesFreed,
     bytesToFree: bytesFreed,
     diskBefore,

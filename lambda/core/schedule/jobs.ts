@@ -20,6 +20,32 @@ export interface ScheduledJob {
   readonly timeoutSeconds: number;
   /** Heavy disk I/O (backups, cleanup): run at idle I/O priority so training jobs keep the disks. */
   readonly background: boolean;
+  /**
+   * Paths the job writes besides its state directory; a sandboxed unit (ProtectSystem=strict,
+   * ProtectHome=read-only) may write only there.
+   */
+  readonly writePaths?: readonly string[];
+}
+
+/** The local directory of a file:// backup destination; none for S3 (or the default, in the state dir). */
+function localDestination(config: Config): string[] {
+  const d = config.backup.destination;
+  return d?.startsWith('file:///') ? [d.slice('file://'.length)] : [];
+}
+
+/** Where cleanup deletes: its roots, and the homes and caches where pip, conda and apt keep caches. */
+function cleanupPaths(config: Config): string[] {
+  const c = config.cleanup;
+  const caches = Object.values(c.caches).some((v) => v === true) ? ['/root', '/home', '/var/cache', '/opt/conda'] : [];
+  return [...c.experiments.paths, ...c.checkpoints.paths, ...caches];
+}
+
+/** Paths a task writes outside its state directory (logrotate writes /etc/logrotate.d). */
+function taskWritePaths(task: TaskName, config: Config): string[] {
+  if (task === 'backup') return localDestination(config);
+  if (task === 'cleanup') return cleanupPaths(config);
+  if (task === 'logrotate') return ['/etc/logrotate.d'];
+  return [];
 }
 
 interface ScheduleSettings {
@@ -67,6 +93,7 @@ export function scheduledJobs(config: Config, tasks: Iterable<SchedulableTask>):
       args: ['run', task.name],
       timeoutSeconds: task.limits.executionSeconds + started.reduce((a, b) => a + b, 0) + JOB_GRACE_SECONDS,
       background: task.schedule.background,
+      writePaths: [...new Set([task.name, ...(task.mayStart?.(config) ?? [])].flatMap((name) => taskWritePaths(name, config)))],
     });
   }
   const prune = config.backup.pruneSchedule;
@@ -79,6 +106,7 @@ export function scheduledJobs(config: Config, tasks: Iterable<SchedulableTask>):
       args: ['prune'],
       timeoutSeconds: PRUNE_TIMEOUT_SECONDS,
       background: true,
+      writePaths: localDestination(config),
     });
   }
   return jobs;
