@@ -15,7 +15,11 @@ import { parseConfigForTest } from '../helpers/config';
 const SLOW_BACKUP = `#!/usr/bin/env bash
 set -euo pipefail
 echo started >&2
-while [[ ! -e "\${RELEASE_FILE}" ]]; do sleep 0.05; done
+# Bounded (10 min), so a test that dies never leaves it running.
+for ((i = 0; i < 12000; i++)); do
+  [[ -e "\${RELEASE_FILE}" ]] && break
+  sleep 0.05
+done
 echo done
 `;
 
