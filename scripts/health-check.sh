@@ -180,14 +180,16 @@ check_journal() {
 }
 
 #######################################
-# The endpoints `auto` stands for on EC2: what SSM Run Command and S3 need, which a private subnet
-# reaches through VPC endpoints or NAT. Host names only: the check must never depend on a public IP.
+# The endpoints `auto` stands for on EC2: what SSM Run Command and S3 need, and STS (the backup host key
+# `aws-userid` asks it who the instance is, through the regional endpoint a VPC endpoint serves:
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sts_vpc_endpoint_create.html), which a
+# private subnet reaches through VPC endpoints or NAT. Host names only: the check must never depend on a public IP.
 # Arguments: region, DNS suffix (amazonaws.com, amazonaws.com.cn).
 # Outputs: one host:port per line.
 #######################################
 default_endpoints() {
   local region="$1" domain="$2" service
-  for service in ssm ec2messages ssmmessages s3; do
+  for service in ssm ec2messages ssmmessages s3 sts; do
     printf '%s.%s.%s:443\n' "${service}" "${region}" "${domain}"
   done
 }

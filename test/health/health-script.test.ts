@@ -392,6 +392,7 @@ describe.concurrent('health-check script: default endpoints', () => {
         `ec2messages.${region}.amazonaws.com:443`,
         `ssmmessages.${region}.amazonaws.com:443`,
         `s3.${region}.amazonaws.com:443`,
+        `sts.${region}.amazonaws.com:443`,
       ]);
       for (const line of lines) expect(line.slice(0, line.lastIndexOf(':'))).not.toMatch(IP_LITERAL);
     },
@@ -418,7 +419,7 @@ describe.concurrent('health-check script: default endpoints', () => {
         GPU_MAINT_IMDS_ENDPOINT: `http://127.0.0.1:${port}`,
       });
       const targets = /^targets=(.*)$/m.exec(out)?.[1].split(',') ?? [];
-      expect(targets).toHaveLength(4);
+      expect(targets).toHaveLength(5);
       expect(targets[0]).toBe(first);
       expect(out).toMatch(new RegExp(`^region=${region}$`, 'm'));
     } finally {
