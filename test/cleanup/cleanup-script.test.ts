@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
+import { parseConfigForTest } from '../helpers/config';
 import { age, type CleanupHost, cleanupConfig, exists, makeCleanupHost, put, runCleanup } from './harness';
 
 const children: ChildProcess[] = [];
@@ -210,8 +211,14 @@ describe('checkpoints', () => {
 });
 
 describe('safety', () => {
+  test('root / is refused by the config already: it contains the state dir and the backup sources', () => {
+    const host = makeCleanupHost();
+    expect(() => parseConfigForTest(cleanupConfig(host, { experiments: { paths: ['/'] } }))).toThrow(
+      /cleanup\.experiments\.paths\.0: got "\/"; expected a cleanup root apart from .*which it contains/,
+    );
+  });
+
   test.each([
-    ['/', 'is the system path /'],
     ['/home', 'is the system path /home'],
     ['/etc/ssl', 'is inside the system tree /etc'],
     ['/var/log', 'is the system path /var/log'],
