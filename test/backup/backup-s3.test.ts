@@ -200,7 +200,7 @@ describe('backup to s3:// (s3rver)', () => {
       {
         pathPrefix: [slow],
         onStderr: (text) => {
-          if (!stopping && text.includes('progress: backup 0/')) stopping = stopServer();
+          if (!stopping && text.includes('progress: task=backup unit= units=0/')) stopping = stopServer();
         },
       },
     );
