@@ -337,6 +337,7 @@ export class FaultWorld {
         : ['bash', ['-c', `ulimit -f ${options.fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, ...argv]];
     if (options.asUid !== undefined && process.getuid?.() === 0) {
       chownTree(this.root, options.asUid);
+      allowTraversal(path.dirname(this.root));
       [cmd, cmdArgs] = ['/usr/bin/setpriv', [`--reuid=${options.asUid}`, `--regid=${options.asUid}`, '--clear-groups', cmd, ...cmdArgs]];
     }
     const child = spawn(cmd, cmdArgs, {
@@ -398,6 +399,17 @@ function parseJson(run: CliResult): unknown {
     return JSON.parse(run.stdout);
   } catch {
     return null;
+  }
+}
+
+/**
+ * Lets other users pass through (search, not list) every directory above the world: the suite's
+ * per-run and per-file temp dirs are created 0700 for root, and the unprivileged CLI must reach its world.
+ */
+function allowTraversal(dir: string): void {
+  for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
+    const mode = fs.statSync(d).mode;
+    if ((mode & 0o001) === 0) fs.chmodSync(d, (mode & 0o7777) | 0o001);
   }
 }
 
