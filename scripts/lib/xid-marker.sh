@@ -5,4 +5,5 @@
 # keep (parseXidLine requires this very text), so both read the kernel log by the same rule.
 # Bundled into the scripts that source it (lambda/tasks/scripts.ts); never executed alone.
 
+# shellcheck disable=SC2034 # read by the task scripts that source this lib
 readonly XID_MARKER='NVRM: Xid'
