@@ -4,6 +4,7 @@
  */
 import Table from 'cli-table3';
 import type { Command } from 'commander';
+import { borderless } from '../../../lambda/adapters/local/report';
 import {
   compareSnapshotIds,
   futureSnapshotMessage,
@@ -79,24 +80,7 @@ export async function listSnapshots(store: BackupStore, hostKeys?: readonly stri
 export function plainTable(head: readonly string[], rows: readonly (readonly string[])[], align: readonly ('left' | 'right')[]): string[] {
   const table = new Table({
     head: [...head],
-    chars: {
-      top: '',
-      'top-mid': '',
-      'top-left': '',
-      'top-right': '',
-      bottom: '',
-      'bottom-mid': '',
-      'bottom-left': '',
-      'bottom-right': '',
-      left: '  ',
-      'left-mid': '',
-      mid: '',
-      'mid-mid': '',
-      right: '',
-      'right-mid': '',
-      middle: '  ',
-    },
-    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0, compact: true },
+    ...borderless('  '),
     colAligns: [...align],
   });
   for (const row of rows) table.push([...row]);

@@ -113,6 +113,19 @@ export function formatReport(result: TaskResult, style: ReportStyle = PLAIN): st
   return lines.join('\n');
 }
 
+/** cli-table3 options for a table without borders: columns two spaces apart, rows indented by `indent`. */
+export function borderless(indent: string): Pick<Table.TableConstructorOptions, 'chars' | 'style'> {
+  const none = ['top', 'top-mid', 'top-left', 'top-right', 'bottom', 'bottom-mid', 'bottom-left', 'bottom-right'];
+  return {
+    chars: {
+      ...Object.fromEntries([...none, 'left-mid', 'mid', 'mid-mid', 'right', 'right-mid'].map((k) => [k, ''])),
+      left: indent,
+      middle: '  ',
+    },
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0, compact: true },
+  };
+}
+
 /**
  * The paths a cleanup deleted (or, in a dry run, would delete): largest first, the first
  * style.listLimit of them with size, age and category, then "...and N more".
@@ -123,24 +136,7 @@ function cleanupList(details: CleanupDetails, at: string | undefined, style: Rep
   const shown = style.verbose ? sorted : sorted.slice(0, limit);
   const started = at ? Date.parse(at) : Number.NaN;
   const table = new Table({
-    chars: {
-      top: '',
-      'top-mid': '',
-      'top-left': '',
-      'top-right': '',
-      bottom: '',
-      'bottom-mid': '',
-      'bottom-left': '',
-      'bottom-right': '',
-      left: '    ',
-      'left-mid': '',
-      mid: '',
-      'mid-mid': '',
-      right: '',
-      'right-mid': '',
-      middle: '  ',
-    },
-    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0, compact: true },
+    ...borderless('    '),
     colAligns: ['right', 'right', 'left', 'left'],
     wordWrap: false,
   });
