@@ -4,7 +4,7 @@
  * s3rver on 127.0.0.1, a TCP server that accepts and never answers, and fakes on PATH (a `date` that
  * runs ahead). Every case removes what it made (`dispose`).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import * as os from 'node:os';
@@ -34,8 +34,15 @@ export interface RunOptions {
   readonly asUid?: number;
 }
 
-/** True when cases can run the CLI as an unprivileged user (not root, or root with setpriv). */
-export const CAN_DROP_PRIVILEGES = process.getuid?.() !== 0 || fs.existsSync('/usr/bin/setpriv');
+/**
+ * True when cases can run the CLI as an unprivileged user: not root, or root with setpriv and a checkout
+ * that user can reach (a clone under a 0700 home is not, and the CLI's node_modules must be readable).
+ */
+export const CAN_DROP_PRIVILEGES =
+  process.getuid?.() !== 0 ||
+  (fs.existsSync('/usr/bin/setpriv') &&
+    spawnSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'test', '-r', path.join(REPO_ROOT, 'package.json')])
+      .status === 0);
 
 /** A TCP port free now on 127.0.0.1. */
 export function freePort(): Promise<number> {
