@@ -419,6 +419,23 @@ export const configSchema = z.strictObject({
           z.number().int().min(0).max(10080),
         )
         .default({ 'gpu.xid': 60 }),
+      /**
+       * Flap damping (docs/alerts.md#flapping): an alert that starts firing `firings` times within
+       * `windowMinutes` is notified once as FLAPPING instead of FIRING, stays firing through clear readings,
+       * and resolves once clear for `stableMinutes`. Escalations and repeats are still notified.
+       */
+      flapping: z
+        .strictObject({
+          /** @default true */
+          enabled: z.boolean().default(true),
+          /** Starts within the window that make an alert flapping (the first is the ordinary FIRING). @default 2 */
+          firings: z.number().int().min(2).max(100).default(2),
+          /** @default 60 */
+          windowMinutes: z.number().int().min(1).max(1440).default(60),
+          /** Minutes a flapping alert must stay clear before it resolves. @default 30 */
+          stableMinutes: z.number().int().min(1).max(1440).default(30),
+        })
+        .prefault({}),
       /** A host with no gpu-check result for this long raises host.stale. @default 20 */
       staleAfterMinutes: z.number().int().min(1).default(20),
       /** Severity of host.stale. @default 'warning' */

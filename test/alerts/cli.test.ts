@@ -169,6 +169,19 @@ describe('gpu-maint alerts simulate', () => {
     expect([base.summary.notifications, tuned.summary.notifications]).toEqual([1, 4]);
   });
 
+  test('the 24-hour scenario: the flapping GPU gets FLAPPING and one RESOLVED instead of four fire/resolve pairs', async () => {
+    const scenario = path.resolve(__dirname, '..', 'fixtures', 'alerts', 'scenario-24h.jsonl');
+    const flapHost = (out: { notifications: { host: string; checks: { change: string }[] }[] }) =>
+      out.notifications.filter((n) => n.host === 'i-0flap00000000002').flatMap((n) => n.checks.map((c) => c.change));
+    const before = JSON.parse(
+      (await runCli(['--set', 'alerts.flapping.enabled=false', 'alerts', 'simulate', '--input', scenario, '--json'])).stdout,
+    );
+    const after = JSON.parse((await runCli(['alerts', 'simulate', '--input', scenario, '--json'])).stdout);
+    expect(flapHost(before)).toEqual(Array(4).fill(['firing', 'resolved']).flat());
+    expect(flapHost(after)).toEqual(['firing', 'resolved', 'flapping', 'resolved']);
+    expect([before.summary.flappingIncidents, after.summary.flappingIncidents]).toEqual([0, 1]);
+  });
+
   test('silence lines in the input silence the replay', async () => {
     const file = write([
       { at: at(0), silence: { host: 'i-0abc', for: '30m', reason: 'maintenance' } },

@@ -37,7 +37,7 @@ function formatSimulation(r: SimulationResult): string {
   const per = s.notificationsPerIncident;
   lines.push(
     '',
-    `summary: ${s.evaluations} evaluations on ${s.hosts} host(s); ${s.incidents} incident(s); ${s.notifications} notification(s); per incident min ${per.min}, max ${per.max}, mean ${per.mean}; ${s.unnotifiedIncidents} never notified; ${s.openAtEnd} still firing at the end`,
+    `summary: ${s.evaluations} evaluations on ${s.hosts} host(s); ${s.incidents} incident(s); ${s.notifications} notification(s); per incident min ${per.min}, max ${per.max}, mean ${per.mean}; ${s.unnotifiedIncidents} never notified; ${s.flappingIncidents} flapping; ${s.openAtEnd} still firing at the end`,
   );
   return lines.join('\n');
 }

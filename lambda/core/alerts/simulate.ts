@@ -166,6 +166,8 @@ export interface SimulationSummary {
   readonly notifications: number;
   /** Incidents never notified (e.g. cleared while silenced). */
   readonly unnotifiedIncidents: number;
+  /** Incidents notified as flapping (each one FLAPPING and one RESOLVED instead of a fire/resolve pair per cycle). */
+  readonly flappingIncidents: number;
   readonly notificationsPerIncident: { readonly min: number; readonly max: number; readonly mean: number };
   readonly openAtEnd: number;
 }
@@ -323,6 +325,7 @@ function summarize(incidents: readonly MutableIncident[], notifications: number,
     incidents: incidents.length,
     notifications,
     unnotifiedIncidents: counts.filter((c) => c === 0).length,
+    flappingIncidents: incidents.filter((i) => i.changes.includes('flapping')).length,
     notificationsPerIncident: {
       min: counts.length ? Math.min(...counts) : 0,
       max: counts.length ? Math.max(...counts) : 0,
