@@ -38,6 +38,7 @@ import { ResultCollector } from './constructs/result-collector';
 import { TaskDocument } from './constructs/task-document';
 import { TaskSchedule } from './constructs/task-schedule';
 import { TaskScheduleGroup } from './constructs/task-schedule-group';
+import { tagStack } from './stack-tags';
 
 /** Scheduled fleet checks whose coverage (results reported / instances dispatched to) raises an alarm. */
 const COVERAGE_TASKS: readonly TaskName[] = ['gpu-check', 'health-check'];
@@ -98,6 +99,7 @@ export class GpuMaintStack extends Stack {
       ...stackProps,
     });
     this.config = config;
+    tagStack(this, config);
     const retentionDays = config.aws.logRetentionDays;
     logRetention(retentionDays); // fails early, naming the allowed values
 

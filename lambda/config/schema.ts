@@ -524,6 +524,25 @@ export const configSchema = z.strictObject({
       commandOutputToCloudWatch: z.boolean().default(false),
       /** Days Lambda and command logs are kept. @default 30 */
       logRetentionDays: z.number().int().min(1).default(30),
+      /**
+       * Tags on the stack and every taggable resource in it, added to the project's own (`gpu-maint:app`,
+       * `gpu-maint:fleet`, lib/stack-tags.ts), e.g. `{ team: ml-platform, cost-center: '4711' }`. Keys 1-128
+       * and values 1-256 characters of letters, digits, spaces and `_ . : / = + - @`; keys starting with
+       * `aws:` (AWS's) or `gpu-maint:` (the project's) are refused
+       * (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-stack-tag.html).
+       * @default {}
+       */
+      tags: z
+        .record(
+          z
+            .string()
+            .regex(
+              /^(?!aws:|gpu-maint:)[\p{L}\p{N}\s_.:/=+\-@]{1,128}$/u,
+              'a tag key of 1-128 letters, digits, spaces, _ . : / = + - @, not starting with aws: or gpu-maint:',
+            ),
+          z.string().regex(/^[\p{L}\p{N}\s_.:/=+\-@]{1,256}$/u, 'a tag value of 1-256 letters, digits, spaces, _ . : / = + - @'),
+        )
+        .default({}),
     })
     .prefault({}),
 
