@@ -53,12 +53,18 @@ describe('docs/deploy.md against the synthesized stack', () => {
     expect(documentedOutputs().sort()).toEqual(Object.keys(template.findOutputs('*')).sort());
   });
 
+  const attachedBy = (text: string) => /for OUTPUT in ([^;]+);/.exec(text)?.[1].trim().split(/\s+/) ?? [];
+  const policyOutputs = () => Object.keys(template.findOutputs('*')).filter((o) => o.endsWith('PolicyArn'));
+
   test('step 4 attaches every instance policy the stack outputs', () => {
     const step4 = deployDoc.split('## 4. Enroll the instances')[1]?.split('\n## ')[0] ?? '';
-    const policies = Object.keys(template.findOutputs('*')).filter((o) => o.endsWith('PolicyArn'));
-    expect(policies.length).toBeGreaterThan(1);
-    const attached = /for OUTPUT in ([^;]+);/.exec(step4)?.[1].trim().split(/\s+/) ?? [];
-    expect(attached.sort()).toEqual(policies.sort());
+    expect(policyOutputs().length).toBeGreaterThan(1);
+    expect(attachedBy(step4).sort()).toEqual(policyOutputs().sort());
+  });
+
+  test("docs/hybrid.md gives the hybrid nodes' role the same policies", () => {
+    const hybrid = readFileSync(path.join(REPO_ROOT, 'docs', 'hybrid.md'), 'utf8');
+    expect(attachedBy(hybrid).sort()).toEqual(policyOutputs().sort());
   });
 });
 
