@@ -515,6 +515,8 @@ read_unit() {
   local -a tar_args=(--create --file=- --format=posix --numeric-owner --sparse
     --directory="${resolved}" --no-recursion --null --verbatim-files-from --files-from="${SCRATCH}/members")
   [[ "${ON_UNREADABLE}" == warn ]] && tar_args+=(--ignore-failed-read)
+  tar_progress_args backup "${U_ID[i]}" "${i}" "${#U_ID[@]}" "${BYTES_READ}" "${BYTES_TO_READ}" "${UNIT_SBYTES}"
+  tar_args+=("${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}")
   local -a pipe_status=()
   if store_upload_is_file; then
     # zstd writes straight into the destination file; its digest is read back from that file below.

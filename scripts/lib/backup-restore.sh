@@ -118,7 +118,8 @@ restore_extract_unit_checked() {
     fi
     {
       timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" zstd -d -q -c -- "${file}" |
-        tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions 2>"${RESTORE_SCRATCH}/tar.err"
+        tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions \
+          "${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}" 2>"${RESTORE_SCRATCH}/tar.err"
       pipe_status=("${PIPESTATUS[@]}")
     } || true
     if ((pipe_status[0] != 0 || pipe_status[1] != 0)); then
@@ -131,7 +132,8 @@ restore_extract_unit_checked() {
       store_get "backups/${RESTORE_HOST_KEY}/${U_KEY}" "${STORE_TRANSFER_TIMEOUT_S}" 2>"${RESTORE_SCRATCH}/get.err" |
         digest_passthrough "${RESTORE_SCRATCH}/digest" "${RESTORE_SCRATCH}" |
         zstd -d -q -c |
-        tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions 2>"${RESTORE_SCRATCH}/tar.err"
+        tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions \
+          "${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}" 2>"${RESTORE_SCRATCH}/tar.err"
       pipe_status=("${PIPESTATUS[@]}")
     } || true
     if ((pipe_status[0] != 0)); then
@@ -323,6 +325,7 @@ restore_run() {
       continue
     fi
     mkdir -p -- "${staging}/${sub}"
+    tar_progress_args restore "${U_ID}" "${R_UNITS_DONE}" "${selected}" "${R_BYTES}" "${need}" "${U_SOURCE_BYTES}"
     if ! restore_extract_unit "${staging}/${sub}"; then
       restore_failed
       rm -rf -- "${staging:?}/${sub}/${U_PATH%%/*}"

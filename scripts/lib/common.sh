@@ -19,6 +19,34 @@ progress_record() {
   printf 'progress: task=%s unit=%s units=%s/%s bytes=%s/%s\n' "$1" "${2// /_}" "$3" "$4" "$5" "$6" >&2
 }
 
+# tar options of tar_progress_args; empty unless GPU_MAINT_PROGRESS=1.
+TAR_PROGRESS_ARGS=()
+# Archive bytes between two progress records from inside one unit (tar counts 10 KiB records).
+TAR_PROGRESS_EVERY_RECORDS=3277
+
+#######################################
+# Sets TAR_PROGRESS_ARGS to tar options that print a progress record (progress_record's format) about
+# every 32 MiB tar reads or writes, so that one long unit shows movement too; empty unless
+# GPU_MAINT_PROGRESS=1. tar runs the action through /bin/sh with TAR_CHECKPOINT (records so far); the
+# record goes to a copy of this script's stderr on descriptor 8 (callers capture tar's own stderr; dash
+# redirects only descriptors 0-9, and /dev/fd/N cannot reopen the socket node gives a child as stderr).
+# Arguments: task, unit, units done, units total, bytes done before this unit, bytes total, bytes of
+#   this unit (the record never counts more than that for the unit).
+#######################################
+# shellcheck disable=SC2034 # TAR_PROGRESS_ARGS is read by the scripts that source this lib.
+tar_progress_args() {
+  TAR_PROGRESS_ARGS=()
+  [[ "${GPU_MAINT_PROGRESS:-0}" == 1 ]] || return 0
+  exec 8>&2
+  local unit="${2// /_}"
+  # Single-quoted for sh: any unit name stays one literal argument.
+  local quoted="'${unit//\'/\'\\\'\'}'"
+  local action
+  action="c=\$((TAR_CHECKPOINT * 10240)); [ \"\$c\" -gt $7 ] && c=$7;"
+  action+=" printf 'progress: task=%s unit=%s units=%s/%s bytes=%s/%s\\n' $1 ${quoted} $3 $4 \$(($5 + c)) $6 >&8"
+  TAR_PROGRESS_ARGS=("--checkpoint=${TAR_PROGRESS_EVERY_RECORDS}" "--checkpoint-action=exec=${action}")
+}
+
 EXIT_HANDLERS=()
 
 #######################################
