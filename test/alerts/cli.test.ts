@@ -200,7 +200,21 @@ describe('gpu-maint alerts simulate', () => {
       JSON.stringify({ at: at(0), host: 'h', task: 'gpu-check', findings: [{ check: 'gpu.nope', severity: 'critical', message: 'x' }] }),
       /in\.jsonl:1: findings\.0\.check/,
     ],
-    ['a bad time', JSON.stringify({ at: 'yesterday', host: 'h', task: 'gpu-check', findings: [] }), /in\.jsonl:1: at: an ISO-8601 time/],
+    [
+      'a bad time',
+      JSON.stringify({ at: 'yesterday', host: 'h', task: 'gpu-check', findings: [] }),
+      /in\.jsonl:1: at: got "yesterday"; expected an ISO-8601 time/,
+    ],
+    [
+      "a GPU index below 0, in the project's words",
+      JSON.stringify({
+        at: at(0),
+        host: 'h',
+        task: 'gpu-check',
+        findings: [{ check: 'gpu.xid', severity: 'critical', gpu: -1, message: 'x' }],
+      }),
+      /in\.jsonl:1: findings\.0\.gpu: got -1; expected a number of at least 0 \(a line is/,
+    ],
   ])('%s is a usage error naming the line', async (_name, text, message) => {
     const file = path.join(dir, 'in.jsonl');
     writeFileSync(file, `${text}\n`);
