@@ -838,6 +838,8 @@ clean_docker() {
     done < <(dockerq image inspect --format "${o}{.Id}} ${o}{.Size}} ${o}{.Created}} ${o}{join .RepoTags \",\"}}" "${images[@]}" 2>>"${WORK}/docker.err")
   fi
   local i freed=0
+  # Images are listed by age like paths: their creation time (docker's "until" filter goes by it too).
+  for i in "${!SEL_PATHS[@]}"; do record_age "${SEL_MTIMES[i]}" "${SEL_PATHS[i]}"; done
   if [[ "${DRY_RUN}" == true ]]; then
     for i in "${!SEL_PATHS[@]}"; do record_item would-delete docker "${SEL_BYTES[i]}" "${SEL_PATHS[i]}"; done
     emit_area category=docker status=ok path=docker "total_bytes=${total}" "selected_bytes=${selected}" freed_bytes=0 \
