@@ -148,7 +148,10 @@ describe('docker', () => {
   test('a dry run gives each image its age: the time since docker created it', async () => {
     const host = makeCleanupHost();
     fakeDocker(host, images, ['sha256:bbb']);
-    const { details, result } = await runCleanup(host, cleanupConfig(host, { dryRun: true, docker: { enabled: true, unusedForHours: 168 } }));
+    const { details, result } = await runCleanup(
+      host,
+      cleanupConfig(host, { dryRun: true, docker: { enabled: true, unusedForHours: 168 } }),
+    );
     const [image] = details.deleted;
     const ageHours = (Date.parse(result.at as string) - Date.parse(image.modifiedAt as string)) / (HOUR_S * 1000);
     expect(ageHours).toBeGreaterThan(399);
