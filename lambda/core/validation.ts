@@ -114,6 +114,12 @@ export function expectedText(issue: z.core.$ZodIssue): string {
       break;
     case 'not_multiple_of':
       return `a multiple of ${issue.divisor}`;
+    case 'invalid_union': {
+      // Each alternative in its own words: `"auto" or a whole number of at least 0`.
+      const options = [...new Set(issue.errors.filter((e) => e.length > 0).map((e) => expectedText(e[0])))];
+      if (options.length > 0) return options.join(' or ');
+      break;
+    }
     default:
       break;
   }
