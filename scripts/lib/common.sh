@@ -47,6 +47,27 @@ tar_progress_args() {
   TAR_PROGRESS_ARGS=("--checkpoint=${TAR_PROGRESS_EVERY_RECORDS}" "--checkpoint-action=exec=${action}")
 }
 
+#######################################
+# Prints a monotonic time in seconds: /proc/uptime, which a step of the wall clock (NTP setting a skewed
+# clock right) does not move; the wall clock only where there is no /proc. Pair with elapsed_since.
+#######################################
+monotonic_seconds() {
+  local uptime _
+  if read -r uptime _ 2>/dev/null </proc/uptime; then
+    printf '%s\n' "${uptime}"
+  else
+    date +%s.%N
+  fi
+}
+
+#######################################
+# Prints the seconds since a monotonic_seconds reading, with two decimals and never negative.
+# Arguments: start (monotonic_seconds).
+#######################################
+elapsed_since() {
+  awk -v s="$1" -v e="$(monotonic_seconds)" 'BEGIN { d = e - s; if (d < 0) d = 0; printf "%.2f", d }'
+}
+
 EXIT_HANDLERS=()
 
 #######################################
