@@ -47,7 +47,7 @@ const scenarioArb = fc.integer({ min: 1, max: 60 }).chain((hosts) =>
   }),
 );
 
-type Scenario = fc.infer<typeof scenarioArb>;
+type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
 
 /** Runs a scenario; calls `check` with each plan, the ledger before it and the proposals it saw. */
 function replay(s: Scenario, check: (plan: Plan, before: RemediationLedger, proposals: readonly Proposal[], now: Date) => void): void {

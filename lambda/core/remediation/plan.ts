@@ -47,7 +47,7 @@ export interface PlanInput {
 }
 
 export type HoldReason = 'storm' | 'limit-at-once' | 'limit-per-hour' | 'cooldown' | 'maintenance-window';
-export type SkipReason = 'excluded' | 'in-remediation' | 'gone';
+export type SkipReason = 'excluded' | 'in-remediation' | 'awaiting-human' | 'gone';
 
 export type Decision =
   | {
@@ -217,9 +217,17 @@ export function planRemediation(input: PlanInput): Plan {
 
   // ---- storm guard
   const storms = stormingCauses(live, settings, input.fleetSize, now);
+  // A host stays held for a storm it was part of (its cause seen while the storm lasted), even once the
+  // storm window has passed; a fault after the storm is judged on its own.
+  const stormWindowMs = settings.stormWindowMinutes * MIN;
+  const partOfStorm = (c: ProposedCause): boolean =>
+    storms.has(c.key) ||
+    ledger.storms.some(
+      (s) => s.cause === c.key && Date.parse(c.lastSeenAt) >= Date.parse(s.since) - stormWindowMs && c.lastSeenAt <= s.lastSeenAt,
+    );
   const stormOf = (host: string): string | undefined => {
     const p = live.find((x) => x.host === host);
-    return p ? confirmedCauses(p).find((c) => storms.has(c.key))?.key : undefined;
+    return p ? confirmedCauses(p).find(partOfStorm)?.key : undefined;
   };
 
   const limitAtOnce = limitFor(settings.maxHostsAtOnce, settings.maxPercentAtOnce, input.fleetSize);
@@ -245,9 +253,14 @@ export function planRemediation(input: PlanInput): Plan {
       skip('in-remediation', `${host} is already in remediation`);
       continue;
     }
+    if (records.some((r) => r.host === host && r.status === 'human' && nowMs - Date.parse(r.at) < settings.repeatWindowHours * HOUR)) {
+      skip('awaiting-human', `${host} was handed to a human within the last ${settings.repeatWindowHours} h`);
+      consumed.add(host);
+      continue;
+    }
     const storm = c.escalation ? undefined : stormOf(host);
     if (storm) {
-      hold('storm', `${storms.get(storm)?.hosts} hosts show ${storm}: a fleet-wide cause, not this host's`);
+      hold('storm', `${storms.get(storm)?.hosts ?? 'many'} hosts show ${storm}: a fleet-wide cause, not this host's`);
       continue;
     }
     if (!windowOpen) {
