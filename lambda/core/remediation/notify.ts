@@ -131,3 +131,21 @@ export function planNotifications(plan: Plan, settings: RemediationSettings, fle
   }
   return out;
 }
+
+/** The "GPU host unhealthy" event: its source and detail type are a contract with users' EventBridge rules. */
+export const UNHEALTHY_EVENT = { source: 'gpu-maint.remediation', detailType: 'GPU host unhealthy' } as const;
+
+/** The event's detail: what the users' drain automation needs to cordon the host and why. */
+export function unhealthyEventDetail(d: Extract<Decision, { kind: 'act' }>, settings: RemediationSettings): Record<string, unknown> {
+  return {
+    fleet: settings.fleet,
+    host: d.host,
+    action: d.action,
+    cause: d.cause.key,
+    check: d.cause.check,
+    ...(d.cause.gpu !== undefined ? { gpu: d.cause.gpu } : {}),
+    evidence: d.cause.evidence.slice(0, 500),
+    ...(d.reason ? { reason: d.reason } : {}),
+    quarantineTag: settings.quarantineTagKey,
+  };
+}
