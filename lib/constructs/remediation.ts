@@ -150,7 +150,11 @@ export function runbookContent(
     assumeRole: '{{ AutomationAssumeRole }}',
     parameters: {
       InstanceId: { type: 'String', allowedPattern: '^i-[0-9a-f]{8,17}$', description: 'The fleet instance.' },
-      Reason: { type: 'String', allowedPattern: '^[^\\n]{1,250}$', description: 'Why (the cause and when), for the tag and the approval.' },
+      Reason: {
+        type: 'String',
+        allowedPattern: '^[^\\n]{1,200}$',
+        description: 'Why (the cause and when): the tag value (after the time, within 256 characters) and the approval message.',
+      },
       Detail: { type: 'String', default: '{}', description: 'The "GPU host unhealthy" event detail (JSON).' },
       AutomationAssumeRole: { type: 'String', description: 'The remediation runbooks role.' },
     },

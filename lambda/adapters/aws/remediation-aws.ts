@@ -74,7 +74,7 @@ export class AutomationExecutor implements RemediationExecutor {
         DocumentName: document,
         Parameters: {
           InstanceId: [d.host],
-          Reason: [reason.slice(0, 250)],
+          Reason: [reason.replace(/\n/g, ' ').slice(0, 200)],
           Detail: [JSON.stringify(detail)],
           AutomationAssumeRole: [this.wiring.automationRoleArn],
         },
