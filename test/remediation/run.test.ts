@@ -83,4 +83,14 @@ describe('runRemediation', () => {
     await runRemediation(deps(settingsFor(), await fleetWith(20), new MemoryLedgerStore(), sent, []), date(5));
     expect(sent.map((n) => [n.host, n.severity])).toEqual([['fleet:default', 'critical']]);
   });
+
+  test('the next run tries a runbook that could not start again', async () => {
+    const proposals = await fleetWith(1);
+    const ledger = new MemoryLedgerStore();
+    const started: string[] = [];
+    const d = deps(settingsFor(), proposals, ledger, [], started);
+    await runRemediation({ ...d, executor: { execute: async () => Promise.reject(new Error('throttled')) } }, date(5));
+    await runRemediation(d, date(10));
+    expect(started).toEqual(['i-0']);
+  });
 });

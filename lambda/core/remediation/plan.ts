@@ -208,7 +208,7 @@ export function planRemediation(input: PlanInput): Plan {
     const cause = decidingCause(confirmedCauses(p));
     if (!cause) continue; // waiting for confirmation
     // Already handled: a remediation decided after this proposal's latest result.
-    if (records.some((r) => r.host === p.host && r.at >= p.lastSeenAt)) {
+    if (records.some((r) => r.host === p.host && r.status !== 'not-started' && r.at >= p.lastSeenAt)) {
       consumed.add(p.host);
       continue;
     }
