@@ -13,6 +13,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { Config } from '../lambda/config/schema';
 import { alertSettings } from '../lambda/core/alerts/settings';
+import { remediationSettings } from '../lambda/core/remediation/model';
 import { parseScheduleExpression, rateSeconds } from '../lambda/core/schedule/expression';
 import { evaluationSettings } from '../lambda/core/settings';
 import type { TaskName } from '../lambda/core/types';
@@ -34,6 +35,7 @@ import { LogrotateAssociation } from './constructs/logrotate-association';
 import { logRetention } from './constructs/maintenance-function';
 import { Monitoring } from './constructs/monitoring';
 import { OutputBucket } from './constructs/output-bucket';
+import { Remediation } from './constructs/remediation';
 import { ResultCollector } from './constructs/result-collector';
 import { TaskDocument } from './constructs/task-document';
 import { TaskSchedule } from './constructs/task-schedule';
@@ -89,6 +91,8 @@ export class GpuMaintStack extends Stack {
   readonly backupBucket: BackupBucket;
   /** Attach to the fleet instance role: each instance reads and writes only its own backups, deletes none. */
   readonly backupInstancePolicy: BackupInstancePolicy;
+  /** Remediation planner and runbooks; absent unless remediation.enabled. */
+  readonly remediation?: Remediation;
   /** Daily retention over the backup bucket and the stale-backup audit and alarm. */
   readonly backupPruner: BackupPruner;
 
@@ -258,6 +262,27 @@ export class GpuMaintStack extends Stack {
         ...(config.aws.commandOutputToCloudWatch ? { commandLogGroup: this.commandLogGroup } : {}),
       });
     }
+    // ---- Remediation (off by default): the collector proposes, the planner decides, Automation acts ------
+    if (config.remediation.enabled) {
+      this.remediation = new Remediation(this, 'Remediation', {
+        settings: remediationSettings(config),
+        table: this.alertState,
+        topic: this.alerts.topic,
+        alertSettings: policy,
+        chatbotTopic,
+        collector: this.collector.handler.function,
+        fleetTagKey: config.fleet.tagKey,
+        fleetTagValue: config.fleet.name,
+        documentNamePrefix,
+        namespace: config.metrics.namespace,
+        approvers: config.remediation.approvers,
+        approvalTimeoutMinutes: config.remediation.approvalTimeoutMinutes,
+        approvalTopic: this.alerts.pipelineTopic,
+        alarmTopic: this.alerts.pipelineTopic,
+        logRetentionDays: retentionDays,
+        deadLetterQueue: this.scheduleGroup.deadLetterQueue,
+      });
+    }
     this.alertSweep = new AlertStaleSweep(this, 'AlertSweep', {
       table: this.alertState,
       topic: this.alerts.topic,
@@ -316,6 +341,10 @@ export class GpuMaintStack extends Stack {
     if (this.documents.has('cleanup')) this.monitoring.addCleanupSection({ logrotateFailedRuns: this.logrotate?.metricFailedRuns() });
     if (this.backupPruner.staleBackupAlarm) this.monitoring.addAlarm(this.backupPruner.staleBackupAlarm, 'warning');
     this.monitoring.monitorFunction('prune', this.backupPruner.function);
+    if (this.remediation) {
+      for (const alarm of this.remediation.alarms) this.monitoring.addAlarm(alarm, 'critical');
+      this.monitoring.addSection('Remediation', ...this.remediation.dashboardWidgets(config.metrics.namespace, config.fleet.name));
+    }
     this.monitoring.addSection('Backups', ...this.backupPruner.dashboardWidgets());
 
     // ---- Outputs (read by `gpu-maint invoke` and the docs) ---------------------------------------

@@ -478,6 +478,97 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
 
+  /**
+   * Remediation of GPU hosts in confirmed fatal states (docs/remediation.md): quarantine tag, an event for the
+   * users' scheduler, reboot, replace, under blast-radius limits. Off by default; turn it on with dryRun first.
+   */
+  remediation: z
+    .strictObject({
+      /** Decide and record remediations at all. @default false */
+      enabled: z.boolean().default(false),
+      /** Record (and notify) what would be done, act on nothing. Turn off only after a dry-run period. @default true */
+      dryRun: z.boolean().default(true),
+      /**
+       * Highest rung of the ladder tag → notify-scheduler → reboot → replace that may run; a remedy above it
+       * stops at this rung and asks a human. @default 'reboot'
+       */
+      maxAction: z.enum(['tag', 'notify-scheduler', 'reboot', 'replace']).default('reboot'),
+      /** Hosts in remediation at once: at most this many ... @default 2 */
+      maxHostsAtOnce: z.number().int().min(1).max(10_000).default(2),
+      /** ... and at most this % of the fleet (rounded down; one host is always allowed). @default 5 */
+      maxPercentAtOnce: z.number().gt(0).max(100).default(5),
+      /** Remediations started in any hour: at most this many ... @default 4 */
+      maxPerHour: z.number().int().min(1).max(10_000).default(4),
+      /** ... and at most this % of the fleet (rounded down; one host is always allowed). @default 10 */
+      maxPercentPerHour: z.number().gt(0).max(100).default(10),
+      /**
+       * Storm guard: when more than this share of the fleet shows the same cause within stormWindowMinutes, the
+       * cause is fleet-wide (a driver rollout, a bad config): no host is remediated for it, one alert is sent. @default 0.1
+       */
+      stormShare: z.number().gt(0).max(1).default(0.1),
+      /** The storm guard needs at least this many hosts with the same cause (small fleets). @default 3 */
+      stormMinHosts: z.number().int().min(2).default(3),
+      /** Proposals seen within this window count towards the storm guard. @default 15 */
+      stormWindowMinutes: z.number().int().min(1).max(1440).default(15),
+      /** A host is not remediated again within this many minutes of its last remediation. @default 60 */
+      cooldownMinutes: z.number().int().min(0).default(60),
+      /** A second remediation of a host within this window escalates to replace, or to a human; never a second reboot. @default 24 */
+      repeatWindowHours: z.number().min(1).max(720).default(24),
+      /** The first gpu-check at least this long after an action verifies it. @default 5 */
+      verifyAfterMinutes: z.number().int().min(1).max(240).default(5),
+      /** No healthy gpu-check within this long after an action: recovery failed, the host escalates. @default 30 */
+      recoveryTimeoutMinutes: z.number().int().min(5).max(1440).default(30),
+      /** A proposal nobody acted on (held by a limit or the window) is dropped after this long. @default 6 */
+      proposalMaxAgeHours: z.number().min(1).max(72).default(6),
+      /** How often the remediation planner runs (AWS schedule; the simulator's virtual period). @default 5 */
+      intervalMinutes: z.number().int().min(1).max(60).default(5),
+      /**
+       * Remediations start only inside this weekly window, in `timeZone`; outside it a proposal waits (up to
+       * proposalMaxAgeHours). @default - any time
+       */
+      maintenanceWindow: z
+        .strictObject({
+          /** Days the window opens. @default every day */
+          days: z
+            .array(z.enum(['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']))
+            .min(1)
+            .default(['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']),
+          /** HH:MM the window opens. */
+          start: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time HH:MM such as 02:00'),
+          /** HH:MM the window closes (before start: the window runs past midnight). */
+          end: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time HH:MM such as 06:00'),
+        })
+        .refine((w) => w.start !== w.end, { message: 'a window whose end differs from its start', path: ['end'] })
+        .optional(),
+      /** Instances carrying this tag (any value) are never remediated. @default 'gpu-maint:no-remediation' */
+      excludeTagKey: z.string().min(1).max(128).default('gpu-maint:no-remediation'),
+      /** Tag the quarantine rung sets, its value the reason and time. @default 'gpu-maint:quarantine' */
+      quarantineTagKey: z
+        .string()
+        .min(1)
+        .max(128)
+        .refine((k) => !k.startsWith('aws:'), 'a tag key not starting with aws: (reserved by AWS)')
+        .default('gpu-maint:quarantine'),
+      /**
+       * AWS only: IAM user or role ARNs whose approval (SSM Automation aws:approve, requested through SNS) a
+       * reboot or replace waits for. @default [] (no approval step)
+       */
+      approvers: z
+        .array(z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$/, 'an IAM user or role ARN'))
+        .max(10)
+        .default([]),
+      /** Minutes an approval request waits before the action is cancelled (and the host escalates to a human). @default 60 */
+      approvalTimeoutMinutes: z.number().int().min(5).max(10_080).default(60),
+      /**
+       * Local mode: a command run (bash -c, under the same limits) for a decided action, with GPU_MAINT_REMEDIATION_ACTION,
+       * _HOST, _CAUSE and _REASON in its environment, e.g. a drain script. @default - print the recommendation only
+       */
+      localCommand: z.string().min(1).optional(),
+      /** Local mode: seconds the command may run. @default 300 */
+      localCommandTimeoutSeconds: z.number().int().min(1).max(3600).default(300),
+    })
+    .prefault({}),
+
   aws: z
     .strictObject({
       /** Region for the stack; unset = the CLI's environment. */

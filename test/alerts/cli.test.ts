@@ -139,6 +139,12 @@ describe('gpu-maint alerts simulate', () => {
     expect(run.stdout).toContain('summary: 14 evaluations on 1 host(s); 1 incident(s); 2 notification(s)');
   });
 
+  test('--remediation prints what the remediation policy would have done', async () => {
+    const file = write(Array.from({ length: 14 }, (_, i) => xidLine(i * 5, i === 0 ? [{ ...xid, reading: '79' }] : [])));
+    const run = await runCli(['alerts', 'simulate', '--input', file, '--remediation']);
+    expect(run.stdout).toContain(`${at(5)}  i-0abc               act       remediation: rebooted i-0abc after Xid 79 on GPU 5`);
+  });
+
   test('--json prints notifications as [{at, host, status, severity, checks}] with the summary', async () => {
     const file = write([xidLine(0, [xid])]);
     const out = JSON.parse((await runCli(['alerts', 'simulate', '--input', file, '--json'])).stdout);

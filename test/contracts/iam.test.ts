@@ -233,6 +233,8 @@ function requestsOf(s: StackIam): Record<Handler, Record<string, Request[]>> {
     },
     collect: {
       ...alerts,
+      // remediation.enabled: the host's proposal is read before it is extended (remediation-store-dynamodb.ts).
+      'dynamodb:GetItem': [r('dynamodb:GetItem', table)],
       's3:GetObject': [r('s3:GetObject', `${out}/command-output/c1/i-0123456789abcdef0/awsrunShellScript/0/stdout`)],
       'ssm:GetCommandInvocation': [r('ssm:GetCommandInvocation', '*')],
       'ssm:SendCommand': [r('ssm:SendCommand', d('CleanupDocument')), r('ssm:SendCommand', INSTANCE, tagged)],

@@ -7,6 +7,8 @@
  *   GPU_MAINT_ALERT_*   when the alert state table is bound (AlertStateTable.bindCollector): alerts go
  *                       through the alert policy (state, repeats, silences); without it, every result
  *                       with non-ok findings is published as is.
+ *   GPU_MAINT_REMEDIATION  when remediation.enabled (Remediation construct): gpu-check results with remediable
+ *                       causes write their host's proposal to the alert state table.
  *   GPU_MAINT_DISK_PRESSURE  when cleanup.onDiskPressure is on (ResultCollector.enableCleanupOnDiskPressure):
  *                       { cooldownHours, dryRun, documentName, deliveryTimeoutSeconds, commandLogGroup, tableName }, JSON
  */
@@ -30,6 +32,7 @@ import { DynamoDbCleanupCooldownStore } from './cleanup-cooldown-dynamodb';
 import { SsmCleanupDispatcher } from './cleanup-dispatch-ssm';
 import { CloudWatchMetricsSink } from './cloudwatch-metrics';
 import { jsonEnv } from './env';
+import { awsProposalStore } from './remediation-proposals';
 import { SnsAlertSink } from './sns-alerts';
 import { SsmCommandSender } from './ssm-dispatch';
 import { SsmInvocationOutputSource } from './ssm-invocation-output';
@@ -78,6 +81,7 @@ export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectD
   const wiring = jsonEnv(COLLECT_WIRING_ENV, env);
   const ssm = new SSMClient(COLLECTOR_CLIENT_CONFIG);
   const diskPressure = diskPressureDeps(env, wiring, ssm);
+  const remediation = awsProposalStore(env);
   const documents: Record<string, TaskName> = Object.fromEntries(wiring.documents.map((d) => [d.name, d.task as TaskName]));
   return {
     settings,
@@ -102,5 +106,6 @@ export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectD
     log: resultLog(),
     clock: systemClock,
     ...(diskPressure ? { diskPressure } : {}),
+    ...(remediation ? { remediation } : {}),
   };
 }

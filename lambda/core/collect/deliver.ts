@@ -21,6 +21,8 @@ import {
 import type { TaskEvaluator } from '../evaluate';
 import { evaluateTaskOutput } from '../evaluate';
 import type { AlertSink, Clock, MetricsSink, TaskOutput } from '../ports';
+import type { RemediationSettings } from '../remediation/model';
+import { type ProposalStore, recordProposal } from '../remediation/run';
 import type { EvaluationSettings } from '../settings';
 import { isTaskName, type TaskName, type TaskResult } from '../types';
 import type { InvocationRef } from './event';
@@ -68,6 +70,8 @@ export interface CollectDeps {
    * (at most once per cooldown) and say so in their alert. Absent: never dispatches.
    */
   readonly diskPressure?: DiskPressureDeps;
+  /** remediation.enabled: gpu-check results with remediable causes propose their host (lambda/core/remediation). */
+  readonly remediation?: { readonly store: ProposalStore; readonly settings: RemediationSettings };
 }
 
 export interface DiskPressureDeps {
@@ -183,7 +187,7 @@ export async function diskPressureOutcome(result: TaskResult, deps: DiskPressure
  */
 export async function deliverResults(
   items: readonly { readonly id: string; readonly collected: CollectedResult }[],
-  deps: Pick<CollectDeps, 'metrics' | 'alerts' | 'clock' | 'diskPressure'>,
+  deps: Pick<CollectDeps, 'metrics' | 'alerts' | 'clock' | 'diskPressure' | 'remediation'>,
 ): Promise<Delivery> {
   if (items.length === 0) return { failedIds: [], errors: [], cleanups: [] };
   const now = deps.clock.now();
@@ -194,6 +198,7 @@ export async function deliverResults(
     return { failedIds: items.map((i) => i.id), errors: [`metrics: ${(err as Error).message}`], cleanups: [] };
   }
   const cleanups: { host: string; outcome: DiskPressureOutcome }[] = [];
+  const proposalErrors: string[] = [];
   const publish = async ({ result }: CollectedResult) => {
     let alerted = result;
     if (deps.diskPressure) {
@@ -202,6 +207,14 @@ export async function deliverResults(
       alerted = withDiskPressureNote(result, outcome);
     }
     await deps.alerts.publish(alerted);
+    if (deps.remediation) {
+      // A lost proposal is made up by the next result; it must not fail the record (its metrics went out).
+      try {
+        await recordProposal(result, deps.remediation.store, deps.remediation.settings);
+      } catch (err) {
+        proposalErrors.push(`remediation proposal for ${result.host}: ${(err as Error)?.message ?? String(err)}`);
+      }
+    }
   };
   const settled = await Promise.allSettled(items.map(({ collected }) => publish(collected)));
   const failedIds: string[] = [];
@@ -212,5 +225,5 @@ export async function deliverResults(
       errors.push(`alerts for ${items[i].collected.result.host}: ${(s.reason as Error)?.message ?? String(s.reason)}`);
     }
   });
-  return { failedIds, errors, cleanups };
+  return { failedIds, errors: [...errors, ...proposalErrors], cleanups };
 }
