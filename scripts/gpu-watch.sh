@@ -185,11 +185,14 @@ detect_awk() {
 #######################################
 kernel_lines() {
   follow &
-  local pid=$!
+  local pid=$! pause_fd
+  # A pipe nobody writes to: `read -t 1` on it waits a second without forking a `sleep` every second (idle CPU).
+  exec {pause_fd}<> <(:)
   while kill -0 "${pid}" 2>/dev/null; do
     printf '%s %(%s)T\n' "${TICK}" -1
-    sleep 1
+    read -r -t 1 -u "${pause_fd}" _ || true
   done
+  exec {pause_fd}<&-
   wait "${pid}" || log "kernel log follower exited with status $?"
 }
 

@@ -16,14 +16,12 @@ import type { Context, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
-import { alertSettings } from '../../lambda/core/alerts/settings';
 import { isWatchBusEvent, parseWatchBusEvent, WATCH_DETAIL_TYPE, WATCH_EVENT_SOURCE } from '../../lambda/core/gpu/watch';
-import { evaluationSettings } from '../../lambda/core/settings';
 import { handler } from '../../lambda/handlers/collect';
 import { FakeAlertTable } from '../alerts/fake-dynamodb';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
 import { tempDir } from '../helpers/temp';
-import { busRecord, pollUntil, startWatcherOnBus } from '../helpers/watch-bus';
+import { busRecord, pollUntil, setCollectEnv, startWatcherOnBus } from '../helpers/watch-bus';
 
 const DOC = 'gpu-maint.GpuMaint.gpu-check.abc';
 const TOPIC = 'arn:aws:sns:eu-west-1:111122223333:alerts';
@@ -68,17 +66,7 @@ function gpuCheckRecord(id: string): SQSRecord {
 }
 
 beforeAll(() => {
-  process.env.GPU_MAINT_SETTINGS = JSON.stringify(evaluationSettings(config));
-  process.env.GPU_MAINT_COLLECT = JSON.stringify({
-    documents: [{ name: DOC, task: 'gpu-check' }],
-    outputBucket: 'output-bucket',
-    outputKeyPrefix: 'command-output/',
-    namespace: 'GpuFleetMaintenance',
-    topicArn: TOPIC,
-  });
-  process.env.GPU_MAINT_ALERT_SETTINGS = JSON.stringify(alertSettings(config));
-  process.env.GPU_MAINT_ALERT_TABLE = 'alert-state';
-  process.env.GPU_MAINT_ALERT_TOPIC_ARN = TOPIC;
+  setCollectEnv(config, TOPIC, DOC);
   process.env.AWS_REGION = 'eu-west-1';
   // The handler's logger writes JSON lines to stdout/stderr; kept out of the test output.
   for (const stream of [process.stdout, process.stderr]) vi.spyOn(stream, 'write').mockImplementation(() => true);
