@@ -64,12 +64,18 @@ function setup(extraEnv: Record<string, string> = {}) {
     renameSync(journal, `${journal}.1`);
     writeFileSync(journal, '');
   };
+  /** Writes the first line of an incident (xidLine(1)) and waits for its event. */
+  const firstEvent = async () => {
+    appendFileSync(journal, `${xidLine(1)}\n`);
+    await vi.waitFor(() => expect(events).toHaveLength(1), WAIT);
+  };
   /** Resolves once the (fake) follower has started: lines appended after that are followed. */
   const following = () => vi.waitFor(() => expect(existsSync(cursor)).toBe(true), WAIT);
   return {
     cursor,
     following,
     rotateAfter,
+    firstEvent,
     dir,
     journal,
     events,
@@ -89,8 +95,7 @@ describe('gpu-maint watch over a followed kernel log', () => {
     const watch = s.start();
     try {
       await s.following();
-      appendFileSync(s.journal, `${xidLine(1)}\n`);
-      await vi.waitFor(() => expect(s.events).toHaveLength(1), WAIT);
+      await s.firstEvent();
       expect(s.xidNotifications()).toEqual([
         expect.stringMatching(/\[CRITICAL\] i-0watch gpu\.xid GPU 0 FIRING: GPU 0 \(00000000:00:09\.0\): Xid 79/),
       ]);
@@ -107,8 +112,7 @@ describe('gpu-maint watch over a followed kernel log', () => {
     const s = setup({ GPU_MAINT_WATCH_DEBOUNCE_S: '60', GPU_MAINT_WATCH_MAX_RESTARTS: '1' });
     const watch = s.start();
     await s.following();
-    appendFileSync(s.journal, `${xidLine(1)}\n`);
-    await vi.waitFor(() => expect(s.events).toHaveLength(1), WAIT);
+    await s.firstEvent();
     appendFileSync(s.journal, `${Array.from({ length: 4999 }, (_, i) => xidLine(i + 2)).join('\n')}\n`);
     // Rotation ends the follower: the window's count is flushed and (one restart allowed) the watcher exits.
     await s.rotateAfter(5000);
@@ -123,8 +127,7 @@ describe('gpu-maint watch over a followed kernel log', () => {
     const watch = s.start();
     try {
       await s.following();
-      appendFileSync(s.journal, `${xidLine(1)}\n`);
-      await vi.waitFor(() => expect(s.events).toHaveLength(1), WAIT);
+      await s.firstEvent();
       appendFileSync(s.journal, `${xidLine(2)}\n${xidLine(3)}\n`);
       await vi.waitFor(() => expect(s.events).toHaveLength(2), WAIT);
       expect(s.events.map((e) => e.count)).toEqual([1, 2]);
@@ -152,8 +155,7 @@ describe('gpu-maint watch over a followed kernel log', () => {
     const watch = s.start();
     try {
       await s.following();
-      appendFileSync(s.journal, `${xidLine(1)}\n`);
-      await vi.waitFor(() => expect(s.events).toHaveLength(1), WAIT);
+      await s.firstEvent();
       renameSync(s.journal, `${s.journal}.1`);
       // The new file starts with a copy of the old line (a replay) and then a new incident on another GPU.
       writeFileSync(
