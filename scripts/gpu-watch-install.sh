@@ -8,6 +8,8 @@
 # Usage: gpu-watch-install.sh   (configuration from the environment)
 #   GPU_MAINT_WATCH_SCRIPT_FILE  the bundled watcher to install                                   (required)
 #   GPU_MAINT_WATCH_UNIT_FILE    the rendered gpu-maint-watch.service to install                  (required)
+#   GPU_MAINT_STATE_DIR          the unit's one writable path: created here, as systemd cannot set up the
+#                                sandbox's ReadWritePaths= for a path that does not exist   [/var/lib/gpu-maint]
 #   GPU_MAINT_INSTALL_ROOT       prefix of the paths written (tests)                                    [/]
 # Output: a `watch-install` key=value section (script_changed, unit_changed, restarted, active).
 # Exit: 0 when the watcher is installed and active; 1 when it could not be installed or does not start.
@@ -57,6 +59,9 @@ main() {
   [[ "${root}" == /* ]] || die "GPU_MAINT_INSTALL_ROOT must be an absolute path, got: '${root}'"
   command -v systemctl >/dev/null 2>&1 || die "systemctl not found: the watcher is installed as a systemd service"
   root="${root%/}"
+  local state="${GPU_MAINT_STATE_DIR:-/var/lib/gpu-maint}"
+  [[ "${state}" == /* ]] || die "GPU_MAINT_STATE_DIR must be an absolute path, got: '${state}'"
+  mkdir -p -- "${root}${state}" || die "cannot create the state dir ${root}${state}"
   local script_changed unit_changed restarted=false active
   script_changed="$(install_if_changed "${script}" "${root}/${SCRIPT_PATH}" 0755)"
   unit_changed="$(install_if_changed "${unit}" "${root}/${UNIT_PATH}" 0644)"

@@ -77,11 +77,14 @@ export interface WatcherAssociationProps {
  * heredocs (no expansion; the unit's bus ARN is resolved by CloudFormation), then the installer run.
  * Exported for tests, which run it with real bash.
  */
-export function watcherInstallScript(watcher: string, unit: string, installer: string): string {
+export function watcherInstallScript(watcher: string, unit: string, installer: string, stateDir: string): string {
+  if (!/^\/[A-Za-z0-9._/-]+$/.test(stateDir))
+    throw new Error(`the state dir must be an absolute path of letters, digits and . _ / -, got: ${JSON.stringify(stateDir)}`);
   return [
     '#!/usr/bin/env bash',
     '# gpu-maint watcher install: writes the bundled watcher, its unit and the installer, then runs the installer.',
     'set -euo pipefail',
+    `export GPU_MAINT_STATE_DIR='${stateDir}'`,
     'gpu_maint_dir="$(mktemp -d "${TMPDIR:-/tmp}/gpu-maint-watch-install.XXXXXX")"',
     `trap 'rm -rf -- "\${gpu_maint_dir}"' EXIT`,
     `cat >"\${gpu_maint_dir}/gpu-watch.sh" <<'${SCRIPT_HEREDOC_END}'`,
@@ -133,13 +136,14 @@ export class WatcherAssociation extends Construct {
     const installer = bundleTaskScript('gpu-watch-install', scriptsDir);
     validateScript(`${where} (gpu-watch.sh)`, watcher);
     validateScript(`${where} (gpu-watch-install.sh)`, installer);
+    const stateDir = props.stateDir ?? '/var/lib/gpu-maint';
     const unit = hostWatcherUnit({
       scriptPath: HOST_WATCHER_PATH,
-      stateDir: props.stateDir ?? '/var/lib/gpu-maint',
+      stateDir,
       environment: { GPU_MAINT_WATCH_EVENT_BUS: props.eventBus.eventBusArn, GPU_MAINT_WATCH_DEBOUNCE_S: String(debounce) },
     }).content;
     if (unit.split('\n').includes(UNIT_HEREDOC_END)) throw new Error(`${where}: the unit contains ${UNIT_HEREDOC_END}`);
-    const script = watcherInstallScript(watcher, unit, installer);
+    const script = watcherInstallScript(watcher, unit, installer, stateDir);
 
     const stack = Stack.of(this);
     const content = {

@@ -131,7 +131,7 @@ describe('the install script the document runs (real bash, a stand-in systemctl)
       `#!/usr/bin/env bash\nprintf '%s\\n' "$*" >>${JSON.stringify(calls)}\n[[ "$1" == is-active ]] && { [[ "$2" == --quiet ]] || echo ${systemctlState}; [[ ${systemctlState} == active ]]; exit; }\nexit 0\n`,
     );
     chmodSync(path.join(bin, 'systemctl'), 0o755);
-    const script = watcherInstallScript(bundleTaskScript('gpu-watch'), unit, bundleTaskScript('gpu-watch-install'));
+    const script = watcherInstallScript(bundleTaskScript('gpu-watch'), unit, bundleTaskScript('gpu-watch-install'), '/var/lib/gpu-maint');
     const run = spawnSync('bash', ['-c', script], {
       env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, GPU_MAINT_INSTALL_ROOT: path.join(dir, 'root') },
       encoding: 'utf8',
@@ -154,6 +154,8 @@ describe('the install script the document runs (real bash, a stand-in systemctl)
     expect(run.status, run.stderr).toBe(0);
     expect(readFileSync(path.join(dir, 'root/usr/local/lib/gpu-maint/gpu-watch.sh'), 'utf8')).toBe(bundleTaskScript('gpu-watch'));
     expect(readFileSync(path.join(dir, 'root/etc/systemd/system/gpu-maint-watch.service'), 'utf8')).toContain('event-bus/b1');
+    // The sandbox's one writable path must exist before systemd sets up the unit's namespace.
+    expect(existsSync(path.join(dir, 'root/var/lib/gpu-maint'))).toBe(true);
     expect(run.called).toEqual([
       'daemon-reload',
       'enable gpu-maint-watch.service',
