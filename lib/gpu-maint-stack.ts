@@ -40,6 +40,8 @@ import { ResultCollector } from './constructs/result-collector';
 import { TaskDocument } from './constructs/task-document';
 import { TaskSchedule } from './constructs/task-schedule';
 import { TaskScheduleGroup } from './constructs/task-schedule-group';
+import { WatcherAssociation } from './constructs/watcher-association';
+import { WatcherEvents } from './constructs/watcher-events';
 import { tagStack } from './stack-tags';
 
 /** Scheduled fleet checks whose coverage (results reported / instances dispatched to) raises an alarm. */
@@ -95,6 +97,10 @@ export class GpuMaintStack extends Stack {
   readonly remediation?: Remediation;
   /** Daily retention over the backup bucket and the stale-backup audit and alarm. */
   readonly backupPruner: BackupPruner;
+  /** The kernel-log watcher's bus, rule and queue into the collector; absent when gpuCheck.watch.enabled is false. */
+  readonly watcherEvents?: WatcherEvents;
+  /** Installs and keeps the watcher running on fleet hosts; absent when gpuCheck.watch.enabled is false. */
+  readonly watcherAssociation?: WatcherAssociation;
 
   constructor(scope: Construct, id: string, props: GpuMaintStackProps) {
     const { config, scriptsDir, ...stackProps } = props;
@@ -235,6 +241,23 @@ export class GpuMaintStack extends Stack {
       namespace: config.metrics.namespace,
       logRetentionDays: retentionDays,
     });
+    // ---- Kernel-log watcher: Xid events from hosts into the same collector and alert state ------------
+    if (config.gpuCheck.watch.enabled) {
+      this.watcherEvents = new WatcherEvents(this, 'Watcher', {
+        collector: this.collector.handler.function,
+        instancePolicy: this.instancePolicy,
+        deadLetterQueue: this.collector.deadLetterQueue,
+      });
+      this.watcherAssociation = new WatcherAssociation(this, 'WatcherInstall', {
+        eventBus: this.watcherEvents.eventBus,
+        fleetTagKey: config.fleet.tagKey,
+        fleetTagValue: config.fleet.name,
+        debounceSeconds: config.gpuCheck.watch.debounceSeconds,
+        scriptsDir,
+        outputBucket: this.outputBucket.bucket,
+        outputKeyPrefix: `${this.outputBucket.outputKeyPrefix}watch-install/`,
+      });
+    }
     // ---- Alert policy: state per (host, check), stale-host sweep, Slack/PagerDuty/Chatbot routing ------
     const policy = alertSettings(config);
     const slack = config.alerts.slack;
@@ -381,6 +404,11 @@ export class GpuMaintStack extends Stack {
       value: `${config.fleet.tagKey}=${config.fleet.name}`,
       description: 'Instances carrying this tag are the fleet.',
     });
+    if (this.watcherEvents)
+      new CfnOutput(this, 'WatcherEventBusArn', {
+        value: this.watcherEvents.eventBus.eventBusArn,
+        description: 'Event bus of the kernel-log watcher (GPU_MAINT_WATCH_EVENT_BUS of hosts installed without the association).',
+      });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
     new CfnOutput(this, 'DashboardUrl', {
       value: `https://console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards/dashboard/${this.monitoring.dashboard.dashboardName}`,

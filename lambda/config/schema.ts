@@ -106,6 +106,15 @@ export const configSchema = z.strictObject({
       /** After boot NVML can briefly list fewer GPUs: a missing GPU within this window is a warning. @default 10 */
       bootGraceMinutes: z.number().int().min(0).max(120).default(10),
       schedule: schedule({ expression: 'rate(5 minutes)' }),
+      /** The kernel-log watcher (docs/watch.md): Xid errors alerted within seconds of the kernel line. */
+      watch: z
+        .strictObject({
+          /** AWS: install the watcher on fleet hosts (State Manager) and collect its events from the stack's bus. @default true */
+          enabled: z.boolean().default(true),
+          /** One event per GPU and Xid code per this many seconds, with the count of lines. @default 5 */
+          debounceSeconds: z.number().int().min(1).max(60).default(5),
+        })
+        .prefault({}),
     })
     .prefault({}),
 

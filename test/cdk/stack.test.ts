@@ -320,10 +320,13 @@ describe('least privilege', () => {
     });
   });
 
-  test('collect receives only from its own queue', () => {
+  test('collect receives only from its own queues (results, and the kernel-log watcher’s events)', () => {
     const statements = statementsOf(template, functionByEnv(template, 'GPU_MAINT_COLLECT').id);
     const sqs = statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith('sqs:')));
-    expect(sqs.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [expect.stringMatching(/^CollectQueue/), 'Arn'] }]);
+    expect(sqs.map((s) => s.Resource)).toEqual([
+      { 'Fn::GetAtt': [expect.stringMatching(/^CollectQueue/), 'Arn'] },
+      { 'Fn::GetAtt': [expect.stringMatching(/^WatcherQueue/), 'Arn'] },
+    ]);
   });
 
   test('no Lambda policy grants a whole service', () => {

