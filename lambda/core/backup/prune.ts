@@ -58,6 +58,8 @@ export interface PruneReport {
   readonly location: string;
   readonly dryRun: boolean;
   readonly at: string;
+  /** The retention applied (the configured one, or one a command line overrode); pruneStore sets it. */
+  readonly policy?: PrunePolicy;
   readonly hosts: readonly HostPruneReport[];
 }
 
@@ -197,7 +199,7 @@ export async function pruneStore(store: BackupStore, policy: PrunePolicy, now: D
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 8, hostKeys.length)) }, worker));
-  return { location: store.location, dryRun: options.dryRun, at: now.toISOString(), hosts };
+  return { location: store.location, dryRun: options.dryRun, at: now.toISOString(), policy, hosts };
 }
 
 /**
