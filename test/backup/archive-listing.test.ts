@@ -12,6 +12,7 @@ const LISTING = [
   'hrw-r--r-- 0/0               0 2026-12-02 09:52:06.718652309 "./u/a" link to "./u/b"',
   '-rw-r--r-- 0/0               0 2026-12-02 09:52:06.726652309 "./u/\\351\\377"',
   '-rwsr-x--T 0/0               1 2026-12-02 09:52:06 "./u/setuid"',
+  '-rw-r--r-- 0/0              20 2024-03-01 10:20:30.122999    "./u/short-fraction"',
 ].join('\n');
 
 describe('tar listing', () => {
@@ -19,7 +20,7 @@ describe('tar listing', () => {
 
   test('every line of the listing is an entry', () => {
     expect(unparsed).toEqual([]);
-    expect(entries).toHaveLength(9);
+    expect(entries).toHaveLength(10);
   });
 
   test('a directory is named without its leading ./ and trailing slash', () => {

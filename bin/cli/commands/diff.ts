@@ -32,7 +32,7 @@ function unitRow(u: UnitChange): string[] {
       : u.kind === 'removed' && b
         ? `unit removed: ${entryCount(b.entries)}, ${formatBytes(b.sourceBytes)}`
         : b && a
-          ? `unit changed: ${b.entries} → ${a.entries} entries, ${formatBytes(b.sourceBytes)} → ${formatBytes(a.sourceBytes)}`
+          ? `unit changed: ${b.entries} → ${a.entries} entries, ${formatBytes(b.sourceBytes)} → ${formatBytes(a.sourceBytes)} (${byteDelta(b.sourceBytes, a.sourceBytes)})`
           : '';
   return [MARK[u.kind], shownPath(u.path), what];
 }

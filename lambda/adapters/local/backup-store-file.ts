@@ -2,7 +2,6 @@
  * BackupStore over a local directory (`file:///path` destinations): the layout scripts/backup.sh
  * writes, read and pruned with plain file operations.
  */
-import { createReadStream } from 'node:fs';
 import { open, readdir, readFile, rmdir, stat, unlink } from 'node:fs/promises';
 import * as path from 'node:path';
 import { isSnapshotId } from '../../core/backup/manifest';
@@ -79,7 +78,7 @@ export class FileBackupStore implements BackupStore {
     assertArchiveKey(key, 'read');
     // Opened here, so that a missing archive fails this call rather than the first read.
     const handle = await open(path.join(this.backups, hostKey, ...key.split('/')), 'r');
-    return createReadStream('', { fd: handle.fd, autoClose: true, highWaterMark: 1 << 20 });
+    return handle.createReadStream({ autoClose: true, highWaterMark: 1 << 20 });
   }
 
   async deleteSnapshot(hostKey: string, snapshotId: string): Promise<void> {

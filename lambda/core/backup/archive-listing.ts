@@ -38,7 +38,7 @@ export interface ArchiveListing {
 
 const QUOTED = '"((?:[^"\\\\]|\\\\.)*)"';
 const LINE = new RegExp(
-  `^([-dlhcbps])([-rwxsStT]{9}) (\\d+)/(\\d+) +(\\d+|\\d+,\\s*\\d+) (\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d(?::\\d\\d(?:\\.\\d+)?)?) ${QUOTED}(?: (->|link to) ${QUOTED})?$`,
+  `^([-dlhcbps])([-rwxsStT]{9}) (\\d+)/(\\d+) +(\\d+|\\d+,\\s*\\d+) (\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d(?::\\d\\d(?:\\.\\d+)?)?) +${QUOTED}(?: (->|link to) ${QUOTED})?$`,
 );
 
 const ESCAPES: Record<string, number> = { a: 7, b: 8, f: 12, n: 10, r: 13, t: 9, v: 11, '\\': 92, '"': 34, "'": 39, '?': 63 };

@@ -83,6 +83,7 @@ export function entryDisplayPath(unit: Pick<ManifestUnit, 'source'>, entry: Pick
 
 export interface ListedEntry extends ArchiveEntry {
   readonly unitId: string;
+  readonly source: string;
   /** Source joined with the path (what `ls` prints). */
   readonly fullPath: string;
 }
@@ -121,10 +122,13 @@ export async function listSnapshot(snapshot: ResolvedSnapshot, reader: ArchiveRe
       for (const p of readingProblems(archive, reading)) problems.push(`${unit.id}: ${p}`);
       for (const e of reading.entries) {
         const fullPath = entryDisplayPath(unit, e);
-        if (matches(fullPath, e.path)) entries.push({ ...e, unitId: unit.id, fullPath });
+        if (matches(fullPath, e.path)) entries.push({ ...e, unitId: unit.id, source: unit.source, fullPath });
       }
     }
   }
+  // In path order (bytes), as `ls` lists: tar lists in the order it read the directories.
+  const order = (e: ListedEntry) => `${e.source}\u0000${e.rawPath}`;
+  entries.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
   return { entries, problems };
 }
 
