@@ -4,6 +4,7 @@
  * is the only thing restore, retention and the age audit trust.
  */
 import { z } from 'zod';
+import { describeIssue } from '../validation';
 
 export const MANIFEST_FORMAT = 'gpu-maint-backup';
 export const MANIFEST_VERSION = 1;
@@ -87,7 +88,7 @@ export function parseManifest(text: string, origin: string): Manifest {
   if (!result.success) {
     const problems = result.error.issues
       .slice(0, 3)
-      .map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`)
+      .map((i) => describeIssue(i, json, { root: '(top level)', unknownKey: 'unknown field' }))
       .join('; ');
     throw new ManifestError(`${origin}: not a ${MANIFEST_FORMAT} v${MANIFEST_VERSION} manifest (${problems})`);
   }
