@@ -70,6 +70,22 @@ describe('gpu-maint check', () => {
     expect(run.stdout).toMatch(/^no errors: \d+ archives \(.+\) read; every sha256, size and entry count matches the manifest/m);
   });
 
+  test('on a terminal one progress line counts units and bytes, and is cleared at the end', async () => {
+    const status: string[] = [];
+    const run = await runCli(['--set', `backup.destination=file://${dest}`, 'check'], { isTty: true, status: (line) => status.push(line) });
+    expect(run.code, run.stderr).toBe(0);
+    expect(status).toContainEqual(
+      expect.stringMatching(new RegExp(`^check ${tree.units.length}/${tree.units.length} units · \\S+ · .+ of .+`)),
+    );
+    expect(status.at(-1)).toBe('');
+  });
+
+  test('--json shows no progress line, even on a terminal', async () => {
+    const status: string[] = [];
+    await runCli(['--set', `backup.destination=file://${dest}`, 'check', '--json'], { isTty: true, status: (line) => status.push(line) });
+    expect(status).toEqual([]);
+  });
+
   test('--json reports every unit of the snapshot as ok', async () => {
     const run = await cli(['check', first, '--json']);
     expect(run.code, run.stderr).toBe(0);

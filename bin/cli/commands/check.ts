@@ -54,23 +54,24 @@ export const registerCheck: RegisterCommand = (program: Command, io: CliIo) => {
       let lastDraw = 0;
       // One updating line on a terminal's stderr; never in --json or a pipe.
       const status = options.json ? undefined : io.status;
+      const draw = (unit: string, bytesDone: number) =>
+        status?.(
+          formatProgress(
+            { task: 'check', unit, unitsDone, unitsTotal: total.units, bytesDone, bytesTotal: total.bytes },
+            (Date.now() - started) / 1000,
+          ),
+        );
       const reader = new ToolArchiveReader(store, {
         onBytes: (archive, bytes) => {
-          const now = Date.now();
-          if (!status || now - lastDraw < 200) return;
-          lastDraw = now;
-          const unit = snapshot.manifest.units.find((u) => u.key === archive.key)?.id ?? archive.key;
-          status(
-            formatProgress(
-              { task: 'check', unit, unitsDone, unitsTotal: total.units, bytesDone: bytesBefore + bytes, bytesTotal: total.bytes },
-              (now - started) / 1000,
-            ),
-          );
+          if (!status || Date.now() - lastDraw < 200) return;
+          lastDraw = Date.now();
+          draw(snapshot.manifest.units.find((u) => u.key === archive.key)?.id ?? archive.key, bytesBefore + bytes);
         },
       });
       const report = await checkSnapshot(snapshot, reader, (done) => {
         unitsDone++;
         bytesBefore += done.bytesRead;
+        draw(done.unitId, bytesBefore);
       });
       status?.('');
       io.out(options.json ? JSON.stringify({ location: store.location, ...report }, null, 2) : formatCheckReport(report, store.location));
