@@ -127,6 +127,31 @@ describe('gpu-maint check', () => {
     expect(report.units).toHaveLength(tree.units.length);
   });
 
+  test('--all checks every snapshot and names the ones holding a damaged archive', async () => {
+    const damaged = damagedCopy('flipped-all', 'hard', (file) => {
+      const bytes = fs.readFileSync(file);
+      bytes[bytes.length - 8] ^= 0x80;
+      fs.writeFileSync(file, bytes);
+    });
+    const run = await cli(['check', '--all'], damaged.dest);
+    expect(run.code).toBe(1);
+    // `hard` did not change between the snapshots: both reference its one archive, read once.
+    expect(run.stdout.split('\n').slice(0, 4)).toEqual([
+      `2 snapshots of test-host in file://${damaged.dest}/`,
+      expect.stringMatching(/^ {2}snapshot +units +read +result$/),
+      expect.stringMatching(new RegExp(`^ {2}${first} +${tree.units.length} +.+ DAMAGED: ${damaged.unitId} \\(corrupt\\)$`)),
+      expect.stringMatching(new RegExp(`^ {2}${second} +\\d+ +.+ DAMAGED: ${damaged.unitId} \\(corrupt\\)$`)),
+    ]);
+    expect(run.stdout.match(/has sha256/g)).toHaveLength(1);
+    expect(run.stderr).toContain(`check failed: 2 of 2 snapshots damaged (${first}, ${second}), units ${damaged.unitId}`);
+  });
+
+  test('--all with a snapshot named is a usage error', async () => {
+    const run = await cli(['check', 'latest', '--all']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('snapshot "latest" and --all: expected one of them, not both');
+  });
+
   test('a snapshot that does not exist is named with the range that does', async () => {
     const run = await cli(['check', '2020']);
     expect(run.code).toBe(1);

@@ -94,6 +94,12 @@ describe('snapshots list on a fixed clock', () => {
     expect(run.stdout.split('\n')[6]).toBe(`  ${IDS[4]}  10 h ago  1 (1 sent)        3  200 B   100 B`);
   });
 
+  test('snapshots alone lists them, as snapshots list does', async () => {
+    const alone = await runCli([...set, 'snapshots'], { now: NOW });
+    expect(alone.code, alone.stderr).toBe(0);
+    expect(alone.stdout).toBe((await runCli([...set, 'snapshots', 'list'], { now: NOW })).stdout);
+  });
+
   test('a snapshot dated after the clock reads as ahead, not as a negative age', async () => {
     const run = await runCli([...set, 'snapshots', 'list'], { now: new Date('2026-11-28T01:00:00Z') });
     expect(run.stdout).toMatch(new RegExp(`^ {2}${IDS[4]} +60 min ahead `, 'm'));

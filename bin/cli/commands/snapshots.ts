@@ -128,8 +128,8 @@ export function formatSnapshots(hosts: readonly HostSnapshots[], location: strin
 export const registerSnapshots: RegisterCommand = (program: Command, io: CliIo) => {
   const snapshots = program.command('snapshots').description('backup snapshots in the configured destination (backup.destination)');
   snapshots
-    .command('list')
-    .description('list snapshots per host, oldest first (in the order they were written)')
+    .command('list', { isDefault: true })
+    .description('list snapshots per host, oldest first (in the order they were written); the default of `gpu-maint snapshots`')
     .option('--host <key>', 'only this host (its folder under backups/: instance id, host name or <role id>:<instance id>)')
     .option('--json', 'print JSON')
     .action(async (options: { host?: string; json?: boolean }, cmd: Command) => {

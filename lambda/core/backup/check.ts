@@ -27,14 +27,25 @@ export interface CheckReport {
   readonly ok: boolean;
 }
 
+/** What reading one archive found, kept so that snapshots sharing it (check --all) read it once. */
+export interface ArchiveVerdict {
+  readonly status: UnitCheckStatus;
+  readonly problems: readonly string[];
+}
+
+/** Verdicts by host, archive key and what the manifest promises (a re-uploaded archive is read again). */
+export type VerdictCache = Map<string, ArchiveVerdict>;
+
 /**
  * Checks each unit's archives. A failure of one unit never stops the others: the report names every
- * bad archive. `onUnit` sees each unit as it finishes (progress).
+ * bad archive. `onUnit` sees each unit as it finishes (progress). With `verdicts`, an archive already
+ * read for another snapshot is not read again (its bytes count as 0 here).
  */
 export async function checkSnapshot(
   snapshot: ResolvedSnapshot,
   reader: ArchiveReader,
   onUnit?: (done: UnitCheck, index: number, total: number) => void,
+  verdicts?: VerdictCache,
 ): Promise<CheckReport> {
   const units: UnitCheck[] = [];
   let archives = 0;
@@ -45,16 +56,21 @@ export async function checkSnapshot(
     let bytesRead = 0;
     for (const archive of unitArchives(unit)) {
       archives++;
-      try {
-        const reading = await reader.read(snapshot.hostKey, archive);
-        bytesRead += reading.bytes;
-        const found = readingProblems(archive, reading);
-        if (found.length > 0) status = 'corrupt';
-        problems.push(...found);
-      } catch (err) {
-        if (status === 'ok') status = 'missing';
-        problems.push(`${archive.key} cannot be fetched: ${(err as Error).message}`);
+      const cacheKey = `${snapshot.hostKey}\u0000${archive.key}\u0000${archive.sha256}\u0000${archive.bytes}`;
+      let verdict = verdicts?.get(cacheKey);
+      if (!verdict) {
+        try {
+          const reading = await reader.read(snapshot.hostKey, archive);
+          bytesRead += reading.bytes;
+          const found = readingProblems(archive, reading);
+          verdict = { status: found.length > 0 ? 'corrupt' : 'ok', problems: found };
+        } catch (err) {
+          verdict = { status: 'missing', problems: [`${archive.key} cannot be fetched: ${(err as Error).message}`] };
+        }
+        verdicts?.set(cacheKey, verdict);
       }
+      if (verdict.status !== 'ok' && status !== 'corrupt') status = verdict.status;
+      problems.push(...verdict.problems);
     }
     const done: UnitCheck = { unitId: unit.id, path: unitDisplayPath(unit), status, bytesRead, problems };
     units.push(done);
