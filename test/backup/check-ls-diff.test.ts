@@ -152,6 +152,19 @@ describe('gpu-maint check', () => {
     expect(run.stderr).toContain('snapshot "latest" and --all: expected one of them, not both');
   });
 
+  test('without zstd on PATH check says which tool is missing instead of calling archives corrupt', async () => {
+    const saved = process.env.PATH;
+    process.env.PATH = h.fakeBin('no-tools', {});
+    try {
+      const run = await cli(['check']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('zstd is not installed (not on PATH); it is needed to read backup archives');
+      expect(run.stdout).toBe('');
+    } finally {
+      process.env.PATH = saved;
+    }
+  });
+
   test('a snapshot that does not exist is named with the range that does', async () => {
     const run = await cli(['check', '2020']);
     expect(run.code).toBe(1);

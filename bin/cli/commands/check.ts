@@ -5,7 +5,7 @@
  * damaged unit.
  */
 import type { Command } from 'commander';
-import { ToolArchiveReader } from '../../../lambda/adapters/local/archive-reader';
+import { assertArchiveTools, ToolArchiveReader } from '../../../lambda/adapters/local/archive-reader';
 import { formatProgress } from '../../../lambda/adapters/local/progress';
 import { type CheckReport, checkSnapshot, type VerdictCache } from '../../../lambda/core/backup/check';
 import { openSnapshot, type ResolvedSnapshot } from '../../../lambda/core/backup/contents';
@@ -90,6 +90,7 @@ export const registerCheck: RegisterCommand = (program: Command, io: CliIo) => {
         throw new UsageError(`snapshot ${JSON.stringify(ref)} and --all: expected one of them, not both`);
       snapshotRefArgument('snapshot', ref ?? 'latest');
       const requested = hostKeyOption(options.host);
+      assertArchiveTools();
       const store = configuredBackupStore(config);
       const hostKey = await chooseHostKey(store, requested);
       const refs = options.all ? (await store.listSnapshotIds(hostKey)).sort(compareSnapshotIds) : [ref ?? 'latest'];

@@ -4,7 +4,7 @@
  * both archives), with sizes, like `restic diff`.
  */
 import type { Command } from 'commander';
-import { ToolArchiveReader } from '../../../lambda/adapters/local/archive-reader';
+import { assertArchiveTools, ToolArchiveReader } from '../../../lambda/adapters/local/archive-reader';
 import { openSnapshot } from '../../../lambda/core/backup/contents';
 import { diffSnapshots, type EntryChange, type SnapshotDiff, type UnitChange } from '../../../lambda/core/backup/diff';
 import { formatBytes } from '../../../lambda/core/format';
@@ -83,6 +83,7 @@ export const registerDiff: RegisterCommand = (program: Command, io: CliIo) => {
       snapshotRefArgument('snapshot-a', refA);
       snapshotRefArgument('snapshot-b', refB);
       const requested = hostKeyOption(options.host);
+      if (!options.units) assertArchiveTools();
       const store = configuredBackupStore(config);
       const hostKey = await chooseHostKey(store, requested);
       const [from, to] = [await openSnapshot(store, hostKey, refA), await openSnapshot(store, hostKey, refB)];

@@ -3,7 +3,7 @@
  * tar's listing of its archives (only the archives of units at or around `path`), like `restic ls`.
  */
 import type { Command } from 'commander';
-import { ToolArchiveReader } from '../../../lambda/adapters/local/archive-reader';
+import { assertArchiveTools, ToolArchiveReader } from '../../../lambda/adapters/local/archive-reader';
 import { modeString } from '../../../lambda/core/backup/archive-listing';
 import { type ListedEntry, listSnapshot, openSnapshot } from '../../../lambda/core/backup/contents';
 import { formatBytes } from '../../../lambda/core/format';
@@ -45,6 +45,7 @@ export const registerLs: RegisterCommand = (program: Command, io: CliIo) => {
         throw new UsageError(`path ${JSON.stringify(filter)}: expected a path inside the snapshot, without ".."`);
       }
       const requested = hostKeyOption(options.host);
+      assertArchiveTools();
       const store = configuredBackupStore(config);
       const snapshot = await openSnapshot(store, await chooseHostKey(store, requested), ref);
       const listing = await listSnapshot(snapshot, new ToolArchiveReader(store), filter?.replace(/^\.\//, ''));

@@ -4,7 +4,7 @@
  * a corrupt byte shows up as a sha256 mismatch and, when it breaks the frame, as zstd's error. Nothing is
  * written to disk.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { ARCHIVE_LIST_ARGS, ARCHIVE_LIST_ENV, parseArchiveListing } from '../../core/backup/archive-listing';
 import type { ArchiveReader, ArchiveReading } from '../../core/backup/contents';
@@ -47,6 +47,19 @@ function failure(name: string, end: Ended): string | null {
   const why = end.stderr.trim().split('\n').slice(0, 2).join(' ').slice(0, 300);
   const how = end.signal ? `was stopped by ${end.signal}` : `exited ${end.code}`;
   return `${name} ${how}${why ? `: ${why}` : ''}`;
+}
+
+/**
+ * Fails early, naming the tool, when zstd or tar is not on PATH: a missing tool must not read as a
+ * corrupt archive.
+ */
+export function assertArchiveTools(): void {
+  for (const tool of ['zstd', 'tar']) {
+    const probe = spawnSync(tool, ['--version'], { stdio: 'ignore', timeout: 10_000 });
+    if ((probe.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+      throw new Error(`${tool} is not installed (not on PATH); it is needed to read backup archives`);
+    }
+  }
 }
 
 export class ToolArchiveReader implements ArchiveReader {
