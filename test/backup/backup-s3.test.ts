@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CheckReport } from '../../lambda/core/backup/check';
+import { compareSnapshotIds, parseManifest } from '../../lambda/core/backup/manifest';
 import { runCli } from '../helpers/cli';
 import { REPO_ROOT } from '../helpers/fixtures';
 import { freePort, ScriptHarness } from './harness';
@@ -288,7 +289,13 @@ describe('backup to s3:// (s3rver)', () => {
   });
 
   test('gpu-maint check over s3:// fails on one changed byte of an object and names its unit', async () => {
-    const key = (await archiveKeys()).find((k) => k.includes('/units/model_a-')) as string;
+    // The archive of `model a` that the latest snapshot references (older ones may still wait out the grace period).
+    const latest = (await snapshotKeys())
+      .sort((a, b) => compareSnapshotIds(path.basename(a, '.json'), path.basename(b, '.json')))
+      .at(-1) as string;
+    const manifestText = await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: latest }))).Body?.transformToString();
+    const unit = parseManifest(manifestText ?? '', latest).units.find((u) => u.path === 'model a');
+    const key = `${PREFIX}/backups/test-host/${unit?.key}`;
     const original = await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body?.transformToByteArray();
     if (!original) throw new Error(`${key} has no body`);
     const damaged = Buffer.from(original);
