@@ -7,7 +7,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CheckReport } from '../../lambda/core/backup/check';
-import type { SnapshotListing } from '../../lambda/core/backup/contents';
 import type { SnapshotDiff } from '../../lambda/core/backup/diff';
 import { parseManifest } from '../../lambda/core/backup/manifest';
 import { runCli } from '../helpers/cli';
@@ -176,8 +175,8 @@ describe('gpu-maint ls', () => {
   test('lists every entry of the snapshot with its exact bytes, odd names included', async () => {
     const run = await cli(['ls', first, '--json']);
     expect(run.code, run.stderr).toBe(0);
-    const listing = JSON.parse(run.stdout) as SnapshotListing;
-    const listed = listing.entries.map((e) => Buffer.from(e.rawPath, 'latin1').toString('hex')).sort();
+    const listing = JSON.parse(run.stdout) as { entries: { pathBase64: string }[] };
+    const listed = listing.entries.map((e) => Buffer.from(e.pathBase64, 'base64').toString('hex')).sort();
     // The source as it was at the first snapshot, without the excluded entries.
     const expected = [...withoutExcluded(describeTree(tree.root), tree.excluded).keys()].filter(
       (k) => !['gpt', 'gpt/weights.bin', 'model a/sub dir/added.txt'].map(hexPath).includes(k),

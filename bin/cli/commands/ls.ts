@@ -50,7 +50,12 @@ export const registerLs: RegisterCommand = (program: Command, io: CliIo) => {
       const snapshot = await openSnapshot(store, await chooseHostKey(store, requested), ref);
       const listing = await listSnapshot(snapshot, new ToolArchiveReader(store), filter?.replace(/^\.\//, ''));
       if (options.json) {
-        io.out(JSON.stringify({ snapshot: snapshot.id, hostKey: snapshot.hostKey, ...listing }, null, 2));
+        // Exact names as base64 of their bytes (as manifests store unit paths); `path` is for display.
+        const entries = listing.entries.map(({ rawPath, ...e }) => ({
+          ...e,
+          pathBase64: Buffer.from(rawPath, 'latin1').toString('base64'),
+        }));
+        io.out(JSON.stringify({ snapshot: snapshot.id, hostKey: snapshot.hostKey, entries, problems: listing.problems }, null, 2));
       } else if (listing.entries.length === 0 && filter === undefined) {
         io.err(`snapshot ${snapshot.id} of ${snapshot.hostKey} holds no entries`);
       } else if (listing.entries.length > 0) {
