@@ -3,7 +3,9 @@
  * of the adversarial tree into a file:// destination, read back through real zstd and tar: a corrupt
  * byte, a truncated archive and a missing one are each reported and fail the command.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CheckReport } from '../../lambda/core/backup/check';
@@ -18,6 +20,10 @@ let tree: AdversarialTree;
 let dest: string;
 let first: string;
 let second: string;
+/** Units of the first snapshot: the adversarial tree's and `ipc`. */
+let unitCount: number;
+/** Holds a unix socket open in the source (closing it removes the socket file). */
+let socketServer: Server;
 
 const backup = async () => {
   const run = await h.run('backup', {
@@ -47,6 +53,12 @@ function damagedCopy(name: string, unit: string, damage: (file: string) => void)
 beforeAll(async () => {
   h = new ScriptHarness('gpu-maint-check-ls-diff-');
   tree = buildAdversarialTree(path.join(h.root, 'src'));
+  // A unit with a named pipe (archived) and a socket (tar cannot archive one: the backup leaves it out).
+  fs.mkdirSync(path.join(tree.root, 'ipc'));
+  expect(spawnSync('mkfifo', [path.join(tree.root, 'ipc/pipe')]).status).toBe(0);
+  socketServer = createServer();
+  await new Promise<void>((resolve) => socketServer.listen(path.join(tree.root, 'ipc/sock'), resolve));
+  unitCount = tree.units.length + 1;
   dest = path.join(h.root, 'dest');
   first = await backup();
   // The second snapshot: one file grows, one file appears, one unit goes, one unit is new.
@@ -58,7 +70,10 @@ beforeAll(async () => {
   second = await backup();
 });
 
-afterAll(() => h?.cleanup());
+afterAll(async () => {
+  await new Promise<void>((resolve) => (socketServer ? socketServer.close(() => resolve()) : resolve()));
+  h?.cleanup();
+});
 
 describe('gpu-maint check', () => {
   test('an intact snapshot passes: every unit ok, and the verdict says what was verified', async () => {
@@ -73,9 +88,7 @@ describe('gpu-maint check', () => {
     const status: string[] = [];
     const run = await runCli(['--set', `backup.destination=file://${dest}`, 'check'], { isTty: true, status: (line) => status.push(line) });
     expect(run.code, run.stderr).toBe(0);
-    expect(status).toContainEqual(
-      expect.stringMatching(new RegExp(`^check ${tree.units.length}/${tree.units.length} units · \\S+ · .+ of .+`)),
-    );
+    expect(status).toContainEqual(expect.stringMatching(new RegExp(`^check ${unitCount}/${unitCount} units · \\S+ · .+ of .+`)));
     expect(status.at(-1)).toBe('');
   });
 
@@ -90,7 +103,7 @@ describe('gpu-maint check', () => {
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as CheckReport;
     expect(report.snapshot).toBe(first);
-    expect(report.units).toHaveLength(tree.units.length);
+    expect(report.units).toHaveLength(unitCount);
     expect(report.units.every((u) => u.status === 'ok')).toBe(true);
   });
 
@@ -106,7 +119,7 @@ describe('gpu-maint check', () => {
     expect(run.stdout).toMatch(
       new RegExp(`${damaged.unitId}: units/\\S+ has sha256 [0-9a-f]{64}; the manifest says [0-9a-f]{64} \\(corrupt\\)`),
     );
-    expect(run.stderr).toContain(`check failed: 1 of ${tree.units.length} units of snapshot ${second} damaged (${damaged.unitId})`);
+    expect(run.stderr).toContain(`check failed: 1 of ${unitCount} units of snapshot ${second} damaged (${damaged.unitId})`);
   });
 
   test('a truncated archive is reported by its size and by what zstd says', async () => {
@@ -123,7 +136,7 @@ describe('gpu-maint check', () => {
     expect(run.code).toBe(1);
     const report = JSON.parse(run.stdout) as CheckReport;
     expect(report.units.filter((u) => u.status !== 'ok').map((u) => [u.unitId, u.status])).toEqual([[damaged.unitId, 'missing']]);
-    expect(report.units).toHaveLength(tree.units.length);
+    expect(report.units).toHaveLength(unitCount);
   });
 
   test('--all checks every snapshot and names the ones holding a damaged archive', async () => {
@@ -138,7 +151,7 @@ describe('gpu-maint check', () => {
     expect(run.stdout.split('\n').slice(0, 4)).toEqual([
       `2 snapshots of test-host in file://${damaged.dest}/`,
       expect.stringMatching(/^ {2}snapshot +units +read +result$/),
-      expect.stringMatching(new RegExp(`^ {2}${first} +${tree.units.length} +.+ DAMAGED: ${damaged.unitId} \\(corrupt\\)$`)),
+      expect.stringMatching(new RegExp(`^ {2}${first} +${unitCount} +.+ DAMAGED: ${damaged.unitId} \\(corrupt\\)$`)),
       expect.stringMatching(new RegExp(`^ {2}${second} +\\d+ +.+ DAMAGED: ${damaged.unitId} \\(corrupt\\)$`)),
     ]);
     expect(run.stdout.match(/has sha256/g)).toHaveLength(1);
@@ -172,14 +185,33 @@ describe('gpu-maint check', () => {
 });
 
 describe('gpu-maint ls', () => {
+  test('a named pipe is listed as one, and a socket in the source is not in the snapshot', async () => {
+    const run = await cli(['ls', 'latest', 'ipc', '--long']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(new RegExp(`^ {2}prw-r--r-- .* ${tree.root}/ipc/pipe$`, 'm'));
+    expect(run.stdout).not.toContain('ipc/sock');
+  });
+
+  test('a unit that held a socket restores and verifies', async () => {
+    const target = path.join(h.root, 'restore-ipc');
+    const run = await h.run('restore', {
+      GPU_MAINT_BACKUP_DESTINATION: `file://${dest}`,
+      GPU_MAINT_RESTORE_TARGET: target,
+      GPU_MAINT_RESTORE_UNITS: 'ipc',
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(fs.lstatSync(path.join(target, 'ipc/pipe')).isFIFO()).toBe(true);
+  });
+
   test('lists every entry of the snapshot with its exact bytes, odd names included', async () => {
     const run = await cli(['ls', first, '--json']);
     expect(run.code, run.stderr).toBe(0);
     const listing = JSON.parse(run.stdout) as { entries: { pathBase64: string }[] };
     const listed = listing.entries.map((e) => Buffer.from(e.pathBase64, 'base64').toString('hex')).sort();
     // The source as it was at the first snapshot, without the excluded entries.
+    // Not in the first snapshot: what the second one added, and the socket, which no backup holds.
     const expected = [...withoutExcluded(describeTree(tree.root), tree.excluded).keys()].filter(
-      (k) => !['gpt', 'gpt/weights.bin', 'model a/sub dir/added.txt'].map(hexPath).includes(k),
+      (k) => !['gpt', 'gpt/weights.bin', 'model a/sub dir/added.txt', 'ipc/sock'].map(hexPath).includes(k),
     );
     expect(listed).toEqual([...expected, hexPath('README.md')].sort());
   });

@@ -10,7 +10,7 @@ export const ARCHIVE_LIST_ARGS = ['--list', '--verbose', '--full-time', '--numer
 /** The environment tar needs for that listing: bytes above ASCII escaped, times in UTC. */
 export const ARCHIVE_LIST_ENV = { LC_ALL: 'C', TZ: 'UTC' } as const;
 
-export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
+export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'fifo' | 'chardev' | 'blockdev' | 'other';
 
 export interface ArchiveEntry {
   /** Path relative to the unit's source (`llama/shards/00.safetensors`), as its raw bytes in a latin1 string: a lossless key. */
@@ -90,7 +90,7 @@ function relative(raw: string): string {
   return raw.replace(/^(\.\/)+/, '').replace(/(.)\/+$/, '$1');
 }
 
-const TYPES: Record<string, EntryType> = { '-': 'file', d: 'dir', l: 'symlink', h: 'hardlink' };
+const TYPES: Record<string, EntryType> = { '-': 'file', d: 'dir', l: 'symlink', h: 'hardlink', p: 'fifo', c: 'chardev', b: 'blockdev' };
 
 /** Parses tar's verbose listing (ARCHIVE_LIST_ARGS). */
 export function parseArchiveListing(text: string): ArchiveListing {
@@ -124,7 +124,7 @@ export function parseArchiveListing(text: string): ArchiveListing {
 
 /** `-rw-r--r--`-style type and mode, as `ls -l` shows it. */
 export function modeString(entry: Pick<ArchiveEntry, 'type' | 'mode'>): string {
-  const typeChar = { file: '-', dir: 'd', symlink: 'l', hardlink: 'h', other: '?' }[entry.type];
+  const typeChar = { file: '-', dir: 'd', symlink: 'l', hardlink: 'h', fifo: 'p', chardev: 'c', blockdev: 'b', other: '?' }[entry.type];
   let out = typeChar;
   const special = ['s', 's', 't'];
   for (let who = 0; who < 3; who++) {
