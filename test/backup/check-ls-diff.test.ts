@@ -158,6 +158,18 @@ describe('gpu-maint check', () => {
     expect(run.stderr).toContain(`check failed: 2 of 2 snapshots damaged (${first}, ${second}), units ${damaged.unitId}`);
   });
 
+  test('--all reports a manifest that cannot be read and still checks the other snapshots', async () => {
+    const copy = path.join(h.root, 'bad-manifest');
+    fs.cpSync(dest, copy, { recursive: true });
+    fs.writeFileSync(path.join(copy, 'backups/test-host/snapshots', `${first}.json`), '{"format":"gpu-maint-backup"');
+    const run = await cli(['check', '--all'], copy);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(new RegExp(`^ {2}${first} +0 +0 B +UNREADABLE manifest$`, 'm'));
+    expect(run.stdout).toMatch(new RegExp(`^ {2}${second} +\\d+ +.+ ok$`, 'm'));
+    expect(run.stdout).toContain(`  ${first}: file://${copy}/backups/test-host/snapshots/${first}.json: not JSON`);
+    expect(run.stderr).toContain(`check failed: 1 of 2 snapshots damaged (${first});`);
+  });
+
   test('--all with a snapshot named is a usage error', async () => {
     const run = await cli(['check', 'latest', '--all']);
     expect(run.code).toBe(2);

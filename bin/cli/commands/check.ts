@@ -7,9 +7,9 @@
 import type { Command } from 'commander';
 import { assertArchiveTools, ToolArchiveReader } from '../../../lambda/adapters/local/archive-reader';
 import { formatProgress } from '../../../lambda/adapters/local/progress';
-import { type CheckReport, checkSnapshot, type VerdictCache } from '../../../lambda/core/backup/check';
+import { type CheckReport, checkSnapshot, unreadableSnapshotReport, type VerdictCache } from '../../../lambda/core/backup/check';
 import { openSnapshot, type ResolvedSnapshot } from '../../../lambda/core/backup/contents';
-import { compareSnapshotIds, manifestTotals } from '../../../lambda/core/backup/manifest';
+import { compareSnapshotIds, ManifestError, manifestTotals } from '../../../lambda/core/backup/manifest';
 import type { BackupStore } from '../../../lambda/core/backup/store';
 import { formatBytes, plural } from '../../../lambda/core/format';
 import { chooseHostKey, configuredBackupStore, hostKeyOption, snapshotRefArgument } from '../backup-store';
@@ -41,12 +41,13 @@ export function formatCheckAll(reports: readonly CheckReport[], hostKey: string,
       r.snapshot,
       String(r.units.length),
       formatBytes(r.bytesRead),
-      bad.length === 0 ? 'ok' : `DAMAGED: ${bad.map((u) => `${u.unitId} (${u.status})`).join(', ')}`,
+      r.error ? 'UNREADABLE manifest' : bad.length === 0 ? 'ok' : `DAMAGED: ${bad.map((u) => `${u.unitId} (${u.status})`).join(', ')}`,
     ];
   });
   if (rows.length > 0) lines.push(...plainTable(['snapshot', 'units', 'read', 'result'], rows, ['left', 'right', 'right', 'left']));
   const seen = new Set<string>();
   for (const r of reports) {
+    if (r.error) lines.push(`  ${r.snapshot}: ${r.error}`);
     for (const u of r.units) {
       for (const p of u.problems) {
         if (seen.has(p)) continue;
@@ -100,7 +101,15 @@ export const registerCheck: RegisterCommand = (program: Command, io: CliIo) => {
       const verdicts: VerdictCache = new Map();
       const reports: CheckReport[] = [];
       for (const [i, r] of refs.entries()) {
-        const snapshot = await openSnapshot(store, hostKey, r);
+        let snapshot: ResolvedSnapshot;
+        try {
+          snapshot = await openSnapshot(store, hostKey, r);
+        } catch (err) {
+          // One unreadable manifest must not hide the state of the others.
+          if (!options.all || !(err instanceof ManifestError)) throw err;
+          reports.push(unreadableSnapshotReport(hostKey, r, err.message));
+          continue;
+        }
         const task = refs.length > 1 ? `check ${i + 1}/${refs.length} snapshots ·` : 'check';
         reports.push(await checkWithProgress(snapshot, store, task, verdicts, status));
       }
@@ -120,7 +129,7 @@ export const registerCheck: RegisterCommand = (program: Command, io: CliIo) => {
       if (failed.length > 0) {
         const bad = [...new Set(failed.flatMap((r) => r.units.filter((u) => u.status !== 'ok').map((u) => u.unitId)))];
         const which = options.all
-          ? `${failed.length} of ${plural(reports.length, 'snapshot')} damaged (${failed.map((r) => r.snapshot).join(', ')}), units ${bad.join(', ')}`
+          ? `${failed.length} of ${plural(reports.length, 'snapshot')} damaged (${failed.map((r) => r.snapshot).join(', ')})${bad.length > 0 ? `, units ${bad.join(', ')}` : ''}`
           : `${bad.length} of ${plural(reports[0].units.length, 'unit')} of snapshot ${reports[0].snapshot} damaged (${bad.join(', ')})`;
         throw new ExitError(
           `check failed: ${which}; restore cannot recover them from ${options.all ? 'those snapshots' : 'this snapshot'}`,

@@ -25,6 +25,13 @@ export interface CheckReport {
   readonly bytesRead: number;
   /** True when every archive was read whole and matches the manifest. */
   readonly ok: boolean;
+  /** Why the snapshot could not be checked at all (its manifest cannot be read); no unit was read then. */
+  readonly error?: string;
+}
+
+/** The report of a snapshot whose manifest cannot be read: nothing in it can be checked or restored. */
+export function unreadableSnapshotReport(hostKey: string, snapshot: string, error: string): CheckReport {
+  return { hostKey, snapshot, units: [], archives: 0, bytesRead: 0, ok: false, error };
 }
 
 /** What reading one archive found, kept so that snapshots sharing it (check --all) read it once. */
