@@ -189,6 +189,25 @@ describe('gpu-maint check', () => {
     }
   });
 
+  test('--no-read-data passes an intact snapshot without reading an archive', async () => {
+    const run = await cli(['check', '--no-read-data']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe(
+      `no errors: ${unitCount} archives listed, none read (--no-read-data); every archive exists with the size the manifest says`,
+    );
+  });
+
+  test.each([
+    ['truncated', (file: string) => fs.truncateSync(file, 10), 'CORRUPT', / is 10 bytes; the manifest says \d+$/m],
+    ['deleted', (file: string) => fs.rmSync(file), 'MISSING', / is not in the store$/m],
+  ])('--no-read-data finds an archive %s from the store listing', async (name, damage, result, problem) => {
+    const damaged = damagedCopy(`listing-${name}`, 'hard', damage);
+    const run = await cli(['check', '--no-read-data'], damaged.dest);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(new RegExp(`^ {2}${damaged.unitId} .* 0 B +${result}$`, 'm'));
+    expect(run.stdout).toMatch(problem);
+  });
+
   test('a snapshot that does not exist is named with the range that does', async () => {
     const run = await cli(['check', '2020']);
     expect(run.code).toBe(1);

@@ -7,7 +7,13 @@
 import type { Command } from 'commander';
 import { assertArchiveTools, ToolArchiveReader } from '../../../lambda/adapters/local/archive-reader';
 import { formatProgress } from '../../../lambda/adapters/local/progress';
-import { type CheckReport, checkSnapshot, unreadableSnapshotReport, type VerdictCache } from '../../../lambda/core/backup/check';
+import {
+  type CheckReport,
+  checkSnapshot,
+  checkSnapshotListing,
+  unreadableSnapshotReport,
+  type VerdictCache,
+} from '../../../lambda/core/backup/check';
 import { openSnapshot, type ResolvedSnapshot } from '../../../lambda/core/backup/contents';
 import { compareSnapshotIds, ManifestError, manifestTotals } from '../../../lambda/core/backup/manifest';
 import type { BackupStore } from '../../../lambda/core/backup/store';
@@ -23,10 +29,15 @@ export function formatCheckReport(report: CheckReport, location: string): string
   if (rows.length > 0) lines.push(...plainTable(['unit', 'path', 'read', 'result'], rows, ['left', 'left', 'right', 'left']));
   for (const u of report.units) for (const p of u.problems) lines.push(`  ${u.unitId}: ${p}`);
   const bad = report.units.filter((u) => u.status !== 'ok');
-  const read = `${plural(report.archives, 'archive')} (${formatBytes(report.bytesRead)}) read`;
+  const read = report.readData
+    ? `${plural(report.archives, 'archive')} (${formatBytes(report.bytesRead)}) read`
+    : `${plural(report.archives, 'archive')} listed, none read (--no-read-data)`;
+  const verified = report.readData
+    ? 'every sha256, size and entry count matches the manifest, and zstd and tar read every archive whole'
+    : 'every archive exists with the size the manifest says';
   lines.push(
     bad.length === 0
-      ? `no errors: ${read}; every sha256, size and entry count matches the manifest, and zstd and tar read every archive whole`
+      ? `no errors: ${read}; ${verified}`
       : `${bad.length} of ${plural(report.units.length, 'unit')} damaged: ${bad.map((u) => `${u.unitId} (${u.status})`).join(', ')}; ${read}`,
   );
   return lines.join('\n');
@@ -59,7 +70,9 @@ export function formatCheckAll(reports: readonly CheckReport[], hostKey: string,
   const damaged = reports.filter((r) => !r.ok);
   const archives = reports.reduce((n, r) => n + r.archives, 0);
   const bytes = reports.reduce((n, r) => n + r.bytesRead, 0);
-  const read = `${formatBytes(bytes)} read for ${plural(archives, 'archive')} (each shared archive read once)`;
+  const read = reports.some((r) => r.readData)
+    ? `${formatBytes(bytes)} read for ${plural(archives, 'archive')} (each shared archive read once)`
+    : `${plural(archives, 'archive')} listed, none read (--no-read-data)`;
   lines.push(
     damaged.length === 0
       ? `no errors: ${plural(reports.length, 'snapshot')}; ${read}`
@@ -70,6 +83,8 @@ export function formatCheckAll(reports: readonly CheckReport[], hostKey: string,
 
 interface CheckOptions {
   readonly all?: boolean;
+  /** False with --no-read-data. */
+  readonly readData: boolean;
   readonly host?: string;
   readonly json?: boolean;
 }
@@ -80,6 +95,7 @@ export const registerCheck: RegisterCommand = (program: Command, io: CliIo) => {
     .description('read every archive of a snapshot and verify it (sha256, size, entries, zstd and tar) without restoring')
     .argument('[snapshot]', 'snapshot id, the start of one, or "latest" (the snapshot written last) [default: latest]')
     .option('--all', 'every snapshot of the host (an archive shared by several is read once)')
+    .option('--no-read-data', 'only check that every archive exists with the size the manifest says (lists the store; reads no archive)')
     .option(
       '--host <key>',
       "whose snapshot: a host key as `gpu-maint snapshots list` shows it (default: the store's only host, or this host)",
@@ -91,7 +107,7 @@ export const registerCheck: RegisterCommand = (program: Command, io: CliIo) => {
         throw new UsageError(`snapshot ${JSON.stringify(ref)} and --all: expected one of them, not both`);
       snapshotRefArgument('snapshot', ref ?? 'latest');
       const requested = hostKeyOption(options.host);
-      assertArchiveTools();
+      if (options.readData) assertArchiveTools();
       const store = configuredBackupStore(config);
       const hostKey = await chooseHostKey(store, requested);
       const refs = options.all ? (await store.listSnapshotIds(hostKey)).sort(compareSnapshotIds) : [ref ?? 'latest'];
@@ -99,6 +115,7 @@ export const registerCheck: RegisterCommand = (program: Command, io: CliIo) => {
       // One updating line on a terminal's stderr; never in --json or a pipe.
       const status = options.json ? undefined : io.status;
       const verdicts: VerdictCache = new Map();
+      const stored = options.readData ? null : await store.listArchives(hostKey);
       const reports: CheckReport[] = [];
       for (const [i, r] of refs.entries()) {
         let snapshot: ResolvedSnapshot;
@@ -111,7 +128,7 @@ export const registerCheck: RegisterCommand = (program: Command, io: CliIo) => {
           continue;
         }
         const task = refs.length > 1 ? `check ${i + 1}/${refs.length} snapshots ·` : 'check';
-        reports.push(await checkWithProgress(snapshot, store, task, verdicts, status));
+        reports.push(stored ? checkSnapshotListing(snapshot, stored) : await checkWithProgress(snapshot, store, task, verdicts, status));
       }
       status?.('');
       if (options.json) {

@@ -5,6 +5,7 @@
  */
 import { type ArchiveReader, type ResolvedSnapshot, readingProblems, unitDisplayPath } from './contents';
 import { unitArchives } from './manifest';
+import type { StoredArchive } from './retention';
 
 export type UnitCheckStatus = 'ok' | 'corrupt' | 'missing';
 
@@ -23,6 +24,8 @@ export interface CheckReport {
   readonly units: readonly UnitCheck[];
   readonly archives: number;
   readonly bytesRead: number;
+  /** True when the archives were read (sha256, zstd, tar); false when only their listed sizes were compared. */
+  readonly readData: boolean;
   /** True when every archive was read whole and matches the manifest. */
   readonly ok: boolean;
   /** Why the snapshot could not be checked at all (its manifest cannot be read); no unit was read then. */
@@ -31,7 +34,7 @@ export interface CheckReport {
 
 /** The report of a snapshot whose manifest cannot be read: nothing in it can be checked or restored. */
 export function unreadableSnapshotReport(hostKey: string, snapshot: string, error: string): CheckReport {
-  return { hostKey, snapshot, units: [], archives: 0, bytesRead: 0, ok: false, error };
+  return { hostKey, snapshot, units: [], archives: 0, bytesRead: 0, readData: false, ok: false, error };
 }
 
 /** What reading one archive found, kept so that snapshots sharing it (check --all) read it once. */
@@ -89,6 +92,42 @@ export async function checkSnapshot(
     units,
     archives,
     bytesRead: units.reduce((sum, u) => sum + u.bytesRead, 0),
+    readData: true,
+    ok: units.every((u) => u.status === 'ok'),
+  };
+}
+
+/**
+ * The cheap check (`check --no-read-data`, like `restic check` without `--read-data`): every archive the
+ * snapshot references exists in the store's listing with the size the manifest says. Reads no archive,
+ * so it cannot see a changed byte.
+ */
+export function checkSnapshotListing(snapshot: ResolvedSnapshot, stored: readonly StoredArchive[]): CheckReport {
+  const sizes = new Map(stored.map((a) => [a.key, a.bytes]));
+  let archives = 0;
+  const units = snapshot.manifest.units.map((unit): UnitCheck => {
+    const problems: string[] = [];
+    let status: UnitCheckStatus = 'ok';
+    for (const archive of unitArchives(unit)) {
+      archives++;
+      const size = sizes.get(archive.key);
+      if (size === undefined) {
+        if (status === 'ok') status = 'missing';
+        problems.push(`${archive.key} is not in the store`);
+      } else if (size !== archive.bytes) {
+        status = 'corrupt';
+        problems.push(`${archive.key} is ${size} bytes; the manifest says ${archive.bytes}`);
+      }
+    }
+    return { unitId: unit.id, path: unitDisplayPath(unit), status, bytesRead: 0, problems };
+  });
+  return {
+    hostKey: snapshot.hostKey,
+    snapshot: snapshot.id,
+    units,
+    archives,
+    bytesRead: 0,
+    readData: false,
     ok: units.every((u) => u.status === 'ok'),
   };
 }
