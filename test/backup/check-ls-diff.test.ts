@@ -4,6 +4,7 @@
  * byte, a truncated archive and a missing one are each reported and fail the command.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import * as path from 'node:path';
@@ -128,6 +129,28 @@ describe('gpu-maint check', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/ is \d+ bytes; the manifest says \d+/);
     expect(run.stdout).toMatch(/cannot be read: zstd exited 1: /);
+  });
+
+  test('an archive that zstd reads but that is not a tar archive fails even when its manifest matches it', async () => {
+    const copy = path.join(h.root, 'not-tar');
+    fs.cpSync(dest, copy, { recursive: true });
+    const manifestFile = path.join(copy, 'backups/test-host/snapshots', `${second}.json`);
+    const text = fs.readFileSync(manifestFile, 'utf8');
+    const unit = parseManifest(text, second).units.find((u) => u.path === 'hard');
+    if (!unit) throw new Error('no unit hard');
+    const bytes = spawnSync('zstd', ['-q', '-c'], { input: 'this is not a tar archive\n'.repeat(100) }).stdout;
+    fs.writeFileSync(path.join(copy, 'backups/test-host', unit.key), bytes);
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    fs.writeFileSync(
+      manifestFile,
+      text.replace(`"sha256":"${unit.sha256}","bytes":${unit.bytes},`, `"sha256":"${sha}","bytes":${bytes.length},`),
+    );
+    const run = await cli(['check'], copy);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(
+      new RegExp(`^ {2}${unit.id}: ${unit.key} cannot be read: tar exited 2: .*does not look like a tar archive`, 'm'),
+    );
+    expect(run.stdout).not.toMatch(/has sha256/);
   });
 
   test('a missing archive is reported as missing, and the other units are still checked', async () => {

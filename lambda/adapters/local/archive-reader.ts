@@ -42,10 +42,15 @@ function ended(child: ChildProcess, name: string): Promise<Ended> {
   });
 }
 
-function failure(name: string, end: Ended): string | null {
+function failure(name: string, end: Ended, limitSeconds: number): string | null {
   if (end.code === 0) return null;
   const why = end.stderr.trim().split('\n').slice(0, 2).join(' ').slice(0, 300);
-  const how = end.signal ? `was stopped by ${end.signal}` : `exited ${end.code}`;
+  const how =
+    end.signal === 'SIGKILL'
+      ? `was stopped after its time limit (${limitSeconds} s)`
+      : end.signal
+        ? `was stopped by ${end.signal}`
+        : `exited ${end.code}`;
   return `${name} ${how}${why ? `: ${why}` : ''}`;
 }
 
@@ -113,12 +118,12 @@ export class ToolArchiveReader implements ArchiveReader {
     zstd.stdin?.end();
     const [z, t] = await Promise.all([zstdEnded, tarEnded]);
     const listing = parseArchiveListing(Buffer.concat(chunks).toString('latin1'));
-    const error =
-      failure('zstd', z) ??
-      failure('tar', t) ??
-      (listing.unparsed.length > 0
-        ? `tar listed ${listing.unparsed.length} line(s) of an unknown form, e.g. ${listing.unparsed[0]}`
-        : null);
+    // Both, when both failed: tar stopping early also breaks zstd's pipe, and either may be the cause.
+    const failures = [failure('zstd', z, timeout / 1000), failure('tar', t, timeout / 1000)].filter((f) => f !== null);
+    if (listing.unparsed.length > 0) {
+      failures.push(`tar listed ${listing.unparsed.length} line(s) of an unknown form, e.g. ${listing.unparsed[0]}`);
+    }
+    const error = failures.join('; ');
     return { sha256: hash.digest('hex'), bytes, entries: listing.entries, ...(error ? { error } : {}) };
   }
 }
