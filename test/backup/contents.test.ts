@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import type { ArchiveEntry } from '../../lambda/core/backup/archive-listing';
-import { checkSnapshot } from '../../lambda/core/backup/check';
+import { checkSnapshot, checkSnapshotListing, type VerdictCache } from '../../lambda/core/backup/check';
 import {
   type ArchiveReader,
   type ArchiveReading,
@@ -125,6 +125,39 @@ describe('checkSnapshot', () => {
     ]);
     expect(report.units[0].problems).toEqual([`${key('bert', FP_B)} cannot be fetched: ${key('bert', FP_B)}: NoSuchKey`]);
     expect(report.ok).toBe(false);
+  });
+});
+
+describe('checkSnapshot across snapshots', () => {
+  test('an archive two snapshots share is read once with a verdict cache, and its verdict counts for both', async () => {
+    const r = reader({ [key('llama', FP_A)]: good(entry('llama'), entry('llama/a'), entry('llama/b')) });
+    const verdicts: VerdictCache = new Map();
+    const first = await checkSnapshot(snapshot('20261127T020000Z-2', [{ id: 'llama', fp: FP_A }]), r, undefined, verdicts);
+    const second = await checkSnapshot(snapshot('20261128T020000Z-3', [{ id: 'llama', fp: FP_A }]), r, undefined, verdicts);
+    expect(r.keys).toEqual([key('llama', FP_A)]);
+    expect([first.ok, second.ok, first.bytesRead, second.bytesRead]).toEqual([true, true, 100, 0]);
+  });
+});
+
+describe('checkSnapshotListing', () => {
+  const s = snapshot('20261128T020000Z-3', [
+    { id: 'bert', fp: FP_B },
+    { id: 'gpt', fp: FP_C },
+    { id: 'llama', fp: FP_A },
+  ]);
+  const at = new Date('2026-11-28T02:00:00Z');
+
+  test('each archive must be listed with the size the manifest says; nothing is read', () => {
+    const report = checkSnapshotListing(s, [
+      { key: key('llama', FP_A), bytes: 100, lastModified: at },
+      { key: key('gpt', FP_C), bytes: 99, lastModified: at },
+    ]);
+    expect(report.units.map((u) => [u.unitId, u.status, u.problems])).toEqual([
+      ['bert', 'missing', [`${key('bert', FP_B)} is not in the store`]],
+      ['gpt', 'corrupt', [`${key('gpt', FP_C)} is 99 bytes; the manifest says 100`]],
+      ['llama', 'ok', []],
+    ]);
+    expect([report.ok, report.readData, report.bytesRead]).toEqual([false, false, 0]);
   });
 });
 
