@@ -470,8 +470,9 @@ UNIT_SBYTES=0
 UNIT_TAR_RC=0
 UNIT_UNSTABLE=0
 UNIT_CHANGE=""
-# find(1) arguments that leave out entries this user cannot read (listed in ${SCRATCH}/skipped), so
-# that the listing names only what tar can archive. Symlinks are archived as links, never read.
+# find(1) arguments that leave out entries this user cannot read (listed in ${SCRATCH}/skipped), and
+# sockets (tar cannot archive them), so that the listing names only what tar archives. Symlinks are
+# archived as links, never read.
 SKIP_ARGS=()
 
 #######################################
@@ -482,7 +483,7 @@ SKIP_ARGS=()
 #######################################
 read_unit() {
   local i="$1" resolved="$2" key="$3" src="${U_SRC[$1]}" rel="${U_REL[$1]}" expected_bytes after
-  SKIP_ARGS=(\( ! -type l \( ! -readable -o -type d ! -executable \) -fprint0 "${SCRATCH}/skipped" -prune \) -o)
+  SKIP_ARGS=(\( -type s -prune \) -o \( ! -type l \( ! -readable -o -type d ! -executable \) -fprint0 "${SCRATCH}/skipped" -prune \) -o)
   rm -f -- "${SCRATCH}/skipped"
   UNIT_LISTING=""
   IFS=$'\t' read -r UNIT_LISTING UNIT_FILES UNIT_SBYTES < <(unit_listing "${resolved}" "${rel}" "${SCRATCH}/listing" "${SCAN_TIMEOUT_S}" \

@@ -10,7 +10,7 @@ import { S3BackupStore } from '../adapters/aws/backup-store-s3';
 import { CloudWatchMetricsSink } from '../adapters/aws/cloudwatch-metrics';
 import { jsonEnv } from '../adapters/aws/env';
 import { sdkTimeouts } from '../adapters/aws/sdk-timeouts';
-import { type HostAuditRecord, pruneEventSchema, runPruneAudit, summarizePrune } from '../core/backup/prune';
+import { type HostAuditRecord, parsePruneEvent, runPruneAudit, summarizePrune } from '../core/backup/prune';
 import { PRUNE_ENV } from '../core/lambda-env';
 
 const logger = new Logger({ serviceName: 'gpu-maint-prune' });
@@ -23,7 +23,7 @@ const deps = {
 };
 
 export const handler = async (event: unknown) => {
-  const { dryRun } = pruneEventSchema.parse(event ?? {});
+  const { dryRun } = parsePruneEvent(event);
   const summary = summarizePrune(await runPruneAudit(deps, settings, new Date(), dryRun), dryRun);
   logger.info('pruned', { ...summary });
   // A host that could not be pruned fails the invocation, so the schedule's retries and alarms see it.

@@ -32,6 +32,14 @@ describe('manifest', () => {
     expect(() => parseManifest(text, 'backups/h/snapshots/x.json')).toThrow(message);
   });
 
+  test.each([
+    [manifestJson('20261128T020000Z', [{ id: 'a', bytes: -1 }]), 'units.0.bytes: got -1; expected a number of at least 0'],
+    [manifestJson('20261128T020000Z', []).replace('"unitDepth":1', '"unitDepth":"1"'), 'unitDepth: got "1"; expected a number'],
+  ])('a field out of range is worded with the value and what was expected, not the schema library words', (text, message) => {
+    expect(() => parseManifest(text, 'm')).toThrow(message);
+    expect(() => parseManifest(text, 'm')).not.toThrow(/Too small|Invalid input/);
+  });
+
   test('a snapshot id names its UTC time', () => {
     expect(snapshotTime('20261128T020304Z').toISOString()).toBe('2026-11-28T02:03:04.000Z');
     expect(() => snapshotTime('2026-11-28')).toThrow('snapshot id "2026-11-28" is not of the form 20261128T020000Z');

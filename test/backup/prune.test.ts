@@ -7,7 +7,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { FileBackupStore } from '../../lambda/adapters/local/backup-store-file';
-import { backupAgeFinding, type PrunePolicy, pruneHost, pruneMetrics, pruneStore, runPruneAudit } from '../../lambda/core/backup/prune';
+import {
+  backupAgeFinding,
+  type PrunePolicy,
+  parsePruneEvent,
+  pruneHost,
+  pruneMetrics,
+  pruneStore,
+  runPruneAudit,
+} from '../../lambda/core/backup/prune';
 import type { MetricDatum } from '../../lambda/core/types';
 import { manifestJson } from './manifests';
 
@@ -229,5 +237,21 @@ describe('snapshot age audit', () => {
     expect(lines).toEqual([expect.objectContaining({ hostKey: 'h1', severity: 'ok', newestAgeHours: 24 })]);
     expect(put.find((m) => m.name === 'SnapshotAgeHours')?.value).toBe(24);
     expect(flushes).toBe(1);
+  });
+});
+
+describe('the prune event', () => {
+  test.each([
+    [undefined, false],
+    [{}, false],
+    [{ dryRun: true }, true],
+  ])('%j reads as dryRun %s', (event, dryRun) => {
+    expect(parsePruneEvent(event).dryRun).toBe(dryRun);
+  });
+
+  test('a dryRun that is not a boolean is named with its value and what was expected', () => {
+    expect(() => parsePruneEvent({ dryRun: 'yes' })).toThrow(
+      'prune event: dryRun: got "yes"; expected true or false (send {} or {"dryRun": true})',
+    );
   });
 });

@@ -14,6 +14,7 @@ import {
   packRequests,
 } from '../../lambda/adapters/aws/cloudwatch-metrics';
 import { resultLog } from '../../lambda/adapters/aws/collect-deps';
+import { jsonEnv } from '../../lambda/adapters/aws/env';
 import { alertMessage } from '../../lambda/adapters/aws/sns-alerts';
 import { isTruncated, parseS3Url } from '../../lambda/adapters/aws/ssm-invocation-output';
 import { validateConfig } from '../../lambda/config/load';
@@ -26,6 +27,7 @@ import {
   taskOutputFromInvocation,
 } from '../../lambda/core/collect';
 import { evaluateTaskOutput } from '../../lambda/core/evaluate';
+import { PRUNE_ENV } from '../../lambda/core/lambda-env';
 import { evaluationSettings } from '../../lambda/core/settings';
 import type { MetricDatum, TaskResult } from '../../lambda/core/types';
 import { taskDefinition } from '../../lambda/tasks/registry';
@@ -286,5 +288,23 @@ describe('the per-result log line', () => {
     expect(cleanup.deletedNotLogged).toBe(5000 - LOGGED_DELETED_PATHS);
     expect(cleanup.bytesFreed).toBe(5000);
     expect(JSON.stringify(record).length).toBeLessThan(256 * 1024);
+  });
+});
+
+describe('Lambda settings from the environment', () => {
+  test('a setting out of range is named with its value and what was expected, not the schema library words', () => {
+    const settings = {
+      bucket: 'b-1',
+      prefix: '',
+      namespace: 'N',
+      fleet: 'f',
+      maxAgeHours: 26,
+      retention: { keepLast: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, graceDays: 2 },
+    };
+    const read = () => jsonEnv(PRUNE_ENV, { [PRUNE_ENV.variable]: JSON.stringify(settings) });
+    expect(read).toThrow(
+      `environment variable ${PRUNE_ENV.variable} is invalid: retention.keepLast: got 0; expected a number of at least 1`,
+    );
+    expect(read).not.toThrow(/Too small/);
   });
 });

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { METRICS } from '../metric-names';
 import type { MetricsSink } from '../ports';
 import type { Finding, MetricDatum } from '../types';
+import { describeIssue } from '../validation';
 import { compareSnapshotIds, futureSnapshotMessage, type Manifest, parseManifest, snapshotSequence, snapshotTime } from './manifest';
 import { decideRetention, type KeepReason, type RetentionPolicy, unreferencedArchives } from './retention';
 import type { BackupStore } from './store';
@@ -58,6 +59,8 @@ export interface PruneReport {
   readonly location: string;
   readonly dryRun: boolean;
   readonly at: string;
+  /** The retention applied (the configured one, or one a command line overrode); pruneStore sets it. */
+  readonly policy?: PrunePolicy;
   readonly hosts: readonly HostPruneReport[];
 }
 
@@ -197,7 +200,7 @@ export async function pruneStore(store: BackupStore, policy: PrunePolicy, now: D
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 8, hostKeys.length)) }, worker));
-  return { location: store.location, dryRun: options.dryRun, at: now.toISOString(), hosts };
+  return { location: store.location, dryRun: options.dryRun, at: now.toISOString(), policy, hosts };
 }
 
 /**
@@ -333,6 +336,20 @@ export const pruneSettingsSchema = z.object({
 
 /** Event of the prune Lambda: `{}` from the schedule, `{ "dryRun": true }` by hand. */
 export const pruneEventSchema = z.object({ dryRun: z.boolean().default(false) }).loose();
+
+/**
+ * Reads the prune Lambda's event. @throws naming the field, the value and what was expected, e.g.
+ * `prune event: dryRun: got "yes"; expected true or false`.
+ */
+export function parsePruneEvent(event: unknown): { readonly dryRun: boolean } {
+  const input = event ?? {};
+  const parsed = pruneEventSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => describeIssue(i, input, { root: '(event)', unknownKey: 'unknown field' }));
+    throw new Error(`prune event: ${problems.join('; ')} (send {} or {"dryRun": true})`);
+  }
+  return parsed.data;
+}
 
 export interface PruneSummary {
   readonly dryRun: boolean;
