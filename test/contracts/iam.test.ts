@@ -162,8 +162,27 @@ describe('service principals', () => {
     expect(publish('210987654321')).toBe('ImplicitDeny');
   });
 
-  test('EventBridge publishes to the pipeline topic; CloudWatch cannot publish to the host alert topic', () => {
-    expect(iam.decide({ caller: { service: 'events.amazonaws.com' }, action: 'sns:Publish', resource: pipeline() }, [])).toBe('Allow');
+  test("the logrotate rule publishes to the pipeline topic; another rule, or another account's, cannot", () => {
+    const publish = (rule: string, account = ACCOUNT) =>
+      iam.decide(
+        {
+          caller: { service: 'events.amazonaws.com' },
+          action: 'sns:Publish',
+          resource: pipeline(),
+          context: { 'aws:SourceArn': rule, 'aws:SourceAccount': account },
+        },
+        [],
+      );
+    const rule = iam.arn('LogrotateFailedRuns', 'AWS::Events::Rule');
+    expect(publish(rule)).toBe('Allow');
+    expect(publish(`arn:${P}:events:${REGION}:${ACCOUNT}:rule/other`)).toBe('ImplicitDeny');
+    expect(publish(rule, '210987654321')).toBe('ImplicitDeny');
+    expect(iam.decide({ caller: { service: 'events.amazonaws.com' }, action: 'sns:Publish', resource: pipeline() }, [])).toBe(
+      'ImplicitDeny',
+    );
+  });
+
+  test('CloudWatch cannot publish to the host alert topic', () => {
     const alerts = iam.ref('AlertsTopic', 'AWS::SNS::Topic');
     const ctx = { 'aws:SourceArn': alarm(ACCOUNT), 'aws:SourceAccount': ACCOUNT };
     expect(iam.decide({ caller: { service: 'cloudwatch.amazonaws.com' }, action: 'sns:Publish', resource: alerts, context: ctx }, [])).toBe(
@@ -373,6 +392,22 @@ describe('a broken template fails the check', () => {
       action: 'sns:Publish',
       resource: iam.ref('AlertsPipelineTopic', 'AWS::SNS::Topic'),
       context: { 'aws:SourceAccount': '210987654321' },
+    };
+    expect(iam.decide(req, [])).toBe('ImplicitDeny');
+    expect(s.decide(req, [])).toBe('Allow');
+  });
+
+  test('dropping aws:SourceArn from the EventBridge statement lets any rule of the account publish', () => {
+    const s = broken((t) => {
+      const id = iam.id('AlertsPipelineTopicPolicy', 'AWS::SNS::TopicPolicy');
+      const statement = statements(t, id).find((x) => JSON.stringify(x.Principal).includes('events.amazonaws.com'))!;
+      delete (statement.Condition as Record<string, unknown>).ArnEquals;
+    });
+    const req = {
+      caller: { service: 'events.amazonaws.com' },
+      action: 'sns:Publish',
+      resource: iam.ref('AlertsPipelineTopic', 'AWS::SNS::Topic'),
+      context: { 'aws:SourceArn': `arn:${P}:events:${REGION}:${ACCOUNT}:rule/other`, 'aws:SourceAccount': ACCOUNT },
     };
     expect(iam.decide(req, [])).toBe('ImplicitDeny');
     expect(s.decide(req, [])).toBe('Allow');
