@@ -70,6 +70,15 @@ export const configSchema = z.strictObject({
         .default('default'),
       /** Tag key that marks instances of this fleet. @default 'gpu-maint:fleet' */
       tagKey: z.string().min(1).max(128).default('gpu-maint:fleet'),
+      /**
+       * Schedule shards (AWS; fleets above 10,000 hosts, docs/deploy.md#fleet-sizes-and-what-to-change):
+       * with n > 1 every sharded task (gpu-check, health-check) gets n schedules, staggered over its
+       * period, each sending one command to the hosts tagged `<shardTagKey> = <name>-<i>` (i = 0..n-1).
+       * Every host must then carry a shard tag: a host without one is not checked. @default 1
+       */
+      shards: z.number().int().min(1).max(60).default(1),
+      /** Tag key that puts a host in a schedule shard (with fleet.shards > 1). @default 'gpu-maint:shard' */
+      shardTagKey: z.string().min(1).max(128).default('gpu-maint:shard'),
     })
     .prefault({}),
 
