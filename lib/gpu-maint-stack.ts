@@ -238,6 +238,7 @@ export class GpuMaintStack extends Stack {
       settings: evaluationSettings(config),
       namespace: config.metrics.namespace,
       logRetentionDays: retentionDays,
+      maxConcurrency: config.aws.collectorMaxConcurrency,
     });
     // ---- Alert policy: state per (host, check), stale-host sweep, Slack/PagerDuty/Chatbot routing ------
     const policy = alertSettings(config);

@@ -514,6 +514,11 @@ export const configSchema = z.strictObject({
        * hundred hosts exceeds (docs/scale.md). Output always goes to the S3 output bucket. @default false
        */
       commandOutputToCloudWatch: z.boolean().default(false),
+      /**
+       * Concurrent collect Lambda invocations (the SQS event source's maximum concurrency, 2-1000). 10 keep
+       * up with 10,000 hosts; raise it with the fleet (50 for 50,000, bench/README.md's simulation). @default 10
+       */
+      collectorMaxConcurrency: z.number().int().min(2).max(1000).default(10),
       /** Days Lambda and command logs are kept. @default 30 */
       logRetentionDays: z.number().int().min(1).default(30),
     })

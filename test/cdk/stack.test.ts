@@ -67,8 +67,10 @@ beforeAll(() => {
   stack = built.stack;
   // A second stack in the same app (one synthesis): default config with per-GPU metrics.
   const gpuDetail = new GpuMaintStack(built.app, 'GpuDetail', { config: validateConfig({ metrics: { detail: 'gpu' } }) });
-  // A third: a large fleet in 4 schedule shards.
-  const sharded = new GpuMaintStack(built.app, 'Sharded', { config: validateConfig({ fleet: { name: 'big', shards: 4 } }) });
+  // A third: a large fleet in 4 schedule shards, with more collectors.
+  const sharded = new GpuMaintStack(built.app, 'Sharded', {
+    config: validateConfig({ fleet: { name: 'big', shards: 4 }, aws: { collectorMaxConcurrency: 50 } }),
+  });
   template = Template.fromStack(built.stack);
   gpuDetailTemplate = Template.fromStack(gpuDetail);
   shardedTemplate = Template.fromStack(sharded);
@@ -272,6 +274,13 @@ describe('result path', () => {
       MaximumBatchingWindowInSeconds: 10,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       ScalingConfig: { MaximumConcurrency: 10 },
+    });
+  });
+
+  test('aws.collectorMaxConcurrency sets the concurrency of the collect event source', () => {
+    shardedTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: functionByEnv(shardedTemplate, 'GPU_MAINT_COLLECT').id },
+      ScalingConfig: { MaximumConcurrency: 50 },
     });
   });
 

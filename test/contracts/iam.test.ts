@@ -190,6 +190,17 @@ describe('service principals', () => {
     );
   });
 
+  test("the alert topic sends to the forwarder's notification queue; another topic cannot", () => {
+    const queue = iam.arn('AlertForwarderNotifications', 'AWS::SQS::Queue');
+    const send = (topicArn: string) =>
+      iam.decide(
+        { caller: { service: 'sns.amazonaws.com' }, action: 'sqs:SendMessage', resource: queue, context: { 'aws:SourceArn': topicArn } },
+        [],
+      );
+    expect(send(iam.ref('AlertsTopic', 'AWS::SNS::Topic'))).toBe('Allow');
+    expect(send(`arn:${P}:sns:${REGION}:${ACCOUNT}:other`)).toBe('ImplicitDeny');
+  });
+
   test('the collect rule sends to the collect queue; another rule cannot', () => {
     const queue = iam.arn('CollectQueue', 'AWS::SQS::Queue');
     const send = (ruleArn: string) =>
