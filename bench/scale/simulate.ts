@@ -81,8 +81,13 @@ const PIPELINES: readonly Pipeline[] = [
   },
 ];
 
-/** What docs/deploy.md says to set above 10,000 hosts: fleet.shards 5, aws.collectorMaxConcurrency 50. */
-const LARGE_FLEET: Pipeline = { ...PIPELINES[1], name: 'after, large-fleet settings', shards: 5, maxConcurrency: 50 };
+/** What docs/deploy.md says to set above 10,000 hosts (fleet.shards, aws.collectorMaxConcurrency; --large-shards, --large-collectors to try others). */
+const LARGE_FLEET: Pipeline = {
+  ...PIPELINES[1],
+  name: 'after, large-fleet settings',
+  shards: Number(arg('large-shards', '5')),
+  maxConcurrency: Number(arg('large-collectors', '20')),
+};
 
 const GPU_CHECK_PERIOD_S = 300;
 const HEALTH_CHECK_PERIOD_S = 900;
@@ -151,31 +156,26 @@ function rng(seed: number): () => number {
 }
 
 /**
- * A token bucket as AWS describes its throttling: `rate` tokens a second, at most `burst` saved up
- * (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html). Records are simulated one
- * at a time in time order; a call's retries may step a few seconds ahead, so an earlier moment asked
- * afterwards gets no refill (slightly pessimistic).
+ * An API's request quota, kept as a ledger of seconds: each second admits `rate` calls, and a second
+ * after an idle one up to `burst` (AWS's token buckets refill `rate` tokens a second and save up to
+ * `burst`: https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html). Calls may be asked
+ * out of time order (a batch's concurrent records and their retries run ahead of the event clock),
+ * which a single running bucket would misread as no refill at all.
  */
 class TokenBucket {
-  private tokens: number;
-  private at = 0;
+  private readonly used = new Map<number, number>();
   constructor(
     private readonly rate: number,
     private readonly burst: number,
-  ) {
-    this.tokens = burst;
-  }
+  ) {}
   take(now: number): boolean {
     if (!Number.isFinite(this.rate)) return true;
-    if (now > this.at) {
-      this.tokens = Math.min(this.burst, this.tokens + (now - this.at) * this.rate);
-      this.at = now;
-    }
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return true;
-    }
-    return false;
+    const second = Math.floor(now);
+    const taken = this.used.get(second) ?? 0;
+    const capacity = (this.used.get(second - 1) ?? 0) === 0 ? Math.max(this.rate, this.burst) : this.rate;
+    if (taken + 1 > Math.max(1, capacity)) return false;
+    this.used.set(second, taken + 1);
+    return true;
   }
 }
 

@@ -6,9 +6,9 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SQSBatchResponse } from 'aws-lambda';
 import { z } from 'zod';
 import { CachedSecret, PagerDutyEvents, SlackWebhook } from '../adapters/aws/alert-destinations';
-import type { SQSBatchResponse } from 'aws-lambda';
 import { forwardNotificationBatch } from '../core/alerts/digest';
 import { type ForwardDestinations, type ForwardedMessage, forwardMessage, parseForwardedMessage } from '../core/alerts/forward';
 import type { Notification } from '../core/alerts/model';
@@ -67,7 +67,12 @@ async function forwardQueueBatch(records: z.infer<typeof sqsEvent>['Records']): 
       continue;
     }
     try {
-      logger.info('forwarded', { messageId: record.messageId, kind: message.kind, ...describe(message), ...(await forwardMessage(message, destinations)) });
+      logger.info('forwarded', {
+        messageId: record.messageId,
+        kind: message.kind,
+        ...describe(message),
+        ...(await forwardMessage(message, destinations)),
+      });
     } catch (err) {
       logger.error('forwarding failed', { messageId: record.messageId, error: (err as Error).message });
       failures.push(record.messageId);
@@ -80,7 +85,11 @@ async function forwardQueueBatch(records: z.infer<typeof sqsEvent>['Records']): 
         destinations,
         sleep,
       );
-      logger.info('forwarded', { kind: 'notification', hosts: [...new Set(notifications.map((n) => n.notification.host))].slice(0, 50), ...outcome });
+      logger.info('forwarded', {
+        kind: 'notification',
+        hosts: [...new Set(notifications.map((n) => n.notification.host))].slice(0, 50),
+        ...outcome,
+      });
     } catch (err) {
       logger.error('forwarding failed', { notifications: notifications.length, error: (err as Error).message });
       failures.push(...notifications.map((n) => n.messageId));

@@ -50,7 +50,10 @@ export interface Digest {
 /** @throws Error when `notifications` is empty (there is nothing to digest). */
 export function buildDigest(notifications: readonly Notification[]): Digest {
   if (notifications.length === 0) throw new Error('buildDigest: expected at least one notification, got none');
-  const byCheck = new Map<CheckName, { firing: Set<string>; resolved: Set<string>; severity: AlertSeverity; example: string; runbook: string }>();
+  const byCheck = new Map<
+    CheckName,
+    { firing: Set<string>; resolved: Set<string>; severity: AlertSeverity; example: string; runbook: string }
+  >();
   for (const n of notifications) {
     for (const a of n.alerts) {
       let entry = byCheck.get(a.check);
@@ -86,7 +89,11 @@ export function buildDigest(notifications: readonly Notification[]): Digest {
   );
   return {
     fleet: notifications[0].fleet,
-    at: notifications.map((n) => n.at).reduce((a, b) => (b > a ? b : a)),
+    // ISO-8601 times sort as text.
+    at: notifications
+      .map((n) => n.at)
+      .sort()
+      .at(-1) as string,
     notifications: notifications.length,
     hosts: new Set(notifications.map((n) => n.host)).size,
     checks,
@@ -155,7 +162,10 @@ export function digestPagerDutyEvents(d: Digest, routingKey: string, minSeverity
       event_action: 'trigger',
       dedup_key,
       payload: {
-        summary: `[${c.severity.toUpperCase()}] ${c.check} on ${c.firingHosts.length} hosts of fleet ${d.fleet}: ${c.example}`.slice(0, 1024),
+        summary: `[${c.severity.toUpperCase()}] ${c.check} on ${c.firingHosts.length} hosts of fleet ${d.fleet}: ${c.example}`.slice(
+          0,
+          1024,
+        ),
         source: `fleet ${d.fleet}`,
         severity: c.severity,
         timestamp: d.at,
