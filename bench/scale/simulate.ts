@@ -52,7 +52,12 @@ interface Pipeline {
   readonly listsFleet: boolean;
   /** Schedule shards (fleet.shards), each a command of its own, staggered over the period (lambda/core/schedule/shards.ts). */
   readonly shards: number;
+  /** Run Command MaxConcurrency as a share of each command's targets (aws.maxConcurrency). */
+  readonly runCommandConcurrency: number;
 }
+
+/** Run Command MaxConcurrency (aws.maxConcurrency default 10%). */
+const MAX_CONCURRENCY_SHARE = 0.1;
 
 const PIPELINES: readonly Pipeline[] = [
   {
@@ -66,6 +71,7 @@ const PIPELINES: readonly Pipeline[] = [
     indexShards: 1,
     listsFleet: true,
     shards: 1,
+    runCommandConcurrency: MAX_CONCURRENCY_SHARE,
   },
   {
     name: 'after',
@@ -78,21 +84,21 @@ const PIPELINES: readonly Pipeline[] = [
     indexShards: 16,
     listsFleet: false,
     shards: 1,
+    runCommandConcurrency: MAX_CONCURRENCY_SHARE,
   },
 ];
 
-/** What docs/deploy.md says to set above 10,000 hosts (fleet.shards, aws.collectorMaxConcurrency; --large-shards, --large-collectors to try others). */
+/** What docs/deploy.md says to set above 10,000 hosts: fleet.shards, aws.collectorMaxConcurrency, aws.maxConcurrency (--large-shards, --large-collectors, --large-run-command try others). */
 const LARGE_FLEET: Pipeline = {
   ...PIPELINES[1],
   name: 'after, large-fleet settings',
   shards: Number(arg('large-shards', '5')),
   maxConcurrency: Number(arg('large-collectors', '20')),
+  runCommandConcurrency: Number(arg('large-run-command', '0.05')),
 };
 
 const GPU_CHECK_PERIOD_S = 300;
 const HEALTH_CHECK_PERIOD_S = 900;
-/** Run Command MaxConcurrency (aws.maxConcurrency default 10%). */
-const MAX_CONCURRENCY_SHARE = 0.1;
 const SCRIPT_SECONDS = { 'gpu-check': [4, 12], 'health-check': [6, 20] } as const;
 /** Share of runs that fail (read with GetCommandInvocation in both pipelines). */
 const FAILED_SHARE = 0.02;
@@ -406,7 +412,8 @@ function simulate(
   const sweepOfMsg = new WeakMap<Message, string>();
   const waiting: { task: Task; host: number; sweep: number }[][] = [];
   const running: Record<string, number> = {};
-  const limit = Math.max(1, Math.floor(hosts * MAX_CONCURRENCY_SHARE));
+  // Run Command's MaxConcurrency percentage applies to each command's own targets.
+  const limits: number[] = [];
   let sweepSeq = 0;
   let freeWorkers = p.maxConcurrency;
   let pollScheduled = false;
@@ -425,7 +432,7 @@ function simulate(
   const startAgent = (now: number, sweep: number) => {
     const key = String(sweep);
     const list = waiting[sweep];
-    while (list.length && (running[key] ?? 0) < limit) {
+    while (list.length && (running[key] ?? 0) < limits[sweep]) {
       const next = list.pop()!;
       running[key] = (running[key] ?? 0) + 1;
       events.push(now, { kind: 'agentStart', ...next });
@@ -454,6 +461,7 @@ function simulate(
         sweepStart.set(key, now);
         sweepLeft.set(key, targets.length);
         waiting[sweep] = targets;
+        limits[sweep] = Math.max(1, Math.floor(targets.length * p.runCommandConcurrency));
         // The dispatcher publishes the count SSM resolved the tag to: every target, reachable or not.
         if (e.task === 'gpu-check') {
           const period = Math.floor(now / COVERAGE_PERIOD_S);
@@ -692,7 +700,9 @@ function main(): void {
   console.log(
     `coverage alarm: gpu-check reported / expected per ${periodMinutes}-minute period, ALARM after ${evaluationPeriods} periods below ${minShare * 100}%`,
   );
-  console.log(`large-fleet settings: fleet.shards ${LARGE_FLEET.shards}, aws.collectorMaxConcurrency ${LARGE_FLEET.maxConcurrency}`);
+  console.log(
+    `large-fleet settings: fleet.shards ${LARGE_FLEET.shards}, aws.collectorMaxConcurrency ${LARGE_FLEET.maxConcurrency}, aws.maxConcurrency ${LARGE_FLEET.runCommandConcurrency * 100}%`,
+  );
   console.log('');
   console.log(
     '| pipeline | hosts | sweep s (p50 / max) | result age s p50 / p99 / max | throttled calls per sweep (by API) | DLQ | false stale | coverage per period | $/month |',
