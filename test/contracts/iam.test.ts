@@ -220,6 +220,13 @@ describe('service principals', () => {
     expect(invoke('BackupPruneFunction')).toBe('ImplicitDeny');
   });
 
+  test('the prune function may invoke itself (its next part) and no other function', () => {
+    const invoke = (fn: string) =>
+      iam.decide({ caller: me, action: 'lambda:InvokeFunction', resource: iam.arn(fn, 'AWS::Lambda::Function') }, lambda('prune'));
+    expect(invoke(LAMBDAS.prune)).toBe('Allow');
+    expect(invoke(LAMBDAS.dispatch)).toBe('ImplicitDeny');
+  });
+
   test('the sweep schedule role invokes the sweep', () => {
     const role = iam.rolePolicies(iam.id('AlertSweepScheduleRole', 'AWS::IAM::Role'));
     expect(
@@ -273,6 +280,8 @@ function requestsOf(s: StackIam): Record<Handler, Record<string, Request[]>> {
       's3:GetObject': [r('s3:GetObject', `${bak}/backups/${HOST}/snapshots/s1.json`)],
       's3:DeleteObject': [r('s3:DeleteObject', `${bak}/backups/${HOST}/archives/a.tar.zst`)],
       'cloudwatch:PutMetricData': [metrics],
+      // The next part of a prune too large for one invocation: itself.
+      'lambda:InvokeFunction': [r('lambda:InvokeFunction', s.arn(LAMBDAS.prune, 'AWS::Lambda::Function'))],
     },
     'alert-sweep': alerts,
     'alert-forwarder': {
