@@ -8,8 +8,9 @@
  * read back from the command (its TargetCount), reported (a dispatch that matched nothing says so) and
  * published as the expected number of results, which the coverage alarm compares with the results
  * collected. A `shard` (scheduled shards of a large fleet, fleet.shards) is sent the same way to its shard
- * tag alone, whose value names the fleet (lambda/core/schedule/shards.ts). `targets.tag` narrows the fleet further (both tags must match: the instances SSM lists with
- * both are sent by id, because AWS documents a command's tag targets one key at a time);
+ * tag alone, whose value names the fleet (lambda/core/schedule/shards.ts). `targets.tag` narrows the
+ * fleet further (both tags must match: the instances SSM lists with both are sent by id, because AWS
+ * documents a command's tag targets one key at a time);
  * `targets.instanceIds` sends to those instances in calls of at most 50 ids (SendCommand's limit). These
  * by-hand dispatches, and dry runs, look instances up first.
  */

@@ -1,7 +1,8 @@
 /**
  * The forwarder: posts host alert notifications (from the alert topic through a queue, in batches that
  * become one digest when an incident spans many hosts: lambda/core/alerts/digest.ts) and pipeline alarms
- * (from the pipeline topic, directly) to Slack (Block Kit) and/or PagerDuty (Events API v2). The environment holds only secret names; the values are read from Secrets Manager and cached.
+ * (from the pipeline topic, directly) to Slack (Block Kit) and/or PagerDuty (Events API v2). The
+ * environment holds only secret names; the values are read from Secrets Manager and cached.
  * A failure throws (SNS) or reports the batch failed (SQS), so retries and the dead-letter queue keep it.
  */
 import { Logger } from '@aws-lambda-powertools/logger';

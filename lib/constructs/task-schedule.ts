@@ -1,8 +1,7 @@
 /**
  * One task's EventBridge Scheduler schedule: invokes the dispatch Lambda with `{ "task": ... }` (and its
- * `shard` for a schedule shard of a large fleet) on the
- * configured expression, in the configured time zone, within an optional flexible window (to spread a
- * fleet's load), with retries and a dead-letter queue.
+ * `shard` for a schedule shard of a large fleet) on the configured expression, in the configured time
+ * zone, within an optional flexible window (to spread a fleet's load), with retries and a dead-letter queue.
  */
 import { CfnElement, Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
