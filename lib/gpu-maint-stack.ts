@@ -15,6 +15,7 @@ import type { Config } from '../lambda/config/schema';
 import { alertSettings } from '../lambda/core/alerts/settings';
 import { remediationSettings } from '../lambda/core/remediation/model';
 import { parseScheduleExpression, rateSeconds } from '../lambda/core/schedule/expression';
+import { shardSchedules } from '../lambda/core/schedule/shards';
 import { evaluationSettings } from '../lambda/core/settings';
 import type { TaskName } from '../lambda/core/types';
 import { rateControlFor } from '../lambda/tasks/rate-control';
@@ -77,7 +78,8 @@ export class GpuMaintStack extends Stack {
   readonly instancePolicy: InstancePolicy;
   readonly dispatcher: Dispatcher;
   readonly scheduleGroup: TaskScheduleGroup;
-  readonly schedules = new Map<TaskName, TaskSchedule>();
+  /** Each scheduled task's schedules: one, or one per shard (fleet.shards) for a sharded task. */
+  readonly schedules = new Map<TaskName, readonly TaskSchedule[]>();
   readonly collector: ResultCollector;
   /** Alert policy state (DynamoDB) the collector and the stale-host sweep share. */
   readonly alertState: AlertStateTable;
@@ -194,24 +196,32 @@ export class GpuMaintStack extends Stack {
       commandLogGroup: this.commandLogGroup,
       cloudWatchOutput: config.aws.commandOutputToCloudWatch,
       metricsNamespace: config.metrics.namespace,
+      shards: { tagKey: config.fleet.shardTagKey, count: config.fleet.shards },
       logRetentionDays: retentionDays,
     });
     this.scheduleGroup = new TaskScheduleGroup(this, 'Schedules');
     for (const document of documents) {
-      const schedule = TASKS.get(document.task)?.schedule?.fromConfig(config);
+      const definition = TASKS.get(document.task)?.schedule;
+      const schedule = definition?.fromConfig(config);
       if (!schedule) continue;
+      const sharded = definition?.sharded === true && config.fleet.shards > 1;
+      const shards = sharded ? shardSchedules(schedule.expression, config.fleet.name, config.fleet.shards) : [undefined];
       this.schedules.set(
         document.task,
-        new TaskSchedule(this, `${pascal(document.task)}Schedule`, {
-          task: document.task,
-          expression: schedule.expression,
-          timeZone: config.timeZone,
-          flexibleWindowMinutes: schedule.flexibleWindowMinutes,
-          enabled: schedule.enabled,
-          target: this.dispatcher.handler.function,
-          group: this.scheduleGroup.group,
-          deadLetterQueue: this.scheduleGroup.deadLetterQueue,
-        }),
+        shards.map(
+          (shard) =>
+            new TaskSchedule(this, `${pascal(document.task)}${shard ? `Shard${shard.shard}` : ''}Schedule`, {
+              task: document.task,
+              ...(shard ? { shard: shard.shard } : {}),
+              expression: shard?.expression ?? schedule.expression,
+              timeZone: config.timeZone,
+              flexibleWindowMinutes: schedule.flexibleWindowMinutes,
+              enabled: schedule.enabled,
+              target: this.dispatcher.handler.function,
+              group: this.scheduleGroup.group,
+              deadLetterQueue: this.scheduleGroup.deadLetterQueue,
+            }),
+        ),
       );
     }
 
@@ -240,6 +250,7 @@ export class GpuMaintStack extends Stack {
       settings: evaluationSettings(config),
       namespace: config.metrics.namespace,
       logRetentionDays: retentionDays,
+      maxConcurrency: config.aws.collectorMaxConcurrency,
     });
     // ---- Kernel-log watcher: Xid events from hosts into the same collector and alert state ------------
     if (config.gpuCheck.watch.enabled) {

@@ -70,6 +70,15 @@ export const configSchema = z.strictObject({
         .default('default'),
       /** Tag key that marks instances of this fleet. @default 'gpu-maint:fleet' */
       tagKey: z.string().min(1).max(128).default('gpu-maint:fleet'),
+      /**
+       * Schedule shards (AWS; fleets above 10,000 hosts, docs/deploy.md#fleet-sizes-and-what-to-change):
+       * with n > 1 every sharded task (gpu-check, health-check) gets n schedules, staggered over its
+       * period, each sending one command to the hosts tagged `<shardTagKey> = <name>-<i>` (i = 0..n-1).
+       * Every host must then carry a shard tag: a host without one is not checked. @default 1
+       */
+      shards: z.number().int().min(1).max(60).default(1),
+      /** Tag key that puts a host in a schedule shard (with fleet.shards > 1). @default 'gpu-maint:shard' */
+      shardTagKey: z.string().min(1).max(128).default('gpu-maint:shard'),
     })
     .prefault({}),
 
@@ -622,6 +631,11 @@ export const configSchema = z.strictObject({
        * hundred hosts exceeds (docs/scale.md). Output always goes to the S3 output bucket. @default false
        */
       commandOutputToCloudWatch: z.boolean().default(false),
+      /**
+       * Concurrent collect Lambda invocations (the SQS event source's maximum concurrency, 2-1000). 10 keep
+       * up with 10,000 hosts; raise it with the fleet (50 for 50,000, bench/README.md's simulation). @default 10
+       */
+      collectorMaxConcurrency: z.number().int().min(2).max(1000).default(10),
       /** Days Lambda and command logs are kept. @default 30 */
       logRetentionDays: z.number().int().min(1).default(30),
       /**

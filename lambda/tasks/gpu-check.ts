@@ -38,7 +38,12 @@ export const gpuCheckTask: TaskDefinition = {
   evaluate: evaluateGpuCheck,
   inRunAll: true,
   parameters,
-  schedule: { fromConfig: (c) => c.gpuCheck.schedule, description: () => 'GPU state, GPU count and Xid errors', background: false },
+  schedule: {
+    fromConfig: (c) => c.gpuCheck.schedule,
+    description: () => 'GPU state, GPU count and Xid errors',
+    background: false,
+    sharded: true,
+  },
   // Runs every 5 minutes: a run or a delivery that takes longer would overlap the next one.
   limits: { executionSeconds: 240, deliverySeconds: 240 },
 };

@@ -64,6 +64,7 @@ export const healthCheckTask: TaskDefinition = {
     fromConfig: (c) => c.healthCheck.schedule,
     description: () => 'disk, memory, load, services, journal and endpoints',
     background: false,
+    sharded: true,
   },
   limits: { executionSeconds: 600, deliverySeconds: 600 },
   mayStart: (c) => (c.cleanup.onDiskPressure ? ['cleanup'] : []),

@@ -18,6 +18,11 @@ export interface TaskSchedule {
   readonly description: (config: Config) => string;
   /** Heavy disk I/O: local timers run it at idle I/O priority so training jobs keep the disks. */
   readonly background: boolean;
+  /**
+   * A frequent fleet-wide check: with `fleet.shards` > 1 it gets one staggered schedule per shard
+   * (lambda/core/schedule/shards.ts). @default false
+   */
+  readonly sharded?: boolean;
 }
 
 export interface TaskTimeLimits {

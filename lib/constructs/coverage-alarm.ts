@@ -8,7 +8,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { EXPECTED_RESULTS_METRIC } from '../../lambda/core/coverage';
+import { COVERAGE_ALARM_DEFAULTS, EXPECTED_RESULTS_METRIC } from '../../lambda/core/coverage';
 import { METRICS } from '../../lambda/core/metric-names';
 
 export interface CoverageAlarmProps {
@@ -43,9 +43,9 @@ export class CoverageAlarm extends Construct {
 
   constructor(scope: Construct, id: string, props: CoverageAlarmProps) {
     super(scope, id);
-    const minShare = props.minShare ?? 0.8;
-    const periodMinutes = props.periodMinutes ?? 15;
-    const evaluationPeriods = props.evaluationPeriods ?? 2;
+    const minShare = props.minShare ?? COVERAGE_ALARM_DEFAULTS.minShare;
+    const periodMinutes = props.periodMinutes ?? COVERAGE_ALARM_DEFAULTS.periodMinutes;
+    const evaluationPeriods = props.evaluationPeriods ?? COVERAGE_ALARM_DEFAULTS.evaluationPeriods;
     const where = `CoverageAlarm ${this.node.path}`;
     if (!(minShare > 0 && minShare <= 1)) throw new Error(`${where}: minShare must be in (0, 1], got: ${minShare}`);
     if (!Number.isInteger(periodMinutes) || periodMinutes < 1 || periodMinutes > 1440)

@@ -30,6 +30,7 @@ let template: Template;
 let config: ReturnType<typeof buildApp>['config'];
 let stack: GpuMaintStack;
 let gpuDetailTemplate: Template;
+let shardedTemplate: Template;
 
 type Resources = Record<string, { Type: string; Properties: Record<string, any> }>;
 const resources = (t: Template, type: string): Resources => t.findResources(type) as Resources;
@@ -66,8 +67,13 @@ beforeAll(() => {
   stack = built.stack;
   // A second stack in the same app (one synthesis): default config with per-GPU metrics.
   const gpuDetail = new GpuMaintStack(built.app, 'GpuDetail', { config: validateConfig({ metrics: { detail: 'gpu' } }) });
+  // A third: a large fleet in 4 schedule shards, with more collectors.
+  const sharded = new GpuMaintStack(built.app, 'Sharded', {
+    config: validateConfig({ fleet: { name: 'big', shards: 4 }, aws: { collectorMaxConcurrency: 50 } }),
+  });
   template = Template.fromStack(built.stack);
   gpuDetailTemplate = Template.fromStack(gpuDetail);
+  shardedTemplate = Template.fromStack(sharded);
 });
 
 describe('SSM documents', () => {
@@ -148,6 +154,24 @@ describe('schedules', () => {
         .map((t) => t.name)
         .sort(),
     );
+  });
+
+  test('with fleet.shards, each sharded task has one schedule per shard, staggered over its period', () => {
+    const inputs = Object.values(resources(shardedTemplate, 'AWS::Scheduler::Schedule'))
+      .map((s) => ({ input: JSON.parse(s.Properties.Target.Input ?? '{}'), expression: s.Properties.ScheduleExpression }))
+      .filter((s) => s.input.task === 'gpu-check' || s.input.task === 'backup');
+    expect(inputs.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual([
+      { input: { task: 'backup' }, expression: 'cron(0 2 * * ? *)' },
+      { input: { task: 'gpu-check', shard: 0 }, expression: 'cron(0/5 * * * ? *)' },
+      { input: { task: 'gpu-check', shard: 1 }, expression: 'cron(1/5 * * * ? *)' },
+      { input: { task: 'gpu-check', shard: 2 }, expression: 'cron(2/5 * * * ? *)' },
+      { input: { task: 'gpu-check', shard: 3 }, expression: 'cron(3/5 * * * ? *)' },
+    ]);
+  });
+
+  test('with fleet.shards, the dispatcher knows the shard tag and count', () => {
+    const env = functionByEnv(shardedTemplate, 'GPU_MAINT_DISPATCH').props.Environment.Variables.GPU_MAINT_DISPATCH;
+    expect(JSON.stringify(env)).toContain('\\"shards\\":{\\"tagKey\\":\\"gpu-maint:shard\\",\\"count\\":4}');
   });
 
   test('a schedule fires its expression in the configured time zone', () => {
@@ -250,6 +274,13 @@ describe('result path', () => {
       MaximumBatchingWindowInSeconds: 10,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       ScalingConfig: { MaximumConcurrency: 10 },
+    });
+  });
+
+  test('aws.collectorMaxConcurrency sets the concurrency of the collect event source', () => {
+    shardedTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: functionByEnv(shardedTemplate, 'GPU_MAINT_COLLECT').id },
+      ScalingConfig: { MaximumConcurrency: 50 },
     });
   });
 

@@ -182,13 +182,43 @@ describe('service principals', () => {
     expect(publish('210987654321')).toBe('ImplicitDeny');
   });
 
-  test('EventBridge publishes to the pipeline topic; CloudWatch cannot publish to the host alert topic', () => {
-    expect(iam.decide({ caller: { service: 'events.amazonaws.com' }, action: 'sns:Publish', resource: pipeline() }, [])).toBe('Allow');
+  test("the logrotate rule publishes to the pipeline topic; another rule, or another account's, cannot", () => {
+    const publish = (rule: string, account = ACCOUNT) =>
+      iam.decide(
+        {
+          caller: { service: 'events.amazonaws.com' },
+          action: 'sns:Publish',
+          resource: pipeline(),
+          context: { 'aws:SourceArn': rule, 'aws:SourceAccount': account },
+        },
+        [],
+      );
+    const rule = iam.arn('LogrotateFailedRuns', 'AWS::Events::Rule');
+    expect(publish(rule)).toBe('Allow');
+    expect(publish(`arn:${P}:events:${REGION}:${ACCOUNT}:rule/other`)).toBe('ImplicitDeny');
+    expect(publish(rule, '210987654321')).toBe('ImplicitDeny');
+    expect(iam.decide({ caller: { service: 'events.amazonaws.com' }, action: 'sns:Publish', resource: pipeline() }, [])).toBe(
+      'ImplicitDeny',
+    );
+  });
+
+  test('CloudWatch cannot publish to the host alert topic', () => {
     const alerts = iam.ref('AlertsTopic', 'AWS::SNS::Topic');
     const ctx = { 'aws:SourceArn': alarm(ACCOUNT), 'aws:SourceAccount': ACCOUNT };
     expect(iam.decide({ caller: { service: 'cloudwatch.amazonaws.com' }, action: 'sns:Publish', resource: alerts, context: ctx }, [])).toBe(
       'ImplicitDeny',
     );
+  });
+
+  test("the alert topic sends to the forwarder's notification queue; another topic cannot", () => {
+    const queue = iam.arn('AlertForwarderNotifications', 'AWS::SQS::Queue');
+    const send = (topicArn: string) =>
+      iam.decide(
+        { caller: { service: 'sns.amazonaws.com' }, action: 'sqs:SendMessage', resource: queue, context: { 'aws:SourceArn': topicArn } },
+        [],
+      );
+    expect(send(iam.ref('AlertsTopic', 'AWS::SNS::Topic'))).toBe('Allow');
+    expect(send(`arn:${P}:sns:${REGION}:${ACCOUNT}:other`)).toBe('ImplicitDeny');
   });
 
   test('the collect rule sends to the collect queue; another rule cannot', () => {
@@ -219,6 +249,13 @@ describe('service principals', () => {
       iam.decide({ caller: me, action: 'lambda:InvokeFunction', resource: iam.arn(fn, 'AWS::Lambda::Function') }, role);
     expect(invoke('DispatchHandlerFunction')).toBe('Allow');
     expect(invoke('BackupPruneFunction')).toBe('ImplicitDeny');
+  });
+
+  test('the prune function may invoke itself (its next part) and no other function', () => {
+    const invoke = (fn: string) =>
+      iam.decide({ caller: me, action: 'lambda:InvokeFunction', resource: iam.arn(fn, 'AWS::Lambda::Function') }, lambda('prune'));
+    expect(invoke(LAMBDAS.prune)).toBe('Allow');
+    expect(invoke(LAMBDAS.dispatch)).toBe('ImplicitDeny');
   });
 
   test('the sweep schedule role invokes the sweep', () => {
@@ -276,6 +313,8 @@ function requestsOf(s: StackIam): Record<Handler, Record<string, Request[]>> {
       's3:GetObject': [r('s3:GetObject', `${bak}/backups/${HOST}/snapshots/s1.json`)],
       's3:DeleteObject': [r('s3:DeleteObject', `${bak}/backups/${HOST}/archives/a.tar.zst`)],
       'cloudwatch:PutMetricData': [metrics],
+      // The next part of a prune too large for one invocation: itself.
+      'lambda:InvokeFunction': [r('lambda:InvokeFunction', s.arn(LAMBDAS.prune, 'AWS::Lambda::Function'))],
     },
     'alert-sweep': alerts,
     'alert-forwarder': {
@@ -421,6 +460,22 @@ describe('a broken template fails the check', () => {
       action: 'sns:Publish',
       resource: iam.ref('AlertsPipelineTopic', 'AWS::SNS::Topic'),
       context: { 'aws:SourceAccount': '210987654321' },
+    };
+    expect(iam.decide(req, [])).toBe('ImplicitDeny');
+    expect(s.decide(req, [])).toBe('Allow');
+  });
+
+  test('dropping aws:SourceArn from the EventBridge statement lets any rule of the account publish', () => {
+    const s = broken((t) => {
+      const id = iam.id('AlertsPipelineTopicPolicy', 'AWS::SNS::TopicPolicy');
+      const statement = statements(t, id).find((x) => JSON.stringify(x.Principal).includes('events.amazonaws.com'))!;
+      delete (statement.Condition as Record<string, unknown>).ArnEquals;
+    });
+    const req = {
+      caller: { service: 'events.amazonaws.com' },
+      action: 'sns:Publish',
+      resource: iam.ref('AlertsPipelineTopic', 'AWS::SNS::Topic'),
+      context: { 'aws:SourceArn': `arn:${P}:events:${REGION}:${ACCOUNT}:rule/other`, 'aws:SourceAccount': ACCOUNT },
     };
     expect(iam.decide(req, [])).toBe('ImplicitDeny');
     expect(s.decide(req, [])).toBe('Allow');
