@@ -65,44 +65,21 @@ source "${BASH_SOURCE[0]%/*}/lib/cleanup-docker.sh"
 WORK="" # scratch directory of this run
 NOW_S=0
 
-#######################################
-# Reads a true/false setting.
-# Arguments: variable name, default.
-#######################################
-bool_setting() {
-  local value="${!1:-$2}"
-  case "${value}" in
-  true | false) printf '%s\n' "${value}" ;;
-  *) die "$1 must be true or false, got: ${value}" ;;
-  esac
-}
-
-#######################################
-# Reads a non-negative decimal setting.
-# Arguments: variable name, default.
-#######################################
-number_setting() {
-  local value="${!1:-$2}"
-  [[ "${value}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$1 must be a non-negative number, got: ${value}"
-  printf '%s\n' "${value}"
-}
-
 main() {
   local host exp_days ckpt_days keep patterns root reason refused=0
   local -a exp_roots=() ckpt_roots=() disk_paths=()
-  DRY_RUN="$(bool_setting GPU_MAINT_CLEANUP_DRY_RUN true)"
-  FORCE="$(bool_setting GPU_MAINT_CLEANUP_FORCE false)"
-  MAX_FRACTION="$(number_setting GPU_MAINT_CLEANUP_MAX_DELETE_FRACTION 0.5)"
-  exp_days="$(number_setting GPU_MAINT_CLEANUP_EXPERIMENT_MAX_AGE_DAYS 30)"
-  ckpt_days="$(number_setting GPU_MAINT_CLEANUP_CHECKPOINT_MAX_AGE_DAYS 7)"
-  keep="$(number_setting GPU_MAINT_CLEANUP_CHECKPOINT_KEEP_NEWEST 3)"
-  [[ "${keep}" =~ ^[0-9]+$ ]] || die "GPU_MAINT_CLEANUP_CHECKPOINT_KEEP_NEWEST must be a whole number, got: ${keep}"
-  patterns="${GPU_MAINT_CLEANUP_CHECKPOINT_PATTERNS-*.ckpt,*.pt,*.safetensors}"
-  MARKER="${GPU_MAINT_CLEANUP_PROTECT_MARKER:-.keep}"
-  [[ "${MARKER}" != */* && "${MARKER}" != . && "${MARKER}" != .. ]] || die "GPU_MAINT_CLEANUP_PROTECT_MARKER must be a file name, got: ${MARKER}"
-  mapfile -t PROTECT_GLOBS < <(split_list "${GPU_MAINT_CLEANUP_PROTECT:-}")
-  mapfile -t exp_roots < <(split_list "${GPU_MAINT_CLEANUP_EXPERIMENT_PATHS-/opt/ml/experiments}")
-  mapfile -t ckpt_roots < <(split_list "${GPU_MAINT_CLEANUP_CHECKPOINT_PATHS-/opt/ml/checkpoints}")
+  DRY_RUN="$(env_bool GPU_MAINT_CLEANUP_DRY_RUN true)"
+  FORCE="$(env_bool GPU_MAINT_CLEANUP_FORCE false)"
+  MAX_FRACTION="$(env_number GPU_MAINT_CLEANUP_MAX_DELETE_FRACTION 0.5)"
+  exp_days="$(env_number GPU_MAINT_CLEANUP_EXPERIMENT_MAX_AGE_DAYS 30)"
+  ckpt_days="$(env_number GPU_MAINT_CLEANUP_CHECKPOINT_MAX_AGE_DAYS 7)"
+  keep="$(env_int GPU_MAINT_CLEANUP_CHECKPOINT_KEEP_NEWEST 3)"
+  patterns="$(env_opt GPU_MAINT_CLEANUP_CHECKPOINT_PATTERNS '*.ckpt,*.pt,*.safetensors')"
+  MARKER="$(env_matches GPU_MAINT_CLEANUP_PROTECT_MARKER .keep '^[^/]+$' 'a file name')"
+  [[ "${MARKER}" != . && "${MARKER}" != .. ]] || die "GPU_MAINT_CLEANUP_PROTECT_MARKER must be a file name, got: '${MARKER}'"
+  mapfile -t PROTECT_GLOBS < <(env_list GPU_MAINT_CLEANUP_PROTECT "")
+  mapfile -t exp_roots < <(env_list GPU_MAINT_CLEANUP_EXPERIMENT_PATHS /opt/ml/experiments)
+  mapfile -t ckpt_roots < <(env_list GPU_MAINT_CLEANUP_CHECKPOINT_PATHS /opt/ml/checkpoints)
 
   ensure_result_tmp_dir
   WORK="${RESULT_TMP_DIR}"

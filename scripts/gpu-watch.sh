@@ -57,23 +57,12 @@ LAST_LINE=""
 # Validates the configuration from the environment.
 #######################################
 read_config() {
-  local debounce="${GPU_MAINT_WATCH_DEBOUNCE_S:-5}" restarts="${GPU_MAINT_WATCH_MAX_RESTARTS:-0}"
-  SOURCE="${GPU_MAINT_WATCH_SOURCE:-auto}"
-  EVENT_BUS="${GPU_MAINT_WATCH_EVENT_BUS:-}"
-  if [[ ! "${debounce}" =~ ^[0-9]{1,2}$ ]] || ((10#${debounce} < 1 || 10#${debounce} > 60)); then
-    die "GPU_MAINT_WATCH_DEBOUNCE_S must be a whole number of seconds from 1 to 60, got: '${debounce}'"
-  fi
-  if [[ ! "${SOURCE}" =~ ^(auto|journal|dmesg)$ ]]; then
-    die "GPU_MAINT_WATCH_SOURCE must be auto, journal or dmesg, got: '${SOURCE}'"
-  fi
-  if [[ -n "${EVENT_BUS}" && ! "${EVENT_BUS}" =~ ^(arn:[a-z-]+:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[A-Za-z0-9._/-]{1,256}$ ]]; then
-    die "GPU_MAINT_WATCH_EVENT_BUS must be an EventBridge bus name or ARN, got: '${EVENT_BUS}'"
-  fi
-  if [[ ! "${restarts}" =~ ^[0-9]{1,6}$ ]]; then
-    die "GPU_MAINT_WATCH_MAX_RESTARTS must be a whole number, got: '${restarts}'"
-  fi
-  DEBOUNCE_S=$((10#${debounce}))
-  MAX_RESTARTS=$((10#${restarts}))
+  DEBOUNCE_S="$(env_int GPU_MAINT_WATCH_DEBOUNCE_S 5 1 60)"
+  SOURCE="$(env_enum GPU_MAINT_WATCH_SOURCE auto auto journal dmesg)"
+  # Empty: print events only (local mode); the pattern accepts a bus name or ARN.
+  EVENT_BUS="$(env_matches GPU_MAINT_WATCH_EVENT_BUS "" '^((arn:[a-z-]+:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[A-Za-z0-9._/-]{1,256})?$' \
+    'an EventBridge bus name or ARN')"
+  MAX_RESTARTS="$(env_int GPU_MAINT_WATCH_MAX_RESTARTS 0)"
   if [[ "${SOURCE}" == auto ]]; then
     SOURCE=dmesg
     command -v journalctl >/dev/null 2>&1 && SOURCE=journal

@@ -67,7 +67,8 @@ manifest_units() {
 # instance role), the one per-instance value S3 policies can scope a prefix to (${aws:userid}).
 #######################################
 backup_host_key() {
-  local mode="${GPU_MAINT_BACKUP_HOST_KEY:-host}" key
+  local mode key
+  mode="$(env_str GPU_MAINT_BACKUP_HOST_KEY host)"
   case "${mode}" in
   host)
     key="$(host_id)"

@@ -149,7 +149,8 @@ clean_huggingface() {
 
 # Home directories whose user caches are cleaned: every user's when running as root.
 cache_homes() {
-  local sysroot="${GPU_MAINT_CLEANUP_SYSROOT:-}" h
+  local sysroot h
+  sysroot="$(env_str GPU_MAINT_CLEANUP_SYSROOT "")"
   if [[ -n "${sysroot}" || "${EUID}" -eq 0 ]]; then
     for h in "${sysroot}/root" "${sysroot}"/home/*; do
       [[ -d "${h}" && ! -L "${h}" ]] && printf '%s\n' "${h}"
@@ -164,7 +165,8 @@ cache_homes() {
 # Package and model caches enabled in GPU_MAINT_CLEANUP_CACHES.
 #######################################
 clean_caches() {
-  local caches="${GPU_MAINT_CLEANUP_CACHES-pip,conda,apt}" sysroot="${GPU_MAINT_CLEANUP_SYSROOT:-}"
+  local sysroot
+  sysroot="$(env_str GPU_MAINT_CLEANUP_SYSROOT "")"
   local cache home dir
   local -a homes=()
   mapfile -t homes < <(cache_homes)
@@ -198,11 +200,11 @@ clean_caches() {
     huggingface)
       for home in "${homes[@]+"${homes[@]}"}"; do
         dir="${home}/.cache/huggingface/hub"
-        [[ -d "${dir}" ]] && clean_huggingface "${dir}" "$(number_setting GPU_MAINT_CLEANUP_HF_MAX_GIB 200)"
+        [[ -d "${dir}" ]] && clean_huggingface "${dir}" "$(env_number GPU_MAINT_CLEANUP_HF_MAX_GIB 200)"
       done
       ;;
     *) log "unknown cache ${cache}: expected pip, conda, apt or huggingface" ;;
     esac
-  done < <(split_list "${caches}")
+  done < <(env_list GPU_MAINT_CLEANUP_CACHES pip,conda,apt)
   return 0
 }

@@ -96,8 +96,8 @@ load_keep_out() {
     real="$(realpath -m -- "${item}" 2>/dev/null)" || continue
     [[ "${real}" != "${item}" ]] && KEEP_OUT+=("${real}")
   done < <(
-    split_list "${GPU_MAINT_CLEANUP_KEEP_OUT:-}"
-    printf '%s\n' "${GPU_MAINT_STATE_DIR:-/var/lib/gpu-maint}"
+    env_list GPU_MAINT_CLEANUP_KEEP_OUT ""
+    env_str GPU_MAINT_STATE_DIR /var/lib/gpu-maint
   )
   return 0
 }
