@@ -40,6 +40,8 @@ source "${BASH_SOURCE[0]%/*}/lib/common.sh"
 source "${BASH_SOURCE[0]%/*}/lib/result.sh"
 # shellcheck source=lib/backup-store.sh
 source "${BASH_SOURCE[0]%/*}/lib/backup-store.sh"
+# shellcheck source=lib/json.sh
+source "${BASH_SOURCE[0]%/*}/lib/json.sh"
 # shellcheck source=lib/backup-manifest.sh
 source "${BASH_SOURCE[0]%/*}/lib/backup-manifest.sh"
 
@@ -577,9 +579,9 @@ listing_from_archive() {
 # Appends a unit's manifest line.
 add_unit_line() {
   local i="$1" key="$2" sha="$3" bytes="$4" entries="$5" sbytes="$6" listing_sum="$7" uploaded="$8"
-  UNIT_LINES+=("$(printf '{"id":"%s","fingerprint":"%s","key":"%s","sha256":"%s","bytes":%s,"files":%s,"sourceBytes":%s,"listing":"%s","uploaded":%s,"source":%s,"pathBase64":"%s","path":%s}' \
-    "${U_ID[i]}" "${U_FP[i]}" "${key}" "${sha}" "${bytes}" "${entries}" "${sbytes}" "${listing_sum}" "${uploaded}" \
-    "$(json_string "${U_SRC[i]}")" "$(printf '%s' "${U_REL[i]}" | base64 -w0)" "$(json_string "${U_REL[i]}")")")
+  UNIT_LINES+=("$(json_object "id=${U_ID[i]}" "fingerprint=${U_FP[i]}" "key=${key}" "sha256=${sha}" "bytes:=${bytes}" \
+    "files:=${entries}" "sourceBytes:=${sbytes}" "listing=${listing_sum}" "uploaded:=${uploaded}" "source=${U_SRC[i]}" \
+    "pathBase64=$(printf '%s' "${U_REL[i]}" | base64 -w0)" "path=${U_REL[i]}")")
 }
 
 #######################################

@@ -33,6 +33,8 @@ set -euo pipefail
 
 # shellcheck source=lib/common.sh
 source "${BASH_SOURCE[0]%/*}/lib/common.sh"
+# shellcheck source=lib/json.sh
+source "${BASH_SOURCE[0]%/*}/lib/json.sh"
 # shellcheck source=lib/xid-marker.sh
 source "${BASH_SOURCE[0]%/*}/lib/xid-marker.sh"
 
@@ -70,22 +72,6 @@ read_config() {
 }
 
 #######################################
-# Escapes text for a JSON string (quotes, backslashes, control characters).
-# Arguments: text. Outputs: the escaped text, without quotes.
-#######################################
-json_escape() {
-  local s="$1"
-  s="${s//\\/\\\\}"
-  s="${s//\"/\\\"}"
-  s="${s//$'\t'/\\t}"
-  s="${s//$'\r'/\\r}"
-  s="${s//$'\n'/\\n}"
-  # Other control characters: dropped, kernel lines do not carry them meaningfully.
-  s="${s//[$'\x01'-$'\x1f']/}"
-  printf '%s' "${s}"
-}
-
-#######################################
 # Prints one event and, in AWS mode, puts it on the event bus (bounded; a failure is logged, the
 # scheduled gpu-check still reports the line).
 # Arguments: key, count, kernel line.
@@ -93,12 +79,12 @@ json_escape() {
 emit() {
   local key="$1" count="$2" line="$3" at event entries
   printf -v at '%(%Y-%m-%dT%H:%M:%SZ)T' -1
-  event="{\"source\":\"${EVENT_SOURCE}\",\"host\":\"$(json_escape "${HOST}")\",\"at\":\"${at}\",\"key\":\"$(json_escape "${key}")\",\"count\":${count},\"line\":\"$(json_escape "${line}")\"}"
+  event="$(json_object "source=${EVENT_SOURCE}" "host=${HOST}" "at=${at}" "key=${key}" "count:=${count}" "line=${line}")"
   printf '%s\n' "${event}"
   # A redirection, not a command: no fork per event.
   [[ -n "${LAST_LINE}" ]] && printf '%s\n' "${LAST_LINE}" >"${STATE}/gpu-watch.last-line"
   [[ -n "${EVENT_BUS}" ]] || return 0
-  entries="[{\"Source\":\"${EVENT_SOURCE}\",\"DetailType\":\"${DETAIL_TYPE}\",\"EventBusName\":\"$(json_escape "${EVENT_BUS}")\",\"Detail\":\"$(json_escape "${event}")\"}]"
+  entries="[$(json_object "Source=${EVENT_SOURCE}" "DetailType=${DETAIL_TYPE}" "EventBusName=${EVENT_BUS}" "Detail=${event}")]"
   # PutEvents reports per-entry failures in FailedEntryCount with exit 0:
   # https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html
   local out
