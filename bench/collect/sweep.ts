@@ -14,9 +14,9 @@ import type { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-clo
 import { CloudWatchMetricsSink } from '../../lambda/adapters/aws/cloudwatch-metrics';
 import { validateConfig } from '../../lambda/config/load';
 import { type CollectDeps, type CollectedResult, deliverResults, evaluateInvocation, type InvocationRef } from '../../lambda/core/collect';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { evaluateGpuCheck } from '../../lambda/core/gpu/evaluate';
 import { seriesKey } from '../../lambda/core/metrics';
-import { evaluationSettings } from '../../lambda/core/settings';
 import type { TaskResult } from '../../lambda/core/types';
 import { gpuCheckOutput } from '../../test/helpers/gpu-check-output';
 

@@ -21,8 +21,8 @@
 import { validateConfig } from '../../lambda/config/load';
 import { AGENT_CLOUDWATCH_CALLS_PER_INVOCATION, API_QUOTAS } from '../../lambda/core/call-budget';
 import { resultLogRecord } from '../../lambda/core/collect';
-import { evaluateTaskOutput } from '../../lambda/core/evaluate';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
+import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import { taskDefinition } from '../../lambda/tasks/registry';
 import { gpuCheckOutput } from '../../test/helpers/gpu-check-output';
 

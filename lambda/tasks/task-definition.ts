@@ -4,7 +4,7 @@
  * generated from these definitions (lambda/tasks/registry.ts lists them).
  */
 import type { Config } from '../config/schema';
-import type { TaskEvaluator } from '../core/evaluate';
+import type { TaskEvaluator } from '../core/task-evaluation';
 import type { TaskName } from '../core/types';
 import type { TaskParameter } from './parameters';
 

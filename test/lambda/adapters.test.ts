@@ -25,8 +25,8 @@ import {
   resultLogRecord,
   taskOutputFromInvocation,
 } from '../../lambda/core/collect';
-import { evaluateTaskOutput } from '../../lambda/core/evaluate';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
+import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import type { MetricDatum, TaskResult } from '../../lambda/core/types';
 import { taskDefinition } from '../../lambda/tasks/registry';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';

@@ -18,10 +18,10 @@ import {
   type DiskPressurePolicy,
   triggerCleanupOnDiskPressure,
 } from '../cleanup/disk-pressure';
-import type { TaskEvaluator } from '../evaluate';
-import { evaluateTaskOutput } from '../evaluate';
+import type { EvaluationSettings } from '../evaluation-settings';
 import type { AlertSink, Clock, MetricsSink, TaskOutput } from '../ports';
-import type { EvaluationSettings } from '../settings';
+import type { TaskEvaluator } from '../task-evaluation';
+import { evaluateTaskOutput } from '../task-evaluation';
 import { isTaskName, type TaskName, type TaskResult } from '../types';
 import type { InvocationRef } from './event';
 import { type ResultLogRecord, resultLogRecord } from './log-record';

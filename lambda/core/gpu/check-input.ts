@@ -4,7 +4,7 @@
  * Each check (lambda/core/gpu/checks/) reads this, never the raw sections again.
  */
 import { type ParsedResult, parseKeyValues, RESULT_CONTRACT, type Section } from '../contract';
-import type { EvaluationSettings } from '../settings';
+import type { EvaluationSettings } from '../evaluation-settings';
 import { resolveExpectedGpuCount } from './instance-gpus';
 import { detectNvidiaSmiFailures, type GpuList, type GpuRow, type NvidiaSmiFailure, parseGpuList, parseGpuQueryRows } from './nvidia-smi';
 import { type QueryOutcome, readQueryOutput } from './query-output';

@@ -8,9 +8,9 @@
  */
 import { addReading, type CheckOutcome, combineOutcomes, emptyOutcome } from '../check-outcome';
 import type { ParsedResult } from '../contract';
-import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import type { MetricName } from '../metric-names';
 import type { GpuMetricReading, Reading } from '../metrics';
+import type { Evaluation, EvaluationContext, TaskEvaluator } from '../task-evaluation';
 import { readGpuCheckInput } from './check-input';
 import { countCheck, countGpus } from './checks/count';
 import { driverCheck } from './checks/driver';

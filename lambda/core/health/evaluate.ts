@@ -6,9 +6,9 @@
  */
 import { type CheckOutcome, combineOutcomes, emptyOutcome } from '../check-outcome';
 import { type ParsedResult, parseKeyValues, RESULT_CONTRACT, type Section } from '../contract';
-import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import { firstLine, formatBytes } from '../format';
 import { METRICS } from '../metric-names';
+import type { Evaluation, EvaluationContext, TaskEvaluator } from '../task-evaluation';
 import { classify, describeLevels, type Levels } from '../thresholds';
 import type { Finding, Severity } from '../types';
 import {
