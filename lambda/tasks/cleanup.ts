@@ -147,4 +147,6 @@ export const cleanupTask: TaskDefinition = {
     background: true,
   },
   limits: { executionSeconds: 3600, deliverySeconds: 2 * 3600 },
+  // 4-5 waves of up to 20 min (docker prune, large trees).
+  rateControl: { maxConcurrency: '25%', maxErrors: '10%', expectedRunSeconds: 20 * 60 },
 };

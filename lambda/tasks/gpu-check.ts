@@ -41,4 +41,6 @@ export const gpuCheckTask: TaskDefinition = {
   schedule: { fromConfig: (c) => c.gpuCheck.schedule, description: () => 'GPU state, GPU count and Xid errors', background: false },
   // Runs every 5 minutes: a run or a delivery that takes longer would overlap the next one.
   limits: { executionSeconds: 240, deliverySeconds: 240 },
+  // 4 waves of ≤ 60 s (the script's 50 s deadline): the last starts after 3 min, done before the next run.
+  rateControl: { maxConcurrency: '25%', maxErrors: '100%', expectedRunSeconds: 60 },
 };

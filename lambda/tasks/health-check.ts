@@ -66,5 +66,7 @@ export const healthCheckTask: TaskDefinition = {
     background: false,
   },
   limits: { executionSeconds: 600, deliverySeconds: 600 },
+  // 4 waves of ≤ 2 min (endpoint and journal probes are bounded): last wave after 6 min of a 10-min timeout.
+  rateControl: { maxConcurrency: '25%', maxErrors: '100%', expectedRunSeconds: 120 },
   mayStart: (c) => (c.cleanup.onDiskPressure ? ['cleanup'] : []),
 };

@@ -24,4 +24,6 @@ export const logrotateTask: TaskDefinition = {
   inRunAll: false,
   parameters,
   limits: { executionSeconds: 600, deliverySeconds: 600 },
+  // A State Manager association, which uses the concurrency and error limits.
+  rateControl: { maxConcurrency: '25%', maxErrors: '10%', expectedRunSeconds: 30 },
 };

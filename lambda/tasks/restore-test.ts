@@ -30,4 +30,6 @@ export const restoreTestTask: TaskDefinition = {
     background: true,
   },
   limits: { executionSeconds: 4 * 3600, deliverySeconds: 6 * 3600 },
+  // Like backup: 4-5 waves of up to 80 min (10 GiB restored and verified).
+  rateControl: { maxConcurrency: '25%', maxErrors: '10%', expectedRunSeconds: 80 * 60 },
 };

@@ -53,4 +53,6 @@ export const restoreTask: TaskDefinition = {
   inRunAll: false,
   parameters,
   limits: { executionSeconds: 6 * 3600, deliverySeconds: 1800 },
+  // On demand, on the hosts named: all at once, each independent of the others.
+  rateControl: { maxConcurrency: '100%', maxErrors: '100%', expectedRunSeconds: 3 * 3600 },
 };

@@ -31,14 +31,16 @@ export interface TaskTimeLimits {
 }
 
 /**
- * Run Command rate control for this task's dispatches.
- * @default - the stack-wide aws.maxConcurrency and aws.maxErrors
+ * How the task rolls out over a fleet (lambda/tasks/rate-control.ts has the arithmetic that ties these to
+ * the time limits); config's aws.maxConcurrency, aws.maxErrors and aws.rateControl override them.
  */
 export interface TaskRateControl {
-  /** SendCommand MaxConcurrency, e.g. `10%` or `50`. */
-  readonly maxConcurrency?: string;
+  /** SendCommand MaxConcurrency, e.g. `25%` or `50`. */
+  readonly maxConcurrency: string;
   /** SendCommand MaxErrors, e.g. `10%` or `0`. */
-  readonly maxErrors?: string;
+  readonly maxErrors: string;
+  /** Expected longest run on one host, in seconds: the input of the rollout arithmetic. */
+  readonly expectedRunSeconds: number;
 }
 
 export interface TaskDefinition {
@@ -61,5 +63,5 @@ export interface TaskDefinition {
    * health-check); a local timer gives the job their limits too.
    */
   readonly mayStart?: (config: Config) => readonly TaskName[];
-  readonly rateControl?: TaskRateControl;
+  readonly rateControl: TaskRateControl;
 }
