@@ -39,9 +39,6 @@ import { TaskDocument } from './constructs/task-document';
 import { TaskSchedule } from './constructs/task-schedule';
 import { TaskScheduleGroup } from './constructs/task-schedule-group';
 
-/** Scheduled fleet checks whose coverage (results reported / instances dispatched to) raises an alarm. */
-const COVERAGE_TASKS: readonly TaskName[] = ['gpu-check', 'health-check'];
-
 /** Minutes between gpu-check runs for the dashboard: the rate, or 5 for a cron schedule. */
 function gpuCheckPeriodMinutes(config: Config): number {
   const schedule = parseScheduleExpression(config.gpuCheck.schedule.expression);
@@ -297,8 +294,8 @@ export class GpuMaintStack extends Stack {
       runbookUrl: config.alerts.runbookUrl,
     });
     // Coverage of the fleet checks: results reported against the instances each dispatch reached.
-    for (const task of COVERAGE_TASKS) {
-      if (!this.schedules.has(task) || !(TASKS.get(task)?.schedule?.fromConfig(config).enabled ?? false)) continue;
+    for (const { name: task, fleetCheck, schedule } of TASKS.values()) {
+      if (!fleetCheck || !this.schedules.has(task) || !(schedule?.fromConfig(config).enabled ?? false)) continue;
       const coverage = new CoverageAlarm(this, `${pascal(task)}Coverage`, {
         namespace: config.metrics.namespace,
         fleet: config.fleet.name,

@@ -102,6 +102,7 @@ async function sweep(outputs: Map<string, string>, detail: 'fleet' | 'instance' 
     settings,
     documents: { 'GpuMaint-GpuCheckDocument': 'gpu-check' },
     evaluatorFor: () => evaluateGpuCheck,
+    isFleetCheck: () => true,
     outputs: {
       fetch: async (ref) => ({ stdout: outputs.get(ref.instanceId) ?? '', stderr: '', responseCode: 0, status: 'Success' }),
     },

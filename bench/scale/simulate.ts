@@ -234,11 +234,11 @@ function measureCollector(): { cpuMsPerResult: number; healthyLineBytes: number;
       settings,
       new Date(),
     );
-    line = JSON.stringify(resultLogRecord(result, ref));
+    line = JSON.stringify(resultLogRecord(result, ref, true));
     // The line before this work: every field and the result's details, whatever its status.
     const { task, host, status, at, findings, metrics, ...details } = result;
     full = JSON.stringify({
-      ...resultLogRecord({ ...result, status: 'warning' }, ref),
+      ...resultLogRecord({ ...result, status: 'warning' }, ref, true),
       status,
       task,
       host,

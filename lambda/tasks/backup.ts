@@ -58,6 +58,7 @@ export const backupTask: TaskDefinition = {
   evaluate: evaluateBackup,
   // Incremental: an unchanged tree sends nothing, and a host without sources reports "nothing to back up".
   inRunAll: true,
+  fleetCheck: false,
   parameters,
   schedule: { fromConfig: (c) => c.backup.schedule, description: () => 'incremental backup of model directories', background: true },
   // A first backup of large model directories takes hours, wherever it runs.

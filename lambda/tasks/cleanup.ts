@@ -140,6 +140,7 @@ export const cleanupTask: TaskDefinition = {
   evaluate: evaluateCleanup,
   // Dry run by default (cleanup.dryRun), so `npm start` only reports what it would free.
   inRunAll: true,
+  fleetCheck: false,
   parameters,
   schedule: {
     fromConfig: (c) => c.cleanup.schedule,

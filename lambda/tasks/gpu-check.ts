@@ -37,6 +37,7 @@ export const gpuCheckTask: TaskDefinition = {
   summary: 'nvidia-smi state, GPU count for the instance type, kernel Xid errors',
   evaluate: evaluateGpuCheck,
   inRunAll: true,
+  fleetCheck: true,
   parameters,
   schedule: { fromConfig: (c) => c.gpuCheck.schedule, description: () => 'GPU state, GPU count and Xid errors', background: false },
   // Runs every 5 minutes: a run or a delivery that takes longer would overlap the next one.

@@ -59,6 +59,7 @@ export const healthCheckTask: TaskDefinition = {
   summary: 'disk, inodes, memory, load, systemd units, journal errors, endpoints, reboot-required',
   evaluate: evaluateHealthCheck,
   inRunAll: true,
+  fleetCheck: true,
   parameters,
   schedule: {
     fromConfig: (c) => c.healthCheck.schedule,

@@ -23,6 +23,7 @@ export const restoreTestTask: TaskDefinition = {
   evaluate: evaluateRestoreTest,
   // Downloads and extracts up to backup.restoreTest.maxBytes (10 GiB by default): weekly, or when named.
   inRunAll: false,
+  fleetCheck: false,
   parameters,
   schedule: {
     fromConfig: (c) => c.backup.restoreTestSchedule,

@@ -53,6 +53,11 @@ export interface TaskDefinition {
   readonly evaluate: TaskEvaluator;
   /** Part of `gpu-maint run all` (and so `npm start`); tasks that change system configuration are not. */
   readonly inRunAll: boolean;
+  /**
+   * A check that runs on every host every few minutes: its coverage (results reported against instances
+   * reached) has an alarm, and its healthy results get minimal log lines.
+   */
+  readonly fleetCheck: boolean;
   /** GPU_MAINT_* variables locally, SSM document parameters (with allowedPattern) in AWS. */
   readonly parameters: readonly TaskParameter[];
   /** Absent: the task runs only on demand (or by association). */

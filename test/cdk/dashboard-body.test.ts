@@ -131,7 +131,9 @@ beforeAll(async () => {
     }),
   );
   const ref = { commandId: 'c-1', instanceId: 'i-0abc', documentName: 'doc', status: 'Success' };
-  const records = [gpu, evaluated('cleanup', CLEANUP_DRY_RUN)].map((r) => ({ result: resultLogRecord(r, ref) }));
+  const records = [gpu, evaluated('cleanup', CLEANUP_DRY_RUN)].map((r) => ({
+    result: resultLogRecord(r, ref, taskDefinition(r.task).fleetCheck),
+  }));
   collectorLines = powertoolsLines('gpu-maint-collect', 'task result', records);
   // lambda/handlers/prune.ts logs the record with its `message` as `finding` (Powertools owns `message`).
   pruneLines = powertoolsLines(

@@ -234,7 +234,7 @@ describe('the per-result log line', () => {
     const level = process.env.POWERTOOLS_LOG_LEVEL;
     process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
     try {
-      resultLog().write(resultLogRecord(result, ref));
+      resultLog().write(resultLogRecord(result, ref, taskDefinition(result.task).fleetCheck));
     } finally {
       spy.mockRestore();
       process.env.POWERTOOLS_LOG_LEVEL = level;
@@ -256,7 +256,7 @@ describe('the per-result log line', () => {
   });
 
   test('a result with a finding logs its findings, counts and per-GPU details', () => {
-    const record = resultLogRecord(gpuCheck({ host: HOST, temperatures: { 3: 91 } }), ref);
+    const record = resultLogRecord(gpuCheck({ host: HOST, temperatures: { 3: 91 } }), ref, taskDefinition('gpu-check').fleetCheck);
     expect(record).toMatchObject({ status: 'critical', critical: 1, checks: 'gpu.temperature', xidCount: 0, hottestGpu: 3 });
     expect(record.findings).toEqual([expect.objectContaining({ check: 'gpu.temperature' })]);
     expect(record.details?.gpus).toHaveLength(8);
@@ -266,6 +266,7 @@ describe('the per-result log line', () => {
     const record = resultLogRecord(
       gpuCheck({ host: HOST, xidLines: ['NVRM: Xid (PCI:0000:10:1c): 79, pid=1, name=python, GPU has fallen off the bus.'] }),
       ref,
+      true,
     );
     expect(record.xidCount).toBe(1);
     expect(record.xidSummary).toMatch(/Xid 79/);
@@ -280,6 +281,7 @@ describe('the per-result log line', () => {
     const record = resultLogRecord(
       { task: 'cleanup', host: 'i-1', status: 'ok', findings: [], metrics: [], cleanup: { dryRun: false, deleted, bytesFreed: 5000 } },
       { commandId: 'c', instanceId: 'i-1', documentName: 'd', status: 'Success' },
+      taskDefinition('cleanup').fleetCheck,
     );
     const cleanup = record.details?.cleanup as { deleted: unknown[]; deletedNotLogged: number; bytesFreed: number };
     expect(cleanup.deleted).toHaveLength(LOGGED_DELETED_PATHS);

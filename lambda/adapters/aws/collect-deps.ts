@@ -83,6 +83,7 @@ export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectD
     settings,
     documents,
     evaluatorFor: (task) => taskDefinition(task).evaluate,
+    isFleetCheck: (task) => taskDefinition(task).fleetCheck,
     outputs: new SsmInvocationOutputSource({
       ssm,
       s3: new S3Client(COLLECTOR_CLIENT_CONFIG),

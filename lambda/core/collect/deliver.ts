@@ -58,6 +58,8 @@ export interface CollectDeps {
   /** Document name → task, for this stack's documents. */
   readonly documents: Readonly<Record<string, TaskName>>;
   readonly evaluatorFor: (task: TaskName) => TaskEvaluator;
+  /** Whether the task runs on every host every few minutes (its definition's `fleetCheck`): minimal healthy log lines. */
+  readonly isFleetCheck: (task: TaskName) => boolean;
   readonly outputs: InvocationOutputSource;
   readonly metrics: MetricsBatch;
   readonly alerts: AlertSink;
@@ -124,7 +126,7 @@ export async function evaluateInvocation(ref: InvocationRef, deps: CollectDeps):
   const task = taskOf(ref, out.stdout, deps.documents);
   const output = taskOutputFromInvocation(ref, out, task);
   const result = evaluateTaskOutput(output, deps.evaluatorFor(task), deps.settings, deps.clock.now());
-  deps.log.write(resultLogRecord(result, ref));
+  deps.log.write(resultLogRecord(result, ref, deps.isFleetCheck(task)));
   return { ref, result };
 }
 
