@@ -13,10 +13,10 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { Config } from '../lambda/config/schema';
 import { alertSettings } from '../lambda/core/alerts/settings';
+import { evaluationSettings } from '../lambda/core/evaluation-settings';
 import { remediationSettings } from '../lambda/core/remediation/model';
 import { parseScheduleExpression, rateSeconds } from '../lambda/core/schedule/expression';
 import { shardSchedules } from '../lambda/core/schedule/shards';
-import { evaluationSettings } from '../lambda/core/settings';
 import type { TaskName } from '../lambda/core/types';
 import { rateControlFor } from '../lambda/tasks/rate-control';
 import { TASKS } from '../lambda/tasks/registry';
@@ -44,9 +44,6 @@ import { TaskScheduleGroup } from './constructs/task-schedule-group';
 import { WatcherAssociation } from './constructs/watcher-association';
 import { WatcherEvents } from './constructs/watcher-events';
 import { tagStack } from './stack-tags';
-
-/** Scheduled fleet checks whose coverage (results reported / instances dispatched to) raises an alarm. */
-const COVERAGE_TASKS: readonly TaskName[] = ['gpu-check', 'health-check'];
 
 /** Minutes between gpu-check runs for the dashboard: the rate, or 5 for a cron schedule. */
 function gpuCheckPeriodMinutes(config: Config): number {
@@ -358,8 +355,8 @@ export class GpuMaintStack extends Stack {
       runbookUrl: config.alerts.runbookUrl,
     });
     // Coverage of the fleet checks: results reported against the instances each dispatch reached.
-    for (const task of COVERAGE_TASKS) {
-      if (!this.schedules.has(task) || !(TASKS.get(task)?.schedule?.fromConfig(config).enabled ?? false)) continue;
+    for (const { name: task, fleetCheck, schedule } of TASKS.values()) {
+      if (!fleetCheck || !this.schedules.has(task) || !(schedule?.fromConfig(config).enabled ?? false)) continue;
       const coverage = new CoverageAlarm(this, `${pascal(task)}Coverage`, {
         namespace: config.metrics.namespace,
         fleet: config.fleet.name,

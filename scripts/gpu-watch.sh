@@ -35,6 +35,8 @@ set -euo pipefail
 
 # shellcheck source=lib/common.sh
 source "${BASH_SOURCE[0]%/*}/lib/common.sh"
+# shellcheck source=lib/json.sh
+source "${BASH_SOURCE[0]%/*}/lib/json.sh"
 # shellcheck source=lib/xid-marker.sh
 source "${BASH_SOURCE[0]%/*}/lib/xid-marker.sh"
 
@@ -60,47 +62,20 @@ REGION_ARGS=()
 # Validates the configuration from the environment.
 #######################################
 read_config() {
-  local debounce="${GPU_MAINT_WATCH_DEBOUNCE_S:-5}" restarts="${GPU_MAINT_WATCH_MAX_RESTARTS:-0}"
-  SOURCE="${GPU_MAINT_WATCH_SOURCE:-auto}"
-  EVENT_BUS="${GPU_MAINT_WATCH_EVENT_BUS:-}"
-  if [[ ! "${debounce}" =~ ^[0-9]{1,2}$ ]] || ((10#${debounce} < 1 || 10#${debounce} > 60)); then
-    die "GPU_MAINT_WATCH_DEBOUNCE_S must be a whole number of seconds from 1 to 60, got: '${debounce}'"
-  fi
-  if [[ ! "${SOURCE}" =~ ^(auto|journal|dmesg)$ ]]; then
-    die "GPU_MAINT_WATCH_SOURCE must be auto, journal or dmesg, got: '${SOURCE}'"
-  fi
-  if [[ -n "${EVENT_BUS}" && ! "${EVENT_BUS}" =~ ^(arn:[a-z-]+:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[A-Za-z0-9._/-]{1,256}$ ]]; then
-    die "GPU_MAINT_WATCH_EVENT_BUS must be an EventBridge bus name or ARN, got: '${EVENT_BUS}'"
-  fi
-  if [[ ! "${restarts}" =~ ^[0-9]{1,6}$ ]]; then
-    die "GPU_MAINT_WATCH_MAX_RESTARTS must be a whole number, got: '${restarts}'"
-  fi
+  DEBOUNCE_S="$(env_int GPU_MAINT_WATCH_DEBOUNCE_S 5 1 60)"
+  SOURCE="$(env_enum GPU_MAINT_WATCH_SOURCE auto auto journal dmesg)"
+  # Empty: print events only (local mode); the pattern accepts a bus name or ARN.
+  EVENT_BUS="$(env_matches GPU_MAINT_WATCH_EVENT_BUS "" '^((arn:[a-z-]+:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[A-Za-z0-9._/-]{1,256})?$' \
+    'an EventBridge bus name or ARN')"
+  MAX_RESTARTS="$(env_int GPU_MAINT_WATCH_MAX_RESTARTS 0)"
   # A bus ARN names its region: the CLI need not find one in the host's configuration.
   if [[ "${EVENT_BUS}" =~ ^arn:[a-z-]+:events:([a-z0-9-]+): ]]; then
     REGION_ARGS=(--region "${BASH_REMATCH[1]}")
   fi
-  DEBOUNCE_S=$((10#${debounce}))
-  MAX_RESTARTS=$((10#${restarts}))
   if [[ "${SOURCE}" == auto ]]; then
     SOURCE=dmesg
     command -v journalctl >/dev/null 2>&1 && SOURCE=journal
   fi
-}
-
-#######################################
-# Escapes text for a JSON string (quotes, backslashes, control characters).
-# Arguments: text. Outputs: the escaped text, without quotes.
-#######################################
-json_escape() {
-  local s="$1"
-  s="${s//\\/\\\\}"
-  s="${s//\"/\\\"}"
-  s="${s//$'\t'/\\t}"
-  s="${s//$'\r'/\\r}"
-  s="${s//$'\n'/\\n}"
-  # Other control characters: dropped, kernel lines do not carry them meaningfully.
-  s="${s//[$'\x01'-$'\x1f']/}"
-  printf '%s' "${s}"
 }
 
 #######################################
@@ -115,14 +90,14 @@ emit() {
   if [[ -r "${STATE}/gpu-check.gpus-seen" ]]; then
     IFS= read -r -d '' -n "${MAX_LINE_BYTES}" gpus_seen <"${STATE}/gpu-check.gpus-seen" || true
   fi
-  event="{\"source\":\"${EVENT_SOURCE}\",\"host\":\"$(json_escape "${HOST}")\",\"at\":\"${at}\",\"key\":\"$(json_escape "${key}")\",\"count\":${count},\"line\":\"$(json_escape "${line}")\""
-  [[ -n "${gpus_seen}" ]] && event+=",\"gpusSeen\":\"$(json_escape "${gpus_seen}")\""
-  event+="}"
+  local fields=("source=${EVENT_SOURCE}" "host=${HOST}" "at=${at}" "key=${key}" "count:=${count}" "line=${line}")
+  [[ -n "${gpus_seen}" ]] && fields+=("gpusSeen=${gpus_seen}")
+  event="$(json_object "${fields[@]}")"
   printf '%s\n' "${event}"
   # A redirection, not a command: no fork per event.
   [[ -n "${LAST_LINE}" ]] && printf '%s\n' "${LAST_LINE}" >"${STATE}/gpu-watch.last-line"
   [[ -n "${EVENT_BUS}" ]] || return 0
-  entries="[{\"Source\":\"${EVENT_SOURCE}\",\"DetailType\":\"${DETAIL_TYPE}\",\"EventBusName\":\"$(json_escape "${EVENT_BUS}")\",\"Detail\":\"$(json_escape "${event}")\"}]"
+  entries="[$(json_object "Source=${EVENT_SOURCE}" "DetailType=${DETAIL_TYPE}" "EventBusName=${EVENT_BUS}" "Detail=${event}")]"
   # PutEvents reports per-entry failures in FailedEntryCount with exit 0:
   # https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html
   local out

@@ -28,9 +28,9 @@ import { validateConfig } from '../../lambda/config/load';
 import { AGENT_CLOUDWATCH_CALLS_PER_INVOCATION, API_QUOTAS } from '../../lambda/core/call-budget';
 import { resultLogRecord } from '../../lambda/core/collect';
 import { COVERAGE_ALARM_DEFAULTS } from '../../lambda/core/coverage';
-import { evaluateTaskOutput } from '../../lambda/core/evaluate';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { shardSchedules } from '../../lambda/core/schedule/shards';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import { taskDefinition } from '../../lambda/tasks/registry';
 import { gpuCheckOutput } from '../../test/helpers/gpu-check-output';
 
@@ -255,11 +255,11 @@ function measureCollector(): { cpuMsPerResult: number; healthyLineBytes: number;
       settings,
       new Date(),
     );
-    line = JSON.stringify(resultLogRecord(result, ref));
+    line = JSON.stringify(resultLogRecord(result, ref, true));
     // The line before this work: every field and the result's details, whatever its status.
     const { task, host, status, at, findings, metrics, ...details } = result;
     full = JSON.stringify({
-      ...resultLogRecord({ ...result, status: 'warning' }, ref),
+      ...resultLogRecord({ ...result, status: 'warning' }, ref, true),
       status,
       task,
       host,

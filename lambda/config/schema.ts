@@ -40,6 +40,15 @@ const endpoint = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'host:port, e.g. s
 const unitName = z.string().regex(/^[A-Za-z0-9@._:-]+$/, 'a systemd unit name, e.g. nvidia-persistenced.service');
 
 /** A task schedule; each key defaults on its own, so `--set x.schedule.enabled=false` keeps the expression. */
+/** Run Command MaxConcurrency and MaxErrors, fleet-wide or per task. */
+const maxConcurrency = z.string().regex(/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/, 'a count 1-9999 or a percentage 1-100%');
+const maxErrors = z.string().regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage');
+
+/** A whole number within [min, max], `dflt` when absent: most numeric settings are one. */
+function wholeNumber(min: number, max: number, dflt: number) {
+  return z.number().int().min(min).max(max).default(dflt);
+}
+
 function schedule(defaults: { expression: string; flexibleWindowMinutes?: number }) {
   return z
     .strictObject({
@@ -111,9 +120,9 @@ export const configSchema = z.strictObject({
       /** IMDS base URL (overridable for tests and IMDS proxies). @default 'http://169.254.169.254' */
       imdsEndpoint: z.url().default('http://169.254.169.254'),
       /** Deadline of each nvidia-smi call; a wedged driver never answers. @default 15 */
-      nvidiaSmiTimeoutSeconds: z.number().int().min(1).max(40).default(15),
+      nvidiaSmiTimeoutSeconds: wholeNumber(1, 40, 15),
       /** After boot NVML can briefly list fewer GPUs: a missing GPU within this window is a warning. @default 10 */
-      bootGraceMinutes: z.number().int().min(0).max(120).default(10),
+      bootGraceMinutes: wholeNumber(0, 120, 10),
       schedule: schedule({ expression: 'rate(5 minutes)' }),
       /** The kernel-log watcher (docs/watch.md): Xid errors alerted within seconds of the kernel line. */
       watch: z
@@ -141,9 +150,9 @@ export const configSchema = z.strictObject({
        */
       endpoints: z.union([z.literal('auto'), z.array(endpoint)]).default('auto'),
       /** TCP connect timeout per endpoint. @default 3 */
-      endpointTimeoutSeconds: z.number().int().min(1).max(10).default(3),
+      endpointTimeoutSeconds: wholeNumber(1, 10, 3),
       /** Window for counting journal errors (priority err and worse). @default 60 */
-      journalWindowMinutes: z.number().int().min(1).max(1440).default(60),
+      journalWindowMinutes: wholeNumber(1, 1440, 60),
       schedule: schedule({ expression: 'rate(15 minutes)' }),
     })
     .prefault({}),
@@ -180,7 +189,7 @@ export const configSchema = z.strictObject({
         .array(z.string().regex(/^[^,\n{}'"`$\\]+$/, 'a glob without commas, quotes, braces, $ or backslashes'))
         .default(['*.tmp', 'checkpoints/temp']),
       /** Directory level that forms one archive unit: 1 = each top-level entry of a source. @default 1 */
-      unitDepth: z.number().int().min(1).max(4).default(1),
+      unitDepth: wholeNumber(1, 4, 1),
       /** `s3://bucket/prefix` or `file:///path`; default: `file://<local.stateDir>/backups` locally, the stack's bucket in AWS. */
       destination: z
         .string()
@@ -202,9 +211,9 @@ export const configSchema = z.strictObject({
        * zstd level for units that compress. A unit whose sample (its largest files) saves less than 10% at this
        * level, such as fp16 weights, is stored with zstd --fast=1 instead: see docs/backup.md. @default 3
        */
-      compressionLevel: z.number().int().min(1).max(19).default(3),
+      compressionLevel: wholeNumber(1, 19, 3),
       /** A unit whose sample saves less than this % at compressionLevel is stored with zstd --fast=1; 0: never. @default 10 */
-      minCompressionSavingsPercent: z.number().int().min(0).max(100).default(10),
+      minCompressionSavingsPercent: wholeNumber(0, 100, 10),
       /**
        * What a file that cannot be read, or vanishes, while a unit is archived does: `warn` leaves it out with a
        * warning and still writes the snapshot (as restic and `tar --ignore-failed-read` do); `fail` fails the
@@ -215,7 +224,7 @@ export const configSchema = z.strictObject({
        * Seconds one request to the backup store (S3 and S3-compatible) may wait for an answer before it is
        * retried (3 attempts in all), in the CLI, the prune Lambda's defaults and the scripts' AWS CLI calls. @default 60
        */
-      storeTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
+      storeTimeoutSeconds: wholeNumber(1, 3600, 60),
       /** A host's newest snapshot older than this raises backup.age. @default 26 */
       maxAgeHours: z.number().min(1).default(26),
       /** Days a deleted or overwritten object stays recoverable (noncurrent version expiry). @default 30 */
@@ -461,7 +470,7 @@ export const configSchema = z.strictObject({
       /** Hosts silent this long are forgotten (no more host.stale repeats; their state expires). @default 7 */
       forgetHostAfterDays: z.number().positive().default(7),
       /** How often the stale-host sweep runs (AWS schedule; the simulator's virtual sweep). @default 5 */
-      sweepIntervalMinutes: z.number().int().min(1).max(60).default(5),
+      sweepIntervalMinutes: wholeNumber(1, 60, 5),
       /**
        * Base of the runbook links in notifications (`#<check>` is appended), e.g. the docs/runbook.md URL in
        * your repository host. @default 'docs/runbook.md'
@@ -598,28 +607,16 @@ export const configSchema = z.strictObject({
        * SSM Run Command MaxConcurrency for every task, over each task's own default
        * (lambda/tasks/rate-control.ts, docs/deploy.md#rate-control). @default - per task
        */
-      maxConcurrency: z
-        .string()
-        .regex(/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/, 'a count 1-9999 or a percentage 1-100%')
-        .optional(),
+      maxConcurrency: maxConcurrency.optional(),
       /** MaxErrors for every task, over each task's own default. @default - per task */
-      maxErrors: z
-        .string()
-        .regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage')
-        .optional(),
+      maxErrors: maxErrors.optional(),
       /** Rate control of one task, over everything else: `{ backup: { maxConcurrency: '10%', deliveryTimeoutSeconds: 21600 } }`. */
       rateControl: z
         .partialRecord(
           z.enum(TASK_NAMES),
           z.strictObject({
-            maxConcurrency: z
-              .string()
-              .regex(/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/, 'a count 1-9999 or a percentage 1-100%')
-              .optional(),
-            maxErrors: z
-              .string()
-              .regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage')
-              .optional(),
+            maxConcurrency: maxConcurrency.optional(),
+            maxErrors: maxErrors.optional(),
             deliveryTimeoutSeconds: z.number().int().min(30).max(2_592_000).optional(),
           }),
         )

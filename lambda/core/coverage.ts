@@ -24,3 +24,8 @@ export const COVERAGE_ALARM_DEFAULTS = {
 export function countsAsReported(invocationStatus: string | undefined): boolean {
   return invocationStatus === undefined || !NEVER_RAN_STATUSES.has(invocationStatus);
 }
+
+/** Name of a fleet check's coverage alarm (lib/constructs/coverage-alarm.ts); `gpu-maint smoke` sets it to ALARM. */
+export function coverageAlarmName(stackName: string, task: string): string {
+  return `${stackName}-${task}-coverage`;
+}

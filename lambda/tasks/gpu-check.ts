@@ -37,6 +37,7 @@ export const gpuCheckTask: TaskDefinition = {
   summary: 'nvidia-smi state, GPU count for the instance type, kernel Xid errors',
   evaluate: evaluateGpuCheck,
   inRunAll: true,
+  fleetCheck: true,
   parameters,
   schedule: {
     fromConfig: (c) => c.gpuCheck.schedule,
@@ -46,4 +47,6 @@ export const gpuCheckTask: TaskDefinition = {
   },
   // Runs every 5 minutes: a run or a delivery that takes longer would overlap the next one.
   limits: { executionSeconds: 240, deliverySeconds: 240 },
+  // 4 waves of ≤ 60 s (the script's 50 s deadline): the last starts after 3 min, done before the next run.
+  rateControl: { maxConcurrency: '25%', maxErrors: '100%', expectedRunSeconds: 60 },
 };

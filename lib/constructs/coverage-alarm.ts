@@ -8,7 +8,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { COVERAGE_ALARM_DEFAULTS, EXPECTED_RESULTS_METRIC } from '../../lambda/core/coverage';
+import { COVERAGE_ALARM_DEFAULTS, coverageAlarmName, EXPECTED_RESULTS_METRIC } from '../../lambda/core/coverage';
 import { METRICS } from '../../lambda/core/metric-names';
 
 export interface CoverageAlarmProps {
@@ -64,7 +64,7 @@ export class CoverageAlarm extends Construct {
       label: `${props.task} coverage`,
     });
     this.alarm = this.coverage.createAlarm(this, 'Alarm', {
-      alarmName: `${Stack.of(this).stackName}-${props.task}-coverage`,
+      alarmName: coverageAlarmName(Stack.of(this).stackName, props.task),
       alarmDescription:
         `[CRITICAL] Fewer than ${Math.round(minShare * 100)}% of the instances ${props.task} was dispatched to reported for ${evaluationPeriods} × ${periodMinutes} minutes ` +
         '(or nothing was dispatched): hosts down or unreachable by SSM, the schedule, dispatch or the collector broken. Runbook: docs/troubleshooting.md#no-results-on-the-dashboard',

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { SQSRecord } from 'aws-lambda';
 import type { Config } from '../../lambda/config/schema';
 import { ALERT_ENV, alertSettings } from '../../lambda/core/alerts/settings';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { REPO_ROOT } from './fixtures';
 

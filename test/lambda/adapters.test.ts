@@ -26,9 +26,9 @@ import {
   resultLogRecord,
   taskOutputFromInvocation,
 } from '../../lambda/core/collect';
-import { evaluateTaskOutput } from '../../lambda/core/evaluate';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { PRUNE_ENV } from '../../lambda/core/lambda-env';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import type { MetricDatum, TaskResult } from '../../lambda/core/types';
 import { taskDefinition } from '../../lambda/tasks/registry';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
@@ -236,7 +236,7 @@ describe('the per-result log line', () => {
     const level = process.env.POWERTOOLS_LOG_LEVEL;
     process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
     try {
-      resultLog().write(resultLogRecord(result, ref));
+      resultLog().write(resultLogRecord(result, ref, taskDefinition(result.task).fleetCheck));
     } finally {
       spy.mockRestore();
       process.env.POWERTOOLS_LOG_LEVEL = level;
@@ -258,7 +258,7 @@ describe('the per-result log line', () => {
   });
 
   test('a result with a finding logs its findings, counts and per-GPU details', () => {
-    const record = resultLogRecord(gpuCheck({ host: HOST, temperatures: { 3: 91 } }), ref);
+    const record = resultLogRecord(gpuCheck({ host: HOST, temperatures: { 3: 91 } }), ref, taskDefinition('gpu-check').fleetCheck);
     expect(record).toMatchObject({ status: 'critical', critical: 1, checks: 'gpu.temperature', xidCount: 0, hottestGpu: 3 });
     expect(record.findings).toEqual([expect.objectContaining({ check: 'gpu.temperature' })]);
     expect(record.details?.gpus).toHaveLength(8);
@@ -268,6 +268,7 @@ describe('the per-result log line', () => {
     const record = resultLogRecord(
       gpuCheck({ host: HOST, xidLines: ['NVRM: Xid (PCI:0000:10:1c): 79, pid=1, name=python, GPU has fallen off the bus.'] }),
       ref,
+      true,
     );
     expect(record.xidCount).toBe(1);
     expect(record.xidSummary).toMatch(/Xid 79/);
@@ -282,6 +283,7 @@ describe('the per-result log line', () => {
     const record = resultLogRecord(
       { task: 'cleanup', host: 'i-1', status: 'ok', findings: [], metrics: [], cleanup: { dryRun: false, deleted, bytesFreed: 5000 } },
       { commandId: 'c', instanceId: 'i-1', documentName: 'd', status: 'Success' },
+      taskDefinition('cleanup').fleetCheck,
     );
     const cleanup = record.details?.cleanup as { deleted: unknown[]; deletedNotLogged: number; bytesFreed: number };
     expect(cleanup.deleted).toHaveLength(LOGGED_DELETED_PATHS);

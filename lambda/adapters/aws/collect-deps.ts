@@ -2,7 +2,7 @@
  * Builds the collect Lambda's dependencies from its environment: SSM + S3 for invocation output,
  * CloudWatch for metrics, SNS for alerts, the Powertools logger for the per-result line.
  * Environment (set by lib/constructs/result-collector.ts):
- *   GPU_MAINT_SETTINGS  evaluation settings (lambda/core/settings.ts), JSON
+ *   GPU_MAINT_SETTINGS  evaluation settings (lambda/core/evaluation-settings.ts), JSON
  *   GPU_MAINT_COLLECT   { documents: [{ name, task }], outputBucket, outputKeyPrefix, namespace, topicArn }, JSON
  *   GPU_MAINT_ALERT_*   when the alert state table is bound (AlertStateTable.bindCollector): alerts go
  *                       through the alert policy (state, repeats, silences); without it, every result
@@ -22,9 +22,9 @@ import type { z } from 'zod';
 import { ALERT_ENV } from '../../core/alerts/settings';
 import type { CollectDeps, DiskPressureDeps, ResultLog } from '../../core/collect';
 import { commandOutputKeyPrefix } from '../../core/dispatch';
+import type { EvaluationSettings } from '../../core/evaluation-settings';
 import { COLLECT_SETTINGS_ENV, COLLECT_WIRING_ENV, DISK_PRESSURE_WIRING_ENV } from '../../core/lambda-env';
 import { systemClock } from '../../core/ports';
-import type { EvaluationSettings } from '../../core/settings';
 import type { TaskName } from '../../core/types';
 import { taskDefinition } from '../../tasks/registry';
 import { awsAlertSink } from './alert-sink';
@@ -87,6 +87,7 @@ export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectD
     settings,
     documents,
     evaluatorFor: (task) => taskDefinition(task).evaluate,
+    isFleetCheck: (task) => taskDefinition(task).fleetCheck,
     outputs: new SsmInvocationOutputSource({
       ssm,
       s3: new S3Client(COLLECTOR_CLIENT_CONFIG),

@@ -9,9 +9,9 @@
 import * as path from 'node:path';
 import type { Config } from '../../config/schema';
 import { type DiskPressureDeps, deliverResults, type InvocationRef } from '../../core/collect';
-import { evaluateTaskOutput } from '../../core/evaluate';
+import { evaluationSettings } from '../../core/evaluation-settings';
 import type { AlertSink, Clock, TaskOutput } from '../../core/ports';
-import { evaluationSettings } from '../../core/settings';
+import { evaluateTaskOutput } from '../../core/task-evaluation';
 import type { TaskName, TaskResult } from '../../core/types';
 import { taskDefinition } from '../../tasks/registry';
 import { cleanupCooldownFilePath, FileCleanupCooldownStore } from './cleanup-cooldown-file';

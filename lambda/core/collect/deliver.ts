@@ -18,12 +18,12 @@ import {
   type DiskPressurePolicy,
   triggerCleanupOnDiskPressure,
 } from '../cleanup/disk-pressure';
-import type { TaskEvaluator } from '../evaluate';
-import { evaluateTaskOutput } from '../evaluate';
+import type { EvaluationSettings } from '../evaluation-settings';
 import type { AlertSink, Clock, MetricsSink, TaskOutput } from '../ports';
 import type { RemediationSettings } from '../remediation/model';
 import { type ProposalStore, recordProposal } from '../remediation/run';
-import type { EvaluationSettings } from '../settings';
+import type { TaskEvaluator } from '../task-evaluation';
+import { evaluateTaskOutput } from '../task-evaluation';
 import { isTaskName, type TaskName, type TaskResult } from '../types';
 import type { InvocationRef } from './event';
 import { type ResultLogRecord, resultLogRecord } from './log-record';
@@ -60,6 +60,8 @@ export interface CollectDeps {
   /** Document name → task, for this stack's documents. */
   readonly documents: Readonly<Record<string, TaskName>>;
   readonly evaluatorFor: (task: TaskName) => TaskEvaluator;
+  /** Whether the task runs on every host every few minutes (its definition's `fleetCheck`): minimal healthy log lines. */
+  readonly isFleetCheck: (task: TaskName) => boolean;
   readonly outputs: InvocationOutputSource;
   readonly metrics: MetricsBatch;
   readonly alerts: AlertSink;
@@ -134,7 +136,7 @@ export async function evaluateInvocation(ref: InvocationRef, deps: CollectDeps):
   const task = taskOf(ref, out.stdout, deps.documents);
   const output = taskOutputFromInvocation(ref, out, task);
   const result = evaluateTaskOutput(output, deps.evaluatorFor(task), deps.settings, deps.clock.now());
-  deps.log.write(resultLogRecord(result, ref));
+  deps.log.write(resultLogRecord(result, ref, deps.isFleetCheck(task)));
   return { ref, result };
 }
 

@@ -6,7 +6,7 @@
  * (lambda/core/alerts/policy.ts, `partial` results).
  */
 import type { TaskResult, XidEvent } from '../types';
-import { xidCheck } from './evaluate';
+import { xidFindings } from './checks/xid';
 import { dedupXids, normaliseBusId, parseXidLine } from './xid';
 
 /** The `source` of watcher events, on stdout and on the event bus. */
@@ -114,8 +114,7 @@ export function watchEventResult(event: WatchEvent, gpuIndexByBusId: ReadonlyMap
   const parsed = parseXidLine(event.line);
   if (!parsed) return null;
   const xids: XidEvent[] = dedupXids([parsed], gpuIndexByBusId).map((x) => ({ ...x, count: event.count }));
-  const findings: TaskResult['findings'][number][] = [];
-  xidCheck(findings, xids, { source: 'watcher', problem: null }, true, []);
+  const findings = xidFindings(xids, { source: 'watcher', problem: null }, true, []);
   return {
     task: 'gpu-check',
     host: event.host,
