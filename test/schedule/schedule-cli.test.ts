@@ -137,6 +137,8 @@ describe('schedule --systemd: the kernel-log watcher', () => {
     await runCli(['--set', 'local.stateDir=/var/lib/gpu-maint-test', 'schedule', '--systemd', '--no-verify', '--dir', dir]);
     const unit = readFileSync(path.join(dir, 'gpu-maint-watch.service'), 'utf8');
     expect(unit).toMatch(/^ExecStart=\S+ \S+ --set local\.stateDir=\/var\/lib\/gpu-maint-test watch$/m);
+    // systemd cannot open a missing writable path for the sandbox: the state dir is made first, outside it.
+    expect(unit).toMatch(/^ExecStartPre=\+\/bin\/mkdir -p \/var\/lib\/gpu-maint-test\nExecStart=/m);
     for (const line of [
       'Restart=always',
       'StartLimitIntervalSec=0',
