@@ -11,27 +11,21 @@ for (const stream of [process.stdout, process.stderr]) {
     throw err;
   });
 }
-const Module = require('node:module');
-const path = require('node:path');
 const cliBundle = require('./cli-bundle.cjs');
 
-/** The bundle's exports: the file when it is current, else a fresh build (run from memory when the file cannot be written). */
-async function loadCli() {
-  if (!cliBundle.staleReason()) return require(cliBundle.BUNDLE);
-  const { text, written } = await cliBundle.build();
-  if (written) return require(cliBundle.BUNDLE);
-  const cli = new Module(cliBundle.BUNDLE, module);
-  cli.filename = cliBundle.BUNDLE;
-  cli.paths = Module._nodeModulePaths(path.dirname(cliBundle.BUNDLE));
-  cli._compile(text, cliBundle.BUNDLE);
-  return cli.exports;
+/** The bundle's text: the file's while it is current, else a fresh build (run from memory where it cannot be written). */
+async function currentBundle() {
+  const text = cliBundle.readBundle();
+  if (!cliBundle.staleReason({ text })) return text;
+  return (await cliBundle.build()).text;
 }
 
-loadCli().then(
-  ({ main }) =>
-    main(process.argv.slice(2)).then((code) => {
-      process.exitCode = code;
-    }),
+currentBundle().then(
+  async (text) => {
+    const { exports: cli, saveCodeCache } = cliBundle.runBundle(text);
+    process.exitCode = await cli.main(process.argv.slice(2));
+    saveCodeCache();
+  },
   (err) => {
     process.stderr.write(`gpu-maint: could not build the CLI from its sources: ${err.message}\n`);
     process.exitCode = 1;
