@@ -193,7 +193,8 @@ async function build(bundle = BUNDLE) {
   const keep = path.basename(codeCacheFile(bundle, parseHeader(text)));
   const prefix = `${path.basename(bundle)}.`;
   for (const name of fs.readdirSync(path.dirname(bundle))) {
-    if (name.startsWith(prefix) && name.endsWith('.v8cache') && name !== keep) fs.rmSync(path.join(path.dirname(bundle), name), { force: true });
+    if (name.startsWith(prefix) && name.endsWith('.v8cache') && name !== keep)
+      fs.rmSync(path.join(path.dirname(bundle), name), { force: true });
   }
   return { text, written: true };
 }

@@ -110,6 +110,17 @@ describe('the launcher', () => {
     expect([run.status, run.stdout]).toEqual([0, 'from the file\n']);
   });
 
+  test('writes the code cache of a build once it ran, and replaces one that V8 rejects', () => {
+    const dir = tempDir('gpu-maint-bundle-');
+    const bundle = path.join(dir, 'main.cjs');
+    const header = readFileSync(cliBundle.BUNDLE, 'utf8').split('\n', 1)[0];
+    writeFileSync(bundle, `${header}\nexports.main = async () => { console.log('from the file'); return 0; };\n`);
+    const cache = `${bundle}.${(JSON.parse(header.slice(cliBundle.HEADER.length)) as { id: string }).id}.v8cache`;
+    writeFileSync(cache, 'not a code cache');
+    const run = launch(['--version'], bundle);
+    expect([run.status, run.stdout, readFileSync(cache).includes('not a code cache')]).toEqual([0, 'from the file\n', false]);
+  });
+
   test('rebuilds a bundle of older sources before running it', () => {
     const dir = tempDir('gpu-maint-bundle-');
     const bundle = path.join(dir, 'main.cjs');
