@@ -23,7 +23,7 @@ export default function setup(): () => void {
   process.env.TMPDIR = runDir;
   process.env[RUN_TMP_ENV] = runDir;
   return () => {
-    const left = readdirSync(runDir).filter((name) => !/^tsx-\d+$/.test(name)); // tsx's compile cache
+    const left = readdirSync(runDir);
     rmSync(runDir, { recursive: true, force: true });
     delete process.env[RUN_TMP_ENV];
     if (previous === undefined) delete process.env.TMPDIR;

@@ -79,6 +79,7 @@ main() {
 
   # A bundle of its own, so that removing it leaves the repository's alone.
   local bundle="${WORK}/bundle/main.cjs"
+  GPU_MAINT_CLI_BUNDLE="${bundle}" timeout 300 node "${cli}" --version >/dev/null
   GPU_MAINT_CLI_BUNDLE="${bundle}" timeout 1800 hyperfine -N --warmup 1 --runs "$((runs < 10 ? runs : 10))" --style basic \
     --export-json "${WORK}/rebuild.json" \
     --prepare true "node -e ''" \
