@@ -70,18 +70,28 @@ function sha256(file) {
 }
 
 /**
- * Replaces `__dirname` and `__filename` in a source file with the source's own location, computed from the
- * bundle's: the sources find files beside them (scripts/, docs/, node_modules/uplot) through them.
+ * A source that uses `__dirname` or `__filename` gets its own location as them, computed from the
+ * bundle's (`__gpuMaintBundleDir`, set by the banner): the sources find files beside them (scripts/, docs/,
+ * node_modules/uplot) through them. esbuild's `define` renames the identifiers (never text in strings or
+ * comments), and nothing in the bundle declares a `__dirname` that would hide the bundle's own.
  * @param {string} source
  * @param {string} file absolute path of the source file
+ * @param {string} bundle where the bundle will run from
+ * @returns {Promise<string | undefined>} the source as JavaScript, or undefined when it uses neither
  */
-function keepSourceLocation(source, file, bundle) {
-  if (!/\b__(?:dirname|filename)\b/.test(source)) return source;
+async function keepSourceLocation(source, file, bundle) {
+  if (!/\b__(?:dirname|filename)\b/.test(source)) return undefined;
+  const { code } = await require('esbuild').transform(source, {
+    loader: 'ts',
+    sourcefile: file,
+    tsconfigRaw: fs.readFileSync(path.join(ROOT, 'tsconfig.json'), 'utf8'),
+    define: { __dirname: '__gpuMaintSourceDir', __filename: '__gpuMaintSourceFile' },
+  });
   const dir = JSON.stringify(path.relative(path.dirname(bundle), path.dirname(file)));
   const base = JSON.stringify(path.basename(file));
-  return source
-    .replace(/\b__dirname\b/g, `require('node:path').join(__dirname, ${dir})`)
-    .replace(/\b__filename\b/g, `require('node:path').join(__dirname, ${dir}, ${base})`);
+  const location = `const __gpuMaintSourceDir = require('node:path').join(__gpuMaintBundleDir, ${dir});
+const __gpuMaintSourceFile = require('node:path').join(__gpuMaintSourceDir, ${base});`;
+  return `${location}\n${code}`;
 }
 
 /**
@@ -123,8 +133,8 @@ function sourceLocationPlugin(bundle) {
     setup(build) {
       build.onLoad({ filter: /\.ts$/ }, async (args) => {
         if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
-        const source = await fs.promises.readFile(args.path, 'utf8');
-        return { contents: keepSourceLocation(source, args.path, bundle), loader: 'ts' };
+        const contents = await keepSourceLocation(await fs.promises.readFile(args.path, 'utf8'), args.path, bundle);
+        return contents === undefined ? undefined : { contents, loader: 'js' };
       });
     },
   };
@@ -147,7 +157,7 @@ async function buildText(bundle) {
     external: EXTERNAL,
     // Error and class names stay as written (messages and `instanceof`-free checks may print them).
     keepNames: true,
-    banner: { js: LAZY_REQUIRE },
+    banner: { js: `const __gpuMaintBundleDir = __dirname;\n${LAZY_REQUIRE}` },
     legalComments: 'none',
     plugins: [sourceLocationPlugin(bundle), lazyDefaultFunctionsPlugin],
     metafile: true,
