@@ -667,7 +667,7 @@ check_clock() {
 
 # Seconds since the run started.
 elapsed_seconds() {
-  awk -v s="${START_S}" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }'
+  elapsed_since "${START_S}"
 }
 
 #######################################
@@ -720,7 +720,7 @@ main() {
     exit 0
   fi
   log "backup started (lock ${STATE}/backup.lock held)"
-  START_S="$(date +%s.%N)"
+  START_S="$(monotonic_seconds)"
   local created_at
   created_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   result_begin backup "${HOST}"

@@ -214,7 +214,7 @@ nvsmi_probe() {
     skipped_section "${name}" "${NOT_RUN_EXIT}" "not run: time budget spent (${SECONDS}s of ${DEADLINE_S}s used)"
     return "${NOT_RUN_EXIT}"
   fi
-  start="$(date +%s.%N)"
+  start="$(monotonic_seconds)"
   run_bounded "${limit_s}" "${dir}/${name}.out" "${dir}/${name}.err" nvidia-smi "$@" || rc=$?
   cap_output "${dir}/${name}.out" "${dir}/${name}.err"
   if [[ "${output}" == show ]]; then
@@ -334,7 +334,7 @@ remember_gpus() {
     IFS= read -r saved_boot <"${file}" || true
     [[ "${saved_boot}" == "boot_id=${BOOT_ID}" ]] && tail -n +2 "${file}" >"${tmp}"
   fi
-  section_from_files gpus-seen-this-boot "${tmp}" /dev/null 0 "$(date +%s.%N)"
+  section_from_files gpus-seen-this-boot "${tmp}" /dev/null 0 "$(monotonic_seconds)"
   ((query_ok == 1)) || return 0
   # Bus id and index columns, found by header name (units or not, any column order).
   awk -F', *' '

@@ -169,7 +169,7 @@ check_journal() {
   local dir start rc=0 lines
   ensure_result_tmp_dir
   dir="${RESULT_TMP_DIR}"
-  start="$(date +%s.%N)"
+  start="$(monotonic_seconds)"
   run_bounded "${JOURNAL_TIMEOUT_S}" "${dir}/journal.all" "${dir}/journal.all-err" \
     journalctl -p err..emerg --since "-${window_min} min" -o cat --no-pager -q || rc=$?
   lines="$(awk 'END { print NR }' "${dir}/journal.all")"

@@ -37,7 +37,7 @@ U_SOURCE=""
 U_PATH=""
 
 restore_elapsed() {
-  awk -v s="${RESTORE_START_S}" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }'
+  elapsed_since "${RESTORE_START_S}"
 }
 
 #######################################
@@ -510,7 +510,7 @@ restore_main() {
   host="$(host_id)"
   ensure_result_tmp_dir
   RESTORE_SCRATCH="${RESULT_TMP_DIR}"
-  RESTORE_START_S="$(date +%s.%N)"
+  RESTORE_START_S="$(monotonic_seconds)"
   result_begin "${RESTORE_MODE}" "${host}"
   restore_resolve || rc=$?
   if ((rc == 3)) && [[ "${RESTORE_MODE}" == restore-test ]]; then

@@ -19,6 +19,27 @@ progress_record() {
   printf 'progress: task=%s unit=%s units=%s/%s bytes=%s/%s\n' "$1" "${2// /_}" "$3" "$4" "$5" "$6" >&2
 }
 
+#######################################
+# Prints a monotonic time in seconds: /proc/uptime, which a step of the wall clock (NTP setting a skewed
+# clock right) does not move; the wall clock only where there is no /proc. Pair with elapsed_since.
+#######################################
+monotonic_seconds() {
+  local uptime _
+  if read -r uptime _ 2>/dev/null </proc/uptime; then
+    printf '%s\n' "${uptime}"
+  else
+    date +%s.%N
+  fi
+}
+
+#######################################
+# Prints the seconds since a monotonic_seconds reading, with two decimals and never negative.
+# Arguments: start (monotonic_seconds).
+#######################################
+elapsed_since() {
+  awk -v s="$1" -v e="$(monotonic_seconds)" 'BEGIN { d = e - s; if (d < 0) d = 0; printf "%.2f", d }'
+}
+
 EXIT_HANDLERS=()
 
 #######################################

@@ -15,6 +15,7 @@ import { evaluateHost } from '../../lambda/core/alerts/policy';
 import { gpusSeenFromState, parseWatchEvent, type WatchEvent, watchEventResult } from '../../lambda/core/gpu/watch';
 import { systemClock } from '../../lambda/core/ports';
 import { at, date, hot, result, settingsFor } from '../alerts/helpers';
+import { inheritedClockEnv } from '../helpers/clock-env';
 import { parseConfigForTest } from '../helpers/config';
 import { fixture, REPO_ROOT } from '../helpers/fixtures';
 import { tempDir } from '../helpers/temp';
@@ -35,6 +36,7 @@ function setup(extraEnv: Record<string, string> = {}) {
   const notifications: string[] = [];
   const alerts = localPolicyAlertSink(config, (line) => notifications.push(line));
   const env = {
+    ...inheritedClockEnv(),
     PATH: `${FAKES_BIN}:${process.env.PATH}`,
     FAKE_JOURNAL_FILE: journal,
     GPU_MAINT_IMDS: 'off',
