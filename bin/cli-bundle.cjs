@@ -96,7 +96,7 @@ const __gpuMaintSourceFile = require('node:path').join(__gpuMaintSourceDir, ${ba
 
 /**
  * Packages whose default export is a function and whose loading costs every command: string-width builds
- * an Intl.Segmenter and an RGI_Emoji regular expression when it loads (about a fifth of the CLI's start),
+ * an Intl.Segmenter and an RGI_Emoji regular expression when it loads (a tenth of the CLI's start-up),
  * which only a terminal report needs.
  */
 const LAZY_DEFAULT_FUNCTIONS = ['string-width', 'wrap-ansi'];
