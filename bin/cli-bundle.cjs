@@ -193,11 +193,7 @@ async function build(bundle = BUNDLE) {
     fs.writeFileSync(tmp, text);
     fs.renameSync(tmp, bundle);
   } catch {
-    try {
-      fs.rmSync(tmp, { force: true });
-    } catch {
-      // nothing was written there
-    }
+    removeQuietly(tmp);
     return { text, written: false };
   }
   const keep = path.basename(codeCacheFile(bundle, parseHeader(text)));
@@ -207,6 +203,15 @@ async function build(bundle = BUNDLE) {
       fs.rmSync(path.join(path.dirname(bundle), name), { force: true });
   }
   return { text, written: true };
+}
+
+/** Removes a temp file this process may have left; where nothing could be written, there is none. */
+function removeQuietly(file) {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch {
+    // its directory is not there or not writable: nothing was written
+  }
 }
 
 /**
@@ -301,7 +306,8 @@ function runBundle(text, bundle = BUNDLE) {
       fs.writeFileSync(tmp, script.createCachedData());
       fs.renameSync(tmp, cacheFile);
     } catch {
-      // a read-only install runs without the cache
+      // A read-only install runs without the cache.
+      removeQuietly(tmp);
     }
   };
   return { exports: cli.exports, saveCodeCache };
@@ -329,7 +335,13 @@ async function cli(argv) {
 module.exports = { BUNDLE, HEADER, build, readBundle, runBundle, staleReason };
 
 if (require.main === module) {
-  cli(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
+  cli(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      console.error(`could not build the CLI bundle: ${err.message}`);
+      process.exitCode = 1;
+    },
+  );
 }
