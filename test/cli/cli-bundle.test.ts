@@ -8,13 +8,17 @@ import { existsSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync }
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
+import type { main } from '../../bin/cli/main';
 import { version } from '../../package.json';
+import { runCli } from '../helpers/cli';
+import { gpuCheckOutput } from '../helpers/gpu-check-output';
 import { tempDir } from '../helpers/temp';
 
 interface CliBundle {
   readonly BUNDLE: string;
   readonly HEADER: string;
   staleReason(options?: { exact?: boolean; bundle?: string; root?: string }): string | null;
+  runBundle(text: string): { exports: { main: typeof main } };
 }
 
 const cliBundle = createRequire(__filename)('../../bin/cli-bundle.cjs') as CliBundle;
@@ -146,5 +150,19 @@ describe('the launcher', () => {
     const run = launch(['schedule', '--systemd', '--no-verify'], path.join(blocker, 'main.cjs'));
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toContain(`Documentation=file://${path.join(REPO_ROOT, 'docs', 'single-host.md')}\n`);
+  });
+});
+
+describe('the bundle and the sources', () => {
+  test('render a terminal report, wrapped to the width and coloured, alike', async () => {
+    const input = path.join(tempDir('gpu-maint-bundle-'), 'gpu-check.out');
+    const xid = 'NVRM: Xid (PCI:0000:10:1d): 79, pid=1234, name=python3, GPU has fallen off the bus.';
+    writeFileSync(input, gpuCheckOutput({ host: 'i-0abc', temperatures: { 3: 93 }, xidLines: [xid] }));
+    const args = ['evaluate', 'gpu-check', '--input', input];
+    const terminal = { isTty: true, color: true, columns: 48 };
+    const bundled = cliBundle.runBundle(readFileSync(cliBundle.BUNDLE, 'utf8')).exports.main;
+    const [fromSources, fromBundle] = [await runCli(args, terminal), await runCli(args, { ...terminal, main: bundled })];
+    expect(fromSources.stdout).toContain('\x1b[');
+    expect(fromBundle).toEqual(fromSources);
   });
 });

@@ -15,6 +15,8 @@ export interface CliRunOptions {
   readonly columns?: number;
   /** Receives the status (progress) lines a terminal's stderr would show; none when absent. */
   readonly status?: (line: string, done?: boolean) => void;
+  /** The CLI's entry point: bin/cli/main.ts's by default (the built bundle's in test/cli/cli-bundle.test.ts). */
+  readonly main?: typeof main;
 }
 
 export async function runCli(args: readonly string[], options: CliRunOptions = {}): Promise<CliRun> {
@@ -28,6 +30,6 @@ export async function runCli(args: readonly string[], options: CliRunOptions = {
     columns: options.columns,
     status: options.status,
   };
-  const code = await main(args, io);
+  const code = await (options.main ?? main)(args, io);
   return { code, stdout: out.join(''), stderr: err.join('') };
 }
