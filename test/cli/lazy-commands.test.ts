@@ -72,6 +72,23 @@ describe('the launcher (the built bundle)', () => {
     expect([loaded.includes(cliBundle.BUNDLE), loaded.filter((file) => file.includes('/node_modules/@aws-sdk/'))]).toEqual([true, []]);
   });
 
+  test('--help does not load string-width, which builds an Intl.Segmenter when it loads', () => {
+    const preload = path.join(tempDir('gpu-maint-lazy-'), 'count-segmenters.cjs');
+    writeFileSync(
+      preload,
+      `let made = 0;
+Intl.Segmenter = class extends Intl.Segmenter { constructor(...args) { super(...args); made++; } };
+process.on('exit', () => process.stderr.write(\`\\nsegmenters=\${made}\`));
+`,
+    );
+    const run = spawnSync(process.execPath, ['--require', preload, path.join(REPO_ROOT, 'bin', 'gpu-maint.cjs'), '--help'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect([run.status, run.stderr.split('\n').at(-1)]).toEqual([0, 'segmenters=0']);
+  });
+
   test('a command given by name loads and shows its own help', () => {
     const run = launch(['restore', '--help']);
     expect(run.status, run.stderr).toBe(0);
