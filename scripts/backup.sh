@@ -40,13 +40,17 @@ source "${BASH_SOURCE[0]%/*}/lib/common.sh"
 source "${BASH_SOURCE[0]%/*}/lib/result.sh"
 # shellcheck source=lib/backup-store.sh
 source "${BASH_SOURCE[0]%/*}/lib/backup-store.sh"
+# shellcheck source=lib/json.sh
+source "${BASH_SOURCE[0]%/*}/lib/json.sh"
 # shellcheck source=lib/backup-manifest.sh
 source "${BASH_SOURCE[0]%/*}/lib/backup-manifest.sh"
 
 export LC_ALL=C
 # One unit's archive may take hours on a slow link; a hung filesystem must not hold the lock forever.
-readonly UNIT_TIMEOUT_S="${GPU_MAINT_BACKUP_UNIT_TIMEOUT_S:-86400}"
-readonly SCAN_TIMEOUT_S="${GPU_MAINT_BACKUP_SCAN_TIMEOUT_S:-3600}"
+UNIT_TIMEOUT_S="$(env_int GPU_MAINT_BACKUP_UNIT_TIMEOUT_S 86400 1)"
+readonly UNIT_TIMEOUT_S
+SCAN_TIMEOUT_S="$(env_int GPU_MAINT_BACKUP_SCAN_TIMEOUT_S 3600 1)"
+readonly SCAN_TIMEOUT_S
 readonly SAMPLE_BYTES=262144
 readonly SAMPLE_FILES=4
 readonly FAST_LEVEL_ARG="--fast=1"
@@ -106,7 +110,7 @@ START_S=""
 #######################################
 read_config() {
   local item
-  while IFS= read -r item; do SOURCES+=("${item}"); done < <(split_list "${GPU_MAINT_BACKUP_SOURCES-/opt/ml/models}")
+  while IFS= read -r item; do SOURCES+=("${item}"); done < <(env_list GPU_MAINT_BACKUP_SOURCES /opt/ml/models)
   ((${#SOURCES[@]} > 0)) || die "GPU_MAINT_BACKUP_SOURCES lists no directory"
   for item in "${SOURCES[@]}"; do
     [[ "${item}" == /* ]] || die "GPU_MAINT_BACKUP_SOURCES: '${item}' is not an absolute path"
@@ -116,21 +120,12 @@ read_config() {
       die "GPU_MAINT_BACKUP_SOURCES: $(printf '%q' "${item}") holds a control character, quote or backslash; back up its parent directory instead"
     fi
   done
-  while IFS= read -r item; do EXCLUDES+=("${item}"); done < <(split_list "${GPU_MAINT_BACKUP_EXCLUDE:-}")
-  UNIT_DEPTH="${GPU_MAINT_BACKUP_UNIT_DEPTH:-1}"
-  [[ "${UNIT_DEPTH}" =~ ^[1-4]$ ]] || die "GPU_MAINT_BACKUP_UNIT_DEPTH must be 1-4, got: '${UNIT_DEPTH}'"
-  LEVEL="${GPU_MAINT_BACKUP_COMPRESSION_LEVEL:-3}"
-  if [[ ! "${LEVEL}" =~ ^[0-9]{1,2}$ ]] || ((LEVEL < 1 || LEVEL > 19)); then
-    die "GPU_MAINT_BACKUP_COMPRESSION_LEVEL must be 1-19, got: '${LEVEL}'"
-  fi
-  ON_UNREADABLE="${GPU_MAINT_BACKUP_ON_UNREADABLE:-warn}"
-  [[ "${ON_UNREADABLE}" == warn || "${ON_UNREADABLE}" == fail ]] ||
-    die "GPU_MAINT_BACKUP_ON_UNREADABLE must be warn or fail, got: '${ON_UNREADABLE}'"
-  MIN_SAVINGS_PERCENT="${GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT:-10}"
-  if [[ ! "${MIN_SAVINGS_PERCENT}" =~ ^(100|[1-9]?[0-9])$ ]]; then
-    die "GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT must be 0-100, got: '${MIN_SAVINGS_PERCENT}'"
-  fi
-  [[ -n "${GPU_MAINT_BACKUP_DESTINATION:-}" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
+  while IFS= read -r item; do EXCLUDES+=("${item}"); done < <(env_list GPU_MAINT_BACKUP_EXCLUDE "")
+  UNIT_DEPTH="$(env_int GPU_MAINT_BACKUP_UNIT_DEPTH 1 1 4)"
+  LEVEL="$(env_int GPU_MAINT_BACKUP_COMPRESSION_LEVEL 3 1 19)"
+  ON_UNREADABLE="$(env_enum GPU_MAINT_BACKUP_ON_UNREADABLE warn warn fail)"
+  MIN_SAVINGS_PERCENT="$(env_int GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT 10 0 100)"
+  [[ -n "$(env_str GPU_MAINT_BACKUP_DESTINATION "")" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
   local tool
   for tool in tar zstd sha256sum flock find sort base64 stat; do
     command -v "${tool}" >/dev/null 2>&1 || die "backup needs ${tool} on PATH"
@@ -470,8 +465,9 @@ UNIT_SBYTES=0
 UNIT_TAR_RC=0
 UNIT_UNSTABLE=0
 UNIT_CHANGE=""
-# find(1) arguments that leave out entries this user cannot read (listed in ${SCRATCH}/skipped), so
-# that the listing names only what tar can archive. Symlinks are archived as links, never read.
+# find(1) arguments that leave out entries this user cannot read (listed in ${SCRATCH}/skipped), and
+# sockets (tar cannot archive them), so that the listing names only what tar archives. Symlinks are
+# archived as links, never read.
 SKIP_ARGS=()
 
 #######################################
@@ -482,7 +478,7 @@ SKIP_ARGS=()
 #######################################
 read_unit() {
   local i="$1" resolved="$2" key="$3" src="${U_SRC[$1]}" rel="${U_REL[$1]}" expected_bytes after
-  SKIP_ARGS=(\( ! -type l \( ! -readable -o -type d ! -executable \) -fprint0 "${SCRATCH}/skipped" -prune \) -o)
+  SKIP_ARGS=(\( -type s -prune \) -o \( ! -type l \( ! -readable -o -type d ! -executable \) -fprint0 "${SCRATCH}/skipped" -prune \) -o)
   rm -f -- "${SCRATCH}/skipped"
   UNIT_LISTING=""
   IFS=$'\t' read -r UNIT_LISTING UNIT_FILES UNIT_SBYTES < <(unit_listing "${resolved}" "${rel}" "${SCRATCH}/listing" "${SCAN_TIMEOUT_S}" \
@@ -515,6 +511,8 @@ read_unit() {
   local -a tar_args=(--create --file=- --format=posix --numeric-owner --sparse
     --directory="${resolved}" --no-recursion --null --verbatim-files-from --files-from="${SCRATCH}/members")
   [[ "${ON_UNREADABLE}" == warn ]] && tar_args+=(--ignore-failed-read)
+  tar_progress_args backup "${U_ID[i]}" "${i}" "${#U_ID[@]}" "${BYTES_READ}" "${BYTES_TO_READ}" "${UNIT_SBYTES}"
+  tar_args+=("${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}")
   local -a pipe_status=()
   if store_upload_is_file; then
     # zstd writes straight into the destination file; its digest is read back from that file below.
@@ -584,9 +582,9 @@ listing_from_archive() {
 # Appends a unit's manifest line.
 add_unit_line() {
   local i="$1" key="$2" sha="$3" bytes="$4" entries="$5" sbytes="$6" listing_sum="$7" uploaded="$8"
-  UNIT_LINES+=("$(printf '{"id":"%s","fingerprint":"%s","key":"%s","sha256":"%s","bytes":%s,"files":%s,"sourceBytes":%s,"listing":"%s","uploaded":%s,"source":%s,"pathBase64":"%s","path":%s}' \
-    "${U_ID[i]}" "${U_FP[i]}" "${key}" "${sha}" "${bytes}" "${entries}" "${sbytes}" "${listing_sum}" "${uploaded}" \
-    "$(json_string "${U_SRC[i]}")" "$(printf '%s' "${U_REL[i]}" | base64 -w0)" "$(json_string "${U_REL[i]}")")")
+  UNIT_LINES+=("$(json_object "id=${U_ID[i]}" "fingerprint=${U_FP[i]}" "key=${key}" "sha256=${sha}" "bytes:=${bytes}" \
+    "files:=${entries}" "sourceBytes:=${sbytes}" "listing=${listing_sum}" "uploaded:=${uploaded}" "source=${U_SRC[i]}" \
+    "pathBase64=$(printf '%s' "${U_REL[i]}" | base64 -w0)" "path=${U_REL[i]}")")
 }
 
 #######################################
@@ -704,7 +702,7 @@ main() {
   read_config
   HOST="$(host_id)"
   STATE="$(state_dir)"
-  store_init "${GPU_MAINT_BACKUP_DESTINATION}"
+  store_init "$(env_str GPU_MAINT_BACKUP_DESTINATION "")"
   ensure_result_tmp_dir
   SCRATCH="${RESULT_TMP_DIR}"
 

@@ -29,6 +29,9 @@ export const COMMANDS: readonly CommandModule[] = [
   { name: 'smoke', load: async () => (await import('./commands/smoke.js')).registerSmoke },
   { name: 'restore', load: async () => (await import('./commands/restore.js')).registerRestore },
   { name: 'snapshots', load: async () => (await import('./commands/snapshots.js')).registerSnapshots },
+  { name: 'check', load: async () => (await import('./commands/check.js')).registerCheck },
+  { name: 'ls', load: async () => (await import('./commands/ls.js')).registerLs },
+  { name: 'diff', load: async () => (await import('./commands/diff.js')).registerDiff },
   { name: 'prune', load: async () => (await import('./commands/prune.js')).registerPrune },
   { name: 'report', load: async () => (await import('./commands/report.js')).registerReport },
 ];

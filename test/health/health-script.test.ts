@@ -10,10 +10,10 @@ import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { runTaskScript } from '../../lambda/adapters/local/script-runner';
 import { parseResult } from '../../lambda/core/contract';
-import { evaluateTaskOutput } from '../../lambda/core/evaluate';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { evaluateHealthCheck } from '../../lambda/core/health/evaluate';
 import { parseDf } from '../../lambda/core/health/parse';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import { inheritedClockEnv } from '../helpers/clock-env';
 import { parseConfigForTest } from '../helpers/config';
 import {

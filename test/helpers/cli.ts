@@ -15,6 +15,8 @@ export interface CliRunOptions {
   readonly columns?: number;
   /** Receives the status (progress) lines a terminal's stderr would show; none when absent. */
   readonly status?: (line: string, done?: boolean) => void;
+  /** A fixed current time (ages in reports). */
+  readonly now?: Date;
   /** The CLI's entry point: bin/cli/main.ts's by default (the built bundle's in test/cli/cli-bundle.test.ts). */
   readonly main?: typeof main;
 }
@@ -29,6 +31,7 @@ export async function runCli(args: readonly string[], options: CliRunOptions = {
     color: options.color,
     columns: options.columns,
     status: options.status,
+    ...(options.now ? { now: () => options.now as Date } : {}),
   };
   const code = await (options.main ?? main)(args, io);
   return { code, stdout: out.join(''), stderr: err.join('') };
