@@ -19,8 +19,7 @@ if (runDir) {
   process.env.TMPDIR = fileDir;
   afterAll(() => {
     removeTempDirs();
-    // tsx keeps its compile cache in <tmpdir>/tsx-<uid> when a test launches the CLI: not a leak of ours.
-    const left = readdirSync(fileDir).filter((name) => !/^tsx-\d+$/.test(name));
+    const left = readdirSync(fileDir);
     rmSync(fileDir, { recursive: true, force: true });
     process.env.TMPDIR = runDir;
     if (left.length > 0) {

@@ -14,50 +14,44 @@ interface CommandModule {
 }
 
 /**
- * Imports bin/cli/commands/<name>.ts. The launcher (bin/gpu-maint.cjs) runs the sources as CommonJS
- * through tsx's require hook, which import() would bypass; under vitest the sources are ES modules
- * and import() loads them.
- */
-async function importCommand<M>(name: string, esmImport: () => Promise<M>): Promise<M> {
-  if (typeof require === 'function' && require.extensions?.['.ts']) return require(`./commands/${name}`) as M;
-  return esmImport();
-}
-
-/**
  * Command modules in help order, imported on demand: some pull in AWS SDK clients or other large
  * modules that cost a command which does not need them about 0.2 s of start-up.
  */
 export const COMMANDS: readonly CommandModule[] = [
-  { name: 'run', load: async () => (await importCommand('run', () => import('./commands/run.js'))).registerRun },
-  { name: 'watch', load: async () => (await importCommand('watch', () => import('./commands/watch.js'))).registerWatch },
-  { name: 'evaluate', load: async () => (await importCommand('evaluate', () => import('./commands/evaluate.js'))).registerEvaluate },
-  { name: 'silence', load: async () => (await importCommand('silence', () => import('./commands/silence.js'))).registerSilence },
-  { name: 'alerts', load: async () => (await importCommand('alerts', () => import('./commands/alerts.js'))).registerAlerts },
-  { name: 'schedule', load: async () => (await importCommand('schedule', () => import('./commands/schedule.js'))).registerSchedule },
-  { name: 'logrotate', load: async () => (await importCommand('logrotate', () => import('./commands/logrotate.js'))).registerLogrotate },
-  { name: 'invoke', load: async () => (await importCommand('invoke', () => import('./commands/invoke.js'))).registerInvoke },
-  { name: 'smoke', load: async () => (await importCommand('smoke', () => import('./commands/smoke.js'))).registerSmoke },
-  { name: 'restore', load: async () => (await importCommand('restore', () => import('./commands/restore.js'))).registerRestore },
-  { name: 'snapshots', load: async () => (await importCommand('snapshots', () => import('./commands/snapshots.js'))).registerSnapshots },
-  { name: 'check', load: async () => (await importCommand('check', () => import('./commands/check.js'))).registerCheck },
-  { name: 'ls', load: async () => (await importCommand('ls', () => import('./commands/ls.js'))).registerLs },
-  { name: 'diff', load: async () => (await importCommand('diff', () => import('./commands/diff.js'))).registerDiff },
-  { name: 'prune', load: async () => (await importCommand('prune', () => import('./commands/prune.js'))).registerPrune },
-  { name: 'report', load: async () => (await importCommand('report', () => import('./commands/report.js'))).registerReport },
+  { name: 'run', load: async () => (await import('./commands/run.js')).registerRun },
+  { name: 'watch', load: async () => (await import('./commands/watch.js')).registerWatch },
+  { name: 'evaluate', load: async () => (await import('./commands/evaluate.js')).registerEvaluate },
+  { name: 'silence', load: async () => (await import('./commands/silence.js')).registerSilence },
+  { name: 'alerts', load: async () => (await import('./commands/alerts.js')).registerAlerts },
+  { name: 'schedule', load: async () => (await import('./commands/schedule.js')).registerSchedule },
+  { name: 'logrotate', load: async () => (await import('./commands/logrotate.js')).registerLogrotate },
+  { name: 'invoke', load: async () => (await import('./commands/invoke.js')).registerInvoke },
+  { name: 'smoke', load: async () => (await import('./commands/smoke.js')).registerSmoke },
+  { name: 'restore', load: async () => (await import('./commands/restore.js')).registerRestore },
+  { name: 'snapshots', load: async () => (await import('./commands/snapshots.js')).registerSnapshots },
+  { name: 'check', load: async () => (await import('./commands/check.js')).registerCheck },
+  { name: 'ls', load: async () => (await import('./commands/ls.js')).registerLs },
+  { name: 'diff', load: async () => (await import('./commands/diff.js')).registerDiff },
+  { name: 'prune', load: async () => (await import('./commands/prune.js')).registerPrune },
+  { name: 'report', load: async () => (await import('./commands/report.js')).registerReport },
 ];
 
 /** Global options that take a value (`--config <file>`, `--set <key.path=value>`). */
 const GLOBAL_VALUE_OPTIONS = new Set(['--config', '--set']);
 
+/** `--version`: commander prints the version as soon as it reads the option, before any command. */
+const VERSION_OPTIONS = new Set(['-V', '--version']);
+
 /**
  * The command modules a command line needs: only the named command's when nothing but global options
- * precede its name; every module otherwise (program help, `help <command>`, unknown commands and
- * options, whose messages and suggestions list them all).
+ * precede its name; none for the version; every module otherwise (program help, `help <command>`,
+ * unknown commands and options, whose messages and suggestions list them all).
  */
 export function commandsFor(argv: readonly string[]): readonly CommandModule[] {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const equals = arg.indexOf('=');
+    if (VERSION_OPTIONS.has(arg)) return [];
     if (GLOBAL_VALUE_OPTIONS.has(arg)) {
       i++;
     } else if (!(arg.startsWith('--') && equals > 0 && GLOBAL_VALUE_OPTIONS.has(arg.slice(0, equals)))) {
@@ -135,10 +129,4 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     if (process.env.GPU_MAINT_DEBUG) io.err((err as Error).stack ?? '');
     return EXIT.taskFailed;
   }
-}
-
-if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
 }

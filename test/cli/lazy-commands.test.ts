@@ -3,11 +3,16 @@
  * start-up time), and every module when help, suggestions or errors must list them all.
  */
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, test } from 'vitest';
 import { processIo } from '../../bin/cli/context';
 import { COMMANDS, commandsFor } from '../../bin/cli/main';
+import { tempDir } from '../helpers/temp';
+
+const cliBundle = createRequire(__filename)('../../bin/cli-bundle.cjs') as { readonly BUNDLE: string };
 
 const REPO_ROOT = path.resolve(__dirname, '../..');
 const ALL = COMMANDS.map((c) => c.name);
@@ -33,6 +38,9 @@ describe('which command modules a command line loads', () => {
     [['--bogus', 'run'], ALL],
     [['--setx', 'run'], ALL],
     [['--config'], ALL],
+    [['--version'], []],
+    [['--config', '/etc/gpu-maint.yaml', '-V'], []],
+    [['run', '--version'], ['run']],
   ])('%j loads %j', (argv, expected) => {
     expect(commandsFor(argv).map((c) => c.name)).toEqual(expected);
   });
@@ -45,11 +53,40 @@ describe('which command modules a command line loads', () => {
   });
 });
 
-describe('the launcher (tsx CommonJS hook)', () => {
+describe('the launcher (the built bundle)', () => {
   test('--help lists every command', () => {
     const run = launch(['--help']);
     expect(run.status, run.stderr).toBe(0);
     for (const name of ALL) expect(run.stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
+  });
+
+  test('--help runs the built bundle and loads no AWS SDK package', () => {
+    const preload = path.join(tempDir('gpu-maint-lazy-'), 'print-loaded.cjs');
+    writeFileSync(preload, "process.on('exit', () => process.stderr.write(`\\n${JSON.stringify(Object.keys(require.cache))}`));\n");
+    const run = spawnSync(process.execPath, ['--require', preload, path.join(REPO_ROOT, 'bin', 'gpu-maint.cjs'), '--help'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    const loaded = JSON.parse(run.stderr.split('\n').at(-1) ?? '') as string[];
+    expect([loaded.includes(cliBundle.BUNDLE), loaded.filter((file) => file.includes('/node_modules/@aws-sdk/'))]).toEqual([true, []]);
+  });
+
+  test('--help does not load string-width, which builds an Intl.Segmenter when it loads', () => {
+    const preload = path.join(tempDir('gpu-maint-lazy-'), 'count-segmenters.cjs');
+    writeFileSync(
+      preload,
+      `let made = 0;
+Intl.Segmenter = class extends Intl.Segmenter { constructor(...args) { super(...args); made++; } };
+process.on('exit', () => process.stderr.write(\`\\nsegmenters=\${made}\`));
+`,
+    );
+    const run = spawnSync(process.execPath, ['--require', preload, path.join(REPO_ROOT, 'bin', 'gpu-maint.cjs'), '--help'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect([run.status, run.stderr.split('\n').at(-1)]).toEqual([0, 'segmenters=0']);
   });
 
   test('a command given by name loads and shows its own help', () => {

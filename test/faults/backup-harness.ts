@@ -319,7 +319,7 @@ export class FaultWorld {
       ...env,
       PATH: [...(options.pathPrefix ?? []), this.awsDir, process.env.PATH ?? '/usr/bin:/bin'].join(':'),
       LC_ALL: 'C',
-      // The CLI's and the scripts' temp files (tsx's cache, mktemp) stay in the world and go with it.
+      // The CLI's and the scripts' temp files (mktemp) stay in the world and go with it.
       TMPDIR: this.tmp,
       GPU_MAINT_HOST_ID: HOST,
       GPU_MAINT_IMDS: 'off',

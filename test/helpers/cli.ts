@@ -17,6 +17,8 @@ export interface CliRunOptions {
   readonly status?: (line: string, done?: boolean) => void;
   /** A fixed current time (ages in reports). */
   readonly now?: Date;
+  /** The CLI's entry point: bin/cli/main.ts's by default (the built bundle's in test/cli/cli-bundle.test.ts). */
+  readonly main?: typeof main;
 }
 
 export async function runCli(args: readonly string[], options: CliRunOptions = {}): Promise<CliRun> {
@@ -31,6 +33,6 @@ export async function runCli(args: readonly string[], options: CliRunOptions = {
     status: options.status,
     ...(options.now ? { now: () => options.now as Date } : {}),
   };
-  const code = await main(args, io);
+  const code = await (options.main ?? main)(args, io);
   return { code, stdout: out.join(''), stderr: err.join('') };
 }
