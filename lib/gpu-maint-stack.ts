@@ -243,7 +243,6 @@ export class GpuMaintStack extends Stack {
       documents,
       documentNamePrefix,
       outputBucket: this.outputBucket,
-      alertTopic: this.alerts.topic,
       settings: evaluationSettings(config),
       namespace: config.metrics.namespace,
       logRetentionDays: retentionDays,

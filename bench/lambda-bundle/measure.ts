@@ -13,6 +13,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildSync } from 'esbuild';
+import { validateConfig } from '../../lambda/config/load';
+import { ALERT_ENV, alertSettings } from '../../lambda/core/alerts/settings';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const runsArg = process.argv.indexOf('--runs');
@@ -50,8 +52,10 @@ const ENV = {
     outputBucket: 'bucket',
     outputKeyPrefix: 'command-output/',
     namespace: 'GpuFleetMaintenance',
-    topicArn: 'arn:aws:sns:eu-west-1:111122223333:alerts',
   }),
+  [ALERT_ENV.settings]: JSON.stringify(alertSettings(validateConfig({}))),
+  [ALERT_ENV.table]: 'alert-state',
+  [ALERT_ENV.topicArn]: 'arn:aws:sns:eu-west-1:111122223333:alerts',
   AWS_REGION: 'eu-west-1',
   AWS_ACCESS_KEY_ID: 'bench',
   AWS_SECRET_ACCESS_KEY: 'bench',

@@ -27,7 +27,7 @@ export const DISPATCH_ENV = contract('GPU_MAINT_DISPATCH', dispatchSettingsSchem
 /** collect Lambda: the evaluation settings (thresholds, fleet, metric detail). */
 export const COLLECT_SETTINGS_ENV = contract('GPU_MAINT_SETTINGS', evaluationSettingsSchema);
 
-/** collect Lambda: this stack's documents, where output lands, the metric namespace and the alert topic. */
+/** collect Lambda: this stack's documents, where output lands and the metric namespace (alerting: ALERT_ENV). */
 export const COLLECT_WIRING_ENV = contract(
   'GPU_MAINT_COLLECT',
   z.object({
@@ -35,7 +35,6 @@ export const COLLECT_WIRING_ENV = contract(
     outputBucket: z.string().min(3),
     outputKeyPrefix: z.string(),
     namespace: z.string().min(1),
-    topicArn: z.string().startsWith('arn:'),
   }),
 );
 

@@ -3,7 +3,8 @@
  * stack's documents and terminal statuses → SQS queue (with a dead-letter queue; visibility timeout
  * sized to the Lambda) → the collect Lambda, which reports partial batch failures.
  * `enableCleanupOnDiskPressure` (cleanup.onDiskPressure) lets it send the cleanup document to a fleet
- * host whose disk is critical, at most once per cooldown.
+ * host whose disk is critical, at most once per cooldown. The alert policy's table and topics are bound
+ * by AlertStateTable.bindCollector, without which the function refuses to start.
  */
 import { Duration, Stack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -13,7 +14,6 @@ import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambdaEvents from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as logs from 'aws-cdk-lib/aws-logs';
-import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
@@ -36,8 +36,6 @@ export interface ResultCollectorProps {
    */
   readonly documentNamePrefix?: string;
   readonly outputBucket: OutputBucket;
-  /** Topic alerts are published to. */
-  readonly alertTopic: sns.ITopic;
   /** Thresholds and metric settings (lambda/core/evaluation-settings.ts), passed as GPU_MAINT_SETTINGS. */
   readonly settings: EvaluationSettings;
   /** CloudWatch namespace of the fleet metrics. */
@@ -163,7 +161,6 @@ export class ResultCollector extends Construct {
       outputBucket: props.outputBucket.bucket.bucketName,
       outputKeyPrefix: props.outputBucket.outputKeyPrefix,
       namespace: props.namespace,
-      topicArn: props.alertTopic.topicArn,
     };
     this.handler = new MaintenanceFunction(this, 'Handler', {
       handler: 'collect',
@@ -203,7 +200,6 @@ export class ResultCollector extends Construct {
         conditions: { StringEquals: { 'cloudwatch:namespace': props.namespace } },
       }),
     );
-    props.alertTopic.grantPublish(role);
     acknowledgeWildcardResources(
       role,
       ['*'],

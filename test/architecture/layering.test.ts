@@ -34,7 +34,7 @@ describe('each rule fails on a planted import', () => {
 
   test.each([
     ['lambda/core/gpu/x.ts', "import { z } from 'zod';\nimport type { Config } from '../../config/schema';\nimport { t } from '../types';"],
-    ['lambda/handlers/x.ts', "import { a } from '../adapters/aws/sns-alerts';\nimport { b } from '../tasks/parameters';"],
+    ['lambda/handlers/x.ts', "import { a } from '../adapters/aws/alert-sink';\nimport { b } from '../tasks/parameters';"],
     ['lib/x.ts', "import { S3Client } from '@aws-sdk/client-s3';\nimport { c } from '../lambda/config/schema';"],
     ['bin/cli/x.ts', "import { a } from '../../lambda/adapters/aws/x';\nimport { b } from '../../lambda/adapters/local/y';"],
     ['lambda/core/gpu/x.ts', "// import { readFileSync } from 'node:fs';\n/* import '../../../lib/stack' */"],

@@ -153,7 +153,6 @@ export function setCollectEnv(config: Config, topicArn: string, gpuCheckDocument
     outputBucket: 'output-bucket',
     outputKeyPrefix: 'command-output/',
     namespace: 'GpuFleetMaintenance',
-    topicArn,
   });
   process.env[ALERT_ENV.settings] = JSON.stringify(alertSettings(config));
   process.env[ALERT_ENV.table] = 'alert-state';

@@ -15,7 +15,6 @@ import {
 } from '../../lambda/adapters/aws/cloudwatch-metrics';
 import { resultLog } from '../../lambda/adapters/aws/collect-deps';
 import { jsonEnv } from '../../lambda/adapters/aws/env';
-import { alertMessage } from '../../lambda/adapters/aws/sns-alerts';
 import { isTruncated, parseS3Url } from '../../lambda/adapters/aws/ssm-invocation-output';
 import { validateConfig } from '../../lambda/config/load';
 import {
@@ -174,44 +173,6 @@ describe('invocation status to TaskOutput', () => {
   ])('a result started at %s is stamped %s', (at, expected) => {
     const result = { task: 'gpu-check', host: 'h', status: 'ok', findings: [], metrics: [], ...(at ? { at } : {}) } as TaskResult;
     expect(metricTimestamp(result, AT).toISOString()).toBe(expected);
-  });
-});
-
-describe('alert messages', () => {
-  const result: TaskResult = {
-    task: 'health-check',
-    host: 'i-0abc',
-    status: 'warning',
-    at: '2026-11-28T12:00:00Z',
-    findings: [
-      { check: 'health.disk', severity: 'warning', message: '/data 91% used', reading: 91, threshold: 'warn ≥ 85, crit ≥ 95 %' },
-      { check: 'health.memory', severity: 'ok', message: 'fine' },
-      { check: 'health.load', severity: 'warning', message: 'load 2.0 per CPU' },
-    ],
-    metrics: [],
-  };
-
-  test('an all-ok result has nothing to send', () => {
-    expect(alertMessage({ ...result, findings: [result.findings[1]] }, 'prod')).toBeNull();
-  });
-
-  test('one message groups every non-ok finding of the result', () => {
-    const message = alertMessage(result, 'prod');
-    expect(message?.subject).toBe('[WARNING] health-check on i-0abc: health.disk, health.load');
-    expect(message?.body.split('\n')).toEqual([
-      'health-check on i-0abc (fleet prod) at 2026-11-28T12:00:00Z: warning',
-      '',
-      'WARNING health.disk: /data 91% used (reading 91; threshold warn ≥ 85, crit ≥ 95 %)',
-      'WARNING health.load: load 2.0 per CPU',
-    ]);
-    expect(message?.attributes.check).toEqual({ DataType: 'String.Array', StringValue: '["health.disk","health.load"]' });
-  });
-
-  test('subjects stay ASCII and under 100 characters', () => {
-    const long = { ...result, host: `host-${'é'.repeat(200)}` };
-    const subject = alertMessage(long, 'prod')?.subject ?? '';
-    expect(subject.length).toBeLessThan(100);
-    expect(subject).toMatch(/^[\x20-\x7e]+$/);
   });
 });
 

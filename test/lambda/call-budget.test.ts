@@ -136,7 +136,6 @@ beforeAll(() => {
     outputBucket: 'output-bucket',
     outputKeyPrefix: 'command-output/',
     namespace: 'GpuFleetMaintenance',
-    topicArn: 'arn:aws:sns:eu-west-1:111122223333:alerts',
   });
   process.env[ALERT_ENV.settings] = JSON.stringify(alertSettings(config));
   process.env[ALERT_ENV.table] = 'GpuMaint-AlertState';

@@ -1,35 +1,41 @@
 /**
  * cleanup.onDiskPressure in the collect Lambda: the collector's dependencies as the handler builds them
- * from its environment (awsCollectDeps), against mocked SSM, DynamoDB, CloudWatch and SNS. A health-check
- * result with health.disk critical sends the cleanup document to that instance once per cooldown, and
- * the alert says what was done.
+ * from its environment (awsCollectDeps), against mocked SSM, CloudWatch, SNS and EC2 and the alert table
+ * (FakeAlertTable), which also holds the cleanup cooldown items. A health-check result with health.disk
+ * critical sends the cleanup document to that instance once per cooldown, and the alert says what was done.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, DeleteItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommandInvocationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { awsCollectDeps } from '../../lambda/adapters/aws/collect-deps';
+import { ALERT_ENV, alertSettings } from '../../lambda/core/alerts/settings';
 import { DISK_PRESSURE_ENV, type DiskPressureWiring, deliverResults, evaluateInvocation } from '../../lambda/core/collect';
 import { evaluationSettings } from '../../lambda/core/evaluation-settings';
+import { FakeAlertTable } from '../alerts/fake-dynamodb';
 import { parseConfigForTest } from '../helpers/config';
 
 const ssm = mockClient(SSMClient);
-const dynamodb = mockClient(DynamoDBClient);
 const cloudwatch = mockClient(CloudWatchClient);
 const sns = mockClient(SNSClient);
 const s3 = mockClient(S3Client);
+const ec2 = mockClient(EC2Client);
+/** The alert state table; the cooldown items live in it too (CleanupOnDiskPressureOptions.cooldownTable). */
+let table: FakeAlertTable;
 
 const HEALTH_DOC = 'gpu-maint.GpuMaint.health-check';
 const CLEANUP_DOC = 'gpu-maint.GpuMaint.cleanup';
 const TABLE = 'GpuMaint-AlertStateTable';
 const HOST = 'i-0abc1234def567890';
 
+const CONFIG = parseConfigForTest({ fleet: { name: 'prod' } });
 const BASE_ENV = {
-  GPU_MAINT_SETTINGS: JSON.stringify(evaluationSettings(parseConfigForTest({ fleet: { name: 'prod' } }))),
+  GPU_MAINT_SETTINGS: JSON.stringify(evaluationSettings(CONFIG)),
   GPU_MAINT_COLLECT: JSON.stringify({
     documents: [
       { name: HEALTH_DOC, task: 'health-check' },
@@ -38,8 +44,10 @@ const BASE_ENV = {
     outputBucket: 'output-bucket',
     outputKeyPrefix: 'command-output/',
     namespace: 'GpuFleetMaintenance',
-    topicArn: 'arn:aws:sns:eu-west-1:111122223333:alerts',
   }),
+  [ALERT_ENV.settings]: JSON.stringify(alertSettings(CONFIG)),
+  [ALERT_ENV.table]: TABLE,
+  [ALERT_ENV.topicArn]: 'arn:aws:sns:eu-west-1:111122223333:alerts',
 };
 const WIRING: DiskPressureWiring = {
   cooldownHours: 6,
@@ -103,19 +111,44 @@ async function collect(env: Record<string, string>) {
   return deliverResults([{ id: 'message-1', collected }], deps);
 }
 
+/** The text email subscribers get (MessageStructure json: its `default`). */
 const alertText = () =>
   sns
     .commandCalls(PublishCommand)
-    .map((c) => String(c.args[0].input.Message))
+    .map((c) => String(JSON.parse(String(c.args[0].input.Message)).default))
     .join('\n');
 
+const COOLDOWN_KEY = { host: { S: HOST }, sk: { S: 'cleanup-cooldown' } };
+/** Writes to the host's cooldown item (the alert state's own items are the policy's business). */
+const cooldownPuts = () =>
+  table.mock
+    .commandCalls(PutItemCommand)
+    .map((c) => c.args[0].input)
+    .filter((i) => i.Item?.sk?.S === 'cleanup-cooldown');
+const cooldownDeletes = () =>
+  table.mock
+    .commandCalls(DeleteItemCommand)
+    .map((c) => c.args[0].input)
+    .filter((i) => i.Key?.sk?.S === 'cleanup-cooldown');
+
 beforeEach(() => {
-  for (const m of [ssm, dynamodb, cloudwatch, sns, s3]) m.reset();
+  // The collector's clock (cooldown, alert policy): a minute after the run the fixture reports.
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(new Date('2026-11-29T12:01:00Z'));
+  for (const m of [ssm, cloudwatch, sns, s3, ec2]) m.reset();
+  table = new FakeAlertTable();
+  // The cooldown's conditions are the cooldown store's (test/cleanup covers them); here a claim succeeds.
+  table.mock.on(PutItemCommand, { TableName: TABLE, Item: COOLDOWN_KEY }).resolves({});
+  table.mock.on(DeleteItemCommand, { TableName: TABLE, Key: COOLDOWN_KEY }).resolves({});
   cloudwatch.on(PutMetricDataCommand).resolves({});
   sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
+  ec2.on(DescribeTagsCommand).resolves({ Tags: [] });
   ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cleanup-cmd-1' } });
-  dynamodb.on(PutItemCommand).resolves({});
-  dynamodb.on(DeleteItemCommand).resolves({});
+});
+
+afterEach(() => {
+  table.restore();
+  vi.useRealTimers();
 });
 
 describe('cleanup.onDiskPressure on', () => {
@@ -135,7 +168,8 @@ describe('cleanup.onDiskPressure on', () => {
   test('the dispatch is claimed in the cooldown table with a conditional put on the host item', async () => {
     invocationReports(97);
     await collect(ENABLED_ENV);
-    const [put] = dynamodb.commandCalls(PutItemCommand).map((c) => c.args[0].input);
+    const [put, ...more] = cooldownPuts();
+    expect(more).toEqual([]);
     expect(put).toMatchObject({
       TableName: TABLE,
       Item: { host: { S: HOST }, sk: { S: 'cleanup-cooldown' } },
@@ -149,13 +183,15 @@ describe('cleanup.onDiskPressure on', () => {
     invocationReports(97);
     await collect(ENABLED_ENV);
     expect(alertText()).toMatch(
-      /CRITICAL health\.disk: .*97%.*; disk critical: cleanup dispatched to i-0abc1234def567890 \(command cleanup-cmd-1\)/,
+      /FIRING CRITICAL health\.disk\n {2}\/ is 97% full.*; disk critical: cleanup dispatched to i-0abc1234def567890 \(command cleanup-cmd-1\)/,
     );
   });
 
   test('within the cooldown (conditional put fails) nothing is sent and the alert says why', async () => {
     invocationReports(97);
-    dynamodb.on(PutItemCommand).rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }));
+    table.mock
+      .on(PutItemCommand, { TableName: TABLE, Item: COOLDOWN_KEY })
+      .rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }));
     const delivery = await collect(ENABLED_ENV);
     expect(ssm).not.toHaveReceivedCommand(SendCommandCommand);
     expect(alertText()).toContain(
@@ -172,20 +208,22 @@ describe('cleanup.onDiskPressure on', () => {
     const delivery = await collect(ENABLED_ENV);
     expect(delivery.failedIds).toEqual([]);
     expect(alertText()).toContain('dispatching cleanup to i-0abc1234def567890 failed: User is not authorized');
-    const claimedAt = String(dynamodb.commandCalls(PutItemCommand)[0].args[0].input.Item?.lastDispatchedAtMs?.N);
+    const claimedAt = String(cooldownPuts()[0]?.Item?.lastDispatchedAtMs?.N);
     expect(claimedAt).toMatch(/^\d{13}$/);
-    expect(dynamodb).toHaveReceivedCommandWith(DeleteItemCommand, {
-      TableName: TABLE,
-      Key: { host: { S: HOST }, sk: { S: 'cleanup-cooldown' } },
-      ConditionExpression: '#at = :at',
-      ExpressionAttributeValues: { ':at': { N: claimedAt } },
-    });
+    expect(cooldownDeletes()).toEqual([
+      expect.objectContaining({
+        TableName: TABLE,
+        Key: COOLDOWN_KEY,
+        ConditionExpression: '#at = :at',
+        ExpressionAttributeValues: { ':at': { N: claimedAt } },
+      }),
+    ]);
   });
 
   test('a disk below the critical level dispatches nothing', async () => {
     invocationReports(90);
     await collect(ENABLED_ENV);
-    expect(dynamodb).not.toHaveReceivedAnyCommand();
+    expect([...cooldownPuts(), ...cooldownDeletes()]).toEqual([]);
     expect(ssm).not.toHaveReceivedCommand(SendCommandCommand);
   });
 });
@@ -195,7 +233,7 @@ describe('cleanup.onDiskPressure off (no GPU_MAINT_DISK_PRESSURE)', () => {
     invocationReports(97);
     await collect(BASE_ENV);
     expect(ssm).not.toHaveReceivedCommand(SendCommandCommand);
-    expect(dynamodb).not.toHaveReceivedAnyCommand();
+    expect([...cooldownPuts(), ...cooldownDeletes()]).toEqual([]);
     expect(alertText()).toContain('CRITICAL health.disk');
     expect(alertText()).not.toContain('cleanup');
   });

@@ -1,24 +1,30 @@
 /**
- * The collect Lambda (lambda/handlers/collect.ts) against mocked SSM, S3, CloudWatch and SNS: batched
- * metrics, the S3 read of truncated output, InvocationDoesNotExist retries, malformed and undeliverable
- * invocations as findings, and partial batch failures.
+ * The collect Lambda (lambda/handlers/collect.ts) against mocked SSM, S3, CloudWatch, SNS and EC2 and the
+ * alert table it is deployed with (FakeAlertTable): batched metrics, alerts through the alert policy, the
+ * S3 read of truncated output, InvocationDoesNotExist retries, malformed and undeliverable invocations as
+ * findings, and partial batch failures.
  */
 import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { DescribeTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommandInvocationCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
+import { ALERT_ENV, alertSettings } from '../../lambda/core/alerts/settings';
 import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { handler } from '../../lambda/handlers/collect';
+import { FakeAlertTable } from '../alerts/fake-dynamodb';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
 
 const ssm = mockClient(SSMClient);
 const s3 = mockClient(S3Client);
 const cloudwatch = mockClient(CloudWatchClient);
 const sns = mockClient(SNSClient);
+const ec2 = mockClient(EC2Client);
+let table: FakeAlertTable;
 
 const DOC = 'GpuMaint-GpuCheckDocument-abc';
 const TOPIC = 'arn:aws:sns:eu-west-1:111122223333:alerts';
@@ -71,6 +77,17 @@ const success = (host: string, temperatures: Record<number, number> = {}) => ({
   StandardOutputContent: gpuCheckOutput({ host, temperatures }),
 });
 
+/**
+ * A run whose kernel log has an Xid 79 on GPU 1: critical, and an alert from its first evaluation (a hot
+ * GPU waits for a second one, the policy's `for` of gpu.temperature).
+ */
+const fellOffTheBus = (host: string) => ({
+  StandardOutputContent: gpuCheckOutput({
+    host,
+    xidLines: ['NVRM: Xid (PCI:0000:10:1d): 79, pid=1, name=python, GPU has fallen off the bus.'],
+  }),
+});
+
 function putMetricData() {
   return cloudwatch.commandCalls(PutMetricDataCommand).map((c) => c.args[0].input);
 }
@@ -95,8 +112,13 @@ beforeAll(() => {
     outputBucket: 'output-bucket',
     outputKeyPrefix: 'command-output/',
     namespace: 'GpuFleetMaintenance',
-    topicArn: TOPIC,
   });
+  process.env[ALERT_ENV.settings] = JSON.stringify(alertSettings(config));
+  process.env[ALERT_ENV.table] = 'alert-state';
+  process.env[ALERT_ENV.topicArn] = TOPIC;
+  // The alert policy's clock: a minute after the runs the fixtures report.
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(new Date('2026-11-28T12:01:00Z'));
   process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
   process.env.AWS_REGION = 'eu-west-1';
   for (const stream of [process.stdout, process.stderr]) {
@@ -107,15 +129,22 @@ beforeAll(() => {
   }
 });
 
-afterAll(() => vi.restoreAllMocks());
+afterAll(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
 
 beforeEach(() => {
-  for (const m of [ssm, s3, cloudwatch, sns]) m.reset();
+  for (const m of [ssm, s3, cloudwatch, sns, ec2]) m.reset();
+  table = new FakeAlertTable();
   cloudwatch.on(PutMetricDataCommand).resolves({});
   s3.on(GetObjectCommand).rejects(noSuchKey());
   sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
+  ec2.on(DescribeTagsCommand).resolves({ Tags: [] });
   logged.length = 0;
 });
+
+afterEach(() => table.restore());
 
 describe('a batch of successful runs', () => {
   test('sends the metrics of the whole batch in one PutMetricData call', async () => {
@@ -135,19 +164,19 @@ describe('a batch of successful runs', () => {
     expect(datum('ResultsReported', { Fleet: 'prod', Task: 'gpu-check' })).toMatchObject({ Values: [1], Counts: [3] });
   });
 
-  test('healthy results publish no alert; a hot GPU publishes one with message attributes', async () => {
-    invocations({ 'i-01': success('i-01'), 'i-02': success('i-02', { 3: 91 }) });
+  test('healthy results publish no alert; an Xid publishes one with message attributes', async () => {
+    invocations({ 'i-01': success('i-01'), 'i-02': fellOffTheBus('i-02') });
     await handler(batch(record('1', {}), record('2', {})), context);
     expect(sns).toHaveReceivedCommandTimes(PublishCommand, 1);
     expect(sns).toHaveReceivedCommandWith(PublishCommand, {
       TopicArn: TOPIC,
-      Subject: '[CRITICAL] gpu-check on i-02: gpu.temperature',
+      Subject: expect.stringMatching(/^\[CRITICAL\] i-02 gpu\.xid: /),
       MessageAttributes: {
         severity: { DataType: 'String', StringValue: 'critical' },
-        task: { DataType: 'String', StringValue: 'gpu-check' },
-        check: { DataType: 'String.Array', StringValue: '["gpu.temperature"]' },
+        status: { DataType: 'String', StringValue: 'firing' },
         host: { DataType: 'String', StringValue: 'i-02' },
-        fleet: { DataType: 'String', StringValue: 'prod' },
+        task: { DataType: 'String.Array', StringValue: '["gpu-check"]' },
+        check: { DataType: 'String.Array', StringValue: '["gpu.xid"]' },
       },
     });
   });
@@ -289,7 +318,7 @@ describe('runs that did not produce a result', () => {
       expect.objectContaining({ check: 'task.failed', severity: 'critical', message: expect.stringContaining('SSM status Undeliverable') }),
     ]);
     expect(datum('TaskFailed', { Fleet: 'prod', Task: 'gpu-check' })).toMatchObject({ Values: [1] });
-    expect(sns).toHaveReceivedCommandWith(PublishCommand, { Subject: '[CRITICAL] gpu-check on i-01: task.failed' });
+    expect(sns).toHaveReceivedCommandWith(PublishCommand, { Subject: expect.stringMatching(/^\[CRITICAL\] i-01 task\.failed: /) });
   });
 
   test('a delivery timeout with no invocation record is still a finding', async () => {
@@ -335,17 +364,31 @@ describe('partial batch failures', () => {
   });
 
   test('when PutMetricData fails every evaluated record fails and no alert goes out', async () => {
-    invocations({ 'i-01': success('i-01', { 0: 95 }), 'i-02': success('i-02') });
+    invocations({ 'i-01': fellOffTheBus('i-01'), 'i-02': success('i-02') });
     cloudwatch.on(PutMetricDataCommand).rejects(Object.assign(new Error('throttled'), { name: 'Throttling' }));
     const response = await handler(batch(record('1', {}), record('2', {})), context);
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: '1' }, { itemIdentifier: '2' }]);
     expect(sns).not.toHaveReceivedCommand(PublishCommand);
+    // Nothing committed to the alert state either: the redelivery alerts as if for the first time.
+    expect(table.items.size).toBe(0);
   });
 
   test('a failed alert fails only its own record', async () => {
-    invocations({ 'i-01': success('i-01', { 0: 95 }), 'i-02': success('i-02') });
+    invocations({ 'i-01': fellOffTheBus('i-01'), 'i-02': success('i-02') });
     sns.on(PublishCommand).rejects(Object.assign(new Error('denied'), { name: 'AuthorizationError' }));
     const response = await handler(batch(record('1', {}), record('2', {})), context);
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: '1' }]);
+  });
+
+  test('a refused alert is parked in its host state and sent when the failed record is redelivered', async () => {
+    invocations({ 'i-01': fellOffTheBus('i-01') });
+    sns.on(PublishCommand).rejects(Object.assign(new Error('denied'), { name: 'AuthorizationError' }));
+    await handler(batch(record('1', {})), context);
+    sns.reset();
+    sns.on(PublishCommand).resolves({ MessageId: 'm-2' });
+    const response = await handler(batch(record('1', {})), context);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+    expect(sns).toHaveReceivedCommandWith(PublishCommand, { Subject: expect.stringMatching(/^\[CRITICAL\] i-01 gpu\.xid: /) });
   });
 });

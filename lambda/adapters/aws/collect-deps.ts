@@ -1,12 +1,11 @@
 /**
  * Builds the collect Lambda's dependencies from its environment: SSM + S3 for invocation output,
- * CloudWatch for metrics, SNS for alerts, the Powertools logger for the per-result line.
+ * CloudWatch for metrics, the alert policy (DynamoDB state, SNS notifications) for alerts, the Powertools
+ * logger for the per-result line.
  * Environment (set by lib/constructs/result-collector.ts):
  *   GPU_MAINT_SETTINGS  evaluation settings (lambda/core/evaluation-settings.ts), JSON
- *   GPU_MAINT_COLLECT   { documents: [{ name, task }], outputBucket, outputKeyPrefix, namespace, topicArn }, JSON
- *   GPU_MAINT_ALERT_*   when the alert state table is bound (AlertStateTable.bindCollector): alerts go
- *                       through the alert policy (state, repeats, silences); without it, every result
- *                       with non-ok findings is published as is.
+ *   GPU_MAINT_COLLECT   { documents: [{ name, task }], outputBucket, outputKeyPrefix, namespace }, JSON
+ *   GPU_MAINT_ALERT_*   the alert policy's settings, table and topics (AlertStateTable.bindCollector); required
  *   GPU_MAINT_REMEDIATION  when remediation.enabled (Remediation construct): gpu-check results with remediable
  *                       causes write their host's proposal to the alert state table.
  *   GPU_MAINT_DISK_PRESSURE  when cleanup.onDiskPressure is on (ResultCollector.enableCleanupOnDiskPressure):
@@ -16,10 +15,8 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { z } from 'zod';
-import { ALERT_ENV } from '../../core/alerts/settings';
 import type { CollectDeps, DiskPressureDeps, ResultLog } from '../../core/collect';
 import { commandOutputKeyPrefix } from '../../core/dispatch';
 import type { EvaluationSettings } from '../../core/evaluation-settings';
@@ -33,7 +30,6 @@ import { SsmCleanupDispatcher } from './cleanup-dispatch-ssm';
 import { CloudWatchMetricsSink } from './cloudwatch-metrics';
 import { jsonEnv } from './env';
 import { awsProposalStore } from './remediation-proposals';
-import { SnsAlertSink } from './sns-alerts';
 import { SsmCommandSender } from './ssm-dispatch';
 import { SsmInvocationOutputSource } from './ssm-invocation-output';
 
@@ -101,9 +97,7 @@ export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectD
       warn: (message, details) => logger.warn(message, details),
     }),
     metrics: new CloudWatchMetricsSink(new CloudWatchClient(COLLECTOR_CLIENT_CONFIG), wiring.namespace),
-    alerts: env[ALERT_ENV.table]
-      ? awsAlertSink(env, { warn: (message, details) => logger.warn(message, details ?? {}) })
-      : new SnsAlertSink(new SNSClient(COLLECTOR_CLIENT_CONFIG), wiring.topicArn, settings.fleet),
+    alerts: awsAlertSink(env, { warn: (message, details) => logger.warn(message, details ?? {}) }),
     log: resultLog(),
     clock: systemClock,
     ...(diskPressure ? { diskPressure } : {}),
