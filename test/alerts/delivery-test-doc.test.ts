@@ -39,8 +39,8 @@ beforeAll(() => {
 });
 
 describe('the documented delivery test', () => {
-  test("passes the filter of the forwarder's subscription (the Lambda that posts to Slack)", () => {
-    const forwarder = subs.filter((s) => s.protocol === 'lambda' && s.filterPolicy?.status);
+  test("passes the filter of the forwarder's subscription (the queue the Lambda that posts to Slack reads)", () => {
+    const forwarder = subs.filter((s) => s.protocol === 'sqs' && s.filterPolicy?.status);
     expect(forwarder).toHaveLength(1);
     expect(filterPolicyMatches(forwarder[0].filterPolicy as never, attributes)).toBe(true);
   });
