@@ -20,11 +20,12 @@ readonly SNAPSHOT_ID_RE='^[0-9]{8}T[0-9]{6}Z(-[1-9][0-9]{0,8})?$'
 readonly UNIT_LINE_RE='^\{"id":"([A-Za-z0-9._-]+)","fingerprint":"([0-9a-f]{64})","key":"(units/[A-Za-z0-9._-]+/[0-9a-f]{64}\.tar\.zst)","sha256":"([0-9a-f]{64})","bytes":([0-9]+),"files":([0-9]+),"sourceBytes":([0-9]+),"listing":"([0-9a-f]{64})","uploaded":(true|false),"source":"([^"\\]*)","pathBase64":"([A-Za-z0-9+/=]*)"'
 
 #######################################
-# Prints a JSON string literal (quotes included) for arbitrary bytes: quote, backslash and control
-# characters are escaped; other bytes pass through (non-UTF-8 names are kept as pathBase64 too).
+# Sets the variable named by $1 to a JSON string literal (quotes included) for arbitrary bytes $2:
+# quote, backslash and control characters are escaped; other bytes pass through (non-UTF-8 names are
+# kept as pathBase64 too). No subshell: a manifest line per unit costs no process.
 #######################################
-json_string() {
-  local s="$1" code char
+json_string_to() {
+  local s="$2" code char
   s="${s//\\/\\\\}"
   s="${s//\"/\\\"}"
   if [[ "${s}" == *[$'\x01'-$'\x1f\x7f']* ]]; then
@@ -36,7 +37,35 @@ json_string() {
       [[ "${s}" == *"${char}"* ]] && s="${s//"${char}"/\\u$(printf '%04x' "${code}")}"
     done
   fi
-  printf '"%s"' "${s}"
+  printf -v "$1" '"%s"' "${s}"
+}
+
+# Prints a JSON string literal for arbitrary bytes (see json_string_to).
+json_string() {
+  local out
+  json_string_to out "$1"
+  printf '%s' "${out}"
+}
+
+readonly BASE64_ALPHABET='ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+
+#######################################
+# Sets the variable named by $1 to the base64 of the bytes of $2 (as `base64 -w0`), without a process.
+#######################################
+base64_to() {
+  local LC_ALL=C
+  local s="$2" out="" i n="${#2}" b0 b1 b2 v
+  for ((i = 0; i < n; i += 3)); do
+    printf -v b0 '%d' "'${s:i:1}"
+    b1=0 b2=0
+    ((i + 1 < n)) && printf -v b1 '%d' "'${s:i+1:1}"
+    ((i + 2 < n)) && printf -v b2 '%d' "'${s:i+2:1}"
+    v=$(((b0 << 16) | (b1 << 8) | b2))
+    out+="${BASE64_ALPHABET:v>>18&63:1}${BASE64_ALPHABET:v>>12&63:1}"
+    if ((i + 1 < n)); then out+="${BASE64_ALPHABET:v>>6&63:1}"; else out+="="; fi
+    if ((i + 2 < n)); then out+="${BASE64_ALPHABET:v&63:1}"; else out+="="; fi
+  done
+  printf -v "$1" '%s' "${out}"
 }
 
 #######################################

@@ -232,7 +232,8 @@ restore_select_units() {
     found=0
     while IFS= read -r line; do
       unit_path="$(printf '%s' "${line##*$'\t'}" | base64 -d 2>/dev/null)" || unit_path=""
-      if [[ "${line%%$'\t'*}" == "${wanted}" || "${unit_path}" == "${wanted%/}" ]]; then
+      # A unit path selects the large files stored on their own below it too.
+      if [[ "${line%%$'\t'*}" == "${wanted}" || "${unit_path}" == "${wanted%/}" || "${unit_path}" == "${wanted%/}/"* ]]; then
         printf '%s\n' "${line}"
         found=1
       fi
@@ -333,12 +334,17 @@ restore_run() {
       # Only with --force (checked above): the verified unit replaces the entry of the same name.
       rm -rf -- "${dest:?}"
     fi
-    mkdir -p -- "$(dirname -- "${dest}")"
+    mkdir -p -- "${dest%/*}"
+    # A large file stored on its own goes into the directory its unit restored: that directory keeps
+    # the mtime it was restored with.
+    local keep_times=0
+    if [[ "${U_PATH}" == */* ]] && touch -r "${dest%/*}" -- "${staging}/.parent-times" 2>/dev/null; then keep_times=1; fi
     if ! mv -- "${staging}/${sub:+${sub}/}${U_PATH}" "${dest}"; then
       restore_unit_error "cannot move it into ${dest}"
       restore_failed
       continue
     fi
+    ((keep_times == 0)) || touch -r "${staging}/.parent-times" -- "${dest%/*}" || true
     rm -rf -- "${staging:?}/${sub}/${U_PATH%%/*}"
     R_UNITS_DONE=$((R_UNITS_DONE + 1))
     R_FILES=$((R_FILES + U_FILES))
