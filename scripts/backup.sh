@@ -90,6 +90,8 @@ A_LISTING=()
 A_UPLOADED=()
 A_ORIGINAL_FP=()
 A_DIGEST_PID=()
+# Uploaded units whose (small) file:// archives are hashed together by finish_uploads.
+A_DIGEST_BATCH=()
 
 # Run statistics.
 FILES_TOTAL=0
@@ -579,9 +581,10 @@ upload_unit() {
     store_upload_abort
     log "unit ${rel} of ${src} changed while it was read (${UNIT_CHANGE}); reading it again (attempt $((attempt + 1)) of ${READ_ATTEMPTS})"
   done
-  local file_kind=0
+  local file_kind=0 size_hint=large
   store_upload_is_file && file_kind=1
-  if ! store_upload_commit; then
+  ((UNIT_SBYTES >= LARGE_FILE_BYTES)) || size_hint=small
+  if ! store_upload_commit "${size_hint}"; then
     log "error: upload of unit ${rel} of ${src} to $(store_url "backups/${HOST_KEY}/${key}") failed"
     return 1
   fi
@@ -617,9 +620,12 @@ upload_unit() {
   A_LISTING[i]="${UNIT_LISTING}"
   A_UPLOADED[i]=true
   A_ORIGINAL_FP[i]="${fp}"
-  if ((file_kind)); then
+  if ((file_kind)) && [[ "${size_hint}" == small ]]; then
+    # Small archives are hashed together once every unit is sent (finish_uploads).
+    A_DIGEST_BATCH+=("${i}")
+  elif ((file_kind)); then
     # The archive is in place; its digest is read back while the next unit compresses.
-    store_file_digest "$(store_path "backups/${HOST_KEY}/${key}")" >"${SCRATCH}/digest.${i}" &
+    store_file_digest "${STORE_ROOT%/}/backups/${HOST_KEY}/${key}" >"${SCRATCH}/digest.${i}" &
     A_DIGEST_PID[i]=$!
   else
     read -r "A_SHA[${i}]" "A_BYTES[${i}]" <"${SCRATCH}/digest"
@@ -685,7 +691,7 @@ read_unit() {
   # An upper bound for S3 part sizing: data, tar headers, zstd's tiny expansion of incompressible data.
   expected_bytes=$((UNIT_SBYTES + UNIT_SBYTES / 64 + UNIT_FILES * 2048 + 1048576))
 
-  rm -f -- "${SCRATCH}/digest"
+  [[ ! -e "${SCRATCH}/digest" ]] || rm -f -- "${SCRATCH}/digest"
   if ! store_upload_begin "backups/${HOST_KEY}/${key}" "${expected_bytes}" "${SCRATCH}"; then
     log "error: cannot start writing $(store_url "backups/${HOST_KEY}/${key}")"
     return 1
@@ -785,6 +791,18 @@ add_unit_line() {
 #######################################
 finish_uploads() {
   local i rc=0
+  if ((${#A_DIGEST_BATCH[@]} > 0)); then
+    local -a files=()
+    for i in "${A_DIGEST_BATCH[@]}"; do files+=("${STORE_ROOT%/}/backups/${HOST_KEY}/${A_KEY[i]}"); done
+    if store_files_digest "${files[@]}" >"${SCRATCH}/digests"; then
+      for i in "${A_DIGEST_BATCH[@]}"; do read -r "A_SHA[${i}]" "A_BYTES[${i}]"; done <"${SCRATCH}/digests"
+    else
+      log "error: cannot compute the sha256 of the archives written under $(store_url "backups/${HOST_KEY}/units/")"
+      for i in "${A_DIGEST_BATCH[@]}"; do A_SHA[i]=""; done
+      rc=1
+    fi
+    A_DIGEST_BATCH=()
+  fi
   for i in "${!A_DIGEST_PID[@]}"; do
     if wait "${A_DIGEST_PID[i]}" && read -r "A_SHA[${i}]" "A_BYTES[${i}]" <"${SCRATCH}/digest.${i}" && [[ -n "${A_SHA[i]}" ]]; then
       :
@@ -966,6 +984,10 @@ main() {
     fi
   done
   progress 0 "${#U_ID[@]}"
+  # The folders of the archives to write, made at once (file://): no process per unit.
+  local -a folders=()
+  for i in "${!U_ID[@]}"; do ((U_REUSE[i] == 1)) || folders+=("backups/${HOST_KEY}/units/${U_ID[i]}"); done
+  ((${#folders[@]} == 0)) || store_make_folders "${folders[@]}"
 
   for i in "${!U_ID[@]}"; do
     if ((U_REUSE[i] == 1)); then
