@@ -2,7 +2,8 @@
 #
 # Backs up model directories as per-unit archives and records a snapshot manifest.
 # A unit is an entry at depth GPU_MAINT_BACKUP_UNIT_DEPTH of a source (plus files and empty
-# directories above that depth). Each unit's fingerprint hashes the sorted (path, type, size, mtime,
+# directories above that depth), or a large file below it (stored on its own, so that a rewritten
+# shard re-sends that shard only). One find(1) and one awk pass list and fingerprint every unit. Each unit's fingerprint hashes the sorted (path, type, size, mtime,
 # mode, owner, link count, link target) of its entries: an unchanged unit reuses the archive of the
 # newest snapshot (not read, not sent); a changed one is streamed `tar | zstd -T0` straight to the
 # destination with its sha256 computed on the way, nothing staged on local disk. The manifest is
@@ -22,6 +23,8 @@
 #   GPU_MAINT_BACKUP_HOST_KEY      host (default) or aws-userid: see lib/backup-manifest.sh
 #   GPU_MAINT_BACKUP_COMPRESSION_LEVEL  zstd level 1-19 (default 3)
 #   GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT  units saving less at that level use --fast=1 (0-100, default 10)
+#   GPU_MAINT_BACKUP_LARGE_FILE_BYTES  regular files this large or larger (one link, below the unit
+#                                  depth) are units of their own, archived alone (default 8 MiB)
 #   GPU_MAINT_BACKUP_ON_UNREADABLE warn (default): a file that cannot be read or vanishes during the
 #                                  run is left out with a warning, the snapshot still written; fail:
 #                                  the backup fails instead
@@ -132,6 +135,9 @@ read_config() {
   if [[ ! "${MIN_SAVINGS_PERCENT}" =~ ^(100|[1-9]?[0-9])$ ]]; then
     die "GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT must be 0-100, got: '${MIN_SAVINGS_PERCENT}'"
   fi
+  LARGE_FILE_BYTES="${GPU_MAINT_BACKUP_LARGE_FILE_BYTES:-8388608}"
+  [[ "${LARGE_FILE_BYTES}" =~ ^[1-9][0-9]{0,14}$ ]] ||
+    die "GPU_MAINT_BACKUP_LARGE_FILE_BYTES must be a byte count of 1 or more, got: '${LARGE_FILE_BYTES}'"
   [[ -n "${GPU_MAINT_BACKUP_DESTINATION:-}" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
   local tool
   for tool in tar zstd sha256sum flock find sort base64 stat; do
@@ -191,7 +197,7 @@ build_prune_args() {
 
 # Files this large (regular, one link, below the unit depth) are archived on their own, as a unit
 # of their own path: a rewritten shard re-sends that shard, never its neighbours.
-readonly LARGE_FILE_BYTES="${GPU_MAINT_BACKUP_LARGE_FILE_BYTES:-8388608}"
+LARGE_FILE_BYTES=8388608
 readonly SAMPLE_MIN_BYTES=$((4 * SAMPLE_BYTES))
 
 #######################################
