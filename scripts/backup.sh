@@ -140,7 +140,7 @@ read_config() {
     die "GPU_MAINT_BACKUP_LARGE_FILE_BYTES must be a byte count of 1 or more, got: '${LARGE_FILE_BYTES}'"
   [[ -n "${GPU_MAINT_BACKUP_DESTINATION:-}" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
   local tool
-  for tool in tar zstd sha256sum flock find sort base64 stat; do
+  for tool in tar zstd sha256sum flock find sort base64 stat awk cmp xargs; do
     command -v "${tool}" >/dev/null 2>&1 || die "backup needs ${tool} on PATH"
   done
 }
