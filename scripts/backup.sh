@@ -439,6 +439,32 @@ declare -A U_LS_COUNTS=()
 # failed run (carry-over file), each only while its archive is still stored at the recorded size.
 # Sets PREVIOUS_ID.
 #######################################
+# Sizes of this host's manifests in the store, by snapshot id (from the listing).
+declare -A MANIFEST_SIZE=()
+
+# The copy of the last manifest this host wrote to this destination (state dir): an unchanged rerun
+# against S3 then reads no manifest (one AWS CLI process less). Keyed by destination and host key.
+manifest_cache_file() {
+  local key
+  key="$(printf '%s\0%s' "${GPU_MAINT_BACKUP_DESTINATION}" "${HOST_KEY}" | sha256sum)"
+  printf '%s/backup-last-manifest.%s.json\n' "${STATE}" "${key:0:16}"
+}
+
+#######################################
+# Copies the cached manifest of a snapshot to a file when it is that snapshot's and has the size the
+# store lists for it (a manifest is never rewritten: same id and size, same manifest).
+# Arguments: snapshot id, output file. Returns: non-zero when there is no such copy.
+#######################################
+manifest_from_cache() {
+  local id="$1" out="$2" cache
+  [[ "${STORE_KIND}" == s3 ]] || return 1
+  cache="$(manifest_cache_file)"
+  [[ -f "${cache}" && -n "${MANIFEST_SIZE[${id}]:-}" ]] || return 1
+  [[ "$(stat -c %s -- "${cache}")" == "${MANIFEST_SIZE[${id}]}" ]] || return 1
+  grep -q "\"id\":\"${id}\"," -- "${cache}" || return 1
+  cp -- "${cache}" "${out}"
+}
+
 PREVIOUS_ID=""
 # Snapshot ids of this host, one per line (a listing is one request: units and snapshots together).
 SNAPSHOT_IDS=""
@@ -454,6 +480,7 @@ load_reusable() {
       snapshots/*.json)
         rel="${rel#snapshots/}"
         [[ "${rel%.json}" =~ ${SNAPSHOT_ID_RE} ]] && ids+="${rel%.json}"$'\n'
+        MANIFEST_SIZE["${rel%.json}"]="${size}"
         ;;
       esac
     done <<<"${listing}"
@@ -462,7 +489,8 @@ load_reusable() {
   PREVIOUS_ID="$(tail -n 1 <<<"${SNAPSHOT_IDS}")"
   local id fp k sha bytes files sbytes listing_sum rest
   if [[ -n "${PREVIOUS_ID}" ]]; then
-    if store_get "backups/${HOST_KEY}/snapshots/${PREVIOUS_ID}.json" >"${SCRATCH}/previous.json" &&
+    if manifest_from_cache "${PREVIOUS_ID}" "${SCRATCH}/previous.json" ||
+      store_get "backups/${HOST_KEY}/snapshots/${PREVIOUS_ID}.json" >"${SCRATCH}/previous.json" &&
       manifest_units "${SCRATCH}/previous.json" >"${SCRATCH}/previous.units"; then
       while IFS=$'\t' read -r id fp k sha bytes files sbytes listing_sum rest; do
         [[ "${STORED_SIZE[${k}]:-}" == "${bytes}" ]] || continue
@@ -1026,6 +1054,7 @@ main() {
     exit 1
   fi
   rm -f -- "${STATE}/backup-carry-over.tsv"
+  if [[ "${STORE_KIND}" == s3 ]]; then cp -- "${SCRATCH}/manifest.json" "$(manifest_cache_file)" 2>/dev/null || true; fi
   log "snapshot ${SNAPSHOT_ID}: ${#U_ID[@]} units (${UNITS_UPLOADED} uploaded, ${UNITS_REUSED} reused), $(human_bytes "${BYTES_UPLOADED}") sent"
   report ok "" "${missing}"
 }

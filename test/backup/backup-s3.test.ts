@@ -26,8 +26,8 @@ const PREFIX = 'fleet-a';
  */
 const AWS_CALL_MS = 20_000;
 const awsCalls = (n: number) => ({ timeout: 20_000 + n * AWS_CALL_MS });
-/** Units of the compact tree (each one object), plus the listing and the manifest around them. */
-const WHOLE_TREE = 7 + 3;
+/** Units of the compact tree (each one object; its 16 MiB sparse file is one), plus the listing and the manifest around them. */
+const WHOLE_TREE = 8 + 3;
 
 let h: ScriptHarness;
 let tree: AdversarialTree;
@@ -155,6 +155,16 @@ describe('backup to s3:// (s3rver)', () => {
     expect(run.kv).toMatchObject({ status: 'ok', units_uploaded: '0', bytes_uploaded: '0' });
     expect(await archiveKeys()).toEqual(before);
     expect(await snapshotKeys()).toHaveLength(2);
+  });
+
+  test('an unchanged rerun lists the host once, reads no manifest (its own cached copy) and writes one', awsCalls(3), async () => {
+    const log = path.join(h.root, 'aws-calls.log');
+    const counting = h.fakeBin('counting-aws', { aws: `printf '%s\\n' "$*" >> '${log}'\nexec /usr/bin/aws "$@"` });
+    const run = await h.run('backup', env(), { pathPrefix: [counting] });
+    expect(run.code, run.stderr).toBe(0);
+    const calls = fs.readFileSync(log, 'utf8').trim().split('\n');
+    expect(calls.map((c) => c.split(' ').slice(0, 2).join(' '))).toEqual(['s3api list-objects-v2', 's3 cp']);
+    expect(calls[1]).toMatch(/snapshots\/[0-9TZ-]+\.json/);
   });
 
   test('changing one unit re-sends only that unit', awsCalls(5), async () => {
