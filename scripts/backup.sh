@@ -24,7 +24,8 @@
 #   GPU_MAINT_BACKUP_COMPRESSION_LEVEL  zstd level 1-19 (default 3)
 #   GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT  units saving less at that level use --fast=1 (0-100, default 10)
 #   GPU_MAINT_BACKUP_LARGE_FILE_BYTES  regular files this large or larger (one link, below the unit
-#                                  depth) are units of their own, archived alone (default 8 MiB)
+#                                  depth) are units of their own, archived alone (default 8 MiB;
+#                                  256 MiB for s3://, where each object costs an AWS CLI process)
 #   GPU_MAINT_BACKUP_ON_UNREADABLE warn (default): a file that cannot be read or vanishes during the
 #                                  run is left out with a warning, the snapshot still written; fail:
 #                                  the backup fails instead
@@ -135,7 +136,12 @@ read_config() {
   if [[ ! "${MIN_SAVINGS_PERCENT}" =~ ^(100|[1-9]?[0-9])$ ]]; then
     die "GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT must be 0-100, got: '${MIN_SAVINGS_PERCENT}'"
   fi
-  LARGE_FILE_BYTES="${GPU_MAINT_BACKUP_LARGE_FILE_BYTES:-8388608}"
+  # Each S3 object is one AWS CLI process (~1.7 CPU-seconds before its first byte): there only
+  # files worth that cost go alone. Local archives cost a few milliseconds each.
+  case "${GPU_MAINT_BACKUP_DESTINATION:-}" in
+  s3://*) LARGE_FILE_BYTES="${GPU_MAINT_BACKUP_LARGE_FILE_BYTES:-268435456}" ;;
+  *) LARGE_FILE_BYTES="${GPU_MAINT_BACKUP_LARGE_FILE_BYTES:-8388608}" ;;
+  esac
   [[ "${LARGE_FILE_BYTES}" =~ ^[1-9][0-9]{0,14}$ ]] ||
     die "GPU_MAINT_BACKUP_LARGE_FILE_BYTES must be a byte count of 1 or more, got: '${LARGE_FILE_BYTES}'"
   [[ -n "${GPU_MAINT_BACKUP_DESTINATION:-}" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"

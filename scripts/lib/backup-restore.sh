@@ -46,7 +46,7 @@ restore_elapsed() {
 restore_load_unit() {
   local path_b64
   IFS=$'\t' read -r U_ID _ U_KEY U_SHA U_BYTES U_FILES U_SOURCE_BYTES U_LISTING _ U_SOURCE path_b64 <<<"$1"
-  U_PATH="$(printf '%s' "${path_b64}" | base64 -d)" || return 1
+  U_PATH="$(base64 -d <<<"${path_b64}")" || return 1
   [[ -n "${U_PATH}" && "${U_PATH}" != /* && "/${U_PATH}/" != */../* ]] || return 1
 }
 
@@ -247,8 +247,10 @@ restore_select_units() {
 
 # The directory, relative to a restore target, that a unit's source maps to: none when the snapshot
 # has one source (the target stands for it), else the source path without its leading slash.
+# The number of sources of the snapshot (restore_run counts them).
+RESTORE_SOURCES=0
 source_subdir() {
-  if (($(cut -f10 "${RESTORE_SCRATCH}/units" | sort -u | wc -l) > 1)); then
+  if ((RESTORE_SOURCES > 1)); then
     printf '%s\n' "${U_SOURCE#/}"
   fi
 }
@@ -315,6 +317,8 @@ restore_run() {
   }
   RESTORE_STAGING="${staging}"
   on_exit remove_restore_staging
+  # Counted once here: source_subdir runs in a subshell per unit.
+  RESTORE_SOURCES="$(cut -f10 "${RESTORE_SCRATCH}/units" | sort -u | wc -l)"
   while IFS= read -r line; do
     restore_load_unit "${line}"
     sub="$(source_subdir)"
