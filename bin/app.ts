@@ -79,7 +79,25 @@ export function buildApp(options: BuildAppOptions = {}): { app: App; stack: GpuM
   return { app, stack, config };
 }
 
+/** The line aws-cdk-lib's asset staging writes to stderr before bundling each asset, whatever the CLI's -q. */
+const BUNDLING_NOTICE = /^Bundling asset [^\n]*\.\.\.\n$/;
+
+/**
+ * Stderr for the app without CDK's per-asset bundling notices, so that `cdk synth -q` prints nothing
+ * (its -q silences only the CLI; the app's stderr is passed through). Everything else is written as is.
+ */
+export function quietBundlingNotices(stream: NodeJS.WriteStream): void {
+  const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+  stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+    if (typeof chunk !== 'string' || !BUNDLING_NOTICE.test(chunk)) return write(chunk, ...rest);
+    const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+    done?.();
+    return true;
+  }) as typeof stream.write;
+}
+
 if (require.main === module) {
+  quietBundlingNotices(process.stderr);
   try {
     // The CDK CLI synthesizes the app when this process exits.
     buildApp();

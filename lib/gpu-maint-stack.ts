@@ -13,8 +13,10 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { Config } from '../lambda/config/schema';
 import { alertSettings } from '../lambda/core/alerts/settings';
+import { evaluationSettings } from '../lambda/core/evaluation-settings';
+import { remediationSettings } from '../lambda/core/remediation/model';
 import { parseScheduleExpression, rateSeconds } from '../lambda/core/schedule/expression';
-import { evaluationSettings } from '../lambda/core/settings';
+import { shardSchedules } from '../lambda/core/schedule/shards';
 import type { TaskName } from '../lambda/core/types';
 import { rateControlFor } from '../lambda/tasks/rate-control';
 import { TASKS } from '../lambda/tasks/registry';
@@ -34,13 +36,14 @@ import { LogrotateAssociation } from './constructs/logrotate-association';
 import { logRetention } from './constructs/maintenance-function';
 import { Monitoring } from './constructs/monitoring';
 import { OutputBucket } from './constructs/output-bucket';
+import { Remediation } from './constructs/remediation';
 import { ResultCollector } from './constructs/result-collector';
 import { TaskDocument } from './constructs/task-document';
 import { TaskSchedule } from './constructs/task-schedule';
 import { TaskScheduleGroup } from './constructs/task-schedule-group';
-
-/** Scheduled fleet checks whose coverage (results reported / instances dispatched to) raises an alarm. */
-const COVERAGE_TASKS: readonly TaskName[] = ['gpu-check', 'health-check'];
+import { WatcherAssociation } from './constructs/watcher-association';
+import { WatcherEvents } from './constructs/watcher-events';
+import { tagStack } from './stack-tags';
 
 /** Minutes between gpu-check runs for the dashboard: the rate, or 5 for a cron schedule. */
 function gpuCheckPeriodMinutes(config: Config): number {
@@ -72,7 +75,8 @@ export class GpuMaintStack extends Stack {
   readonly instancePolicy: InstancePolicy;
   readonly dispatcher: Dispatcher;
   readonly scheduleGroup: TaskScheduleGroup;
-  readonly schedules = new Map<TaskName, TaskSchedule>();
+  /** Each scheduled task's schedules: one, or one per shard (fleet.shards) for a sharded task. */
+  readonly schedules = new Map<TaskName, readonly TaskSchedule[]>();
   readonly collector: ResultCollector;
   /** Alert policy state (DynamoDB) the collector and the stale-host sweep share. */
   readonly alertState: AlertStateTable;
@@ -88,8 +92,14 @@ export class GpuMaintStack extends Stack {
   readonly backupBucket: BackupBucket;
   /** Attach to the fleet instance role: each instance reads and writes only its own backups, deletes none. */
   readonly backupInstancePolicy: BackupInstancePolicy;
+  /** Remediation planner and runbooks; absent unless remediation.enabled. */
+  readonly remediation?: Remediation;
   /** Daily retention over the backup bucket and the stale-backup audit and alarm. */
   readonly backupPruner: BackupPruner;
+  /** The kernel-log watcher's bus, rule and queue into the collector; absent when gpuCheck.watch.enabled is false. */
+  readonly watcherEvents?: WatcherEvents;
+  /** Installs and keeps the watcher running on fleet hosts; absent when gpuCheck.watch.enabled is false. */
+  readonly watcherAssociation?: WatcherAssociation;
 
   constructor(scope: Construct, id: string, props: GpuMaintStackProps) {
     const { config, scriptsDir, ...stackProps } = props;
@@ -98,6 +108,7 @@ export class GpuMaintStack extends Stack {
       ...stackProps,
     });
     this.config = config;
+    tagStack(this, config);
     const retentionDays = config.aws.logRetentionDays;
     logRetention(retentionDays); // fails early, naming the allowed values
 
@@ -182,24 +193,32 @@ export class GpuMaintStack extends Stack {
       commandLogGroup: this.commandLogGroup,
       cloudWatchOutput: config.aws.commandOutputToCloudWatch,
       metricsNamespace: config.metrics.namespace,
+      shards: { tagKey: config.fleet.shardTagKey, count: config.fleet.shards },
       logRetentionDays: retentionDays,
     });
     this.scheduleGroup = new TaskScheduleGroup(this, 'Schedules');
     for (const document of documents) {
-      const schedule = TASKS.get(document.task)?.schedule?.fromConfig(config);
+      const definition = TASKS.get(document.task)?.schedule;
+      const schedule = definition?.fromConfig(config);
       if (!schedule) continue;
+      const sharded = definition?.sharded === true && config.fleet.shards > 1;
+      const shards = sharded ? shardSchedules(schedule.expression, config.fleet.name, config.fleet.shards) : [undefined];
       this.schedules.set(
         document.task,
-        new TaskSchedule(this, `${pascal(document.task)}Schedule`, {
-          task: document.task,
-          expression: schedule.expression,
-          timeZone: config.timeZone,
-          flexibleWindowMinutes: schedule.flexibleWindowMinutes,
-          enabled: schedule.enabled,
-          target: this.dispatcher.handler.function,
-          group: this.scheduleGroup.group,
-          deadLetterQueue: this.scheduleGroup.deadLetterQueue,
-        }),
+        shards.map(
+          (shard) =>
+            new TaskSchedule(this, `${pascal(document.task)}${shard ? `Shard${shard.shard}` : ''}Schedule`, {
+              task: document.task,
+              ...(shard ? { shard: shard.shard } : {}),
+              expression: shard?.expression ?? schedule.expression,
+              timeZone: config.timeZone,
+              flexibleWindowMinutes: schedule.flexibleWindowMinutes,
+              enabled: schedule.enabled,
+              target: this.dispatcher.handler.function,
+              group: this.scheduleGroup.group,
+              deadLetterQueue: this.scheduleGroup.deadLetterQueue,
+            }),
+        ),
       );
     }
 
@@ -228,7 +247,25 @@ export class GpuMaintStack extends Stack {
       settings: evaluationSettings(config),
       namespace: config.metrics.namespace,
       logRetentionDays: retentionDays,
+      maxConcurrency: config.aws.collectorMaxConcurrency,
     });
+    // ---- Kernel-log watcher: Xid events from hosts into the same collector and alert state ------------
+    if (config.gpuCheck.watch.enabled) {
+      this.watcherEvents = new WatcherEvents(this, 'Watcher', {
+        collector: this.collector.handler.function,
+        instancePolicy: this.instancePolicy,
+        deadLetterQueue: this.collector.deadLetterQueue,
+      });
+      this.watcherAssociation = new WatcherAssociation(this, 'WatcherInstall', {
+        eventBus: this.watcherEvents.eventBus,
+        fleetTagKey: config.fleet.tagKey,
+        fleetTagValue: config.fleet.name,
+        debounceSeconds: config.gpuCheck.watch.debounceSeconds,
+        scriptsDir,
+        outputBucket: this.outputBucket.bucket,
+        outputKeyPrefix: `${this.outputBucket.outputKeyPrefix}watch-install/`,
+      });
+    }
     // ---- Alert policy: state per (host, check), stale-host sweep, Slack/PagerDuty/Chatbot routing ------
     const policy = alertSettings(config);
     const slack = config.alerts.slack;
@@ -254,6 +291,27 @@ export class GpuMaintStack extends Stack {
         fleetTagKey: config.fleet.tagKey,
         fleetTagValue: config.fleet.name,
         ...(config.aws.commandOutputToCloudWatch ? { commandLogGroup: this.commandLogGroup } : {}),
+      });
+    }
+    // ---- Remediation (off by default): the collector proposes, the planner decides, Automation acts ------
+    if (config.remediation.enabled) {
+      this.remediation = new Remediation(this, 'Remediation', {
+        settings: remediationSettings(config),
+        table: this.alertState,
+        topic: this.alerts.topic,
+        alertSettings: policy,
+        chatbotTopic,
+        collector: this.collector.handler.function,
+        fleetTagKey: config.fleet.tagKey,
+        fleetTagValue: config.fleet.name,
+        documentNamePrefix,
+        namespace: config.metrics.namespace,
+        approvers: config.remediation.approvers,
+        approvalTimeoutMinutes: config.remediation.approvalTimeoutMinutes,
+        approvalTopic: this.alerts.pipelineTopic,
+        alarmTopic: this.alerts.pipelineTopic,
+        logRetentionDays: retentionDays,
+        deadLetterQueue: this.scheduleGroup.deadLetterQueue,
       });
     }
     this.alertSweep = new AlertStaleSweep(this, 'AlertSweep', {
@@ -297,8 +355,8 @@ export class GpuMaintStack extends Stack {
       runbookUrl: config.alerts.runbookUrl,
     });
     // Coverage of the fleet checks: results reported against the instances each dispatch reached.
-    for (const task of COVERAGE_TASKS) {
-      if (!this.schedules.has(task) || !(TASKS.get(task)?.schedule?.fromConfig(config).enabled ?? false)) continue;
+    for (const { name: task, fleetCheck, schedule } of TASKS.values()) {
+      if (!fleetCheck || !this.schedules.has(task) || !(schedule?.fromConfig(config).enabled ?? false)) continue;
       const coverage = new CoverageAlarm(this, `${pascal(task)}Coverage`, {
         namespace: config.metrics.namespace,
         fleet: config.fleet.name,
@@ -314,6 +372,10 @@ export class GpuMaintStack extends Stack {
     if (this.documents.has('cleanup')) this.monitoring.addCleanupSection({ logrotateFailedRuns: this.logrotate?.metricFailedRuns() });
     if (this.backupPruner.staleBackupAlarm) this.monitoring.addAlarm(this.backupPruner.staleBackupAlarm, 'warning');
     this.monitoring.monitorFunction('prune', this.backupPruner.function);
+    if (this.remediation) {
+      for (const alarm of this.remediation.alarms) this.monitoring.addAlarm(alarm, 'critical');
+      this.monitoring.addSection('Remediation', ...this.remediation.dashboardWidgets(config.metrics.namespace, config.fleet.name));
+    }
     this.monitoring.addSection('Backups', ...this.backupPruner.dashboardWidgets());
 
     // ---- Outputs (read by `gpu-maint invoke` and the docs) ---------------------------------------
@@ -350,6 +412,11 @@ export class GpuMaintStack extends Stack {
       value: `${config.fleet.tagKey}=${config.fleet.name}`,
       description: 'Instances carrying this tag are the fleet.',
     });
+    if (this.watcherEvents)
+      new CfnOutput(this, 'WatcherEventBusArn', {
+        value: this.watcherEvents.eventBus.eventBusArn,
+        description: 'Event bus of the kernel-log watcher (GPU_MAINT_WATCH_EVENT_BUS of hosts installed without the association).',
+      });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
     new CfnOutput(this, 'DashboardUrl', {
       value: `https://console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards/dashboard/${this.monitoring.dashboard.dashboardName}`,

@@ -44,13 +44,17 @@ source "${BASH_SOURCE[0]%/*}/lib/common.sh"
 source "${BASH_SOURCE[0]%/*}/lib/result.sh"
 # shellcheck source=lib/backup-store.sh
 source "${BASH_SOURCE[0]%/*}/lib/backup-store.sh"
+# shellcheck source=lib/json.sh
+source "${BASH_SOURCE[0]%/*}/lib/json.sh"
 # shellcheck source=lib/backup-manifest.sh
 source "${BASH_SOURCE[0]%/*}/lib/backup-manifest.sh"
 
 export LC_ALL=C
 # One unit's archive may take hours on a slow link; a hung filesystem must not hold the lock forever.
-readonly UNIT_TIMEOUT_S="${GPU_MAINT_BACKUP_UNIT_TIMEOUT_S:-86400}"
-readonly SCAN_TIMEOUT_S="${GPU_MAINT_BACKUP_SCAN_TIMEOUT_S:-3600}"
+UNIT_TIMEOUT_S="$(env_int GPU_MAINT_BACKUP_UNIT_TIMEOUT_S 86400 1)"
+readonly UNIT_TIMEOUT_S
+SCAN_TIMEOUT_S="$(env_int GPU_MAINT_BACKUP_SCAN_TIMEOUT_S 3600 1)"
+readonly SCAN_TIMEOUT_S
 readonly SAMPLE_BYTES=262144
 readonly SAMPLE_FILES=4
 readonly FAST_LEVEL_ARG="--fast=1"
@@ -112,7 +116,7 @@ START_S=""
 #######################################
 read_config() {
   local item
-  while IFS= read -r item; do SOURCES+=("${item}"); done < <(split_list "${GPU_MAINT_BACKUP_SOURCES-/opt/ml/models}")
+  while IFS= read -r item; do SOURCES+=("${item}"); done < <(env_list GPU_MAINT_BACKUP_SOURCES /opt/ml/models)
   ((${#SOURCES[@]} > 0)) || die "GPU_MAINT_BACKUP_SOURCES lists no directory"
   for item in "${SOURCES[@]}"; do
     [[ "${item}" == /* ]] || die "GPU_MAINT_BACKUP_SOURCES: '${item}' is not an absolute path"
@@ -122,29 +126,18 @@ read_config() {
       die "GPU_MAINT_BACKUP_SOURCES: $(printf '%q' "${item}") holds a control character, quote or backslash; back up its parent directory instead"
     fi
   done
-  while IFS= read -r item; do EXCLUDES+=("${item}"); done < <(split_list "${GPU_MAINT_BACKUP_EXCLUDE:-}")
-  UNIT_DEPTH="${GPU_MAINT_BACKUP_UNIT_DEPTH:-1}"
-  [[ "${UNIT_DEPTH}" =~ ^[1-4]$ ]] || die "GPU_MAINT_BACKUP_UNIT_DEPTH must be 1-4, got: '${UNIT_DEPTH}'"
-  LEVEL="${GPU_MAINT_BACKUP_COMPRESSION_LEVEL:-3}"
-  if [[ ! "${LEVEL}" =~ ^[0-9]{1,2}$ ]] || ((LEVEL < 1 || LEVEL > 19)); then
-    die "GPU_MAINT_BACKUP_COMPRESSION_LEVEL must be 1-19, got: '${LEVEL}'"
-  fi
-  ON_UNREADABLE="${GPU_MAINT_BACKUP_ON_UNREADABLE:-warn}"
-  [[ "${ON_UNREADABLE}" == warn || "${ON_UNREADABLE}" == fail ]] ||
-    die "GPU_MAINT_BACKUP_ON_UNREADABLE must be warn or fail, got: '${ON_UNREADABLE}'"
-  MIN_SAVINGS_PERCENT="${GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT:-10}"
-  if [[ ! "${MIN_SAVINGS_PERCENT}" =~ ^(100|[1-9]?[0-9])$ ]]; then
-    die "GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT must be 0-100, got: '${MIN_SAVINGS_PERCENT}'"
-  fi
+  while IFS= read -r item; do EXCLUDES+=("${item}"); done < <(env_list GPU_MAINT_BACKUP_EXCLUDE "")
+  UNIT_DEPTH="$(env_int GPU_MAINT_BACKUP_UNIT_DEPTH 1 1 4)"
+  LEVEL="$(env_int GPU_MAINT_BACKUP_COMPRESSION_LEVEL 3 1 19)"
+  ON_UNREADABLE="$(env_enum GPU_MAINT_BACKUP_ON_UNREADABLE warn warn fail)"
+  MIN_SAVINGS_PERCENT="$(env_int GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT 10 0 100)"
   # Each S3 object is one AWS CLI process (~1.7 CPU-seconds before its first byte): there only
   # files worth that cost go alone. Local archives cost a few milliseconds each.
-  case "${GPU_MAINT_BACKUP_DESTINATION:-}" in
-  s3://*) LARGE_FILE_BYTES="${GPU_MAINT_BACKUP_LARGE_FILE_BYTES:-268435456}" ;;
-  *) LARGE_FILE_BYTES="${GPU_MAINT_BACKUP_LARGE_FILE_BYTES:-8388608}" ;;
+  case "$(env_str GPU_MAINT_BACKUP_DESTINATION "")" in
+  s3://*) LARGE_FILE_BYTES="$(env_int GPU_MAINT_BACKUP_LARGE_FILE_BYTES 268435456 1)" ;;
+  *) LARGE_FILE_BYTES="$(env_int GPU_MAINT_BACKUP_LARGE_FILE_BYTES 8388608 1)" ;;
   esac
-  [[ "${LARGE_FILE_BYTES}" =~ ^[1-9][0-9]{0,14}$ ]] ||
-    die "GPU_MAINT_BACKUP_LARGE_FILE_BYTES must be a byte count of 1 or more, got: '${LARGE_FILE_BYTES}'"
-  [[ -n "${GPU_MAINT_BACKUP_DESTINATION:-}" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
+  [[ -n "$(env_str GPU_MAINT_BACKUP_DESTINATION "")" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
   local tool
   for tool in tar zstd sha256sum flock find sort base64 stat awk cmp xargs; do
     command -v "${tool}" >/dev/null 2>&1 || die "backup needs ${tool} on PATH"
@@ -309,7 +302,8 @@ split_tree_reset() {
 }
 
 #######################################
-# Lists a tree below a source with one find(1) and splits it into units (SCAN_SPLIT_AWK): the whole
+# Lists a tree below a source with one find(1) and splits it into units (SCAN_SPLIT_AWK), sockets
+# left out (tar cannot archive them): the whole
 # source (start `.`), or one unit again (start `./<unit path>`: the same units, as paths stay
 # relative to the source). Uses PRUNE_ARGS of the source.
 # Arguments: resolved source, start, output dir (split_tree_reset first), first unit number, source
@@ -321,7 +315,7 @@ split_tree() {
   local -a depth_args=()
   [[ "${start}" == . ]] && depth_args=(-mindepth 1)
   (cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "${start}" "${depth_args[@]+"${depth_args[@]}"}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" \
-    \( ! -type l \( ! -readable -o -type d ! -executable \) -printf "U${fmt}" -prune \) -o \
+    \( -type s -prune \) -o \( ! -type l \( ! -readable -o -type d ! -executable \) -printf "U${fmt}" -prune \) -o \
     \( -type l -printf "R${fmt}%l\0" \) -o -printf "R${fmt}") >"${out}/records" || {
     log "error: cannot read ${src}/${start#./}"
     return 1
@@ -743,6 +737,8 @@ read_unit() {
   local -a tar_args=(--create --file=- --format=posix --numeric-owner --sparse
     --directory="${resolved}" --no-recursion --null --verbatim-files-from --files-from="${members}")
   [[ "${ON_UNREADABLE}" == warn ]] && tar_args+=(--ignore-failed-read)
+  tar_progress_args backup "${U_ID[i]}" "${i}" "${#U_ID[@]}" "${BYTES_READ}" "${BYTES_TO_READ}" "${UNIT_SBYTES}"
+  tar_args+=("${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}")
   local -a pipe_status=()
   if store_upload_is_file; then
     # zstd writes straight into the destination file; its digest is read back from that file below.
@@ -929,7 +925,7 @@ check_clock() {
 
 # Seconds since the run started.
 elapsed_seconds() {
-  awk -v s="${START_S}" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }'
+  elapsed_since "${START_S}"
 }
 
 #######################################
@@ -966,7 +962,7 @@ main() {
   read_config
   HOST="$(host_id)"
   STATE="$(state_dir)"
-  store_init "${GPU_MAINT_BACKUP_DESTINATION}"
+  store_init "$(env_str GPU_MAINT_BACKUP_DESTINATION "")"
   ensure_result_tmp_dir
   SCRATCH="${RESULT_TMP_DIR}"
 
@@ -982,7 +978,7 @@ main() {
     exit 0
   fi
   log "backup started (lock ${STATE}/backup.lock held)"
-  START_S="$(date +%s.%N)"
+  START_S="$(monotonic_seconds)"
   local created_at
   created_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   result_begin backup "${HOST}"

@@ -79,19 +79,9 @@ UNLISTED_FIELDS=""
 # Globals: NVSMI_TIMEOUT_S, DEADLINE_S (set).
 #######################################
 read_config() {
-  local timeout_s="${GPU_MAINT_NVSMI_TIMEOUT_S:-15}" deadline_s="${GPU_MAINT_GPU_CHECK_DEADLINE_S:-50}"
-  local instance_type="${GPU_MAINT_INSTANCE_TYPE:-auto}"
-  if [[ ! "${timeout_s}" =~ ^[0-9]{1,2}$ ]] || ((10#${timeout_s} < 1 || 10#${timeout_s} > 40)); then
-    die "GPU_MAINT_NVSMI_TIMEOUT_S must be a whole number of seconds from 1 to 40, got: '${timeout_s}'"
-  fi
-  if [[ ! "${deadline_s}" =~ ^[0-9]{1,2}$ ]] || ((10#${deadline_s} < 20 || 10#${deadline_s} > 55)); then
-    die "GPU_MAINT_GPU_CHECK_DEADLINE_S must be a whole number of seconds from 20 to 55, got: '${deadline_s}'"
-  fi
-  if [[ ! "${instance_type}" =~ ^(auto|[a-z0-9-]+\.[a-z0-9-]+)$ ]]; then
-    die "GPU_MAINT_INSTANCE_TYPE must be auto or an EC2 instance type such as p5.48xlarge, got: '${instance_type}'"
-  fi
-  NVSMI_TIMEOUT_S=$((10#${timeout_s}))
-  DEADLINE_S=$((10#${deadline_s}))
+  NVSMI_TIMEOUT_S="$(env_int GPU_MAINT_NVSMI_TIMEOUT_S 15 1 40)"
+  DEADLINE_S="$(env_int GPU_MAINT_GPU_CHECK_DEADLINE_S 50 20 55)"
+  env_matches GPU_MAINT_INSTANCE_TYPE auto '^(auto|[a-z0-9-]+\.[a-z0-9-]+)$' 'auto or an EC2 instance type such as p5.48xlarge' >/dev/null
 }
 
 #######################################
@@ -116,7 +106,8 @@ limit_for() {
 # Globals: BOOT_ID, HOST, IDENTITY (set; IDENTITY holds the identity section's key=value pairs).
 #######################################
 collect_identity() {
-  local instance_type="${GPU_MAINT_INSTANCE_TYPE:-auto}" source="config" instance_id="" value uptime_s=""
+  local instance_type source="config" instance_id="" value uptime_s=""
+  instance_type="$(env_str GPU_MAINT_INSTANCE_TYPE auto)"
   # Called in this shell, not in $( ): the IMDSv2 token is fetched once and kept.
   if imds_get instance-id >"${RESULT_TMP_DIR}/imds-instance-id" 2>/dev/null; then
     value="$(head -c 64 "${RESULT_TMP_DIR}/imds-instance-id")"
@@ -140,13 +131,9 @@ collect_identity() {
   if [[ -r /proc/sys/kernel/random/boot_id ]]; then
     read -r BOOT_ID </proc/sys/kernel/random/boot_id || true
   fi
-  if [[ -n "${GPU_MAINT_HOST_ID:-}" ]]; then
-    HOST="${GPU_MAINT_HOST_ID}"
-  elif [[ -n "${instance_id}" ]]; then
-    HOST="${instance_id}"
-  else
-    HOST="$(hostname 2>/dev/null || uname -n)"
-  fi
+  # The configured id, else the instance id just read, else the hostname (host_id without a second IMDS call).
+  HOST="$(env_str GPU_MAINT_HOST_ID "${instance_id}")"
+  [[ -n "${HOST}" ]] || HOST="$(hostname 2>/dev/null || uname -n)"
   IDENTITY=("instance_type=${instance_type}" "instance_type_source=${source}" "instance_id=${instance_id}"
     "uptime_s=${uptime_s}" "boot_id=${BOOT_ID}")
 }
@@ -157,7 +144,8 @@ collect_identity() {
 # Outputs: the count.
 #######################################
 count_pci_gpus() {
-  local dir="${GPU_MAINT_PCI_DEVICES_DIR:-/sys/bus/pci/devices}" dev vendor class count=0
+  local dir dev vendor class count=0
+  dir="$(env_str GPU_MAINT_PCI_DEVICES_DIR /sys/bus/pci/devices)"
   for dev in "${dir}"/*; do
     [[ -r "${dev}/vendor" && -r "${dev}/class" ]] || continue
     read -r vendor <"${dev}/vendor" || continue
@@ -214,7 +202,7 @@ nvsmi_probe() {
     skipped_section "${name}" "${NOT_RUN_EXIT}" "not run: time budget spent (${SECONDS}s of ${DEADLINE_S}s used)"
     return "${NOT_RUN_EXIT}"
   fi
-  start="$(date +%s.%N)"
+  start="$(monotonic_seconds)"
   run_bounded "${limit_s}" "${dir}/${name}.out" "${dir}/${name}.err" nvidia-smi "$@" || rc=$?
   cap_output "${dir}/${name}.out" "${dir}/${name}.err"
   if [[ "${output}" == show ]]; then
@@ -334,7 +322,7 @@ remember_gpus() {
     IFS= read -r saved_boot <"${file}" || true
     [[ "${saved_boot}" == "boot_id=${BOOT_ID}" ]] && tail -n +2 "${file}" >"${tmp}"
   fi
-  section_from_files gpus-seen-this-boot "${tmp}" /dev/null 0 "$(date +%s.%N)"
+  section_from_files gpus-seen-this-boot "${tmp}" /dev/null 0 "$(monotonic_seconds)"
   ((query_ok == 1)) || return 0
   # Bus id and index columns, found by header name (units or not, any column order).
   awk -F', *' '

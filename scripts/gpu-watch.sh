@@ -12,6 +12,8 @@
 #
 # Event, one line on stdout:
 #   {"source":"gpu-maint.watcher","host":"i-0abc","at":"2026-12-02T08:00:01Z","key":"0000:2b:00|79","count":1,"line":"<kernel line>"}
+# plus "gpusSeen":"<gpu-check's gpu-check.gpus-seen state>" once gpu-check has run this boot (the collector in AWS
+# has no other way to learn gpu-check's GPU index of a bus id).
 #
 # The follower (journalctl -k -f with a cursor file, else dmesg -w) is restarted whenever it exits (journal
 # rotation, a driver reload that restarts journald, a crash), from the cursor. journalctl writes the cursor
@@ -33,6 +35,8 @@ set -euo pipefail
 
 # shellcheck source=lib/common.sh
 source "${BASH_SOURCE[0]%/*}/lib/common.sh"
+# shellcheck source=lib/json.sh
+source "${BASH_SOURCE[0]%/*}/lib/json.sh"
 # shellcheck source=lib/xid-marker.sh
 source "${BASH_SOURCE[0]%/*}/lib/xid-marker.sh"
 
@@ -52,48 +56,26 @@ MAX_RESTARTS=0
 HOST=""
 STATE=""
 LAST_LINE=""
+REGION_ARGS=()
 
 #######################################
 # Validates the configuration from the environment.
 #######################################
 read_config() {
-  local debounce="${GPU_MAINT_WATCH_DEBOUNCE_S:-5}" restarts="${GPU_MAINT_WATCH_MAX_RESTARTS:-0}"
-  SOURCE="${GPU_MAINT_WATCH_SOURCE:-auto}"
-  EVENT_BUS="${GPU_MAINT_WATCH_EVENT_BUS:-}"
-  if [[ ! "${debounce}" =~ ^[0-9]{1,2}$ ]] || ((10#${debounce} < 1 || 10#${debounce} > 60)); then
-    die "GPU_MAINT_WATCH_DEBOUNCE_S must be a whole number of seconds from 1 to 60, got: '${debounce}'"
+  DEBOUNCE_S="$(env_int GPU_MAINT_WATCH_DEBOUNCE_S 5 1 60)"
+  SOURCE="$(env_enum GPU_MAINT_WATCH_SOURCE auto auto journal dmesg)"
+  # Empty: print events only (local mode); the pattern accepts a bus name or ARN.
+  EVENT_BUS="$(env_matches GPU_MAINT_WATCH_EVENT_BUS "" '^((arn:[a-z-]+:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[A-Za-z0-9._/-]{1,256})?$' \
+    'an EventBridge bus name or ARN')"
+  MAX_RESTARTS="$(env_int GPU_MAINT_WATCH_MAX_RESTARTS 0)"
+  # A bus ARN names its region: the CLI need not find one in the host's configuration.
+  if [[ "${EVENT_BUS}" =~ ^arn:[a-z-]+:events:([a-z0-9-]+): ]]; then
+    REGION_ARGS=(--region "${BASH_REMATCH[1]}")
   fi
-  if [[ ! "${SOURCE}" =~ ^(auto|journal|dmesg)$ ]]; then
-    die "GPU_MAINT_WATCH_SOURCE must be auto, journal or dmesg, got: '${SOURCE}'"
-  fi
-  if [[ -n "${EVENT_BUS}" && ! "${EVENT_BUS}" =~ ^(arn:[a-z-]+:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[A-Za-z0-9._/-]{1,256}$ ]]; then
-    die "GPU_MAINT_WATCH_EVENT_BUS must be an EventBridge bus name or ARN, got: '${EVENT_BUS}'"
-  fi
-  if [[ ! "${restarts}" =~ ^[0-9]{1,6}$ ]]; then
-    die "GPU_MAINT_WATCH_MAX_RESTARTS must be a whole number, got: '${restarts}'"
-  fi
-  DEBOUNCE_S=$((10#${debounce}))
-  MAX_RESTARTS=$((10#${restarts}))
   if [[ "${SOURCE}" == auto ]]; then
     SOURCE=dmesg
     command -v journalctl >/dev/null 2>&1 && SOURCE=journal
   fi
-}
-
-#######################################
-# Escapes text for a JSON string (quotes, backslashes, control characters).
-# Arguments: text. Outputs: the escaped text, without quotes.
-#######################################
-json_escape() {
-  local s="$1"
-  s="${s//\\/\\\\}"
-  s="${s//\"/\\\"}"
-  s="${s//$'\t'/\\t}"
-  s="${s//$'\r'/\\r}"
-  s="${s//$'\n'/\\n}"
-  # Other control characters: dropped, kernel lines do not carry them meaningfully.
-  s="${s//[$'\x01'-$'\x1f']/}"
-  printf '%s' "${s}"
 }
 
 #######################################
@@ -102,19 +84,25 @@ json_escape() {
 # Arguments: key, count, kernel line.
 #######################################
 emit() {
-  local key="$1" count="$2" line="$3" at event entries
+  local key="$1" count="$2" line="$3" at event entries gpus_seen=""
   printf -v at '%(%Y-%m-%dT%H:%M:%SZ)T' -1
-  event="{\"source\":\"${EVENT_SOURCE}\",\"host\":\"$(json_escape "${HOST}")\",\"at\":\"${at}\",\"key\":\"$(json_escape "${key}")\",\"count\":${count},\"line\":\"$(json_escape "${line}")\"}"
+  # gpu-check's GPU indexes by bus id, so that the collector keys the alert as gpu-check does (a read, no fork).
+  if [[ -r "${STATE}/gpu-check.gpus-seen" ]]; then
+    IFS= read -r -d '' -n "${MAX_LINE_BYTES}" gpus_seen <"${STATE}/gpu-check.gpus-seen" || true
+  fi
+  local fields=("source=${EVENT_SOURCE}" "host=${HOST}" "at=${at}" "key=${key}" "count:=${count}" "line=${line}")
+  [[ -n "${gpus_seen}" ]] && fields+=("gpusSeen=${gpus_seen}")
+  event="$(json_object "${fields[@]}")"
   printf '%s\n' "${event}"
   # A redirection, not a command: no fork per event.
   [[ -n "${LAST_LINE}" ]] && printf '%s\n' "${LAST_LINE}" >"${STATE}/gpu-watch.last-line"
   [[ -n "${EVENT_BUS}" ]] || return 0
-  entries="[{\"Source\":\"${EVENT_SOURCE}\",\"DetailType\":\"${DETAIL_TYPE}\",\"EventBusName\":\"$(json_escape "${EVENT_BUS}")\",\"Detail\":\"$(json_escape "${event}")\"}]"
+  entries="[$(json_object "Source=${EVENT_SOURCE}" "DetailType=${DETAIL_TYPE}" "EventBusName=${EVENT_BUS}" "Detail=${event}")]"
   # PutEvents reports per-entry failures in FailedEntryCount with exit 0:
   # https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html
   local out
-  if ! out="$(timeout -k 2 "${PUT_EVENTS_TIMEOUT_S}" aws events put-events --entries "${entries}" --output text \
-    --query FailedEntryCount 2>&1)"; then
+  if ! out="$(timeout -k 2 "${PUT_EVENTS_TIMEOUT_S}" aws events put-events "${REGION_ARGS[@]+"${REGION_ARGS[@]}"}" \
+    --entries "${entries}" --output text --query FailedEntryCount 2>&1)"; then
     log "put-events to ${EVENT_BUS} failed: ${out:0:300}"
   elif [[ "${out}" != 0 ]]; then
     log "put-events to ${EVENT_BUS}: ${out:0:300} entries failed"
@@ -172,11 +160,14 @@ detect_awk() {
 #######################################
 kernel_lines() {
   follow &
-  local pid=$!
+  local pid=$! pause_fd
+  # A pipe nobody writes to: `read -t 1` on it waits a second without forking a `sleep` every second (idle CPU).
+  exec {pause_fd}<> <(:)
   while kill -0 "${pid}" 2>/dev/null; do
     printf '%s %(%s)T\n' "${TICK}" -1
-    sleep 1
+    read -r -t 1 -u "${pause_fd}" _ || true
   done
+  exec {pause_fd}<&-
   wait "${pid}" || log "kernel log follower exited with status $?"
 }
 

@@ -34,17 +34,6 @@ readonly JOURNAL_SAMPLE_LINES=20
 readonly JOURNAL_SAMPLE_LINE_CHARS=240
 
 #######################################
-# Exits with a clear message unless a variable holds a whole number within bounds.
-# Arguments: variable name, value, minimum, maximum.
-#######################################
-require_int() {
-  local name="$1" value="$2" min="$3" max="$4"
-  if [[ ! "${value}" =~ ^[0-9]{1,6}$ ]] || ((10#${value} < min || 10#${value} > max)); then
-    die "${name} must be a whole number from ${min} to ${max}, got: '${value}'"
-  fi
-}
-
-#######################################
 # Joins arguments with commas.
 #######################################
 join_list() {
@@ -101,7 +90,7 @@ path_state() {
 check_mounts() {
   local -a paths=() states=() pairs=()
   local path i
-  mapfile -t paths < <(split_list "${GPU_MAINT_MOUNTS:-/}")
+  mapfile -t paths < <(env_list GPU_MAINT_MOUNTS /)
   ((${#paths[@]} > 0)) || paths=(/)
   for i in "${!paths[@]}"; do
     states[i]="$(path_state "${paths[i]}")"
@@ -126,7 +115,8 @@ check_mounts() {
 # Outputs: sections meminfo, loadavg, cpus.
 #######################################
 check_memory_and_load() {
-  local proc="${GPU_MAINT_PROC_DIR:-/proc}"
+  local proc
+  proc="$(env_str GPU_MAINT_PROC_DIR /proc)"
   probe meminfo "${READ_TIMEOUT_S}" grep -E '^(MemTotal|MemFree|MemAvailable|Buffers|Cached|SwapTotal|SwapFree):' \
     -- "${proc}/meminfo" || true
   probe loadavg "${READ_TIMEOUT_S}" cat -- "${proc}/loadavg" || true
@@ -169,7 +159,7 @@ check_journal() {
   local dir start rc=0 lines
   ensure_result_tmp_dir
   dir="${RESULT_TMP_DIR}"
-  start="$(date +%s.%N)"
+  start="$(monotonic_seconds)"
   run_bounded "${JOURNAL_TIMEOUT_S}" "${dir}/journal.all" "${dir}/journal.all-err" \
     journalctl -p err..emerg --since "-${window_min} min" -o cat --no-pager -q || rc=$?
   lines="$(awk 'END { print NR }' "${dir}/journal.all")"
@@ -248,7 +238,8 @@ check_endpoints() {
 #   or needs-restarting with the raw output.
 #######################################
 check_reboot_required() {
-  local file="${GPU_MAINT_REBOOT_REQUIRED_FILE:-/var/run/reboot-required}"
+  local file
+  file="$(env_str GPU_MAINT_REBOOT_REQUIRED_FILE /var/run/reboot-required)"
   if [[ -e "${file}" ]]; then
     kv_section reboot-check method=file "file=${file}" present=1
     probe reboot-required "${READ_TIMEOUT_S}" cat -- "${file}" || true
@@ -269,14 +260,13 @@ check_reboot_required() {
 main() {
   # shellcheck disable=SC2034 # read by log() in lib/common.sh: names the task in logs before result_begin
   GPU_MAINT_TASK=health-check
-  local endpoint_timeout_s="${GPU_MAINT_ENDPOINT_TIMEOUT_S:-3}"
-  local journal_window_min="${GPU_MAINT_JOURNAL_WINDOW_MIN:-60}"
-  local endpoints="${GPU_MAINT_ENDPOINTS-auto}" # empty: none; unset: auto
+  local endpoint_timeout_s journal_window_min endpoints
   local -a units=() endpoint_items=()
-  require_int GPU_MAINT_ENDPOINT_TIMEOUT_S "${endpoint_timeout_s}" 1 60
-  require_int GPU_MAINT_JOURNAL_WINDOW_MIN "${journal_window_min}" 1 10080
-  mapfile -t units < <(split_list "${GPU_MAINT_SERVICES:-}")
+  endpoint_timeout_s="$(env_int GPU_MAINT_ENDPOINT_TIMEOUT_S 3 1 60)"
+  journal_window_min="$(env_int GPU_MAINT_JOURNAL_WINDOW_MIN 60 1 10080)"
+  mapfile -t units < <(env_list GPU_MAINT_SERVICES "")
   require_items GPU_MAINT_SERVICES 'systemd unit names' '^[A-Za-z0-9@._:-]+$' "${units[@]+"${units[@]}"}"
+  endpoints="$(env_opt GPU_MAINT_ENDPOINTS auto)" # empty: none
   if [[ "${endpoints}" != "auto" ]]; then
     mapfile -t endpoint_items < <(split_list "${endpoints}")
     require_items GPU_MAINT_ENDPOINTS 'auto or host:port items' '^[A-Za-z0-9.-]+:[0-9]{1,5}$' \
@@ -289,8 +279,8 @@ main() {
   check_mounts
   check_memory_and_load
   check_services "${units[@]+"${units[@]}"}"
-  check_journal "$((10#${journal_window_min}))"
-  check_endpoints "${endpoints}" "$((10#${endpoint_timeout_s}))"
+  check_journal "${journal_window_min}"
+  check_endpoints "${endpoints}" "${endpoint_timeout_s}"
   check_reboot_required
   result_end
 }

@@ -89,13 +89,12 @@ fail() {
 main() {
   local target main_conf work changed=false valid=false rolled_back=false message=""
   local new_sha previous_sha="" groups main_ok_before=false
-  target="${GPU_MAINT_LOGROTATE_TARGET:-${DEFAULT_TARGET}}"
+  target="$(env_matches GPU_MAINT_LOGROTATE_TARGET "${DEFAULT_TARGET}" '^/' 'an absolute path')"
   if [[ "${target}" == "${DEFAULT_TARGET}" ]]; then
-    main_conf="${GPU_MAINT_LOGROTATE_MAIN_CONFIG-/etc/logrotate.conf}"
+    main_conf="$(env_opt GPU_MAINT_LOGROTATE_MAIN_CONFIG /etc/logrotate.conf)"
   else
-    main_conf="${GPU_MAINT_LOGROTATE_MAIN_CONFIG:-}"
+    main_conf="$(env_str GPU_MAINT_LOGROTATE_MAIN_CONFIG "")"
   fi
-  [[ "${target}" == /* ]] || die "GPU_MAINT_LOGROTATE_TARGET must be an absolute path, got: ${target}"
 
   result_begin logrotate "$(host_id)"
   work="${RESULT_TMP_DIR}"
@@ -107,8 +106,10 @@ main() {
     finish "target=${target}" changed=false valid=false rolled_back=false "message=directory $(dirname -- "${target}") does not exist"
     exit 1
   fi
-  if [[ -z "${GPU_MAINT_LOGROTATE_CONFIG_B64:-}" ]] ||
-    ! printf '%s' "${GPU_MAINT_LOGROTATE_CONFIG_B64}" | base64 -d >"${work}/new" 2>/dev/null; then
+  local config_b64
+  config_b64="$(env_str GPU_MAINT_LOGROTATE_CONFIG_B64 "")"
+  if [[ -z "${config_b64}" ]] ||
+    ! printf '%s' "${config_b64}" | base64 -d >"${work}/new" 2>/dev/null; then
     finish "target=${target}" changed=false valid=false rolled_back=false "message=GPU_MAINT_LOGROTATE_CONFIG_B64 is empty or not base64"
     exit 1
   fi

@@ -27,6 +27,8 @@ source "${BASH_SOURCE[0]%/*}/lib/common.sh"
 source "${BASH_SOURCE[0]%/*}/lib/result.sh"
 # shellcheck source=lib/backup-store.sh
 source "${BASH_SOURCE[0]%/*}/lib/backup-store.sh"
+# shellcheck source=lib/json.sh
+source "${BASH_SOURCE[0]%/*}/lib/json.sh"
 # shellcheck source=lib/backup-manifest.sh
 source "${BASH_SOURCE[0]%/*}/lib/backup-manifest.sh"
 # shellcheck source=lib/backup-restore.sh

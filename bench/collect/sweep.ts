@@ -14,9 +14,9 @@ import type { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-clo
 import { CloudWatchMetricsSink } from '../../lambda/adapters/aws/cloudwatch-metrics';
 import { validateConfig } from '../../lambda/config/load';
 import { type CollectDeps, type CollectedResult, deliverResults, evaluateInvocation, type InvocationRef } from '../../lambda/core/collect';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { evaluateGpuCheck } from '../../lambda/core/gpu/evaluate';
 import { seriesKey } from '../../lambda/core/metrics';
-import { evaluationSettings } from '../../lambda/core/settings';
 import type { TaskResult } from '../../lambda/core/types';
 import { gpuCheckOutput } from '../../test/helpers/gpu-check-output';
 
@@ -102,6 +102,7 @@ async function sweep(outputs: Map<string, string>, detail: 'fleet' | 'instance' 
     settings,
     documents: { 'GpuMaint-GpuCheckDocument': 'gpu-check' },
     evaluatorFor: () => evaluateGpuCheck,
+    isFleetCheck: () => true,
     outputs: {
       fetch: async (ref) => ({ stdout: outputs.get(ref.instanceId) ?? '', stderr: '', responseCode: 0, status: 'Success' }),
     },

@@ -14,22 +14,30 @@
  * each dispatch).
  *
  * Prints, per pipeline and fleet size: sweep duration, result age p50/p99/max, throttled calls per API,
- * DLQ count, false stale alerts (every simulated host is alive) and the monthly cost.
+ * DLQ count, false stale alerts (every simulated host is alive), the coverage alarm and the monthly cost.
+ *
+ * Above 10,000 hosts it also runs this code with the settings docs/deploy.md gives for large fleets
+ * (schedule shards, collector concurrency). A second table runs the coverage alarm's scenarios: a share
+ * of the fleet stops reporting (its invocations end DeliveryTimedOut) and the alarm, evaluated as
+ * CloudWatch does over the defaults of lib/constructs/coverage-alarm.ts, fires or stays OK.
  *
  * Usage: npx tsx bench/scale/simulate.ts [--hosts 1000,10000,50000] [--minutes 40] [--seed 1]
+ *          [--coverage-hosts 10000] [--dark 0,0.1,0.3]
  */
 import { validateConfig } from '../../lambda/config/load';
 import { AGENT_CLOUDWATCH_CALLS_PER_INVOCATION, API_QUOTAS } from '../../lambda/core/call-budget';
 import { resultLogRecord } from '../../lambda/core/collect';
-import { evaluateTaskOutput } from '../../lambda/core/evaluate';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { COVERAGE_ALARM_DEFAULTS } from '../../lambda/core/coverage';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
+import { shardSchedules } from '../../lambda/core/schedule/shards';
+import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import { taskDefinition } from '../../lambda/tasks/registry';
 import { gpuCheckOutput } from '../../test/helpers/gpu-check-output';
 
 // ---- parameters -------------------------------------------------------------------------------
 
 interface Pipeline {
-  readonly name: 'before' | 'after';
+  readonly name: 'before' | 'after' | 'after, large-fleet settings';
   readonly agentCloudWatchOutput: boolean;
   /** GetCommandInvocation for every result (before) or only for failed runs (after). */
   readonly invocationCallPerResult: boolean;
@@ -42,7 +50,14 @@ interface Pipeline {
   readonly indexShards: number;
   /** DescribeInstanceInformation pages (50 hosts each) read one after another before every dispatch. */
   readonly listsFleet: boolean;
+  /** Schedule shards (fleet.shards), each a command of its own, staggered over the period (lambda/core/schedule/shards.ts). */
+  readonly shards: number;
+  /** Run Command MaxConcurrency as a share of each command's targets (aws.maxConcurrency). */
+  readonly runCommandConcurrency: number;
 }
+
+/** Run Command MaxConcurrency (aws.maxConcurrency default 10%). */
+const MAX_CONCURRENCY_SHARE = 0.1;
 
 const PIPELINES: readonly Pipeline[] = [
   {
@@ -55,6 +70,8 @@ const PIPELINES: readonly Pipeline[] = [
     maxAttempts: 3,
     indexShards: 1,
     listsFleet: true,
+    shards: 1,
+    runCommandConcurrency: MAX_CONCURRENCY_SHARE,
   },
   {
     name: 'after',
@@ -66,13 +83,22 @@ const PIPELINES: readonly Pipeline[] = [
     maxAttempts: 8,
     indexShards: 16,
     listsFleet: false,
+    shards: 1,
+    runCommandConcurrency: MAX_CONCURRENCY_SHARE,
   },
 ];
 
+/** What docs/deploy.md says to set above 10,000 hosts: fleet.shards, aws.collectorMaxConcurrency, aws.maxConcurrency (--large-shards, --large-collectors, --large-run-command try others). */
+const LARGE_FLEET: Pipeline = {
+  ...PIPELINES[1],
+  name: 'after, large-fleet settings',
+  shards: Number(arg('large-shards', '5')),
+  maxConcurrency: Number(arg('large-collectors', '20')),
+  runCommandConcurrency: Number(arg('large-run-command', '0.05')),
+};
+
 const GPU_CHECK_PERIOD_S = 300;
 const HEALTH_CHECK_PERIOD_S = 900;
-/** Run Command MaxConcurrency (aws.maxConcurrency default 10%). */
-const MAX_CONCURRENCY_SHARE = 0.1;
 const SCRIPT_SECONDS = { 'gpu-check': [4, 12], 'health-check': [6, 20] } as const;
 /** Share of runs that fail (read with GetCommandInvocation in both pipelines). */
 const FAILED_SHARE = 0.02;
@@ -136,31 +162,26 @@ function rng(seed: number): () => number {
 }
 
 /**
- * A token bucket as AWS describes its throttling: `rate` tokens a second, at most `burst` saved up
- * (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html). Records are simulated one
- * at a time in time order; a call's retries may step a few seconds ahead, so an earlier moment asked
- * afterwards gets no refill (slightly pessimistic).
+ * An API's request quota, kept as a ledger of seconds: each second admits `rate` calls, and a second
+ * after an idle one up to `burst` (AWS's token buckets refill `rate` tokens a second and save up to
+ * `burst`: https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html). Calls may be asked
+ * out of time order (a batch's concurrent records and their retries run ahead of the event clock),
+ * which a single running bucket would misread as no refill at all.
  */
 class TokenBucket {
-  private tokens: number;
-  private at = 0;
+  private readonly used = new Map<number, number>();
   constructor(
     private readonly rate: number,
     private readonly burst: number,
-  ) {
-    this.tokens = burst;
-  }
+  ) {}
   take(now: number): boolean {
     if (!Number.isFinite(this.rate)) return true;
-    if (now > this.at) {
-      this.tokens = Math.min(this.burst, this.tokens + (now - this.at) * this.rate);
-      this.at = now;
-    }
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return true;
-    }
-    return false;
+    const second = Math.floor(now);
+    const taken = this.used.get(second) ?? 0;
+    const capacity = (this.used.get(second - 1) ?? 0) === 0 ? Math.max(this.rate, this.burst) : this.rate;
+    if (taken + 1 > Math.max(1, capacity)) return false;
+    this.used.set(second, taken + 1);
+    return true;
   }
 }
 
@@ -234,11 +255,11 @@ function measureCollector(): { cpuMsPerResult: number; healthyLineBytes: number;
       settings,
       new Date(),
     );
-    line = JSON.stringify(resultLogRecord(result, ref));
+    line = JSON.stringify(resultLogRecord(result, ref, true));
     // The line before this work: every field and the result's details, whatever its status.
     const { task, host, status, at, findings, metrics, ...details } = result;
     full = JSON.stringify({
-      ...resultLogRecord({ ...result, status: 'warning' }, ref),
+      ...resultLogRecord({ ...result, status: 'warning' }, ref, true),
       status,
       task,
       host,
@@ -260,7 +281,11 @@ type Task = 'gpu-check' | 'health-check';
 interface Message {
   readonly host: number;
   readonly task: Task;
+  /** When the script started: the result's `at`, its metrics' timestamp. */
+  readonly startedAt: number;
   readonly producedAt: number;
+  /** DeliveryTimedOut: the host stopped reporting; counts 0 in ResultsReported. */
+  readonly neverRan: boolean;
   readonly failed: boolean;
   readonly finding: boolean;
   visibleAt: number;
@@ -268,9 +293,9 @@ interface Message {
 }
 
 type Ev =
-  | { kind: 'dispatch'; task: Task }
+  | { kind: 'dispatch'; task: Task; shard: number }
   | { kind: 'agentStart'; task: Task; host: number; sweep: number }
-  | { kind: 'agentDone'; task: Task; host: number; sweep: number }
+  | { kind: 'agentDone'; task: Task; host: number; sweep: number; startedAt: number; neverRan: boolean }
   | { kind: 'visible'; msg: Message }
   | { kind: 'workerFree'; worker: number }
   | { kind: 'record'; batch: Batch; index: number }
@@ -282,6 +307,10 @@ interface Batch {
   readonly messages: Message[];
   readonly startedAt: number;
   readonly failed: Set<Message>;
+  /** The batch processor runs records concurrently: their CPU is serial, their calls overlap. */
+  cpuAt: number;
+  /** When the last record's calls ended. */
+  endAt: number;
 }
 
 interface Outcome {
@@ -296,9 +325,40 @@ interface Outcome {
   calls: Record<string, number>;
   results: number;
   agentSlotSeconds: number;
+  /** Hosts flagged stale that had stopped reporting (true alerts). */
+  trueStale: number;
+  /** gpu-check ExpectedResults per coverage-alarm period (by dispatch time). */
+  expected: number[];
+  /** gpu-check results reported: the period of their metric timestamp and when the collector published them. */
+  reported: { period: number; at: number }[];
 }
 
-function simulate(p: Pipeline, hosts: number, minutes: number, seed: number, collector: ReturnType<typeof measureCollector>): Outcome {
+/** A share of the fleet stops reporting (hosts down, SSM agent dead) from a moment on. */
+interface Scenario {
+  readonly darkShare: number;
+  readonly darkFromS: number;
+}
+const HEALTHY: Scenario = { darkShare: 0, darkFromS: 0 };
+/** How long Run Command tries a host that does not answer before DeliveryTimedOut (the task's deliverySeconds). */
+const DELIVERY_SECONDS: Record<Task, number> = {
+  'gpu-check': taskDefinition('gpu-check').limits.deliverySeconds,
+  'health-check': taskDefinition('health-check').limits.deliverySeconds,
+};
+const COVERAGE_PERIOD_S = COVERAGE_ALARM_DEFAULTS.periodMinutes * 60;
+
+/** Spread evenly over the fleet, the same hosts in every run. */
+function isDark(host: number, scenario: Scenario): boolean {
+  return scenario.darkShare > 0 && ((host * 2_654_435_761) >>> 0) / 2 ** 32 < scenario.darkShare;
+}
+
+function simulate(
+  p: Pipeline,
+  hosts: number,
+  minutes: number,
+  seed: number,
+  collector: ReturnType<typeof measureCollector>,
+  scenario: Scenario = HEALTHY,
+): Outcome {
   const random = rng(seed);
   const horizon = minutes * 60;
   const buckets = new Map<string, TokenBucket>();
@@ -324,6 +384,9 @@ function simulate(p: Pipeline, hosts: number, minutes: number, seed: number, col
     calls: {},
     results: 0,
     agentSlotSeconds: 0,
+    trueStale: 0,
+    expected: [],
+    reported: [],
   };
   /**
    * One call with SDK retries (full-jitter exponential backoff, base 0.1 s, cap 20 s). Returns the time
@@ -349,20 +412,27 @@ function simulate(p: Pipeline, hosts: number, minutes: number, seed: number, col
   const sweepOfMsg = new WeakMap<Message, string>();
   const waiting: { task: Task; host: number; sweep: number }[][] = [];
   const running: Record<string, number> = {};
-  const limit = Math.max(1, Math.floor(hosts * MAX_CONCURRENCY_SHARE));
+  // Run Command's MaxConcurrency percentage applies to each command's own targets.
+  const limits: number[] = [];
   let sweepSeq = 0;
   let freeWorkers = p.maxConcurrency;
   let pollScheduled = false;
   let lastSilenceSnapshot = Number.NEGATIVE_INFINITY;
 
-  for (let t = 0; t < horizon; t += GPU_CHECK_PERIOD_S) events.push(t, { kind: 'dispatch', task: 'gpu-check' });
-  for (let t = 30; t < horizon; t += HEALTH_CHECK_PERIOD_S) events.push(t, { kind: 'dispatch', task: 'health-check' });
+  // One dispatch per shard, at the offsets the stack's shard schedules use.
+  for (const [task, period, start] of [
+    ['gpu-check', GPU_CHECK_PERIOD_S, 0],
+    ['health-check', HEALTH_CHECK_PERIOD_S, 30],
+  ] as const) {
+    for (const { shard, offsetMinutes } of shardSchedules(`rate(${period / 60} minutes)`, 'sim', p.shards))
+      for (let t = start + offsetMinutes * 60; t < horizon; t += period) events.push(t, { kind: 'dispatch', task, shard });
+  }
   for (let t = SWEEP_INTERVAL_S; t < horizon; t += SWEEP_INTERVAL_S) events.push(t, { kind: 'sweep' });
 
   const startAgent = (now: number, sweep: number) => {
     const key = String(sweep);
     const list = waiting[sweep];
-    while (list.length && (running[key] ?? 0) < limit) {
+    while (list.length && (running[key] ?? 0) < limits[sweep]) {
       const next = list.pop()!;
       running[key] = (running[key] ?? 0) + 1;
       events.push(now, { kind: 'agentStart', ...next });
@@ -386,14 +456,35 @@ function simulate(p: Pipeline, hosts: number, minutes: number, seed: number, col
           for (let page = 0; page < Math.ceil(hosts / LIST_PAGE_SIZE); page++) t += call('ssm:DescribeInstanceInformation', t, 3).seconds;
         const sweep = sweepSeq++;
         const key = String(sweep);
+        const targets: { task: Task; host: number; sweep: number }[] = [];
+        for (let host = e.shard; host < hosts; host += p.shards) targets.push({ task: e.task, host, sweep });
         sweepStart.set(key, now);
-        sweepLeft.set(key, hosts);
-        waiting[sweep] = Array.from({ length: hosts }, (_, host) => ({ task: e.task, host, sweep }));
+        sweepLeft.set(key, targets.length);
+        waiting[sweep] = targets;
+        limits[sweep] = Math.max(1, Math.floor(targets.length * p.runCommandConcurrency));
+        // The dispatcher publishes the count SSM resolved the tag to: every target, reachable or not.
+        if (e.task === 'gpu-check') {
+          const period = Math.floor(now / COVERAGE_PERIOD_S);
+          out.expected[period] = (out.expected[period] ?? 0) + targets.length;
+        }
         // Run Command works through the targets in waves of MaxConcurrency.
         startAgent(t + 1, sweep);
         break;
       }
       case 'agentStart': {
+        if (now >= scenario.darkFromS && isDark(e.host, scenario)) {
+          // Nobody answers: the invocation holds its slot until DeliveryTimedOut.
+          out.agentSlotSeconds += DELIVERY_SECONDS[e.task];
+          events.push(now + DELIVERY_SECONDS[e.task], {
+            kind: 'agentDone',
+            task: e.task,
+            host: e.host,
+            sweep: e.sweep,
+            startedAt: now,
+            neverRan: true,
+          });
+          break;
+        }
         const [lo, hi] = SCRIPT_SECONDS[e.task];
         let t = now + lo + random() * (hi - lo);
         if (p.agentCloudWatchOutput) {
@@ -402,7 +493,7 @@ function simulate(p: Pipeline, hosts: number, minutes: number, seed: number, col
             for (let i = 0; i < n; i++) t += call(api, t, 3).seconds;
         }
         out.agentSlotSeconds += t - now;
-        events.push(t, { kind: 'agentDone', task: e.task, host: e.host, sweep: e.sweep });
+        events.push(t, { kind: 'agentDone', task: e.task, host: e.host, sweep: e.sweep, startedAt: now, neverRan: false });
         break;
       }
       case 'agentDone': {
@@ -411,9 +502,11 @@ function simulate(p: Pipeline, hosts: number, minutes: number, seed: number, col
         const msg: Message = {
           host: e.host,
           task: e.task,
+          startedAt: e.startedAt,
           producedAt: now,
-          failed: random() < FAILED_SHARE,
-          finding: random() < FINDING_SHARE,
+          neverRan: e.neverRan,
+          failed: !e.neverRan && random() < FAILED_SHARE,
+          finding: !e.neverRan && random() < FINDING_SHARE,
           visibleAt: now + EVENT_LATENCY_S,
           receives: 0,
         };
@@ -440,7 +533,11 @@ function simulate(p: Pipeline, hosts: number, minutes: number, seed: number, col
           }
           const messages = queue.splice(0, p.batchSize);
           freeWorkers--;
-          events.push(now + 0.05, { kind: 'record', batch: { messages, startedAt: now, failed: new Set() }, index: 0 });
+          events.push(now + 0.05, {
+            kind: 'record',
+            batch: { messages, startedAt: now, failed: new Set(), cpuAt: now + 0.05, endAt: now + 0.05 },
+            index: 0,
+          });
         }
         break;
       }
@@ -449,37 +546,46 @@ function simulate(p: Pipeline, hosts: number, minutes: number, seed: number, col
         if (index < batch.messages.length) {
           const msg = batch.messages[index];
           msg.receives++;
-          let t = now + collector.cpuMsPerResult / 1000;
+          // Records run concurrently (Powertools' BatchProcessor): each one's calls start after its CPU
+          // slot, and the batch ends with its slowest record.
+          let t = Math.max(now, batch.cpuAt) + collector.cpuMsPerResult / 1000;
+          batch.cpuAt = t;
           let ok = true;
-          if (p.invocationCallPerResult || msg.failed) {
+          if ((p.invocationCallPerResult && !msg.neverRan) || msg.failed) {
             const r = call('ssm:GetCommandInvocation', t, p.maxAttempts);
             // Now a failed run whose GetCommandInvocation stays throttled is evaluated from its event status.
-            ok &&= r.ok || (p.name === 'after' && msg.failed);
+            ok &&= r.ok || (!p.invocationCallPerResult && msg.failed);
             t += r.seconds;
           }
-          if (!msg.failed && !p.invocationCallPerResult) {
+          if (!msg.failed && !msg.neverRan && !p.invocationCallPerResult) {
             // Reads of a batch's records overlap (the batch processor runs them concurrently).
             const r = call('s3:GetObject', t, p.maxAttempts);
             ok &&= r.ok;
-            t += r.seconds / 4;
+            t += r.seconds;
           }
           if (p.describeTagsPerResult)
-            t += call('ec2:DescribeTags', t, p.maxAttempts).seconds / 4; // throttled: silences ignored
+            t += call('ec2:DescribeTags', t, p.maxAttempts).seconds; // throttled: silences ignored
           else if (t - lastSilenceSnapshot > 60 / p.maxConcurrency) {
             call('ec2:DescribeTags', t, p.maxAttempts);
             lastSilenceSnapshot = t;
           }
-          t += call('dynamodb:Query', t, p.maxAttempts).seconds / 4;
+          t += call('dynamodb:Query', t, p.maxAttempts).seconds;
           const write = call('dynamodb:PutItem', t, p.maxAttempts);
-          t += write.seconds / 4;
+          t += write.seconds;
           ok &&= write.ok;
-          if (msg.finding) ok = call('sns:Publish', t, p.maxAttempts).ok && ok;
+          if (msg.finding) {
+            const publish = call('sns:Publish', t, p.maxAttempts);
+            ok &&= publish.ok;
+            t += publish.seconds;
+          }
           if (!ok) batch.failed.add(msg);
-          events.push(t, { kind: 'record', batch, index: index + 1 });
+          batch.endAt = Math.max(batch.endAt, t);
+          events.push(batch.cpuAt, { kind: 'record', batch, index: index + 1 });
           break;
         }
-        const put = call('cloudwatch:PutMetricData', now, p.maxAttempts);
-        const end = Math.min(batch.startedAt + COLLECT_TIMEOUT_S, now + put.seconds);
+        const putAt = Math.max(now, batch.endAt);
+        const put = call('cloudwatch:PutMetricData', putAt, p.maxAttempts);
+        const end = Math.min(batch.startedAt + COLLECT_TIMEOUT_S, putAt + put.seconds);
         out.collectorSeconds += end - batch.startedAt;
         for (const msg of batch.messages) {
           if (!put.ok || batch.failed.has(msg)) {
@@ -490,9 +596,14 @@ function simulate(p: Pipeline, hosts: number, minutes: number, seed: number, col
             }
             continue;
           }
-          out.results++;
-          out.ages.push(end - msg.producedAt);
-          if (msg.task === 'gpu-check') lastReport[msg.host] = end;
+          if (!msg.neverRan) {
+            out.results++;
+            out.ages.push(end - msg.producedAt);
+            if (msg.task === 'gpu-check') {
+              lastReport[msg.host] = end;
+              out.reported.push({ period: Math.floor(msg.startedAt / COVERAGE_PERIOD_S), at: end });
+            }
+          }
           const key = sweepOfMsg.get(msg)!;
           const left = (sweepLeft.get(key) ?? 1) - 1;
           sweepLeft.set(key, left);
@@ -504,7 +615,11 @@ function simulate(p: Pipeline, hosts: number, minutes: number, seed: number, col
       case 'sweep': {
         // Every simulated host is alive: each one flagged stale is a false alert.
         if (now < STALE_AFTER_S) break;
-        for (let h = 0; h < hosts; h++) if (now - lastReport[h] >= STALE_AFTER_S) out.falseStale++;
+        for (let h = 0; h < hosts; h++) {
+          if (now - lastReport[h] < STALE_AFTER_S) continue;
+          if (isDark(h, scenario)) out.trueStale++;
+          else out.falseStale++;
+        }
         break;
       }
     }
@@ -536,12 +651,44 @@ function monthlyCost(o: Outcome, minutes: number, p: Pipeline, collector: Return
   );
 }
 
+/**
+ * The coverage alarm as CloudWatch evaluates it (lib/constructs/coverage-alarm.ts, its defaults from
+ * lambda/core/coverage.ts): per period, the results reported with a timestamp in it and published by one
+ * minute after it ended, over the results expected by the dispatches in it; ALARM after
+ * `evaluationPeriods` low periods in a row. Only periods that ended within the simulated time count.
+ */
+function coverageAlarm(o: Outcome, horizonS: number): { shares: number[]; alarmAtMinute?: number } {
+  const { minShare, evaluationPeriods } = COVERAGE_ALARM_DEFAULTS;
+  const shares: number[] = [];
+  let low = 0;
+  let alarmAtMinute: number | undefined;
+  for (let k = 0; (k + 1) * COVERAGE_PERIOD_S <= horizonS; k++) {
+    const evaluatedAt = (k + 1) * COVERAGE_PERIOD_S + 60;
+    const expected = o.expected[k] ?? 0;
+    const reported = o.reported.filter((r) => r.period === k && r.at <= evaluatedAt).length;
+    const share = expected > 0 ? reported / expected : 1;
+    shares.push(share);
+    low = share < minShare ? low + 1 : 0;
+    if (low >= evaluationPeriods && alarmAtMinute === undefined) alarmAtMinute = evaluatedAt / 60;
+  }
+  return { shares, alarmAtMinute };
+}
+
+function describeCoverage(o: Outcome, horizonS: number): string {
+  const { shares, alarmAtMinute } = coverageAlarm(o, horizonS);
+  const list = shares.map((x) => `${(x * 100).toFixed(0)}%`).join(', ');
+  return `${list} → ${alarmAtMinute === undefined ? 'OK' : `ALARM at minute ${alarmAtMinute}`}`;
+}
+
 function main(): void {
   const sizes = arg('hosts', '1000,10000,50000').split(',').map(Number);
   const minutes = Number(arg('minutes', '40'));
   // The old pipeline is broken from 1,000 hosts; simulating its retries at 50,000 takes minutes.
   const beforeMax = Number(arg('before-max', '10000'));
   const seed = Number(arg('seed', '1'));
+  // The coverage scenarios: a share of the fleet stops reporting at minute 15 of 60.
+  const coverageHosts = Number(arg('coverage-hosts', '10000'));
+  const darkShares = arg('dark', '0,0.1,0.3').split(',').map(Number);
   const collector = measureCollector();
   console.log(
     `pipeline simulation: gpu-check every ${GPU_CHECK_PERIOD_S / 60} min, health-check every ${HEALTH_CHECK_PERIOD_S / 60} min, ${minutes} simulated minutes, MaxConcurrency ${MAX_CONCURRENCY_SHARE * 100}%, ${FAILED_SHARE * 100}% failed runs, node ${process.version}`,
@@ -549,15 +696,23 @@ function main(): void {
   console.log(
     `real collector: ${collector.cpuMsPerResult.toFixed(2)} ms CPU per 8-GPU gpu-check result; log line ${collector.healthyLineBytes} B healthy now, ${collector.fullLineBytes} B before`,
   );
+  const { minShare, periodMinutes, evaluationPeriods } = COVERAGE_ALARM_DEFAULTS;
+  console.log(
+    `coverage alarm: gpu-check reported / expected per ${periodMinutes}-minute period, ALARM after ${evaluationPeriods} periods below ${minShare * 100}%`,
+  );
+  console.log(
+    `large-fleet settings: fleet.shards ${LARGE_FLEET.shards}, aws.collectorMaxConcurrency ${LARGE_FLEET.maxConcurrency}, aws.maxConcurrency ${LARGE_FLEET.runCommandConcurrency * 100}%`,
+  );
   console.log('');
   console.log(
-    '| pipeline | hosts | sweep s (p50 / max) | result age s p50 / p99 / max | throttled calls per sweep (by API) | DLQ | false stale | $/month |',
+    '| pipeline | hosts | sweep s (p50 / max) | result age s p50 / p99 / max | throttled calls per sweep (by API) | DLQ | false stale | coverage per period | $/month |',
   );
-  console.log('|---|---:|---|---|---|---:|---:|---:|');
+  console.log('|---|---:|---|---|---|---:|---:|---|---:|');
+  const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : 'never');
   for (const hosts of sizes) {
-    for (const p of PIPELINES) {
+    for (const p of hosts > 10_000 ? [...PIPELINES, LARGE_FLEET] : PIPELINES) {
       if (p.name === 'before' && hosts > beforeMax) {
-        console.log(`| ${p.name} | ${hosts} | not simulated (--before-max ${beforeMax}) | | | | | |`);
+        console.log(`| ${p.name} | ${hosts} | not simulated (--before-max ${beforeMax}) | | | | | | |`);
         continue;
       }
       const started = Date.now();
@@ -570,11 +725,30 @@ function main(): void {
           .filter(([, n]) => n > 0)
           .map(([api, n]) => `${api} ${Math.round(perSweep(n))}`)
           .join(', ') || 'none';
-      const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : 'never');
+      const perShard = p.shards > 1 ? ` (each of ${p.shards} shards)` : '';
       console.log(
-        `| ${p.name} | ${hosts} | ${fmt(percentile(sweeps, 0.5))} / ${fmt(sweeps.at(-1) ?? Number.NaN)}${sweeps.length ? '' : ' (none finished)'} | ${fmt(percentile(ages, 0.5))} / ${fmt(percentile(ages, 0.99))} / ${fmt(ages.at(-1) ?? Number.NaN)} | ${throttled} | ${o.dlq} | ${o.falseStale} | ${monthlyCost(o, minutes, p, collector).toFixed(0)} |`,
+        `| ${p.name} | ${hosts} | ${fmt(percentile(sweeps, 0.5))} / ${fmt(sweeps.at(-1) ?? Number.NaN)}${sweeps.length ? '' : ' (none finished)'}${perShard} | ${fmt(percentile(ages, 0.5))} / ${fmt(percentile(ages, 0.99))} / ${fmt(ages.at(-1) ?? Number.NaN)} | ${throttled} | ${o.dlq} | ${o.falseStale} | ${describeCoverage(o, minutes * 60)} | ${monthlyCost(o, minutes, p, collector).toFixed(0)} |`,
       );
       if (process.env.SIM_DEBUG) console.error(`${p.name} ${hosts}: ${((Date.now() - started) / 1000).toFixed(1)} s wall`);
+    }
+  }
+
+  if (coverageHosts > 0) {
+    const coverageMinutes = 60;
+    const darkFromS = 15 * 60;
+    console.log('');
+    console.log(
+      `coverage alarm when hosts stop reporting: ${coverageHosts} hosts, this code's defaults, ${coverageMinutes} simulated minutes, the share stops at minute ${darkFromS / 60} (its invocations end DeliveryTimedOut)`,
+    );
+    console.log('');
+    console.log('| hosts stopped | coverage per period | stale alerts (true / false) | result age s p99 |');
+    console.log('|---:|---|---|---:|');
+    for (const darkShare of darkShares) {
+      const o = simulate(PIPELINES[1], coverageHosts, coverageMinutes, seed, collector, { darkShare, darkFromS });
+      const ages = [...o.ages].sort((a, b) => a - b);
+      console.log(
+        `| ${(darkShare * 100).toFixed(0)}% | ${describeCoverage(o, coverageMinutes * 60)} | ${o.trueStale} / ${o.falseStale} | ${fmt(percentile(ages, 0.99))} |`,
+      );
     }
   }
 }

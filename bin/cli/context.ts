@@ -49,6 +49,24 @@ export interface CliIo {
    * a terminal, so progress is never written to a pipe or a log. `done` ends the line.
    */
   readonly status?: (line: string, done?: boolean) => void;
+  /** The current time (ages in reports); tests give a fixed one. @default the system clock */
+  readonly now?: () => Date;
+}
+
+/** The current time as this io sees it. */
+export function nowOf(io: CliIo): Date {
+  return io.now?.() ?? new Date();
+}
+
+/**
+ * A whole-number option value of at least `min`.
+ * @throws UsageError naming the option, the value and what was expected.
+ */
+export function wholeNumberOption(flag: string, raw: string, min: number): number {
+  if (!/^\d{1,9}$/.test(raw) || Number(raw) < min) {
+    throw new UsageError(`${flag} ${JSON.stringify(raw)}: expected a whole number of at least ${min}`);
+  }
+  return Number(raw);
 }
 
 /** A status line on a terminal: carriage return, the line cut to the width, erase to end of line. */

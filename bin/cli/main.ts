@@ -39,6 +39,9 @@ export const COMMANDS: readonly CommandModule[] = [
   { name: 'smoke', load: async () => (await importCommand('smoke', () => import('./commands/smoke.js'))).registerSmoke },
   { name: 'restore', load: async () => (await importCommand('restore', () => import('./commands/restore.js'))).registerRestore },
   { name: 'snapshots', load: async () => (await importCommand('snapshots', () => import('./commands/snapshots.js'))).registerSnapshots },
+  { name: 'check', load: async () => (await importCommand('check', () => import('./commands/check.js'))).registerCheck },
+  { name: 'ls', load: async () => (await importCommand('ls', () => import('./commands/ls.js'))).registerLs },
+  { name: 'diff', load: async () => (await importCommand('diff', () => import('./commands/diff.js'))).registerDiff },
   { name: 'prune', load: async () => (await importCommand('prune', () => import('./commands/prune.js'))).registerPrune },
   { name: 'report', load: async () => (await importCommand('report', () => import('./commands/report.js'))).registerReport },
 ];

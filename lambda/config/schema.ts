@@ -40,6 +40,15 @@ const endpoint = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'host:port, e.g. s
 const unitName = z.string().regex(/^[A-Za-z0-9@._:-]+$/, 'a systemd unit name, e.g. nvidia-persistenced.service');
 
 /** A task schedule; each key defaults on its own, so `--set x.schedule.enabled=false` keeps the expression. */
+/** Run Command MaxConcurrency and MaxErrors, fleet-wide or per task. */
+const maxConcurrency = z.string().regex(/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/, 'a count 1-9999 or a percentage 1-100%');
+const maxErrors = z.string().regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage');
+
+/** A whole number within [min, max], `dflt` when absent: most numeric settings are one. */
+function wholeNumber(min: number, max: number, dflt: number) {
+  return z.number().int().min(min).max(max).default(dflt);
+}
+
 function schedule(defaults: { expression: string; flexibleWindowMinutes?: number }) {
   return z
     .strictObject({
@@ -70,6 +79,15 @@ export const configSchema = z.strictObject({
         .default('default'),
       /** Tag key that marks instances of this fleet. @default 'gpu-maint:fleet' */
       tagKey: z.string().min(1).max(128).default('gpu-maint:fleet'),
+      /**
+       * Schedule shards (AWS; fleets above 10,000 hosts, docs/deploy.md#fleet-sizes-and-what-to-change):
+       * with n > 1 every sharded task (gpu-check, health-check) gets n schedules, staggered over its
+       * period, each sending one command to the hosts tagged `<shardTagKey> = <name>-<i>` (i = 0..n-1).
+       * Every host must then carry a shard tag: a host without one is not checked. @default 1
+       */
+      shards: z.number().int().min(1).max(60).default(1),
+      /** Tag key that puts a host in a schedule shard (with fleet.shards > 1). @default 'gpu-maint:shard' */
+      shardTagKey: z.string().min(1).max(128).default('gpu-maint:shard'),
     })
     .prefault({}),
 
@@ -102,10 +120,19 @@ export const configSchema = z.strictObject({
       /** IMDS base URL (overridable for tests and IMDS proxies). @default 'http://169.254.169.254' */
       imdsEndpoint: z.url().default('http://169.254.169.254'),
       /** Deadline of each nvidia-smi call; a wedged driver never answers. @default 15 */
-      nvidiaSmiTimeoutSeconds: z.number().int().min(1).max(40).default(15),
+      nvidiaSmiTimeoutSeconds: wholeNumber(1, 40, 15),
       /** After boot NVML can briefly list fewer GPUs: a missing GPU within this window is a warning. @default 10 */
-      bootGraceMinutes: z.number().int().min(0).max(120).default(10),
+      bootGraceMinutes: wholeNumber(0, 120, 10),
       schedule: schedule({ expression: 'rate(5 minutes)' }),
+      /** The kernel-log watcher (docs/watch.md): Xid errors alerted within seconds of the kernel line. */
+      watch: z
+        .strictObject({
+          /** AWS: install the watcher on fleet hosts (State Manager) and collect its events from the stack's bus. @default true */
+          enabled: z.boolean().default(true),
+          /** One event per GPU and Xid code per this many seconds, with the count of lines. @default 5 */
+          debounceSeconds: z.number().int().min(1).max(60).default(5),
+        })
+        .prefault({}),
     })
     .prefault({}),
 
@@ -123,9 +150,9 @@ export const configSchema = z.strictObject({
        */
       endpoints: z.union([z.literal('auto'), z.array(endpoint)]).default('auto'),
       /** TCP connect timeout per endpoint. @default 3 */
-      endpointTimeoutSeconds: z.number().int().min(1).max(10).default(3),
+      endpointTimeoutSeconds: wholeNumber(1, 10, 3),
       /** Window for counting journal errors (priority err and worse). @default 60 */
-      journalWindowMinutes: z.number().int().min(1).max(1440).default(60),
+      journalWindowMinutes: wholeNumber(1, 1440, 60),
       schedule: schedule({ expression: 'rate(15 minutes)' }),
     })
     .prefault({}),
@@ -162,7 +189,7 @@ export const configSchema = z.strictObject({
         .array(z.string().regex(/^[^,\n{}'"`$\\]+$/, 'a glob without commas, quotes, braces, $ or backslashes'))
         .default(['*.tmp', 'checkpoints/temp']),
       /** Directory level that forms one archive unit: 1 = each top-level entry of a source. @default 1 */
-      unitDepth: z.number().int().min(1).max(4).default(1),
+      unitDepth: wholeNumber(1, 4, 1),
       /** `s3://bucket/prefix` or `file:///path`; default: `file://<local.stateDir>/backups` locally, the stack's bucket in AWS. */
       destination: z
         .string()
@@ -184,9 +211,9 @@ export const configSchema = z.strictObject({
        * zstd level for units that compress. A unit whose sample (its largest files) saves less than 10% at this
        * level, such as fp16 weights, is stored with zstd --fast=1 instead: see docs/backup.md. @default 3
        */
-      compressionLevel: z.number().int().min(1).max(19).default(3),
+      compressionLevel: wholeNumber(1, 19, 3),
       /** A unit whose sample saves less than this % at compressionLevel is stored with zstd --fast=1; 0: never. @default 10 */
-      minCompressionSavingsPercent: z.number().int().min(0).max(100).default(10),
+      minCompressionSavingsPercent: wholeNumber(0, 100, 10),
       /**
        * What a file that cannot be read, or vanishes, while a unit is archived does: `warn` leaves it out with a
        * warning and still writes the snapshot (as restic and `tar --ignore-failed-read` do); `fail` fails the
@@ -197,7 +224,7 @@ export const configSchema = z.strictObject({
        * Seconds one request to the backup store (S3 and S3-compatible) may wait for an answer before it is
        * retried (3 attempts in all), in the CLI, the prune Lambda's defaults and the scripts' AWS CLI calls. @default 60
        */
-      storeTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
+      storeTimeoutSeconds: wholeNumber(1, 3600, 60),
       /** A host's newest snapshot older than this raises backup.age. @default 26 */
       maxAgeHours: z.number().min(1).default(26),
       /** Days a deleted or overwritten object stays recoverable (noncurrent version expiry). @default 30 */
@@ -419,6 +446,23 @@ export const configSchema = z.strictObject({
           z.number().int().min(0).max(10080),
         )
         .default({ 'gpu.xid': 60 }),
+      /**
+       * Flap damping (docs/alerts.md#flapping): an alert that starts firing `firings` times within
+       * `windowMinutes` is notified once as FLAPPING instead of FIRING, stays firing through clear readings,
+       * and resolves once clear for `stableMinutes`. Escalations and repeats are still notified.
+       */
+      flapping: z
+        .strictObject({
+          /** @default true */
+          enabled: z.boolean().default(true),
+          /** Starts within the window that make an alert flapping (the first is the ordinary FIRING). @default 2 */
+          firings: z.number().int().min(2).max(100).default(2),
+          /** @default 60 */
+          windowMinutes: z.number().int().min(1).max(1440).default(60),
+          /** Minutes a flapping alert must stay clear before it resolves. @default 30 */
+          stableMinutes: z.number().int().min(1).max(1440).default(30),
+        })
+        .prefault({}),
       /** A host with no gpu-check result for this long raises host.stale. @default 20 */
       staleAfterMinutes: z.number().int().min(1).default(20),
       /** Severity of host.stale. @default 'warning' */
@@ -426,7 +470,7 @@ export const configSchema = z.strictObject({
       /** Hosts silent this long are forgotten (no more host.stale repeats; their state expires). @default 7 */
       forgetHostAfterDays: z.number().positive().default(7),
       /** How often the stale-host sweep runs (AWS schedule; the simulator's virtual sweep). @default 5 */
-      sweepIntervalMinutes: z.number().int().min(1).max(60).default(5),
+      sweepIntervalMinutes: wholeNumber(1, 60, 5),
       /**
        * Base of the runbook links in notifications (`#<check>` is appended), e.g. the docs/runbook.md URL in
        * your repository host. @default 'docs/runbook.md'
@@ -461,6 +505,97 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
 
+  /**
+   * Remediation of GPU hosts in confirmed fatal states (docs/remediation.md): quarantine tag, an event for the
+   * users' scheduler, reboot, replace, under blast-radius limits. Off by default; turn it on with dryRun first.
+   */
+  remediation: z
+    .strictObject({
+      /** Decide and record remediations at all. @default false */
+      enabled: z.boolean().default(false),
+      /** Record (and notify) what would be done, act on nothing. Turn off only after a dry-run period. @default true */
+      dryRun: z.boolean().default(true),
+      /**
+       * Highest rung of the ladder tag → notify-scheduler → reboot → replace that may run; a remedy above it
+       * stops at this rung and asks a human. @default 'reboot'
+       */
+      maxAction: z.enum(['tag', 'notify-scheduler', 'reboot', 'replace']).default('reboot'),
+      /** Hosts in remediation at once: at most this many ... @default 2 */
+      maxHostsAtOnce: z.number().int().min(1).max(10_000).default(2),
+      /** ... and at most this % of the fleet (rounded down; one host is always allowed). @default 5 */
+      maxPercentAtOnce: z.number().gt(0).max(100).default(5),
+      /** Remediations started in any hour: at most this many ... @default 4 */
+      maxPerHour: z.number().int().min(1).max(10_000).default(4),
+      /** ... and at most this % of the fleet (rounded down; one host is always allowed). @default 10 */
+      maxPercentPerHour: z.number().gt(0).max(100).default(10),
+      /**
+       * Storm guard: when more than this share of the fleet shows the same cause within stormWindowMinutes, the
+       * cause is fleet-wide (a driver rollout, a bad config): no host is remediated for it, one alert is sent. @default 0.1
+       */
+      stormShare: z.number().gt(0).max(1).default(0.1),
+      /** The storm guard needs at least this many hosts with the same cause (small fleets). @default 3 */
+      stormMinHosts: z.number().int().min(2).default(3),
+      /** Proposals seen within this window count towards the storm guard. @default 15 */
+      stormWindowMinutes: z.number().int().min(1).max(1440).default(15),
+      /** A host is not remediated again within this many minutes of its last remediation. @default 60 */
+      cooldownMinutes: z.number().int().min(0).default(60),
+      /** A second remediation of a host within this window escalates to replace, or to a human; never a second reboot. @default 24 */
+      repeatWindowHours: z.number().min(1).max(720).default(24),
+      /** The first gpu-check at least this long after an action verifies it. @default 5 */
+      verifyAfterMinutes: z.number().int().min(1).max(240).default(5),
+      /** No healthy gpu-check within this long after an action: recovery failed, the host escalates. @default 30 */
+      recoveryTimeoutMinutes: z.number().int().min(5).max(1440).default(30),
+      /** A proposal nobody acted on (held by a limit or the window) is dropped after this long. @default 6 */
+      proposalMaxAgeHours: z.number().min(1).max(72).default(6),
+      /** How often the remediation planner runs (AWS schedule; the simulator's virtual period). @default 5 */
+      intervalMinutes: z.number().int().min(1).max(60).default(5),
+      /**
+       * Remediations start only inside this weekly window, in `timeZone`; outside it a proposal waits (up to
+       * proposalMaxAgeHours). @default - any time
+       */
+      maintenanceWindow: z
+        .strictObject({
+          /** Days the window opens. @default every day */
+          days: z
+            .array(z.enum(['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']))
+            .min(1)
+            .default(['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']),
+          /** HH:MM the window opens. */
+          start: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time HH:MM such as 02:00'),
+          /** HH:MM the window closes (before start: the window runs past midnight). */
+          end: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time HH:MM such as 06:00'),
+        })
+        .refine((w) => w.start !== w.end, { message: 'a window whose end differs from its start', path: ['end'] })
+        .optional(),
+      /** Instances carrying this tag (any value) are never remediated. @default 'gpu-maint:no-remediation' */
+      excludeTagKey: z.string().min(1).max(128).default('gpu-maint:no-remediation'),
+      /** Tag the quarantine rung sets, its value the reason and time. @default 'gpu-maint:quarantine' */
+      quarantineTagKey: z
+        .string()
+        .min(1)
+        .max(128)
+        .refine((k) => !k.startsWith('aws:'), 'a tag key not starting with aws: (reserved by AWS)')
+        .default('gpu-maint:quarantine'),
+      /**
+       * AWS only: IAM user or role ARNs whose approval (SSM Automation aws:approve, requested through SNS) a
+       * reboot or replace waits for. @default [] (no approval step)
+       */
+      approvers: z
+        .array(z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:.+$/, 'an IAM user or role ARN'))
+        .max(10)
+        .default([]),
+      /** Minutes an approval request waits before the action is cancelled (and the host escalates to a human). @default 60 */
+      approvalTimeoutMinutes: z.number().int().min(5).max(10_080).default(60),
+      /**
+       * Local mode: a command run (bash -c, under the same limits) for a decided action, with GPU_MAINT_REMEDIATION_ACTION,
+       * _HOST, _CAUSE and _REASON in its environment, e.g. a drain script. @default - print the recommendation only
+       */
+      localCommand: z.string().min(1).optional(),
+      /** Local mode: seconds the command may run. @default 300 */
+      localCommandTimeoutSeconds: z.number().int().min(1).max(3600).default(300),
+    })
+    .prefault({}),
+
   aws: z
     .strictObject({
       /** Region for the stack; unset = the CLI's environment. */
@@ -472,28 +607,16 @@ export const configSchema = z.strictObject({
        * SSM Run Command MaxConcurrency for every task, over each task's own default
        * (lambda/tasks/rate-control.ts, docs/deploy.md#rate-control). @default - per task
        */
-      maxConcurrency: z
-        .string()
-        .regex(/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/, 'a count 1-9999 or a percentage 1-100%')
-        .optional(),
+      maxConcurrency: maxConcurrency.optional(),
       /** MaxErrors for every task, over each task's own default. @default - per task */
-      maxErrors: z
-        .string()
-        .regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage')
-        .optional(),
+      maxErrors: maxErrors.optional(),
       /** Rate control of one task, over everything else: `{ backup: { maxConcurrency: '10%', deliveryTimeoutSeconds: 21600 } }`. */
       rateControl: z
         .partialRecord(
           z.enum(TASK_NAMES),
           z.strictObject({
-            maxConcurrency: z
-              .string()
-              .regex(/^([1-9]\d{0,3}|[1-9]\d?%|100%)$/, 'a count 1-9999 or a percentage 1-100%')
-              .optional(),
-            maxErrors: z
-              .string()
-              .regex(/^(\d{1,4}|\d{1,2}%|100%)$/, 'a count or a percentage')
-              .optional(),
+            maxConcurrency: maxConcurrency.optional(),
+            maxErrors: maxErrors.optional(),
             deliveryTimeoutSeconds: z.number().int().min(30).max(2_592_000).optional(),
           }),
         )
@@ -505,8 +628,32 @@ export const configSchema = z.strictObject({
        * hundred hosts exceeds (docs/scale.md). Output always goes to the S3 output bucket. @default false
        */
       commandOutputToCloudWatch: z.boolean().default(false),
+      /**
+       * Concurrent collect Lambda invocations (the SQS event source's maximum concurrency, 2-1000). 10 keep
+       * up with 10,000 hosts; raise it with the fleet (50 for 50,000, bench/README.md's simulation). @default 10
+       */
+      collectorMaxConcurrency: z.number().int().min(2).max(1000).default(10),
       /** Days Lambda and command logs are kept. @default 30 */
       logRetentionDays: z.number().int().min(1).default(30),
+      /**
+       * Tags on the stack and every taggable resource in it, added to the project's own (`gpu-maint:app`,
+       * `gpu-maint:fleet`, lib/stack-tags.ts), e.g. `{ team: ml-platform, cost-center: '4711' }`. Keys 1-128
+       * and values 1-256 characters of letters, digits, spaces and `_ . : / = + - @`; keys starting with
+       * `aws:` (AWS's) or `gpu-maint:` (the project's) are refused
+       * (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-stack-tag.html).
+       * @default {}
+       */
+      tags: z
+        .record(
+          z
+            .string()
+            .regex(
+              /^(?!aws:|gpu-maint:)[\p{L}\p{N}\s_.:/=+\-@]{1,128}$/u,
+              'a tag key of 1-128 letters, digits, spaces, _ . : / = + - @, not starting with aws: or gpu-maint:',
+            ),
+          z.string().regex(/^[\p{L}\p{N}\s_.:/=+\-@]{1,256}$/u, 'a tag value of 1-256 letters, digits, spaces, _ . : / = + - @'),
+        )
+        .default({}),
     })
     .prefault({}),
 

@@ -7,12 +7,15 @@
  * so a fleet of any size is one call (docs/scale.md); the number of instances SSM resolved the tag to is
  * read back from the command (its TargetCount), reported (a dispatch that matched nothing says so) and
  * published as the expected number of results, which the coverage alarm compares with the results
- * collected. `targets.tag` narrows the fleet further (both tags must match: the instances SSM lists with
- * both are sent by id, because AWS documents a command's tag targets one key at a time);
+ * collected. A `shard` (scheduled shards of a large fleet, fleet.shards) is sent the same way to its shard
+ * tag alone, whose value names the fleet (lambda/core/schedule/shards.ts). `targets.tag` narrows the
+ * fleet further (both tags must match: the instances SSM lists with both are sent by id, because AWS
+ * documents a command's tag targets one key at a time);
  * `targets.instanceIds` sends to those instances in calls of at most 50 ids (SendCommand's limit). These
  * by-hand dispatches, and dry runs, look instances up first.
  */
 import { z } from 'zod';
+import { shardTagValue } from './schedule/shards';
 import { describeIssue } from './validation';
 
 /** SendCommand accepts at most 50 InstanceIds per call. */
@@ -50,6 +53,8 @@ export const dispatchSettingsSchema = z.object({
   metricsNamespace: z.string().min(1).optional(),
   /** Log group command output is also streamed to; absent: S3 output only (aws.commandOutputToCloudWatch). */
   commandLogGroup: z.string().min(1).optional(),
+  /** Schedule shards (fleet.shards): a `shard` payload targets `<key> = <fleet>-<shard>` alone; absent: no shards. */
+  shards: z.object({ tagKey: z.string().min(1), count: z.number().int().min(2) }).optional(),
   tasks: z.record(
     z.string(),
     z.object({
@@ -88,6 +93,7 @@ const payloadSchema = z.strictObject({
     })
     .optional(),
   dryRun: z.boolean({ error: 'true or false' }).optional(),
+  shard: z.number({ error: 'a shard number' }).int('a whole shard number').min(0, 'a shard number from 0').optional(),
   parameters: z.record(z.string(), z.string({ error: 'a string value' })).optional(),
 });
 
@@ -106,7 +112,7 @@ export interface DispatchRequest {
 
 const PAYLOAD_WORDING = {
   root: '(payload)',
-  unknownKey: 'unknown field (expected task, targets.tag, targets.instanceIds, dryRun, parameters)',
+  unknownKey: 'unknown field (expected task, targets.tag, targets.instanceIds, shard, dryRun, parameters)',
 };
 
 /**
@@ -115,7 +121,7 @@ const PAYLOAD_WORDING = {
  */
 export function parseDispatchPayload(
   input: unknown,
-  settings: Pick<DispatchSettings, 'fleetTag' | 'tasks'>,
+  settings: Pick<DispatchSettings, 'fleetTag' | 'tasks' | 'shards'>,
   parameterPatterns: (task: string) => Readonly<Record<string, string>>,
 ): DispatchRequest {
   const parsed = payloadSchema.safeParse(input);
@@ -131,6 +137,12 @@ export function parseDispatchPayload(
   }
   if (payload.targets?.tag && payload.targets.instanceIds) {
     problems.push('targets: got both tag and instanceIds; expected one of them (SendCommand cannot mix tag targets and instance ids)');
+  }
+  if (payload.shard !== undefined) {
+    if (!settings.shards) problems.push(`shard: got ${payload.shard}; this stack has no schedule shards (fleet.shards is 1)`);
+    else if (payload.shard >= settings.shards.count)
+      problems.push(`shard: got ${payload.shard}; expected 0-${settings.shards.count - 1} (fleet.shards is ${settings.shards.count})`);
+    if (payload.targets) problems.push('shard: got both shard and targets; a shard is its own target (the shard tag)');
   }
   const patterns = settings.tasks[payload.task] ? parameterPatterns(payload.task) : {};
   for (const [name, value] of Object.entries(payload.parameters ?? {})) {
@@ -149,7 +161,10 @@ export function parseDispatchPayload(
   }
 
   let targets: TargetSelection;
-  if (payload.targets?.instanceIds) {
+  if (payload.shard !== undefined && settings.shards) {
+    // The shard tag alone: its value names the fleet, so one command reaches the shard without a listing.
+    targets = { kind: 'tags', tags: [{ key: settings.shards.tagKey, value: shardTagValue(settings.fleetTag.value, payload.shard) }] };
+  } else if (payload.targets?.instanceIds) {
     targets = { kind: 'instances', instanceIds: [...new Set(payload.targets.instanceIds)] };
   } else {
     const extra = payload.targets?.tag;

@@ -8,6 +8,7 @@ import { ALERT_ENV } from './alerts/settings';
 import { PRUNE_SETTINGS_ENV, pruneSettingsSchema } from './backup/prune';
 import { DISK_PRESSURE_ENV, diskPressureWiringSchema, documentTasksSchema, evaluationSettingsSchema } from './collect';
 import { dispatchSettingsSchema } from './dispatch';
+import { remediationSettingsSchema } from './remediation/model';
 
 export interface JsonEnvContract<S extends z.ZodType> {
   /** Environment variable name, e.g. `GPU_MAINT_DISPATCH`. */
@@ -40,6 +41,28 @@ export const COLLECT_WIRING_ENV = contract(
 
 /** collect Lambda, only with cleanup.onDiskPressure: how to start cleanup on a host. */
 export const DISK_PRESSURE_WIRING_ENV = contract(DISK_PRESSURE_ENV, diskPressureWiringSchema);
+
+/** The remediation Lambda's resources, beside its settings (REMEDIATION_ENV). */
+export const remediationWiringSchema = z.object({
+  /** The stack's Automation runbooks, one per rung (replace has two ways). */
+  documents: z.object({
+    tag: z.string().min(1),
+    notifyScheduler: z.string().min(1),
+    reboot: z.string().min(1),
+    replaceAsg: z.string().min(1),
+    stopStart: z.string().min(1),
+  }),
+  /** Role the runbooks run as (AutomationAssumeRole). */
+  automationRoleArn: z.string().startsWith('arn:'),
+  namespace: z.string().min(1),
+});
+export type RemediationWiring = z.infer<typeof remediationWiringSchema>;
+
+/** collect Lambda and remediation Lambda, only with remediation.enabled: the planner's settings. */
+export const REMEDIATION_ENV = contract('GPU_MAINT_REMEDIATION', remediationSettingsSchema);
+
+/** remediation Lambda: its runbooks, their role and the metric namespace. */
+export const REMEDIATION_WIRING_ENV = contract('GPU_MAINT_REMEDIATION_WIRING', remediationWiringSchema);
 
 /** prune Lambda: bucket, retention, fleet and namespace. */
 export const PRUNE_ENV = contract(PRUNE_SETTINGS_ENV, pruneSettingsSchema);

@@ -59,6 +59,11 @@ export const METRICS = {
   SnapshotsPruned: 'SnapshotsPruned',
   ArchivesPruned: 'ArchivesPruned',
   PruneBytesFreed: 'PruneBytesFreed',
+  // remediation (lambda/core/remediation/run.ts), dimensions {Fleet, Action} / {Fleet, Outcome} / {Fleet}.
+  RemediationActions: 'RemediationActions',
+  RemediationOutcomes: 'RemediationOutcomes',
+  RemediationHeld: 'RemediationHeld',
+  RemediationStorms: 'RemediationStorms',
   // dispatch (lambda/core/coverage.ts): results one scheduled dispatch expects, dimensions {Fleet, Task}.
   ExpectedResults: 'ExpectedResults',
 } as const;

@@ -65,6 +65,11 @@ export function describeIssue(issue: z.core.$ZodIssue, input: unknown, wording: 
       })
       .join('\n  - ');
   }
+  if (issue.code === 'invalid_key' && issue.issues.length > 0) {
+    // A record's key broke its rule: show the key, and the key's own rule (not the library's "Invalid key").
+    const badKey = issue.path.at(-1);
+    return `${key}: got key ${JSON.stringify(String(badKey))}; expected ${expectedText(issue.issues[0] as z.core.$ZodIssue)}`;
+  }
   const bad = valueAt(input, issue.path);
   const shown = bad === undefined ? '(missing)' : JSON.stringify(bad);
   return `${key}: got ${shown}; expected ${expectedText(issue)}`;
@@ -109,6 +114,12 @@ export function expectedText(issue: z.core.$ZodIssue): string {
       break;
     case 'not_multiple_of':
       return `a multiple of ${issue.divisor}`;
+    case 'invalid_union': {
+      // Each alternative in its own words: `"auto" or a whole number of at least 0`.
+      const options = [...new Set(issue.errors.filter((e) => e.length > 0).map((e) => expectedText(e[0])))];
+      if (options.length > 0) return options.join(' or ');
+      break;
+    }
     default:
       break;
   }

@@ -1,12 +1,15 @@
 /**
  * collect Lambda: SQS batch of SSM invocation status-change events → evaluated results, metrics,
  * alerts and one log line per result. Reports only the records that failed (partial batch response).
+ * Kernel-log watcher events (scripts/gpu-watch.sh through the stack's event bus, lib/constructs/watcher-events.ts)
+ * arrive on their own queue and are evaluated by gpu-check's Xid code into the same alert state.
  */
 import { BatchProcessor, EventType } from '@aws-lambda-powertools/batch';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { awsCollectDeps } from '../adapters/aws/collect-deps';
-import { type CollectDeps, type CollectedResult, deliverResults, evaluateInvocation, parseInvocationEvent } from '../core/collect';
+import { type CollectDeps, type DeliverableResult, deliverResults, evaluateInvocation, parseInvocationEvent } from '../core/collect';
+import { isWatchBusEvent, parseWatchBusEvent, watchBusEventResult } from '../core/gpu/watch';
 
 const logger = new Logger({ serviceName: 'gpu-maint-collect' });
 const processor = new BatchProcessor(EventType.SQS);
@@ -15,8 +18,15 @@ let built: CollectDeps | undefined; // once per container, on the first event
 export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
   logger.addContext(context);
   const deps = (built ??= awsCollectDeps(process.env, logger));
-  const collected = new Map<string, CollectedResult>();
+  const collected = new Map<string, DeliverableResult>();
   const evaluate = async (record: SQSRecord) => {
+    if (isWatchBusEvent(record.body)) {
+      const event = parseWatchBusEvent(record.body);
+      const result = watchBusEventResult(event);
+      logger.info('watcher event', { host: event.host, key: event.key, count: event.count, findings: result?.findings ?? [] });
+      if (result && result.findings.length > 0) collected.set(record.messageId, { result });
+      return;
+    }
     collected.set(record.messageId, await evaluateInvocation(parseInvocationEvent(record.body), deps));
   };
   processor.register(event.Records, evaluate, { throwOnFullBatchFailure: false });

@@ -58,8 +58,12 @@ export const backupTask: TaskDefinition = {
   evaluate: evaluateBackup,
   // Incremental: an unchanged tree sends nothing, and a host without sources reports "nothing to back up".
   inRunAll: true,
+  fleetCheck: false,
   parameters,
   schedule: { fromConfig: (c) => c.backup.schedule, description: () => 'incremental backup of model directories', background: true },
   // A first backup of large model directories takes hours, wherever it runs.
   limits: { executionSeconds: 6 * 3600, deliverySeconds: 6 * 3600 },
+  // 4 waves (5 on small fleets, counting a percentage rounded down) of up to 80 min (a 40-minute backup,
+  // doubled): the last wave starts after 5 h 20 min at most.
+  rateControl: { maxConcurrency: '25%', maxErrors: '10%', expectedRunSeconds: 80 * 60 },
 };

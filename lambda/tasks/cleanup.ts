@@ -140,6 +140,7 @@ export const cleanupTask: TaskDefinition = {
   evaluate: evaluateCleanup,
   // Dry run by default (cleanup.dryRun), so `npm start` only reports what it would free.
   inRunAll: true,
+  fleetCheck: false,
   parameters,
   schedule: {
     fromConfig: (c) => c.cleanup.schedule,
@@ -147,4 +148,6 @@ export const cleanupTask: TaskDefinition = {
     background: true,
   },
   limits: { executionSeconds: 3600, deliverySeconds: 2 * 3600 },
+  // 4-5 waves of up to 20 min (docker prune, large trees).
+  rateControl: { maxConcurrency: '25%', maxErrors: '10%', expectedRunSeconds: 20 * 60 },
 };

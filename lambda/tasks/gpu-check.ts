@@ -37,8 +37,16 @@ export const gpuCheckTask: TaskDefinition = {
   summary: 'nvidia-smi state, GPU count for the instance type, kernel Xid errors',
   evaluate: evaluateGpuCheck,
   inRunAll: true,
+  fleetCheck: true,
   parameters,
-  schedule: { fromConfig: (c) => c.gpuCheck.schedule, description: () => 'GPU state, GPU count and Xid errors', background: false },
+  schedule: {
+    fromConfig: (c) => c.gpuCheck.schedule,
+    description: () => 'GPU state, GPU count and Xid errors',
+    background: false,
+    sharded: true,
+  },
   // Runs every 5 minutes: a run or a delivery that takes longer would overlap the next one.
   limits: { executionSeconds: 240, deliverySeconds: 240 },
+  // 4 waves of ≤ 60 s (the script's 50 s deadline): the last starts after 3 min, done before the next run.
+  rateControl: { maxConcurrency: '25%', maxErrors: '100%', expectedRunSeconds: 60 },
 };

@@ -59,12 +59,16 @@ export const healthCheckTask: TaskDefinition = {
   summary: 'disk, inodes, memory, load, systemd units, journal errors, endpoints, reboot-required',
   evaluate: evaluateHealthCheck,
   inRunAll: true,
+  fleetCheck: true,
   parameters,
   schedule: {
     fromConfig: (c) => c.healthCheck.schedule,
     description: () => 'disk, memory, load, services, journal and endpoints',
     background: false,
+    sharded: true,
   },
   limits: { executionSeconds: 600, deliverySeconds: 600 },
+  // 4 waves of ≤ 2 min (endpoint and journal probes are bounded): last wave after 6 min of a 10-min timeout.
+  rateControl: { maxConcurrency: '25%', maxErrors: '100%', expectedRunSeconds: 120 },
   mayStart: (c) => (c.cleanup.onDiskPressure ? ['cleanup'] : []),
 };

@@ -22,6 +22,9 @@ export const logrotateTask: TaskDefinition = {
   evaluate: evaluateLogrotate,
   // Changes system configuration (/etc/logrotate.d): runs only when named.
   inRunAll: false,
+  fleetCheck: false,
   parameters,
   limits: { executionSeconds: 600, deliverySeconds: 600 },
+  // A State Manager association, which uses the concurrency and error limits.
+  rateControl: { maxConcurrency: '25%', maxErrors: '10%', expectedRunSeconds: 30 },
 };

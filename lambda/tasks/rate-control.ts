@@ -1,8 +1,8 @@
 /**
  * How each task rolls out over a fleet: SSM Run Command rate control (MaxConcurrency, MaxErrors), how long
  * a command may wait to be delivered (SendCommand TimeoutSeconds) and how long it may run on a host
- * (the document's executionTimeout). One table, so that a 2-second gpu-check and a 40-minute backup each
- * get limits that fit.
+ * (the document's executionTimeout), read from each task's definition (lambda/tasks/<task>.ts), so that a
+ * 2-second gpu-check and a 40-minute backup each get limits that fit.
  *
  * The arithmetic (docs/deploy.md#rate-control): with MaxConcurrency c, SSM runs the targets in waves and a
  * target of the last wave waits for the earlier ones before its command is delivered; a command not
@@ -15,7 +15,8 @@
  * Checks never stop the rollout on errors (MaxErrors 100%: a broken host must not hide the others); tasks
  * that write or delete stop after 10% failed hosts, a sign that the cause is not the host.
  */
-import type { TaskName } from '../core/types';
+import { TASK_NAMES, type TaskName } from '../core/types';
+import { taskDefinition } from './registry';
 
 export interface RateControl {
   /** Run Command MaxConcurrency: a count 1-9999 or a percentage. */
@@ -30,59 +31,22 @@ export interface RateControl {
   readonly expectedRunSeconds: number;
 }
 
-/** Per task; `logrotate` runs as a State Manager association, which uses the concurrency and error limits. */
-export const RATE_CONTROL: Readonly<Record<TaskName, RateControl>> = {
-  // 4 waves of ≤ 60 s (the script's 50 s deadline): the last starts after 3 min, done before the next run.
-  'gpu-check': {
-    maxConcurrency: '25%',
-    maxErrors: '100%',
-    deliveryTimeoutSeconds: 240,
-    executionTimeoutSeconds: 240,
-    expectedRunSeconds: 60,
-  },
-  // 4 waves of ≤ 2 min (endpoint and journal probes are bounded): last wave after 6 min of a 10-min timeout.
-  'health-check': {
-    maxConcurrency: '25%',
-    maxErrors: '100%',
-    deliveryTimeoutSeconds: 600,
-    executionTimeoutSeconds: 600,
-    expectedRunSeconds: 120,
-  },
-  // 4 waves (5 on small fleets, counting a percentage rounded down) of up to 80 min (a 40-minute backup,
-  // doubled): the last wave starts after 5 h 20 min at most.
-  backup: {
-    maxConcurrency: '25%',
-    maxErrors: '10%',
-    deliveryTimeoutSeconds: 6 * 3600,
-    executionTimeoutSeconds: 6 * 3600,
-    expectedRunSeconds: 80 * 60,
-  },
-  // Like backup: 4-5 waves of up to 80 min (10 GiB restored and verified).
-  'restore-test': {
-    maxConcurrency: '25%',
-    maxErrors: '10%',
-    deliveryTimeoutSeconds: 6 * 3600,
-    executionTimeoutSeconds: 4 * 3600,
-    expectedRunSeconds: 80 * 60,
-  },
-  // On demand, on the hosts named: all at once, each independent of the others.
-  restore: {
-    maxConcurrency: '100%',
-    maxErrors: '100%',
-    deliveryTimeoutSeconds: 1800,
-    executionTimeoutSeconds: 6 * 3600,
-    expectedRunSeconds: 3 * 3600,
-  },
-  // 4-5 waves of up to 20 min (docker prune, large trees).
-  cleanup: {
-    maxConcurrency: '25%',
-    maxErrors: '10%',
-    deliveryTimeoutSeconds: 2 * 3600,
-    executionTimeoutSeconds: 3600,
-    expectedRunSeconds: 20 * 60,
-  },
-  logrotate: { maxConcurrency: '25%', maxErrors: '10%', deliveryTimeoutSeconds: 600, executionTimeoutSeconds: 600, expectedRunSeconds: 30 },
-};
+/** Per task, from its definition in the registry: rate control and the time limits it is reckoned against. */
+export const RATE_CONTROL: Readonly<Record<TaskName, RateControl>> = Object.fromEntries(
+  TASK_NAMES.map((task) => {
+    const { rateControl, limits } = taskDefinition(task);
+    return [
+      task,
+      {
+        maxConcurrency: rateControl.maxConcurrency,
+        maxErrors: rateControl.maxErrors,
+        deliveryTimeoutSeconds: limits.deliverySeconds,
+        executionTimeoutSeconds: limits.executionSeconds,
+        expectedRunSeconds: rateControl.expectedRunSeconds,
+      },
+    ];
+  }),
+) as Record<TaskName, RateControl>;
 
 /** Number of rollout waves a MaxConcurrency gives on a fleet of `fleetSize` targets. */
 export function rolloutWaves(maxConcurrency: string, fleetSize: number): number {

@@ -23,6 +23,7 @@ export const restoreTestTask: TaskDefinition = {
   evaluate: evaluateRestoreTest,
   // Downloads and extracts up to backup.restoreTest.maxBytes (10 GiB by default): weekly, or when named.
   inRunAll: false,
+  fleetCheck: false,
   parameters,
   schedule: {
     fromConfig: (c) => c.backup.restoreTestSchedule,
@@ -30,4 +31,6 @@ export const restoreTestTask: TaskDefinition = {
     background: true,
   },
   limits: { executionSeconds: 4 * 3600, deliverySeconds: 6 * 3600 },
+  // Like backup: 4-5 waves of up to 80 min (10 GiB restored and verified).
+  rateControl: { maxConcurrency: '25%', maxErrors: '10%', expectedRunSeconds: 80 * 60 },
 };

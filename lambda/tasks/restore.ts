@@ -51,6 +51,9 @@ export const restoreTask: TaskDefinition = {
   evaluate: evaluateRestore,
   // On demand only (SSM document or `gpu-maint restore`): it writes into a target directory.
   inRunAll: false,
+  fleetCheck: false,
   parameters,
   limits: { executionSeconds: 6 * 3600, deliverySeconds: 1800 },
+  // On demand, on the hosts named: all at once, each independent of the others.
+  rateControl: { maxConcurrency: '100%', maxErrors: '100%', expectedRunSeconds: 3 * 3600 },
 };

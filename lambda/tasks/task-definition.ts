@@ -4,7 +4,7 @@
  * generated from these definitions (lambda/tasks/registry.ts lists them).
  */
 import type { Config } from '../config/schema';
-import type { TaskEvaluator } from '../core/evaluate';
+import type { TaskEvaluator } from '../core/task-evaluation';
 import type { TaskName } from '../core/types';
 import type { TaskParameter } from './parameters';
 
@@ -18,6 +18,11 @@ export interface TaskSchedule {
   readonly description: (config: Config) => string;
   /** Heavy disk I/O: local timers run it at idle I/O priority so training jobs keep the disks. */
   readonly background: boolean;
+  /**
+   * A frequent fleet-wide check: with `fleet.shards` > 1 it gets one staggered schedule per shard
+   * (lambda/core/schedule/shards.ts). @default false
+   */
+  readonly sharded?: boolean;
 }
 
 export interface TaskTimeLimits {
@@ -31,14 +36,16 @@ export interface TaskTimeLimits {
 }
 
 /**
- * Run Command rate control for this task's dispatches.
- * @default - the stack-wide aws.maxConcurrency and aws.maxErrors
+ * How the task rolls out over a fleet (lambda/tasks/rate-control.ts has the arithmetic that ties these to
+ * the time limits); config's aws.maxConcurrency, aws.maxErrors and aws.rateControl override them.
  */
 export interface TaskRateControl {
-  /** SendCommand MaxConcurrency, e.g. `10%` or `50`. */
-  readonly maxConcurrency?: string;
+  /** SendCommand MaxConcurrency, e.g. `25%` or `50`. */
+  readonly maxConcurrency: string;
   /** SendCommand MaxErrors, e.g. `10%` or `0`. */
-  readonly maxErrors?: string;
+  readonly maxErrors: string;
+  /** Expected longest run on one host, in seconds: the input of the rollout arithmetic. */
+  readonly expectedRunSeconds: number;
 }
 
 export interface TaskDefinition {
@@ -51,6 +58,11 @@ export interface TaskDefinition {
   readonly evaluate: TaskEvaluator;
   /** Part of `gpu-maint run all` (and so `npm start`); tasks that change system configuration are not. */
   readonly inRunAll: boolean;
+  /**
+   * A check that runs on every host every few minutes: its coverage (results reported against instances
+   * reached) has an alarm, and its healthy results get minimal log lines.
+   */
+  readonly fleetCheck: boolean;
   /** GPU_MAINT_* variables locally, SSM document parameters (with allowedPattern) in AWS. */
   readonly parameters: readonly TaskParameter[];
   /** Absent: the task runs only on demand (or by association). */
@@ -61,5 +73,5 @@ export interface TaskDefinition {
    * health-check); a local timer gives the job their limits too.
    */
   readonly mayStart?: (config: Config) => readonly TaskName[];
-  readonly rateControl?: TaskRateControl;
+  readonly rateControl: TaskRateControl;
 }

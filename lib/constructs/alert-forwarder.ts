@@ -1,6 +1,7 @@
 /**
- * The alert forwarder: a Lambda subscribed to the alert topic that posts notifications to Slack (Block
- * Kit) and/or PagerDuty (Events API v2). The Slack webhook URL and the PagerDuty routing key stay in
+ * The alert forwarder: a Lambda that posts the alert topic's notifications (gathered in a queue, and
+ * digested when an incident spans many hosts) and the pipeline topic's alarms to Slack (Block Kit)
+ * and/or PagerDuty (Events API v2). The Slack webhook URL and the PagerDuty routing key stay in
  * Secrets Manager: the function's environment holds only the secret names, and it reads the values at
  * run time. Failed events land in a dead-letter queue; errors and dead letters raise alarms.
  */
@@ -8,6 +9,7 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as lambdaEventSources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -50,6 +52,13 @@ export interface AlertForwarderProps {
    * @default 30
    */
   readonly logRetentionDays?: number;
+  /**
+   * Seconds the notification queue gathers a batch before the forwarder runs: notifications of one
+   * incident across many hosts arrive together and go out as one digest (lambda/core/alerts/digest.ts).
+   * Also the most a single notification waits.
+   * @default 20
+   */
+  readonly batchWindowSeconds?: number;
 }
 
 /** A name, or a complete (with the 6-character suffix) or partial ARN. */
@@ -63,6 +72,8 @@ function secretFrom(scope: Construct, id: string, nameOrArn: string): secretsman
 export class AlertForwarder extends Construct {
   readonly handler: MaintenanceFunction;
   readonly deadLetterQueue: sqs.Queue;
+  /** The alert topic's notifications wait here to be forwarded in batches. */
+  readonly queue: sqs.Queue;
   /** Its alarms (errors, dead letters), for dashboards. */
   readonly alarms: cloudwatch.Alarm[];
 
@@ -109,7 +120,8 @@ export class AlertForwarder extends Construct {
       description: 'gpu-maint alert forwarder: posts alert notifications to Slack and/or PagerDuty',
       environment,
       logRetentionDays: props.logRetentionDays ?? 30,
-      timeoutSeconds: 30,
+      // A batch of up to 5 single Slack posts 1.1 s apart, or one digest, with HTTP timeouts of 10 s.
+      timeoutSeconds: 60,
     });
     // SNS invokes asynchronously: two retries, then the event is kept in the dead-letter queue.
     this.handler.function.configureAsyncInvoke({
@@ -120,11 +132,35 @@ export class AlertForwarder extends Construct {
     if (props.pagerDutyRoutingKeySecret)
       secretFrom(this, 'PagerDutyRoutingKeySecret', props.pagerDutyRoutingKeySecret).grantRead(this.handler.role);
 
-    // Every notification on the alert topic carries `status`; the filter keeps out anything else published there.
+    // Notifications go through a queue, so that an incident across many hosts reaches the forwarder as a
+    // batch (one digest) instead of one invocation and one Slack post per host. Every notification on the
+    // alert topic carries `status`; the filter keeps out anything else published there.
+    const windowSeconds = props.batchWindowSeconds ?? 20;
+    if (!Number.isInteger(windowSeconds) || windowSeconds < 1 || windowSeconds > 300) {
+      throw new Error(`${this.node.path}: batchWindowSeconds must be an integer 1-300 (Lambda's batching window), got: ${windowSeconds}`);
+    }
+    this.queue = new sqs.Queue(this, 'Notifications', {
+      enforceSSL: true,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      // Lambda's advice for an SQS event source: at least six times the function's timeout.
+      visibilityTimeout: Duration.seconds(6 * 60 + windowSeconds),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 3 },
+    });
     props.topic.addSubscription(
-      new subscriptions.LambdaSubscription(this.handler.function, {
+      new subscriptions.SqsSubscription(this.queue, {
+        rawMessageDelivery: true,
         deadLetterQueue: this.deadLetterQueue,
         filterPolicy: { status: sns.SubscriptionFilter.stringFilter({ allowlist: ['firing', 'resolved'] }) },
+      }),
+    );
+    this.handler.function.addEventSource(
+      new lambdaEventSources.SqsEventSource(this.queue, {
+        // Notifications are about 2-20 KB: 1,000 stay within Lambda's 6 MB payload.
+        batchSize: 1000,
+        maxBatchingWindow: Duration.seconds(windowSeconds),
+        // Two forwarders at most (the least SQS allows): Slack takes about one message per second per channel.
+        maxConcurrency: 2,
+        reportBatchItemFailures: true,
       }),
     );
     props.pipelineTopic?.addSubscription(

@@ -8,6 +8,7 @@
 import { CfnElement, Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -135,6 +136,15 @@ export class BackupPruner extends Construct {
       },
     });
     props.backupBucket.grantPrune(this.function.role);
+    // A fleet too large for one invocation is pruned in parts, each invoking the next (lambda/handlers/prune.ts).
+    // A policy of its own: in the role's default policy the function's ARN would make a dependency cycle.
+    new iam.Policy(this, 'ContinuePolicy', {
+      roles: [this.function.role],
+      statements: [new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.function.function.functionArn] })],
+    });
+    // The parts are an intended, bounded (MAX_PRUNE_PARTS) recursion: Lambda's loop detection would stop
+    // them (https://docs.aws.amazon.com/lambda/latest/dg/invocation-recursion.html).
+    (this.function.function.node.defaultChild as lambda.CfnFunction).recursiveLoop = 'Allow';
     this.function.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['cloudwatch:PutMetricData'],

@@ -8,7 +8,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { EXPECTED_RESULTS_METRIC } from '../../lambda/core/coverage';
+import { COVERAGE_ALARM_DEFAULTS, coverageAlarmName, EXPECTED_RESULTS_METRIC } from '../../lambda/core/coverage';
 import { METRICS } from '../../lambda/core/metric-names';
 
 export interface CoverageAlarmProps {
@@ -43,9 +43,9 @@ export class CoverageAlarm extends Construct {
 
   constructor(scope: Construct, id: string, props: CoverageAlarmProps) {
     super(scope, id);
-    const minShare = props.minShare ?? 0.8;
-    const periodMinutes = props.periodMinutes ?? 15;
-    const evaluationPeriods = props.evaluationPeriods ?? 2;
+    const minShare = props.minShare ?? COVERAGE_ALARM_DEFAULTS.minShare;
+    const periodMinutes = props.periodMinutes ?? COVERAGE_ALARM_DEFAULTS.periodMinutes;
+    const evaluationPeriods = props.evaluationPeriods ?? COVERAGE_ALARM_DEFAULTS.evaluationPeriods;
     const where = `CoverageAlarm ${this.node.path}`;
     if (!(minShare > 0 && minShare <= 1)) throw new Error(`${where}: minShare must be in (0, 1], got: ${minShare}`);
     if (!Number.isInteger(periodMinutes) || periodMinutes < 1 || periodMinutes > 1440)
@@ -64,7 +64,7 @@ export class CoverageAlarm extends Construct {
       label: `${props.task} coverage`,
     });
     this.alarm = this.coverage.createAlarm(this, 'Alarm', {
-      alarmName: `${Stack.of(this).stackName}-${props.task}-coverage`,
+      alarmName: coverageAlarmName(Stack.of(this).stackName, props.task),
       alarmDescription:
         `[CRITICAL] Fewer than ${Math.round(minShare * 100)}% of the instances ${props.task} was dispatched to reported for ${evaluationPeriods} × ${periodMinutes} minutes ` +
         '(or nothing was dispatched): hosts down or unreachable by SSM, the schedule, dispatch or the collector broken. Runbook: docs/troubleshooting.md#no-results-on-the-dashboard',

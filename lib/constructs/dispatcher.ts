@@ -49,6 +49,12 @@ export interface DispatcherProps {
    * @default - not published
    */
   readonly metricsNamespace?: string;
+  /**
+   * Schedule shards (fleet.shards): a `{ task, shard }` payload sends to `<tagKey> = <fleet>-<shard>`.
+   * Instances still need the fleet tag (the SendCommand grant's condition).
+   * @default - no shards
+   */
+  readonly shards?: { readonly tagKey: string; readonly count: number };
   /** Days the dispatcher's logs are kept. */
   readonly logRetentionDays: number;
   /**
@@ -88,6 +94,7 @@ export class Dispatcher extends Construct {
       outputKeyPrefix: props.outputBucket.outputKeyPrefix,
       ...(props.cloudWatchOutput ? { commandLogGroup: props.commandLogGroup.logGroupName } : {}),
       ...(props.metricsNamespace ? { metricsNamespace: props.metricsNamespace } : {}),
+      ...(props.shards && props.shards.count > 1 ? { shards: { tagKey: props.shards.tagKey, count: props.shards.count } } : {}),
       tasks: Object.fromEntries(
         props.documents.map((d) => [
           d.task,

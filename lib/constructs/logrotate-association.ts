@@ -9,11 +9,11 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { RuleTopicTarget } from './rule-topic-target';
 
 export type ComplianceSeverity = 'CRITICAL' | 'HIGH' | 'MEDIUM' | 'LOW' | 'UNSPECIFIED';
 
@@ -131,7 +131,7 @@ export class LogrotateAssociation extends Construct {
       const host = events.EventField.fromPath('$.detail.instance-id');
       const detailed = events.EventField.fromPath('$.detail.detailed-status');
       this.failedRunsRule.addTarget(
-        new targets.SnsTopic(props.alertTopic, {
+        new RuleTopicTarget(props.alertTopic, {
           message: events.RuleTargetInput.fromText(
             `[CRITICAL] ${host} logrotate.config: the logrotate configuration could not be applied (State Manager status ${detailed}); the previous /etc/logrotate.d/gpu-maint was kept. See docs/logrotate.md and the association's output.`,
           ),

@@ -97,6 +97,8 @@ export class MaintenanceFunction extends Construct {
         mainFields: ['module', 'main'],
         bundleAwsSDK: props.bundleAwsSdk ?? true,
         sourceMap: false,
+        // esbuild's per-bundle summary (file, size, time) is noise in `cdk synth -q`; its warnings and errors still print.
+        logLevel: nodejs.LogLevel.WARNING,
       },
     });
     Validations.of(this.function).acknowledge({

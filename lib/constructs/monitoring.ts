@@ -65,15 +65,6 @@ export interface MonitoringProps {
   readonly collector: ResultCollector;
   readonly schedules: TaskScheduleGroup;
   /**
-   * Task whose results must keep arriving; no result for `heartbeatMinutes` raises a critical alarm.
-   * @default - no heartbeat alarm
-   */
-  readonly heartbeatTask?: string;
-  /**
-   * @default 20
-   */
-  readonly heartbeatMinutes?: number;
-  /**
    * Minutes between gpu-check runs; the stale-hosts table and "instances reporting" use it.
    * @default 5
    */
@@ -112,10 +103,6 @@ export class Monitoring extends Construct {
       throw new Error(
         `Monitoring ${this.node.path}: dashboardName must be letters, digits, - and _, got: ${JSON.stringify(props.dashboardName)}`,
       );
-    }
-    const heartbeatMinutes = props.heartbeatMinutes ?? 20;
-    if (!Number.isInteger(heartbeatMinutes) || heartbeatMinutes < 1 || heartbeatMinutes > 1440) {
-      throw new Error(`Monitoring ${this.node.path}: heartbeatMinutes must be an integer 1-1440, got: ${heartbeatMinutes}`);
     }
     const gpuCheckPeriodMinutes = props.gpuCheckPeriodMinutes ?? 5;
     if (!Number.isInteger(gpuCheckPeriodMinutes) || gpuCheckPeriodMinutes < 1 || gpuCheckPeriodMinutes > 1440) {
@@ -212,24 +199,6 @@ export class Monitoring extends Construct {
       severity: 'critical',
       description: 'A scheduled task run was given up after all retries. Runbook: docs/troubleshooting.md#schedule-failures',
     });
-    if (props.heartbeatTask) {
-      this.addAlarm(
-        this.metricResults(props.heartbeatTask, { statistic: 'Sum', period: Duration.minutes(heartbeatMinutes) }).createAlarm(
-          this,
-          'HeartbeatAlarm',
-          {
-            alarmName: `${Stack.of(this).stackName}-no-${props.heartbeatTask}-results`,
-            alarmDescription: `[CRITICAL] No ${props.heartbeatTask} results for ${heartbeatMinutes} minutes: the schedule, dispatch, SSM or the collector is broken (or no instance carries the fleet tag). Runbook: docs/troubleshooting.md#no-results-on-the-dashboard`,
-            threshold: 1,
-            evaluationPeriods: 1,
-            comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-            // Silence is the failure this alarm exists for.
-            treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-          },
-        ),
-        'critical',
-      );
-    }
   }
 
   /** A fleet-level metric of this stack's namespace. */

@@ -18,8 +18,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
 import { type DiskPressureWiring, INVOCATION_STATUS_CHANGE, TERMINAL_INVOCATION_STATUSES } from '../../lambda/core/collect';
+import type { EvaluationSettings } from '../../lambda/core/evaluation-settings';
 import { COLLECT_SETTINGS_ENV, COLLECT_WIRING_ENV, DISK_PRESSURE_WIRING_ENV } from '../../lambda/core/lambda-env';
-import type { EvaluationSettings } from '../../lambda/core/settings';
 import { grantSendCommandToFleet } from './fleet-command-grant';
 import { MaintenanceFunction } from './maintenance-function';
 import { acknowledgeWildcardResources } from './nag-acknowledgements';
@@ -38,7 +38,7 @@ export interface ResultCollectorProps {
   readonly outputBucket: OutputBucket;
   /** Topic alerts are published to. */
   readonly alertTopic: sns.ITopic;
-  /** Thresholds and metric settings (lambda/core/settings.ts), passed as GPU_MAINT_SETTINGS. */
+  /** Thresholds and metric settings (lambda/core/evaluation-settings.ts), passed as GPU_MAINT_SETTINGS. */
   readonly settings: EvaluationSettings;
   /** CloudWatch namespace of the fleet metrics. */
   readonly namespace: string;

@@ -227,7 +227,7 @@ export function documentBytesAsSent(content: unknown): number {
   return Buffer.byteLength(json, 'utf8') + tokens * TOKEN_MAX_BYTES;
 }
 
-function validateScript(where: string, script: string): void {
+export function validateScript(where: string, script: string): void {
   if (!script.startsWith('#!/usr/bin/env bash\n')) {
     throw new Error(
       `${where}: script must start with "#!/usr/bin/env bash" (SSM runs scripts through sh), got: ${JSON.stringify(script.slice(0, 40))}`,

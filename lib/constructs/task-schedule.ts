@@ -1,7 +1,7 @@
 /**
- * One task's EventBridge Scheduler schedule: invokes the dispatch Lambda with `{ "task": ... }` on the
- * configured expression, in the configured time zone, within an optional flexible window (to spread a
- * fleet's load), with retries and a dead-letter queue.
+ * One task's EventBridge Scheduler schedule: invokes the dispatch Lambda with `{ "task": ... }` (and its
+ * `shard` for a schedule shard of a large fleet) on the configured expression, in the configured time
+ * zone, within an optional flexible window (to spread a fleet's load), with retries and a dead-letter queue.
  */
 import { CfnElement, Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -15,6 +15,11 @@ import type { TaskName } from '../../lambda/core/types';
 export interface TaskScheduleProps {
   /** Task the schedule dispatches, e.g. `gpu-check`. */
   readonly task: TaskName;
+  /**
+   * Schedule shard this schedule dispatches (`{ task, shard }`: the hosts of that shard tag).
+   * @default - the whole fleet
+   */
+  readonly shard?: number;
   /** EventBridge Scheduler expression, e.g. `rate(5 minutes)` or `cron(0 2 * * ? *)`. */
   readonly expression: string;
   /** The dispatch Lambda. */
@@ -85,21 +90,25 @@ export class TaskSchedule extends Construct {
       throw new Error(`${where}: maxEventAgeMinutes must be an integer 1-1440, got: ${maxEventAgeMinutes}`);
     }
 
+    if (props.shard !== undefined && !(Number.isInteger(props.shard) && props.shard >= 0)) {
+      throw new Error(`${where}: shard must be a whole number from 0, got: ${props.shard}`);
+    }
+    const what = props.shard === undefined ? props.task : `${props.task} shard ${props.shard}`;
     this.role = new iam.Role(this, 'Role', {
-      description: `EventBridge Scheduler invoking gpu-maint dispatch for ${props.task}`,
+      description: `EventBridge Scheduler invoking gpu-maint dispatch for ${what}`,
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com').withConditions({
         StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
       }),
     });
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
-      description: `gpu-maint ${props.task}`,
+      description: `gpu-maint ${what}`,
       schedule: scheduler.ScheduleExpression.expression(props.expression, TimeZone.of(timeZone)),
       timeWindow: windowMinutes > 0 ? scheduler.TimeWindow.flexible(Duration.minutes(windowMinutes)) : scheduler.TimeWindow.off(),
       enabled: props.enabled ?? true,
       scheduleGroup: props.group,
       target: new targets.LambdaInvoke(props.target, {
         role: this.role,
-        input: scheduler.ScheduleTargetInput.fromObject({ task: props.task }),
+        input: scheduler.ScheduleTargetInput.fromObject({ task: props.task, ...(props.shard === undefined ? {} : { shard: props.shard }) }),
         deadLetterQueue: props.deadLetterQueue,
         retryAttempts,
         maxEventAge: Duration.minutes(maxEventAgeMinutes),

@@ -9,64 +9,18 @@
 # A snapshot id is the host's UTC start time and its sequence, `20261128T020000Z-42`: the sequence is one
 # more than the highest in the store, so the order of writing survives a wrong clock. Ids without a
 # sequence (written before sequences existed) count as sequence 0.
-# A manifest is JSON (lambda/core/backup/manifest.ts reads it) with one unit object per line, fields
-# in a fixed order, so that these scripts can read it without jq. Strings that may hold arbitrary
-# bytes (unit paths) are also stored base64-encoded.
-# Needs common.sh and backup-store.sh. Bundled into each script; never run alone.
+# A manifest is JSON (lambda/core/backup/manifest.ts reads it): its header members on the first line,
+# then one unit object per line, so that these scripts read it with json.sh's json_get, without jq.
+# Strings that may hold arbitrary bytes (unit paths) are also stored base64-encoded.
+# Needs common.sh, json.sh and backup-store.sh. Bundled into each script; never run alone.
 
 readonly MANIFEST_FORMAT="gpu-maint-backup"
 readonly MANIFEST_VERSION=1
 readonly SNAPSHOT_ID_RE='^[0-9]{8}T[0-9]{6}Z(-[1-9][0-9]{0,8})?$'
-readonly UNIT_LINE_RE='^\{"id":"([A-Za-z0-9._-]+)","fingerprint":"([0-9a-f]{64})","key":"(units/[A-Za-z0-9._-]+/[0-9a-f]{64}\.tar\.zst)","sha256":"([0-9a-f]{64})","bytes":([0-9]+),"files":([0-9]+),"sourceBytes":([0-9]+),"listing":"([0-9a-f]{64})","uploaded":(true|false),"source":"([^"\\]*)","pathBase64":"([A-Za-z0-9+/=]*)"'
-
-#######################################
-# Sets the variable named by $1 to a JSON string literal (quotes included) for arbitrary bytes $2:
-# quote, backslash and control characters are escaped; other bytes pass through (non-UTF-8 names are
-# kept as pathBase64 too). No subshell: a manifest line per unit costs no process.
-#######################################
-json_string_to() {
-  local s="$2" code char
-  s="${s//\\/\\\\}"
-  s="${s//\"/\\\"}"
-  if [[ "${s}" == *[$'\x01'-$'\x1f\x7f']* ]]; then
-    s="${s//$'\n'/\\n}"
-    s="${s//$'\t'/\\t}"
-    s="${s//$'\r'/\\r}"
-    for code in {1..31} 127; do
-      printf -v char '%b' "\\x$(printf '%02x' "${code}")"
-      [[ "${s}" == *"${char}"* ]] && s="${s//"${char}"/\\u$(printf '%04x' "${code}")}"
-    done
-  fi
-  printf -v "$1" '"%s"' "${s}"
-}
-
-# Prints a JSON string literal for arbitrary bytes (see json_string_to).
-json_string() {
-  local out
-  json_string_to out "$1"
-  printf '%s' "${out}"
-}
-
-readonly BASE64_ALPHABET='ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
-
-#######################################
-# Sets the variable named by $1 to the base64 of the bytes of $2 (as `base64 -w0`), without a process.
-#######################################
-base64_to() {
-  local LC_ALL=C
-  local s="$2" out="" i n="${#2}" b0 b1 b2 v
-  for ((i = 0; i < n; i += 3)); do
-    printf -v b0 '%d' "'${s:i:1}"
-    b1=0 b2=0
-    ((i + 1 < n)) && printf -v b1 '%d' "'${s:i+1:1}"
-    ((i + 2 < n)) && printf -v b2 '%d' "'${s:i+2:1}"
-    v=$(((b0 << 16) | (b1 << 8) | b2))
-    out+="${BASE64_ALPHABET:v>>18&63:1}${BASE64_ALPHABET:v>>12&63:1}"
-    if ((i + 1 < n)); then out+="${BASE64_ALPHABET:v>>6&63:1}"; else out+="="; fi
-    if ((i + 2 < n)); then out+="${BASE64_ALPHABET:v&63:1}"; else out+="="; fi
-  done
-  printf -v "$1" '%s' "${out}"
-}
+# The unit members manifest_units prints, in this order, and what each must match.
+readonly UNIT_FIELDS=(id fingerprint key sha256 bytes files sourceBytes listing uploaded source pathBase64)
+readonly UNIT_FIELD_PATTERNS=('^[A-Za-z0-9._-]+$' '^[0-9a-f]{64}$' '^units/[A-Za-z0-9._-]+/[0-9a-f]{64}\.tar\.zst$'
+  '^[0-9a-f]{64}$' '^[0-9]+$' '^[0-9]+$' '^[0-9]+$' '^[0-9a-f]{64}$' '^(true|false)$' '^[^"\\]*$' '^[A-Za-z0-9+/=]*$')
 
 #######################################
 # Reads the unit lines of a manifest.
@@ -77,17 +31,32 @@ base64_to() {
 #   read (a snapshot is restored whole or reported broken, never silently shortened).
 #######################################
 manifest_units() {
-  local file="$1" line
-  grep -q "\"format\":\"${MANIFEST_FORMAT}\",\"version\":${MANIFEST_VERSION}," "${file}" 2>/dev/null || return 1
+  local file="$1" line i readable header=true
+  local -a fields=()
+  [[ -r "${file}" ]] || return 1
   while IFS= read -r line || [[ -n "${line}" ]]; do
-    if [[ "${line}" =~ ${UNIT_LINE_RE} ]]; then
-      printf '%s\t' "${BASH_REMATCH[@]:1:10}"
-      printf '%s\n' "${BASH_REMATCH[11]}"
-    elif [[ "${line}" == '{"id":'* ]]; then
+    if [[ "${header}" == true ]]; then
+      json_read fields "${line}" format version && [[ "${fields[0]}" == "${MANIFEST_FORMAT}" && "${fields[1]}" == "${MANIFEST_VERSION}" ]] ||
+        return 1
+      header=false
+      continue
+    fi
+    [[ "${line}" == '{'* ]] || continue
+    readable=false
+    if json_read fields "${line}" "${UNIT_FIELDS[@]}"; then
+      readable=true
+      for i in "${!UNIT_FIELDS[@]}"; do
+        [[ "${fields[i]}" =~ ${UNIT_FIELD_PATTERNS[i]} ]] || readable=false
+      done
+    fi
+    if [[ "${readable}" != true ]]; then
       log "error: ${file##*/}: unit line not readable: ${line:0:200}"
       return 1
     fi
+    printf '%s\t' "${fields[@]:0:10}"
+    printf '%s\n' "${fields[10]}"
   done <"${file}"
+  [[ "${header}" == false ]]
 }
 
 #######################################
@@ -96,7 +65,8 @@ manifest_units() {
 # instance role), the one per-instance value S3 policies can scope a prefix to (${aws:userid}).
 #######################################
 backup_host_key() {
-  local mode="${GPU_MAINT_BACKUP_HOST_KEY:-host}" key
+  local mode key
+  mode="$(env_str GPU_MAINT_BACKUP_HOST_KEY host)"
   case "${mode}" in
   host)
     key="$(host_id)"

@@ -37,7 +37,7 @@ U_SOURCE=""
 U_PATH=""
 
 restore_elapsed() {
-  awk -v s="${RESTORE_START_S}" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }'
+  elapsed_since "${RESTORE_START_S}"
 }
 
 #######################################
@@ -118,7 +118,8 @@ restore_extract_unit_checked() {
     fi
     {
       timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" zstd -d -q -c -- "${file}" |
-        tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions 2>"${RESTORE_SCRATCH}/tar.err"
+        tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions \
+          "${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}" 2>"${RESTORE_SCRATCH}/tar.err"
       pipe_status=("${PIPESTATUS[@]}")
     } || true
     if ((pipe_status[0] != 0 || pipe_status[1] != 0)); then
@@ -131,7 +132,8 @@ restore_extract_unit_checked() {
       store_get "backups/${RESTORE_HOST_KEY}/${U_KEY}" "${STORE_TRANSFER_TIMEOUT_S}" 2>"${RESTORE_SCRATCH}/get.err" |
         digest_passthrough "${RESTORE_SCRATCH}/digest" "${RESTORE_SCRATCH}" |
         zstd -d -q -c |
-        tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions 2>"${RESTORE_SCRATCH}/tar.err"
+        tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions \
+          "${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}" 2>"${RESTORE_SCRATCH}/tar.err"
       pipe_status=("${PIPESTATUS[@]}")
     } || true
     if ((pipe_status[0] != 0)); then
@@ -181,10 +183,10 @@ restore_record() {
 #######################################
 RESTORE_ERROR=""
 restore_resolve() {
-  local requested="${GPU_MAINT_RESTORE_SNAPSHOT:-latest}" ids
-  if [[ -n "${GPU_MAINT_RESTORE_HOST:-}" ]]; then
-    RESTORE_HOST_KEY="${GPU_MAINT_RESTORE_HOST}"
-  else
+  local requested ids
+  requested="$(env_str GPU_MAINT_RESTORE_SNAPSHOT latest)"
+  RESTORE_HOST_KEY="$(env_str GPU_MAINT_RESTORE_HOST "")"
+  if [[ -z "${RESTORE_HOST_KEY}" ]]; then
     RESTORE_HOST_KEY="$(backup_host_key)" || {
       RESTORE_ERROR="cannot determine this host's backup key"
       return 1
@@ -223,7 +225,7 @@ restore_resolve() {
 restore_select_units() {
   local wanted line found unit_path
   local -a names=()
-  while IFS= read -r wanted; do names+=("${wanted}"); done < <(split_list "${GPU_MAINT_RESTORE_UNITS:-}")
+  while IFS= read -r wanted; do names+=("${wanted}"); done < <(env_list GPU_MAINT_RESTORE_UNITS "")
   if ((${#names[@]} == 0)); then
     cat -- "${RESTORE_SCRATCH}/units"
     return 0
@@ -277,7 +279,10 @@ path_stays_inside() {
 # Restore mode: every selected unit into GPU_MAINT_RESTORE_TARGET.
 #######################################
 restore_run() {
-  local target="${GPU_MAINT_RESTORE_TARGET:-}" force="${GPU_MAINT_RESTORE_FORCE:-false}" staging line sub dest
+  # Read with env_str, not env_bool: a bad value is reported in the restore's result, not by die.
+  local target force staging line sub dest
+  target="$(env_str GPU_MAINT_RESTORE_TARGET "")"
+  force="$(env_str GPU_MAINT_RESTORE_FORCE false)"
   [[ "${target}" == /* ]] || {
     RESTORE_ERROR="the restore target must be an absolute path, got: '${target}'"
     return 1
@@ -328,6 +333,7 @@ restore_run() {
       continue
     fi
     mkdir -p -- "${staging}/${sub}"
+    tar_progress_args restore "${U_ID}" "${R_UNITS_DONE}" "${selected}" "${R_BYTES}" "${need}" "${U_SOURCE_BYTES}"
     if ! restore_extract_unit "${staging}/${sub}"; then
       restore_failed
       rm -rf -- "${staging:?}/${sub}/${U_PATH%%/*}"
@@ -415,12 +421,13 @@ remove_restore_staging() {
 # restored into a scratch dir one unit at a time, verified, and removed.
 #######################################
 restore_test_run() {
-  local max="${GPU_MAINT_RESTORE_TEST_MAX_BYTES:-10737418240}" scratch_root line total=0 dir free
+  local max scratch_root line total=0 dir free
+  max="$(env_str GPU_MAINT_RESTORE_TEST_MAX_BYTES 10737418240)"
   [[ "${max}" =~ ^[0-9]{1,15}$ ]] || {
     RESTORE_ERROR="GPU_MAINT_RESTORE_TEST_MAX_BYTES must be a byte count, got: '${max}'"
     return 1
   }
-  scratch_root="${GPU_MAINT_RESTORE_SCRATCH_DIR:-$(state_dir)}"
+  scratch_root="$(env_str GPU_MAINT_RESTORE_SCRATCH_DIR "$(state_dir)")"
   mkdir -p -- "${scratch_root}"
   # A random sample that fits the bound, so that successive weekly tests cover different units.
   : >"${RESTORE_SCRATCH}/selected"
@@ -491,7 +498,7 @@ restore_report() {
     "snapshot=${RESTORE_SNAPSHOT}" \
     "snapshot_at=${snapshot_at}" \
     "host_key=${RESTORE_HOST_KEY}" \
-    "target=$([[ "${RESTORE_MODE}" == restore ]] && printf '%s' "${GPU_MAINT_RESTORE_TARGET:-}")" \
+    "target=$([[ "${RESTORE_MODE}" == restore ]] && env_str GPU_MAINT_RESTORE_TARGET "")" \
     "units_total=${R_UNITS_TOTAL}" \
     "units_done=${R_UNITS_DONE}" \
     "units_failed=${#R_FAILED[@]}" \
@@ -511,16 +518,17 @@ restore_report() {
 restore_main() {
   RESTORE_MODE="$1"
   export LC_ALL=C
-  [[ -n "${GPU_MAINT_BACKUP_DESTINATION:-}" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
-  local tool host rc=0
+  local destination tool host rc=0
+  destination="$(env_str GPU_MAINT_BACKUP_DESTINATION "")"
+  [[ -n "${destination}" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
   for tool in tar zstd sha256sum base64 shuf; do
     command -v "${tool}" >/dev/null 2>&1 || die "${RESTORE_MODE} needs ${tool} on PATH"
   done
-  store_init "${GPU_MAINT_BACKUP_DESTINATION}"
+  store_init "${destination}"
   host="$(host_id)"
   ensure_result_tmp_dir
   RESTORE_SCRATCH="${RESULT_TMP_DIR}"
-  RESTORE_START_S="$(date +%s.%N)"
+  RESTORE_START_S="$(monotonic_seconds)"
   result_begin "${RESTORE_MODE}" "${host}"
   restore_resolve || rc=$?
   if ((rc == 3)) && [[ "${RESTORE_MODE}" == restore-test ]]; then

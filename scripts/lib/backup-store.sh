@@ -17,14 +17,8 @@ STORE_BUCKET=""
 STORE_PREFIX=""
 STORE_AWS_ARGS=()
 # Deadline of small requests (list, manifest get/put) and of one archive transfer.
-STORE_REQUEST_TIMEOUT_S="${GPU_MAINT_STORE_REQUEST_TIMEOUT_S:-300}"
-STORE_TRANSFER_TIMEOUT_S="${GPU_MAINT_STORE_TRANSFER_TIMEOUT_S:-86400}"
-# Each AWS CLI request: connect and read (per socket read) timeouts, and a bounded number of attempts,
-# so that an endpoint that accepts and never answers fails a call in minutes instead of holding it.
-# https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-options.html (--cli-read-timeout,
-# --cli-connect-timeout), https://docs.aws.amazon.com/credref/latest/refdocs/setting-global-max_attempts.html
-STORE_READ_TIMEOUT_S="${GPU_MAINT_STORE_READ_TIMEOUT_S:-60}"
-STORE_CONNECT_TIMEOUT_S="$((STORE_READ_TIMEOUT_S < 10 ? STORE_READ_TIMEOUT_S : 10))"
+STORE_REQUEST_TIMEOUT_S="$(env_int GPU_MAINT_STORE_REQUEST_TIMEOUT_S 300 1)"
+STORE_TRANSFER_TIMEOUT_S="$(env_int GPU_MAINT_STORE_TRANSFER_TIMEOUT_S 86400 1)"
 # Temporary objects of the file:// store carry this prefix; prune removes stale ones.
 readonly STORE_PARTIAL_PREFIX=".partial-"
 
@@ -63,12 +57,18 @@ store_init() {
     [[ "${STORE_BUCKET}" =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] ||
       die "backup destination ${dest}: bucket name '${STORE_BUCKET}' is not a valid S3 bucket name"
     command -v aws >/dev/null 2>&1 || die "backup destination ${dest} needs the AWS CLI (aws) on PATH"
-    [[ "${STORE_READ_TIMEOUT_S}" =~ ^[1-9][0-9]{0,3}$ ]] ||
-      die "GPU_MAINT_STORE_READ_TIMEOUT_S must be 1-9999 seconds, got: '${STORE_READ_TIMEOUT_S}'"
-    STORE_AWS_ARGS+=(--cli-connect-timeout "${STORE_CONNECT_TIMEOUT_S}" --cli-read-timeout "${STORE_READ_TIMEOUT_S}")
+    # Each AWS CLI request: connect and read (per socket read) timeouts, and a bounded number of
+    # attempts, so that an endpoint that accepts and never answers fails a call in minutes instead of
+    # holding it. https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-options.html
+    # (--cli-read-timeout, --cli-connect-timeout),
+    # https://docs.aws.amazon.com/credref/latest/refdocs/setting-global-max_attempts.html
+    local read_timeout_s endpoint_url
+    read_timeout_s="$(env_int GPU_MAINT_STORE_READ_TIMEOUT_S 60 1 9999)"
+    STORE_AWS_ARGS+=(--cli-connect-timeout "$((read_timeout_s < 10 ? read_timeout_s : 10))" --cli-read-timeout "${read_timeout_s}")
     export AWS_MAX_ATTEMPTS="${AWS_MAX_ATTEMPTS:-3}"
-    if [[ -n "${GPU_MAINT_S3_ENDPOINT_URL:-}" ]]; then
-      STORE_AWS_ARGS+=(--endpoint-url "${GPU_MAINT_S3_ENDPOINT_URL}")
+    endpoint_url="$(env_str GPU_MAINT_S3_ENDPOINT_URL "")"
+    if [[ -n "${endpoint_url}" ]]; then
+      STORE_AWS_ARGS+=(--endpoint-url "${endpoint_url}")
     fi
     ;;
   *)

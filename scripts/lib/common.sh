@@ -19,6 +19,55 @@ progress_record() {
   printf 'progress: task=%s unit=%s units=%s/%s bytes=%s/%s\n' "$1" "${2// /_}" "$3" "$4" "$5" "$6" >&2
 }
 
+# tar options of tar_progress_args; empty unless GPU_MAINT_PROGRESS=1.
+TAR_PROGRESS_ARGS=()
+# Archive bytes between two progress records from inside one unit (tar counts 10 KiB records).
+TAR_PROGRESS_EVERY_RECORDS=3277
+
+#######################################
+# Sets TAR_PROGRESS_ARGS to tar options that print a progress record (progress_record's format) about
+# every 32 MiB tar reads or writes, so that one long unit shows movement too; empty unless
+# GPU_MAINT_PROGRESS=1. tar runs the action through /bin/sh with TAR_CHECKPOINT (records so far); the
+# record goes to a copy of this script's stderr on descriptor 8 (callers capture tar's own stderr; dash
+# redirects only descriptors 0-9, and /dev/fd/N cannot reopen the socket node gives a child as stderr).
+# Arguments: task, unit, units done, units total, bytes done before this unit, bytes total, bytes of
+#   this unit (the record never counts more than that for the unit).
+#######################################
+# shellcheck disable=SC2034 # TAR_PROGRESS_ARGS is read by the scripts that source this lib.
+tar_progress_args() {
+  TAR_PROGRESS_ARGS=()
+  [[ "${GPU_MAINT_PROGRESS:-0}" == 1 ]] || return 0
+  exec 8>&2
+  local unit="${2// /_}"
+  # Single-quoted for sh: any unit name stays one literal argument.
+  local quoted="'${unit//\'/\'\\\'\'}'"
+  local action
+  action="c=\$((TAR_CHECKPOINT * 10240)); [ \"\$c\" -gt $7 ] && c=$7;"
+  action+=" printf 'progress: task=%s unit=%s units=%s/%s bytes=%s/%s\\n' $1 ${quoted} $3 $4 \$(($5 + c)) $6 >&8"
+  TAR_PROGRESS_ARGS=("--checkpoint=${TAR_PROGRESS_EVERY_RECORDS}" "--checkpoint-action=exec=${action}")
+}
+
+#######################################
+# Prints a monotonic time in seconds: /proc/uptime, which a step of the wall clock (NTP setting a skewed
+# clock right) does not move; the wall clock only where there is no /proc. Pair with elapsed_since.
+#######################################
+monotonic_seconds() {
+  local uptime _
+  if read -r uptime _ 2>/dev/null </proc/uptime; then
+    printf '%s\n' "${uptime}"
+  else
+    date +%s.%N
+  fi
+}
+
+#######################################
+# Prints the seconds since a monotonic_seconds reading, with two decimals and never negative.
+# Arguments: start (monotonic_seconds).
+#######################################
+elapsed_since() {
+  awk -v s="$1" -v e="$(monotonic_seconds)" 'BEGIN { d = e - s; if (d < 0) d = 0; printf "%.2f", d }'
+}
+
 EXIT_HANDLERS=()
 
 #######################################
@@ -144,10 +193,72 @@ split_list() {
 }
 
 #######################################
+# Settings. Every GPU_MAINT_* setting is read through one of these, so that each has one rule: the
+# default applies when the variable is unset or empty (env_opt, env_list: only when unset, since an
+# empty value is a setting), and a bad value stops the script naming the variable, the value and what was expected.
+# Defaults are the config schema's (lambda/config/schema.ts); test/tasks/bash-defaults.test.ts holds
+# them equal. Each prints the value on stdout: x="$(env_int NAME 3 1 10)".
+# Arguments: variable name, default, then per kind: env_int min max; env_enum the allowed values;
+#   env_matches an extended regex and a description of what it accepts.
+#######################################
+env_str() {
+  printf '%s\n' "${!1:-$2}"
+}
+
+env_int() {
+  local value="${!1:-$2}" min="${3:-0}" max="${4:-999999999999999}"
+  # No leading zeros: bash arithmetic would read 010 as octal, and SSM's patterns refuse them too.
+  if [[ ! "${value}" =~ ^(0|[1-9][0-9]{0,14})$ ]] || ((value < min || value > max)); then
+    die "$1 must be a whole number from ${min} to ${max}, got: '${value}'"
+  fi
+  printf '%s\n' "${value}"
+}
+
+env_number() {
+  local value="${!1:-$2}"
+  [[ "${value}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$1 must be a non-negative number, got: '${value}'"
+  printf '%s\n' "${value}"
+}
+
+env_bool() {
+  env_enum "$1" "$2" true false
+}
+
+env_enum() {
+  local name="$1" value="${!1:-$2}" allowed
+  shift 2
+  for allowed in "$@"; do
+    if [[ "${value}" == "${allowed}" ]]; then
+      printf '%s\n' "${value}"
+      return 0
+    fi
+  done
+  local IFS='|'
+  die "${name} must be one of ${*}, got: '${value}'"
+}
+
+env_matches() {
+  local value="${!1:-$2}"
+  [[ "${value}" =~ $3 ]] || die "$1 must be $4, got: '${value}'"
+  printf '%s\n' "${value}"
+}
+
+# The default only when the variable is unset: an empty value is a setting (none).
+env_opt() {
+  printf '%s\n' "${!1-$2}"
+}
+
+# One item per line (split_list); the default only when the variable is unset.
+env_list() {
+  split_list "${!1-$2}"
+}
+
+#######################################
 # Prints the state directory (cursors, locks), creating it. On hosts it is /var/lib/gpu-maint.
 #######################################
 state_dir() {
-  local dir="${GPU_MAINT_STATE_DIR:-/var/lib/gpu-maint}"
+  local dir
+  dir="$(env_str GPU_MAINT_STATE_DIR /var/lib/gpu-maint)"
   mkdir -p "${dir}" || die "cannot create state dir ${dir}"
   printf '%s\n' "${dir}"
 }
@@ -157,8 +268,8 @@ state_dir() {
 # configured explicitly (tests, or hosts where DMI is hidden). Off EC2 nothing is sent to IMDS.
 #######################################
 imds_enabled() {
-  [[ "${GPU_MAINT_IMDS:-auto}" == "off" ]] && return 1
-  [[ -n "${GPU_MAINT_IMDS_ENDPOINT:-}" ]] && return 0
+  [[ "$(env_str GPU_MAINT_IMDS auto)" == "off" ]] && return 1
+  [[ -n "$(env_str GPU_MAINT_IMDS_ENDPOINT "")" ]] && return 0
   local f
   for f in /sys/devices/virtual/dmi/id/sys_vendor /sys/devices/virtual/dmi/id/board_vendor; do
     if [[ -r "${f}" ]] && grep -qi 'amazon' "${f}" 2>/dev/null; then
@@ -178,7 +289,8 @@ IMDS_TOKEN=""
 imds_get() {
   imds_enabled || return 1
   command -v curl >/dev/null 2>&1 || return 1
-  local endpoint="${GPU_MAINT_IMDS_ENDPOINT:-http://169.254.169.254}"
+  local endpoint
+  endpoint="$(env_str GPU_MAINT_IMDS_ENDPOINT http://169.254.169.254)"
   if [[ -z "${IMDS_TOKEN}" ]]; then
     IMDS_TOKEN="$(timeout -k 1 3 curl -fsS --connect-timeout 1 --max-time 2 -X PUT \
       -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "${endpoint}/latest/api/token" 2>/dev/null)" || return 1
@@ -191,11 +303,12 @@ imds_get() {
 # Prints this host's id: the configured override, the EC2 instance id, else the hostname.
 #######################################
 host_id() {
-  if [[ -n "${GPU_MAINT_HOST_ID:-}" ]]; then
-    printf '%s\n' "${GPU_MAINT_HOST_ID}"
+  local id
+  id="$(env_str GPU_MAINT_HOST_ID "")"
+  if [[ -n "${id}" ]]; then
+    printf '%s\n' "${id}"
     return 0
   fi
-  local id
   if id="$(imds_get instance-id)" && [[ -n "${id}" ]]; then
     printf '%s\n' "${id}"
     return 0

@@ -73,7 +73,7 @@ probe() {
   local dir start rc=0
   ensure_result_tmp_dir
   dir="${RESULT_TMP_DIR}"
-  start="$(date +%s.%N)"
+  start="$(monotonic_seconds)"
   run_bounded "${limit_s}" "${dir}/${name}.out" "${dir}/${name}.err" "$@" || rc=$?
   section_from_files "${name}" "${dir}/${name}.out" "${dir}/${name}.err" "${rc}" "${start}"
   return "${rc}"
@@ -81,11 +81,11 @@ probe() {
 
 #######################################
 # Prints a section from captured files.
-# Arguments: name, stdout file, stderr file, exit status, start time (date +%s.%N).
+# Arguments: name, stdout file, stderr file, exit status, start time (monotonic_seconds).
 #######################################
 section_from_files() {
   local name="$1" out="$2" err="$3" rc="$4" start="$5" seconds
-  seconds="$(awk -v s="${start}" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }')"
+  seconds="$(elapsed_since "${start}")"
   printf '@@gpu-maint section %s\n' "${name}"
   emit_escaped "${out}"
   if [[ -s "${err}" ]]; then

@@ -230,6 +230,43 @@ describe('Lambda handlers', () => {
     vi.unstubAllEnvs();
   });
 
+  test('the forwarder digests a queue batch of many notifications into one Slack post', async () => {
+    vi.resetModules();
+    vi.stubEnv(ALERT_ENV.slackWebhookSecret, 'gpu-maint/slack');
+    vi.stubEnv(ALERT_ENV.pagerDutyRoutingKeySecret, '');
+    secrets.on(GetSecretValueCommand).resolves({ SecretString: 'https://hooks.slack.com/services/T0/B0/xyz' });
+    const posted: { text: string }[] = [];
+    vi.stubGlobal('fetch', async (_url: string, init: RequestInit) => {
+      posted.push(JSON.parse(String(init.body)));
+      return new Response('ok');
+    });
+    const { handler } = await import('../../lambda/handlers/alert-forwarder.js');
+    const Records = Array.from({ length: 40 }, (_, i) => ({
+      eventSource: 'aws:sqs',
+      messageId: `m-${i}`,
+      body: JSON.stringify({ schema: 'gpu-maint.alert/v1', ...notification({ host: `i-${i}`, id: `i-${i}/1` }) }),
+    }));
+    expect(await handler({ Records })).toEqual({ batchItemFailures: [] });
+    expect(posted.map((p) => p.text)).toEqual(['[CRITICAL] 1 check(s) firing across 40 hosts of fleet prod']);
+    vi.unstubAllEnvs();
+  });
+
+  test('a queue batch whose Slack post failed is reported failed whole, an unreadable message alone', async () => {
+    vi.resetModules();
+    vi.stubEnv(ALERT_ENV.slackWebhookSecret, 'gpu-maint/slack');
+    vi.stubEnv(ALERT_ENV.pagerDutyRoutingKeySecret, '');
+    secrets.on(GetSecretValueCommand).resolves({ SecretString: 'https://hooks.slack.com/services/T0/B0/xyz' });
+    vi.stubGlobal('fetch', async () => new Response('rate_limited', { status: 429 }));
+    const { handler } = await import('../../lambda/handlers/alert-forwarder.js');
+    const body = JSON.stringify({ schema: 'gpu-maint.alert/v1', ...notification() });
+    const Records = [
+      { eventSource: 'aws:sqs', messageId: 'm-1', body },
+      { eventSource: 'aws:sqs', messageId: 'm-2', body: '{"schema":"gpu-maint.alert/v1"}' },
+    ];
+    expect(await handler({ Records })).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-2' }, { itemIdentifier: 'm-1' }] });
+    vi.unstubAllEnvs();
+  });
+
   test('the forwarder rejects an event that is not from SNS', async () => {
     vi.resetModules();
     vi.stubEnv(ALERT_ENV.slackWebhookSecret, 'gpu-maint/slack');

@@ -139,6 +139,12 @@ describe('gpu-maint alerts simulate', () => {
     expect(run.stdout).toContain('summary: 14 evaluations on 1 host(s); 1 incident(s); 2 notification(s)');
   });
 
+  test('--remediation prints what the remediation policy would have done', async () => {
+    const file = write(Array.from({ length: 14 }, (_, i) => xidLine(i * 5, i === 0 ? [{ ...xid, reading: '79' }] : [])));
+    const run = await runCli(['alerts', 'simulate', '--input', file, '--remediation']);
+    expect(run.stdout).toContain(`${at(5)}  i-0abc               act       remediation: rebooted i-0abc after Xid 79 on GPU 5`);
+  });
+
   test('--json prints notifications as [{at, host, status, severity, checks}] with the summary', async () => {
     const file = write([xidLine(0, [xid])]);
     const out = JSON.parse((await runCli(['alerts', 'simulate', '--input', file, '--json'])).stdout);
@@ -169,6 +175,19 @@ describe('gpu-maint alerts simulate', () => {
     expect([base.summary.notifications, tuned.summary.notifications]).toEqual([1, 4]);
   });
 
+  test('the 24-hour scenario: the flapping GPU gets FLAPPING and one RESOLVED instead of four fire/resolve pairs', async () => {
+    const scenario = path.resolve(__dirname, '..', 'fixtures', 'alerts', 'scenario-24h.jsonl');
+    const flapHost = (out: { notifications: { host: string; checks: { change: string }[] }[] }) =>
+      out.notifications.filter((n) => n.host === 'i-0flap00000000002').flatMap((n) => n.checks.map((c) => c.change));
+    const before = JSON.parse(
+      (await runCli(['--set', 'alerts.flapping.enabled=false', 'alerts', 'simulate', '--input', scenario, '--json'])).stdout,
+    );
+    const after = JSON.parse((await runCli(['alerts', 'simulate', '--input', scenario, '--json'])).stdout);
+    expect(flapHost(before)).toEqual(Array(4).fill(['firing', 'resolved']).flat());
+    expect(flapHost(after)).toEqual(['firing', 'resolved', 'flapping', 'resolved']);
+    expect([before.summary.flappingIncidents, after.summary.flappingIncidents]).toEqual([0, 1]);
+  });
+
   test('silence lines in the input silence the replay', async () => {
     const file = write([
       { at: at(0), silence: { host: 'i-0abc', for: '30m', reason: 'maintenance' } },
@@ -187,7 +206,21 @@ describe('gpu-maint alerts simulate', () => {
       JSON.stringify({ at: at(0), host: 'h', task: 'gpu-check', findings: [{ check: 'gpu.nope', severity: 'critical', message: 'x' }] }),
       /in\.jsonl:1: findings\.0\.check/,
     ],
-    ['a bad time', JSON.stringify({ at: 'yesterday', host: 'h', task: 'gpu-check', findings: [] }), /in\.jsonl:1: at: an ISO-8601 time/],
+    [
+      'a bad time',
+      JSON.stringify({ at: 'yesterday', host: 'h', task: 'gpu-check', findings: [] }),
+      /in\.jsonl:1: at: got "yesterday"; expected an ISO-8601 time/,
+    ],
+    [
+      "a GPU index below 0, in the project's words",
+      JSON.stringify({
+        at: at(0),
+        host: 'h',
+        task: 'gpu-check',
+        findings: [{ check: 'gpu.xid', severity: 'critical', gpu: -1, message: 'x' }],
+      }),
+      /in\.jsonl:1: findings\.0\.gpu: got -1; expected a number of at least 0 \(a line is/,
+    ],
   ])('%s is a usage error naming the line', async (_name, text, message) => {
     const file = path.join(dir, 'in.jsonl');
     writeFileSync(file, `${text}\n`);

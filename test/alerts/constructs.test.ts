@@ -131,11 +131,21 @@ describe('AlertForwarder', () => {
     });
   });
 
-  test('is subscribed to notifications only (filter on status), with a dead-letter queue', () => {
+  test('gets notifications only (filter on status) through a queue, raw, with a dead-letter queue', () => {
     template.hasResourceProperties('AWS::SNS::Subscription', {
-      Protocol: 'lambda',
+      Protocol: 'sqs',
+      RawMessageDelivery: true,
       FilterPolicy: { status: ['firing', 'resolved'] },
       RedrivePolicy: { deadLetterTargetArn: Match.anyValue() },
+    });
+  });
+
+  test('reads the notification queue in batches gathered for 20 s, at most two at a time, reporting failed items', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 1000,
+      MaximumBatchingWindowInSeconds: 20,
+      ScalingConfig: { MaximumConcurrency: 2 },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
   });
 

@@ -4,7 +4,7 @@ import { DynamoDbAlertStateStore } from '../../lambda/adapters/aws/alert-state-d
 import { type AlertEngineDeps, deliver, evaluateAlerts, processResults } from '../../lambda/core/alerts/engine';
 import { AlertStateConflictError, HOSTS_INDEX_SHARDS, hostsIndexShard, storedSilences } from '../../lambda/core/alerts/ports';
 import { FakeAlertTable } from './fake-dynamodb';
-import { at, date, RecordingNotifier, result, settingsFor, xid } from './helpers';
+import { at, date, FLAP_CHANGES, flapSequence, RecordingNotifier, result, settingsFor, T0, xid } from './helpers';
 
 let table: FakeAlertTable;
 beforeEach(() => {
@@ -95,6 +95,31 @@ describe('DynamoDbAlertStateStore', () => {
     expect(await store.deleteSilence('i-0abc', 'gpu.xid')).toBe(true);
     expect(await store.deleteSilence('i-0abc', 'gpu.xid')).toBe(false);
     expect(table.items.get('i-0abc|silence#*')?.expiresAt.N).toBe(String(Date.parse(at(120)) / 1000 + 86_400));
+  });
+});
+
+describe('flap damping through the DynamoDB store', () => {
+  test('a flapping alert is notified once as flapping and resolved once stable, each result by a fresh collector', async () => {
+    const sent: [number, string][] = [];
+    for (const r of flapSequence('i-0abc')) {
+      const { deps } = collector();
+      const now = new Date(Date.parse(r.at as string));
+      for (const n of await processResults([r], deps, now)) for (const a of n.alerts) sent.push([(now.getTime() - T0) / 60_000, a.change]);
+    }
+    expect(sent).toEqual(FLAP_CHANGES);
+  });
+
+  test('the starts behind flap damping are kept in the host item', async () => {
+    const { store } = collector();
+    for (const r of flapSequence('i-0abc').slice(0, 5)) await processResults([r], collector().deps, new Date(r.at as string));
+    const hostPut = table.mock
+      .commandCalls(TransactWriteItemsCommand)
+      .flatMap((c) => c.args[0].input.TransactItems ?? [])
+      .map((t) => t.Put?.Item)
+      .filter((i) => i?.sk?.S === '#host')
+      .at(-1);
+    expect(JSON.parse(hostPut?.firingStarts?.S ?? '{}')).toEqual({ 'gpu.temperature#gpu3': [at(5), at(20)] });
+    expect((await store.load('i-0abc')).firingStarts).toEqual({ 'gpu.temperature#gpu3': [at(5), at(20)] });
   });
 });
 

@@ -71,3 +71,19 @@ export class RecordingNotifier implements Notifier {
     this.sent.push(n);
   }
 }
+
+/**
+ * A flapping gpu.temperature (for 2) on GPU 3: breaching in two of every three 5-minute checks for an
+ * hour, then clear for an hour. The policy notifies it as {@link FLAP_CHANGES}, whatever the store.
+ */
+export function flapSequence(host: string): TaskResult[] {
+  return Array.from({ length: 25 }, (_, i) => result(host, i * 5, i < 12 && i % 3 !== 2 ? [hot()] : []));
+}
+
+/** Minutes and changes of {@link flapSequence}: fire, resolve, start again as flapping, resolve 30 min after the last breach. */
+export const FLAP_CHANGES: readonly [number, string][] = [
+  [5, 'firing'],
+  [10, 'resolved'],
+  [20, 'flapping'],
+  [80, 'resolved'],
+];

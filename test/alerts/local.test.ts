@@ -10,7 +10,7 @@ import { TerminalNotifier } from '../../lambda/adapters/local/terminal-notifier'
 import { emptyHostState } from '../../lambda/core/alerts/model';
 import { AlertStateConflictError } from '../../lambda/core/alerts/ports';
 import { parseConfigForTest } from '../helpers/config';
-import { at, date, hot, result, xid } from './helpers';
+import { at, date, FLAP_CHANGES, flapSequence, hot, result, T0, xid } from './helpers';
 
 let dir: string;
 beforeEach(() => {
@@ -70,6 +70,24 @@ describe('FileAlertStateStore', () => {
     await s.putSilence({ host: 'i-0abc', check: 'gpu.xid', until: at(60), reason: 'first', source: 'cli' });
     await s.putSilence({ host: 'i-0abc', check: 'gpu.xid', until: at(120), reason: 'second', source: 'cli' });
     expect((await s.listSilences('i-0abc')).map((x) => x.reason)).toEqual(['second']);
+  });
+});
+
+describe('flap damping through the state file', () => {
+  test('a flapping alert is notified once as flapping and resolved once stable, each result by a fresh run', async () => {
+    const config = parseConfigForTest({ local: { stateDir: dir } });
+    const sent: [number, string][] = [];
+    for (const r of flapSequence('i-0abc')) {
+      const lines: string[] = [];
+      const now = new Date(r.at as string);
+      await localPolicyAlertSink(config, (l) => lines.push(l), { clock: { now: () => now }, warn: () => {} }).publish(r);
+      for (const l of lines) {
+        const change = /gpu\.temperature GPU 3 (FIRING|FLAPPING|RESOLVED):/.exec(l)?.[1];
+        if (change) sent.push([(now.getTime() - T0) / 60_000, change.toLowerCase()]);
+      }
+    }
+    expect(sent).toEqual(FLAP_CHANGES);
+    expect(JSON.parse(readFileSync(alertStateFilePath(dir), 'utf8')).hosts['i-0abc'].firingStarts).toBeUndefined();
   });
 });
 

@@ -13,6 +13,8 @@ const ctx = (over: Partial<TransitionContext> = {}): TransitionContext => ({
   silenced: false,
   ...over,
 });
+/** Flap damping as the policy sees it: starts already in the window, 2 make it flapping, 30 min to be stable. */
+const flap = (recentStarts: number) => ({ recentStarts, firings: 2, stableMs: 30 * 60_000 });
 const obs = (severity: 'warning' | 'critical'): Observation => ({
   check: 'gpu.temperature',
   gpu: 3,
@@ -145,6 +147,55 @@ describe('transition: one alert, one evaluation', () => {
       { keepFiringForMs: 3_600_000 },
       null,
       undefined,
+    ],
+    [
+      'flapping: a start after one within the window notifies flapping',
+      undefined,
+      obs('warning'),
+      { flapping: flap(1) },
+      'flapping',
+      'firing',
+    ],
+    ['flapping: the first start in the window is an ordinary firing', undefined, obs('warning'), { flapping: flap(0) }, 'firing', 'firing'],
+    [
+      'flapping: clear readings within the stable time keep it firing, silently',
+      record({ flapping: true, lastBreachAt: at(-29) }),
+      null,
+      { flapping: flap(2) },
+      null,
+      'firing',
+    ],
+    [
+      'flapping: clear for the stable time resolves',
+      record({ flapping: true, lastBreachAt: at(-30) }),
+      null,
+      { flapping: flap(2) },
+      'resolved',
+      undefined,
+    ],
+    [
+      'flapping: a breach while held notifies nothing',
+      record({ flapping: true, lastBreachAt: at(-10) }),
+      obs('warning'),
+      { flapping: flap(2) },
+      null,
+      'firing',
+    ],
+    [
+      'flapping: an escalation is still notified',
+      record({ flapping: true }),
+      obs('critical'),
+      { flapping: flap(2) },
+      'escalated',
+      'firing',
+    ],
+    [
+      'flapping: a start withheld by a silence notifies flapping when it ends',
+      record({ flapping: true, notifiedSeverity: undefined, lastNotifiedAt: undefined, silenced: true }),
+      obs('warning'),
+      { flapping: flap(1) },
+      'flapping',
+      'firing',
     ],
   ])('%s', (_name, prev, observation, over, change, status) => {
     const out = transition(prev, observation, ctx(over));
@@ -380,5 +431,69 @@ describe('silences', () => {
     const cleared = evaluateHost({ ...first.state, version: 1 }, [result('i-0abc', 65, [])], silence(300), settingsFor(), date(65));
     expect(cleared.changes).toEqual([]);
     expect(cleared.state.alerts).toEqual({});
+  });
+});
+
+describe('flapping: an alert that keeps starting again', () => {
+  /** gpu.temperature (for 2) breaching twice in every three 5-minute checks for an hour, then clear. */
+  const pattern = (minute: number): Finding[] => (minute < 60 && (minute / 5) % 3 !== 2 ? [hot()] : []);
+
+  function replay(settings = settingsFor(), until = 120) {
+    let s = emptyHostState('i-0abc');
+    const sent: [number, string][] = [];
+    for (let m = 0; m <= until; m += 5) {
+      const { next, n } = run(s, m, pattern(m), { settings });
+      s = next;
+      for (const a of n?.alerts ?? []) sent.push([m, a.change]);
+    }
+    return { sent, state: s };
+  }
+
+  test('is notified once as flapping, and resolved once it stayed clear for alerts.flapping.stableMinutes', () => {
+    // fires at 5 (second breach), clears at 10, starts again at 20: flapping; last breach at 50, stable at 80
+    expect(replay().sent).toEqual([
+      [5, 'firing'],
+      [10, 'resolved'],
+      [20, 'flapping'],
+      [80, 'resolved'],
+    ]);
+  });
+
+  test('with alerts.flapping.enabled false, every cycle fires and resolves', () => {
+    const { sent } = replay(settingsFor({ flapping: { enabled: false } }));
+    expect(sent.filter(([, c]) => c === 'firing')).toHaveLength(4);
+    expect(sent.filter(([, c]) => c === 'resolved')).toHaveLength(4);
+  });
+
+  test('alerts.flapping.firings 3 lets two cycles through and damps the third start', () => {
+    const { sent } = replay(settingsFor({ flapping: { firings: 3 } }));
+    expect(sent.map(([, c]) => c)).toEqual(['firing', 'resolved', 'firing', 'resolved', 'flapping', 'resolved']);
+  });
+
+  test('alerts.flapping.stableMinutes sets how long it must stay clear', () => {
+    const { sent } = replay(settingsFor({ flapping: { stableMinutes: 10 } }));
+    expect(sent.at(-1)).toEqual([60, 'resolved']);
+  });
+
+  test('a start after the window has passed is an ordinary firing', () => {
+    let s = emptyHostState('i-0abc');
+    const changes: string[] = [];
+    for (const [m, findings] of [
+      [0, [xid()]],
+      [65, []],
+      [130, [xid()]],
+    ] as const) {
+      const { next, n } = run(s, m, [...findings]);
+      s = next;
+      changes.push(...(n?.alerts ?? []).map((a) => a.change));
+    }
+    expect(changes).toEqual(['firing', 'resolved', 'firing']);
+  });
+
+  test('starts older than the window leave the stored state', () => {
+    const { state } = replay(settingsFor(), 150);
+    expect(state.firingStarts).toBeUndefined();
+    const early = replay(settingsFor(), 25);
+    expect(Object.keys(early.state.firingStarts ?? {})).toEqual(['gpu.temperature#gpu3']);
   });
 });

@@ -5,10 +5,12 @@ import {
   chatbotNotification,
   emailSubject,
   emailText,
+  FLAPPING_NOTE,
   pagerDutyEvents,
   SNS_MAX_BYTES,
   slackPayload,
   snsPublishInput,
+  terminalLines,
 } from '../../lambda/core/alerts/render';
 
 const change = (over: Partial<AlertChange> = {}): AlertChange => ({
@@ -135,6 +137,26 @@ describe('email text', () => {
     expect(emailText(notification([change({ change: 'escalated', previousSeverity: 'warning' })]))).toContain(
       'ESCALATED WARNING → CRITICAL gpu.xid GPU 5',
     );
+  });
+});
+
+describe('a flapping alert', () => {
+  const flapping = notification([{ ...temperature, change: 'flapping' }], { severity: 'warning' });
+
+  test('email text says FLAPPING and what follows', () => {
+    const text = emailText(flapping);
+    expect(text).toContain('FLAPPING WARNING gpu.temperature GPU 3');
+    expect(text).toContain(FLAPPING_NOTE);
+  });
+
+  test('the terminal line says FLAPPING', () => {
+    expect(terminalLines(flapping)[0]).toContain('[WARNING] i-0abc gpu.temperature GPU 3 FLAPPING: GPU 3 at 86 °C');
+  });
+
+  test('PagerDuty gets a trigger, and the forwarder accepts the message', () => {
+    expect(pagerDutyEvents({ ...flapping, severity: 'warning' }, 'key', 'warning').map((e) => e.event_action)).toEqual(['trigger']);
+    const message = JSON.parse(snsPublishInput(flapping, 'arn:t').Message).lambda;
+    expect(parseNotificationMessage(message).alerts[0].change).toBe('flapping');
   });
 });
 

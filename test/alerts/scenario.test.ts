@@ -29,6 +29,8 @@ interface ExpectedIncident {
   /** First ok evaluation that ends it (Infinity while it fires at the end of the input). */
   endMs: number;
   maxSeverity: 'warning' | 'critical';
+  /** Started within the flapping window of an earlier start of the same alert. */
+  flapping?: boolean;
 }
 
 const lines: Line[] = readFileSync(SCENARIO, 'utf8')
@@ -41,7 +43,10 @@ const silences = lines
   .map((l) => ({ fromMs: Date.parse(l.at), untilMs: Date.parse(l.silence!.until), host: l.silence!.host, check: l.silence!.check }));
 const keyOf = (host: string, check: string, gpu?: number) => `${host}|${check}|${gpu ?? ''}`;
 
-/** Incidents of findings: runs of breaching evaluations of the same task, `for` long, held by keep-firing. */
+/**
+ * Incidents of findings: runs of breaching evaluations of the same task, `for` long, held by keep-firing;
+ * a start within the flapping window of an earlier start is flapping, held until clear for stableMinutes.
+ */
 function findingIncidents(): ExpectedIncident[] {
   const out: ExpectedIncident[] = [];
   const tasks = new Map<string, Line[]>();
@@ -52,6 +57,8 @@ function findingIncidents(): ExpectedIncident[] {
       const check = key.split('|')[1] as keyof typeof settings.for;
       const needed = settings.for[check] ?? 1;
       const holdMs = (settings.keepFiringForMinutes[check] ?? 0) * MIN;
+      const flap = settings.flapping;
+      const starts: number[] = [];
       let run = 0;
       let open: ExpectedIncident | null = null;
       let lastBreachMs = 0;
@@ -62,10 +69,14 @@ function findingIncidents(): ExpectedIncident[] {
           run++;
           lastBreachMs = t;
           if (open) open.maxSeverity = open.maxSeverity === 'critical' ? 'critical' : f.severity;
-          else if (run >= needed) open = { key, startMs: t, endMs: Infinity, maxSeverity: f.severity };
+          else if (run >= needed) {
+            const recent = starts.filter((s) => t - s < flap.windowMinutes * MIN).length;
+            open = { key, startMs: t, endMs: Infinity, maxSeverity: f.severity, flapping: flap.enabled && recent + 1 >= flap.firings };
+            starts.push(t);
+          }
         } else if (!open) {
           run = 0;
-        } else if (t - lastBreachMs >= holdMs) {
+        } else if (t - lastBreachMs >= (open.flapping ? Math.max(holdMs, flap.stableMinutes * MIN) : holdMs)) {
           open.endMs = t;
           out.push(open);
           open = null;
@@ -139,6 +150,25 @@ describe('the 24-hour scenario through `alerts simulate`', () => {
     expect(expected.some((i) => silenceOver(i) && i.endMs <= silenceOver(i)!.untilMs)).toBe(true);
     expect(expected.some((i) => silenceOver(i) && i.endMs > silenceOver(i)!.untilMs)).toBe(true);
     expect(expected.some((i) => i.endMs - i.startMs >= 3 * 60 * MIN - 10 * MIN)).toBe(true);
+    expect(expected.some((i) => i.flapping)).toBe(true);
+  });
+
+  test('a flapping check is notified once as flapping and resolved once', () => {
+    for (const incident of expected.filter((i) => i.flapping))
+      expect(
+        changesOf(incident).map((c) => c.change),
+        incident.key,
+      ).toEqual(['flapping', 'resolved']);
+  });
+
+  test('no alert fires and resolves more than twice within an hour', () => {
+    const cycles = new Map<string, number[]>();
+    for (const n of result.notifications)
+      for (const c of n.checks)
+        if (c.change === 'resolved')
+          cycles.set(keyOf(n.host, c.check, c.gpu), [...(cycles.get(keyOf(n.host, c.check, c.gpu)) ?? []), Date.parse(n.at)]);
+    for (const [key, times] of cycles)
+      for (const t of times) expect(times.filter((u) => u >= t && u - t < 60 * MIN).length, key).toBeLessThanOrEqual(2);
   });
 
   test('the summary counts the incidents and notifications of the input', () => {
@@ -169,7 +199,7 @@ describe('the 24-hour scenario through `alerts simulate`', () => {
         expect(changes, `${incident.key} cleared inside its silence`).toEqual([]);
         continue;
       }
-      expect(changes[0]?.change, incident.key).toBe('firing');
+      expect(changes[0]?.change, incident.key).toBe(incident.flapping ? 'flapping' : 'firing');
       if (silence) expect(changes[0].at, `${incident.key} notifies when its silence ends`).toBeGreaterThanOrEqual(silence.untilMs);
       if (Number.isFinite(incident.endMs)) expect(changes.at(-1), incident.key).toEqual({ at: incident.endMs, change: 'resolved' });
     }

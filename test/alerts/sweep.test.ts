@@ -50,6 +50,18 @@ describe('sweepHosts', () => {
     expect(new Set(sent.map((n) => n.host))).toEqual(new Set(hosts));
   });
 
+  test('a sweep cut short takes the host that went silent last before the long-silent ones', async () => {
+    const sent: Notification[] = [];
+    const d = deps(sent);
+    for (const h of hosts.slice(0, 5)) await processResults([result(h, 0, [])], d, date(0));
+    await sweepHosts(d, date(30));
+    sent.length = 0;
+    await processResults([result('i-late', 20, [])], d, date(20));
+    let checks = 0;
+    await sweepHosts(d, date(40), { concurrency: 1, outOfTime: () => ++checks > 1 });
+    expect(sent.map((n) => n.host)).toEqual(['i-late']);
+  });
+
   test('refused notifications are parked in their hosts and counted', async () => {
     const d = deps([], true);
     for (const h of hosts.slice(0, 3)) await processResults([result(h, 0, [])], { ...d, notifier: { send: async () => {} } }, date(0));

@@ -104,7 +104,7 @@ describe('zstd level per unit', () => {
   test.each(['101', 'ten', '-1', '010'])('a minimum savings of %j is rejected naming the variable and the value', async (value) => {
     const run = await backup('dest-invalid', { GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT: value });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain(`GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT must be 0-100, got: '${value}'`);
+    expect(run.stderr).toContain(`GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT must be a whole number from 0 to 100, got: '${value}'`);
     expect(listFiles(path.join(h.root, 'dest-invalid'))).toEqual([]);
   });
 });

@@ -7,8 +7,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { CheckReport } from '../../lambda/core/backup/check';
+import { compareSnapshotIds, parseManifest } from '../../lambda/core/backup/manifest';
 import { runCli } from '../helpers/cli';
 import { REPO_ROOT } from '../helpers/fixtures';
 import { freePort, ScriptHarness } from './harness';
@@ -282,5 +284,47 @@ describe('backup to s3:// (s3rver)', () => {
     expect(run.code, run.stderr).toBe(0);
     // The newest snapshot holds the current tree: its reused archives (hard) and its new ones survived.
     expect(diffTrees(withoutExcluded(describeTree(tree.root), tree.excluded), describeTree(target))).toEqual([]);
+  });
+
+  /** The CLI against the bucket (s3rver), through the SDK: no AWS CLI process. */
+  const s3Cli = (args: string[]) =>
+    runCli(['--set', `backup.destination=s3://${BUCKET}/${PREFIX}`, '--set', `backup.s3EndpointUrl=${endpoint()}`, ...args]);
+
+  test('gpu-maint check over s3:// reads every archive of the latest snapshot and passes', async () => {
+    const run = await s3Cli(['check', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as CheckReport;
+    expect(report.units.length).toBeGreaterThan(0);
+    expect(report.units.every((u) => u.status === 'ok')).toBe(true);
+  });
+
+  test('gpu-maint check over s3:// fails on one changed byte of an object and names its unit', async () => {
+    // The archive of `model a` that the latest snapshot references (older ones may still wait out the grace period).
+    const latest = (await snapshotKeys())
+      .sort((a, b) => compareSnapshotIds(path.basename(a, '.json'), path.basename(b, '.json')))
+      .at(-1) as string;
+    const manifestText = await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: latest }))).Body?.transformToString();
+    const unit = parseManifest(manifestText ?? '', latest).units.find((u) => u.path === 'model a');
+    const key = `${PREFIX}/backups/test-host/${unit?.key}`;
+    const original = await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body?.transformToByteArray();
+    if (!original) throw new Error(`${key} has no body`);
+    const damaged = Buffer.from(original);
+    damaged[damaged.length - 8] ^= 0x80;
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: damaged }));
+    try {
+      const run = await s3Cli(['check']);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toMatch(/^ {2}model_a-[0-9a-f]+ .* CORRUPT$/m);
+      expect(run.stdout).toMatch(/has sha256 [0-9a-f]{64}; the manifest says [0-9a-f]{64} \(corrupt\)/);
+      expect(run.stderr).toMatch(/check failed: 1 of \d+ units of snapshot \S+ damaged \(model_a-[0-9a-f]+\)/);
+    } finally {
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: Buffer.from(original) }));
+    }
+  });
+
+  test('gpu-maint ls over s3:// lists a unit from its archive', async () => {
+    const run = await s3Cli(['ls', 'latest', 'hard']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.trim().split('\n')).toEqual([`${tree.root}/hard`, `${tree.root}/hard/a`, `${tree.root}/hard/b`]);
   });
 });

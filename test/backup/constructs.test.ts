@@ -197,6 +197,20 @@ describe('BackupPruner', () => {
     expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Timeout: 900 });
   });
 
+  test('may invoke itself, and only itself, to prune a large fleet in parts, with loop detection off for it', () => {
+    const [fnId, fn] = Object.entries(plain.findResources('AWS::Lambda::Function')).find(
+      ([, r]: [string, any]) => r.Properties.Environment?.Variables?.GPU_MAINT_PRUNE_SETTINGS,
+    ) as [string, any];
+    expect(fn.Properties.RecursiveLoop).toBe('Allow');
+    const invokes = Object.values(plain.findResources('AWS::IAM::Policy'))
+      .flatMap((r: any) => r.Properties.PolicyDocument.Statement as Statement[])
+      .filter((st) => actions(st).includes('lambda:InvokeFunction'));
+    // The function's own policy, and the schedule role's invoke of it: no other function.
+    expect(invokes.map((st) => st.Resource)).toContainEqual({ 'Fn::GetAtt': [fnId, 'Arn'] });
+    const targets = new Set([...JSON.stringify(invokes).matchAll(/"Fn::GetAtt":\["([^"]+)"/g)].map((m) => m[1]));
+    expect([...targets]).toEqual([fnId]);
+  });
+
   test('is scheduled daily at 06:00 in the configured time zone', () => {
     plain.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(0 6 * * ? *)',

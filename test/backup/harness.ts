@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseKeyValues, parseResult } from '../../lambda/core/contract';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
+import { inheritedClockEnv } from '../helpers/clock-env';
 
 export type BackupScript = 'backup' | 'restore' | 'restore-test';
 
@@ -49,6 +50,7 @@ export class ScriptHarness {
   /** Base environment: no IMDS, a fixed host id, dummy AWS credentials, no instance metadata. */
   env(extra: Record<string, string> = {}, pathPrefix: readonly string[] = []): Record<string, string> {
     return {
+      ...inheritedClockEnv(),
       HOME: process.env.HOME ?? this.root,
       PATH: [...pathPrefix, this.awsDir, process.env.PATH ?? '/usr/bin:/bin'].join(':'),
       LC_ALL: 'C',

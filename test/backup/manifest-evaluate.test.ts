@@ -5,8 +5,8 @@ import { describe, expect, test } from 'vitest';
 import { evaluateRestore } from '../../lambda/core/backup/evaluate';
 import { manifestTotals, parseManifest, snapshotTime } from '../../lambda/core/backup/manifest';
 import { parseResult } from '../../lambda/core/contract';
-import { evaluateTaskOutput } from '../../lambda/core/evaluate';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
+import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import type { TaskName } from '../../lambda/core/types';
 import { taskDefinition } from '../../lambda/tasks/registry';
 import { parseConfigForTest } from '../helpers/config';
@@ -30,6 +30,14 @@ describe('manifest', () => {
     [manifestJson('20261128T020000Z', [{ id: 'a/../b' }]), 'units.0.id'],
   ])('%s is rejected with a message naming the manifest and the problem', (text, message) => {
     expect(() => parseManifest(text, 'backups/h/snapshots/x.json')).toThrow(message);
+  });
+
+  test.each([
+    [manifestJson('20261128T020000Z', [{ id: 'a', bytes: -1 }]), 'units.0.bytes: got -1; expected a number of at least 0'],
+    [manifestJson('20261128T020000Z', []).replace('"unitDepth":1', '"unitDepth":"1"'), 'unitDepth: got "1"; expected a number'],
+  ])('a field out of range is worded with the value and what was expected, not the schema library words', (text, message) => {
+    expect(() => parseManifest(text, 'm')).toThrow(message);
+    expect(() => parseManifest(text, 'm')).not.toThrow(/Too small|Invalid input/);
   });
 
   test('a snapshot id names its UTC time', () => {

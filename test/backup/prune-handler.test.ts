@@ -3,7 +3,9 @@
  * that a dry run deletes none, and the SnapshotAgeHours metric it publishes.
  */
 import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { handler } from '../../lambda/handlers/prune';
@@ -23,6 +25,7 @@ vi.hoisted(() => {
 
 const s3 = mockClient(S3Client);
 const cloudwatch = mockClient(CloudWatchClient);
+const lambda = mockClient(LambdaClient);
 const HOST = 'AROAEXAMPLE:i-0abc';
 const BASE = `backups/${HOST}/`;
 const fp = (n: number) => n.toString(16).padStart(64, '0');
@@ -40,6 +43,7 @@ afterAll(() => {
 beforeEach(() => {
   s3.reset();
   cloudwatch.reset();
+  lambda.reset();
   s3.on(ListObjectsV2Command, { Prefix: 'backups/', Delimiter: '/' }).resolves({ CommonPrefixes: [{ Prefix: BASE }] });
   s3.on(ListObjectsV2Command, { Prefix: `${BASE}snapshots/` }).resolves({
     Contents: ids.map((id) => ({ Key: `${BASE}snapshots/${id}.json`, Size: 100 })),
@@ -122,5 +126,35 @@ describe('prune Lambda', () => {
     await expect(handler({})).rejects.toThrow(`prune failed for 1 host(s): ${HOST}`);
     const data = cloudwatch.commandCalls(PutMetricDataCommand).flatMap((c) => c.args[0].input.MetricData ?? []);
     expect(data.find((d) => d.MetricName === 'PruneErrors')).toMatchObject({ Values: [1] });
+  });
+
+  test('with too little time left for a second host, it prunes one and invokes itself to go on after it', async () => {
+    s3.on(ListObjectsV2Command, { Prefix: 'backups/', Delimiter: '/' }).resolves({
+      CommonPrefixes: [{ Prefix: BASE }, { Prefix: 'backups/AROAEXAMPLE:i-0def/' }],
+    });
+    lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
+    vi.stubEnv('AWS_LAMBDA_FUNCTION_NAME', 'gpu-maint-prune');
+    let remaining = 200_000;
+    const context = { getRemainingTimeInMillis: () => (remaining -= 60_000) } as unknown as Context;
+    try {
+      const summary = await handler({}, context);
+      expect(summary).toMatchObject({ hosts: 1 });
+    } finally {
+      vi.unstubAllEnvs();
+    }
+    const input = lambda.commandCalls(InvokeCommand)[0]?.args[0].input;
+    expect(input).toMatchObject({ FunctionName: 'gpu-maint-prune', InvocationType: 'Event' });
+    expect(JSON.parse(new TextDecoder().decode(input?.Payload as Uint8Array))).toEqual({
+      dryRun: false,
+      continuation: { after: HOST, part: 2, totals: { hosts: 1, stale: 0, errors: 0 } },
+    });
+  });
+
+  test('the last part publishes the fleet counts with those of the parts before', async () => {
+    await handler({ continuation: { after: 'AROAEXAMPLE:i-0000', part: 2, totals: { hosts: 4, stale: 1, errors: 0 } } });
+    const data = cloudwatch.commandCalls(PutMetricDataCommand).flatMap((c) => c.args[0].input.MetricData ?? []);
+    expect(data.find((d) => d.MetricName === 'BackupHosts')).toMatchObject({ Values: [5] });
+    expect(data.find((d) => d.MetricName === 'BackupHostsStale')).toMatchObject({ Values: [1] });
+    expect(lambda).not.toHaveReceivedCommand(InvokeCommand);
   });
 });

@@ -7,7 +7,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { FileBackupStore } from '../../lambda/adapters/local/backup-store-file';
-import { backupAgeFinding, type PrunePolicy, pruneHost, pruneMetrics, pruneStore, runPruneAudit } from '../../lambda/core/backup/prune';
+import {
+  backupAgeFinding,
+  continuationEvent,
+  MAX_PRUNE_PARTS,
+  type PrunePolicy,
+  parsePruneEvent,
+  pruneHost,
+  pruneMetrics,
+  pruneStore,
+  runPruneAudit,
+} from '../../lambda/core/backup/prune';
 import type { MetricDatum } from '../../lambda/core/types';
 import { manifestJson } from './manifests';
 
@@ -260,5 +270,73 @@ describe('snapshot age audit', () => {
     expect(lines).toEqual([expect.objectContaining({ hostKey: 'h1', severity: 'ok', newestAgeHours: 24 })]);
     expect(put.find((m) => m.name === 'SnapshotAgeHours')?.value).toBe(24);
     expect(flushes).toBe(1);
+  });
+});
+
+describe('the prune event', () => {
+  test.each([
+    [undefined, false],
+    [{}, false],
+    [{ dryRun: true }, true],
+  ])('%j reads as dryRun %s', (event, dryRun) => {
+    expect(parsePruneEvent(event).dryRun).toBe(dryRun);
+  });
+
+  test('a dryRun that is not a boolean is named with its value and what was expected', () => {
+    expect(() => parsePruneEvent({ dryRun: 'yes' })).toThrow(
+      'prune event: dryRun: got "yes"; expected true or false (send {} or {"dryRun": true})',
+    );
+  });
+});
+
+describe('a prune in parts (fleets too large for one invocation)', () => {
+  /** Out of time once `n` hosts were started. */
+  const afterHosts = (n: number) => {
+    let asked = 0;
+    return () => asked++ >= n;
+  };
+
+  test('once time runs out no further host is started, and the report says where to go on', async () => {
+    for (const h of ['h1', 'h2', 'h3', 'h4']) seedDaily(h, [1, 2, 3, 4]);
+    const report = await pruneStore(store, KEEP3, NOW, { dryRun: false, concurrency: 1, outOfTime: afterHosts(2) });
+    expect(report.hosts.map((h) => h.hostKey)).toEqual(['h1', 'h2']);
+    expect(report.unfinished).toEqual({ after: 'h2', hostsLeft: 2 });
+  });
+
+  test('the next part starts after the last host done and finishes the store', async () => {
+    for (const h of ['h1', 'h2', 'h3', 'h4']) seedDaily(h, [1, 2, 3, 4]);
+    const report = await pruneStore(store, KEEP3, NOW, { dryRun: false, after: 'h2' });
+    expect(report.hosts.map((h) => h.hostKey)).toEqual(['h3', 'h4']);
+    expect(report.unfinished).toBeUndefined();
+  });
+
+  test('a part that cannot start a single host fails, naming it', async () => {
+    seedDaily('h1', [1]);
+    await expect(pruneStore(store, KEEP3, NOW, { dryRun: false, outOfTime: () => true })).rejects.toThrow(
+      'prune: out of time before the first host (h1)',
+    );
+  });
+
+  test('fleet counts are published once, by the last part, with what the earlier parts counted', async () => {
+    for (const h of ['h1', 'h2', 'h3']) seedDaily(h, [1, 2]);
+    const settings = { fleet: 'gpu', maxAgeHours: 26, retention: KEEP3 };
+    const put: MetricDatum[] = [];
+    const deps = { store, metrics: { put: async (m: MetricDatum[]) => void put.push(...m), flush: async () => {} }, log: () => {} };
+    const first = await runPruneAudit(deps, settings, NOW, false, { outOfTime: afterHosts(1) });
+    expect(put.filter((m) => m.name === 'BackupHosts')).toEqual([]);
+    const next = continuationEvent({ dryRun: false }, first, 26);
+    expect(next).toEqual({ dryRun: false, continuation: { after: 'h1', part: 2, totals: { hosts: 1, stale: 0, errors: 0 } } });
+    const last = await runPruneAudit(deps, settings, NOW, false, { after: 'h1', carried: next?.continuation?.totals });
+    expect(continuationEvent(next!, last, 26)).toBeNull();
+    expect(put.filter((m) => m.name === 'BackupHosts').map((m) => m.value)).toEqual([3]);
+    expect(put.filter((m) => m.name === 'SnapshotAgeHours')).toHaveLength(3);
+  });
+
+  test(`a prune still unfinished after ${MAX_PRUNE_PARTS} parts stops with an error`, () => {
+    const report = { location: 'x', dryRun: false, at: NOW.toISOString(), hosts: [], unfinished: { after: 'h9', hostsLeft: 5 } };
+    const event = { dryRun: false, continuation: { after: 'h8', part: MAX_PRUNE_PARTS, totals: { hosts: 9, stale: 0, errors: 0 } } };
+    expect(() => continuationEvent(event, report, 26)).toThrow(
+      `prune: still 5 host(s) left after ${MAX_PRUNE_PARTS} parts; stopped after h9`,
+    );
   });
 });

@@ -14,9 +14,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
 import { evaluateCleanup } from '../../lambda/core/cleanup/evaluate';
 import { DISK_PRESSURE_ENV, diskPressureWiringSchema } from '../../lambda/core/collect';
-import { evaluateTaskOutput } from '../../lambda/core/evaluate';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { METRICS } from '../../lambda/core/metric-names';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import { CLEANUP_METRICS } from '../../lib/constructs/monitoring';
 import { GpuMaintStack } from '../../lib/gpu-maint-stack';
 

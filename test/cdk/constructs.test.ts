@@ -17,6 +17,7 @@ import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { logRetention } from '../../lib/constructs/maintenance-function';
 import { TaskDocument, type TaskDocumentProps, taskWrapperScript } from '../../lib/constructs/task-document';
 import { TaskSchedule, type TaskScheduleProps } from '../../lib/constructs/task-schedule';
+import { inheritedClockEnv } from '../helpers/clock-env';
 import { cdkOutdir } from '../helpers/temp';
 
 const stack = () => new Stack(new App({ outdir: cdkOutdir() }), 'Test');
@@ -44,7 +45,7 @@ describe('the task document wrapper, run with bash', () => {
     for (const p of taskDefinition('gpu-check').parameters) wrapper = wrapper.replaceAll(`{{ ${p.name} }}`, values[p.name] ?? 'auto');
     writeFileSync(path.join(dir, 'wrapper.sh'), wrapper);
     execFileSync('/bin/bash', [path.join(dir, 'wrapper.sh')], {
-      env: { PATH: `${bin}:/usr/bin:/bin`, CAPTURE_DIR: dir, TMPDIR: dir },
+      env: { ...inheritedClockEnv(), PATH: `${bin}:/usr/bin:/bin`, CAPTURE_DIR: dir, TMPDIR: dir },
     });
     captured = readFileSync(path.join(dir, 'script'), 'utf8');
     env = Object.fromEntries(

@@ -17,9 +17,9 @@ import { FileBackupStore } from '../../lambda/adapters/local/backup-store-file';
 import type { Config } from '../../lambda/config/schema';
 import { type HostAuditRecord, runPruneAudit } from '../../lambda/core/backup/prune';
 import { resultLogRecord } from '../../lambda/core/collect';
-import { evaluateTaskOutput } from '../../lambda/core/evaluate';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { isMetricName, METRIC_NAMES } from '../../lambda/core/metric-names';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import type { TaskName } from '../../lambda/core/types';
 import { taskDefinition } from '../../lambda/tasks/registry';
 import type { GpuMaintStack } from '../../lib/gpu-maint-stack';
@@ -131,7 +131,9 @@ beforeAll(async () => {
     }),
   );
   const ref = { commandId: 'c-1', instanceId: 'i-0abc', documentName: 'doc', status: 'Success' };
-  const records = [gpu, evaluated('cleanup', CLEANUP_DRY_RUN)].map((r) => ({ result: resultLogRecord(r, ref) }));
+  const records = [gpu, evaluated('cleanup', CLEANUP_DRY_RUN)].map((r) => ({
+    result: resultLogRecord(r, ref, taskDefinition(r.task).fleetCheck),
+  }));
   collectorLines = powertoolsLines('gpu-maint-collect', 'task result', records);
   // lambda/handlers/prune.ts logs the record with its `message` as `finding` (Powertools owns `message`).
   pruneLines = powertoolsLines(

@@ -8,8 +8,8 @@ import { buildApp } from '../../bin/app';
 import { validateConfig } from '../../lambda/config/load';
 import type { ConfigInput } from '../../lambda/config/schema';
 import { evaluationSettingsSchema } from '../../lambda/core/collect';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { METRICS } from '../../lambda/core/metric-names';
-import { evaluationSettings } from '../../lambda/core/settings';
 import type { TaskName } from '../../lambda/core/types';
 import { TASKS, taskDefinition } from '../../lambda/tasks/registry';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
@@ -30,6 +30,7 @@ let template: Template;
 let config: ReturnType<typeof buildApp>['config'];
 let stack: GpuMaintStack;
 let gpuDetailTemplate: Template;
+let shardedTemplate: Template;
 
 type Resources = Record<string, { Type: string; Properties: Record<string, any> }>;
 const resources = (t: Template, type: string): Resources => t.findResources(type) as Resources;
@@ -66,8 +67,13 @@ beforeAll(() => {
   stack = built.stack;
   // A second stack in the same app (one synthesis): default config with per-GPU metrics.
   const gpuDetail = new GpuMaintStack(built.app, 'GpuDetail', { config: validateConfig({ metrics: { detail: 'gpu' } }) });
+  // A third: a large fleet in 4 schedule shards, with more collectors.
+  const sharded = new GpuMaintStack(built.app, 'Sharded', {
+    config: validateConfig({ fleet: { name: 'big', shards: 4 }, aws: { collectorMaxConcurrency: 50 } }),
+  });
   template = Template.fromStack(built.stack);
   gpuDetailTemplate = Template.fromStack(gpuDetail);
+  shardedTemplate = Template.fromStack(sharded);
 });
 
 describe('SSM documents', () => {
@@ -148,6 +154,24 @@ describe('schedules', () => {
         .map((t) => t.name)
         .sort(),
     );
+  });
+
+  test('with fleet.shards, each sharded task has one schedule per shard, staggered over its period', () => {
+    const inputs = Object.values(resources(shardedTemplate, 'AWS::Scheduler::Schedule'))
+      .map((s) => ({ input: JSON.parse(s.Properties.Target.Input ?? '{}'), expression: s.Properties.ScheduleExpression }))
+      .filter((s) => s.input.task === 'gpu-check' || s.input.task === 'backup');
+    expect(inputs.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual([
+      { input: { task: 'backup' }, expression: 'cron(0 2 * * ? *)' },
+      { input: { task: 'gpu-check', shard: 0 }, expression: 'cron(0/5 * * * ? *)' },
+      { input: { task: 'gpu-check', shard: 1 }, expression: 'cron(1/5 * * * ? *)' },
+      { input: { task: 'gpu-check', shard: 2 }, expression: 'cron(2/5 * * * ? *)' },
+      { input: { task: 'gpu-check', shard: 3 }, expression: 'cron(3/5 * * * ? *)' },
+    ]);
+  });
+
+  test('with fleet.shards, the dispatcher knows the shard tag and count', () => {
+    const env = functionByEnv(shardedTemplate, 'GPU_MAINT_DISPATCH').props.Environment.Variables.GPU_MAINT_DISPATCH;
+    expect(JSON.stringify(env)).toContain('\\"shards\\":{\\"tagKey\\":\\"gpu-maint:shard\\",\\"count\\":4}');
   });
 
   test('a schedule fires its expression in the configured time zone', () => {
@@ -253,6 +277,13 @@ describe('result path', () => {
     });
   });
 
+  test('aws.collectorMaxConcurrency sets the concurrency of the collect event source', () => {
+    shardedTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: functionByEnv(shardedTemplate, 'GPU_MAINT_COLLECT').id },
+      ScalingConfig: { MaximumConcurrency: 50 },
+    });
+  });
+
   test('the collect Lambda gets the evaluation settings of the config as one JSON variable', () => {
     const raw = functionByEnv(template, 'GPU_MAINT_COLLECT').props.Environment.Variables.GPU_MAINT_SETTINGS;
     expect(typeof raw).toBe('string');
@@ -320,10 +351,13 @@ describe('least privilege', () => {
     });
   });
 
-  test('collect receives only from its own queue', () => {
+  test('collect receives only from its own queues (results, and the kernel-log watcher’s events)', () => {
     const statements = statementsOf(template, functionByEnv(template, 'GPU_MAINT_COLLECT').id);
     const sqs = statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith('sqs:')));
-    expect(sqs.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [expect.stringMatching(/^CollectQueue/), 'Arn'] }]);
+    expect(sqs.map((s) => s.Resource)).toEqual([
+      { 'Fn::GetAtt': [expect.stringMatching(/^CollectQueue/), 'Arn'] },
+      { 'Fn::GetAtt': [expect.stringMatching(/^WatcherQueue/), 'Arn'] },
+    ]);
   });
 
   test('no Lambda policy grants a whole service', () => {

@@ -141,8 +141,21 @@ describe('docker', () => {
     const host = makeCleanupHost();
     const state = fakeDocker(host, images, ['sha256:bbb']);
     const { details } = await runCleanup(host, cleanupConfig(host, { dryRun: true, docker: { enabled: true, unusedForHours: 168 } }));
-    expect(details.deleted).toEqual([{ path: 'image:old/unused:1', bytes: 3_000_000, category: 'docker' }]);
+    expect(details.deleted).toEqual([{ path: 'image:old/unused:1', bytes: 3_000_000, category: 'docker', modifiedAt: expect.any(String) }]);
     expect(readFileSync(path.join(state, 'calls'), 'utf8')).not.toContain('prune');
+  });
+
+  test('a dry run gives each image its age: the time since docker created it', async () => {
+    const host = makeCleanupHost();
+    fakeDocker(host, images, ['sha256:bbb']);
+    const { details, result } = await runCleanup(
+      host,
+      cleanupConfig(host, { dryRun: true, docker: { enabled: true, unusedForHours: 168 } }),
+    );
+    const [image] = details.deleted;
+    const ageHours = (Date.parse(result.at as string) - Date.parse(image.modifiedAt as string)) / (HOUR_S * 1000);
+    expect(ageHours).toBeGreaterThan(399);
+    expect(ageHours).toBeLessThan(401);
   });
 
   test('a real run prunes with the until filter and reports the space docker reclaimed', async () => {
@@ -154,7 +167,7 @@ describe('docker', () => {
     );
     expect(readFileSync(path.join(state, 'calls'), 'utf8')).toContain('image prune -a -f --filter until=168h');
     expect(readFileSync(path.join(state, 'images'), 'utf8')).not.toContain('sha256:aaa');
-    expect(details.deleted).toEqual([{ path: 'image:old/unused:1', bytes: 3_000_000, category: 'docker' }]);
+    expect(details.deleted).toEqual([{ path: 'image:old/unused:1', bytes: 3_000_000, category: 'docker', modifiedAt: expect.any(String) }]);
     expect(result.metrics.find((m) => m.name === 'BytesFreedDocker')?.value).toBe(3_000_000);
   });
 

@@ -1,8 +1,8 @@
 /** The cleanup evaluator on hand-written script output: accounting, findings and metrics. */
 import { describe, expect, test } from 'vitest';
 import { type CleanupDetails, decodeEscapedPath, evaluateCleanup } from '../../lambda/core/cleanup/evaluate';
-import { evaluateTaskOutput } from '../../lambda/core/evaluate';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
+import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import { parseConfigForTest } from '../helpers/config';
 
 const settings = evaluationSettings(parseConfigForTest());

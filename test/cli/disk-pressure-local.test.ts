@@ -31,6 +31,10 @@ function setup(onDiskPressure: boolean): { config: string; stateDir: string } {
   const old = new Date(Date.now() - 60 * 86_400_000);
   utimesSync(path.join(experiments, 'old-run', 'metrics.json'), old, old);
   utimesSync(path.join(experiments, 'old-run'), old, old);
+  // Stamped from the test's clock, not left to the kernel's: under `npm run test:future` they differ by a year.
+  const now = new Date();
+  utimesSync(path.join(experiments, 'new-run', 'metrics.json'), now, now);
+  utimesSync(path.join(experiments, 'new-run'), now, now);
   const stateDir = path.join(root, 'state');
   const config = path.join(root, 'gpu-maint.json');
   writeFileSync(

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { inheritedClockEnv } from '../helpers/clock-env';
 import { REPO_ROOT } from '../helpers/fixtures';
 import { tempDir } from '../helpers/temp';
 
@@ -27,7 +28,7 @@ describe('gpu-maint run all with defaults on a machine without a GPU', () => {
     run = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'gpu-maint.cjs'), 'run', 'all'], {
       cwd: REPO_ROOT,
       encoding: 'utf8',
-      env: { PATH: pathWithoutNvidiaSmi(), HOME: home, GPU_MAINT_IMDS: 'off', LANG: 'C.UTF-8' },
+      env: { ...inheritedClockEnv(), PATH: pathWithoutNvidiaSmi(), HOME: home, GPU_MAINT_IMDS: 'off', LANG: 'C.UTF-8' },
       timeout: 120_000,
     });
     stdout = String(run.stdout);

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { formatElapsed, formatProgress, ProgressLine, parseProgressRecord } from '../../lambda/adapters/local/progress';
+import { inheritedClockEnv } from '../helpers/clock-env';
 import { REPO_ROOT } from '../helpers/fixtures';
 
 const RECORD = 'progress: task=backup unit=llama-3 units=3/10 bytes=104857600/1048576000';
@@ -84,7 +85,15 @@ describe('the launcher shows progress on a terminal only', () => {
       'run',
       'backup',
     ];
-    env = { PATH: process.env.PATH, HOME: root, LANG: 'C.UTF-8', GPU_MAINT_HOST_ID: 'pty-host', GPU_MAINT_IMDS: 'off', TERM: 'xterm' };
+    env = {
+      ...inheritedClockEnv(),
+      PATH: process.env.PATH,
+      HOME: root,
+      LANG: 'C.UTF-8',
+      GPU_MAINT_HOST_ID: 'pty-host',
+      GPU_MAINT_IMDS: 'off',
+      TERM: 'xterm',
+    };
   });
 
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -115,7 +124,8 @@ describe('the launcher shows progress on a terminal only', () => {
   test('with --json on a terminal there is no progress line', () => {
     const screen = onTerminal(['--json']);
     expect(screen).not.toMatch(/units · |elapsed/);
-    expect(JSON.parse(screen.slice(screen.indexOf('{'))).task).toBe('backup');
+    // The terminal gets stderr too: the document starts at the first line that is just "{".
+    expect(JSON.parse(screen.slice(screen.search(/^\{\r?$/m))).task).toBe('backup');
   });
 
   test('in a pipe there is no progress line and no colour', () => {

@@ -20,6 +20,7 @@ import { SERIES_COLORS } from '../../lambda/core/status/html';
 import type { TaskResult } from '../../lambda/core/types';
 import { manifestJson } from '../backup/manifests';
 import { Browser, CHROMIUM, type Page } from '../helpers/chromium';
+import { inheritedClockEnv } from '../helpers/clock-env';
 import { REPO_ROOT } from '../helpers/fixtures';
 
 const RUN_AT = '2026-11-28 12:00:00';
@@ -63,10 +64,8 @@ const LIST = 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0)\nGPU 1: NVIDIA H100 80G
  * and run on together (a constant offset: `-f @TIME` would restart it in each process).
  */
 function cli(args: readonly string[], options: { faketime?: string } = {}) {
-  const offsetSeconds = options.faketime ? Math.round(Date.now() / 1000 - Date.parse(`${options.faketime.replace(' ', 'T')}Z`) / 1000) : 0;
-  const argv = options.faketime
-    ? ['-f', `${offsetSeconds >= 0 ? '-' : '+'}${Math.abs(offsetSeconds)}s`, process.execPath, CLI, ...args]
-    : [CLI, ...args];
+  // An absolute start ("@" and a UTC time, then running), so the run happens at that time whatever the test's clock says.
+  const argv = options.faketime ? ['-f', `@${options.faketime}`, process.execPath, CLI, ...args] : [CLI, ...args];
   return spawnSync(options.faketime ? 'faketime' : process.execPath, argv, { cwd: REPO_ROOT, encoding: 'utf8', env, timeout: 240_000 });
 }
 
@@ -182,6 +181,8 @@ beforeAll(async () => {
     }),
   );
   env = {
+    ...inheritedClockEnv(),
+    TZ: 'UTC',
     PATH: `${path.join(REPO_ROOT, 'test', 'fakes', 'bin')}:${process.env.PATH}`,
     HOME: dir,
     LANG: 'C.UTF-8',

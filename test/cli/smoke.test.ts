@@ -44,7 +44,7 @@ describe('runSmoke', () => {
       Payload: encode({ outcome: 'sent', message: 'sent', commands: [{ commandId: 'cmd-1', instanceIds: ['i-0123456789abcdef0'] }] }),
     });
     const lines = await runSmoke(clients(), 'GpuMaint', 'i-0123456789abcdef0');
-    expect(cw).toHaveReceivedCommandWith(SetAlarmStateCommand, { AlarmName: 'GpuMaint-no-gpu-check-results', StateValue: 'ALARM' });
+    expect(cw).toHaveReceivedCommandWith(SetAlarmStateCommand, { AlarmName: 'GpuMaint-gpu-check-coverage', StateValue: 'ALARM' });
     const payload = JSON.parse(new TextDecoder().decode(lambda.commandCalls(InvokeCommand)[0].args[0].input.Payload as Uint8Array));
     expect(payload).toEqual({ task: 'gpu-check', targets: { instanceIds: ['i-0123456789abcdef0'] } });
     expect(lines.join('\n')).toContain('arn:aws:sns:eu-west-1:123456789012:pipeline');
@@ -66,7 +66,7 @@ describe('runSmoke', () => {
   test('an alarm that cannot be set fails the smoke test naming it', async () => {
     cw.on(SetAlarmStateCommand).rejects(Object.assign(new Error('alarm does not exist'), { name: 'ResourceNotFound' }));
     await expect(runSmoke(clients(), 'GpuMaint', 'i-0123456789abcdef0')).rejects.toThrow(
-      'SetAlarmState GpuMaint-no-gpu-check-results: ResourceNotFound',
+      'SetAlarmState GpuMaint-gpu-check-coverage: ResourceNotFound',
     );
   });
 

@@ -92,6 +92,12 @@ describe('validation errors name the key, the bad value and what was expected', 
     ['healthCheck.endpoints=["8.8.8.8"]', /healthCheck\.endpoints\.0: got "8\.8\.8\.8"; expected host:port/],
     ['healthCheck.mounts=["relative/dir"]', /healthCheck\.mounts\.0: got "relative\/dir"; expected an absolute path/],
     ['gpuChek.instanceType=p5.48xlarge', /gpuChek: unknown setting/],
+    [
+      'aws.tags={"aws:owner":"me"}',
+      /aws\.tags\.aws:owner: got key "aws:owner"; expected a tag key .* not starting with aws: or gpu-maint:/,
+    ],
+    ['aws.tags={"team":"a,b"}', /aws\.tags\.team: got "a,b"; expected a tag value of 1-256/],
+    ['alerts.flapping.firings=1', /alerts\.flapping\.firings: got 1; expected a number of at least 2/],
   ])('%s', (option, message) => {
     expect(() => loadConfig({ set: [option] })).toThrow(message);
   });

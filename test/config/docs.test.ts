@@ -6,7 +6,7 @@ import { loadConfig } from '../../lambda/config/load';
 import { REPO_ROOT } from '../helpers/fixtures';
 
 /** Records of user-chosen keys (alerts.for) are documented as a whole. */
-const WHOLE = new Set(['alerts.for', 'alerts.keepFiringForMinutes', 'alerts.slack', 'logrotate.groups']);
+const WHOLE = new Set(['alerts.for', 'alerts.keepFiringForMinutes', 'alerts.slack', 'aws.tags', 'logrotate.groups']);
 
 function leafKeys(value: unknown, prefix = ''): string[] {
   if (WHOLE.has(prefix) || value === null || typeof value !== 'object' || Array.isArray(value)) return [prefix];

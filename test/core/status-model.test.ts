@@ -168,6 +168,28 @@ describe('renderStatusPage', () => {
     expect(html).not.toContain('<img src=x>');
   });
 
+  test('an active alert that is flapping says so', () => {
+    const flapping = {
+      check: 'gpu.temperature' as const,
+      gpu: 1,
+      task: 'gpu-check' as const,
+      status: 'firing' as const,
+      severity: 'warning' as const,
+      message: 'GPU 1 at 84 °C',
+      consecutive: 2,
+      since: '2026-11-28T10:20:00Z',
+      lastEvaluatedAt: '2026-11-28T11:55:00Z',
+      lastBreachAt: '2026-11-28T11:50:00Z',
+      notifiedSeverity: 'warning' as const,
+      flapping: true,
+    };
+    const model = buildStatusModel(
+      input({ alerts: [{ host: 'h1', version: 3, lastSeen: {}, alerts: { 'gpu.temperature#gpu1': flapping }, undelivered: [] }] }),
+    );
+    expect(model.alerts[0]).toMatchObject({ check: 'gpu.temperature', flapping: true });
+    expect(renderStatusPage(model, assets)).toContain('firing, flapping');
+  });
+
   test('a page with no state yet says how to get some', () => {
     const html = renderStatusPage(buildStatusModel(input({})), assets);
     expect(html).toContain('No task has run yet: gpu-maint run all');

@@ -25,6 +25,10 @@ describe('config validation wording', () => {
     [{ fleet: { name: 3 } }, 'fleet.name: got 3; expected a string'],
     [{ cleanup: { dryRun: 'yes' } }, 'cleanup.dryRun: got "yes"; expected true or false'],
     [{ metrics: { detail: 'host' } }, 'metrics.detail: got "host"; expected one of "fleet"|"instance"|"gpu"'],
+    [{ gpuCheck: { expectedGpuCount: 'x' } }, 'gpuCheck.expectedGpuCount: got "x"; expected "auto" or a number'],
+    [{ gpuCheck: { instanceType: 9 } }, 'gpuCheck.instanceType: got 9; expected "auto" or a string'],
+    [{ alerts: { for: { Bad: 2 } } }, 'alerts.for.Bad: got key "Bad"; expected a check name such as gpu.temperature'],
+    [{ aws: { tags: { 'aws:x': 'y' } } }, 'aws.tags.aws:x: got key "aws:x"; expected a tag key of 1-128'],
   ])('%j', (input, message) => {
     const text = messageFor(input);
     expect(text).toContain(message);

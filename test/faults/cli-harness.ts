@@ -9,6 +9,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, ut
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { inheritedClockEnv } from '../helpers/clock-env';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(REPO_ROOT, 'bin', 'gpu-maint.cjs');
@@ -122,6 +123,7 @@ export function age(file: string, days: number): void {
 /** The environment every run gets: fakes first on PATH, no IMDS, a fixed host id. */
 export function baseEnv(host: FaultHost): Record<string, string> {
   return {
+    ...inheritedClockEnv(),
     PATH: `${host.bin}:${FAKES_BIN}:/usr/sbin:/usr/bin:/sbin:/bin`,
     HOME: host.root,
     GPU_MAINT_IMDS: 'off',

@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import type { ConfigInput } from '../../lambda/config/schema';
-import { evaluateTaskOutput } from '../../lambda/core/evaluate';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { evaluateGpuCheck } from '../../lambda/core/gpu/evaluate';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import type { Finding, TaskResult } from '../../lambda/core/types';
 import { parseConfigForTest } from '../helpers/config';
 import { fixture } from '../helpers/fixtures';

@@ -5,10 +5,10 @@
 import { describe, expect, test } from 'vitest';
 import type { ConfigInput } from '../../lambda/config/schema';
 import { parseResult } from '../../lambda/core/contract';
-import type { EvaluationContext } from '../../lambda/core/evaluate';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { formatBytes } from '../../lambda/core/format';
 import { evaluateHealthCheck } from '../../lambda/core/health/evaluate';
-import { evaluationSettings } from '../../lambda/core/settings';
+import type { EvaluationContext } from '../../lambda/core/task-evaluation';
 import { parseConfigForTest } from '../helpers/config';
 
 interface SectionSpec {

@@ -6,9 +6,9 @@
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { evaluateTaskOutput } from '../../lambda/core/evaluate';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { evaluateHealthCheck } from '../../lambda/core/health/evaluate';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import type { Finding, TaskResult } from '../../lambda/core/types';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { parseConfigForTest } from '../helpers/config';

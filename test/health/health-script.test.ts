@@ -10,10 +10,11 @@ import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { runTaskScript } from '../../lambda/adapters/local/script-runner';
 import { parseResult } from '../../lambda/core/contract';
-import { evaluateTaskOutput } from '../../lambda/core/evaluate';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { evaluateHealthCheck } from '../../lambda/core/health/evaluate';
 import { parseDf } from '../../lambda/core/health/parse';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
+import { inheritedClockEnv } from '../helpers/clock-env';
 import { parseConfigForTest } from '../helpers/config';
 import {
   calls,
@@ -118,6 +119,7 @@ describe.concurrent('health-check script: configuration from the config file', (
     const output = await runTaskScript('health-check', config, {
       stateDir: path.join(host.root, 'local-state'),
       env: {
+        ...inheritedClockEnv(),
         PATH: `${host.bin}:${process.env.PATH}`,
         // EC2 as far as the script can tell: `auto` would probe, so [] must really mean none.
         GPU_MAINT_IMDS: 'auto',
@@ -374,7 +376,7 @@ function callFunction(snippet: string, env: Record<string, string> = {}): Promis
     execFile(
       'bash',
       ['-c', `source "$1"; ${snippet}`, 'health-check', healthCheckBundle()],
-      { env: { PATH: process.env.PATH ?? '', GPU_MAINT_IMDS: 'off', ...env }, encoding: 'utf8' },
+      { env: { ...inheritedClockEnv(), PATH: process.env.PATH ?? '', GPU_MAINT_IMDS: 'off', ...env }, encoding: 'utf8' },
       (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
     );
   });

@@ -15,6 +15,8 @@ export interface CliRunOptions {
   readonly columns?: number;
   /** Receives the status (progress) lines a terminal's stderr would show; none when absent. */
   readonly status?: (line: string, done?: boolean) => void;
+  /** A fixed current time (ages in reports). */
+  readonly now?: Date;
 }
 
 export async function runCli(args: readonly string[], options: CliRunOptions = {}): Promise<CliRun> {
@@ -27,6 +29,7 @@ export async function runCli(args: readonly string[], options: CliRunOptions = {
     color: options.color,
     columns: options.columns,
     status: options.status,
+    ...(options.now ? { now: () => options.now as Date } : {}),
   };
   const code = await main(args, io);
   return { code, stdout: out.join(''), stderr: err.join('') };

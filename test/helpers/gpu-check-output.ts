@@ -2,7 +2,7 @@
  * Composes a gpu-check script output (the result contract, scripts/gpu-check.sh's sections) for tests
  * and benchmarks of the collector: n GPUs of a p4d-like host with chosen temperatures and Xid lines.
  */
-import { GPU_CHECK_SECTIONS } from '../../lambda/core/gpu/evaluate';
+import { GPU_CHECK_SECTIONS } from '../../lambda/core/gpu/check-input';
 
 const BUS_IDS = ['10:1C', '10:1D', '20:1C', '20:1D', '90:1C', '90:1D', 'A0:1C', 'A0:1D'].map((b) => `00000000:${b}.0`);
 

@@ -14,6 +14,7 @@ import {
   packRequests,
 } from '../../lambda/adapters/aws/cloudwatch-metrics';
 import { resultLog } from '../../lambda/adapters/aws/collect-deps';
+import { jsonEnv } from '../../lambda/adapters/aws/env';
 import { alertMessage } from '../../lambda/adapters/aws/sns-alerts';
 import { isTruncated, parseS3Url } from '../../lambda/adapters/aws/ssm-invocation-output';
 import { validateConfig } from '../../lambda/config/load';
@@ -25,8 +26,9 @@ import {
   resultLogRecord,
   taskOutputFromInvocation,
 } from '../../lambda/core/collect';
-import { evaluateTaskOutput } from '../../lambda/core/evaluate';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
+import { PRUNE_ENV } from '../../lambda/core/lambda-env';
+import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import type { MetricDatum, TaskResult } from '../../lambda/core/types';
 import { taskDefinition } from '../../lambda/tasks/registry';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
@@ -234,7 +236,7 @@ describe('the per-result log line', () => {
     const level = process.env.POWERTOOLS_LOG_LEVEL;
     process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
     try {
-      resultLog().write(resultLogRecord(result, ref));
+      resultLog().write(resultLogRecord(result, ref, taskDefinition(result.task).fleetCheck));
     } finally {
       spy.mockRestore();
       process.env.POWERTOOLS_LOG_LEVEL = level;
@@ -256,7 +258,7 @@ describe('the per-result log line', () => {
   });
 
   test('a result with a finding logs its findings, counts and per-GPU details', () => {
-    const record = resultLogRecord(gpuCheck({ host: HOST, temperatures: { 3: 91 } }), ref);
+    const record = resultLogRecord(gpuCheck({ host: HOST, temperatures: { 3: 91 } }), ref, taskDefinition('gpu-check').fleetCheck);
     expect(record).toMatchObject({ status: 'critical', critical: 1, checks: 'gpu.temperature', xidCount: 0, hottestGpu: 3 });
     expect(record.findings).toEqual([expect.objectContaining({ check: 'gpu.temperature' })]);
     expect(record.details?.gpus).toHaveLength(8);
@@ -266,6 +268,7 @@ describe('the per-result log line', () => {
     const record = resultLogRecord(
       gpuCheck({ host: HOST, xidLines: ['NVRM: Xid (PCI:0000:10:1c): 79, pid=1, name=python, GPU has fallen off the bus.'] }),
       ref,
+      true,
     );
     expect(record.xidCount).toBe(1);
     expect(record.xidSummary).toMatch(/Xid 79/);
@@ -280,11 +283,30 @@ describe('the per-result log line', () => {
     const record = resultLogRecord(
       { task: 'cleanup', host: 'i-1', status: 'ok', findings: [], metrics: [], cleanup: { dryRun: false, deleted, bytesFreed: 5000 } },
       { commandId: 'c', instanceId: 'i-1', documentName: 'd', status: 'Success' },
+      taskDefinition('cleanup').fleetCheck,
     );
     const cleanup = record.details?.cleanup as { deleted: unknown[]; deletedNotLogged: number; bytesFreed: number };
     expect(cleanup.deleted).toHaveLength(LOGGED_DELETED_PATHS);
     expect(cleanup.deletedNotLogged).toBe(5000 - LOGGED_DELETED_PATHS);
     expect(cleanup.bytesFreed).toBe(5000);
     expect(JSON.stringify(record).length).toBeLessThan(256 * 1024);
+  });
+});
+
+describe('Lambda settings from the environment', () => {
+  test('a setting out of range is named with its value and what was expected, not the schema library words', () => {
+    const settings = {
+      bucket: 'b-1',
+      prefix: '',
+      namespace: 'N',
+      fleet: 'f',
+      maxAgeHours: 26,
+      retention: { keepLast: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, graceDays: 2 },
+    };
+    const read = () => jsonEnv(PRUNE_ENV, { [PRUNE_ENV.variable]: JSON.stringify(settings) });
+    expect(read).toThrow(
+      `environment variable ${PRUNE_ENV.variable} is invalid: retention.keepLast: got 0; expected a number of at least 1`,
+    );
+    expect(read).not.toThrow(/Too small/);
   });
 });

@@ -17,7 +17,7 @@ import { validateConfig } from '../../lambda/config/load';
 import { ALERT_ENV, alertSettings } from '../../lambda/core/alerts/settings';
 import { AGENT_CLOUDWATCH_CALLS_PER_INVOCATION, budgetTable, type CallProfile, sweepBudget } from '../../lambda/core/call-budget';
 import type { DispatchSettings } from '../../lambda/core/dispatch';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
 
 const mocks: [service: string, stub: ReturnType<typeof mockClient>][] = [

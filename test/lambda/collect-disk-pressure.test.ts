@@ -14,7 +14,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, test } from 'vitest';
 import { awsCollectDeps } from '../../lambda/adapters/aws/collect-deps';
 import { DISK_PRESSURE_ENV, type DiskPressureWiring, deliverResults, evaluateInvocation } from '../../lambda/core/collect';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { parseConfigForTest } from '../helpers/config';
 
 const ssm = mockClient(SSMClient);

@@ -11,7 +11,7 @@ import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { handler } from '../../lambda/handlers/collect';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
 

@@ -32,6 +32,7 @@ beforeAll(() => {
     outputKeyPrefix: 'command-output/',
     commandLogGroup: '/gpu-maint/commands',
     metricsNamespace: 'GpuMaint',
+    shards: { tagKey: 'gpu-maint:shard', count: 4 },
     tasks: {
       'gpu-check': { documentName: 'GpuMaint-GpuCheckDocument-abc', deliveryTimeoutSeconds: 240 },
       'health-check': { documentName: 'GpuMaint-HealthCheckDocument-def', deliveryTimeoutSeconds: 600 },
@@ -115,6 +116,16 @@ describe('targets', () => {
         }),
       ],
     });
+  });
+
+  test('a shard gets one command to its shard tag alone, without listing, and publishes its count', async () => {
+    resolvesTo(5);
+    const result = await handler({ task: 'gpu-check', shard: 2 }, context);
+    expect(ssm).not.toHaveReceivedCommand(DescribeInstanceInformationCommand);
+    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 1);
+    expect(ssm).toHaveReceivedCommandWith(SendCommandCommand, { Targets: [{ Key: 'tag:gpu-maint:shard', Values: ['prod-2'] }] });
+    expect(cloudwatch).toHaveReceivedCommandWith(PutMetricDataCommand, { MetricData: [expect.objectContaining({ Value: 5 })] });
+    expect(result).toMatchObject({ outcome: 'sent', matchedInstances: 5 });
   });
 
   test('a tag narrows the fleet: instances carrying both tags are looked up and sent by id', async () => {
@@ -207,6 +218,9 @@ describe('payload validation', () => {
     [{ task: 'gpu-check', target: {} }, 'target: unknown field'],
     [{ task: 'gpu-check', dryRun: 'yes' }, 'dryRun: got "yes"; expected true or false'],
     [{ task: 'gpu-check', targets: { tag: { key: 'a', value: 'b' }, instanceIds: ids(1) } }, 'targets: got both tag and instanceIds'],
+    [{ task: 'gpu-check', shard: 4 }, 'shard: got 4; expected 0-3 (fleet.shards is 4)'],
+    [{ task: 'gpu-check', shard: 1.5 }, 'shard: got 1.5; expected a whole shard number'],
+    [{ task: 'gpu-check', shard: 0, targets: { tag: { key: 'a', value: 'b' } } }, 'shard: got both shard and targets'],
     [{ task: 'gpu-check', parameters: { Mounts: '/' } }, 'parameters.Mounts: unknown parameter of gpu-check; expected one of InstanceType'],
     [
       { task: 'gpu-check', parameters: { InstanceType: 'p5; reboot' } },

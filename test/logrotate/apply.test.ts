@@ -7,10 +7,11 @@ import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { runTaskScript } from '../../lambda/adapters/local/script-runner';
 import type { ConfigInput } from '../../lambda/config/schema';
-import { evaluateTaskOutput } from '../../lambda/core/evaluate';
+import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { evaluateLogrotate } from '../../lambda/core/logrotate/evaluate';
-import { evaluationSettings } from '../../lambda/core/settings';
+import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import { TASKS } from '../../lambda/tasks/registry';
+import { inheritedClockEnv } from '../helpers/clock-env';
 import { parseConfigForTest } from '../helpers/config';
 import { tempDir } from '../helpers/temp';
 
@@ -36,7 +37,7 @@ async function apply(host: Host, input: ConfigInput, env: Record<string, string>
   const output = await runTaskScript('logrotate', config, {
     stateDir: path.join(host.root, 'state'),
     timeoutMs: 60_000,
-    env: { GPU_MAINT_IMDS: 'off', GPU_MAINT_HOST_ID: 'test-host', GPU_MAINT_LOGROTATE_TARGET: host.target, ...env },
+    env: { ...inheritedClockEnv(), GPU_MAINT_IMDS: 'off', GPU_MAINT_HOST_ID: 'test-host', GPU_MAINT_LOGROTATE_TARGET: host.target, ...env },
   });
   const result = evaluateTaskOutput(output, evaluateLogrotate, evaluationSettings(config), new Date());
   return { output, result };

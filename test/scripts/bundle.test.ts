@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { bundleTaskScript, SCRIPTS_DIR, stripComments } from '../../lambda/tasks/scripts';
+import { inheritedClockEnv } from '../helpers/clock-env';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-bundle-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,7 +27,7 @@ function definitions(name: string, script: string): string {
     ],
     {
       encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, TMPDIR: dir },
+      env: { ...inheritedClockEnv(), PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, TMPDIR: dir },
     },
   );
   expect(r.status, r.stderr).toBe(0);

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { parseResult, RESULT_CONTRACT } from '../../lambda/core/contract';
 import { bundleTaskScript, SCRIPTS_DIR } from '../../lambda/tasks/scripts';
+import { inheritedClockEnv } from '../helpers/clock-env';
 import { tempDir } from '../helpers/temp';
 
 let scriptsDir: string;
@@ -33,7 +34,7 @@ function runScript(body: string, env: Record<string, string> = {}) {
   return spawnSync('bash', [file], {
     encoding: 'utf8',
     timeout: 60_000,
-    env: { PATH: process.env.PATH ?? '', GPU_MAINT_IMDS: 'off', ...env },
+    env: { ...inheritedClockEnv(), PATH: process.env.PATH ?? '', GPU_MAINT_IMDS: 'off', ...env },
   });
 }
 

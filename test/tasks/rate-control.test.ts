@@ -2,7 +2,6 @@
 import { describe, expect, test } from 'vitest';
 import { TASK_NAMES } from '../../lambda/core/types';
 import { RATE_CONTROL, rateControlFor, rolloutWaves } from '../../lambda/tasks/rate-control';
-import { TASKS } from '../../lambda/tasks/registry';
 
 describe('RATE_CONTROL', () => {
   test.each(TASK_NAMES.flatMap((task) => [10, 1000, 5000].map((fleet) => [task, fleet] as const)))(
@@ -44,15 +43,5 @@ describe('rateControlFor', () => {
     const overrides = { maxConcurrency: '5%', rateControl: { backup: { maxConcurrency: '50%', deliveryTimeoutSeconds: 7200 } } };
     expect(rateControlFor('gpu-check', overrides)).toMatchObject({ maxConcurrency: '5%', maxErrors: '100%', deliveryTimeoutSeconds: 240 });
     expect(rateControlFor('backup', overrides)).toMatchObject({ maxConcurrency: '50%', maxErrors: '10%', deliveryTimeoutSeconds: 7200 });
-  });
-});
-
-describe('the task registry', () => {
-  test.each(TASK_NAMES)("%s's time limits are the rate-control table's (one set of numbers until they merge)", (task) => {
-    const def = TASKS.get(task)!;
-    expect(def.limits).toEqual({
-      executionSeconds: RATE_CONTROL[task].executionTimeoutSeconds,
-      deliverySeconds: RATE_CONTROL[task].deliveryTimeoutSeconds,
-    });
   });
 });

@@ -15,6 +15,7 @@ import { evaluateHost } from '../../lambda/core/alerts/policy';
 import { gpusSeenFromState, parseWatchEvent, type WatchEvent, watchEventResult } from '../../lambda/core/gpu/watch';
 import { systemClock } from '../../lambda/core/ports';
 import { at, date, hot, result, settingsFor } from '../alerts/helpers';
+import { inheritedClockEnv } from '../helpers/clock-env';
 import { parseConfigForTest } from '../helpers/config';
 import { fixture, REPO_ROOT } from '../helpers/fixtures';
 import { tempDir } from '../helpers/temp';
@@ -35,6 +36,7 @@ function setup(extraEnv: Record<string, string> = {}) {
   const notifications: string[] = [];
   const alerts = localPolicyAlertSink(config, (line) => notifications.push(line));
   const env = {
+    ...inheritedClockEnv(),
     PATH: `${FAKES_BIN}:${process.env.PATH}`,
     FAKE_JOURNAL_FILE: journal,
     GPU_MAINT_IMDS: 'off',
@@ -58,11 +60,24 @@ function setup(extraEnv: Record<string, string> = {}) {
   const gpuCheck = () => runLocalTask('gpu-check', { config, clock: systemClock, alerts, env });
   const xidNotifications = () => notifications.filter((n) => n.includes(' gpu.xid '));
   const cursor = path.join(dir, 'state', 'host', 'gpu-watch.journal-cursor');
+  /** Rotates the journal once the follower has read `lines` lines: the follower ends (it is then restarted). */
+  const rotateAfter = async (lines: number) => {
+    await vi.waitFor(() => expect(readFileSync(cursor, 'utf8')).toMatch(new RegExp(`^fake-cursor:${lines}$`, 'm')), WAIT);
+    renameSync(journal, `${journal}.1`);
+    writeFileSync(journal, '');
+  };
+  /** Writes the first line of an incident (xidLine(1)) and waits for its event. */
+  const firstEvent = async () => {
+    appendFileSync(journal, `${xidLine(1)}\n`);
+    await vi.waitFor(() => expect(events).toHaveLength(1), WAIT);
+  };
   /** Resolves once the (fake) follower has started: lines appended after that are followed. */
   const following = () => vi.waitFor(() => expect(existsSync(cursor)).toBe(true), WAIT);
   return {
     cursor,
     following,
+    rotateAfter,
+    firstEvent,
     dir,
     journal,
     events,
@@ -82,8 +97,7 @@ describe('gpu-maint watch over a followed kernel log', () => {
     const watch = s.start();
     try {
       await s.following();
-      appendFileSync(s.journal, `${xidLine(1)}\n`);
-      await vi.waitFor(() => expect(s.events).toHaveLength(1), WAIT);
+      await s.firstEvent();
       expect(s.xidNotifications()).toEqual([
         expect.stringMatching(/\[CRITICAL\] i-0watch gpu\.xid GPU 0 FIRING: GPU 0 \(00000000:00:09\.0\): Xid 79/),
       ]);
@@ -100,17 +114,42 @@ describe('gpu-maint watch over a followed kernel log', () => {
     const s = setup({ GPU_MAINT_WATCH_DEBOUNCE_S: '60', GPU_MAINT_WATCH_MAX_RESTARTS: '1' });
     const watch = s.start();
     await s.following();
-    appendFileSync(s.journal, `${xidLine(1)}\n`);
-    await vi.waitFor(() => expect(s.events).toHaveLength(1), WAIT);
+    await s.firstEvent();
     appendFileSync(s.journal, `${Array.from({ length: 4999 }, (_, i) => xidLine(i + 2)).join('\n')}\n`);
     // Rotation ends the follower: the window's count is flushed and (one restart allowed) the watcher exits.
-    await vi.waitFor(() => expect(readFileSync(s.cursor, 'utf8')).toMatch(/^fake-cursor:5000$/m), WAIT);
-    renameSync(s.journal, `${s.journal}.1`);
-    writeFileSync(s.journal, '');
+    await s.rotateAfter(5000);
     expect(await watch.done).toBe(0);
     expect(s.events.map((e) => e.count)).toEqual([1, 4999]);
     expect(s.events[1].line).toBe(xidLine(5000));
     expect(s.xidNotifications()).toHaveLength(1);
+  });
+
+  test('on a quiet log the debounce window closes by itself: three lines of one incident are the first line, then one event of count 2', async () => {
+    const s = setup({ GPU_MAINT_WATCH_DEBOUNCE_S: '1' });
+    const watch = s.start();
+    try {
+      await s.following();
+      await s.firstEvent();
+      appendFileSync(s.journal, `${xidLine(2)}\n${xidLine(3)}\n`);
+      await vi.waitFor(() => expect(s.events).toHaveLength(2), WAIT);
+      expect(s.events.map((e) => e.count)).toEqual([1, 2]);
+      expect(s.xidNotifications()).toHaveLength(1);
+    } finally {
+      await watch.stop();
+    }
+  });
+
+  test('a storm over 300 different GPUs is bounded: 256 keys are tracked and the rest is one overflow key', async () => {
+    const s = setup({ GPU_MAINT_WATCH_DEBOUNCE_S: '60', GPU_MAINT_WATCH_MAX_RESTARTS: '1' });
+    const watch = s.start();
+    await s.following();
+    const bus = (i: number) => `0000:${(i + 16).toString(16).padStart(2, '0')}:${i >= 240 ? '01' : '00'}`;
+    appendFileSync(s.journal, `${Array.from({ length: 300 }, (_, i) => xidLine(i + 1, bus(i))).join('\n')}\n`);
+    await s.rotateAfter(300);
+    expect(await watch.done).toBe(0);
+    const keys = new Set(s.events.map((e) => e.key));
+    expect(keys.size).toBe(257);
+    expect(s.events.filter((e) => e.key === 'overflow').map((e) => e.count)).toEqual([1, 43]);
   });
 
   test('after the journal file rotates, the follower restarts from the cursor: new lines are forwarded, old ones not again', async () => {
@@ -118,8 +157,7 @@ describe('gpu-maint watch over a followed kernel log', () => {
     const watch = s.start();
     try {
       await s.following();
-      appendFileSync(s.journal, `${xidLine(1)}\n`);
-      await vi.waitFor(() => expect(s.events).toHaveLength(1), WAIT);
+      await s.firstEvent();
       renameSync(s.journal, `${s.journal}.1`);
       // The new file starts with a copy of the old line (a replay) and then a new incident on another GPU.
       writeFileSync(

@@ -10,6 +10,8 @@ import { alertLabel } from '../../../lambda/core/alerts/model';
 import { alertSettings } from '../../../lambda/core/alerts/settings';
 import { parseScenario, type SimulationResult, simulate } from '../../../lambda/core/alerts/simulate';
 import { systemClock } from '../../../lambda/core/ports';
+import { remediationSettings } from '../../../lambda/core/remediation/model';
+import { type SimulatedRemediation, simulateRemediation } from '../../../lambda/core/remediation/simulate';
 import { isTaskName, type TaskResult } from '../../../lambda/core/types';
 import { type CliIo, configFor, type RegisterCommand, UsageError } from '../context';
 import { localAlertSink } from '../local-alerts';
@@ -17,6 +19,14 @@ import { localAlertSink } from '../local-alerts';
 interface SimulateOptions {
   readonly input: string;
   readonly json?: boolean;
+  readonly remediation?: boolean;
+}
+
+function formatRemediation(r: readonly SimulatedRemediation[]): string {
+  const lines = ['', 'remediation (replayed as if remediation were on and live):'];
+  for (const e of r) lines.push(`  ${e.at}  ${e.host.padEnd(20)} ${e.kind.padEnd(9)} ${e.message}`);
+  if (r.length === 0) lines.push('  no remediation decisions');
+  return lines.join('\n');
 }
 
 function formatSimulation(r: SimulationResult): string {
@@ -37,7 +47,7 @@ function formatSimulation(r: SimulationResult): string {
   const per = s.notificationsPerIncident;
   lines.push(
     '',
-    `summary: ${s.evaluations} evaluations on ${s.hosts} host(s); ${s.incidents} incident(s); ${s.notifications} notification(s); per incident min ${per.min}, max ${per.max}, mean ${per.mean}; ${s.unnotifiedIncidents} never notified; ${s.openAtEnd} still firing at the end`,
+    `summary: ${s.evaluations} evaluations on ${s.hosts} host(s); ${s.incidents} incident(s); ${s.notifications} notification(s); per incident min ${per.min}, max ${per.max}, mean ${per.mean}; ${s.unnotifiedIncidents} never notified; ${s.flappingIncidents} flapping; ${s.openAtEnd} still firing at the end`,
   );
   return lines.join('\n');
 }
@@ -89,6 +99,7 @@ export const registerAlerts: RegisterCommand = (program: Command, io: CliIo) => 
       'JSON lines: {"at","host","task","findings":[{"check","severity","gpu"?,"message"}]} per evaluation; "-" reads standard input',
     )
     .option('--json', 'print {notifications, incidents, summary} as JSON')
+    .option('--remediation', 'also replay the remediation policy (remediation.*) and print what it would have done')
     .action(async (options: SimulateOptions, cmd: Command) => {
       const config = configFor(cmd);
       let settings: ReturnType<typeof alertSettings>;
@@ -110,6 +121,8 @@ export const registerAlerts: RegisterCommand = (program: Command, io: CliIo) => 
         throw new UsageError(`--input ${(err as Error).message}`);
       }
       const result = await simulate(events, settings);
-      io.out(options.json ? JSON.stringify(result, null, 2) : formatSimulation(result));
+      const remediation = options.remediation ? await simulateRemediation(events, remediationSettings(config)) : undefined;
+      if (options.json) io.out(JSON.stringify(remediation ? { ...result, remediation } : result, null, 2));
+      else io.out(formatSimulation(result) + (remediation ? formatRemediation(remediation) : ''));
     });
 };

@@ -1,22 +1,22 @@
 /**
- * `gpu-maint prune [--dry-run] [--host H] [--json]`: applies backup.retention to the configured
- * destination (file:// or s3://) like the prune Lambda does: keep-last plus daily/weekly/monthly,
- * never fewer than keepLast, never the newest readable snapshot; unreferenced archives after
- * retention.graceDays.
+ * `gpu-maint prune [--dry-run] [--host H] [--keep-last N] [--keep-daily N] [--keep-weekly N]
+ * [--keep-monthly N] [--json]`: applies backup.retention (each --keep-* flag overrides its setting) to the
+ * configured destination (file:// or s3://) like the prune Lambda does: keep-last plus
+ * daily/weekly/monthly, never fewer than keepLast, never the newest readable snapshot; unreferenced
+ * archives after retention.graceDays.
  */
 import type { Command } from 'commander';
-import { backupAgeFinding, type PruneReport, pruneStore } from '../../../lambda/core/backup/prune';
-import { HOST_KEY } from '../../../lambda/core/backup/store';
+import { backupAgeFinding, type PrunePolicy, type PruneReport, pruneStore } from '../../../lambda/core/backup/prune';
 import { formatBytes } from '../../../lambda/core/format';
-import { backupDestination } from '../../../lambda/tasks/parameters';
-import { openBackupStore } from '../backup-store';
-import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, UsageError } from '../context';
+import { configuredBackupStore, hostKeyOption } from '../backup-store';
+import { type CliIo, configFor, EXIT, ExitError, nowOf, type RegisterCommand, wholeNumberOption } from '../context';
 import { plainTable } from './snapshots';
 
 export function formatPruneReport(report: PruneReport, maxAgeHours: number): string {
   if (report.hosts.length === 0) return `no backups in ${report.location}`;
   const verb = report.dryRun ? 'would delete' : 'deleted';
   const lines = [`${report.dryRun ? 'dry run: ' : ''}retention applied to ${report.location}`];
+  if (report.policy) lines.push(policyWords(report.policy));
   for (const h of report.hosts) {
     if (h.error) {
       lines.push(`${h.hostKey}: ERROR ${h.error} (nothing deleted)`);
@@ -42,20 +42,57 @@ export function formatPruneReport(report: PruneReport, maxAgeHours: number): str
   return lines.join('\n');
 }
 
+/** The policy in one line, in the flags' words. */
+export function policyWords(p: PrunePolicy): string {
+  return `policy: keep-last ${p.keepLast}, keep-daily ${p.keepDaily}, keep-weekly ${p.keepWeekly}, keep-monthly ${p.keepMonthly}; unreferenced archives deleted after ${p.graceDays} day(s)`;
+}
+
+interface PruneOptions {
+  readonly dryRun?: boolean;
+  readonly host?: string;
+  readonly json?: boolean;
+  readonly keepLast?: string;
+  readonly keepDaily?: string;
+  readonly keepWeekly?: string;
+  readonly keepMonthly?: string;
+}
+
+/** Each --keep-* flag given replaces its setting; the others keep their configured values. @throws UsageError naming the flag. */
+export function retentionWithFlags(configured: PrunePolicy, o: PruneOptions): PrunePolicy {
+  const flag = (name: string, raw: string | undefined, min: number, fallback: number) =>
+    raw === undefined ? fallback : wholeNumberOption(name, raw, min);
+  return {
+    ...configured,
+    keepLast: flag('--keep-last', o.keepLast, 1, configured.keepLast),
+    keepDaily: flag('--keep-daily', o.keepDaily, 0, configured.keepDaily),
+    keepWeekly: flag('--keep-weekly', o.keepWeekly, 0, configured.keepWeekly),
+    keepMonthly: flag('--keep-monthly', o.keepMonthly, 0, configured.keepMonthly),
+  };
+}
+
 export const registerPrune: RegisterCommand = (program: Command, io: CliIo) => {
   program
     .command('prune')
     .description('apply backup.retention to the backup destination: delete old snapshots, then archives no snapshot references')
     .option('--dry-run', 'show what would be deleted, delete nothing')
     .option('--host <key>', 'only this host key')
+    .option('--keep-last <n>', 'keep the newest n snapshots, at least 1 (default: backup.retention.keepLast)')
+    .option('--keep-daily <n>', 'keep the newest snapshot of each of the last n days that have one (default: backup.retention.keepDaily)')
+    .option(
+      '--keep-weekly <n>',
+      'keep the newest snapshot of each of the last n ISO weeks that have one (default: backup.retention.keepWeekly)',
+    )
+    .option(
+      '--keep-monthly <n>',
+      'keep the newest snapshot of each of the last n months that have one (default: backup.retention.keepMonthly)',
+    )
     .option('--json', 'print the report as JSON')
-    .action(async (options: { dryRun?: boolean; host?: string; json?: boolean }, cmd: Command) => {
+    .action(async (options: PruneOptions, cmd: Command) => {
       const config = configFor(cmd);
-      if (options.host !== undefined && !HOST_KEY.test(options.host)) {
-        throw new UsageError(`--host ${JSON.stringify(options.host)}: expected a host key (letters, digits, . _ : @ -)`);
-      }
-      const store = openBackupStore(backupDestination(config), config.backup.s3EndpointUrl, config.backup.storeTimeoutSeconds);
-      const report = await pruneStore(store, config.backup.retention, new Date(), {
+      hostKeyOption(options.host);
+      const policy = retentionWithFlags(config.backup.retention, options);
+      const store = configuredBackupStore(config);
+      const report = await pruneStore(store, policy, nowOf(io), {
         dryRun: Boolean(options.dryRun),
         ...(options.host ? { hostKeys: [options.host] } : {}),
       });

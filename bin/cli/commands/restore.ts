@@ -109,6 +109,20 @@ export function unitInWords(line: string): string {
   return `${verb} ${id} (${entries})${unitPath && unitPath !== id ? ` → ${unitPath}` : ''}`;
 }
 
+/**
+ * The restore summary in one sentence: what was restored and verified, and on a failure how many units
+ * failed (their reason follows in the error). Null when the script did not say (it could not start).
+ */
+export function restoreHeadline(s: Readonly<Record<string, string>>, target: string): string | null {
+  if (!s.status || !s.snapshot) return null;
+  const what = `snapshot ${s.snapshot} (host ${s.host_key})`;
+  const restored = `${s.units_done ?? 0} of ${s.units_total ?? 0} units`;
+  const size = `${s.files ?? 0} entries, ${formatBytes(Number(s.bytes ?? 0))}`;
+  if (s.status === 'ok') return `restored ${restored} of ${what} into ${target}: ${size}, verified`;
+  const failed = Number(s.units_failed ?? 0);
+  return `restore of ${what} into ${target} incomplete: ${restored} restored and verified (${size}), ${failed} failed and replaced nothing`;
+}
+
 export const registerRestore: RegisterCommand = (program: Command, io: CliIo) => {
   program
     .command('restore')
@@ -184,14 +198,8 @@ export const registerRestore: RegisterCommand = (program: Command, io: CliIo) =>
         io.out(JSON.stringify({ ...s, exitCode: outcome.exitCode, units: outcome.units }, null, 2));
       } else if (s.status) {
         // A failure's reason is printed once, by the error below.
-        const lines = [
-          ...(s.status === 'ok'
-            ? [
-                `restored ${s.units_done} of ${s.units_total} units of snapshot ${s.snapshot} (host ${s.host_key}) into ${target}: ${s.files} entries, ${formatBytes(Number(s.bytes))}, verified`,
-              ]
-            : []),
-          ...outcome.units.map((u) => `  ${unitInWords(u)}`),
-        ];
+        const headline = restoreHeadline(s, target);
+        const lines = [...(headline ? [headline] : []), ...outcome.units.map((u) => `  ${unitInWords(u)}`)];
         if (lines.length > 0) io.out(lines.join('\n'));
       }
       if (outcome.exitCode !== 0) {

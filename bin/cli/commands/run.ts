@@ -107,6 +107,8 @@ export const registerRun: RegisterCommand = (program: Command, io: CliIo) => {
             clock: systemClock,
             alerts,
             env: { GPU_MAINT_PROGRESS: progress ? '1' : '0' },
+            // With --json, stdout carries only the JSON document.
+            remediationOutput: options.json ? io.err : alertIo.out,
             onStderr: (_task, chunk) => {
               const lines = (partial + chunk).split('\n');
               partial = lines.pop() ?? '';

@@ -1,6 +1,6 @@
 /**
  * `gpu-maint smoke --stack NAME --instance i-...`: a post-deploy smoke test against a real account. It
- * sets the heartbeat alarm to ALARM with SetAlarmState (CloudWatch returns it to its real state at the next
+ * sets the gpu-check coverage alarm to ALARM with SetAlarmState (CloudWatch returns it to its real state at the next
  * evaluation, so subscribers get an ALARM and then an OK notification through the pipeline topic), runs
  * gpu-check on one instance through the dispatch Lambda, and reports what it sent where. Exit 0 when both
  * went out, 1 otherwise. Run once after the first deploy (docs/deploy.md#smoke-test).
@@ -9,6 +9,7 @@ import { CloudFormationClient, DescribeStacksCommand, type Output } from '@aws-s
 import { CloudWatchClient, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { Command } from 'commander';
+import { coverageAlarmName } from '../../../lambda/core/coverage';
 import type { DispatchResult } from '../../../lambda/core/dispatch';
 import { type CliIo, configFor, EXIT, ExitError, type RegisterCommand, UsageError } from '../context';
 import { DEFAULT_STACK, DISPATCH_FUNCTION_OUTPUT } from './invoke';
@@ -35,8 +36,8 @@ export async function runSmoke(clients: SmokeClients, stack: string, instanceId:
     throw new ExitError(`--stack ${stack}: no ${DISPATCH_FUNCTION_OUTPUT} output; is it a gpu-maint stack?`, EXIT.taskFailed);
   const lines: string[] = [];
 
-  // The heartbeat alarm (lib/constructs/monitoring.ts names it <stack>-no-gpu-check-results).
-  const alarmName = `${stack}-no-gpu-check-results`;
+  // gpu-check's coverage alarm (lib/constructs/coverage-alarm.ts), which every stack with gpu-check scheduled has.
+  const alarmName = coverageAlarmName(stack, 'gpu-check');
   try {
     await clients.cloudWatch.send(
       new SetAlarmStateCommand({ AlarmName: alarmName, StateValue: 'ALARM', StateReason: 'gpu-maint smoke test: not a real alarm' }),

@@ -12,11 +12,10 @@ import {
   parseManifest,
   snapshotTime,
 } from '../../../lambda/core/backup/manifest';
-import { type BackupStore, HOST_KEY } from '../../../lambda/core/backup/store';
+import type { BackupStore } from '../../../lambda/core/backup/store';
 import { formatAge, formatBytes } from '../../../lambda/core/format';
-import { backupDestination } from '../../../lambda/tasks/parameters';
-import { openBackupStore } from '../backup-store';
-import { type CliIo, configFor, type RegisterCommand, UsageError } from '../context';
+import { configuredBackupStore, hostKeyOption } from '../backup-store';
+import { type CliIo, configFor, nowOf, type RegisterCommand } from '../context';
 
 export interface SnapshotSummary {
   readonly id: string;
@@ -129,19 +128,16 @@ export function formatSnapshots(hosts: readonly HostSnapshots[], location: strin
 export const registerSnapshots: RegisterCommand = (program: Command, io: CliIo) => {
   const snapshots = program.command('snapshots').description('backup snapshots in the configured destination (backup.destination)');
   snapshots
-    .command('list')
-    .description('list snapshots per host, oldest first (in the order they were written)')
+    .command('list', { isDefault: true })
+    .description('list snapshots per host, oldest first (in the order they were written); the default of `gpu-maint snapshots`')
     .option('--host <key>', 'only this host (its folder under backups/: instance id, host name or <role id>:<instance id>)')
     .option('--json', 'print JSON')
     .action(async (options: { host?: string; json?: boolean }, cmd: Command) => {
       const config = configFor(cmd);
-      if (options.host !== undefined && !HOST_KEY.test(options.host)) {
-        throw new UsageError(`--host ${JSON.stringify(options.host)}: expected a host key (letters, digits, . _ : @ -)`);
-      }
-      const store = openBackupStore(backupDestination(config), config.backup.s3EndpointUrl, config.backup.storeTimeoutSeconds);
-      const hosts = await listSnapshots(store, options.host ? [options.host] : undefined);
-      io.out(
-        options.json ? JSON.stringify({ location: store.location, hosts }, null, 2) : formatSnapshots(hosts, store.location, new Date()),
-      );
+      hostKeyOption(options.host);
+      const store = configuredBackupStore(config);
+      const now = nowOf(io);
+      const hosts = await listSnapshots(store, options.host ? [options.host] : undefined, now);
+      io.out(options.json ? JSON.stringify({ location: store.location, hosts }, null, 2) : formatSnapshots(hosts, store.location, now));
     });
 };

@@ -2,7 +2,8 @@
  * Alert state in DynamoDB (on-demand table, see lib/constructs/alert-state-table.ts).
  *
  * Items, partition key `host`, sort key `sk`:
- *   `#host`                 version, lastSeen, undelivered, lastGpuCheckAt, withheld, kind=host (sparse GSI `hosts`)
+ *   `#host`                 version, lastSeen, undelivered, firingStarts (flap damping), lastGpuCheckAt, withheld,
+ *                           kind=host (sparse GSI `hosts`)
  *   `alert#<check>[#gpuN]`  one per (check, gpu): the AlertRecord as JSON
  *   `silence#<check|*>`     one per silence
  * Every item has `expiresAt` (TTL, epoch seconds).
@@ -89,6 +90,7 @@ export class DynamoDbAlertStateStore implements AlertStateStore, SilenceStore {
           version: Number(item.version?.N ?? '0'),
           lastSeen: JSON.parse(str(item, 'lastSeen') ?? '{}'),
           undelivered: JSON.parse(str(item, 'undelivered') ?? '[]'),
+          ...(str(item, 'firingStarts') ? { firingStarts: JSON.parse(str(item, 'firingStarts') as string) } : {}),
         };
       } else if (sk.startsWith(ALERT_PREFIX)) {
         alerts[sk.slice(ALERT_PREFIX.length)] = JSON.parse(str(item, 'data') ?? '{}') as AlertRecord;
@@ -245,6 +247,7 @@ export class DynamoDbAlertStateStore implements AlertStateStore, SilenceStore {
       expiresAt: N(expiresAt),
     };
     if (state.lastSeen['gpu-check']) item.lastGpuCheckAt = S(state.lastSeen['gpu-check']);
+    if (state.firingStarts && Object.keys(state.firingStarts).length > 0) item.firingStarts = S(JSON.stringify(state.firingStarts));
     const bytes = new TextEncoder().encode(JSON.stringify(item)).length;
     if (bytes > MAX_HOST_ITEM_BYTES) {
       throw new Error(

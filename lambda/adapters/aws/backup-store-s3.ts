@@ -132,6 +132,19 @@ export class S3BackupStore implements BackupStore {
     return out;
   }
 
+  /**
+   * GetObject's body is the object's bytes as a stream; it is read once, front to back.
+   * https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
+   */
+  async readArchive(hostKey: string, key: string): Promise<AsyncIterable<Uint8Array>> {
+    assertArchiveKey(key, 'read');
+    const out = await this.call('GetObject', () =>
+      this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: `${this.hostPrefix(hostKey)}${key}` })),
+    );
+    if (!out.Body) throw new Error(`${this.location}backups/${hostKey}/${key} has no body`);
+    return out.Body as AsyncIterable<Uint8Array>;
+  }
+
   async deleteSnapshot(hostKey: string, snapshotId: string): Promise<void> {
     if (!isSnapshotId(snapshotId)) throw new Error(`not a snapshot id: ${JSON.stringify(snapshotId)}`);
     await this.call('DeleteObject', () =>
@@ -141,7 +154,7 @@ export class S3BackupStore implements BackupStore {
 
   async deleteArchives(hostKey: string, keys: readonly string[]): Promise<void> {
     const host = this.hostPrefix(hostKey);
-    keys.forEach(assertArchiveKey);
+    for (const key of keys) assertArchiveKey(key);
     for (let i = 0; i < keys.length; i += MAX_DELETE_KEYS) {
       const batch = keys.slice(i, i + MAX_DELETE_KEYS);
       const out = await this.call('DeleteObjects', () =>

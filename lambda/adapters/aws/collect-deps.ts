@@ -2,11 +2,13 @@
  * Builds the collect Lambda's dependencies from its environment: SSM + S3 for invocation output,
  * CloudWatch for metrics, SNS for alerts, the Powertools logger for the per-result line.
  * Environment (set by lib/constructs/result-collector.ts):
- *   GPU_MAINT_SETTINGS  evaluation settings (lambda/core/settings.ts), JSON
+ *   GPU_MAINT_SETTINGS  evaluation settings (lambda/core/evaluation-settings.ts), JSON
  *   GPU_MAINT_COLLECT   { documents: [{ name, task }], outputBucket, outputKeyPrefix, namespace, topicArn }, JSON
  *   GPU_MAINT_ALERT_*   when the alert state table is bound (AlertStateTable.bindCollector): alerts go
  *                       through the alert policy (state, repeats, silences); without it, every result
  *                       with non-ok findings is published as is.
+ *   GPU_MAINT_REMEDIATION  when remediation.enabled (Remediation construct): gpu-check results with remediable
+ *                       causes write their host's proposal to the alert state table.
  *   GPU_MAINT_DISK_PRESSURE  when cleanup.onDiskPressure is on (ResultCollector.enableCleanupOnDiskPressure):
  *                       { cooldownHours, dryRun, documentName, deliveryTimeoutSeconds, commandLogGroup, tableName }, JSON
  */
@@ -20,9 +22,9 @@ import type { z } from 'zod';
 import { ALERT_ENV } from '../../core/alerts/settings';
 import type { CollectDeps, DiskPressureDeps, ResultLog } from '../../core/collect';
 import { commandOutputKeyPrefix } from '../../core/dispatch';
+import type { EvaluationSettings } from '../../core/evaluation-settings';
 import { COLLECT_SETTINGS_ENV, COLLECT_WIRING_ENV, DISK_PRESSURE_WIRING_ENV } from '../../core/lambda-env';
 import { systemClock } from '../../core/ports';
-import type { EvaluationSettings } from '../../core/settings';
 import type { TaskName } from '../../core/types';
 import { taskDefinition } from '../../tasks/registry';
 import { awsAlertSink } from './alert-sink';
@@ -30,6 +32,7 @@ import { DynamoDbCleanupCooldownStore } from './cleanup-cooldown-dynamodb';
 import { SsmCleanupDispatcher } from './cleanup-dispatch-ssm';
 import { CloudWatchMetricsSink } from './cloudwatch-metrics';
 import { jsonEnv } from './env';
+import { awsProposalStore } from './remediation-proposals';
 import { SnsAlertSink } from './sns-alerts';
 import { SsmCommandSender } from './ssm-dispatch';
 import { SsmInvocationOutputSource } from './ssm-invocation-output';
@@ -78,11 +81,13 @@ export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectD
   const wiring = jsonEnv(COLLECT_WIRING_ENV, env);
   const ssm = new SSMClient(COLLECTOR_CLIENT_CONFIG);
   const diskPressure = diskPressureDeps(env, wiring, ssm);
+  const remediation = awsProposalStore(env);
   const documents: Record<string, TaskName> = Object.fromEntries(wiring.documents.map((d) => [d.name, d.task as TaskName]));
   return {
     settings,
     documents,
     evaluatorFor: (task) => taskDefinition(task).evaluate,
+    isFleetCheck: (task) => taskDefinition(task).fleetCheck,
     outputs: new SsmInvocationOutputSource({
       ssm,
       s3: new S3Client(COLLECTOR_CLIENT_CONFIG),
@@ -102,5 +107,6 @@ export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectD
     log: resultLog(),
     clock: systemClock,
     ...(diskPressure ? { diskPressure } : {}),
+    ...(remediation ? { remediation } : {}),
   };
 }

@@ -1,6 +1,7 @@
 /** Reads a Lambda's JSON configuration from one environment variable, validated, with a clear error. */
 import type { z } from 'zod';
 import type { JsonEnvContract } from '../../core/lambda-env';
+import { describeIssue } from '../../core/validation';
 
 export function jsonEnv<S extends z.ZodType>(contract: JsonEnvContract<S>, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
   const { variable: name, schema } = contract;
@@ -16,7 +17,9 @@ export function jsonEnv<S extends z.ZodType>(contract: JsonEnvContract<S>, env: 
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ');
+    const problems = parsed.error.issues
+      .map((i) => describeIssue(i, json, { root: '(top level)', unknownKey: 'unknown field' }))
+      .join('; ');
     throw new Error(`environment variable ${name} is invalid: ${problems}`);
   }
   return parsed.data;

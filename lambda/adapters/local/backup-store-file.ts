@@ -2,7 +2,7 @@
  * BackupStore over a local directory (`file:///path` destinations): the layout scripts/backup.sh
  * writes, read and pruned with plain file operations.
  */
-import { readdir, readFile, rmdir, stat, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rmdir, stat, unlink } from 'node:fs/promises';
 import * as path from 'node:path';
 import { isSnapshotId } from '../../core/backup/manifest';
 import type { StoredArchive } from '../../core/backup/retention';
@@ -71,6 +71,14 @@ export class FileBackupStore implements BackupStore {
     };
     await walk(path.join(hostDir, 'units'));
     return out;
+  }
+
+  async readArchive(hostKey: string, key: string): Promise<AsyncIterable<Uint8Array>> {
+    assertHostKey(hostKey);
+    assertArchiveKey(key, 'read');
+    // Opened here, so that a missing archive fails this call rather than the first read.
+    const handle = await open(path.join(this.backups, hostKey, ...key.split('/')), 'r');
+    return handle.createReadStream({ autoClose: true, highWaterMark: 1 << 20 });
   }
 
   async deleteSnapshot(hostKey: string, snapshotId: string): Promise<void> {

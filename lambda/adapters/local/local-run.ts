@@ -3,13 +3,15 @@
  * Lambda uses, with local sinks (JSON-lines metrics, Prometheus textfile, terminal/webhook alerts).
  * With cleanup.onDiskPressure, a health-check whose disk is critical runs the cleanup task here (once
  * per cleanup.cooldownHours, cooldown in <stateDir>/cleanup-cooldown.json), as the collector would.
+ * With remediation.enabled, a gpu-check proposes and the remediation planner runs right after it
+ * (./remediation-local.ts).
  */
 import * as path from 'node:path';
 import type { Config } from '../../config/schema';
 import { type DiskPressureDeps, deliverResults, type InvocationRef } from '../../core/collect';
-import { evaluateTaskOutput } from '../../core/evaluate';
+import { evaluationSettings } from '../../core/evaluation-settings';
 import type { AlertSink, Clock, TaskOutput } from '../../core/ports';
-import { evaluationSettings } from '../../core/settings';
+import { evaluateTaskOutput } from '../../core/task-evaluation';
 import type { TaskName, TaskResult } from '../../core/types';
 import { taskDefinition } from '../../tasks/registry';
 import { cleanupCooldownFilePath, FileCleanupCooldownStore } from './cleanup-cooldown-file';
@@ -17,7 +19,9 @@ import type { Interrupts } from './interrupts';
 import { writeLatestResult } from './latest-results';
 import { JsonLinesMetricsSink, LocalMetricsBatch, PrometheusTextfileSink } from './metrics-files';
 import { localStateDir } from './paths';
+import { localProposalStore, runLocalRemediation } from './remediation-local';
 import { runTaskScript } from './script-runner';
+import { TerminalNotifier } from './terminal-notifier';
 
 export interface LocalPaths {
   readonly stateDir: string;
@@ -46,6 +50,8 @@ export interface LocalRunOptions {
   readonly onDiskPressureCleanup?: (cleanup: TaskResult) => void;
   /** Stop requests (Ctrl-C) forwarded to the running script; no further script starts after one. */
   readonly interrupts?: Interrupts;
+  /** Where remediation decisions are printed (remediation.enabled). @default stderr */
+  readonly remediationOutput?: (line: string) => void;
 }
 
 /** cleanup.onDiskPressure locally: the cleanup task runs here, once per cooldown (cooldown in a file). */
@@ -88,6 +94,7 @@ export async function processLocalOutput(output: TaskOutput, options: LocalRunOp
       if (!interrupted) await options.alerts?.publish(alerted);
     },
   };
+  const remediation = interrupted ? undefined : localProposalStore(config);
   // There is no SSM invocation locally; the reference only names the run in the pipeline's types.
   const ref: InvocationRef = { commandId: 'local', instanceId: result.host, documentName: output.task, status: 'Success' };
   const delivery = await deliverResults([{ id: output.task, collected: { ref, result } }], {
@@ -95,8 +102,14 @@ export async function processLocalOutput(output: TaskOutput, options: LocalRunOp
     alerts,
     clock,
     diskPressure: interrupted ? undefined : localDiskPressureDeps(options),
+    ...(remediation ? { remediation } : {}),
   });
   if (delivery.errors.length > 0) throw new Error(`${output.task}: ${delivery.errors.join('; ')}`);
+  // The planner runs after each gpu-check here, as the AWS schedule runs it after the collector.
+  if (remediation && result.task === 'gpu-check') {
+    const write = options.remediationOutput ?? ((line: string) => process.stderr.write(`${line}\n`));
+    await runLocalRemediation(config, clock, new TerminalNotifier(write, { webhookUrl: config.local.webhookUrl }));
+  }
   return delivered;
 }
 

@@ -2,7 +2,8 @@
  * Progress of long local work on one updating terminal line. Task scripts emit progress records on
  * stderr when GPU_MAINT_PROGRESS=1 (scripts/lib/common.sh `progress_record`):
  *   progress: task=backup unit=models/llama units=3/10 bytes=1048576/73400320
- * (units and bytes done of total, counted when a unit completes); this renders them with the rate
+ * (units and bytes done of total: at each unit's end, and every 32 MiB inside a long unit through tar
+ * checkpoints, scripts/lib/common.sh `tar_progress_args`); this renders them with the rate
  * and the time left, computed from the clock: `backup 3/10 units · models/llama · 1.0 MiB of 70.0 MiB
  * · 2.0 MiB/s · ETA 0:34`. Tasks without records show their elapsed time.
  */

@@ -12,7 +12,7 @@ import type { AlertSink, Clock } from '../ports';
 import type { TaskResult } from '../types';
 import type { HostAlertState, Notification } from './model';
 import { buildNotification, evaluateHost } from './policy';
-import { AlertStateConflictError, type AlertStateStore, type Notifier, type SilenceSource } from './ports';
+import { AlertStateConflictError, type AlertStateStore, type HostSummary, type Notifier, type SilenceSource } from './ports';
 import type { AlertSettings } from './settings';
 
 export interface AlertLog {
@@ -153,13 +153,16 @@ export async function processResults(results: readonly TaskResult[], deps: Alert
 async function hostsToSweep(deps: AlertEngineDeps, now: Date): Promise<string[]> {
   const staleMs = deps.settings.staleAfterMinutes * 60_000;
   const forgetMs = deps.settings.forgetHostAfterDays * 86_400_000;
-  const hosts: string[] = [];
+  const due: HostSummary[] = [];
   for (const summary of await deps.store.listHosts()) {
     const silentMs = summary.lastGpuCheckAt === undefined ? null : now.getTime() - Date.parse(summary.lastGpuCheckAt);
     const stale = silentMs !== null && silentMs >= staleMs && silentMs < forgetMs;
-    if (stale || summary.withheld) hosts.push(summary.host);
+    if (stale || summary.withheld) due.push(summary);
   }
-  return hosts;
+  // A sweep cut short by its time limit must not starve new news: hosts whose silence ended first
+  // (withheld), then the hosts that went silent last (not notified yet), the long-silent ones (repeats) last.
+  const rank = (h: HostSummary) => (h.withheld ? Number.MAX_SAFE_INTEGER : Date.parse(h.lastGpuCheckAt ?? '') || 0);
+  return due.sort((a, b) => rank(b) - rank(a)).map((h) => h.host);
 }
 
 export async function evaluateSweep(deps: AlertEngineDeps, now: Date): Promise<Notification[]> {

@@ -25,7 +25,7 @@ const notificationSchema = z.object({
   alerts: z
     .array(
       z.object({
-        change: z.enum(['firing', 'escalated', 'repeat', 'resolved']),
+        change: z.enum(['firing', 'flapping', 'escalated', 'repeat', 'resolved']),
         check,
         gpu: z.number().int().optional(),
         task: z.enum(TASK_NAMES),

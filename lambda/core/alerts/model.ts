@@ -15,9 +15,11 @@ export type AlertStatus = 'pending' | 'firing';
  * Why an alert appears in a notification:
  * `firing` first notification of an incident (also the first one after a silence withheld it),
  * `escalated` warning → critical, `repeat` still firing after the repeat interval,
- * `resolved` a notified alert cleared.
+ * `resolved` a notified alert cleared (a flapping one: once it has stayed clear for `alerts.flapping.stableMinutes`),
+ * `flapping` first notification of an alert that started firing again within `alerts.flapping.windowMinutes`:
+ * it fires and clears repeatedly, so its further cycles are not notified until it is stable.
  */
-export type ChangeKind = 'firing' | 'escalated' | 'repeat' | 'resolved';
+export type ChangeKind = 'firing' | 'flapping' | 'escalated' | 'repeat' | 'resolved';
 
 /** The state of one alert: one (check, gpu) on one host, from its first breach until it clears. */
 export interface AlertRecord {
@@ -45,6 +47,11 @@ export interface AlertRecord {
   readonly lastNotifiedAt?: string;
   /** A notification was due at the latest evaluation but a silence withheld it. */
   readonly silenced?: boolean;
+  /**
+   * The alert started firing again within the flapping window: it stays firing through clear readings
+   * and resolves only once clear for `alerts.flapping.stableMinutes`.
+   */
+  readonly flapping?: boolean;
 }
 
 /** Everything the policy keeps about one host; stored and replaced as a unit under `version`. */
@@ -58,6 +65,11 @@ export interface HostAlertState {
   readonly alerts: Readonly<Record<string, AlertRecord>>;
   /** Notifications committed but not delivered (the notifier failed); sent before the next ones. */
   readonly undelivered: readonly Notification[];
+  /**
+   * When each alert started firing, by {@link alertKey}, within `alerts.flapping.windowMinutes`: kept after
+   * the alert resolves, so that a restart soon after is recognized as flapping. Absent when empty.
+   */
+  readonly firingStarts?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface Silence {

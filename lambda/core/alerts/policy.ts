@@ -2,7 +2,8 @@
  * The alert policy, pure: from a host's stored alert state, new task results, active silences and the
  * time, to the next state and the alerts that changed. Alertmanager's semantics on our data:
  * notify on ok → warning/critical and on escalation, repeat while firing, resolve what was notified,
- * `for` consecutive evaluations, host.stale for hosts that stop reporting gpu-check, silences.
+ * `for` consecutive evaluations, host.stale for hosts that stop reporting gpu-check, silences, and
+ * flap damping (an alert that keeps starting again is notified once as flapping and resolved once stable).
  */
 import type { CheckName, Finding, TaskName, TaskResult } from '../types';
 import {
@@ -17,7 +18,7 @@ import {
   type Silence,
   severityRank,
 } from './model';
-import { type AlertSettings, forCount, keepFiringForMs, repeatIntervalMs, runbookLink } from './settings';
+import { type AlertSettings, flapDamping, forCount, keepFiringForMs, repeatIntervalMs, runbookLink } from './settings';
 
 /** A breaching reading of one (check, gpu) at one evaluation. */
 export interface Observation {
@@ -39,6 +40,15 @@ export interface TransitionContext {
   readonly repeatIntervalMs: Readonly<Record<AlertSeverity, number>>;
   /** A silence matches this alert at `at`: due notifications are withheld. */
   readonly silenced: boolean;
+  /** Flap damping; absent: off. */
+  readonly flapping?: {
+    /** Times this alert started firing within the window before `at`. */
+    readonly recentStarts: number;
+    /** Starts within the window, this one included, that make it flapping. */
+    readonly firings: number;
+    /** A flapping alert resolves once its last breach is this old. */
+    readonly stableMs: number;
+  };
 }
 
 export interface Transition {
@@ -55,7 +65,7 @@ export interface Transition {
 export function transition(prev: AlertRecord | undefined, observation: Observation | null, ctx: TransitionContext): Transition {
   if (observation === null) {
     if (prev === undefined) return { next: undefined, change: null };
-    const holdMs = ctx.keepFiringForMs ?? 0;
+    const holdMs = Math.max(ctx.keepFiringForMs ?? 0, prev.flapping === true ? (ctx.flapping?.stableMs ?? 0) : 0);
     if (prev.status === 'firing' && holdMs > 0 && Date.parse(ctx.at) - Date.parse(prev.lastBreachAt) < holdMs) {
       return { next: { ...prev, lastEvaluatedAt: ctx.at }, change: null };
     }
@@ -78,9 +88,12 @@ export function transition(prev: AlertRecord | undefined, observation: Observati
   const firing = prev?.status === 'firing' || consecutive >= ctx.forCount;
   if (!firing) return { next: { ...base, status: 'pending' }, change: null };
 
+  const starting = prev?.status !== 'firing';
+  const flapping =
+    prev?.flapping === true || (starting && ctx.flapping !== undefined && ctx.flapping.recentStarts + 1 >= ctx.flapping.firings);
   const notified = prev?.notifiedSeverity;
   let due: ChangeKind | null = null;
-  if (notified === undefined) due = 'firing';
+  if (notified === undefined) due = flapping ? 'flapping' : 'firing';
   else if (severityRank(observation.severity) > severityRank(notified)) due = 'escalated';
   else if (
     prev?.lastNotifiedAt === undefined ||
@@ -92,6 +105,7 @@ export function transition(prev: AlertRecord | undefined, observation: Observati
     ...base,
     status: 'firing' as const,
     firingSince: prev?.firingSince ?? ctx.at,
+    ...(flapping ? { flapping: true } : {}),
     ...(notified !== undefined ? { notifiedSeverity: notified } : {}),
     ...(prev?.lastNotifiedAt !== undefined ? { lastNotifiedAt: prev.lastNotifiedAt } : {}),
   };
@@ -187,10 +201,19 @@ export function evaluateHost(
   let skipped = 0;
   let at: string | null = null;
 
+  const damping = flapDamping(settings);
+  const firingStarts: Record<string, readonly string[]> = { ...prev.firingStarts };
+  /** Starts of `key` within the flapping window before `when` (older ones dropped). */
+  const recentStarts = (key: string, when: string): readonly string[] => {
+    const t = Date.parse(when);
+    return (firingStarts[key] ?? []).filter((s) => damping !== null && t - Date.parse(s) < damping.windowMs);
+  };
+
   const evaluated = new Set<string>();
   const apply = (key: string, task: TaskName, check: CheckName, observation: Observation | null, when: string): void => {
     evaluated.add(key);
     const before = alerts[key];
+    const starts = recentStarts(key, when);
     const { next, change } = transition(before, observation, {
       at: when,
       task,
@@ -198,9 +221,11 @@ export function evaluateHost(
       keepFiringForMs: keepFiringForMs(settings, check),
       repeatIntervalMs: repeat,
       silenced: isSilenced(silences, prev.host, check, when),
+      ...(damping ? { flapping: { recentStarts: starts.length, firings: damping.firings, stableMs: damping.stableMs } } : {}),
     });
     if (next) alerts[key] = next;
     else delete alerts[key];
+    if (damping && next?.status === 'firing' && before?.status !== 'firing') firingStarts[key] = [...starts, when];
     if (change === null) return;
     const source = (next ?? before) as AlertRecord;
     changes.push({
@@ -286,9 +311,19 @@ export function evaluateHost(
     }
   }
 
-  const state: HostAlertState = { ...prev, lastSeen, alerts };
-  const changed = JSON.stringify(prev.alerts) !== JSON.stringify(alerts) || JSON.stringify(prev.lastSeen) !== JSON.stringify(lastSeen);
-  return { state, changes, skipped, changed, at: at ?? now.toISOString() };
+  const evaluatedAt = at ?? now.toISOString();
+  for (const key of Object.keys(firingStarts)) {
+    const kept = recentStarts(key, evaluatedAt);
+    if (kept.length === 0) delete firingStarts[key];
+    else if (kept.length !== firingStarts[key].length) firingStarts[key] = kept;
+  }
+  const { firingStarts: _previousStarts, ...rest } = prev;
+  const state: HostAlertState = { ...rest, lastSeen, alerts, ...(Object.keys(firingStarts).length > 0 ? { firingStarts } : {}) };
+  const changed =
+    JSON.stringify(prev.alerts) !== JSON.stringify(alerts) ||
+    JSON.stringify(prev.lastSeen) !== JSON.stringify(lastSeen) ||
+    JSON.stringify(prev.firingStarts ?? {}) !== JSON.stringify(firingStarts);
+  return { state, changes, skipped, changed, at: evaluatedAt };
 }
 
 /** Groups a host's changes into its one notification (null when nothing changed). */
@@ -304,7 +339,7 @@ export function buildNotification(input: {
   const firing = changes.filter((c) => c.change !== 'resolved');
   const decisive = firing.length > 0 ? firing : changes;
   const severity = decisive.reduce<AlertSeverity>((worst, c) => higherSeverity(worst, c.severity), 'warning');
-  const order: Record<ChangeKind, number> = { escalated: 0, firing: 1, repeat: 2, resolved: 3 };
+  const order: Record<ChangeKind, number> = { escalated: 0, firing: 1, flapping: 1, repeat: 2, resolved: 3 };
   const alerts = [...changes].sort(
     (a, b) =>
       severityRank(b.severity) - severityRank(a.severity) ||

@@ -15,10 +15,14 @@ export const SNS_MAX_BYTES = 262_144;
 
 const CHANGE_LABEL: Record<ChangeKind, string> = {
   firing: 'FIRING',
+  flapping: 'FLAPPING',
   escalated: 'ESCALATED',
   repeat: 'STILL FIRING',
   resolved: 'RESOLVED',
 };
+
+/** What a FLAPPING alert means for the reader (docs/alerts.md#flapping). */
+export const FLAPPING_NOTE = 'fires and clears repeatedly: its next clears and re-fires are not sent; RESOLVED follows once it stays clear';
 
 function oneLine(text: string): string {
   return (
@@ -82,6 +86,7 @@ export function emailText(n: Notification, options: { readonly omitted?: number 
   for (const a of n.alerts) {
     lines.push(changeHeadline(a));
     lines.push(`  ${a.change === 'resolved' ? `was: ${a.message}` : a.message}`);
+    if (a.change === 'flapping') lines.push(`  ${FLAPPING_NOTE}`);
     const reading = formatReading(a);
     if (reading) lines.push(`  ${reading}`);
     lines.push(`  since ${a.since} · task ${a.task} · runbook: ${a.runbook}`);
@@ -172,6 +177,7 @@ export function snsPublishInput(n: Notification, topicArn: string): SnsPublishIn
 
 const SLACK_EMOJI: Record<ChangeKind, Record<AlertSeverity, string>> = {
   firing: { critical: ':red_circle:', warning: ':large_orange_circle:' },
+  flapping: { critical: ':repeat:', warning: ':repeat:' },
   escalated: { critical: ':red_circle:', warning: ':large_orange_circle:' },
   repeat: { critical: ':rotating_light:', warning: ':warning:' },
   resolved: { critical: ':large_green_circle:', warning: ':large_green_circle:' },

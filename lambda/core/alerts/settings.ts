@@ -36,6 +36,13 @@ export const alertSettingsSchema = z.strictObject({
   repeatIntervalHours: z.strictObject({ critical: z.number().positive(), warning: z.number().positive() }),
   for: z.partialRecord(z.enum(CHECK_NAMES), z.number().int().min(1)),
   keepFiringForMinutes: z.partialRecord(z.enum(CHECK_NAMES), z.number().int().min(0)),
+  /** Flap damping: an alert that starts firing `firings` times within `windowMinutes` is flapping. */
+  flapping: z.strictObject({
+    enabled: z.boolean(),
+    firings: z.number().int().min(2),
+    windowMinutes: z.number().int().min(1),
+    stableMinutes: z.number().int().min(1),
+  }),
   staleAfterMinutes: z.number().int().min(1),
   staleSeverity: z.enum(['warning', 'critical']),
   /** Hosts silent this long are forgotten: no more host.stale repeats, state expires. */
@@ -67,6 +74,7 @@ export function alertSettings(config: Config): AlertSettings {
     // The configured map refines the defaults: `for: {gpu.xid: 2}` keeps gpu.temperature at 2.
     for: { ...DEFAULT_FOR, ...(a.for as Partial<Record<CheckName, number>>) },
     keepFiringForMinutes: { ...DEFAULT_KEEP_FIRING_FOR_MINUTES, ...(a.keepFiringForMinutes as Partial<Record<CheckName, number>>) },
+    flapping: { ...a.flapping },
     staleAfterMinutes: a.staleAfterMinutes,
     staleSeverity: a.staleSeverity,
     forgetHostAfterDays: a.forgetHostAfterDays,
@@ -98,6 +106,15 @@ export function forCount(settings: AlertSettings, check: CheckName): number {
 
 export function keepFiringForMs(settings: AlertSettings, check: CheckName): number {
   return (settings.keepFiringForMinutes[check] ?? 0) * 60_000;
+}
+
+/** The flap damping of `settings` in milliseconds; null when it is off. */
+export function flapDamping(
+  settings: AlertSettings,
+): { readonly firings: number; readonly windowMs: number; readonly stableMs: number } | null {
+  const f = settings.flapping;
+  if (!f.enabled) return null;
+  return { firings: f.firings, windowMs: f.windowMinutes * 60_000, stableMs: f.stableMinutes * 60_000 };
 }
 
 export function repeatIntervalMs(settings: AlertSettings, severity: 'warning' | 'critical'): number {

@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import { CHECK_NAMES, type CheckName, type Finding, TASK_NAMES, type TaskName, type TaskResult } from '../types';
+import { describeIssue } from '../validation';
 import { type AlertEngineDeps, evaluateAlerts, evaluateSweep } from './engine';
 import { MemoryAlertStateStore } from './memory-store';
 import { type AlertSeverity, type ChangeKind, type HostAlertState, higherSeverity, type Notification } from './model';
@@ -18,6 +19,9 @@ import { storedSilences } from './ports';
 import { emailSubject } from './render';
 import type { AlertSettings } from './settings';
 import { parseDuration } from './silences';
+
+/** Problems of an input line in the project's words (lambda/core/validation.ts). */
+const SCENARIO_WORDING = { root: '(line)', unknownKey: 'unknown field' } as const;
 
 const isoTime = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), 'an ISO-8601 time');
 
@@ -91,9 +95,9 @@ export function parseScenario(text: string, source = 'input'): ScenarioEvent[] {
           : resultLine;
     const parsed = schema.safeParse(data);
     if (!parsed.success) {
-      const issues = parsed.error.issues.map((x) => `${x.path.join('.') || '(line)'}: ${x.message}`).join('; ');
+      const issues = parsed.error.issues.map((x) => describeIssue(x, data, SCENARIO_WORDING)).join('; ');
       throw new Error(
-        `${where}: ${issues}; expected {"at", "host", "task", "findings": [{"check", "severity", "gpu"?, "message"}]} or {"at", "silence": {...}}`,
+        `${where}: ${issues} (a line is {"at", "host", "task", "findings": [{"check", "severity", "gpu"?, "message"}]} or {"at", "silence": {...}})`,
       );
     }
     const at = new Date((parsed.data as { at: string }).at).toISOString();
@@ -166,6 +170,8 @@ export interface SimulationSummary {
   readonly notifications: number;
   /** Incidents never notified (e.g. cleared while silenced). */
   readonly unnotifiedIncidents: number;
+  /** Incidents notified as flapping (each one FLAPPING and one RESOLVED instead of a fire/resolve pair per cycle). */
+  readonly flappingIncidents: number;
   readonly notificationsPerIncident: { readonly min: number; readonly max: number; readonly mean: number };
   readonly openAtEnd: number;
 }
@@ -323,6 +329,7 @@ function summarize(incidents: readonly MutableIncident[], notifications: number,
     incidents: incidents.length,
     notifications,
     unnotifiedIncidents: counts.filter((c) => c === 0).length,
+    flappingIncidents: incidents.filter((i) => i.changes.includes('flapping')).length,
     notificationsPerIncident: {
       min: counts.length ? Math.min(...counts) : 0,
       max: counts.length ? Math.max(...counts) : 0,

@@ -4,10 +4,10 @@
  * Metrics: BackupSuccess, BackupBytesUploaded, BackupDurationSeconds, RestoreTestSuccess.
  */
 import { type ParsedResult, parseKeyValues } from '../contract';
-import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import { formatBytes } from '../format';
 import { METRICS } from '../metric-names';
 import type { Reading } from '../metrics';
+import type { Evaluation, EvaluationContext, TaskEvaluator } from '../task-evaluation';
 import type { Finding, Severity } from '../types';
 import { futureSnapshotMessage, isSnapshotId } from './manifest';
 

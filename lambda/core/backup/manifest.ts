@@ -4,6 +4,7 @@
  * is the only thing restore, retention and the age audit trust.
  */
 import { z } from 'zod';
+import { describeIssue } from '../validation';
 
 export const MANIFEST_FORMAT = 'gpu-maint-backup';
 export const MANIFEST_VERSION = 1;
@@ -90,7 +91,7 @@ export function parseManifest(text: string, origin: string): Manifest {
   if (!result.success) {
     const problems = result.error.issues
       .slice(0, 3)
-      .map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`)
+      .map((i) => describeIssue(i, json, { root: '(top level)', unknownKey: 'unknown field' }))
       .join('; ');
     throw new ManifestError(`${origin}: not a ${MANIFEST_FORMAT} v${MANIFEST_VERSION} manifest (${problems})`);
   }
@@ -154,4 +155,28 @@ export function manifestTotals(manifest: Manifest): ManifestTotals {
     sourceBytes += u.sourceBytes;
   }
   return { units: manifest.units.length, files, bytes, sourceBytes };
+}
+
+/** One stored object a unit's restore reads, with what the manifest promises about it. */
+export interface ArchiveRef {
+  /** Key relative to the host's prefix, e.g. `units/<unit id>/<fingerprint>.tar.zst`. */
+  readonly key: string;
+  readonly sha256: string;
+  /** Stored (compressed) size. */
+  readonly bytes: number;
+  /** Entries tar lists from it; absent when the manifest does not say. */
+  readonly entries?: number;
+}
+
+/**
+ * The archives that hold a unit: what `check` reads and verifies, and what `ls` and `diff` list. The
+ * one place that knows how a manifest maps a unit to stored objects (today: one `tar | zstd` archive).
+ */
+export function unitArchives(unit: ManifestUnit): ArchiveRef[] {
+  return [{ key: unit.key, sha256: unit.sha256, bytes: unit.bytes, entries: unit.files }];
+}
+
+/** A unit's identity across snapshots: its source and its exact path below it. */
+export function unitIdentity(unit: ManifestUnit): string {
+  return `${unit.source}\u0000${unit.pathBase64}`;
 }

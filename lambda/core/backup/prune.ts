@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { METRICS } from '../metric-names';
 import type { MetricsSink } from '../ports';
 import type { Finding, MetricDatum } from '../types';
+import { describeIssue } from '../validation';
 import { compareSnapshotIds, futureSnapshotMessage, type Manifest, parseManifest, snapshotSequence, snapshotTime } from './manifest';
 import { decideRetention, type KeepReason, type RetentionPolicy, unreferencedArchives } from './retention';
 import type { BackupStore } from './store';
@@ -58,7 +59,11 @@ export interface PruneReport {
   readonly location: string;
   readonly dryRun: boolean;
   readonly at: string;
+  /** The retention applied (the configured one, or one a command line overrode); pruneStore sets it. */
+  readonly policy?: PrunePolicy;
   readonly hosts: readonly HostPruneReport[];
+  /** Set when time ran out first: the last host key done and how many hosts were not started. */
+  readonly unfinished?: { readonly after: string; readonly hostsLeft: number };
 }
 
 export interface PruneOptions {
@@ -68,6 +73,10 @@ export interface PruneOptions {
   readonly hostKeys?: readonly string[];
   /** Hosts pruned at the same time. @default 8 */
   readonly concurrency?: number;
+  /** Start after this host key of the sorted listing (a continued prune). @default - from the first */
+  readonly after?: string;
+  /** Asked before each host: once true, no further host is started and the report says where to go on. */
+  readonly outOfTime?: () => boolean;
 }
 
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -166,11 +175,13 @@ export async function pruneHost(
 
 /** Prunes every host (or the chosen ones). One host's failure is reported, never fatal to the others. */
 export async function pruneStore(store: BackupStore, policy: PrunePolicy, now: Date, options: PruneOptions): Promise<PruneReport> {
-  const hostKeys = options.hostKeys ? [...options.hostKeys] : (await store.listHostKeys()).sort();
+  const listed = options.hostKeys ? [...options.hostKeys] : (await store.listHostKeys()).sort();
+  const after = options.after;
+  const hostKeys = after === undefined ? listed : listed.filter((k) => k > after);
   const hosts: HostPruneReport[] = new Array(hostKeys.length);
   let next = 0;
   const worker = async () => {
-    while (next < hostKeys.length) {
+    while (next < hostKeys.length && !options.outOfTime?.()) {
       const i = next++;
       const hostKey = hostKeys[i];
       try {
@@ -197,7 +208,18 @@ export async function pruneStore(store: BackupStore, policy: PrunePolicy, now: D
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 8, hostKeys.length)) }, worker));
-  return { location: store.location, dryRun: options.dryRun, at: now.toISOString(), hosts };
+  // Hosts are started in order and every started one finishes: the done ones are a prefix.
+  const done = hosts.slice(0, next);
+  const unfinished = next < hostKeys.length && next > 0 ? { after: hostKeys[next - 1], hostsLeft: hostKeys.length - next } : undefined;
+  if (next === 0 && hostKeys.length > 0) throw new Error(`prune: out of time before the first host (${hostKeys[0]})`);
+  return {
+    location: store.location,
+    dryRun: options.dryRun,
+    at: now.toISOString(),
+    policy,
+    hosts: done,
+    ...(unfinished ? { unfinished } : {}),
+  };
 }
 
 /**
@@ -228,22 +250,23 @@ export function backupAgeFinding(host: HostPruneReport, maxAgeHours: number): Fi
  * Fleet-level metrics of one audit: each host's snapshot age is a datapoint of SnapshotAgeHours
  * (Maximum = the fleet's worst), plus what prune removed. Series are per fleet only.
  */
-export function pruneMetrics(report: PruneReport, fleet: string, maxAgeHours: number): MetricDatum[] {
+export function pruneMetrics(report: PruneReport, fleet: string, maxAgeHours: number, carried: PruneTotals = NO_TOTALS): MetricDatum[] {
   const dims = { Fleet: fleet };
   const metrics: MetricDatum[] = [];
-  let stale = 0;
   for (const h of report.hosts) {
-    // A host without a readable snapshot counts as infinitely old; CloudWatch needs a number.
-    const age = h.newestAgeHours ?? (h.error ? null : 100_000);
+    const age = auditedAge(h);
     if (age !== null) metrics.push({ name: METRICS.SnapshotAgeHours, value: age, unit: 'None', dimensions: dims });
-    if (age !== null && age > maxAgeHours) stale++;
   }
   const sum = (f: (h: HostPruneReport) => number) => report.hosts.reduce((s, h) => s + f(h), 0);
-  metrics.push(
-    { name: METRICS.BackupHosts, value: report.hosts.length, unit: 'Count', dimensions: dims },
-    { name: METRICS.BackupHostsStale, value: stale, unit: 'Count', dimensions: dims },
-    { name: METRICS.PruneErrors, value: report.hosts.filter((h) => h.error).length, unit: 'Count', dimensions: dims },
-  );
+  // Fleet counts (read as Maximum) only once a continued prune has seen every host.
+  if (!report.unfinished) {
+    const totals = pruneTotals(report, maxAgeHours, carried);
+    metrics.push(
+      { name: METRICS.BackupHosts, value: totals.hosts, unit: 'Count', dimensions: dims },
+      { name: METRICS.BackupHostsStale, value: totals.stale, unit: 'Count', dimensions: dims },
+    );
+  }
+  metrics.push({ name: METRICS.PruneErrors, value: report.hosts.filter((h) => h.error).length, unit: 'Count', dimensions: dims });
   // A dry run deleted nothing: its would-be counts must not show on the series of what prune removed.
   if (!report.dryRun) {
     metrics.push(
@@ -253,6 +276,29 @@ export function pruneMetrics(report: PruneReport, fleet: string, maxAgeHours: nu
     );
   }
   return metrics;
+}
+
+/** A host without a readable snapshot counts as infinitely old (CloudWatch needs a number); a failed one not at all. */
+function auditedAge(h: HostPruneReport): number | null {
+  return h.newestAgeHours ?? (h.error ? null : 100_000);
+}
+
+/** Hosts audited and hosts with a stale newest snapshot, carried from one part of a continued prune to the next. */
+export interface PruneTotals {
+  readonly hosts: number;
+  readonly stale: number;
+  /** Hosts that could not be pruned. */
+  readonly errors: number;
+}
+const NO_TOTALS: PruneTotals = { hosts: 0, stale: 0, errors: 0 };
+
+export function pruneTotals(report: PruneReport, maxAgeHours: number, carried: PruneTotals = NO_TOTALS): PruneTotals {
+  const stale = report.hosts.filter((h) => {
+    const age = auditedAge(h);
+    return age !== null && age > maxAgeHours;
+  }).length;
+  const errors = report.hosts.filter((h) => h.error).length;
+  return { hosts: carried.hosts + report.hosts.length, stale: carried.stale + stale, errors: carried.errors + errors };
 }
 
 export interface PruneAuditSettings {
@@ -285,9 +331,30 @@ export interface PruneAuditDeps {
   readonly log: (record: HostAuditRecord) => void;
 }
 
-/** The prune Lambda's job: retention over every host, one audit line per host, fleet metrics. */
-export async function runPruneAudit(deps: PruneAuditDeps, settings: PruneAuditSettings, now: Date, dryRun: boolean): Promise<PruneReport> {
-  const report = await pruneStore(deps.store, settings.retention, now, { dryRun });
+/** Where a part of a continued prune starts, and what the parts before it counted. */
+export interface PrunePart {
+  readonly after?: string;
+  readonly carried?: PruneTotals;
+  readonly outOfTime?: () => boolean;
+}
+
+/**
+ * The prune Lambda's job: retention over every host (or, in parts, the hosts after `part.after` until
+ * time runs out), one audit line per host, fleet metrics. Each part's lines and metrics go out before it
+ * returns, so nothing is lost when a later part fails.
+ */
+export async function runPruneAudit(
+  deps: PruneAuditDeps,
+  settings: PruneAuditSettings,
+  now: Date,
+  dryRun: boolean,
+  part: PrunePart = {},
+): Promise<PruneReport> {
+  const report = await pruneStore(deps.store, settings.retention, now, {
+    dryRun,
+    ...(part.after !== undefined ? { after: part.after } : {}),
+    ...(part.outOfTime ? { outOfTime: part.outOfTime } : {}),
+  });
   for (const h of report.hosts) {
     const age = backupAgeFinding(h, settings.maxAgeHours);
     deps.log({
@@ -307,7 +374,7 @@ export async function runPruneAudit(deps: PruneAuditDeps, settings: PruneAuditSe
       ...(h.error ? { error: h.error } : {}),
     });
   }
-  await deps.metrics.put(pruneMetrics(report, settings.fleet, settings.maxAgeHours), now);
+  await deps.metrics.put(pruneMetrics(report, settings.fleet, settings.maxAgeHours, part.carried), now);
   await deps.metrics.flush();
   return report;
 }
@@ -331,8 +398,55 @@ export const pruneSettingsSchema = z.object({
   }),
 });
 
-/** Event of the prune Lambda: `{}` from the schedule, `{ "dryRun": true }` by hand. */
-export const pruneEventSchema = z.object({ dryRun: z.boolean().default(false) }).loose();
+/** Parts one prune may take before it stops (a guard against a loop; 100 parts are days of hosts). */
+export const MAX_PRUNE_PARTS = 100;
+
+/**
+ * Event of the prune Lambda: `{}` from the schedule, `{ "dryRun": true }` by hand, and with
+ * `continuation` from the prune itself when a part ran out of time.
+ */
+export const pruneEventSchema = z
+  .object({
+    dryRun: z.boolean().default(false),
+    continuation: z
+      .object({
+        after: z.string().min(1),
+        part: z.number().int().min(2).max(MAX_PRUNE_PARTS),
+        totals: z.object({ hosts: z.number().int().min(0), stale: z.number().int().min(0), errors: z.number().int().min(0) }),
+      })
+      .optional(),
+  })
+  .loose();
+export type PruneEvent = z.infer<typeof pruneEventSchema>;
+
+/** The event that continues `report`'s prune in a new invocation, or null when it is complete. */
+export function continuationEvent(event: PruneEvent, report: PruneReport, maxAgeHours: number): PruneEvent | null {
+  if (!report.unfinished) return null;
+  const part = (event.continuation?.part ?? 1) + 1;
+  if (part > MAX_PRUNE_PARTS) {
+    throw new Error(
+      `prune: still ${report.unfinished.hostsLeft} host(s) left after ${MAX_PRUNE_PARTS} parts; stopped after ${report.unfinished.after}`,
+    );
+  }
+  return {
+    dryRun: event.dryRun,
+    continuation: { after: report.unfinished.after, part, totals: pruneTotals(report, maxAgeHours, event.continuation?.totals) },
+  };
+}
+
+/**
+ * Reads the prune Lambda's event. @throws naming the field, the value and what was expected, e.g.
+ * `prune event: dryRun: got "yes"; expected true or false`.
+ */
+export function parsePruneEvent(event: unknown): PruneEvent {
+  const input = event ?? {};
+  const parsed = pruneEventSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => describeIssue(i, input, { root: '(event)', unknownKey: 'unknown field' }));
+    throw new Error(`prune event: ${problems.join('; ')} (send {} or {"dryRun": true})`);
+  }
+  return parsed.data;
+}
 
 export interface PruneSummary {
   readonly dryRun: boolean;

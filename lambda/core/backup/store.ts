@@ -24,6 +24,11 @@ export interface BackupStore {
   readManifest(hostKey: string, snapshotId: string): Promise<string>;
   /** Every object below `backups/<host key>/units/`, keys relative to the host's prefix. */
   listArchives(hostKey: string): Promise<StoredArchive[]>;
+  /**
+   * The bytes of one archive (key relative to the host's prefix, below `units/`), streamed: what `check`,
+   * `ls` and `diff` read. @throws when it cannot be opened (missing, no access).
+   */
+  readArchive(hostKey: string, key: string): Promise<AsyncIterable<Uint8Array>>;
   deleteSnapshot(hostKey: string, snapshotId: string): Promise<void>;
   /** Deletes archives by key relative to the host's prefix (each must start with `units/`). */
   deleteArchives(hostKey: string, keys: readonly string[]): Promise<void>;
@@ -38,9 +43,9 @@ export function assertHostKey(hostKey: string): void {
   }
 }
 
-/** Archive keys prune may delete: only below `units/`, never anything that climbs out. */
-export function assertArchiveKey(key: string): void {
-  if (!key.startsWith('units/') || key.split('/').some((part) => part === '..' || part === '')) {
-    throw new Error(`refusing to delete ${JSON.stringify(key)}: archive keys are units/<unit id>/<file>`);
+/** Archive keys prune may delete (and readers may open): only below `units/`, never anything that climbs out. */
+export function assertArchiveKey(key: string, doing = 'delete'): void {
+  if (!key.startsWith('units/') || key.split('/').some((part) => part === '..' || part === '' || part === '.')) {
+    throw new Error(`refusing to ${doing} ${JSON.stringify(key)}: archive keys are units/<unit id>/<file>`);
   }
 }

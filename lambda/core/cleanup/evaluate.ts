@@ -4,11 +4,11 @@
  * in `details.cleanup.deleted`; the script's own output keeps the same list for the command's S3 output.
  */
 import { type ParsedResult, parseKeyValues } from '../contract';
-import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import { formatBytes, plural } from '../format';
 import { parseDf, usedPct } from '../health/parse';
 import { METRICS } from '../metric-names';
 import type { Reading } from '../metrics';
+import type { Evaluation, EvaluationContext, TaskEvaluator } from '../task-evaluation';
 import type { Finding } from '../types';
 
 const BYTES_FREED = {

@@ -18,10 +18,12 @@ import {
   type DiskPressurePolicy,
   triggerCleanupOnDiskPressure,
 } from '../cleanup/disk-pressure';
-import type { TaskEvaluator } from '../evaluate';
-import { evaluateTaskOutput } from '../evaluate';
+import type { EvaluationSettings } from '../evaluation-settings';
 import type { AlertSink, Clock, MetricsSink, TaskOutput } from '../ports';
-import type { EvaluationSettings } from '../settings';
+import type { RemediationSettings } from '../remediation/model';
+import { type ProposalStore, recordProposal } from '../remediation/run';
+import type { TaskEvaluator } from '../task-evaluation';
+import { evaluateTaskOutput } from '../task-evaluation';
 import { isTaskName, type TaskName, type TaskResult } from '../types';
 import type { InvocationRef } from './event';
 import { type ResultLogRecord, resultLogRecord } from './log-record';
@@ -58,6 +60,8 @@ export interface CollectDeps {
   /** Document name → task, for this stack's documents. */
   readonly documents: Readonly<Record<string, TaskName>>;
   readonly evaluatorFor: (task: TaskName) => TaskEvaluator;
+  /** Whether the task runs on every host every few minutes (its definition's `fleetCheck`): minimal healthy log lines. */
+  readonly isFleetCheck: (task: TaskName) => boolean;
   readonly outputs: InvocationOutputSource;
   readonly metrics: MetricsBatch;
   readonly alerts: AlertSink;
@@ -68,6 +72,8 @@ export interface CollectDeps {
    * (at most once per cooldown) and say so in their alert. Absent: never dispatches.
    */
   readonly diskPressure?: DiskPressureDeps;
+  /** remediation.enabled: gpu-check results with remediable causes propose their host (lambda/core/remediation). */
+  readonly remediation?: { readonly store: ProposalStore; readonly settings: RemediationSettings };
 }
 
 export interface DiskPressureDeps {
@@ -118,13 +124,19 @@ export interface CollectedResult {
   readonly result: TaskResult;
 }
 
+/** A result to deliver: an invocation's, or a watcher event's (which has no invocation). */
+export interface DeliverableResult {
+  readonly ref?: InvocationRef;
+  readonly result: TaskResult;
+}
+
 /** Step 1: fetch, evaluate and log one invocation. Throws only when the output cannot be fetched. */
 export async function evaluateInvocation(ref: InvocationRef, deps: CollectDeps): Promise<CollectedResult> {
   const out = await deps.outputs.fetch(ref);
   const task = taskOf(ref, out.stdout, deps.documents);
   const output = taskOutputFromInvocation(ref, out, task);
   const result = evaluateTaskOutput(output, deps.evaluatorFor(task), deps.settings, deps.clock.now());
-  deps.log.write(resultLogRecord(result, ref));
+  deps.log.write(resultLogRecord(result, ref, deps.isFleetCheck(task)));
   return { ref, result };
 }
 
@@ -182,8 +194,8 @@ export async function diskPressureOutcome(result: TaskResult, deps: DiskPressure
  * that record's metrics a second time: one duplicate datapoint is the price of never losing an alert.
  */
 export async function deliverResults(
-  items: readonly { readonly id: string; readonly collected: CollectedResult }[],
-  deps: Pick<CollectDeps, 'metrics' | 'alerts' | 'clock' | 'diskPressure'>,
+  items: readonly { readonly id: string; readonly collected: DeliverableResult }[],
+  deps: Pick<CollectDeps, 'metrics' | 'alerts' | 'clock' | 'diskPressure' | 'remediation'>,
 ): Promise<Delivery> {
   if (items.length === 0) return { failedIds: [], errors: [], cleanups: [] };
   const now = deps.clock.now();
@@ -194,7 +206,8 @@ export async function deliverResults(
     return { failedIds: items.map((i) => i.id), errors: [`metrics: ${(err as Error).message}`], cleanups: [] };
   }
   const cleanups: { host: string; outcome: DiskPressureOutcome }[] = [];
-  const publish = async ({ result }: CollectedResult) => {
+  const proposalErrors: string[] = [];
+  const publish = async ({ result }: DeliverableResult) => {
     let alerted = result;
     if (deps.diskPressure) {
       const outcome = await diskPressureOutcome(result, deps.diskPressure, now);
@@ -202,6 +215,14 @@ export async function deliverResults(
       alerted = withDiskPressureNote(result, outcome);
     }
     await deps.alerts.publish(alerted);
+    if (deps.remediation) {
+      // A lost proposal is made up by the next result; it must not fail the record (its metrics went out).
+      try {
+        await recordProposal(result, deps.remediation.store, deps.remediation.settings);
+      } catch (err) {
+        proposalErrors.push(`remediation proposal for ${result.host}: ${(err as Error)?.message ?? String(err)}`);
+      }
+    }
   };
   const settled = await Promise.allSettled(items.map(({ collected }) => publish(collected)));
   const failedIds: string[] = [];
@@ -212,5 +233,5 @@ export async function deliverResults(
       errors.push(`alerts for ${items[i].collected.result.host}: ${(s.reason as Error)?.message ?? String(s.reason)}`);
     }
   });
-  return { failedIds, errors, cleanups };
+  return { failedIds, errors: [...errors, ...proposalErrors], cleanups };
 }

@@ -52,9 +52,6 @@ export interface ResultLogRecord {
  */
 export const HEALTHY_LINE_BUDGET_BYTES = 512;
 
-/** Tasks that run on every host every few minutes: their healthy lines are kept minimal. */
-export const FLEET_CHECK_TASKS: ReadonlySet<string> = new Set(['gpu-check', 'health-check']);
-
 /** Deleted paths kept in the log line; the full list stays in the command's S3 output. */
 export const LOGGED_DELETED_PATHS = 100;
 
@@ -81,7 +78,7 @@ function boundedDetails(details: Record<string, unknown>): Record<string, unknow
  * details (per-GPU readings, Xids, ...) and its non-ok findings. Ok findings and metrics are left out:
  * they repeat what is there, and log ingestion is the largest cost of the default (fleet) metrics setting.
  */
-export function resultLogRecord(result: TaskResult, ref: InvocationRef): ResultLogRecord {
+export function resultLogRecord(result: TaskResult, ref: InvocationRef, fleetCheck: boolean): ResultLogRecord {
   const { task, host, status, at, findings, metrics, ...details } = result;
   const nonOk = findings.filter((f) => f.severity !== 'ok');
   let hottest: { index: number; temperatureC: number } | undefined;
@@ -94,7 +91,7 @@ export function resultLogRecord(result: TaskResult, ref: InvocationRef): ResultL
   const readings = hostReadings(metrics);
   const identity = { task, host, status, ...(at ? { at } : {}), commandId: ref.commandId };
   const hottestFields = hottest ? { hottestGpu: hottest.index, hottestGpuTemperatureC: hottest.temperatureC } : {};
-  if (status === 'ok' && FLEET_CHECK_TASKS.has(task) && xids.length === 0 && ref.status === 'Success') {
+  if (status === 'ok' && fleetCheck && xids.length === 0 && ref.status === 'Success') {
     return { ...identity, ...hottestFields, readings: Object.fromEntries(Object.entries(readings).filter(([, v]) => v !== 0)) };
   }
   return {

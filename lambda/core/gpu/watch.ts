@@ -6,11 +6,13 @@
  * (lambda/core/alerts/policy.ts, `partial` results).
  */
 import type { TaskResult, XidEvent } from '../types';
-import { xidCheck } from './evaluate';
+import { xidFindings } from './checks/xid';
 import { dedupXids, normaliseBusId, parseXidLine } from './xid';
 
 /** The `source` of watcher events, on stdout and on the event bus. */
 export const WATCH_EVENT_SOURCE = 'gpu-maint.watcher';
+/** The `detail-type` scripts/gpu-watch.sh puts its events on the event bus with. */
+export const WATCH_DETAIL_TYPE = 'GPU kernel Xid';
 
 export interface WatchEvent {
   readonly source: typeof WATCH_EVENT_SOURCE;
@@ -23,6 +25,11 @@ export interface WatchEvent {
   readonly count: number;
   /** The kernel line (the newest one of the window). */
   readonly line: string;
+  /**
+   * gpu-check's GPUs-seen state on the host (`gpu-check.gpus-seen`), sent on the event bus so that the
+   * collector keys the alert by gpu-check's GPU index without the host's files.
+   */
+  readonly gpusSeen?: string;
 }
 
 /**
@@ -47,6 +54,7 @@ export function parseWatchEvent(text: string): WatchEvent {
   if (typeof o.key !== 'string') throw bad('key', 'a string');
   if (typeof o.count !== 'number' || !Number.isInteger(o.count) || o.count < 1) throw bad('count', 'a whole number of at least 1');
   if (typeof o.line !== 'string') throw bad('line', 'the kernel line');
+  if (o.gpusSeen !== undefined && typeof o.gpusSeen !== 'string') throw bad('gpusSeen', "gpu-check's GPUs-seen state (text)");
   return {
     source: WATCH_EVENT_SOURCE,
     host: o.host,
@@ -54,7 +62,46 @@ export function parseWatchEvent(text: string): WatchEvent {
     key: o.key,
     count: o.count,
     line: o.line,
+    ...(typeof o.gpusSeen === 'string' ? { gpusSeen: o.gpusSeen } : {}),
   };
+}
+
+/**
+ * Parses a watcher event as EventBridge delivers it (the SQS message body of the watcher rule's target):
+ * the envelope's `source` and `detail-type` are the watcher's, its `detail` the event the script printed.
+ * https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-events-structure.html
+ * @throws Error naming what is missing or malformed.
+ */
+export function parseWatchBusEvent(body: string): WatchEvent {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    throw new Error(`watcher bus event is not JSON: ${JSON.stringify(body.slice(0, 200))}`);
+  }
+  const o = (value ?? {}) as Record<string, unknown>;
+  if (o.source !== WATCH_EVENT_SOURCE || o['detail-type'] !== WATCH_DETAIL_TYPE) {
+    throw new Error(
+      `watcher bus event must have source ${JSON.stringify(WATCH_EVENT_SOURCE)} and detail-type ${JSON.stringify(WATCH_DETAIL_TYPE)}, got: ${JSON.stringify(o.source)} / ${JSON.stringify(o['detail-type'])}`,
+    );
+  }
+  if (typeof o.detail !== 'object' || o.detail === null)
+    throw new Error(`watcher bus event has no detail object: ${JSON.stringify(body.slice(0, 200))}`);
+  return parseWatchEvent(JSON.stringify(o.detail));
+}
+
+/** Whether an SQS message body is a watcher event (rather than an SSM invocation event), by its `source`. */
+export function isWatchBusEvent(body: string): boolean {
+  try {
+    return (JSON.parse(body) as { source?: unknown } | null)?.source === WATCH_EVENT_SOURCE;
+  } catch {
+    return false;
+  }
+}
+
+/** The result of a watcher event from the event bus: its GPU indexes from the GPUs-seen state it carries. */
+export function watchBusEventResult(event: WatchEvent): TaskResult | null {
+  return watchEventResult(event, gpusSeenFromState(event.gpusSeen ?? ''));
 }
 
 /**
@@ -67,8 +114,7 @@ export function watchEventResult(event: WatchEvent, gpuIndexByBusId: ReadonlyMap
   const parsed = parseXidLine(event.line);
   if (!parsed) return null;
   const xids: XidEvent[] = dedupXids([parsed], gpuIndexByBusId).map((x) => ({ ...x, count: event.count }));
-  const findings: TaskResult['findings'][number][] = [];
-  xidCheck(findings, xids, { source: 'watcher', problem: null }, true, []);
+  const findings = xidFindings(xids, { source: 'watcher', problem: null }, true, []);
   return {
     task: 'gpu-check',
     host: event.host,

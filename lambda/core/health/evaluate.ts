@@ -4,11 +4,11 @@
  * errors, endpoint reachability and reboot-required. Every check category yields at least one
  * finding (an `ok` line when healthy), so the report always shows what was checked.
  */
+import { type CheckOutcome, combineOutcomes, emptyOutcome } from '../check-outcome';
 import { type ParsedResult, parseKeyValues, RESULT_CONTRACT, type Section } from '../contract';
-import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import { firstLine, formatBytes } from '../format';
 import { METRICS } from '../metric-names';
-import type { Reading } from '../metrics';
+import type { Evaluation, EvaluationContext, TaskEvaluator } from '../task-evaluation';
 import { classify, describeLevels, type Levels } from '../thresholds';
 import type { Finding, Severity } from '../types';
 import {
@@ -67,16 +67,8 @@ function numberedKeys(values: Record<string, string>, prefix: string): number[] 
     .sort((a, b) => a - b);
 }
 
-interface CheckOutcome {
-  readonly findings: Finding[];
-  readonly readings: Reading[];
-  readonly details: Record<string, unknown>;
-}
-
-const empty = (): CheckOutcome => ({ findings: [], readings: [], details: {} });
-
 function evaluateMounts(parsed: ParsedResult, ctx: EvaluationContext): CheckOutcome {
-  const out = empty();
+  const out = emptyOutcome();
   const { diskUsedPct, inodesUsedPct } = ctx.settings.thresholds;
   const pathsSection = parsed.sections.get('mount-paths');
   if (!pathsSection) {
@@ -199,7 +191,7 @@ function mountFindings(mounts: readonly MountReading[], check: 'health.disk' | '
 }
 
 function evaluateMemory(parsed: ParsedResult, ctx: EvaluationContext): CheckOutcome {
-  const out = empty();
+  const out = emptyOutcome();
   const section = parsed.sections.get('meminfo');
   const info = section ? parseMeminfo(section.stdout) : null;
   if (!info || info.totalBytes === null || info.availableBytes === null || info.totalBytes <= 0) {
@@ -225,7 +217,7 @@ function evaluateMemory(parsed: ParsedResult, ctx: EvaluationContext): CheckOutc
 }
 
 function evaluateLoad(parsed: ParsedResult, ctx: EvaluationContext): CheckOutcome {
-  const out = empty();
+  const out = emptyOutcome();
   const loadSection = parsed.sections.get('loadavg');
   const cpuSection = parsed.sections.get('cpus');
   const load = loadSection?.exitCode === 0 ? parseLoadavg(loadSection.stdout) : null;
@@ -281,7 +273,7 @@ function describeUnit(unit: ServiceReading): string {
 }
 
 function evaluateServices(parsed: ParsedResult): CheckOutcome {
-  const out = empty();
+  const out = emptyOutcome();
   const list = parsed.sections.get('services');
   if (!list) {
     out.findings.push({
@@ -355,7 +347,7 @@ function evaluateServices(parsed: ParsedResult): CheckOutcome {
 }
 
 function evaluateJournal(parsed: ParsedResult, ctx: EvaluationContext): CheckOutcome {
-  const out = empty();
+  const out = emptyOutcome();
   const section = parsed.sections.get('journal');
   if (!section) {
     out.findings.push({ check: 'health.journal', severity: 'warning', message: 'no journal data in the output (section journal missing)' });
@@ -410,7 +402,7 @@ function evaluateJournal(parsed: ParsedResult, ctx: EvaluationContext): CheckOut
 }
 
 function evaluateEndpoints(parsed: ParsedResult): CheckOutcome {
-  const out = empty();
+  const out = emptyOutcome();
   const section = parsed.sections.get('endpoints');
   if (!section) {
     out.findings.push({
@@ -461,7 +453,7 @@ function evaluateEndpoints(parsed: ParsedResult): CheckOutcome {
 }
 
 function evaluateRebootRequired(parsed: ParsedResult): CheckOutcome {
-  const out = empty();
+  const out = emptyOutcome();
   const section = parsed.sections.get('reboot-check');
   if (!section) {
     out.findings.push({
@@ -527,9 +519,5 @@ export const evaluateHealthCheck: TaskEvaluator = (parsed: ParsedResult, ctx: Ev
     evaluateEndpoints(parsed),
     evaluateRebootRequired(parsed),
   ];
-  return {
-    findings: outcomes.flatMap((o) => o.findings),
-    readings: outcomes.flatMap((o) => o.readings),
-    details: Object.assign({}, ...outcomes.map((o) => o.details)),
-  };
+  return combineOutcomes(outcomes);
 };

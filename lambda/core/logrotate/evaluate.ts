@@ -5,8 +5,8 @@
  */
 import type { Config } from '../../config/schema';
 import { type ParsedResult, parseKeyValues } from '../contract';
-import type { Evaluation, EvaluationContext, TaskEvaluator } from '../evaluate';
 import { METRICS } from '../metric-names';
+import type { Evaluation, EvaluationContext, TaskEvaluator } from '../task-evaluation';
 import type { Finding } from '../types';
 
 export type LogrotateGroup = Config['logrotate']['groups'][number];

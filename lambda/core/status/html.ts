@@ -146,7 +146,7 @@ export function renderStatusPage(model: StatusModel, assets: StatusPageAssets, o
     badge(a.severity),
     esc(a.check + (a.gpu !== undefined ? ` (GPU ${a.gpu})` : '')),
     esc(a.message),
-    esc(`${a.status}${a.silenced ? ', silenced' : ''}`),
+    esc(`${a.status}${a.flapping ? ', flapping' : ''}${a.silenced ? ', silenced' : ''}`),
     time(a.since),
     time(a.lastNotifiedAt),
   ]);

@@ -63,6 +63,8 @@ export interface ActiveAlert {
   readonly since: string;
   readonly lastNotifiedAt?: string;
   readonly silenced: boolean;
+  /** Notified as flapping: firing and clearing repeatedly, resolved once stable (docs/alerts.md#flapping). */
+  readonly flapping: boolean;
 }
 
 export interface LastRun {
@@ -258,6 +260,7 @@ export function buildStatusModel(input: StatusInput): StatusModel {
         since: a.since,
         ...(a.lastNotifiedAt ? { lastNotifiedAt: a.lastNotifiedAt } : {}),
         silenced: Boolean(a.silenced),
+        flapping: Boolean(a.flapping),
       })),
     )
     .sort((a, b) => SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity] || a.since.localeCompare(b.since));

@@ -135,3 +135,17 @@ export function validateTemplate(
   }
   return problems;
 }
+
+/** How a taggable resource type carries tags: its property and form (`standard`: [{Key, Value}], `map`: {key: value}). */
+export interface TagInformation {
+  readonly tagPropertyName: string;
+  readonly variant: string;
+}
+
+/** Resource types that take tags, from the same service spec: type → where its tags go. */
+export function taggableResourceTypes(file = require.resolve('@aws-cdk/aws-service-spec/db.json.gz')): ReadonlyMap<string, TagInformation> {
+  const db = JSON.parse(gunzipSync(readFileSync(file)).toString('utf8'));
+  const out = new Map<string, TagInformation>();
+  for (const r of Object.values<any>(db.schema.resource.entities)) if (r.tagInformation) out.set(r.cloudFormationType, r.tagInformation);
+  return out;
+}

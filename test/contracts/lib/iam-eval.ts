@@ -183,6 +183,7 @@ function arnOf(id: string, resources: Resources, env: Env): string {
     'AWS::Logs::LogGroup': `arn:${p}:logs:${region}:${account}:log-group:${name}:*`,
     'AWS::IAM::Role': `arn:${p}:iam::${account}:role/${name}`,
     'AWS::Events::Rule': `arn:${p}:events:${region}:${account}:rule/${name}`,
+    'AWS::Events::EventBus': `arn:${p}:events:${region}:${account}:event-bus/${name}`,
     'AWS::SNS::Topic': `arn:${p}:sns:${region}:${account}:${name}`,
   };
   const arn = arns[r.Type];

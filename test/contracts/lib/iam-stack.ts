@@ -89,6 +89,7 @@ const SERVICE_PREFIX: Record<string, string> = {
   '@aws-sdk/client-sns': 'sns',
   '@aws-sdk/client-ec2': 'ec2',
   '@aws-sdk/client-secrets-manager': 'secretsmanager',
+  '@aws-sdk/client-lambda': 'lambda',
 };
 
 /**
@@ -97,11 +98,13 @@ const SERVICE_PREFIX: Record<string, string> = {
  * https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html, https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html
  * TransactWriteItems is authorized per item action (here Put, Delete):
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
+ * Invoke needs lambda:InvokeFunction: https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html
  */
 const ACTION_OF: Record<string, string[]> = {
   's3:ListObjectsV2': ['s3:ListBucket'],
   's3:DeleteObjects': ['s3:DeleteObject'],
   'dynamodb:TransactWriteItems': ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
+  'lambda:Invoke': ['lambda:InvokeFunction'],
 };
 
 export type SdkCall = { file: string; operation: string; actions: string[] };

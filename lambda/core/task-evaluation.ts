@@ -6,9 +6,9 @@
 
 import { type ParsedResult, parseResult } from './contract';
 import { countsAsReported } from './coverage';
+import type { EvaluationSettings } from './evaluation-settings';
 import { buildMetrics, type GpuMetricReading, type Reading, taskMetrics } from './metrics';
 import type { TaskOutput } from './ports';
-import type { EvaluationSettings } from './settings';
 import { type Finding, type TaskName, type TaskResult, type TaskStatus, worstSeverity } from './types';
 
 export interface EvaluationContext {
