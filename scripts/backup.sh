@@ -2,7 +2,8 @@
 #
 # Backs up model directories as per-unit archives and records a snapshot manifest.
 # A unit is an entry at depth GPU_MAINT_BACKUP_UNIT_DEPTH of a source (plus files and empty
-# directories above that depth). Each unit's fingerprint hashes the sorted (path, type, size, mtime,
+# directories above that depth), or a large file below it (stored on its own, so that a rewritten
+# shard re-sends that shard only). One find(1) and one awk pass list and fingerprint every unit. Each unit's fingerprint hashes the sorted (path, type, size, mtime,
 # mode, owner, link count, link target) of its entries: an unchanged unit reuses the archive of the
 # newest snapshot (not read, not sent); a changed one is streamed `tar | zstd -T0` straight to the
 # destination with its sha256 computed on the way, nothing staged on local disk. The manifest is
@@ -22,6 +23,9 @@
 #   GPU_MAINT_BACKUP_HOST_KEY      host (default) or aws-userid: see lib/backup-manifest.sh
 #   GPU_MAINT_BACKUP_COMPRESSION_LEVEL  zstd level 1-19 (default 3)
 #   GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT  units saving less at that level use --fast=1 (0-100, default 10)
+#   GPU_MAINT_BACKUP_LARGE_FILE_BYTES  regular files this large or larger (one link, below the unit
+#                                  depth) are units of their own, archived alone (default 8 MiB;
+#                                  256 MiB for s3://, where each object costs an AWS CLI process)
 #   GPU_MAINT_BACKUP_ON_UNREADABLE warn (default): a file that cannot be read or vanishes during the
 #                                  run is left out with a warning, the snapshot still written; fail:
 #                                  the backup fails instead
@@ -94,6 +98,8 @@ A_LISTING=()
 A_UPLOADED=()
 A_ORIGINAL_FP=()
 A_DIGEST_PID=()
+# Uploaded units whose (small) file:// archives are hashed together by finish_uploads.
+A_DIGEST_BATCH=()
 
 # Run statistics.
 FILES_TOTAL=0
@@ -125,9 +131,15 @@ read_config() {
   LEVEL="$(env_int GPU_MAINT_BACKUP_COMPRESSION_LEVEL 3 1 19)"
   ON_UNREADABLE="$(env_enum GPU_MAINT_BACKUP_ON_UNREADABLE warn warn fail)"
   MIN_SAVINGS_PERCENT="$(env_int GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT 10 0 100)"
+  # Each S3 object is one AWS CLI process (~1.7 CPU-seconds before its first byte): there only
+  # files worth that cost go alone. Local archives cost a few milliseconds each.
+  case "$(env_str GPU_MAINT_BACKUP_DESTINATION "")" in
+  s3://*) LARGE_FILE_BYTES="$(env_int GPU_MAINT_BACKUP_LARGE_FILE_BYTES 268435456 1)" ;;
+  *) LARGE_FILE_BYTES="$(env_int GPU_MAINT_BACKUP_LARGE_FILE_BYTES 8388608 1)" ;;
+  esac
   [[ -n "$(env_str GPU_MAINT_BACKUP_DESTINATION "")" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
   local tool
-  for tool in tar zstd sha256sum flock find sort base64 stat; do
+  for tool in tar zstd sha256sum flock find sort base64 stat awk cmp xargs; do
     command -v "${tool}" >/dev/null 2>&1 || die "backup needs ${tool} on PATH"
   done
 }
@@ -182,50 +194,175 @@ build_prune_args() {
   fi
 }
 
+# Files this large (regular, one link, below the unit depth) are archived on their own, as a unit
+# of their own path: a rewritten shard re-sends that shard, never its neighbours.
+LARGE_FILE_BYTES=8388608
+readonly SAMPLE_MIN_BYTES=$((4 * SAMPLE_BYTES))
+
 #######################################
-# Prints a unit id: a readable slug of the path plus a hash of (source, path), unique and safe as
-# an S3 key segment whatever bytes the name holds.
+# Splits one source's find(1) records into units, in one pass (no process per unit or per file).
+# Input (NUL-separated): `R|U<TAB>depth<TAB>type<TAB>size<TAB>mtime<TAB>mode<TAB>owner<TAB>links<TAB>path`,
+# each symlink's record followed by its target; U marks an entry this user cannot read (pruned).
+# Writes, per unit n (numbered from -v first): u/n.ls (its listing records in find order, for the
+# check after the read), u/n.m (tar's members), u/n.skip (unreadable entries), u/n.big (files of
+# SAMPLE_MIN_BYTES or more of the unit's level group: `size<TAB>path`), u/n.id (source NUL path:
+# hashed into the unit id); fp.all and ls.all (`n<TAB>record`: fingerprint and listing records,
+# sorted later); and the unit table on stdout: `rel<SOH>n<NUL>group<NUL>fpbytes<NUL>` per unit.
 #######################################
-unit_id() {
-  local src="$1" rel="$2" slug hash
-  slug="$(printf '%s' "${rel}" | tr -c 'A-Za-z0-9._-' '_')"
+# shellcheck disable=SC2016 # an awk program: its $ are awk's
+readonly SCAN_SPLIT_AWK='
+function unit(rel, group,    n) {
+  if (rel in num) return num[rel]
+  n = next_n++
+  num[rel] = n; rels[n] = rel; groups[n] = (group == "" ? n : group)
+  order[++units] = n
+  # Every unit has its files, also with no entry of a kind; closed at once (a unit may have many).
+  for (k = 0; k < 3; k++) { f = dir "/u/" n (k == 0 ? ".ls" : k == 1 ? ".m" : ".skip"); printf "" >> f; close(f) }
+  printf "%s%c%s", src, 0, rel > (dir "/u/" n ".id"); close(dir "/u/" n ".id")
+  return n
+}
+function flush_pending() {
+  if (pending != "") add(unit(pending, ""), pf, pd, py, ps, pt, pm, po, pl, pp, "")
+  pending = ""
+}
+# One entry of unit n: R or U, depth, type, size, mtime, mode, owner, links, path, link target.
+function add(n, flag, d, y, sz, mt, m, o, l, p, lt,    rec, ls) {
+  fpbytes[n] += (y == "f" ? sz : 0)
+  rec = y "\t" sz "\t" mt "\t" m "\t" o "\t" l "\t" p "\t" lt
+  printf "%s\t%s%c", n, rec, 0 >> (dir "/fp.all")
+  if (flag == "U") { printf "%s%c", p, 0 >> (dir "/u/" n ".skip"); close(dir "/u/" n ".skip"); return }
+  ls = (y == "d") ? "d\t-\t" m "\t" p "\t" : y "\t" sz "\t" m "\t" p "\t" lt
+  printf "%s\t%s%c", n, ls, 0 >> (dir "/ls.all")
+  if (n != last_n) { if (last_n != "") { close(dir "/u/" last_n ".ls"); close(dir "/u/" last_n ".m") }; last_n = n }
+  printf "%s%c", ls, 0 >> (dir "/u/" n ".ls")
+  printf "%s%c", p, 0 >> (dir "/u/" n ".m")
+  if (y == "f" && sz + 0 >= sample_min) {
+    printf "%s\t%s%c", sz, p, 0 >> (dir "/u/" groups[n] ".big"); close(dir "/u/" groups[n] ".big")
+  }
+}
+BEGIN { RS = "\0"; next_n = first; pending = ""; last_n = "" }
+{
+  flag = substr($0, 1, 1)
+  rest = substr($0, 3)
+  for (k = 2; k <= 8; k++) { t = index(rest, "\t"); v[k] = substr(rest, 1, t - 1); rest = substr(rest, t + 1) }
+  path = rest; lt = ""
+  if (v[3] == "l" && flag == "R") { if ((getline lt) <= 0) lt = "" }
+  # Depth from the path: find counts from its starting point, which is a unit when one is listed again.
+  rel = substr(path, 3); d = split(rel, parts, "/")
+  if (pending != "" && index(rel, pending "/") != 1) flush_pending()
+  else if (pending != "") pending = ""
+  if (d < depth) {
+    if (v[3] == "d") { pending = rel; pf = flag; pd = v[2]; py = v[3]; ps = v[4]; pt = v[5]; pm = v[6]; po = v[7]; pl = v[8]; pp = path }
+    else add(unit(rel, ""), flag, v[2], v[3], v[4], v[5], v[6], v[7], v[8], path, lt)
+    next
+  }
+  top = rel
+  if (d > depth) { c = 0; top = ""; s = rel; while (c < depth) { t = index(s, "/"); top = top (c ? "/" : "") substr(s, 1, t - 1); s = substr(s, t + 1); c++ } }
+  parent = unit(top, "")
+  n = parent
+  if (d > depth && flag == "R" && v[3] == "f" && v[8] == 1 && v[4] + 0 >= large) n = unit(rel, parent)
+  add(n, flag, v[2], v[3], v[4], v[5], v[6], v[7], v[8], path, lt)
+}
+END {
+  flush_pending()
+  for (i = 1; i <= units; i++) { n = order[i]; printf "%s%c%s%c%s%c%s%c", rels[n], 1, n, 0, groups[n], 0, fpbytes[n] + 0, 0 }
+}'
+
+# Splits sorted `n<TAB>record` lines (NUL-separated) into u/<n>.<suffix>, each file starting with -v head.
+# shellcheck disable=SC2016 # an awk program: its $ are awk's
+readonly SCAN_GROUP_AWK='
+BEGIN { RS = "\0" }
+{
+  t = index($0, "\t"); n = substr($0, 1, t - 1)
+  if (n != cur) {
+    if (cur != "") close(file)
+    cur = n; file = dir "/u/" n "." suffix
+    if (head != "") printf "%s%c", head, 0 > file; else printf "" > file
+  }
+  printf "%s%c", substr($0, t + 1), 0 > file
+}'
+
+#######################################
+# Sets U_SLUG_OUT to a unit id's readable part: the path with bytes outside [A-Za-z0-9._-] as `_`.
+#######################################
+unit_slug() {
+  local slug="$1" unsafe='[^A-Za-z0-9._-]'
+  slug="${slug//${unsafe}/_}"
   slug="${slug:0:60}"
   slug="${slug#.}"
-  hash="$(printf '%s\0%s' "${src}" "${rel}" | sha256sum)"
-  printf '%s-%s\n' "${slug:-unit}" "${hash:0:12}"
+  U_SLUG_OUT="${slug:-unit}"
+}
+
+# Empties a split_tree output directory (a new one costs one process).
+split_tree_reset() {
+  [[ -e "$1/u" ]] && rm -rf -- "$1/u"
+  mkdir -p -- "$1/u"
+  : >"$1/fp.all"
+  : >"$1/ls.all"
 }
 
 #######################################
-# Fingerprints one unit: sha256 of the sorted metadata records of its entries. Uses PRUNE_ARGS of
-# the unit's source.
-# Arguments: resolved source directory, unit path relative to it.
-# Outputs: `fingerprint<TAB>regular-file bytes`.
+# Lists a tree below a source with one find(1) and splits it into units (SCAN_SPLIT_AWK), sockets
+# left out (tar cannot archive them): the whole
+# source (start `.`), or one unit again (start `./<unit path>`: the same units, as paths stay
+# relative to the source). Uses PRUNE_ARGS of the source.
+# Arguments: resolved source, start, output dir (split_tree_reset first), first unit number, source
+#   as configured (hashed into unit ids).
 #######################################
-unit_fingerprint() {
-  local base="$1" rel="$2" sum bytes
-  # A directory this user cannot enter is recorded, not entered (the backup warns about it).
-  local fmt='%y\t%s\t%T@\t%m\t%U:%G\t%n\t%p\t%l\0'
-  (cd "${base}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "./${rel}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" \
-    \( -type d ! \( -readable -executable \) -printf "${fmt}" -prune \) -o -printf "${fmt}") >"${SCRATCH}/records" || return 1
-  sum="$({
-    printf 'gpu-maint-fingerprint v1\0'
-    sort -z "${SCRATCH}/records"
-  } | sha256sum)"
-  bytes="$(cut -z -f1,2 "${SCRATCH}/records" | tr '\0' '\n' | awk '$1 == "f" { b += $2 } END { printf "%.0f", b }')"
-  printf '%s\t%s\n' "${sum:0:64}" "${bytes}"
+split_tree() {
+  local resolved="$1" start="$2" out="$3" first="$4" src="$5"
+  local fmt='\t%d\t%y\t%s\t%T@\t%m\t%U:%G\t%n\t%p\0'
+  local -a depth_args=()
+  [[ "${start}" == . ]] && depth_args=(-mindepth 1)
+  (cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "${start}" "${depth_args[@]+"${depth_args[@]}"}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" \
+    \( -type s -prune \) -o \( ! -type l \( ! -readable -o -type d ! -executable \) -printf "U${fmt}" -prune \) -o \
+    \( -type l -printf "R${fmt}%l\0" \) -o -printf "R${fmt}") >"${out}/records" || {
+    log "error: cannot read ${src}/${start#./}"
+    return 1
+  }
+  awk -v dir="${out}" -v src="${src}" -v depth="${UNIT_DEPTH}" -v first="${first}" -v large="${LARGE_FILE_BYTES}" \
+    -v sample_min="${SAMPLE_MIN_BYTES}" "${SCAN_SPLIT_AWK}" <"${out}/records" >"${out}/table" 2>"${out}/awk.err" || {
+    log "error: cannot split the entries of ${src} into units: $(head -c 300 "${out}/awk.err")"
+    return 1
+  }
+}
+
+# Sets TABLE_UNIT to the number of the unit with a path in a split_tree output (empty when absent).
+# Arguments: output dir, unit path.
+TABLE_UNIT=""
+table_unit() {
+  local rec group fpbytes
+  TABLE_UNIT=""
+  while IFS= read -r -d '' rec && IFS= read -r -d '' group && IFS= read -r -d '' fpbytes; do
+    if [[ "${rec%$'\x01'*}" == "$2" ]]; then
+      TABLE_UNIT="${rec##*$'\x01'}"
+      return 0
+    fi
+  done <"$1/table"
 }
 
 MISSING_SOURCES=()
 U_BYTES=()
+# Per unit (index as U_*): its number in ${SCRATCH}/u, the first unit of its level group, and its
+# listing (digest, entries, bytes) as the scan saw it.
+U_NUM=()
+U_GROUP=()
+U_LS_DIGEST=()
+U_LS_FILES=()
+U_LS_BYTES=()
 
 #######################################
-# Finds the sources' units and fingerprints them into U_SRC, U_REL, U_ID, U_FP, U_BYTES (sorted
-# per source); missing sources go to MISSING_SOURCES.
-# Returns: non-zero when a unit cannot be read.
+# Finds the sources' units and fingerprints them into U_* (sorted per source by path); missing
+# sources go to MISSING_SOURCES. One find(1) per source, one awk pass, two sorts and one sha256sum
+# for the whole run: the cost does not grow with the number of units. A unit's fingerprint is the
+# sha256 of `gpu-maint-fingerprint v1` and its sorted (type, size, mtime, mode, owner, links, path,
+# link target) records; its listing digest as unit_listing (lib/backup-manifest.sh) computes it.
+# Returns: non-zero when a source cannot be read.
 #######################################
 scan_units() {
-  local src resolved record rel depth kind fp bytes
-  local -a found
+  local src resolved first=0 rec rel n group fpbytes idx
+  split_tree_reset "${SCRATCH}"
+  local -a table=()
   for src in "${SOURCES[@]}"; do
     if [[ ! -e "${src}" ]]; then
       log "source ${src} does not exist: nothing to back up there"
@@ -235,43 +372,99 @@ scan_units() {
     [[ -d "${src}" ]] || die "source ${src} is not a directory"
     resolved="$(cd "${src}" && pwd -P)"
     build_prune_args "${resolved}"
-    found=()
-    # Units: entries at the unit depth, and anything shallower that is not a directory or is an
-    # empty one (so that it survives a restore). Records: kind (E = empty dir), depth, path.
-    while IFS= read -r -d '' record; do
-      kind="${record:0:1}"
-      depth="${record:1}"
-      depth="${depth%%$'\t'*}"
-      rel="${record#*$'\t'}"
-      if ((depth == UNIT_DEPTH)) || [[ "${kind}" != d ]]; then
-        found+=("${rel}")
-      fi
-    done < <(cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find . -mindepth 1 -maxdepth "${UNIT_DEPTH}" \
-      "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" \( -type d -empty -printf 'E%d\t%P\0' \) -o -printf '%y%d\t%P\0')
-    ((${#found[@]} > 0)) || continue
-    while IFS= read -r -d '' rel; do
-      IFS=$'\t' read -r fp bytes < <(unit_fingerprint "${resolved}" "${rel}") || {
-        log "error: cannot read unit ${src}/${rel}"
-        return 1
-      }
-      [[ -n "${fp}" ]] || {
-        log "error: cannot read unit ${src}/${rel}"
-        return 1
-      }
+    split_tree "${resolved}" . "${SCRATCH}" "${first}" "${src}" || return 1
+    table=()
+    while IFS= read -r -d '' rec && IFS= read -r -d '' group && IFS= read -r -d '' fpbytes; do
+      table+=("${rec}"$'\x01'"${group}"$'\x01'"${fpbytes}")
+    done <"${SCRATCH}/table"
+    ((${#table[@]} > 0)) || continue
+    # Sorted by path (the SOH after the path sorts before any byte a name holds but SOH itself).
+    while IFS= read -r -d '' rec; do
+      rel="${rec%%$'\x01'*}"
+      rec="${rec#*$'\x01'}"
+      n="${rec%%$'\x01'*}"
+      rec="${rec#*$'\x01'}"
+      group="${rec%%$'\x01'*}"
+      fpbytes="${rec#*$'\x01'}"
       U_SRC+=("${src}")
       U_REL+=("${rel}")
-      U_ID+=("$(unit_id "${src}" "${rel}")")
-      U_FP+=("${fp}")
-      U_BYTES+=("${bytes}")
-    done < <(printf '%s\0' "${found[@]}" | sort -z)
+      U_NUM+=("${n}")
+      U_GROUP+=("${group}")
+      U_BYTES+=("${fpbytes}")
+      first=$((n >= first ? n + 1 : first))
+    done < <(printf '%s\0' "${table[@]}" | sort -z)
+  done
+  ((${#U_NUM[@]} > 0)) || return 0
+  sort -z -- "${SCRATCH}/fp.all" | awk -v dir="${SCRATCH}" -v suffix=fp -v head='gpu-maint-fingerprint v1' "${SCAN_GROUP_AWK}" || return 1
+  sort -z -- "${SCRATCH}/ls.all" | awk -v dir="${SCRATCH}" -v suffix=lss -v head='' "${SCAN_GROUP_AWK}" || return 1
+  # Every unit gets both files even when it has no record of a kind (then it hashes the header only).
+  local -a files=()
+  for n in "${U_NUM[@]}"; do
+    [[ -e "${SCRATCH}/u/${n}.fp" ]] || printf 'gpu-maint-fingerprint v1\0' >"${SCRATCH}/u/${n}.fp"
+    [[ -e "${SCRATCH}/u/${n}.lss" ]] || : >"${SCRATCH}/u/${n}.lss"
+    files+=("${n}.fp" "${n}.lss" "${n}.id")
+  done
+  local sum name
+  declare -A sums=()
+  while read -r sum name; do
+    sums["${name}"]="${sum}"
+  done < <(cd "${SCRATCH}/u" && printf '%s\0' "${files[@]}" | timeout -k 5 "${SCAN_TIMEOUT_S}" xargs -0 sha256sum --)
+  for idx in "${!U_NUM[@]}"; do
+    n="${U_NUM[idx]}"
+    [[ -n "${sums[${n}.fp]:-}" && -n "${sums[${n}.lss]:-}" && -n "${sums[${n}.id]:-}" ]] || {
+      log "error: cannot fingerprint unit ${U_SRC[idx]}/${U_REL[idx]}"
+      return 1
+    }
+    unit_slug "${U_REL[idx]}"
+    U_ID+=("${U_SLUG_OUT}-${sums[${n}.id]:0:12}")
+    U_FP+=("${sums[${n}.fp]}")
+    U_LS_DIGEST+=("${sums[${n}.lss]}")
+  done
+  # Entries and regular-file bytes of each unit's listing, in one pass over all of them.
+  local entries bytes
+  while IFS=$'\t' read -r n entries bytes; do
+    U_LS_COUNTS["${n}"]="${entries}"$'\t'"${bytes}"
+  done < <(awk 'BEGIN { RS = "\0" } { t = index($0, "\t"); n = substr($0, 1, t - 1); c[n]++; split(substr($0, t + 1), f, "\t"); if (f[1] == "f") b[n] += f[2] }
+    END { for (n in c) printf "%s\t%d\t%.0f\n", n, c[n], b[n] }' "${SCRATCH}/ls.all")
+  for idx in "${!U_NUM[@]}"; do
+    IFS=$'\t' read -r entries bytes <<<"${U_LS_COUNTS[${U_NUM[idx]}]:-0	0}"
+    U_LS_FILES+=("${entries}")
+    U_LS_BYTES+=("${bytes}")
   done
 }
+declare -A U_LS_COUNTS=()
 
 #######################################
 # Loads what can be reused: the newest snapshot's units and the archives this host uploaded in a
 # failed run (carry-over file), each only while its archive is still stored at the recorded size.
 # Sets PREVIOUS_ID.
 #######################################
+# Sizes of this host's manifests in the store, by snapshot id (from the listing).
+declare -A MANIFEST_SIZE=()
+
+# The copy of the last manifest this host wrote to this destination (state dir): an unchanged rerun
+# against S3 then reads no manifest (one AWS CLI process less). Keyed by destination and host key.
+manifest_cache_file() {
+  local key
+  key="$(printf '%s\0%s' "${GPU_MAINT_BACKUP_DESTINATION}" "${HOST_KEY}" | sha256sum)"
+  printf '%s/backup-last-manifest.%s.json\n' "${STATE}" "${key:0:16}"
+}
+
+#######################################
+# Copies the cached manifest of a snapshot to a file when it is that snapshot's and has the size the
+# store lists for it (a manifest is never rewritten: same id and size, same manifest).
+# Arguments: snapshot id, output file. Returns: non-zero when there is no such copy.
+#######################################
+manifest_from_cache() {
+  local id="$1" out="$2" cache
+  [[ "${STORE_KIND}" == s3 ]] || return 1
+  cache="$(manifest_cache_file)"
+  [[ -f "${cache}" && -n "${MANIFEST_SIZE[${id}]:-}" ]] || return 1
+  [[ "$(stat -c %s -- "${cache}")" == "${MANIFEST_SIZE[${id}]}" ]] || return 1
+  grep -q "\"id\":\"${id}\"," -- "${cache}" || return 1
+  cp -- "${cache}" "${out}"
+}
+
 PREVIOUS_ID=""
 # Snapshot ids of this host, one per line (a listing is one request: units and snapshots together).
 SNAPSHOT_IDS=""
@@ -287,6 +480,7 @@ load_reusable() {
       snapshots/*.json)
         rel="${rel#snapshots/}"
         [[ "${rel%.json}" =~ ${SNAPSHOT_ID_RE} ]] && ids+="${rel%.json}"$'\n'
+        MANIFEST_SIZE["${rel%.json}"]="${size}"
         ;;
       esac
     done <<<"${listing}"
@@ -295,7 +489,8 @@ load_reusable() {
   PREVIOUS_ID="$(tail -n 1 <<<"${SNAPSHOT_IDS}")"
   local id fp k sha bytes files sbytes listing_sum rest
   if [[ -n "${PREVIOUS_ID}" ]]; then
-    if store_get "backups/${HOST_KEY}/snapshots/${PREVIOUS_ID}.json" >"${SCRATCH}/previous.json" &&
+    if manifest_from_cache "${PREVIOUS_ID}" "${SCRATCH}/previous.json" ||
+      store_get "backups/${HOST_KEY}/snapshots/${PREVIOUS_ID}.json" >"${SCRATCH}/previous.json" &&
       manifest_units "${SCRATCH}/previous.json" >"${SCRATCH}/previous.units"; then
       while IFS=$'\t' read -r id fp k sha bytes files sbytes listing_sum rest; do
         [[ "${STORED_SIZE[${k}]:-}" == "${bytes}" ]] || continue
@@ -334,16 +529,15 @@ progress() {
 # barely compress (fp16: ~8%), and entropy coding costs ~1 CPU-second per GiB. Arguments: unit index.
 #######################################
 choose_level() {
-  local i="$1" base record packed sampled=0 n
+  local i="$1" base packed sampled=0 n size path
   local -a files=() offsets=()
-  if ((MIN_SAVINGS_PERCENT > 0)) && base="$(cd "${U_SRC[i]}" && pwd -P)"; then
-    build_prune_args "${base}"
-    while IFS= read -r -d '' record; do
-      files+=("${base}/${record#*$'\t'}")
-      offsets+=($((${record%%$'\t'*} / 2)))
+  local big="${SCRATCH}/u/${U_GROUP[i]}.big"
+  if ((MIN_SAVINGS_PERCENT > 0)) && [[ -s "${big}" ]] && base="$(cd "${U_SRC[i]}" && pwd -P)"; then
+    while IFS=$'\t' read -r -d '' size path; do
+      files+=("${base}/${path}")
+      offsets+=($((size / 2)))
       sampled=$((sampled + SAMPLE_BYTES))
-    done < <(cd "${base}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "./${U_REL[i]}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" \
-      -type f -size +$((4 * SAMPLE_BYTES - 1))c -printf '%s\t%p\0' | sort -z -nr | head -z -n "${SAMPLE_FILES}")
+    done < <(sort -z -nr -- "${big}" | head -z -n "${SAMPLE_FILES}")
   fi
   # A file cut short meanwhile makes the sample look compressible: the configured level.
   if ((sampled > 0)) && packed="$(for n in "${!files[@]}"; do
@@ -357,18 +551,26 @@ choose_level() {
 }
 
 # Level choices run in the background (unit index -> pid writing level.<index>).
+# A unit without large files needs no sample: the configured level, and no process.
 LEVEL_PID=()
 start_level_choice() {
-  [[ -n "${LEVEL_PID[$1]:-}" ]] || {
-    choose_level "$1" >"${SCRATCH}/level.$1" &
-    LEVEL_PID[$1]=$!
+  local g="${U_GROUP[$1]}"
+  [[ -s "${SCRATCH}/u/${g}.big" ]] || return 0
+  [[ -n "${LEVEL_PID[g]:-}" ]] || {
+    choose_level "$1" >"${SCRATCH}/level.${g}" &
+    LEVEL_PID[g]=$!
   }
 }
 # Sets UNIT_LEVEL_ARG once the choice is done (the configured level if it failed).
+declare -A LEVEL_DONE=()
 await_level_choice() {
-  UNIT_LEVEL_ARG=""
-  if [[ -n "${LEVEL_PID[$1]:-}" ]] && wait "${LEVEL_PID[$1]}"; then read -r UNIT_LEVEL_ARG <"${SCRATCH}/level.$1" || true; fi
+  local g="${U_GROUP[$1]}"
+  UNIT_LEVEL_ARG="${LEVEL_DONE[${g}]:-}"
+  if [[ -z "${UNIT_LEVEL_ARG}" && -n "${LEVEL_PID[g]:-}" ]]; then
+    if wait "${LEVEL_PID[g]}"; then read -r UNIT_LEVEL_ARG <"${SCRATCH}/level.${g}" || true; fi
+  fi
   UNIT_LEVEL_ARG="${UNIT_LEVEL_ARG:--${LEVEL}}"
+  LEVEL_DONE["${g}"]="${UNIT_LEVEL_ARG}"
 }
 
 #######################################
@@ -392,8 +594,12 @@ upload_unit() {
       break
     }
   done
-  resolved="$(cd "${src}" && pwd -P)"
-  build_prune_args "${resolved}"
+  if [[ "${src}" != "${PRUNE_SOURCE}" ]]; then
+    PRUNE_RESOLVED="$(cd "${src}" && pwd -P)"
+    build_prune_args "${PRUNE_RESOLVED}"
+    PRUNE_SOURCE="${src}"
+  fi
+  resolved="${PRUNE_RESOLVED}"
   await_level_choice "${i}"
   key="units/${id}/${fp}.tar.zst"
   if [[ -n "${QUARANTINED[${key}]:-}" ]]; then
@@ -402,16 +608,17 @@ upload_unit() {
   fi
   UNIT_UNSTABLE=0
   for ((attempt = 1; attempt <= READ_ATTEMPTS; attempt++)); do
-    read_unit "${i}" "${resolved}" "${key}" || return 1
+    read_unit "${i}" "${resolved}" "${key}" "${attempt}" || return 1
     if ((UNIT_UNSTABLE == 0 || attempt == READ_ATTEMPTS)); then
       break
     fi
     store_upload_abort
     log "unit ${rel} of ${src} changed while it was read (${UNIT_CHANGE}); reading it again (attempt $((attempt + 1)) of ${READ_ATTEMPTS})"
   done
-  local file_kind=0
+  local file_kind=0 size_hint=large
   store_upload_is_file && file_kind=1
-  if ! store_upload_commit; then
+  ((UNIT_SBYTES >= LARGE_FILE_BYTES)) || size_hint=small
+  if ! store_upload_commit "${size_hint}"; then
     log "error: upload of unit ${rel} of ${src} to $(store_url "backups/${HOST_KEY}/${key}") failed"
     return 1
   fi
@@ -430,14 +637,14 @@ upload_unit() {
     WARNINGS+=("files of ${src}/${rel} changed while they were read; the next run archives them again")
     log "warning: ${WARNINGS[-1]}: $(head -c 300 "${SCRATCH}/tar.err" | tr '\n' ' ')"
   fi
-  if [[ -s "${SCRATCH}/skipped" ]]; then
+  if [[ -s "${UNIT_SKIPPED}" ]]; then
     local skipped n
-    n="$(tr -cd '\0' <"${SCRATCH}/skipped" | wc -c)"
-    skipped="$(head -z -n 3 "${SCRATCH}/skipped" | tr '\0\n' ',?' | sed 's/,$//; s/,/, /g')"
+    n="$(tr -cd '\0' <"${UNIT_SKIPPED}" | wc -c)"
+    skipped="$(head -z -n 3 "${UNIT_SKIPPED}" | tr '\0\n' ',?' | sed 's/,$//; s/,/, /g')"
     WARNINGS+=("${n} entr$( ((n == 1)) && printf y || printf ies) of ${src}/${rel} could not be read and are not in the snapshot: ${skipped}")
     log "warning: ${WARNINGS[-1]}"
   fi
-  if ((UNIT_UNSTABLE || UNIT_TAR_RC == 1)) || [[ -s "${SCRATCH}/skipped" ]]; then
+  if ((UNIT_UNSTABLE || UNIT_TAR_RC == 1)) || [[ -s "${UNIT_SKIPPED}" ]]; then
     # A fingerprint that never matches: the next run reads the unit again.
     U_FP[i]="$(printf 'changed-during-read %s' "${fp}" | sha256sum | cut -c1-64)"
   fi
@@ -447,9 +654,12 @@ upload_unit() {
   A_LISTING[i]="${UNIT_LISTING}"
   A_UPLOADED[i]=true
   A_ORIGINAL_FP[i]="${fp}"
-  if ((file_kind)); then
+  if ((file_kind)) && [[ "${size_hint}" == small ]]; then
+    # Small archives are hashed together once every unit is sent (finish_uploads).
+    A_DIGEST_BATCH+=("${i}")
+  elif ((file_kind)); then
     # The archive is in place; its digest is read back while the next unit compresses.
-    store_file_digest "$(store_path "backups/${HOST_KEY}/${key}")" >"${SCRATCH}/digest.${i}" &
+    store_file_digest "${STORE_ROOT%/}/backups/${HOST_KEY}/${key}" >"${SCRATCH}/digest.${i}" &
     A_DIGEST_PID[i]=$!
   else
     read -r "A_SHA[${i}]" "A_BYTES[${i}]" <"${SCRATCH}/digest"
@@ -458,6 +668,9 @@ upload_unit() {
 }
 
 READ_ATTEMPTS=3
+# The source whose PRUNE_ARGS are built, and its resolved path.
+PRUNE_SOURCE=""
+PRUNE_RESOLVED=""
 # Outcome of read_unit: the listing (digest, entries, bytes), tar's status, whether the unit changed.
 UNIT_LISTING=""
 UNIT_FILES=0
@@ -465,10 +678,15 @@ UNIT_SBYTES=0
 UNIT_TAR_RC=0
 UNIT_UNSTABLE=0
 UNIT_CHANGE=""
-# find(1) arguments that leave out entries this user cannot read (listed in ${SCRATCH}/skipped), and
-# sockets (tar cannot archive them), so that the listing names only what tar archives. Symlinks are
-# archived as links, never read.
-SKIP_ARGS=()
+# The unit's listing records before the read (compared with those after it), and the entries this
+# user cannot read, left out of the listing and the archive (symlinks are archived, never read).
+UNIT_BEFORE=""
+UNIT_SKIPPED=""
+
+# Prints `entries<TAB>regular-file bytes` of a file of listing records.
+listing_counts() {
+  awk 'BEGIN { RS = "\0" } { n++; split($0, f, "\t"); if (f[1] == "f") b += f[2] } END { printf "%d\t%.0f\n", n, b }' "$1"
+}
 
 #######################################
 # Lists one unit, starts its upload and streams it; the upload is left open (commit or abort).
@@ -477,29 +695,37 @@ SKIP_ARGS=()
 # Returns: non-zero when the unit cannot be listed or archived (nothing is left under its key).
 #######################################
 read_unit() {
-  local i="$1" resolved="$2" key="$3" src="${U_SRC[$1]}" rel="${U_REL[$1]}" expected_bytes after
-  SKIP_ARGS=(\( -type s -prune \) -o \( ! -type l \( ! -readable -o -type d ! -executable \) -fprint0 "${SCRATCH}/skipped" -prune \) -o)
-  rm -f -- "${SCRATCH}/skipped"
-  UNIT_LISTING=""
-  IFS=$'\t' read -r UNIT_LISTING UNIT_FILES UNIT_SBYTES < <(unit_listing "${resolved}" "${rel}" "${SCRATCH}/listing" "${SCAN_TIMEOUT_S}" \
-    "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" "${SKIP_ARGS[@]}") || true
-  if [[ -z "${UNIT_LISTING}" ]]; then
-    log "error: cannot list unit ${rel} of ${src}"
-    return 1
-  fi
-  if [[ -s "${SCRATCH}/skipped" && "${ON_UNREADABLE}" == fail ]]; then
-    log "error: unit ${rel} of ${src}: $(tr '\0' ' ' <"${SCRATCH}/skipped" | head -c 300) cannot be read (backup.onUnreadable=fail)"
-    return 1
-  fi
-  (cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "./${rel}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" "${SKIP_ARGS[@]}" -print0) >"${SCRATCH}/members" ||
-    {
-      log "error: cannot list unit ${rel} of ${src}"
+  local i="$1" resolved="$2" key="$3" attempt="$4" src="${U_SRC[$1]}" rel="${U_REL[$1]}" expected_bytes
+  local dir="${SCRATCH}" n="${U_NUM[$1]}"
+  if ((attempt == 1)); then
+    # The scan's listing of this unit.
+    UNIT_LISTING="${U_LS_DIGEST[i]}" UNIT_FILES="${U_LS_FILES[i]}" UNIT_SBYTES="${U_LS_BYTES[i]}"
+  else
+    # Listed again: the unit changed since the scan.
+    dir="${SCRATCH}/again"
+    split_tree_reset "${dir}"
+    split_tree "${resolved}" "./${rel}" "${dir}" 0 "${src}" || return 1
+    table_unit "${dir}" "${rel}"
+    n="${TABLE_UNIT}"
+    if [[ -z "${n}" ]]; then
+      log "error: unit ${rel} of ${src} vanished while it was read"
       return 1
-    }
+    fi
+    UNIT_LISTING="$(sort -z -- "${dir}/u/${n}.ls" | sha256sum)"
+    UNIT_LISTING="${UNIT_LISTING:0:64}"
+    IFS=$'\t' read -r UNIT_FILES UNIT_SBYTES < <(listing_counts "${dir}/u/${n}.ls")
+  fi
+  UNIT_BEFORE="${dir}/u/${n}.ls"
+  UNIT_SKIPPED="${dir}/u/${n}.skip"
+  if [[ -s "${UNIT_SKIPPED}" && "${ON_UNREADABLE}" == fail ]]; then
+    log "error: unit ${rel} of ${src}: $(tr '\0' ' ' <"${UNIT_SKIPPED}" | head -c 300) cannot be read (backup.onUnreadable=fail)"
+    return 1
+  fi
+  local members="${dir}/u/${n}.m"
   # An upper bound for S3 part sizing: data, tar headers, zstd's tiny expansion of incompressible data.
   expected_bytes=$((UNIT_SBYTES + UNIT_SBYTES / 64 + UNIT_FILES * 2048 + 1048576))
 
-  rm -f -- "${SCRATCH}/digest"
+  [[ ! -e "${SCRATCH}/digest" ]] || rm -f -- "${SCRATCH}/digest"
   if ! store_upload_begin "backups/${HOST_KEY}/${key}" "${expected_bytes}" "${SCRATCH}"; then
     log "error: cannot start writing $(store_url "backups/${HOST_KEY}/${key}")"
     return 1
@@ -509,7 +735,7 @@ read_unit() {
   # --ignore-failed-read (warn mode): a file that vanishes or cannot be opened after it was listed is a
   # warning, as in restic; the listing after the read then differs and the unit is read again.
   local -a tar_args=(--create --file=- --format=posix --numeric-owner --sparse
-    --directory="${resolved}" --no-recursion --null --verbatim-files-from --files-from="${SCRATCH}/members")
+    --directory="${resolved}" --no-recursion --null --verbatim-files-from --files-from="${members}")
   [[ "${ON_UNREADABLE}" == warn ]] && tar_args+=(--ignore-failed-read)
   tar_progress_args backup "${U_ID[i]}" "${i}" "${#U_ID[@]}" "${BYTES_READ}" "${BYTES_TO_READ}" "${UNIT_SBYTES}"
   tar_args+=("${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}")
@@ -539,14 +765,33 @@ read_unit() {
   fi
   UNIT_TAR_RC="${pipe_status[0]}"
   # The listing again, now that tar is done: what tar wrote matches it only if nothing moved meanwhile.
-  after="$(unit_listing "${resolved}" "${rel}" "${SCRATCH}/listing.after" "${SCAN_TIMEOUT_S}" \
-    "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" "${SKIP_ARGS[@]}")" || after=""
   UNIT_UNSTABLE=0
-  if [[ "${after}" != "${UNIT_LISTING}"$'\t'"${UNIT_FILES}"$'\t'"${UNIT_SBYTES}" ]]; then
+  local after="${SCRATCH}/after.${i}.${attempt}" m="" same=0 before_rec="" after_rec=""
+  if [[ "${U_GROUP[i]}" != "${U_NUM[i]}" ]]; then
+    # A large file on its own: its one listing record, compared in the shell (one process).
+    IFS= read -r -d '' before_rec <"${UNIT_BEFORE}" || true
+    after_rec="$(cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "./${rel}" -maxdepth 0 -printf '%y\t%s\t%m\t%p\t%l')" || after_rec=""
+    [[ -n "${before_rec}" && "${after_rec}" == "${before_rec}" ]] && same=1
+    if ((same == 0)); then
+      local size_now="${after_rec#*$'\t'}"
+      m="?"
+      UNIT_CHANGE="listed ${UNIT_FILES} entries, ${UNIT_SBYTES} bytes before the read, 1 entry, ${size_now%%$'\t'*} bytes after"
+    fi
+  else
+    split_tree_reset "${after}"
+    if split_tree "${resolved}" "./${rel}" "${after}" 0 "${src}" 2>/dev/null; then
+      table_unit "${after}" "${rel}"
+      m="${TABLE_UNIT}"
+    fi
+    [[ -n "${m}" ]] && cmp -s -- "${UNIT_BEFORE}" "${after}/u/${m}.ls" && same=1
+  fi
+  if ((same == 0)) && [[ "${m}" == "?" ]]; then
     UNIT_UNSTABLE=1
-    local after_files after_bytes
-    IFS=$'\t' read -r _ after_files after_bytes <<<"${after}"
-    UNIT_CHANGE="listed ${UNIT_FILES} entries, ${UNIT_SBYTES} bytes before the read, ${after_files:-?} entries, ${after_bytes:-?} bytes after"
+  elif ((same == 0)); then
+    UNIT_UNSTABLE=1
+    local after_files="?" after_bytes="?"
+    [[ -n "${m}" ]] && IFS=$'\t' read -r after_files after_bytes < <(listing_counts "${after}/u/${m}.ls")
+    UNIT_CHANGE="listed ${UNIT_FILES} entries, ${UNIT_SBYTES} bytes before the read, ${after_files} entries, ${after_bytes} bytes after"
   elif ((UNIT_TAR_RC == 1)) && grep -q 'changed as we read it\|shrank by' "${SCRATCH}/tar.err"; then
     UNIT_UNSTABLE=1
     UNIT_CHANGE="tar: $(head -n 1 "${SCRATCH}/tar.err" | head -c 200)"
@@ -581,10 +826,13 @@ listing_from_archive() {
 
 # Appends a unit's manifest line.
 add_unit_line() {
-  local i="$1" key="$2" sha="$3" bytes="$4" entries="$5" sbytes="$6" listing_sum="$7" uploaded="$8"
-  UNIT_LINES+=("$(json_object "id=${U_ID[i]}" "fingerprint=${U_FP[i]}" "key=${key}" "sha256=${sha}" "bytes:=${bytes}" \
-    "files:=${entries}" "sourceBytes:=${sbytes}" "listing=${listing_sum}" "uploaded:=${uploaded}" "source=${U_SRC[i]}" \
-    "pathBase64=$(printf '%s' "${U_REL[i]}" | base64 -w0)" "path=${U_REL[i]}")")
+  local i="$1" key="$2" sha="$3" bytes="$4" entries="$5" sbytes="$6" listing_sum="$7" uploaded="$8" src_json rel_json rel_b64
+  json_string_to src_json "${U_SRC[i]}"
+  json_string_to rel_json "${U_REL[i]}"
+  base64_to rel_b64 "${U_REL[i]}"
+  printf -v "UNIT_LINES[${#UNIT_LINES[@]}]" '{"id":"%s","fingerprint":"%s","key":"%s","sha256":"%s","bytes":%s,"files":%s,"sourceBytes":%s,"listing":"%s","uploaded":%s,"source":%s,"pathBase64":"%s","path":%s}' \
+    "${U_ID[i]}" "${U_FP[i]}" "${key}" "${sha}" "${bytes}" "${entries}" "${sbytes}" "${listing_sum}" "${uploaded}" \
+    "${src_json}" "${rel_b64}" "${rel_json}"
 }
 
 #######################################
@@ -594,6 +842,18 @@ add_unit_line() {
 #######################################
 finish_uploads() {
   local i rc=0
+  if ((${#A_DIGEST_BATCH[@]} > 0)); then
+    local -a files=()
+    for i in "${A_DIGEST_BATCH[@]}"; do files+=("${STORE_ROOT%/}/backups/${HOST_KEY}/${A_KEY[i]}"); done
+    if store_files_digest "${files[@]}" >"${SCRATCH}/digests"; then
+      for i in "${A_DIGEST_BATCH[@]}"; do read -r "A_SHA[${i}]" "A_BYTES[${i}]"; done <"${SCRATCH}/digests"
+    else
+      log "error: cannot compute the sha256 of the archives written under $(store_url "backups/${HOST_KEY}/units/")"
+      for i in "${A_DIGEST_BATCH[@]}"; do A_SHA[i]=""; done
+      rc=1
+    fi
+    A_DIGEST_BATCH=()
+  fi
   for i in "${!A_DIGEST_PID[@]}"; do
     if wait "${A_DIGEST_PID[i]}" && read -r "A_SHA[${i}]" "A_BYTES[${i}]" <"${SCRATCH}/digest.${i}" && [[ -n "${A_SHA[i]}" ]]; then
       :
@@ -775,6 +1035,10 @@ main() {
     fi
   done
   progress 0 "${#U_ID[@]}"
+  # The folders of the archives to write, made at once (file://): no process per unit.
+  local -a folders=()
+  for i in "${!U_ID[@]}"; do ((U_REUSE[i] == 1)) || folders+=("backups/${HOST_KEY}/units/${U_ID[i]}"); done
+  ((${#folders[@]} == 0)) || store_make_folders "${folders[@]}"
 
   for i in "${!U_ID[@]}"; do
     if ((U_REUSE[i] == 1)); then
@@ -807,6 +1071,7 @@ main() {
     exit 1
   fi
   rm -f -- "${STATE}/backup-carry-over.tsv"
+  if [[ "${STORE_KIND}" == s3 ]]; then cp -- "${SCRATCH}/manifest.json" "$(manifest_cache_file)" 2>/dev/null || true; fi
   log "snapshot ${SNAPSHOT_ID}: ${#U_ID[@]} units (${UNITS_UPLOADED} uploaded, ${UNITS_REUSED} reused), $(human_bytes "${BYTES_UPLOADED}") sent"
   report ok "" "${missing}"
 }

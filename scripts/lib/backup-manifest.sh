@@ -141,8 +141,8 @@ unit_listing() {
     timeout -k 5 "${limit_s}" find "./${rel}" "$@" \
       \( -type d -printf 'd\t-\t%m\t%p\t\0' \) -o -printf '%y\t%s\t%m\t%p\t%l\0' >"${scratch}" || exit 1
     digest="$(LC_ALL=C sort -z "${scratch}" | sha256sum)"
-    cut -z -f1,2 "${scratch}" | tr '\0' '\n' |
-      awk -v d="${digest:0:64}" '{ n++ } $1 == "f" { b += $2 } END { printf "%s\t%d\t%.0f\n", d, n, b }'
+    awk -v d="${digest:0:64}" 'BEGIN { RS = "\0" } { n++; split($0, f, "\t") } f[1] == "f" { b += f[2] }
+      END { printf "%s\t%d\t%.0f\n", d, n, b }' "${scratch}"
   )
 }
 

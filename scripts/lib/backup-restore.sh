@@ -46,7 +46,7 @@ restore_elapsed() {
 restore_load_unit() {
   local path_b64
   IFS=$'\t' read -r U_ID _ U_KEY U_SHA U_BYTES U_FILES U_SOURCE_BYTES U_LISTING _ U_SOURCE path_b64 <<<"$1"
-  U_PATH="$(printf '%s' "${path_b64}" | base64 -d)" || return 1
+  U_PATH="$(base64 -d <<<"${path_b64}")" || return 1
   [[ -n "${U_PATH}" && "${U_PATH}" != /* && "/${U_PATH}/" != */../* ]] || return 1
 }
 
@@ -234,7 +234,8 @@ restore_select_units() {
     found=0
     while IFS= read -r line; do
       unit_path="$(printf '%s' "${line##*$'\t'}" | base64 -d 2>/dev/null)" || unit_path=""
-      if [[ "${line%%$'\t'*}" == "${wanted}" || "${unit_path}" == "${wanted%/}" ]]; then
+      # A unit path selects the large files stored on their own below it too.
+      if [[ "${line%%$'\t'*}" == "${wanted}" || "${unit_path}" == "${wanted%/}" || "${unit_path}" == "${wanted%/}/"* ]]; then
         printf '%s\n' "${line}"
         found=1
       fi
@@ -248,8 +249,10 @@ restore_select_units() {
 
 # The directory, relative to a restore target, that a unit's source maps to: none when the snapshot
 # has one source (the target stands for it), else the source path without its leading slash.
+# The number of sources of the snapshot (restore_run counts them).
+RESTORE_SOURCES=0
 source_subdir() {
-  if (($(cut -f10 "${RESTORE_SCRATCH}/units" | sort -u | wc -l) > 1)); then
+  if ((RESTORE_SOURCES > 1)); then
     printf '%s\n' "${U_SOURCE#/}"
   fi
 }
@@ -319,6 +322,8 @@ restore_run() {
   }
   RESTORE_STAGING="${staging}"
   on_exit remove_restore_staging
+  # Counted once here: source_subdir runs in a subshell per unit.
+  RESTORE_SOURCES="$(cut -f10 "${RESTORE_SCRATCH}/units" | sort -u | wc -l)"
   while IFS= read -r line; do
     restore_load_unit "${line}"
     sub="$(source_subdir)"
@@ -339,12 +344,17 @@ restore_run() {
       # Only with --force (checked above): the verified unit replaces the entry of the same name.
       rm -rf -- "${dest:?}"
     fi
-    mkdir -p -- "$(dirname -- "${dest}")"
+    mkdir -p -- "${dest%/*}"
+    # A large file stored on its own goes into the directory its unit restored: that directory keeps
+    # the mtime it was restored with.
+    local keep_times=0
+    if [[ "${U_PATH}" == */* ]] && touch -r "${dest%/*}" -- "${staging}/.parent-times" 2>/dev/null; then keep_times=1; fi
     if ! mv -- "${staging}/${sub:+${sub}/}${U_PATH}" "${dest}"; then
       restore_unit_error "cannot move it into ${dest}"
       restore_failed
       continue
     fi
+    ((keep_times == 0)) || touch -r "${staging}/.parent-times" -- "${dest%/*}" || true
     rm -rf -- "${staging:?}/${sub}/${U_PATH%%/*}"
     R_UNITS_DONE=$((R_UNITS_DONE + 1))
     R_FILES=$((R_FILES + U_FILES))

@@ -31,6 +31,8 @@ STORE_UPLOAD_FIFO=""
 # file:// archives renamed into place, and their fsyncs (in the background until store_flush).
 STORE_UNSYNCED=()
 STORE_SYNC_PIDS=()
+# Committed archives whose fsync waits for store_flush (small ones).
+STORE_SYNC_BATCH=()
 
 #######################################
 # Parses the destination and prepares the store.
@@ -102,6 +104,16 @@ store_remove_stale_partials() {
     done < <(timeout -k 5 "${STORE_REQUEST_TIMEOUT_S}" find "$(store_path "$1")" -type f -name "${STORE_PARTIAL_PREFIX}*" -print0)
   fi
   printf '%s\n' "${n}"
+}
+
+# Makes the folders of keys in a file:// store, with one process (S3 has no folders). A folder that
+# cannot be made is reported by the write into it. Arguments: key prefixes.
+store_make_folders() {
+  [[ "${STORE_KIND}" == file ]] || return 0
+  local -a dirs=()
+  local key
+  for key in "$@"; do dirs+=("${STORE_ROOT%/}/${key}"); done
+  timeout -k 5 "${STORE_REQUEST_TIMEOUT_S}" mkdir -p -- "${dirs[@]}" 2>/dev/null || true
 }
 
 # Prints a human-readable location for a key (logs and messages).
@@ -195,9 +207,8 @@ store_upload_begin() {
   local key="$1" expected="$2" scratch="$3" fd
   STORE_UPLOAD_KEY="${key}"
   if [[ "${STORE_KIND}" == file ]]; then
-    local target
-    target="$(store_path "${key}")"
-    mkdir -p -- "${target%/*}" || return 1
+    local target="${STORE_ROOT%/}/${key}"
+    [[ -d "${target%/*}" ]] || mkdir -p -- "${target%/*}" || return 1
     STORE_UPLOAD_TMP="${target%/*}/${STORE_PARTIAL_PREFIX}${target##*/}.$$"
     exec {fd}>"${STORE_UPLOAD_TMP}" || return 1
     STORE_UPLOAD_FD="${fd}"
@@ -231,19 +242,25 @@ store_upload_close_fd() {
 
 #######################################
 # Completes the upload started by store_upload_begin.
+# Arguments: `small` for an archive whose fsync can wait for store_flush (default: large, fsynced in
+#   the background at once).
 # Returns: non-zero when the object could not be stored (nothing is left under its key then).
 #######################################
 store_upload_commit() {
-  local rc=0
+  local rc=0 size_hint="${1:-large}"
   store_upload_close_fd
   if [[ "${STORE_KIND}" == file ]]; then
-    local target
-    target="$(store_path "${STORE_UPLOAD_KEY}")"
-    # fsync in the background: write-back overlaps the next unit; store_flush waits for it.
+    local target="${STORE_ROOT%/}/${STORE_UPLOAD_KEY}"
     if mv -f -- "${STORE_UPLOAD_TMP}" "${target}"; then
       STORE_UNSYNCED+=("${target}")
-      timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" sync -- "${target}" &
-      STORE_SYNC_PIDS+=("$!")
+      if [[ "${size_hint}" == small ]]; then
+        # Small archives are fsynced together by store_flush: one process for all of them.
+        STORE_SYNC_BATCH+=("${target}")
+      else
+        # fsync in the background: write-back overlaps the next unit; store_flush waits for it.
+        timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" sync -- "${target}" &
+        STORE_SYNC_PIDS+=("$!")
+      fi
     else
       rc=1
       rm -f -- "${STORE_UPLOAD_TMP}"
@@ -294,6 +311,10 @@ store_flush() {
     wait "${pid}" || rc=1
   done
   STORE_SYNC_PIDS=()
+  if ((${#STORE_SYNC_BATCH[@]} > 0)); then
+    timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" sync -- "${STORE_SYNC_BATCH[@]}" || rc=1
+    STORE_SYNC_BATCH=()
+  fi
   if ((rc != 0)); then
     log "error: fsync of an archive under $(store_url "") failed"
     return 1
@@ -324,6 +345,26 @@ store_file_digest() {
   bytes="$(stat -c %s -- "${file}")" || return 1
   [[ "${sum:0:64}" =~ ^[0-9a-f]{64}$ ]] || return 1
   printf '%s %s\n' "${sum:0:64}" "${bytes}"
+}
+
+#######################################
+# Prints `<sha256> <bytes>` of each of several local files, in order, with two processes for all
+# of them (the small archives of a run). Arguments: files (names without newlines).
+#######################################
+store_files_digest() {
+  local -a sums=() sizes=()
+  if command -v openssl >/dev/null 2>&1; then
+    mapfile -t sums < <(timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" openssl dgst -sha256 -r -- "$@") || return 1
+  else
+    mapfile -t sums < <(timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" sha256sum -- "$@") || return 1
+  fi
+  mapfile -t sizes < <(stat -c %s -- "$@") || return 1
+  ((${#sums[@]} == $# && ${#sizes[@]} == $#)) || return 1
+  local k
+  for ((k = 0; k < $#; k++)); do
+    [[ "${sums[k]:0:64}" =~ ^[0-9a-f]{64}$ && "${sizes[k]}" =~ ^[0-9]+$ ]] || return 1
+    printf '%s %s\n' "${sums[k]:0:64}" "${sizes[k]}"
+  done
 }
 
 # Passes stdin to stdout in 1 MiB chunks and writes "<sha256> <bytes>" to the file named by argv[1].

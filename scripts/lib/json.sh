@@ -6,12 +6,12 @@
 # Bundled into the scripts that source it (lambda/tasks/scripts.ts); never run alone.
 
 #######################################
-# Prints a JSON string literal (quotes included) for arbitrary bytes: quote, backslash and control
-# characters are escaped; other bytes pass through (callers keep non-UTF-8 names base64-encoded too).
-# Arguments: the text.
+# Sets the variable named by $1 to a JSON string literal (quotes included) for arbitrary bytes $2:
+# quote, backslash and control characters are escaped; other bytes pass through (callers keep
+# non-UTF-8 names base64-encoded too). No subshell: a manifest line per unit costs no process.
 #######################################
-json_string() {
-  local s="$1" code char
+json_string_to() {
+  local s="$2" code char
   s="${s//\\/\\\\}"
   s="${s//\"/\\\"}"
   if [[ "${s}" == *[$'\x01'-$'\x1f\x7f']* ]]; then
@@ -23,7 +23,35 @@ json_string() {
       [[ "${s}" == *"${char}"* ]] && s="${s//"${char}"/\\u$(printf '%04x' "${code}")}"
     done
   fi
-  printf '"%s"' "${s}"
+  printf -v "$1" '"%s"' "${s}"
+}
+
+# Prints a JSON string literal for arbitrary bytes (see json_string_to). Arguments: the text.
+json_string() {
+  local literal
+  json_string_to literal "$1"
+  printf '%s' "${literal}"
+}
+
+readonly BASE64_ALPHABET='ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+
+#######################################
+# Sets the variable named by $1 to the base64 of the bytes of $2 (as `base64 -w0`), without a process.
+#######################################
+base64_to() {
+  local LC_ALL=C
+  local s="$2" out="" i n="${#2}" b0 b1 b2 v
+  for ((i = 0; i < n; i += 3)); do
+    printf -v b0 '%d' "'${s:i:1}"
+    b1=0 b2=0
+    ((i + 1 < n)) && printf -v b1 '%d' "'${s:i+1:1}"
+    ((i + 2 < n)) && printf -v b2 '%d' "'${s:i+2:1}"
+    v=$(((b0 << 16) | (b1 << 8) | b2))
+    out+="${BASE64_ALPHABET:v>>18&63:1}${BASE64_ALPHABET:v>>12&63:1}"
+    if ((i + 1 < n)); then out+="${BASE64_ALPHABET:v>>6&63:1}"; else out+="="; fi
+    if ((i + 2 < n)); then out+="${BASE64_ALPHABET:v&63:1}"; else out+="="; fi
+  done
+  printf -v "$1" '%s' "${out}"
 }
 
 #######################################

@@ -159,6 +159,16 @@ describe('backup to s3:// (s3rver)', () => {
     expect(await snapshotKeys()).toHaveLength(2);
   });
 
+  test('an unchanged rerun lists the host once, reads no manifest (its own cached copy) and writes one', awsCalls(3), async () => {
+    const log = path.join(h.root, 'aws-calls.log');
+    const counting = h.fakeBin('counting-aws', { aws: `printf '%s\\n' "$*" >> '${log}'\nexec /usr/bin/aws "$@"` });
+    const run = await h.run('backup', env(), { pathPrefix: [counting] });
+    expect(run.code, run.stderr).toBe(0);
+    const calls = fs.readFileSync(log, 'utf8').trim().split('\n');
+    expect(calls.map((c) => c.split(' ').slice(0, 2).join(' '))).toEqual(['s3api list-objects-v2', 's3 cp']);
+    expect(calls[1]).toMatch(/snapshots\/[0-9TZ-]+\.json/);
+  });
+
   test('changing one unit re-sends only that unit', awsCalls(5), async () => {
     const before = await archiveKeys();
     fs.writeFileSync(path.join(tree.root, 'hard/a'), 'changed through both links\n');

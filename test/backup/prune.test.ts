@@ -89,6 +89,37 @@ describe('prune', () => {
     expect(report.bytesFreed).toBe(300);
   });
 
+  test('an archive first sent by a pruned snapshot stays while a kept snapshot reuses it', async () => {
+    // A model directory rewritten every day, and two shards stored on their own: shard-a never
+    // changes (sent by the oldest snapshot only), shard-b is rewritten two days ago.
+    const host = 'h-shards';
+    const days = [4, 3, 2, 1];
+    fs.mkdirSync(path.join(root, 'backups', host, 'snapshots'), { recursive: true });
+    const shardB = (n: number) => (n >= 3 ? fp(0xb0) : fp(0xb1));
+    for (const n of days) {
+      const units = [
+        { id: 'model-0', fp: fp(n) },
+        { id: 'model-0_shard-a', fp: fp(0xa0) },
+        { id: 'model-0_shard-b', fp: shardB(n) },
+      ];
+      fs.writeFileSync(path.join(root, 'backups', host, 'snapshots', `${idDaysAgo(n)}.json`), manifestJson(idDaysAgo(n), units, host));
+      for (const u of units) writeArchive(host, `units/${u.id}/${u.fp}.tar.zst`, 10);
+    }
+    const report = await pruneHost(store, host, KEEP3, NOW, { dryRun: false });
+    expect(report.removedSnapshots).toEqual([idDaysAgo(4)]);
+    expect(report.removedArchives).toEqual([`units/model-0/${fp(4)}.tar.zst`]);
+    expect(files(host, 'units')).toEqual(
+      [
+        `model-0/${fp(1)}.tar.zst`,
+        `model-0/${fp(2)}.tar.zst`,
+        `model-0/${fp(3)}.tar.zst`,
+        `model-0_shard-a/${fp(0xa0)}.tar.zst`,
+        `model-0_shard-b/${fp(0xb0)}.tar.zst`,
+        `model-0_shard-b/${fp(0xb1)}.tar.zst`,
+      ].sort(),
+    );
+  });
+
   test('an unreferenced archive younger than the grace period stays', async () => {
     seedDaily('h1', [1, 2, 3]);
     writeArchive('h1', `units/fresh/${fp(99)}.tar.zst`, 1);

@@ -19,7 +19,10 @@ const T2 = new Date('2023-07-15T08:00:00.5Z');
 
 export interface AdversarialTree {
   readonly root: string;
-  /** Top-level entries (units at depth 1), as bytes. */
+  /**
+   * The units a backup at depth 1 lists, as bytes: the top-level entries, and each file of 8 MiB or
+   * more below them (stored on its own: here the 16 MiB sparse file).
+   */
   readonly units: readonly Buffer[];
   /** Paths (relative, utf8) that the default excludes leave out. */
   readonly excluded: readonly string[];
@@ -111,7 +114,7 @@ export function buildAdversarialTree(root: string, options: { compact?: boolean 
   const rel = (unit: string, rest: string) => join(group(unit), rest).toString('utf8');
   return {
     root,
-    units: fs.readdirSync(root, { encoding: 'buffer' }),
+    units: [...fs.readdirSync(root, { encoding: 'buffer' }), join(group('sparse'), 'holes.bin')],
     excluded: [rel('model a', 'scratch.tmp'), rel('ck', 'checkpoints/temp'), rel('ck', 'checkpoints/temp/step-1.pt')],
   };
 }

@@ -39,7 +39,10 @@ const unitSchema = z.object({
   /** True when this snapshot sent the archive; false when it reused an earlier one. */
   uploaded: z.boolean(),
   source: z.string(),
-  /** Unit path relative to its source, exactly (base64 of the raw bytes). */
+  /**
+   * Unit path relative to its source, exactly (base64 of the raw bytes). A path deeper than the
+   * manifest's unitDepth is a large file archived on its own (it sorts after its directory's unit).
+   */
   pathBase64: z.string(),
   /** The same path for display (invalid UTF-8 shows as U+FFFD). */
   path: z.string(),
