@@ -2,9 +2,11 @@
  * The SSM Command document of one task: a bash wrapper that turns the document's parameters into the
  * script's GPU_MAINT_* variables and runs the exact bundled script (lib/task-scripts.ts) that local
  * mode runs. SSM substitutes `{{ Name }}` as text, so every parameter has an anchored allowedPattern
- * and the script bytes are written through a quoted heredoc (no expansion at all).
+ * and the script bytes are written through a quoted heredoc (no expansion at all): as text where it fits
+ * the document's size limit, gzip-compressed and base64-encoded where it does not.
  */
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { Stack, Token } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
@@ -74,11 +76,45 @@ function shellSingleQuoted(value: string): string {
 }
 
 /**
+ * How the document carries the script: `text`, readable in the SSM console, or `gzip-base64`, for a script
+ * that as text would not fit the document's size limit (the larger backup and restore scripts).
+ */
+export type ScriptEncoding = 'text' | 'gzip-base64';
+
+/** The script gzip-compressed (level 9, no name or time in the header) and base64-encoded in lines of 76. */
+export function gzipBase64Lines(script: string): string[] {
+  return (
+    gzipSync(Buffer.from(script, 'utf8'), { level: 9 })
+      .toString('base64')
+      .match(/.{1,76}/g) ?? []
+  );
+}
+
+/**
  * The document's script: exports, then the bundle written verbatim to a temp file and run with bash.
  * Exported for tests, which run it with real bash.
  */
-export function taskWrapperScript(task: string, script: string, parameters: readonly TaskParameter[], stateDir: string): string {
+export function taskWrapperScript(
+  task: string,
+  script: string,
+  parameters: readonly TaskParameter[],
+  stateDir: string,
+  encoding: ScriptEncoding = 'text',
+): string {
   const exports = parameters.map((p) => `export ${p.env}='{{ ${p.name} }}'`);
+  const writeScript =
+    encoding === 'text'
+      ? [
+          `cat >"\${gpu_maint_script}" <<'${SCRIPT_HEREDOC_END}'`,
+          // The script ends with a newline, so it is followed directly by the heredoc's end line.
+          `${script}${SCRIPT_HEREDOC_END}`,
+        ]
+      : [
+          `# scripts/${task}.sh, gzip-compressed and base64-encoded: as text it would not fit an SSM document (64 KB).`,
+          `base64 -d <<'${SCRIPT_HEREDOC_END}' | gzip -dc >"\${gpu_maint_script}"`,
+          ...gzipBase64Lines(script),
+          SCRIPT_HEREDOC_END,
+        ];
   return [
     '#!/usr/bin/env bash',
     `# gpu-maint ${task}: SSM puts each document parameter into the exports below (after checking it`,
@@ -88,9 +124,7 @@ export function taskWrapperScript(task: string, script: string, parameters: read
     ...exports,
     `gpu_maint_script="$(mktemp "\${TMPDIR:-/tmp}/gpu-maint-${task}.XXXXXX")"`,
     `trap 'rm -f -- "\${gpu_maint_script}"' EXIT`,
-    `cat >"\${gpu_maint_script}" <<'${SCRIPT_HEREDOC_END}'`,
-    // The script ends with a newline, so it is followed directly by the heredoc's end line.
-    `${script}${SCRIPT_HEREDOC_END}`,
+    ...writeScript,
     'bash "${gpu_maint_script}"',
     '',
   ].join('\n');
@@ -106,6 +140,8 @@ export class TaskDocument extends Construct {
   readonly document: ssm.CfnDocument;
   /** Size of the content as CloudFormation sends it to CreateDocument (tokens at TOKEN_MAX_BYTES). */
   readonly contentBytes: number;
+  /** How the script is carried: as text unless that would not fit DOCUMENT_BUDGET_BYTES. */
+  readonly scriptEncoding: ScriptEncoding;
 
   constructor(scope: Construct, id: string, props: TaskDocumentProps) {
     super(scope, id);
@@ -146,11 +182,8 @@ export class TaskDocument extends Construct {
     const unknown = Object.keys(props.parameterDefaults).filter((name) => !props.parameters.some((p) => p.name === name));
     if (unknown.length) throw new Error(`${where}: defaults given for unknown parameter(s): ${unknown.join(', ')}`);
 
-    const wrapper = taskWrapperScript(props.task, props.script, props.parameters, stateDir);
-    const declared = new Set(props.parameters.map((p) => p.name));
-    const undeclared = [...wrapper.matchAll(new RegExp(SSM_REFERENCE.source, 'g'))].map((m) => m[1]).filter((name) => !declared.has(name));
-    if (undeclared.length) throw new Error(`${where}: the document refers to undeclared parameter(s) ${undeclared.join(', ')}`);
-    const content = {
+    const textWrapper = taskWrapperScript(props.task, props.script, props.parameters, stateDir);
+    const contentOf = (wrapper: string) => ({
       schemaVersion: '2.2',
       description: `gpu-maint ${props.task} (${Stack.of(this).stackName}): runs the bundled scripts/${props.task}.sh and prints its result contract on stdout.`,
       parameters,
@@ -162,7 +195,14 @@ export class TaskDocument extends Construct {
           inputs: { timeoutSeconds: executionTimeoutSeconds, runCommand: wrapper.replace(/\n$/, '').split('\n') },
         },
       ],
-    };
+    });
+    this.scriptEncoding = documentBytesAsSent(contentOf(textWrapper)) > DOCUMENT_BUDGET_BYTES ? 'gzip-base64' : 'text';
+    const wrapper =
+      this.scriptEncoding === 'text' ? textWrapper : taskWrapperScript(props.task, props.script, props.parameters, stateDir, 'gzip-base64');
+    const declared = new Set(props.parameters.map((p) => p.name));
+    const undeclared = [...wrapper.matchAll(new RegExp(SSM_REFERENCE.source, 'g'))].map((m) => m[1]).filter((name) => !declared.has(name));
+    if (undeclared.length) throw new Error(`${where}: the document refers to undeclared parameter(s) ${undeclared.join(', ')}`);
+    const content = contentOf(wrapper);
     const stack = Stack.of(this);
     // Content goes to CloudFormation as a JSON string, which it passes to CreateDocument as it is; an
     // object would be re-serialized by CloudFormation's handler (pretty-printed, a tenth larger).

@@ -22,7 +22,7 @@ function file(name: string, text: string): string {
 describe('appConfig', () => {
   test('no context gives the documented defaults', () => {
     const config = appConfig(new App({ outdir: cdkOutdir() }));
-    expect(config.fleet).toEqual({ name: 'default', tagKey: 'gpu-maint:fleet' });
+    expect(config.fleet).toEqual({ name: 'default', tagKey: 'gpu-maint:fleet', shards: 1, shardTagKey: 'gpu-maint:shard' });
     expect(config.gpuCheck.schedule.expression).toBe('rate(5 minutes)');
   });
 
@@ -44,7 +44,7 @@ describe('appConfig', () => {
         },
       }),
     );
-    expect(config.fleet).toEqual({ name: 'vision-canary', tagKey: 'team' });
+    expect(config.fleet).toEqual({ name: 'vision-canary', tagKey: 'team', shards: 1, shardTagKey: 'gpu-maint:shard' });
     expect(config.timeZone).toBe('Europe/Berlin');
   });
 

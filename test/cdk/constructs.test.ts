@@ -2,7 +2,9 @@
  * Constructs on their own: the task document's wrapper run with real bash (the script it writes is the
  * bundle byte for byte), and the validation errors of the constructs' props.
  */
+
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -22,7 +24,7 @@ import { cdkOutdir } from '../helpers/temp';
 
 const stack = () => new Stack(new App({ outdir: cdkOutdir() }), 'Test');
 
-describe('the task document wrapper, run with bash', () => {
+describe.each(['text', 'gzip-base64'] as const)('the task document wrapper carrying the script as %s, run with bash', (encoding) => {
   let dir: string;
   let captured: string;
   let env: Record<string, string>;
@@ -41,7 +43,7 @@ describe('the task document wrapper, run with bash', () => {
       NvidiaSmiTimeoutSeconds: '20',
       ImdsEndpoint: 'http://127.0.0.1:1',
     };
-    let wrapper = taskWrapperScript('gpu-check', bundle, taskDefinition('gpu-check').parameters, '/var/lib/gpu-maint');
+    let wrapper = taskWrapperScript('gpu-check', bundle, taskDefinition('gpu-check').parameters, '/var/lib/gpu-maint', encoding);
     for (const p of taskDefinition('gpu-check').parameters) wrapper = wrapper.replaceAll(`{{ ${p.name} }}`, values[p.name] ?? 'auto');
     writeFileSync(path.join(dir, 'wrapper.sh'), wrapper);
     execFileSync('/bin/bash', [path.join(dir, 'wrapper.sh')], {
@@ -104,7 +106,10 @@ describe('TaskDocument validation', () => {
     [{ parameterDefaults: { Mounts: '/', Other: 'x' } }, 'defaults given for unknown parameter(s): Other'],
     [{ deliveryTimeoutSeconds: 10 }, "deliveryTimeoutSeconds must be an integer 30-2592000 (SendCommand's range), got: 10"],
     [
-      { script: `#!/usr/bin/env bash\n${'echo padding\n'.repeat(5000)}` },
+      // Random-looking lines: too large even gzip-compressed and base64-encoded.
+      {
+        script: `#!/usr/bin/env bash\n${Array.from({ length: 2500 }, (_, i) => `echo ${createHash('sha256').update(String(i)).digest('base64')}\n`).join('')}`,
+      },
       'the budget is 61440 (SSM accepts 65536 including run-time parameter values)',
     ],
     [{ namePrefix: 'aws-' }, 'SSM needs 3-128 letters, digits, _ - . not starting with aws or amazon'],

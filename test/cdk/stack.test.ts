@@ -2,6 +2,8 @@
  * Template assertions on the whole stack, one behaviour per test. The stack is synthesized once, with
  * Lambda bundling skipped (bundling is exercised by test/cdk/nag.test.ts).
  */
+
+import { gunzipSync } from 'node:zlib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../../bin/app';
@@ -84,11 +86,21 @@ describe('SSM documents', () => {
   test.each([...TASKS.values()].map((d) => [d.name, d.script]))(
     'the %s document carries the bundled script byte for byte',
     (task, script) => {
-      expect(scriptOf(documentsByTask(template).get(task)!.content)).toContain(
-        `<<'GPU_MAINT_BUNDLE_EOF'\n${bundleTaskScript(script)}GPU_MAINT_BUNDLE_EOF\n`,
-      );
+      const text = scriptOf(documentsByTask(template).get(task)!.content);
+      const compressed =
+        /base64 -d <<'GPU_MAINT_BUNDLE_EOF' \| gzip -dc >"\$\{gpu_maint_script\}"\n([A-Za-z0-9+/=\n]+?)\nGPU_MAINT_BUNDLE_EOF\n/.exec(text);
+      if (compressed) expect(gunzipSync(Buffer.from(compressed[1], 'base64')).toString('utf8')).toBe(bundleTaskScript(script));
+      else expect(text).toContain(`<<'GPU_MAINT_BUNDLE_EOF'\n${bundleTaskScript(script)}GPU_MAINT_BUNDLE_EOF\n`);
     },
   );
+
+  test('scripts that fit carry as text, readable in the SSM console; the larger ones compressed', () => {
+    const encoding = (task: string) =>
+      scriptOf(documentsByTask(template).get(task)!.content).includes("base64 -d <<'GPU_MAINT_BUNDLE_EOF'") ? 'gzip-base64' : 'text';
+    expect(encoding('gpu-check')).toBe('text');
+    expect(encoding('health-check')).toBe('text');
+    expect(encoding('backup')).toBe('gzip-base64');
+  });
 
   test('every document script starts with a bash shebang', () => {
     for (const { content } of documentsByTask(template).values())
