@@ -51,6 +51,7 @@ const ENV = {
     outputKeyPrefix: 'command-output/',
     namespace: 'GpuFleetMaintenance',
     topicArn: 'arn:aws:sns:eu-west-1:111122223333:alerts',
+    maxConcurrency: 10,
   }),
   AWS_REGION: 'eu-west-1',
   AWS_ACCESS_KEY_ID: 'bench',

@@ -36,6 +36,8 @@ export const COLLECT_WIRING_ENV = contract(
     outputKeyPrefix: z.string(),
     namespace: z.string().min(1),
     topicArn: z.string().startsWith('arn:'),
+    /** The event source's maxConcurrency: how many containers share the collector's call budget. */
+    maxConcurrency: z.number().int().min(1),
   }),
 );
 

@@ -164,6 +164,7 @@ export class ResultCollector extends Construct {
       outputKeyPrefix: props.outputBucket.outputKeyPrefix,
       namespace: props.namespace,
       topicArn: props.alertTopic.topicArn,
+      maxConcurrency,
     };
     this.handler = new MaintenanceFunction(this, 'Handler', {
       handler: 'collect',

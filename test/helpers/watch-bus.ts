@@ -154,6 +154,7 @@ export function setCollectEnv(config: Config, topicArn: string, gpuCheckDocument
     outputKeyPrefix: 'command-output/',
     namespace: 'GpuFleetMaintenance',
     topicArn,
+    maxConcurrency: 10,
   });
   process.env[ALERT_ENV.settings] = JSON.stringify(alertSettings(config));
   process.env[ALERT_ENV.table] = 'alert-state';

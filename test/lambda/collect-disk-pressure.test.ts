@@ -16,6 +16,7 @@ import { awsCollectDeps } from '../../lambda/adapters/aws/collect-deps';
 import { DISK_PRESSURE_ENV, type DiskPressureWiring, deliverResults, evaluateInvocation } from '../../lambda/core/collect';
 import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { parseConfigForTest } from '../helpers/config';
+import { fakeWaitPort } from '../helpers/lambda-time';
 
 const ssm = mockClient(SSMClient);
 const dynamodb = mockClient(DynamoDBClient);
@@ -39,6 +40,7 @@ const BASE_ENV = {
     outputKeyPrefix: 'command-output/',
     namespace: 'GpuFleetMaintenance',
     topicArn: 'arn:aws:sns:eu-west-1:111122223333:alerts',
+    maxConcurrency: 10,
   }),
 };
 const WIRING: DiskPressureWiring = {
@@ -95,7 +97,8 @@ function invocationReports(usedPct: number): void {
 
 /** One collected invocation, as the handler does it: evaluate, then deliver. */
 async function collect(env: Record<string, string>) {
-  const deps = awsCollectDeps(env, logger);
+  const time = fakeWaitPort();
+  const deps = awsCollectDeps(env, logger, { time, deadlineMs: () => time.nowMs() + 100_000 });
   const collected = await evaluateInvocation(
     { commandId: 'health-cmd-1', instanceId: HOST, documentName: HEALTH_DOC, status: 'Success' },
     deps,

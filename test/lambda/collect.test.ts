@@ -12,8 +12,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
 import { evaluationSettings } from '../../lambda/core/evaluation-settings';
-import { handler } from '../../lambda/handlers/collect';
+import { COLLECT_DELIVERY_RESERVE_MS, collectHandler } from '../../lambda/handlers/collect';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
+import { fakeWaitPort, lambdaContext } from '../helpers/lambda-time';
 
 const ssm = mockClient(SSMClient);
 const s3 = mockClient(S3Client);
@@ -24,7 +25,8 @@ const DOC = 'GpuMaint-GpuCheckDocument-abc';
 const TOPIC = 'arn:aws:sns:eu-west-1:111122223333:alerts';
 const config = validateConfig({ fleet: { name: 'prod' } });
 
-const context = { functionName: 'collect', awsRequestId: 'req-1' } as Context;
+const context = lambdaContext('collect');
+const handler = collectHandler(fakeWaitPort());
 const logged: string[] = [];
 
 function record(id: string, detail: Record<string, string>, body?: string): SQSRecord {
@@ -96,6 +98,7 @@ beforeAll(() => {
     outputKeyPrefix: 'command-output/',
     namespace: 'GpuFleetMaintenance',
     topicArn: TOPIC,
+    maxConcurrency: 10,
   });
   process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
   process.env.AWS_REGION = 'eu-west-1';
@@ -306,6 +309,32 @@ describe('runs that did not produce a result', () => {
     expect(resultLines()[0].result.findings).toEqual([
       expect.objectContaining({ check: 'task.failed', message: expect.stringContaining('DeliveryTimedOut') }),
     ]);
+  });
+});
+
+describe("GetCommandInvocation within the container's share of its quota", () => {
+  const failedRun = { Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 1, StandardOutputContent: '' };
+
+  test('failed runs of one batch wait their turn for GetCommandInvocation', async () => {
+    invocations({ 'i-01': failedRun, 'i-02': failedRun });
+    const time = fakeWaitPort();
+    const fresh = collectHandler(time);
+    const response = await fresh(batch(record('1', { status: 'Failed' }), record('2', { status: 'Failed' })), context);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 2);
+    // 10/s assumed, half of it for the collector, shared by 10 containers: one call every 2 s.
+    expect(time.sleptMs).toEqual([2000]);
+  });
+
+  test('a failed run that gets no call slot before the deadline is a batch item failure, not dropped', async () => {
+    invocations({ 'i-01': failedRun, 'i-02': failedRun });
+    const fresh = collectHandler(fakeWaitPort());
+    // One second of waiting left after the delivery reserve: the second call's slot is 2 s away.
+    const short = lambdaContext('collect', COLLECT_DELIVERY_RESERVE_MS + 1000);
+    const response = await fresh(batch(record('1', { status: 'Failed' }), record('2', { status: 'Failed' })), short);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: '2' }]);
+    expect(ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 1);
+    expect(resultLines().map((l) => l.result.host)).toEqual(['i-01']);
   });
 });
 

@@ -20,6 +20,7 @@ import { isWatchBusEvent, parseWatchBusEvent, WATCH_DETAIL_TYPE, WATCH_EVENT_SOU
 import { handler } from '../../lambda/handlers/collect';
 import { FakeAlertTable } from '../alerts/fake-dynamodb';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
+import { lambdaContext } from '../helpers/lambda-time';
 import { tempDir } from '../helpers/temp';
 import { busRecord, pollUntil, setCollectEnv, startWatcherOnBus } from '../helpers/watch-bus';
 
@@ -28,7 +29,7 @@ const TOPIC = 'arn:aws:sns:eu-west-1:111122223333:alerts';
 const HOST = 'i-0watchbus';
 const WAIT_MS = 30_000;
 const config = validateConfig({ fleet: { name: 'prod' }, gpuCheck: { bootGraceMinutes: 0 } });
-const context = { functionName: 'collect', awsRequestId: 'req-1' } as Context;
+const context = lambdaContext('collect');
 
 const ssm = mockClient(SSMClient);
 const s3 = mockClient(S3Client);

@@ -3,7 +3,7 @@
  * CloudWatch for metrics, SNS for alerts, the Powertools logger for the per-result line.
  * Environment (set by lib/constructs/result-collector.ts):
  *   GPU_MAINT_SETTINGS  evaluation settings (lambda/core/evaluation-settings.ts), JSON
- *   GPU_MAINT_COLLECT   { documents: [{ name, task }], outputBucket, outputKeyPrefix, namespace, topicArn }, JSON
+ *   GPU_MAINT_COLLECT   { documents: [{ name, task }], outputBucket, outputKeyPrefix, namespace, topicArn, maxConcurrency }, JSON
  *   GPU_MAINT_ALERT_*   when the alert state table is bound (AlertStateTable.bindCollector): alerts go
  *                       through the alert policy (state, repeats, silences); without it, every result
  *                       with non-ok findings is published as is.
@@ -20,6 +20,8 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { z } from 'zod';
 import { ALERT_ENV } from '../../core/alerts/settings';
+import { callerRateLimit } from '../../core/call-budget';
+import { RateLimiter, type WaitPort } from '../../core/call-rate';
 import type { CollectDeps, DiskPressureDeps, ResultLog } from '../../core/collect';
 import { commandOutputKeyPrefix } from '../../core/dispatch';
 import type { EvaluationSettings } from '../../core/evaluation-settings';
@@ -76,10 +78,26 @@ export function resultLog(): ResultLog {
  */
 export const COLLECTOR_CLIENT_CONFIG = { retryMode: 'standard', maxAttempts: 8 } as const;
 
-export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectDeps {
+/** Wall-clock time and timers, for the call-rate limiter. */
+export const systemWaitPort: WaitPort = {
+  nowMs: () => Date.now(),
+  sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+};
+
+/** Where the collector's calls wait for a slot: the time port, and the deadline of the running invocation. */
+export interface CollectCallTiming {
+  readonly time: WaitPort;
+  /** Epoch milliseconds after which a call that has not got its slot fails its record instead. */
+  readonly deadlineMs: () => number;
+}
+
+export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger, timing: CollectCallTiming): CollectDeps {
   const settings = jsonEnv(COLLECT_SETTINGS_ENV, env) as EvaluationSettings;
   const wiring = jsonEnv(COLLECT_WIRING_ENV, env);
   const ssm = new SSMClient(COLLECTOR_CLIENT_CONFIG);
+  // GetCommandInvocation's quota is shared by all of the collector's containers (docs/scale.md).
+  const invocationApi = 'ssm:GetCommandInvocation';
+  const invocationLimiter = new RateLimiter(invocationApi, callerRateLimit(invocationApi, wiring.maxConcurrency), timing.time);
   const diskPressure = diskPressureDeps(env, wiring, ssm);
   const remediation = awsProposalStore(env);
   const documents: Record<string, TaskName> = Object.fromEntries(wiring.documents.map((d) => [d.name, d.task as TaskName]));
@@ -98,6 +116,7 @@ export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectD
         const task = documents[ref.documentName];
         return task ? commandOutputKeyPrefix(wiring.outputKeyPrefix, task) : undefined;
       },
+      callRate: { limiter: invocationLimiter, deadlineMs: timing.deadlineMs },
       warn: (message, details) => logger.warn(message, details),
     }),
     metrics: new CloudWatchMetricsSink(new CloudWatchClient(COLLECTOR_CLIENT_CONFIG), wiring.namespace),
