@@ -9,17 +9,18 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { awsCollectDeps, systemWaitPort } from '../adapters/aws/collect-deps';
 import type { WaitPort } from '../core/call-rate';
-import { type CollectDeps, type DeliverableResult, deliverResults, evaluateInvocation, parseInvocationEvent } from '../core/collect';
+import {
+  COLLECT_DELIVERY_RESERVE_MS,
+  type CollectDeps,
+  type DeliverableResult,
+  deliverResults,
+  evaluateInvocation,
+  parseInvocationEvent,
+} from '../core/collect';
 import { isWatchBusEvent, parseWatchBusEvent, watchBusEventResult } from '../core/gpu/watch';
 
 const logger = new Logger({ serviceName: 'gpu-maint-collect' });
 const processor = new BatchProcessor(EventType.SQS);
-/**
- * Time a batch keeps after its last rate-limited call: the record's own reads and writes and the batch's
- * delivery (metrics, alerts). A record whose call would wait past it fails and is delivered again.
- */
-export const COLLECT_DELIVERY_RESERVE_MS = 20_000;
-
 /** The handler on the given time port (tests pass a fake clock; the Lambda runs on wall-clock time). */
 export function collectHandler(time: WaitPort = systemWaitPort) {
   let built: CollectDeps | undefined; // once per container, on the first event

@@ -7,12 +7,13 @@ import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwat
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommandInvocationCommand, SSMClient } from '@aws-sdk/client-ssm';
-import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
+import { COLLECT_DELIVERY_RESERVE_MS } from '../../lambda/core/collect';
 import { evaluationSettings } from '../../lambda/core/evaluation-settings';
-import { COLLECT_DELIVERY_RESERVE_MS, collectHandler } from '../../lambda/handlers/collect';
+import { collectHandler } from '../../lambda/handlers/collect';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
 import { fakeWaitPort, lambdaContext } from '../helpers/lambda-time';
 
