@@ -52,6 +52,7 @@ const ENV = {
     outputBucket: 'bucket',
     outputKeyPrefix: 'command-output/',
     namespace: 'GpuFleetMaintenance',
+    maxConcurrency: 10,
   }),
   [ALERT_ENV.settings]: JSON.stringify(alertSettings(validateConfig({}))),
   [ALERT_ENV.table]: 'alert-state',
@@ -91,7 +92,7 @@ function timeOnce(file: string, event: unknown): { load: number; first: number }
     const t0 = process.hrtime.bigint();
     const { handler } = require(${JSON.stringify(file)});
     const t1 = process.hrtime.bigint();
-    handler(${JSON.stringify(event)}, { functionName: 'bench', awsRequestId: 'bench' }).catch(() => undefined).then(() => {
+    handler(${JSON.stringify(event)}, { functionName: 'bench', awsRequestId: 'bench', getRemainingTimeInMillis: () => 120000 }).catch(() => undefined).then(() => {
       const t2 = process.hrtime.bigint();
       process.stdout.write(JSON.stringify({ load: Number(t1 - t0) / 1e6, first: Number(t2 - t1) / 1e6 }));
     });`;

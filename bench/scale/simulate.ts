@@ -5,7 +5,8 @@
  * calls, partial failures, visibility timeouts, DLQ) → stale-host sweep. AWS quotas are token buckets
  * (lambda/core/call-budget.ts API_QUOTAS: the same figures and sources), throttled calls are retried as
  * the SDKs do (exponential backoff with full jitter, maxAttempts) and a record whose call still fails
- * waits out the queue's visibility timeout.
+ * waits out the queue's visibility timeout. Each collector container spaces its GetCommandInvocation
+ * calls out on the collector's own token bucket (lambda/core/call-rate.ts, sized by callerRateLimit).
  *
  * The collector's CPU time per result is measured by running the real collect path (evaluate and log
  * line) over a generated 8-GPU gpu-check output; its call pattern per result is the one this code makes
@@ -25,8 +26,9 @@
  *          [--coverage-hosts 10000] [--dark 0,0.1,0.3]
  */
 import { validateConfig } from '../../lambda/config/load';
-import { AGENT_CLOUDWATCH_CALLS_PER_INVOCATION, API_QUOTAS } from '../../lambda/core/call-budget';
-import { resultLogRecord } from '../../lambda/core/collect';
+import { AGENT_CLOUDWATCH_CALLS_PER_INVOCATION, API_QUOTAS, callerRateLimit } from '../../lambda/core/call-budget';
+import { TokenBucket as CallRateBucket } from '../../lambda/core/call-rate';
+import { COLLECT_DELIVERY_RESERVE_MS, resultLogRecord } from '../../lambda/core/collect';
 import { COVERAGE_ALARM_DEFAULTS } from '../../lambda/core/coverage';
 import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { shardSchedules } from '../../lambda/core/schedule/shards';
@@ -41,6 +43,8 @@ interface Pipeline {
   readonly agentCloudWatchOutput: boolean;
   /** GetCommandInvocation for every result (before) or only for failed runs (after). */
   readonly invocationCallPerResult: boolean;
+  /** GetCommandInvocation waits for its container's share of the quota (lambda/core/call-rate.ts) before each call. */
+  readonly invocationCallRate: boolean;
   /** DescribeTags per result (before) or one snapshot per container-minute (after). */
   readonly describeTagsPerResult: boolean;
   readonly batchSize: number;
@@ -64,6 +68,7 @@ const PIPELINES: readonly Pipeline[] = [
     name: 'before',
     agentCloudWatchOutput: true,
     invocationCallPerResult: true,
+    invocationCallRate: false,
     describeTagsPerResult: true,
     batchSize: 25,
     maxConcurrency: 5,
@@ -77,6 +82,7 @@ const PIPELINES: readonly Pipeline[] = [
     name: 'after',
     agentCloudWatchOutput: false,
     invocationCallPerResult: false,
+    invocationCallRate: true,
     describeTagsPerResult: false,
     batchSize: 100,
     maxConcurrency: 10,
@@ -93,7 +99,7 @@ const LARGE_FLEET: Pipeline = {
   ...PIPELINES[1],
   name: 'after, large-fleet settings',
   shards: Number(arg('large-shards', '5')),
-  maxConcurrency: Number(arg('large-collectors', '20')),
+  maxConcurrency: Number(arg('large-collectors', '10')),
   runCommandConcurrency: Number(arg('large-run-command', '0.05')),
 };
 
@@ -304,6 +310,8 @@ type Ev =
 
 /** A batch in a collector invocation: its records are simulated one event each, in time order. */
 interface Batch {
+  /** The collector container running it. */
+  readonly worker: number;
   readonly messages: Message[];
   readonly startedAt: number;
   readonly failed: Set<Message>;
@@ -320,6 +328,8 @@ interface Outcome {
   ages: number[];
   throttled: Record<string, number>;
   dlq: number;
+  /** Records failed because their GetCommandInvocation got no call slot before the invocation's deadline. */
+  rateDeadlineMisses: number;
   falseStale: number;
   collectorSeconds: number;
   calls: Record<string, number>;
@@ -379,6 +389,7 @@ function simulate(
     ages: [],
     throttled: {},
     dlq: 0,
+    rateDeadlineMisses: 0,
     falseStale: 0,
     collectorSeconds: 0,
     calls: {},
@@ -415,7 +426,15 @@ function simulate(
   // Run Command's MaxConcurrency percentage applies to each command's own targets.
   const limits: number[] = [];
   let sweepSeq = 0;
-  let freeWorkers = p.maxConcurrency;
+  // The collector's containers, each with the call-rate bucket the adapter keeps per container.
+  const freeWorkers = Array.from({ length: p.maxConcurrency }, (_, i) => i);
+  const invocationRate = callerRateLimit('ssm:GetCommandInvocation', p.maxConcurrency);
+  const invocationBuckets = new Map<number, CallRateBucket>();
+  const invocationBucket = (worker: number, now: number): CallRateBucket => {
+    let b = invocationBuckets.get(worker);
+    if (!b) invocationBuckets.set(worker, (b = new CallRateBucket(invocationRate, now * 1000)));
+    return b;
+  };
   let pollScheduled = false;
   let lastSilenceSnapshot = Number.NEGATIVE_INFINITY;
 
@@ -519,12 +538,12 @@ function simulate(
         schedulePoll(now);
         break;
       case 'workerFree':
-        freeWorkers++;
+        freeWorkers.push(e.worker);
         schedulePoll(now);
         break;
       case 'poll': {
         pollScheduled = false;
-        while (freeWorkers > 0 && queue.length > 0) {
+        while (freeWorkers.length > 0 && queue.length > 0) {
           // Lambda gathers up to batchSize messages or waits out the batching window.
           const oldest = queue[0].visibleAt;
           if (queue.length < p.batchSize && now < oldest + BATCH_WINDOW_S) {
@@ -532,10 +551,10 @@ function simulate(
             break;
           }
           const messages = queue.splice(0, p.batchSize);
-          freeWorkers--;
+          const worker = freeWorkers.pop()!;
           events.push(now + 0.05, {
             kind: 'record',
-            batch: { messages, startedAt: now, failed: new Set(), cpuAt: now + 0.05, endAt: now + 0.05 },
+            batch: { worker, messages, startedAt: now, failed: new Set(), cpuAt: now + 0.05, endAt: now + 0.05 },
             index: 0,
           });
         }
@@ -552,10 +571,20 @@ function simulate(
           batch.cpuAt = t;
           let ok = true;
           if ((p.invocationCallPerResult && !msg.neverRan) || msg.failed) {
-            const r = call('ssm:GetCommandInvocation', t, p.maxAttempts);
-            // Now a failed run whose GetCommandInvocation stays throttled is evaluated from its event status.
-            ok &&= r.ok || (!p.invocationCallPerResult && msg.failed);
-            t += r.seconds;
+            // The container's limiter: wait for a slot, or fail the record when none comes before the
+            // invocation's deadline (it is delivered again after the visibility timeout).
+            const deadline = batch.startedAt + COLLECT_TIMEOUT_S - COLLECT_DELIVERY_RESERVE_MS / 1000;
+            const waitMs = p.invocationCallRate ? invocationBucket(batch.worker, t).reserve(t * 1000, deadline * 1000) : 0;
+            if (waitMs === null) {
+              out.rateDeadlineMisses++;
+              ok = false;
+            } else {
+              t += waitMs / 1000;
+              const r = call('ssm:GetCommandInvocation', t, p.maxAttempts);
+              // Now a failed run whose GetCommandInvocation stays throttled is evaluated from its event status.
+              ok &&= r.ok || (!p.invocationCallPerResult && msg.failed);
+              t += r.seconds;
+            }
           }
           if (!msg.failed && !msg.neverRan && !p.invocationCallPerResult) {
             // Reads of a batch's records overlap (the batch processor runs them concurrently).
@@ -609,7 +638,7 @@ function simulate(
           sweepLeft.set(key, left);
           if (left === 0) out.sweepSeconds.push(end - (sweepStart.get(key) ?? 0));
         }
-        events.push(end, { kind: 'workerFree', worker: 0 });
+        events.push(end, { kind: 'workerFree', worker: batch.worker });
         break;
       }
       case 'sweep': {
@@ -725,9 +754,10 @@ function main(): void {
           .filter(([, n]) => n > 0)
           .map(([api, n]) => `${api} ${Math.round(perSweep(n))}`)
           .join(', ') || 'none';
+      const missed = o.rateDeadlineMisses > 0 ? `; ${Math.round(perSweep(o.rateDeadlineMisses))} records past the call deadline` : '';
       const perShard = p.shards > 1 ? ` (each of ${p.shards} shards)` : '';
       console.log(
-        `| ${p.name} | ${hosts} | ${fmt(percentile(sweeps, 0.5))} / ${fmt(sweeps.at(-1) ?? Number.NaN)}${sweeps.length ? '' : ' (none finished)'}${perShard} | ${fmt(percentile(ages, 0.5))} / ${fmt(percentile(ages, 0.99))} / ${fmt(ages.at(-1) ?? Number.NaN)} | ${throttled} | ${o.dlq} | ${o.falseStale} | ${describeCoverage(o, minutes * 60)} | ${monthlyCost(o, minutes, p, collector).toFixed(0)} |`,
+        `| ${p.name} | ${hosts} | ${fmt(percentile(sweeps, 0.5))} / ${fmt(sweeps.at(-1) ?? Number.NaN)}${sweeps.length ? '' : ' (none finished)'}${perShard} | ${fmt(percentile(ages, 0.5))} / ${fmt(percentile(ages, 0.99))} / ${fmt(ages.at(-1) ?? Number.NaN)} | ${throttled}${missed} | ${o.dlq} | ${o.falseStale} | ${describeCoverage(o, minutes * 60)} | ${monthlyCost(o, minutes, p, collector).toFixed(0)} |`,
       );
       if (process.env.SIM_DEBUG) console.error(`${p.name} ${hosts}: ${((Date.now() - started) / 1000).toFixed(1)} s wall`);
     }

@@ -134,7 +134,7 @@ async function awsPath(dir: string): Promise<string[]> {
     });
   mockClient(EC2Client).on(DescribeTagsCommand).resolves({ Tags: [] });
   mockClient(CloudWatchClient).on(PutMetricDataCommand).resolves({});
-  const context = { functionName: 'collect', awsRequestId: 'bench' } as Context;
+  const context = { functionName: 'collect', awsRequestId: 'bench', getRemainingTimeInMillis: () => 120_000 } as unknown as Context;
 
   const watcher = startWatcherOnBus(dir, { env: { GPU_MAINT_HOST_ID: 'i-0bench' } });
   cleanups.push(() => watcher.stop());

@@ -11,6 +11,10 @@
  * account and Region, hence the required headroom.
  */
 import { HOSTS_INDEX_SHARDS } from './alerts/ports';
+import type { RateLimit } from './call-rate';
+
+/** Quotas are shared with the rest of the account: a sweep may use at most 1/REQUIRED_HEADROOM of any of them. */
+export const REQUIRED_HEADROOM = 2;
 
 /** A documented (or, where AWS publishes none, assumed) request quota. */
 export interface ApiQuota {
@@ -62,6 +66,8 @@ export const API_QUOTAS: Readonly<Record<string, ApiBudgetEntry>> = {
     quota: {
       perSecond: 10,
       scope: 'account and Region (not published; assumed)',
+      // Neither the quotas page nor the API reference gives a figure: the collector keeps to its share of
+      // this assumption with a client-side limiter (callerRateLimit).
       source: 'https://docs.aws.amazon.com/general/latest/gr/ssm.html',
       documented: false,
     },
@@ -169,6 +175,19 @@ export const API_QUOTAS: Readonly<Record<string, ApiBudgetEntry>> = {
     },
   },
 };
+
+/**
+ * The client-side rate each of `callers` concurrent processes (the collector's containers: its event
+ * source's maxConcurrency) may use for `api`: its share of the quota (1/REQUIRED_HEADROOM) split evenly,
+ * with a burst of one second's worth, and at least one call.
+ */
+export function callerRateLimit(api: string, callers: number): RateLimit {
+  const entry = API_QUOTAS[api];
+  if (!entry) throw new Error(`call budget: ${api} has no quota in API_QUOTAS (lambda/core/call-budget.ts)`);
+  if (!(Number.isInteger(callers) && callers >= 1)) throw new Error(`call budget: callers must be an integer ≥ 1, got: ${callers}`);
+  const perSecond = entry.quota.perSecond / REQUIRED_HEADROOM / callers;
+  return { perSecond, burst: Math.max(1, perSecond) };
+}
 
 /**
  * What the SSM agent calls per invocation when a command streams its output to CloudWatch Logs, read

@@ -35,6 +35,8 @@ export const COLLECT_WIRING_ENV = contract(
     outputBucket: z.string().min(3),
     outputKeyPrefix: z.string(),
     namespace: z.string().min(1),
+    /** The event source's maxConcurrency: how many containers share the collector's call budget. */
+    maxConcurrency: z.number().int().min(1),
   }),
 );
 

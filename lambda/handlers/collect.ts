@@ -7,17 +7,35 @@
 import { BatchProcessor, EventType } from '@aws-lambda-powertools/batch';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { awsCollectDeps } from '../adapters/aws/collect-deps';
-import { type CollectDeps, type DeliverableResult, deliverResults, evaluateInvocation, parseInvocationEvent } from '../core/collect';
+import { awsCollectDeps, systemWaitPort } from '../adapters/aws/collect-deps';
+import type { WaitPort } from '../core/call-rate';
+import {
+  COLLECT_DELIVERY_RESERVE_MS,
+  type CollectDeps,
+  type DeliverableResult,
+  deliverResults,
+  evaluateInvocation,
+  parseInvocationEvent,
+} from '../core/collect';
 import { isWatchBusEvent, parseWatchBusEvent, watchBusEventResult } from '../core/gpu/watch';
 
 const logger = new Logger({ serviceName: 'gpu-maint-collect' });
 const processor = new BatchProcessor(EventType.SQS);
-let built: CollectDeps | undefined; // once per container, on the first event
+/** The handler on the given time port (tests pass a fake clock; the Lambda runs on wall-clock time). */
+export function collectHandler(time: WaitPort = systemWaitPort) {
+  let built: CollectDeps | undefined; // once per container, on the first event
+  let deadlineMs = 0;
+  return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    logger.addContext(context);
+    deadlineMs = time.nowMs() + context.getRemainingTimeInMillis() - COLLECT_DELIVERY_RESERVE_MS;
+    const deps = (built ??= awsCollectDeps(process.env, logger, { time, deadlineMs: () => deadlineMs }));
+    return collectBatch(event, deps);
+  };
+}
 
-export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
-  logger.addContext(context);
-  const deps = (built ??= awsCollectDeps(process.env, logger));
+export const handler = collectHandler();
+
+async function collectBatch(event: SQSEvent, deps: CollectDeps): Promise<SQSBatchResponse> {
   const collected = new Map<string, DeliverableResult>();
   const evaluate = async (record: SQSRecord) => {
     if (isWatchBusEvent(record.body)) {
@@ -43,4 +61,4 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
     logger[outcome.action === 'failed' ? 'error' : 'info']('disk pressure cleanup', { host, ...outcome });
   const failed = [...processor.response().batchItemFailures.map((f) => f.itemIdentifier), ...delivery.failedIds];
   return { batchItemFailures: failed.map((itemIdentifier) => ({ itemIdentifier })) };
-};
+}

@@ -161,6 +161,7 @@ export class ResultCollector extends Construct {
       outputBucket: props.outputBucket.bucket.bucketName,
       outputKeyPrefix: props.outputBucket.outputKeyPrefix,
       namespace: props.namespace,
+      maxConcurrency,
     };
     this.handler = new MaintenanceFunction(this, 'Handler', {
       handler: 'collect',

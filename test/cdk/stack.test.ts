@@ -296,6 +296,12 @@ describe('result path', () => {
     });
   });
 
+  test("the collect Lambda's wiring carries the event source's concurrency, the containers its call budget is split over", () => {
+    const wiring = functionByEnv(shardedTemplate, 'GPU_MAINT_COLLECT').props.Environment.Variables.GPU_MAINT_COLLECT;
+    // A JSON document with tokens (bucket name, topic ARN): its literal parts carry the number.
+    expect(JSON.stringify(wiring)).toContain('\\"maxConcurrency\\":50');
+  });
+
   test('the collect Lambda gets the evaluation settings of the config as one JSON variable', () => {
     const raw = functionByEnv(template, 'GPU_MAINT_COLLECT').props.Environment.Variables.GPU_MAINT_SETTINGS;
     expect(typeof raw).toBe('string');

@@ -153,6 +153,7 @@ export function setCollectEnv(config: Config, topicArn: string, gpuCheckDocument
     outputBucket: 'output-bucket',
     outputKeyPrefix: 'command-output/',
     namespace: 'GpuFleetMaintenance',
+    maxConcurrency: 10,
   });
   process.env[ALERT_ENV.settings] = JSON.stringify(alertSettings(config));
   process.env[ALERT_ENV.table] = 'alert-state';

@@ -10,15 +10,22 @@ import { DescribeTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommandInvocationCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
-import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
 import { ALERT_ENV, alertSettings } from '../../lambda/core/alerts/settings';
-import { AGENT_CLOUDWATCH_CALLS_PER_INVOCATION, budgetTable, type CallProfile, sweepBudget } from '../../lambda/core/call-budget';
+import {
+  AGENT_CLOUDWATCH_CALLS_PER_INVOCATION,
+  budgetTable,
+  type CallProfile,
+  REQUIRED_HEADROOM,
+  sweepBudget,
+} from '../../lambda/core/call-budget';
 import type { DispatchSettings } from '../../lambda/core/dispatch';
 import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
+import { fakeWaitPort, lambdaContext } from '../helpers/lambda-time';
 
 const mocks: [service: string, stub: ReturnType<typeof mockClient>][] = [
   ['ssm', mockClient(SSMClient) as never],
@@ -32,7 +39,7 @@ const [ssm, s3, cloudwatch, sns, dynamodb, ec2] = mocks.map(([, m]) => m);
 
 const DOC = 'GpuMaint-GpuCheckDocument-abc';
 const config = validateConfig({ fleet: { name: 'prod' } });
-const context = { functionName: 'collect', awsRequestId: 'req-1' } as Context;
+const context = lambdaContext('collect');
 /** The synthetic sweep: mostly healthy hosts, some with a finding, some whose run failed. */
 const RESULTS = 200;
 const BATCH = 25;
@@ -96,7 +103,7 @@ async function measure(options: { cloudWatchOutput: boolean }): Promise<CallProf
   // Fresh handler modules: each builds its clients and caches (silences) on its first event, as a new container does.
   vi.resetModules();
   const { handler: dispatch } = await import('../../lambda/handlers/dispatch.js');
-  const { handler: collect } = await import('../../lambda/handlers/collect.js');
+  const collect = (await import('../../lambda/handlers/collect.js')).collectHandler(fakeWaitPort());
   await dispatch({ task: 'gpu-check' }, context);
   const perSweep = counts();
   const streamsToLogs = ssm.commandCalls(SendCommandCommand)[0].args[0].input.CloudWatchOutputConfig?.CloudWatchOutputEnabled === true;
@@ -114,8 +121,6 @@ async function measure(options: { cloudWatchOutput: boolean }): Promise<CallProf
 }
 
 const TEN_THOUSAND = { hosts: 10_000, batchSize: 100, arrivalSeconds: 60 } as const;
-/** Quotas are shared with the rest of the account: a sweep may use at most half of any of them. */
-const MIN_HEADROOM = 2;
 
 // The unit project shares one process between test files (isolate: false): the environment and the handler
 // modules this file sets up are put back afterwards.
@@ -136,6 +141,7 @@ beforeAll(() => {
     outputBucket: 'output-bucket',
     outputKeyPrefix: 'command-output/',
     namespace: 'GpuFleetMaintenance',
+    maxConcurrency: 10,
   });
   process.env[ALERT_ENV.settings] = JSON.stringify(alertSettings(config));
   process.env[ALERT_ENV.table] = 'GpuMaint-AlertState';
@@ -149,7 +155,7 @@ describe('the call budget of a 10,000-host sweep, measured on the real handlers'
       for (const n of [1_000, 10_000, 50_000])
         console.log(`\n${n} hosts\n${budgetTable(sweepBudget(await measure({ cloudWatchOutput: false }), { ...TEN_THOUSAND, hosts: n }))}`);
     const tight = rows
-      .filter((r) => r.headroom < MIN_HEADROOM)
+      .filter((r) => r.headroom < REQUIRED_HEADROOM)
       .map((r) => `${r.api}: ${r.peakPerSecond.toFixed(1)}/s against ${r.quota.perSecond}/s`);
     expect(tight).toEqual([]);
   });

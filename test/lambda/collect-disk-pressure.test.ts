@@ -19,6 +19,7 @@ import { DISK_PRESSURE_ENV, type DiskPressureWiring, deliverResults, evaluateInv
 import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { FakeAlertTable } from '../alerts/fake-dynamodb';
 import { parseConfigForTest } from '../helpers/config';
+import { fakeWaitPort } from '../helpers/lambda-time';
 
 const ssm = mockClient(SSMClient);
 const cloudwatch = mockClient(CloudWatchClient);
@@ -44,6 +45,7 @@ const BASE_ENV = {
     outputBucket: 'output-bucket',
     outputKeyPrefix: 'command-output/',
     namespace: 'GpuFleetMaintenance',
+    maxConcurrency: 10,
   }),
   [ALERT_ENV.settings]: JSON.stringify(alertSettings(CONFIG)),
   [ALERT_ENV.table]: TABLE,
@@ -103,7 +105,8 @@ function invocationReports(usedPct: number): void {
 
 /** One collected invocation, as the handler does it: evaluate, then deliver. */
 async function collect(env: Record<string, string>) {
-  const deps = awsCollectDeps(env, logger);
+  const time = fakeWaitPort();
+  const deps = awsCollectDeps(env, logger, { time, deadlineMs: () => time.nowMs() + 100_000 });
   const collected = await evaluateInvocation(
     { commandId: 'health-cmd-1', instanceId: HOST, documentName: HEALTH_DOC, status: 'Success' },
     deps,

@@ -9,15 +9,17 @@ import { DescribeTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommandInvocationCommand, SSMClient } from '@aws-sdk/client-ssm';
-import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
 import { ALERT_ENV, alertSettings } from '../../lambda/core/alerts/settings';
+import { COLLECT_DELIVERY_RESERVE_MS } from '../../lambda/core/collect';
 import { evaluationSettings } from '../../lambda/core/evaluation-settings';
-import { handler } from '../../lambda/handlers/collect';
+import { collectHandler } from '../../lambda/handlers/collect';
 import { FakeAlertTable } from '../alerts/fake-dynamodb';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
+import { fakeWaitPort, lambdaContext } from '../helpers/lambda-time';
 
 const ssm = mockClient(SSMClient);
 const s3 = mockClient(S3Client);
@@ -30,7 +32,8 @@ const DOC = 'GpuMaint-GpuCheckDocument-abc';
 const TOPIC = 'arn:aws:sns:eu-west-1:111122223333:alerts';
 const config = validateConfig({ fleet: { name: 'prod' } });
 
-const context = { functionName: 'collect', awsRequestId: 'req-1' } as Context;
+const context = lambdaContext('collect');
+const handler = collectHandler(fakeWaitPort());
 const logged: string[] = [];
 
 function record(id: string, detail: Record<string, string>, body?: string): SQSRecord {
@@ -112,6 +115,7 @@ beforeAll(() => {
     outputBucket: 'output-bucket',
     outputKeyPrefix: 'command-output/',
     namespace: 'GpuFleetMaintenance',
+    maxConcurrency: 10,
   });
   process.env[ALERT_ENV.settings] = JSON.stringify(alertSettings(config));
   process.env[ALERT_ENV.table] = 'alert-state';
@@ -335,6 +339,32 @@ describe('runs that did not produce a result', () => {
     expect(resultLines()[0].result.findings).toEqual([
       expect.objectContaining({ check: 'task.failed', message: expect.stringContaining('DeliveryTimedOut') }),
     ]);
+  });
+});
+
+describe("GetCommandInvocation within the container's share of its quota", () => {
+  const failedRun = { Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 1, StandardOutputContent: '' };
+
+  test('failed runs of one batch wait their turn for GetCommandInvocation', async () => {
+    invocations({ 'i-01': failedRun, 'i-02': failedRun });
+    const time = fakeWaitPort();
+    const fresh = collectHandler(time);
+    const response = await fresh(batch(record('1', { status: 'Failed' }), record('2', { status: 'Failed' })), context);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 2);
+    // 10/s assumed, half of it for the collector, shared by 10 containers: one call every 2 s.
+    expect(time.sleptMs).toEqual([2000]);
+  });
+
+  test('a failed run that gets no call slot before the deadline is a batch item failure, not dropped', async () => {
+    invocations({ 'i-01': failedRun, 'i-02': failedRun });
+    const fresh = collectHandler(fakeWaitPort());
+    // One second of waiting left after the delivery reserve: the second call's slot is 2 s away.
+    const short = lambdaContext('collect', COLLECT_DELIVERY_RESERVE_MS + 1000);
+    const response = await fresh(batch(record('1', { status: 'Failed' }), record('2', { status: 'Failed' })), short);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: '2' }]);
+    expect(ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 1);
+    expect(resultLines().map((l) => l.result.host)).toEqual(['i-01']);
   });
 });
 

@@ -12,7 +12,7 @@ import { DescribeTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommandInvocationCommand, SSMClient } from '@aws-sdk/client-ssm';
-import type { Context, SQSRecord } from 'aws-lambda';
+import type { SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
@@ -20,6 +20,7 @@ import { isWatchBusEvent, parseWatchBusEvent, WATCH_DETAIL_TYPE, WATCH_EVENT_SOU
 import { handler } from '../../lambda/handlers/collect';
 import { FakeAlertTable } from '../alerts/fake-dynamodb';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
+import { lambdaContext } from '../helpers/lambda-time';
 import { tempDir } from '../helpers/temp';
 import { busRecord, pollUntil, setCollectEnv, startWatcherOnBus } from '../helpers/watch-bus';
 
@@ -28,7 +29,7 @@ const TOPIC = 'arn:aws:sns:eu-west-1:111122223333:alerts';
 const HOST = 'i-0watchbus';
 const WAIT_MS = 30_000;
 const config = validateConfig({ fleet: { name: 'prod' }, gpuCheck: { bootGraceMinutes: 0 } });
-const context = { functionName: 'collect', awsRequestId: 'req-1' } as Context;
+const context = lambdaContext('collect');
 
 const ssm = mockClient(SSMClient);
 const s3 = mockClient(S3Client);

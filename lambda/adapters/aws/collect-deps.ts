@@ -4,7 +4,7 @@
  * logger for the per-result line.
  * Environment (set by lib/constructs/result-collector.ts):
  *   GPU_MAINT_SETTINGS  evaluation settings (lambda/core/evaluation-settings.ts), JSON
- *   GPU_MAINT_COLLECT   { documents: [{ name, task }], outputBucket, outputKeyPrefix, namespace }, JSON
+ *   GPU_MAINT_COLLECT   { documents: [{ name, task }], outputBucket, outputKeyPrefix, namespace, maxConcurrency }, JSON
  *   GPU_MAINT_ALERT_*   the alert policy's settings, table and topics (AlertStateTable.bindCollector); required
  *   GPU_MAINT_REMEDIATION  when remediation.enabled (Remediation construct): gpu-check results with remediable
  *                       causes write their host's proposal to the alert state table.
@@ -17,6 +17,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { z } from 'zod';
+import { ALERT_ENV } from '../../core/alerts/settings';
+import { callerRateLimit } from '../../core/call-budget';
+import { RateLimiter, type WaitPort } from '../../core/call-rate';
 import type { CollectDeps, DiskPressureDeps, ResultLog } from '../../core/collect';
 import { commandOutputKeyPrefix } from '../../core/dispatch';
 import type { EvaluationSettings } from '../../core/evaluation-settings';
@@ -72,10 +75,26 @@ export function resultLog(): ResultLog {
  */
 export const COLLECTOR_CLIENT_CONFIG = { retryMode: 'standard', maxAttempts: 8 } as const;
 
-export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectDeps {
+/** Wall-clock time and timers, for the call-rate limiter. */
+export const systemWaitPort: WaitPort = {
+  nowMs: () => Date.now(),
+  sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+};
+
+/** Where the collector's calls wait for a slot: the time port, and the deadline of the running invocation. */
+export interface CollectCallTiming {
+  readonly time: WaitPort;
+  /** Epoch milliseconds after which a call that has not got its slot fails its record instead. */
+  readonly deadlineMs: () => number;
+}
+
+export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger, timing: CollectCallTiming): CollectDeps {
   const settings = jsonEnv(COLLECT_SETTINGS_ENV, env) as EvaluationSettings;
   const wiring = jsonEnv(COLLECT_WIRING_ENV, env);
   const ssm = new SSMClient(COLLECTOR_CLIENT_CONFIG);
+  // GetCommandInvocation's quota is shared by all of the collector's containers (docs/scale.md).
+  const invocationApi = 'ssm:GetCommandInvocation';
+  const invocationLimiter = new RateLimiter(invocationApi, callerRateLimit(invocationApi, wiring.maxConcurrency), timing.time);
   const diskPressure = diskPressureDeps(env, wiring, ssm);
   const remediation = awsProposalStore(env);
   const documents: Record<string, TaskName> = Object.fromEntries(wiring.documents.map((d) => [d.name, d.task as TaskName]));
@@ -94,6 +113,7 @@ export function awsCollectDeps(env: NodeJS.ProcessEnv, logger: Logger): CollectD
         const task = documents[ref.documentName];
         return task ? commandOutputKeyPrefix(wiring.outputKeyPrefix, task) : undefined;
       },
+      callRate: { limiter: invocationLimiter, deadlineMs: timing.deadlineMs },
       warn: (message, details) => logger.warn(message, details),
     }),
     metrics: new CloudWatchMetricsSink(new CloudWatchClient(COLLECTOR_CLIENT_CONFIG), wiring.namespace),

@@ -13,6 +13,7 @@
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetCommandInvocationCommand, type GetCommandInvocationCommandOutput, type SSMClient } from '@aws-sdk/client-ssm';
+import type { RateLimiter } from '../../core/call-rate';
 import {
   agentOutputKey,
   type InvocationOutput,
@@ -46,6 +47,13 @@ export interface SsmInvocationOutputOptions {
    * undefined when unknown: then every result is read with GetCommandInvocation.
    */
   readonly commandKeyPrefix?: (ref: InvocationRef) => string | undefined;
+  /**
+   * Spaces GetCommandInvocation calls out to this container's share of its quota (lambda/core/call-budget.ts
+   * callerRateLimit); a call that gets no slot before `deadlineMs()` fails its record (CallRateDeadlineError),
+   * which the queue delivers again.
+   * @default - calls are not limited
+   */
+  readonly callRate?: { readonly limiter: RateLimiter; readonly deadlineMs: () => number };
   /** Told about recoverable problems (full output unreadable). */
   readonly warn?: (message: string, details: Record<string, unknown>) => void;
 }
@@ -141,6 +149,8 @@ export class SsmInvocationOutputSource implements InvocationOutputSource {
   private async getInvocation(ref: InvocationRef): Promise<GetCommandInvocationCommandOutput | null> {
     for (let attempt = 1; ; attempt++) {
       try {
+        const rate = this.options.callRate;
+        if (rate) await rate.limiter.take(rate.deadlineMs());
         const out = await this.options.ssm.send(new GetCommandInvocationCommand({ CommandId: ref.commandId, InstanceId: ref.instanceId }));
         if (!NOT_FINAL.has(out.Status ?? '') || attempt >= this.attempts) return out;
       } catch (err) {

@@ -6,6 +6,13 @@ import { z } from 'zod';
 import { configSchema } from '../../config/schema';
 import { isTaskName } from '../types';
 
+/**
+ * Time a collect invocation keeps after its last rate-limited call (lambda/core/call-rate.ts): the
+ * record's own reads and writes and the batch's delivery (metrics, alerts). A record whose call would
+ * wait past it fails and is delivered again.
+ */
+export const COLLECT_DELIVERY_RESERVE_MS = 20_000;
+
 /** Evaluation settings as the collect Lambda receives them (GPU_MAINT_SETTINGS). Unknown keys pass through. */
 export const evaluationSettingsSchema = z.looseObject({
   fleet: z.string().min(1),
