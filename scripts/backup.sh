@@ -208,6 +208,11 @@ readonly SAMPLE_MIN_BYTES=$((4 * SAMPLE_BYTES))
 # SAMPLE_MIN_BYTES or more of the unit's level group: `size<TAB>path`), u/n.id (source NUL path:
 # hashed into the unit id); fp.all and ls.all (`n<TAB>record`: fingerprint and listing records,
 # sorted later); and the unit table on stdout: `rel<SOH>n<NUL>group<NUL>fpbytes<NUL>` per unit.
+# Inside the program (no comments there: the bundler drops lines starting with #, even in a string):
+# unit() creates every unit's files at once, also with no entry of a kind, and closes them (a unit may
+# have many); add() takes one entry of unit n (R or U, depth, type, size, mtime, mode, owner, links,
+# path, link target); the depth comes from the path, as find counts from its starting point, which is a
+# unit when one is listed again.
 #######################################
 # shellcheck disable=SC2016 # an awk program: its $ are awk's
 readonly SCAN_SPLIT_AWK='
@@ -216,7 +221,6 @@ function unit(rel, group,    n) {
   n = next_n++
   num[rel] = n; rels[n] = rel; groups[n] = (group == "" ? n : group)
   order[++units] = n
-  # Every unit has its files, also with no entry of a kind; closed at once (a unit may have many).
   for (k = 0; k < 3; k++) { f = dir "/u/" n (k == 0 ? ".ls" : k == 1 ? ".m" : ".skip"); printf "" >> f; close(f) }
   printf "%s%c%s", src, 0, rel > (dir "/u/" n ".id"); close(dir "/u/" n ".id")
   return n
@@ -225,7 +229,6 @@ function flush_pending() {
   if (pending != "") add(unit(pending, ""), pf, pd, py, ps, pt, pm, po, pl, pp, "")
   pending = ""
 }
-# One entry of unit n: R or U, depth, type, size, mtime, mode, owner, links, path, link target.
 function add(n, flag, d, y, sz, mt, m, o, l, p, lt,    rec, ls) {
   fpbytes[n] += (y == "f" ? sz : 0)
   rec = y "\t" sz "\t" mt "\t" m "\t" o "\t" l "\t" p "\t" lt
@@ -247,7 +250,6 @@ BEGIN { RS = "\0"; next_n = first; pending = ""; last_n = "" }
   for (k = 2; k <= 8; k++) { t = index(rest, "\t"); v[k] = substr(rest, 1, t - 1); rest = substr(rest, t + 1) }
   path = rest; lt = ""
   if (v[3] == "l" && flag == "R") { if ((getline lt) <= 0) lt = "" }
-  # Depth from the path: find counts from its starting point, which is a unit when one is listed again.
   rel = substr(path, 3); d = split(rel, parts, "/")
   if (pending != "" && index(rel, pending "/") != 1) flush_pending()
   else if (pending != "") pending = ""

@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseProgressRecord } from '../../lambda/adapters/local/progress';
 import { ScriptHarness, type ScriptRun } from './harness';
 
-const UNIT_BYTES = 40 * 1024 * 1024;
+// Eight 5 MiB shards: under the size that is archived on its own (8 MiB), so one unit of 40 MiB streams through tar.
+const SHARDS = Array.from({ length: 8 }, (_, i) => `shard-${i}.bin`);
+const SHARD_BYTES = 5 * 1024 * 1024;
 let h: ScriptHarness;
 let src: string;
 let dest: string;
@@ -27,7 +29,7 @@ beforeAll(async () => {
   src = path.join(h.root, 'src');
   // A name with a quote and a space: the record names the unit by its id, one word.
   fs.mkdirSync(path.join(src, "it's big"), { recursive: true });
-  fs.writeFileSync(path.join(src, "it's big", 'weights.bin'), randomBytes(UNIT_BYTES));
+  for (const shard of SHARDS) fs.writeFileSync(path.join(src, "it's big", shard), randomBytes(SHARD_BYTES));
   dest = path.join(h.root, 'dest');
   backup = await h.run('backup', {
     GPU_MAINT_BACKUP_SOURCES: src,
@@ -66,9 +68,11 @@ describe('a restore of it', () => {
     const within = records(run, 'restore').filter((r) => r!.unitsDone === 0 && r!.bytesDone > 0);
     expect(within.length).toBeGreaterThan(0);
     expect(within.every((r) => r!.bytesDone < r!.bytesTotal)).toBe(true);
-    expect(
-      fs.readFileSync(path.join(target, "it's big", 'weights.bin')).equals(fs.readFileSync(path.join(src, "it's big", 'weights.bin'))),
-    ).toBe(true);
+    for (const shard of SHARDS) {
+      expect(fs.readFileSync(path.join(target, "it's big", shard)).equals(fs.readFileSync(path.join(src, "it's big", shard))), shard).toBe(
+        true,
+      );
+    }
   }, 120_000);
 
   test('prints no record without GPU_MAINT_PROGRESS', async () => {

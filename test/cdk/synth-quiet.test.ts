@@ -6,14 +6,15 @@ import { spawnSync } from 'node:child_process';
 import { expect, test } from 'vitest';
 import { quietBundlingNotices } from '../../bin/app';
 import { REPO_ROOT } from '../helpers/fixtures';
-import { cdkOutdir } from '../helpers/temp';
+import { cdkOutdir, tempDir } from '../helpers/temp';
 
 test('npx cdk synth -q prints nothing and succeeds', () => {
   const run = spawnSync('npx', ['cdk', 'synth', '-q', '-o', cdkOutdir()], {
     cwd: REPO_ROOT,
     encoding: 'utf8',
     timeout: 240_000,
-    env: { ...process.env, CDK_DISABLE_VERSION_CHECK: 'true' },
+    // The app runs through tsx, whose compile cache goes to TMPDIR: one the suite removes.
+    env: { ...process.env, CDK_DISABLE_VERSION_CHECK: 'true', TMPDIR: tempDir('gpu-maint-synth-tmp-') },
   });
   expect(run.stderr).toBe('');
   expect(run.stdout).toBe('');
