@@ -138,21 +138,26 @@ restore_archive_stream() {
   fi
 }
 
+# The current unit's archive as a URL, for messages.
+restore_unit_url() {
+  store_url "backups/${RESTORE_HOST_KEY}/${U_KEY}"
+}
+
 restore_extract_unit_checked() {
-  local into="$1" got_sha="" hash_rc=0 url file=""
+  local into="$1" got_sha="" hash_rc=0 file=""
   local -a pipe_status=()
-  url="$(store_url "backups/${RESTORE_HOST_KEY}/${U_KEY}")"
   if [[ "${STORE_KIND}" == file ]]; then
-    file="$(store_path "backups/${RESTORE_HOST_KEY}/${U_KEY}")"
+    # store_path inline: no subshell per unit.
+    file="${STORE_ROOT%/}/backups/${RESTORE_HOST_KEY}/${U_KEY}"
     if [[ ! -f "${file}" ]]; then
-      restore_unit_error "archive ${url} is missing"
+      restore_unit_error "archive $(restore_unit_url) is missing"
       return 1
     fi
   fi
   # The archive is hashed on its way into the staging dir (one read, the hash on another core) and
   # checked, with the restored listing, before the unit moves into place.
   restore_hash_start || {
-    restore_unit_error "cannot start the sha256 of ${url}"
+    restore_unit_error "cannot start the sha256 of $(restore_unit_url)"
     return 1
   }
   {
@@ -165,12 +170,12 @@ restore_extract_unit_checked() {
   restore_hash_wait || hash_rc=$?
   # 141: SIGPIPE, the extraction stopped reading (judged by the sha256 below).
   if ((pipe_status[0] != 0 && pipe_status[0] != 141)); then
-    restore_unit_error "cannot read ${url}: $(head -c 300 "${RESTORE_SCRATCH}/get.err" | tr '\n' ' ')"
+    restore_unit_error "cannot read $(restore_unit_url): $(head -c 300 "${RESTORE_SCRATCH}/get.err" | tr '\n' ' ')"
     return 1
   fi
   [[ -s "${RESTORE_SCRATCH}/digest" ]] && read -r got_sha _ <"${RESTORE_SCRATCH}/digest"
   if ((hash_rc != 0)) || [[ ! "${got_sha}" =~ ^[0-9a-f]{64}$ ]]; then
-    restore_unit_error "the sha256 of ${url} could not be computed (exit ${hash_rc})"
+    restore_unit_error "the sha256 of $(restore_unit_url) could not be computed (exit ${hash_rc})"
     return 1
   fi
   if [[ "${got_sha}" != "${U_SHA}" ]]; then
@@ -201,7 +206,9 @@ free_bytes() {
 
 # Records one unit's outcome for the units section.
 restore_record() {
-  R_LINES+=("$1 ${U_ID} files=${U_FILES} bytes=${U_SOURCE_BYTES} path=$(json_string "${U_PATH}")")
+  local path_json
+  json_string_to path_json "${U_PATH}"
+  R_LINES+=("$1 ${U_ID} files=${U_FILES} bytes=${U_SOURCE_BYTES} path=${path_json}")
 }
 
 #######################################
@@ -274,15 +281,10 @@ restore_select_units() {
   done
 }
 
-# The directory, relative to a restore target, that a unit's source maps to: none when the snapshot
-# has one source (the target stands for it), else the source path without its leading slash.
-# The number of sources of the snapshot (restore_run counts them).
+# The number of sources of the snapshot (restore_run counts them). The directory, relative to a
+# restore target, that a unit's source maps to is none when the snapshot has one source (the target
+# stands for it), else the source path without its leading slash.
 RESTORE_SOURCES=0
-source_subdir() {
-  if ((RESTORE_SOURCES > 1)); then
-    printf '%s\n' "${U_SOURCE#/}"
-  fi
-}
 
 #######################################
 # True when a path below a directory stays inside it: no directory on the way is a symlink or `..`.
@@ -349,17 +351,17 @@ restore_run() {
   }
   RESTORE_STAGING="${staging}"
   on_exit remove_restore_staging
-  # Counted once here: source_subdir runs in a subshell per unit.
   RESTORE_SOURCES="$(cut -f10 "${RESTORE_SCRATCH}/units" | sort -u | wc -l)"
   while IFS= read -r line; do
     restore_load_unit "${line}"
-    sub="$(source_subdir)"
+    sub=""
+    ((RESTORE_SOURCES > 1)) && sub="${U_SOURCE#/}"
     if ! path_stays_inside "${target}" "${sub:+${sub}/}${U_PATH}"; then
       restore_unit_error "${target}/${sub:+${sub}/}${U_PATH} leads outside the target (a symlink or .. on the way); not restored"
       restore_failed
       continue
     fi
-    mkdir -p -- "${staging}/${sub}"
+    [[ -z "${sub}" ]] || mkdir -p -- "${staging}/${sub}"
     tar_progress_args restore "${U_ID}" "${R_UNITS_DONE}" "${selected}" "${R_BYTES}" "${need}" "${U_SOURCE_BYTES}"
     if ! restore_extract_unit "${staging}/${sub}"; then
       restore_failed
@@ -382,7 +384,8 @@ restore_run() {
       continue
     fi
     ((keep_times == 0)) || touch -r "${staging}/.parent-times" -- "${dest%/*}" || true
-    rm -rf -- "${staging:?}/${sub}/${U_PATH%%/*}"
+    # A unit below a directory leaves that directory in staging; a top-level one moved whole.
+    [[ "${U_PATH}" != */* ]] || rm -rf -- "${staging:?}/${sub}/${U_PATH%%/*}"
     R_UNITS_DONE=$((R_UNITS_DONE + 1))
     R_FILES=$((R_FILES + U_FILES))
     R_BYTES=$((R_BYTES + U_SOURCE_BYTES))
