@@ -448,7 +448,7 @@ declare -A MANIFEST_SIZE=()
 # against S3 then reads no manifest (one AWS CLI process less). Keyed by destination and host key.
 manifest_cache_file() {
   local key
-  key="$(printf '%s\0%s' "${GPU_MAINT_BACKUP_DESTINATION}" "${HOST_KEY}" | sha256sum)"
+  key="$(printf '%s\0%s' "$(env_str GPU_MAINT_BACKUP_DESTINATION "")" "${HOST_KEY}" | sha256sum)"
   printf '%s/backup-last-manifest.%s.json\n' "${STATE}" "${key:0:16}"
 }
 

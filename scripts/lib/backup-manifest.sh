@@ -132,18 +132,18 @@ snapshot_ids() {
 # regular-file bytes, as `digest<TAB>entries<TAB>bytes`. Backup records it; restore recomputes it
 # on the restored tree.
 # Arguments: base directory, unit path, scratch file, deadline in seconds, then find(1) prune args.
+# Changes directory: callers run it in a subshell ($(...) or <(...)), which saves forking another.
 #######################################
 unit_listing() {
   local base="$1" rel="$2" scratch="$3" limit_s="$4"
   shift 4
-  (
-    cd "${base}" || exit 1
-    timeout -k 5 "${limit_s}" find "./${rel}" "$@" \
-      \( -type d -printf 'd\t-\t%m\t%p\t\0' \) -o -printf '%y\t%s\t%m\t%p\t%l\0' >"${scratch}" || exit 1
-    digest="$(LC_ALL=C sort -z "${scratch}" | sha256sum)"
-    awk -v d="${digest:0:64}" 'BEGIN { RS = "\0" } { n++; split($0, f, "\t") } f[1] == "f" { b += f[2] }
-      END { printf "%s\t%d\t%.0f\n", d, n, b }' "${scratch}"
-  )
+  cd "${base}" || return 1
+  timeout -k 5 "${limit_s}" find "./${rel}" "$@" \
+    \( -type d -printf 'd\t-\t%m\t%p\t\0' \) -o -printf '%y\t%s\t%m\t%p\t%l\0' >"${scratch}" || return 1
+  # awk reads the digest line on stdin first, then the listing.
+  LC_ALL=C sort -z "${scratch}" | sha256sum | awk 'BEGIN { RS = "\0" } FNR == NR { d = substr($1, 1, 64); next }
+    { n++; split($0, f, "\t") } f[1] == "f" { b += f[2] }
+    END { printf "%s\t%d\t%.0f\n", d, n, b }' - "${scratch}"
 }
 
 # Converts a snapshot id (20261128T020000Z-42) to the ISO-8601 time it names (2026-11-28T02:00:00Z).

@@ -1,10 +1,9 @@
 # shellcheck shell=bash
 #
 # Restore and restore-test, shared by restore.sh and restore-test.sh (restore_main MODE).
-# A file:// archive is hashed before anything is extracted from it; an s3:// archive is streamed into
-# a staging directory with its sha256 computed on the way. Only when the checksum and the restored
-# listing (entries, sizes, modes, link targets) match the manifest is the unit moved into place: a
-# bad archive never replaces anything.
+# An archive is streamed into a staging directory with its sha256 computed on the way (tee into a
+# hasher). Only when the checksum and the restored listing (entries, sizes, modes, link targets)
+# match the manifest is the unit moved into place: a bad archive never replaces anything.
 # Needs common.sh, result.sh, backup-store.sh and backup-manifest.sh. Bundled; never run alone.
 
 RESTORE_MODE=""
@@ -88,71 +87,104 @@ restore_quarantine() {
   fi
 }
 
-restore_extract_unit_checked() {
-  local into="$1" got_sha=""
-  local -a pipe_status=()
-  local url
-  url="$(store_url "backups/${RESTORE_HOST_KEY}/${U_KEY}")"
-  rm -f -- "${RESTORE_SCRATCH}/digest"
-  if [[ "${STORE_KIND}" == file ]]; then
-    # A local archive is verified before anything is extracted from it.
-    local file
-    file="$(store_path "backups/${RESTORE_HOST_KEY}/${U_KEY}")"
-    if [[ ! -f "${file}" ]]; then
-      restore_unit_error "archive ${url} is missing"
-      return 1
-    fi
-    if command -v openssl >/dev/null 2>&1; then
-      got_sha="$(timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" openssl dgst -sha256 -r "${file}")" || got_sha=""
-    else
-      got_sha="$(timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" sha256sum -- "${file}")" || got_sha=""
-    fi
-    got_sha="${got_sha:0:64}"
-    if [[ -z "${got_sha}" ]]; then
-      restore_unit_error "archive ${url} cannot be read"
-      return 1
-    fi
-    if [[ "${got_sha}" != "${U_SHA}" ]]; then
-      restore_unit_error "archive sha256 ${got_sha} does not match the manifest's ${U_SHA} (corrupt)" 1
-      return 1
-    fi
-    {
-      timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" zstd -d -q -c -- "${file}" |
-        tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions \
-          "${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}" 2>"${RESTORE_SCRATCH}/tar.err"
-      pipe_status=("${PIPESTATUS[@]}")
-    } || true
-    if ((pipe_status[0] != 0 || pipe_status[1] != 0)); then
-      restore_unit_error "extraction failed (zstd ${pipe_status[0]}, tar ${pipe_status[1]}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err" | tr '\n' ' ')" 1
-      return 1
-    fi
+# The background hasher of the archive being restored, and the FIFO it reads.
+RESTORE_HASH_PID=""
+RESTORE_HASH_FIFO=""
+RESTORE_SHA256=(sha256sum)
+# tee that keeps feeding the hasher when the extraction stops early (-p: coreutils 8.24 and later).
+RESTORE_TEE=(tee)
+
+# Starts the hasher: the sha256 of what restore_archive_stream writes into the FIFO, into the digest file.
+restore_hash_start() {
+  if [[ -z "${RESTORE_HASH_FIFO}" ]]; then
+    RESTORE_HASH_FIFO="${RESTORE_SCRATCH}/archive.fifo"
+    mkfifo -- "${RESTORE_HASH_FIFO}" || return 1
+  fi
+  # The redirection empties the digest of the previous unit.
+  timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" "${RESTORE_SHA256[@]}" <"${RESTORE_HASH_FIFO}" >"${RESTORE_SCRATCH}/digest" &
+  RESTORE_HASH_PID=$!
+}
+
+# Waits for the hasher; returns its exit status.
+restore_hash_wait() {
+  local fd rc=0
+  # A stream that never opened the FIFO (the archive could not be opened) would leave the hasher
+  # blocked in open(2): a read-write open and close lets it see the end of its input.
+  exec {fd}<>"${RESTORE_HASH_FIFO}"
+  exec {fd}>&-
+  wait "${RESTORE_HASH_PID}" || rc=$?
+  RESTORE_HASH_PID=""
+  return "${rc}"
+}
+
+# Exit handler: a hasher left by a stopped restore goes with it.
+restore_stop_hasher() {
+  [[ -z "${RESTORE_HASH_PID}" ]] || kill -- "${RESTORE_HASH_PID}" 2>/dev/null || true
+  return 0
+}
+
+#######################################
+# Writes the current unit's archive to stdout and into the hasher's FIFO. When the extraction stops
+# early, `tee -p` still hashes the rest (an older tee stops at SIGPIPE), so a corrupt archive is
+# reported by its sha256.
+# Arguments: the archive's local path (file://), or empty (s3://: streamed with store_get).
+#######################################
+restore_archive_stream() {
+  if [[ -n "$1" ]]; then
+    timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" "${RESTORE_TEE[@]}" -- "${RESTORE_HASH_FIFO}" <"$1"
   else
-    # A streamed archive is hashed on the way into the staging dir and checked before it moves on.
-    {
-      store_get "backups/${RESTORE_HOST_KEY}/${U_KEY}" "${STORE_TRANSFER_TIMEOUT_S}" 2>"${RESTORE_SCRATCH}/get.err" |
-        digest_passthrough "${RESTORE_SCRATCH}/digest" "${RESTORE_SCRATCH}" |
-        zstd -d -q -c |
-        tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions \
-          "${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}" 2>"${RESTORE_SCRATCH}/tar.err"
-      pipe_status=("${PIPESTATUS[@]}")
-    } || true
-    if ((pipe_status[0] != 0)); then
-      restore_unit_error "cannot read ${url}: $(head -c 300 "${RESTORE_SCRATCH}/get.err" | tr '\n' ' ')"
+    store_get "backups/${RESTORE_HOST_KEY}/${U_KEY}" "${STORE_TRANSFER_TIMEOUT_S}" |
+      timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" "${RESTORE_TEE[@]}" -- "${RESTORE_HASH_FIFO}"
+  fi
+}
+
+# The current unit's archive as a URL, for messages.
+restore_unit_url() {
+  store_url "backups/${RESTORE_HOST_KEY}/${U_KEY}"
+}
+
+restore_extract_unit_checked() {
+  local into="$1" got_sha="" hash_rc=0 file=""
+  local -a pipe_status=()
+  if [[ "${STORE_KIND}" == file ]]; then
+    # store_path inline: no subshell per unit.
+    file="${STORE_ROOT%/}/backups/${RESTORE_HOST_KEY}/${U_KEY}"
+    if [[ ! -f "${file}" ]]; then
+      restore_unit_error "archive $(restore_unit_url) is missing"
       return 1
     fi
-    [[ -s "${RESTORE_SCRATCH}/digest" ]] && read -r got_sha _ <"${RESTORE_SCRATCH}/digest"
-    if ((pipe_status[1] == 0)) && [[ "${got_sha}" != "${U_SHA}" ]]; then
-      restore_unit_error "archive sha256 ${got_sha:-?} does not match the manifest's ${U_SHA} (corrupt)" 1
-      return 1
-    fi
-    if ((pipe_status[1] != 0)); then
-      restore_unit_error "cannot read ${url} to its end (digest ${pipe_status[1]})"
-      return 1
-    fi
-    if ((pipe_status[2] != 0 || pipe_status[3] != 0)); then
-      restore_unit_error "extraction failed (zstd ${pipe_status[2]}, tar ${pipe_status[3]}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err" | tr '\n' ' ')" 1
-      return 1
-    fi
+  fi
+  # The archive is hashed on its way into the staging dir (one read, the hash on another core) and
+  # checked, with the restored listing, before the unit moves into place.
+  restore_hash_start || {
+    restore_unit_error "cannot start the sha256 of $(restore_unit_url)"
+    return 1
+  }
+  {
+    restore_archive_stream "${file}" 2>"${RESTORE_SCRATCH}/get.err" |
+      timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" zstd -d -q -c |
+      tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions \
+        "${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}" 2>"${RESTORE_SCRATCH}/tar.err"
+    pipe_status=("${PIPESTATUS[@]}")
+  } || true
+  restore_hash_wait || hash_rc=$?
+  # 141: SIGPIPE, the extraction stopped reading (judged by the sha256 below).
+  if ((pipe_status[0] != 0 && pipe_status[0] != 141)); then
+    restore_unit_error "cannot read $(restore_unit_url): $(head -c 300 "${RESTORE_SCRATCH}/get.err" | tr '\n' ' ')"
+    return 1
+  fi
+  [[ -s "${RESTORE_SCRATCH}/digest" ]] && read -r got_sha _ <"${RESTORE_SCRATCH}/digest"
+  if ((hash_rc != 0)) || [[ ! "${got_sha}" =~ ^[0-9a-f]{64}$ ]]; then
+    restore_unit_error "the sha256 of $(restore_unit_url) could not be computed (exit ${hash_rc})"
+    return 1
+  fi
+  if [[ "${got_sha}" != "${U_SHA}" ]]; then
+    restore_unit_error "archive sha256 ${got_sha} does not match the manifest's ${U_SHA} (corrupt)" 1
+    return 1
+  fi
+  if ((pipe_status[1] != 0 || pipe_status[2] != 0)); then
+    restore_unit_error "extraction failed (zstd ${pipe_status[1]}, tar ${pipe_status[2]}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err" | tr '\n' ' ')" 1
+    return 1
   fi
   local digest entries bytes
   IFS=$'\t' read -r digest entries bytes < <(unit_listing "${into}" "${U_PATH}" "${RESTORE_SCRATCH}/listing" 3600) || {
@@ -174,7 +206,9 @@ free_bytes() {
 
 # Records one unit's outcome for the units section.
 restore_record() {
-  R_LINES+=("$1 ${U_ID} files=${U_FILES} bytes=${U_SOURCE_BYTES} path=$(json_string "${U_PATH}")")
+  local path_json
+  json_string_to path_json "${U_PATH}"
+  R_LINES+=("$1 ${U_ID} files=${U_FILES} bytes=${U_SOURCE_BYTES} path=${path_json}")
 }
 
 #######################################
@@ -247,15 +281,10 @@ restore_select_units() {
   done
 }
 
-# The directory, relative to a restore target, that a unit's source maps to: none when the snapshot
-# has one source (the target stands for it), else the source path without its leading slash.
-# The number of sources of the snapshot (restore_run counts them).
+# The number of sources of the snapshot (restore_run counts them). The directory, relative to a
+# restore target, that a unit's source maps to is none when the snapshot has one source (the target
+# stands for it), else the source path without its leading slash.
 RESTORE_SOURCES=0
-source_subdir() {
-  if ((RESTORE_SOURCES > 1)); then
-    printf '%s\n' "${U_SOURCE#/}"
-  fi
-}
 
 #######################################
 # True when a path below a directory stays inside it: no directory on the way is a symlink or `..`.
@@ -322,17 +351,17 @@ restore_run() {
   }
   RESTORE_STAGING="${staging}"
   on_exit remove_restore_staging
-  # Counted once here: source_subdir runs in a subshell per unit.
   RESTORE_SOURCES="$(cut -f10 "${RESTORE_SCRATCH}/units" | sort -u | wc -l)"
   while IFS= read -r line; do
     restore_load_unit "${line}"
-    sub="$(source_subdir)"
+    sub=""
+    ((RESTORE_SOURCES > 1)) && sub="${U_SOURCE#/}"
     if ! path_stays_inside "${target}" "${sub:+${sub}/}${U_PATH}"; then
       restore_unit_error "${target}/${sub:+${sub}/}${U_PATH} leads outside the target (a symlink or .. on the way); not restored"
       restore_failed
       continue
     fi
-    mkdir -p -- "${staging}/${sub}"
+    [[ -z "${sub}" ]] || mkdir -p -- "${staging}/${sub}"
     tar_progress_args restore "${U_ID}" "${R_UNITS_DONE}" "${selected}" "${R_BYTES}" "${need}" "${U_SOURCE_BYTES}"
     if ! restore_extract_unit "${staging}/${sub}"; then
       restore_failed
@@ -355,7 +384,8 @@ restore_run() {
       continue
     fi
     ((keep_times == 0)) || touch -r "${staging}/.parent-times" -- "${dest%/*}" || true
-    rm -rf -- "${staging:?}/${sub}/${U_PATH%%/*}"
+    # A unit below a directory leaves that directory in staging; a top-level one moved whole.
+    [[ "${U_PATH}" != */* ]] || rm -rf -- "${staging:?}/${sub}/${U_PATH%%/*}"
     R_UNITS_DONE=$((R_UNITS_DONE + 1))
     R_FILES=$((R_FILES + U_FILES))
     R_BYTES=$((R_BYTES + U_SOURCE_BYTES))
@@ -525,6 +555,9 @@ restore_main() {
     command -v "${tool}" >/dev/null 2>&1 || die "${RESTORE_MODE} needs ${tool} on PATH"
   done
   store_init "${destination}"
+  command -v openssl >/dev/null 2>&1 && RESTORE_SHA256=(openssl dgst -sha256 -r)
+  timeout -k 2 10 tee -p --version >/dev/null 2>&1 && RESTORE_TEE=(tee -p)
+  on_exit restore_stop_hasher
   host="$(host_id)"
   ensure_result_tmp_dir
   RESTORE_SCRATCH="${RESULT_TMP_DIR}"
