@@ -4,7 +4,7 @@
  * on PATH. Fakes are written per test, so they never collide with other suites' fakes.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { evaluateHealthCheck } from '../../lambda/core/health/evaluate';
@@ -12,6 +12,7 @@ import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import type { Finding, TaskResult } from '../../lambda/core/types';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { parseConfigForTest } from '../helpers/config';
+import { writeFakeTool } from '../helpers/fake-host';
 import { tempDir } from '../helpers/temp';
 
 export const HEALTHY_MEMINFO =
@@ -61,9 +62,7 @@ export function makeHost(): FakeHost {
 
 /** Writes an executable bash fake that logs its arguments and then runs `body`. */
 export function fakeTool(host: FakeHost, name: string, body: string): void {
-  const file = path.join(host.bin, name);
-  writeFileSync(file, `#!/usr/bin/env bash\nprintf '%s\\n' "$*" >>${JSON.stringify(host.callLog(name))}\n${body}\n`);
-  chmodSync(file, 0o755);
+  writeFakeTool(host.bin, name, `printf '%s\\n' "$*" >>${JSON.stringify(host.callLog(name))}\n${body}`);
 }
 
 /** A fake that prints fixed stdout and stderr and exits with `exitCode`. */
