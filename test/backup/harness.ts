@@ -9,8 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseKeyValues, parseResult } from '../../lambda/core/contract';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
-import { inheritedClockEnv } from '../helpers/clock-env';
-import { awsCliBinDir, fakeBinDir, S3RVER_AWS_CLI_ENV } from '../helpers/fake-host';
+import { awsCliBinDir, fakeBinDir, fakeHostEnv, S3RVER_AWS_CLI_ENV } from '../helpers/fake-host';
 
 export type BackupScript = 'backup' | 'restore' | 'restore-test';
 
@@ -42,13 +41,11 @@ export class ScriptHarness {
   /** Base environment: no IMDS, a fixed host id, dummy AWS credentials, no instance metadata. */
   env(extra: Record<string, string> = {}, pathPrefix: readonly string[] = []): Record<string, string> {
     return {
-      ...inheritedClockEnv(),
+      ...fakeHostEnv('test-host'),
       HOME: process.env.HOME ?? this.root,
       PATH: [...pathPrefix, this.awsDir, process.env.PATH ?? '/usr/bin:/bin'].join(':'),
       LC_ALL: 'C',
       TMPDIR: os.tmpdir(),
-      GPU_MAINT_IMDS: 'off',
-      GPU_MAINT_HOST_ID: 'test-host',
       GPU_MAINT_STATE_DIR: path.join(this.root, 'state'),
       ...S3RVER_AWS_CLI_ENV,
       ...extra,

@@ -14,7 +14,7 @@ import type { TaskOutput } from '../../lambda/core/ports';
 import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import type { TaskResult } from '../../lambda/core/types';
 import { parseConfigForTest } from '../helpers/config';
-import { writeFakeTool } from '../helpers/fake-host';
+import { fakeHostEnv, writeFakeTool } from '../helpers/fake-host';
 import { tempDir } from '../helpers/temp';
 
 export interface CleanupHost {
@@ -76,9 +76,8 @@ export async function runCleanup(host: CleanupHost, input: ConfigInput, env: Rec
     stateDir: host.state,
     timeoutMs: 60_000,
     env: {
+      ...fakeHostEnv('test-host'),
       PATH: `${host.bin}:/usr/sbin:/usr/bin:/sbin:/bin`,
-      GPU_MAINT_IMDS: 'off',
-      GPU_MAINT_HOST_ID: 'test-host',
       GPU_MAINT_CLEANUP_SYSROOT: host.sysroot,
       ...env,
     },

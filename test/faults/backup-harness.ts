@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { awsCliBinDir, fakeBinDir, listFiles, S3RVER_AWS_CLI_ENV, S3Server } from '../helpers/fake-host';
+import { awsCliBinDir, fakeBinDir, fakeHostEnv, listFiles, S3RVER_AWS_CLI_ENV, S3Server } from '../helpers/fake-host';
 import { REPO_ROOT } from '../helpers/fixtures';
 
 export const CLI = path.join(REPO_ROOT, 'bin', 'gpu-maint.cjs');
@@ -210,12 +210,11 @@ export class FaultWorld {
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
     return {
       ...env,
+      ...fakeHostEnv(HOST),
       PATH: [...(options.pathPrefix ?? []), this.awsDir, process.env.PATH ?? '/usr/bin:/bin'].join(':'),
       LC_ALL: 'C',
       // The CLI's and the scripts' temp files (mktemp) stay in the world and go with it.
       TMPDIR: this.tmp,
-      GPU_MAINT_HOST_ID: HOST,
-      GPU_MAINT_IMDS: 'off',
       ...S3RVER_AWS_CLI_ENV,
       // The CLI's SDK client reads AWS_REGION; the AWS CLI in the scripts reads AWS_DEFAULT_REGION.
       AWS_REGION: 'us-east-1',

@@ -9,8 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { inheritedClockEnv } from '../helpers/clock-env';
-import { writeFakeTool } from '../helpers/fake-host';
+import { fakeHostEnv, writeFakeTool } from '../helpers/fake-host';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(REPO_ROOT, 'bin', 'gpu-maint.cjs');
@@ -109,11 +108,9 @@ export { age, put } from '../helpers/fake-host';
 /** The environment every run gets: fakes first on PATH, no IMDS, a fixed host id. */
 export function baseEnv(host: FaultHost): Record<string, string> {
   return {
-    ...inheritedClockEnv(),
+    ...fakeHostEnv('fault-host'),
     PATH: `${host.bin}:${FAKES_BIN}:/usr/sbin:/usr/bin:/sbin:/bin`,
     HOME: host.root,
-    GPU_MAINT_IMDS: 'off',
-    GPU_MAINT_HOST_ID: 'fault-host',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     // A fake nvidia-smi with no capture configured; tests that need GPUs set FAKE_NVSMI_*.
     FAKE_NVSMI_MODE: 'no-driver',

@@ -12,7 +12,7 @@ import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import type { Finding, TaskResult } from '../../lambda/core/types';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { parseConfigForTest } from '../helpers/config';
-import { writeFakeTool } from '../helpers/fake-host';
+import { fakeHostEnv, writeFakeTool } from '../helpers/fake-host';
 import { tempDir } from '../helpers/temp';
 
 export const HEALTHY_MEMINFO =
@@ -131,11 +131,10 @@ export interface RunOutcome {
  */
 export function runHealthCheck(host: FakeHost, env: Record<string, string | undefined> = {}, configInput = {}): Promise<RunOutcome> {
   const base: Record<string, string> = {
+    ...fakeHostEnv('test-host'),
     PATH: `${host.bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
     HOME: host.root,
     LC_ALL: 'C',
-    GPU_MAINT_IMDS: 'off',
-    GPU_MAINT_HOST_ID: 'test-host',
     GPU_MAINT_STATE_DIR: path.join(host.root, 'state'),
     GPU_MAINT_PROC_DIR: host.procDir,
     GPU_MAINT_REBOOT_REQUIRED_FILE: host.rebootFile,

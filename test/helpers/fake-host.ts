@@ -1,6 +1,6 @@
 /**
  * Pieces of the fake hosts that the script and CLI harnesses build (test/backup, test/cleanup,
- * test/health, test/faults): executables shadowing real tools, files of a given size and age, the AWS
+ * test/health, test/faults): the base environment, executables shadowing real tools, files of a given size and age, the AWS
  * CLI v2 on PATH, and s3rver (an S3-protocol server from npm) on 127.0.0.1 with the dummy credentials
  * it accepts.
  */
@@ -9,9 +9,18 @@ import * as fs from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
+import { inheritedClockEnv } from './clock-env';
 import { REPO_ROOT } from './fixtures';
 
 const DAY_MS = 86_400_000;
+
+/**
+ * What every process on a fake host gets, below the harness's own settings: the test run's clock
+ * (libfaketime under `npm run test:future`), no instance metadata, a fixed host id.
+ */
+export function fakeHostEnv(hostId: string): Record<string, string> {
+  return { ...inheritedClockEnv(), GPU_MAINT_IMDS: 'off', GPU_MAINT_HOST_ID: hostId };
+}
 
 /** Writes an executable bash script `dir/name` running `body` (made or replaced); returns its path. */
 export function writeFakeTool(dir: string, name: string, body: string): string {
