@@ -3,13 +3,11 @@
  * real bash and real tools, asynchronously (an S3 server may run in this process's event loop's
  * neighbourhood), and parses their key=value sections.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseKeyValues, parseResult } from '../../lambda/core/contract';
-import { bundleTaskScript } from '../../lambda/tasks/scripts';
-import { awsCliBinDir, fakeBinDir, fakeHostEnv, S3RVER_AWS_CLI_ENV } from '../helpers/fake-host';
+import { awsCliBinDir, fakeBinDir, fakeHostEnv, runBash, S3RVER_AWS_CLI_ENV, writeTaskScript } from '../helpers/fake-host';
 
 export type BackupScript = 'backup' | 'restore' | 'restore-test';
 
@@ -32,9 +30,7 @@ export class ScriptHarness {
     this.root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
     this.awsDir = awsCliBinDir(this.root);
     for (const script of ['backup', 'restore', 'restore-test'] as const) {
-      const file = path.join(this.root, `${script}.sh`);
-      fs.writeFileSync(file, bundleTaskScript(script), { mode: 0o700 });
-      this.bundles.set(script, file);
+      this.bundles.set(script, writeTaskScript(this.root, script));
     }
   }
 
@@ -55,30 +51,17 @@ export class ScriptHarness {
   /**
    * Runs a script. `onStderr` sees stderr as it arrives (to start a second run while the first one works).
    */
-  run(
+  async run(
     script: BackupScript,
     env: Record<string, string>,
     options: { pathPrefix?: readonly string[]; onStderr?: (text: string) => void } = {},
   ): Promise<ScriptRun> {
     const file = this.bundles.get(script) as string;
-    return new Promise((resolve, reject) => {
-      const child = spawn('bash', [file], { env: this.env(env, options.pathPrefix), stdio: ['ignore', 'pipe', 'pipe'] });
-      const out: Buffer[] = [];
-      let err = '';
-      child.stdout.on('data', (c: Buffer) => out.push(c));
-      child.stderr.on('data', (c: Buffer) => {
-        err += c.toString('utf8');
-        options.onStderr?.(err);
-      });
-      child.on('error', reject);
-      child.on('close', (code) => {
-        const stdout = Buffer.concat(out).toString('utf8');
-        const parsed = parseResult(stdout);
-        const kv = parseKeyValues(parsed.sections.get(script)?.stdout ?? '');
-        const units = (parsed.sections.get(`${script}-units`)?.stdout ?? '').split('\n').filter(Boolean);
-        resolve({ code: code ?? -1, stdout, stderr: err, kv, units });
-      });
-    });
+    const run = await runBash(file, this.env(env, options.pathPrefix), { onStderr: options.onStderr });
+    const parsed = parseResult(run.stdout);
+    const kv = parseKeyValues(parsed.sections.get(script)?.stdout ?? '');
+    const units = (parsed.sections.get(`${script}-units`)?.stdout ?? '').split('\n').filter(Boolean);
+    return { code: run.code ?? -1, stdout: run.stdout, stderr: run.stderr, kv, units };
   }
 
   /** A directory with executables that shadow real tools (first on PATH for one run). */

@@ -1,6 +1,6 @@
 /**
  * Pieces of the fake hosts that the script and CLI harnesses build (test/backup, test/cleanup,
- * test/health, test/faults): the base environment, executables shadowing real tools, files of a given size and age, the AWS
+ * test/health, test/faults): the base environment, the bundled task script run with bash, executables shadowing real tools, files of a given size and age, the AWS
  * CLI v2 on PATH, and s3rver (an S3-protocol server from npm) on 127.0.0.1 with the dummy credentials
  * it accepts.
  */
@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
+import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { inheritedClockEnv } from './clock-env';
 import { REPO_ROOT } from './fixtures';
 
@@ -20,6 +21,55 @@ const DAY_MS = 86_400_000;
  */
 export function fakeHostEnv(hostId: string): Record<string, string> {
   return { ...inheritedClockEnv(), GPU_MAINT_IMDS: 'off', GPU_MAINT_HOST_ID: hostId };
+}
+
+/** Writes the bundled script of a task (the bytes SSM and local mode run) to `dir/<task>.sh`; returns its path. */
+export function writeTaskScript(dir: string, task: Parameters<typeof bundleTaskScript>[0]): string {
+  const file = path.join(dir, `${task}.sh`);
+  fs.writeFileSync(file, bundleTaskScript(task), { mode: 0o700 });
+  return file;
+}
+
+export interface BashRun {
+  /** Null when a signal ended it (the timeout included). */
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface BashRunOptions {
+  /** @default 'bash' found on the PATH of this process */
+  readonly bash?: string;
+  /** SIGTERM after this long. @default no limit */
+  readonly timeoutMs?: number;
+  /** Sees the stderr so far each time more arrives (to act while the script works). */
+  readonly onStderr?: (text: string) => void;
+}
+
+/**
+ * Runs `bash file` with exactly `env`. Asynchronous, so that servers the test runs in this process
+ * (s3rver's clients, IMDS, endpoints) keep answering while bash runs.
+ */
+export function runBash(file: string, env: Record<string, string>, options: BashRunOptions = {}): Promise<BashRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(options.bash ?? 'bash', [file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGTERM'), options.timeoutMs);
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString('utf8');
+      options.onStderr?.(err);
+    });
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: err });
+    });
+  });
 }
 
 /** Writes an executable bash script `dir/name` running `body` (made or replaced); returns its path. */
