@@ -1,27 +1,22 @@
-import { App, Stack } from 'aws-cdk-lib';
+import type { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { validateConfig } from '../../lambda/config/load';
+import type { ConfigInput } from '../../lambda/config/schema';
 import { ALERT_ENV, parseAlertSettings } from '../../lambda/core/alerts/settings';
 import { AlertForwarder } from '../../lib/constructs/alert-forwarder';
 import { AlertStaleSweep } from '../../lib/constructs/alert-stale-sweep';
 import { AlertStateTable } from '../../lib/constructs/alert-state-table';
 import { AlertSubscriptions } from '../../lib/constructs/alert-subscriptions';
 import { AlertTopic } from '../../lib/constructs/alert-topic';
-import { GpuMaintStack } from '../../lib/gpu-maint-stack';
-import { cdkOutdir } from '../helpers/temp';
+import { synthGpuMaintStack, TEST_ENV, testStack } from '../helpers/cdk';
 import { settingsFor } from './helpers';
 
 const SLACK_SECRET = 'gpu-maint/slack-webhook';
 const PD_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:gpu-maint/pagerduty-AbC123';
 
-function newStack(): Stack {
-  // Template-only: skip esbuild bundling of the functions.
-  const app = new App({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [] } });
-  return new Stack(app, 'Alerts', { env: { account: '123456789012', region: 'eu-west-1' } });
-}
+const newStack = (): Stack => testStack('Alerts', { env: TEST_ENV });
 
 let template: Template;
 let json: string;
@@ -291,15 +286,14 @@ describe('AlertStaleSweep', () => {
 describe('GpuMaintStack wiring from config alerts.*', () => {
   let stackTemplate: Template;
   beforeAll(() => {
-    const app = new App({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [] } });
-    const config = validateConfig({
+    const config: ConfigInput = {
       alerts: {
         slack: { webhookSecret: SLACK_SECRET, chatbot: { workspaceId: 'T012AB3CD', channelId: 'C045EF6GH' } },
         pagerDuty: { routingKeySecret: PD_SECRET, minSeverity: 'warning' },
         repeatIntervalHours: { critical: 2 },
       },
-    });
-    stackTemplate = Template.fromStack(new GpuMaintStack(app, 'Wired', { config, env: { account: '123456789012', region: 'eu-west-1' } }));
+    };
+    stackTemplate = synthGpuMaintStack(config, { id: 'Wired', env: TEST_ENV }).template;
   });
 
   test('the collector runs the alert policy with the configured settings', () => {

@@ -6,18 +6,13 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { validateConfig } from '../../lambda/config/load';
 import { forwardMessage, parseForwardedMessage } from '../../lambda/core/alerts/forward';
 import type { SlackPayload } from '../../lambda/core/alerts/render';
-import { GpuMaintStack } from '../../lib/gpu-maint-stack';
 import { type Subscriber, subscribers } from '../contracts/lib/sns-delivery';
 import { filterPolicyMatches, type MessageAttributes } from '../contracts/lib/sns-filter';
-import type { CfnTemplate } from '../contracts/lib/stack';
+import { type CfnTemplate, synthGpuMaintStack, TEST_ENV } from '../helpers/cdk';
 import { REPO_ROOT } from '../helpers/fixtures';
-import { cdkOutdir } from '../helpers/temp';
 
 const doc = readFileSync(path.join(REPO_ROOT, 'docs', 'troubleshooting.md'), 'utf8');
 const section = doc.slice(doc.indexOf('<a id="delivery-test"></a>'));
@@ -27,15 +22,16 @@ const attributes = JSON.parse(/--message-attributes '(.*)'/.exec(section)?.[1] ?
 
 let subs: Subscriber[];
 beforeAll(() => {
-  const app = new App({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [] } });
-  const config = validateConfig({
-    alerts: {
-      slack: { webhookSecret: 'gpu-maint/slack-webhook' },
-      emails: [{ address: 'team@example.com' }, { address: 'oncall@example.com', minSeverity: 'critical' }],
+  const { template } = synthGpuMaintStack(
+    {
+      alerts: {
+        slack: { webhookSecret: 'gpu-maint/slack-webhook' },
+        emails: [{ address: 'team@example.com' }, { address: 'oncall@example.com', minSeverity: 'critical' }],
+      },
     },
-  });
-  const stack = new GpuMaintStack(app, 'DeliveryTest', { config, env: { account: '123456789012', region: 'eu-west-1' } });
-  subs = subscribers(Template.fromStack(stack).toJSON() as CfnTemplate);
+    { id: 'DeliveryTest', env: TEST_ENV },
+  );
+  subs = subscribers(template.toJSON() as CfnTemplate);
 });
 
 describe('the documented delivery test', () => {

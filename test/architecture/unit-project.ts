@@ -31,6 +31,7 @@ const SLOW_MODULES = [
   'test/cleanup/harness',
   'test/health/harness',
   'test/faults/backup-harness',
+  'test/helpers/fake-host',
   'test/helpers/imds-server',
   'bin/app',
 ];

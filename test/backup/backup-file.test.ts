@@ -11,7 +11,8 @@ import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import { taskDefinition } from '../../lambda/tasks/registry';
 import { parseConfigForTest } from '../helpers/config';
-import { type ScriptHarness as Harness, listFiles, ScriptHarness } from './harness';
+import { listFiles } from '../helpers/fake-host';
+import { type ScriptHarness as Harness, ScriptHarness } from './harness';
 import { type AdversarialTree, buildAdversarialTree, describeTree, diffTrees, type EntryInfo, hexPath, withoutExcluded } from './tree';
 
 const EXCLUDE = '*.tmp,checkpoints/temp';

@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Manifest, parseManifest } from '../../lambda/core/backup/manifest';
-import { listFiles, ScriptHarness, type ScriptRun } from './harness';
+import { listFiles } from '../helpers/fake-host';
+import { ScriptHarness, type ScriptRun } from './harness';
 
 const MiB = 1024 * 1024;
 

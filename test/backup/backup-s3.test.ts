@@ -3,17 +3,16 @@
  * /usr/bin/aws with dummy credentials: round trip, incremental reruns, cut uploads (writer failing,
  * producer failing, server stopped mid-run), and the CLI's snapshots list and prune over s3://.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CheckReport } from '../../lambda/core/backup/check';
 import { compareSnapshotIds, parseManifest } from '../../lambda/core/backup/manifest';
 import { runCli } from '../helpers/cli';
-import { REPO_ROOT } from '../helpers/fixtures';
-import { freePort, ScriptHarness } from './harness';
+import { S3Server, s3rverClient } from '../helpers/fake-host';
+import { ScriptHarness } from './harness';
 import { type AdversarialTree, buildAdversarialTree, describeTree, diffTrees, type EntryInfo, hexPath, withoutExcluded } from './tree';
 
 const BUCKET = 'test-bucket';
@@ -33,59 +32,12 @@ const WHOLE_TREE = 7 + 3;
 
 let h: ScriptHarness;
 let tree: AdversarialTree;
-let port: number;
-let server: ChildProcess | null = null;
+let server: S3Server;
 let s3: S3Client;
 let firstState: Map<string, EntryInfo>;
 const savedEnv: Record<string, string | undefined> = {};
 
-async function startServer(): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    [
-      path.join(REPO_ROOT, 'node_modules/s3rver/bin/s3rver.js'),
-      '-d',
-      path.join(h.root, 's3data'),
-      '-a',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '--configure-bucket',
-      BUCKET,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`s3rver did not start: ${log}`)), 20_000);
-    const onData = (c: Buffer) => {
-      log += c.toString();
-      if (log.includes('listening')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`s3rver exited ${code}: ${log}`)));
-  });
-  // Keep draining its request log so that it never blocks on a full pipe.
-  child.stdout?.resume();
-  child.stderr?.resume();
-  server = child;
-}
-
-async function stopServer(): Promise<void> {
-  const child = server;
-  server = null;
-  if (!child || child.exitCode !== null) return;
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
-
-const endpoint = () => `http://127.0.0.1:${port}`;
+const endpoint = () => server.url;
 const env = (extra: Record<string, string> = {}) => ({
   GPU_MAINT_BACKUP_SOURCES: tree.root,
   GPU_MAINT_BACKUP_EXCLUDE: '*.tmp,checkpoints/temp',
@@ -109,8 +61,8 @@ const archiveKeys = async () => (await keys()).filter((k) => k.includes('/units/
 
 beforeAll(async () => {
   h = new ScriptHarness('gpu-maint-backup-s3-');
-  port = await freePort();
-  await startServer();
+  server = new S3Server(path.join(h.root, 's3data'), BUCKET);
+  await server.start();
   for (const [k, v] of Object.entries({
     AWS_ACCESS_KEY_ID: 'S3RVER',
     AWS_SECRET_ACCESS_KEY: 'S3RVER',
@@ -120,12 +72,7 @@ beforeAll(async () => {
     savedEnv[k] = process.env[k];
     process.env[k] = v;
   }
-  s3 = new S3Client({
-    endpoint: endpoint(),
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
+  s3 = s3rverClient(endpoint());
   tree = buildAdversarialTree(path.join(h.root, 'src'), { compact: true });
   firstState = withoutExcluded(describeTree(tree.root), tree.excluded);
   const run = await h.run('backup', env());
@@ -133,7 +80,7 @@ beforeAll(async () => {
 }, awsCalls(WHOLE_TREE).timeout);
 
 afterAll(async () => {
-  await stopServer();
+  await server?.stop();
   s3?.destroy();
   for (const [k, v] of Object.entries(savedEnv)) {
     if (v === undefined) delete process.env[k];
@@ -212,14 +159,14 @@ describe('backup to s3:// (s3rver)', () => {
       {
         pathPrefix: [slow],
         onStderr: (text) => {
-          if (!stopping && text.includes('progress: task=backup unit= units=0/')) stopping = stopServer();
+          if (!stopping && text.includes('progress: task=backup unit= units=0/')) stopping = server.stop();
         },
       },
     );
     await stopping;
     expect(run.code).toBe(1);
     expect(run.kv.status).toBe('failed');
-    await startServer();
+    await server.start();
     expect(await snapshotKeys()).toEqual(before);
     const target = path.join(h.root, 'restore-after-stop');
     const restore = await h.run('restore', { ...env(), GPU_MAINT_RESTORE_TARGET: target, GPU_MAINT_RESTORE_UNITS: 'model a' });

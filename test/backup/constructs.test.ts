@@ -4,30 +4,17 @@
  * One synth for the assertions (bundling skipped) and one with cdk-nag.
  */
 
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { App, Stack, Validations } from 'aws-cdk-lib';
+import { type App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { BackupBucket } from '../../lib/constructs/backup-bucket';
 import { BackupInstancePolicy } from '../../lib/constructs/backup-instance-policy';
 import { BackupPruner } from '../../lib/constructs/backup-pruner';
-
-/** Synth output goes to temp dirs removed after the file (an App without outdir leaves cdk.out* behind). */
-const outdirs: string[] = [];
-const newApp = (context: Record<string, unknown> = { 'aws:cdk:bundling-stacks': [] }) => {
-  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-backup-cdk-'));
-  outdirs.push(outdir);
-  return new App({ outdir, context });
-};
-afterAll(() => {
-  for (const d of outdirs) fs.rmSync(d, { recursive: true, force: true });
-});
+import { testApp } from '../helpers/cdk';
 
 const KMS = 'arn:aws:kms:eu-west-1:111122223333:key/11111111-2222-3333-4444-555555555555';
 const REPLICA_KMS = 'arn:aws:kms:eu-central-1:111122223333:key/66666666-2222-3333-4444-555555555555';
@@ -60,7 +47,7 @@ let full: Template;
 let built: ReturnType<typeof backupStack>;
 
 beforeAll(() => {
-  const app = newApp();
+  const app = testApp();
   built = backupStack(app, 'Plain');
   const fullStack = backupStack(app, 'Full', {
     kmsKeyArn: KMS,
@@ -138,7 +125,7 @@ describe('BackupBucket', () => {
     [{ kmsKeyArn: 'alias/backups' }, 'kmsKeyArn is not a valid ARN of that kind, got: "alias/backups"'],
     [{ kmsKeyArn: KMS, replicationBucketArn: 'arn:aws:s3:::replica' }, 'replicationKmsKeyArn is required'],
   ])('props %j are rejected with a message naming the value', (props, message) => {
-    expect(() => new BackupBucket(new Stack(newApp()), 'B', props)).toThrow(message);
+    expect(() => new BackupBucket(new Stack(testApp()), 'B', props)).toThrow(message);
   });
 
   test('gives the backup documents the bucket as destination and the aws-userid host key', () => {
@@ -241,7 +228,7 @@ describe('BackupPruner', () => {
   });
 
   test('rejects a retention that could keep nothing', () => {
-    const app = newApp();
+    const app = testApp();
     const stack = new Stack(app, 'S');
     const topic = new sns.Topic(stack, 'T');
     expect(
@@ -265,7 +252,7 @@ describe('BackupPruner', () => {
 
 describe('cdk-nag', () => {
   test('the backup constructs synthesize with no unacknowledged AwsSolutions finding', () => {
-    const app = newApp();
+    const app = testApp();
     backupStack(app, 'Nag', {
       kmsKeyArn: KMS,
       replicationBucketArn: 'arn:aws:s3:::gpu-backups-replica',

@@ -3,14 +3,11 @@
  * real bash and real tools, asynchronously (an S3 server may run in this process's event loop's
  * neighbourhood), and parses their key=value sections.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseKeyValues, parseResult } from '../../lambda/core/contract';
-import { bundleTaskScript } from '../../lambda/tasks/scripts';
-import { inheritedClockEnv } from '../helpers/clock-env';
+import { awsCliBinDir, fakeBinDir, fakeHostEnv, runBash, S3RVER_AWS_CLI_ENV, writeTaskScript } from '../helpers/fake-host';
 
 export type BackupScript = 'backup' | 'restore' | 'restore-test';
 
@@ -24,14 +21,6 @@ export interface ScriptRun {
   readonly units: readonly string[];
 }
 
-/** /usr/bin/aws (awscli v2) first on PATH: the `aws` a pyenv puts on PATH is v1. */
-function awsBinDir(root: string): string {
-  const dir = path.join(root, 'aws-bin');
-  fs.mkdirSync(dir, { recursive: true });
-  if (!fs.existsSync(path.join(dir, 'aws'))) fs.symlinkSync('/usr/bin/aws', path.join(dir, 'aws'));
-  return dir;
-}
-
 export class ScriptHarness {
   readonly root: string;
   private readonly bundles = new Map<BackupScript, string>();
@@ -39,31 +28,22 @@ export class ScriptHarness {
 
   constructor(prefix = 'gpu-maint-backup-') {
     this.root = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-    this.awsDir = awsBinDir(this.root);
+    this.awsDir = awsCliBinDir(this.root);
     for (const script of ['backup', 'restore', 'restore-test'] as const) {
-      const file = path.join(this.root, `${script}.sh`);
-      fs.writeFileSync(file, bundleTaskScript(script), { mode: 0o700 });
-      this.bundles.set(script, file);
+      this.bundles.set(script, writeTaskScript(this.root, script));
     }
   }
 
   /** Base environment: no IMDS, a fixed host id, dummy AWS credentials, no instance metadata. */
   env(extra: Record<string, string> = {}, pathPrefix: readonly string[] = []): Record<string, string> {
     return {
-      ...inheritedClockEnv(),
+      ...fakeHostEnv('test-host'),
       HOME: process.env.HOME ?? this.root,
       PATH: [...pathPrefix, this.awsDir, process.env.PATH ?? '/usr/bin:/bin'].join(':'),
       LC_ALL: 'C',
       TMPDIR: os.tmpdir(),
-      GPU_MAINT_IMDS: 'off',
-      GPU_MAINT_HOST_ID: 'test-host',
       GPU_MAINT_STATE_DIR: path.join(this.root, 'state'),
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_CONFIG_FILE: '/dev/null',
-      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+      ...S3RVER_AWS_CLI_ENV,
       ...extra,
     };
   }
@@ -71,70 +51,25 @@ export class ScriptHarness {
   /**
    * Runs a script. `onStderr` sees stderr as it arrives (to start a second run while the first one works).
    */
-  run(
+  async run(
     script: BackupScript,
     env: Record<string, string>,
     options: { pathPrefix?: readonly string[]; onStderr?: (text: string) => void } = {},
   ): Promise<ScriptRun> {
     const file = this.bundles.get(script) as string;
-    return new Promise((resolve, reject) => {
-      const child = spawn('bash', [file], { env: this.env(env, options.pathPrefix), stdio: ['ignore', 'pipe', 'pipe'] });
-      const out: Buffer[] = [];
-      let err = '';
-      child.stdout.on('data', (c: Buffer) => out.push(c));
-      child.stderr.on('data', (c: Buffer) => {
-        err += c.toString('utf8');
-        options.onStderr?.(err);
-      });
-      child.on('error', reject);
-      child.on('close', (code) => {
-        const stdout = Buffer.concat(out).toString('utf8');
-        const parsed = parseResult(stdout);
-        const kv = parseKeyValues(parsed.sections.get(script)?.stdout ?? '');
-        const units = (parsed.sections.get(`${script}-units`)?.stdout ?? '').split('\n').filter(Boolean);
-        resolve({ code: code ?? -1, stdout, stderr: err, kv, units });
-      });
-    });
+    const run = await runBash(file, this.env(env, options.pathPrefix), { onStderr: options.onStderr });
+    const parsed = parseResult(run.stdout);
+    const kv = parseKeyValues(parsed.sections.get(script)?.stdout ?? '');
+    const units = (parsed.sections.get(`${script}-units`)?.stdout ?? '').split('\n').filter(Boolean);
+    return { code: run.code ?? -1, stdout: run.stdout, stderr: run.stderr, kv, units };
   }
 
   /** A directory with executables that shadow real tools (first on PATH for one run). */
   fakeBin(name: string, tools: Record<string, string>): string {
-    const dir = path.join(this.root, `fake-${name}`);
-    fs.mkdirSync(dir, { recursive: true });
-    for (const [tool, body] of Object.entries(tools))
-      fs.writeFileSync(path.join(dir, tool), `#!/usr/bin/env bash\n${body}\n`, { mode: 0o755 });
-    return dir;
+    return fakeBinDir(this.root, name, tools);
   }
 
   cleanup(): void {
     fs.rmSync(this.root, { recursive: true, force: true });
   }
-}
-
-/** A TCP port that is free now, on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Files below a directory (relative paths), for "nothing else was written" checks. */
-export function listFiles(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const full = path.join(d, e.name);
-      if (e.isDirectory()) walk(full);
-      else out.push(path.relative(dir, full));
-    }
-  };
-  walk(dir);
-  return out.sort();
 }

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { parseKeyValues, parseResult } from '../../lambda/core/contract';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
-import { listFiles, ScriptHarness } from './harness';
+import { listFiles } from '../helpers/fake-host';
+import { ScriptHarness } from './harness';
 
 let h: ScriptHarness;
 

@@ -4,33 +4,17 @@
  * the stale-backup alarm notifies the alert topic. Synthesized once, bundling skipped.
  */
 
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { validateConfig } from '../../lambda/config/load';
-import { GpuMaintStack } from '../../lib/gpu-maint-stack';
+import { beforeAll, describe, expect, test } from 'vitest';
+import type { GpuMaintStack } from '../../lib/gpu-maint-stack';
+import { gpuMaintStack } from '../helpers/cdk';
 import { documentContent } from '../helpers/documents';
-
-/** Synth output goes to temp dirs removed after the file (an App without outdir leaves cdk.out* behind). */
-const outdirs: string[] = [];
-const newApp = (context: Record<string, unknown> = { 'aws:cdk:bundling-stacks': [] }) => {
-  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-backup-cdk-'));
-  outdirs.push(outdir);
-  return new App({ outdir, context });
-};
-afterAll(() => {
-  for (const d of outdirs) fs.rmSync(d, { recursive: true, force: true });
-});
 
 let stack: GpuMaintStack;
 let template: Template;
 
 beforeAll(() => {
-  const app = newApp();
-  stack = new GpuMaintStack(app, 'Wiring', { config: validateConfig({ fleet: { name: 'prod' } }) });
+  stack = gpuMaintStack({ fleet: { name: 'prod' } }, { id: 'Wiring' });
   template = Template.fromStack(stack);
 });
 
@@ -61,11 +45,10 @@ describe('backup options from the config', () => {
   test('KMS with replication synthesizes, the replicas encrypted with backup.replicationKmsKeyArn', () => {
     const key = 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555';
     const replicaKey = 'arn:aws:kms:eu-central-1:123456789012:key/66666666-7777-8888-9999-000000000000';
-    const s = new GpuMaintStack(newApp(), 'Replicated', {
-      config: validateConfig({
-        backup: { kmsKeyArn: key, replicationBucketArn: 'arn:aws:s3:::gpu-maint-replica', replicationKmsKeyArn: replicaKey },
-      }),
-    });
+    const s = gpuMaintStack(
+      { backup: { kmsKeyArn: key, replicationBucketArn: 'arn:aws:s3:::gpu-maint-replica', replicationKmsKeyArn: replicaKey } },
+      { id: 'Replicated' },
+    );
     const bucket = Object.values<any>(Template.fromStack(s).toJSON().Resources).find((r) => r.Properties?.ReplicationConfiguration);
     expect(JSON.stringify(bucket.Properties.ReplicationConfiguration)).toContain(replicaKey);
   });
@@ -74,7 +57,7 @@ describe('backup options from the config', () => {
     ['backups go to another bucket', { destination: 's3://elsewhere/backups/' }],
     ['backups are not scheduled', { schedule: { enabled: false } }],
   ])('no stale-backup alarm when %s (it would sit in ALARM forever)', (_name, backup) => {
-    const s = new GpuMaintStack(newApp(), 'Elsewhere', { config: validateConfig({ backup }) });
+    const s = gpuMaintStack({ backup }, { id: 'Elsewhere' });
     expect(s.backupPruner.staleBackupAlarm).toBeUndefined();
     expect(JSON.stringify(Template.fromStack(s).toJSON())).not.toContain('StaleBackupsAlarm');
   });

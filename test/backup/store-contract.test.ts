@@ -6,12 +6,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { S3BackupStore } from '../../lambda/adapters/aws/backup-store-s3';
 import { FileBackupStore } from '../../lambda/adapters/local/backup-store-file';
 import type { BackupStore } from '../../lambda/core/backup/store';
-import { BUCKET, S3Server } from '../faults/backup-harness';
+import { S3Server, s3rverClient } from '../helpers/fake-host';
 import { tempDir } from '../helpers/temp';
 
 /** A store and a way to put an object at a key relative to its root (`backups/<host>/...`). */
@@ -20,19 +20,15 @@ interface Fixture {
   put(key: string, body: string): Promise<void>;
 }
 
+const BUCKET = 'store-contract';
 let server: S3Server;
 let s3: S3Client;
 let prefixes = 0;
 
 beforeAll(async () => {
-  server = new S3Server(tempDir('gpu-maint-store-contract-s3-'));
+  server = new S3Server(tempDir('gpu-maint-store-contract-s3-'), BUCKET);
   await server.start();
-  s3 = new S3Client({
-    region: 'us-east-1',
-    endpoint: server.url,
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
+  s3 = s3rverClient(server.url);
 }, 30_000);
 
 afterAll(async () => {

@@ -5,9 +5,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
 import { afterAll, describe, expect, test } from 'vitest';
 import { appConfig, buildApp } from '../../bin/app';
+import { testApp } from '../helpers/cdk';
 import { cdkOutdir } from '../helpers/temp';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-app-'));
@@ -21,27 +21,22 @@ function file(name: string, text: string): string {
 
 describe('appConfig', () => {
   test('no context gives the documented defaults', () => {
-    const config = appConfig(new App({ outdir: cdkOutdir() }));
+    const config = appConfig(testApp({}));
     expect(config.fleet).toEqual({ name: 'default', tagKey: 'gpu-maint:fleet', shards: 1, shardTagKey: 'gpu-maint:shard' });
     expect(config.gpuCheck.schedule.expression).toBe('rate(5 minutes)');
   });
 
   test('-c config=FILE reads the same YAML file local mode reads', () => {
-    const config = appConfig(
-      new App({ outdir: cdkOutdir(), context: { config: file('c.yaml', 'fleet:\n  name: vision\ntimeZone: Europe/Berlin\n') } }),
-    );
+    const config = appConfig(testApp({ config: file('c.yaml', 'fleet:\n  name: vision\ntimeZone: Europe/Berlin\n') }));
     expect(config.fleet.name).toBe('vision');
     expect(config.timeZone).toBe('Europe/Berlin');
   });
 
   test('the gpuMaint context is merged over the file, key by key', () => {
     const config = appConfig(
-      new App({
-        outdir: cdkOutdir(),
-        context: {
-          config: file('d.json', JSON.stringify({ fleet: { name: 'vision', tagKey: 'team' }, timeZone: 'Europe/Berlin' })),
-          gpuMaint: { fleet: { name: 'vision-canary' } },
-        },
+      testApp({
+        config: file('d.json', JSON.stringify({ fleet: { name: 'vision', tagKey: 'team' }, timeZone: 'Europe/Berlin' })),
+        gpuMaint: { fleet: { name: 'vision-canary' } },
       }),
     );
     expect(config.fleet).toEqual({ name: 'vision-canary', tagKey: 'team', shards: 1, shardTagKey: 'gpu-maint:shard' });
@@ -49,9 +44,7 @@ describe('appConfig', () => {
   });
 
   test('the gpuMaint context may be a JSON string, as -c passes it', () => {
-    const config = appConfig(
-      new App({ outdir: cdkOutdir(), context: { gpuMaint: '{"alerts":{"emails":[{"address":"ops@example.com"}]}}' } }),
-    );
+    const config = appConfig(testApp({ gpuMaint: '{"alerts":{"emails":[{"address":"ops@example.com"}]}}' }));
     expect(config.alerts.emails).toEqual([{ address: 'ops@example.com', minSeverity: 'warning' }]);
   });
 
@@ -61,7 +54,7 @@ describe('appConfig', () => {
     [{ gpuMaint: { fleeet: { name: 'x' } } }, 'fleeet: unknown setting'],
     [{ config: '/nonexistent/gpu-maint.yaml' }, '--config /nonexistent/gpu-maint.yaml: cannot read file (ENOENT)'],
   ])('%j is refused with "%s"', (context, message) => {
-    expect(() => appConfig(new App({ outdir: cdkOutdir(), context }))).toThrow(message);
+    expect(() => appConfig(testApp(context))).toThrow(message);
   });
 });
 

@@ -4,13 +4,9 @@
  * action each. One app, two stacks (trigger on with the alert forwarder, and defaults), cdk-nag
  * registered, one synthesis with Lambda bundling skipped.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { App, type CfnElement, Validations } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { CfnElement } from 'aws-cdk-lib';
+import type { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
 import { evaluateCleanup } from '../../lambda/core/cleanup/evaluate';
 import { DISK_PRESSURE_ENV, diskPressureWiringSchema } from '../../lambda/core/collect';
@@ -18,9 +14,9 @@ import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { METRICS } from '../../lambda/core/metric-names';
 import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import { CLEANUP_METRICS } from '../../lib/constructs/monitoring';
-import { GpuMaintStack } from '../../lib/gpu-maint-stack';
+import type { GpuMaintStack } from '../../lib/gpu-maint-stack';
+import { synthWithNag } from '../helpers/cdk';
 
-const outdir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-cleanup-wiring-'));
 let synthError: unknown;
 let enabled: GpuMaintStack;
 let defaults: GpuMaintStack;
@@ -65,26 +61,19 @@ function dashboardWidgets(t: Template): any[] {
 const widget = (t: Template, title: string) => dashboardWidgets(t).find((w) => w.properties.title === title);
 
 beforeAll(() => {
-  const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
-  enabled = new GpuMaintStack(app, 'Enabled', {
-    config: validateConfig({
+  const synth = synthWithNag({
+    Enabled: {
       fleet: { name: 'prod', tagKey: 'team:fleet' },
       cleanup: { onDiskPressure: true, cooldownHours: 3 },
       alerts: { slack: { webhookSecret: 'gpu-maint/slack-webhook' } },
-    }),
+    },
+    Defaults: {},
   });
-  defaults = new GpuMaintStack(app, 'Defaults', { config: validateConfig({}) });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  try {
-    const assembly = app.synth();
-    enabledTemplate = Template.fromJSON(assembly.getStackArtifact(enabled.artifactId).template);
-    defaultTemplate = Template.fromJSON(assembly.getStackArtifact(defaults.artifactId).template);
-  } catch (err) {
-    synthError = err;
-  }
+  ({ Enabled: enabled, Defaults: defaults } = synth.stacks);
+  enabledTemplate = synth.templates.Enabled as Template;
+  defaultTemplate = synth.templates.Defaults as Template;
+  synthError = synth.synthError;
 });
-
-afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
 describe('cleanup.onDiskPressure', () => {
   test('the stack with the trigger and the alert forwarder has no unacknowledged cdk-nag finding', () => {

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, Stack } from 'aws-cdk-lib';
+import type { Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -19,10 +19,11 @@ import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { logRetention } from '../../lib/constructs/maintenance-function';
 import { TaskDocument, type TaskDocumentProps, taskWrapperScript } from '../../lib/constructs/task-document';
 import { TaskSchedule, type TaskScheduleProps } from '../../lib/constructs/task-schedule';
+import { testStack } from '../helpers/cdk';
 import { inheritedClockEnv } from '../helpers/clock-env';
 import { cdkOutdir } from '../helpers/temp';
 
-const stack = () => new Stack(new App({ outdir: cdkOutdir() }), 'Test');
+const stack = () => testStack('Test');
 
 describe.each(['text', 'gzip-base64'] as const)('the task document wrapper carrying the script as %s, run with bash', (encoding) => {
   let dir: string;

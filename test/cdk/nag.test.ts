@@ -2,17 +2,17 @@
  * The app as `cdk synth` builds it: cdk-nag AwsSolutions registered, Lambdas bundled with local esbuild.
  * Synthesized once.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import * as os from 'node:os';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Validations } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../../bin/app';
+import { testApp, testStack } from '../helpers/cdk';
 import { cdkOutdir } from '../helpers/temp';
 
-const outdir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-synth-'));
+const outdir = cdkOutdir();
 let built: ReturnType<typeof buildApp>;
 let synthError: unknown;
 
@@ -25,16 +25,14 @@ beforeAll(() => {
   }
 });
 
-afterAll(() => rmSync(outdir, { recursive: true, force: true }));
-
 describe('cdk-nag AwsSolutions', () => {
   test('the app synthesizes with no unacknowledged finding', () => {
     expect(synthError).toBeUndefined();
   });
 
   test('a finding that is not acknowledged fails synthesis (the checks really run)', () => {
-    const app = new App({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [] } });
-    new sns.Topic(new Stack(app, 'Bare'), 'Topic');
+    const app = testApp();
+    new sns.Topic(testStack('Bare', { app }), 'Topic');
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     expect(() => app.synth()).toThrow(/AwsSolutions-SNS3/);
   });

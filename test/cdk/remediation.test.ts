@@ -3,20 +3,13 @@
  * approval only where configured), the planner wired to its runbooks and role, the collector proposing, the
  * dashboard row and alarm. One app, two stacks, cdk-nag registered, Lambda bundling skipped.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { validateConfig } from '../../lambda/config/load';
+import type { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { REMEDIATION_ENV, REMEDIATION_WIRING_ENV } from '../../lambda/core/lambda-env';
 import { remediationSettingsSchema } from '../../lambda/core/remediation/model';
 import { runbookContent } from '../../lib/constructs/remediation';
-import { GpuMaintStack } from '../../lib/gpu-maint-stack';
+import { synthWithNag } from '../helpers/cdk';
 
-const outdir = mkdtempSync(path.join(os.tmpdir(), 'gpu-maint-remediation-'));
 let synthError: unknown;
 let enabled: Template;
 let defaults: Template;
@@ -30,22 +23,14 @@ const functionWith = (t: Template, variable: string) =>
   Object.values(resources(t, 'AWS::Lambda::Function')).filter((f) => f.Properties.Environment?.Variables?.[variable] !== undefined);
 
 beforeAll(() => {
-  const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
-  const on = new GpuMaintStack(app, 'Enabled', {
-    config: validateConfig({ fleet: { name: 'prod' }, remediation: { enabled: true, maxAction: 'replace', approvers: [APPROVER] } }),
+  const synth = synthWithNag({
+    Enabled: { fleet: { name: 'prod' }, remediation: { enabled: true, maxAction: 'replace', approvers: [APPROVER] } },
+    Defaults: {},
   });
-  const off = new GpuMaintStack(app, 'Defaults', { config: validateConfig({}) });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  try {
-    const assembly = app.synth();
-    enabled = Template.fromJSON(assembly.getStackArtifact(on.artifactId).template);
-    defaults = Template.fromJSON(assembly.getStackArtifact(off.artifactId).template);
-  } catch (err) {
-    synthError = err;
-  }
+  enabled = synth.templates.Enabled as Template;
+  defaults = synth.templates.Defaults as Template;
+  synthError = synth.synthError;
 });
-
-afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
 describe('remediation off (the default)', () => {
   test('the stack has no Automation runbook', () => {

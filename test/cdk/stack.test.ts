@@ -7,7 +7,6 @@ import { gunzipSync } from 'node:zlib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../../bin/app';
-import { validateConfig } from '../../lambda/config/load';
 import type { ConfigInput } from '../../lambda/config/schema';
 import { evaluationSettingsSchema } from '../../lambda/core/collect';
 import { evaluationSettings } from '../../lambda/core/evaluation-settings';
@@ -15,7 +14,8 @@ import { METRICS } from '../../lambda/core/metric-names';
 import type { TaskName } from '../../lambda/core/types';
 import { TASKS, taskDefinition } from '../../lambda/tasks/registry';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
-import { GpuMaintStack } from '../../lib/gpu-maint-stack';
+import type { GpuMaintStack } from '../../lib/gpu-maint-stack';
+import { gpuMaintStack } from '../helpers/cdk';
 import { documentContent } from '../helpers/documents';
 import { cdkOutdir } from '../helpers/temp';
 
@@ -68,11 +68,12 @@ beforeAll(() => {
   config = built.config;
   stack = built.stack;
   // A second stack in the same app (one synthesis): default config with per-GPU metrics.
-  const gpuDetail = new GpuMaintStack(built.app, 'GpuDetail', { config: validateConfig({ metrics: { detail: 'gpu' } }) });
+  const gpuDetail = gpuMaintStack({ metrics: { detail: 'gpu' } }, { app: built.app, id: 'GpuDetail' });
   // A third: a large fleet in 4 schedule shards, with more collectors.
-  const sharded = new GpuMaintStack(built.app, 'Sharded', {
-    config: validateConfig({ fleet: { name: 'big', shards: 4 }, aws: { collectorMaxConcurrency: 50 } }),
-  });
+  const sharded = gpuMaintStack(
+    { fleet: { name: 'big', shards: 4 }, aws: { collectorMaxConcurrency: 50 } },
+    { app: built.app, id: 'Sharded' },
+  );
   template = Template.fromStack(built.stack);
   gpuDetailTemplate = Template.fromStack(gpuDetail);
   shardedTemplate = Template.fromStack(sharded);

@@ -4,7 +4,7 @@
  * the core. Each host has its own bin dir for fakes (docker) put first on PATH, its own state dir and a
  * sysroot under which the well-known cache locations are looked up.
  */
-import { chmodSync, existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { runTaskScript } from '../../lambda/adapters/local/script-runner';
 import type { ConfigInput } from '../../lambda/config/schema';
@@ -14,6 +14,7 @@ import type { TaskOutput } from '../../lambda/core/ports';
 import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import type { TaskResult } from '../../lambda/core/types';
 import { parseConfigForTest } from '../helpers/config';
+import { fakeHostEnv, writeFakeTool } from '../helpers/fake-host';
 import { tempDir } from '../helpers/temp';
 
 export interface CleanupHost {
@@ -32,8 +33,6 @@ export interface CleanupRun {
   readonly details: CleanupDetails;
 }
 
-const DAY_MS = 86_400_000;
-
 export function makeCleanupHost(): CleanupHost {
   const root = tempDir('gpu-maint-cleanup-');
   const host = {
@@ -47,25 +46,11 @@ export function makeCleanupHost(): CleanupHost {
   return host;
 }
 
-/** Sets a path's mtime (and atime) to `days` ago, without following a symlink's target. */
-export function age(file: string, days: number): void {
-  const when = new Date(Date.now() - days * DAY_MS);
-  utimesSync(file, when, when);
-}
-
-/** Writes a file (creating its directories) of `bytes` bytes, `days` old. */
-export function put(file: string, bytes: number, days = 0): string {
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, Buffer.alloc(bytes, 0x61));
-  age(file, days);
-  return file;
-}
+export { age, put } from '../helpers/fake-host';
 
 /** Writes an executable bash script into the host's bin dir. */
 export function fakeTool(host: CleanupHost, name: string, body: string): void {
-  const file = path.join(host.bin, name);
-  writeFileSync(file, `#!/usr/bin/env bash\n${body}\n`);
-  chmodSync(file, 0o755);
+  writeFakeTool(host.bin, name, body);
 }
 
 /**
@@ -91,9 +76,8 @@ export async function runCleanup(host: CleanupHost, input: ConfigInput, env: Rec
     stateDir: host.state,
     timeoutMs: 60_000,
     env: {
+      ...fakeHostEnv('test-host'),
       PATH: `${host.bin}:/usr/sbin:/usr/bin:/sbin:/bin`,
-      GPU_MAINT_IMDS: 'off',
-      GPU_MAINT_HOST_ID: 'test-host',
       GPU_MAINT_CLEANUP_SYSROOT: host.sysroot,
       ...env,
     },

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { awsCliBinDir, fakeBinDir, fakeHostEnv, listFiles, S3RVER_AWS_CLI_ENV, S3Server } from '../helpers/fake-host';
 import { REPO_ROOT } from '../helpers/fixtures';
 
 export const CLI = path.join(REPO_ROOT, 'bin', 'gpu-maint.cjs');
@@ -44,19 +45,6 @@ export const CAN_DROP_PRIVILEGES =
     spawnSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'test', '-r', path.join(REPO_ROOT, 'package.json')])
       .status === 0);
 
-/** A TCP port free now on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** A server on 127.0.0.1 that accepts connections and never sends a byte (a hung S3 endpoint). */
 export async function silentServer(): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();
@@ -79,94 +67,6 @@ export async function silentServer(): Promise<{ url: string; connections: () => 
         srv.close(() => resolve());
       }),
   };
-}
-
-/** s3rver on 127.0.0.1 with one bucket, in its own process. */
-export class S3Server {
-  private child: ChildProcess | null = null;
-  port = 0;
-
-  constructor(private readonly dataDir: string) {}
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    this.port = await freePort();
-    const child = spawn(
-      process.execPath,
-      [
-        path.join(REPO_ROOT, 'node_modules/s3rver/bin/s3rver.js'),
-        '-d',
-        this.dataDir,
-        '-a',
-        '127.0.0.1',
-        '-p',
-        String(this.port),
-        '--configure-bucket',
-        BUCKET,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    await new Promise<void>((resolve, reject) => {
-      let log = '';
-      const timer = setTimeout(() => reject(new Error(`s3rver did not start: ${log}`)), 20_000);
-      const onData = (c: Buffer) => {
-        log += c.toString();
-        if (log.includes('listening')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      child.stdout?.on('data', onData);
-      child.stderr?.on('data', onData);
-      child.on('exit', (code) => reject(new Error(`s3rver exited ${code}: ${log}`)));
-    });
-    child.stdout?.resume();
-    child.stderr?.resume();
-    this.child = child;
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    this.child = null;
-    if (!child || child.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGKILL');
-    });
-  }
-
-  /** Object keys below a prefix, from s3rver's data folder (`<bucket>/<key>._S3rver_object`). */
-  keys(prefix: string): string[] {
-    const base = path.join(this.dataDir, BUCKET);
-    return listFiles(base)
-      .filter((f) => f.endsWith('._S3rver_object'))
-      .map((f) => f.slice(0, -'._S3rver_object'.length))
-      .filter((k) => k.startsWith(prefix))
-      .sort();
-  }
-
-  /** The stored bytes of an object. */
-  objectPath(key: string): string {
-    return path.join(this.dataDir, BUCKET, `${key}._S3rver_object`);
-  }
-}
-
-/** Files below a directory, relative paths, sorted. */
-export function listFiles(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const full = path.join(d, e.name);
-      if (e.isDirectory()) walk(full);
-      else out.push(path.relative(dir, full));
-    }
-  };
-  walk(dir);
-  return out.sort();
 }
 
 export type StoreKind = 'file' | 's3';
@@ -196,10 +96,7 @@ export class FaultWorld {
     this.tmp = path.join(this.root, 'tmp');
     fs.mkdirSync(this.src);
     fs.mkdirSync(this.tmp);
-    // /usr/bin/aws (awscli v2) first: a pyenv's `aws` may be v1.
-    this.awsDir = path.join(this.root, 'aws-bin');
-    fs.mkdirSync(this.awsDir);
-    fs.symlinkSync('/usr/bin/aws', path.join(this.awsDir, 'aws'));
+    this.awsDir = awsCliBinDir(this.root);
     this.config = {
       local: { stateDir: this.state },
       backup: { sources: [this.src], exclude: ['*.tmp'], ...(kind === 'file' ? { destination: `file://${this.dest}` } : {}), ...backup },
@@ -210,7 +107,7 @@ export class FaultWorld {
   /** Starts s3rver and points the config at it (s3 worlds). */
   async start(): Promise<this> {
     if (this.kind === 's3') {
-      this.s3 = new S3Server(path.join(this.root, 's3data'));
+      this.s3 = new S3Server(path.join(this.root, 's3data'), BUCKET);
       await this.s3.start();
       this.setBackup({ destination: `s3://${BUCKET}/fleet`, s3EndpointUrl: this.s3.url });
     }
@@ -263,11 +160,7 @@ export class FaultWorld {
 
   /** A directory of executables shadowing real tools, for `pathPrefix`. */
   fakeBin(name: string, tools: Record<string, string>): string {
-    const dir = path.join(this.root, `fake-${name}`);
-    fs.mkdirSync(dir, { recursive: true });
-    for (const [tool, body] of Object.entries(tools))
-      fs.writeFileSync(path.join(dir, tool), `#!/usr/bin/env bash\n${body}\n`, { mode: 0o755 });
-    return dir;
+    return fakeBinDir(this.root, name, tools);
   }
 
   /**
@@ -317,19 +210,14 @@ export class FaultWorld {
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
     return {
       ...env,
+      ...fakeHostEnv(HOST),
       PATH: [...(options.pathPrefix ?? []), this.awsDir, process.env.PATH ?? '/usr/bin:/bin'].join(':'),
       LC_ALL: 'C',
       // The CLI's and the scripts' temp files (mktemp) stay in the world and go with it.
       TMPDIR: this.tmp,
-      GPU_MAINT_HOST_ID: HOST,
-      GPU_MAINT_IMDS: 'off',
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      ...S3RVER_AWS_CLI_ENV,
+      // The CLI's SDK client reads AWS_REGION; the AWS CLI in the scripts reads AWS_DEFAULT_REGION.
       AWS_REGION: 'us-east-1',
-      AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_CONFIG_FILE: '/dev/null',
-      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...options.env,
     };

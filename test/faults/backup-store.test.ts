@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { FaultWorld, finding, listFiles, SLOW, silentServer, until } from './backup-harness';
+import { listFiles } from '../helpers/fake-host';
+import { FaultWorld, finding, SLOW, silentServer, until } from './backup-harness';
 
 let worlds: FaultWorld[] = [];
 let closers: (() => Promise<void>)[] = [];

@@ -5,11 +5,11 @@
  * that hangs or lies, a second concurrent run. Every temp dir is removed in `dispose`.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { inheritedClockEnv } from '../helpers/clock-env';
+import { fakeHostEnv, writeFakeTool } from '../helpers/fake-host';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(REPO_ROOT, 'bin', 'gpu-maint.cjs');
@@ -100,34 +100,17 @@ export function disposeFaultHosts(): void {
 
 /** Writes an executable bash tool into the host's bin dir. */
 export function fakeTool(host: FaultHost, name: string, body: string): string {
-  const file = path.join(host.bin, name);
-  writeFileSync(file, `#!/usr/bin/env bash\n${body}\n`);
-  chmodSync(file, 0o755);
-  return file;
+  return writeFakeTool(host.bin, name, body);
 }
 
-/** Writes a file of `bytes` bytes, `days` old, creating its directories. */
-export function put(file: string, bytes: number, days = 0): string {
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, Buffer.alloc(bytes, 0x61));
-  age(file, days);
-  return file;
-}
-
-/** Sets a path's mtime to `days` before now. */
-export function age(file: string, days: number): void {
-  const when = new Date(Date.now() - days * 86_400_000);
-  utimesSync(file, when, when);
-}
+export { age, put } from '../helpers/fake-host';
 
 /** The environment every run gets: fakes first on PATH, no IMDS, a fixed host id. */
 export function baseEnv(host: FaultHost): Record<string, string> {
   return {
-    ...inheritedClockEnv(),
+    ...fakeHostEnv('fault-host'),
     PATH: `${host.bin}:${FAKES_BIN}:/usr/sbin:/usr/bin:/sbin:/bin`,
     HOME: host.root,
-    GPU_MAINT_IMDS: 'off',
-    GPU_MAINT_HOST_ID: 'fault-host',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     // A fake nvidia-smi with no capture configured; tests that need GPUs set FAKE_NVSMI_*.
     FAKE_NVSMI_MODE: 'no-driver',

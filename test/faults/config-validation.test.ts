@@ -5,10 +5,9 @@
  */
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
 import { afterEach, describe, expect, test } from 'vitest';
 import { appConfig } from '../../bin/app';
-import { cdkOutdir } from '../helpers/temp';
+import { testApp } from '../helpers/cdk';
 import { age, disposeFaultHosts, makeFaultHost, put, runCliProcess, writeConfig } from './cli-harness';
 
 afterEach(disposeFaultHosts);
@@ -49,13 +48,13 @@ describe('typos in nested settings', () => {
   });
 
   test('a typo in the CDK context is refused by the app (cdk synth) with the same suggestion', () => {
-    const app = new App({ outdir: cdkOutdir(), context: { gpuMaint: { backup: { retention: { keeplast: 3 } } } } });
+    const app = testApp({ gpuMaint: { backup: { retention: { keeplast: 3 } } } });
     expect(() => appConfig(app)).toThrow(/backup\.retention\.keeplast: unknown setting .*did you mean backup\.retention\.keepLast\?/);
   });
 
   test('a misspelt key inside a list item (a logrotate group) is refused with its index in the path', () => {
     const group = { name: 'app', paths: ['/var/log/app/*.log'], rotate: 7, copytrunate: true };
-    const app = new App({ outdir: cdkOutdir(), context: { gpuMaint: { logrotate: { groups: [group] } } } });
+    const app = testApp({ gpuMaint: { logrotate: { groups: [group] } } });
     expect(() => appConfig(app)).toThrow(
       /logrotate\.groups\.0\.copytrunate: unknown setting .*did you mean logrotate\.groups\.0\.copytruncate\?/,
     );

@@ -3,15 +3,14 @@
  * /proc files, reboot flag path and a bin dir of fake tools (journalctl, systemctl, df, ...) put first
  * on PATH. Fakes are written per test, so they never collide with other suites' fakes.
  */
-import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { evaluateHealthCheck } from '../../lambda/core/health/evaluate';
 import { evaluateTaskOutput } from '../../lambda/core/task-evaluation';
 import type { Finding, TaskResult } from '../../lambda/core/types';
-import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { parseConfigForTest } from '../helpers/config';
+import { fakeHostEnv, runBash, writeFakeTool, writeTaskScript } from '../helpers/fake-host';
 import { tempDir } from '../helpers/temp';
 
 export const HEALTHY_MEMINFO =
@@ -34,9 +33,7 @@ let bundlePath: string | undefined;
 /** The bundled script, written once per test file: what SSM and local mode run. */
 export function healthCheckBundle(): string {
   if (!bundlePath) {
-    const dir = tempDir('gpu-maint-health-bundle-');
-    bundlePath = path.join(dir, 'health-check.sh');
-    writeFileSync(bundlePath, bundleTaskScript('health-check'), { mode: 0o700 });
+    bundlePath = writeTaskScript(tempDir('gpu-maint-health-bundle-'), 'health-check');
   }
   return bundlePath;
 }
@@ -61,9 +58,7 @@ export function makeHost(): FakeHost {
 
 /** Writes an executable bash fake that logs its arguments and then runs `body`. */
 export function fakeTool(host: FakeHost, name: string, body: string): void {
-  const file = path.join(host.bin, name);
-  writeFileSync(file, `#!/usr/bin/env bash\nprintf '%s\\n' "$*" >>${JSON.stringify(host.callLog(name))}\n${body}\n`);
-  chmodSync(file, 0o755);
+  writeFakeTool(host.bin, name, `printf '%s\\n' "$*" >>${JSON.stringify(host.callLog(name))}\n${body}`);
 }
 
 /** A fake that prints fixed stdout and stderr and exits with `exitCode`. */
@@ -130,13 +125,12 @@ export interface RunOutcome {
  * Runs the bundle with the host's fakes first on PATH. Asynchronous, so that servers the test runs
  * in this process (endpoints, IMDS) keep answering while bash runs.
  */
-export function runHealthCheck(host: FakeHost, env: Record<string, string | undefined> = {}, configInput = {}): Promise<RunOutcome> {
+export async function runHealthCheck(host: FakeHost, env: Record<string, string | undefined> = {}, configInput = {}): Promise<RunOutcome> {
   const base: Record<string, string> = {
+    ...fakeHostEnv('test-host'),
     PATH: `${host.bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
     HOME: host.root,
     LC_ALL: 'C',
-    GPU_MAINT_IMDS: 'off',
-    GPU_MAINT_HOST_ID: 'test-host',
     GPU_MAINT_STATE_DIR: path.join(host.root, 'state'),
     GPU_MAINT_PROC_DIR: host.procDir,
     GPU_MAINT_REBOOT_REQUIRED_FILE: host.rebootFile,
@@ -155,14 +149,10 @@ export function runHealthCheck(host: FakeHost, env: Record<string, string | unde
     merged.PATH.split(':')
       .map((d) => path.join(d, 'bash'))
       .find((f) => existsSync(f)) ?? '/bin/bash';
-  return new Promise((resolve) => {
-    execFile(bash, [healthCheckBundle()], { env: merged, encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) => {
-      const exitCode = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-      const settings = evaluationSettings(parseConfigForTest({ fleet: { name: 'test' }, ...configInput }));
-      const result = evaluateTaskOutput({ task: 'health-check', stdout, stderr, exitCode }, evaluateHealthCheck, settings, new Date());
-      resolve({ stdout, stderr, exitCode, result });
-    });
-  });
+  const { code: exitCode, stdout, stderr } = await runBash(healthCheckBundle(), merged, { bash, timeoutMs: 60_000 });
+  const settings = evaluationSettings(parseConfigForTest({ fleet: { name: 'test' }, ...configInput }));
+  const result = evaluateTaskOutput({ task: 'health-check', stdout, stderr, exitCode }, evaluateHealthCheck, settings, new Date());
+  return { stdout, stderr, exitCode, result };
 }
 
 export function findingsOf(result: TaskResult, check: Finding['check']): Finding[] {

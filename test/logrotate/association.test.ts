@@ -2,13 +2,13 @@
  * Template assertions for cleanup and log rotation in AWS: the State Manager association that applies
  * the logrotate document, and the weekly cleanup schedule and document. One synth (bundling skipped).
  */
-import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../../bin/app';
 import { logrotateConfigBase64 } from '../../lambda/core/logrotate/evaluate';
 import { LogrotateAssociation } from '../../lib/constructs/logrotate-association';
+import { testStack } from '../helpers/cdk';
 import { parseConfigForTest } from '../helpers/config';
 import { documentContent } from '../helpers/documents';
 import { cdkOutdir } from '../helpers/temp';
@@ -111,12 +111,12 @@ describe('LogrotateAssociation props', () => {
     [{ maxConcurrency: '0' }, 'maxConcurrency must be a count or a percentage, got: "0"'],
     [{ parameters: {} }, 'parameters must carry the rendered configuration'],
   ])('%j is refused', (over, message) => {
-    const stack = new Stack(new App({ outdir: cdkOutdir() }), 'S');
+    const stack = testStack('S');
     expect(() => new LogrotateAssociation(stack, 'L', { ...base, ...over })).toThrow(message);
   });
 
   test('metricFailedRuns counts the failed-run rule matches', () => {
-    const stack = new Stack(new App({ outdir: cdkOutdir() }), 'S');
+    const stack = testStack('S');
     const a = new LogrotateAssociation(stack, 'L', { ...base, alertTopic: new sns.Topic(stack, 'T') });
     const metric = a.metricFailedRuns();
     expect(metric.namespace).toBe('AWS/Events');

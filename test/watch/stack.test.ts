@@ -6,27 +6,20 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { validateConfig } from '../../lambda/config/load';
 import type { ConfigInput } from '../../lambda/config/schema';
 import { WATCH_DETAIL_TYPE, WATCH_EVENT_SOURCE } from '../../lambda/core/gpu/watch';
 import { hostWatcherUnit } from '../../lambda/core/schedule/systemd';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { watcherInstallScript } from '../../lib/constructs/watcher-association';
-import { GpuMaintStack } from '../../lib/gpu-maint-stack';
-import { cdkOutdir, tempDir } from '../helpers/temp';
+import { synthGpuMaintStack, TEST_ENV } from '../helpers/cdk';
+import { tempDir } from '../helpers/temp';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, any> }>;
 
 function synth(input: ConfigInput = { fleet: { name: 'prod', tagKey: 'team:fleet' } }): Template {
-  const app = new App({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [] } });
-  const stack = new GpuMaintStack(app, 'GpuMaint', {
-    config: validateConfig(input),
-    env: { account: '123456789012', region: 'eu-west-1' },
-  });
-  return Template.fromStack(stack);
+  return synthGpuMaintStack(input, { env: TEST_ENV }).template;
 }
 
 let template: Template;

@@ -3,15 +3,11 @@
  * Slack and PagerDuty forwarder, Chatbot, disk-pressure cleanup), in a concrete account and region, with
  * Lambda bundling skipped. Synthesized once per test file.
  */
-import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
-import { validateConfig } from '../../../lambda/config/load';
 import type { ConfigInput } from '../../../lambda/config/schema';
-import { GpuMaintStack } from '../../../lib/gpu-maint-stack';
-import { cdkOutdir } from '../../helpers/temp';
+import type { GpuMaintStack } from '../../../lib/gpu-maint-stack';
+import { type CfnTemplate, synthGpuMaintStack, TEST_ENV } from '../../helpers/cdk';
 
-export const ACCOUNT = '123456789012';
-export const REGION = 'eu-west-1';
+export { ACCOUNT, type CfnTemplate, REGION } from '../../helpers/cdk';
 
 export const FULL_CONFIG: ConfigInput = {
   fleet: { name: 'prod', tagKey: 'gpu-maint:fleet' },
@@ -23,10 +19,7 @@ export const FULL_CONFIG: ConfigInput = {
   cleanup: { onDiskPressure: true },
 };
 
-export type CfnTemplate = { Resources: Record<string, { Type: string; Properties?: Record<string, any>; DependsOn?: string | string[] }> };
-
 export function synthFullStack(input: ConfigInput = FULL_CONFIG): { stack: GpuMaintStack; template: CfnTemplate } {
-  const app = new App({ outdir: cdkOutdir(), context: { 'aws:cdk:bundling-stacks': [] } });
-  const stack = new GpuMaintStack(app, 'GpuMaint', { config: validateConfig(input), env: { account: ACCOUNT, region: REGION } });
-  return { stack, template: Template.fromStack(stack).toJSON() as CfnTemplate };
+  const { stack, template } = synthGpuMaintStack(input, { env: TEST_ENV });
+  return { stack, template: template.toJSON() as CfnTemplate };
 }
