@@ -5,7 +5,7 @@
 export function documentContent(content: unknown): any {
   if (typeof content === 'string') return JSON.parse(content);
   const join = (content as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
-  if (!join || join[0] !== '') throw new Error(`not a document content string or Fn::Join: ${JSON.stringify(content).slice(0, 200)}`);
+  if (join?.[0] !== '') throw new Error(`not a document content string or Fn::Join: ${JSON.stringify(content).slice(0, 200)}`);
   const references: unknown[] = [];
   const text = join[1]
     .map((part) => {

@@ -1,6 +1,6 @@
 /**
  * Tests read only the repository and their temp dirs. A clone has nothing beside it, so a read of a
- * sibling of the repository (e.g. ../shared/fixtures) passes here and fails there: guardSiblingReads
+ * sibling of the repository (a shared fixtures folder next to it) passes here and fails there: guardSiblingReads
  * (installed by test/setup.ts) makes it fail here too. test/architecture/hermetic.test.ts scans the
  * sources for the same mistake statically.
  */

@@ -7,11 +7,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { SQSRecord } from 'aws-lambda';
-import type { Config } from '../../lambda/config/schema';
-import { ALERT_ENV, alertSettings } from '../../lambda/core/alerts/settings';
-import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { REPO_ROOT } from './fixtures';
+
+export { setCollectEnv } from './collect-env';
 
 export const FAKES_BIN = path.join(REPO_ROOT, 'test', 'fakes', 'bin');
 
@@ -140,22 +139,4 @@ export function busRecord(entry: PutEventsCall['entries'][number], id: string, t
     detail: JSON.parse(entry.Detail),
   };
   return { messageId: id, body: JSON.stringify(event) } as SQSRecord;
-}
-
-/**
- * The environment the stack gives the collect function (ResultCollector, AlertStateTable.bindCollector), for
- * this config, one gpu-check document and the alert table `alert-state`, set on process.env.
- */
-export function setCollectEnv(config: Config, topicArn: string, gpuCheckDocument: string): void {
-  process.env.GPU_MAINT_SETTINGS = JSON.stringify(evaluationSettings(config));
-  process.env.GPU_MAINT_COLLECT = JSON.stringify({
-    documents: [{ name: gpuCheckDocument, task: 'gpu-check' }],
-    outputBucket: 'output-bucket',
-    outputKeyPrefix: 'command-output/',
-    namespace: 'GpuFleetMaintenance',
-    maxConcurrency: 10,
-  });
-  process.env[ALERT_ENV.settings] = JSON.stringify(alertSettings(config));
-  process.env[ALERT_ENV.table] = 'alert-state';
-  process.env[ALERT_ENV.topicArn] = topicArn;
 }

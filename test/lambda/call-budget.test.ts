@@ -14,7 +14,6 @@ import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
-import { ALERT_ENV, alertSettings } from '../../lambda/core/alerts/settings';
 import {
   AGENT_CLOUDWATCH_CALLS_PER_INVOCATION,
   budgetTable,
@@ -23,7 +22,7 @@ import {
   sweepBudget,
 } from '../../lambda/core/call-budget';
 import type { DispatchSettings } from '../../lambda/core/dispatch';
-import { evaluationSettings } from '../../lambda/core/evaluation-settings';
+import { setCollectEnv } from '../helpers/collect-env';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
 import { fakeWaitPort, lambdaContext } from '../helpers/lambda-time';
 
@@ -135,17 +134,7 @@ afterAll(() => {
 beforeAll(() => {
   process.env.AWS_REGION = 'eu-west-1';
   process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
-  process.env.GPU_MAINT_SETTINGS = JSON.stringify(evaluationSettings(config));
-  process.env.GPU_MAINT_COLLECT = JSON.stringify({
-    documents: [{ name: DOC, task: 'gpu-check' }],
-    outputBucket: 'output-bucket',
-    outputKeyPrefix: 'command-output/',
-    namespace: 'GpuFleetMaintenance',
-    maxConcurrency: 10,
-  });
-  process.env[ALERT_ENV.settings] = JSON.stringify(alertSettings(config));
-  process.env[ALERT_ENV.table] = 'GpuMaint-AlertState';
-  process.env[ALERT_ENV.topicArn] = 'arn:aws:sns:eu-west-1:111122223333:alerts';
+  setCollectEnv(config, 'arn:aws:sns:eu-west-1:111122223333:alerts', DOC, 'GpuMaint-AlertState');
 });
 
 describe('the call budget of a 10,000-host sweep, measured on the real handlers', () => {

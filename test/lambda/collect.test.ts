@@ -13,11 +13,10 @@ import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { validateConfig } from '../../lambda/config/load';
-import { ALERT_ENV, alertSettings } from '../../lambda/core/alerts/settings';
 import { COLLECT_DELIVERY_RESERVE_MS } from '../../lambda/core/collect';
-import { evaluationSettings } from '../../lambda/core/evaluation-settings';
 import { collectHandler } from '../../lambda/handlers/collect';
 import { FakeAlertTable } from '../alerts/fake-dynamodb';
+import { setCollectEnv } from '../helpers/collect-env';
 import { gpuCheckOutput } from '../helpers/gpu-check-output';
 import { fakeWaitPort, lambdaContext } from '../helpers/lambda-time';
 
@@ -109,17 +108,7 @@ const resultLines = () => logged.map((l) => JSON.parse(l)).filter((l) => l.messa
 
 beforeAll(() => {
   // What the stack sets (lib/constructs/result-collector.ts); read on the first event.
-  process.env.GPU_MAINT_SETTINGS = JSON.stringify(evaluationSettings(config));
-  process.env.GPU_MAINT_COLLECT = JSON.stringify({
-    documents: [{ name: DOC, task: 'gpu-check' }],
-    outputBucket: 'output-bucket',
-    outputKeyPrefix: 'command-output/',
-    namespace: 'GpuFleetMaintenance',
-    maxConcurrency: 10,
-  });
-  process.env[ALERT_ENV.settings] = JSON.stringify(alertSettings(config));
-  process.env[ALERT_ENV.table] = 'alert-state';
-  process.env[ALERT_ENV.topicArn] = TOPIC;
+  setCollectEnv(config, TOPIC, DOC);
   // The alert policy's clock: a minute after the runs the fixtures report.
   vi.useFakeTimers({ toFake: ['Date'] });
   vi.setSystemTime(new Date('2026-11-28T12:01:00Z'));

@@ -17,7 +17,6 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { z } from 'zod';
-import { ALERT_ENV } from '../../core/alerts/settings';
 import { callerRateLimit } from '../../core/call-budget';
 import { RateLimiter, type WaitPort } from '../../core/call-rate';
 import type { CollectDeps, DiskPressureDeps, ResultLog } from '../../core/collect';
