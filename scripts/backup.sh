@@ -8,8 +8,8 @@
 # newest snapshot (not read, not sent); a changed one is streamed `tar | zstd -T0` straight to the
 # destination with its sha256 computed on the way, nothing staged on local disk. The manifest is
 # written last: a snapshot exists only once its manifest does, and a run that fails leaves none.
-# A unit is listed before and after it is read and read again when it changed meanwhile, so the
-# manifest describes what each archive holds. Snapshot ids carry a sequence number (the order of
+# A unit is listed before it is read and again after it (every unit read in one pass once all are
+# read), and read again when it changed meanwhile, so the manifest describes what each archive holds. Snapshot ids carry a sequence number (the order of
 # writing, which a wrong clock cannot change); archives a restore found corrupt (quarantine markers)
 # are never reused.
 #
@@ -207,7 +207,8 @@ readonly SAMPLE_MIN_BYTES=$((4 * SAMPLE_BYTES))
 # check after the read), u/n.m (tar's members), u/n.skip (unreadable entries), u/n.big (files of
 # SAMPLE_MIN_BYTES or more of the unit's level group: `size<TAB>path`), u/n.id (source NUL path:
 # hashed into the unit id); fp.all and ls.all (`n<TAB>record`: fingerprint and listing records,
-# sorted later); and the unit table on stdout: `rel<SOH>n<NUL>group<NUL>fpbytes<NUL>` per unit.
+# sorted later); and the unit table on stdout: `rel<SOH>n<NUL>group<NUL>fpbytes<NUL>` per unit. With
+# -v ls_only=1 it writes ls.all and the table only (a check of units listed again).
 # Inside the program (no comments there: the bundler drops lines starting with #, even in a string):
 # unit() creates every unit's files at once, also with no entry of a kind, and closes them (a unit may
 # have many); add() takes one entry of unit n (R or U, depth, type, size, mtime, mode, owner, links,
@@ -221,6 +222,7 @@ function unit(rel, group,    n) {
   n = next_n++
   num[rel] = n; rels[n] = rel; groups[n] = (group == "" ? n : group)
   order[++units] = n
+  if (ls_only) return n
   for (k = 0; k < 3; k++) { f = dir "/u/" n (k == 0 ? ".ls" : k == 1 ? ".m" : ".skip"); printf "" >> f; close(f) }
   printf "%s%c%s", src, 0, rel > (dir "/u/" n ".id"); close(dir "/u/" n ".id")
   return n
@@ -232,10 +234,11 @@ function flush_pending() {
 function add(n, flag, d, y, sz, mt, m, o, l, p, lt,    rec, ls) {
   fpbytes[n] += (y == "f" ? sz : 0)
   rec = y "\t" sz "\t" mt "\t" m "\t" o "\t" l "\t" p "\t" lt
-  printf "%s\t%s%c", n, rec, 0 >> (dir "/fp.all")
-  if (flag == "U") { printf "%s%c", p, 0 >> (dir "/u/" n ".skip"); close(dir "/u/" n ".skip"); return }
+  if (!ls_only) printf "%s\t%s%c", n, rec, 0 >> (dir "/fp.all")
+  if (flag == "U") { if (!ls_only) { printf "%s%c", p, 0 >> (dir "/u/" n ".skip"); close(dir "/u/" n ".skip") }; return }
   ls = (y == "d") ? "d\t-\t" m "\t" p "\t" : y "\t" sz "\t" m "\t" p "\t" lt
   printf "%s\t%s%c", n, ls, 0 >> (dir "/ls.all")
+  if (ls_only) return
   if (n != last_n) { if (last_n != "") { close(dir "/u/" last_n ".ls"); close(dir "/u/" last_n ".m") }; last_n = n }
   printf "%s%c", ls, 0 >> (dir "/u/" n ".ls")
   printf "%s%c", p, 0 >> (dir "/u/" n ".m")
@@ -323,11 +326,12 @@ list_records() {
 }
 
 # Splits the records list_records wrote into <out dir>/records into units (SCAN_SPLIT_AWK).
-# Arguments: output dir (split_tree_reset first), first unit number, source as configured.
+# Arguments: output dir (split_tree_reset first), first unit number, source as configured, and 1 to
+#   write the listing records and the unit table only (default 0).
 split_records() {
-  local out="$1" first="$2" src="$3"
+  local out="$1" first="$2" src="$3" ls_only="${4:-0}"
   awk -v dir="${out}" -v src="${src}" -v depth="${UNIT_DEPTH}" -v first="${first}" -v large="${LARGE_FILE_BYTES}" \
-    -v sample_min="${SAMPLE_MIN_BYTES}" "${SCAN_SPLIT_AWK}" <"${out}/records" >"${out}/table" 2>"${out}/awk.err" || {
+    -v sample_min="${SAMPLE_MIN_BYTES}" -v ls_only="${ls_only}" "${SCAN_SPLIT_AWK}" <"${out}/records" >"${out}/table" 2>"${out}/awk.err" || {
     log "error: cannot split the entries of ${src} into units: $(head -c 300 "${out}/awk.err")"
     return 1
   }
@@ -827,7 +831,7 @@ check_units_again() {
     ((${#run[@]} < ${units_of[${src}]} && bytes < 65536)) || starts=(.)
     if use_source "${src}"; then
       list_records "${PRUNE_RESOLVED}" "${dir}/records" "${starts[@]}" 2>/dev/null || true
-      if split_records "${dir}" "${first}" "${src}"; then
+      if split_records "${dir}" "${first}" "${src}" 1; then
         after_num=()
         while IFS= read -r -d '' rec && IFS= read -r -d '' group && IFS= read -r -d '' fpbytes; do
           n="${rec##*$'\x01'}"
@@ -854,7 +858,7 @@ check_units_again() {
     A_CHANGE[i]=""
     [[ -z "${n}" || "${UNIT_SUMS[${n}.lss]:-}" != "${U_LS_DIGEST[i]}" ]] || continue
     after_files="?" after_bytes="?"
-    [[ -n "${n}" ]] && IFS=$'\t' read -r after_files after_bytes < <(listing_counts "${dir}/u/${n}.ls")
+    [[ -n "${n}" ]] && IFS=$'\t' read -r after_files after_bytes < <(listing_counts "${dir}/u/${n}.lss")
     # A large file on its own: its one entry, as the check of a read again words it.
     [[ "${U_GROUP[i]}" != "${U_NUM[i]}" && "${after_files}" == 1 ]] && after_files="1 entry" || after_files+=" entries"
     A_CHANGE[i]="listed ${A_FILES[i]} entries, ${A_SBYTES[i]} bytes before the read, ${after_files}, ${after_bytes} bytes after"
