@@ -1091,7 +1091,7 @@ A_CARRIED=()
 # Writes the manifest of snapshot SNAPSHOT_ID: the last write of a backup.
 #######################################
 write_manifest() {
-  local created_at="$1" file="${SCRATCH}/manifest.json" i first=1 s
+  local created_at="$1" file="${SCRATCH}/manifest.json" i first=1 s sep
   {
     printf '{"format":"%s","version":%s,"id":"%s","sequence":%s,"host":%s,"hostKey":"%s","createdAt":"%s","completedAt":"%s",' \
       "${MANIFEST_FORMAT}" "${MANIFEST_VERSION}" "${SNAPSHOT_ID}" "${SNAPSHOT_SEQUENCE}" "$(json_string "${HOST}")" "${HOST_KEY}" \
@@ -1111,7 +1111,9 @@ write_manifest() {
     done
     printf '],"units":[\n'
     for ((i = 0; i < ${#UNIT_LINES[@]}; i++)); do
-      printf '%s%s\n' "${UNIT_LINES[i]}" "$([[ $((i + 1)) -lt ${#UNIT_LINES[@]} ]] && printf ',')"
+      sep=","
+      ((i + 1 < ${#UNIT_LINES[@]})) || sep=""
+      printf '%s%s\n' "${UNIT_LINES[i]}" "${sep}"
     done
     printf ']}\n'
   } >"${file}" || return 1
