@@ -624,6 +624,7 @@ await_level_choice() {
 upload_unit() {
   local i="$1" first_attempt="${2:-1}" src="${U_SRC[$1]}" rel="${U_REL[$1]}" id="${U_ID[$1]}" fp="${U_FP[$1]}"
   local key next attempt
+  UNIT_CHANGE=""
   if ((first_attempt == 1)); then
     # This unit's level is chosen while it is listed, the next one's while this one is archived.
     start_level_choice "${i}"
@@ -818,6 +819,7 @@ check_units_again() {
       run+=("${i}")
       continue
     fi
+    ((${#run[@]} > 0)) || continue
     src="${U_SRC[run[0]]}"
     starts=()
     bytes=0
@@ -843,7 +845,10 @@ check_units_again() {
     fi
     run=("${i}")
   done
-  sort -z -- "${dir}/ls.all" | awk -v dir="${dir}" -v suffix=lss -v head='' "${SCAN_GROUP_AWK}" || true
+  if ! sort -z -- "${dir}/ls.all" | awk -v dir="${dir}" -v suffix=lss -v head='' "${SCAN_GROUP_AWK}"; then
+    # No listing to compare with: every unit counts as changed.
+    for i in "$@"; do A_AFTER_NUM[i]=""; done
+  fi
   for i in "$@"; do
     n="${A_AFTER_NUM[i]}"
     [[ -n "${n}" ]] || continue
@@ -859,7 +864,7 @@ check_units_again() {
     [[ -z "${n}" || "${UNIT_SUMS[${n}.lss]:-}" != "${U_LS_DIGEST[i]}" ]] || continue
     after_files="?" after_bytes="?"
     [[ -n "${n}" ]] && IFS=$'\t' read -r after_files after_bytes < <(listing_counts "${dir}/u/${n}.lss")
-    # A large file on its own: its one entry, as the check of a read again words it.
+    # A large file on its own has one entry, worded as read_unit words it.
     [[ "${U_GROUP[i]}" != "${U_NUM[i]}" && "${after_files}" == 1 ]] && after_files="1 entry" || after_files+=" entries"
     A_CHANGE[i]="listed ${A_FILES[i]} entries, ${A_SBYTES[i]} bytes before the read, ${after_files}, ${after_bytes} bytes after"
   done
