@@ -942,9 +942,11 @@ write_manifest() {
       json_string "${s}"
     done
     printf '],"units":[\n'
-    for ((i = 0; i < ${#UNIT_LINES[@]}; i++)); do
-      printf '%s%s\n' "${UNIT_LINES[i]}" "$([[ $((i + 1)) -lt ${#UNIT_LINES[@]} ]] && printf ',')"
+    local last=$((${#UNIT_LINES[@]} - 1))
+    for ((i = 0; i < last; i++)); do
+      printf '%s,\n' "${UNIT_LINES[i]}"
     done
+    ((last < 0)) || printf '%s\n' "${UNIT_LINES[last]}"
     printf ']}\n'
   } >"${file}" || return 1
   store_put_file "${file}" "backups/${HOST_KEY}/snapshots/${SNAPSHOT_ID}.json"
