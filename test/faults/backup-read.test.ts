@@ -114,6 +114,29 @@ describe.each(['file', 's3'] as const)('units that change after they were read (
   );
 });
 
+describe('units that change after they were read (s3)', () => {
+  test(
+    'A unit whose staged batch was sent before the check and that changed meanwhile is read again and sent again',
+    async () => {
+      const w = await world('s3');
+      w.write('a/data', 'a'.repeat(4096));
+      w.write('b/data', 'b'.repeat(100));
+      // A batch bound just above one small archive's: a/ is sent once b/ is to be staged.
+      const env = { GPU_MAINT_BACKUP_S3_BATCH_BYTES: String(1024 * 1024 + 16 * 1024) };
+      const tar = tarOnRead(w, 'sent-early', 2, "printf 'more data' >> '$SRC/a/data'");
+      const run = await w.backup({ env, pathPrefix: [tar.bin] });
+      expect(run.code, run.stderr).toBe(0);
+      expect(tar.reads()).toBe(3);
+      expect(finding(run.result, 'backup.run')?.message).toContain('/a changed while it was read');
+      await restoreTestPasses(w);
+      const target = path.join(w.root, 'restored');
+      expect((await w.restore('latest', target)).code).toBe(0);
+      expect(fs.statSync(path.join(target, 'a/data')).size).toBe(4096 + 9);
+    },
+    SLOW,
+  );
+});
+
 describe('units that change after they were read (file)', () => {
   test(
     'Only the units that changed are read again',
