@@ -9,12 +9,13 @@
 #   restore        restore of the weights snapshot into an empty directory (gpu-maint verifies every archive)
 #   small          many small files (generate-small-files.ts), first run, then unchanged rerun
 #   s3, s3-rerun   weights to an S3-protocol server on 127.0.0.1 (s3rver from node_modules; restic's s3 backend)
+#   s3-small       the small files to the same server, first run (limit: one tar | zstd stream, one upload)
 # restic and borg are installed from Debian when missing (apt-get; they are never needed by gpu-maint).
 # borg runs unencrypted (--encryption=none, its fastest mode); restic always encrypts.
 # Everything lives in bench/.work/backup-compare.
 #
 # Usage: bash bench/backup/compare.sh [--weights-mib 512] [--small-files 40000] [--small-dirs 400]
-#          [--runs 3] [--rows weights,weights-rerun,partial,restore,small,small-rerun,s3,s3-rerun]
+#          [--runs 3] [--rows weights,weights-rerun,partial,restore,small,small-rerun,s3,s3-rerun,s3-small]
 # Exit: 0 when every command ran; non-zero when one failed or a tool is missing.
 
 set -euo pipefail
@@ -23,7 +24,7 @@ WEIGHTS_MIB=512
 SMALL_FILES=40000
 SMALL_DIRS=400
 RUNS=3
-ROWS="weights,weights-rerun,partial,restore,small,small-rerun,s3,s3-rerun"
+ROWS="weights,weights-rerun,partial,restore,small,small-rerun,s3,s3-rerun,s3-small"
 ROOT=""
 WORK=""
 TIMES=""
@@ -164,6 +165,10 @@ s3_raw() {
     tar -cf - -C "$1" "$(basename "${d}")" |
       timeout 600 /usr/bin/aws s3 cp --only-show-errors --endpoint-url "https://127.0.0.1:${S3_PORT}" - "s3://${BUCKET}/raw/$(basename "${d}").tar"
   done
+}
+s3_raw_stream() {
+  tar -cf - -C "$1" . | zstd -q -T0 |
+    timeout 600 /usr/bin/aws s3 cp --only-show-errors --endpoint-url "https://127.0.0.1:${S3_PORT}" - "s3://${BUCKET}/raw/small.tar.zst"
 }
 restic_s3_reset() {
   RESTIC_S3_REPO="s3:https://127.0.0.1:${S3_PORT}/${BUCKET}/restic-$1"
@@ -318,6 +323,26 @@ run_s3() {
   done
 }
 
+run_s3_small() {
+  local r="$1" corpus="$2" tool
+  want s3-small || return 0
+  for tool in $(rotate "${r}" gm restic limit); do
+    case "${tool}" in
+    gm)
+      gm_config s3s "${corpus}" "s3://${BUCKET}/gm-small-${r}"
+      rm -rf "${WORK}/gm-state-s3s"
+      gm_fresh_second
+      timed s3-small gpu-maint gm_script_s gm_backup s3s
+      ;;
+    restic)
+      restic_s3_reset "small-${r}"
+      timed s3-small restic "" restic_s3_backup "${corpus}"
+      ;;
+    limit) timed s3-small "limit: tar | zstd -T0 | aws s3 cp -" "" s3_raw_stream "${corpus}" ;;
+    esac
+  done
+}
+
 # Prints the table: medians per row and tool, the ratio of gpu-maint to the best anchor, extras.
 print_table() {
   echo
@@ -342,6 +367,7 @@ print_table() {
       label["partial"] = "one shard rewritten (bytes sent)"; label["restore"] = "restore of the weights snapshot"
       label["small"] = "small files, first run"; label["small-rerun"] = "small files, unchanged rerun"
       label["s3"] = "weights to S3 (127.0.0.1), first run"; label["s3-rerun"] = "S3, unchanged rerun"
+      label["s3-small"] = "small files to S3, first run"
       for (r = 1; r <= rows; r++) {
         row = order[r]; line = "| " label[row]; best = -1
         split("gpu-maint restic borg limit", tools, " ")
@@ -378,12 +404,12 @@ main() {
     rm -rf "${weights}"
     (cd "${ROOT}" && npx tsx bench/backup/generate-corpus.ts "${weights}" "${WEIGHTS_MIB}" >&2)
   fi
-  if { want small || want small-rerun; } && [[ ! -d "${small}" ]]; then
+  if { want small || want small-rerun || want s3-small; } && [[ ! -d "${small}" ]]; then
     (cd "${ROOT}" && npx tsx bench/backup/generate-small-files.ts "${small}" "${SMALL_FILES}" "${SMALL_DIRS}" >&2)
   fi
   gm_config w "${weights}" "file://${WORK}/gm-dest-w"
   gm_config s "${small}" "file://${WORK}/gm-dest-s"
-  if want s3 || want s3-rerun; then start_s3; fi
+  if want s3 || want s3-rerun || want s3-small; then start_s3; fi
   TIMES="${WORK}/times.tsv"
   : >"${TIMES}"
   echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ { print $2 }') GiB), kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -397,6 +423,7 @@ main() {
     run_weights "${r}" "${weights}"
     run_small "${r}" "${small}"
     run_s3 "${r}" "${weights}"
+    run_s3_small "${r}" "${small}"
   done
   print_table
 }

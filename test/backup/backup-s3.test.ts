@@ -19,11 +19,11 @@ const BUCKET = 'test-bucket';
 const PREFIX = 'fleet-a';
 
 /**
- * What these tests wait for is the AWS CLI: the scripts start one `aws` process (Python, about 1.7 s of
- * CPU before any request) per object listed, read or written, one after another. Measured on the shared
- * 2-core machine under load: 8 s for `aws --version`, 12-17 s per upload; a whole backup of the 7-unit
- * tree is 10 such calls, which is why a flat 90 s deadline ran out. Each deadline below counts the
- * calls its test makes, at 20 s a call.
+ * What these tests wait for is the AWS CLI: each `aws` process is a Python start (about 0.5 s of CPU on
+ * an idle machine, seconds under load) before any request. A backup lists, sends its staged archives in
+ * one batch and writes the manifest; a streamed run (`streamed()`) and a restore start one process per
+ * object. Measured on the shared 2-core machine under load: 8 s for `aws --version`, 12-17 s per
+ * upload. Each deadline below counts the calls its test makes at most, at 20 s a call.
  */
 const AWS_CALL_MS = 20_000;
 const awsCalls = (n: number) => ({ timeout: 20_000 + n * AWS_CALL_MS });
