@@ -1,10 +1,11 @@
 # shellcheck shell=bash
 #
 # Restore and restore-test, shared by restore.sh and restore-test.sh (restore_main MODE).
-# Restore extracts every unit into a staging dir of its own, then judges them all: each archive's
-# sha256 (computed on the way from S3, by a hasher that follows the extraction from file://) and
-# each restored listing (entries, sizes, modes, link targets, listed in one pass) against the
-# manifest. Only verified units are moved into place: a bad archive never replaces anything.
+# Restore extracts every unit into a staging dir of its own (from file://, two at once), then judges
+# them all: each archive's sha256 (computed on the way from S3, by a hasher that follows the
+# extraction from file://) and each restored listing (entries, sizes, modes, link targets, listed in
+# one pass) against the manifest. Only verified units are moved into place: a bad archive never
+# replaces anything.
 # Restore-test streams, checks and removes one unit at a time (a bounded scratch dir).
 # Needs common.sh, result.sh, backup-store.sh and backup-manifest.sh. Bundled; never run alone.
 
@@ -508,6 +509,7 @@ restore_read_units() {
     extracted=$((extracted + U_SOURCE_BYTES))
     progress_record restore "${U_ID}" "$((k + 1))" "${selected}" "${extracted}" "${need}"
   done
+  while ((${#RESTORE_JOB_UNIT[@]} > 0)); do restore_reap_extraction; done
   restore_hash_behind wait
   local sum name
   while read -r sum name; do
@@ -521,30 +523,77 @@ restore_read_units() {
 RESTORE_HASH_QUEUE=()
 RESTORE_HASH_FAILED=0
 
+# Extractions of file:// archives running at once: two, as hosts have at least two cores and a tar
+# writing files waits on the filesystem as much as on a core. The oldest is waited for first.
+readonly RESTORE_PARALLEL=2
+# Per running extraction, oldest first: unit k, and the pids of its zstd (timeout) and tar.
+RESTORE_JOB_UNIT=()
+RESTORE_JOB_ZSTD=()
+RESTORE_JOB_TAR=()
+# One FIFO per running extraction (zstd writes, tar reads): two processes and their own statuses,
+# without a subshell to collect them.
+RESTORE_JOB_FIFOS=()
+
 #######################################
-# Extracts selected unit k's file:// archive into a directory: zstd reads the file itself (no copy
-# into a hasher on the way); its key joins the hash queue.
+# Starts extracting selected unit k's file:// archive into a directory in the background (zstd reads
+# the file itself, no copy into a hasher on the way), after waiting for the oldest extraction when
+# RESTORE_PARALLEL run. An archive whose extraction ended joins the hash queue.
 # Arguments: k, directory.
 #######################################
 restore_read_file_unit() {
-  local k="$1" into="$2" file="${STORE_ROOT%/}/backups/${RESTORE_HOST_KEY}/${U_KEY}"
-  local -a pipe_status=()
+  local k="$1" into="$2" file="${STORE_ROOT%/}/backups/${RESTORE_HOST_KEY}/${U_KEY}" fifo
   if [[ ! -f "${file}" ]]; then
     RU_READ_ERROR[k]="archive $(restore_unit_url) is missing"
     return 0
   fi
-  {
-    timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" zstd -d -q -c -- "${file}" |
-      tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions \
-        "${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}" 2>"${RESTORE_SCRATCH}/tar.err"
-    pipe_status=("${PIPESTATUS[@]}")
-  } || true
-  if ((pipe_status[0] != 0 || pipe_status[1] != 0)); then
-    RU_EXTRACT_ERROR[k]="extraction failed (zstd ${pipe_status[0]}, tar ${pipe_status[1]}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err" | tr '\n' ' ')"
+  if ((${#RESTORE_JOB_FIFOS[@]} == 0)); then
+    RESTORE_JOB_FIFOS=("${RESTORE_SCRATCH}/extract.0.fifo" "${RESTORE_SCRATCH}/extract.1.fifo")
+    mkfifo -- "${RESTORE_JOB_FIFOS[@]}" || die "cannot create FIFOs in ${RESTORE_SCRATCH}"
   fi
+  while ((${#RESTORE_JOB_UNIT[@]} >= RESTORE_PARALLEL)); do restore_reap_extraction; done
+  # The FIFO of the oldest job still running is in use; a job's FIFO is the other one then.
+  fifo="${RESTORE_JOB_FIFOS[0]}"
+  if ((${#RESTORE_JOB_UNIT[@]} > 0)) && [[ "${RESTORE_JOB_FIFO_OF[RESTORE_JOB_UNIT[0]]}" == "${fifo}" ]]; then
+    fifo="${RESTORE_JOB_FIFOS[1]}"
+  fi
+  RESTORE_JOB_FIFO_OF[k]="${fifo}"
   RU_BY_KEY["${U_KEY}"]="${k}"
-  RESTORE_HASH_QUEUE+=("${U_KEY}")
+  RU_KEY[k]="${U_KEY}"
+  timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" zstd -d -q -c -- "${file}" >"${fifo}" &
+  RESTORE_JOB_ZSTD+=("$!")
+  # On stdin, not --file=FIFO: tar then reads its input to the end (a named archive it leaves after
+  # the end-of-archive blocks, and zstd would die of SIGPIPE writing the padding).
+  tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions \
+    "${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}" <"${fifo}" 2>"${RESTORE_SCRATCH}/tar.err.${k}" &
+  RESTORE_JOB_TAR+=("$!")
+  RESTORE_JOB_UNIT+=("${k}")
+}
+# The FIFO and archive key of each unit k extracted from file://.
+RESTORE_JOB_FIFO_OF=()
+RU_KEY=()
+
+# Waits for the oldest running extraction, records how it ended, and queues its archive for hashing.
+restore_reap_extraction() {
+  local k="${RESTORE_JOB_UNIT[0]}" zstd_rc=0 tar_rc=0
+  wait "${RESTORE_JOB_ZSTD[0]}" || zstd_rc=$?
+  wait "${RESTORE_JOB_TAR[0]}" || tar_rc=$?
+  RESTORE_JOB_UNIT=("${RESTORE_JOB_UNIT[@]:1}")
+  RESTORE_JOB_ZSTD=("${RESTORE_JOB_ZSTD[@]:1}")
+  RESTORE_JOB_TAR=("${RESTORE_JOB_TAR[@]:1}")
+  if ((zstd_rc != 0 || tar_rc != 0)); then
+    RU_EXTRACT_ERROR[k]="extraction failed (zstd ${zstd_rc}, tar ${tar_rc}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err.${k}" | tr '\n' ' ')"
+  fi
+  RESTORE_HASH_QUEUE+=("${RU_KEY[k]}")
   restore_hash_behind
+}
+
+# Exit handler: extractions left by a stopped restore go with it.
+restore_stop_extractions() {
+  local pid
+  for pid in "${RESTORE_JOB_ZSTD[@]+"${RESTORE_JOB_ZSTD[@]}"}" "${RESTORE_JOB_TAR[@]+"${RESTORE_JOB_TAR[@]}"}"; do
+    kill -- "${pid}" 2>/dev/null || true
+  done
+  return 0
 }
 
 #######################################
@@ -895,6 +944,7 @@ restore_main() {
   command -v openssl >/dev/null 2>&1 && RESTORE_SHA256=(openssl dgst -sha256 -r)
   timeout -k 2 10 tee -p --version >/dev/null 2>&1 && RESTORE_TEE=(tee -p)
   on_exit restore_stop_hasher
+  on_exit restore_stop_extractions
   host="$(host_id)"
   ensure_result_tmp_dir
   RESTORE_SCRATCH="${RESULT_TMP_DIR}"

@@ -123,3 +123,31 @@ test('a missing archive fails its unit as missing, not as corrupt, and the other
   expect(fs.existsSync(path.join(store, 'backups', 'test-host', 'quarantine'))).toBe(false);
   expect(fs.readdirSync(path.join(target, 'm3')).sort()).toEqual(['config.json', 'shard-0.bin']);
 });
+
+test('extractions that fail while another runs are each reported, and only those units fail', async () => {
+  // Units 1 and 2 are extracted at the same time (two at once); their tar fails after reading its input.
+  const tar = h.fakeBin('failing-tar', {
+    tar: [
+      'for arg in "$@"; do',
+      '  case "${arg}" in --directory=*/.gpu-maint-restore.*/1 | --directory=*/.gpu-maint-restore.*/2)',
+      '    cat >/dev/null; echo "tar: cannot write" >&2; exit 2 ;;',
+      '  esac',
+      'done',
+      'exec /usr/bin/tar "$@"',
+    ].join('\n'),
+  });
+  // A copy: a failed extraction quarantines the archive.
+  const store = storeCopy('dest-tar', () => {});
+  const target = path.join(h.root, 'restored-tar');
+  const run = await h.run(
+    'restore',
+    { GPU_MAINT_BACKUP_DESTINATION: `file://${store}`, GPU_MAINT_RESTORE_TARGET: target },
+    { pathPrefix: [tar] },
+  );
+  expect(run.code).toBe(1);
+  expect(run.kv.failed_units).toBe([manifest.units[1].id, manifest.units[2].id].join(' '));
+  expect(run.kv.error).toMatch(
+    /^2 unit\(s\) of 12 failed: .*extraction failed \(zstd 0, tar 2\): tar: cannot write .*; .*extraction failed \(zstd 0, tar 2\)/,
+  );
+  expect(run.kv.units_done).toBe(String(manifest.units.length - 2));
+});
