@@ -24,8 +24,10 @@
 #   GPU_MAINT_BACKUP_COMPRESSION_LEVEL  zstd level 1-19 (default 3)
 #   GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT  units saving less at that level use --fast=1 (0-100, default 10)
 #   GPU_MAINT_BACKUP_LARGE_FILE_BYTES  regular files this large or larger (one link, below the unit
-#                                  depth) are units of their own, archived alone (default 8 MiB;
-#                                  256 MiB for s3://, where each object costs an AWS CLI process)
+#                                  depth) are units of their own, archived alone (default 8 MiB)
+#   GPU_MAINT_BACKUP_S3_BATCH_BYTES  s3:// archives up to this size are staged in the state dir and
+#                                  sent in batches of up to this many bytes, one AWS CLI process per
+#                                  batch (default 512 MiB, at most a quarter of the free space; 0: off)
 #   GPU_MAINT_BACKUP_ON_UNREADABLE warn (default): a file that cannot be read or vanishes during the
 #                                  run is left out with a warning, the snapshot still written; fail:
 #                                  the backup fails instead
@@ -131,12 +133,10 @@ read_config() {
   LEVEL="$(env_int GPU_MAINT_BACKUP_COMPRESSION_LEVEL 3 1 19)"
   ON_UNREADABLE="$(env_enum GPU_MAINT_BACKUP_ON_UNREADABLE warn warn fail)"
   MIN_SAVINGS_PERCENT="$(env_int GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT 10 0 100)"
-  # Each S3 object is one AWS CLI process (~1.7 CPU-seconds before its first byte): there only
-  # files worth that cost go alone. Local archives cost a few milliseconds each.
-  case "$(env_str GPU_MAINT_BACKUP_DESTINATION "")" in
-  s3://*) LARGE_FILE_BYTES="$(env_int GPU_MAINT_BACKUP_LARGE_FILE_BYTES 268435456 1)" ;;
-  *) LARGE_FILE_BYTES="$(env_int GPU_MAINT_BACKUP_LARGE_FILE_BYTES 8388608 1)" ;;
-  esac
+  # An archive costs a few milliseconds locally; on s3:// small ones travel in batches (one AWS CLI
+  # process each), so a shard on its own costs no AWS CLI process of its own there either.
+  LARGE_FILE_BYTES="$(env_int GPU_MAINT_BACKUP_LARGE_FILE_BYTES 8388608 1)"
+  S3_BATCH_BYTES="$(env_int GPU_MAINT_BACKUP_S3_BATCH_BYTES 536870912 0)"
   [[ -n "$(env_str GPU_MAINT_BACKUP_DESTINATION "")" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
   local tool
   for tool in tar zstd sha256sum flock find sort base64 stat awk cmp xargs; do
@@ -197,6 +197,8 @@ build_prune_args() {
 # Files this large (regular, one link, below the unit depth) are archived on their own, as a unit
 # of their own path: a rewritten shard re-sends that shard, never its neighbours.
 LARGE_FILE_BYTES=8388608
+# s3:// staging budget per batch (store_stage_init).
+S3_BATCH_BYTES=0
 readonly SAMPLE_MIN_BYTES=$((4 * SAMPLE_BYTES))
 
 #######################################
@@ -455,9 +457,24 @@ manifest_from_cache() {
 PREVIOUS_ID=""
 # Snapshot ids of this host, one per line (a listing is one request: units and snapshots together).
 SNAPSHOT_IDS=""
+# The listing of this host's prefix runs while the sources are scanned (an AWS CLI process on
+# s3:// costs about as much as the scan): its process, and the exit handler that stops it.
+LISTING_PID=""
+start_listing() {
+  store_list "backups/${HOST_KEY}/" >"${SCRATCH}/listing" &
+  LISTING_PID=$!
+  on_exit stop_listing
+}
+stop_listing() {
+  [[ -z "${LISTING_PID}" ]] || kill "${LISTING_PID}" 2>/dev/null || true
+  return 0
+}
 load_reusable() {
-  local listing size key rel ids=""
-  listing="$(store_list "backups/${HOST_KEY}/")" || return 1
+  local listing size key rel ids="" rc=0
+  wait "${LISTING_PID}" || rc=$?
+  LISTING_PID=""
+  ((rc == 0)) || return 1
+  listing="$(<"${SCRATCH}/listing")"
   if [[ -n "${listing}" ]]; then
     while IFS=$'\t' read -r size key; do
       rel="${key#"backups/${HOST_KEY}/"}"
@@ -593,6 +610,11 @@ upload_unit() {
     # The archive under the usual key was found corrupt: this copy goes under a key of its own.
     key="units/${id}/$(printf 'gpu-maint requarantine %s %s' "${fp}" "${SNAPSHOT_ID}" | sha256sum | cut -c1-64).tar.zst"
   fi
+  # A staged batch that this unit would overflow is hashed and sent first (in the background).
+  archive_bytes_bound "${U_LS_BYTES[i]}" "${U_LS_FILES[i]}"
+  if store_stage_full "${ARCHIVE_BOUND}"; then
+    digest_small_archives && store_stage_send || return 1
+  fi
   UNIT_UNSTABLE=0
   for ((attempt = 1; attempt <= READ_ATTEMPTS; attempt++)); do
     read_unit "${i}" "${resolved}" "${key}" "${attempt}" || return 1
@@ -602,7 +624,7 @@ upload_unit() {
     store_upload_abort
     log "unit ${rel} of ${src} changed while it was read (${UNIT_CHANGE}); reading it again (attempt $((attempt + 1)) of ${READ_ATTEMPTS})"
   done
-  local file_kind=0 size_hint=large
+  local file_kind=0 size_hint=large staged="${STORE_UPLOAD_STAGED}"
   store_upload_is_file && file_kind=1
   ((UNIT_SBYTES >= LARGE_FILE_BYTES)) || size_hint=small
   if ! store_upload_commit "${size_hint}"; then
@@ -641,12 +663,13 @@ upload_unit() {
   A_LISTING[i]="${UNIT_LISTING}"
   A_UPLOADED[i]=true
   A_ORIGINAL_FP[i]="${fp}"
-  if ((file_kind)) && [[ "${size_hint}" == small ]]; then
-    # Small archives are hashed together once every unit is sent (finish_uploads).
+  if ((file_kind)) && [[ "${size_hint}" == small || "${staged}" == 1 ]]; then
+    # Small and staged archives are hashed together, once every unit is written or before their
+    # batch is sent (digest_small_archives).
     A_DIGEST_BATCH+=("${i}")
   elif ((file_kind)); then
     # The archive is in place; its digest is read back while the next unit compresses.
-    store_file_digest "${STORE_ROOT%/}/backups/${HOST_KEY}/${key}" >"${SCRATCH}/digest.${i}" &
+    store_file_digest "$(store_local_file "backups/${HOST_KEY}/${key}")" >"${SCRATCH}/digest.${i}" &
     A_DIGEST_PID[i]=$!
   else
     read -r "A_SHA[${i}]" "A_BYTES[${i}]" <"${SCRATCH}/digest"
@@ -709,8 +732,8 @@ read_unit() {
     return 1
   fi
   local members="${dir}/u/${n}.m"
-  # An upper bound for S3 part sizing: data, tar headers, zstd's tiny expansion of incompressible data.
-  expected_bytes=$((UNIT_SBYTES + UNIT_SBYTES / 64 + UNIT_FILES * 2048 + 1048576))
+  archive_bytes_bound "${UNIT_SBYTES}" "${UNIT_FILES}"
+  expected_bytes="${ARCHIVE_BOUND}"
 
   [[ ! -e "${SCRATCH}/digest" ]] || rm -f -- "${SCRATCH}/digest"
   if ! store_upload_begin "backups/${HOST_KEY}/${key}" "${expected_bytes}" "${SCRATCH}"; then
@@ -799,7 +822,9 @@ listing_from_archive() {
     rm -rf -- "${dir}"
     return 1
   fi
-  if store_get "backups/${HOST_KEY}/${key}" "${STORE_TRANSFER_TIMEOUT_S}" | zstd -d -q -c |
+  local local_file
+  local_file="$(store_local_file "backups/${HOST_KEY}/${key}")"
+  if { if [[ -n "${local_file}" ]]; then timeout -k 5 "${STORE_TRANSFER_TIMEOUT_S}" cat -- "${local_file}"; else store_get "backups/${HOST_KEY}/${key}" "${STORE_TRANSFER_TIMEOUT_S}"; fi; } | zstd -d -q -c |
     tar --extract --file=- --directory="${dir}" --numeric-owner --preserve-permissions 2>"${SCRATCH}/verify.err" &&
     out="$(unit_listing "${dir}" "${rel}" "${SCRATCH}/listing.archive" "${SCAN_TIMEOUT_S}")" && [[ -n "${out}" ]]; then
     IFS=$'\t' read -r UNIT_LISTING UNIT_FILES UNIT_SBYTES <<<"${out}"
@@ -829,18 +854,7 @@ add_unit_line() {
 #######################################
 finish_uploads() {
   local i rc=0
-  if ((${#A_DIGEST_BATCH[@]} > 0)); then
-    local -a files=()
-    for i in "${A_DIGEST_BATCH[@]}"; do files+=("${STORE_ROOT%/}/backups/${HOST_KEY}/${A_KEY[i]}"); done
-    if store_files_digest "${files[@]}" >"${SCRATCH}/digests"; then
-      for i in "${A_DIGEST_BATCH[@]}"; do read -r "A_SHA[${i}]" "A_BYTES[${i}]"; done <"${SCRATCH}/digests"
-    else
-      log "error: cannot compute the sha256 of the archives written under $(store_url "backups/${HOST_KEY}/units/")"
-      for i in "${A_DIGEST_BATCH[@]}"; do A_SHA[i]=""; done
-      rc=1
-    fi
-    A_DIGEST_BATCH=()
-  fi
+  digest_small_archives || rc=1
   for i in "${!A_DIGEST_PID[@]}"; do
     if wait "${A_DIGEST_PID[i]}" && read -r "A_SHA[${i}]" "A_BYTES[${i}]" <"${SCRATCH}/digest.${i}" && [[ -n "${A_SHA[i]}" ]]; then
       :
@@ -860,6 +874,35 @@ finish_uploads() {
   return "${rc}"
 }
 A_CARRIED=()
+
+#######################################
+# Hashes the small archives written since the last call (A_DIGEST_BATCH: file://, or staged for
+# s3:// before their batch is sent), with one process for all of them.
+# Returns: non-zero when a digest could not be computed.
+#######################################
+digest_small_archives() {
+  ((${#A_DIGEST_BATCH[@]} > 0)) || return 0
+  local i rc=0
+  local -a files=()
+  for i in "${A_DIGEST_BATCH[@]}"; do files+=("$(store_local_file "backups/${HOST_KEY}/${A_KEY[i]}")"); done
+  if store_files_digest "${files[@]}" >"${SCRATCH}/digests"; then
+    for i in "${A_DIGEST_BATCH[@]}"; do read -r "A_SHA[${i}]" "A_BYTES[${i}]"; done <"${SCRATCH}/digests"
+  else
+    log "error: cannot compute the sha256 of the archives written for $(store_url "backups/${HOST_KEY}/units/")"
+    for i in "${A_DIGEST_BATCH[@]}"; do A_SHA[i]=""; done
+    rc=1
+  fi
+  A_DIGEST_BATCH=()
+  return "${rc}"
+}
+
+# Sets ARCHIVE_BOUND to an upper bound of a unit's archive size (S3 part sizing, staging): its
+# bytes, tar headers, and zstd's tiny expansion of incompressible data.
+# Arguments: regular-file bytes, entries.
+ARCHIVE_BOUND=0
+archive_bytes_bound() {
+  ARCHIVE_BOUND=$(($1 + $1 / 64 + $2 * 2048 + 1048576))
+}
 
 #######################################
 # Writes the manifest of snapshot SNAPSHOT_ID: the last write of a backup.
@@ -884,9 +927,11 @@ write_manifest() {
       json_string "${s}"
     done
     printf '],"units":[\n'
-    for ((i = 0; i < ${#UNIT_LINES[@]}; i++)); do
-      printf '%s%s\n' "${UNIT_LINES[i]}" "$([[ $((i + 1)) -lt ${#UNIT_LINES[@]} ]] && printf ',')"
+    local last=$((${#UNIT_LINES[@]} - 1))
+    for ((i = 0; i < last; i++)); do
+      printf '%s,\n' "${UNIT_LINES[i]}"
     done
+    ((last < 0)) || printf '%s\n' "${UNIT_LINES[last]}"
     printf ']}\n'
   } >"${file}" || return 1
   store_put_file "${file}" "backups/${HOST_KEY}/snapshots/${SNAPSHOT_ID}.json"
@@ -977,6 +1022,8 @@ main() {
   local missing stale
   stale="$(store_remove_stale_partials "backups/${HOST_KEY}/")"
   ((stale == 0)) || log "removed ${stale} partial file(s) left by a backup that was stopped"
+  store_stage_init "${STATE}" "${S3_BATCH_BYTES}"
+  start_listing
   if ! scan_units; then
     report failed "cannot read the units of ${SOURCES[*]}" "$(
       IFS=','
@@ -1053,7 +1100,11 @@ main() {
     add_unit_line "${i}" "${A_KEY[i]}" "${A_SHA[i]}" "${A_BYTES[i]}" "${A_FILES[i]}" "${A_SBYTES[i]}" "${A_LISTING[i]}" "${A_UPLOADED[i]}"
   done
 
-  if ! store_flush || ! write_manifest "${created_at}"; then
+  if ! store_flush; then
+    report failed "cannot store the archives under $(store_url "backups/${HOST_KEY}/units/"); no snapshot written, previous snapshot ${PREVIOUS_ID:-(none)} intact" "${missing}"
+    exit 1
+  fi
+  if ! write_manifest "${created_at}"; then
     report failed "cannot write manifest $(store_url "backups/${HOST_KEY}/snapshots/${SNAPSHOT_ID}.json")" "${missing}"
     exit 1
   fi

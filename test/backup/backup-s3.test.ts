@@ -45,6 +45,8 @@ const env = (extra: Record<string, string> = {}) => ({
   GPU_MAINT_S3_ENDPOINT_URL: endpoint(),
   ...extra,
 });
+/** Every archive streamed on its own (`aws s3 cp -`), as archives above the staging budget are. */
+const streamed = (extra: Record<string, string> = {}) => env({ GPU_MAINT_BACKUP_S3_BATCH_BYTES: '0', ...extra });
 
 async function keys(prefix = `${PREFIX}/backups/test-host/`): Promise<string[]> {
   const out: string[] = [];
@@ -127,23 +129,23 @@ describe('backup to s3:// (s3rver)', () => {
     expect(added[0]).toMatch(/\/units\/hard-[0-9a-f]{12}\/[0-9a-f]{64}\.tar\.zst$/);
   });
 
-  test('a writer that dies mid-stream leaves no object and no snapshot', awsCalls(5), async () => {
+  test('a streamed upload whose writer dies mid-stream leaves no object and no snapshot', awsCalls(5), async () => {
     fs.writeFileSync(path.join(tree.root, 'model a/weights.bin'), randomBytes(256 * 1024));
     const before = await keys();
     // An AWS CLI whose streamed upload reads 20 KB and then fails, like a dropped connection.
     const failing = h.fakeBin('failing-aws', {
       aws: 'if [[ "$1 $2" == "s3 cp" && " $* " == *" - "* ]]; then head -c 20000 >/dev/null; echo "upload failed" >&2; exit 1; fi\nexec /usr/bin/aws "$@"',
     });
-    const run = await h.run('backup', env(), { pathPrefix: [failing] });
+    const run = await h.run('backup', streamed(), { pathPrefix: [failing] });
     expect(run.code).toBe(1);
     expect(run.kv.status).toBe('failed');
     expect(await keys()).toEqual(before);
   });
 
-  test('a stream that breaks before its end is never completed as an object', awsCalls(5), async () => {
+  test('a streamed archive that breaks before its end is never completed as an object', awsCalls(5), async () => {
     const before = await keys();
     const cut = h.fakeBin('cut-zstd', { zstd: '/usr/bin/zstd "$@" | head -c 10240\nexit 1' });
-    const run = await h.run('backup', env(), { pathPrefix: [cut] });
+    const run = await h.run('backup', streamed(), { pathPrefix: [cut] });
     expect(run.code).toBe(1);
     expect(await keys()).toEqual(before);
   });
@@ -155,7 +157,7 @@ describe('backup to s3:// (s3rver)', () => {
     // Few retries: the CLI's default back-off against a dead endpoint only makes the test slow.
     const run = await h.run(
       'backup',
-      { ...env(), GPU_MAINT_PROGRESS: '1', AWS_MAX_ATTEMPTS: '2' },
+      { ...streamed(), GPU_MAINT_PROGRESS: '1', AWS_MAX_ATTEMPTS: '2' },
       {
         pathPrefix: [slow],
         onStderr: (text) => {
@@ -182,7 +184,7 @@ describe('backup to s3:// (s3rver)', () => {
       if (!name.startsWith('python')) fs.symlinkSync(path.join('/usr/bin', name), path.join(noPython, name));
     }
     fs.writeFileSync(path.join(tree.root, 'README.md'), '# digest without python\n');
-    const backup = await h.run('backup', { ...env(), PATH: noPython });
+    const backup = await h.run('backup', { ...streamed(), PATH: noPython });
     expect(backup.code, backup.stderr).toBe(0);
     // README.md, and `model a` whose new weights the cut uploads above never stored.
     expect(backup.kv.units_uploaded).toBe('2');
