@@ -748,9 +748,23 @@ RESTORE_MOVED_LOG=()
 # Arguments: target, staging dir, parent dir, the units k.
 #######################################
 restore_move_group() {
-  local target="$1" staging="$2" parent="$3" k dest keep_times=0 size
+  local target="$1" staging="$2" parent="$3" k dest keep_times=0 size rel
   shift 3
-  local -a sources=()
+  local -a sources=() moving=()
+  # Checked again before anything is made or moved: a unit moved in before (a symlink, with several
+  # sources) may now lie on the way.
+  for k in "$@"; do
+    rel="${RU_SUB[k]:+${RU_SUB[k]}/}${RU_PATH[k]}"
+    if path_stays_inside "${target}" "${rel}"; then
+      moving+=("${k}")
+      continue
+    fi
+    restore_unit_at "${k}"
+    restore_unit_error "${target}/${rel} leads outside the target (a symlink or .. on the way); not restored"
+    restore_unit_failed "${k}"
+  done
+  ((${#moving[@]} > 0)) || return 0
+  set -- "${moving[@]}"
   [[ -d "${parent}" ]] || mkdir -p -- "${parent}" || true
   if [[ "${RU_PATH[$1]}" == */* ]] && touch -r "${parent}" -- "${staging}/.parent-times" 2>/dev/null; then keep_times=1; fi
   for k in "$@"; do
