@@ -421,7 +421,10 @@ restore_run() {
   }
   RESTORE_STAGING="${staging}"
   on_exit remove_restore_staging
-  RESTORE_SOURCES="$(cut -f10 "${RESTORE_SCRATCH}/units" | sort -u | wc -l)"
+  local source
+  local -A sources=()
+  while IFS=$'\t' read -r _ _ _ _ _ _ _ _ _ source _; do sources["/${source}"]=1; done <"${RESTORE_SCRATCH}/units"
+  RESTORE_SOURCES="${#sources[@]}"
   restore_read_units "${target}" "${staging}" "${selected}" "${need}"
   restore_verify_units "${staging}"
   restore_move_units "${target}" "${staging}"
@@ -956,7 +959,10 @@ restore_main() {
   done
   store_init "${destination}"
   command -v openssl >/dev/null 2>&1 && RESTORE_SHA256=(openssl dgst -sha256 -r)
-  timeout -k 2 10 tee -p --version >/dev/null 2>&1 && RESTORE_TEE=(tee -p)
+  # Only streamed archives go through tee (restore from file:// has zstd read the file).
+  if [[ "${STORE_KIND}" != file || "${RESTORE_MODE}" != restore ]]; then
+    timeout -k 2 10 tee -p --version >/dev/null 2>&1 && RESTORE_TEE=(tee -p)
+  fi
   on_exit restore_stop_hasher
   on_exit restore_stop_extractions
   host="$(host_id)"
