@@ -8,10 +8,10 @@
 # newest snapshot (not read, not sent); a changed one is streamed `tar | zstd -T0` straight to the
 # destination with its sha256 computed on the way, nothing staged on local disk. The manifest is
 # written last: a snapshot exists only once its manifest does, and a run that fails leaves none.
-# A unit is listed before and after it is read and read again when it changed meanwhile, so the
-# manifest describes what each archive holds. Snapshot ids carry a sequence number (the order of
-# writing, which a wrong clock cannot change); archives a restore found corrupt (quarantine markers)
-# are never reused.
+# A unit is listed before it is read and again after it (every unit read in one pass once all are
+# read), and read again when it changed meanwhile, so the manifest describes what each archive
+# holds. Snapshot ids carry a sequence number (the order of writing, which a wrong clock cannot
+# change); archives a restore found corrupt (quarantine markers) are never reused.
 #
 # Usage: backup.sh   (configuration from environment variables)
 #   GPU_MAINT_BACKUP_SOURCES       comma-separated source directories (default /opt/ml/models)
@@ -209,7 +209,8 @@ readonly SAMPLE_MIN_BYTES=$((4 * SAMPLE_BYTES))
 # check after the read), u/n.m (tar's members), u/n.skip (unreadable entries), u/n.big (files of
 # SAMPLE_MIN_BYTES or more of the unit's level group: `size<TAB>path`), u/n.id (source NUL path:
 # hashed into the unit id); fp.all and ls.all (`n<TAB>record`: fingerprint and listing records,
-# sorted later); and the unit table on stdout: `rel<SOH>n<NUL>group<NUL>fpbytes<NUL>` per unit.
+# sorted later); and the unit table on stdout: `rel<SOH>n<NUL>group<NUL>fpbytes<NUL>` per unit. With
+# -v ls_only=1 it writes ls.all and the table only (a check of units listed again).
 # Inside the program (no comments there: the bundler drops lines starting with #, even in a string):
 # unit() creates every unit's files at once, also with no entry of a kind, and closes them (a unit may
 # have many); add() takes one entry of unit n (R or U, depth, type, size, mtime, mode, owner, links,
@@ -223,6 +224,7 @@ function unit(rel, group,    n) {
   n = next_n++
   num[rel] = n; rels[n] = rel; groups[n] = (group == "" ? n : group)
   order[++units] = n
+  if (ls_only) return n
   for (k = 0; k < 3; k++) { f = dir "/u/" n (k == 0 ? ".ls" : k == 1 ? ".m" : ".skip"); printf "" >> f; close(f) }
   printf "%s%c%s", src, 0, rel > (dir "/u/" n ".id"); close(dir "/u/" n ".id")
   return n
@@ -234,10 +236,11 @@ function flush_pending() {
 function add(n, flag, d, y, sz, mt, m, o, l, p, lt,    rec, ls) {
   fpbytes[n] += (y == "f" ? sz : 0)
   rec = y "\t" sz "\t" mt "\t" m "\t" o "\t" l "\t" p "\t" lt
-  printf "%s\t%s%c", n, rec, 0 >> (dir "/fp.all")
-  if (flag == "U") { printf "%s%c", p, 0 >> (dir "/u/" n ".skip"); close(dir "/u/" n ".skip"); return }
+  if (!ls_only) printf "%s\t%s%c", n, rec, 0 >> (dir "/fp.all")
+  if (flag == "U") { if (!ls_only) { printf "%s%c", p, 0 >> (dir "/u/" n ".skip"); close(dir "/u/" n ".skip") }; return }
   ls = (y == "d") ? "d\t-\t" m "\t" p "\t" : y "\t" sz "\t" m "\t" p "\t" lt
   printf "%s\t%s%c", n, ls, 0 >> (dir "/ls.all")
+  if (ls_only) return
   if (n != last_n) { if (last_n != "") { close(dir "/u/" last_n ".ls"); close(dir "/u/" last_n ".m") }; last_n = n }
   printf "%s%c", ls, 0 >> (dir "/u/" n ".ls")
   printf "%s%c", p, 0 >> (dir "/u/" n ".m")
@@ -292,29 +295,48 @@ split_tree_reset() {
 }
 
 #######################################
-# Lists a tree below a source with one find(1) and splits it into units (SCAN_SPLIT_AWK), sockets
-# left out (tar cannot archive them): the whole
-# source (start `.`), or one unit again (start `./<unit path>`: the same units, as paths stay
-# relative to the source). Uses PRUNE_ARGS of the source.
+# Lists entries below a source with one find(1) into a file of records (SCAN_SPLIT_AWK's input),
+# sockets left out (tar cannot archive them): the whole source (start `.`), or units again (starts
+# `./<unit path>`, none inside another: paths stay relative to the source, so the units are the same).
+# Uses PRUNE_ARGS of the source.
+# Arguments: resolved source, records file, starts.
+# Returns: find's status (non-zero also when a start is gone; the others are listed all the same).
+#######################################
+list_records() {
+  local resolved="$1" records="$2"
+  shift 2
+  local fmt='\t%d\t%y\t%s\t%T@\t%m\t%U:%G\t%n\t%p\0'
+  local -a depth_args=()
+  [[ "$1" == . ]] && depth_args=(-mindepth 1)
+  (cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "$@" "${depth_args[@]+"${depth_args[@]}"}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" \
+    \( -type s -prune \) -o \( ! -type l \( ! -readable -o -type d ! -executable \) -printf "U${fmt}" -prune \) -o \
+    \( -type l -printf "R${fmt}%l\0" \) -o -printf "R${fmt}") >"${records}"
+}
+
+# Splits the records list_records wrote into <out dir>/records into units (SCAN_SPLIT_AWK).
+# Arguments: output dir (split_tree_reset first), first unit number, source as configured, and 1 to
+#   write the listing records and the unit table only (default 0).
+split_records() {
+  local out="$1" first="$2" src="$3" ls_only="${4:-0}"
+  awk -v dir="${out}" -v src="${src}" -v depth="${UNIT_DEPTH}" -v first="${first}" -v large="${LARGE_FILE_BYTES}" \
+    -v sample_min="${SAMPLE_MIN_BYTES}" -v ls_only="${ls_only}" "${SCAN_SPLIT_AWK}" <"${out}/records" >"${out}/table" 2>"${out}/awk.err" || {
+    log "error: cannot split the entries of ${src} into units: $(head -c 300 "${out}/awk.err")"
+    return 1
+  }
+}
+
+#######################################
+# Lists a tree below a source (list_records) and splits it into units (split_records).
 # Arguments: resolved source, start, output dir (split_tree_reset first), first unit number, source
 #   as configured (hashed into unit ids).
 #######################################
 split_tree() {
   local resolved="$1" start="$2" out="$3" first="$4" src="$5"
-  local fmt='\t%d\t%y\t%s\t%T@\t%m\t%U:%G\t%n\t%p\0'
-  local -a depth_args=()
-  [[ "${start}" == . ]] && depth_args=(-mindepth 1)
-  (cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "${start}" "${depth_args[@]+"${depth_args[@]}"}" "${PRUNE_ARGS[@]+"${PRUNE_ARGS[@]}"}" \
-    \( -type s -prune \) -o \( ! -type l \( ! -readable -o -type d ! -executable \) -printf "U${fmt}" -prune \) -o \
-    \( -type l -printf "R${fmt}%l\0" \) -o -printf "R${fmt}") >"${out}/records" || {
+  list_records "${resolved}" "${out}/records" "${start}" || {
     log "error: cannot read ${src}/${start#./}"
     return 1
   }
-  awk -v dir="${out}" -v src="${src}" -v depth="${UNIT_DEPTH}" -v first="${first}" -v large="${LARGE_FILE_BYTES}" \
-    -v sample_min="${SAMPLE_MIN_BYTES}" "${SCAN_SPLIT_AWK}" <"${out}/records" >"${out}/table" 2>"${out}/awk.err" || {
-    log "error: cannot split the entries of ${src} into units: $(head -c 300 "${out}/awk.err")"
-    return 1
-  }
+  split_records "${out}" "${first}" "${src}"
 }
 
 # Sets TABLE_UNIT to the number of the unit with a path in a split_tree output (empty when absent).
@@ -329,6 +351,18 @@ table_unit() {
       return 0
     fi
   done <"$1/table"
+}
+
+# Sets UNIT_SUMS[name] to the sha256 of each named file of <dir>/u, with one sha256sum for all of
+# them (a file that cannot be read has none). Arguments: split_tree output dir, file names.
+declare -A UNIT_SUMS=()
+unit_sums() {
+  local dir="$1" sum name
+  shift
+  UNIT_SUMS=()
+  while read -r sum name; do
+    UNIT_SUMS["${name}"]="${sum}"
+  done < <(cd "${dir}/u" && printf '%s\0' "$@" | timeout -k 5 "${SCAN_TIMEOUT_S}" xargs -0 sha256sum --)
 }
 
 MISSING_SOURCES=()
@@ -394,21 +428,17 @@ scan_units() {
     [[ -e "${SCRATCH}/u/${n}.lss" ]] || : >"${SCRATCH}/u/${n}.lss"
     files+=("${n}.fp" "${n}.lss" "${n}.id")
   done
-  local sum name
-  declare -A sums=()
-  while read -r sum name; do
-    sums["${name}"]="${sum}"
-  done < <(cd "${SCRATCH}/u" && printf '%s\0' "${files[@]}" | timeout -k 5 "${SCAN_TIMEOUT_S}" xargs -0 sha256sum --)
+  unit_sums "${SCRATCH}" "${files[@]}"
   for idx in "${!U_NUM[@]}"; do
     n="${U_NUM[idx]}"
-    [[ -n "${sums[${n}.fp]:-}" && -n "${sums[${n}.lss]:-}" && -n "${sums[${n}.id]:-}" ]] || {
+    [[ -n "${UNIT_SUMS[${n}.fp]:-}" && -n "${UNIT_SUMS[${n}.lss]:-}" && -n "${UNIT_SUMS[${n}.id]:-}" ]] || {
       log "error: cannot fingerprint unit ${U_SRC[idx]}/${U_REL[idx]}"
       return 1
     }
     unit_slug "${U_REL[idx]}"
-    U_ID+=("${U_SLUG_OUT}-${sums[${n}.id]:0:12}")
-    U_FP+=("${sums[${n}.fp]}")
-    U_LS_DIGEST+=("${sums[${n}.lss]}")
+    U_ID+=("${U_SLUG_OUT}-${UNIT_SUMS[${n}.id]:0:12}")
+    U_FP+=("${UNIT_SUMS[${n}.fp]}")
+    U_LS_DIGEST+=("${UNIT_SUMS[${n}.lss]}")
   done
   # Entries and regular-file bytes of each unit's listing, in one pass over all of them.
   local entries bytes
@@ -579,36 +609,49 @@ await_level_choice() {
 
 #######################################
 # Streams one unit to the destination and records its archive in A_*[index] (a file:// digest is
-# computed in the background; finish_uploads waits for it). The unit is listed before and after it is
-# read: when the two listings differ (a file grew, shrank, appeared or vanished meanwhile) the archive
-# is discarded and the unit read again, so that the manifest's listing describes what the archive
-# holds. After READ_ATTEMPTS reads that all saw changes, the last archive is kept and its listing is
-# taken from the archive itself (extracted into a scratch dir), never from the source.
-# Arguments: unit index.
-# Returns: non-zero when the archive could not be written completely (nothing is left under its key).
+# computed in the background or with the others; finish_uploads waits for it). The unit is listed
+# before and after it is read: when the two listings differ (a file grew, shrank, appeared or vanished
+# meanwhile) the unit is read again, so that the manifest's listing describes what the archive holds.
+# A first read is committed and its check left to check_units_again, which lists every unit read with
+# one find(1) per source once all are read (A_UPLOADED is `pending` until then); the unit is read
+# again from attempt 2 when it changed (the new archive replaces the first under the same key). A read
+# again, or one tar saw a change in, is checked at once and its archive discarded when it changed.
+# After READ_ATTEMPTS reads that all saw changes, the last archive is kept and its listing is taken
+# from the archive itself (extracted into a scratch dir), never from the source. Warnings wait for
+# finish_unit.
+# Arguments: unit index, first attempt (default 1; 2 for a unit check_units_again found changed).
+# Returns: non-zero when the archive could not be written completely (nothing is left under its key
+#   but a first read's archive, which check_units_again found changed).
 #######################################
 upload_unit() {
-  local i="$1" src="${U_SRC[$1]}" rel="${U_REL[$1]}" id="${U_ID[$1]}" fp="${U_FP[$1]}"
-  local resolved key next attempt
-  # This unit's level is chosen while it is listed, the next one's while this one is archived.
-  start_level_choice "${i}"
-  for ((next = i + 1; next < ${#U_ID[@]}; next++)); do
-    ((U_REUSE[next] == 1)) || {
-      start_level_choice "${next}"
-      break
-    }
-  done
-  if [[ "${src}" != "${PRUNE_SOURCE}" ]]; then
-    PRUNE_RESOLVED="$(cd "${src}" && pwd -P)"
-    build_prune_args "${PRUNE_RESOLVED}"
-    PRUNE_SOURCE="${src}"
+  local i="$1" first_attempt="${2:-1}" src="${U_SRC[$1]}" rel="${U_REL[$1]}" id="${U_ID[$1]}" fp="${U_FP[$1]}"
+  local key next attempt
+  UNIT_CHANGE=""
+  if ((first_attempt == 1)); then
+    # This unit's level is chosen while it is listed, the next one's while this one is archived.
+    start_level_choice "${i}"
+    for ((next = i + 1; next < ${#U_ID[@]}; next++)); do
+      ((U_REUSE[next] == 1)) || {
+        start_level_choice "${next}"
+        break
+      }
+    done
   fi
-  resolved="${PRUNE_RESOLVED}"
+  if ! use_source "${src}"; then
+    log "error: cannot read ${src}"
+    return 1
+  fi
   await_level_choice "${i}"
-  key="units/${id}/${fp}.tar.zst"
-  if [[ -n "${QUARANTINED[${key}]:-}" ]]; then
-    # The archive under the usual key was found corrupt: this copy goes under a key of its own.
-    key="units/${id}/$(printf 'gpu-maint requarantine %s %s' "${fp}" "${SNAPSHOT_ID}" | sha256sum | cut -c1-64).tar.zst"
+  if ((first_attempt == 1)); then
+    key="units/${id}/${fp}.tar.zst"
+    if [[ -n "${QUARANTINED[${key}]:-}" ]]; then
+      # The archive under the usual key was found corrupt: this copy goes under a key of its own.
+      key="units/${id}/$(printf 'gpu-maint requarantine %s %s' "${fp}" "${SNAPSHOT_ID}" | sha256sum | cut -c1-64).tar.zst"
+    fi
+  else
+    key="${A_KEY[i]}"
+    forget_digest "${i}"
+    UNIT_CHANGE="${A_CHANGE[i]}"
   fi
   # A staged batch that this unit would overflow is hashed and sent first (in the background).
   archive_bytes_bound "${U_LS_BYTES[i]}" "${U_LS_FILES[i]}"
@@ -616,8 +659,8 @@ upload_unit() {
     digest_small_archives && store_stage_send || return 1
   fi
   UNIT_UNSTABLE=0
-  for ((attempt = 1; attempt <= READ_ATTEMPTS; attempt++)); do
-    read_unit "${i}" "${resolved}" "${key}" "${attempt}" || return 1
+  for ((attempt = first_attempt; attempt <= READ_ATTEMPTS; attempt++)); do
+    read_unit "${i}" "${PRUNE_RESOLVED}" "${key}" "${attempt}" || return 1
     if ((UNIT_UNSTABLE == 0 || attempt == READ_ATTEMPTS)); then
       break
     fi
@@ -637,32 +680,27 @@ upload_unit() {
       log "error: unit ${rel} of ${src} kept changing while it was read, and its archive cannot be listed"
       return 1
     fi
-    WARNINGS+=("${src}/${rel} kept changing while it was read (${UNIT_CHANGE}); the snapshot holds the last read, listed from its archive")
-    log "warning: ${WARNINGS[-1]}"
-  elif ((attempt > 1)); then
-    WARNINGS+=("${src}/${rel} changed while it was read (${UNIT_CHANGE}) and was read again")
-    log "warning: ${WARNINGS[-1]}"
-  elif ((UNIT_TAR_RC == 1)); then
-    WARNINGS+=("files of ${src}/${rel} changed while they were read; the next run archives them again")
-    log "warning: ${WARNINGS[-1]}: $(head -c 300 "${SCRATCH}/tar.err" | tr '\n' ' ')"
-  fi
-  if [[ -s "${UNIT_SKIPPED}" ]]; then
-    local skipped n
-    n="$(tr -cd '\0' <"${UNIT_SKIPPED}" | wc -c)"
-    skipped="$(head -z -n 3 "${UNIT_SKIPPED}" | tr '\0\n' ',?' | sed 's/,$//; s/,/, /g')"
-    WARNINGS+=("${n} entr$( ((n == 1)) && printf y || printf ies) of ${src}/${rel} could not be read and are not in the snapshot: ${skipped}")
-    log "warning: ${WARNINGS[-1]}"
-  fi
-  if ((UNIT_UNSTABLE || UNIT_TAR_RC == 1)) || [[ -s "${UNIT_SKIPPED}" ]]; then
-    # A fingerprint that never matches: the next run reads the unit again.
-    U_FP[i]="$(printf 'changed-during-read %s' "${fp}" | sha256sum | cut -c1-64)"
   fi
   A_KEY[i]="${key}"
   A_FILES[i]="${UNIT_FILES}"
   A_SBYTES[i]="${UNIT_SBYTES}"
   A_LISTING[i]="${UNIT_LISTING}"
-  A_UPLOADED[i]=true
   A_ORIGINAL_FP[i]="${fp}"
+  A_ATTEMPT[i]="${attempt}"
+  A_UNSTABLE[i]="${UNIT_UNSTABLE}"
+  A_CHANGE[i]="${UNIT_CHANGE}"
+  A_TAR_RC[i]="${UNIT_TAR_RC}"
+  A_TAR_NOTE[i]=""
+  ((UNIT_TAR_RC != 1)) || A_TAR_NOTE[i]="$(head -c 300 "${SCRATCH}/tar.err" | tr '\n' ' ')"
+  A_SKIP_NOTE[i]=""
+  if [[ -s "${UNIT_SKIPPED}" ]]; then
+    local skipped n
+    n="$(tr -cd '\0' <"${UNIT_SKIPPED}" | wc -c)"
+    skipped="$(head -z -n 3 "${UNIT_SKIPPED}" | tr '\0\n' ',?' | sed 's/,$//; s/,/, /g')"
+    A_SKIP_NOTE[i]="${n} entr$( ((n == 1)) && printf y || printf ies) of ${src}/${rel} could not be read and are not in the snapshot: ${skipped}"
+  fi
+  A_UPLOADED[i]=true
+  ((UNIT_DEFERRED == 0)) || A_UPLOADED[i]=pending
   if ((file_kind)) && [[ "${size_hint}" == small || "${staged}" == 1 ]]; then
     # Small and staged archives are hashed together, once every unit is written or before their
     # batch is sent (digest_small_archives).
@@ -676,6 +714,171 @@ upload_unit() {
   fi
   return 0
 }
+# Per unit read (index as U_*): the attempt that was kept, whether it still changed, the change seen
+# (warning text), tar's status and the start of its messages, and the entries left out (warning text).
+A_ATTEMPT=()
+A_UNSTABLE=()
+A_CHANGE=()
+A_TAR_RC=()
+A_TAR_NOTE=()
+A_SKIP_NOTE=()
+
+# Sets PRUNE_RESOLVED and PRUNE_ARGS for a source (kept while the units of one source are read).
+use_source() {
+  [[ "$1" != "${PRUNE_SOURCE}" ]] || return 0
+  PRUNE_RESOLVED="$(cd "$1" && pwd -P)" || return 1
+  build_prune_args "${PRUNE_RESOLVED}"
+  PRUNE_SOURCE="$1"
+}
+
+# Drops the digest of a unit's archive that is read again (the new archive gets its own).
+forget_digest() {
+  local i="$1" j
+  local -a keep=()
+  if [[ -n "${A_DIGEST_PID[i]:-}" ]]; then
+    wait "${A_DIGEST_PID[i]}" 2>/dev/null || true
+    unset 'A_DIGEST_PID[i]'
+  fi
+  for j in "${A_DIGEST_BATCH[@]+"${A_DIGEST_BATCH[@]}"}"; do
+    ((j == i)) || keep+=("${j}")
+  done
+  A_DIGEST_BATCH=("${keep[@]+"${keep[@]}"}")
+  A_SHA[i]=""
+}
+
+#######################################
+# Adds a read unit's warnings (in unit order, once every read is done) and gives a unit whose archive
+# may not match its fingerprint one that never matches, so that the next run reads it again.
+# Arguments: unit index.
+#######################################
+finish_unit() {
+  local i="$1" src="${U_SRC[$1]}" rel="${U_REL[$1]}"
+  if ((A_UNSTABLE[i])); then
+    WARNINGS+=("${src}/${rel} kept changing while it was read (${A_CHANGE[i]}); the snapshot holds the last read, listed from its archive")
+    log "warning: ${WARNINGS[-1]}"
+  elif ((A_ATTEMPT[i] > 1)); then
+    WARNINGS+=("${src}/${rel} changed while it was read (${A_CHANGE[i]}) and was read again")
+    log "warning: ${WARNINGS[-1]}"
+  elif ((A_TAR_RC[i] == 1)); then
+    WARNINGS+=("files of ${src}/${rel} changed while they were read; the next run archives them again")
+    log "warning: ${WARNINGS[-1]}: ${A_TAR_NOTE[i]}"
+  fi
+  if [[ -n "${A_SKIP_NOTE[i]}" ]]; then
+    WARNINGS+=("${A_SKIP_NOTE[i]}")
+    log "warning: ${WARNINGS[-1]}"
+  fi
+  if ((A_UNSTABLE[i] || A_TAR_RC[i] == 1)) || [[ -n "${A_SKIP_NOTE[i]}" ]]; then
+    # A fingerprint that never matches: the next run reads the unit again.
+    U_FP[i]="$(printf 'changed-during-read %s' "${A_ORIGINAL_FP[i]}" | sha256sum | cut -c1-64)"
+  fi
+}
+
+#######################################
+# Checks the units read with their check left for later (A_UPLOADED pending) against the scan's
+# listing, all at once (check_units_again): an unchanged one is done (A_UPLOADED true), a changed one
+# is listed in CHANGED_UNITS (A_UPLOADED changed, A_CHANGE the change seen) to be read again.
+#######################################
+CHANGED_UNITS=()
+confirm_pending_units() {
+  local i
+  local -a pending=()
+  CHANGED_UNITS=()
+  for i in "${!A_UPLOADED[@]}"; do
+    [[ "${A_UPLOADED[i]}" != pending ]] || pending+=("${i}")
+  done
+  ((${#pending[@]} > 0)) || return 0
+  check_units_again "${pending[@]}"
+  for i in "${pending[@]}"; do
+    if [[ -z "${A_CHANGE[i]}" ]]; then
+      A_UPLOADED[i]=true
+    else
+      A_UPLOADED[i]=changed
+      CHANGED_UNITS+=("${i}")
+    fi
+  done
+}
+
+#######################################
+# Lists units again, all of them in one pass as scan_units does (one find(1) per source, from each
+# unit's path or, when every unit of the source is listed, from the source; one awk, one sort and one
+# sha256sum for all), and compares each unit's listing digest with the scan's. Sets A_CHANGE[index]
+# to the change seen (`listed ... before the read, ... after`), empty when the listing is the same.
+# A unit that cannot be listed again (gone, unreadable, or a find(1) that failed) counts as changed:
+# read again, it gets the check of a read again.
+# Arguments: unit indexes, ascending.
+#######################################
+check_units_again() {
+  local dir="${SCRATCH}/check" i j src n first=0 rec group fpbytes bytes=0
+  local -a starts=() files=()
+  local -A pending_num=() after_num=() units_of=()
+  split_tree_reset "${dir}"
+  for i in "$@"; do
+    pending_num["${U_NUM[i]}"]=1
+    A_AFTER_NUM[i]=""
+  done
+  for i in "${!U_SRC[@]}"; do
+    src="${U_SRC[i]}"
+    units_of["${src}"]=$((${units_of[${src}]:-0} + 1))
+  done
+  # Units come sorted by source: each source's run of indexes is listed with one find(1).
+  local -a run=()
+  for i in "$@" ""; do
+    if [[ -n "${i}" && (${#run[@]} -eq 0 || "${U_SRC[i]}" == "${U_SRC[run[0]]}") ]]; then
+      run+=("${i}")
+      continue
+    fi
+    ((${#run[@]} > 0)) || continue
+    src="${U_SRC[run[0]]}"
+    starts=()
+    bytes=0
+    for j in "${run[@]}"; do
+      # A large file of a unit that is listed too is listed with it.
+      [[ "${U_GROUP[j]}" != "${U_NUM[j]}" && -n "${pending_num[${U_GROUP[j]}]:-}" ]] && continue
+      starts+=("./${U_REL[j]}")
+      bytes=$((bytes + ${#U_REL[j]} + 3))
+    done
+    # The whole source when it was all read (or the paths would make a long command line).
+    ((${#run[@]} < ${units_of[${src}]} && bytes < 65536)) || starts=(.)
+    if use_source "${src}"; then
+      list_records "${PRUNE_RESOLVED}" "${dir}/records" "${starts[@]}" 2>/dev/null || true
+      if split_records "${dir}" "${first}" "${src}" 1; then
+        after_num=()
+        while IFS= read -r -d '' rec && IFS= read -r -d '' group && IFS= read -r -d '' fpbytes; do
+          n="${rec##*$'\x01'}"
+          after_num["${rec%$'\x01'*}"]="${n}"
+          first=$((n >= first ? n + 1 : first))
+        done <"${dir}/table"
+        for j in "${run[@]}"; do A_AFTER_NUM[j]="${after_num[${U_REL[j]}]:-}"; done
+      fi
+    fi
+    run=("${i}")
+  done
+  if ! sort -z -- "${dir}/ls.all" | awk -v dir="${dir}" -v suffix=lss -v head='' "${SCAN_GROUP_AWK}"; then
+    # No listing to compare with: every unit counts as changed.
+    for i in "$@"; do A_AFTER_NUM[i]=""; done
+  fi
+  for i in "$@"; do
+    n="${A_AFTER_NUM[i]}"
+    [[ -n "${n}" ]] || continue
+    [[ -e "${dir}/u/${n}.lss" ]] || : >"${dir}/u/${n}.lss"
+    files+=("${n}.lss")
+  done
+  UNIT_SUMS=()
+  ((${#files[@]} == 0)) || unit_sums "${dir}" "${files[@]}"
+  local after_files after_bytes
+  for i in "$@"; do
+    n="${A_AFTER_NUM[i]}"
+    A_CHANGE[i]=""
+    [[ -z "${n}" || "${UNIT_SUMS[${n}.lss]:-}" != "${U_LS_DIGEST[i]}" ]] || continue
+    after_files="?" after_bytes="?"
+    [[ -n "${n}" ]] && IFS=$'\t' read -r after_files after_bytes < <(listing_counts "${dir}/u/${n}.lss")
+    # A large file on its own has one entry, worded as read_unit words it.
+    [[ "${U_GROUP[i]}" != "${U_NUM[i]}" && "${after_files}" == 1 ]] && after_files="1 entry" || after_files+=" entries"
+    A_CHANGE[i]="listed ${A_FILES[i]} entries, ${A_SBYTES[i]} bytes before the read, ${after_files}, ${after_bytes} bytes after"
+  done
+}
+# The unit number of each unit (index as U_*) in check_units_again's listing (empty: not listed).
+A_AFTER_NUM=()
 
 READ_ATTEMPTS=3
 # The source whose PRUNE_ARGS are built, and its resolved path.
@@ -688,6 +891,11 @@ UNIT_SBYTES=0
 UNIT_TAR_RC=0
 UNIT_UNSTABLE=0
 UNIT_CHANGE=""
+# 1 when read_unit left the check of the read to check_units_again.
+UNIT_DEFERRED=0
+# Units done and bytes read before the unit being read (progress records from inside tar).
+PROGRESS_UNITS_DONE=0
+PROGRESS_BYTES_DONE=0
 # The unit's listing records before the read (compared with those after it), and the entries this
 # user cannot read, left out of the listing and the archive (symlinks are archived, never read).
 UNIT_BEFORE=""
@@ -700,8 +908,9 @@ listing_counts() {
 
 #######################################
 # Lists one unit, starts its upload and streams it; the upload is left open (commit or abort).
-# Sets UNIT_* (UNIT_UNSTABLE=1 when the listing after the read differs from the one before it).
-# Arguments: unit index, resolved source, key.
+# Sets UNIT_* (UNIT_UNSTABLE=1 when the listing after the read differs from the one before it;
+# UNIT_DEFERRED=1 when that check is left to check_units_again: a first read tar saw no change in).
+# Arguments: unit index, resolved source, key, attempt (1: the scan's listing; 2 or more: listed again).
 # Returns: non-zero when the unit cannot be listed or archived (nothing is left under its key).
 #######################################
 read_unit() {
@@ -747,7 +956,7 @@ read_unit() {
   local -a tar_args=(--create --file=- --format=posix --numeric-owner --sparse
     --directory="${resolved}" --no-recursion --null --verbatim-files-from --files-from="${members}")
   [[ "${ON_UNREADABLE}" == warn ]] && tar_args+=(--ignore-failed-read)
-  tar_progress_args backup "${U_ID[i]}" "${i}" "${#U_ID[@]}" "${BYTES_READ}" "${BYTES_TO_READ}" "${UNIT_SBYTES}"
+  tar_progress_args backup "${U_ID[i]}" "${PROGRESS_UNITS_DONE}" "${#U_ID[@]}" "${PROGRESS_BYTES_DONE}" "${BYTES_TO_READ}" "${UNIT_SBYTES}"
   tar_args+=("${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}")
   local -a pipe_status=()
   if store_upload_is_file; then
@@ -774,8 +983,15 @@ read_unit() {
     return 1
   fi
   UNIT_TAR_RC="${pipe_status[0]}"
-  # The listing again, now that tar is done: what tar wrote matches it only if nothing moved meanwhile.
   UNIT_UNSTABLE=0
+  UNIT_DEFERRED=0
+  if ((attempt == 1 && READ_ATTEMPTS > 1 && UNIT_TAR_RC == 0)); then
+    # A first read tar saw no change in: listed again with every other unit once all are read
+    # (check_units_again), one pass for all of them instead of processes per unit.
+    UNIT_DEFERRED=1
+    return 0
+  fi
+  # The listing again, now that tar is done: what tar wrote matches it only if nothing moved meanwhile.
   local after="${SCRATCH}/after.${i}.${attempt}" m="" same=0 before_rec="" after_rec=""
   if [[ "${U_GROUP[i]}" != "${U_NUM[i]}" ]]; then
     # A large file on its own: its one listing record, compared in the shell (one process).
@@ -990,6 +1206,22 @@ report() {
   result_end
 }
 
+#######################################
+# Ends a run whose upload of a unit failed: the units read so far whose listing did not change are
+# recorded for the next run (finish_uploads), then the failure is reported. Does not return.
+# Arguments: unit index, missing sources (comma-separated).
+#######################################
+upload_failed() {
+  local i="$1" j
+  confirm_pending_units || true
+  for j in "${!A_UPLOADED[@]}"; do
+    [[ "${A_UPLOADED[j]}" != true ]] || finish_unit "${j}"
+  done
+  finish_uploads || true
+  report failed "upload of unit ${U_SRC[i]}/${U_REL[i]} failed; no snapshot written, previous snapshot ${PREVIOUS_ID:-(none)} intact" "$2"
+  exit 1
+}
+
 main() {
   read_config
   HOST="$(host_id)"
@@ -1080,16 +1312,27 @@ main() {
       A_UPLOADED[i]=false
       UNITS_REUSED=$((UNITS_REUSED + 1))
     else
-      if ! upload_unit "${i}"; then
-        finish_uploads || true
-        report failed "upload of unit ${U_SRC[i]}/${U_REL[i]} failed; no snapshot written, previous snapshot ${PREVIOUS_ID:-(none)} intact" "${missing}"
-        exit 1
-      fi
+      PROGRESS_UNITS_DONE="${i}" PROGRESS_BYTES_DONE="${BYTES_READ}"
+      upload_unit "${i}" || upload_failed "${i}" "${missing}"
       UNITS_UPLOADED=$((UNITS_UPLOADED + 1))
       BYTES_READ=$((BYTES_READ + A_SBYTES[i]))
     fi
-    FILES_TOTAL=$((FILES_TOTAL + A_FILES[i]))
     progress $((i + 1)) "${#U_ID[@]}" "${U_ID[i]}"
+  done
+  # Every unit read is listed again at once; those that changed since the scan are read again.
+  confirm_pending_units
+  local before_bytes
+  for i in "${CHANGED_UNITS[@]+"${CHANGED_UNITS[@]}"}"; do
+    log "unit ${U_REL[i]} of ${U_SRC[i]} changed while it was read (${A_CHANGE[i]}); reading it again (attempt 2 of ${READ_ATTEMPTS})"
+    before_bytes="${A_SBYTES[i]}"
+    PROGRESS_UNITS_DONE=$((${#U_ID[@]} - 1)) PROGRESS_BYTES_DONE=$((BYTES_READ - before_bytes))
+    upload_unit "${i}" 2 || upload_failed "${i}" "${missing}"
+    BYTES_READ=$((BYTES_READ + A_SBYTES[i] - before_bytes))
+  done
+  ((${#CHANGED_UNITS[@]} == 0)) || progress "${#U_ID[@]}" "${#U_ID[@]}" "${U_ID[CHANGED_UNITS[-1]]}"
+  for i in "${!U_ID[@]}"; do
+    FILES_TOTAL=$((FILES_TOTAL + A_FILES[i]))
+    [[ "${A_UPLOADED[i]}" != true ]] || finish_unit "${i}"
   done
   if ! finish_uploads; then
     report failed "cannot verify the archives written; no snapshot written, previous snapshot ${PREVIOUS_ID:-(none)} intact" "${missing}"

@@ -37,6 +37,34 @@ function tarThat(w: FaultWorld, name: string, action: string, every = false): st
   });
 }
 
+/**
+ * A `tar` that counts its creates (one per read of a unit; units are read in path order, then those
+ * read again) and runs `action` (bash, with $SRC the source) on the `nth` one, before the real tar or
+ * after it; `fail` makes that create exit 2 without reading. `reads()` is the number of creates.
+ */
+function tarOnRead(
+  w: FaultWorld,
+  name: string,
+  nth: number,
+  action: string,
+  options: { after?: boolean; fail?: boolean } = {},
+): { bin: string; reads: () => number } {
+  const count = path.join(w.root, `${name}.count`);
+  const act = action.replaceAll('$SRC', w.src);
+  const bin = w.fakeBin(name, {
+    tar: [
+      'if [[ " $* " == *" --create "* ]]; then',
+      `  n=$(( $(cat '${count}' 2>/dev/null || echo 0) + 1 )); echo "$n" > '${count}'`,
+      options.after
+        ? `  /usr/bin/tar "$@"; rc=$?; if (( n == ${nth} )); then ${act}; fi; exit "$rc"`
+        : `  if (( n == ${nth} )); then ${act}; ${options.fail ? 'exit 2; ' : ''}fi`,
+      'fi',
+      'exec /usr/bin/tar "$@"',
+    ].join('\n'),
+  });
+  return { bin, reads: () => (fs.existsSync(count) ? Number(fs.readFileSync(count, 'utf8')) : 0) };
+}
+
 async function restoreTestPasses(w: FaultWorld): Promise<void> {
   const test = await w.restoreTest();
   expect(test.code, test.stderr).toBe(0);
@@ -61,6 +89,145 @@ describe.each(['file', 's3'] as const)('files that change while read (%s)', (kin
       expect(fs.statSync(path.join(target, 'model/shard-0.bin')).size).toBe(4096 + 9);
     },
     2 * SLOW,
+  );
+});
+
+describe.each(['file', 's3'] as const)('units that change after they were read (%s)', (kind) => {
+  test(
+    'A unit that changes while a later unit is read: it is read again once every unit is read, and the snapshot holds the change',
+    async () => {
+      const w = await world(kind);
+      w.write('a/data', 'a'.repeat(4096));
+      w.write('b/data', 'b'.repeat(100));
+      const tar = tarOnRead(w, 'later', 2, "printf 'more data' >> '$SRC/a/data'");
+      const run = await w.backup({ pathPrefix: [tar.bin] });
+      expect(run.code, run.stderr).toBe(0);
+      expect(finding(run.result, 'backup.run')?.message).toContain(
+        '/a changed while it was read (listed 2 entries, 4096 bytes before the read, 2 entries, 4105 bytes after) and was read again',
+      );
+      await restoreTestPasses(w);
+      const target = path.join(w.root, 'restored');
+      expect((await w.restore('latest', target)).code).toBe(0);
+      expect(fs.statSync(path.join(target, 'a/data')).size).toBe(4096 + 9);
+    },
+    2 * SLOW,
+  );
+});
+
+describe('units that change after they were read (s3)', () => {
+  test(
+    'A unit whose staged batch was sent before the check and that changed meanwhile is read again and sent again',
+    async () => {
+      const w = await world('s3');
+      w.write('a/data', 'a'.repeat(4096));
+      w.write('b/data', 'b'.repeat(100));
+      // A batch bound just above one small archive's: a/ is sent once b/ is to be staged.
+      const env = { GPU_MAINT_BACKUP_S3_BATCH_BYTES: String(1024 * 1024 + 16 * 1024) };
+      const tar = tarOnRead(w, 'sent-early', 2, "printf 'more data' >> '$SRC/a/data'");
+      const run = await w.backup({ env, pathPrefix: [tar.bin] });
+      expect(run.code, run.stderr).toBe(0);
+      expect(tar.reads()).toBe(3);
+      expect(finding(run.result, 'backup.run')?.message).toContain('/a changed while it was read');
+      await restoreTestPasses(w);
+      const target = path.join(w.root, 'restored');
+      expect((await w.restore('latest', target)).code).toBe(0);
+      expect(fs.statSync(path.join(target, 'a/data')).size).toBe(4096 + 9);
+    },
+    SLOW,
+  );
+});
+
+describe('units that change after they were read (file)', () => {
+  test(
+    'Only the units that changed are read again',
+    async () => {
+      const w = await world('file');
+      for (const unit of ['a', 'b', 'c']) w.write(`${unit}/data`, unit.repeat(100));
+      const tar = tarOnRead(w, 'only-changed', 3, "printf 'more' >> '$SRC/a/data'");
+      const run = await w.backup({ pathPrefix: [tar.bin] });
+      expect(run.code, run.stderr).toBe(0);
+      expect(tar.reads()).toBe(4);
+      expect(finding(run.result, 'backup.run')?.message).toContain('/a changed while it was read');
+    },
+    SLOW,
+  );
+
+  test(
+    'A unit that changes right after its read, before the check of every unit read: it is read again',
+    async () => {
+      const w = await world('file');
+      w.write('a/data', 'a'.repeat(100));
+      w.write('b/data', 'b'.repeat(100));
+      const tar = tarOnRead(w, 'right-after', 2, "printf 'more data' >> '$SRC/b/data'", { after: true });
+      const run = await w.backup({ pathPrefix: [tar.bin] });
+      expect(run.code, run.stderr).toBe(0);
+      expect(tar.reads()).toBe(3);
+      expect(finding(run.result, 'backup.run')?.message).toContain(
+        '/b changed while it was read (listed 2 entries, 100 bytes before the read, 2 entries, 109 bytes after) and was read again',
+      );
+      await restoreTestPasses(w);
+      const target = path.join(w.root, 'restored');
+      expect((await w.restore('latest', target)).code).toBe(0);
+      expect(fs.statSync(path.join(target, 'b/data')).size).toBe(109);
+    },
+    SLOW,
+  );
+
+  test(
+    'A large file stored on its own, the one unit a rerun reads, that grows after its read: it is read again',
+    async () => {
+      const w = await world('file');
+      const env = { GPU_MAINT_BACKUP_LARGE_FILE_BYTES: '2048' };
+      w.write('m/config.json', '{}');
+      w.write('m/shard.bin', 'x'.repeat(4096));
+      expect((await w.backup({ env })).code).toBe(0);
+      w.write('m/shard.bin', 'y'.repeat(4096));
+      const tar = tarOnRead(w, 'large', 1, "printf 'more data' >> '$SRC/m/shard.bin'", { after: true });
+      const run = await w.backup({ env, pathPrefix: [tar.bin] });
+      expect(run.code, run.stderr).toBe(0);
+      expect(tar.reads()).toBe(2);
+      expect(finding(run.result, 'backup.run')?.message).toMatch(
+        /1 uploaded, 1 reused.*\/m\/shard\.bin changed while it was read \(listed 1 entries, 4096 bytes before the read, 1 entry, 4105 bytes after\) and was read again/,
+      );
+      await restoreTestPasses(w);
+    },
+    SLOW,
+  );
+
+  test(
+    'A rerun that reads a directory unit and a large file of it, neither changing, reads each once without a warning',
+    async () => {
+      const w = await world('file');
+      const env = { GPU_MAINT_BACKUP_LARGE_FILE_BYTES: '2048' };
+      w.write('m/config.json', '{}');
+      w.write('m/shard.bin', 'x'.repeat(4096));
+      w.write('n/config.json', '{}');
+      expect((await w.backup({ env })).code).toBe(0);
+      w.write('m/config.json', '{"v":2}');
+      w.write('m/shard.bin', 'y'.repeat(4096));
+      const tar = tarOnRead(w, 'nested', 0, 'true');
+      const run = await w.backup({ env, pathPrefix: [tar.bin] });
+      expect(run.code, run.stderr).toBe(0);
+      expect(tar.reads()).toBe(2);
+      expect(finding(run.result, 'backup.run')?.message).toMatch(/2 uploaded, 1 reused\)[^;]*$/);
+    },
+    SLOW,
+  );
+
+  test(
+    'A run that fails at a later unit leaves the units read before it, unchanged, for the next run to reuse',
+    async () => {
+      const w = await world('file');
+      for (const unit of ['a', 'b', 'c']) w.write(`${unit}/data`, unit.repeat(100));
+      const tar = tarOnRead(w, 'fail-third', 3, 'true', { fail: true });
+      const failed = await w.backup({ pathPrefix: [tar.bin] });
+      expect(failed.code).toBe(1);
+      expect(w.snapshots()).toEqual([]);
+      const next = await w.backup();
+      expect(next.code, next.stderr).toBe(0);
+      expect(finding(next.result, 'backup.run')?.message).toContain('1 uploaded, 2 reused');
+    },
+    SLOW,
   );
 });
 
