@@ -853,7 +853,7 @@ check_units_again() {
     fi
     run=("${i}")
   done
-  if ! sort -z -- "${dir}/ls.all" | awk -v dir="${dir}" -v suffix=lss -v head='' "${SCAN_GROUP_AWK}"; then
+  if ! split_unit_records "${dir}/ls.all" "${dir}" lss ''; then
     # No listing to compare with: every unit counts as changed.
     for i in "$@"; do A_AFTER_NUM[i]=""; done
   fi

@@ -422,9 +422,9 @@ restore_run() {
   RESTORE_STAGING="${staging}"
   on_exit remove_restore_staging
   local source
-  local -A sources=()
-  while IFS=$'\t' read -r _ _ _ _ _ _ _ _ _ source _; do sources["/${source}"]=1; done <"${RESTORE_SCRATCH}/units"
-  RESTORE_SOURCES="${#sources[@]}"
+  local -A source_set=()
+  while IFS=$'\t' read -r _ _ _ _ _ _ _ _ _ source _; do source_set["/${source}"]=1; done <"${RESTORE_SCRATCH}/units"
+  RESTORE_SOURCES="${#source_set[@]}"
   restore_read_units "${target}" "${staging}" "${selected}" "${need}"
   restore_verify_units "${staging}"
   restore_move_units "${target}" "${staging}"
