@@ -275,20 +275,6 @@ END {
   for (i = 1; i <= units; i++) { n = order[i]; printf "%s%c%s%c%s%c%s%c", rels[n], 1, n, 0, groups[n], 0, fpbytes[n] + 0, 0 }
 }'
 
-# Splits sorted `n<TAB>record` lines (NUL-separated) into u/<n>.<suffix>, each file starting with -v head.
-# shellcheck disable=SC2016 # an awk program: its $ are awk's
-readonly SCAN_GROUP_AWK='
-BEGIN { RS = "\0" }
-{
-  t = index($0, "\t"); n = substr($0, 1, t - 1)
-  if (n != cur) {
-    if (cur != "") close(file)
-    cur = n; file = dir "/u/" n "." suffix
-    if (head != "") printf "%s%c", head, 0 > file; else printf "" > file
-  }
-  printf "%s%c", substr($0, t + 1), 0 > file
-}'
-
 #######################################
 # Sets U_SLUG_OUT to a unit id's readable part: the path with bytes outside [A-Za-z0-9._-] as `_`.
 #######################################
@@ -433,8 +419,8 @@ scan_units() {
     done < <(printf '%s\0' "${table[@]}" | sort -z)
   done
   ((${#U_NUM[@]} > 0)) || return 0
-  sort -z -- "${SCRATCH}/fp.all" | awk -v dir="${SCRATCH}" -v suffix=fp -v head='gpu-maint-fingerprint v1' "${SCAN_GROUP_AWK}" || return 1
-  sort -z -- "${SCRATCH}/ls.all" | awk -v dir="${SCRATCH}" -v suffix=lss -v head='' "${SCAN_GROUP_AWK}" || return 1
+  split_unit_records "${SCRATCH}/fp.all" "${SCRATCH}" fp 'gpu-maint-fingerprint v1' || return 1
+  split_unit_records "${SCRATCH}/ls.all" "${SCRATCH}" lss '' || return 1
   # Every unit gets both files even when it has no record of a kind (then it hashes the header only).
   local -a files=()
   for n in "${U_NUM[@]}"; do
@@ -458,8 +444,7 @@ scan_units() {
   local entries bytes
   while IFS=$'\t' read -r n entries bytes; do
     U_LS_COUNTS["${n}"]="${entries}"$'\t'"${bytes}"
-  done < <(awk 'BEGIN { RS = "\0" } { t = index($0, "\t"); n = substr($0, 1, t - 1); c[n]++; split(substr($0, t + 1), f, "\t"); if (f[1] == "f") b[n] += f[2] }
-    END { for (n in c) printf "%s\t%d\t%.0f\n", n, c[n], b[n] }' "${SCRATCH}/ls.all")
+  done < <(unit_listing_counts "${SCRATCH}/ls.all")
   for idx in "${!U_NUM[@]}"; do
     IFS=$'\t' read -r entries bytes <<<"${U_LS_COUNTS[${U_NUM[idx]}]:-0	0}"
     U_LS_FILES+=("${entries}")
@@ -868,7 +853,7 @@ check_units_again() {
     fi
     run=("${i}")
   done
-  if ! sort -z -- "${dir}/ls.all" | awk -v dir="${dir}" -v suffix=lss -v head='' "${SCAN_GROUP_AWK}"; then
+  if ! split_unit_records "${dir}/ls.all" "${dir}" lss ''; then
     # No listing to compare with: every unit counts as changed.
     for i in "$@"; do A_AFTER_NUM[i]=""; done
   fi

@@ -127,10 +127,20 @@ snapshot_ids() {
 }
 
 #######################################
-# Prints a unit's listing digest (sha256 of the sorted type, size, mode, path and link target of its
-# entries; directory sizes are filesystem-specific and left out), its entry count and its
-# regular-file bytes, as `digest<TAB>entries<TAB>bytes`. Backup records it; restore recomputes it
-# on the restored tree.
+# Prints, NUL-separated, the listing records of what find(1) finds below its start points: type, size
+# (`-` for a directory: its size is filesystem-specific), mode, path and link target, tab-separated.
+# Arguments: deadline in seconds, then find(1) start points and options (before the printing ones).
+#######################################
+listing_records() {
+  local limit_s="$1"
+  shift
+  timeout -k 5 "${limit_s}" find "$@" \( -type d -printf 'd\t-\t%m\t%p\t\0' \) -o -printf '%y\t%s\t%m\t%p\t%l\0'
+}
+
+#######################################
+# Prints a unit's listing digest (sha256 of its sorted listing records, listing_records), its entry
+# count and its regular-file bytes, as `digest<TAB>entries<TAB>bytes`. Backup records it; restore
+# recomputes it on the restored tree (listing_digests: many units at once).
 # Arguments: base directory, unit path, scratch file, deadline in seconds, then find(1) prune args.
 # Changes directory: callers run it in a subshell ($(...) or <(...)), which saves forking another.
 #######################################
@@ -138,12 +148,44 @@ unit_listing() {
   local base="$1" rel="$2" scratch="$3" limit_s="$4"
   shift 4
   cd "${base}" || return 1
-  timeout -k 5 "${limit_s}" find "./${rel}" "$@" \
-    \( -type d -printf 'd\t-\t%m\t%p\t\0' \) -o -printf '%y\t%s\t%m\t%p\t%l\0' >"${scratch}" || return 1
+  listing_records "${limit_s}" "./${rel}" "$@" >"${scratch}" || return 1
   # awk reads the digest line on stdin first, then the listing.
   LC_ALL=C sort -z "${scratch}" | sha256sum | awk 'BEGIN { RS = "\0" } FNR == NR { d = substr($1, 1, 64); next }
     { n++; split($0, f, "\t") } f[1] == "f" { b += f[2] }
     END { printf "%s\t%d\t%.0f\n", d, n, b }' - "${scratch}"
+}
+
+# Splits sorted `n<TAB>record` lines (NUL-separated) into u/<n>.<suffix>, each file starting with -v head.
+# shellcheck disable=SC2016 # an awk program: its $ are awk's
+readonly UNIT_GROUP_AWK='
+BEGIN { RS = "\0" }
+{
+  t = index($0, "\t"); n = substr($0, 1, t - 1)
+  if (n != cur) {
+    if (cur != "") close(file)
+    cur = n; file = dir "/u/" n "." suffix
+    if (head != "") printf "%s%c", head, 0 > file; else printf "" > file
+  }
+  printf "%s%c", substr($0, t + 1), 0 > file
+}'
+
+#######################################
+# Sorts a file of `n<TAB>record` lines (NUL-separated, records of many units) and splits it into one
+# file per unit, <dir>/u/<n>.<suffix>, each starting with a head line (none when empty): one sort and
+# one awk for any number of units.
+# Arguments: records file, dir, suffix, head.
+#######################################
+split_unit_records() {
+  LC_ALL=C sort -z -- "$1" | awk -v dir="$2" -v suffix="$3" -v head="$4" "${UNIT_GROUP_AWK}"
+}
+
+#######################################
+# Prints `n<TAB>entries<TAB>regular-file bytes` of each unit in a file of `n<TAB>listing record` lines
+# (NUL-separated), in one pass.
+#######################################
+unit_listing_counts() {
+  awk 'BEGIN { RS = "\0" } { t = index($0, "\t"); n = substr($0, 1, t - 1); c[n]++; split(substr($0, t + 1), f, "\t"); if (f[1] == "f") b[n] += f[2] }
+    END { for (n in c) printf "%s\t%d\t%.0f\n", n, c[n], b[n] }' "$1"
 }
 
 # Converts a snapshot id (20261128T020000Z-42) to the ISO-8601 time it names (2026-11-28T02:00:00Z).
@@ -152,11 +194,31 @@ snapshot_iso() {
   printf '%s-%s-%sT%s:%s:%sZ\n' "${id:0:4}" "${id:4:2}" "${id:6:2}" "${id:9:2}" "${id:11:2}" "${id:13:2}"
 }
 
-# Prints a byte count for people: 1.5 GiB.
+# Prints a byte count for people: 1.5 GiB (human_bytes_to: into a variable, no subshell).
 human_bytes() {
-  awk -v b="$1" 'BEGIN {
-    split("B KiB MiB GiB TiB PiB", u, " "); i = 1
-    while (b >= 1024 && i < 6) { b /= 1024; i++ }
-    printf (i == 1 ? "%d %s" : "%.1f %s"), b, u[i]
-  }'
+  local text
+  human_bytes_to text "$1"
+  printf '%s\n' "${text}"
+}
+
+#######################################
+# Sets the variable named by $1 to byte count $2 for people, without a process: whole bytes below
+# 1 KiB, else one decimal in the largest unit up to PiB, rounded to the nearest (a tie to even, as
+# printf rounds).
+#######################################
+human_bytes_to() {
+  local -a units=(B KiB MiB GiB TiB PiB)
+  local b="$2" i=0 div=1 tenths rest
+  while ((b >= div * 1024 && i < 5)); do
+    div=$((div * 1024)) i=$((i + 1))
+  done
+  if ((i == 0)); then
+    printf -v "$1" '%d %s' "${b}" "${units[0]}"
+    return 0
+  fi
+  # b * 10 could overflow: the remainder is scaled instead.
+  local whole=$((b / div))
+  tenths=$((whole * 10 + b % div * 10 / div)) rest=$((b % div * 10 % div))
+  if ((rest * 2 > div || (rest * 2 == div && tenths % 2 == 1))); then tenths=$((tenths + 1)); fi
+  printf -v "$1" '%d.%d %s' "$((tenths / 10))" "$((tenths % 10))" "${units[i]}"
 }

@@ -1,9 +1,12 @@
 # shellcheck shell=bash
 #
 # Restore and restore-test, shared by restore.sh and restore-test.sh (restore_main MODE).
-# An archive is streamed into a staging directory with its sha256 computed on the way (tee into a
-# hasher). Only when the checksum and the restored listing (entries, sizes, modes, link targets)
-# match the manifest is the unit moved into place: a bad archive never replaces anything.
+# Restore extracts every unit into a staging dir of its own (from file://, two at once), then judges
+# them all: each archive's sha256 (computed on the way from S3, by a hasher that follows the
+# extraction from file://) and each restored listing (entries, sizes, modes, link targets, listed in
+# one pass) against the manifest. Only verified units are moved into place: a bad archive never
+# replaces anything.
+# Restore-test streams, checks and removes one unit at a time (a bounded scratch dir).
 # Needs common.sh, result.sh, backup-store.sh and backup-manifest.sh. Bundled; never run alone.
 
 RESTORE_MODE=""
@@ -47,6 +50,30 @@ restore_load_unit() {
   IFS=$'\t' read -r U_ID _ U_KEY U_SHA U_BYTES U_FILES U_SOURCE_BYTES U_LISTING _ U_SOURCE path_b64 <<<"$1"
   U_PATH="$(base64 -d <<<"${path_b64}")" || return 1
   [[ -n "${U_PATH}" && "${U_PATH}" != /* && "/${U_PATH}/" != */../* ]] || return 1
+}
+
+#######################################
+# Decodes the unit paths of RU_LINE into RU_PATH with one base64 process: each path's base64 is
+# followed by that of a NUL byte (padded blocks decode one after the other), so the paths come out
+# NUL-separated. A base64 that does not decode padded blocks in sequence gives another count: then
+# each path is decoded on its own (restore_load_unit).
+# Returns: non-zero when a path is empty, absolute or leads up (`..`).
+#######################################
+restore_decode_paths() {
+  local line text="" path
+  RU_PATH=()
+  for line in "${RU_LINE[@]+"${RU_LINE[@]}"}"; do text+="${line##*$'\t'}"$'\n'"AA=="$'\n'; done
+  while IFS= read -r -d '' path; do RU_PATH+=("${path}"); done < <(printf '%s' "${text}" | base64 -d 2>/dev/null)
+  if ((${#RU_PATH[@]} != ${#RU_LINE[@]})); then
+    RU_PATH=()
+    for line in "${RU_LINE[@]+"${RU_LINE[@]}"}"; do
+      restore_load_unit "${line}" || return 1
+      RU_PATH+=("${U_PATH}")
+    done
+  fi
+  for path in "${RU_PATH[@]+"${RU_PATH[@]}"}"; do
+    [[ -n "${path}" && "${path}" != /* && "/${path}/" != */../* ]] || return 1
+  done
 }
 
 #######################################
@@ -144,8 +171,33 @@ restore_unit_url() {
 }
 
 restore_extract_unit_checked() {
-  local into="$1" got_sha="" hash_rc=0 file=""
+  local into="$1" digest entries bytes
+  restore_stream_unit "${into}" || return 1
+  restore_check_read "${RESTORE_READ_SHA}" "${RESTORE_READ_HASH_RC}" "${RESTORE_READ_ERROR}" "${RESTORE_EXTRACT_ERROR}" || return 1
+  IFS=$'\t' read -r digest entries bytes < <(unit_listing "${into}" "${U_PATH}" "${RESTORE_SCRATCH}/listing" 3600) || {
+    restore_unit_error "the restored tree cannot be listed"
+    return 1
+  }
+  restore_check_listing "${digest}" "${entries}" "${bytes}"
+}
+
+# What restore_stream_unit found: the archive's sha256 as read (empty when it could not be computed),
+# the hasher's status, why the archive could not be read, why the extraction failed ("" when it did not).
+RESTORE_READ_SHA=""
+RESTORE_READ_HASH_RC=0
+RESTORE_READ_ERROR=""
+RESTORE_EXTRACT_ERROR=""
+
+#######################################
+# Streams the current unit's archive into a directory, its sha256 computed on the way (one read, the
+# hash on another core), into RESTORE_READ_* and RESTORE_EXTRACT_ERROR. Judged by restore_check_read.
+# Arguments: directory to extract into (the unit appears at <dir>/<unit path>).
+# Returns: non-zero (with a log line) only when the archive is missing or the hasher cannot start.
+#######################################
+restore_stream_unit() {
+  local into="$1" hash_rc=0 file=""
   local -a pipe_status=()
+  RESTORE_READ_SHA="" RESTORE_READ_HASH_RC=0 RESTORE_READ_ERROR="" RESTORE_EXTRACT_ERROR=""
   if [[ "${STORE_KIND}" == file ]]; then
     # store_path inline: no subshell per unit.
     file="${STORE_ROOT%/}/backups/${RESTORE_HOST_KEY}/${U_KEY}"
@@ -154,8 +206,6 @@ restore_extract_unit_checked() {
       return 1
     fi
   fi
-  # The archive is hashed on its way into the staging dir (one read, the hash on another core) and
-  # checked, with the restored listing, before the unit moves into place.
   restore_hash_start || {
     restore_unit_error "cannot start the sha256 of $(restore_unit_url)"
     return 1
@@ -168,12 +218,30 @@ restore_extract_unit_checked() {
     pipe_status=("${PIPESTATUS[@]}")
   } || true
   restore_hash_wait || hash_rc=$?
-  # 141: SIGPIPE, the extraction stopped reading (judged by the sha256 below).
+  RESTORE_READ_HASH_RC="${hash_rc}"
+  # 141: SIGPIPE, the extraction stopped reading (judged by the sha256).
   if ((pipe_status[0] != 0 && pipe_status[0] != 141)); then
-    restore_unit_error "cannot read $(restore_unit_url): $(head -c 300 "${RESTORE_SCRATCH}/get.err" | tr '\n' ' ')"
+    RESTORE_READ_ERROR="cannot read $(restore_unit_url): $(head -c 300 "${RESTORE_SCRATCH}/get.err" | tr '\n' ' ')"
+  fi
+  [[ -s "${RESTORE_SCRATCH}/digest" ]] && read -r RESTORE_READ_SHA _ <"${RESTORE_SCRATCH}/digest"
+  if ((pipe_status[1] != 0 || pipe_status[2] != 0)); then
+    RESTORE_EXTRACT_ERROR="extraction failed (zstd ${pipe_status[1]}, tar ${pipe_status[2]}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err" | tr '\n' ' ')"
+  fi
+  return 0
+}
+
+#######################################
+# Judges how the current unit's archive was read: a read error, no sha256, a sha256 other than the
+# manifest's (corrupt), an extraction that failed (corrupt), in this order.
+# Arguments: sha256 as read, the hasher's status, read error, extraction error ("" when none).
+# Returns: non-zero (restore_unit_error) when the unit failed.
+#######################################
+restore_check_read() {
+  local got_sha="$1" hash_rc="$2" read_error="$3" extract_error="$4"
+  if [[ -n "${read_error}" ]]; then
+    restore_unit_error "${read_error}"
     return 1
   fi
-  [[ -s "${RESTORE_SCRATCH}/digest" ]] && read -r got_sha _ <"${RESTORE_SCRATCH}/digest"
   if ((hash_rc != 0)) || [[ ! "${got_sha}" =~ ^[0-9a-f]{64}$ ]]; then
     restore_unit_error "the sha256 of $(restore_unit_url) could not be computed (exit ${hash_rc})"
     return 1
@@ -182,17 +250,17 @@ restore_extract_unit_checked() {
     restore_unit_error "archive sha256 ${got_sha} does not match the manifest's ${U_SHA} (corrupt)" 1
     return 1
   fi
-  if ((pipe_status[1] != 0 || pipe_status[2] != 0)); then
-    restore_unit_error "extraction failed (zstd ${pipe_status[1]}, tar ${pipe_status[2]}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err" | tr '\n' ' ')" 1
+  if [[ -n "${extract_error}" ]]; then
+    restore_unit_error "${extract_error}" 1
     return 1
   fi
-  local digest entries bytes
-  IFS=$'\t' read -r digest entries bytes < <(unit_listing "${into}" "${U_PATH}" "${RESTORE_SCRATCH}/listing" 3600) || {
-    restore_unit_error "the restored tree cannot be listed"
-    return 1
-  }
-  if [[ "${digest}" != "${U_LISTING}" || "${entries}" != "${U_FILES}" || "${bytes}" != "${U_SOURCE_BYTES}" ]]; then
-    restore_unit_error "restored listing differs from the manifest (${entries} entries, ${bytes} bytes; expected ${U_FILES}, ${U_SOURCE_BYTES})" 1
+  return 0
+}
+
+# Compares the current unit's restored listing (digest, entries, bytes) with the manifest's.
+restore_check_listing() {
+  if [[ "$1" != "${U_LISTING}" || "$2" != "${U_FILES}" || "$3" != "${U_SOURCE_BYTES}" ]]; then
+    restore_unit_error "restored listing differs from the manifest ($2 entries, $3 bytes; expected ${U_FILES}, ${U_SOURCE_BYTES})" 1
     return 1
   fi
   R_BYTES_DOWNLOADED=$((R_BYTES_DOWNLOADED + U_BYTES))
@@ -309,7 +377,7 @@ path_stays_inside() {
 #######################################
 restore_run() {
   # Read with env_str, not env_bool: a bad value is reported in the restore's result, not by die.
-  local target force staging line sub dest
+  local target force staging line
   target="$(env_str GPU_MAINT_RESTORE_TARGET "")"
   force="$(env_str GPU_MAINT_RESTORE_FORCE false)"
   [[ "${target}" == /* ]] || {
@@ -330,14 +398,16 @@ restore_run() {
     return 1
   fi
   restore_select_units >"${RESTORE_SCRATCH}/selected" || return 1
-  local need=0 selected=0 free
-  while IFS= read -r line; do
-    restore_load_unit "${line}" || {
-      RESTORE_ERROR="manifest of ${RESTORE_SNAPSHOT} has an unusable unit path"
-      return 1
-    }
+  local need=0 selected=0 free k
+  while IFS= read -r line; do RU_LINE+=("${line}"); done <"${RESTORE_SCRATCH}/selected"
+  restore_decode_paths || {
+    RESTORE_ERROR="manifest of ${RESTORE_SNAPSHOT} has an unusable unit path"
+    return 1
+  }
+  for k in "${!RU_LINE[@]}"; do
+    restore_unit_at "${k}"
     need=$((need + U_SOURCE_BYTES)) selected=$((selected + 1))
-  done <"${RESTORE_SCRATCH}/selected"
+  done
   free="$(free_bytes "${target}")"
   if [[ "${free}" =~ ^[0-9]+$ ]] && ((free < need + need / 20)); then
     RESTORE_ERROR="not enough space in ${target}: $(human_bytes "${need}") to restore, $(human_bytes "${free}") free"
@@ -351,48 +421,14 @@ restore_run() {
   }
   RESTORE_STAGING="${staging}"
   on_exit remove_restore_staging
-  RESTORE_SOURCES="$(cut -f10 "${RESTORE_SCRATCH}/units" | sort -u | wc -l)"
-  while IFS= read -r line; do
-    restore_load_unit "${line}"
-    sub=""
-    ((RESTORE_SOURCES > 1)) && sub="${U_SOURCE#/}"
-    if ! path_stays_inside "${target}" "${sub:+${sub}/}${U_PATH}"; then
-      restore_unit_error "${target}/${sub:+${sub}/}${U_PATH} leads outside the target (a symlink or .. on the way); not restored"
-      restore_failed
-      continue
-    fi
-    [[ -z "${sub}" ]] || mkdir -p -- "${staging}/${sub}"
-    tar_progress_args restore "${U_ID}" "${R_UNITS_DONE}" "${selected}" "${R_BYTES}" "${need}" "${U_SOURCE_BYTES}"
-    if ! restore_extract_unit "${staging}/${sub}"; then
-      restore_failed
-      rm -rf -- "${staging:?}/${sub}/${U_PATH%%/*}"
-      continue
-    fi
-    dest="${target}/${sub:+${sub}/}${U_PATH}"
-    if [[ -e "${dest}" || -L "${dest}" ]]; then
-      # Only with --force (checked above): the verified unit replaces the entry of the same name.
-      rm -rf -- "${dest:?}"
-    fi
-    mkdir -p -- "${dest%/*}"
-    # A large file stored on its own goes into the directory its unit restored: that directory keeps
-    # the mtime it was restored with.
-    local keep_times=0
-    if [[ "${U_PATH}" == */* ]] && touch -r "${dest%/*}" -- "${staging}/.parent-times" 2>/dev/null; then keep_times=1; fi
-    if ! mv -- "${staging}/${sub:+${sub}/}${U_PATH}" "${dest}"; then
-      restore_unit_error "cannot move it into ${dest}"
-      restore_failed
-      continue
-    fi
-    ((keep_times == 0)) || touch -r "${staging}/.parent-times" -- "${dest%/*}" || true
-    # A unit below a directory leaves that directory in staging; a top-level one moved whole.
-    [[ "${U_PATH}" != */* ]] || rm -rf -- "${staging:?}/${sub}/${U_PATH%%/*}"
-    R_UNITS_DONE=$((R_UNITS_DONE + 1))
-    R_FILES=$((R_FILES + U_FILES))
-    R_BYTES=$((R_BYTES + U_SOURCE_BYTES))
-    restore_record restored
-    progress_record restore "${U_ID}" "${R_UNITS_DONE}" "${selected}" "${R_BYTES}" "${need}"
-    log "restored unit ${U_ID} (${U_FILES} entries, $(human_bytes "${U_SOURCE_BYTES}")) to ${dest}"
-  done <"${RESTORE_SCRATCH}/selected"
+  local source
+  local -A source_set=()
+  while IFS=$'\t' read -r _ _ _ _ _ _ _ _ _ source _; do source_set["/${source}"]=1; done <"${RESTORE_SCRATCH}/units"
+  RESTORE_SOURCES="${#source_set[@]}"
+  restore_read_units "${target}" "${staging}" "${selected}" "${need}"
+  restore_verify_units "${staging}"
+  restore_move_units "${target}" "${staging}"
+  restore_record_units
   rm -rf -- "${staging:?}"
   RESTORE_STAGING=""
   ((${#R_FAILED[@]} == 0)) || {
@@ -404,6 +440,373 @@ restore_run() {
     return 1
   fi
   return 0
+}
+
+# Per selected unit k of a restore, in manifest order: its manifest line, unit path, directory below
+# the target (its source's, with several sources), state (pending, failed or restored), why it failed,
+# and what reading its archive found (restore_stream_unit's RESTORE_READ_* and RESTORE_EXTRACT_ERROR).
+RU_LINE=()
+RU_PATH=()
+RU_SUB=()
+RU_STATE=()
+RU_REASON=()
+RU_SHA=()
+RU_HASH_RC=()
+RU_READ_ERROR=()
+RU_EXTRACT_ERROR=()
+# Unit k of an archive key (file:// digests come back by key), and the restored listing of each unit.
+declare -A RU_BY_KEY=()
+RU_LISTING=()
+
+# Sets the U_* fields to those of selected unit k (its path decoded once, by restore_run).
+restore_unit_at() {
+  IFS=$'\t' read -r U_ID _ U_KEY U_SHA U_BYTES U_FILES U_SOURCE_BYTES U_LISTING _ U_SOURCE _ <<<"${RU_LINE[$1]}"
+  U_PATH="${RU_PATH[$1]}"
+  R_UNIT_REASON=""
+  R_UNIT_CORRUPT=0
+}
+
+# Marks selected unit k failed with R_UNIT_REASON; an archive found bad is quarantined.
+restore_unit_failed() {
+  RU_STATE[$1]=failed
+  RU_REASON[$1]="${R_UNIT_REASON}"
+  ((R_UNIT_CORRUPT == 0)) || restore_quarantine
+}
+
+#######################################
+# Extracts every selected unit k into its own staging dir, <staging>/<k> (a unit is listed apart from
+# the others, whatever their paths), one after the other. A file:// archive is read by zstd directly
+# and hashed afterwards by restore_hash_behind on the other core; an s3:// archive is hashed on its way
+# (restore_stream_unit). Nothing is judged here: restore_verify_units does it for all units at once.
+# Arguments: target, staging dir, number of units, their bytes.
+#######################################
+restore_read_units() {
+  local target="$1" staging="$2" selected="$3" need="$4" k sub extracted=0
+  local -a dirs=()
+  for k in "${!RU_LINE[@]}"; do dirs+=("${staging}/${k}"); done
+  ((${#dirs[@]} == 0)) || mkdir -- "${dirs[@]}" || die "cannot create staging dirs in ${staging}"
+  : >"${RESTORE_SCRATCH}/digests"
+  for k in "${!RU_LINE[@]}"; do
+    restore_unit_at "${k}"
+    RU_STATE[k]=pending
+    sub=""
+    ((RESTORE_SOURCES > 1)) && sub="${U_SOURCE#/}"
+    RU_SUB[k]="${sub}"
+    if ! path_stays_inside "${target}" "${sub:+${sub}/}${U_PATH}"; then
+      restore_unit_error "${target}/${sub:+${sub}/}${U_PATH} leads outside the target (a symlink or .. on the way); not restored"
+      restore_unit_failed "${k}"
+      continue
+    fi
+    tar_progress_args restore "${U_ID}" "${k}" "${selected}" "${extracted}" "${need}" "${U_SOURCE_BYTES}"
+    if [[ "${STORE_KIND}" == file ]]; then
+      restore_read_file_unit "${k}" "${staging}/${k}"
+    elif restore_stream_unit "${staging}/${k}"; then
+      RU_SHA[k]="${RESTORE_READ_SHA}"
+      RU_HASH_RC[k]="${RESTORE_READ_HASH_RC}"
+      RU_READ_ERROR[k]="${RESTORE_READ_ERROR}"
+      RU_EXTRACT_ERROR[k]="${RESTORE_EXTRACT_ERROR}"
+    else
+      restore_unit_failed "${k}"
+      continue
+    fi
+    extracted=$((extracted + U_SOURCE_BYTES))
+    progress_record restore "${U_ID}" "$((k + 1))" "${selected}" "${extracted}" "${need}"
+  done
+  while ((${#RESTORE_JOB_UNIT[@]} > 0)); do restore_reap_extraction; done
+  restore_hash_behind wait
+  local sum name
+  while read -r sum name; do
+    name="${name#\*}"
+    k="${RU_BY_KEY[${name}]:-}"
+    [[ -z "${k}" ]] || RU_SHA[k]="${sum}"
+  done <"${RESTORE_SCRATCH}/digests"
+}
+
+# Archive keys (file://) extracted and not yet handed to a hasher, and whether a hasher failed.
+RESTORE_HASH_QUEUE=()
+RESTORE_HASH_FAILED=0
+
+# Extractions of file:// archives running at once: two, as hosts have at least two cores and a tar
+# writing files waits on the filesystem as much as on a core. The oldest is waited for first.
+readonly RESTORE_PARALLEL=2
+# Per running extraction, oldest first: unit k, and the pids of its zstd (timeout) and tar.
+RESTORE_JOB_UNIT=()
+RESTORE_JOB_ZSTD=()
+RESTORE_JOB_TAR=()
+# One FIFO per running extraction (zstd writes, tar reads): two processes and their own statuses,
+# without a subshell to collect them.
+RESTORE_JOB_FIFOS=()
+
+#######################################
+# Starts extracting selected unit k's file:// archive into a directory in the background (zstd reads
+# the file itself, no copy into a hasher on the way), after waiting for the oldest extraction when
+# RESTORE_PARALLEL run. An archive whose extraction ended joins the hash queue.
+# Arguments: k, directory.
+#######################################
+restore_read_file_unit() {
+  local k="$1" into="$2" file="${STORE_ROOT%/}/backups/${RESTORE_HOST_KEY}/${U_KEY}" fifo
+  if [[ ! -f "${file}" ]]; then
+    RU_READ_ERROR[k]="archive $(restore_unit_url) is missing"
+    return 0
+  fi
+  if ((${#RESTORE_JOB_FIFOS[@]} == 0)); then
+    RESTORE_JOB_FIFOS=("${RESTORE_SCRATCH}/extract.0.fifo" "${RESTORE_SCRATCH}/extract.1.fifo")
+    mkfifo -- "${RESTORE_JOB_FIFOS[@]}" || die "cannot create FIFOs in ${RESTORE_SCRATCH}"
+  fi
+  while ((${#RESTORE_JOB_UNIT[@]} >= RESTORE_PARALLEL)); do restore_reap_extraction; done
+  # The FIFO of the oldest job still running is in use; a job's FIFO is the other one then.
+  fifo="${RESTORE_JOB_FIFOS[0]}"
+  if ((${#RESTORE_JOB_UNIT[@]} > 0)) && [[ "${RESTORE_JOB_FIFO_OF[RESTORE_JOB_UNIT[0]]}" == "${fifo}" ]]; then
+    fifo="${RESTORE_JOB_FIFOS[1]}"
+  fi
+  RESTORE_JOB_FIFO_OF[k]="${fifo}"
+  RU_BY_KEY["${U_KEY}"]="${k}"
+  RU_KEY[k]="${U_KEY}"
+  timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" zstd -d -q -c -- "${file}" >"${fifo}" &
+  RESTORE_JOB_ZSTD+=("$!")
+  # On stdin, not --file=FIFO: tar then reads its input to the end (a named archive it leaves after
+  # the end-of-archive blocks, and zstd would die of SIGPIPE writing the padding).
+  tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions \
+    "${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}" <"${fifo}" 2>"${RESTORE_SCRATCH}/tar.err.${k}" &
+  RESTORE_JOB_TAR+=("$!")
+  RESTORE_JOB_UNIT+=("${k}")
+}
+# The FIFO and archive key of each unit k extracted from file://.
+RESTORE_JOB_FIFO_OF=()
+RU_KEY=()
+
+# Waits for the oldest running extraction, records how it ended, and queues its archive for hashing.
+restore_reap_extraction() {
+  local k="${RESTORE_JOB_UNIT[0]}" zstd_rc=0 tar_rc=0
+  wait "${RESTORE_JOB_ZSTD[0]}" || zstd_rc=$?
+  wait "${RESTORE_JOB_TAR[0]}" || tar_rc=$?
+  RESTORE_JOB_UNIT=("${RESTORE_JOB_UNIT[@]:1}")
+  RESTORE_JOB_ZSTD=("${RESTORE_JOB_ZSTD[@]:1}")
+  RESTORE_JOB_TAR=("${RESTORE_JOB_TAR[@]:1}")
+  if ((zstd_rc != 0 || tar_rc != 0)); then
+    RU_EXTRACT_ERROR[k]="extraction failed (zstd ${zstd_rc}, tar ${tar_rc}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err.${k}" | tr '\n' ' ')"
+  fi
+  RESTORE_HASH_QUEUE+=("${RU_KEY[k]}")
+  restore_hash_behind
+}
+
+# Exit handler: extractions left by a stopped restore go with it.
+restore_stop_extractions() {
+  local pid
+  for pid in "${RESTORE_JOB_ZSTD[@]+"${RESTORE_JOB_ZSTD[@]}"}" "${RESTORE_JOB_TAR[@]+"${RESTORE_JOB_TAR[@]}"}"; do
+    kill -- "${pid}" 2>/dev/null || true
+  done
+  return 0
+}
+
+#######################################
+# Hashes the queued file:// archives in the background, one hasher at a time: a new one starts with
+# every archive extracted since the last one started, once that one is done. So the hasher follows the
+# extraction on the other core and reads what zstd just read (from the page cache, not the disk again),
+# with one process for several archives. Digests (`<sha256> [*]<key>`) go to ${RESTORE_SCRATCH}/digests.
+# Arguments: `wait` to hash what is queued and wait for every hasher (after the last extraction).
+#######################################
+restore_hash_behind() {
+  if [[ -n "${RESTORE_HASH_PID}" ]]; then
+    [[ "${1:-}" != wait ]] && kill -0 "${RESTORE_HASH_PID}" 2>/dev/null && return 0
+    # A hasher that fails leaves its archives without a digest: restore_check_read reports each.
+    wait "${RESTORE_HASH_PID}" || RESTORE_HASH_FAILED=$?
+    RESTORE_HASH_PID=""
+  fi
+  ((${#RESTORE_HASH_QUEUE[@]} > 0)) || return 0
+  (cd "${STORE_ROOT%/}/backups/${RESTORE_HOST_KEY}" &&
+    exec timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" "${RESTORE_SHA256[@]}" "${RESTORE_HASH_QUEUE[@]}") \
+    >>"${RESTORE_SCRATCH}/digests" 2>>"${RESTORE_SCRATCH}/hash.err" &
+  RESTORE_HASH_PID=$!
+  RESTORE_HASH_QUEUE=()
+  [[ "${1:-}" != wait ]] || restore_hash_behind wait
+}
+
+#######################################
+# Judges every pending unit: how its archive was read (restore_check_read), then, for all those still
+# pending, the restored listings against the manifest's, computed in one pass (restore_listings).
+# Arguments: staging dir.
+#######################################
+restore_verify_units() {
+  local staging="$1" k digest entries bytes hash_rc
+  local -a listed=()
+  for k in "${!RU_LINE[@]}"; do
+    [[ "${RU_STATE[k]}" == pending ]] || continue
+    restore_unit_at "${k}"
+    # A file:// archive without a digest: its hasher failed (the status of the last one that did).
+    hash_rc="${RU_HASH_RC[k]:-0}"
+    [[ -n "${RU_SHA[k]:-}" ]] || ((hash_rc != 0)) || hash_rc="${RESTORE_HASH_FAILED}"
+    if restore_check_read "${RU_SHA[k]:-}" "${hash_rc}" "${RU_READ_ERROR[k]:-}" "${RU_EXTRACT_ERROR[k]:-}"; then
+      listed+=("${k}")
+    else
+      restore_unit_failed "${k}"
+    fi
+  done
+  ((${#listed[@]} > 0)) || return 0
+  if ! restore_listings "${staging}" "${listed[@]}"; then
+    for k in "${listed[@]}"; do
+      restore_unit_at "${k}"
+      restore_unit_error "the restored tree cannot be listed"
+      restore_unit_failed "${k}"
+    done
+    return 0
+  fi
+  for k in "${listed[@]}"; do
+    restore_unit_at "${k}"
+    IFS=$'\t' read -r digest entries bytes <<<"${RU_LISTING[k]}"
+    if ! restore_check_listing "${digest}" "${entries}" "${bytes}"; then
+      restore_unit_failed "${k}"
+    fi
+  done
+}
+
+# Keeps the listing records of the entries of each unit k below <staging>/<k>, as `k<TAB>record` with
+# the record's path relative to the unit's source (as unit_listing prints it): those at or below its
+# unit path (first file: `k NUL path NUL` pairs), not the parent dirs tar made for it. Fields 1-3 of a
+# record (type, size, mode) hold no tab; a path is followed by a tab (and the link target).
+# shellcheck disable=SC2016 # an awk program: its $ are awk's
+readonly RESTORE_LISTING_AWK='
+BEGIN { RS = "\0" }
+FNR == NR { if (FNR % 2) k = $0; else want[k] = $0; next }
+{
+  r = $0; head = ""
+  for (i = 0; i < 3; i++) { t = index(r, "\t"); head = head substr(r, 1, t); r = substr(r, t + 1) }
+  r = substr(r, 3); t = index(r, "/"); k = substr(r, 1, t - 1); p = substr(r, t + 1)
+  if (!(k in want)) next
+  w = want[k]; c = substr(p, length(w) + 1, 1)
+  if (substr(p, 1, length(w)) != w || (c != "\t" && c != "/")) next
+  printf "%s\t%s./%s%c", k, head, p, 0
+}'
+
+#######################################
+# Lists the restored units below a staging dir at once, into RU_LISTING[k] (`digest<TAB>entries<TAB>
+# bytes`, as unit_listing prints it): one find, one awk, one sort and one sha256sum for all of them.
+# Arguments: staging dir, the units k to list.
+# Returns: non-zero when the tree cannot be listed.
+#######################################
+restore_listings() {
+  local staging="$1" dir="${RESTORE_SCRATCH}/listings" k sum name entries bytes
+  shift
+  rm -rf -- "${dir}" && mkdir -p -- "${dir}/u" || return 1
+  for k in "$@"; do printf '%s\0%s\0' "${k}" "${RU_PATH[k]}"; done >"${dir}/units"
+  (cd "${staging}" && listing_records 3600 . -mindepth 2) >"${dir}/records" || return 1
+  awk "${RESTORE_LISTING_AWK}" "${dir}/units" "${dir}/records" >"${dir}/ls.all" || return 1
+  split_unit_records "${dir}/ls.all" "${dir}" lss '' || return 1
+  local -a files=()
+  for k in "$@"; do
+    [[ -e "${dir}/u/${k}.lss" ]] || : >"${dir}/u/${k}.lss"
+    files+=("${k}.lss")
+    RU_LISTING[k]=""
+  done
+  declare -A counts=()
+  while IFS=$'\t' read -r k entries bytes; do
+    counts["${k}"]="${entries}"$'\t'"${bytes}"
+  done < <(unit_listing_counts "${dir}/ls.all")
+  while read -r sum name; do
+    k="${name%.lss}"
+    RU_LISTING[k]="${sum}"$'\t'"${counts[${k}]:-0	0}"
+  done < <(cd "${dir}/u" && printf '%s\0' "${files[@]}" | timeout -k 5 3600 xargs -0 sha256sum --)
+  for k in "$@"; do
+    [[ -n "${RU_LISTING[k]}" ]] || return 1
+  done
+}
+
+#######################################
+# Moves the verified units from staging into place: by depth (a unit's parent dir is restored, or
+# made, before the unit goes into it), with one mv per parent dir for its units. An entry of the same
+# name (only with --force: the target was empty otherwise) is replaced. A large file stored on its own
+# goes into the directory its unit restored: that directory keeps the mtime it was restored with.
+# Arguments: target, staging dir.
+#######################################
+restore_move_units() {
+  local target="$1" staging="$2" k rel depth_marks parent=""
+  local -a by_depth=() group=()
+  for k in "${!RU_LINE[@]}"; do
+    [[ "${RU_STATE[k]}" == pending ]] || continue
+    rel="${RU_SUB[k]:+${RU_SUB[k]}/}${RU_PATH[k]}"
+    depth_marks="${rel//[!\/]/}"
+    by_depth[${#depth_marks}]+=" ${k}"
+  done
+  for depth_marks in "${by_depth[@]+"${by_depth[@]}"}"; do
+    for k in ${depth_marks}; do
+      rel="${RU_SUB[k]:+${RU_SUB[k]}/}${RU_PATH[k]}"
+      if [[ "${target}/${rel%/*}" != "${parent}" && ${#group[@]} -gt 0 ]]; then
+        restore_move_group "${target}" "${staging}" "${parent}" "${group[@]}"
+        group=()
+      fi
+      parent="${target}/${rel}"
+      parent="${parent%/*}"
+      group+=("${k}")
+    done
+  done
+  ((${#group[@]} == 0)) || restore_move_group "${target}" "${staging}" "${parent}" "${group[@]}"
+  log_lines "${RESTORE_MOVED_LOG[@]+"${RESTORE_MOVED_LOG[@]}"}"
+}
+
+# The log lines of the units moved into place (written together: one timestamp for them).
+RESTORE_MOVED_LOG=()
+
+#######################################
+# Moves units that go into one parent dir from staging into place, and marks each restored or failed.
+# Arguments: target, staging dir, parent dir, the units k.
+#######################################
+restore_move_group() {
+  local target="$1" staging="$2" parent="$3" k dest keep_times=0 size rel
+  shift 3
+  local -a sources=() moving=()
+  # Checked again before anything is made or moved: a unit moved in before (a symlink, with several
+  # sources) may now lie on the way.
+  for k in "$@"; do
+    rel="${RU_SUB[k]:+${RU_SUB[k]}/}${RU_PATH[k]}"
+    if path_stays_inside "${target}" "${rel}"; then
+      moving+=("${k}")
+      continue
+    fi
+    restore_unit_at "${k}"
+    restore_unit_error "${target}/${rel} leads outside the target (a symlink or .. on the way); not restored"
+    restore_unit_failed "${k}"
+  done
+  ((${#moving[@]} > 0)) || return 0
+  set -- "${moving[@]}"
+  [[ -d "${parent}" ]] || mkdir -p -- "${parent}" || true
+  if [[ "${RU_PATH[$1]}" == */* ]] && touch -r "${parent}" -- "${staging}/.parent-times" 2>/dev/null; then keep_times=1; fi
+  for k in "$@"; do
+    dest="${parent}/${RU_PATH[k]##*/}"
+    # Only with --force (checked by restore_run): the verified unit replaces the entry of the same name.
+    if [[ -e "${dest}" || -L "${dest}" ]]; then rm -rf -- "${dest:?}"; fi
+    sources+=("${staging}/${k}/${RU_PATH[k]}")
+  done
+  mv -t "${parent}" -- "${sources[@]}" 2>"${RESTORE_SCRATCH}/mv.err" || true
+  ((keep_times == 0)) || touch -r "${staging}/.parent-times" -- "${parent}" || true
+  for k in "$@"; do
+    restore_unit_at "${k}"
+    dest="${parent}/${U_PATH##*/}"
+    if [[ -e "${staging}/${k}/${U_PATH}" || -L "${staging}/${k}/${U_PATH}" || ! (-e "${dest}" || -L "${dest}") ]]; then
+      restore_unit_error "cannot move it into ${dest}: $(head -c 300 "${RESTORE_SCRATCH}/mv.err" | tr '\n' ' ')"
+      restore_unit_failed "${k}"
+      continue
+    fi
+    RU_STATE[k]=restored
+    R_UNITS_DONE=$((R_UNITS_DONE + 1))
+    R_FILES=$((R_FILES + U_FILES))
+    R_BYTES=$((R_BYTES + U_SOURCE_BYTES))
+    human_bytes_to size "${U_SOURCE_BYTES}"
+    RESTORE_MOVED_LOG+=("restored unit ${U_ID} (${U_FILES} entries, ${size}) to ${dest}")
+  done
+}
+
+# Records every selected unit's outcome, in manifest order (the units section, failed units and reasons).
+restore_record_units() {
+  local k
+  for k in "${!RU_LINE[@]}"; do
+    restore_unit_at "${k}"
+    if [[ "${RU_STATE[k]}" == restored ]]; then
+      restore_record restored
+    else
+      R_UNIT_REASON="${RU_REASON[k]:-}"
+      restore_failed
+    fi
+  done
 }
 
 # Records the current unit as failed, with R_UNIT_REASON.
@@ -556,8 +959,12 @@ restore_main() {
   done
   store_init "${destination}"
   command -v openssl >/dev/null 2>&1 && RESTORE_SHA256=(openssl dgst -sha256 -r)
-  timeout -k 2 10 tee -p --version >/dev/null 2>&1 && RESTORE_TEE=(tee -p)
+  # Only streamed archives go through tee (restore from file:// has zstd read the file).
+  if [[ "${STORE_KIND}" != file || "${RESTORE_MODE}" != restore ]]; then
+    timeout -k 2 10 tee -p --version >/dev/null 2>&1 && RESTORE_TEE=(tee -p)
+  fi
   on_exit restore_stop_hasher
+  on_exit restore_stop_extractions
   host="$(host_id)"
   ensure_result_tmp_dir
   RESTORE_SCRATCH="${RESULT_TMP_DIR}"

@@ -9,6 +9,16 @@ log() {
   printf '%s gpu-maint[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${GPU_MAINT_TASK:-task}" "$*" >&2
 }
 
+# Logs each argument as a line, all with one timestamp (one date process for many lines).
+log_lines() {
+  (($# > 0)) || return 0
+  local now line
+  now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  for line in "$@"; do
+    printf '%s gpu-maint[%s]: %s\n' "${now}" "${GPU_MAINT_TASK:-task}" "${line}"
+  done >&2
+}
+
 #######################################
 # Prints a progress record on stderr when GPU_MAINT_PROGRESS=1 (the CLI sets it on a terminal and
 # renders the records as one updating line with rate and ETA; see lambda/adapters/local/progress.ts).

@@ -46,3 +46,28 @@ test('a forced restore does not follow a symlinked parent out of the target, and
   expect(fs.existsSync(path.join(outside, 'model-1/w'))).toBe(false);
   expect(fs.readdirSync(target)).toEqual(['org']);
 });
+
+test('a unit restored as a symlink is not followed by a unit of another source moved in after it', async () => {
+  // Source `two/org` is a link to a directory outside; source `two` holds that link as its unit `org`.
+  const two = path.join(h.root, 'two');
+  const outside = path.join(h.root, 'outside-two');
+  fs.mkdirSync(outside, { recursive: true });
+  fs.writeFileSync(path.join(outside, 'w'), 'outside');
+  fs.mkdirSync(two);
+  fs.symlinkSync(outside, path.join(two, 'org'));
+  const store = path.join(h.root, 'dest-two');
+  const backup = await h.run('backup', {
+    GPU_MAINT_BACKUP_SOURCES: `${two},${path.join(two, 'org')}`,
+    GPU_MAINT_BACKUP_DESTINATION: `file://${store}`,
+  });
+  expect(backup.code, backup.stderr).toBe(0);
+  fs.rmSync(path.join(outside, 'w'));
+  const target = path.join(h.root, 'target-two');
+
+  const run = await h.run('restore', { GPU_MAINT_BACKUP_DESTINATION: `file://${store}`, GPU_MAINT_RESTORE_TARGET: target });
+
+  expect(run.code).toBe(1);
+  expect(run.kv.error).toContain('leads outside the target');
+  expect(fs.readdirSync(outside)).toEqual([]);
+  expect(fs.readlinkSync(path.join(target, two.slice(1), 'org'))).toBe(outside);
+});
