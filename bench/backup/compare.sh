@@ -155,7 +155,10 @@ start_s3() {
   die "s3rver did not start: $(cat "${WORK}/s3rver.log")"
 }
 stop_s3() {
-  [[ -n "${S3_PID}" ]] && kill "${S3_PID}" 2>/dev/null && wait "${S3_PID}" 2>/dev/null
+  if [[ -n "${S3_PID}" ]]; then
+    kill "${S3_PID}" 2>/dev/null || true
+    wait "${S3_PID}" 2>/dev/null || true
+  fi
   S3_PID=""
   return 0
 }

@@ -117,25 +117,38 @@ store_abort_in_flight() {
 
 #######################################
 # Turns staging on for an s3:// store: small archives are written below a folder of their own in
-# dir (on disk, not a tmpfs: the state dir) and sent in batches. A batch holds at most budget bytes,
-# and at most a quarter of the free space of dir, so that staging never fills the disk; with less
-# than 64 MiB free staging stays off. Staging folders a killed run left behind are removed first
-# (the caller holds the backup lock).
+# dir (on disk, not a tmpfs: the state dir) and sent in batches. Staging folders a killed run left
+# behind are removed now (the caller holds the backup lock); the folder of this run is made only when
+# a first archive is to be written (store_make_folders), so that a run that sends nothing costs no
+# process for it.
 # Arguments: dir, budget in bytes (0: off).
 #######################################
+STORE_STAGE_PARENT=""
+STORE_STAGE_WANTED=0
 store_stage_init() {
-  local dir="$1" budget="$2" free
+  local dir="$1" budget="$2"
   [[ "${STORE_KIND}" == s3 ]] || return 0
-  rm -rf -- "${dir}"/backup-stage.* 2>/dev/null || true
+  local -a stale=("${dir}"/backup-stage.*)
+  [[ ! -e "${stale[0]}" ]] || rm -rf -- "${stale[@]}" 2>/dev/null || true
+  STORE_STAGE_PARENT="${dir}"
+  STORE_STAGE_WANTED="${budget}"
+}
+
+# Makes this run's staging folder. A batch holds at most the budget, and at most a quarter of the
+# free space of the folder's disk, so that staging never fills it; with less than 64 MiB free,
+# staging stays off (every archive is streamed).
+store_stage_open() {
+  local budget="${STORE_STAGE_WANTED}" free
+  STORE_STAGE_WANTED=0
   ((budget > 0)) || return 0
-  free="$(timeout -k 2 10 df -P -B1 -- "${dir}" 2>/dev/null | awk 'NR == 2 { print $4 }')"
+  free="$(timeout -k 2 10 df -P -B1 -- "${STORE_STAGE_PARENT}" 2>/dev/null | awk 'NR == 2 { print $4 }')"
   [[ "${free}" =~ ^[0-9]+$ ]] || free=0
   if ((free < 67108864)); then
-    log "staging off: $(human_bytes "${free}") free in ${dir}; every archive is streamed on its own"
+    log "staging off: $(human_bytes "${free}") free in ${STORE_STAGE_PARENT}; every archive is streamed on its own"
     return 0
   fi
   ((budget <= free / 4)) || budget=$((free / 4))
-  STORE_STAGE_ROOT="$(mktemp -d "${dir}/backup-stage.XXXXXX")" || return 0
+  STORE_STAGE_ROOT="$(mktemp -d "${STORE_STAGE_PARENT}/backup-stage.XXXXXX")" || return 0
   STORE_STAGE_BUDGET="${budget}"
   store_stage_next_batch
 }
@@ -233,6 +246,7 @@ store_make_folders() {
   local -a dirs=()
   local key
   if [[ "${STORE_KIND}" == s3 ]]; then
+    ((STORE_STAGE_WANTED == 0)) || store_stage_open
     [[ -n "${STORE_STAGE_ROOT}" ]] || return 0
     STORE_STAGE_FOLDERS+=("$@")
     for key in "$@"; do dirs+=("${STORE_STAGE_BATCH}/${key}"); done

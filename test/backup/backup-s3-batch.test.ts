@@ -89,6 +89,16 @@ describe('s3:// archives sent in batches', () => {
     expect(diffTrees(describeTree(source), describeTree(target))).toEqual([]);
   });
 
+  test('an unchanged rerun makes no staging folder and asks nothing of the disk', awsCalls(3), async () => {
+    const log = path.join(h.root, 'rerun-df.log');
+    const counting = h.fakeBin('counting-df', { df: `printf '%s\\n' "$*" >> '${log}'\nexec /usr/bin/df "$@"` });
+    const run = await h.run('backup', env('one-batch'), { pathPrefix: [counting] });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.kv).toMatchObject({ status: 'ok', units_uploaded: '0', units_reused: String(UNITS) });
+    expect(calls(log)).toEqual([]);
+    expect(stagingLeft('one-batch')).toEqual([]);
+  });
+
   test('archives beyond the batch budget go in several batches, each one AWS CLI process', awsCalls(6 + UNITS), async () => {
     const log = path.join(h.root, 'budget.log');
     // Each unit's bound is about 1.1 MB (data, headers, 1 MiB margin): two fit in 2.3 MB.
