@@ -188,7 +188,12 @@ store_local_file() {
 
 #######################################
 # Sends the batch being filled in the background (one AWS CLI process) and starts a new one; waits
-# first for the batch sent before, so that at most two batches are on disk.
+# first for the batch sent before, so that at most two batches are on disk. Any exit status but 0 is
+# a failure: 1 is a failed transfer, 2 a file skipped (all others sent), both leave an archive the
+# manifest would name missing (https://docs.aws.amazon.com/cli/latest/topic/return-codes.html). A
+# batch cut short leaves whole objects or none: "Amazon S3 never adds partial objects"
+# (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html); unfinished multipart uploads
+# go to the bucket's abort-incomplete-multipart rule.
 # Returns: non-zero when the batch sent before failed (logged).
 #######################################
 store_stage_send() {
