@@ -881,6 +881,8 @@ check_units_again() {
 A_AFTER_NUM=()
 
 READ_ATTEMPTS=3
+# Units smaller than this are compressed by zstd without worker threads.
+readonly ZSTD_JOB_BYTES=8388608
 # The source whose PRUNE_ARGS are built, and its resolved path.
 PRUNE_SOURCE=""
 PRUNE_RESOLVED=""
@@ -959,17 +961,21 @@ read_unit() {
   tar_progress_args backup "${U_ID[i]}" "${PROGRESS_UNITS_DONE}" "${#U_ID[@]}" "${PROGRESS_BYTES_DONE}" "${BYTES_TO_READ}" "${UNIT_SBYTES}"
   tar_args+=("${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}")
   local -a pipe_status=()
+  # Below one zstd job (8 MiB at level 3) worker threads add start-up and wait for the whole input;
+  # zstd compresses in its own thread instead, as tar's output arrives.
+  local threads=-T0
+  ((UNIT_SBYTES >= ZSTD_JOB_BYTES)) || threads=--single-thread
   if store_upload_is_file; then
     # zstd writes straight into the destination file; its digest is read back from that file below.
     {
       timeout -k 10 "${UNIT_TIMEOUT_S}" tar "${tar_args[@]}" 2>"${SCRATCH}/tar.err" |
-        zstd -q -T0 "${UNIT_LEVEL_ARG}" >&"${STORE_UPLOAD_FD}"
+        zstd -q "${threads}" "${UNIT_LEVEL_ARG}" >&"${STORE_UPLOAD_FD}"
       pipe_status=("${PIPESTATUS[@]}" 0)
     } || true
   else
     {
       timeout -k 10 "${UNIT_TIMEOUT_S}" tar "${tar_args[@]}" 2>"${SCRATCH}/tar.err" |
-        zstd -q -T0 "${UNIT_LEVEL_ARG}" |
+        zstd -q "${threads}" "${UNIT_LEVEL_ARG}" |
         digest_passthrough "${SCRATCH}/digest" "${SCRATCH}" >&"${STORE_UPLOAD_FD}"
       pipe_status=("${PIPESTATUS[@]}")
     } || true

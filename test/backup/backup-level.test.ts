@@ -110,6 +110,31 @@ describe('zstd level per unit', () => {
   });
 });
 
+describe('zstd threads per unit', () => {
+  test('a unit below one zstd job is compressed without worker threads, a larger one with them', async () => {
+    const threads = path.join(h.root, 'threads-src');
+    fs.mkdirSync(path.join(threads, 'big'), { recursive: true });
+    fs.writeFileSync(path.join(threads, 'big', 'blob.bin'), randomBytes(9 * MiB));
+    fs.mkdirSync(path.join(threads, 'small'));
+    fs.writeFileSync(path.join(threads, 'small', 'notes.txt'), 'notes\n');
+    const log = path.join(h.root, 'zstd-calls.log');
+    const logging = h.fakeBin('logging-zstd', { zstd: `printf '%s\\n' "$*" >> '${log}'\nexec /usr/bin/zstd "$@"` });
+    const run = await backup('dest-threads', { GPU_MAINT_BACKUP_SOURCES: threads }, [logging]);
+    expect(run.code, run.stderr).toBe(0);
+    // The archiving calls (level sampling runs zstd too, without a thread option).
+    const archiving = fs
+      .readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .filter((c) => / (-T0|--single-thread) /.test(` ${c} `));
+    expect(archiving.map((c) => c.split(' ').find((a) => a === '-T0' || a === '--single-thread')).sort()).toEqual([
+      '--single-thread',
+      '--single-thread',
+      '-T0',
+    ]);
+  });
+});
+
 describe('durability before the manifest', () => {
   test('an archive whose fsync fails leaves no snapshot and the backup exits non-zero', async () => {
     // sync(1) that fails for archives only (the kernel could not write them back), as a failing disk would.
