@@ -656,7 +656,11 @@ upload_unit() {
   # A staged batch that this unit would overflow is hashed and sent first (in the background).
   archive_bytes_bound "${U_LS_BYTES[i]}" "${U_LS_FILES[i]}"
   if store_stage_full "${ARCHIVE_BOUND}"; then
-    digest_small_archives && store_stage_send || return 1
+    digest_small_archives || return 1
+    store_stage_send || {
+      archives_not_stored
+      return 1
+    }
   fi
   UNIT_UNSTABLE=0
   for ((attempt = first_attempt; attempt <= READ_ATTEMPTS; attempt++)); do
@@ -668,7 +672,7 @@ upload_unit() {
     log "unit ${rel} of ${src} changed while it was read (${UNIT_CHANGE}); reading it again (attempt $((attempt + 1)) of ${READ_ATTEMPTS})"
   done
   local file_kind=0 size_hint=large staged="${STORE_UPLOAD_STAGED}"
-  store_upload_is_file && file_kind=1
+  store_upload_is_local && file_kind=1
   ((UNIT_SBYTES >= LARGE_FILE_BYTES)) || size_hint=small
   if ! store_upload_commit "${size_hint}"; then
     log "error: upload of unit ${rel} of ${src} to $(store_url "backups/${HOST_KEY}/${key}") failed"
@@ -965,7 +969,7 @@ read_unit() {
   # zstd compresses in its own thread instead, as tar's output arrives.
   local threads=-T0
   ((UNIT_SBYTES >= ZSTD_JOB_BYTES)) || threads=--single-thread
-  if store_upload_is_file; then
+  if store_upload_is_local; then
     # zstd writes straight into the destination file; its digest is read back from that file below.
     {
       timeout -k 10 "${UNIT_TIMEOUT_S}" tar "${tar_args[@]}" 2>"${SCRATCH}/tar.err" |
@@ -1217,6 +1221,12 @@ report() {
 # recorded for the next run (finish_uploads), then the failure is reported. Does not return.
 # Arguments: unit index, missing sources (comma-separated).
 #######################################
+# Why the run failed when a batch of archives could not be stored (no single unit is to blame).
+ARCHIVES_FAILURE=""
+archives_not_stored() {
+  ARCHIVES_FAILURE="cannot store the archives under $(store_url "backups/${HOST_KEY}/units/")"
+}
+
 upload_failed() {
   local i="$1" j
   confirm_pending_units || true
@@ -1224,7 +1234,7 @@ upload_failed() {
     [[ "${A_UPLOADED[j]}" != true ]] || finish_unit "${j}"
   done
   finish_uploads || true
-  report failed "upload of unit ${U_SRC[i]}/${U_REL[i]} failed; no snapshot written, previous snapshot ${PREVIOUS_ID:-(none)} intact" "$2"
+  report failed "${ARCHIVES_FAILURE:-upload of unit ${U_SRC[i]}/${U_REL[i]} failed}; no snapshot written, previous snapshot ${PREVIOUS_ID:-(none)} intact" "$2"
   exit 1
 }
 
@@ -1350,7 +1360,8 @@ main() {
   done
 
   if ! store_flush; then
-    report failed "cannot store the archives under $(store_url "backups/${HOST_KEY}/units/"); no snapshot written, previous snapshot ${PREVIOUS_ID:-(none)} intact" "${missing}"
+    archives_not_stored
+    report failed "${ARCHIVES_FAILURE}; no snapshot written, previous snapshot ${PREVIOUS_ID:-(none)} intact" "${missing}"
     exit 1
   fi
   if ! write_manifest "${created_at}"; then

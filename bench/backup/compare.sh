@@ -188,6 +188,27 @@ rotate() {
   for ((k = 0; k < n; k++)); do printf '%s\n' "${tools[(k + r) % n]}"; done
 }
 
+#######################################
+# Times an unchanged rerun of each tool, in run r's order: gpu-maint with config <name>, restic and
+# borg with their repository <name> (local), restic-s3 with the S3 repository set by restic_s3_reset.
+# Arguments: run, row, name, corpus, tools...
+#######################################
+time_reruns() {
+  local r="$1" row="$2" name="$3" corpus="$4" tool
+  shift 4
+  for tool in $(rotate "${r}" "$@"); do
+    case "${tool}" in
+    gm)
+      gm_fresh_second
+      timed "${row}" gpu-maint gm_script_s gm_backup "${name}"
+      ;;
+    restic) timed "${row}" restic "" restic_backup "${name}" "${corpus}" ;;
+    borg) timed "${row}" borg "" borg_backup "${name}" "${corpus}" ;;
+    restic-s3) timed "${row}" restic "" restic_s3_backup "${corpus}" ;;
+    esac
+  done
+}
+
 run_weights() {
   local r="$1" corpus="$2" tool
   if want weights || want weights-rerun || want partial || want restore; then
@@ -214,18 +235,7 @@ run_weights() {
       esac
     done
   fi
-  if want weights-rerun; then
-    for tool in $(rotate "${r}" gm restic borg); do
-      case "${tool}" in
-      gm)
-        gm_fresh_second
-        timed weights-rerun gpu-maint gm_script_s gm_backup w
-        ;;
-      restic) timed weights-rerun restic "" restic_backup w "${corpus}" ;;
-      borg) timed weights-rerun borg "" borg_backup w "${corpus}" ;;
-      esac
-    done
-  fi
+  if want weights-rerun; then time_reruns "${r}" weights-rerun w "${corpus}" gm restic borg; fi
   if want restore; then
     for tool in $(rotate "${r}" gm restic borg limit); do
       rm -rf "${WORK}/restored"
@@ -284,66 +294,44 @@ run_small() {
     esac
   done
   want small-rerun || return 0
-  for tool in $(rotate "${r}" gm restic borg); do
+  time_reruns "${r}" small-rerun s "${corpus}" gm restic borg
+}
+
+#######################################
+# Times a first backup to S3 of each tool, in run r's order: gpu-maint with config <name> and a
+# fresh state dir, restic with a fresh repository, and the plain upload.
+# Arguments: run, row, name, corpus, the limit's label, the limit's command.
+#######################################
+time_s3_first() {
+  local r="$1" row="$2" name="$3" corpus="$4" limit_label="$5" limit_cmd="$6" tool
+  for tool in $(rotate "${r}" gm restic limit); do
     case "${tool}" in
     gm)
+      gm_config "${name}" "${corpus}" "s3://${BUCKET}/gm-${name}-${r}"
+      rm -rf "${WORK}/gm-state-${name}"
       gm_fresh_second
-      timed small-rerun gpu-maint gm_script_s gm_backup s
+      timed "${row}" gpu-maint gm_script_s gm_backup "${name}"
       ;;
-    restic) timed small-rerun restic "" restic_backup s "${corpus}" ;;
-    borg) timed small-rerun borg "" borg_backup s "${corpus}" ;;
+    restic)
+      restic_s3_reset "${name}-${r}"
+      timed "${row}" restic "" restic_s3_backup "${corpus}"
+      ;;
+    limit) timed "${row}" "limit: ${limit_label}" "" "${limit_cmd}" "${corpus}" ;;
     esac
   done
 }
 
 run_s3() {
-  local r="$1" corpus="$2" tool
+  local r="$1" corpus="$2"
   want s3 || want s3-rerun || return 0
-  for tool in $(rotate "${r}" gm restic limit); do
-    case "${tool}" in
-    gm)
-      gm_config s3 "${corpus}" "s3://${BUCKET}/gm-${r}"
-      rm -rf "${WORK}/gm-state-s3"
-      gm_fresh_second
-      timed s3 gpu-maint gm_script_s gm_backup s3
-      ;;
-    restic)
-      restic_s3_reset "${r}"
-      timed s3 restic "" restic_s3_backup "${corpus}"
-      ;;
-    limit) timed s3 "limit: 4 x tar | aws s3 cp -" "" s3_raw "${corpus}" ;;
-    esac
-  done
+  time_s3_first "${r}" s3 s3 "${corpus}" "4 x tar | aws s3 cp -" s3_raw
   want s3-rerun || return 0
-  for tool in $(rotate "${r}" gm restic); do
-    case "${tool}" in
-    gm)
-      gm_fresh_second
-      timed s3-rerun gpu-maint gm_script_s gm_backup s3
-      ;;
-    restic) timed s3-rerun restic "" restic_s3_backup "${corpus}" ;;
-    esac
-  done
+  time_reruns "${r}" s3-rerun s3 "${corpus}" gm restic-s3
 }
 
 run_s3_small() {
-  local r="$1" corpus="$2" tool
   want s3-small || return 0
-  for tool in $(rotate "${r}" gm restic limit); do
-    case "${tool}" in
-    gm)
-      gm_config s3s "${corpus}" "s3://${BUCKET}/gm-small-${r}"
-      rm -rf "${WORK}/gm-state-s3s"
-      gm_fresh_second
-      timed s3-small gpu-maint gm_script_s gm_backup s3s
-      ;;
-    restic)
-      restic_s3_reset "small-${r}"
-      timed s3-small restic "" restic_s3_backup "${corpus}"
-      ;;
-    limit) timed s3-small "limit: tar | zstd -T0 | aws s3 cp -" "" s3_raw_stream "${corpus}" ;;
-    esac
-  done
+  time_s3_first "$1" s3-small s3s "$2" "tar | zstd -T0 | aws s3 cp -" s3_raw_stream
 }
 
 # Prints the table: medians per row and tool, the ratio of gpu-maint to the best anchor, extras.

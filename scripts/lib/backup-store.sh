@@ -493,7 +493,7 @@ store_flush() {
 
 # True when the upload in flight is a local file, file:// or staged (hashed after it is written, see
 # store_file_digest).
-store_upload_is_file() {
+store_upload_is_local() {
   [[ -n "${STORE_UPLOAD_TMP}" ]] && { [[ "${STORE_KIND}" == file ]] || ((STORE_UPLOAD_STAGED)); }
 }
 

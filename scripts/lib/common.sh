@@ -6,7 +6,7 @@
 
 # Logs go to stderr so that stdout carries only the result contract.
 log() {
-  printf '%s gpu-maint[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${GPU_MAINT_TASK:-task}" "$*" >&2
+  log_lines "$*"
 }
 
 # Logs each argument as a line, all with one timestamp (one date process for many lines).

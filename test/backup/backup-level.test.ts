@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Manifest, parseManifest } from '../../lambda/core/backup/manifest';
 import { listFiles } from '../helpers/fake-host';
-import { ScriptHarness, type ScriptRun } from './harness';
+import { loggedCalls, ScriptHarness, type ScriptRun } from './harness';
 
 const MiB = 1024 * 1024;
 
@@ -118,15 +118,10 @@ describe('zstd threads per unit', () => {
     fs.mkdirSync(path.join(threads, 'small'));
     fs.writeFileSync(path.join(threads, 'small', 'notes.txt'), 'notes\n');
     const log = path.join(h.root, 'zstd-calls.log');
-    const logging = h.fakeBin('logging-zstd', { zstd: `printf '%s\\n' "$*" >> '${log}'\nexec /usr/bin/zstd "$@"` });
-    const run = await backup('dest-threads', { GPU_MAINT_BACKUP_SOURCES: threads }, [logging]);
+    const run = await backup('dest-threads', { GPU_MAINT_BACKUP_SOURCES: threads }, [h.loggingBin('zstd', log)]);
     expect(run.code, run.stderr).toBe(0);
     // The archiving calls (level sampling runs zstd too, without a thread option).
-    const archiving = fs
-      .readFileSync(log, 'utf8')
-      .trim()
-      .split('\n')
-      .filter((c) => / (-T0|--single-thread) /.test(` ${c} `));
+    const archiving = loggedCalls(log).filter((c) => / (-T0|--single-thread) /.test(` ${c} `));
     expect(archiving.map((c) => c.split(' ').find((a) => a === '-T0' || a === '--single-thread')).sort()).toEqual([
       '--single-thread',
       '--single-thread',

@@ -7,10 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { S3Server, s3rverClient } from '../helpers/fake-host';
-import { ScriptHarness } from './harness';
+import { listObjectKeys, S3Server, s3rverClient } from '../helpers/fake-host';
+import { loggedCalls, ScriptHarness } from './harness';
 import { describeTree, diffTrees } from './tree';
 
 const BUCKET = 'batch-bucket';
@@ -32,22 +32,7 @@ const env = (name: string, extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
-async function keys(name: string): Promise<string[]> {
-  const out: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${name}/`, ContinuationToken: token }));
-    out.push(...(page.Contents ?? []).map((o) => o.Key as string));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return out.sort();
-}
-
-/** A PATH entry whose `aws` logs its arguments (one line per process) and then runs the real CLI. */
-function countingAws(name: string, log: string, before = ''): string {
-  return h.fakeBin(name, { aws: `printf '%s\\n' "$*" >> '${log}'\n${before}exec /usr/bin/aws "$@"` });
-}
-const calls = (log: string) => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : []);
+const keys = (name: string) => listObjectKeys(s3, BUCKET, `${name}/`);
 const stagingLeft = (name: string) => {
   const state = path.join(h.root, `state-${name}`);
   return fs.existsSync(state) ? fs.readdirSync(state).filter((f) => f.startsWith('backup-stage.')) : [];
@@ -76,10 +61,10 @@ afterAll(async () => {
 describe('s3:// archives sent in batches', () => {
   test('a first backup sends every archive with one AWS CLI process and restores entry by entry', awsCalls(4 + UNITS), async () => {
     const log = path.join(h.root, 'one-batch.log');
-    const run = await h.run('backup', env('one-batch'), { pathPrefix: [countingAws('one-batch', log)] });
+    const run = await h.run('backup', env('one-batch'), { pathPrefix: [h.loggingBin('aws', log)] });
     expect(run.code, run.stderr).toBe(0);
     expect(run.kv).toMatchObject({ status: 'ok', units_uploaded: String(UNITS) });
-    const made = calls(log).map((c) => c.split(' ').slice(0, 3).join(' '));
+    const made = loggedCalls(log).map((c) => c.split(' ').slice(0, 3).join(' '));
     expect(made).toEqual(['s3api list-objects-v2 --bucket', 's3 cp --recursive', 's3 cp --only-show-errors']);
     expect((await keys('one-batch')).filter((k) => k.includes('/units/'))).toHaveLength(UNITS);
     expect(stagingLeft('one-batch')).toEqual([]);
@@ -91,11 +76,10 @@ describe('s3:// archives sent in batches', () => {
 
   test('an unchanged rerun makes no staging folder and asks nothing of the disk', awsCalls(3), async () => {
     const log = path.join(h.root, 'rerun-df.log');
-    const counting = h.fakeBin('counting-df', { df: `printf '%s\\n' "$*" >> '${log}'\nexec /usr/bin/df "$@"` });
-    const run = await h.run('backup', env('one-batch'), { pathPrefix: [counting] });
+    const run = await h.run('backup', env('one-batch'), { pathPrefix: [h.loggingBin('df', log)] });
     expect(run.code, run.stderr).toBe(0);
     expect(run.kv).toMatchObject({ status: 'ok', units_uploaded: '0', units_reused: String(UNITS) });
-    expect(calls(log)).toEqual([]);
+    expect(loggedCalls(log)).toEqual([]);
     expect(stagingLeft('one-batch')).toEqual([]);
   });
 
@@ -103,12 +87,12 @@ describe('s3:// archives sent in batches', () => {
     const log = path.join(h.root, 'budget.log');
     // Each unit's bound is about 1.1 MB (data, headers, 1 MiB margin): two fit in 2.3 MB.
     const run = await h.run('backup', env('budget', { GPU_MAINT_BACKUP_S3_BATCH_BYTES: '2300000' }), {
-      pathPrefix: [countingAws('budget', log)],
+      pathPrefix: [h.loggingBin('aws', log)],
     });
     expect(run.code, run.stderr).toBe(0);
-    const batches = calls(log).filter((c) => c.startsWith('s3 cp --recursive'));
+    const batches = loggedCalls(log).filter((c) => c.startsWith('s3 cp --recursive'));
     expect(batches).toHaveLength(Math.ceil(UNITS / 2));
-    expect(calls(log).filter((c) => / - s3:\/\//.test(c))).toEqual([]);
+    expect(loggedCalls(log).filter((c) => / - s3:\/\//.test(c))).toEqual([]);
     expect((await keys('budget')).filter((k) => k.includes('/units/'))).toHaveLength(UNITS);
   });
 
@@ -123,11 +107,11 @@ describe('s3:// archives sent in batches', () => {
     const log = path.join(h.root, 'mixed.log');
     // `big` is bounded by 2 MiB + 1 MiB, above the 2.3 MB budget; `a` and `b` fit together.
     const run = await h.run('backup', env('mixed', { GPU_MAINT_BACKUP_SOURCES: mixed, GPU_MAINT_BACKUP_S3_BATCH_BYTES: '2300000' }), {
-      pathPrefix: [countingAws('mixed', log)],
+      pathPrefix: [h.loggingBin('aws', log)],
     });
     expect(run.code, run.stderr).toBe(0);
-    expect(calls(log).filter((c) => c.startsWith('s3 cp --recursive'))).toHaveLength(1);
-    expect(calls(log).filter((c) => / - s3:\/\/.*\/units\/big-/.test(c))).toHaveLength(1);
+    expect(loggedCalls(log).filter((c) => c.startsWith('s3 cp --recursive'))).toHaveLength(1);
+    expect(loggedCalls(log).filter((c) => / - s3:\/\/.*\/units\/big-/.test(c))).toHaveLength(1);
     const target = path.join(h.root, 'restore-mixed');
     const restore = await h.run('restore', { ...env('mixed'), GPU_MAINT_RESTORE_TARGET: target });
     expect(restore.code, restore.stderr).toBe(0);
@@ -147,6 +131,23 @@ describe('s3:// archives sent in batches', () => {
     expect(stagingLeft('batch-fails')).toEqual([]);
   });
 
+  test('a batch that fails while the next one fills fails the backup naming the destination, not a unit', awsCalls(5), async () => {
+    const failing = h.fakeBin('failing-first-batch', {
+      aws: 'if [[ "$1 $2 $3" == "s3 cp --recursive" ]]; then echo "upload failed: access denied" >&2; exit 1; fi\nexec /usr/bin/aws "$@"',
+    });
+    // Two units a batch: the first batch is sent, and found failed, while the third unit is staged.
+    const run = await h.run('backup', env('batch-fails-midway', { GPU_MAINT_BACKUP_S3_BATCH_BYTES: '2300000' }), {
+      pathPrefix: [failing],
+    });
+    expect(run.code).toBe(1);
+    expect(run.kv.error).toMatch(
+      new RegExp(`^cannot store the archives under s3://${BUCKET}/batch-fails-midway/backups/test-host/units/; no snapshot written`),
+    );
+    expect(run.stderr).toContain('upload of 2 archive(s)');
+    expect((await keys('batch-fails-midway')).filter((k) => k.includes('/snapshots/'))).toEqual([]);
+    expect(stagingLeft('batch-fails-midway')).toEqual([]);
+  });
+
   test('a unit whose stream breaks is neither staged nor sent, and the backup fails', awsCalls(3), async () => {
     const cut = h.fakeBin('cut-zstd-batch', { zstd: '/usr/bin/zstd "$@" | head -c 1024\nexit 1' });
     const run = await h.run('backup', env('stream-breaks'), { pathPrefix: [cut] });
@@ -162,11 +163,11 @@ describe('s3:// archives sent in batches', () => {
     const full = h.fakeBin('full-df', {
       df: 'printf "Filesystem 1-blocks Used Available Capacity Mounted on\\n/dev/x 1073741824 1063256064 10485760 99%% /\\n"',
     });
-    const run = await h.run('backup', env('full-disk'), { pathPrefix: [full, countingAws('full-disk', log)] });
+    const run = await h.run('backup', env('full-disk'), { pathPrefix: [full, h.loggingBin('aws', log)] });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain('staging off: 10.0 MiB free');
-    expect(calls(log).filter((c) => c.startsWith('s3 cp --recursive'))).toEqual([]);
-    expect(calls(log).filter((c) => / - s3:\/\//.test(c))).toHaveLength(UNITS);
+    expect(loggedCalls(log).filter((c) => c.startsWith('s3 cp --recursive'))).toEqual([]);
+    expect(loggedCalls(log).filter((c) => / - s3:\/\//.test(c))).toHaveLength(UNITS);
   });
 
   test('a staging folder a killed backup left behind is removed by the next backup', awsCalls(4 + UNITS), async () => {

@@ -6,13 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CheckReport } from '../../lambda/core/backup/check';
 import { compareSnapshotIds, parseManifest } from '../../lambda/core/backup/manifest';
 import { runCli } from '../helpers/cli';
-import { S3Server, s3rverClient } from '../helpers/fake-host';
-import { ScriptHarness } from './harness';
+import { listObjectKeys, S3Server, s3rverClient } from '../helpers/fake-host';
+import { loggedCalls, ScriptHarness } from './harness';
 import { type AdversarialTree, buildAdversarialTree, describeTree, diffTrees, type EntryInfo, hexPath, withoutExcluded } from './tree';
 
 const BUCKET = 'test-bucket';
@@ -48,16 +48,7 @@ const env = (extra: Record<string, string> = {}) => ({
 /** Every archive streamed on its own (`aws s3 cp -`), as archives above the staging budget are. */
 const streamed = (extra: Record<string, string> = {}) => env({ GPU_MAINT_BACKUP_S3_BATCH_BYTES: '0', ...extra });
 
-async function keys(prefix = `${PREFIX}/backups/test-host/`): Promise<string[]> {
-  const out: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }));
-    out.push(...(page.Contents ?? []).map((o) => o.Key as string));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return out.sort();
-}
+const keys = (prefix = `${PREFIX}/backups/test-host/`) => listObjectKeys(s3, BUCKET, prefix);
 const snapshotKeys = async () => (await keys()).filter((k) => k.includes('/snapshots/'));
 const archiveKeys = async () => (await keys()).filter((k) => k.includes('/units/'));
 
@@ -110,10 +101,9 @@ describe('backup to s3:// (s3rver)', () => {
 
   test('an unchanged rerun lists the host once, reads no manifest (its own cached copy) and writes one', awsCalls(3), async () => {
     const log = path.join(h.root, 'aws-calls.log');
-    const counting = h.fakeBin('counting-aws', { aws: `printf '%s\\n' "$*" >> '${log}'\nexec /usr/bin/aws "$@"` });
-    const run = await h.run('backup', env(), { pathPrefix: [counting] });
+    const run = await h.run('backup', env(), { pathPrefix: [h.loggingBin('aws', log)] });
     expect(run.code, run.stderr).toBe(0);
-    const calls = fs.readFileSync(log, 'utf8').trim().split('\n');
+    const calls = loggedCalls(log);
     expect(calls.map((c) => c.split(' ').slice(0, 2).join(' '))).toEqual(['s3api list-objects-v2', 's3 cp']);
     expect(calls[1]).toMatch(/snapshots\/[0-9TZ-]+\.json/);
   });

@@ -21,6 +21,11 @@ export interface ScriptRun {
   readonly units: readonly string[];
 }
 
+/** The calls a loggingBin tool made, a line each (none when it never ran). */
+export function loggedCalls(log: string): string[] {
+  return fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : [];
+}
+
 export class ScriptHarness {
   readonly root: string;
   private readonly bundles = new Map<BackupScript, string>();
@@ -67,6 +72,11 @@ export class ScriptHarness {
   /** A directory with executables that shadow real tools (first on PATH for one run). */
   fakeBin(name: string, tools: Record<string, string>): string {
     return fakeBinDir(this.root, name, tools);
+  }
+
+  /** A directory whose `tool` appends its arguments to `log` (a line per call), then runs /usr/bin/<tool>. */
+  loggingBin(tool: string, log: string): string {
+    return this.fakeBin(`logging-${path.basename(log)}`, { [tool]: `printf '%s\\n' "$*" >> '${log}'\nexec /usr/bin/${tool} "$@"` });
   }
 
   cleanup(): void {
