@@ -625,7 +625,26 @@ await_level_choice() {
 #######################################
 upload_unit() {
   local i="$1" first_attempt="${2:-1}" src="${U_SRC[$1]}" rel="${U_REL[$1]}" id="${U_ID[$1]}" fp="${U_FP[$1]}"
-  local key next attempt
+  local key next attempt detach=0
+  # Settled before this unit sets UNIT_*: reaping may read a unit again.
+  if ((first_attempt == 1 && ${3:-1} == 1 && READ_ATTEMPTS > 1 && U_LS_BYTES[i] < ZSTD_JOB_BYTES && U_LS_BYTES[i] < LARGE_FILE_BYTES)); then
+    detach=1
+    while ((${#DETACHED_UNITS[@]} >= DETACHED_MAX)); do reap_oldest_unit || return 1; done
+  fi
+  # A staged batch that this unit would overflow is hashed and sent first (in the background), once
+  # every archive of it is written.
+  archive_bytes_bound "${U_LS_BYTES[i]}" "${U_LS_FILES[i]}"
+  if store_stage_full "${ARCHIVE_BOUND}"; then
+    reap_all_units || return 1
+    archive_bytes_bound "${U_LS_BYTES[i]}" "${U_LS_FILES[i]}"
+    if store_stage_full "${ARCHIVE_BOUND}"; then
+      digest_small_archives || return 1
+      store_stage_send || {
+        archives_not_stored
+        return 1
+      }
+    fi
+  fi
   UNIT_CHANGE=""
   if ((first_attempt == 1)); then
     # This unit's level is chosen while it is listed, the next one's while this one is archived.
@@ -653,18 +672,18 @@ upload_unit() {
     forget_digest "${i}"
     UNIT_CHANGE="${A_CHANGE[i]}"
   fi
-  # A staged batch that this unit would overflow is hashed and sent first (in the background).
-  archive_bytes_bound "${U_LS_BYTES[i]}" "${U_LS_FILES[i]}"
-  if store_stage_full "${ARCHIVE_BOUND}"; then
-    digest_small_archives || return 1
-    store_stage_send || {
-      archives_not_stored
-      return 1
-    }
-  fi
   UNIT_UNSTABLE=0
+  UNIT_DETACH="${detach}"
   for ((attempt = first_attempt; attempt <= READ_ATTEMPTS; attempt++)); do
     read_unit "${i}" "${PRUNE_RESOLVED}" "${key}" "${attempt}" || return 1
+    if ((UNIT_DETACHED)); then
+      # Written in the background: committed by reap_oldest_unit, which reads tar's status.
+      store_upload_detach "${i}" "${UNIT_WRITER_PID}"
+      record_read "${i}" "${key}" "${attempt}" "${SCRATCH}/tar.err.${i}"
+      A_UPLOADED[i]=detached
+      DETACHED_UNITS+=("${i}")
+      return 0
+    fi
     if ((UNIT_UNSTABLE == 0 || attempt == READ_ATTEMPTS)); then
       break
     fi
@@ -685,24 +704,7 @@ upload_unit() {
       return 1
     fi
   fi
-  A_KEY[i]="${key}"
-  A_FILES[i]="${UNIT_FILES}"
-  A_SBYTES[i]="${UNIT_SBYTES}"
-  A_LISTING[i]="${UNIT_LISTING}"
-  A_ORIGINAL_FP[i]="${fp}"
-  A_ATTEMPT[i]="${attempt}"
-  A_UNSTABLE[i]="${UNIT_UNSTABLE}"
-  A_CHANGE[i]="${UNIT_CHANGE}"
-  A_TAR_RC[i]="${UNIT_TAR_RC}"
-  A_TAR_NOTE[i]=""
-  ((UNIT_TAR_RC != 1)) || A_TAR_NOTE[i]="$(head -c 300 "${SCRATCH}/tar.err" | tr '\n' ' ')"
-  A_SKIP_NOTE[i]=""
-  if [[ -s "${UNIT_SKIPPED}" ]]; then
-    local skipped n
-    n="$(tr -cd '\0' <"${UNIT_SKIPPED}" | wc -c)"
-    skipped="$(head -z -n 3 "${UNIT_SKIPPED}" | tr '\0\n' ',?' | sed 's/,$//; s/,/, /g')"
-    A_SKIP_NOTE[i]="${n} entr$( ((n == 1)) && printf y || printf ies) of ${src}/${rel} could not be read and are not in the snapshot: ${skipped}"
-  fi
+  record_read "${i}" "${key}" "${attempt}" "${SCRATCH}/tar.err"
   A_UPLOADED[i]=true
   ((UNIT_DEFERRED == 0)) || A_UPLOADED[i]=pending
   if ((file_kind)) && [[ "${size_hint}" == small || "${staged}" == 1 ]]; then
@@ -718,6 +720,98 @@ upload_unit() {
   fi
   return 0
 }
+#######################################
+# Records a unit's read in A_* (index as U_*) from UNIT_* and UNIT_SKIPPED.
+# Arguments: unit index, key, attempt kept, tar's messages.
+#######################################
+record_read() {
+  local i="$1" src="${U_SRC[$1]}" rel="${U_REL[$1]}"
+  A_KEY[i]="$2"
+  A_FILES[i]="${UNIT_FILES}"
+  A_SBYTES[i]="${UNIT_SBYTES}"
+  A_LISTING[i]="${UNIT_LISTING}"
+  A_ORIGINAL_FP[i]="${U_FP[i]}"
+  A_ATTEMPT[i]="$3"
+  A_UNSTABLE[i]="${UNIT_UNSTABLE}"
+  A_CHANGE[i]="${UNIT_CHANGE}"
+  A_TAR_RC[i]="${UNIT_TAR_RC}"
+  A_TAR_NOTE[i]=""
+  ((UNIT_TAR_RC != 1)) || A_TAR_NOTE[i]="$(head -c 300 "$4" | tr '\n' ' ')"
+  A_SKIP_NOTE[i]=""
+  if [[ -s "${UNIT_SKIPPED}" ]]; then
+    local skipped n
+    n="$(tr -cd '\0' <"${UNIT_SKIPPED}" | wc -c)"
+    skipped="$(head -z -n 3 "${UNIT_SKIPPED}" | tr '\0\n' ',?' | sed 's/,$//; s/,/, /g')"
+    A_SKIP_NOTE[i]="${n} entr$( ((n == 1)) && printf y || printf ies) of ${src}/${rel} could not be read and are not in the snapshot: ${skipped}"
+  fi
+}
+
+# Units whose archive is written in the background (oldest first), at most DETACHED_MAX at once: one
+# per core of a 2-core host keeps both compressing while this shell prepares the next unit.
+DETACHED_UNITS=()
+readonly DETACHED_MAX=2
+# The unit whose background write failed (upload_failed names it).
+DETACH_FAILED_UNIT=""
+
+#######################################
+# Waits for the oldest unit written in the background and settles it as read_unit's foreground path
+# would: tar above 1 or zstd failing fails the unit (its file removed); tar 1 (a file changed while it
+# was read) drops this read and reads the unit again in the foreground, from attempt 2 (listed again);
+# otherwise the archive is committed and its check left to check_units_again (A_UPLOADED pending).
+# Returns: non-zero when the unit failed (DETACH_FAILED_UNIT names it).
+#######################################
+reap_oldest_unit() {
+  local i="${DETACHED_UNITS[0]}" zstd_rc=0 tar_rc=""
+  DETACHED_UNITS=("${DETACHED_UNITS[@]:1}")
+  store_upload_wait_detached "${i}" || zstd_rc=$?
+  read -r tar_rc 2>/dev/null <"${SCRATCH}/tar.rc.${i}" || tar_rc=""
+  if ((zstd_rc != 0)) || [[ ! "${tar_rc}" =~ ^[0-9]+$ ]] || ((tar_rc > 1)); then
+    store_upload_abort_detached "${i}"
+    A_UPLOADED[i]=failed
+    DETACH_FAILED_UNIT="${i}"
+    log "error: archiving unit ${U_REL[i]} of ${U_SRC[i]} failed (tar ${tar_rc:-?}, zstd ${zstd_rc})$(
+      [[ -s "${SCRATCH}/tar.err.${i}" ]] && printf ': %s' "$(head -c 300 "${SCRATCH}/tar.err.${i}" | tr '\n' ' ')"
+    )"
+    return 1
+  fi
+  if ((tar_rc == 1)); then
+    store_upload_abort_detached "${i}"
+    A_CHANGE[i]="tar: $(head -n 1 "${SCRATCH}/tar.err.${i}" | head -c 200)"
+    log "unit ${U_REL[i]} of ${U_SRC[i]} changed while it was read (${A_CHANGE[i]}); reading it again (attempt 2 of ${READ_ATTEMPTS})"
+    local before_bytes="${A_SBYTES[i]}"
+    upload_unit "${i}" 2 || {
+      DETACH_FAILED_UNIT="${DETACH_FAILED_UNIT:-${i}}"
+      return 1
+    }
+    BYTES_READ=$((BYTES_READ + A_SBYTES[i] - before_bytes))
+    return 0
+  fi
+  if ! store_upload_commit_detached "${i}" small; then
+    A_UPLOADED[i]=failed
+    DETACH_FAILED_UNIT="${i}"
+    log "error: upload of unit ${U_REL[i]} of ${U_SRC[i]} to $(store_url "backups/${HOST_KEY}/${A_KEY[i]}") failed"
+    return 1
+  fi
+  A_UPLOADED[i]=pending
+  # Hashed with the other small archives (digest_small_archives).
+  A_DIGEST_BATCH+=("${i}")
+}
+
+# Settles every unit written in the background (reap_oldest_unit). Returns: non-zero when one failed.
+reap_all_units() {
+  while ((${#DETACHED_UNITS[@]} > 0)); do reap_oldest_unit || return 1; done
+}
+
+# Abandons the units still written in the background (a run that fails): their files are removed.
+abort_detached_units() {
+  local i
+  for i in "${DETACHED_UNITS[@]+"${DETACHED_UNITS[@]}"}"; do
+    store_upload_abort_detached "${i}"
+    A_UPLOADED[i]=failed
+  done
+  DETACHED_UNITS=()
+}
+
 # Per unit read (index as U_*): the attempt that was kept, whether it still changed, the change seen
 # (warning text), tar's status and the start of its messages, and the entries left out (warning text).
 A_ATTEMPT=()
@@ -899,6 +993,11 @@ UNIT_UNSTABLE=0
 UNIT_CHANGE=""
 # 1 when read_unit left the check of the read to check_units_again.
 UNIT_DEFERRED=0
+# 1 when read_unit may write a first read in the background (set by upload_unit); 1 when it did, the
+# pid of its writer (zstd) then in UNIT_WRITER_PID and tar's status to come in ${SCRATCH}/tar.rc.<index>.
+UNIT_DETACH=0
+UNIT_DETACHED=0
+UNIT_WRITER_PID=""
 # Units done and bytes read before the unit being read (progress records from inside tar).
 PROGRESS_UNITS_DONE=0
 PROGRESS_BYTES_DONE=0
@@ -950,6 +1049,7 @@ read_unit() {
   archive_bytes_bound "${UNIT_SBYTES}" "${UNIT_FILES}"
   expected_bytes="${ARCHIVE_BOUND}"
 
+  UNIT_DETACHED=0
   [[ ! -e "${SCRATCH}/digest" ]] || rm -f -- "${SCRATCH}/digest"
   if ! store_upload_begin "backups/${HOST_KEY}/${key}" "${expected_bytes}" "${SCRATCH}"; then
     log "error: cannot start writing $(store_url "backups/${HOST_KEY}/${key}")"
@@ -962,6 +1062,24 @@ read_unit() {
   local -a tar_args=(--create --file=- --format=posix --numeric-owner --sparse
     --directory="${resolved}" --no-recursion --null --verbatim-files-from --files-from="${members}")
   [[ "${ON_UNREADABLE}" == warn ]] && tar_args+=(--ignore-failed-read)
+  if ((UNIT_DETACH && attempt == 1)) && store_upload_is_local; then
+    # A small first read (one zstd thread) is written in the background while the next unit is read,
+    # so that both cores compress; upload_unit hands the upload over, reap_oldest_unit settles it. No
+    # progress records from inside it: two tars would interleave them (and 32 MiB is never reached).
+    # zstd is a child of this shell (the writer, $!); tar's status comes through a file.
+    local tar_rc_file="${SCRATCH}/tar.rc.${i}"
+    {
+      detached_tar_rc=0
+      timeout -k 10 "${UNIT_TIMEOUT_S}" tar "${tar_args[@]}" 2>"${SCRATCH}/tar.err.${i}" || detached_tar_rc=$?
+      printf '%s\n' "${detached_tar_rc}" >"${tar_rc_file}"
+    } | zstd -q --single-thread "${UNIT_LEVEL_ARG}" >&"${STORE_UPLOAD_FD}" &
+    UNIT_WRITER_PID=$!
+    UNIT_DETACHED=1
+    UNIT_TAR_RC=0
+    UNIT_UNSTABLE=0
+    UNIT_DEFERRED=1
+    return 0
+  fi
   tar_progress_args backup "${U_ID[i]}" "${PROGRESS_UNITS_DONE}" "${#U_ID[@]}" "${PROGRESS_BYTES_DONE}" "${BYTES_TO_READ}" "${UNIT_SBYTES}"
   tar_args+=("${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}")
   local -a pipe_status=()
@@ -1228,7 +1346,8 @@ archives_not_stored() {
 }
 
 upload_failed() {
-  local i="$1" j
+  local i="${DETACH_FAILED_UNIT:-$1}" j
+  abort_detached_units
   confirm_pending_units || true
   for j in "${!A_UPLOADED[@]}"; do
     [[ "${A_UPLOADED[j]}" != true ]] || finish_unit "${j}"
@@ -1335,6 +1454,7 @@ main() {
     fi
     progress $((i + 1)) "${#U_ID[@]}" "${U_ID[i]}"
   done
+  reap_all_units || upload_failed "${i}" "${missing}"
   # Every unit read is listed again at once; those that changed since the scan are read again.
   confirm_pending_units
   local before_bytes

@@ -54,6 +54,13 @@ STORE_SEND_COUNT=0
 # Whether the upload in flight is staged, and its expected size.
 STORE_UPLOAD_STAGED=0
 STORE_UPLOAD_EXPECTED=0
+# Local uploads handed to a background writer (store_upload_detach), by slot: the temporary file (the
+# staged file itself when staged), key, whether staged, expected size, and the writer's pid.
+declare -A STORE_DETACHED_TMP=()
+declare -A STORE_DETACHED_KEY=()
+declare -A STORE_DETACHED_STAGED=()
+declare -A STORE_DETACHED_EXPECTED=()
+declare -A STORE_DETACHED_PID=()
 
 #######################################
 # Parses the destination and prepares the store.
@@ -106,6 +113,10 @@ store_abort_in_flight() {
   if [[ -n "${STORE_UPLOAD_FD}" || -n "${STORE_UPLOAD_PID}" ]]; then
     store_upload_abort
   fi
+  local slot
+  for slot in "${!STORE_DETACHED_TMP[@]}"; do
+    store_upload_abort_detached "${slot}"
+  done
   if [[ -n "${STORE_SEND_PID}" ]]; then
     kill -TERM "${STORE_SEND_PID}" 2>/dev/null || true
     wait "${STORE_SEND_PID}" 2>/dev/null || true
@@ -198,6 +209,10 @@ store_local_file() {
 #######################################
 store_stage_send() {
   [[ -n "${STORE_STAGE_ROOT}" ]] && ((STORE_STAGE_COUNT > 0)) || return 0
+  if ((${#STORE_DETACHED_TMP[@]} > 0)); then
+    log "error: a batch of archives cannot be sent while ${#STORE_DETACHED_TMP[@]} of them are being written"
+    return 1
+  fi
   store_stage_wait || return 1
   STORE_SEND_DIR="${STORE_STAGE_BATCH}"
   STORE_SEND_COUNT="${STORE_STAGE_COUNT}"
@@ -398,6 +413,102 @@ store_upload_close_fd() {
 }
 
 #######################################
+# Renames a complete file:// temporary file into place under its key and schedules its fsync.
+# Arguments: temporary file, key, `small` (fsync batched by store_flush) or `large` (fsynced in the
+#   background at once).
+# Returns: non-zero when it could not be renamed (the temporary file is removed then).
+#######################################
+store_file_commit() {
+  local tmp="$1" target="${STORE_ROOT%/}/$2" size_hint="$3"
+  if ! mv -f -- "${tmp}" "${target}"; then
+    rm -f -- "${tmp}"
+    return 1
+  fi
+  STORE_UNSYNCED+=("${target}")
+  if [[ "${size_hint}" == small ]]; then
+    # Small archives are fsynced together by store_flush: one process for all of them.
+    STORE_SYNC_BATCH+=("${target}")
+  else
+    # fsync in the background: write-back overlaps the next unit; store_flush waits for it.
+    timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" sync -- "${target}" &
+    STORE_SYNC_PIDS+=("$!")
+  fi
+}
+
+#######################################
+# Hands the local upload in flight (store_upload_is_local) to a writer started in the background that
+# holds its own copy of the descriptor: this shell's write end is closed and the upload's state moves
+# to a slot, so that another upload can begin while this one is written. A staged archive counts into
+# its batch at once; the batch is not sent while it is being written (store_stage_send refuses).
+# Finish with store_upload_commit_detached (once the writer succeeded) or store_upload_abort_detached.
+# Arguments: slot name, pid of the writer (stopped by store_abort_in_flight when the script exits).
+# Returns: non-zero when the upload in flight is not a local one (nothing changed then).
+#######################################
+store_upload_detach() {
+  local slot="$1"
+  store_upload_is_local || return 1
+  store_upload_close_fd
+  STORE_DETACHED_TMP["${slot}"]="${STORE_UPLOAD_TMP}"
+  STORE_DETACHED_KEY["${slot}"]="${STORE_UPLOAD_KEY}"
+  STORE_DETACHED_STAGED["${slot}"]="${STORE_UPLOAD_STAGED}"
+  STORE_DETACHED_EXPECTED["${slot}"]="${STORE_UPLOAD_EXPECTED}"
+  STORE_DETACHED_PID["${slot}"]="$2"
+  if ((STORE_UPLOAD_STAGED)); then
+    STORE_STAGE_COUNT=$((STORE_STAGE_COUNT + 1))
+    STORE_STAGE_BYTES=$((STORE_STAGE_BYTES + STORE_UPLOAD_EXPECTED))
+  fi
+  STORE_UPLOAD_TMP=""
+  STORE_UPLOAD_KEY=""
+  STORE_UPLOAD_STAGED=0
+}
+
+# Drops a detached upload's slot. Arguments: slot name.
+store_detached_forget() {
+  unset 'STORE_DETACHED_TMP[$1]' 'STORE_DETACHED_KEY[$1]' 'STORE_DETACHED_STAGED[$1]' \
+    'STORE_DETACHED_EXPECTED[$1]' 'STORE_DETACHED_PID[$1]'
+}
+
+# Waits for a detached upload's writer. Arguments: slot name. Returns: the writer's status.
+store_upload_wait_detached() {
+  local rc=0
+  wait "${STORE_DETACHED_PID[$1]}" || rc=$?
+  STORE_DETACHED_PID["$1"]=""
+  return "${rc}"
+}
+
+#######################################
+# Completes a detached upload whose writer exited successfully (store_upload_wait_detached).
+# Arguments: slot name, `small` or `large` (as store_upload_commit).
+# Returns: non-zero when the object could not be stored (nothing is left under its key then).
+#######################################
+store_upload_commit_detached() {
+  local slot="$1" rc=0
+  if ((STORE_DETACHED_STAGED[${slot}] == 0)); then
+    store_file_commit "${STORE_DETACHED_TMP[${slot}]}" "${STORE_DETACHED_KEY[${slot}]}" "${2:-large}" || rc=1
+  fi
+  store_detached_forget "${slot}"
+  return "${rc}"
+}
+
+#######################################
+# Abandons a detached upload: its writer is stopped (if it still runs) and waited for, its file
+# removed, and a staged one taken out of its batch. Arguments: slot name.
+#######################################
+store_upload_abort_detached() {
+  local slot="$1" pid="${STORE_DETACHED_PID[$1]}"
+  if [[ -n "${pid}" ]]; then
+    kill -TERM "${pid}" 2>/dev/null || true
+    wait "${pid}" 2>/dev/null || true
+  fi
+  rm -f -- "${STORE_DETACHED_TMP[${slot}]}"
+  if ((STORE_DETACHED_STAGED[${slot}])); then
+    STORE_STAGE_COUNT=$((STORE_STAGE_COUNT - 1))
+    STORE_STAGE_BYTES=$((STORE_STAGE_BYTES - STORE_DETACHED_EXPECTED[${slot}]))
+  fi
+  store_detached_forget "${slot}"
+}
+
+#######################################
 # Completes the upload started by store_upload_begin.
 # Arguments: `small` for an archive whose fsync can wait for store_flush (default: large, fsynced in
 #   the background at once).
@@ -412,21 +523,7 @@ store_upload_commit() {
     STORE_UPLOAD_TMP=""
     STORE_UPLOAD_STAGED=0
   elif [[ "${STORE_KIND}" == file ]]; then
-    local target="${STORE_ROOT%/}/${STORE_UPLOAD_KEY}"
-    if mv -f -- "${STORE_UPLOAD_TMP}" "${target}"; then
-      STORE_UNSYNCED+=("${target}")
-      if [[ "${size_hint}" == small ]]; then
-        # Small archives are fsynced together by store_flush: one process for all of them.
-        STORE_SYNC_BATCH+=("${target}")
-      else
-        # fsync in the background: write-back overlaps the next unit; store_flush waits for it.
-        timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" sync -- "${target}" &
-        STORE_SYNC_PIDS+=("$!")
-      fi
-    else
-      rc=1
-      rm -f -- "${STORE_UPLOAD_TMP}"
-    fi
+    store_file_commit "${STORE_UPLOAD_TMP}" "${STORE_UPLOAD_KEY}" "${size_hint}" || rc=1
     STORE_UPLOAD_TMP=""
   else
     wait "${STORE_UPLOAD_PID}" || rc=$?
