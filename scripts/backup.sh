@@ -6,8 +6,10 @@
 # shard re-sends that shard only). One find(1) and one awk pass list and fingerprint every unit. Each unit's fingerprint hashes the sorted (path, type, size, mtime,
 # mode, owner, link count, link target) of its entries: an unchanged unit reuses the archive of the
 # newest snapshot (not read, not sent); a changed one is streamed `tar | zstd -T0` straight to the
-# destination with its sha256 computed on the way, nothing staged on local disk. The manifest is
-# written last: a snapshot exists only once its manifest does, and a run that fails leaves none.
+# destination with its sha256 computed on the way, nothing staged on local disk. Small units (one zstd
+# thread each) written to a local file are written two at a time in the background, so that two
+# cores compress. The manifest is written last: a snapshot exists only once its manifest does, and a
+# run that fails leaves none.
 # A unit is listed before it is read and again after it (every unit read in one pass once all are
 # read), and read again when it changed meanwhile, so the manifest describes what each archive
 # holds. Snapshot ids carry a sequence number (the order of writing, which a wrong clock cannot
@@ -618,8 +620,10 @@ await_level_choice() {
 # again, or one tar saw a change in, is checked at once and its archive discarded when it changed.
 # After READ_ATTEMPTS reads that all saw changes, the last archive is kept and its listing is taken
 # from the archive itself (extracted into a scratch dir), never from the source. Warnings wait for
-# finish_unit.
-# Arguments: unit index, first attempt (default 1; 2 for a unit check_units_again found changed).
+# finish_unit. A small first read to a local file (file://, or staged) is written in the background
+# while the next units are read (A_UPLOADED `detached` until reap_oldest_unit settles it).
+# Arguments: unit index, first attempt (default 1; 2 for a unit check_units_again found changed), and
+#   0 to keep a first read in the foreground (default 1).
 # Returns: non-zero when the archive could not be written completely (nothing is left under its key
 #   but a first read's archive, which check_units_again found changed).
 #######################################
