@@ -841,6 +841,7 @@ forget_digest() {
     wait "${A_DIGEST_PID[i]}" 2>/dev/null || true
     unset 'A_DIGEST_PID[i]'
   fi
+  [[ -z "${DIGEST_PID}" ]] || DIGEST_STALE["${i}"]=1
   for j in "${A_DIGEST_BATCH[@]+"${A_DIGEST_BATCH[@]}"}"; do
     ((j == i)) || keep+=("${j}")
   done
@@ -1225,22 +1226,72 @@ A_CARRIED=()
 
 #######################################
 # Hashes the small archives written since the last call (A_DIGEST_BATCH: file://, or staged for
-# s3:// before their batch is sent), with one process for all of them.
+# s3:// before their batch is sent), with one process for all of them, and waits for the result.
 # Returns: non-zero when a digest could not be computed.
 #######################################
 digest_small_archives() {
-  ((${#A_DIGEST_BATCH[@]} > 0)) || return 0
+  local rc=0
+  digest_small_archives_start || rc=1
+  digest_small_archives_collect || rc=1
+  return "${rc}"
+}
+
+# The small archives being hashed in the background: their units (in the order of the output), the
+# process, and the units read again meanwhile (their result is dropped: forget_digest).
+DIGEST_UNITS=()
+DIGEST_PID=""
+declare -A DIGEST_STALE=()
+
+#######################################
+# Starts hashing the small archives written since the last call in the background (after collecting
+# the hashing still running), so that it overlaps other work; digest_small_archives_collect waits.
+# Returns: non-zero when the hashing collected first failed.
+#######################################
+digest_small_archives_start() {
   local i rc=0
   local -a files=()
-  for i in "${A_DIGEST_BATCH[@]}"; do files+=("$(store_local_file "backups/${HOST_KEY}/${A_KEY[i]}")"); done
-  if store_files_digest "${files[@]}" >"${SCRATCH}/digests"; then
-    for i in "${A_DIGEST_BATCH[@]}"; do read -r "A_SHA[${i}]" "A_BYTES[${i}]"; done <"${SCRATCH}/digests"
-  else
-    log "error: cannot compute the sha256 of the archives written for $(store_url "backups/${HOST_KEY}/units/")"
-    for i in "${A_DIGEST_BATCH[@]}"; do A_SHA[i]=""; done
-    rc=1
-  fi
+  [[ -z "${DIGEST_PID}" ]] || digest_small_archives_collect || rc=1
+  ((${#A_DIGEST_BATCH[@]} > 0)) || return "${rc}"
+  for i in "${A_DIGEST_BATCH[@]}"; do
+    store_local_file_set "backups/${HOST_KEY}/${A_KEY[i]}"
+    files+=("${STORE_LOCAL_FILE}")
+  done
+  store_files_digest "${files[@]}" >"${SCRATCH}/digests" &
+  DIGEST_PID=$!
+  DIGEST_UNITS=("${A_DIGEST_BATCH[@]}")
   A_DIGEST_BATCH=()
+  return "${rc}"
+}
+
+#######################################
+# Waits for the hashing digest_small_archives_start started and records each digest in A_SHA and
+# A_BYTES (an empty A_SHA when it failed). Returns: non-zero when a digest could not be computed.
+#######################################
+digest_small_archives_collect() {
+  [[ -n "${DIGEST_PID}" ]] || return 0
+  local i line k=0 rc=0
+  local -a sums=()
+  wait "${DIGEST_PID}" || rc=1
+  DIGEST_PID=""
+  if ((rc == 0)); then
+    mapfile -t sums <"${SCRATCH}/digests" || rc=1
+    ((${#sums[@]} == ${#DIGEST_UNITS[@]})) || rc=1
+  fi
+  for i in "${DIGEST_UNITS[@]}"; do
+    if [[ -n "${DIGEST_STALE[${i}]:-}" ]]; then
+      :
+    elif ((rc == 0)); then
+      line="${sums[k]}"
+      A_SHA[i]="${line%% *}"
+      A_BYTES[i]="${line#* }"
+    else
+      A_SHA[i]=""
+    fi
+    k=$((k + 1))
+  done
+  ((rc == 0)) || log "error: cannot compute the sha256 of the archives written for $(store_url "backups/${HOST_KEY}/units/")"
+  DIGEST_UNITS=()
+  DIGEST_STALE=()
   return "${rc}"
 }
 
@@ -1459,6 +1510,9 @@ main() {
     progress $((i + 1)) "${#U_ID[@]}" "${U_ID[i]}"
   done
   reap_all_units || upload_failed "${i}" "${missing}"
+  # The small archives are fsynced and hashed while every unit read is listed again.
+  store_sync_start
+  [[ -n "${DIGEST_PID}" ]] || digest_small_archives_start
   # Every unit read is listed again at once; those that changed since the scan are read again.
   confirm_pending_units
   local before_bytes

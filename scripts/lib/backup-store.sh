@@ -187,14 +187,23 @@ store_stage_full() {
   store_stage_takes "$1" && ((STORE_STAGE_COUNT > 0 && STORE_STAGE_BYTES + $1 > STORE_STAGE_BUDGET))
 }
 
-# Prints the local file an archive was written to (file://, or staged for s3://); nothing for an
-# archive streamed to S3. Arguments: key.
-store_local_file() {
+# Sets STORE_LOCAL_FILE to the local file an archive was written to (file://, or staged for s3://);
+# empty for an archive streamed to S3. Arguments: key.
+STORE_LOCAL_FILE=""
+store_local_file_set() {
+  STORE_LOCAL_FILE=""
   if [[ "${STORE_KIND}" == file ]]; then
-    printf '%s/%s\n' "${STORE_ROOT%/}" "$1"
+    STORE_LOCAL_FILE="${STORE_ROOT%/}/$1"
   elif [[ -n "${STORE_STAGE_ROOT}" && -f "${STORE_STAGE_BATCH}/$1" ]]; then
-    printf '%s/%s\n' "${STORE_STAGE_BATCH}" "$1"
+    STORE_LOCAL_FILE="${STORE_STAGE_BATCH}/$1"
   fi
+}
+
+# Prints the local file of an archive (store_local_file_set); nothing for one streamed to S3.
+# Arguments: key.
+store_local_file() {
+  store_local_file_set "$1"
+  [[ -z "${STORE_LOCAL_FILE}" ]] || printf '%s\n' "${STORE_LOCAL_FILE}"
 }
 
 #######################################
@@ -555,6 +564,15 @@ store_upload_abort() {
     [[ -n "${STORE_UPLOAD_FIFO}" ]] && rm -f -- "${STORE_UPLOAD_FIFO}"
   fi
   return 0
+}
+
+# Starts the fsync of the small archives committed so far (file://) in the background, so that their
+# write-back overlaps other work; store_flush waits for it.
+store_sync_start() {
+  ((${#STORE_SYNC_BATCH[@]} > 0)) || return 0
+  timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" sync -- "${STORE_SYNC_BATCH[@]}" &
+  STORE_SYNC_PIDS+=("$!")
+  STORE_SYNC_BATCH=()
 }
 
 #######################################
