@@ -40,7 +40,9 @@ function tarThat(w: FaultWorld, name: string, action: string, every = false): st
 /**
  * A `tar` that counts its creates (one per read of a unit; units are read in path order, then those
  * read again) and runs `action` (bash, with $SRC the source) on the `nth` one, before the real tar or
- * after it; `fail` makes that create exit 2 without reading. `reads()` is the number of creates.
+ * after it; `fail` makes that create exit 2 without reading. `reads()` is the number of creates. The
+ * backup reads two small units at once: creates take a lock and run one at a time, so that each one
+ * counts once and the action sees no other read under way.
  */
 function tarOnRead(
   w: FaultWorld,
@@ -54,6 +56,8 @@ function tarOnRead(
   const bin = w.fakeBin(name, {
     tar: [
       'if [[ " $* " == *" --create "* ]]; then',
+      // Held until this create ends: the real tar inherits the descriptor.
+      `  exec 9>>'${count}.lock'; flock 9`,
       `  n=$(( $(cat '${count}' 2>/dev/null || echo 0) + 1 )); echo "$n" > '${count}'`,
       options.after
         ? `  /usr/bin/tar "$@"; rc=$?; if (( n == ${nth} )); then ${act}; fi; exit "$rc"`
