@@ -724,6 +724,7 @@ upload_unit() {
   fi
   return 0
 }
+
 #######################################
 # Records a unit's read in A_* (index as U_*) from UNIT_* and UNIT_SKIPPED.
 # Arguments: unit index, key, attempt kept, tar's messages.
