@@ -83,6 +83,9 @@ U_FP=()
 U_REUSE=()
 # Reusable archives: unit id -> "fingerprint<TAB>key<TAB>sha256<TAB>bytes<TAB>files<TAB>sourceBytes<TAB>listing".
 declare -A REUSABLE=()
+# Unit paths of the previous manifest, base64-encoded: unit id -> "fingerprint<TAB>pathBase64" (an
+# unchanged unit's line is written without encoding its path again).
+declare -A PREVIOUS_PATH_B64=()
 # Stored archive sizes by key (relative to the host prefix), from one listing.
 declare -A STORED_SIZE=()
 # Archives a restore or restore test found corrupt (quarantine markers): never reused.
@@ -529,6 +532,7 @@ load_reusable() {
       store_get "backups/${HOST_KEY}/snapshots/${PREVIOUS_ID}.json" >"${SCRATCH}/previous.json" &&
       manifest_units "${SCRATCH}/previous.json" >"${SCRATCH}/previous.units"; then
       while IFS=$'\t' read -r id fp k sha bytes files sbytes listing_sum rest; do
+        PREVIOUS_PATH_B64["${id}"]="${fp}"$'\t'"${rest##*$'\t'}"
         [[ "${STORED_SIZE[${k}]:-}" == "${bytes}" ]] || continue
         if [[ -n "${QUARANTINED[${k}]:-}" ]]; then
           WARNINGS+=("archive ${k} was found corrupt (quarantined); its unit is uploaded again")
@@ -1191,7 +1195,13 @@ add_unit_line() {
   local i="$1" key="$2" sha="$3" bytes="$4" entries="$5" sbytes="$6" listing_sum="$7" uploaded="$8" src_json rel_json rel_b64
   json_string_to src_json "${U_SRC[i]}"
   json_string_to rel_json "${U_REL[i]}"
-  base64_to rel_b64 "${U_REL[i]}"
+  # The same fingerprint lists the same paths: the previous manifest's encoding of this unit's path.
+  local previous="${PREVIOUS_PATH_B64[${U_ID[i]}]:-}"
+  if [[ -n "${previous}" && "${previous%%$'\t'*}" == "${U_FP[i]}" ]]; then
+    rel_b64="${previous#*$'\t'}"
+  else
+    base64_to rel_b64 "${U_REL[i]}"
+  fi
   printf -v "UNIT_LINES[${#UNIT_LINES[@]}]" '{"id":"%s","fingerprint":"%s","key":"%s","sha256":"%s","bytes":%s,"files":%s,"sourceBytes":%s,"listing":"%s","uploaded":%s,"source":%s,"pathBase64":"%s","path":%s}' \
     "${U_ID[i]}" "${U_FP[i]}" "${key}" "${sha}" "${bytes}" "${entries}" "${sbytes}" "${listing_sum}" "${uploaded}" \
     "${src_json}" "${rel_b64}" "${rel_json}"

@@ -10,20 +10,15 @@
 # more than the highest in the store, so the order of writing survives a wrong clock. Ids without a
 # sequence (written before sequences existed) count as sequence 0.
 # A manifest is JSON (lambda/core/backup/manifest.ts reads it): its header members on the first line,
-# then one unit object per line, so that these scripts read it with json.sh's json_get, without jq.
+# then one unit object per line, so that these scripts read it with json.sh's awk reader, without jq.
 # Strings that may hold arbitrary bytes (unit paths) are also stored base64-encoded.
 # Needs common.sh, json.sh and backup-store.sh. Bundled into each script; never run alone.
 
 readonly MANIFEST_FORMAT="gpu-maint-backup"
 readonly MANIFEST_VERSION=1
 readonly SNAPSHOT_ID_RE='^[0-9]{8}T[0-9]{6}Z(-[1-9][0-9]{0,8})?$'
-# The unit members manifest_units prints, in this order, and what each must match.
-readonly UNIT_FIELDS=(id fingerprint key sha256 bytes files sourceBytes listing uploaded source pathBase64)
-readonly UNIT_FIELD_PATTERNS=('^[A-Za-z0-9._-]+$' '^[0-9a-f]{64}$' '^units/[A-Za-z0-9._-]+/[0-9a-f]{64}\.tar\.zst$'
-  '^[0-9a-f]{64}$' '^[0-9]+$' '^[0-9]+$' '^[0-9]+$' '^[0-9a-f]{64}$' '^(true|false)$' '^[^"\\]*$' '^[A-Za-z0-9+/=]*$')
-
 #######################################
-# Reads the unit lines of a manifest.
+# Reads the unit lines of a manifest, in one awk process (json.sh's json_members).
 # Arguments: manifest file.
 # Outputs: one line per unit: id fingerprint key sha256 bytes files sourceBytes listing uploaded
 #   source pathBase64, tab-separated (none of these fields can hold a tab or newline).
@@ -31,32 +26,44 @@ readonly UNIT_FIELD_PATTERNS=('^[A-Za-z0-9._-]+$' '^[0-9a-f]{64}$' '^units/[A-Za
 #   read (a snapshot is restored whole or reported broken, never silently shortened).
 #######################################
 manifest_units() {
-  local file="$1" line i readable header=true
-  local -a fields=()
+  local file="$1" bad="" rc=0
   [[ -r "${file}" ]] || return 1
-  while IFS= read -r line || [[ -n "${line}" ]]; do
-    if [[ "${header}" == true ]]; then
-      json_read fields "${line}" format version && [[ "${fields[0]}" == "${MANIFEST_FORMAT}" && "${fields[1]}" == "${MANIFEST_VERSION}" ]] ||
-        return 1
-      header=false
-      continue
-    fi
-    [[ "${line}" == '{'* ]] || continue
-    readable=false
-    if json_read fields "${line}" "${UNIT_FIELDS[@]}"; then
-      readable=true
-      for i in "${!UNIT_FIELDS[@]}"; do
-        [[ "${fields[i]}" =~ ${UNIT_FIELD_PATTERNS[i]} ]] || readable=false
-      done
-    fi
-    if [[ "${readable}" != true ]]; then
-      log "error: ${file##*/}: unit line not readable: ${line:0:200}"
-      return 1
-    fi
-    printf '%s\t' "${fields[@]:0:10}"
-    printf '%s\n' "${fields[10]}"
-  done <"${file}"
-  [[ "${header}" == false ]]
+  # The unreadable line (if any) comes back on stderr, the units on stdout.
+  # shellcheck disable=SC2016 # an awk program: its $ are awk's
+  { bad="$(timeout -k 5 60 awk -v format="${MANIFEST_FORMAT}" -v version="${MANIFEST_VERSION}" "${JSON_MEMBERS_AWK}"'
+    function readable(m) {
+      return m["id"] ~ /^[A-Za-z0-9._-]+$/ && json_hex64(m["fingerprint"]) && json_hex64(m["sha256"]) &&
+        json_hex64(m["listing"]) && archive_key(m["key"]) && m["bytes"] ~ /^[0-9]+$/ &&
+        m["files"] ~ /^[0-9]+$/ && m["sourceBytes"] ~ /^[0-9]+$/ && m["uploaded"] ~ /^(true|false)$/ &&
+        ("source" in m) && m["source"] !~ /["\\]/ && ("pathBase64" in m) && m["pathBase64"] ~ /^[A-Za-z0-9+\/=]*$/
+    }
+    function archive_key(k,    h) {
+      if (k !~ /^units\/[A-Za-z0-9._-]+\/[0-9a-f]+\.tar\.zst$/) return 0
+      h = k
+      sub(/^units\/[A-Za-z0-9._-]+\//, "", h)
+      sub(/\.tar\.zst$/, "", h)
+      return json_hex64(h)
+    }
+    NR == 1 {
+      if (!json_members($0, m) || m["format"] != format || m["version"] != version) exit 1
+      next
+    }
+    substr($0, 1, 1) != "{" { next }
+    {
+      if (!json_members($0, m) || !readable(m)) {
+        print substr($0, 1, 200) > "/dev/stderr"
+        exit 3
+      }
+      print m["id"] "\t" m["fingerprint"] "\t" m["key"] "\t" m["sha256"] "\t" m["bytes"] "\t" m["files"] "\t" \
+        m["sourceBytes"] "\t" m["listing"] "\t" m["uploaded"] "\t" m["source"] "\t" m["pathBase64"]
+    }
+    END { if (NR == 0) exit 1 }' "${file}" 2>&1 >&3 3>&-)" || rc=$?; } 3>&1
+  if ((rc == 3)); then
+    log "error: ${file##*/}: unit line not readable: ${bad}"
+  elif [[ -n "${bad}" ]]; then
+    log "error: ${file##*/}: ${bad}"
+  fi
+  ((rc == 0))
 }
 
 #######################################

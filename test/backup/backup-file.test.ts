@@ -111,6 +111,8 @@ describe('backup to file://', () => {
     });
     expect(archives()).toEqual(before);
     expect(snapshots()).toHaveLength(2);
+    const manifest = parseManifest(fs.readFileSync(path.join(hostDir, 'snapshots', `${run.kv.snapshot}.json`), 'utf8'), 'rerun manifest');
+    expect(manifest.units.map((u) => Buffer.from(u.pathBase64, 'base64').toString('hex')).sort()).toEqual(tree.units.map(hexPath).sort());
   });
 
   test('changing one unit re-sends only that unit', async () => {
