@@ -2,7 +2,7 @@
  * Small units written in the background, two at once (so that both cores compress): a failing writer,
  * a file that changes while its unit is written in the background, a stop while two are written, and
  * staged s3:// batches that are only sent once every archive of them is written. Fakes on PATH hold
- * a `zstd` until the next unit's has started, so that two writers are in flight for certain.
+ * unit a's `zstd` until unit b's has started, so that two writers are in flight for certain.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -21,19 +21,19 @@ afterEach(async () => {
 });
 
 /**
- * A `zstd` whose compressing runs are numbered in the order they start (`<root>/<name>.<n>`); run
- * `nth` runs `action` (bash, with $ROOT the world root) instead of the real zstd, and run 1 waits
- * (up to 20 s) until run 2 has started: two writers in flight at once.
+ * A `zstd` that knows the unit it compresses by the archive file it writes to: the one of unit `unit`
+ * runs `action` (bash) before the real zstd, and the one of unit `a` waits (up to 20 s) until that one
+ * has started: two writers in flight at once.
  */
-function zstdThat(w: FaultWorld, name: string, nth: number, action: string): string {
-  const mark = path.join(w.root, name);
+function zstdThat(w: FaultWorld, name: string, unit: string, action: string): string {
+  const started = path.join(w.root, `${name}.started`);
   return w.fakeBin(name, {
     zstd: [
       'd=0; for a in "$@"; do [[ "${a}" == -d ]] && d=1; done',
       '(( d == 0 )) || exec /usr/bin/zstd "$@"',
-      `n=1; until mkdir '${mark}.'"$n" 2>/dev/null; do n=$((n + 1)); done`,
-      `if (( n == 1 )); then for ((i = 0; i < 200; i++)); do [[ -e '${mark}.2' ]] && break; sleep 0.1; done; fi`,
-      `if (( n == ${nth} )); then ${action.replaceAll('$ROOT', w.root)}; fi`,
+      'out="$(readlink "/proc/$$/fd/1")"',
+      `if [[ "$out" == */units/${unit}-* ]]; then : > '${started}'; ${action}; fi`,
+      `if [[ "$out" == */units/a-* ]]; then for ((i = 0; i < 200; i++)); do [[ -e '${started}' ]] && break; sleep 0.1; done; fi`,
       'exec /usr/bin/zstd "$@"',
     ].join('\n'),
   });
@@ -56,7 +56,7 @@ describe('two units written at once (file)', () => {
     async () => {
       const w = await world('file');
       for (const unit of ['a', 'b', 'c']) w.write(`${unit}/data`, unit.repeat(5000));
-      const run = await w.backup({ pathPrefix: [zstdThat(w, 'fail-second', 2, 'cat >/dev/null; exit 1')] });
+      const run = await w.backup({ pathPrefix: [zstdThat(w, 'fail-second', 'b', 'cat >/dev/null; exit 1')] });
       expect(run.code).toBe(1);
       expect(finding(run.result, 'backup.run')?.message).toContain(`upload of unit ${w.src}/b failed`);
       expect(run.stderr).toMatch(/archiving unit b of .* failed \(tar \d+, zstd 1\)/);
@@ -76,18 +76,20 @@ describe('two units written at once (file)', () => {
       w.write('b/data', 'b'.repeat(4000));
       // The first read of a: rewritten after tar read it, same size and mtime (the listing cannot tell),
       // and tar says so (status 1), as GNU tar does for a file that changed while it read it.
+      // Only a's first read (its members file names ./a/data): b's tar may start first.
       const once = path.join(w.root, 'changed.done');
       const tar = w.fakeBin('change-a', {
         tar: [
-          `if [[ " $* " == *" --create "* && ! -e '${once}' ]]; then`,
-          `  touch '${once}'; /usr/bin/tar "$@" || exit $?`,
+          'm=""; for arg in "$@"; do [[ "${arg}" == --files-from=* ]] && m="${arg#--files-from=}"; done',
+          `if [[ -n "$m" ]] && tr '\\0' '\\n' < "$m" | grep -qx './a/data' && mkdir '${once}' 2>/dev/null; then`,
+          '  /usr/bin/tar "$@" || exit $?',
           `  printf 'B%.0s' {1..4000} > '${data}'; touch -d @${mtime.getTime() / 1000} '${data}'`,
           "  echo 'tar: ./a/data: file changed as we read it' >&2; exit 1",
           'fi',
           'exec /usr/bin/tar "$@"',
         ].join('\n'),
       });
-      const run = await w.backup({ pathPrefix: [tar, zstdThat(w, 'pair', 0, 'true')] });
+      const run = await w.backup({ pathPrefix: [tar, zstdThat(w, 'pair', 'b', 'true')] });
       expect(run.code, run.stderr).toBe(0);
       expect(finding(run.result, 'backup.run')?.message).toMatch(
         /\/a changed while it was read \(tar: .*\.\/a\/data: file changed as we read it\) and was read again/,
@@ -141,7 +143,9 @@ describe('two units written at once (s3, staged)', () => {
       for (const unit of ['a', 'b', 'c']) w.write(`${unit}/data`, unit.repeat(5000));
       // Each unit's bound is just over 1 MiB (data, headers, 1 MiB margin): one archive a batch.
       const env = { GPU_MAINT_BACKUP_S3_BATCH_BYTES: '1100000' };
-      const run = await w.backup({ env, pathPrefix: [zstdThat(w, 'staged', 0, 'true')] });
+      // Each writer takes a while: the next unit finds the batch full while its archive is written.
+      const slow = w.fakeBin('slow', { zstd: 'sleep 0.5; exec /usr/bin/zstd "$@"' });
+      const run = await w.backup({ env, pathPrefix: [slow] });
       expect(run.code, run.stderr).toBe(0);
       expect(w.archives()).toHaveLength(3);
       const target = path.join(w.root, 'restored');
