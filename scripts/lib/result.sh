@@ -35,8 +35,18 @@ ensure_result_tmp_dir() {
   fi
 }
 
+# Removes the scratch dir; again after a moment when a child that was being stopped (a background
+# writer's reader) wrote into it meanwhile.
 remove_result_tmp_dir() {
-  [[ -n "${RESULT_TMP_DIR}" ]] && rm -rf -- "${RESULT_TMP_DIR}"
+  [[ -n "${RESULT_TMP_DIR}" ]] || return 0
+  local tries=0
+  until rm -rf -- "${RESULT_TMP_DIR}" 2>/dev/null; do
+    if ((++tries == 3)); then
+      log "warning: cannot remove ${RESULT_TMP_DIR}"
+      break
+    fi
+    sleep 0.1
+  done
   return 0
 }
 
