@@ -217,8 +217,9 @@ readonly SAMPLE_MIN_BYTES=$((4 * SAMPLE_BYTES))
 # sorted later); and the unit table on stdout: `rel<SOH>n<NUL>group<NUL>fpbytes<NUL>` per unit. With
 # -v ls_only=1 it writes ls.all and the table only (a check of units listed again).
 # Inside the program (no comments there: the bundler drops lines starting with #, even in a string):
-# unit() creates every unit's files at once, also with no entry of a kind, and closes them (a unit may
-# have many); add() takes one entry of unit n (R or U, depth, type, size, mtime, mode, owner, links,
+# unit() creates every unit's .ls and .m at once, also with no entry of a kind, and closes them (a unit
+# may have many; .skip appears with the first unreadable entry: each file created costs about 0.4 ms
+# on a small VM's ext4); add() takes one entry of unit n (R or U, depth, type, size, mtime, mode, owner, links,
 # path, link target); the depth comes from the path, as find counts from its starting point, which is a
 # unit when one is listed again.
 #######################################
@@ -230,7 +231,7 @@ function unit(rel, group,    n) {
   num[rel] = n; rels[n] = rel; groups[n] = (group == "" ? n : group)
   order[++units] = n
   if (ls_only) return n
-  for (k = 0; k < 3; k++) { f = dir "/u/" n (k == 0 ? ".ls" : k == 1 ? ".m" : ".skip"); printf "" >> f; close(f) }
+  for (k = 0; k < 2; k++) { f = dir "/u/" n (k == 0 ? ".ls" : ".m"); printf "" >> f; close(f) }
   printf "%s%c%s", src, 0, rel > (dir "/u/" n ".id"); close(dir "/u/" n ".id")
   return n
 }
