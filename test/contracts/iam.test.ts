@@ -484,7 +484,9 @@ describe('a broken template fails the check', () => {
   test('a misspelt action is reported', async () => {
     const t = structuredClone(template);
     const id = iam.id('CollectHandlerRoleDefaultPolicy', 'AWS::IAM::Policy');
-    ((t.Resources[id].Properties ?? {}).PolicyDocument.Statement as Record<string, unknown>[]).push({
+    const properties = t.Resources[id].Properties;
+    if (!properties) throw new Error(`${id} has no Properties`);
+    (properties.PolicyDocument.Statement as Record<string, unknown>[]).push({
       Effect: 'Allow',
       Action: ['s3:GetObjcet', 'sns:Pub*x'],
       Resource: '*',
