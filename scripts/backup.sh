@@ -215,7 +215,9 @@ readonly SAMPLE_MIN_BYTES=$((4 * SAMPLE_BYTES))
 # SAMPLE_MIN_BYTES or more of the unit's level group: `size<TAB>path`), u/n.id (source NUL path:
 # hashed into the unit id); fp.all and ls.all (`n<TAB>record`: fingerprint and listing records,
 # sorted later); and the unit table on stdout: `rel<SOH>n<NUL>group<NUL>fpbytes<NUL>` per unit. With
-# -v ls_only=1 it writes ls.all and the table only (a check of units listed again).
+# -v ls_only=1 it writes ls.all and the table only (a check of units listed again); with -v members=0
+# no u/n.ls or u/n.m but m.all (`n<TAB>path`), from which unit_read_files writes them for the units
+# that are read (the scan: an unchanged unit costs no file of either kind).
 # Inside the program (no comments there: the bundler drops lines starting with #, even in a string):
 # unit() creates every unit's .ls and .m at once, also with no entry of a kind, and closes them (a unit
 # may have many; .skip appears with the first unreadable entry: each file created costs about 0.4 ms
@@ -231,7 +233,7 @@ function unit(rel, group,    n) {
   num[rel] = n; rels[n] = rel; groups[n] = (group == "" ? n : group)
   order[++units] = n
   if (ls_only) return n
-  for (k = 0; k < 2; k++) { f = dir "/u/" n (k == 0 ? ".ls" : ".m"); printf "" >> f; close(f) }
+  if (members) for (k = 0; k < 2; k++) { f = dir "/u/" n (k == 0 ? ".ls" : ".m"); printf "" >> f; close(f) }
   printf "%s%c%s", src, 0, rel > (dir "/u/" n ".id"); close(dir "/u/" n ".id")
   return n
 }
@@ -247,9 +249,12 @@ function add(n, flag, d, y, sz, mt, m, o, l, p, lt,    rec, ls) {
   ls = (y == "d") ? "d\t-\t" m "\t" p "\t" : y "\t" sz "\t" m "\t" p "\t" lt
   printf "%s\t%s%c", n, ls, 0 >> (dir "/ls.all")
   if (ls_only) return
-  if (n != last_n) { if (last_n != "") { close(dir "/u/" last_n ".ls"); close(dir "/u/" last_n ".m") }; last_n = n }
-  printf "%s%c", ls, 0 >> (dir "/u/" n ".ls")
-  printf "%s%c", p, 0 >> (dir "/u/" n ".m")
+  if (!members) printf "%s\t%s%c", n, p, 0 >> (dir "/m.all")
+  else {
+    if (n != last_n) { if (last_n != "") { close(dir "/u/" last_n ".ls"); close(dir "/u/" last_n ".m") }; last_n = n }
+    printf "%s%c", ls, 0 >> (dir "/u/" n ".ls")
+    printf "%s%c", p, 0 >> (dir "/u/" n ".m")
+  }
   if (y == "f" && sz + 0 >= sample_min) {
     printf "%s\t%s%c", sz, p, 0 >> (dir "/u/" groups[n] ".big"); close(dir "/u/" groups[n] ".big")
   }
@@ -298,6 +303,7 @@ split_tree_reset() {
   mkdir -p -- "$1/u"
   : >"$1/fp.all"
   : >"$1/ls.all"
+  [[ ! -e "$1/m.all" ]] || : >"$1/m.all"
 }
 
 #######################################
@@ -320,12 +326,14 @@ list_records() {
 }
 
 # Splits the records list_records wrote into <out dir>/records into units (SCAN_SPLIT_AWK).
-# Arguments: output dir (split_tree_reset first), first unit number, source as configured, and 1 to
-#   write the listing records and the unit table only (default 0).
+# Arguments: output dir (split_tree_reset first), first unit number, source as configured, 1 to
+#   write the listing records and the unit table only (default 0), and 0 to leave each unit's listing
+#   and member files to unit_read_files (default 1).
 split_records() {
-  local out="$1" first="$2" src="$3" ls_only="${4:-0}"
+  local out="$1" first="$2" src="$3" ls_only="${4:-0}" members="${5:-1}"
   awk -v dir="${out}" -v src="${src}" -v depth="${UNIT_DEPTH}" -v first="${first}" -v large="${LARGE_FILE_BYTES}" \
-    -v sample_min="${SAMPLE_MIN_BYTES}" -v ls_only="${ls_only}" "${SCAN_SPLIT_AWK}" <"${out}/records" >"${out}/table" 2>"${out}/awk.err" || {
+    -v sample_min="${SAMPLE_MIN_BYTES}" -v ls_only="${ls_only}" -v members="${members}" "${SCAN_SPLIT_AWK}" \
+    <"${out}/records" >"${out}/table" 2>"${out}/awk.err" || {
     log "error: cannot split the entries of ${src} into units: $(head -c 300 "${out}/awk.err")"
     return 1
   }
@@ -334,7 +342,8 @@ split_records() {
 #######################################
 # Lists a tree below a source (list_records) and splits it into units (split_records).
 # Arguments: resolved source, start, output dir (split_tree_reset first), first unit number, source
-#   as configured (hashed into unit ids).
+#   as configured (hashed into unit ids), and 0 to leave listing and member files to unit_read_files
+#   (default 1).
 #######################################
 split_tree() {
   local resolved="$1" start="$2" out="$3" first="$4" src="$5"
@@ -342,7 +351,7 @@ split_tree() {
     log "error: cannot read ${src}/${start#./}"
     return 1
   }
-  split_records "${out}" "${first}" "${src}"
+  split_records "${out}" "${first}" "${src}" 0 "${6:-1}"
 }
 
 # Sets TABLE_UNIT to the number of the unit with a path in a split_tree output (empty when absent).
@@ -383,10 +392,11 @@ U_LS_BYTES=()
 
 #######################################
 # Finds the sources' units and fingerprints them into U_* (sorted per source by path); missing
-# sources go to MISSING_SOURCES. One find(1) per source, one awk pass, two sorts and one sha256sum
+# sources go to MISSING_SOURCES. One find(1) per source, one awk pass, a sort and one sha256sum
 # for the whole run: the cost does not grow with the number of units. A unit's fingerprint is the
 # sha256 of `gpu-maint-fingerprint v1` and its sorted (type, size, mtime, mode, owner, links, path,
-# link target) records; its listing digest as unit_listing (lib/backup-manifest.sh) computes it.
+# link target) records; its listing digest (as unit_listing in lib/backup-manifest.sh computes it)
+# waits for unit_read_files, which only the units that are read need.
 # Returns: non-zero when a source cannot be read.
 #######################################
 scan_units() {
@@ -402,7 +412,7 @@ scan_units() {
     [[ -d "${src}" ]] || die "source ${src} is not a directory"
     resolved="$(cd "${src}" && pwd -P)"
     build_prune_args "${resolved}"
-    split_tree "${resolved}" . "${SCRATCH}" "${first}" "${src}" || return 1
+    split_tree "${resolved}" . "${SCRATCH}" "${first}" "${src}" 0 || return 1
     table=()
     while IFS= read -r -d '' rec && IFS= read -r -d '' group && IFS= read -r -d '' fpbytes; do
       table+=("${rec}"$'\x01'"${group}"$'\x01'"${fpbytes}")
@@ -426,25 +436,23 @@ scan_units() {
   done
   ((${#U_NUM[@]} > 0)) || return 0
   split_unit_records "${SCRATCH}/fp.all" "${SCRATCH}" fp 'gpu-maint-fingerprint v1' || return 1
-  split_unit_records "${SCRATCH}/ls.all" "${SCRATCH}" lss '' || return 1
-  # Every unit gets both files even when it has no record of a kind (then it hashes the header only).
+  # Every unit gets its file even when it has no record (then it hashes the header only).
   local -a files=()
   for n in "${U_NUM[@]}"; do
     [[ -e "${SCRATCH}/u/${n}.fp" ]] || printf 'gpu-maint-fingerprint v1\0' >"${SCRATCH}/u/${n}.fp"
-    [[ -e "${SCRATCH}/u/${n}.lss" ]] || : >"${SCRATCH}/u/${n}.lss"
-    files+=("${n}.fp" "${n}.lss" "${n}.id")
+    files+=("${n}.fp" "${n}.id")
   done
   unit_sums "${SCRATCH}" "${files[@]}"
   for idx in "${!U_NUM[@]}"; do
     n="${U_NUM[idx]}"
-    [[ -n "${UNIT_SUMS[${n}.fp]:-}" && -n "${UNIT_SUMS[${n}.lss]:-}" && -n "${UNIT_SUMS[${n}.id]:-}" ]] || {
+    [[ -n "${UNIT_SUMS[${n}.fp]:-}" && -n "${UNIT_SUMS[${n}.id]:-}" ]] || {
       log "error: cannot fingerprint unit ${U_SRC[idx]}/${U_REL[idx]}"
       return 1
     }
     unit_slug "${U_REL[idx]}"
     U_ID+=("${U_SLUG_OUT}-${UNIT_SUMS[${n}.id]:0:12}")
     U_FP+=("${UNIT_SUMS[${n}.fp]}")
-    U_LS_DIGEST+=("${UNIT_SUMS[${n}.lss]}")
+    U_LS_DIGEST+=("")
   done
   # Entries and regular-file bytes of each unit's listing, in one pass over all of them.
   local entries bytes
@@ -458,6 +466,58 @@ scan_units() {
   done
 }
 declare -A U_LS_COUNTS=()
+
+# Writes, for each unit of the scan's split (${SCRATCH}) that is read, in one awk pass, its listing
+# records (u/n.ls, in find order) and tar's members (u/n.m) from ls.all and m.all.
+# shellcheck disable=SC2016 # an awk program: its $ are awk's
+readonly UNIT_MEMBERS_AWK='
+BEGIN {
+  RS = "\0"; k = split(want, w, " ")
+  for (i = 1; i <= k; i++) {
+    wanted[w[i]] = 1
+    f = dir "/u/" w[i] ".ls"; printf "" > f; close(f)
+    f = dir "/u/" w[i] ".m"; printf "" > f; close(f)
+  }
+}
+FNR == 1 { suffix = (FILENAME ~ /\/ls[.]all$/) ? ".ls" : ".m"; if (file != "") close(file); file = ""; cur = "" }
+{
+  t = index($0, "\t"); n = substr($0, 1, t - 1)
+  if (!(n in wanted)) next
+  if (n != cur) { if (file != "") close(file); cur = n; file = dir "/u/" n suffix }
+  printf "%s%c", substr($0, t + 1), 0 >> file
+}'
+
+#######################################
+# Prepares the units that are read (indexes as U_*): their listing and member files
+# (UNIT_MEMBERS_AWK) and listing digests (U_LS_DIGEST), in one pass for all of them; an unchanged
+# unit needs neither.
+# Returns: non-zero when they cannot be written.
+#######################################
+unit_read_files() {
+  (($# > 0)) || return 0
+  local i n
+  local -a nums=() files=()
+  for i in "$@"; do nums+=("${U_NUM[i]}"); done
+  [[ -e "${SCRATCH}/m.all" ]] || : >"${SCRATCH}/m.all"
+  if ! timeout -k 5 "${SCAN_TIMEOUT_S}" awk -v dir="${SCRATCH}" -v want="${nums[*]}" "${UNIT_MEMBERS_AWK}" \
+    "${SCRATCH}/ls.all" "${SCRATCH}/m.all" 2>"${SCRATCH}/awk.err" ||
+    ! split_unit_records "${SCRATCH}/ls.all" "${SCRATCH}" lss '' "${nums[*]}"; then
+    log "error: cannot write the listings of the units to read: $(head -c 300 "${SCRATCH}/awk.err")"
+    return 1
+  fi
+  for n in "${nums[@]}"; do
+    [[ -e "${SCRATCH}/u/${n}.lss" ]] || : >"${SCRATCH}/u/${n}.lss"
+    files+=("${n}.lss")
+  done
+  unit_sums "${SCRATCH}" "${files[@]}"
+  for i in "$@"; do
+    U_LS_DIGEST[i]="${UNIT_SUMS[${U_NUM[i]}.lss]:-}"
+    if [[ -z "${U_LS_DIGEST[i]}" ]]; then
+      log "error: cannot fingerprint unit ${U_SRC[i]}/${U_REL[i]}"
+      return 1
+    fi
+  done
+}
 
 #######################################
 # Loads what can be reused: the newest snapshot's units and the archives this host uploaded in a
@@ -1504,7 +1564,12 @@ main() {
   done
   progress 0 "${#U_ID[@]}"
   # The folders of the archives to write, made at once (file://): no process per unit.
-  local -a folders=()
+  local -a folders=() read_units=()
+  for i in "${!U_ID[@]}"; do ((U_REUSE[i] == 1)) || read_units+=("${i}"); done
+  if ! unit_read_files "${read_units[@]+"${read_units[@]}"}"; then
+    report failed "cannot list the units to read; no snapshot written, previous snapshot ${PREVIOUS_ID:-(none)} intact" "${missing}"
+    exit 1
+  fi
   for i in "${!U_ID[@]}"; do ((U_REUSE[i] == 1)) || folders+=("backups/${HOST_KEY}/units/${U_ID[i]}"); done
   ((${#folders[@]} == 0)) || store_make_folders "${folders[@]}"
 

@@ -165,9 +165,10 @@ unit_listing() {
 # Splits sorted `n<TAB>record` lines (NUL-separated) into u/<n>.<suffix>, each file starting with -v head.
 # shellcheck disable=SC2016 # an awk program: its $ are awk's
 readonly UNIT_GROUP_AWK='
-BEGIN { RS = "\0" }
+BEGIN { RS = "\0"; if (want != "") { k = split(want, w, " "); for (i = 1; i <= k; i++) wanted[w[i]] = 1 } }
 {
   t = index($0, "\t"); n = substr($0, 1, t - 1)
+  if (want != "" && !(n in wanted)) next
   if (n != cur) {
     if (cur != "") close(file)
     cur = n; file = dir "/u/" n "." suffix
@@ -180,10 +181,11 @@ BEGIN { RS = "\0" }
 # Sorts a file of `n<TAB>record` lines (NUL-separated, records of many units) and splits it into one
 # file per unit, <dir>/u/<n>.<suffix>, each starting with a head line (none when empty): one sort and
 # one awk for any number of units.
-# Arguments: records file, dir, suffix, head.
+# Arguments: records file, dir, suffix, head, and the units wanted (numbers, space-separated; default:
+#   every unit of the file).
 #######################################
 split_unit_records() {
-  LC_ALL=C sort -z -- "$1" | awk -v dir="$2" -v suffix="$3" -v head="$4" "${UNIT_GROUP_AWK}"
+  LC_ALL=C sort -z -- "$1" | awk -v dir="$2" -v suffix="$3" -v head="$4" -v want="${5:-}" "${UNIT_GROUP_AWK}"
 }
 
 #######################################
