@@ -83,7 +83,7 @@ json_object() {
 #   start with an object.
 # json_hex64(v): 1 when v is 64 lowercase hex digits (no {n} intervals: mawk lacks them).
 #######################################
-# shellcheck disable=SC2016 # awk functions: their $ are awk's
+# shellcheck disable=SC2016,SC2034 # awk functions (their $ are awk's), used by the scripts sourcing this
 readonly JSON_MEMBERS_AWK='
 function json_members(line, out,    key) {
   split("", out)
@@ -109,26 +109,3 @@ function json_hex64(v) {
   return length(v) == 64 && v ~ /^[0-9a-f]+$/
 }
 '
-
-#######################################
-# Prints scalar members of the JSON object that starts a line (see json_members), tab-separated, in
-# the order asked.
-# Arguments: the line, then the keys.
-# Returns: 1 when the line does not start with an object or a key is missing.
-#######################################
-json_get() {
-  local line="$1"
-  shift
-  # shellcheck disable=SC2016 # an awk program: its $ are awk's
-  printf '%s\n' "${line}" | timeout -k 5 60 awk -v keys="$*" "${JSON_MEMBERS_AWK}"'
-    NR == 1 {
-      if (!json_members($0, m)) exit 1
-      n = split(keys, k, " ")
-      out = ""
-      for (i = 1; i <= n; i++) {
-        if (!(k[i] in m)) exit 1
-        out = out (i > 1 ? "\t" : "") m[k[i]]
-      }
-      print out
-    }'
-}

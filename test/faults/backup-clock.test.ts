@@ -5,20 +5,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
-import { FaultWorld, finding, SLOW } from './backup-harness';
+import { describe, expect, test } from 'vitest';
+import { faultWorlds, finding, SLOW } from './backup-harness';
 
 const TEN_YEARS = 10 * 365 * 86_400;
-let worlds: FaultWorld[] = [];
-const world = async (...args: ConstructorParameters<typeof FaultWorld>) => {
-  const w = await new FaultWorld(...args).start();
-  worlds.push(w);
-  return w;
-};
-afterEach(async () => {
-  for (const w of worlds) await w.dispose();
-  worlds = [];
-});
+const world = faultWorlds();
 
 describe.each(['file', 's3'] as const)('clock skew (%s)', (kind) => {
   test(

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { afterEach, expect } from 'vitest';
 import { awsCliBinDir, fakeBinDir, fakeHostEnv, listFiles, S3RVER_AWS_CLI_ENV, S3Server } from '../helpers/fake-host';
 import { REPO_ROOT } from '../helpers/fixtures';
 
@@ -347,6 +348,30 @@ export async function until(predicate: () => boolean, what: string, limitMs = 60
     if (Date.now() - start > limitMs) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * The `world` maker of a fault test file: every world it starts is disposed after its case (by an
+ * afterEach this registers; call it at the top of the file).
+ */
+export function faultWorlds(): (...args: ConstructorParameters<typeof FaultWorld>) => Promise<FaultWorld> {
+  let worlds: FaultWorld[] = [];
+  afterEach(async () => {
+    for (const w of worlds) await w.dispose();
+    worlds = [];
+  });
+  return async (...args) => {
+    const w = await new FaultWorld(...args).start();
+    worlds.push(w);
+    return w;
+  };
+}
+
+/** restore-test of the newest snapshot exits 0 and finds it good. */
+export async function restoreTestPasses(w: FaultWorld): Promise<void> {
+  const test = await w.restoreTest();
+  expect(test.code, test.stderr).toBe(0);
+  expect(finding(test.result, 'backup.restore-test')?.severity, JSON.stringify(test.result?.findings)).toBe('ok');
 }
 
 /** Per-case limit: each case starts the CLI several times, on a shared and busy machine. */

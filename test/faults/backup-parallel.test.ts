@@ -6,19 +6,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
-import { FaultWorld, finding, SLOW, until } from './backup-harness';
+import { describe, expect, test } from 'vitest';
+import { type FaultWorld, faultWorlds, finding, restoreTestPasses, SLOW, until } from './backup-harness';
 
-let worlds: FaultWorld[] = [];
-const world = async (...args: ConstructorParameters<typeof FaultWorld>) => {
-  const w = await new FaultWorld(...args).start();
-  worlds.push(w);
-  return w;
-};
-afterEach(async () => {
-  for (const w of worlds) await w.dispose();
-  worlds = [];
-});
+const world = faultWorlds();
 
 /**
  * A `zstd` that knows the unit it compresses by the archive file it writes to: the one of unit `unit`
@@ -98,8 +89,7 @@ describe('two units written at once (file)', () => {
       const restore = await w.restore('latest', target);
       expect(restore.code, restore.stderr).toBe(0);
       expect(fs.readFileSync(path.join(target, 'a', 'data'), 'utf8')).toBe('B'.repeat(4000));
-      const check = await w.restoreTest();
-      expect(finding(check.result, 'backup.restore-test')?.severity, check.stderr).toBe('ok');
+      await restoreTestPasses(w);
     },
     SLOW,
   );

@@ -5,19 +5,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
-import { FaultWorld, finding, SLOW } from './backup-harness';
+import { describe, expect, test } from 'vitest';
+import { type FaultWorld, faultWorlds, finding, SLOW } from './backup-harness';
 
-let worlds: FaultWorld[] = [];
-const world = async (...args: ConstructorParameters<typeof FaultWorld>) => {
-  const w = await new FaultWorld(...args).start();
-  worlds.push(w);
-  return w;
-};
-afterEach(async () => {
-  for (const w of worlds) await w.dispose();
-  worlds = [];
-});
+const world = faultWorlds();
 
 /** Flips one byte in the middle of a stored archive. */
 function corrupt(w: FaultWorld, archive: string): void {

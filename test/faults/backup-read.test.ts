@@ -5,19 +5,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
-import { CAN_DROP_PRIVILEGES, FaultWorld, finding, SLOW } from './backup-harness';
+import { describe, expect, test } from 'vitest';
+import { CAN_DROP_PRIVILEGES, type FaultWorld, faultWorlds, finding, restoreTestPasses, SLOW } from './backup-harness';
 
-let worlds: FaultWorld[] = [];
-const world = async (...args: ConstructorParameters<typeof FaultWorld>) => {
-  const w = await new FaultWorld(...args).start();
-  worlds.push(w);
-  return w;
-};
-afterEach(async () => {
-  for (const w of worlds) await w.dispose();
-  worlds = [];
-});
+const world = faultWorlds();
 
 /**
  * A `tar` that runs `action` (bash, with $SRC the source) before a create, the first time only or
@@ -67,12 +58,6 @@ function tarOnRead(
     ].join('\n'),
   });
   return { bin, reads: () => (fs.existsSync(count) ? Number(fs.readFileSync(count, 'utf8')) : 0) };
-}
-
-async function restoreTestPasses(w: FaultWorld): Promise<void> {
-  const test = await w.restoreTest();
-  expect(test.code, test.stderr).toBe(0);
-  expect(finding(test.result, 'backup.restore-test')?.severity, JSON.stringify(test.result?.findings)).toBe('ok');
 }
 
 describe.each(['file', 's3'] as const)('files that change while read (%s)', (kind) => {

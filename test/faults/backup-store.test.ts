@@ -8,19 +8,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { listFiles } from '../helpers/fake-host';
-import { FaultWorld, finding, SLOW, silentServer, until } from './backup-harness';
+import { type FaultWorld, faultWorlds, finding, SLOW, silentServer, until } from './backup-harness';
 
-let worlds: FaultWorld[] = [];
+const world = faultWorlds();
 let closers: (() => Promise<void>)[] = [];
-const world = async (...args: ConstructorParameters<typeof FaultWorld>) => {
-  const w = await new FaultWorld(...args).start();
-  worlds.push(w);
-  return w;
-};
+// Registered after faultWorlds' afterEach, so it runs first (after-hooks run in reverse): servers close,
+// then worlds are disposed.
 afterEach(async () => {
   for (const close of closers) await close();
-  for (const w of worlds) await w.dispose();
-  worlds = [];
   closers = [];
 });
 

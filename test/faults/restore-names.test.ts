@@ -5,20 +5,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { buildAdversarialTree, describeTree, diffTrees, withoutExcluded } from '../backup/tree';
-import { FaultWorld, SLOW } from './backup-harness';
+import { type FaultWorld, faultWorlds, SLOW } from './backup-harness';
 
-let worlds: FaultWorld[] = [];
-const world = async (...args: ConstructorParameters<typeof FaultWorld>) => {
-  const w = await new FaultWorld(...args).start();
-  worlds.push(w);
-  return w;
-};
-afterEach(async () => {
-  for (const w of worlds) await w.dispose();
-  worlds = [];
-});
+const world = faultWorlds();
 
 describe('source paths', () => {
   test.each([

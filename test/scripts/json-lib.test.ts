@@ -1,6 +1,6 @@
 /**
  * scripts/lib/json.sh under real bash: what json_string and json_object write is JSON that
- * JSON.parse reads back exactly, and json_get reads members by key whatever their order.
+ * JSON.parse reads back exactly, and JSON_MEMBERS_AWK's json_members reads members by key whatever their order.
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -44,24 +44,39 @@ describe('json_object', () => {
   });
 });
 
-describe('json_get', () => {
+/**
+ * The members of a line by json_members (JSON_MEMBERS_AWK), tab-separated in the order asked: the reader
+ * manifest_units builds on. Exits 1 when the line is not an object or a key is missing.
+ */
+const members = (line: string, ...keys: string[]) =>
+  bash(
+    `printf '%s\\n' "$1" | awk -v keys="$2" "\${JSON_MEMBERS_AWK}"'
+      { if (!json_members($0, m)) exit 1; n = split(keys, k, " "); out = ""
+        for (i = 1; i <= n; i++) { if (!(k[i] in m)) exit 1; out = out (i > 1 ? "\\t" : "") m[k[i]] }
+        print out }'`,
+    line,
+    keys.join(' '),
+  );
+
+describe('json_members', () => {
   test('reads the members asked for whatever their order in the line', () => {
-    const run = bash('json_get "$1" bytes id uploaded', '{ "uploaded": false, "id":"u-1" ,"bytes":7}');
+    const run = members('{ "uploaded": false, "id":"u-1" ,"bytes":7}', 'bytes', 'id', 'uploaded');
     expect(run.stdout).toBe('7\tu-1\tfalse\n');
   });
 
   test('reads back what json_object wrote', () => {
-    const run = bash('line="$(json_object "id=u-2" "files:=3" "source=/opt/ml/models")"; json_get "${line}" source files id');
+    const line = bash('json_object "id=u-2" "files:=3" "source=/opt/ml/models"').stdout;
+    const run = members(line, 'source', 'files', 'id');
     expect(run.stdout).toBe('/opt/ml/models\t3\tu-2\n');
   });
 
   test('keeps the escapes of a string as written', () => {
-    const run = bash('json_get "$1" s', '{"s":"a\\"b\\\\c"}');
+    const run = members('{"s":"a\\"b\\\\c"}', 's');
     expect(run.stdout).toBe('a\\"b\\\\c\n');
   });
 
   test('reads the scalar members before an array (a manifest header line)', () => {
-    const run = bash('json_get "$1" format version', '{"format":"gpu-maint-backup","version":1,"sources":["/a"],"units":[');
+    const run = members('{"format":"gpu-maint-backup","version":1,"sources":["/a"],"units":[', 'format', 'version');
     expect(run.stdout).toBe('gpu-maint-backup\t1\n');
   });
 
@@ -70,7 +85,7 @@ describe('json_get', () => {
     ['a key after an array', '{"a":[1],"id":"u-1"}', 'id'],
     ['a line that is not an object', '"id":"u-1"', 'id'],
   ])('fails on %s', (_name, line, key) => {
-    const run = bash('json_get "$1" "$2"', line, key);
+    const run = members(line, key);
     expect(run.status).toBe(1);
     expect(run.stdout).toBe('');
   });
