@@ -565,6 +565,44 @@ stop_listing() {
   [[ -z "${LISTING_PID}" ]] || kill "${LISTING_PID}" 2>/dev/null || true
   return 0
 }
+#######################################
+# On s3://, starts the upload of this run's manifest now when its id can be foreseen (store_put_prepare):
+# the copy of the manifest this host wrote last names the previous snapshot, and this one is the next
+# in sequence. The listing confirms the guess (use_snapshot_id) or the upload is cancelled unused.
+# The manifest's content still comes last, after every archive it names is stored.
+#######################################
+FORESEEN_PREVIOUS_ID=""
+FORESEEN_ID=""
+foresee_snapshot_id() {
+  [[ "${STORE_KIND}" == s3 ]] || return 0
+  local cache head=""
+  cache="$(manifest_cache_file)"
+  [[ -f "${cache}" ]] || return 0
+  read -r -N 1024 head <"${cache}" || [[ -n "${head}" ]] || return 0
+  [[ "${head}" =~ \"id\":\"([^\"]+)\" ]] || return 0
+  FORESEEN_PREVIOUS_ID="${BASH_REMATCH[1]}"
+  [[ "${FORESEEN_PREVIOUS_ID}" =~ ${SNAPSHOT_ID_RE} ]] || {
+    FORESEEN_PREVIOUS_ID=""
+    return 0
+  }
+  FORESEEN_ID="$(date -u +%Y%m%dT%H%M%SZ)-$(($(snapshot_sequence "${FORESEEN_PREVIOUS_ID}") + 1))"
+  store_put_prepare "backups/${HOST_KEY}/snapshots/${FORESEEN_ID}.json" "${SCRATCH}"
+}
+
+# Sets SNAPSHOT_SEQUENCE and SNAPSHOT_ID once the listing is read: the foreseen id when the listing's
+# newest snapshot is the one foreseen, else a new one (and the upload started for the other is cancelled).
+# The id carries the next sequence number: the order of writing, whatever this host's clock says. The
+# lock rules out a concurrent run of this host, so the listing is current and the id new.
+use_snapshot_id() {
+  SNAPSHOT_SEQUENCE=$(($(snapshot_sequence "${PREVIOUS_ID:-0}") + 1))
+  if [[ -n "${FORESEEN_ID}" && "${PREVIOUS_ID}" == "${FORESEEN_PREVIOUS_ID}" ]]; then
+    SNAPSHOT_ID="${FORESEEN_ID}"
+    return 0
+  fi
+  store_put_cancel
+  SNAPSHOT_ID="$(date -u +%Y%m%dT%H%M%SZ)-${SNAPSHOT_SEQUENCE}"
+}
+
 load_reusable() {
   local listing size key rel ids="" rc=0
   wait "${LISTING_PID}" || rc=$?
@@ -778,8 +816,10 @@ upload_unit() {
   ((UNIT_DEFERRED == 0)) || A_UPLOADED[i]=pending
   if ((file_kind)) && [[ "${size_hint}" == small || "${staged}" == 1 ]]; then
     # Small and staged archives are hashed together, once every unit is written or before their
-    # batch is sent (digest_small_archives).
+    # batch is sent (digest_small_archives); a large staged one starts the hashing of those written
+    # so far, in the background while the next unit compresses (a failure is kept for finish_uploads).
     A_DIGEST_BATCH+=("${i}")
+    [[ "${size_hint}" == small ]] || digest_small_archives_start || true
   elif ((file_kind)); then
     # The archive is in place; its digest is read back while the next unit compresses.
     store_file_digest "$(store_local_file "backups/${HOST_KEY}/${key}")" >"${SCRATCH}/digest.${i}" &
@@ -1276,6 +1316,7 @@ add_unit_line() {
 finish_uploads() {
   local i rc=0
   digest_small_archives || rc=1
+  ((DIGEST_FAILED == 0)) || rc=1
   for i in "${!A_DIGEST_PID[@]}"; do
     if wait "${A_DIGEST_PID[i]}" && read -r "A_SHA[${i}]" "A_BYTES[${i}]" <"${SCRATCH}/digest.${i}" && [[ -n "${A_SHA[i]}" ]]; then
       :
@@ -1313,6 +1354,8 @@ digest_small_archives() {
 DIGEST_UNITS=()
 DIGEST_PID=""
 declare -A DIGEST_STALE=()
+# Set when a hashing failed, whichever call collected it; finish_uploads then fails.
+DIGEST_FAILED=0
 
 #######################################
 # Starts hashing the small archives written since the last call in the background (after collecting
@@ -1361,7 +1404,10 @@ digest_small_archives_collect() {
     fi
     k=$((k + 1))
   done
-  ((rc == 0)) || log "error: cannot compute the sha256 of the archives written for $(store_url "backups/${HOST_KEY}/units/")"
+  if ((rc != 0)); then
+    DIGEST_FAILED=1
+    log "error: cannot compute the sha256 of the archives written for $(store_url "backups/${HOST_KEY}/units/")"
+  fi
   DIGEST_UNITS=()
   DIGEST_STALE=()
   return "${rc}"
@@ -1518,6 +1564,7 @@ main() {
   ((stale == 0)) || log "removed ${stale} partial file(s) left by a backup that was stopped"
   store_stage_init "${STATE}" "${S3_BATCH_BYTES}"
   start_listing
+  foresee_snapshot_id
   if ! scan_units; then
     report failed "cannot read the units of ${SOURCES[*]}" "$(
       IFS=','
@@ -1545,10 +1592,7 @@ main() {
     exit 1
   fi
 
-  # The id carries the next sequence number: the order of writing, whatever this host's clock says.
-  # The lock rules out a concurrent run of this host, so the listing above is current and the id new.
-  SNAPSHOT_SEQUENCE=$(($(snapshot_sequence "${PREVIOUS_ID:-0}") + 1))
-  SNAPSHOT_ID="$(date -u +%Y%m%dT%H%M%SZ)-${SNAPSHOT_SEQUENCE}"
+  use_snapshot_id
   check_clock
 
   # Fingerprints decide what is reused and how much must be read.
@@ -1587,6 +1631,8 @@ main() {
     progress $((i + 1)) "${#U_ID[@]}" "${U_ID[i]}"
   done
   reap_all_units || upload_failed "${i}" "${missing}"
+  # The manifest's upload starts while the last archives are checked and sent (see foresee_snapshot_id).
+  [[ -n "${STORE_PUT_KEY}" ]] || store_put_prepare "backups/${HOST_KEY}/snapshots/${SNAPSHOT_ID}.json" "${SCRATCH}"
   # The small archives are fsynced and hashed while every unit read is listed again.
   store_sync_start
   [[ -n "${DIGEST_PID}" ]] || digest_small_archives_start

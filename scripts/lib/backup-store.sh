@@ -61,6 +61,16 @@ declare -A STORE_DETACHED_KEY=()
 declare -A STORE_DETACHED_STAGED=()
 declare -A STORE_DETACHED_EXPECTED=()
 declare -A STORE_DETACHED_PID=()
+# A small object's upload started before its content exists (store_put_prepare): its key, the gate's
+# pid, the write end of the FIFO the gate reads its go from, and that FIFO.
+STORE_PUT_KEY=""
+STORE_PUT_PID=""
+STORE_PUT_FD=""
+STORE_PUT_FIFO=""
+# `setpriv --pdeathsig KILL --` where util-linux has it (2.33+): a process started through it is killed
+# when its parent dies. Checked once, by the first store_put_prepare.
+STORE_PDEATH=()
+STORE_PDEATH_CHECKED=0
 
 #######################################
 # Parses the destination and prepares the store.
@@ -113,6 +123,7 @@ store_abort_in_flight() {
   if [[ -n "${STORE_UPLOAD_FD}" || -n "${STORE_UPLOAD_PID}" ]]; then
     store_upload_abort
   fi
+  store_put_cancel
   local slot
   for slot in "${!STORE_DETACHED_TMP[@]}"; do
     store_upload_abort_detached "${slot}"
@@ -346,11 +357,126 @@ store_get() {
 }
 
 #######################################
-# Writes a small local file (a manifest) as an object, atomically.
+# Starts the s3:// upload of a small object (a manifest) before its content exists, so that the AWS
+# CLI's start (about 0.5 s of Python imports, see store_stage_send) overlaps the run's remaining work
+# instead of following it; store_put_file with the same key feeds and completes it. Nothing happens
+# on file://, or when the FIFO cannot be made (store_put_file then starts the CLI itself).
+# The CLI reads from a gate (store_put_gate), not from this shell: a FIFO's reader sees end-of-file
+# whenever its writer dies, and a CLI reading end-of-file stores what it read as a whole object. The
+# gate sends the content only after reading a complete go line; when this shell exits without one
+# (killed, failed, store_put_cancel), the gate stops the CLI before its input ends. Were the gate itself
+# killed (`pkill -9 -f backup.sh` matches it too), the CLI's input would end with it: timeout(1) and
+# the CLI are started with a parent-death signal (STORE_PDEATH), so they die with the gate, before
+# the CLI can send what it read (without setpriv, such an empty object is an unreadable manifest: prune
+# keeps it, never counts it as a good snapshot and deletes no archive; lambda/core/backup/prune.ts).
+# Arguments: key, scratch dir.
+#######################################
+store_put_prepare() {
+  local key="$1" scratch="$2" fd
+  [[ "${STORE_KIND}" == s3 ]] || return 0
+  store_put_cancel
+  if ((STORE_PDEATH_CHECKED == 0)); then
+    STORE_PDEATH_CHECKED=1
+    if timeout -k 2 10 setpriv --pdeathsig KILL -- true 2>/dev/null; then STORE_PDEATH=(setpriv --pdeathsig KILL --); fi
+  fi
+  STORE_PUT_FIFO="${scratch}/put-go.fifo"
+  rm -f -- "${STORE_PUT_FIFO}" "${STORE_PUT_FIFO}.data"
+  mkfifo -- "${STORE_PUT_FIFO}" "${STORE_PUT_FIFO}.data" || {
+    STORE_PUT_FIFO=""
+    return 0
+  }
+  store_put_gate "${key}" "${STORE_PUT_FIFO}.data" <"${STORE_PUT_FIFO}" 2>"${STORE_PUT_FIFO}.err" &
+  STORE_PUT_PID=$!
+  exec {fd}>"${STORE_PUT_FIFO}" || {
+    kill "${STORE_PUT_PID}" 2>/dev/null || true
+    STORE_PUT_PID=""
+    return 0
+  }
+  STORE_PUT_FD="${fd}"
+  STORE_PUT_KEY="${key}"
+}
+
+#######################################
+# The gate of a prepared upload (runs in the background; stdin: the go FIFO). Starts the AWS CLI on a
+# FIFO of its own, then waits for one line `<local file>`: sends that file and returns the CLI's status.
+# On end-of-file without a line it stops the CLI (which has read nothing yet) while still holding the
+# CLI's input open, so that no object is stored.
+# Arguments: key, data FIFO.
+#######################################
+store_put_gate() {
+  local key="$1" data="$2" file cli out rc=0
+  # A simple command, so that $! is timeout(1) itself (setpriv execs it) and a TERM reaches the CLI;
+  # --foreground keeps the CLI in the script's process group (a group kill stops it too).
+  "${STORE_PDEATH[@]+"${STORE_PDEATH[@]}"}" timeout --foreground -k 10 "${STORE_TRANSFER_TIMEOUT_S}" \
+    "${STORE_PDEATH[@]+"${STORE_PDEATH[@]}"}" aws s3 cp --only-show-errors --content-type application/json - \
+    "s3://${STORE_BUCKET}/${STORE_PREFIX}${key}" "${STORE_AWS_ARGS[@]+"${STORE_AWS_ARGS[@]}"}" <"${data}" >/dev/null &
+  cli=$!
+  exec {out}>"${data}"
+  if IFS= read -r file && [[ -f "${file}" ]]; then
+    cat -- "${file}" >&"${out}" || rc=1
+    exec {out}>&-
+    wait "${cli}" || rc=$?
+    return "${rc}"
+  fi
+  kill -TERM "${cli}" 2>/dev/null || true
+  wait "${cli}" 2>/dev/null || true
+  exec {out}>&-
+  return 1
+}
+
+# Cancels a prepared upload: the gate reads end-of-file and stops its CLI; nothing is stored.
+store_put_cancel() {
+  [[ -n "${STORE_PUT_PID}" ]] || return 0
+  store_put_close_go
+  wait "${STORE_PUT_PID}" 2>/dev/null || true
+  store_put_forget
+}
+
+store_put_close_go() {
+  if [[ -n "${STORE_PUT_FD}" ]]; then
+    exec {STORE_PUT_FD}>&-
+    STORE_PUT_FD=""
+  fi
+}
+
+store_put_forget() {
+  rm -f -- "${STORE_PUT_FIFO}" "${STORE_PUT_FIFO}.data" "${STORE_PUT_FIFO}.err"
+  STORE_PUT_PID="" STORE_PUT_KEY="" STORE_PUT_FIFO=""
+}
+
+#######################################
+# Completes a prepared upload of this key with a local file. A subshell writes the go line: were the
+# gate gone, SIGPIPE ends the subshell, not this script.
+# Arguments: local file, key. Returns: non-zero when no upload of this key was prepared or it failed
+#   (logged; the caller then puts the file on its own).
+#######################################
+store_put_commit() {
+  local file="$1" key="$2" rc=0
+  [[ -n "${STORE_PUT_PID}" && "${STORE_PUT_KEY}" == "${key}" ]] || return 1
+  (printf '%s\n' "${file}" >&"${STORE_PUT_FD}") 2>/dev/null || rc=1
+  store_put_close_go
+  wait "${STORE_PUT_PID}" || rc=$?
+  if ((rc != 0)); then
+    log "the upload of $(store_url "${key}") started ahead failed (exit ${rc}): $(head -c 300 "${STORE_PUT_FIFO}.err" 2>/dev/null | tr '\n' ' '); putting it again"
+  fi
+  store_put_forget
+  return "${rc}"
+}
+
+#######################################
+# Writes a small local file (a manifest) as an object, atomically (through the upload store_put_prepare
+# started for this key, if any).
 # Arguments: local file, key.
 #######################################
 store_put_file() {
   local file="$1" key="$2"
+  if [[ -n "${STORE_PUT_PID}" ]]; then
+    if [[ "${STORE_PUT_KEY}" == "${key}" ]]; then
+      store_put_commit "${file}" "${key}" && return 0
+    else
+      store_put_cancel
+    fi
+  fi
   if [[ "${STORE_KIND}" == file ]]; then
     local target tmp
     target="$(store_path "${key}")"

@@ -65,7 +65,8 @@ describe('s3:// archives sent in batches', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.kv).toMatchObject({ status: 'ok', units_uploaded: String(UNITS) });
     const made = loggedCalls(log).map((c) => c.split(' ').slice(0, 3).join(' '));
-    expect(made).toEqual(['s3api list-objects-v2 --bucket', 's3 cp --recursive', 's3 cp --only-show-errors']);
+    // The manifest's upload starts before the last batch is sent (its content follows the batch).
+    expect(made.sort()).toEqual(['s3 cp --only-show-errors', 's3 cp --recursive', 's3api list-objects-v2 --bucket']);
     expect((await keys('one-batch')).filter((k) => k.includes('/units/'))).toHaveLength(UNITS);
     expect(stagingLeft('one-batch')).toEqual([]);
     const target = path.join(h.root, 'restore-one-batch');
@@ -92,7 +93,7 @@ describe('s3:// archives sent in batches', () => {
     expect(run.code, run.stderr).toBe(0);
     const batches = loggedCalls(log).filter((c) => c.startsWith('s3 cp --recursive'));
     expect(batches).toHaveLength(Math.ceil(UNITS / 2));
-    expect(loggedCalls(log).filter((c) => / - s3:\/\//.test(c))).toEqual([]);
+    expect(loggedCalls(log).filter((c) => / - s3:\/\/.*\/units\//.test(c))).toEqual([]);
     expect((await keys('budget')).filter((k) => k.includes('/units/'))).toHaveLength(UNITS);
   });
 
@@ -167,7 +168,7 @@ describe('s3:// archives sent in batches', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toContain('staging off: 10.0 MiB free');
     expect(loggedCalls(log).filter((c) => c.startsWith('s3 cp --recursive'))).toEqual([]);
-    expect(loggedCalls(log).filter((c) => / - s3:\/\//.test(c))).toHaveLength(UNITS);
+    expect(loggedCalls(log).filter((c) => / - s3:\/\/.*\/units\//.test(c))).toHaveLength(UNITS);
   });
 
   test('a staging folder a killed backup left behind is removed by the next backup', awsCalls(4 + UNITS), async () => {

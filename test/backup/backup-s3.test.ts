@@ -3,6 +3,7 @@
  * /usr/bin/aws with dummy credentials: round trip, incremental reruns, cut uploads (writer failing,
  * producer failing, server stopped mid-run), and the CLI's snapshots list and prune over s3://.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -104,8 +105,22 @@ describe('backup to s3:// (s3rver)', () => {
     const run = await h.run('backup', env(), { pathPrefix: [h.loggingBin('aws', log)] });
     expect(run.code, run.stderr).toBe(0);
     const calls = loggedCalls(log);
-    expect(calls.map((c) => c.split(' ').slice(0, 2).join(' '))).toEqual(['s3api list-objects-v2', 's3 cp']);
-    expect(calls[1]).toMatch(/snapshots\/[0-9TZ-]+\.json/);
+    // The manifest's upload starts with the listing (its id foreseen from the cached copy): either may log first.
+    expect(calls.map((c) => c.split(' ').slice(0, 2).join(' ')).sort()).toEqual(['s3 cp', 's3api list-objects-v2']);
+    expect(calls.find((c) => c.startsWith('s3 cp'))).toMatch(/ - s3:\/\/.*\/snapshots\/[0-9TZ-]+\.json/);
+  });
+
+  test('a rerun whose cached manifest is no longer the newest stores nothing under the id it foresaw', awsCalls(8), async () => {
+    const before = await snapshotKeys();
+    const elsewhere = await h.run('backup', env({ GPU_MAINT_STATE_DIR: path.join(h.root, 'state-elsewhere') }));
+    expect(elsewhere.code, elsewhere.stderr).toBe(0);
+    const run = await h.run('backup', env());
+    expect(run.code, run.stderr).toBe(0);
+    const added = (await snapshotKeys()).filter((k) => !before.includes(k));
+    const sequences = added.map((k) => Number(/-(\d+)\.json$/.exec(k)?.[1]));
+    const newest = Math.max(...before.map((k) => Number(/-(\d+)\.json$/.exec(k)?.[1])));
+    expect(sequences.sort((a, b) => a - b)).toEqual([newest + 1, newest + 2]);
+    expect(added.map((k) => path.basename(k, '.json'))).toContain(run.kv.snapshot);
   });
 
   test('changing one unit re-sends only that unit', awsCalls(5), async () => {
@@ -117,6 +132,33 @@ describe('backup to s3:// (s3rver)', () => {
     const added = (await archiveKeys()).filter((k) => !before.includes(k));
     expect(added).toHaveLength(1);
     expect(added[0]).toMatch(/\/units\/hard-[0-9a-f]{12}\/[0-9a-f]{64}\.tar\.zst$/);
+  });
+
+  test('a backup whose bash processes are all killed while its manifest upload waits stores no snapshot', awsCalls(6), async () => {
+    const before = await snapshotKeys();
+    const readme = path.join(tree.root, 'README.md');
+    const original = fs.readFileSync(readme);
+    fs.writeFileSync(readme, '# killed before its manifest\n');
+    // The first zstd waits until the manifest's AWS CLI runs, then kills every process of the script
+    // (`pkill -9 -f backup.sh` would): the script and the gate feeding that CLI, not the CLI.
+    const killer = h.fakeBin('killing-zstd', {
+      zstd: [
+        'for _ in $(seq 200); do pgrep -f "aws s3 cp .* - s3://.*/snapshots/" >/dev/null && break; sleep 0.1; done',
+        'pkill -KILL -x -f "$(tr "\\0" " " </proc/$PPID/cmdline | sed "s/ $//")"',
+        'sleep 5',
+      ].join('\n'),
+    });
+    const scratch = path.join(h.root, 'tmp-killed');
+    fs.mkdirSync(scratch);
+    const run = await h.run('backup', env({ TMPDIR: scratch }), { pathPrefix: [killer] });
+    fs.writeFileSync(readme, original);
+    expect(run.code).not.toBe(0);
+    // Long enough for the CLI, had it survived, to send what it read.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(await snapshotKeys()).toEqual(before);
+    // Nor is the CLI left waiting.
+    const left = spawnSync('pgrep', ['-f', `s3://${BUCKET}/${PREFIX}/backups/test-host/snapshots/`], { encoding: 'utf8' });
+    expect(left.stdout.trim()).toBe('');
   });
 
   test('a streamed upload whose writer dies mid-stream leaves no object and no snapshot', awsCalls(5), async () => {
