@@ -10,6 +10,8 @@
 #   small          many small files (generate-small-files.ts), first run, then unchanged rerun
 #   s3, s3-rerun   weights to an S3-protocol server on 127.0.0.1 (s3rver from node_modules; restic's s3 backend)
 #   s3-small       the small files to the same server, first run (limit: one tar | zstd stream, one upload)
+#   (with s3 rows) the AWS CLI alone: gpu-maint's archives of the file:// rows sent by one
+#                  `aws s3 cp --recursive`, and a rerun's listing and manifest put at once (limits)
 # restic and borg are installed from Debian when missing (apt-get; they are never needed by gpu-maint).
 # borg runs unencrypted (--encryption=none, its fastest mode); restic always encrypts.
 # Everything lives in bench/.work/backup-compare.
@@ -173,6 +175,41 @@ s3_raw_stream() {
   tar -cf - -C "$1" . | zstd -q -T0 |
     timeout 600 /usr/bin/aws s3 cp --only-show-errors --endpoint-url "https://127.0.0.1:${S3_PORT}" - "s3://${BUCKET}/raw/small.tar.zst"
 }
+# The floor of any uploader built on the AWS CLI: the archives of gpu-maint's newest snapshot of a
+# file:// destination (the weights or small-files rows), linked into one folder and sent by one
+# `aws s3 cp --recursive`; and the two requests of an unchanged rerun (listing, manifest put), each
+# an AWS CLI process, run at once. Arguments: run, destination name (w or s).
+s3_cli_archives() {
+  local r="$1" host_dir out="${WORK}/cli-archives-$2" key
+  host_dir="$(find "${WORK}/gm-dest-$2/backups" -mindepth 1 -maxdepth 1 -type d | head -n 1)"
+  rm -rf "${out}"
+  mkdir -p "${out}"
+  jq -rs 'max_by(.sequence) | .units[].key' "${host_dir}"/snapshots/*.json | while IFS= read -r key; do
+    mkdir -p "${out}/${key%/*}"
+    ln "${host_dir}/${key}" "${out}/${key}"
+  done
+  timeout 600 /usr/bin/aws s3 cp --recursive --only-show-errors --no-progress --endpoint-url "https://127.0.0.1:${S3_PORT}" \
+    "${out}" "s3://${BUCKET}/cli-$2-${r}/"
+}
+s3_cli_rerun() {
+  local r="$1" manifest
+  manifest="$(find "${WORK}/gm-dest-w/backups" -path '*/snapshots/*.json' | head -n 1)"
+  timeout 600 /usr/bin/aws s3api list-objects-v2 --endpoint-url "https://127.0.0.1:${S3_PORT}" --bucket "${BUCKET}" \
+    --prefix "gm-s3-${r}/" --query 'Contents[].[Size,Key]' --output text >/dev/null &
+  timeout 600 /usr/bin/aws s3 cp --only-show-errors --endpoint-url "https://127.0.0.1:${S3_PORT}" "${manifest}" \
+    "s3://${BUCKET}/cli-rerun-${r}.json"
+  wait $!
+}
+# Times the AWS CLI floors when the file:// rows left archives to send. Arguments: run, row, name.
+time_s3_cli() {
+  local r="$1" row="$2" name="$3"
+  [[ -d "${WORK}/gm-dest-${name}/backups" ]] || return 0
+  if [[ "${row}" == s3-rerun-cli ]]; then
+    timed "${row}" "limit: listing and manifest put at once" "" s3_cli_rerun "${r}"
+  else
+    timed "${row}" "limit: aws s3 cp --recursive" "" s3_cli_archives "${r}" "${name}"
+  fi
+}
 restic_s3_reset() {
   RESTIC_S3_REPO="s3:https://127.0.0.1:${S3_PORT}/${BUCKET}/restic-$1"
   restic init --cacert "${WORK}/s3.pem" --repo "${RESTIC_S3_REPO}" >/dev/null
@@ -325,13 +362,16 @@ run_s3() {
   local r="$1" corpus="$2"
   want s3 || want s3-rerun || return 0
   time_s3_first "${r}" s3 s3 "${corpus}" "4 x tar | aws s3 cp -" s3_raw
+  time_s3_cli "${r}" s3-cli w
   want s3-rerun || return 0
   time_reruns "${r}" s3-rerun s3 "${corpus}" gm restic-s3
+  time_s3_cli "${r}" s3-rerun-cli w
 }
 
 run_s3_small() {
   want s3-small || return 0
   time_s3_first "$1" s3-small s3s "$2" "tar | zstd -T0 | aws s3 cp -" s3_raw_stream
+  time_s3_cli "$1" s3-small-cli s
 }
 
 # Prints the table: medians per row and tool, the ratio of gpu-maint to the best anchor, extras.
@@ -359,6 +399,8 @@ print_table() {
       label["small"] = "small files, first run"; label["small-rerun"] = "small files, unchanged rerun"
       label["s3"] = "weights to S3 (127.0.0.1), first run"; label["s3-rerun"] = "S3, unchanged rerun"
       label["s3-small"] = "small files to S3, first run"
+      label["s3-cli"] = "AWS CLI alone: the same weights archives"; label["s3-rerun-cli"] = "AWS CLI alone: a rerun'"'"'s two requests"
+      label["s3-small-cli"] = "AWS CLI alone: the same small-file archives"
       for (r = 1; r <= rows; r++) {
         row = order[r]; line = "| " label[row]; best = -1
         split("gpu-maint restic borg limit", tools, " ")
