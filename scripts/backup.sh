@@ -55,9 +55,9 @@ source "${BASH_SOURCE[0]%/*}/lib/backup-manifest.sh"
 
 export LC_ALL=C
 # One unit's archive may take hours on a slow link; a hung filesystem must not hold the lock forever.
-UNIT_TIMEOUT_S="$(env_int GPU_MAINT_BACKUP_UNIT_TIMEOUT_S 86400 1)"
+env_int -v UNIT_TIMEOUT_S GPU_MAINT_BACKUP_UNIT_TIMEOUT_S 86400 1
 readonly UNIT_TIMEOUT_S
-SCAN_TIMEOUT_S="$(env_int GPU_MAINT_BACKUP_SCAN_TIMEOUT_S 3600 1)"
+env_int -v SCAN_TIMEOUT_S GPU_MAINT_BACKUP_SCAN_TIMEOUT_S 3600 1
 readonly SCAN_TIMEOUT_S
 readonly SAMPLE_BYTES=262144
 readonly SAMPLE_FILES=4
@@ -65,6 +65,8 @@ readonly FAST_LEVEL_ARG="--fast=1"
 
 SOURCES=()
 EXCLUDES=()
+# backup.destination (GPU_MAINT_BACKUP_DESTINATION): file:///path or s3://bucket/prefix.
+DESTINATION=""
 UNIT_DEPTH=1
 LEVEL=3
 MIN_SAVINGS_PERCENT=10
@@ -123,7 +125,7 @@ START_S=""
 #######################################
 read_config() {
   local item
-  while IFS= read -r item; do SOURCES+=("${item}"); done < <(env_list GPU_MAINT_BACKUP_SOURCES /opt/ml/models)
+  env_list -v SOURCES GPU_MAINT_BACKUP_SOURCES /opt/ml/models
   ((${#SOURCES[@]} > 0)) || die "GPU_MAINT_BACKUP_SOURCES lists no directory"
   for item in "${SOURCES[@]}"; do
     [[ "${item}" == /* ]] || die "GPU_MAINT_BACKUP_SOURCES: '${item}' is not an absolute path"
@@ -133,16 +135,17 @@ read_config() {
       die "GPU_MAINT_BACKUP_SOURCES: $(printf '%q' "${item}") holds a control character, quote or backslash; back up its parent directory instead"
     fi
   done
-  while IFS= read -r item; do EXCLUDES+=("${item}"); done < <(env_list GPU_MAINT_BACKUP_EXCLUDE "")
-  UNIT_DEPTH="$(env_int GPU_MAINT_BACKUP_UNIT_DEPTH 1 1 4)"
-  LEVEL="$(env_int GPU_MAINT_BACKUP_COMPRESSION_LEVEL 3 1 19)"
-  ON_UNREADABLE="$(env_enum GPU_MAINT_BACKUP_ON_UNREADABLE warn warn fail)"
-  MIN_SAVINGS_PERCENT="$(env_int GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT 10 0 100)"
+  env_list -v EXCLUDES GPU_MAINT_BACKUP_EXCLUDE ""
+  env_int -v UNIT_DEPTH GPU_MAINT_BACKUP_UNIT_DEPTH 1 1 4
+  env_int -v LEVEL GPU_MAINT_BACKUP_COMPRESSION_LEVEL 3 1 19
+  env_enum -v ON_UNREADABLE GPU_MAINT_BACKUP_ON_UNREADABLE warn warn fail
+  env_int -v MIN_SAVINGS_PERCENT GPU_MAINT_BACKUP_MIN_SAVINGS_PERCENT 10 0 100
   # An archive costs a few milliseconds locally; on s3:// small ones travel in batches (one AWS CLI
   # process each), so a shard on its own costs no AWS CLI process of its own there either.
-  LARGE_FILE_BYTES="$(env_int GPU_MAINT_BACKUP_LARGE_FILE_BYTES 8388608 1)"
-  S3_BATCH_BYTES="$(env_int GPU_MAINT_BACKUP_S3_BATCH_BYTES 536870912 0)"
-  [[ -n "$(env_str GPU_MAINT_BACKUP_DESTINATION "")" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
+  env_int -v LARGE_FILE_BYTES GPU_MAINT_BACKUP_LARGE_FILE_BYTES 8388608 1
+  env_int -v S3_BATCH_BYTES GPU_MAINT_BACKUP_S3_BATCH_BYTES 536870912 0
+  env_str -v DESTINATION GPU_MAINT_BACKUP_DESTINATION ""
+  [[ -n "${DESTINATION}" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
   local tool
   for tool in tar zstd sha256sum flock find sort base64 stat awk cmp xargs; do
     command -v "${tool}" >/dev/null 2>&1 || die "backup needs ${tool} on PATH"
@@ -531,7 +534,7 @@ declare -A MANIFEST_SIZE=()
 # against S3 then reads no manifest (one AWS CLI process less). Keyed by destination and host key.
 manifest_cache_file() {
   local key
-  key="$(printf '%s\0%s' "$(env_str GPU_MAINT_BACKUP_DESTINATION "")" "${HOST_KEY}" | sha256sum)"
+  key="$(printf '%s\0%s' "${DESTINATION}" "${HOST_KEY}" | sha256sum)"
   printf '%s/backup-last-manifest.%s.json\n' "${STATE}" "${key:0:16}"
 }
 
@@ -1534,7 +1537,7 @@ main() {
   read_config
   HOST="$(host_id)"
   STATE="$(state_dir)"
-  store_init "$(env_str GPU_MAINT_BACKUP_DESTINATION "")"
+  store_init "${DESTINATION}"
   ensure_result_tmp_dir
   SCRATCH="${RESULT_TMP_DIR}"
 

@@ -68,14 +68,14 @@ NOW_S=0
 main() {
   local host exp_days ckpt_days keep patterns root reason refused=0
   local -a exp_roots=() ckpt_roots=() disk_paths=()
-  DRY_RUN="$(env_bool GPU_MAINT_CLEANUP_DRY_RUN true)"
-  FORCE="$(env_bool GPU_MAINT_CLEANUP_FORCE false)"
-  MAX_FRACTION="$(env_number GPU_MAINT_CLEANUP_MAX_DELETE_FRACTION 0.5)"
-  exp_days="$(env_number GPU_MAINT_CLEANUP_EXPERIMENT_MAX_AGE_DAYS 30)"
-  ckpt_days="$(env_number GPU_MAINT_CLEANUP_CHECKPOINT_MAX_AGE_DAYS 7)"
-  keep="$(env_int GPU_MAINT_CLEANUP_CHECKPOINT_KEEP_NEWEST 3)"
-  patterns="$(env_opt GPU_MAINT_CLEANUP_CHECKPOINT_PATTERNS '*.ckpt,*.pt,*.safetensors')"
-  MARKER="$(env_matches GPU_MAINT_CLEANUP_PROTECT_MARKER .keep '^[^/]+$' 'a file name')"
+  env_bool -v DRY_RUN GPU_MAINT_CLEANUP_DRY_RUN true
+  env_bool -v FORCE GPU_MAINT_CLEANUP_FORCE false
+  env_number -v MAX_FRACTION GPU_MAINT_CLEANUP_MAX_DELETE_FRACTION 0.5
+  env_number -v exp_days GPU_MAINT_CLEANUP_EXPERIMENT_MAX_AGE_DAYS 30
+  env_number -v ckpt_days GPU_MAINT_CLEANUP_CHECKPOINT_MAX_AGE_DAYS 7
+  env_int -v keep GPU_MAINT_CLEANUP_CHECKPOINT_KEEP_NEWEST 3
+  env_opt -v patterns GPU_MAINT_CLEANUP_CHECKPOINT_PATTERNS '*.ckpt,*.pt,*.safetensors'
+  env_matches -v MARKER GPU_MAINT_CLEANUP_PROTECT_MARKER .keep '^[^/]+$' 'a file name'
   [[ "${MARKER}" != . && "${MARKER}" != .. ]] || die "GPU_MAINT_CLEANUP_PROTECT_MARKER must be a file name, got: '${MARKER}'"
   mapfile -t PROTECT_GLOBS < <(env_list GPU_MAINT_CLEANUP_PROTECT "")
   mapfile -t exp_roots < <(env_list GPU_MAINT_CLEANUP_EXPERIMENT_PATHS /opt/ml/experiments)

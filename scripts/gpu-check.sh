@@ -79,8 +79,8 @@ UNLISTED_FIELDS=""
 # Globals: NVSMI_TIMEOUT_S, DEADLINE_S (set).
 #######################################
 read_config() {
-  NVSMI_TIMEOUT_S="$(env_int GPU_MAINT_NVSMI_TIMEOUT_S 15 1 40)"
-  DEADLINE_S="$(env_int GPU_MAINT_GPU_CHECK_DEADLINE_S 50 20 55)"
+  env_int -v NVSMI_TIMEOUT_S GPU_MAINT_NVSMI_TIMEOUT_S 15 1 40
+  env_int -v DEADLINE_S GPU_MAINT_GPU_CHECK_DEADLINE_S 50 20 55
   env_matches GPU_MAINT_INSTANCE_TYPE auto '^(auto|[a-z0-9-]+\.[a-z0-9-]+)$' 'auto or an EC2 instance type such as p5.48xlarge' >/dev/null
 }
 
@@ -107,7 +107,7 @@ limit_for() {
 #######################################
 collect_identity() {
   local instance_type source="config" instance_id="" value uptime_s=""
-  instance_type="$(env_str GPU_MAINT_INSTANCE_TYPE auto)"
+  env_str -v instance_type GPU_MAINT_INSTANCE_TYPE auto
   # Called in this shell, not in $( ): the IMDSv2 token is fetched once and kept.
   if imds_get instance-id >"${RESULT_TMP_DIR}/imds-instance-id" 2>/dev/null; then
     value="$(head -c 64 "${RESULT_TMP_DIR}/imds-instance-id")"
@@ -132,7 +132,7 @@ collect_identity() {
     read -r BOOT_ID </proc/sys/kernel/random/boot_id || true
   fi
   # The configured id, else the instance id just read, else the hostname (host_id without a second IMDS call).
-  HOST="$(env_str GPU_MAINT_HOST_ID "${instance_id}")"
+  env_str -v HOST GPU_MAINT_HOST_ID "${instance_id}"
   [[ -n "${HOST}" ]] || HOST="$(hostname 2>/dev/null || uname -n)"
   IDENTITY=("instance_type=${instance_type}" "instance_type_source=${source}" "instance_id=${instance_id}"
     "uptime_s=${uptime_s}" "boot_id=${BOOT_ID}")
@@ -145,7 +145,7 @@ collect_identity() {
 #######################################
 count_pci_gpus() {
   local dir dev vendor class count=0
-  dir="$(env_str GPU_MAINT_PCI_DEVICES_DIR /sys/bus/pci/devices)"
+  env_str -v dir GPU_MAINT_PCI_DEVICES_DIR /sys/bus/pci/devices
   for dev in "${dir}"/*; do
     [[ -r "${dev}/vendor" && -r "${dev}/class" ]] || continue
     read -r vendor <"${dev}/vendor" || continue

@@ -54,15 +54,15 @@ sysctl_bounded() {
 main() {
   export GPU_MAINT_TASK=gpu-watch-install
   local script unit root
-  script="$(env_str GPU_MAINT_WATCH_SCRIPT_FILE "")"
-  unit="$(env_str GPU_MAINT_WATCH_UNIT_FILE "")"
-  root="$(env_matches GPU_MAINT_INSTALL_ROOT / '^/' 'an absolute path')"
+  env_str -v script GPU_MAINT_WATCH_SCRIPT_FILE ""
+  env_str -v unit GPU_MAINT_WATCH_UNIT_FILE ""
+  env_matches -v root GPU_MAINT_INSTALL_ROOT / '^/' 'an absolute path'
   [[ -r "${script}" ]] || die "GPU_MAINT_WATCH_SCRIPT_FILE must name the bundled watcher, got: '${script}'"
   [[ -r "${unit}" ]] || die "GPU_MAINT_WATCH_UNIT_FILE must name the rendered unit, got: '${unit}'"
   command -v systemctl >/dev/null 2>&1 || die "systemctl not found: the watcher is installed as a systemd service"
   root="${root%/}"
   local state
-  state="$(env_matches GPU_MAINT_STATE_DIR /var/lib/gpu-maint '^/' 'an absolute path')"
+  env_matches -v state GPU_MAINT_STATE_DIR /var/lib/gpu-maint '^/' 'an absolute path'
   mkdir -p -- "${root}${state}" || die "cannot create the state dir ${root}${state}"
   local script_changed unit_changed restarted=false active
   script_changed="$(install_if_changed "${script}" "${root}/${SCRIPT_PATH}" 0755)"

@@ -62,12 +62,12 @@ REGION_ARGS=()
 # Validates the configuration from the environment.
 #######################################
 read_config() {
-  DEBOUNCE_S="$(env_int GPU_MAINT_WATCH_DEBOUNCE_S 5 1 60)"
-  SOURCE="$(env_enum GPU_MAINT_WATCH_SOURCE auto auto journal dmesg)"
+  env_int -v DEBOUNCE_S GPU_MAINT_WATCH_DEBOUNCE_S 5 1 60
+  env_enum -v SOURCE GPU_MAINT_WATCH_SOURCE auto auto journal dmesg
   # Empty: print events only (local mode); the pattern accepts a bus name or ARN.
   EVENT_BUS="$(env_matches GPU_MAINT_WATCH_EVENT_BUS "" '^((arn:[a-z-]+:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[A-Za-z0-9._/-]{1,256})?$' \
     'an EventBridge bus name or ARN')"
-  MAX_RESTARTS="$(env_int GPU_MAINT_WATCH_MAX_RESTARTS 0)"
+  env_int -v MAX_RESTARTS GPU_MAINT_WATCH_MAX_RESTARTS 0
   # A bus ARN names its region: the CLI need not find one in the host's configuration.
   if [[ "${EVENT_BUS}" =~ ^arn:[a-z-]+:events:([a-z0-9-]+): ]]; then
     REGION_ARGS=(--region "${BASH_REMATCH[1]}")

@@ -116,7 +116,7 @@ check_mounts() {
 #######################################
 check_memory_and_load() {
   local proc
-  proc="$(env_str GPU_MAINT_PROC_DIR /proc)"
+  env_str -v proc GPU_MAINT_PROC_DIR /proc
   probe meminfo "${READ_TIMEOUT_S}" grep -E '^(MemTotal|MemFree|MemAvailable|Buffers|Cached|SwapTotal|SwapFree):' \
     -- "${proc}/meminfo" || true
   probe loadavg "${READ_TIMEOUT_S}" cat -- "${proc}/loadavg" || true
@@ -239,7 +239,7 @@ check_endpoints() {
 #######################################
 check_reboot_required() {
   local file
-  file="$(env_str GPU_MAINT_REBOOT_REQUIRED_FILE /var/run/reboot-required)"
+  env_str -v file GPU_MAINT_REBOOT_REQUIRED_FILE /var/run/reboot-required
   if [[ -e "${file}" ]]; then
     kv_section reboot-check method=file "file=${file}" present=1
     probe reboot-required "${READ_TIMEOUT_S}" cat -- "${file}" || true
@@ -262,11 +262,11 @@ main() {
   GPU_MAINT_TASK=health-check
   local endpoint_timeout_s journal_window_min endpoints
   local -a units=() endpoint_items=()
-  endpoint_timeout_s="$(env_int GPU_MAINT_ENDPOINT_TIMEOUT_S 3 1 60)"
-  journal_window_min="$(env_int GPU_MAINT_JOURNAL_WINDOW_MIN 60 1 10080)"
+  env_int -v endpoint_timeout_s GPU_MAINT_ENDPOINT_TIMEOUT_S 3 1 60
+  env_int -v journal_window_min GPU_MAINT_JOURNAL_WINDOW_MIN 60 1 10080
   mapfile -t units < <(env_list GPU_MAINT_SERVICES "")
   require_items GPU_MAINT_SERVICES 'systemd unit names' '^[A-Za-z0-9@._:-]+$' "${units[@]+"${units[@]}"}"
-  endpoints="$(env_opt GPU_MAINT_ENDPOINTS auto)" # empty: none
+  env_opt -v endpoints GPU_MAINT_ENDPOINTS auto # empty: none
   if [[ "${endpoints}" != "auto" ]]; then
     mapfile -t endpoint_items < <(split_list "${endpoints}")
     require_items GPU_MAINT_ENDPOINTS 'auto or host:port items' '^[A-Za-z0-9.-]+:[0-9]{1,5}$' \

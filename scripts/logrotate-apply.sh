@@ -89,11 +89,11 @@ fail() {
 main() {
   local target main_conf work changed=false valid=false rolled_back=false message=""
   local new_sha previous_sha="" groups main_ok_before=false
-  target="$(env_matches GPU_MAINT_LOGROTATE_TARGET "${DEFAULT_TARGET}" '^/' 'an absolute path')"
+  env_matches -v target GPU_MAINT_LOGROTATE_TARGET "${DEFAULT_TARGET}" '^/' 'an absolute path'
   if [[ "${target}" == "${DEFAULT_TARGET}" ]]; then
-    main_conf="$(env_opt GPU_MAINT_LOGROTATE_MAIN_CONFIG /etc/logrotate.conf)"
+    env_opt -v main_conf GPU_MAINT_LOGROTATE_MAIN_CONFIG /etc/logrotate.conf
   else
-    main_conf="$(env_str GPU_MAINT_LOGROTATE_MAIN_CONFIG "")"
+    env_str -v main_conf GPU_MAINT_LOGROTATE_MAIN_CONFIG ""
   fi
 
   result_begin logrotate "$(host_id)"
@@ -107,7 +107,7 @@ main() {
     exit 1
   fi
   local config_b64
-  config_b64="$(env_str GPU_MAINT_LOGROTATE_CONFIG_B64 "")"
+  env_str -v config_b64 GPU_MAINT_LOGROTATE_CONFIG_B64 ""
   if [[ -z "${config_b64}" ]] ||
     ! printf '%s' "${config_b64}" | base64 -d >"${work}/new" 2>/dev/null; then
     finish "target=${target}" changed=false valid=false rolled_back=false "message=GPU_MAINT_LOGROTATE_CONFIG_B64 is empty or not base64"

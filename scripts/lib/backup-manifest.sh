@@ -73,7 +73,7 @@ manifest_units() {
 #######################################
 backup_host_key() {
   local mode key
-  mode="$(env_str GPU_MAINT_BACKUP_HOST_KEY host)"
+  env_str -v mode GPU_MAINT_BACKUP_HOST_KEY host
   case "${mode}" in
   host)
     key="$(host_id)"

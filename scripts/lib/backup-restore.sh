@@ -286,8 +286,8 @@ restore_record() {
 RESTORE_ERROR=""
 restore_resolve() {
   local requested ids
-  requested="$(env_str GPU_MAINT_RESTORE_SNAPSHOT latest)"
-  RESTORE_HOST_KEY="$(env_str GPU_MAINT_RESTORE_HOST "")"
+  env_str -v requested GPU_MAINT_RESTORE_SNAPSHOT latest
+  env_str -v RESTORE_HOST_KEY GPU_MAINT_RESTORE_HOST ""
   if [[ -z "${RESTORE_HOST_KEY}" ]]; then
     RESTORE_HOST_KEY="$(backup_host_key)" || {
       RESTORE_ERROR="cannot determine this host's backup key"
@@ -378,8 +378,8 @@ path_stays_inside() {
 restore_run() {
   # Read with env_str, not env_bool: a bad value is reported in the restore's result, not by die.
   local target force staging line
-  target="$(env_str GPU_MAINT_RESTORE_TARGET "")"
-  force="$(env_str GPU_MAINT_RESTORE_FORCE false)"
+  env_str -v target GPU_MAINT_RESTORE_TARGET ""
+  env_str -v force GPU_MAINT_RESTORE_FORCE false
   [[ "${target}" == /* ]] || {
     RESTORE_ERROR="the restore target must be an absolute path, got: '${target}'"
     return 1
@@ -855,7 +855,7 @@ remove_restore_staging() {
 #######################################
 restore_test_run() {
   local max scratch_root line total=0 dir free
-  max="$(env_str GPU_MAINT_RESTORE_TEST_MAX_BYTES 10737418240)"
+  env_str -v max GPU_MAINT_RESTORE_TEST_MAX_BYTES 10737418240
   [[ "${max}" =~ ^[0-9]{1,15}$ ]] || {
     RESTORE_ERROR="GPU_MAINT_RESTORE_TEST_MAX_BYTES must be a byte count, got: '${max}'"
     return 1
@@ -952,7 +952,7 @@ restore_main() {
   RESTORE_MODE="$1"
   export LC_ALL=C
   local destination tool host rc=0
-  destination="$(env_str GPU_MAINT_BACKUP_DESTINATION "")"
+  env_str -v destination GPU_MAINT_BACKUP_DESTINATION ""
   [[ -n "${destination}" ]] || die "GPU_MAINT_BACKUP_DESTINATION is not set (file:///path or s3://bucket/prefix)"
   for tool in tar zstd sha256sum base64 shuf; do
     command -v "${tool}" >/dev/null 2>&1 || die "${RESTORE_MODE} needs ${tool} on PATH"

@@ -17,8 +17,8 @@ STORE_BUCKET=""
 STORE_PREFIX=""
 STORE_AWS_ARGS=()
 # Deadline of small requests (list, manifest get/put) and of one archive transfer.
-STORE_REQUEST_TIMEOUT_S="$(env_int GPU_MAINT_STORE_REQUEST_TIMEOUT_S 300 1)"
-STORE_TRANSFER_TIMEOUT_S="$(env_int GPU_MAINT_STORE_TRANSFER_TIMEOUT_S 86400 1)"
+env_int -v STORE_REQUEST_TIMEOUT_S GPU_MAINT_STORE_REQUEST_TIMEOUT_S 300 1
+env_int -v STORE_TRANSFER_TIMEOUT_S GPU_MAINT_STORE_TRANSFER_TIMEOUT_S 86400 1
 # Temporary objects of the file:// store carry this prefix; prune removes stale ones.
 readonly STORE_PARTIAL_PREFIX=".partial-"
 
@@ -101,10 +101,10 @@ store_init() {
     # (--cli-read-timeout, --cli-connect-timeout),
     # https://docs.aws.amazon.com/credref/latest/refdocs/setting-global-max_attempts.html
     local read_timeout_s endpoint_url
-    read_timeout_s="$(env_int GPU_MAINT_STORE_READ_TIMEOUT_S 60 1 9999)"
+    env_int -v read_timeout_s GPU_MAINT_STORE_READ_TIMEOUT_S 60 1 9999
     STORE_AWS_ARGS+=(--cli-connect-timeout "$((read_timeout_s < 10 ? read_timeout_s : 10))" --cli-read-timeout "${read_timeout_s}")
     export AWS_MAX_ATTEMPTS="${AWS_MAX_ATTEMPTS:-3}"
-    endpoint_url="$(env_str GPU_MAINT_S3_ENDPOINT_URL "")"
+    env_str -v endpoint_url GPU_MAINT_S3_ENDPOINT_URL ""
     if [[ -n "${endpoint_url}" ]]; then
       STORE_AWS_ARGS+=(--endpoint-url "${endpoint_url}")
     fi

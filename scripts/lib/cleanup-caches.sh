@@ -150,7 +150,7 @@ clean_huggingface() {
 # Home directories whose user caches are cleaned: every user's when running as root.
 cache_homes() {
   local sysroot h
-  sysroot="$(env_str GPU_MAINT_CLEANUP_SYSROOT "")"
+  env_str -v sysroot GPU_MAINT_CLEANUP_SYSROOT ""
   if [[ -n "${sysroot}" || "${EUID}" -eq 0 ]]; then
     for h in "${sysroot}/root" "${sysroot}"/home/*; do
       [[ -d "${h}" && ! -L "${h}" ]] && printf '%s\n' "${h}"
@@ -166,7 +166,7 @@ cache_homes() {
 #######################################
 clean_caches() {
   local sysroot
-  sysroot="$(env_str GPU_MAINT_CLEANUP_SYSROOT "")"
+  env_str -v sysroot GPU_MAINT_CLEANUP_SYSROOT ""
   local cache home dir
   local -a homes=()
   mapfile -t homes < <(cache_homes)

@@ -25,8 +25,8 @@ docker_bytes() {
 #######################################
 clean_docker() {
   local enabled hours
-  enabled="$(env_bool GPU_MAINT_CLEANUP_DOCKER true)"
-  hours="$(env_number GPU_MAINT_CLEANUP_DOCKER_UNUSED_HOURS 168)"
+  env_bool -v enabled GPU_MAINT_CLEANUP_DOCKER true
+  env_number -v hours GPU_MAINT_CLEANUP_DOCKER_UNUSED_HOURS 168
   SEL_PATHS=() SEL_BYTES=() SEL_IDS=() SEL_MTIMES=()
   if [[ "${enabled}" != true ]]; then
     emit_area category=docker status=disabled path=docker "message=cleanup.docker.enabled is false"

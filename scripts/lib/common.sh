@@ -207,60 +207,94 @@ split_list() {
 # default applies when the variable is unset or empty (env_opt, env_list: only when unset, since an
 # empty value is a setting), and a bad value stops the script naming the variable, the value and what was expected.
 # Defaults are the config schema's (lambda/config/schema.ts); test/tasks/bash-defaults.test.ts holds
-# them equal. Each prints the value on stdout: x="$(env_int NAME 3 1 10)".
-# Arguments: variable name, default, then per kind: env_int min max; env_enum the allowed values;
-#   env_matches an extended regex and a description of what it accepts.
+# them equal. Each prints the value on stdout, x="$(env_int NAME 3 1 10)", or with `-v VAR` first
+# assigns it to VAR, env_int -v x NAME 3 1 10: no subshell, whose fork costs about 1 ms in a loaded
+# script (a backup reads a dozen settings). env_list -v assigns an array.
+# Arguments: [-v VAR] variable name, default, then per kind: env_int min max; env_enum the allowed
+#   values; env_matches an extended regex and a description of what it accepts.
 #######################################
+
+# Prints a value, or assigns it to the variable named by the first argument (when not empty).
+env_emit() {
+  if [[ -n "$1" ]]; then printf -v "$1" '%s' "$2"; else printf '%s\n' "$2"; fi
+}
+
 env_str() {
-  printf '%s\n' "${!1:-$2}"
+  local env_out_=""
+  [[ "$1" != -v ]] || { env_out_="$2" && shift 2; }
+  env_emit "${env_out_}" "${!1:-$2}"
 }
 
 env_int() {
-  local value="${!1:-$2}" min="${3:-0}" max="${4:-999999999999999}"
+  local env_out_=""
+  [[ "$1" != -v ]] || { env_out_="$2" && shift 2; }
+  local env_value_="${!1:-$2}" env_min_="${3:-0}" env_max_="${4:-999999999999999}"
   # No leading zeros: bash arithmetic would read 010 as octal, and SSM's patterns refuse them too.
-  if [[ ! "${value}" =~ ^(0|[1-9][0-9]{0,14})$ ]] || ((value < min || value > max)); then
-    die "$1 must be a whole number from ${min} to ${max}, got: '${value}'"
+  if [[ ! "${env_value_}" =~ ^(0|[1-9][0-9]{0,14})$ ]] || ((env_value_ < env_min_ || env_value_ > env_max_)); then
+    die "$1 must be a whole number from ${env_min_} to ${env_max_}, got: '${env_value_}'"
   fi
-  printf '%s\n' "${value}"
+  env_emit "${env_out_}" "${env_value_}"
 }
 
 env_number() {
-  local value="${!1:-$2}"
-  [[ "${value}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$1 must be a non-negative number, got: '${value}'"
-  printf '%s\n' "${value}"
+  local env_out_=""
+  [[ "$1" != -v ]] || { env_out_="$2" && shift 2; }
+  local env_value_="${!1:-$2}"
+  [[ "${env_value_}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "$1 must be a non-negative number, got: '${env_value_}'"
+  env_emit "${env_out_}" "${env_value_}"
 }
 
 env_bool() {
-  env_enum "$1" "$2" true false
+  env_enum "$@" true false
 }
 
 env_enum() {
-  local name="$1" value="${!1:-$2}" allowed
+  local env_out_=""
+  [[ "$1" != -v ]] || { env_out_="$2" && shift 2; }
+  local env_name_="$1" env_value_="${!1:-$2}" env_allowed_
   shift 2
-  for allowed in "$@"; do
-    if [[ "${value}" == "${allowed}" ]]; then
-      printf '%s\n' "${value}"
+  for env_allowed_ in "$@"; do
+    if [[ "${env_value_}" == "${env_allowed_}" ]]; then
+      env_emit "${env_out_}" "${env_value_}"
       return 0
     fi
   done
   local IFS='|'
-  die "${name} must be one of ${*}, got: '${value}'"
+  die "${env_name_} must be one of ${*}, got: '${env_value_}'"
 }
 
 env_matches() {
-  local value="${!1:-$2}"
-  [[ "${value}" =~ $3 ]] || die "$1 must be $4, got: '${value}'"
-  printf '%s\n' "${value}"
+  local env_out_=""
+  [[ "$1" != -v ]] || { env_out_="$2" && shift 2; }
+  local env_value_="${!1:-$2}"
+  [[ "${env_value_}" =~ $3 ]] || die "$1 must be $4, got: '${env_value_}'"
+  env_emit "${env_out_}" "${env_value_}"
 }
 
 # The default only when the variable is unset: an empty value is a setting (none).
 env_opt() {
-  printf '%s\n' "${!1-$2}"
+  local env_out_=""
+  [[ "$1" != -v ]] || { env_out_="$2" && shift 2; }
+  env_emit "${env_out_}" "${!1-$2}"
 }
 
-# One item per line (split_list); the default only when the variable is unset.
+# One item per line (split_list), or with `-v ARRAY` the items as its elements; the default only
+# when the variable is unset.
 env_list() {
-  split_list "${!1-$2}"
+  if [[ "$1" != -v ]]; then
+    split_list "${!1-$2}"
+    return 0
+  fi
+  local -n env_items_="$2"
+  local env_item_
+  local -a env_all_=()
+  env_items_=()
+  IFS=',' read -r -a env_all_ <<<"${!3-$4}"
+  for env_item_ in "${env_all_[@]+"${env_all_[@]}"}"; do
+    env_item_="${env_item_#"${env_item_%%[![:space:]]*}"}"
+    env_item_="${env_item_%"${env_item_##*[![:space:]]}"}"
+    [[ -z "${env_item_}" ]] || env_items_+=("${env_item_}")
+  done
 }
 
 #######################################
@@ -268,7 +302,7 @@ env_list() {
 #######################################
 state_dir() {
   local dir
-  dir="$(env_str GPU_MAINT_STATE_DIR /var/lib/gpu-maint)"
+  env_str -v dir GPU_MAINT_STATE_DIR /var/lib/gpu-maint
   mkdir -p "${dir}" || die "cannot create state dir ${dir}"
   printf '%s\n' "${dir}"
 }
@@ -278,9 +312,11 @@ state_dir() {
 # configured explicitly (tests, or hosts where DMI is hidden). Off EC2 nothing is sent to IMDS.
 #######################################
 imds_enabled() {
-  [[ "$(env_str GPU_MAINT_IMDS auto)" == "off" ]] && return 1
-  [[ -n "$(env_str GPU_MAINT_IMDS_ENDPOINT "")" ]] && return 0
-  local f
+  local f mode endpoint
+  env_str -v mode GPU_MAINT_IMDS auto
+  [[ "${mode}" == "off" ]] && return 1
+  env_str -v endpoint GPU_MAINT_IMDS_ENDPOINT ""
+  [[ -n "${endpoint}" ]] && return 0
   for f in /sys/devices/virtual/dmi/id/sys_vendor /sys/devices/virtual/dmi/id/board_vendor; do
     if [[ -r "${f}" ]] && grep -qi 'amazon' "${f}" 2>/dev/null; then
       return 0
@@ -300,7 +336,7 @@ imds_get() {
   imds_enabled || return 1
   command -v curl >/dev/null 2>&1 || return 1
   local endpoint
-  endpoint="$(env_str GPU_MAINT_IMDS_ENDPOINT http://169.254.169.254)"
+  env_str -v endpoint GPU_MAINT_IMDS_ENDPOINT http://169.254.169.254
   if [[ -z "${IMDS_TOKEN}" ]]; then
     IMDS_TOKEN="$(timeout -k 1 3 curl -fsS --connect-timeout 1 --max-time 2 -X PUT \
       -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "${endpoint}/latest/api/token" 2>/dev/null)" || return 1
@@ -314,7 +350,7 @@ imds_get() {
 #######################################
 host_id() {
   local id
-  id="$(env_str GPU_MAINT_HOST_ID "")"
+  env_str -v id GPU_MAINT_HOST_ID ""
   if [[ -n "${id}" ]]; then
     printf '%s\n' "${id}"
     return 0

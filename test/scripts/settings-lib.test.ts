@@ -8,13 +8,18 @@ import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { SCRIPTS_DIR } from '../../lambda/tasks/scripts';
 
-/** Sources common.sh and runs one reader; the variable is set only when `value` is given. */
-function read(reader: string, value: string | undefined) {
-  const script = `set -euo pipefail\nsource "${path.join(SCRIPTS_DIR, 'lib', 'common.sh')}"\nout="$(${reader})"\nprintf '[%s]' "\${out//$'\\n'/|}"\n`;
+/** Runs lines of bash after sourcing common.sh; GPU_MAINT_X is set only when `value` is given. */
+function withCommon(lines: string, value: string | undefined) {
+  const script = `set -euo pipefail\nsource "${path.join(SCRIPTS_DIR, 'lib', 'common.sh')}"\n${lines}\n`;
   const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
   if (value !== undefined) env.GPU_MAINT_X = value;
   const run = spawnSync('bash', ['--norc', '--noprofile', '-c', script], { encoding: 'utf8', timeout: 30_000, env });
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+/** Runs one reader and prints what it printed (lines joined by `|`). */
+function read(reader: string, value: string | undefined) {
+  return withCommon(`out="$(${reader})"\nprintf '[%s]' "\${out//$'\\n'/|}"`, value);
 }
 
 describe('a valid value or the default is printed', () => {
@@ -59,5 +64,40 @@ describe('a bad value stops the script with exit 1 and a message naming it', () 
     expect(run.status).toBe(1);
     expect(run.stdout).toBe('');
     expect(run.stderr).toContain(message);
+  });
+});
+
+/** Runs one reader with `-v <into>` (no subshell) and prints what it assigned (a list's items joined by `|`). */
+function readInto(reader: string, value: string | undefined, into: string) {
+  const [kind, ...rest] = reader.split(' ');
+  const shown = kind === 'env_list' ? `"$(IFS='|'; printf '%s' "\${${into}[*]}")"` : `"\${${into}}"`;
+  return withCommon(`${into}=unset\n${kind} -v ${into} ${rest.join(' ')}\nprintf '[%s]' ${shown}`, value);
+}
+
+describe('with -v VAR a reader assigns what it would print, whatever the variable is called', () => {
+  test.each([
+    ['env_str GPU_MAINT_X dflt', undefined],
+    ['env_opt GPU_MAINT_X dflt', ''],
+    ['env_int GPU_MAINT_X 3 1 10', '10'],
+    ['env_number GPU_MAINT_X 0.5', '0.25'],
+    ['env_bool GPU_MAINT_X true', 'false'],
+    ['env_enum GPU_MAINT_X auto auto journal dmesg', 'dmesg'],
+    ["env_matches GPU_MAINT_X .keep '^[^/]+$' 'a file name'", 'KEEP'],
+    ['env_list GPU_MAINT_X a,b', ' x , ,y '],
+  ])('%s with %j', (reader, value) => {
+    const printed = read(reader, value).stdout;
+    // Names the readers use inside, too: the value must still reach the caller's variable.
+    for (const into of ['setting', 'value', 'name', 'min', 'allowed']) {
+      const run = readInto(reader, value, into);
+      expect(run.stderr).toBe('');
+      expect(run.stdout).toBe(printed);
+    }
+  });
+
+  test('a bad value stops the script itself, before the next command', () => {
+    const run = readInto('env_int GPU_MAINT_X 3 1 10', '11', 'setting');
+    expect(run.status).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain("GPU_MAINT_X must be a whole number from 1 to 10, got: '11'");
   });
 });
