@@ -5,11 +5,13 @@
 # directories above that depth), or a large file below it (stored on its own, so that a rewritten
 # shard re-sends that shard only). One find(1) and one awk pass list and fingerprint every unit. Each unit's fingerprint hashes the sorted (path, type, size, mtime,
 # mode, owner, link count, link target) of its entries: an unchanged unit reuses the archive of the
-# newest snapshot (not read, not sent); a changed one is streamed `tar | zstd -T0` straight to the
-# destination with its sha256 computed on the way, nothing staged on local disk. Small units (one zstd
-# thread each) written to a local file are written two at a time in the background, so that two
-# cores compress. The manifest is written last: a snapshot exists only once its manifest does, and a
-# run that fails leaves none.
+# newest snapshot (not read, not sent); a changed one is archived `tar | zstd` straight into a file://
+# destination, or for s3:// into a staging folder in the state dir that is sent in batches (archives
+# above the batch budget stream through `aws s3 cp -`, their sha256 computed on the way); a local
+# archive's sha256 is read back from what was written. Small units (one zstd thread each) written to
+# a local file are written two at a time in the background, so that two cores compress. The manifest
+# is written last (its S3 upload started ahead, fed only at the end): a snapshot exists only once its
+# manifest does, and a run that fails leaves none.
 # A unit is listed before it is read and again after it (every unit read in one pass once all are
 # read), and read again when it changed meanwhile, so the manifest describes what each archive
 # holds. Snapshot ids carry a sequence number (the order of writing, which a wrong clock cannot
