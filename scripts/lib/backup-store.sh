@@ -385,7 +385,7 @@ store_put_prepare() {
     STORE_PUT_FIFO=""
     return 0
   }
-  store_put_gate "${key}" "${STORE_PUT_FIFO}.data" <"${STORE_PUT_FIFO}" 2>"${STORE_PUT_FIFO}.err" &
+  store_put_gate "${key}" "${STORE_PUT_FIFO}.data" <"${STORE_PUT_FIFO}" >/dev/null 2>"${STORE_PUT_FIFO}.err" &
   STORE_PUT_PID=$!
   exec {fd}>"${STORE_PUT_FIFO}" || {
     kill "${STORE_PUT_PID}" 2>/dev/null || true

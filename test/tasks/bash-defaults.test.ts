@@ -18,7 +18,8 @@ const files = [
 const texts = files.map((file) => [file, readFileSync(path.join(SCRIPTS_DIR, file), 'utf8')] as const);
 
 /** Unquoted or single/double-quoted default after `env_<kind> [-v VAR] GPU_MAINT_X`. */
-const READER = /\benv_(?:str|opt|int|number|bool|enum|matches|list) (?:-v [A-Za-z_][A-Za-z0-9_]* )?(GPU_MAINT_[A-Z0-9_]+) (?:'([^']*)'|"([^"$]*)"|([^\s)"'$]+))/g;
+const READER =
+  /\benv_(?:str|opt|int|number|bool|enum|matches|list) (?:-v [A-Za-z_][A-Za-z0-9_]* )?(GPU_MAINT_[A-Z0-9_]+) (?:'([^']*)'|"([^"$]*)"|([^\s)"'$]+))/g;
 
 function bashDefaults(): Array<[string, string, string]> {
   const found: Array<[string, string, string]> = [];
