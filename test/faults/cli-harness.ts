@@ -65,7 +65,7 @@ export function makeFaultHost(config: Record<string, unknown> = {}): FaultHost {
     data: path.join(root, 'data'),
     configFile: path.join(root, 'config.json'),
   };
-  for (const dir of [host.bin, host.data]) mkdirSync(dir, { recursive: true });
+  for (const dir of [host.bin, host.data, path.join(root, 'tmp')]) mkdirSync(dir, { recursive: true });
   writeConfig(host, config);
   hosts.push(host);
   return host;
@@ -111,6 +111,8 @@ export function baseEnv(host: FaultHost): Record<string, string> {
     ...fakeHostEnv('fault-host'),
     PATH: `${host.bin}:${FAKES_BIN}:/usr/sbin:/usr/bin:/sbin:/bin`,
     HOME: host.root,
+    // Scratch dirs of a script the test kills stay inside the host, which the test removes.
+    TMPDIR: path.join(host.root, 'tmp'),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     // A fake nvidia-smi with no capture configured; tests that need GPUs set FAKE_NVSMI_*.
     FAKE_NVSMI_MODE: 'no-driver',
