@@ -533,11 +533,13 @@ unit_read_files() {
 declare -A MANIFEST_SIZE=()
 
 # The copy of the last manifest this host wrote to this destination (state dir): an unchanged rerun
-# against S3 then reads no manifest (one AWS CLI process less). Keyed by destination and host key.
-manifest_cache_file() {
+# against S3 then reads no manifest (one AWS CLI process less), and foresees its snapshot id. Keyed
+# by destination and host key; set once both are known (s3:// only).
+MANIFEST_CACHE=""
+set_manifest_cache() {
   local key
   key="$(printf '%s\0%s' "${DESTINATION}" "${HOST_KEY}" | sha256sum)"
-  printf '%s/backup-last-manifest.%s.json\n' "${STATE}" "${key:0:16}"
+  MANIFEST_CACHE="${STATE}/backup-last-manifest.${key:0:16}.json"
 }
 
 #######################################
@@ -546,10 +548,8 @@ manifest_cache_file() {
 # Arguments: snapshot id, output file. Returns: non-zero when there is no such copy.
 #######################################
 manifest_from_cache() {
-  local id="$1" out="$2" cache
-  [[ "${STORE_KIND}" == s3 ]] || return 1
-  cache="$(manifest_cache_file)"
-  [[ -f "${cache}" && -n "${MANIFEST_SIZE[${id}]:-}" ]] || return 1
+  local id="$1" out="$2" cache="${MANIFEST_CACHE}"
+  [[ -n "${cache}" && -f "${cache}" && -n "${MANIFEST_SIZE[${id}]:-}" ]] || return 1
   [[ "$(stat -c %s -- "${cache}")" == "${MANIFEST_SIZE[${id}]}" ]] || return 1
   grep -q "\"id\":\"${id}\"," -- "${cache}" || return 1
   cp -- "${cache}" "${out}"
@@ -579,33 +579,34 @@ stop_listing() {
 FORESEEN_PREVIOUS_ID=""
 FORESEEN_ID=""
 foresee_snapshot_id() {
-  [[ "${STORE_KIND}" == s3 ]] || return 0
-  local cache head=""
-  cache="$(manifest_cache_file)"
-  [[ -f "${cache}" ]] || return 0
-  read -r -N 1024 head <"${cache}" || [[ -n "${head}" ]] || return 0
+  local head="" previous
+  [[ -n "${MANIFEST_CACHE}" && -f "${MANIFEST_CACHE}" ]] || return 0
+  read -r -N 1024 head <"${MANIFEST_CACHE}" || [[ -n "${head}" ]] || return 0
   [[ "${head}" =~ \"id\":\"([^\"]+)\" ]] || return 0
-  FORESEEN_PREVIOUS_ID="${BASH_REMATCH[1]}"
-  [[ "${FORESEEN_PREVIOUS_ID}" =~ ${SNAPSHOT_ID_RE} ]] || {
-    FORESEEN_PREVIOUS_ID=""
-    return 0
-  }
-  FORESEEN_ID="$(date -u +%Y%m%dT%H%M%SZ)-$(($(snapshot_sequence "${FORESEEN_PREVIOUS_ID}") + 1))"
+  previous="${BASH_REMATCH[1]}"
+  [[ "${previous}" =~ ${SNAPSHOT_ID_RE} ]] || return 0
+  FORESEEN_PREVIOUS_ID="${previous}"
+  FORESEEN_ID="$(next_snapshot_id "${previous}")"
   store_put_prepare "backups/${HOST_KEY}/snapshots/${FORESEEN_ID}.json" "${SCRATCH}"
 }
 
-# Sets SNAPSHOT_SEQUENCE and SNAPSHOT_ID once the listing is read: the foreseen id when the listing's
-# newest snapshot is the one foreseen, else a new one (and the upload started for the other is cancelled).
-# The id carries the next sequence number: the order of writing, whatever this host's clock says. The
-# lock rules out a concurrent run of this host, so the listing is current and the id new.
+# Prints the id of the snapshot after a given one: now, and the next sequence number (the order of
+# writing, whatever this host's clock says). Arguments: previous snapshot id (empty: none).
+next_snapshot_id() {
+  printf '%s-%s\n' "$(date -u +%Y%m%dT%H%M%SZ)" "$(($(snapshot_sequence "${1:-0}") + 1))"
+}
+
+# Sets SNAPSHOT_ID and SNAPSHOT_SEQUENCE once the listing is read: the foreseen id when the listing's
+# newest snapshot is the one foreseen, else the next one (and the upload started for the other is
+# cancelled). The lock rules out a concurrent run of this host, so the listing is current and the id new.
 use_snapshot_id() {
-  SNAPSHOT_SEQUENCE=$(($(snapshot_sequence "${PREVIOUS_ID:-0}") + 1))
   if [[ -n "${FORESEEN_ID}" && "${PREVIOUS_ID}" == "${FORESEEN_PREVIOUS_ID}" ]]; then
     SNAPSHOT_ID="${FORESEEN_ID}"
-    return 0
+  else
+    store_put_cancel
+    SNAPSHOT_ID="$(next_snapshot_id "${PREVIOUS_ID}")"
   fi
-  store_put_cancel
-  SNAPSHOT_ID="$(date -u +%Y%m%dT%H%M%SZ)-${SNAPSHOT_SEQUENCE}"
+  SNAPSHOT_SEQUENCE="${SNAPSHOT_ID##*-}"
 }
 
 load_reusable() {
@@ -1512,17 +1513,17 @@ report() {
   result_end
 }
 
-#######################################
-# Ends a run whose upload of a unit failed: the units read so far whose listing did not change are
-# recorded for the next run (finish_uploads), then the failure is reported. Does not return.
-# Arguments: unit index, missing sources (comma-separated).
-#######################################
 # Why the run failed when a batch of archives could not be stored (no single unit is to blame).
 ARCHIVES_FAILURE=""
 archives_not_stored() {
   ARCHIVES_FAILURE="cannot store the archives under $(store_url "backups/${HOST_KEY}/units/")"
 }
 
+#######################################
+# Ends a run whose upload of a unit failed: the units read so far whose listing did not change are
+# recorded for the next run (finish_uploads), then the failure is reported. Does not return.
+# Arguments: unit index, missing sources (comma-separated).
+#######################################
 upload_failed() {
   local i="${DETACH_FAILED_UNIT:-$1}" j
   abort_detached_units
@@ -1569,6 +1570,7 @@ main() {
   ((stale == 0)) || log "removed ${stale} partial file(s) left by a backup that was stopped"
   store_stage_init "${STATE}" "${S3_BATCH_BYTES}"
   start_listing
+  [[ "${STORE_KIND}" != s3 ]] || set_manifest_cache
   foresee_snapshot_id
   if ! scan_units; then
     report failed "cannot read the units of ${SOURCES[*]}" "$(
@@ -1675,7 +1677,7 @@ main() {
     exit 1
   fi
   rm -f -- "${STATE}/backup-carry-over.tsv"
-  if [[ "${STORE_KIND}" == s3 ]]; then cp -- "${SCRATCH}/manifest.json" "$(manifest_cache_file)" 2>/dev/null || true; fi
+  [[ -z "${MANIFEST_CACHE}" ]] || cp -- "${SCRATCH}/manifest.json" "${MANIFEST_CACHE}" 2>/dev/null || true
   log "snapshot ${SNAPSHOT_ID}: ${#U_ID[@]} units (${UNITS_UPLOADED} uploaded, ${UNITS_REUSED} reused), $(human_bytes "${BYTES_UPLOADED}") sent"
   report ok "" "${missing}"
 }

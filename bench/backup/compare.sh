@@ -200,15 +200,13 @@ s3_cli_rerun() {
     "s3://${BUCKET}/cli-rerun-${r}.json"
   wait $!
 }
-# Times the AWS CLI floors when the file:// rows left archives to send. Arguments: run, row, name.
-time_s3_cli() {
-  local r="$1" row="$2" name="$3"
+# Times an AWS CLI floor (a limit) when the file:// row of a destination left its archives.
+# Arguments: row, destination name (w or s), the limit's label, command...
+time_s3_floor() {
+  local row="$1" name="$2" label="$3"
+  shift 3
   [[ -d "${WORK}/gm-dest-${name}/backups" ]] || return 0
-  if [[ "${row}" == s3-rerun-cli ]]; then
-    timed "${row}" "limit: listing and manifest put at once" "" s3_cli_rerun "${r}"
-  else
-    timed "${row}" "limit: aws s3 cp --recursive" "" s3_cli_archives "${r}" "${name}"
-  fi
+  timed "${row}" "limit: ${label}" "" "$@"
 }
 restic_s3_reset() {
   RESTIC_S3_REPO="s3:https://127.0.0.1:${S3_PORT}/${BUCKET}/restic-$1"
@@ -362,16 +360,16 @@ run_s3() {
   local r="$1" corpus="$2"
   want s3 || want s3-rerun || return 0
   time_s3_first "${r}" s3 s3 "${corpus}" "4 x tar | aws s3 cp -" s3_raw
-  time_s3_cli "${r}" s3-cli w
+  time_s3_floor s3-cli w "aws s3 cp --recursive" s3_cli_archives "${r}" w
   want s3-rerun || return 0
   time_reruns "${r}" s3-rerun s3 "${corpus}" gm restic-s3
-  time_s3_cli "${r}" s3-rerun-cli w
+  time_s3_floor s3-rerun-cli w "listing and manifest put at once" s3_cli_rerun "${r}"
 }
 
 run_s3_small() {
   want s3-small || return 0
   time_s3_first "$1" s3-small s3s "$2" "tar | zstd -T0 | aws s3 cp -" s3_raw_stream
-  time_s3_cli "$1" s3-small-cli s
+  time_s3_floor s3-small-cli s "aws s3 cp --recursive" s3_cli_archives "$1" s
 }
 
 # Prints the table: medians per row and tool, the ratio of gpu-maint to the best anchor, extras.

@@ -187,6 +187,12 @@ store_stage_next_batch() {
   mkdir -p -- "${dirs[@]}"
 }
 
+# Counts an archive into the batch being filled (1) or out of it (-1). Arguments: 1 or -1, its size bound.
+store_stage_count() {
+  STORE_STAGE_COUNT=$((STORE_STAGE_COUNT + $1))
+  STORE_STAGE_BYTES=$((STORE_STAGE_BYTES + $1 * $2))
+}
+
 # True when an archive of at most this many bytes would be staged (not streamed on its own).
 store_stage_takes() {
   [[ -n "${STORE_STAGE_ROOT}" ]] && (($1 <= STORE_STAGE_BUDGET))
@@ -470,13 +476,9 @@ store_put_commit() {
 #######################################
 store_put_file() {
   local file="$1" key="$2"
-  if [[ -n "${STORE_PUT_PID}" ]]; then
-    if [[ "${STORE_PUT_KEY}" == "${key}" ]]; then
-      store_put_commit "${file}" "${key}" && return 0
-    else
-      store_put_cancel
-    fi
-  fi
+  store_put_commit "${file}" "${key}" && return 0
+  # An upload prepared for another key (or none) is not this one.
+  store_put_cancel
   if [[ "${STORE_KIND}" == file ]]; then
     local target tmp
     target="$(store_path "${key}")"
@@ -588,10 +590,7 @@ store_upload_detach() {
   STORE_DETACHED_STAGED["${slot}"]="${STORE_UPLOAD_STAGED}"
   STORE_DETACHED_EXPECTED["${slot}"]="${STORE_UPLOAD_EXPECTED}"
   STORE_DETACHED_PID["${slot}"]="$2"
-  if ((STORE_UPLOAD_STAGED)); then
-    STORE_STAGE_COUNT=$((STORE_STAGE_COUNT + 1))
-    STORE_STAGE_BYTES=$((STORE_STAGE_BYTES + STORE_UPLOAD_EXPECTED))
-  fi
+  ((STORE_UPLOAD_STAGED == 0)) || store_stage_count 1 "${STORE_UPLOAD_EXPECTED}"
   STORE_UPLOAD_TMP=""
   STORE_UPLOAD_KEY=""
   STORE_UPLOAD_STAGED=0
@@ -636,10 +635,7 @@ store_upload_abort_detached() {
     wait "${pid}" 2>/dev/null || true
   fi
   rm -f -- "${STORE_DETACHED_TMP[${slot}]}"
-  if ((STORE_DETACHED_STAGED[${slot}])); then
-    STORE_STAGE_COUNT=$((STORE_STAGE_COUNT - 1))
-    STORE_STAGE_BYTES=$((STORE_STAGE_BYTES - STORE_DETACHED_EXPECTED[${slot}]))
-  fi
+  ((STORE_DETACHED_STAGED[${slot}] == 0)) || store_stage_count -1 "${STORE_DETACHED_EXPECTED[${slot}]}"
   store_detached_forget "${slot}"
 }
 
@@ -653,8 +649,7 @@ store_upload_commit() {
   local rc=0 size_hint="${1:-large}"
   store_upload_close_fd
   if ((STORE_UPLOAD_STAGED)); then
-    STORE_STAGE_COUNT=$((STORE_STAGE_COUNT + 1))
-    STORE_STAGE_BYTES=$((STORE_STAGE_BYTES + STORE_UPLOAD_EXPECTED))
+    store_stage_count 1 "${STORE_UPLOAD_EXPECTED}"
     STORE_UPLOAD_TMP=""
     STORE_UPLOAD_STAGED=0
   elif [[ "${STORE_KIND}" == file ]]; then

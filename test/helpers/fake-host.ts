@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { paginateListObjectsV2, S3Client } from '@aws-sdk/client-s3';
 import { bundleTaskScript } from '../../lambda/tasks/scripts';
 import { inheritedClockEnv } from './clock-env';
 import { REPO_ROOT } from './fixtures';
@@ -161,22 +161,19 @@ export function s3rverClient(endpoint: string): S3Client {
   });
 }
 
+/** Every key below a prefix of a bucket, sorted (all listing pages). */
+export async function listObjectKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const page of paginateListObjectsV2({ client: s3 }, { Bucket: bucket, Prefix: prefix })) {
+    out.push(...(page.Contents ?? []).map((o) => o.Key as string));
+  }
+  return out.sort();
+}
+
 /**
  * s3rver on 127.0.0.1 with one bucket, in its own process. The port is chosen on the first start and
  * kept, so that a server stopped mid-run comes back at the same endpoint.
  */
-/** Every key below a prefix of a bucket, sorted (all listing pages). */
-export async function listObjectKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    out.push(...(page.Contents ?? []).map((o) => o.Key as string));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return out.sort();
-}
-
 export class S3Server {
   private child: ChildProcess | null = null;
   port = 0;
