@@ -110,6 +110,19 @@ describe('backup to s3:// (s3rver)', () => {
     expect(calls.find((c) => c.startsWith('s3 cp'))).toMatch(/ - s3:\/\/.*\/snapshots\/[0-9TZ-]+\.json/);
   });
 
+  test('a manifest upload started ahead that fails is put again, and the snapshot is written', awsCalls(4), async () => {
+    const before = await snapshotKeys();
+    // The upload fed through the gate (`-`) fails after reading its input; a put of the file works.
+    const failing = h.fakeBin('failing-ahead-aws', {
+      aws: 'if [[ "$1 $2" == "s3 cp" && " $* " == *" - s3://"*"/snapshots/"* ]]; then cat >/dev/null; echo "connection reset" >&2; exit 1; fi\nexec /usr/bin/aws "$@"',
+    });
+    const run = await h.run('backup', env(), { pathPrefix: [failing] });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/started ahead failed \(exit 1\): connection reset.*putting it again/);
+    const added = (await snapshotKeys()).filter((k) => !before.includes(k));
+    expect(added.map((k) => path.basename(k, '.json'))).toEqual([run.kv.snapshot]);
+  });
+
   test('a rerun whose cached manifest is no longer the newest stores nothing under the id it foresaw', awsCalls(8), async () => {
     const before = await snapshotKeys();
     const elsewhere = await h.run('backup', env({ GPU_MAINT_STATE_DIR: path.join(h.root, 'state-elsewhere') }));
