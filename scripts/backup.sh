@@ -559,10 +559,15 @@ PREVIOUS_ID=""
 # Snapshot ids of this host, one per line (a listing is one request: units and snapshots together).
 SNAPSHOT_IDS=""
 # The listing of this host's prefix runs while the sources are scanned (an AWS CLI process on
-# s3:// costs about as much as the scan): its process, and the exit handler that stops it.
+# s3:// costs about as much as the scan), after the removal of the partial files a stopped run left
+# there (file://; their number goes to SCRATCH/stale-partials): its process, and the exit handler that
+# stops it. Nothing is written under the prefix before load_reusable waits for it.
 LISTING_PID=""
 start_listing() {
-  store_list "backups/${HOST_KEY}/" >"${SCRATCH}/listing" &
+  {
+    store_remove_stale_partials "backups/${HOST_KEY}/" >"${SCRATCH}/stale-partials"
+    store_list "backups/${HOST_KEY}/"
+  } >"${SCRATCH}/listing" &
   LISTING_PID=$!
   on_exit stop_listing
 }
@@ -610,9 +615,11 @@ use_snapshot_id() {
 }
 
 load_reusable() {
-  local listing size key rel ids="" rc=0
+  local listing size key rel ids="" rc=0 partials=0
   wait "${LISTING_PID}" || rc=$?
   LISTING_PID=""
+  read -r partials 2>/dev/null <"${SCRATCH}/stale-partials" || partials=0
+  ((partials == 0)) || log "removed ${partials} partial file(s) left by a backup that was stopped"
   ((rc == 0)) || return 1
   listing="$(<"${SCRATCH}/listing")"
   if [[ -n "${listing}" ]]; then
@@ -1538,7 +1545,7 @@ upload_failed() {
 
 main() {
   read_config
-  HOST="$(host_id)"
+  host_id -v HOST
   STATE="$(state_dir)"
   store_init "${DESTINATION}"
   ensure_result_tmp_dir
@@ -1565,9 +1572,7 @@ main() {
     report failed "cannot determine the backup host key" ""
     exit 1
   fi
-  local missing stale
-  stale="$(store_remove_stale_partials "backups/${HOST_KEY}/")"
-  ((stale == 0)) || log "removed ${stale} partial file(s) left by a backup that was stopped"
+  local missing
   store_stage_init "${STATE}" "${S3_BATCH_BYTES}"
   start_listing
   [[ "${STORE_KIND}" != s3 ]] || set_manifest_cache
@@ -1614,6 +1619,13 @@ main() {
     fi
   done
   progress 0 "${#U_ID[@]}"
+  # The first unit to read has its zstd level chosen while the units to read are listed.
+  for i in "${!U_ID[@]}"; do
+    ((U_REUSE[i] == 1)) || {
+      start_level_choice "${i}"
+      break
+    }
+  done
   # The folders of the archives to write, made at once (file://): no process per unit.
   local -a folders=() read_units=()
   for i in "${!U_ID[@]}"; do ((U_REUSE[i] == 1)) || read_units+=("${i}"); done

@@ -91,7 +91,7 @@ main() {
 
   STOP_AT_SAFE_POINTS=true
   load_keep_out
-  host="$(host_id)"
+  host_id -v host
   result_begin cleanup "${host}"
   kv_section cleanup-config "dry_run=${DRY_RUN}" "force=${FORCE}" "max_delete_fraction=${MAX_FRACTION}" \
     "protect_marker=${MARKER}" "experiments_max_age_days=${exp_days}" "checkpoints_max_age_days=${ckpt_days}" \

@@ -203,7 +203,7 @@ main() {
   export GPU_MAINT_TASK=gpu-watch
   read_config
   STATE="$(state_dir)"
-  HOST="$(host_id)"
+  host_id -v HOST
   detect_awk
   if [[ -r "${STATE}/gpu-watch.last-line" ]]; then
     IFS= read -r LAST_LINE <"${STATE}/gpu-watch.last-line" || true

@@ -274,7 +274,7 @@ main() {
   fi
   use_memory_tmpdir
   local host
-  host="$(host_id)"
+  host_id -v host
   result_begin health-check "${host}"
   check_mounts
   check_memory_and_load

@@ -88,7 +88,7 @@ fail() {
 
 main() {
   local target main_conf work changed=false valid=false rolled_back=false message=""
-  local new_sha previous_sha="" groups main_ok_before=false
+  local new_sha previous_sha="" groups main_ok_before=false host
   env_matches -v target GPU_MAINT_LOGROTATE_TARGET "${DEFAULT_TARGET}" '^/' 'an absolute path'
   if [[ "${target}" == "${DEFAULT_TARGET}" ]]; then
     env_opt -v main_conf GPU_MAINT_LOGROTATE_MAIN_CONFIG /etc/logrotate.conf
@@ -96,7 +96,8 @@ main() {
     env_str -v main_conf GPU_MAINT_LOGROTATE_MAIN_CONFIG ""
   fi
 
-  result_begin logrotate "$(host_id)"
+  host_id -v host
+  result_begin logrotate "${host}"
   work="${RESULT_TMP_DIR}"
   if ! command -v logrotate >/dev/null 2>&1; then
     finish "target=${target}" changed=false valid=false rolled_back=false "message=logrotate is not installed on this host"

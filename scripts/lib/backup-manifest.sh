@@ -76,7 +76,7 @@ backup_host_key() {
   env_str -v mode GPU_MAINT_BACKUP_HOST_KEY host
   case "${mode}" in
   host)
-    key="$(host_id)"
+    host_id -v key || return 1
     ;;
   aws-userid)
     key="$(timeout -k 5 60 aws sts get-caller-identity --query UserId --output text)" ||

@@ -965,7 +965,7 @@ restore_main() {
   fi
   on_exit restore_stop_hasher
   on_exit restore_stop_extractions
-  host="$(host_id)"
+  host_id -v host
   ensure_result_tmp_dir
   RESTORE_SCRATCH="${RESULT_TMP_DIR}"
   RESTORE_START_S="$(monotonic_seconds)"

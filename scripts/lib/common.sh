@@ -346,18 +346,21 @@ imds_get() {
 }
 
 #######################################
-# Prints this host's id: the configured override, the EC2 instance id, else the hostname.
+# Prints this host's id (with -v VAR, sets VAR instead): the configured override, the EC2 instance id,
+# else the hostname. Found once per script: later calls, subshells included, reuse it (on EC2 it costs
+# two IMDS requests).
 #######################################
+HOST_ID_FOUND=""
 host_id() {
-  local id
-  env_str -v id GPU_MAINT_HOST_ID ""
-  if [[ -n "${id}" ]]; then
-    printf '%s\n' "${id}"
-    return 0
+  local host_out_=""
+  [[ "${1:-}" != -v ]] || { host_out_="$2" && shift 2; }
+  if [[ -z "${HOST_ID_FOUND}" ]]; then
+    local host_id_=""
+    env_str -v host_id_ GPU_MAINT_HOST_ID ""
+    if [[ -z "${host_id_}" ]] && ! { host_id_="$(imds_get instance-id)" && [[ -n "${host_id_}" ]]; }; then
+      host_id_="$(hostname 2>/dev/null || uname -n)" || return 1
+    fi
+    HOST_ID_FOUND="${host_id_}"
   fi
-  if id="$(imds_get instance-id)" && [[ -n "${id}" ]]; then
-    printf '%s\n' "${id}"
-    return 0
-  fi
-  hostname 2>/dev/null || uname -n
+  env_emit "${host_out_}" "${HOST_ID_FOUND}"
 }

@@ -165,4 +165,14 @@ describe('the bundle and the sources', () => {
     expect(fromSources.stdout).toContain('\x1b[');
     expect(fromBundle).toEqual(fromSources);
   });
+
+  test("leave zod's translations out of the bundle and report a bad setting alike", async () => {
+    const text = readFileSync(cliBundle.BUNDLE, 'utf8');
+    expect([text.includes('node_modules/zod/v4/locales/en.js'), text.includes('node_modules/zod/v4/locales/fr.js')]).toEqual([true, false]);
+    const args = ['--set', 'backup.unitDepth="deep"', '--set', 'fleet.shards=0', 'run', 'backup'];
+    const bundled = cliBundle.runBundle(text).exports.main;
+    const [fromSources, fromBundle] = [await runCli(args), await runCli(args, { main: bundled })];
+    expect(fromSources.stderr).toMatch(/backup\.unitDepth: got "deep"; expected a number/);
+    expect(fromBundle).toEqual(fromSources);
+  });
 });

@@ -132,6 +132,24 @@ result_end`);
     expect(runScript('host_id', { GPU_MAINT_HOST_ID: 'i-0override' }).stdout.trim()).toBe('i-0override');
     expect(runScript('host_id').stdout.trim()).toBe(execFileSync('hostname', { encoding: 'utf8' }).trim());
   });
+
+  test('host_id looks the id up once per script: a later call, -v and subshells included, reuses it', () => {
+    // GIVEN a hostname that counts its runs
+    const bin = path.join(scriptsDir, 'counting-bin');
+    mkdirSync(bin, { recursive: true });
+    const calls = path.join(bin, 'calls');
+    writeFileSync(path.join(bin, 'hostname'), `#!/bin/sh\necho run >>'${calls}'\necho counted-host\n`, { mode: 0o755 });
+    // WHEN the script asks three times, in the forms backup.sh uses
+    const r = runScript(
+      'host_id -v first; second="$(host_id)"; host_id -v third; printf "%s %s %s " "$first" "$second" "$third"; wc -l <"$CALLS"',
+      {
+        PATH: `${bin}:${process.env.PATH ?? ''}`,
+        CALLS: calls,
+      },
+    );
+    // THEN every answer is the hostname, and hostname ran once
+    expect(r.stdout.trim()).toBe('counted-host counted-host counted-host 1');
+  });
 });
 
 describe('contract constants', () => {
