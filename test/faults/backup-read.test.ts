@@ -184,6 +184,30 @@ describe('units that change after they were read (file)', () => {
   );
 
   test(
+    'Two large files on their own, the units a rerun reads, the second growing after its read: only it is read again',
+    async () => {
+      const w = await world('file');
+      const env = { GPU_MAINT_BACKUP_LARGE_FILE_BYTES: '2048' };
+      w.write('m/shard-a.bin', 'x'.repeat(4096));
+      w.write('m/shard-b.bin', 'x'.repeat(4096));
+      expect((await w.backup({ env })).code).toBe(0);
+      w.write('m/shard-a.bin', 'y'.repeat(4096));
+      w.write('m/shard-b.bin', 'y'.repeat(4096));
+      const tar = tarOnRead(w, 'second-large', 2, "printf 'more data' >> '$SRC/m/shard-b.bin'", { after: true });
+      const run = await w.backup({ env, pathPrefix: [tar.bin] });
+      expect(run.code, run.stderr).toBe(0);
+      expect(tar.reads()).toBe(3);
+      const message = finding(run.result, 'backup.run')?.message ?? '';
+      expect(message).toMatch(
+        /\/m\/shard-b\.bin changed while it was read \(listed 1 entries, 4096 bytes before the read, 1 entry, 4105 bytes after\) and was read again/,
+      );
+      expect(message).not.toContain('shard-a.bin');
+      await restoreTestPasses(w);
+    },
+    SLOW,
+  );
+
+  test(
     'A rerun that reads a directory unit and a large file of it, neither changing, reads each once without a warning',
     async () => {
       const w = await world('file');
