@@ -1720,7 +1720,7 @@ main() {
     report failed "cannot write manifest $(store_url "backups/${HOST_KEY}/snapshots/${SNAPSHOT_ID}.json")" "${missing}"
     exit 1
   fi
-  rm -f -- "${STATE}/backup-carry-over.tsv"
+  [[ ! -e "${STATE}/backup-carry-over.tsv" ]] || rm -f -- "${STATE}/backup-carry-over.tsv"
   [[ -z "${MANIFEST_CACHE}" ]] || cp -- "${SCRATCH}/manifest.json" "${MANIFEST_CACHE}" 2>/dev/null || true
   log "snapshot ${SNAPSHOT_ID}: ${#U_ID[@]} units (${UNITS_UPLOADED} uploaded, ${UNITS_REUSED} reused), $(human_bytes "${BYTES_UPLOADED}") sent"
   report ok "" "${missing}"

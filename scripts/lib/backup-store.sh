@@ -482,7 +482,7 @@ store_put_file() {
   if [[ "${STORE_KIND}" == file ]]; then
     local target tmp
     target="$(store_path "${key}")"
-    mkdir -p -- "${target%/*}" || return 1
+    [[ -d "${target%/*}" ]] || mkdir -p -- "${target%/*}" || return 1
     tmp="${target%/*}/${STORE_PARTIAL_PREFIX}${target##*/}.$$"
     if cp -- "${file}" "${tmp}" && sync -- "${tmp}" && mv -f -- "${tmp}" "${target}"; then
       sync -- "${target%/*}" 2>/dev/null || true

@@ -71,10 +71,19 @@ monotonic_seconds() {
 }
 
 #######################################
-# Prints the seconds since a monotonic_seconds reading, with two decimals and never negative.
+# Prints the seconds since a monotonic_seconds reading, with two decimals and never negative: in the
+# shell when both readings are /proc/uptime's (hundredths), else with awk.
 # Arguments: start (monotonic_seconds).
 #######################################
 elapsed_since() {
+  local elapsed_end_="" elapsed_cs_ _
+  read -r elapsed_end_ _ 2>/dev/null </proc/uptime || elapsed_end_=""
+  if [[ "$1" =~ ^[0-9]{1,12}\.[0-9]{2}$ && "${elapsed_end_}" =~ ^[0-9]{1,12}\.[0-9]{2}$ ]]; then
+    elapsed_cs_=$((10#${elapsed_end_/./} - 10#${1/./}))
+    ((elapsed_cs_ >= 0)) || elapsed_cs_=0
+    printf '%d.%02d' $((elapsed_cs_ / 100)) $((elapsed_cs_ % 100))
+    return 0
+  fi
   awk -v s="$1" -v e="$(monotonic_seconds)" 'BEGIN { d = e - s; if (d < 0) d = 0; printf "%.2f", d }'
 }
 

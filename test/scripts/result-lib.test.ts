@@ -133,6 +133,18 @@ result_end`);
     expect(runScript('host_id').stdout.trim()).toBe(execFileSync('hostname', { encoding: 'utf8' }).trim());
   });
 
+  test.each([
+    ['of hundredths (/proc/uptime), 1.5 s ago', '%.2f', -1.5, /^1\.5\d$/],
+    ['of hundredths after now: never negative', '%.2f', 60, /^0\.00$/],
+    ['of nanoseconds (the wall clock where there is no /proc), 2.25 s ago', '%.9f', -2.25, /^2\.2\d$/],
+  ])('elapsed_since a reading %s prints seconds with two decimals', (_, format, offset, expected) => {
+    const r = runScript(
+      `read -r up _ </proc/uptime; start="$(awk -v u="$up" 'BEGIN { printf "${format}", u + (${offset}) }')"; elapsed_since "$start"`,
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(expected);
+  });
+
   test('host_id looks the id up once per script: a later call, -v and subshells included, reuses it', () => {
     // GIVEN a hostname that counts its runs
     const bin = path.join(scriptsDir, 'counting-bin');
