@@ -208,7 +208,7 @@ async function buildText(bundle) {
 
 /**
  * Builds the bundle and writes it in place (a temp file renamed over it, so a CLI starting meanwhile reads
- * the old or the new file, never half of one), and removes the code caches of earlier builds. Returns the
+ * the old or the new file, never half of one), and removes the code caches and memos of earlier builds. Returns the
  * text, also when it could not be written.
  * @param {string} [bundle]
  * @returns {Promise<{ text: string, written: boolean }>}
@@ -224,10 +224,11 @@ async function build(bundle = BUNDLE) {
     removeQuietly(tmp);
     return { text, written: false };
   }
-  const keep = path.basename(codeCacheFile(bundle, parseHeader(text)));
+  const header = parseHeader(text);
+  const keep = new Set([codeCacheFile(bundle, header), configMemoFile(bundle, header)].map((f) => path.basename(f)));
   const prefix = `${path.basename(bundle)}.`;
   for (const name of fs.readdirSync(path.dirname(bundle))) {
-    if (name.startsWith(prefix) && name.endsWith('.v8cache') && name !== keep)
+    if (name.startsWith(prefix) && BUILD_FILE_SUFFIXES.some((suffix) => name.endsWith(suffix)) && !keep.has(name))
       fs.rmSync(path.join(path.dirname(bundle), name), { force: true });
   }
   return { text, written: true };
@@ -301,19 +302,29 @@ function codeCacheFile(bundle, header) {
   return `${bundle}.${header?.id ?? 'unknown'}.v8cache`;
 }
 
+/** The memo of validated settings of one build (bin/cli/config-memo.ts), beside the bundle like its code cache. */
+function configMemoFile(bundle, header) {
+  return `${bundle}.${header?.id ?? 'unknown'}.config-memo.json`;
+}
+
+/** What a build keeps beside the bundle, by the suffix after its id. */
+const BUILD_FILE_SUFFIXES = ['.v8cache', '.config-memo.json'];
+
 /**
  * Runs the bundle's text as the CommonJS module `bundle`, with V8's code cache of that build when there is
- * one: compiling the bundle is a third of the CLI's start-up without it. Returns the module's exports and
+ * one: compiling the bundle is a third of the CLI's start-up without it. Returns the module's exports,
  * a function that writes the cache when there was none (call it once the command ran, so that the cache
- * holds the functions it compiled); it does nothing where the cache cannot be written.
+ * holds the functions it compiled; it does nothing where the cache cannot be written), and the file of
+ * this build's memo of validated settings (for the exports' `useConfigMemo`).
  * @param {string} text
  * @param {string} [bundle]
- * @returns {{ exports: any, saveCodeCache: () => void }}
+ * @returns {{ exports: any, saveCodeCache: () => void, configMemo: string }}
  */
 function runBundle(text, bundle = BUNDLE) {
   const Module = require('node:module');
   const vm = require('node:vm');
-  const cacheFile = codeCacheFile(bundle, parseHeader(text));
+  const header = parseHeader(text);
+  const cacheFile = codeCacheFile(bundle, header);
   let cachedData;
   try {
     cachedData = fs.readFileSync(cacheFile);
@@ -338,7 +349,7 @@ function runBundle(text, bundle = BUNDLE) {
       removeQuietly(tmp);
     }
   };
-  return { exports: cli.exports, saveCodeCache };
+  return { exports: cli.exports, saveCodeCache, configMemo: configMemoFile(bundle, header) };
 }
 
 async function cli(argv) {

@@ -22,7 +22,8 @@ async function currentBundle() {
 
 currentBundle().then(
   async (text) => {
-    const { exports: cli, saveCodeCache } = cliBundle.runBundle(text);
+    const { exports: cli, saveCodeCache, configMemo } = cliBundle.runBundle(text);
+    cli.useConfigMemo?.(configMemo);
     process.exitCode = await cli.main(process.argv.slice(2));
     saveCodeCache();
   },

@@ -8,6 +8,7 @@ import { localStateDir } from '../../lambda/adapters/local/paths';
 import { colorEnabled, type ReportStyle } from '../../lambda/adapters/local/report';
 import { loadConfig } from '../../lambda/config/load';
 import type { Config } from '../../lambda/config/schema';
+import { FileValidationMemo } from './config-memo';
 
 export const EXIT = { ok: 0, taskFailed: 1, usage: 2, findings: 3 } as const;
 
@@ -92,10 +93,20 @@ export function reportStyle(io: CliIo, verbose = false): ReportStyle {
   return { color: io.color ?? false, width: io.columns, verbose };
 }
 
+let configMemo: FileValidationMemo | undefined;
+
+/**
+ * Keeps the schema's verdict on each config input in `file` (bin/cli/config-memo.ts). The launcher
+ * names the file by the bundle's build; the CLI run from its sources keeps none.
+ */
+export function useConfigMemo(file: string): void {
+  configMemo = new FileValidationMemo(file);
+}
+
 /** Loads and validates the config from the global --config/--set options of this command. */
 export function configFor(cmd: Command): Config {
   const opts = cmd.optsWithGlobals<GlobalOptions>();
-  return loadConfig({ file: opts.config, set: opts.set ?? [] });
+  return loadConfig({ file: opts.config, set: opts.set ?? [], memo: configMemo });
 }
 
 export function stateDirOf(config: Config): string {

@@ -7,6 +7,8 @@ import { ConfigError } from '../../lambda/config/load';
 import { version as VERSION } from '../../package.json';
 import { type CliIo, EXIT, ExitError, processIo, type RegisterCommand, UsageError } from './context';
 
+export { useConfigMemo } from './context';
+
 interface CommandModule {
   /** The top-level command the module registers. */
   readonly name: string;

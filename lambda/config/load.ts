@@ -86,7 +86,7 @@ function innerSchema(schema: z.core.$ZodType): z.core.$ZodType {
 
 /** The setting names allowed at a key path of the config schema (empty where there is no object). */
 export function knownConfigKeys(keyPath: readonly PropertyKey[]): string[] {
-  let node: z.core.$ZodType = configSchema;
+  let node: z.core.$ZodType = configSchema();
   for (const key of keyPath) {
     const def = innerSchema(node)._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType };
     if (def.type === 'object' && def.shape && typeof key === 'string' && key in def.shape) node = def.shape[key];
@@ -193,20 +193,40 @@ function parameterSizeProblems(config: Config): string[] {
   return problems;
 }
 
-/** Validates raw settings (unknown keys are errors, so typos never fall back to defaults silently). */
-export function validateConfig(input: unknown, origin = 'config'): Config {
+/**
+ * Remembers what raw settings validated to, so that a process given the same input as an earlier one
+ * skips zod (bin/cli/config-memo.ts keeps it for the CLI). `input` is the raw settings' JSON text.
+ */
+export interface ValidationMemo {
+  /** The settings this exact input validated to, when remembered. */
+  recall(input: string): Config | undefined;
+  remember(input: string, config: Config): void;
+}
+
+/**
+ * Validates raw settings (unknown keys are errors, so typos never fall back to defaults silently). With a
+ * memo, the schema's verdict on an input seen before is recalled; the checks that read this machine
+ * (cleanup roots against the state dir, which may sit under $HOME) run every time.
+ */
+export function validateConfig(input: unknown, origin = 'config', memo?: ValidationMemo): Config {
   const tooLarge = settingSizeProblems(input);
   if (tooLarge.length > 0) throw new ConfigError(`invalid ${origin}:\n${tooLarge.map((p) => `  - ${p}`).join('\n')}`);
-  // Parsed once per process: zod's compiled fast path would cost more to build (about 20 ms of CLI
-  // start) than it saves.
-  const result = configSchema.safeParse(input, { jitless: true });
-  if (result.success) {
-    const problems = [...cleanupRootProblems(result.data), ...parameterSizeProblems(result.data)];
-    if (problems.length === 0) return result.data;
-    throw new ConfigError(`invalid ${origin}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  const key = memo ? JSON.stringify(input) : '';
+  let config = memo?.recall(key);
+  if (!config) {
+    // Parsed once per process: zod's compiled fast path would cost more to build (about 20 ms of CLI
+    // start) than it saves.
+    const result = configSchema().safeParse(input, { jitless: true });
+    if (!result.success) {
+      const lines = result.error.issues.map((issue) => `  - ${describeIssue(issue, input, CONFIG_WORDING)}`);
+      throw new ConfigError(`invalid ${origin}:\n${lines.join('\n')}`);
+    }
+    config = result.data;
+    memo?.remember(key, config);
   }
-  const lines = result.error.issues.map((issue) => `  - ${describeIssue(issue, input, CONFIG_WORDING)}`);
-  throw new ConfigError(`invalid ${origin}:\n${lines.join('\n')}`);
+  const problems = [...cleanupRootProblems(config), ...parameterSizeProblems(config)];
+  if (problems.length === 0) return config;
+  throw new ConfigError(`invalid ${origin}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 }
 
 export interface LoadOptions {
@@ -214,6 +234,8 @@ export interface LoadOptions {
   readonly file?: string;
   /** `key.path=value` overrides, applied in order after the file. */
   readonly set?: readonly string[];
+  /** Recalls the schema's verdict on settings validated before (see validateConfig). */
+  readonly memo?: ValidationMemo;
 }
 
 /** Reads, overrides and validates; the one entry point for local mode and the CDK app. */
@@ -228,5 +250,5 @@ export function loadConfig(options: LoadOptions = {}): Config {
     : options.set?.length
       ? 'config (--set)'
       : 'config';
-  return validateConfig(raw, origin);
+  return validateConfig(raw, origin, options.memo);
 }

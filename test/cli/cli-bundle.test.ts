@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -123,6 +123,30 @@ describe('the launcher', () => {
     writeFileSync(cache, 'not a code cache');
     const run = launch(['--version'], bundle);
     expect([run.status, run.stdout, readFileSync(cache).includes('not a code cache')]).toEqual([0, 'from the file\n', false]);
+  });
+
+  test("takes the settings of a command line run before from its build's memo, and checks a changed config file again", () => {
+    // GIVEN a fresh build and a command line that loads a config
+    const dir = tempDir('gpu-maint-bundle-');
+    const bundle = path.join(dir, 'main.cjs');
+    const config = path.join(dir, 'gpu-maint.json');
+    writeFileSync(config, JSON.stringify({ gpuCheck: { schedule: { expression: 'rate(7 minutes)' } } }));
+    const args = ['--config', config, 'schedule', '--systemd', '--no-verify'];
+    const first = launch(args, bundle);
+    expect([first.status, first.stdout.includes('gpu-check on rate(7 minutes)')], first.stderr).toEqual([0, true]);
+    // WHEN the memo says something else for the same input, then the file changes
+    const memoFile = path.join(dir, readdirSync(dir).find((name) => name.endsWith('.config-memo.json')) ?? 'no memo written');
+    const memo = JSON.parse(readFileSync(memoFile, 'utf8')) as {
+      entries: { config: { gpuCheck: { schedule: { expression: string } } } }[];
+    };
+    memo.entries[0].config.gpuCheck.schedule.expression = 'rate(9 minutes)';
+    writeFileSync(memoFile, JSON.stringify(memo));
+    const recalled = launch(args, bundle);
+    writeFileSync(config, JSON.stringify({ gpuCheck: { schedule: { expresion: 'rate(7 minutes)' } } }));
+    const changed = launch(args, bundle);
+    // THEN the same input is answered from the memo, and the changed one by the schema
+    expect([recalled.status, recalled.stdout.includes('gpu-check on rate(9 minutes)')], recalled.stderr).toEqual([0, true]);
+    expect([changed.status, changed.stderr]).toEqual([2, expect.stringMatching(/gpuCheck\.schedule\.expresion: unknown setting/)]);
   });
 
   test('rebuilds a bundle of older sources before running it', () => {

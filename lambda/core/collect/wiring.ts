@@ -17,7 +17,7 @@ export const COLLECT_DELIVERY_RESERVE_MS = 20_000;
 export const evaluationSettingsSchema = z.looseObject({
   fleet: z.string().min(1),
   metricDetail: z.enum(['fleet', 'instance', 'gpu']),
-  thresholds: configSchema.shape.thresholds,
+  thresholds: z.lazy(() => configSchema().shape.thresholds),
   gpuCheck: z.looseObject({
     instanceType: z.string(),
     expectedGpuCount: z.union([z.literal('auto'), z.number()]),
