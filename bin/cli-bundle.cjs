@@ -124,27 +124,25 @@ module.exports = { __esModule: true, default: (...args) => (loaded ??= require($
 };
 
 /**
- * Modules of bundled packages that no command uses, left out: zod's translations of its messages (the
+ * A module of a bundled package that no command uses, left out: zod's translations of its messages (the
  * `locales` namespaces of zod and of its core, 400 KB of the bundle's 2 MB; the English messages zod
  * uses are imported on their own). Reading and loading them cost every command about 4 ms.
  */
-const OMITTED_MODULES = [
-  { importer: /[\\/]node_modules[\\/]zod[\\/]v4[\\/](?:classic[\\/]external|core[\\/]index)\.js$/, path: '../locales/index.js' },
-];
+const OMITTED_MODULE = /^\.\.\/locales\/index\.js$/;
+/** The modules that import it: zod's classic API and its core. */
+const OMITTED_MODULE_IMPORTER = /[\\/]node_modules[\\/]zod[\\/]v4[\\/](?:classic[\\/]external|core[\\/]index)\.js$/;
 
 /**
- * Gives each import of OMITTED_MODULES an empty module (an ES module, so `export * as name` of it is an
- * empty namespace).
+ * Gives OMITTED_MODULE an empty module (an ES module, so `export * as locales` of it is an empty
+ * namespace).
  * @type {import('esbuild').Plugin}
  */
-const omittedModulesPlugin = {
-  name: 'gpu-maint-omitted-modules',
+const omittedModulePlugin = {
+  name: 'gpu-maint-omitted-module',
   setup(build) {
-    const filter = new RegExp(`^(?:${OMITTED_MODULES.map((m) => m.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`);
-    build.onResolve({ filter }, (args) => {
-      const omitted = OMITTED_MODULES.some((m) => m.path === args.path && m.importer.test(args.importer));
-      return omitted ? { path: args.path, namespace: 'gpu-maint-omitted' } : undefined;
-    });
+    build.onResolve({ filter: OMITTED_MODULE }, (args) =>
+      OMITTED_MODULE_IMPORTER.test(args.importer) ? { path: args.path, namespace: 'gpu-maint-omitted' } : undefined,
+    );
     build.onLoad({ filter: /.*/, namespace: 'gpu-maint-omitted' }, () => ({ contents: 'export {};', loader: 'js' }));
   },
 };
@@ -185,7 +183,7 @@ async function buildText(bundle) {
     keepNames: true,
     banner: { js: `const __gpuMaintBundleDir = __dirname;\n${LAZY_REQUIRE}` },
     legalComments: 'none',
-    plugins: [sourceLocationPlugin(bundle), lazyDefaultFunctionsPlugin, omittedModulesPlugin],
+    plugins: [sourceLocationPlugin(bundle), lazyDefaultFunctionsPlugin, omittedModulePlugin],
     metafile: true,
     write: false,
     logLevel: 'silent',
@@ -225,10 +223,11 @@ async function build(bundle = BUNDLE) {
     return { text, written: false };
   }
   const header = parseHeader(text);
-  const keep = new Set([codeCacheFile(bundle, header), configMemoFile(bundle, header)].map((f) => path.basename(f)));
+  const suffixes = Object.values(BUILD_FILES);
+  const keep = new Set(suffixes.map((suffix) => path.basename(buildFile(bundle, header, suffix))));
   const prefix = `${path.basename(bundle)}.`;
   for (const name of fs.readdirSync(path.dirname(bundle))) {
-    if (name.startsWith(prefix) && BUILD_FILE_SUFFIXES.some((suffix) => name.endsWith(suffix)) && !keep.has(name))
+    if (name.startsWith(prefix) && suffixes.some((suffix) => name.endsWith(suffix)) && !keep.has(name))
       fs.rmSync(path.join(path.dirname(bundle), name), { force: true });
   }
   return { text, written: true };
@@ -297,18 +296,16 @@ function staleReason(options = {}) {
   return null;
 }
 
-/** V8's compiled code of one build of the bundle, beside it (named by the build, so never another build's). */
-function codeCacheFile(bundle, header) {
-  return `${bundle}.${header?.id ?? 'unknown'}.v8cache`;
-}
+/**
+ * What one build keeps beside the bundle, named by the build (so never another build's), by suffix:
+ * V8's compiled code, and the memo of validated settings (bin/cli/config-memo.ts).
+ */
+const BUILD_FILES = { codeCache: '.v8cache', configMemo: '.config-memo.json' };
 
-/** The memo of validated settings of one build (bin/cli/config-memo.ts), beside the bundle like its code cache. */
-function configMemoFile(bundle, header) {
-  return `${bundle}.${header?.id ?? 'unknown'}.config-memo.json`;
+/** The file `suffix` (of BUILD_FILES) of one build of the bundle. */
+function buildFile(bundle, header, suffix) {
+  return `${bundle}.${header?.id ?? 'unknown'}${suffix}`;
 }
-
-/** What a build keeps beside the bundle, by the suffix after its id. */
-const BUILD_FILE_SUFFIXES = ['.v8cache', '.config-memo.json'];
 
 /**
  * Runs the bundle's text as the CommonJS module `bundle`, with V8's code cache of that build when there is
@@ -324,7 +321,7 @@ function runBundle(text, bundle = BUNDLE) {
   const Module = require('node:module');
   const vm = require('node:vm');
   const header = parseHeader(text);
-  const cacheFile = codeCacheFile(bundle, header);
+  const cacheFile = buildFile(bundle, header, BUILD_FILES.codeCache);
   let cachedData;
   try {
     cachedData = fs.readFileSync(cacheFile);
@@ -349,7 +346,7 @@ function runBundle(text, bundle = BUNDLE) {
       removeQuietly(tmp);
     }
   };
-  return { exports: cli.exports, saveCodeCache, configMemo: configMemoFile(bundle, header) };
+  return { exports: cli.exports, saveCodeCache, configMemo: buildFile(bundle, header, BUILD_FILES.configMemo) };
 }
 
 async function cli(argv) {

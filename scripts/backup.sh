@@ -597,8 +597,8 @@ foresee_snapshot_id() {
 # Prints the id of the snapshot after a given one: now, and the next sequence number (the order of
 # writing, whatever this host's clock says). Arguments: previous snapshot id (empty: none).
 next_snapshot_id() {
-  local sequence=0
-  [[ "${1:-}" != *-* ]] || sequence="${1#*-}"
+  local sequence
+  snapshot_sequence sequence "${1:-0}"
   printf '%s-%s\n' "$(date -u +%Y%m%dT%H%M%SZ)" "$((sequence + 1))"
 }
 
@@ -1019,6 +1019,15 @@ confirm_pending_units() {
   done
 }
 
+# Prints, each ending in NUL, the listing records of files as the scan's .ls files hold them for a
+# large file on its own (type, size, mode, path, link target); a path that is gone prints nothing.
+# Arguments: resolved source, paths below it (./rel).
+file_listing_records() {
+  local resolved="$1"
+  shift
+  (cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "$@" -maxdepth 0 -printf '%y\t%s\t%m\t%p\t%l\0')
+}
+
 #######################################
 # check_units_again when every unit read is a large file on its own, of one source (one shard of a
 # model rewritten): one find(1) prints their listing records, each compared in the shell with the
@@ -1040,7 +1049,7 @@ check_large_files_again() {
   # In the order of the paths; a file gone prints nothing, and the counts differ.
   while IFS= read -r -d '' rec; do
     records+=("${rec}")
-  done < <(cd "${PRUNE_RESOLVED}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "${paths[@]}" -maxdepth 0 -printf '%y\t%s\t%m\t%p\t%l\0' 2>/dev/null)
+  done < <(file_listing_records "${PRUNE_RESOLVED}" "${paths[@]}" 2>/dev/null)
   ((${#records[@]} == $#)) || return 1
   for i in "$@"; do
     before=""
@@ -1280,7 +1289,7 @@ read_unit() {
   if [[ "${U_GROUP[i]}" != "${U_NUM[i]}" ]]; then
     # A large file on its own: its one listing record, compared in the shell (one process).
     IFS= read -r -d '' before_rec <"${UNIT_BEFORE}" || true
-    after_rec="$(cd "${resolved}" && timeout -k 5 "${SCAN_TIMEOUT_S}" find "./${rel}" -maxdepth 0 -printf '%y\t%s\t%m\t%p\t%l')" || after_rec=""
+    IFS= read -r -d '' after_rec < <(file_listing_records "${resolved}" "./${rel}" 2>/dev/null) || after_rec=""
     [[ -n "${before_rec}" && "${after_rec}" == "${before_rec}" ]] && same=1
     if ((same == 0)); then
       local size_now="${after_rec#*$'\t'}"

@@ -112,21 +112,21 @@ sort_snapshot_ids() {
   done | LC_ALL=C sort -t $'\t' -k1,1n -k2,2 | cut -f2
 }
 
+# Sets the variable named $1 to the sequence of snapshot id $2 (0 for an id without one).
+snapshot_sequence() {
+  if [[ "$2" == *-* ]]; then printf -v "$1" '%s' "${2#*-}"; else printf -v "$1" '%s' 0; fi
+}
+
 # True when snapshot id $1 comes after $2 (empty: none) in the order sort_snapshot_ids sorts them: by
 # sequence, then by time (both ids match SNAPSHOT_ID_RE). Lets a reader keep the newest of a listing
 # without a sort process.
 snapshot_after() {
   [[ -n "$2" ]] || return 0
-  local after_a_=0 after_b_=0
-  [[ "$1" != *-* ]] || after_a_="${1#*-}"
-  [[ "$2" != *-* ]] || after_b_="${2#*-}"
+  local after_a_ after_b_
+  snapshot_sequence after_a_ "$1"
+  snapshot_sequence after_b_ "$2"
   ((after_a_ == after_b_)) || return $((after_a_ > after_b_ ? 0 : 1))
   ((10#${1:0:8}${1:9:6} > 10#${2:0:8}${2:9:6}))
-}
-
-# Prints the sequence of a snapshot id (0 for an id without one).
-snapshot_sequence() {
-  if [[ "$1" == *-* ]]; then printf '%s\n' "${1#*-}"; else printf '0\n'; fi
 }
 
 #######################################
