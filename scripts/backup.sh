@@ -48,6 +48,8 @@ set -euo pipefail
 source "${BASH_SOURCE[0]%/*}/lib/common.sh"
 # shellcheck source=lib/result.sh
 source "${BASH_SOURCE[0]%/*}/lib/result.sh"
+# shellcheck source=lib/s3-http.sh
+source "${BASH_SOURCE[0]%/*}/lib/s3-http.sh"
 # shellcheck source=lib/backup-store.sh
 source "${BASH_SOURCE[0]%/*}/lib/backup-store.sh"
 # shellcheck source=lib/json.sh
@@ -1611,6 +1613,10 @@ main() {
 
   if ! HOST_KEY="$(backup_host_key)"; then
     report failed "cannot determine the backup host key" ""
+    exit 1
+  fi
+  if ! store_confirm_client "backups/${HOST_KEY}/"; then
+    report failed "${STORE_CLIENT_ERROR}" ""
     exit 1
   fi
   local missing

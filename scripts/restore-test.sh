@@ -20,6 +20,8 @@ set -euo pipefail
 source "${BASH_SOURCE[0]%/*}/lib/common.sh"
 # shellcheck source=lib/result.sh
 source "${BASH_SOURCE[0]%/*}/lib/result.sh"
+# shellcheck source=lib/s3-http.sh
+source "${BASH_SOURCE[0]%/*}/lib/s3-http.sh"
 # shellcheck source=lib/backup-store.sh
 source "${BASH_SOURCE[0]%/*}/lib/backup-store.sh"
 # shellcheck source=lib/json.sh

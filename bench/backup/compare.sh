@@ -146,7 +146,8 @@ start_s3() {
   timeout 60 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
     -keyout "${WORK}/s3.key" -out "${WORK}/s3.pem" 2>/dev/null || die "cannot make a certificate for s3rver"
   export AWS_CA_BUNDLE="${WORK}/s3.pem"
-  node "${ROOT}/node_modules/s3rver/bin/s3rver.js" -d "${data}" -a 127.0.0.1 -p "${S3_PORT}" --silent \
+  # --openssl-legacy-provider: s3rver encrypts its continuation tokens with DES (OpenSSL 3 legacy).
+  node --openssl-legacy-provider "${ROOT}/node_modules/s3rver/bin/s3rver.js" -d "${data}" -a 127.0.0.1 -p "${S3_PORT}" --silent \
     --key "${WORK}/s3.key" --cert "${WORK}/s3.pem" --configure-bucket "${BUCKET}" >"${WORK}/s3rver.log" 2>&1 &
   S3_PID=$!
   local i

@@ -214,6 +214,13 @@ function buildConfigSchema() {
         /** Endpoint for S3-compatible stores (and tests). */
         s3EndpointUrl: z.url().optional(),
         /**
+         * What sends the scripts' S3 requests: `curl` (signed by curl's --aws-sigv4, about 10 ms a request), `aws`
+         * (the AWS CLI, 0.3-0.5 s of start-up a call), or `auto`: curl when it can sign for the run (credentials
+         * from the environment or the instance profile, and a first request accepted), else the AWS CLI; see
+         * docs/backup.md. @default 'auto'
+         */
+        s3Client: z.enum(['auto', 'curl', 'aws']).default('auto'),
+        /**
          * zstd level for units that compress. A unit whose sample (its largest files) saves less than 10% at this
          * level, such as fp16 weights, is stored with zstd --fast=1 instead: see docs/backup.md. @default 3
          */

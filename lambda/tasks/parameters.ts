@@ -63,9 +63,17 @@ export const BACKUP_STORE_PARAMETERS: readonly TaskParameter[] = [
     fromConfig: (c) => c.backup.s3EndpointUrl ?? '',
   },
   {
+    name: 'S3Client',
+    env: 'GPU_MAINT_S3_CLIENT',
+    description: 'What sends S3 requests: auto (curl when it can sign them, else the AWS CLI), curl or aws.',
+    allowedPattern: '^(auto|curl|aws)$',
+    fromConfig: (c) => c.backup.s3Client,
+  },
+  {
     name: 'StoreTimeoutSeconds',
     env: 'GPU_MAINT_STORE_READ_TIMEOUT_S',
-    description: 'Seconds one request to the backup store may wait for an answer (AWS CLI --cli-read-timeout; 3 attempts).',
+    description:
+      'Seconds one request to the backup store may wait for an answer (curl --speed-time, AWS CLI --cli-read-timeout; 3 attempts).',
     allowedPattern: '^[0-9]{1,4}$',
     fromConfig: (c) => String(c.backup.storeTimeoutSeconds),
   },

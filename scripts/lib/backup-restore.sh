@@ -294,6 +294,10 @@ restore_resolve() {
       return 1
     }
   fi
+  store_confirm_client "backups/${RESTORE_HOST_KEY}/" || {
+    RESTORE_ERROR="${STORE_CLIENT_ERROR}"
+    return 1
+  }
   ids="$(snapshot_ids "${RESTORE_HOST_KEY}")" || {
     RESTORE_ERROR="cannot list $(store_url "backups/${RESTORE_HOST_KEY}/snapshots/")"
     return 1

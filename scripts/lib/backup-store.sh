@@ -9,13 +9,17 @@
 # this shell holds, so the upload only sees end-of-file (and completes) when the caller commits.
 # An aborted s3:// upload is killed before it can complete; an interrupted multipart upload is left
 # to the bucket's abort-incomplete-multipart lifecycle rule.
-# Needs common.sh (log, die, on_exit). Bundled into each script (see lib/task-scripts.ts); never run alone.
+# S3 requests go through curl (s3-http.sh) when it can sign them for this run, else the AWS CLI
+# (STORE_S3_CLIENT).
+# Needs common.sh (log, die, on_exit), result.sh (ensure_result_tmp_dir) and s3-http.sh. Bundled into each script; never run alone.
 
 STORE_KIND=""
 STORE_ROOT=""
 STORE_BUCKET=""
 STORE_PREFIX=""
 STORE_AWS_ARGS=()
+# What sends S3 requests: curl (s3-http.sh) or aws (the AWS CLI).
+STORE_S3_CLIENT="aws"
 # Deadline of small requests (list, manifest get/put) and of one archive transfer.
 env_int -v STORE_REQUEST_TIMEOUT_S GPU_MAINT_STORE_REQUEST_TIMEOUT_S 300 1
 env_int -v STORE_TRANSFER_TIMEOUT_S GPU_MAINT_STORE_TRANSFER_TIMEOUT_S 86400 1
@@ -94,7 +98,6 @@ store_init() {
     [[ -z "${STORE_PREFIX}" || "${STORE_PREFIX}" == */ ]] || STORE_PREFIX+="/"
     [[ "${STORE_BUCKET}" =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] ||
       die "backup destination ${dest}: bucket name '${STORE_BUCKET}' is not a valid S3 bucket name"
-    command -v aws >/dev/null 2>&1 || die "backup destination ${dest} needs the AWS CLI (aws) on PATH"
     # Each AWS CLI request: connect and read (per socket read) timeouts, and a bounded number of
     # attempts, so that an endpoint that accepts and never answers fails a call in minutes instead of
     # holding it. https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-options.html
@@ -108,12 +111,66 @@ store_init() {
     if [[ -n "${endpoint_url}" ]]; then
       STORE_AWS_ARGS+=(--endpoint-url "${endpoint_url}")
     fi
+    store_choose_s3_client "${dest}" "${endpoint_url}" "${read_timeout_s}"
     ;;
   *)
     die "backup destination must be file:///absolute/path or s3://bucket[/prefix], got: '${dest}'"
     ;;
   esac
   on_exit store_abort_in_flight
+}
+
+# Sets STORE_S3_CLIENT from GPU_MAINT_S3_CLIENT (auto, curl or aws): auto takes curl when s3h_init
+# finds it can sign this run's requests (store_confirm_client then proves it), and says why not otherwise.
+# Arguments: destination, endpoint URL (may be empty), read timeout in seconds.
+STORE_S3_WANTED="aws"
+store_choose_s3_client() {
+  env_str -v STORE_S3_WANTED GPU_MAINT_S3_CLIENT auto
+  STORE_S3_CLIENT="aws"
+  case "${STORE_S3_WANTED}" in
+  auto | curl)
+    ensure_result_tmp_dir
+    if s3h_init "${STORE_BUCKET}" "$2" "$3" "${RESULT_TMP_DIR}/s3"; then
+      STORE_S3_CLIENT="curl"
+      return 0
+    fi
+    store_leave_curl "$1" || die "${STORE_CLIENT_ERROR}"
+    ;;
+  aws) store_leave_curl "$1" || die "${STORE_CLIENT_ERROR}" ;;
+  *) die "GPU_MAINT_S3_CLIENT must be auto, curl or aws, got: '${STORE_S3_WANTED}'" ;;
+  esac
+}
+
+# Moves the run to the AWS CLI (S3H_WHY says why).
+# Arguments: destination. Returns: non-zero with STORE_CLIENT_ERROR set when curl was required or the
+#   AWS CLI is missing.
+STORE_CLIENT_ERROR=""
+store_leave_curl() {
+  STORE_S3_CLIENT="aws"
+  if [[ "${STORE_S3_WANTED}" == curl ]]; then
+    STORE_CLIENT_ERROR="GPU_MAINT_S3_CLIENT=curl, but curl cannot send the requests of $1: ${S3H_WHY}"
+    return 1
+  elif [[ "${STORE_S3_WANTED}" == auto ]]; then
+    log "S3 requests go through the AWS CLI: ${S3H_WHY}"
+  fi
+  command -v aws >/dev/null 2>&1 && return 0
+  STORE_CLIENT_ERROR="backup destination $1 needs the AWS CLI (aws) on PATH (${S3H_WHY:-GPU_MAINT_S3_CLIENT=aws})"
+  return 1
+}
+
+#######################################
+# Proves curl's signature with a first request, an empty listing of the host's own folder (what its
+# IAM policy lets it list), before the run's other requests; a refusal moves the run to the AWS CLI.
+# Nothing to do for file:// or the AWS CLI.
+# Arguments: key prefix of the host's folder, e.g. `backups/i-0abc/`.
+# Returns: non-zero with STORE_CLIENT_ERROR set (logged) when no client can send the run's requests.
+#######################################
+store_confirm_client() {
+  [[ "${STORE_KIND}" == s3 && "${STORE_S3_CLIENT}" == curl ]] || return 0
+  s3h_probe "${STORE_REQUEST_TIMEOUT_S}" "${STORE_PREFIX}$1" && return 0
+  store_leave_curl "$(store_url "")" && return 0
+  log "error: ${STORE_CLIENT_ERROR}"
+  return 1
 }
 
 # Exit handler: an upload still in flight when the script exits is abandoned, never completed; a
@@ -242,9 +299,13 @@ store_stage_send() {
   store_stage_wait || return 1
   STORE_SEND_DIR="${STORE_STAGE_BATCH}"
   STORE_SEND_COUNT="${STORE_STAGE_COUNT}"
-  timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" aws s3 cp --recursive --only-show-errors --no-progress \
-    "${STORE_SEND_DIR}" "s3://${STORE_BUCKET}/${STORE_PREFIX}" "${STORE_AWS_ARGS[@]+"${STORE_AWS_ARGS[@]}"}" \
-    >/dev/null 2>"${STORE_SEND_DIR}.err" &
+  if [[ "${STORE_S3_CLIENT}" == curl ]]; then
+    s3h_put_tree "${STORE_SEND_DIR}" "${STORE_PREFIX}" "${STORE_TRANSFER_TIMEOUT_S}" >/dev/null 2>"${STORE_SEND_DIR}.err" &
+  else
+    timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" aws s3 cp --recursive --only-show-errors --no-progress \
+      "${STORE_SEND_DIR}" "s3://${STORE_BUCKET}/${STORE_PREFIX}" "${STORE_AWS_ARGS[@]+"${STORE_AWS_ARGS[@]}"}" \
+      >/dev/null 2>"${STORE_SEND_DIR}.err" &
+  fi
   STORE_SEND_PID=$!
   store_stage_next_batch
 }
@@ -259,7 +320,7 @@ store_stage_wait() {
   wait "${STORE_SEND_PID}" || rc=$?
   STORE_SEND_PID=""
   if ((rc != 0)); then
-    log "error: upload of ${STORE_SEND_COUNT} archive(s) to $(store_url "") failed (aws exit ${rc}): $(head -c 300 "${STORE_SEND_DIR}.err" 2>/dev/null | tr '\n' ' ')"
+    log "error: upload of ${STORE_SEND_COUNT} archive(s) to $(store_url "") failed (${STORE_S3_CLIENT} exit ${rc}): $(head -c 300 "${STORE_SEND_DIR}.err" 2>/dev/null | tr '\n' ' ')"
   fi
   rm -rf -- "${STORE_SEND_DIR}" "${STORE_SEND_DIR}.err"
   return "${rc}"
@@ -336,6 +397,12 @@ store_list() {
     [[ -d "${dir}" ]] || return 0
     timeout -k 5 "${STORE_REQUEST_TIMEOUT_S}" find "${dir}" -type f ! -name "${STORE_PARTIAL_PREFIX}*" \
       -printf "%s\t${prefix//%/%%}%P\n"
+  elif [[ "${STORE_S3_CLIENT}" == curl ]]; then
+    local size key
+    s3h_list "${STORE_PREFIX}${prefix}" "${STORE_REQUEST_TIMEOUT_S}" | while IFS=$'\t' read -r size key; do
+      printf '%s\t%s\n' "${size}" "${key#"${STORE_PREFIX}"}"
+    done
+    ((PIPESTATUS[0] == 0))
   else
     local out
     out="$(store_aws "${STORE_REQUEST_TIMEOUT_S}" s3api list-objects-v2 --bucket "${STORE_BUCKET}" \
@@ -357,6 +424,8 @@ store_get() {
   local key="$1" limit_s="${2:-${STORE_REQUEST_TIMEOUT_S}}"
   if [[ "${STORE_KIND}" == file ]]; then
     timeout -k 5 "${limit_s}" cat -- "$(store_path "${key}")"
+  elif [[ "${STORE_S3_CLIENT}" == curl ]]; then
+    s3h_get "${STORE_PREFIX}${key}" "${limit_s}"
   else
     store_aws "${limit_s}" s3 cp --only-show-errors "s3://${STORE_BUCKET}/${STORE_PREFIX}${key}" -
   fi
@@ -379,7 +448,8 @@ store_get() {
 #######################################
 store_put_prepare() {
   local key="$1" scratch="$2" fd
-  [[ "${STORE_KIND}" == s3 ]] || return 0
+  # curl starts in milliseconds: nothing to hide.
+  [[ "${STORE_KIND}" == s3 && "${STORE_S3_CLIENT}" == aws ]] || return 0
   store_put_cancel
   if ((STORE_PDEATH_CHECKED == 0)); then
     STORE_PDEATH_CHECKED=1
@@ -490,6 +560,8 @@ store_put_file() {
     fi
     rm -f -- "${tmp}"
     return 1
+  elif [[ "${STORE_S3_CLIENT}" == curl ]]; then
+    s3h_put_file "${file}" "${STORE_PREFIX}${key}" "${STORE_REQUEST_TIMEOUT_S}" application/json
   else
     store_aws "${STORE_REQUEST_TIMEOUT_S}" s3 cp --only-show-errors --content-type application/json \
       "${file}" "s3://${STORE_BUCKET}/${STORE_PREFIX}${key}"
@@ -523,8 +595,20 @@ store_upload_begin() {
     STORE_UPLOAD_FD="${fd}"
   else
     STORE_UPLOAD_FIFO="${scratch}/upload.fifo"
-    rm -f -- "${STORE_UPLOAD_FIFO}"
+    rm -f -- "${STORE_UPLOAD_FIFO}" "${STORE_UPLOAD_FIFO}.commit"
     mkfifo -- "${STORE_UPLOAD_FIFO}" || return 1
+    if [[ "${STORE_S3_CLIENT}" == curl ]]; then
+      # Completes only after reading end-of-file with the commit file present (store_upload_commit).
+      s3h_put_stream "${STORE_PREFIX}${key}" "${expected}" "${scratch}/s3-parts" "${STORE_UPLOAD_FIFO}.commit" \
+        "${STORE_TRANSFER_TIMEOUT_S}" <"${STORE_UPLOAD_FIFO}" &
+      STORE_UPLOAD_PID=$!
+      exec {fd}>"${STORE_UPLOAD_FIFO}" || {
+        kill "${STORE_UPLOAD_PID}" 2>/dev/null || true
+        return 1
+      }
+      STORE_UPLOAD_FD="${fd}"
+      return 0
+    fi
     # The reader opens the FIFO before the AWS CLI starts, so opening the write end below never blocks
     # for long; the upload sees end-of-file only when this shell closes that end.
     # A simple command, not a function: $! must be timeout(1) itself, so that a signal reaches the CLI.
@@ -647,6 +731,8 @@ store_upload_abort_detached() {
 #######################################
 store_upload_commit() {
   local rc=0 size_hint="${1:-large}"
+  # curl's uploader completes the object only when it finds this file at end-of-file.
+  [[ "${STORE_S3_CLIENT}" != curl || -z "${STORE_UPLOAD_PID}" ]] || : >"${STORE_UPLOAD_FIFO}.commit" || rc=1
   store_upload_close_fd
   if ((STORE_UPLOAD_STAGED)); then
     store_stage_count 1 "${STORE_UPLOAD_EXPECTED}"
@@ -658,7 +744,7 @@ store_upload_commit() {
   else
     wait "${STORE_UPLOAD_PID}" || rc=$?
     STORE_UPLOAD_PID=""
-    rm -f -- "${STORE_UPLOAD_FIFO}"
+    rm -f -- "${STORE_UPLOAD_FIFO}" "${STORE_UPLOAD_FIFO}.commit"
   fi
   return "${rc}"
 }
@@ -673,6 +759,12 @@ store_upload_abort() {
     [[ -n "${STORE_UPLOAD_TMP}" ]] && rm -f -- "${STORE_UPLOAD_TMP}"
     STORE_UPLOAD_TMP=""
     STORE_UPLOAD_STAGED=0
+  elif [[ "${STORE_S3_CLIENT}" == curl ]]; then
+    # End-of-file without the commit file: the uploader aborts its multipart upload and stores nothing.
+    store_upload_close_fd
+    [[ -z "${STORE_UPLOAD_PID}" ]] || wait "${STORE_UPLOAD_PID}" 2>/dev/null || true
+    STORE_UPLOAD_PID=""
+    [[ -z "${STORE_UPLOAD_FIFO}" ]] || rm -f -- "${STORE_UPLOAD_FIFO}" "${STORE_UPLOAD_FIFO}.commit"
   else
     if [[ -n "${STORE_UPLOAD_PID}" ]]; then
       # timeout(1) forwards the signal to the AWS CLI (and SIGKILLs it 10 s later). The write end stays

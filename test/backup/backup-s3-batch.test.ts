@@ -29,6 +29,8 @@ const env = (name: string, extra: Record<string, string> = {}) => ({
   GPU_MAINT_BACKUP_DESTINATION: `s3://${BUCKET}/${name}`,
   GPU_MAINT_S3_ENDPOINT_URL: server.url,
   GPU_MAINT_STATE_DIR: path.join(h.root, `state-${name}`),
+  // The AWS CLI's batches (`aws s3 cp --recursive`); curl's: backup-s3-curl.test.ts.
+  GPU_MAINT_S3_CLIENT: 'aws',
   ...extra,
 });
 

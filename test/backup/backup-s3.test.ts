@@ -1,6 +1,6 @@
 /**
  * Backups to a real S3 protocol server (s3rver on 127.0.0.1, started and stopped here) through
- * /usr/bin/aws with dummy credentials: round trip, incremental reruns, cut uploads (writer failing,
+ * /usr/bin/aws with dummy credentials (GPU_MAINT_S3_CLIENT=aws; the curl client: backup-s3-curl.test.ts): round trip, incremental reruns, cut uploads (writer failing,
  * producer failing, server stopped mid-run), and the CLI's snapshots list and prune over s3://.
  */
 import { spawnSync } from 'node:child_process';
@@ -44,6 +44,7 @@ const env = (extra: Record<string, string> = {}) => ({
   GPU_MAINT_BACKUP_EXCLUDE: '*.tmp,checkpoints/temp',
   GPU_MAINT_BACKUP_DESTINATION: `s3://${BUCKET}/${PREFIX}`,
   GPU_MAINT_S3_ENDPOINT_URL: endpoint(),
+  GPU_MAINT_S3_CLIENT: 'aws',
   ...extra,
 });
 /** Every archive streamed on its own (`aws s3 cp -`), as archives above the staging budget are. */

@@ -192,6 +192,9 @@ export class S3Server {
     const child = spawn(
       process.execPath,
       [
+        // s3rver's continuation tokens are DES-encrypted, a cipher OpenSSL 3 keeps in its legacy provider:
+        // without it the second page of a listing is a 500.
+        '--openssl-legacy-provider',
         path.join(REPO_ROOT, 'node_modules/s3rver/bin/s3rver.js'),
         '-d',
         this.dataDir,

@@ -4,7 +4,7 @@
  * Start it in a test, pass `endpoint` as GPU_MAINT_IMDS_ENDPOINT, and close it after.
  */
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenOnLoopback } from './loopback-server';
 
 export interface ImdsServer {
   /** Base URL, e.g. `http://127.0.0.1:41234`. */
@@ -49,18 +49,9 @@ export async function startImdsServer(options: ImdsOptions): Promise<ImdsServer>
     }
     res.writeHead(404).end();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: await listenOnLoopback(server),
     requests,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
+    close: () => closeServer(server),
   };
 }
