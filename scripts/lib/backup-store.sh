@@ -250,6 +250,11 @@ store_stage_count() {
   STORE_STAGE_BYTES=$((STORE_STAGE_BYTES + $1 * $2))
 }
 
+# True when the batch being filled holds archives.
+store_stage_filled() {
+  [[ -n "${STORE_STAGE_ROOT}" ]] && ((STORE_STAGE_COUNT > 0))
+}
+
 # True when an archive of at most this many bytes would be staged (not streamed on its own).
 store_stage_takes() {
   [[ -n "${STORE_STAGE_ROOT}" ]] && (($1 <= STORE_STAGE_BUDGET))

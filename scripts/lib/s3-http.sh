@@ -146,7 +146,8 @@ s3h_credentials() {
     S3H_RENEW_AT=$((expires_at - 300 > now + 60 ? expires_at - 300 : now + 60))
   fi
   [[ "${key}${secret}${token}" != *[\"\\[:space:]]* ]] || { S3H_WHY="credentials hold characters curl's config cannot carry" && return 1; }
-  local tmp="${S3H_CONFIG}.new"
+  # Part uploads renew in subshells of their own: each writes its own file before the rename.
+  local tmp="${S3H_CONFIG}.${BASHPID}"
   (
     umask 077
     printf 'user = "%s:%s"\n' "${key}" "${secret}"
@@ -419,18 +420,23 @@ s3h_put_stream() {
       log "error: s3://${S3H_BUCKET}/${key} needs more than 10,000 parts of $(human_bytes "${part_bytes}") (expected at most $(human_bytes "${expected}"))"
       rc=1 && break
     fi
+    # At most S3H_PART_JOBS parts in flight. A part's failure shows as its .failed file (wait -n's
+    # status is not reliable across bash versions once several jobs have ended); a missing ETag fails
+    # the completion anyway.
     while ((${#pids[@]} >= S3H_PART_JOBS)); do
-      wait -n || rc=1
+      wait -n 2>/dev/null || true
       s3h_prune_done pids
     done
-    ((rc == 0)) || break
+    if compgen -G "${work}/part.*.failed" >/dev/null; then
+      rc=1 && break
+    fi
     s3h_put_part "${part}" "${encoded}" "${upload_id}" "${n}" "${deadline_s}" &
     pids+=("$!")
     ((size == part_bytes)) || break
   done
   local pid
-  for pid in "${pids[@]+"${pids[@]}"}"; do wait "${pid}" || rc=1; done
-  if ((rc == 0)) && [[ ! -e "${commit}" ]]; then rc=1; fi
+  for pid in "${pids[@]+"${pids[@]}"}"; do wait "${pid}" 2>/dev/null || true; done
+  if compgen -G "${work}/part.*.failed" >/dev/null || [[ ! -e "${commit}" ]]; then rc=1; fi
   if ((rc == 0)); then
     s3h_complete "${key}" "${encoded}" "${upload_id}" "${n}" "${work}" "${deadline_s}" || rc=1
   fi
@@ -452,18 +458,22 @@ s3h_prune_done() {
   jobs_=("${still[@]+"${still[@]}"}")
 }
 
-# Uploads one part (in the background) and records its ETag in <part>.etag; removes the part file.
+# Uploads one part (in the background) and records its ETag in part.etag.<n>, or writes <part>.failed;
+# removes the part file.
 # Arguments: part file, encoded key, upload id, part number, deadline.
 s3h_put_part() {
   local part="$1" status line etag=""
   status="$(s3h_curl "$5" -T "${part}" -D "${part}.h" -o "${part}.b" -w '%{http_code}' \
     "${S3H_BUCKET_URL}/$2?partNumber=$4&uploadId=$3")" || status="${status:-000}"
-  while IFS= read -r line; do
-    [[ "${line,,}" != etag:* ]] || etag="${line#*:}"
-  done <"${part}.h"
+  if [[ -f "${part}.h" ]]; then
+    while IFS= read -r line; do
+      [[ "${line,,}" != etag:* ]] || etag="${line#*:}"
+    done <"${part}.h"
+  fi
   etag="${etag//[[:space:]]/}"
   if [[ "${status}" != 200 || -z "${etag}" ]]; then
     s3h_log_error "upload of part $4 of s3://${S3H_BUCKET}/${2}" "${status}" "${part}.b"
+    : >"${part}.failed"
     rm -f -- "${part}" "${part}.h" "${part}.b"
     return 1
   fi

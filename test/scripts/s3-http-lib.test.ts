@@ -139,7 +139,8 @@ describe('s3-http.sh', () => {
 
   test.each([
     ['single PUT', 5 * 1024 * 1024, 1],
-    ['multipart upload', 40 * 1024 * 1024, 3],
+    ['multipart upload, fewer parts than run at once', 40 * 1024 * 1024, 3],
+    ['multipart upload, more parts than run at once', 6 * 16 * 1024 * 1024 + 5, 7],
   ])('a committed stream is stored whole (%s)', async (_kind, size, parts) => {
     const bytes = randomBytes(size);
     const key = `fleet/stream/${size}.bin`;
@@ -170,6 +171,34 @@ describe('s3-http.sh', () => {
     expect(lines.filter((q) => q.startsWith('uploadId=') && !q.includes('partNumber'))).toHaveLength(size > 16 * 1024 * 1024 ? 1 : 0);
     expect(proxy.requests.slice(from).filter((r) => r.line.startsWith('POST ') && r.line.includes('uploadId='))).toEqual([]);
     expect(fs.existsSync(work)).toBe(false);
+  });
+
+  test('a part that cannot be stored aborts the multipart upload, and nothing is stored', async () => {
+    const bin = path.join(root, 'failing-part-bin');
+    fs.mkdirSync(bin, { recursive: true });
+    // The second part's PUT is answered 500 every time (curl's retries included).
+    fs.writeFileSync(
+      path.join(bin, 'curl'),
+      '#!/bin/bash\nif [[ " $* " == *"partNumber=2&"* ]]; then printf \'<Error><Code>InternalError</Code></Error>\' >"${@: -4:1}"; printf 500; exit 0; fi\nexec /usr/bin/curl "$@"\n',
+      { mode: 0o755 },
+    );
+    const size = 4 * 16 * 1024 * 1024 + 1;
+    const commit = path.join(root, 'commit-failing');
+    fs.writeFileSync(commit, '');
+    const from = proxy.requests.length;
+    const run = await runLib(
+      `s3h_put_stream fleet/failing/part.bin ${size} '${path.join(root, 'work-failing')}' '${commit}' 120`,
+      { PATH: `${bin}:${process.env.PATH}` },
+      randomBytes(size),
+    );
+    expect(run.status).toBe(1);
+    expect(text(run.stderr)).toMatch(
+      /error: upload of part 2 of s3:\/\/lib-bucket\/fleet\/failing\/part\.bin failed \(HTTP 500, InternalError\)/,
+    );
+    expect(await listObjectKeys(s3, BUCKET, 'fleet/failing/')).toEqual([]);
+    const sent = proxy.requests.slice(from).map((r) => r.line);
+    expect(sent.filter((l) => l.startsWith('DELETE ') && l.includes('uploadId='))).toHaveLength(1);
+    expect(sent.filter((l) => l.startsWith('POST ') && l.includes('uploadId='))).toEqual([]);
   });
 
   test('a batch names the objects it could not store and fails', async () => {
