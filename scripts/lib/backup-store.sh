@@ -6,9 +6,10 @@
 #
 # Writes commit atomically: a file:// object is written under a temporary name in its final directory
 # and renamed after it is complete and synced; an s3:// upload is fed through a FIFO whose write end
-# this shell holds, so the upload only sees end-of-file (and completes) when the caller commits.
-# An aborted s3:// upload is killed before it can complete; an interrupted multipart upload is left
-# to the bucket's abort-incomplete-multipart lifecycle rule.
+# this shell holds, so the upload only sees end-of-file (and completes) when the caller commits: curl's
+# uploader also needs the commit file written just before, and aborts its multipart upload without
+# it; the AWS CLI is killed before it can see end-of-file. A multipart upload left by a killed run
+# goes to the bucket's abort-incomplete-multipart lifecycle rule.
 # S3 requests go through curl (s3-http.sh) when it can sign them for this run, else the AWS CLI
 # (STORE_S3_CLIENT).
 # Needs common.sh (log, die, on_exit), result.sh (ensure_result_tmp_dir) and s3-http.sh. Bundled into each script; never run alone.
