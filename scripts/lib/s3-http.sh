@@ -249,28 +249,43 @@ s3h_log_error() {
 }
 
 #######################################
-# The first request of a run: an empty listing of the host's own prefix (which its IAM policy allows). Success, AccessDenied (S3
-# authorizes only a request whose signature it verified) or NoSuchBucket show curl's signature is
-# accepted; SignatureDoesNotMatch, RequestTimeTooSkewed, InvalidToken and the like do not
-# (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html). A 301 naming the bucket's
-# region (x-amz-bucket-region) moves to that region once.
-# Arguments: deadline, key prefix.
+# The first requests of a run, in one curl process: an empty listing of the host's own folder and a
+# read of a key in it that does not exist (`.signature-check`), which its IAM policy allows. They
+# carry what later requests carry (an encoded prefix in a query, an encoded key in a path). Success,
+# NoSuchKey, NoSuchBucket or AccessDenied (S3 authorizes only a request whose signature it verified)
+# show curl's signature is accepted; SignatureDoesNotMatch, RequestTimeTooSkewed, InvalidToken and the
+# like do not (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html). A 301 naming
+# the bucket's region (x-amz-bucket-region) moves to that region once.
+# Arguments: deadline, key prefix of the host's folder.
+# Returns: non-zero with S3H_WHY set when a request was refused.
 #######################################
 s3h_probe() {
-  local deadline_s="$1" prefix status headers="${S3H_DIR}/probe.h" body="${S3H_DIR}/probe.b" try code
-  s3h_query_value prefix "${2:-}"
+  local deadline_s="$1" query path out try region list_answer get_answer
+  local headers="${S3H_DIR}/probe.h" list_body="${S3H_DIR}/probe-list.b" get_body="${S3H_DIR}/probe-get.b"
+  local -a statuses=()
+  s3h_query_value query "${2:-}"
+  s3h_encode path "${2:-}.signature-check"
   for try in 1 2; do
-    status="$(s3h_curl "${deadline_s}" -D "${headers}" -o "${body}" -w '%{http_code}' \
-      "${S3H_BUCKET_URL}/?list-type=2&max-keys=0&prefix=${prefix}")" || status="${status:-000}"
-    code=""
-    [[ ! -f "${body}" ]] || { [[ "$(<"${body}")" =~ \<Code\>([^<]*)\</Code\> ]] && code="${BASH_REMATCH[1]}"; }
-    case "${status}:${code}" in
+    rm -f -- "${headers}" "${list_body}" "${get_body}"
+    out="$(s3h_curl "${deadline_s}" -D "${headers}" -w '%{http_code}\n' \
+      -o "${list_body}" "${S3H_BUCKET_URL}/?list-type=2&max-keys=0&prefix=${query}" \
+      -o "${get_body}" "${S3H_BUCKET_URL}/${path}")" || true
+    mapfile -t statuses <<<"${out}"
+    list_answer="${statuses[0]:-000}:$(s3h_error_code "${list_body}")"
+    get_answer="${statuses[1]:-000}:$(s3h_error_code "${get_body}")"
     # No answer at all is the network's failure, not curl's: the AWS CLI would meet it too, and the
     # run's requests report it.
-    200:* | 403:AccessDenied | 404:NoSuchBucket | 000:) return 0 ;;
+    [[ "${list_answer}" != 000:* && "${get_answer}" != 000:* ]] || return 0
+    case "${list_answer}" in
+    200:* | 403:AccessDenied | 404:NoSuchBucket)
+      case "${get_answer}" in
+      200:* | 404:NoSuchKey | 404:NoSuchBucket | 403:AccessDenied) return 0 ;;
+      esac
+      S3H_WHY="$(s3h_refusal "${get_answer}")"
+      return 1
+      ;;
     301:* | 400:AuthorizationHeaderMalformed)
-      local region
-      region="$(grep -i '^x-amz-bucket-region:' "${headers}" 2>/dev/null | tr -d '\r' | awk '{ print $2 }')"
+      region="$(grep -i -m 1 '^x-amz-bucket-region:' "${headers}" 2>/dev/null | tr -d '\r' | awk '{ print $2 }')"
       if ((try == 1)) && [[ -z "${S3H_ENDPOINT}" && "${region}" =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]]; then
         S3H_REGION="${region}"
         S3H_BUCKET_URL="https://${S3H_BUCKET}.s3.${region}.amazonaws.com"
@@ -278,9 +293,23 @@ s3h_probe() {
       fi
       ;;
     esac
-    S3H_WHY="a first request was refused (HTTP ${status}${code:+, ${code}})"
+    S3H_WHY="$(s3h_refusal "${list_answer}")"
     return 1
   done
+}
+
+# Prints S3's error code in an answer's body (empty when none). Arguments: body file.
+s3h_error_code() {
+  local body=""
+  [[ -f "$1" ]] || return 0
+  read -r -N 4096 body <"$1" || true
+  [[ ! "${body}" =~ \<Code\>([^<]*)\</Code\> ]] || printf '%s' "${BASH_REMATCH[1]}"
+}
+
+# Prints why a first request was refused. Arguments: `<status>:<S3 error code>`.
+s3h_refusal() {
+  local code="${1#*:}"
+  printf 'a first request was refused (HTTP %s%s)' "${1%%:*}" "${code:+, ${code}}"
 }
 
 #######################################

@@ -100,17 +100,20 @@ describe('backup to s3:// through curl', () => {
     expect(loggedCalls(awsLog)).toEqual([]);
   });
 
-  test('an unchanged rerun makes three requests: the first-request check, one listing and the manifest', async () => {
+  test('an unchanged rerun makes four requests: the signature check (two, in one process), one listing and the manifest', async () => {
     const first = await h.run('backup', env('rerun'), { pathPrefix: [noAws] });
     expect(first.code, first.stderr).toBe(0);
     const { result: rerun, requests } = await requestsDuring(() => h.run('backup', env('rerun'), { pathPrefix: [noAws] }));
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(rerun.kv).toMatchObject({ units_uploaded: '0', bytes_uploaded: '0' });
+    const folder = `/${BUCKET}/rerun/backups/AROAEXAMPLEROLE%3Ai-0abc1234`;
     expect(requests.map((r) => r.line.replace(/\?.*/, '?…').replace(/[^/]+\.json$/, '<id>.json'))).toEqual([
       `GET /${BUCKET}/?…`,
+      `GET ${folder}/.signature-check`,
       `GET /${BUCKET}/?…`,
-      `PUT /${BUCKET}/rerun/backups/AROAEXAMPLEROLE%3Ai-0abc1234/snapshots/<id>.json`,
+      `PUT ${folder}/snapshots/<id>.json`,
     ]);
+    expect(requests.every((r) => r.valid)).toBe(true);
   });
 
   test('the archives of a staged batch go up with one curl process', async () => {
