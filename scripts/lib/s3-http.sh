@@ -37,6 +37,8 @@ S3H_BUCKET=""
 S3H_RENEW_AT=0
 # curl options of every request: connect timeout, silent-peer cut-off, retries of transient errors.
 S3H_OPTS=()
+# Attempts of one request (AWS_MAX_ATTEMPTS, as the AWS CLI reads it).
+S3H_ATTEMPTS=3
 # Why curl cannot be used (set when s3h_init fails).
 S3H_WHY=""
 # Concurrent part uploads of one streamed object.
@@ -78,6 +80,7 @@ s3h_init() {
   S3H_CONFIG="${S3H_DIR}/curl.conf"
   s3h_credentials || return 1
   env_int -v attempts AWS_MAX_ATTEMPTS 3 1 20
+  S3H_ATTEMPTS="${attempts}"
   # --speed-time: a peer that sends nothing for the read timeout fails the request, as the CLI's
   # --cli-read-timeout does. --retry covers timeouts and 408/429/500/502/503/504.
   S3H_OPTS=(-sS --connect-timeout "$((read_timeout_s < 10 ? read_timeout_s : 10))" --speed-limit 1
@@ -346,11 +349,39 @@ s3h_list() {
   rm -f -- "${page}" "${page}.next"
 }
 
-# Copies an object to stdout. Arguments: full key, deadline. Returns: non-zero when it could not be read.
+#######################################
+# Copies an object to stdout. A failed attempt is tried again only when it wrote nothing: curl's own
+# --retry would also retry a read cut off mid-body and write the start of the object twice into the
+# pipe (curl's --retry-all-errors documentation, "data redirected to a pipe ... are not reset").
+# Tried again: no answer, 408, 429 and 5xx, as curl's --retry does.
+# Arguments: full key, deadline. Returns: non-zero when it could not be read (curl's message on stderr).
+#######################################
 s3h_get() {
-  local encoded
+  local encoded attempt=1 rc status size line err="${S3H_DIR}/get.$$.${BASHPID}"
   s3h_encode encoded "$1"
-  s3h_curl "$2" --fail -o - "${S3H_BUCKET_URL}/${encoded}"
+  while :; do
+    rc=0
+    # %{stderr}: the transfer's status and bytes go to stderr, after curl's own message.
+    s3h_curl "$2" --retry 0 --fail -o - -w '%{stderr}@@s3h %{http_code} %{size_download}\n' \
+      "${S3H_BUCKET_URL}/${encoded}" 2>"${err}" || rc=$?
+    status=000 size=0
+    while IFS= read -r line; do
+      if [[ "${line}" =~ ^@@s3h\ ([0-9]{3})\ ([0-9]+)$ ]]; then
+        status="${BASH_REMATCH[1]}" size="${BASH_REMATCH[2]}"
+      elif ((rc != 0)); then
+        printf '%s\n' "${line}" >&2
+      fi
+    done <"${err}"
+    rm -f -- "${err}"
+    ((rc != 0)) || return 0
+    # With --fail an HTTP error writes no body; otherwise only a transfer that received nothing.
+    if ((attempt < S3H_ATTEMPTS)) && [[ "${status}" =~ ^(000|408|429|5[0-9][0-9])$ ]] && { ((status >= 400)) || ((size == 0)); }; then
+      sleep "${attempt}"
+      attempt=$((attempt + 1))
+      continue
+    fi
+    return "${rc}"
+  done
 }
 
 #######################################

@@ -10,9 +10,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import * as http from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { listObjectKeys, S3Server, s3rverClient } from '../helpers/fake-host';
 import { REPO_ROOT } from '../helpers/fixtures';
+import { closeServer, listenOnLoopback } from '../helpers/loopback-server';
 import { type ImdsServer, startImdsServer } from '../helpers/imds-server';
 import { type SigV4Proxy, startSigV4Proxy } from '../helpers/sigv4-proxy';
 import { tempDir } from '../helpers/temp';
@@ -44,7 +46,7 @@ function runLib(body: string, env: Record<string, string> = {}, input?: Buffer):
     `source '${REPO_ROOT}/scripts/lib/s3-http.sh'`,
     'STORE_REQUEST_TIMEOUT_S=60',
     'S3H_SCRATCH="$(mktemp -d)"',
-    `{ s3h_init '${BUCKET}' "\${ENDPOINT}" 10 "\${S3H_SCRATCH}/s3" && s3h_probe 60 fleet/; } || { printf 'WHY=%s\\n' "\${S3H_WHY}"; rm -rf -- "\${S3H_SCRATCH}"; exit 3; }`,
+    `{ s3h_init '${BUCKET}' "\${ENDPOINT}" "\${READ_TIMEOUT:-10}" "\${S3H_SCRATCH}/s3" && s3h_probe 60 fleet/; } || { printf 'WHY=%s\\n' "\${S3H_WHY}"; rm -rf -- "\${S3H_SCRATCH}"; exit 3; }`,
     'on_exit remove_scratch',
     'remove_scratch() { rm -rf -- "${S3H_SCRATCH}"; }',
     body,
@@ -264,6 +266,54 @@ describe('s3-http.sh', () => {
     const run = await runLib('echo unreachable', { AWS_ACCESS_KEY_ID: '', AWS_SHARED_CREDENTIALS_FILE: file });
     expect(run.status).toBe(3);
     expect(text(run.stdout)).toBe(`WHY=${file} names credentials\n`);
+  });
+
+  describe('reads that fail on the way', () => {
+    /** An S3 stand-in (no signature check): an empty bucket, one object that stalls mid-body, one answered 503 once. */
+    const body = randomBytes(100_000);
+    const gets: string[] = [];
+    let server: http.Server;
+    let endpoint = '';
+    beforeAll(async () => {
+      let busy = 0;
+      server = http.createServer((req, res) => {
+        const url = req.url ?? '';
+        gets.push(url);
+        if (url.startsWith(`/${BUCKET}/?`)) {
+          res
+            .writeHead(200, { 'content-type': 'application/xml' })
+            .end('<ListBucketResult><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>');
+        } else if (url === `/${BUCKET}/fleet/cut`) {
+          res.writeHead(200, { 'content-length': String(body.length) });
+          // Then nothing: the read timeout (1 s here) ends the transfer, an error curl's --retry retries.
+          res.write(body.subarray(0, 30_000));
+        } else if (url === `/${BUCKET}/fleet/busy` && busy++ === 0) {
+          res.writeHead(503, { 'content-type': 'application/xml' }).end('<Error><Code>SlowDown</Code></Error>');
+        } else if (url === `/${BUCKET}/fleet/busy`) {
+          res.writeHead(200, { 'content-length': String(body.length) }).end(body);
+        } else {
+          res.writeHead(404, { 'content-type': 'application/xml' }).end('<Error><Code>NoSuchKey</Code></Error>');
+        }
+      });
+      endpoint = await listenOnLoopback(server);
+    });
+    afterAll(async () => {
+      await closeServer(server);
+    });
+
+    test('a read that stalls mid-body fails and is not tried again into the same stream', async () => {
+      const run = await runLib(`s3h_get fleet/cut 60`, { ENDPOINT: endpoint, READ_TIMEOUT: '1' });
+      expect(run.status).not.toBe(0);
+      expect(run.stdout.length).toBeLessThanOrEqual(30_000);
+      expect(gets.filter((g) => g === `/${BUCKET}/fleet/cut`)).toHaveLength(1);
+    });
+
+    test('a read refused before its first byte is tried again and copies the object once', async () => {
+      const run = await runLib(`s3h_get fleet/busy 60`, { ENDPOINT: endpoint });
+      expect(run.status, text(run.stderr)).toBe(0);
+      expect(sha256(run.stdout)).toBe(sha256(body));
+      expect(gets.filter((g) => g === `/${BUCKET}/fleet/busy`)).toHaveLength(2);
+    });
   });
 
   describe('with the instance profile', () => {
