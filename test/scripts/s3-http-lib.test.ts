@@ -8,14 +8,14 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import * as http from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { listObjectKeys, S3Server, s3rverClient } from '../helpers/fake-host';
 import { REPO_ROOT } from '../helpers/fixtures';
-import { closeServer, listenOnLoopback } from '../helpers/loopback-server';
 import { type ImdsServer, startImdsServer } from '../helpers/imds-server';
+import { closeServer, listenOnLoopback } from '../helpers/loopback-server';
 import { type SigV4Proxy, startSigV4Proxy } from '../helpers/sigv4-proxy';
 import { tempDir } from '../helpers/temp';
 
