@@ -12,7 +12,8 @@
 # goes to the bucket's abort-incomplete-multipart lifecycle rule.
 # S3 requests go through curl (s3-http.sh) when it can sign them for this run, else the AWS CLI
 # (STORE_S3_CLIENT).
-# Needs common.sh (log, die, on_exit), result.sh (ensure_result_tmp_dir) and s3-http.sh. Bundled into each script; never run alone.
+# Needs common.sh (log, die, on_exit), result.sh (ensure_result_tmp_dir) and s3-http.sh. Bundled
+# into each script; never run alone.
 
 STORE_KIND=""
 STORE_ROOT=""
@@ -160,8 +161,9 @@ store_leave_curl() {
 }
 
 #######################################
-# Proves curl's signature with a first request, an empty listing of the host's own folder (what its
-# IAM policy lets it list), before the run's other requests; a refusal moves the run to the AWS CLI.
+# Proves curl's signature with the run's first requests (s3h_probe: an empty listing of the host's own
+# folder and a read of a key in it, both allowed by its IAM policy), before its other requests; a
+# refusal moves the run to the AWS CLI.
 # Nothing to do for file:// or the AWS CLI.
 # Arguments: key prefix of the host's folder, e.g. `backups/i-0abc/`.
 # Returns: non-zero with STORE_CLIENT_ERROR set (logged) when no client can send the run's requests.

@@ -5,7 +5,7 @@
 # multipart upload. A request costs about 10 ms of process start where an AWS CLI process costs
 # 0.3-0.5 s before its first byte. Used when curl can sign for this run (s3h_init): credentials from
 # the environment or the instance profile (IMDS), a known region, the standard endpoint or a
-# configured one; a first request (s3h_probe) proves the signature, else the store keeps the AWS CLI.
+# configured one; the first requests (s3h_probe) prove the signature, else the store keeps the AWS CLI.
 # Also STS GetCallerIdentity (s3h_caller_user_id), for the aws-userid host key.
 # Needs common.sh (log, env_str, env_int, imds_get, on_exit). Bundled into each script; never run alone.
 #
@@ -410,21 +410,33 @@ s3h_put_file() {
 # Returns: non-zero when any object was not stored (each logged).
 #######################################
 s3h_put_tree() {
-  local dir="$1" prefix="$2" deadline_s="$3" list="${S3H_DIR}/tree.$$.${BASHPID}" rel encoded n=0 status url
+  local dir="$1" prefix="$2" deadline_s="$3" list="${S3H_DIR}/tree.$$.${BASHPID}" rel file encoded n=0 status url pid
   local -a failed=()
   {
     while IFS= read -r -d '' rel; do
       s3h_encode encoded "${prefix}${rel}"
-      printf 'upload-file = "%s"\nurl = "%s"\noutput = "/dev/null"\n' "${dir}/${rel}" "${S3H_BUCKET_URL}/${encoded}"
+      # A quoted string of curl's config: backslash and double quote escaped.
+      file="${dir}/${rel}" file="${file//\\/\\\\}" file="${file//\"/\\\"}"
+      printf 'upload-file = "%s"\nurl = "%s"\noutput = "/dev/null"\n' "${file}" "${S3H_BUCKET_URL}/${encoded}"
       n=$((n + 1))
     done < <(timeout -k 5 "${deadline_s}" find "${dir}" -type f -printf '%P\0')
   } >"${list}"
   [[ -s "${list}" ]] || return 0
+  s3h_renew
+  # curl is this shell's own child, so that a TERM (store_abort_in_flight) stops the transfers too.
+  timeout -k 10 "${deadline_s}" curl -K "${S3H_CONFIG}" "${S3H_OPTS[@]}" --aws-sigv4 "aws:amz:${S3H_REGION}:s3" \
+    -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' --parallel --parallel-max 8 -K "${list}" \
+    -w '%{http_code} %{url_effective}\n' >"${list}.out" &
+  pid=$!
+  # shellcheck disable=SC2064 # the pid now
+  trap "kill -TERM ${pid} 2>/dev/null; rm -f -- '${list}' '${list}.out'; exit 143" TERM
+  wait "${pid}" || true
+  trap - TERM
   while read -r status url; do
     n=$((n - 1))
     [[ "${status}" == 200 ]] || failed+=("${url##*/} (HTTP ${status})")
-  done < <(s3h_curl "${deadline_s}" --parallel --parallel-max 8 -K "${list}" -w '%{http_code} %{url_effective}\n' || true)
-  rm -f -- "${list}"
+  done <"${list}.out"
+  rm -f -- "${list}" "${list}.out"
   if ((${#failed[@]} > 0 || n != 0)); then
     log "error: $((${#failed[@]} > 0 ? ${#failed[@]} : n)) upload(s) below s3://${S3H_BUCKET}/${prefix} failed: ${failed[*]:0:5}"
     return 1

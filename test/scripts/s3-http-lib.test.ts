@@ -287,6 +287,9 @@ describe('s3-http.sh', () => {
           res.writeHead(200, { 'content-length': String(body.length) });
           // Then nothing: the read timeout (1 s here) ends the transfer, an error curl's --retry retries.
           res.write(body.subarray(0, 30_000));
+        } else if (url.startsWith(`/${BUCKET}/fleet/stall/`)) {
+          // Takes the upload and never answers.
+          req.resume();
         } else if (url === `/${BUCKET}/fleet/busy` && busy++ === 0) {
           res.writeHead(503, { 'content-type': 'application/xml' }).end('<Error><Code>SlowDown</Code></Error>');
         } else if (url === `/${BUCKET}/fleet/busy`) {
@@ -306,6 +309,24 @@ describe('s3-http.sh', () => {
       expect(run.status).not.toBe(0);
       expect(run.stdout.length).toBeLessThanOrEqual(30_000);
       expect(gets.filter((g) => g === `/${BUCKET}/fleet/cut`)).toHaveLength(1);
+    });
+
+    test('a batch stopped with TERM while it is sent leaves no curl behind', async () => {
+      const dir = path.join(root, 'batch-stopped');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'a "quoted" \\ name.tar.zst'), randomBytes(1000));
+      const run = await runLib(
+        [
+          's3h_put_tree "' + dir + '" fleet/stall/ 60 & sender=$!',
+          // Until curl has sent the upload (its connection is held by the stand-in), then stop the sender.
+          'for _ in $(seq 100); do pgrep -f "fleet/stall/" >/dev/null && break; sleep 0.05; done',
+          'sleep 0.3; kill -TERM "${sender}"; wait "${sender}" || echo "sender ended $?"',
+          'sleep 0.2; pgrep -f "curl.*-K ${S3H_DIR}/tree" || echo "no curl left"',
+        ].join('\n'),
+        { ENDPOINT: endpoint },
+      );
+      expect(text(run.stdout)).toBe('sender ended 143\nno curl left\n');
+      expect(gets.some((g) => g.startsWith(`/${BUCKET}/fleet/stall/a%20%22quoted%22%20%5C%20name.tar.zst`))).toBe(true);
     });
 
     test('a read refused before its first byte is tried again and copies the object once', async () => {
