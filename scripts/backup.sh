@@ -1701,18 +1701,19 @@ main() {
   [[ -n "${STORE_PUT_KEY}" ]] || store_put_prepare "backups/${HOST_KEY}/snapshots/${SNAPSHOT_ID}.json" "${SCRATCH}"
   # The small archives are fsynced and hashed while every unit read is listed again.
   store_sync_start
-  [[ -n "${DIGEST_PID}" ]] || digest_small_archives_start
-  # s3://: the last staged batch goes up meanwhile too, once the hashing of each of its archives has
-  # started (their paths name this batch's folder); a unit read again below goes into the next batch,
-  # which store_flush sends after it (the same key: its new archive replaces the first).
   if store_stage_filled; then
-    # A hashing that failed is kept in DIGEST_FAILED: finish_uploads fails the run.
+    # s3://: the last staged batch goes up meanwhile too, once the hashing of each of its archives has
+    # started (their paths name this batch's folder; a hashing that failed is kept in DIGEST_FAILED,
+    # which fails finish_uploads). A unit read again below goes into the next batch, which store_flush
+    # sends after it (the same key: its new archive replaces the first).
     digest_small_archives_start || true
     if ! store_stage_send; then
       archives_not_stored
       report failed "${ARCHIVES_FAILURE}; no snapshot written, previous snapshot ${PREVIOUS_ID:-(none)} intact" "${missing}"
       exit 1
     fi
+  elif [[ -z "${DIGEST_PID}" ]]; then
+    digest_small_archives_start
   fi
   # Every unit read is listed again at once; those that changed since the scan are read again.
   confirm_pending_units

@@ -216,7 +216,7 @@ function buildConfigSchema() {
         /**
          * What sends the scripts' S3 requests: `curl` (signed by curl's --aws-sigv4, about 10 ms a request), `aws`
          * (the AWS CLI, 0.3-0.5 s of start-up a call), or `auto`: curl when it can sign for the run (credentials
-         * from the environment or the instance profile, and a first request accepted), else the AWS CLI; see
+         * from the environment or the instance profile, and its first requests accepted), else the AWS CLI; see
          * docs/backup.md. @default 'auto'
          */
         s3Client: z.enum(['auto', 'curl', 'aws']).default('auto'),

@@ -609,22 +609,16 @@ store_upload_begin() {
       # Completes only after reading end-of-file with the commit file present (store_upload_commit).
       s3h_put_stream "${STORE_PREFIX}${key}" "${expected}" "${scratch}/s3-parts" "${STORE_UPLOAD_FIFO}.commit" \
         "${STORE_TRANSFER_TIMEOUT_S}" <"${STORE_UPLOAD_FIFO}" &
-      STORE_UPLOAD_PID=$!
-      exec {fd}>"${STORE_UPLOAD_FIFO}" || {
-        kill "${STORE_UPLOAD_PID}" 2>/dev/null || true
-        return 1
-      }
-      STORE_UPLOAD_FD="${fd}"
-      return 0
+    else
+      # A simple command, not a function: $! must be timeout(1) itself, so that a signal reaches the CLI.
+      # --foreground keeps the CLI in this script's process group: when the script is killed, the CLI
+      # dies with it instead of reading end-of-file and completing a partial object.
+      timeout --foreground -k 10 "${STORE_TRANSFER_TIMEOUT_S}" aws s3 cp --only-show-errors --expected-size "${expected}" - \
+        "s3://${STORE_BUCKET}/${STORE_PREFIX}${key}" "${STORE_AWS_ARGS[@]+"${STORE_AWS_ARGS[@]}"}" <"${STORE_UPLOAD_FIFO}" &
     fi
-    # The reader opens the FIFO before the AWS CLI starts, so opening the write end below never blocks
-    # for long; the upload sees end-of-file only when this shell closes that end.
-    # A simple command, not a function: $! must be timeout(1) itself, so that a signal reaches the CLI.
-    # --foreground keeps the CLI in this script's process group: when the script is killed, the CLI
-    # dies with it instead of reading end-of-file and completing a partial object.
-    timeout --foreground -k 10 "${STORE_TRANSFER_TIMEOUT_S}" aws s3 cp --only-show-errors --expected-size "${expected}" - \
-      "s3://${STORE_BUCKET}/${STORE_PREFIX}${key}" "${STORE_AWS_ARGS[@]+"${STORE_AWS_ARGS[@]}"}" <"${STORE_UPLOAD_FIFO}" &
     STORE_UPLOAD_PID=$!
+    # The reader opens the FIFO as it starts, so opening the write end below never blocks for long;
+    # the upload sees end-of-file only when this shell closes that end.
     exec {fd}>"${STORE_UPLOAD_FIFO}" || {
       kill "${STORE_UPLOAD_PID}" 2>/dev/null || true
       return 1

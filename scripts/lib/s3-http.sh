@@ -212,14 +212,22 @@ s3h_query_value() {
   q_out_="${q_out_//\//%2F}"
 }
 
-# Runs curl with the run's credentials and options under a deadline, signing for S3.
-# Arguments: deadline, curl arguments.
-s3h_curl() {
-  local limit_s="$1"
-  shift
+# Sets an array to the command of a signed request, credentials renewed when due: curl under a
+# deadline with the run's credentials and options, signing for a service (s3 with its payload header).
+# Arguments: array name, service (s3 or sts), deadline.
+s3h_command() {
+  local -n cmd_="$1"
   s3h_renew
-  timeout -k 10 "${limit_s}" curl -K "${S3H_CONFIG}" "${S3H_OPTS[@]}" --aws-sigv4 "aws:amz:${S3H_REGION}:s3" \
-    -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"
+  cmd_=(timeout -k 10 "$3" curl -K "${S3H_CONFIG}" "${S3H_OPTS[@]}" --aws-sigv4 "aws:amz:${S3H_REGION}:$2")
+  [[ "$2" != s3 ]] || cmd_+=(-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD')
+}
+
+# Runs curl signing for S3 (s3h_command). Arguments: deadline, curl arguments.
+s3h_curl() {
+  local -a cmd=()
+  s3h_command cmd s3 "$1"
+  shift
+  "${cmd[@]}" "$@"
 }
 
 #######################################
@@ -230,9 +238,10 @@ s3h_curl() {
 #######################################
 s3h_caller_user_id() {
   local endpoint="${AWS_ENDPOINT_URL_STS:-https://sts.${S3H_REGION}.amazonaws.com}" status body="${S3H_DIR}/sts.$$.${BASHPID}"
-  s3h_renew
-  status="$(timeout -k 10 "$1" curl -K "${S3H_CONFIG}" "${S3H_OPTS[@]}" --aws-sigv4 "aws:amz:${S3H_REGION}:sts" \
-    --data 'Action=GetCallerIdentity&Version=2011-06-15' -o "${body}" -w '%{http_code}' "${endpoint%/}/")" || status="${status:-000}"
+  local -a cmd=()
+  s3h_command cmd sts "$1"
+  status="$("${cmd[@]}" --data 'Action=GetCallerIdentity&Version=2011-06-15' -o "${body}" -w '%{http_code}' \
+    "${endpoint%/}/")" || status="${status:-000}"
   if [[ "${status}" != 200 || ! "$(<"${body}")" =~ \<UserId\>([^<]+)\</UserId\> ]]; then
     s3h_log_error "STS GetCallerIdentity at ${endpoint}" "${status}" "${body}"
     rm -f -- "${body}"
@@ -244,9 +253,9 @@ s3h_caller_user_id() {
 
 # Logs a failed request: its HTTP status and S3's error code and message. Arguments: what, status, body file.
 s3h_log_error() {
-  local body="" code="" message=""
-  [[ ! -f "$3" ]] || read -r -N 2048 body <"$3" || true
-  [[ "${body}" =~ \<Code\>([^<]*)\</Code\> ]] && code="${BASH_REMATCH[1]}"
+  local body="" code message=""
+  code="$(s3h_error_code "$3")"
+  [[ ! -f "$3" ]] || read -r -N 4096 body <"$3" || true
   [[ "${body}" =~ \<Message\>([^<]*)\</Message\> ]] && message="${BASH_REMATCH[1]}"
   log "error: $1 failed (HTTP ${2:-none}${code:+, ${code}}${message:+: ${message}})"
 }
@@ -411,7 +420,7 @@ s3h_put_file() {
 #######################################
 s3h_put_tree() {
   local dir="$1" prefix="$2" deadline_s="$3" list="${S3H_DIR}/tree.$$.${BASHPID}" rel file encoded n=0 status url pid
-  local -a failed=()
+  local -a failed=() cmd=()
   {
     while IFS= read -r -d '' rel; do
       s3h_encode encoded "${prefix}${rel}"
@@ -422,11 +431,9 @@ s3h_put_tree() {
     done < <(timeout -k 5 "${deadline_s}" find "${dir}" -type f -printf '%P\0')
   } >"${list}"
   [[ -s "${list}" ]] || return 0
-  s3h_renew
   # curl is this shell's own child, so that a TERM (store_abort_in_flight) stops the transfers too.
-  timeout -k 10 "${deadline_s}" curl -K "${S3H_CONFIG}" "${S3H_OPTS[@]}" --aws-sigv4 "aws:amz:${S3H_REGION}:s3" \
-    -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' --parallel --parallel-max 8 -K "${list}" \
-    -w '%{http_code} %{url_effective}\n' >"${list}.out" &
+  s3h_command cmd s3 "${deadline_s}"
+  "${cmd[@]}" --parallel --parallel-max 8 -K "${list}" -w '%{http_code} %{url_effective}\n' >"${list}.out" &
   pid=$!
   # shellcheck disable=SC2064 # the pid now
   trap "kill -TERM ${pid} 2>/dev/null; rm -f -- '${list}' '${list}.out'; exit 143" TERM
@@ -513,7 +520,7 @@ s3h_put_stream() {
     s3h_complete "${key}" "${encoded}" "${upload_id}" "${n}" "${work}" "${deadline_s}" || rc=1
   fi
   if ((rc != 0)) && [[ -n "${upload_id}" ]]; then
-    s3h_curl "${STORE_REQUEST_TIMEOUT_S:-300}" -X DELETE -o /dev/null "${S3H_BUCKET_URL}/${encoded}?uploadId=${upload_id}" || true
+    s3h_curl "${deadline_s}" -X DELETE -o /dev/null "${S3H_BUCKET_URL}/${encoded}?uploadId=${upload_id}" || true
   fi
   rm -rf -- "${work}"
   return "${rc}"

@@ -44,7 +44,6 @@ function runLib(body: string, env: Record<string, string> = {}, input?: Buffer):
     'set -euo pipefail',
     `source '${REPO_ROOT}/scripts/lib/common.sh'`,
     `source '${REPO_ROOT}/scripts/lib/s3-http.sh'`,
-    'STORE_REQUEST_TIMEOUT_S=60',
     'S3H_SCRATCH="$(mktemp -d)"',
     `{ s3h_init '${BUCKET}' "\${ENDPOINT}" "\${READ_TIMEOUT:-10}" "\${S3H_SCRATCH}/s3" && s3h_probe 60 fleet/; } || { printf 'WHY=%s\\n' "\${S3H_WHY}"; rm -rf -- "\${S3H_SCRATCH}"; exit 3; }`,
     'on_exit remove_scratch',
