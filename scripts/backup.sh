@@ -1336,7 +1336,7 @@ listing_from_archive() {
   local local_file
   local_file="$(store_local_file "backups/${HOST_KEY}/${key}")"
   if { if [[ -n "${local_file}" ]]; then timeout -k 5 "${STORE_TRANSFER_TIMEOUT_S}" cat -- "${local_file}"; else store_get "backups/${HOST_KEY}/${key}" "${STORE_TRANSFER_TIMEOUT_S}"; fi; } | zstd -d -q -c |
-    tar --extract --file=- --directory="${dir}" --numeric-owner --preserve-permissions 2>"${SCRATCH}/verify.err" &&
+    tar --extract "${TAR_READ_ARGS[@]}" --file=- --directory="${dir}" --numeric-owner --preserve-permissions 2>"${SCRATCH}/verify.err" &&
     out="$(unit_listing "${dir}" "${rel}" "${SCRATCH}/listing.archive" "${SCAN_TIMEOUT_S}")" && [[ -n "${out}" ]]; then
     IFS=$'\t' read -r UNIT_LISTING UNIT_FILES UNIT_SBYTES <<<"${out}"
     rm -rf -- "${dir}"

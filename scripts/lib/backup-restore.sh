@@ -53,22 +53,22 @@ restore_load_unit() {
 }
 
 #######################################
-# Decodes the unit paths of RU_LINE into RU_PATH with one base64 process: each path's base64 is
+# Decodes the unit paths of RU_B64 into RU_PATH with one base64 process: each path's base64 is
 # followed by that of a NUL byte (padded blocks decode one after the other), so the paths come out
 # NUL-separated. A base64 that does not decode padded blocks in sequence gives another count: then
-# each path is decoded on its own (restore_load_unit).
+# each path is decoded on its own.
 # Returns: non-zero when a path is empty, absolute or leads up (`..`).
 #######################################
 restore_decode_paths() {
-  local line text="" path
+  local b64 text="" path
   RU_PATH=()
-  for line in "${RU_LINE[@]+"${RU_LINE[@]}"}"; do text+="${line##*$'\t'}"$'\n'"AA=="$'\n'; done
+  for b64 in "${RU_B64[@]+"${RU_B64[@]}"}"; do text+="${b64}"$'\n'"AA=="$'\n'; done
   while IFS= read -r -d '' path; do RU_PATH+=("${path}"); done < <(printf '%s' "${text}" | base64 -d 2>/dev/null)
-  if ((${#RU_PATH[@]} != ${#RU_LINE[@]})); then
+  if ((${#RU_PATH[@]} != ${#RU_B64[@]})); then
     RU_PATH=()
-    for line in "${RU_LINE[@]+"${RU_LINE[@]}"}"; do
-      restore_load_unit "${line}" || return 1
-      RU_PATH+=("${U_PATH}")
+    for b64 in "${RU_B64[@]+"${RU_B64[@]}"}"; do
+      path="$(base64 -d <<<"${b64}")" || return 1
+      RU_PATH+=("${path}")
     done
   fi
   for path in "${RU_PATH[@]+"${RU_PATH[@]}"}"; do
@@ -213,7 +213,7 @@ restore_stream_unit() {
   {
     restore_archive_stream "${file}" 2>"${RESTORE_SCRATCH}/get.err" |
       timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" zstd -d -q -c |
-      tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions \
+      tar --extract "${TAR_READ_ARGS[@]}" --file=- --directory="${into}" --numeric-owner --preserve-permissions \
         "${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}" 2>"${RESTORE_SCRATCH}/tar.err"
     pipe_status=("${PIPESTATUS[@]}")
   } || true
@@ -267,9 +267,22 @@ restore_check_listing() {
   return 0
 }
 
-# Prints free bytes on the filesystem holding a directory.
-free_bytes() {
-  timeout -k 2 10 df -P -B1 -- "$1" 2>/dev/null | awk 'NR == 2 { print $4 }'
+# Sets the variable named by $1 to the free bytes on the filesystem holding directory $2 ("" when
+# df cannot tell).
+free_bytes_to() {
+  local free_bytes_="" _
+  { read -r _ && read -r free_bytes_; } < <(timeout -k 2 10 df -B1 --output=avail -- "$2" 2>/dev/null) || true
+  printf -v "$1" '%s' "${free_bytes_// /}"
+}
+
+# True when a directory holds an entry other than the staging dirs of restores (.gpu-maint-restore.*).
+dir_has_entries() {
+  local entry
+  for entry in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+    [[ -e "${entry}" || -L "${entry}" ]] || continue
+    [[ "${entry##*/}" == .gpu-maint-restore.* ]] || return 0
+  done
+  return 1
 }
 
 # Records one unit's outcome for the units section.
@@ -285,7 +298,7 @@ restore_record() {
 #######################################
 RESTORE_ERROR=""
 restore_resolve() {
-  local requested ids
+  local requested prefix listing key id newest="" found=0 manifest
   env_str -v requested GPU_MAINT_RESTORE_SNAPSHOT latest
   env_str -v RESTORE_HOST_KEY GPU_MAINT_RESTORE_HOST ""
   if [[ -z "${RESTORE_HOST_KEY}" ]]; then
@@ -298,28 +311,45 @@ restore_resolve() {
     RESTORE_ERROR="${STORE_CLIENT_ERROR}"
     return 1
   }
-  ids="$(snapshot_ids "${RESTORE_HOST_KEY}")" || {
-    RESTORE_ERROR="cannot list $(store_url "backups/${RESTORE_HOST_KEY}/snapshots/")"
+  # The newest snapshot, and whether the one asked for is there, in one pass over the listing.
+  prefix="backups/${RESTORE_HOST_KEY}/snapshots/"
+  listing="$(store_list "${prefix}")" || {
+    RESTORE_ERROR="cannot list $(store_url "${prefix}")"
     return 1
   }
-  if [[ -z "${ids}" ]]; then
+  while IFS=$'\t' read -r _ key; do
+    id="${key#"${prefix}"}"
+    id="${id%.json}"
+    [[ "${id}" =~ ${SNAPSHOT_ID_RE} ]] || continue
+    snapshot_after "${id}" "${newest}" && newest="${id}"
+    [[ "${id}" != "${requested}" ]] || found=1
+  done <<<"${listing}"
+  if [[ -z "${newest}" ]]; then
     RESTORE_ERROR="no snapshot of host ${RESTORE_HOST_KEY} in $(store_url "backups/")"
     return 3
   fi
   if [[ "${requested}" == latest ]]; then
-    RESTORE_SNAPSHOT="$(tail -n 1 <<<"${ids}")"
-  elif grep -qxF -- "${requested}" <<<"${ids}"; then
+    RESTORE_SNAPSHOT="${newest}"
+  elif ((found)); then
     RESTORE_SNAPSHOT="${requested}"
   else
-    RESTORE_ERROR="snapshot ${requested} of host ${RESTORE_HOST_KEY} not found; newest: $(tail -n 3 <<<"${ids}" | paste -sd' ' -)"
+    RESTORE_ERROR="snapshot ${requested} of host ${RESTORE_HOST_KEY} not found; newest: $(snapshot_ids "${RESTORE_HOST_KEY}" | tail -n 3 | paste -sd' ' -)"
     return 1
   fi
-  if ! store_get "backups/${RESTORE_HOST_KEY}/snapshots/${RESTORE_SNAPSHOT}.json" >"${RESTORE_SCRATCH}/manifest.json" ||
-    ! manifest_units "${RESTORE_SCRATCH}/manifest.json" >"${RESTORE_SCRATCH}/units"; then
+  # A file:// manifest is read where it lies; an s3:// one is fetched first.
+  key="backups/${RESTORE_HOST_KEY}/snapshots/${RESTORE_SNAPSHOT}.json"
+  manifest="${STORE_ROOT%/}/${key}"
+  if [[ "${STORE_KIND}" != file ]]; then
+    manifest="${RESTORE_SCRATCH}/manifest.json"
+    store_get "${key}" >"${manifest}" || manifest=""
+  fi
+  if [[ -z "${manifest}" ]] || ! manifest_units "${manifest}" >"${RESTORE_SCRATCH}/units"; then
     RESTORE_ERROR="manifest of snapshot ${RESTORE_SNAPSHOT} cannot be read"
     return 1
   fi
-  R_UNITS_TOTAL="$(wc -l <"${RESTORE_SCRATCH}/units")"
+  local -a lines=()
+  mapfile -t lines <"${RESTORE_SCRATCH}/units"
+  R_UNITS_TOTAL="${#lines[@]}"
   return 0
 }
 
@@ -397,22 +427,23 @@ restore_run() {
     return 1
   }
   target="$(cd "${target}" && pwd -P)"
-  if [[ "${force}" != true ]] && [[ -n "$(find "${target}" -mindepth 1 -maxdepth 1 ! -name '.gpu-maint-restore.*' -print -quit)" ]]; then
+  if [[ "${force}" != true ]] && dir_has_entries "${target}"; then
     RESTORE_ERROR="target ${target} is not empty; use --force to restore into it (restored units replace entries of the same name)"
     return 1
   fi
-  restore_select_units >"${RESTORE_SCRATCH}/selected" || return 1
-  local need=0 selected=0 free k
-  while IFS= read -r line; do RU_LINE+=("${line}"); done <"${RESTORE_SCRATCH}/selected"
+  local selected_lines="${RESTORE_SCRATCH}/units"
+  if [[ -n "${GPU_MAINT_RESTORE_UNITS:-}" ]]; then
+    restore_select_units >"${RESTORE_SCRATCH}/selected" || return 1
+    selected_lines="${RESTORE_SCRATCH}/selected"
+  fi
+  restore_read_selected "${selected_lines}"
   restore_decode_paths || {
     RESTORE_ERROR="manifest of ${RESTORE_SNAPSHOT} has an unusable unit path"
     return 1
   }
-  for k in "${!RU_LINE[@]}"; do
-    restore_unit_at "${k}"
-    need=$((need + U_SOURCE_BYTES)) selected=$((selected + 1))
-  done
-  free="$(free_bytes "${target}")"
+  local need=0 selected="${#RU_ID[@]}" free k
+  for k in "${!RU_ID[@]}"; do need=$((need + RU_SOURCE_BYTES[k])); done
+  free_bytes_to free "${target}"
   if [[ "${free}" =~ ^[0-9]+$ ]] && ((free < need + need / 20)); then
     RESTORE_ERROR="not enough space in ${target}: $(human_bytes "${need}") to restore, $(human_bytes "${free}") free"
     return 1
@@ -446,10 +477,20 @@ restore_run() {
   return 0
 }
 
-# Per selected unit k of a restore, in manifest order: its manifest line, unit path, directory below
-# the target (its source's, with several sources), state (pending, failed or restored), why it failed,
-# and what reading its archive found (restore_stream_unit's RESTORE_READ_* and RESTORE_EXTRACT_ERROR).
-RU_LINE=()
+# Per selected unit k of a restore, in manifest order: the fields of its manifest line (id, archive
+# key, archive sha256, archive bytes, entries, source bytes, listing digest, source, path as base64),
+# read once by restore_read_selected; its unit path, directory below the target (its source's, with
+# several sources), state (pending, failed or restored), why it failed, and what reading its archive
+# found (restore_stream_unit's RESTORE_READ_* and RESTORE_EXTRACT_ERROR).
+RU_ID=()
+RU_KEY=()
+RU_WANT_SHA=()
+RU_BYTES=()
+RU_FILES=()
+RU_SOURCE_BYTES=()
+RU_WANT_LISTING=()
+RU_SOURCE=()
+RU_B64=()
 RU_PATH=()
 RU_SUB=()
 RU_STATE=()
@@ -458,14 +499,28 @@ RU_SHA=()
 RU_HASH_RC=()
 RU_READ_ERROR=()
 RU_EXTRACT_ERROR=()
+# The dir below the staging dir that unit k was extracted into ("" when it was not): its own, <k>, or
+# its stream's, s<n>, shared with the other units of the stream (restore_read_file_units).
+RU_DIR=()
 # Unit k of an archive key (file:// digests come back by key), and the restored listing of each unit.
 declare -A RU_BY_KEY=()
 RU_LISTING=()
 
+# Reads the units to restore (manifest_units lines) into the RU_* fields, in one pass.
+restore_read_selected() {
+  local id key sha bytes files source_bytes listing source b64 k=0
+  while IFS=$'\t' read -r id _ key sha bytes files source_bytes listing _ source b64; do
+    RU_ID[k]="${id}" RU_KEY[k]="${key}" RU_WANT_SHA[k]="${sha}" RU_BYTES[k]="${bytes}" RU_FILES[k]="${files}"
+    RU_SOURCE_BYTES[k]="${source_bytes}" RU_WANT_LISTING[k]="${listing}" RU_SOURCE[k]="${source}" RU_B64[k]="${b64}"
+    k=$((k + 1))
+  done <"$1"
+}
+
 # Sets the U_* fields to those of selected unit k (its path decoded once, by restore_run).
 restore_unit_at() {
-  IFS=$'\t' read -r U_ID _ U_KEY U_SHA U_BYTES U_FILES U_SOURCE_BYTES U_LISTING _ U_SOURCE _ <<<"${RU_LINE[$1]}"
-  U_PATH="${RU_PATH[$1]}"
+  U_ID="${RU_ID[$1]}" U_KEY="${RU_KEY[$1]}" U_SHA="${RU_WANT_SHA[$1]}" U_BYTES="${RU_BYTES[$1]}"
+  U_FILES="${RU_FILES[$1]}" U_SOURCE_BYTES="${RU_SOURCE_BYTES[$1]}" U_LISTING="${RU_WANT_LISTING[$1]}"
+  U_SOURCE="${RU_SOURCE[$1]}" U_PATH="${RU_PATH[$1]}"
   R_UNIT_REASON=""
   R_UNIT_CORRUPT=0
 }
@@ -477,153 +532,291 @@ restore_unit_failed() {
   ((R_UNIT_CORRUPT == 0)) || restore_quarantine
 }
 
+# The unit's path below the target: with several sources, below its source's dir.
+restore_unit_rel() {
+  REL_OUT="${RU_SUB[$1]:+${RU_SUB[$1]}/}${RU_PATH[$1]}"
+}
+
 #######################################
-# Extracts every selected unit k into its own staging dir, <staging>/<k> (a unit is listed apart from
-# the others, whatever their paths), one after the other. A file:// archive is read by zstd directly
-# and hashed afterwards by restore_hash_behind on the other core; an s3:// archive is hashed on its way
-# (restore_stream_unit). Nothing is judged here: restore_verify_units does it for all units at once.
+# Extracts every selected unit: from s3://, each into its own staging dir, <staging>/<k>, hashed on its
+# way (restore_stream_unit); from file://, in streams (restore_read_file_units). Nothing is judged
+# here: restore_verify_units does it for all units at once.
 # Arguments: target, staging dir, number of units, their bytes.
 #######################################
 restore_read_units() {
-  local target="$1" staging="$2" selected="$3" need="$4" k sub extracted=0
-  local -a dirs=()
-  for k in "${!RU_LINE[@]}"; do dirs+=("${staging}/${k}"); done
-  ((${#dirs[@]} == 0)) || mkdir -- "${dirs[@]}" || die "cannot create staging dirs in ${staging}"
-  : >"${RESTORE_SCRATCH}/digests"
-  for k in "${!RU_LINE[@]}"; do
+  local target="$1" staging="$2" selected="$3" need="$4" k extracted=0
+  local -a file_units=()
+  for k in "${!RU_ID[@]}"; do
     restore_unit_at "${k}"
     RU_STATE[k]=pending
-    sub=""
-    ((RESTORE_SOURCES > 1)) && sub="${U_SOURCE#/}"
-    RU_SUB[k]="${sub}"
-    if ! path_stays_inside "${target}" "${sub:+${sub}/}${U_PATH}"; then
-      restore_unit_error "${target}/${sub:+${sub}/}${U_PATH} leads outside the target (a symlink or .. on the way); not restored"
+    RU_DIR[k]=""
+    RU_SUB[k]=""
+    ((RESTORE_SOURCES > 1)) && RU_SUB[k]="${U_SOURCE#/}"
+    restore_unit_rel "${k}"
+    if ! path_stays_inside "${target}" "${REL_OUT}"; then
+      restore_unit_error "${target}/${REL_OUT} leads outside the target (a symlink or .. on the way); not restored"
       restore_unit_failed "${k}"
       continue
     fi
-    tar_progress_args restore "${U_ID}" "${k}" "${selected}" "${extracted}" "${need}" "${U_SOURCE_BYTES}"
     if [[ "${STORE_KIND}" == file ]]; then
-      restore_read_file_unit "${k}" "${staging}/${k}"
-    elif restore_stream_unit "${staging}/${k}"; then
-      RU_SHA[k]="${RESTORE_READ_SHA}"
-      RU_HASH_RC[k]="${RESTORE_READ_HASH_RC}"
-      RU_READ_ERROR[k]="${RESTORE_READ_ERROR}"
-      RU_EXTRACT_ERROR[k]="${RESTORE_EXTRACT_ERROR}"
-    else
+      file_units+=("${k}")
+      continue
+    fi
+    mkdir -- "${staging}/${k}" || die "cannot create a staging dir in ${staging}"
+    RU_DIR[k]="${k}"
+    tar_progress_args restore "${U_ID}" "${k}" "${selected}" "${extracted}" "${need}" "${U_SOURCE_BYTES}" "${TAR_READ_RECORD_BYTES}"
+    if ! restore_stream_unit "${staging}/${k}"; then
       restore_unit_failed "${k}"
       continue
     fi
+    RU_SHA[k]="${RESTORE_READ_SHA}"
+    RU_HASH_RC[k]="${RESTORE_READ_HASH_RC}"
+    RU_READ_ERROR[k]="${RESTORE_READ_ERROR}"
+    RU_EXTRACT_ERROR[k]="${RESTORE_EXTRACT_ERROR}"
     extracted=$((extracted + U_SOURCE_BYTES))
     progress_record restore "${U_ID}" "$((k + 1))" "${selected}" "${extracted}" "${need}"
   done
-  while ((${#RESTORE_JOB_UNIT[@]} > 0)); do restore_reap_extraction; done
-  restore_hash_behind wait
-  local sum name
-  while read -r sum name; do
-    name="${name#\*}"
-    k="${RU_BY_KEY[${name}]:-}"
-    [[ -z "${k}" ]] || RU_SHA[k]="${sum}"
-  done <"${RESTORE_SCRATCH}/digests"
+  ((${#file_units[@]} == 0)) || restore_read_file_units "${staging}" "${selected}" "${need}" "${file_units[@]}"
 }
 
-# Archive keys (file://) extracted and not yet handed to a hasher, and whether a hasher failed.
-RESTORE_HASH_QUEUE=()
-RESTORE_HASH_FAILED=0
-
-# Extractions of file:// archives running at once: two, as hosts have at least two cores and a tar
-# writing files waits on the filesystem as much as on a core. The oldest is waited for first.
+# Extractions running at once: two, as hosts have at least two cores and a tar writing files waits on
+# the filesystem as much as on a core. The oldest is waited for first.
 readonly RESTORE_PARALLEL=2
-# Per running extraction, oldest first: unit k, and the pids of its zstd (timeout) and tar.
-RESTORE_JOB_UNIT=()
+# The most archives in one stream: their keys go on one command line (well below ARG_MAX).
+readonly RESTORE_STREAM_MAX_UNITS=256
+# Per running extraction, oldest first: its name (s<n>: stream n; k: unit k alone), the pids of its
+# zstd (timeout), its tar and its hasher (none for a unit alone: streams hash every archive), its FIFO.
+RESTORE_JOB_NAME=()
 RESTORE_JOB_ZSTD=()
 RESTORE_JOB_TAR=()
+RESTORE_JOB_HASH=()
+RESTORE_JOB_FIFO=()
 # One FIFO per running extraction (zstd writes, tar reads): two processes and their own statuses,
 # without a subshell to collect them.
-RESTORE_JOB_FIFOS=()
+RESTORE_FIFOS=()
+# The streams that failed (extracted again unit by unit).
+RESTORE_STREAMS_FAILED=()
 
 #######################################
-# Starts extracting selected unit k's file:// archive into a directory in the background (zstd reads
-# the file itself, no copy into a hasher on the way), after waiting for the oldest extraction when
-# RESTORE_PARALLEL run. An archive whose extraction ended joins the hash queue.
-# Arguments: k, directory.
+# Extracts file:// archives in streams: one zstd decompresses several archives one after the other
+# into one tar (--ignore-zeros reads past each archive's end), which extracts them into the stream's
+# dir, <staging>/s<n>, while a hasher computes their sha256 from the page cache. Few processes for any
+# number of units, and two streams at once (restore_plan_streams). A stream with a failed extraction or
+# a bad archive is extracted again unit by unit, each into <staging>/<k> (restore_read_failed_streams),
+# so that every unit is judged on its own.
+# Arguments: staging dir, number of units, their bytes, the units k (file://, paths inside the target).
 #######################################
-restore_read_file_unit() {
-  local k="$1" into="$2" file="${STORE_ROOT%/}/backups/${RESTORE_HOST_KEY}/${U_KEY}" fifo
-  if [[ ! -f "${file}" ]]; then
-    RU_READ_ERROR[k]="archive $(restore_unit_url) is missing"
-    return 0
+restore_read_file_units() {
+  local staging="$1" selected="$2" need="$3" k n extracted=0 host_dir="${STORE_ROOT%/}/backups/${RESTORE_HOST_KEY}"
+  shift 3
+  local -a present=()
+  RESTORE_FIFOS=("${RESTORE_SCRATCH}/extract.0.fifo" "${RESTORE_SCRATCH}/extract.1.fifo")
+  mkfifo -- "${RESTORE_FIFOS[@]}" || die "cannot create FIFOs in ${RESTORE_SCRATCH}"
+  for k in "$@"; do
+    restore_unit_at "${k}"
+    RU_BY_KEY["${U_KEY}"]="${k}"
+    if [[ -f "${host_dir}/${U_KEY}" ]]; then
+      present+=("${k}")
+    else
+      RU_READ_ERROR[k]="archive $(restore_unit_url) is missing"
+    fi
+  done
+  restore_plan_streams "${present[@]+"${present[@]}"}"
+  for n in "${!RESTORE_STREAM_UNITS[@]}"; do
+    [[ -n "${RESTORE_STREAM_UNITS[n]}" ]] || continue
+    while ((${#RESTORE_JOB_NAME[@]} >= RESTORE_PARALLEL)); do restore_reap_extraction; done
+    k="${RESTORE_STREAM_UNITS[n]%% *}"
+    tar_progress_args restore "${RU_ID[k]}" "${k}" "${selected}" "${extracted}" "${need}" "${RESTORE_STREAM_BYTES[n]}" \
+      "${TAR_READ_RECORD_BYTES}"
+    restore_start_stream "${staging}" "${n}"
+    extracted=$((extracted + RESTORE_STREAM_BYTES[n]))
+    k="${RESTORE_STREAM_UNITS[n]##* }"
+    progress_record restore "${RU_ID[k]}" "$((k + 1))" "${selected}" "${extracted}" "${need}"
+  done
+  while ((${#RESTORE_JOB_NAME[@]} > 0)); do restore_reap_extraction; done
+  ((${#RESTORE_STREAMS_FAILED[@]} == 0)) || restore_read_failed_streams "${staging}"
+}
+
+# The units of each stream n (space-separated, in extraction order) and their bytes.
+RESTORE_STREAM_UNITS=()
+RESTORE_STREAM_BYTES=()
+
+#######################################
+# Puts units into streams (RESTORE_STREAM_UNITS, RU_DIR): whole groups, each a unit and the units of
+# its source below it (large files stored on their own), these first, so that tar sets the directories'
+# modes and times from the unit's own archive once the files below them are written. A source's groups
+# go, in order, to the one of its two open streams with fewer bytes (one per core); a stream that
+# reaches RESTORE_STREAM_MAX_UNITS archives is closed and another opened. A stream may be left empty.
+# Arguments: the units k (paths inside the target).
+#######################################
+restore_plan_streams() {
+  local k j p root slot n a b source
+  local -A unit_at=() members=() open=()
+  local -a roots=() count=()
+  for k in "$@"; do
+    restore_unit_rel "${k}"
+    unit_at["${REL_OUT}"]="${k}"
+  done
+  for k in "$@"; do
+    restore_unit_rel "${k}"
+    # The outermost unit of its source above it, if any, leads its group.
+    p="${REL_OUT}" root="${k}"
+    while [[ "${p}" == */* ]]; do
+      p="${p%/*}"
+      j="${unit_at[${p}]:-}"
+      [[ -n "${j}" && "${RU_SUB[j]}" == "${RU_SUB[k]}" ]] && root="${j}"
+    done
+    if [[ -z "${members[${root}]+set}" ]]; then
+      roots+=("${root}")
+      members["${root}"]=""
+    fi
+    ((root == k)) || members["${root}"]+=" ${k}"
+  done
+  RESTORE_STREAM_UNITS=()
+  RESTORE_STREAM_BYTES=()
+  for root in "${roots[@]+"${roots[@]}"}"; do
+    # Open streams by "<slot> <source dir>" (a key that is never empty).
+    source="${RU_SUB[root]}"
+    for slot in 0 1; do
+      [[ -z "${open["${slot} ${source}"]:-}" ]] || continue
+      n="${#RESTORE_STREAM_UNITS[@]}"
+      RESTORE_STREAM_UNITS[n]="" RESTORE_STREAM_BYTES[n]=0 count[n]=0
+      open["${slot} ${source}"]="${n}"
+    done
+    a="${open["0 ${source}"]}" b="${open["1 ${source}"]}"
+    slot=0 n="${a}"
+    if ((RESTORE_STREAM_BYTES[b] < RESTORE_STREAM_BYTES[a])); then slot=1 n="${b}"; fi
+    for k in ${members[${root}]} ${root}; do
+      RESTORE_STREAM_UNITS[n]+="${RESTORE_STREAM_UNITS[n]:+ }${k}"
+      RESTORE_STREAM_BYTES[n]=$((RESTORE_STREAM_BYTES[n] + RU_SOURCE_BYTES[k]))
+      count[n]=$((count[n] + 1))
+      RU_DIR[k]="s${n}"
+    done
+    ((count[n] < RESTORE_STREAM_MAX_UNITS)) || open["${slot} ${source}"]=""
+  done
+}
+
+#######################################
+# Starts extracting stream n into <staging>/s<n> in the background: zstd reads its archives (no copy
+# into a hasher on the way) and writes into a FIFO that tar reads; a hasher reads them too.
+# Arguments: staging dir, n.
+#######################################
+restore_start_stream() {
+  local staging="$1" n="$2" k
+  local -a keys=()
+  for k in ${RESTORE_STREAM_UNITS[n]}; do
+    restore_unit_at "${k}"
+    keys+=("${U_KEY}")
+  done
+  mkdir -- "${staging}/s${n}" || die "cannot create a staging dir in ${staging}"
+  (cd "${STORE_ROOT%/}/backups/${RESTORE_HOST_KEY}" &&
+    exec timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" "${RESTORE_SHA256[@]}" -- "${keys[@]}") \
+    >"${RESTORE_SCRATCH}/digests.${n}" 2>"${RESTORE_SCRATCH}/hash.err.${n}" &
+  RESTORE_JOB_HASH+=("$!")
+  restore_start_extraction "s${n}" "${staging}/s${n}" "${keys[@]}"
+}
+
+#######################################
+# Starts one extraction job: zstd decompresses archives (keys below the host's dir), one after the
+# other, into a free FIFO; tar extracts what it reads into a directory. Waits first for the oldest job
+# when RESTORE_PARALLEL run. The caller has pushed the job's hasher pid (or "").
+# Arguments: job name, directory, archive keys.
+#######################################
+restore_start_extraction() {
+  local name="$1" into="$2" fifo
+  shift 2
+  # The FIFO of the oldest job still running is in use; a new job's FIFO is the other one then.
+  fifo="${RESTORE_FIFOS[0]}"
+  if ((${#RESTORE_JOB_FIFO[@]} > 0)) && [[ "${RESTORE_JOB_FIFO[0]}" == "${fifo}" ]]; then
+    fifo="${RESTORE_FIFOS[1]}"
   fi
-  if ((${#RESTORE_JOB_FIFOS[@]} == 0)); then
-    RESTORE_JOB_FIFOS=("${RESTORE_SCRATCH}/extract.0.fifo" "${RESTORE_SCRATCH}/extract.1.fifo")
-    mkfifo -- "${RESTORE_JOB_FIFOS[@]}" || die "cannot create FIFOs in ${RESTORE_SCRATCH}"
-  fi
-  while ((${#RESTORE_JOB_UNIT[@]} >= RESTORE_PARALLEL)); do restore_reap_extraction; done
-  # The FIFO of the oldest job still running is in use; a job's FIFO is the other one then.
-  fifo="${RESTORE_JOB_FIFOS[0]}"
-  if ((${#RESTORE_JOB_UNIT[@]} > 0)) && [[ "${RESTORE_JOB_FIFO_OF[RESTORE_JOB_UNIT[0]]}" == "${fifo}" ]]; then
-    fifo="${RESTORE_JOB_FIFOS[1]}"
-  fi
-  RESTORE_JOB_FIFO_OF[k]="${fifo}"
-  RU_BY_KEY["${U_KEY}"]="${k}"
-  RU_KEY[k]="${U_KEY}"
-  timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" zstd -d -q -c -- "${file}" >"${fifo}" &
+  (cd "${STORE_ROOT%/}/backups/${RESTORE_HOST_KEY}" &&
+    exec timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" zstd -d -q -c -- "$@") >"${fifo}" &
   RESTORE_JOB_ZSTD+=("$!")
   # On stdin, not --file=FIFO: tar then reads its input to the end (a named archive it leaves after
   # the end-of-archive blocks, and zstd would die of SIGPIPE writing the padding).
-  tar --extract --file=- --directory="${into}" --numeric-owner --preserve-permissions \
-    "${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}" <"${fifo}" 2>"${RESTORE_SCRATCH}/tar.err.${k}" &
+  tar --extract --ignore-zeros "${TAR_READ_ARGS[@]}" --file=- --directory="${into}" --numeric-owner --preserve-permissions \
+    "${TAR_PROGRESS_ARGS[@]+"${TAR_PROGRESS_ARGS[@]}"}" <"${fifo}" 2>"${RESTORE_SCRATCH}/tar.err.${name}" &
   RESTORE_JOB_TAR+=("$!")
-  RESTORE_JOB_UNIT+=("${k}")
+  RESTORE_JOB_NAME+=("${name}")
+  RESTORE_JOB_FIFO+=("${fifo}")
 }
-# The FIFO and archive key of each unit k extracted from file://.
-RESTORE_JOB_FIFO_OF=()
-RU_KEY=()
 
-# Waits for the oldest running extraction, records how it ended, and queues its archive for hashing.
+# Waits for the oldest running extraction and records how it ended: a stream is judged whole
+# (restore_judge_stream), a unit alone keeps its extraction error.
 restore_reap_extraction() {
-  local k="${RESTORE_JOB_UNIT[0]}" zstd_rc=0 tar_rc=0
+  local name="${RESTORE_JOB_NAME[0]}" hash_pid="${RESTORE_JOB_HASH[0]}" zstd_rc=0 tar_rc=0 hash_rc=0 error=""
   wait "${RESTORE_JOB_ZSTD[0]}" || zstd_rc=$?
   wait "${RESTORE_JOB_TAR[0]}" || tar_rc=$?
-  RESTORE_JOB_UNIT=("${RESTORE_JOB_UNIT[@]:1}")
+  [[ -z "${hash_pid}" ]] || wait "${hash_pid}" || hash_rc=$?
+  RESTORE_JOB_NAME=("${RESTORE_JOB_NAME[@]:1}")
   RESTORE_JOB_ZSTD=("${RESTORE_JOB_ZSTD[@]:1}")
   RESTORE_JOB_TAR=("${RESTORE_JOB_TAR[@]:1}")
+  RESTORE_JOB_HASH=("${RESTORE_JOB_HASH[@]:1}")
+  RESTORE_JOB_FIFO=("${RESTORE_JOB_FIFO[@]:1}")
   if ((zstd_rc != 0 || tar_rc != 0)); then
-    RU_EXTRACT_ERROR[k]="extraction failed (zstd ${zstd_rc}, tar ${tar_rc}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err.${k}" | tr '\n' ' ')"
+    error="extraction failed (zstd ${zstd_rc}, tar ${tar_rc}): $(head -c 300 "${RESTORE_SCRATCH}/tar.err.${name}" | tr '\n' ' ')"
   fi
-  RESTORE_HASH_QUEUE+=("${RU_KEY[k]}")
-  restore_hash_behind
+  if [[ "${name}" == s* ]]; then
+    restore_judge_stream "${name#s}" "${hash_rc}" "${error}"
+  else
+    RU_EXTRACT_ERROR[name]="${error}"
+  fi
 }
 
-# Exit handler: extractions left by a stopped restore go with it.
+#######################################
+# Records the sha256 of stream n's archives (its hasher's digests, `<sha256> [*]<key>`) and marks the
+# stream failed when its extraction failed or an archive is not the manifest's.
+# Arguments: n, the hasher's status, the extraction error ("" when none).
+#######################################
+restore_judge_stream() {
+  local n="$1" hash_rc="$2" error="$3" sum name k ok=1
+  while read -r sum name; do
+    k="${RU_BY_KEY[${name#\*}]:-}"
+    [[ -z "${k}" ]] || RU_SHA[k]="${sum}"
+  done <"${RESTORE_SCRATCH}/digests.${n}"
+  [[ -z "${error}" ]] || ok=0
+  for k in ${RESTORE_STREAM_UNITS[n]}; do
+    RU_HASH_RC[k]="${hash_rc}"
+    restore_unit_at "${k}"
+    [[ "${RU_SHA[k]:-}" == "${U_SHA}" ]] || ok=0
+  done
+  ((ok)) || RESTORE_STREAMS_FAILED+=("${n}")
+}
+
+#######################################
+# Extracts the units of failed streams again, each alone into <staging>/<k>, two at once: those whose
+# archive is the manifest's (the others fail on their sha256). Each unit keeps its own extraction error.
+# Arguments: staging dir.
+#######################################
+restore_read_failed_streams() {
+  local staging="$1" n k
+  for n in "${RESTORE_STREAMS_FAILED[@]}"; do
+    rm -rf -- "${staging:?}/s${n}"
+    for k in ${RESTORE_STREAM_UNITS[n]}; do
+      restore_unit_at "${k}"
+      RU_DIR[k]=""
+      [[ "${RU_SHA[k]:-}" == "${U_SHA}" ]] || continue
+      log "unit ${U_ID}: extracted again on its own (another archive of its stream failed)"
+      RU_DIR[k]="${k}"
+      mkdir -- "${staging}/${k}" || die "cannot create a staging dir in ${staging}"
+      while ((${#RESTORE_JOB_NAME[@]} >= RESTORE_PARALLEL)); do restore_reap_extraction; done
+      RESTORE_JOB_HASH+=("")
+      TAR_PROGRESS_ARGS=()
+      restore_start_extraction "${k}" "${staging}/${k}" "${U_KEY}"
+    done
+  done
+  while ((${#RESTORE_JOB_NAME[@]} > 0)); do restore_reap_extraction; done
+}
+
+# Exit handler: extractions and hashers left by a stopped restore go with them.
 restore_stop_extractions() {
   local pid
-  for pid in "${RESTORE_JOB_ZSTD[@]+"${RESTORE_JOB_ZSTD[@]}"}" "${RESTORE_JOB_TAR[@]+"${RESTORE_JOB_TAR[@]}"}"; do
-    kill -- "${pid}" 2>/dev/null || true
+  for pid in "${RESTORE_JOB_ZSTD[@]+"${RESTORE_JOB_ZSTD[@]}"}" "${RESTORE_JOB_TAR[@]+"${RESTORE_JOB_TAR[@]}"}" \
+    "${RESTORE_JOB_HASH[@]+"${RESTORE_JOB_HASH[@]}"}"; do
+    [[ -z "${pid}" ]] || kill -- "${pid}" 2>/dev/null || true
   done
   return 0
-}
-
-#######################################
-# Hashes the queued file:// archives in the background, one hasher at a time: a new one starts with
-# every archive extracted since the last one started, once that one is done. So the hasher follows the
-# extraction on the other core and reads what zstd just read (from the page cache, not the disk again),
-# with one process for several archives. Digests (`<sha256> [*]<key>`) go to ${RESTORE_SCRATCH}/digests.
-# Arguments: `wait` to hash what is queued and wait for every hasher (after the last extraction).
-#######################################
-restore_hash_behind() {
-  if [[ -n "${RESTORE_HASH_PID}" ]]; then
-    [[ "${1:-}" != wait ]] && kill -0 "${RESTORE_HASH_PID}" 2>/dev/null && return 0
-    # A hasher that fails leaves its archives without a digest: restore_check_read reports each.
-    wait "${RESTORE_HASH_PID}" || RESTORE_HASH_FAILED=$?
-    RESTORE_HASH_PID=""
-  fi
-  ((${#RESTORE_HASH_QUEUE[@]} > 0)) || return 0
-  (cd "${STORE_ROOT%/}/backups/${RESTORE_HOST_KEY}" &&
-    exec timeout -k 10 "${STORE_TRANSFER_TIMEOUT_S}" "${RESTORE_SHA256[@]}" "${RESTORE_HASH_QUEUE[@]}") \
-    >>"${RESTORE_SCRATCH}/digests" 2>>"${RESTORE_SCRATCH}/hash.err" &
-  RESTORE_HASH_PID=$!
-  RESTORE_HASH_QUEUE=()
-  [[ "${1:-}" != wait ]] || restore_hash_behind wait
 }
 
 #######################################
@@ -632,15 +825,12 @@ restore_hash_behind() {
 # Arguments: staging dir.
 #######################################
 restore_verify_units() {
-  local staging="$1" k digest entries bytes hash_rc
+  local staging="$1" k digest entries bytes
   local -a listed=()
-  for k in "${!RU_LINE[@]}"; do
+  for k in "${!RU_ID[@]}"; do
     [[ "${RU_STATE[k]}" == pending ]] || continue
     restore_unit_at "${k}"
-    # A file:// archive without a digest: its hasher failed (the status of the last one that did).
-    hash_rc="${RU_HASH_RC[k]:-0}"
-    [[ -n "${RU_SHA[k]:-}" ]] || ((hash_rc != 0)) || hash_rc="${RESTORE_HASH_FAILED}"
-    if restore_check_read "${RU_SHA[k]:-}" "${hash_rc}" "${RU_READ_ERROR[k]:-}" "${RU_EXTRACT_ERROR[k]:-}"; then
+    if restore_check_read "${RU_SHA[k]:-}" "${RU_HASH_RC[k]:-0}" "${RU_READ_ERROR[k]:-}" "${RU_EXTRACT_ERROR[k]:-}"; then
       listed+=("${k}")
     else
       restore_unit_failed "${k}"
@@ -664,22 +854,23 @@ restore_verify_units() {
   done
 }
 
-# Keeps the listing records of the entries of each unit k below <staging>/<k>, as `k<TAB>record` with
-# the record's path relative to the unit's source (as unit_listing prints it): those at or below its
-# unit path (first file: `k NUL path NUL` pairs), not the parent dirs tar made for it. Fields 1-3 of a
-# record (type, size, mode) hold no tab; a path is followed by a tab (and the link target).
+# Keeps the listing records of the restored units below the staging dir, as `k<TAB>record` with the
+# record's path relative to the unit's source (as unit_listing prints it): each entry goes to the
+# deepest unit of its dir at or above it (first file: `dir NUL k NUL path` triples), so that a unit's
+# records leave out the units below it (large files stored on their own), as the backup listed them;
+# the parent dirs tar made for a unit belong to none. Fields 1-3 of a record (type, size, mode) hold no
+# tab; the path ends at the record's last tab (an empty link target), or, for a symlink, at the first.
 # shellcheck disable=SC2016 # an awk program: its $ are awk's
 readonly RESTORE_LISTING_AWK='
 BEGIN { RS = "\0" }
-FNR == NR { if (FNR % 2) k = $0; else want[k] = $0; next }
+FNR == NR { f = (FNR - 1) % 3; if (f == 0) d = $0; else if (f == 1) k = $0; else unit[d "/" $0] = k; next }
 {
   r = $0; head = ""
   for (i = 0; i < 3; i++) { t = index(r, "\t"); head = head substr(r, 1, t); r = substr(r, t + 1) }
-  r = substr(r, 3); t = index(r, "/"); k = substr(r, 1, t - 1); p = substr(r, t + 1)
-  if (!(k in want)) next
-  w = want[k]; c = substr(p, length(w) + 1, 1)
-  if (substr(p, 1, length(w)) != w || (c != "\t" && c != "/")) next
-  printf "%s\t%s./%s%c", k, head, p, 0
+  r = substr(r, 3)
+  if (substr(head, 1, 2) == "l\t") p = substr(r, 1, index(r, "\t") - 1); else p = substr(r, 1, length(r) - 1)
+  while (!(p in unit)) { if (!match(p, /\/[^\/]*$/)) next; p = substr(p, 1, RSTART - 1) }
+  printf "%s\t%s./%s%c", unit[p], head, substr(r, index(r, "/") + 1), 0
 }'
 
 #######################################
@@ -692,7 +883,7 @@ restore_listings() {
   local staging="$1" dir="${RESTORE_SCRATCH}/listings" k sum name entries bytes
   shift
   rm -rf -- "${dir}" && mkdir -p -- "${dir}/u" || return 1
-  for k in "$@"; do printf '%s\0%s\0' "${k}" "${RU_PATH[k]}"; done >"${dir}/units"
+  for k in "$@"; do printf '%s\0%s\0%s\0' "${RU_DIR[k]}" "${k}" "${RU_PATH[k]}"; done >"${dir}/units"
   (cd "${staging}" && listing_records 3600 . -mindepth 2) >"${dir}/records" || return 1
   awk "${RESTORE_LISTING_AWK}" "${dir}/units" "${dir}/records" >"${dir}/ls.all" || return 1
   split_unit_records "${dir}/ls.all" "${dir}" lss '' || return 1
@@ -717,57 +908,119 @@ restore_listings() {
 
 #######################################
 # Moves the verified units from staging into place: by depth (a unit's parent dir is restored, or
-# made, before the unit goes into it), with one mv per parent dir for its units. An entry of the same
-# name (only with --force: the target was empty otherwise) is replaced. A large file stored on its own
-# goes into the directory its unit restored: that directory keeps the mtime it was restored with.
+# made, before the unit goes into it), with one mv per parent dir for its units. A verified unit below
+# a verified unit of its stream goes with it (restore_find_carried). An entry of the same name (only
+# with --force: the target was empty otherwise) is replaced. A large file stored on its own that goes
+# into the directory its unit restored leaves that directory's mtime as it was restored.
 # Arguments: target, staging dir.
 #######################################
 restore_move_units() {
-  local target="$1" staging="$2" k rel depth_marks parent=""
+  local target="$1" staging="$2" k depth_marks parent="" unit_parent
   local -a by_depth=() group=()
-  for k in "${!RU_LINE[@]}"; do
-    [[ "${RU_STATE[k]}" == pending ]] || continue
-    rel="${RU_SUB[k]:+${RU_SUB[k]}/}${RU_PATH[k]}"
-    depth_marks="${rel//[!\/]/}"
+  restore_find_carried "${staging}"
+  for k in "${!RU_ID[@]}"; do
+    [[ "${RU_STATE[k]}" == pending && -z "${RU_CARRIER[k]:-}" ]] || continue
+    restore_unit_rel "${k}"
+    depth_marks="${REL_OUT//[!\/]/}"
     by_depth[${#depth_marks}]+=" ${k}"
   done
   for depth_marks in "${by_depth[@]+"${by_depth[@]}"}"; do
     for k in ${depth_marks}; do
-      rel="${RU_SUB[k]:+${RU_SUB[k]}/}${RU_PATH[k]}"
-      if [[ "${target}/${rel%/*}" != "${parent}" && ${#group[@]} -gt 0 ]]; then
+      restore_unit_rel "${k}"
+      unit_parent="${target}/${REL_OUT}"
+      unit_parent="${unit_parent%/*}"
+      if [[ "${unit_parent}" != "${parent}" && ${#group[@]} -gt 0 ]]; then
         restore_move_group "${target}" "${staging}" "${parent}" "${group[@]}"
         group=()
       fi
-      parent="${target}/${rel}"
-      parent="${parent%/*}"
+      parent="${unit_parent}"
       group+=("${k}")
     done
   done
   ((${#group[@]} == 0)) || restore_move_group "${target}" "${staging}" "${parent}" "${group[@]}"
+  for k in "${!RU_CARRIER[@]}"; do
+    restore_unit_at "${k}"
+    restore_unit_rel "${k}"
+    restore_check_moved "${k}" "${staging}" "${target}/${REL_OUT}"
+  done
   log_lines "${RESTORE_MOVED_LOG[@]+"${RESTORE_MOVED_LOG[@]}"}"
 }
 
 # The log lines of the units moved into place (written together: one timestamp for them).
 RESTORE_MOVED_LOG=()
+# Per verified unit k below a verified unit of its stream: that unit, which it is moved with.
+RU_CARRIER=()
+
+#######################################
+# Finds the units that go into place with a unit above them, in its tree (RU_CARRIER): in one stream
+# dir, a verified unit below a verified one. A failed unit there is taken out of that tree first, the
+# directory it was in keeping its times, so that it does not reach the target with it.
+# Arguments: staging dir.
+#######################################
+restore_find_carried() {
+  local staging="$1" k p carrier dropped
+  local -A verified_at=()
+  RU_CARRIER=()
+  for k in "${!RU_ID[@]}"; do
+    [[ "${RU_STATE[k]}" == pending && "${RU_DIR[k]}" == s* ]] && verified_at["${RU_DIR[k]}/${RU_PATH[k]}"]="${k}"
+  done
+  for k in "${!RU_ID[@]}"; do
+    [[ "${RU_DIR[k]}" == s* ]] || continue
+    p="${RU_PATH[k]}" carrier=""
+    while [[ "${p}" == */* && -z "${carrier}" ]]; do
+      p="${p%/*}"
+      carrier="${verified_at["${RU_DIR[k]}/${p}"]:-}"
+    done
+    [[ -n "${carrier}" ]] || continue
+    if [[ "${RU_STATE[k]}" == pending ]]; then
+      RU_CARRIER[k]="${carrier}"
+      continue
+    fi
+    dropped="${staging}/${RU_DIR[k]}/${RU_PATH[k]}"
+    [[ -e "${dropped}" || -L "${dropped}" ]] || continue
+    touch -r "${dropped%/*}" -- "${RESTORE_SCRATCH}/dropped-times" 2>/dev/null || true
+    rm -rf -- "${dropped:?}"
+    touch -r "${RESTORE_SCRATCH}/dropped-times" -- "${dropped%/*}" 2>/dev/null || true
+  done
+}
+
+#######################################
+# Marks unit k restored when it left staging and is at its place in the target, else failed.
+# Arguments: k, staging dir, its place in the target.
+#######################################
+restore_check_moved() {
+  local k="$1" staged="$2/${RU_DIR[$1]}/${RU_PATH[$1]}" dest="$3" size
+  if [[ -e "${staged}" || -L "${staged}" || ! (-e "${dest}" || -L "${dest}") ]]; then
+    restore_unit_error "cannot move it into ${dest}: $(head -c 300 "${RESTORE_SCRATCH}/mv.err" 2>/dev/null | tr '\n' ' ')"
+    restore_unit_failed "${k}"
+    return 0
+  fi
+  RU_STATE[k]=restored
+  R_UNITS_DONE=$((R_UNITS_DONE + 1))
+  R_FILES=$((R_FILES + U_FILES))
+  R_BYTES=$((R_BYTES + U_SOURCE_BYTES))
+  human_bytes_to size "${U_SOURCE_BYTES}"
+  RESTORE_MOVED_LOG+=("restored unit ${U_ID} (${U_FILES} entries, ${size}) to ${dest}")
+}
 
 #######################################
 # Moves units that go into one parent dir from staging into place, and marks each restored or failed.
 # Arguments: target, staging dir, parent dir, the units k.
 #######################################
 restore_move_group() {
-  local target="$1" staging="$2" parent="$3" k dest keep_times=0 size rel
+  local target="$1" staging="$2" parent="$3" k dest keep_times=0
   shift 3
   local -a sources=() moving=()
   # Checked again before anything is made or moved: a unit moved in before (a symlink, with several
   # sources) may now lie on the way.
   for k in "$@"; do
-    rel="${RU_SUB[k]:+${RU_SUB[k]}/}${RU_PATH[k]}"
-    if path_stays_inside "${target}" "${rel}"; then
+    restore_unit_rel "${k}"
+    if path_stays_inside "${target}" "${REL_OUT}"; then
       moving+=("${k}")
       continue
     fi
     restore_unit_at "${k}"
-    restore_unit_error "${target}/${rel} leads outside the target (a symlink or .. on the way); not restored"
+    restore_unit_error "${target}/${REL_OUT} leads outside the target (a symlink or .. on the way); not restored"
     restore_unit_failed "${k}"
   done
   ((${#moving[@]} > 0)) || return 0
@@ -778,31 +1031,20 @@ restore_move_group() {
     dest="${parent}/${RU_PATH[k]##*/}"
     # Only with --force (checked by restore_run): the verified unit replaces the entry of the same name.
     if [[ -e "${dest}" || -L "${dest}" ]]; then rm -rf -- "${dest:?}"; fi
-    sources+=("${staging}/${k}/${RU_PATH[k]}")
+    sources+=("${staging}/${RU_DIR[k]}/${RU_PATH[k]}")
   done
   mv -t "${parent}" -- "${sources[@]}" 2>"${RESTORE_SCRATCH}/mv.err" || true
   ((keep_times == 0)) || touch -r "${staging}/.parent-times" -- "${parent}" || true
   for k in "$@"; do
     restore_unit_at "${k}"
-    dest="${parent}/${U_PATH##*/}"
-    if [[ -e "${staging}/${k}/${U_PATH}" || -L "${staging}/${k}/${U_PATH}" || ! (-e "${dest}" || -L "${dest}") ]]; then
-      restore_unit_error "cannot move it into ${dest}: $(head -c 300 "${RESTORE_SCRATCH}/mv.err" | tr '\n' ' ')"
-      restore_unit_failed "${k}"
-      continue
-    fi
-    RU_STATE[k]=restored
-    R_UNITS_DONE=$((R_UNITS_DONE + 1))
-    R_FILES=$((R_FILES + U_FILES))
-    R_BYTES=$((R_BYTES + U_SOURCE_BYTES))
-    human_bytes_to size "${U_SOURCE_BYTES}"
-    RESTORE_MOVED_LOG+=("restored unit ${U_ID} (${U_FILES} entries, ${size}) to ${dest}")
+    restore_check_moved "${k}" "${staging}" "${parent}/${U_PATH##*/}"
   done
 }
 
 # Records every selected unit's outcome, in manifest order (the units section, failed units and reasons).
 restore_record_units() {
   local k
-  for k in "${!RU_LINE[@]}"; do
+  for k in "${!RU_ID[@]}"; do
     restore_unit_at "${k}"
     if [[ "${RU_STATE[k]}" == restored ]]; then
       restore_record restored
@@ -834,7 +1076,8 @@ restore_failure_summary() {
 #######################################
 remove_stale_staging() {
   local dir pid
-  while IFS= read -r -d '' dir; do
+  for dir in "$1"/.gpu-maint-restore.*; do
+    [[ -d "${dir}" && ! -L "${dir}" ]] || continue
     pid="${dir##*/.gpu-maint-restore.}"
     pid="${pid%%.*}"
     if [[ "${pid}" =~ ^[0-9]+$ ]] && kill -0 "${pid}" 2>/dev/null; then
@@ -842,7 +1085,7 @@ remove_stale_staging() {
     fi
     log "removing ${dir}, left by a restore that was stopped"
     rm -rf -- "${dir:?}"
-  done < <(find "$1" -mindepth 1 -maxdepth 1 -type d -name '.gpu-maint-restore.*' -print0)
+  done
 }
 
 # Exit handler: the staging dir of a restore that is stopped (signal, error) goes with it.
@@ -890,7 +1133,7 @@ restore_test_run() {
   on_exit remove_restore_test_dir
   while IFS= read -r line; do
     restore_load_unit "${line}"
-    free="$(free_bytes "${dir}")"
+    free_bytes_to free "${dir}"
     if [[ "${free}" =~ ^[0-9]+$ ]] && ((free < U_SOURCE_BYTES + U_SOURCE_BYTES / 20)); then
       R_UNIT_CORRUPT=0
       restore_unit_error "not enough space in ${scratch_root} to test it ($(human_bytes "${U_SOURCE_BYTES}") needed)"

@@ -31,8 +31,17 @@ progress_record() {
 
 # tar options of tar_progress_args; empty unless GPU_MAINT_PROGRESS=1.
 TAR_PROGRESS_ARGS=()
-# Archive bytes between two progress records from inside one unit (tar counts 10 KiB records).
-TAR_PROGRESS_EVERY_RECORDS=3277
+# Archive bytes between two progress records from inside one unit.
+readonly TAR_PROGRESS_EVERY_BYTES=33554432
+# tar options for reading an archive from a pipe in 512 KiB records instead of the 10 KiB it was
+# written in: --read-full-records keeps reading until a record is full (or the input ends), "using a
+# blocking factor larger than what the archive uses" as GNU tar's manual allows
+# (https://www.gnu.org/software/tar/manual/html_node/Reading.html). Forty times fewer reads and
+# writes: a restore of 256 MiB in two streams takes 0.35 s instead of 0.45 s (bench/README.md).
+# shellcheck disable=SC2034 # read by the scripts that extract archives
+readonly TAR_READ_ARGS=(--blocking-factor=1024 --read-full-records)
+# shellcheck disable=SC2034 # read by the scripts that extract archives
+readonly TAR_READ_RECORD_BYTES=524288
 
 #######################################
 # Sets TAR_PROGRESS_ARGS to tar options that print a progress record (progress_record's format) about
@@ -41,7 +50,8 @@ TAR_PROGRESS_EVERY_RECORDS=3277
 # record goes to a copy of this script's stderr on descriptor 8 (callers capture tar's own stderr; dash
 # redirects only descriptors 0-9, and /dev/fd/N cannot reopen the socket node gives a child as stderr).
 # Arguments: task, unit, units done, units total, bytes done before this unit, bytes total, bytes of
-#   this unit (the record never counts more than that for the unit).
+#   this unit (the record never counts more than that for the unit), tar's record size in bytes
+#   (default 10240: tar's own; TAR_READ_RECORD_BYTES with TAR_READ_ARGS).
 #######################################
 # shellcheck disable=SC2034 # TAR_PROGRESS_ARGS is read by the scripts that source this lib.
 tar_progress_args() {
@@ -51,10 +61,10 @@ tar_progress_args() {
   local unit="${2// /_}"
   # Single-quoted for sh: any unit name stays one literal argument.
   local quoted="'${unit//\'/\'\\\'\'}'"
-  local action
-  action="c=\$((TAR_CHECKPOINT * 10240)); [ \"\$c\" -gt $7 ] && c=$7;"
+  local action record="${8:-10240}"
+  action="c=\$((TAR_CHECKPOINT * ${record})); [ \"\$c\" -gt $7 ] && c=$7;"
   action+=" printf 'progress: task=%s unit=%s units=%s/%s bytes=%s/%s\\n' $1 ${quoted} $3 $4 \$(($5 + c)) $6 >&8"
-  TAR_PROGRESS_ARGS=("--checkpoint=${TAR_PROGRESS_EVERY_RECORDS}" "--checkpoint-action=exec=${action}")
+  TAR_PROGRESS_ARGS=("--checkpoint=$(((TAR_PROGRESS_EVERY_BYTES + record - 1) / record))" "--checkpoint-action=exec=${action}")
 }
 
 #######################################

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type Manifest, parseManifest } from '../../lambda/core/backup/manifest';
-import { ScriptHarness } from './harness';
+import { loggedCalls, ScriptHarness } from './harness';
 
 const MODELS = ['m1', 'm2', 'm3', 'm4'];
 
@@ -74,6 +74,32 @@ test('every unit is restored into place: shards inside their model dir, which ke
   expect(fs.readdirSync(target).sort()).toEqual(MODELS);
 });
 
+test('the archives are decompressed by two zstd processes, one per stream, whatever the number of units', async () => {
+  const log = path.join(h.root, 'zstd-calls.log');
+  const target = path.join(h.root, 'restored-streams');
+  const run = await h.run(
+    'restore',
+    { GPU_MAINT_BACKUP_DESTINATION: `file://${dest}`, GPU_MAINT_RESTORE_TARGET: target },
+    { pathPrefix: [h.loggingBin('zstd', log)] },
+  );
+  expect(run.code, run.stderr).toBe(0);
+  const calls = loggedCalls(log);
+  expect(calls).toHaveLength(2);
+  // Each stream holds whole models, two each: a model's shards, then the model's own archive.
+  const pathOfKey = new Map(manifest.units.map((u) => [u.key, u.path]));
+  const streams = calls.map((call) => call.split(' ').flatMap((arg) => pathOfKey.get(arg) ?? []));
+  for (const paths of streams) {
+    const models = paths.filter((p) => !p.includes('/'));
+    expect(models).toHaveLength(2);
+    for (const model of models) {
+      const shards = paths.filter((p) => p.startsWith(`${model}/`));
+      expect(shards).toHaveLength(2);
+      for (const shard of shards) expect(paths.indexOf(shard)).toBeLessThan(paths.indexOf(model));
+    }
+  }
+  expect(run.kv.units_done).toBe(String(manifest.units.length));
+});
+
 test('units whose restored listing differs from the manifest fail one by one, the others are restored', async () => {
   const tampered = [unitAt('m2'), unitAt('m4/shard-0.bin')];
   const store = storeCopy('dest-listing', (hostDir) => {
@@ -124,16 +150,19 @@ test('a missing archive fails its unit as missing, not as corrupt, and the other
   expect(fs.readdirSync(path.join(target, 'm3')).sort()).toEqual(['config.json', 'shard-0.bin']);
 });
 
-test('extractions that fail while another runs are each reported, and only those units fail', async () => {
-  // Units 1 and 2 are extracted at the same time (two at once); their tar fails after reading its input.
+test('a stream whose extraction fails is extracted again unit by unit: only the units that fail alone fail, each reported', async () => {
+  // tar fails on any input holding a file of units 1 or 2: their stream, then each of them alone.
+  const failing = [manifest.units[1], manifest.units[2]];
   const tar = h.fakeBin('failing-tar', {
     tar: [
-      'for arg in "$@"; do',
-      '  case "${arg}" in --directory=*/.gpu-maint-restore.*/1 | --directory=*/.gpu-maint-restore.*/2)',
-      '    cat >/dev/null; echo "tar: cannot write" >&2; exit 2 ;;',
-      '  esac',
-      'done',
-      'exec /usr/bin/tar "$@"',
+      'input="$(mktemp)"',
+      'cat >"${input}"',
+      `if /usr/bin/tar -t -i -f "\${input}" | grep -qxF -e './${failing[0].path}' -e './${failing[1].path}'; then`,
+      '  rm -f "${input}"; echo "tar: cannot write" >&2; exit 2',
+      'fi',
+      '/usr/bin/tar "$@" <"${input}"; rc=$?',
+      'rm -f "${input}"',
+      'exit "${rc}"',
     ].join('\n'),
   });
   // A copy: a failed extraction quarantines the archive.
@@ -145,9 +174,11 @@ test('extractions that fail while another runs are each reported, and only those
     { pathPrefix: [tar] },
   );
   expect(run.code).toBe(1);
-  expect(run.kv.failed_units).toBe([manifest.units[1].id, manifest.units[2].id].join(' '));
+  expect(run.kv.failed_units).toBe(failing.map((u) => u.id).join(' '));
   expect(run.kv.error).toMatch(
     /^2 unit\(s\) of 12 failed: .*extraction failed \(zstd 0, tar 2\): tar: cannot write .*; .*extraction failed \(zstd 0, tar 2\)/,
   );
   expect(run.kv.units_done).toBe(String(manifest.units.length - 2));
+  expect(run.stderr).toContain(`unit ${manifest.units[0].id}: extracted again on its own`);
+  expect(fs.readdirSync(path.join(target, 'm1')).sort()).toEqual(['config.json']);
 });

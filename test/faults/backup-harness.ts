@@ -177,7 +177,10 @@ export class FaultWorld {
       zstd: [
         'd=0; for a in "$@"; do [[ "${a}" == -d ]] && d=1; done',
         `if [[ "$d" ${wanted} 1 && ! -e '${pids}' ]]; then`,
-        `  echo "$PPID $$" > '${pids}.tmp' && mv '${pids}.tmp' '${pids}'`,
+        // The script: zstd's parent, or the parent of the timeout that runs zstd.
+        '  script=$PPID',
+        '  [[ "$(cat "/proc/$PPID/comm" 2>/dev/null)" == timeout ]] && read -r _ _ _ script _ <"/proc/$PPID/stat"',
+        `  echo "$script $$" > '${pids}.tmp' && mv '${pids}.tmp' '${pids}'`,
         `  for ((i = 0; i < ${(options.holdSeconds ?? 120) * 10}; i++)); do [[ -e '${go}' ]] && break; sleep 0.1; done`,
         'fi',
         'exec /usr/bin/zstd "$@"',

@@ -112,6 +112,7 @@ describe('runs that are killed', () => {
       expect(fs.readdirSync(target)).toEqual([expect.stringMatching(/^\.gpu-maint-restore\./)]);
       kill(w.pausedPids('hold-restore') as number[]);
       expect((await first.done).code).not.toBe(0);
+      expect(fs.readdirSync(target)).toEqual([expect.stringMatching(/^\.gpu-maint-restore\./)]);
 
       const again = await w.restore('latest', target);
       expect(again.code, again.stderr).toBe(0);
