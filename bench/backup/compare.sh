@@ -8,6 +8,7 @@
 #   partial        one shard of a 4-shard model rewritten (bytes sent: what each tool reports it added)
 #   restore        restore of the weights snapshot into an empty directory (gpu-maint verifies every archive)
 #   small          many small files (generate-small-files.ts), first run, then unchanged rerun
+#   small-restore  restore of the small-files snapshot into an empty directory
 #   s3, s3-rerun   weights to an S3-protocol server on 127.0.0.1 (s3rver from node_modules; restic's s3 backend)
 #   s3-small       the small files to the same server, first run (limit: one tar | zstd stream, one upload)
 #   (with s3 rows) the AWS CLI alone: gpu-maint's archives of the file:// rows sent by one
@@ -17,7 +18,8 @@
 # Everything lives in bench/.work/backup-compare.
 #
 # Usage: bash bench/backup/compare.sh [--weights-mib 512] [--small-files 40000] [--small-dirs 400]
-#          [--runs 3] [--rows weights,weights-rerun,partial,restore,small,small-rerun,s3,s3-rerun,s3-small]
+#          [--runs 3]
+#          [--rows weights,weights-rerun,partial,restore,small,small-rerun,small-restore,s3,s3-rerun,s3-small]
 # Exit: 0 when every command ran; non-zero when one failed or a tool is missing.
 
 set -euo pipefail
@@ -26,7 +28,7 @@ WEIGHTS_MIB=512
 SMALL_FILES=40000
 SMALL_DIRS=400
 RUNS=3
-ROWS="weights,weights-rerun,partial,restore,small,small-rerun,s3,s3-rerun,s3-small"
+ROWS="weights,weights-rerun,partial,restore,small,small-rerun,small-restore,s3,s3-rerun,s3-small"
 ROOT=""
 WORK=""
 TIMES=""
@@ -272,22 +274,7 @@ run_weights() {
     done
   fi
   if want weights-rerun; then time_reruns "${r}" weights-rerun w "${corpus}" gm restic borg; fi
-  if want restore; then
-    for tool in $(rotate "${r}" gm restic borg limit); do
-      rm -rf "${WORK}/restored"
-      mkdir -p "${WORK}/restored"
-      case "${tool}" in
-      gm) timed restore gpu-maint "" gm w restore --snapshot latest --to "${WORK}/restored" --json ;;
-      restic) timed restore restic "" restic restore --repo "${WORK}/restic-w" latest --target "${WORK}/restored" ;;
-      borg) timed restore borg "" bash -c "cd '${WORK}/restored' && borg extract '${WORK}/borg-w::$(borg list --short --last 1 "${WORK}/borg-w")'" ;;
-      limit)
-        [[ -f "${WORK}/weights.tar.zst" ]] || tar -cf - -C "${corpus}" . | zstd -q -T0 >"${WORK}/weights.tar.zst"
-        timed restore 'limit: zstd -d | tar -x' "" bash -c "zstd -d -q -c '${WORK}/weights.tar.zst' | tar -xf - -C '${WORK}/restored'"
-        ;;
-      esac
-    done
-    rm -rf "${WORK}/restored"
-  fi
+  if want restore; then time_restores "${r}" restore w "${corpus}"; fi
   if want partial; then
     # One 32 MiB shard (at 512 MiB) of model-1 rewritten; every tool backs up the same change.
     (cd "${ROOT}" && npx tsx bench/backup/generate-corpus.ts --rewrite "${corpus}/model-1/shard-2.safetensors" >/dev/null)
@@ -306,7 +293,7 @@ run_weights() {
 
 run_small() {
   local r="$1" corpus="$2" tool
-  want small || want small-rerun || return 0
+  want small || want small-rerun || want small-restore || return 0
   for tool in $(rotate "${r}" gm restic borg limit); do
     case "${tool}" in
     gm)
@@ -329,8 +316,36 @@ run_small() {
       ;;
     esac
   done
-  want small-rerun || return 0
-  time_reruns "${r}" small-rerun s "${corpus}" gm restic borg
+  if want small-rerun; then time_reruns "${r}" small-rerun s "${corpus}" gm restic borg; fi
+  if want small-restore; then time_restores "${r}" small-restore s "${corpus}"; fi
+}
+
+#######################################
+# Times a restore of the latest snapshot of each tool into an empty directory, in run r's order, and
+# the limit: `zstd -d | tar -x` of one archive of the whole corpus (made once).
+# Arguments: run, row, name (w or s: the tools' repositories of that corpus), corpus.
+#######################################
+time_restores() {
+  local r="$1" row="$2" name="$3" corpus="$4" tool archive="${WORK}/limit-$3.tar.zst"
+  for tool in $(rotate "${r}" gm restic borg limit); do
+    rm -rf "${WORK}/restored"
+    mkdir -p "${WORK}/restored"
+    # Each restore starts with nothing left to write back from the one before.
+    sync
+    case "${tool}" in
+    gm) timed "${row}" gpu-maint "" gm "${name}" restore --snapshot latest --to "${WORK}/restored" --json ;;
+    restic) timed "${row}" restic "" restic restore --repo "${WORK}/restic-${name}" latest --target "${WORK}/restored" ;;
+    borg)
+      timed "${row}" borg "" bash -c \
+        "cd '${WORK}/restored' && borg extract '${WORK}/borg-${name}::$(borg list --short --last 1 "${WORK}/borg-${name}")'"
+      ;;
+    limit)
+      [[ -f "${archive}" ]] || tar -cf - -C "${corpus}" . | zstd -q -T0 >"${archive}"
+      timed "${row}" 'limit: zstd -d | tar -x' "" bash -c "zstd -d -q -c '${archive}' | tar -xf - -C '${WORK}/restored'"
+      ;;
+    esac
+  done
+  rm -rf "${WORK}/restored"
 }
 
 #######################################
@@ -396,6 +411,7 @@ print_table() {
       label["weights"] = "weights, first run"; label["weights-rerun"] = "weights, unchanged rerun"
       label["partial"] = "one shard rewritten (bytes sent)"; label["restore"] = "restore of the weights snapshot"
       label["small"] = "small files, first run"; label["small-rerun"] = "small files, unchanged rerun"
+      label["small-restore"] = "restore of the small-files snapshot"
       label["s3"] = "weights to S3 (127.0.0.1), first run"; label["s3-rerun"] = "S3, unchanged rerun"
       label["s3-small"] = "small files to S3, first run"
       label["s3-cli"] = "AWS CLI alone: the same weights archives"; label["s3-rerun-cli"] = "AWS CLI alone: a rerun'"'"'s two requests"
@@ -436,7 +452,7 @@ main() {
     rm -rf "${weights}"
     (cd "${ROOT}" && npx tsx bench/backup/generate-corpus.ts "${weights}" "${WEIGHTS_MIB}" >&2)
   fi
-  if { want small || want small-rerun || want s3-small; } && [[ ! -d "${small}" ]]; then
+  if { want small || want small-rerun || want small-restore || want s3-small; } && [[ ! -d "${small}" ]]; then
     (cd "${ROOT}" && npx tsx bench/backup/generate-small-files.ts "${small}" "${SMALL_FILES}" "${SMALL_DIRS}" >&2)
   fi
   gm_config w "${weights}" "file://${WORK}/gm-dest-w"

@@ -1,11 +1,11 @@
 # shellcheck shell=bash
 #
 # Restore and restore-test, shared by restore.sh and restore-test.sh (restore_main MODE).
-# Restore extracts every unit into a staging dir of its own (from file://, two at once), then judges
-# them all: each archive's sha256 (computed on the way from S3, by a hasher that follows the
-# extraction from file://) and each restored listing (entries, sizes, modes, link targets, listed in
-# one pass) against the manifest. Only verified units are moved into place: a bad archive never
-# replaces anything.
+# Restore extracts every unit into a staging dir (from file://, in two streams of several archives
+# each; from S3, each into its own), then judges them all: each archive's sha256 (computed on the way
+# from S3, by a hasher beside each stream from file://) and each restored listing (entries, sizes,
+# modes, link targets, listed in one pass) against the manifest. Only verified units are moved into
+# place: a bad archive never replaces anything.
 # Restore-test streams, checks and removes one unit at a time (a bounded scratch dir).
 # Needs common.sh, result.sh, backup-store.sh and backup-manifest.sh. Bundled; never run alone.
 

@@ -37,7 +37,7 @@ readonly TAR_PROGRESS_EVERY_BYTES=33554432
 # written in: --read-full-records keeps reading until a record is full (or the input ends), "using a
 # blocking factor larger than what the archive uses" as GNU tar's manual allows
 # (https://www.gnu.org/software/tar/manual/html_node/Reading.html). Forty times fewer reads and
-# writes: a restore of 256 MiB in two streams takes 0.35 s instead of 0.45 s (bench/README.md).
+# writes: the restore script of 256 MiB of weights takes 0.35 s instead of 0.45 s (bench/README.md).
 # shellcheck disable=SC2034 # read by the scripts that extract archives
 readonly TAR_READ_ARGS=(--blocking-factor=1024 --read-full-records)
 # shellcheck disable=SC2034 # read by the scripts that extract archives
