@@ -431,8 +431,9 @@ restore_run() {
     RESTORE_ERROR="target ${target} is not empty; use --force to restore into it (restored units replace entries of the same name)"
     return 1
   fi
-  local selected_lines="${RESTORE_SCRATCH}/units"
-  if [[ -n "${GPU_MAINT_RESTORE_UNITS:-}" ]]; then
+  local selected_lines="${RESTORE_SCRATCH}/units" names
+  env_str -v names GPU_MAINT_RESTORE_UNITS ""
+  if [[ -n "${names}" ]]; then
     restore_select_units >"${RESTORE_SCRATCH}/selected" || return 1
     selected_lines="${RESTORE_SCRATCH}/selected"
   fi
