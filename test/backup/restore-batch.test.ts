@@ -138,6 +138,35 @@ test('corrupt archives at both ends of the run are each found by their sha256 an
   expect(run.kv.units_done).toBe(String(manifest.units.length - 2));
 });
 
+test('an archive the hasher cannot read fails its unit alone, as not hashed rather than corrupt', async () => {
+  const unreadable = unitAt('m2/shard-0.bin');
+  // openssl hashes every archive but that one, says it cannot open it, and exits 1 (as for EACCES).
+  const openssl = h.fakeBin('openssl-one-unreadable', {
+    openssl: [
+      'args=()',
+      'for a in "$@"; do',
+      `  if [[ "\${a}" == '${unreadable.key}' ]]; then echo "\${a}: Permission denied" >&2; failed=1; else args+=("\${a}"); fi`,
+      'done',
+      '/usr/bin/openssl "${args[@]}" || exit',
+      'exit "${failed:-0}"',
+    ].join('\n'),
+  });
+  const target = path.join(h.root, 'restored-unhashed');
+  const run = await h.run(
+    'restore',
+    { GPU_MAINT_BACKUP_DESTINATION: `file://${dest}`, GPU_MAINT_RESTORE_TARGET: target },
+    { pathPrefix: [openssl] },
+  );
+  expect(run.code).toBe(1);
+  expect(run.kv.failed_units).toBe(unreadable.id);
+  expect(run.kv.error).toContain(
+    `${unreadable.id}: the sha256 of file://${dest}/backups/test-host/${unreadable.key} could not be computed (exit 1)`,
+  );
+  expect(fs.existsSync(path.join(dest, 'backups', 'test-host', 'quarantine'))).toBe(false);
+  expect(fs.readdirSync(path.join(target, 'm2')).sort()).toEqual(['config.json', 'shard-1.bin']);
+  expect(run.kv.units_done).toBe(String(manifest.units.length - 1));
+});
+
 test('a missing archive fails its unit as missing, not as corrupt, and the others are restored', async () => {
   const gone = unitAt('m3/shard-1.bin');
   const store = storeCopy('dest-missing', (hostDir) => fs.rmSync(path.join(hostDir, gone.key)));
