@@ -1327,7 +1327,7 @@ read_unit() {
 listing_from_archive() {
   local key="$1" rel="$2" need="$3" dir free out
   dir="$(mktemp -d "${STATE}/backup-verify.XXXXXX")" || return 1
-  free="$(timeout -k 2 10 df -P -B1 -- "${dir}" 2>/dev/null | awk 'NR == 2 { print $4 }')"
+  free_bytes_to free "${dir}"
   if [[ "${free}" =~ ^[0-9]+$ ]] && ((free < need + need / 10 + 1048576)); then
     log "error: not enough space in ${STATE} to list the archive of ${rel} ($(human_bytes "${need}") needed)"
     rm -rf -- "${dir}"

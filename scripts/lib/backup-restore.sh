@@ -267,14 +267,6 @@ restore_check_listing() {
   return 0
 }
 
-# Sets the variable named by $1 to the free bytes on the filesystem holding directory $2 ("" when
-# df cannot tell).
-free_bytes_to() {
-  local free_bytes_="" _
-  { read -r _ && read -r free_bytes_; } < <(timeout -k 2 10 df -B1 --output=avail -- "$2" 2>/dev/null) || true
-  printf -v "$1" '%s' "${free_bytes_// /}"
-}
-
 # True when a directory holds an entry other than the staging dirs of restores (.gpu-maint-restore.*).
 dir_has_entries() {
   local entry

@@ -223,7 +223,7 @@ store_stage_open() {
   local budget="${STORE_STAGE_WANTED}" free
   STORE_STAGE_WANTED=0
   ((budget > 0)) || return 0
-  free="$(timeout -k 2 10 df -P -B1 -- "${STORE_STAGE_PARENT}" 2>/dev/null | awk 'NR == 2 { print $4 }')"
+  free_bytes_to free "${STORE_STAGE_PARENT}"
   [[ "${free}" =~ ^[0-9]+$ ]] || free=0
   if ((free < 67108864)); then
     log "staging off: $(human_bytes "${free}") free in ${STORE_STAGE_PARENT}; every archive is streamed on its own"

@@ -67,6 +67,15 @@ tar_progress_args() {
   TAR_PROGRESS_ARGS=("--checkpoint=$(((TAR_PROGRESS_EVERY_BYTES + record - 1) / record))" "--checkpoint-action=exec=${action}")
 }
 
+# Sets the variable named by $1 to the free bytes on the filesystem holding directory $2 ("" when
+# df cannot tell).
+free_bytes_to() {
+  local free_bytes_="" _
+  # POSIX output (-P): a header, then one line whose 4th field is the available bytes.
+  { read -r _ && read -r _ _ _ free_bytes_ _; } < <(timeout -k 2 10 df -P -B1 -- "$2" 2>/dev/null) || true
+  printf -v "$1" '%s' "${free_bytes_}"
+}
+
 #######################################
 # Prints a monotonic time in seconds: /proc/uptime, which a step of the wall clock (NTP setting a skewed
 # clock right) does not move; the wall clock only where there is no /proc. Pair with elapsed_since.

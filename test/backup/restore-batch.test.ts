@@ -56,8 +56,9 @@ const unitAt = (unitPath: string) => {
   return unit;
 };
 
-async function restore(store: string, target: string) {
-  return h.run('restore', { GPU_MAINT_BACKUP_DESTINATION: `file://${store}`, GPU_MAINT_RESTORE_TARGET: target });
+/** A restore of `store` into `target`, with `pathPrefix` (fake tools) first on PATH. */
+async function restore(store: string, target: string, pathPrefix: string[] = []) {
+  return h.run('restore', { GPU_MAINT_BACKUP_DESTINATION: `file://${store}`, GPU_MAINT_RESTORE_TARGET: target }, { pathPrefix });
 }
 
 test('every unit is restored into place: shards inside their model dir, which keeps its mtime', async () => {
@@ -77,11 +78,7 @@ test('every unit is restored into place: shards inside their model dir, which ke
 test('the archives are decompressed by two zstd processes, one per stream, whatever the number of units', async () => {
   const log = path.join(h.root, 'zstd-calls.log');
   const target = path.join(h.root, 'restored-streams');
-  const run = await h.run(
-    'restore',
-    { GPU_MAINT_BACKUP_DESTINATION: `file://${dest}`, GPU_MAINT_RESTORE_TARGET: target },
-    { pathPrefix: [h.loggingBin('zstd', log)] },
-  );
+  const run = await restore(dest, target, [h.loggingBin('zstd', log)]);
   expect(run.code, run.stderr).toBe(0);
   const calls = loggedCalls(log);
   expect(calls).toHaveLength(2);
@@ -152,11 +149,7 @@ test('an archive the hasher cannot read fails its unit alone, as not hashed rath
     ].join('\n'),
   });
   const target = path.join(h.root, 'restored-unhashed');
-  const run = await h.run(
-    'restore',
-    { GPU_MAINT_BACKUP_DESTINATION: `file://${dest}`, GPU_MAINT_RESTORE_TARGET: target },
-    { pathPrefix: [openssl] },
-  );
+  const run = await restore(dest, target, [openssl]);
   expect(run.code).toBe(1);
   expect(run.kv.failed_units).toBe(unreadable.id);
   expect(run.kv.error).toContain(
@@ -197,11 +190,7 @@ test('a stream whose extraction fails is extracted again unit by unit: only the 
   // A copy: a failed extraction quarantines the archive.
   const store = storeCopy('dest-tar', () => {});
   const target = path.join(h.root, 'restored-tar');
-  const run = await h.run(
-    'restore',
-    { GPU_MAINT_BACKUP_DESTINATION: `file://${store}`, GPU_MAINT_RESTORE_TARGET: target },
-    { pathPrefix: [tar] },
-  );
+  const run = await restore(store, target, [tar]);
   expect(run.code).toBe(1);
   expect(run.kv.failed_units).toBe(failing.map((u) => u.id).join(' '));
   expect(run.kv.error).toMatch(
